@@ -1,0 +1,20 @@
+//! synscan: a raw-packet TCP SYN (half-open) port scanner for Linux.
+//!
+//! ```text
+//! targets + ports -> permutation (keyed, shardable) -> sender thread -> raw socket
+//!                                                        ^  (template + cookie, rate limit, batches)
+//!                                       retries          |
+//! results <- writers <- probe table (in-flight window: tries, deadlines, states)
+//!                          ^
+//!                          +-- receiver thread <- capture (AF_PACKET + BPF)
+//!                                 (parse, validate cookie, classify)
+//! ```
+#![deny(unsafe_code)]
+
+pub mod model;
+pub mod net;
+pub mod output;
+pub mod probe;
+pub mod sys;
+pub mod targets;
+pub mod wire;

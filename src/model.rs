@@ -1,0 +1,132 @@
+//! Result vocabulary shared by every stage: port states, reasons and finished results.
+
+use std::net::Ipv4Addr;
+use std::time::SystemTime;
+
+/// A port's state as nmap defines it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortState {
+    /// The target answered SYN/ACK.
+    Open,
+    /// The target answered RST.
+    Closed,
+    /// No answer after every try, or an ICMP unreachable.
+    Filtered,
+}
+
+impl PortState {
+    /// The lower-case name nmap prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortState::Open => "open",
+            PortState::Closed => "closed",
+            PortState::Filtered => "filtered",
+        }
+    }
+}
+
+/// Why a port got its state, named as nmap's `--reason` prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// SYN/ACK received.
+    SynAck,
+    /// RST received.
+    Reset,
+    /// Nothing came back after every try.
+    NoResponse,
+    /// ICMP unreachable code 0.
+    NetUnreach,
+    /// ICMP unreachable code 1.
+    HostUnreach,
+    /// ICMP unreachable code 2.
+    ProtoUnreach,
+    /// ICMP unreachable code 3.
+    PortUnreach,
+    /// ICMP unreachable code 9.
+    NetProhibited,
+    /// ICMP unreachable code 10.
+    HostProhibited,
+    /// ICMP unreachable code 13.
+    AdminProhibited,
+    /// connect() was refused (connect scan).
+    ConnRefused,
+}
+
+impl Reason {
+    /// The name nmap prints for this reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SynAck => "syn-ack",
+            Reason::Reset => "reset",
+            Reason::NoResponse => "no-response",
+            Reason::NetUnreach => "net-unreach",
+            Reason::HostUnreach => "host-unreach",
+            Reason::ProtoUnreach => "proto-unreach",
+            Reason::PortUnreach => "port-unreach",
+            Reason::NetProhibited => "net-prohibited",
+            Reason::HostProhibited => "host-prohibited",
+            Reason::AdminProhibited => "admin-prohibited",
+            Reason::ConnRefused => "conn-refused",
+        }
+    }
+
+    /// The reason for an ICMP destination-unreachable code that marks a port filtered.
+    pub fn from_icmp_unreachable(code: u8) -> Option<Reason> {
+        match code {
+            0 => Some(Reason::NetUnreach),
+            1 => Some(Reason::HostUnreach),
+            2 => Some(Reason::ProtoUnreach),
+            3 => Some(Reason::PortUnreach),
+            9 => Some(Reason::NetProhibited),
+            10 => Some(Reason::HostProhibited),
+            13 => Some(Reason::AdminProhibited),
+            _ => None,
+        }
+    }
+
+    /// The state a reply with this reason puts a port in.
+    pub fn state(self) -> PortState {
+        match self {
+            Reason::SynAck => PortState::Open,
+            Reason::Reset | Reason::ConnRefused => PortState::Closed,
+            _ => PortState::Filtered,
+        }
+    }
+}
+
+/// One decided probe: what a port on a host turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortResult {
+    /// The target address.
+    pub ip: Ipv4Addr,
+    /// The target TCP port.
+    pub port: u16,
+    /// The decided state.
+    pub state: PortState,
+    /// Why it has that state.
+    pub reason: Reason,
+    /// TTL of the reply that decided it (0 when nothing came back).
+    pub ttl: u8,
+    /// When it was decided.
+    pub timestamp: SystemTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icmp_codes_follow_nmap() {
+        let filtered: Vec<u8> = (0..=255u8)
+            .filter(|c| Reason::from_icmp_unreachable(*c).is_some())
+            .collect();
+        assert_eq!(filtered, vec![0, 1, 2, 3, 9, 10, 13]);
+        assert_eq!(
+            Reason::from_icmp_unreachable(13).map(Reason::as_str),
+            Some("admin-prohibited")
+        );
+        assert_eq!(Reason::HostUnreach.state(), PortState::Filtered);
+        assert_eq!(Reason::SynAck.state(), PortState::Open);
+        assert_eq!(Reason::Reset.state(), PortState::Closed);
+    }
+}

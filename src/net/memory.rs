@@ -1,0 +1,1 @@
+//! In-memory network with a scripted responder. STUB: the wire helper writes it.

@@ -1,0 +1,124 @@
+//! Transmit and Capture traits, their raw-socket and packet-socket implementations, routing,
+//! and an in-memory network for tests.
+//! INTERFACE STUB: the net/sys helper replaces the bodies (memory.rs belongs to the wire helper).
+
+use std::fmt;
+use std::io;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+pub use crate::wire::LinkLayer;
+
+pub mod memory;
+
+/// Sends frames in batches.
+pub trait Transmit: Send {
+    /// Sends the frames laid back to back in `buf`, each `frame_len` bytes; returns how many
+    /// went out (a short count means the kernel's queue was full: retry the rest).
+    fn send_frames(&mut self, buf: &[u8], frame_len: usize) -> io::Result<usize>;
+    /// What the frames must start with.
+    fn link(&self) -> LinkLayer;
+}
+
+/// Counters a capture keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Frames handed to the caller.
+    pub received: u64,
+    /// Frames the kernel dropped for lack of buffer.
+    pub dropped: u64,
+}
+
+/// Receives frames that passed the kernel filter.
+pub trait Capture: Send {
+    /// Waits at most `timeout` for frames and calls `on_frame` for each; returns how many.
+    fn poll(&mut self, timeout: Duration, on_frame: &mut dyn FnMut(&[u8])) -> io::Result<usize>;
+    /// What the frames start with.
+    fn link(&self) -> LinkLayer;
+    /// Counters so far.
+    fn stats(&mut self) -> CaptureStats;
+}
+
+/// A network setup failure; Display is one line saying what and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetError {
+    /// The process lacks a capability (e.g. "CAP_NET_RAW").
+    MissingCapability(&'static str),
+    /// Any other setup failure.
+    Setup(String),
+}
+
+impl fmt::Display for NetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetError::MissingCapability(cap) => write!(f, "missing {cap}"),
+            NetError::Setup(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for NetError {}
+
+/// How to reach the targets, as the kernel routes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Interface name.
+    pub iface: String,
+    /// Interface index.
+    pub ifindex: u32,
+    /// Our source address.
+    pub source_ip: Ipv4Addr,
+    /// Our MAC (zero on loopback).
+    pub source_mac: [u8; 6],
+    /// Gateway, or the target itself when on-link.
+    pub next_hop: Ipv4Addr,
+    /// True for the loopback interface.
+    pub is_loopback: bool,
+}
+
+/// Asks the kernel how `dst` is reached; `iface` and `source_ip` override its choice.
+pub fn route_to(
+    _dst: Ipv4Addr,
+    _iface: Option<&str>,
+    _source_ip: Option<Ipv4Addr>,
+) -> Result<Route, NetError> {
+    todo!()
+}
+
+/// The next hop's MAC from the neighbour table, resolving it by ARP when missing.
+pub fn resolve_next_hop_mac(_route: &Route, _timeout: Duration) -> Result<[u8; 6], NetError> {
+    todo!()
+}
+
+/// What the kernel filter lets through: TCP to our ports on our address, and ICMP unreachables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CaptureFilter {
+    /// Our address.
+    pub local_ip: Ipv4Addr,
+    /// First of our source ports.
+    pub first_port: u16,
+    /// Last of our source ports.
+    pub last_port: u16,
+}
+
+/// Opens the capture on the route's interface with the kernel BPF filter attached.
+pub fn open_capture(_route: &Route, _filter: &CaptureFilter) -> Result<Box<dyn Capture>, NetError> {
+    todo!()
+}
+
+/// Which socket sends the probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendPath {
+    /// AF_PACKET with Ethernet frames to `dst_mac`, qdisc bypassed.
+    Packet {
+        /// Next hop's MAC.
+        dst_mac: [u8; 6],
+    },
+    /// Raw IPv4 socket (IP_HDRINCL); the kernel routes (loopback, non-Ethernet links).
+    RawIp,
+}
+
+/// Opens the sender for the route.
+pub fn open_transmit(_route: &Route, _path: SendPath) -> Result<Box<dyn Transmit>, NetError> {
+    todo!()
+}

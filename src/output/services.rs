@@ -1,0 +1,1 @@
+//! Service names by port. STUB: the output helper writes it.
