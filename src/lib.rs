@@ -11,10 +11,16 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod cli;
+pub mod error;
 pub mod model;
 pub mod net;
 pub mod output;
 pub mod probe;
+pub mod recv;
+pub mod scan;
+pub mod send;
+pub mod state;
 pub mod sys;
 pub mod targets;
 pub mod wire;

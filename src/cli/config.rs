@@ -1,0 +1,501 @@
+//! Turns parsed flags into a validated ScanConfig; every bad value becomes one usage line.
+
+use super::args::Args;
+use crate::error::ScanError;
+use crate::output::{Format, OutputOptions, OutputSpec};
+use crate::probe::SourcePorts;
+use crate::targets::{self, Ipv4Set, PortSet, Resolver, Shard};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How many ports are scanned when neither -p nor --top-ports is given.
+pub const DEFAULT_TOP_PORTS: usize = 100;
+/// Packets per second when --rate is absent.
+pub const DEFAULT_RATE: u64 = 10_000;
+/// Retransmissions when --retries is absent.
+pub const DEFAULT_RETRIES: u32 = 1;
+
+/// Sending speed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rate {
+    /// At most this many packets per second.
+    Pps(u64),
+    /// As fast as the send path allows.
+    Max,
+}
+
+/// How probes are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanMode {
+    /// Raw SYN half-open scan.
+    Syn,
+    /// Kernel connect() scan, no privileges needed.
+    Connect,
+}
+
+/// Which socket sends SYNs (None: packet socket, or raw IP on loopback).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendPathChoice {
+    /// AF_PACKET.
+    Packet,
+    /// Raw IP socket.
+    RawIp,
+}
+
+/// Everything a scan needs, validated.
+#[derive(Clone, Debug)]
+pub struct ScanConfig {
+    /// Addresses to scan.
+    pub targets: Ipv4Set,
+    /// Ports to scan.
+    pub ports: PortSet,
+    /// Seed of the permutation.
+    pub seed: u64,
+    /// This run's part of the scan.
+    pub shard: Shard,
+    /// Sending speed.
+    pub rate: Rate,
+    /// Retransmissions per unanswered probe.
+    pub retries: u32,
+    /// Cap on listening after the last send.
+    pub wait: Option<Duration>,
+    /// SYN or connect.
+    pub mode: ScanMode,
+    /// Print probes instead of sending.
+    pub dry_run: bool,
+    /// -e.
+    pub interface: Option<String>,
+    /// --source-ip.
+    pub source_ip: Option<Ipv4Addr>,
+    /// --source-port.
+    pub source_ports: Option<SourcePorts>,
+    /// --router-mac.
+    pub router_mac: Option<[u8; 6]>,
+    /// --send-path.
+    pub send_path: Option<SendPathChoice>,
+    /// Requested outputs.
+    pub outputs: Vec<OutputSpec>,
+    /// What outputs show.
+    pub output_options: OutputOptions,
+    /// The command line as typed, for output headers.
+    pub command_line: String,
+}
+
+fn usage(msg: String) -> ScanError {
+    ScanError::Usage(msg)
+}
+
+fn parse_u64(flag: &str, value: &str, hint: &str) -> Result<u64, ScanError> {
+    value
+        .trim()
+        .replace('_', "")
+        .parse::<u64>()
+        .map_err(|_| usage(format!("bad {flag} \"{value}\": {hint}")))
+}
+
+fn parse_rate(value: &str) -> Result<Rate, ScanError> {
+    let hint = "use packets per second (1 to 100000000, e.g. 10000, 10k, 1.5M) or max";
+    let v = value.trim().to_ascii_lowercase();
+    if v == "max" {
+        return Ok(Rate::Max);
+    }
+    let (num, mult) = match v.chars().last() {
+        Some('k') => (&v[..v.len() - 1], 1_000.0),
+        Some('m') => (&v[..v.len() - 1], 1_000_000.0),
+        _ => (v.as_str(), 1.0),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| usage(format!("bad --rate \"{value}\": {hint}")))?;
+    let pps = n * mult;
+    if !pps.is_finite() || !(1.0..=100_000_000.0).contains(&pps) {
+        return Err(usage(format!("bad --rate \"{value}\": {hint}")));
+    }
+    Ok(Rate::Pps(pps.round() as u64))
+}
+
+fn parse_seconds(flag: &str, value: &str) -> Result<Duration, ScanError> {
+    let v = value.trim();
+    let (num, scale) = if let Some(ms) = v.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = v.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (v, 1.0)
+    };
+    let secs: f64 = num.parse().map_err(|_| {
+        usage(format!(
+            "bad {flag} \"{value}\": use seconds, e.g. 5 or 0.5"
+        ))
+    })?;
+    let secs = secs * scale;
+    if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
+        return Err(usage(format!(
+            "bad {flag} \"{value}\": use seconds from 0 to 86400"
+        )));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_source_ports(value: &str) -> Result<SourcePorts, ScanError> {
+    let bad = || {
+        usage(format!(
+            "bad --source-port \"{value}\": use a port (1-65535) or a range like 40000-40999"
+        ))
+    };
+    let (a, b) = match value.split_once('-') {
+        Some((a, b)) => (a.trim(), b.trim()),
+        None => (value.trim(), value.trim()),
+    };
+    let first: u16 = a.parse().map_err(|_| bad())?;
+    let last: u16 = b.parse().map_err(|_| bad())?;
+    if first == 0 || last < first {
+        return Err(bad());
+    }
+    Ok(SourcePorts {
+        first,
+        count: last - first + 1,
+    })
+}
+
+fn parse_mac(value: &str) -> Result<[u8; 6], ScanError> {
+    let bad = || {
+        usage(format!(
+            "bad --router-mac \"{value}\": use six hex bytes like 02:00:5e:10:00:01"
+        ))
+    };
+    let parts: Vec<&str> = value.trim().split([':', '-']).collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut mac = [0u8; 6];
+    for (slot, part) in mac.iter_mut().zip(parts) {
+        if part.is_empty() || part.len() > 2 {
+            return Err(bad());
+        }
+        *slot = u8::from_str_radix(part, 16).map_err(|_| bad())?;
+    }
+    Ok(mac)
+}
+
+fn parse_format(value: &str) -> Result<Format, ScanError> {
+    Ok(match value.trim().to_ascii_lowercase().as_str() {
+        "normal" | "text" => Format::Normal,
+        "grepable" => Format::Grepable,
+        "xml" => Format::Xml,
+        "json" | "ndjson" => Format::Json,
+        "list" => Format::List,
+        "csv" => Format::Csv,
+        _ => {
+            return Err(usage(format!(
+                "bad --output-format \"{value}\": use normal, grepable, xml, json, list or csv"
+            )))
+        }
+    })
+}
+
+fn collect_outputs(args: &Args) -> Result<Vec<OutputSpec>, ScanError> {
+    let mut specs = Vec::new();
+    let groups: [(&Vec<String>, Format); 5] = [
+        (&args.output_normal, Format::Normal),
+        (&args.output_grepable, Format::Grepable),
+        (&args.output_xml, Format::Xml),
+        (&args.output_json, Format::Json),
+        (&args.output_list, Format::List),
+    ];
+    for (paths, format) in groups {
+        for path in paths {
+            specs.push(OutputSpec {
+                format,
+                path: path.clone(),
+            });
+        }
+    }
+    for base in &args.output_all {
+        for (ext, format) in [
+            ("nmap", Format::Normal),
+            ("gnmap", Format::Grepable),
+            ("xml", Format::Xml),
+        ] {
+            specs.push(OutputSpec {
+                format,
+                path: format!("{base}.{ext}"),
+            });
+        }
+    }
+    match (&args.output_format, &args.output_filename) {
+        (Some(fmt), file) => specs.push(OutputSpec {
+            format: parse_format(fmt)?,
+            path: file.clone().unwrap_or_else(|| "-".to_string()),
+        }),
+        (None, Some(file)) => {
+            return Err(usage(format!(
+                "--output-filename \"{file}\" needs --output-format (normal, grepable, xml, json, list or csv)"
+            )))
+        }
+        (None, None) => {}
+    }
+    let stdout_count = specs.iter().filter(|s| s.path == "-").count();
+    if stdout_count > 1 {
+        return Err(usage(
+            "only one output can go to stdout (\"-\"): write the others to files".to_string(),
+        ));
+    }
+    Ok(specs)
+}
+
+fn parse_show(values: &[String]) -> Result<(bool, bool), ScanError> {
+    let (mut closed, mut filtered) = (false, false);
+    for v in values.iter().flat_map(|v| v.split(',')) {
+        match v.trim() {
+            "closed" => closed = true,
+            "filtered" => filtered = true,
+            "open" | "" => {}
+            other => {
+                return Err(usage(format!(
+                    "bad --show \"{other}\": use closed, filtered or closed,filtered"
+                )))
+            }
+        }
+    }
+    Ok((closed, filtered))
+}
+
+fn collect_target_specs(args: &Args) -> Result<(Vec<String>, Vec<String>), ScanError> {
+    let mut includes: Vec<String> = args.targets.clone();
+    for file in &args.input_list {
+        includes.extend(targets::read_spec_file(file)?);
+    }
+    let mut excludes: Vec<String> = args
+        .exclude
+        .iter()
+        .flat_map(|e| e.split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for file in &args.excludefile {
+        excludes.extend(targets::read_spec_file(file)?);
+    }
+    if includes.is_empty() {
+        return Err(usage(
+            "no targets given: name addresses, CIDR blocks or ranges, or use -iL FILE (see --help)"
+                .to_string(),
+        ));
+    }
+    Ok((includes, excludes))
+}
+
+fn select_ports(args: &Args) -> Result<PortSet, ScanError> {
+    match (&args.ports, &args.top_ports) {
+        (Some(_), Some(_)) => Err(usage(
+            "-p and --top-ports both given: use one of them".to_string(),
+        )),
+        (Some(p), None) => Ok(targets::parse_ports(p)?),
+        (None, Some(n)) => {
+            let n = parse_u64("--top-ports", n, "use a count like 100")?;
+            Ok(targets::top_ports(
+                usize::try_from(n).unwrap_or(usize::MAX),
+            )?)
+        }
+        (None, None) => Ok(targets::top_ports(DEFAULT_TOP_PORTS)?),
+    }
+}
+
+/// Validates `args` into a ScanConfig, resolving hostnames through `resolve`.
+pub fn build(
+    args: &Args,
+    command_line: String,
+    resolve: Resolver,
+) -> Result<ScanConfig, ScanError> {
+    if args.connect && args.syn {
+        return Err(usage(
+            "-sS and -sT both given: choose SYN (-sS, default) or connect (-sT)".to_string(),
+        ));
+    }
+    let ports = select_ports(args)?;
+    let (includes, excludes) = collect_target_specs(args)?;
+    let targets = targets::build_target_set(&includes, &excludes, args.allow_reserved, resolve)?;
+    let seed = match &args.seed {
+        Some(s) => parse_u64(
+            "--seed",
+            s,
+            "use a whole number from 0 to 18446744073709551615",
+        )?,
+        None => rand::random::<u64>(),
+    };
+    let shard = match &args.shard {
+        Some(s) => Shard::parse(s)?,
+        None => Shard::WHOLE,
+    };
+    let rate = match &args.rate {
+        Some(r) => parse_rate(r)?,
+        None => Rate::Pps(DEFAULT_RATE),
+    };
+    let retries = match &args.retries {
+        Some(r) => {
+            let n = parse_u64("--retries", r, "use a count from 0 to 20")?;
+            if n > 20 {
+                return Err(usage(format!(
+                    "bad --retries \"{r}\": use a count from 0 to 20"
+                )));
+            }
+            n as u32
+        }
+        None => DEFAULT_RETRIES,
+    };
+    let wait = args
+        .wait
+        .as_deref()
+        .map(|w| parse_seconds("--wait", w))
+        .transpose()?;
+    let source_ip = args
+        .source_ip
+        .as_deref()
+        .map(|s| {
+            s.trim().parse::<Ipv4Addr>().map_err(|_| {
+                usage(format!(
+                    "bad --source-ip \"{s}\": use an IPv4 address of this machine"
+                ))
+            })
+        })
+        .transpose()?;
+    let send_path = match args.send_path.as_deref() {
+        None => None,
+        Some("packet") => Some(SendPathChoice::Packet),
+        Some("raw") => Some(SendPathChoice::RawIp),
+        Some(other) => {
+            return Err(usage(format!(
+                "bad --send-path \"{other}\": use packet or raw"
+            )))
+        }
+    };
+    let (show_closed, show_filtered) = parse_show(&args.show)?;
+    Ok(ScanConfig {
+        targets,
+        ports,
+        seed,
+        shard,
+        rate,
+        retries,
+        wait,
+        mode: if args.connect {
+            ScanMode::Connect
+        } else {
+            ScanMode::Syn
+        },
+        dry_run: args.dry_run,
+        interface: args.interface.clone(),
+        source_ip,
+        source_ports: args
+            .source_port
+            .as_deref()
+            .map(parse_source_ports)
+            .transpose()?,
+        router_mac: args.router_mac.as_deref().map(parse_mac).transpose()?,
+        send_path,
+        outputs: collect_outputs(args)?,
+        output_options: OutputOptions {
+            show_closed,
+            show_filtered,
+            open_only: args.open,
+            reason: args.reason,
+            verbose: args.verbose > 0,
+            append: false,
+            services_file: args.services_file.as_ref().map(PathBuf::from),
+        },
+        command_line,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("10000").ok(), Some(Rate::Pps(10_000)));
+        assert_eq!(parse_rate("10k").ok(), Some(Rate::Pps(10_000)));
+        assert_eq!(parse_rate("1.5M").ok(), Some(Rate::Pps(1_500_000)));
+        assert_eq!(parse_rate("max").ok(), Some(Rate::Max));
+        for bad in ["0", "-5", "abc", "", "1e12", "NaN"] {
+            let err = parse_rate(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.starts_with(&format!("bad --rate \"{bad}\"")),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn seconds() {
+        assert_eq!(
+            parse_seconds("--wait", "2").ok(),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            parse_seconds("--wait", "250ms").ok(),
+            Some(Duration::from_millis(250))
+        );
+        assert!(parse_seconds("--wait", "-1").is_err());
+        assert!(parse_seconds("--wait", "x").is_err());
+    }
+
+    #[test]
+    fn source_ports_and_macs() {
+        assert_eq!(
+            parse_source_ports("40000-40009").ok(),
+            Some(SourcePorts {
+                first: 40000,
+                count: 10
+            })
+        );
+        assert_eq!(
+            parse_source_ports("5555").ok(),
+            Some(SourcePorts {
+                first: 5555,
+                count: 1
+            })
+        );
+        assert!(parse_source_ports("0").is_err());
+        assert!(parse_source_ports("9-8").is_err());
+        assert!(parse_source_ports("70000").is_err());
+        assert_eq!(
+            parse_mac("02:00:5e:10:00:0a").ok(),
+            Some([2, 0, 0x5e, 0x10, 0, 0x0a])
+        );
+        assert!(parse_mac("02:00:5e:10:00").is_err());
+        assert!(parse_mac("02:00:5e:10:00:zz").is_err());
+    }
+
+    #[test]
+    fn show_states() {
+        assert_eq!(
+            parse_show(&["closed,filtered".into()]).ok(),
+            Some((true, true))
+        );
+        assert_eq!(parse_show(&["filtered".into()]).ok(), Some((false, true)));
+        assert!(parse_show(&["weird".into()]).is_err());
+    }
+
+    #[test]
+    fn outputs_expand_all_and_refuse_two_stdouts() {
+        let args = Args {
+            output_all: vec!["scan".into()],
+            output_list: vec!["-".into()],
+            ..Args::default()
+        };
+        let specs = collect_outputs(&args).unwrap_or_default();
+        let paths: Vec<&str> = specs.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, vec!["-", "scan.nmap", "scan.gnmap", "scan.xml"]);
+        let two = Args {
+            output_list: vec!["-".into()],
+            output_json: vec!["-".into()],
+            ..Args::default()
+        };
+        assert!(collect_outputs(&two).is_err());
+    }
+}

@@ -1,0 +1,279 @@
+//! The SYN-scan engine: starts the sender and receiver threads, runs the probe table and
+//! feeds decided results to the sink; owns shutdown. Generic over the network so tests drive
+//! it with the in-memory network.
+
+use super::progress::Progress;
+use crate::model::PortResult;
+use crate::net::{Capture, Transmit};
+use crate::probe::ProbeCrafter;
+use crate::recv::{run_receiver, RecvCounters};
+use crate::send::{run_sender, SendCounters, SenderEvent, SenderParams};
+use crate::state::{ProbeTable, ReplyOutcome, TableStats};
+use crate::targets::ProbeOrder;
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Where decided results go.
+pub trait ResultSink {
+    /// Takes one decided result.
+    fn record(&mut self, r: &PortResult) -> io::Result<()>;
+}
+
+impl ResultSink for Vec<PortResult> {
+    fn record(&mut self, r: &PortResult) -> io::Result<()> {
+        self.push(*r);
+        Ok(())
+    }
+}
+
+impl ResultSink for crate::output::Outputs {
+    fn record(&mut self, r: &PortResult) -> io::Result<()> {
+        crate::output::Outputs::record(self, r)
+    }
+}
+
+/// Engine knobs.
+pub struct EngineParams {
+    /// The probes to send.
+    pub order: ProbeOrder,
+    /// First position to send.
+    pub start: u64,
+    /// Template and cookie.
+    pub crafter: ProbeCrafter,
+    /// Packets per second (None: as fast as possible).
+    pub rate: Option<u64>,
+    /// The probe table (retries and RTT estimator set).
+    pub table: ProbeTable,
+    /// Cap on listening after the last packet.
+    pub wait: Option<Duration>,
+    /// Show progress on stderr.
+    pub progress: bool,
+}
+
+/// What a finished engine run reports.
+#[derive(Clone, Debug, Default)]
+pub struct EngineReport {
+    /// Frames sent, retries included.
+    pub packets_sent: u64,
+    /// Position where a resume would start.
+    pub next_position: u64,
+    /// True when every probe of the order was sent.
+    pub complete: bool,
+    /// Table counters.
+    pub table: TableStats,
+    /// Frames captured.
+    pub frames: u64,
+    /// Frames that failed the cookie.
+    pub not_ours: u64,
+    /// Frames that did not parse.
+    pub malformed: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Smoothed RTT measured.
+    pub srtt: Option<Duration>,
+}
+
+/// Runs a SYN scan over `transmit`/`capture`, writing results to `sink`.
+pub fn run(
+    params: EngineParams,
+    transmit: &mut dyn Transmit,
+    capture: &mut dyn Capture,
+    sink: &mut dyn ResultSink,
+    stop: &AtomicBool,
+) -> Result<EngineReport, String> {
+    let EngineParams {
+        order,
+        start,
+        crafter,
+        rate,
+        mut table,
+        wait,
+        progress,
+    } = params;
+    let began = Instant::now();
+    let (event_tx, event_rx) = unbounded::<SenderEvent>();
+    let (reply_tx, reply_rx) = bounded(4096);
+    let (retry_tx, retry_rx) = unbounded();
+    let recv_stop = AtomicBool::new(false);
+    let send_counters = SendCounters::default();
+    let recv_counters = RecvCounters::default();
+    let sender_params = SenderParams { rate, start };
+    let total = order.len().saturating_sub(start);
+
+    std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            run_sender(
+                transmit,
+                &crafter,
+                &order,
+                &sender_params,
+                &retry_rx,
+                &event_tx,
+                stop,
+                &send_counters,
+            )
+        });
+        let receiver =
+            s.spawn(|| run_receiver(capture, &crafter, &reply_tx, &recv_stop, &recv_counters));
+
+        let mut state = TableLoop {
+            table: &mut table,
+            sink,
+            new_done: None,
+            last_send: Instant::now(),
+            failure: None,
+            found_open: 0,
+        };
+        let mut progress = progress.then(|| Progress::new(total));
+        let result = state.run(&event_rx, &reply_rx, &retry_tx, wait, |found| {
+            if let Some(p) = progress.as_mut() {
+                p.tick(&send_counters, found);
+            }
+        });
+        if let Some(p) = progress.as_mut() {
+            p.finish();
+        }
+        // Closing the retry channel ends the sender; then stop capturing.
+        drop(retry_tx);
+        let _ = sender.join();
+        recv_stop.store(true, Ordering::Relaxed);
+        let recv_result = receiver.join();
+        let (next_position, complete) = state.new_done.unwrap_or((start, false));
+        result?;
+        match recv_result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("the receiver thread failed".to_string()),
+        }
+        Ok(EngineReport {
+            packets_sent: send_counters.packets.load(Ordering::Relaxed),
+            next_position,
+            complete,
+            table: table.stats(),
+            frames: recv_counters.frames.load(Ordering::Relaxed),
+            not_ours: recv_counters.not_ours.load(Ordering::Relaxed),
+            malformed: recv_counters.malformed.load(Ordering::Relaxed),
+            elapsed: began.elapsed(),
+            srtt: table.srtt(),
+        })
+    })
+}
+
+/// The probe-table side of the engine, run on the calling thread.
+struct TableLoop<'a> {
+    table: &'a mut ProbeTable,
+    sink: &'a mut dyn ResultSink,
+    new_done: Option<(u64, bool)>,
+    last_send: Instant,
+    failure: Option<String>,
+    found_open: u64,
+}
+
+impl TableLoop<'_> {
+    fn record(&mut self, r: &PortResult) -> Result<(), String> {
+        if r.state == crate::model::PortState::Open {
+            self.found_open += 1;
+        }
+        self.sink
+            .record(r)
+            .map_err(|e| format!("writing results failed: {e}"))
+    }
+
+    fn take_replies(&mut self, batch: &[crate::state::ReplyEvent]) -> Result<(), String> {
+        let wall = SystemTime::now();
+        for ev in batch {
+            if let ReplyOutcome::Decided { result, .. } = self.table.on_reply(ev, wall) {
+                self.record(&result)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn drain_sender(&mut self, events: &Receiver<SenderEvent>) {
+        while let Ok(ev) = events.try_recv() {
+            match ev {
+                SenderEvent::Sent(b) => {
+                    for (ip, port) in &b.probes {
+                        self.table.on_sent(*ip, *port, b.at);
+                    }
+                    self.last_send = b.at;
+                }
+                SenderEvent::NewProbesDone {
+                    next_position,
+                    complete,
+                } => self.new_done = Some((next_position, complete)),
+                SenderEvent::Failed(e) => self.failure = Some(e),
+            }
+        }
+    }
+
+    fn run(
+        &mut self,
+        events: &Receiver<SenderEvent>,
+        replies: &Receiver<Vec<crate::state::ReplyEvent>>,
+        retry_tx: &crossbeam_channel::Sender<Vec<(std::net::Ipv4Addr, u16)>>,
+        wait: Option<Duration>,
+        mut on_tick: impl FnMut(u64),
+    ) -> Result<(), String> {
+        let mut retries = Vec::new();
+        let mut filtered = Vec::new();
+        let mut last_tick = Instant::now();
+        loop {
+            self.drain_sender(events);
+            if let Some(e) = self.failure.take() {
+                // Results found so far are kept; the in-flight window is abandoned.
+                return Err(e);
+            }
+            let now = Instant::now();
+            let timeout = self
+                .table
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(now))
+                .unwrap_or(Duration::from_millis(20))
+                .clamp(Duration::from_millis(1), Duration::from_millis(20));
+            match replies.recv_timeout(timeout) {
+                Ok(batch) => {
+                    // Every send that caused these replies was reported before it left.
+                    self.drain_sender(events);
+                    self.take_replies(&batch)?;
+                    while let Ok(more) = replies.try_recv() {
+                        self.take_replies(&more)?;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err("the receiver stopped unexpectedly".to_string())
+                }
+            }
+            let now = Instant::now();
+            let wall = SystemTime::now();
+            self.table.expire(now, wall, &mut retries, &mut filtered);
+            if !retries.is_empty() {
+                let _ = retry_tx.send(std::mem::take(&mut retries));
+            }
+            for r in filtered.drain(..) {
+                self.record(&r)?;
+            }
+            if now.duration_since(last_tick) >= Duration::from_millis(250) {
+                last_tick = now;
+                on_tick(self.found_open);
+            }
+            if self.new_done.is_some() {
+                if self.table.is_empty() {
+                    return Ok(());
+                }
+                if let Some(w) = wait {
+                    if now.saturating_duration_since(self.last_send) >= w {
+                        self.table.expire_all(wall, &mut filtered);
+                        for r in filtered.drain(..) {
+                            self.record(&r)?;
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}

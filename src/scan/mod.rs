@@ -1,0 +1,192 @@
+//! Runs a scan from a validated config: dry run, SYN scan or connect scan; opens the sockets,
+//! gives up privileges, and turns the outcome into an exit code.
+
+pub mod dry_run;
+pub mod engine;
+pub mod progress;
+
+use crate::cli::{Rate, ScanConfig, ScanMode, SendPathChoice};
+use crate::error::{self, ScanError};
+use crate::net::{self, CaptureFilter, SendPath};
+use crate::output::{Outputs, ScanInfo, ScanSummary};
+use crate::probe::{ProbeCrafter, ProbeParams, SourcePorts};
+use crate::state::{rtt::RttEstimator, ProbeTable};
+use crate::targets::{ProbeOrder, ProbeSpace};
+use std::io::IsTerminal;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime};
+
+/// Timeout of a probe before any RTT is measured.
+pub const INITIAL_RTO: Duration = Duration::from_millis(1000);
+/// Lowest retry timeout: replies on a busy LAN queue for tens of milliseconds.
+pub const MIN_RTO: Duration = Duration::from_millis(100);
+/// Highest retry timeout.
+pub const MAX_RTO: Duration = Duration::from_millis(3000);
+
+/// Runs the scan `cfg` describes; returns the exit code.
+pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
+    let space = ProbeSpace::new(cfg.targets.clone(), cfg.ports.clone());
+    let order = ProbeOrder::new(space, cfg.seed, cfg.shard);
+    if cfg.dry_run {
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        return match dry_run::write_probes(&order, 0, &mut lock) {
+            Ok(()) => Ok(error::EXIT_OK),
+            // A closed pipe (`| head`) is the reader's choice, not a failure.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(error::EXIT_OK),
+            Err(e) => Err(ScanError::Runtime(format!(
+                "writing the dry run failed: {e}"
+            ))),
+        };
+    }
+    eprintln!(
+        "synscan: {} hosts x {} ports = {} probes{}, seed {} (repeat the order with --seed {})",
+        cfg.targets.len(),
+        cfg.ports.len(),
+        order.len(),
+        if cfg.shard.count > 1 {
+            format!(" in shard {}/{}", cfg.shard.index, cfg.shard.count)
+        } else {
+            String::new()
+        },
+        cfg.seed,
+        cfg.seed
+    );
+    match cfg.mode {
+        ScanMode::Syn => syn_scan(&cfg, order, stop),
+        ScanMode::Connect => Err(ScanError::Usage(
+            "--connect is not available in this build".to_string(),
+        )),
+    }
+}
+
+fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, scan_type: &'static str) -> ScanInfo {
+    ScanInfo {
+        start: SystemTime::now(),
+        command_line: cfg.command_line.clone(),
+        ports: cfg.ports.clone(),
+        hosts: cfg.targets.len(),
+        probes: order.len(),
+        seed: cfg.seed,
+        scan_type,
+    }
+}
+
+fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i32, ScanError> {
+    if !crate::sys::caps::has_net_raw() {
+        return Err(error::missing_net_raw());
+    }
+    let first = cfg
+        .targets
+        .nth(0)
+        .ok_or_else(|| ScanError::Usage("no targets to scan".to_string()))?;
+    let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ip)?;
+    let source_ports = cfg.source_ports.unwrap_or(SourcePorts::DEFAULT);
+    let path = match (cfg.send_path, route.is_loopback) {
+        (Some(SendPathChoice::RawIp), _) | (None, true) => SendPath::RawIp,
+        (Some(SendPathChoice::Packet), true) => {
+            return Err(ScanError::Usage(
+                "--send-path packet does not work on loopback: use --send-path raw".to_string(),
+            ))
+        }
+        (_, false) => SendPath::Packet {
+            dst_mac: match cfg.router_mac {
+                Some(mac) => mac,
+                None => net::resolve_next_hop_mac(&route, Duration::from_secs(3))?,
+            },
+        },
+    };
+    let filter = CaptureFilter {
+        local_ip: route.source_ip,
+        first_port: source_ports.first,
+        last_port: source_ports.last(),
+    };
+    let mut capture = net::open_capture(&route, &filter)?;
+    let mut transmit = net::open_transmit(&route, path)?;
+    let dst_mac = match path {
+        SendPath::Packet { dst_mac } => dst_mac,
+        SendPath::RawIp => [0; 6],
+    };
+    // The cookie key mixes fresh randomness with the seed: knowing the seed printed on the
+    // terminal must not let anyone forge replies.
+    let crafter = ProbeCrafter::new(ProbeParams {
+        link: transmit.link(),
+        src_mac: route.source_mac,
+        dst_mac,
+        src_ip: route.source_ip,
+        source_ports,
+        key: [cfg.seed ^ rand::random::<u64>(), rand::random::<u64>()],
+    });
+    let info = scan_info(cfg, &order, "syn");
+    let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, &info)?;
+    // Sockets and files are open: nothing else needs privileges.
+    if let Err(e) = crate::sys::caps::drop_all() {
+        eprintln!("synscan: warning: could not drop capabilities: {e}");
+    }
+
+    let params = engine::EngineParams {
+        order,
+        start: 0,
+        crafter,
+        rate: match cfg.rate {
+            Rate::Pps(p) => Some(p),
+            Rate::Max => None,
+        },
+        table: ProbeTable::new(
+            cfg.retries,
+            RttEstimator::new(INITIAL_RTO, MIN_RTO, MAX_RTO),
+        ),
+        wait: cfg.wait,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let outcome = engine::run(
+        params,
+        transmit.as_mut(),
+        capture.as_mut(),
+        &mut outputs,
+        stop,
+    );
+    let (report, failure) = match outcome {
+        Ok(r) => (r, None),
+        Err(e) => (engine::EngineReport::default(), Some(e)),
+    };
+    let summary = ScanSummary {
+        end: Some(SystemTime::now()),
+        elapsed: report.elapsed,
+        packets_sent: report.packets_sent,
+        replies_only_on_retry: report.table.decided_on_retry,
+        replies: report.table.decided_by_reply,
+        interrupted: !report.complete,
+    };
+    // Whatever happened, what was found is written out.
+    let written = outputs.finish(&summary);
+    if let Some(e) = failure {
+        return Err(ScanError::Runtime(e));
+    }
+    written.map_err(|e| ScanError::Runtime(format!("writing results failed: {e}")))?;
+    report_loss(&report);
+    eprintln!(
+        "synscan: sent {} packets in {:.2} s ({:.0} pps), {} replies, {} frames failed the cookie",
+        report.packets_sent,
+        report.elapsed.as_secs_f64(),
+        report.packets_sent as f64 / report.elapsed.as_secs_f64().max(1e-9),
+        report.table.decided_by_reply,
+        report.not_ours
+    );
+    Ok(if report.complete {
+        error::EXIT_OK
+    } else {
+        error::EXIT_INTERRUPTED
+    })
+}
+
+/// Says so when a notable share of answers needed a retry: the path is dropping probes.
+fn report_loss(report: &engine::EngineReport) {
+    let t = &report.table;
+    if t.decided_by_reply >= 20 && t.decided_on_retry * 100 > t.decided_by_reply {
+        eprintln!(
+            "synscan: {} of {} answers came only on a retry: the network is losing probes; lower --rate or raise --retries",
+            t.decided_on_retry, t.decided_by_reply
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! The sender: rate limiter and the loop that crafts probes into batches and transmits them.
+
+pub mod rate;
+
+use crate::net::Transmit;
+use crate::probe::ProbeCrafter;
+use crate::targets::ProbeOrder;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use rate::RateLimiter;
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Frames per sendmmsg call at most.
+pub const MAX_BATCH: usize = 256;
+
+/// Probes that left in one batch, reported before the frames go out so a reply can never
+/// be seen before its send is recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentBatch {
+    /// When the batch was handed to the kernel.
+    pub at: Instant,
+    /// The probes in it.
+    pub probes: Vec<(Ipv4Addr, u16)>,
+}
+
+/// What the sender tells the probe table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SenderEvent {
+    /// A batch is about to leave.
+    Sent(SentBatch),
+    /// No new probe will follow; `next_position` is where a resume would start.
+    NewProbesDone {
+        /// Position in the shard's order of the first probe not sent.
+        next_position: u64,
+        /// True when every probe of the order was sent.
+        complete: bool,
+    },
+    /// The send path failed; the scan cannot go on.
+    Failed(String),
+}
+
+/// Sender knobs.
+#[derive(Clone, Debug)]
+pub struct SenderParams {
+    /// Packets per second, None for as fast as possible.
+    pub rate: Option<u64>,
+    /// First position of the order to send.
+    pub start: u64,
+}
+
+/// Counters shared with the progress display.
+#[derive(Debug, Default)]
+pub struct SendCounters {
+    /// Frames handed to the kernel, retries included.
+    pub packets: AtomicU64,
+    /// New probes sent (not retries).
+    pub new_probes: AtomicU64,
+}
+
+/// Sends every probe of `order` from `params.start`, plus the retries the table asks for,
+/// until the table closes the retry channel. `stop` ends new probes (retries go on).
+#[allow(clippy::too_many_arguments)]
+pub fn run_sender(
+    transmit: &mut dyn Transmit,
+    crafter: &ProbeCrafter,
+    order: &ProbeOrder,
+    params: &SenderParams,
+    retries: &Receiver<Vec<(Ipv4Addr, u16)>>,
+    events: &Sender<SenderEvent>,
+    stop: &AtomicBool,
+    counters: &SendCounters,
+) {
+    let frame_len = crafter.frame_len();
+    let mut buf = vec![0u8; frame_len * MAX_BATCH];
+    let mut limiter = params.rate.map(|pps| {
+        RateLimiter::new(
+            pps,
+            RateLimiter::burst_for(pps, MAX_BATCH as u32),
+            Instant::now(),
+        )
+    });
+    let mut pending: VecDeque<(Ipv4Addr, u16)> = VecDeque::new();
+    let mut position = params.start.min(order.len());
+    let mut new_done = false;
+    let mut retries_open = true;
+
+    loop {
+        // Retries first: they belong to probes already in flight.
+        loop {
+            match retries.try_recv() {
+                Ok(v) => pending.extend(v),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    retries_open = false;
+                    break;
+                }
+            }
+        }
+        if !new_done && (position >= order.len() || stop.load(Ordering::Relaxed)) {
+            new_done = true;
+            let done = SenderEvent::NewProbesDone {
+                next_position: position,
+                complete: position >= order.len(),
+            };
+            if events.send(done).is_err() {
+                return;
+            }
+        }
+        if new_done && pending.is_empty() {
+            if !retries_open {
+                return;
+            }
+            match retries.recv_timeout(Duration::from_millis(20)) {
+                Ok(v) => pending.extend(v),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            continue;
+        }
+
+        let granted = match limiter.as_mut() {
+            Some(l) => {
+                let now = Instant::now();
+                let g = l.grant(now, MAX_BATCH as u32) as usize;
+                if g == 0 {
+                    std::thread::sleep(l.wait_for(1).max(Duration::from_micros(20)));
+                    continue;
+                }
+                g
+            }
+            None => MAX_BATCH,
+        };
+
+        let mut probes = Vec::with_capacity(granted);
+        while probes.len() < granted {
+            let Some(p) = pending.pop_front() else { break };
+            probes.push(p);
+        }
+        let retried = probes.len();
+        while probes.len() < granted && !new_done && position < order.len() {
+            probes.push(order.get(position));
+            position += 1;
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        if let Some(l) = limiter.as_mut() {
+            l.refund((granted - probes.len()) as u32);
+        }
+        if probes.is_empty() {
+            continue;
+        }
+        for (i, (ip, port)) in probes.iter().enumerate() {
+            crafter.craft(&mut buf[i * frame_len..(i + 1) * frame_len], *ip, *port);
+        }
+        let n = probes.len();
+        let new = (n - retried) as u64;
+        if events
+            .send(SenderEvent::Sent(SentBatch {
+                at: Instant::now(),
+                probes,
+            }))
+            .is_err()
+        {
+            return;
+        }
+        if let Err(e) = send_all(transmit, &buf[..n * frame_len], frame_len) {
+            let _ = events.send(SenderEvent::Failed(format!(
+                "sending probes failed: {e}; check that the interface is up"
+            )));
+            return;
+        }
+        counters.packets.fetch_add(n as u64, Ordering::Relaxed);
+        counters.new_probes.fetch_add(new, Ordering::Relaxed);
+    }
+}
+
+/// Sends every frame of `buf`, waiting briefly whenever the kernel's queue is full.
+fn send_all(transmit: &mut dyn Transmit, buf: &[u8], frame_len: usize) -> std::io::Result<()> {
+    let total = buf.len() / frame_len;
+    let mut done = 0;
+    let mut stalls = 0u32;
+    while done < total {
+        let n = transmit.send_frames(&buf[done * frame_len..], frame_len)?;
+        if n == 0 {
+            stalls += 1;
+            if stalls > 200_000 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the kernel accepted no packet for several seconds",
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(20));
+        } else {
+            stalls = 0;
+        }
+        done += n;
+    }
+    Ok(())
+}
