@@ -1,0 +1,32 @@
+# synscan: the two commands a newcomer needs are `make demo` and `make test`.
+CARGO ?= cargo
+RELEASE := target/release
+
+.PHONY: all build demo test lint bench bench-e2e clean
+
+all: build
+
+build:
+	$(CARGO) build --release --bins
+
+# Raises a throwaway two-namespace lab, scans it, prints the results, tears it down.
+demo: build
+	$(RELEASE)/synscan-lab demo --synscan $(RELEASE)/synscan
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+
+# Unit tests, then end-to-end tests against namespace labs (root needed for those; they
+# skip with a note otherwise). One test at a time: lab scans share two cores.
+test: lint
+	$(CARGO) test --release -- --test-threads=1
+
+bench:
+	$(CARGO) bench --bench hot_paths
+
+bench-e2e: build
+	bash benches/e2e.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,222 @@
+//! End-to-end SYN scans of the built binary against namespace labs with random ground truth.
+//! Every reported state is compared with the truth. Root is needed (skipped otherwise).
+
+mod common;
+
+use common::{is_root, synscan_bin, Lab};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+type Pair = (Ipv4Addr, u16);
+
+/// Parses NDJSON result lines into (ip, port, state, reason); the summary line is skipped.
+fn read_results(path: &std::path::Path) -> Vec<(Pair, String, String)> {
+    let text = std::fs::read_to_string(path).expect("read -oJ output");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("valid JSON line");
+            let port = v.get("port")?.as_u64()? as u16;
+            let ip: Ipv4Addr = v.get("ip")?.as_str()?.parse().ok()?;
+            Some((
+                (ip, port),
+                v["state"].as_str().unwrap_or("").to_string(),
+                v["reason"].as_str().unwrap_or("").to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn with_state(results: &[(Pair, String, String)], state: &str) -> BTreeSet<Pair> {
+    results
+        .iter()
+        .filter(|(_, s, _)| s == state)
+        .map(|(p, _, _)| *p)
+        .collect()
+}
+
+fn ports_arg(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Scans the lab's whole prefix with `extra` flags; returns the decoded -oJ results.
+fn scan_lab(lab: &Lab, extra: &[&str]) -> (std::process::Output, Vec<(Pair, String, String)>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("out.json");
+    let ports = ports_arg(&lab.truth.ports);
+    let json_s = json.to_string_lossy().to_string();
+    let mut args = vec![
+        lab.truth.prefix.as_str(),
+        "-p",
+        ports.as_str(),
+        "-oJ",
+        json_s.as_str(),
+        "--show",
+        "closed,filtered",
+    ];
+    args.extend_from_slice(extra);
+    let out = lab.run_in_scanner(synscan_bin(), &args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "synscan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = read_results(&json);
+    (out, results)
+}
+
+#[test]
+fn exact_states_without_loss() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.4.0/24",
+        "--open-hosts",
+        "16",
+        "--open-per-host",
+        "3",
+        "--filtered",
+        "12",
+    ]);
+    let (_, results) = scan_lab(&lab, &["--rate", "20000", "--retries", "1"]);
+    let t = &lab.truth;
+    assert_eq!(with_state(&results, "open"), t.open, "open ports differ from truth");
+    assert_eq!(
+        with_state(&results, "filtered"),
+        t.filtered,
+        "filtered pairs differ from truth"
+    );
+    let hosts = 256u64;
+    let total = hosts * t.ports.len() as u64;
+    assert_eq!(results.len() as u64, total, "every probe decided exactly once");
+    let decided: BTreeSet<Pair> = results.iter().map(|(p, _, _)| *p).collect();
+    assert_eq!(decided.len() as u64, total, "no pair reported twice");
+    for (p, state, reason) in &results {
+        let expected = match state.as_str() {
+            "open" => "syn-ack",
+            "closed" => "reset",
+            _ => "no-response",
+        };
+        assert_eq!(reason, expected, "reason of {p:?}");
+    }
+}
+
+#[test]
+fn recall_under_five_percent_loss_with_two_retries() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    // 1002 open pairs: recall >= 99.9% allows at most one miss.
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.16.0/20",
+        "--open-hosts",
+        "334",
+        "--open-per-host",
+        "3",
+        "--filtered",
+        "20",
+        "--loss",
+        "5",
+    ]);
+    let (_, results) = scan_lab(&lab, &["--rate", "50000", "--retries", "2"]);
+    let t = &lab.truth;
+    let open = with_state(&results, "open");
+    assert!(open.is_subset(&t.open), "false open ports reported");
+    let missed = t.open.len() - open.len();
+    assert!(missed <= 1, "missed {missed} of {} open pairs", t.open.len());
+    let filtered = with_state(&results, "filtered");
+    assert!(t.filtered.is_subset(&filtered), "a dropped pair was not reported filtered");
+}
+
+#[test]
+fn sweep_of_a_slash16_finds_exactly_the_truth() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.0.0/16",
+        "--open-hosts",
+        "64",
+        "--open-per-host",
+        "3",
+        "--filtered",
+        "10",
+    ]);
+    assert_eq!(lab.truth.ports.len(), 23);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("open.json");
+    let json_s = json.to_string_lossy().to_string();
+    let ports = ports_arg(&lab.truth.ports);
+    let out = lab.run_in_scanner(
+        synscan_bin(),
+        &[
+            "198.19.0.0/16",
+            "-p",
+            &ports,
+            "--rate",
+            "100000",
+            "--retries",
+            "1",
+            "-oJ",
+            &json_s,
+            "--show",
+            "filtered",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = read_results(&json);
+    assert_eq!(with_state(&results, "open"), lab.truth.open);
+    assert_eq!(with_state(&results, "filtered"), lab.truth.filtered);
+    assert!(with_state(&results, "closed").is_empty(), "closed not asked for");
+}
+
+#[test]
+fn text_output_lists_open_ports_per_host() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.9.0/28",
+        "--open-hosts",
+        "2",
+        "--open-per-host",
+        "2",
+        "--filtered",
+        "0",
+        "--ports",
+        "22,80,443",
+    ]);
+    let out = lab.run_in_scanner(synscan_bin(), &["198.19.9.0/28", "-p", "22,80,443"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for (ip, port) in &lab.truth.open {
+        assert!(
+            text.contains(&format!("report for {ip}")),
+            "no report for {ip} in:\n{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{port}/tcp")) && l.contains("open")),
+            "no line for {ip}:{port} in:\n{text}"
+        );
+    }
+}
