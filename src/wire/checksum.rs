@@ -60,6 +60,14 @@ pub fn update_u32(csum: u16, old: u32, new: u32) -> u16 {
     !fold(sum)
 }
 
+/// Checksum after fields that were zero when `csum` was computed received values whose
+/// word sum (see `sum_words`) is `added`: eqn. 3 with m = 0, folded once. Exact whenever the
+/// data never sums to zero, which holds for IPv4 headers and TCP with its pseudo-header.
+#[inline]
+pub fn add_to_zeroed(csum: u16, added: u64) -> u16 {
+    !fold(u64::from(!csum) + added)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +225,28 @@ mod tests {
             let old = u32::from_be_bytes([data[2 * w], data[2 * w + 1], data[2 * w + 2], data[2 * w + 3]]);
             data[2 * w..2 * w + 4].copy_from_slice(&new.to_be_bytes());
             prop_assert_eq!(update_u32(before, old, new), pnet_checksum(&data, NO_SKIP));
+        }
+
+        /// Filling several zeroed words at once, as the probe template does.
+        #[test]
+        fn add_to_zeroed_equals_recompute(data in packet(), fills in proptest::collection::vec((any::<prop::sample::Index>(), edge_u16()), 1..6)) {
+            let mut data = data;
+            let words = data.len() / 2;
+            let slots: Vec<usize> = fills.iter().map(|(i, _)| 1 + i.index(words - 1)).collect();
+            for &w in &slots {
+                data[2 * w] = 0;
+                data[2 * w + 1] = 0;
+            }
+            let before = internet_checksum(&data);
+            let mut added = 0u64;
+            for (&w, (_, v)) in slots.iter().zip(&fills) {
+                // Later fills of the same slot overwrite earlier ones: count only the last.
+                let old = u16::from_be_bytes([data[2 * w], data[2 * w + 1]]);
+                added -= u64::from(old);
+                added += u64::from(*v);
+                data[2 * w..2 * w + 2].copy_from_slice(&v.to_be_bytes());
+            }
+            prop_assert_eq!(add_to_zeroed(before, added), pnet_checksum(&data, NO_SKIP));
         }
 
         /// Forces the new checksum to 0x0000 (sum 0xffff) and the old/new field to 0/0xffff.
