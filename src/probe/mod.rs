@@ -1,8 +1,14 @@
 //! The SYN template (built once, patched per probe) and the keyed cookie that validates replies.
-//! INTERFACE STUB: the wire helper replaces the bodies.
 
+use crate::wire::tcp_flags::{ACK, RST, SYN};
 use crate::wire::{LinkLayer, QuotedTcp, TcpReply};
 use std::net::Ipv4Addr;
+
+pub mod cookie;
+pub mod template;
+
+use cookie::Cookie;
+use template::Template;
 
 /// Source ports our probes use: [first, first + count).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +27,7 @@ impl SourcePorts {
     };
     /// The last port.
     pub fn last(&self) -> u16 {
-        self.first + (self.count - 1)
+        self.first.saturating_add(self.count.saturating_sub(1))
     }
 }
 
@@ -44,27 +50,362 @@ pub struct ProbeParams {
 
 /// Crafts SYN frames into caller buffers and validates replies against the cookie.
 #[derive(Clone, Debug)]
-pub struct ProbeCrafter {}
+pub struct ProbeCrafter {
+    params: ProbeParams,
+    ports: SourcePorts,
+    cookie: Cookie,
+    template: Template,
+}
 
 impl ProbeCrafter {
-    /// Builds the template once.
-    pub fn new(_params: ProbeParams) -> Self {
-        todo!()
+    /// Builds the template once. A source range running past 65535 (or of count 0) is
+    /// clamped to what fits, so ports never wrap.
+    pub fn new(params: ProbeParams) -> Self {
+        let room = 65536 - u32::from(params.source_ports.first);
+        let count = u32::from(params.source_ports.count).clamp(1, room) as u16;
+        let ports = SourcePorts {
+            first: params.source_ports.first,
+            count,
+        };
+        let template = Template::new(params.link, params.src_mac, params.dst_mac, params.src_ip);
+        ProbeCrafter {
+            cookie: Cookie::new(params.key),
+            ports,
+            template,
+            params,
+        }
     }
     /// Length of every frame this crafter writes.
     pub fn frame_len(&self) -> usize {
-        todo!()
+        self.template.len()
     }
     /// Writes the SYN for (dst, dport) into `buf` (exactly frame_len bytes).
-    pub fn craft(&self, _buf: &mut [u8], _dst: Ipv4Addr, _dport: u16) {
-        todo!()
+    #[inline]
+    pub fn craft(&self, buf: &mut [u8], dst: Ipv4Addr, dport: u16) {
+        let src = self.params.src_ip;
+        let sport = self.cookie.source_port(self.ports, src, dst, dport);
+        let h = self.cookie.flow_hash(src, dst, sport, dport);
+        self.template
+            .write(buf, dst, (h >> 32) as u16, sport, dport, h as u32);
     }
     /// True when a SYN/ACK or RST answers one of our probes (ports and ack == cookie + 1).
-    pub fn validate_tcp(&self, _reply: &TcpReply) -> bool {
-        todo!()
+    #[inline]
+    pub fn validate_tcp(&self, reply: &TcpReply) -> bool {
+        let kind = reply.flags & (SYN | RST | ACK);
+        if kind != SYN | ACK && kind != RST | ACK {
+            return false;
+        }
+        if reply.dst != self.params.src_ip || !self.owns_port(reply.dport) {
+            return false;
+        }
+        let src = self.params.src_ip;
+        reply.dport
+            == self
+                .cookie
+                .source_port(self.ports, src, reply.src, reply.sport)
+            && reply.ack
+                == self
+                    .cookie
+                    .sequence(src, reply.src, reply.dport, reply.sport)
+                    .wrapping_add(1)
     }
     /// True when an ICMP error quotes one of our probes (ports and seq == cookie).
-    pub fn validate_quote(&self, _quoted: &QuotedTcp) -> bool {
-        todo!()
+    #[inline]
+    pub fn validate_quote(&self, quoted: &QuotedTcp) -> bool {
+        let src = self.params.src_ip;
+        quoted.src == src
+            && self.owns_port(quoted.sport)
+            && quoted.sport
+                == self
+                    .cookie
+                    .source_port(self.ports, src, quoted.dst, quoted.dport)
+            && quoted.seq
+                == self
+                    .cookie
+                    .sequence(src, quoted.dst, quoted.sport, quoted.dport)
+    }
+    /// Source port the probe to (dst, dport) uses (what a capture filter or a test expects).
+    pub fn source_port(&self, dst: Ipv4Addr, dport: u16) -> u16 {
+        self.cookie
+            .source_port(self.ports, self.params.src_ip, dst, dport)
+    }
+    /// Sequence number the probe to (dst, dport) carries.
+    pub fn sequence(&self, dst: Ipv4Addr, dport: u16) -> u32 {
+        let sport = self.source_port(dst, dport);
+        self.cookie.sequence(self.params.src_ip, dst, sport, dport)
+    }
+    /// The source range actually used (after clamping).
+    pub fn source_ports(&self) -> SourcePorts {
+        self.ports
+    }
+    /// The parameters the crafter was built from.
+    pub fn params(&self) -> &ProbeParams {
+        &self.params
+    }
+    #[inline]
+    fn owns_port(&self, port: u16) -> bool {
+        port.wrapping_sub(self.ports.first) < self.ports.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::build::{tcp_frame, TcpSpec};
+    use crate::wire::{parse_reply, Reply};
+    use pnet::packet::ethernet::{EtherTypes, EthernetPacket};
+    use pnet::packet::ip::IpNextHeaderProtocols;
+    use pnet::packet::ipv4::{self, Ipv4Flags, Ipv4Packet};
+    use pnet::packet::tcp::{self, TcpFlags, TcpOptionNumbers, TcpPacket};
+    use pnet::packet::Packet;
+    use proptest::prelude::*;
+
+    const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const THEM: Ipv4Addr = Ipv4Addr::new(198, 18, 3, 4);
+    const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+    const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+
+    fn crafter(link: LinkLayer, key: [u64; 2]) -> ProbeCrafter {
+        ProbeCrafter::new(ProbeParams {
+            link,
+            src_mac: SRC_MAC,
+            dst_mac: DST_MAC,
+            src_ip: US,
+            source_ports: SourcePorts::DEFAULT,
+            key,
+        })
+    }
+
+    fn craft(c: &ProbeCrafter, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
+        let mut buf = vec![0u8; c.frame_len()];
+        c.craft(&mut buf, dst, dport);
+        buf
+    }
+
+    /// Checks a crafted IPv4 packet with pnet only; returns (sport, seq, ip id).
+    fn check_with_pnet(ip_bytes: &[u8], dst: Ipv4Addr, dport: u16) -> (u16, u32, u16) {
+        let ip = Ipv4Packet::new(ip_bytes).unwrap();
+        assert_eq!(ip.get_version(), 4);
+        assert_eq!(ip.get_header_length(), 5);
+        assert_eq!(ip.get_total_length(), 52);
+        assert_eq!(ip.get_flags(), Ipv4Flags::DontFragment);
+        assert_eq!(ip.get_ttl(), 64);
+        assert_eq!(ip.get_next_level_protocol(), IpNextHeaderProtocols::Tcp);
+        assert_eq!(ip.get_source(), US);
+        assert_eq!(ip.get_destination(), dst);
+        assert_eq!(ip.get_checksum(), ipv4::checksum(&ip));
+        let t = TcpPacket::new(ip.payload()).unwrap();
+        assert_eq!(t.get_destination(), dport);
+        assert_eq!(t.get_flags(), TcpFlags::SYN);
+        assert_eq!(t.get_window(), 64240);
+        assert_eq!(t.get_data_offset(), 8);
+        assert_eq!(t.get_acknowledgement(), 0);
+        assert_eq!(t.get_checksum(), tcp::ipv4_checksum(&t, &US, &dst));
+        let opts: Vec<_> = t.get_options_iter().map(|o| o.get_number()).collect();
+        use TcpOptionNumbers::{MSS, NOP, SACK_PERMITTED, WSCALE};
+        assert_eq!(opts, vec![MSS, NOP, WSCALE, NOP, NOP, SACK_PERMITTED]);
+        (t.get_source(), t.get_sequence(), ip.get_identification())
+    }
+
+    #[test]
+    fn ethernet_frame_parses_with_pnet() {
+        let c = crafter(LinkLayer::Ethernet, [11, 22]);
+        assert_eq!(c.frame_len(), 66);
+        let f = craft(&c, THEM, 443);
+        let eth = EthernetPacket::new(&f).unwrap();
+        assert_eq!(eth.get_destination().octets(), DST_MAC);
+        assert_eq!(eth.get_source().octets(), SRC_MAC);
+        assert_eq!(eth.get_ethertype(), EtherTypes::Ipv4);
+        let (sport, seq, _) = check_with_pnet(eth.payload(), THEM, 443);
+        assert_eq!(sport, c.source_port(THEM, 443));
+        assert_eq!(seq, c.sequence(THEM, 443));
+        assert!((61000..=65535).contains(&sport));
+        assert_eq!(
+            &f[54..66],
+            &[0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x08, 0x01, 0x01, 0x04, 0x02]
+        );
+    }
+
+    #[test]
+    fn craft_only_touches_frame_len_bytes() {
+        let c = crafter(LinkLayer::RawIp, [1, 1]);
+        let mut buf = vec![0xaau8; 60];
+        c.craft(&mut buf, THEM, 80);
+        assert_eq!(c.frame_len(), 52);
+        assert!(buf[52..].iter().all(|&b| b == 0xaa));
+    }
+
+    fn syn_ack(c: &ProbeCrafter, dst: Ipv4Addr, dport: u16, flags: u8, ack_delta: u32) -> TcpReply {
+        let spec = TcpSpec {
+            src: dst,
+            dst: US,
+            sport: dport,
+            dport: c.source_port(dst, dport),
+            seq: 0x5555_0000,
+            ack: c.sequence(dst, dport).wrapping_add(ack_delta),
+            flags,
+            ttl: 60,
+            window: 65535,
+        };
+        let f = tcp_frame(LinkLayer::Ethernet, DST_MAC, SRC_MAC, &spec);
+        match parse_reply(&f, LinkLayer::Ethernet) {
+            Ok(Reply::Tcp(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reply_validation() {
+        let c = crafter(LinkLayer::Ethernet, [5, 6]);
+        assert!(c.validate_tcp(&syn_ack(&c, THEM, 22, SYN | ACK, 1)));
+        assert!(c.validate_tcp(&syn_ack(&c, THEM, 22, RST | ACK, 1)));
+        // ACK off by one either way.
+        assert!(!c.validate_tcp(&syn_ack(&c, THEM, 22, SYN | ACK, 0)));
+        assert!(!c.validate_tcp(&syn_ack(&c, THEM, 22, SYN | ACK, 2)));
+        // Wrong flags: bare SYN, bare RST (no ACK), SYN|RST|ACK, plain ACK.
+        for flags in [SYN, RST, SYN | RST | ACK, ACK] {
+            assert!(
+                !c.validate_tcp(&syn_ack(&c, THEM, 22, flags, 1)),
+                "{flags:#x}"
+            );
+        }
+        let good = syn_ack(&c, THEM, 22, SYN | ACK, 1);
+        // Wrong source port of the target (the scanned port).
+        assert!(!c.validate_tcp(&TcpReply { sport: 23, ..good }));
+        // Our port off by one (still in range).
+        let other_port = if good.dport > 61000 {
+            good.dport - 1
+        } else {
+            good.dport + 1
+        };
+        assert!(!c.validate_tcp(&TcpReply {
+            dport: other_port,
+            ..good
+        }));
+        // Out of range port, other destination, other source.
+        assert!(!c.validate_tcp(&TcpReply {
+            dport: 1000,
+            ..good
+        }));
+        assert!(!c.validate_tcp(&TcpReply {
+            dst: Ipv4Addr::new(198, 18, 0, 99),
+            ..good
+        }));
+        assert!(!c.validate_tcp(&TcpReply {
+            src: Ipv4Addr::new(198, 18, 3, 5),
+            ..good
+        }));
+        // Another scan's key rejects it.
+        assert!(!crafter(LinkLayer::Ethernet, [5, 7]).validate_tcp(&good));
+    }
+
+    #[test]
+    fn quote_validation() {
+        let c = crafter(LinkLayer::RawIp, [9, 9]);
+        let q = QuotedTcp {
+            src: US,
+            dst: THEM,
+            sport: c.source_port(THEM, 3389),
+            dport: 3389,
+            seq: c.sequence(THEM, 3389),
+        };
+        assert!(c.validate_quote(&q));
+        assert!(!c.validate_quote(&QuotedTcp {
+            seq: q.seq.wrapping_add(1),
+            ..q
+        }));
+        assert!(!c.validate_quote(&QuotedTcp { dport: 3390, ..q }));
+        assert!(!c.validate_quote(&QuotedTcp { src: THEM, ..q }));
+        assert!(!c.validate_quote(&QuotedTcp { dst: US, ..q }));
+        assert!(!c.validate_quote(&QuotedTcp {
+            sport: q.sport ^ 1,
+            ..q
+        }));
+        // The quote of a crafted frame parses into exactly this.
+        let f = craft(&c, THEM, 3389);
+        let reply = crate::wire::build::icmp_unreachable_frame(
+            LinkLayer::RawIp,
+            [0; 6],
+            [0; 6],
+            THEM,
+            US,
+            3,
+            64,
+            &f[..28],
+        );
+        match parse_reply(&reply, LinkLayer::RawIp) {
+            Ok(Reply::Unreachable(u)) => assert_eq!(u.quoted, q),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn retries_reproduce_the_probe_and_keys_differ() {
+        let a = crafter(LinkLayer::Ethernet, [1, 2]);
+        let a2 = crafter(LinkLayer::Ethernet, [1, 2]);
+        assert_eq!(craft(&a, THEM, 80), craft(&a, THEM, 80));
+        assert_eq!(craft(&a, THEM, 80), craft(&a2, THEM, 80));
+        let b = crafter(LinkLayer::Ethernet, [1, 3]);
+        let c = crafter(LinkLayer::Ethernet, [2, 2]);
+        // Over 100 flows, other keys give other cookies (collisions of 32-bit seqs: ~0).
+        let mut same_seq = 0;
+        let mut same_port = 0;
+        for p in 1..=100u16 {
+            for other in [&b, &c] {
+                same_seq += usize::from(a.sequence(THEM, p) == other.sequence(THEM, p));
+                same_port += usize::from(a.source_port(THEM, p) == other.source_port(THEM, p));
+            }
+        }
+        assert_eq!(same_seq, 0);
+        assert!(same_port < 5, "{same_port}"); // 1/4536 chance each
+    }
+
+    #[test]
+    fn source_range_is_clamped() {
+        let mk = |first, count| {
+            ProbeCrafter::new(ProbeParams {
+                link: LinkLayer::RawIp,
+                src_mac: [0; 6],
+                dst_mac: [0; 6],
+                src_ip: US,
+                source_ports: SourcePorts { first, count },
+                key: [0, 0],
+            })
+        };
+        assert_eq!(
+            mk(65000, 1000).source_ports(),
+            SourcePorts {
+                first: 65000,
+                count: 536
+            }
+        );
+        assert_eq!(
+            mk(100, 0).source_ports(),
+            SourcePorts {
+                first: 100,
+                count: 1
+            }
+        );
+        let c = mk(65535, 10);
+        assert_eq!(c.source_port(THEM, 1), 65535);
+        for p in 0..200 {
+            let sp = mk(65000, 1000).source_port(THEM, p);
+            assert!(sp >= 65000);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn crafted_checksums_verify_with_pnet(dst: u32, dport: u16, k0: u64, k1: u64, raw: bool) {
+            let link = if raw { LinkLayer::RawIp } else { LinkLayer::Ethernet };
+            let c = crafter(link, [k0, k1]);
+            let dst = Ipv4Addr::from(dst);
+            let f = craft(&c, dst, dport);
+            let (sport, seq, id) = check_with_pnet(&f[link.header_len()..], dst, dport);
+            prop_assert_eq!(sport, c.source_port(dst, dport));
+            prop_assert_eq!(seq, c.sequence(dst, dport));
+            let h = Cookie::new([k0, k1]).flow_hash(US, dst, sport, dport);
+            prop_assert_eq!(id, (h >> 32) as u16);
+        }
     }
 }

@@ -1,0 +1,165 @@
+//! The SYN frame built once per scan; each probe copies it and patches five fields, fixing
+//! both checksums incrementally from sums precomputed with those fields zero.
+
+use crate::wire::checksum::{add_to_zeroed, internet_checksum, tcp_checksum};
+use crate::wire::LinkLayer;
+use std::net::Ipv4Addr;
+
+/// TCP options in the order Windows sends them: MSS 1460, NOP, WS 8, NOP, NOP, SACK permitted.
+pub const SYN_OPTIONS: [u8; 12] = [
+    0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x08, 0x01, 0x01, 0x04, 0x02,
+];
+/// Window of the SYN (Windows 10/11 default).
+pub const SYN_WINDOW: u16 = 64240;
+/// IPv4 TTL of the SYN.
+pub const SYN_TTL: u8 = 64;
+/// IPv4 header length (no options).
+pub const IP_LEN: usize = 20;
+/// TCP header length with the options (data offset 8).
+pub const TCP_LEN: usize = 20 + SYN_OPTIONS.len();
+/// Longest frame: Ethernet + IPv4 + TCP.
+pub const MAX_FRAME: usize = 14 + IP_LEN + TCP_LEN;
+
+/// The prebuilt SYN and its checksums with destination, ID, ports and sequence zero.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    bytes: [u8; MAX_FRAME],
+    len: usize,
+    ip: usize,
+    ip_csum: u16,
+    tcp_csum: u16,
+}
+
+impl Template {
+    /// Builds the frame for `link` from `src_mac` to `dst_mac` (MACs unused for RawIp).
+    pub fn new(link: LinkLayer, src_mac: [u8; 6], dst_mac: [u8; 6], src_ip: Ipv4Addr) -> Self {
+        let ip = link.header_len();
+        let len = ip + IP_LEN + TCP_LEN;
+        let mut bytes = [0u8; MAX_FRAME];
+        if link == LinkLayer::Ethernet {
+            bytes[0..6].copy_from_slice(&dst_mac);
+            bytes[6..12].copy_from_slice(&src_mac);
+            bytes[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        }
+        {
+            let h = &mut bytes[ip..ip + IP_LEN];
+            h[0] = 0x45;
+            h[2..4].copy_from_slice(&((IP_LEN + TCP_LEN) as u16).to_be_bytes());
+            h[6] = 0x40; // DF, like every modern stack
+            h[8] = SYN_TTL;
+            h[9] = 6;
+            h[12..16].copy_from_slice(&src_ip.octets());
+        }
+        let ip_csum = internet_checksum(&bytes[ip..ip + IP_LEN]);
+        let t = ip + IP_LEN;
+        {
+            let tcp = &mut bytes[t..t + TCP_LEN];
+            tcp[12] = ((TCP_LEN / 4) as u8) << 4;
+            tcp[13] = crate::wire::tcp_flags::SYN;
+            tcp[14..16].copy_from_slice(&SYN_WINDOW.to_be_bytes());
+            tcp[20..].copy_from_slice(&SYN_OPTIONS);
+        }
+        // Pseudo-header with destination 0.0.0.0: the real one is added per probe.
+        let tcp_csum = tcp_checksum(src_ip, Ipv4Addr::UNSPECIFIED, &bytes[t..t + TCP_LEN]);
+        Template {
+            bytes,
+            len,
+            ip,
+            ip_csum,
+            tcp_csum,
+        }
+    }
+
+    /// Frame length.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a template is a whole frame.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes the SYN into `buf[..len]`; panics only if the caller's buffer is too short.
+    #[inline(always)]
+    pub fn write(
+        &self,
+        buf: &mut [u8],
+        dst: Ipv4Addr,
+        ip_id: u16,
+        sport: u16,
+        dport: u16,
+        seq: u32,
+    ) {
+        let frame = &mut buf[..self.len];
+        frame.copy_from_slice(&self.bytes[..self.len]);
+        let ip = self.ip;
+        let d = u32::from(dst);
+        let (dhi, dlo) = (u64::from(d >> 16), u64::from(d & 0xffff));
+        frame[ip + 4..ip + 6].copy_from_slice(&ip_id.to_be_bytes());
+        frame[ip + 16..ip + 20].copy_from_slice(&dst.octets());
+        let ip_csum = add_to_zeroed(self.ip_csum, u64::from(ip_id) + dhi + dlo);
+        frame[ip + 10..ip + 12].copy_from_slice(&ip_csum.to_be_bytes());
+        let t = ip + IP_LEN;
+        frame[t..t + 2].copy_from_slice(&sport.to_be_bytes());
+        frame[t + 2..t + 4].copy_from_slice(&dport.to_be_bytes());
+        frame[t + 4..t + 8].copy_from_slice(&seq.to_be_bytes());
+        let added = dhi
+            + dlo
+            + u64::from(sport)
+            + u64::from(dport)
+            + u64::from(seq >> 16)
+            + u64::from(seq & 0xffff);
+        let tcp_csum = add_to_zeroed(self.tcp_csum, added);
+        frame[t + 16..t + 18].copy_from_slice(&tcp_csum.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_bytes_raw_ip() {
+        let t = Template::new(
+            LinkLayer::RawIp,
+            [0; 6],
+            [0; 6],
+            Ipv4Addr::new(198, 18, 0, 1),
+        );
+        assert_eq!(t.len(), 52);
+        let mut buf = [0u8; 52];
+        t.write(
+            &mut buf,
+            Ipv4Addr::new(198, 18, 0, 2),
+            0xabcd,
+            61000,
+            443,
+            0x0102_0304,
+        );
+        let ip = internet_checksum(&{
+            let mut h = [0u8; 20];
+            h.copy_from_slice(&buf[..20]);
+            h[10] = 0;
+            h[11] = 0;
+            h
+        });
+        let mut seg = buf[20..].to_vec();
+        seg[16] = 0;
+        seg[17] = 0;
+        let tcp = tcp_checksum(
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+            &seg,
+        );
+        let mut want = vec![
+            0x45, 0x00, 0x00, 52, 0xab, 0xcd, 0x40, 0x00, 64, 6, 0, 0, 198, 18, 0, 1, 198, 18, 0,
+            2, 0xee, 0x48, 0x01, 0xbb, 0x01, 0x02, 0x03, 0x04, 0, 0, 0, 0, 0x80, 0x02, 0xfa, 0xf0,
+            0, 0, 0, 0, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x08, 0x01, 0x01, 0x04, 0x02,
+        ];
+        want[10..12].copy_from_slice(&ip.to_be_bytes());
+        want[36..38].copy_from_slice(&tcp.to_be_bytes());
+        assert_eq!(&buf[..], &want[..]);
+    }
+}

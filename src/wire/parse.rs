@@ -1,0 +1,577 @@
+//! Parser for untrusted captured frames: every length is checked before it is used, nothing
+//! allocates, and any input yields a value (never a panic).
+
+use super::{IcmpUnreachable, LinkLayer, ParseError, QuotedTcp, Reply, TcpReply};
+use std::net::Ipv4Addr;
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// VLAN tags skipped at most (802.1ad outer + 802.1Q inner).
+const MAX_VLAN_TAGS: usize = 2;
+const PROTO_ICMP: u8 = 1;
+const PROTO_TCP: u8 = 6;
+const ICMP_DEST_UNREACHABLE: u8 = 3;
+const IPV4_MIN_HEADER: usize = 20;
+const TCP_MIN_HEADER: usize = 20;
+const ICMP_HEADER: usize = 8;
+/// Bytes of TCP an ICMP error must quote: ports and sequence number (RFC 792 "64 bits").
+const QUOTED_TCP_MIN: usize = 8;
+
+#[inline]
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    match b.get(at..at + 2) {
+        Some(&[x, y]) => Some(u16::from_be_bytes([x, y])),
+        _ => None,
+    }
+}
+
+#[inline]
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    match b.get(at..at + 4) {
+        Some(&[a, c, d, e]) => Some(u32::from_be_bytes([a, c, d, e])),
+        _ => None,
+    }
+}
+
+#[inline]
+fn addr(b: &[u8], at: usize) -> Option<Ipv4Addr> {
+    be32(b, at).map(Ipv4Addr::from)
+}
+
+/// Skips the Ethernet header and up to two VLAN tags; returns the bytes after the ethertype.
+#[inline]
+fn strip_ethernet(frame: &[u8]) -> Result<&[u8], ParseError> {
+    let mut at = 12;
+    let mut tags = 0;
+    loop {
+        let ethertype = be16(frame, at).ok_or(ParseError::Truncated)?;
+        match ethertype {
+            ETHERTYPE_IPV4 => return frame.get(at + 2..).ok_or(ParseError::Truncated),
+            ETHERTYPE_VLAN | ETHERTYPE_QINQ if tags < MAX_VLAN_TAGS => {
+                tags += 1;
+                at += 4; // TCI (2 bytes) then the next ethertype
+            }
+            _ => return Err(ParseError::NotIpv4),
+        }
+    }
+}
+
+/// The IPv4 fields a reply needs plus the payload bounded by total length.
+struct Ipv4<'a> {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    protocol: u8,
+    payload: &'a [u8],
+}
+
+/// Validates an IPv4 header; trailing bytes past total length (Ethernet padding) are ignored.
+#[inline]
+fn parse_ipv4(ip: &[u8]) -> Result<Ipv4<'_>, ParseError> {
+    let first = *ip.first().ok_or(ParseError::Truncated)?;
+    if first >> 4 != 4 {
+        return Err(ParseError::NotIpv4);
+    }
+    let ihl = usize::from(first & 0x0f) * 4;
+    if ihl < IPV4_MIN_HEADER {
+        return Err(ParseError::BadHeader);
+    }
+    if ip.len() < ihl {
+        return Err(ParseError::Truncated);
+    }
+    let total = usize::from(be16(ip, 2).ok_or(ParseError::Truncated)?);
+    if total < ihl {
+        return Err(ParseError::BadHeader);
+    }
+    let payload = ip.get(ihl..total).ok_or(ParseError::Truncated)?;
+    let frag = be16(ip, 6).ok_or(ParseError::Truncated)?;
+    if frag & 0x3fff != 0 {
+        // MF set or a non-zero offset: only a reassembled packet would be complete.
+        return Err(ParseError::Fragment);
+    }
+    Ok(Ipv4 {
+        src: addr(ip, 12).ok_or(ParseError::Truncated)?,
+        dst: addr(ip, 16).ok_or(ParseError::Truncated)?,
+        ttl: *ip.get(8).ok_or(ParseError::Truncated)?,
+        protocol: *ip.get(9).ok_or(ParseError::Truncated)?,
+        payload,
+    })
+}
+
+#[inline]
+fn parse_tcp(ip: &Ipv4<'_>) -> Result<Reply, ParseError> {
+    let tcp = ip.payload;
+    if tcp.len() < TCP_MIN_HEADER {
+        return Err(ParseError::Truncated);
+    }
+    let data_offset = usize::from(tcp.get(12).ok_or(ParseError::Truncated)? >> 4) * 4;
+    if data_offset < TCP_MIN_HEADER {
+        return Err(ParseError::BadHeader);
+    }
+    if data_offset > tcp.len() {
+        return Err(ParseError::Truncated);
+    }
+    Ok(Reply::Tcp(TcpReply {
+        src: ip.src,
+        dst: ip.dst,
+        sport: be16(tcp, 0).ok_or(ParseError::Truncated)?,
+        dport: be16(tcp, 2).ok_or(ParseError::Truncated)?,
+        seq: be32(tcp, 4).ok_or(ParseError::Truncated)?,
+        ack: be32(tcp, 8).ok_or(ParseError::Truncated)?,
+        flags: *tcp.get(13).ok_or(ParseError::Truncated)?,
+        ttl: ip.ttl,
+    }))
+}
+
+#[inline]
+fn parse_icmp(ip: &Ipv4<'_>) -> Result<Reply, ParseError> {
+    let icmp = ip.payload;
+    if icmp.len() < ICMP_HEADER {
+        return Err(ParseError::Truncated);
+    }
+    let kind = *icmp.first().ok_or(ParseError::Truncated)?;
+    if kind != ICMP_DEST_UNREACHABLE {
+        return Err(ParseError::Uninteresting);
+    }
+    let code = *icmp.get(1).ok_or(ParseError::Truncated)?;
+    // The quote is a prefix of our probe, so its total length is not checked against it.
+    let quote = icmp.get(ICMP_HEADER..).ok_or(ParseError::Truncated)?;
+    let first = *quote.first().ok_or(ParseError::Truncated)?;
+    if first >> 4 != 4 {
+        return Err(ParseError::BadHeader);
+    }
+    let ihl = usize::from(first & 0x0f) * 4;
+    if ihl < IPV4_MIN_HEADER {
+        return Err(ParseError::BadHeader);
+    }
+    if quote.len() < IPV4_MIN_HEADER {
+        return Err(ParseError::Truncated);
+    }
+    let protocol = *quote.get(9).ok_or(ParseError::Truncated)?;
+    let frag_offset = be16(quote, 6).ok_or(ParseError::Truncated)? & 0x1fff;
+    if protocol != PROTO_TCP || frag_offset != 0 {
+        // Not TCP, or a later fragment that carries no TCP header.
+        return Err(ParseError::Uninteresting);
+    }
+    let tcp = quote
+        .get(ihl..ihl + QUOTED_TCP_MIN)
+        .ok_or(ParseError::Truncated)?;
+    Ok(Reply::Unreachable(IcmpUnreachable {
+        from: ip.src,
+        code,
+        ttl: ip.ttl,
+        quoted: QuotedTcp {
+            src: addr(quote, 12).ok_or(ParseError::Truncated)?,
+            dst: addr(quote, 16).ok_or(ParseError::Truncated)?,
+            sport: be16(tcp, 0).ok_or(ParseError::Truncated)?,
+            dport: be16(tcp, 2).ok_or(ParseError::Truncated)?,
+            seq: be32(tcp, 4).ok_or(ParseError::Truncated)?,
+        },
+    }))
+}
+
+/// Parses an untrusted frame; checks every length first and never panics.
+pub fn parse_reply(frame: &[u8], link: LinkLayer) -> Result<Reply, ParseError> {
+    let ip = match link {
+        LinkLayer::Ethernet => strip_ethernet(frame)?,
+        LinkLayer::RawIp => frame,
+    };
+    let ip = parse_ipv4(ip)?;
+    match ip.protocol {
+        PROTO_TCP => parse_tcp(&ip),
+        PROTO_ICMP => parse_icmp(&ip),
+        _ => Err(ParseError::Uninteresting),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::build::{icmp_unreachable_frame, tcp_frame, TcpSpec};
+    use crate::wire::tcp_flags::{ACK, RST, SYN};
+    use proptest::prelude::*;
+
+    const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const THEM: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+    /// A SYN/ACK written out by hand (independent of `build`): 198.18.0.2:80 -> 198.18.0.1:61000,
+    /// seq 0x01020304, ack 0x0a0b0c0d, TTL 64, MSS option (58 bytes), then 2 bytes of
+    /// Ethernet padding to the 60-byte minimum.
+    fn hand_syn_ack() -> Vec<u8> {
+        let mut f = vec![
+            0x02, 0, 0, 0, 0, 0x01, // dst mac
+            0x02, 0, 0, 0, 0, 0x02, // src mac
+            0x08, 0x00, // IPv4
+            0x45, 0x00, 0x00, 44, // v4 ihl5, total 44
+            0x00, 0x00, 0x40, 0x00, // id 0, DF
+            64, 6, 0x00, 0x00, // ttl, tcp, checksum (not checked)
+            198, 18, 0, 2, // src
+            198, 18, 0, 1, // dst
+            0x00, 80, 0xee, 0x48, // ports 80 -> 61000
+            0x01, 0x02, 0x03, 0x04, // seq
+            0x0a, 0x0b, 0x0c, 0x0d, // ack
+            0x60, 0x12, 0xff, 0xff, // doff 6, SYN|ACK, window
+            0x00, 0x00, 0x00, 0x00, // csum, urg
+            0x02, 0x04, 0x05, 0xb4, // MSS 1460
+        ];
+        f.extend_from_slice(&[0, 0]); // Ethernet padding to 60 bytes
+        f
+    }
+
+    fn hand_syn_ack_reply() -> Reply {
+        Reply::Tcp(TcpReply {
+            src: THEM,
+            dst: US,
+            sport: 80,
+            dport: 61000,
+            seq: 0x0102_0304,
+            ack: 0x0a0b_0c0d,
+            flags: SYN | ACK,
+            ttl: 64,
+        })
+    }
+
+    fn spec(flags: u8) -> TcpSpec {
+        TcpSpec {
+            src: THEM,
+            dst: US,
+            sport: 443,
+            dport: 61001,
+            seq: 0xdead_beef,
+            ack: 0x1234_5679,
+            flags,
+            ttl: 57,
+            window: 0,
+        }
+    }
+
+    /// Our SYN as an IPv4 packet (for ICMP quotes), built by hand.
+    fn quoted_syn() -> Vec<u8> {
+        vec![
+            0x45, 0x00, 0x00, 40, 0x12, 0x34, 0x40, 0x00, 64, 6, 0, 0, // ..checksum
+            198, 18, 0, 1, 198, 18, 0, 9, // us -> 198.18.0.9
+            0xee, 0x49, 0x00, 22, // 61001 -> 22
+            0x11, 0x22, 0x33, 0x44, // seq
+            0, 0, 0, 0, 0x50, 0x02, 0xfa, 0xf0, 0, 0, 0, 0,
+        ]
+    }
+
+    fn quoted_reply(code: u8, from: Ipv4Addr) -> Reply {
+        Reply::Unreachable(IcmpUnreachable {
+            from,
+            code,
+            ttl: 250,
+            quoted: QuotedTcp {
+                src: US,
+                dst: Ipv4Addr::new(198, 18, 0, 9),
+                sport: 61001,
+                dport: 22,
+                seq: 0x1122_3344,
+            },
+        })
+    }
+
+    fn icmp(link: LinkLayer, quote: &[u8]) -> Vec<u8> {
+        let router = Ipv4Addr::new(198, 18, 0, 254);
+        icmp_unreachable_frame(
+            link,
+            [2, 0, 0, 0, 0, 9],
+            [2, 0, 0, 0, 0, 1],
+            router,
+            US,
+            13,
+            250,
+            quote,
+        )
+    }
+
+    #[test]
+    fn hand_written_syn_ack_with_padding() {
+        let f = hand_syn_ack();
+        assert_eq!(
+            parse_reply(&f, LinkLayer::Ethernet),
+            Ok(hand_syn_ack_reply())
+        );
+        assert_eq!(
+            parse_reply(&f[14..], LinkLayer::RawIp),
+            Ok(hand_syn_ack_reply())
+        );
+    }
+
+    #[test]
+    fn built_rst_ack_both_links() {
+        let s = spec(RST | ACK);
+        let want = Reply::Tcp(TcpReply {
+            src: THEM,
+            dst: US,
+            sport: 443,
+            dport: 61001,
+            seq: 0xdead_beef,
+            ack: 0x1234_5679,
+            flags: RST | ACK,
+            ttl: 57,
+        });
+        let eth = tcp_frame(LinkLayer::Ethernet, [2; 6], [4; 6], &s);
+        assert_eq!(eth.len(), 54);
+        assert_eq!(parse_reply(&eth, LinkLayer::Ethernet), Ok(want));
+        let raw = tcp_frame(LinkLayer::RawIp, [2; 6], [4; 6], &s);
+        assert_eq!(raw.len(), 40);
+        assert_eq!(parse_reply(&raw, LinkLayer::RawIp), Ok(want));
+    }
+
+    #[test]
+    fn icmp_port_unreachable_quote() {
+        let q = quoted_syn();
+        let router = Ipv4Addr::new(198, 18, 0, 254);
+        // Whole quote and minimal quote (IP header + 8 bytes) both parse.
+        for quote in [&q[..], &q[..28]] {
+            let f = icmp(LinkLayer::Ethernet, quote);
+            assert_eq!(
+                parse_reply(&f, LinkLayer::Ethernet),
+                Ok(quoted_reply(13, router))
+            );
+            let r = icmp(LinkLayer::RawIp, quote);
+            assert_eq!(
+                parse_reply(&r, LinkLayer::RawIp),
+                Ok(quoted_reply(13, router))
+            );
+        }
+        // Seven bytes of TCP are not enough for the sequence number.
+        let f = icmp(LinkLayer::RawIp, &q[..27]);
+        assert_eq!(
+            parse_reply(&f, LinkLayer::RawIp),
+            Err(ParseError::Truncated)
+        );
+    }
+
+    #[test]
+    fn icmp_quote_with_ip_options() {
+        // Quoted header with IHL 6 (4 bytes of options: NOP NOP NOP EOL).
+        let q = quoted_syn();
+        let mut opt = q[..20].to_vec();
+        opt[0] = 0x46;
+        opt.extend_from_slice(&[1, 1, 1, 0]);
+        opt.extend_from_slice(&q[20..28]);
+        let f = icmp(LinkLayer::RawIp, &opt);
+        let router = Ipv4Addr::new(198, 18, 0, 254);
+        assert_eq!(
+            parse_reply(&f, LinkLayer::RawIp),
+            Ok(quoted_reply(13, router))
+        );
+        // Quoted IHL 4 is invalid.
+        let mut bad = q.clone();
+        bad[0] = 0x44;
+        let f = icmp(LinkLayer::RawIp, &bad);
+        assert_eq!(
+            parse_reply(&f, LinkLayer::RawIp),
+            Err(ParseError::BadHeader)
+        );
+        // Quoted UDP is not ours.
+        let mut udp = q.clone();
+        udp[9] = 17;
+        let f = icmp(LinkLayer::RawIp, &udp);
+        assert_eq!(
+            parse_reply(&f, LinkLayer::RawIp),
+            Err(ParseError::Uninteresting)
+        );
+    }
+
+    #[test]
+    fn other_icmp_types_are_uninteresting() {
+        let mut f = icmp(LinkLayer::RawIp, &quoted_syn());
+        f[20] = 11; // time exceeded
+        assert_eq!(
+            parse_reply(&f, LinkLayer::RawIp),
+            Err(ParseError::Uninteresting)
+        );
+        f[20] = 0; // echo reply
+        assert_eq!(
+            parse_reply(&f, LinkLayer::RawIp),
+            Err(ParseError::Uninteresting)
+        );
+    }
+
+    #[test]
+    fn ip_options_are_skipped() {
+        // Insert 8 bytes of IP options (IHL 7) before the TCP header of the hand SYN/ACK.
+        let f = hand_syn_ack();
+        let mut g = f[..34].to_vec();
+        g[14] = 0x47;
+        g[17] = 44 + 8;
+        g.extend_from_slice(&[0x94, 0x04, 0, 0, 1, 1, 1, 0]); // router alert, NOPs, EOL
+        g.extend_from_slice(&f[34..58]);
+        assert_eq!(
+            parse_reply(&g, LinkLayer::Ethernet),
+            Ok(hand_syn_ack_reply())
+        );
+        // Maximum IHL 15: 40 bytes of options.
+        let mut h = f[..34].to_vec();
+        h[14] = 0x4f;
+        h[17] = 44 + 40;
+        h.extend_from_slice(&[1; 40]);
+        h.extend_from_slice(&f[34..58]);
+        assert_eq!(
+            parse_reply(&h, LinkLayer::Ethernet),
+            Ok(hand_syn_ack_reply())
+        );
+    }
+
+    #[test]
+    fn vlan_tags_are_skipped() {
+        let f = hand_syn_ack();
+        let tagged = |tags: &[[u8; 4]]| {
+            let mut g = f[..12].to_vec();
+            for t in tags {
+                g.extend_from_slice(t);
+            }
+            g.extend_from_slice(&f[12..]);
+            g
+        };
+        let q = [0x81, 0x00, 0x00, 0x64]; // 802.1Q VLAN 100
+        let ad = [0x88, 0xa8, 0x00, 0x0a]; // 802.1ad VLAN 10
+        for tags in [&[q][..], &[ad][..], &[ad, q][..], &[q, q][..]] {
+            let g = tagged(tags);
+            assert_eq!(
+                parse_reply(&g, LinkLayer::Ethernet),
+                Ok(hand_syn_ack_reply())
+            );
+        }
+        // Three tags are more than we skip.
+        let g = tagged(&[ad, q, q]);
+        assert_eq!(
+            parse_reply(&g, LinkLayer::Ethernet),
+            Err(ParseError::NotIpv4)
+        );
+    }
+
+    #[test]
+    fn not_ipv4() {
+        let mut f = hand_syn_ack();
+        f[12] = 0x86;
+        f[13] = 0xdd; // IPv6 ethertype
+        assert_eq!(
+            parse_reply(&f, LinkLayer::Ethernet),
+            Err(ParseError::NotIpv4)
+        );
+        let mut f = hand_syn_ack();
+        f[12] = 0x08;
+        f[13] = 0x06; // ARP
+        assert_eq!(
+            parse_reply(&f, LinkLayer::Ethernet),
+            Err(ParseError::NotIpv4)
+        );
+        let mut f = hand_syn_ack();
+        f[14] = 0x65; // version 6 behind an IPv4 ethertype
+        assert_eq!(
+            parse_reply(&f, LinkLayer::Ethernet),
+            Err(ParseError::NotIpv4)
+        );
+    }
+
+    #[test]
+    fn bad_headers() {
+        let f = hand_syn_ack();
+        let with = |at: usize, v: u8| {
+            let mut g = f.clone();
+            g[at] = v;
+            parse_reply(&g, LinkLayer::Ethernet)
+        };
+        assert_eq!(with(14, 0x44), Err(ParseError::BadHeader)); // IHL 4
+        assert_eq!(with(14, 0x40), Err(ParseError::BadHeader)); // IHL 0
+        assert_eq!(with(17, 19), Err(ParseError::BadHeader)); // total < IHL*4
+        assert_eq!(with(17, 47), Err(ParseError::Truncated)); // total > bytes (46 here)
+        assert_eq!(with(14, 0x4f), Err(ParseError::Truncated)); // 60-byte header doesn't fit
+        assert_eq!(with(46, 0x40), Err(ParseError::BadHeader)); // TCP data offset 4
+        assert_eq!(with(46, 0x70), Err(ParseError::Truncated)); // data offset 7 > 24 bytes
+        assert_eq!(with(23, 17), Err(ParseError::Uninteresting)); // UDP
+        assert_eq!(with(23, 1), Err(ParseError::Uninteresting)); // ICMP type 0 (echo reply)
+    }
+
+    #[test]
+    fn fragments() {
+        let f = hand_syn_ack();
+        let frag = |hi: u8, lo: u8| {
+            let mut g = f.clone();
+            g[20] = hi;
+            g[21] = lo;
+            parse_reply(&g, LinkLayer::Ethernet)
+        };
+        assert_eq!(frag(0x20, 0x00), Err(ParseError::Fragment)); // MF
+        assert_eq!(frag(0x00, 0x01), Err(ParseError::Fragment)); // offset 8
+        assert_eq!(frag(0x1f, 0xff), Err(ParseError::Fragment)); // max offset
+        assert_eq!(frag(0x40, 0x00), Ok(hand_syn_ack_reply())); // DF only
+        assert_eq!(frag(0x00, 0x00), Ok(hand_syn_ack_reply()));
+        assert_eq!(frag(0x80, 0x00), Ok(hand_syn_ack_reply())); // reserved bit ignored
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let frames: Vec<(Vec<u8>, LinkLayer)> = vec![
+            (hand_syn_ack()[..58].to_vec(), LinkLayer::Ethernet),
+            (
+                tcp_frame(LinkLayer::Ethernet, [1; 6], [2; 6], &spec(SYN | ACK)),
+                LinkLayer::Ethernet,
+            ),
+            (
+                tcp_frame(LinkLayer::RawIp, [1; 6], [2; 6], &spec(RST)),
+                LinkLayer::RawIp,
+            ),
+            (
+                icmp(LinkLayer::Ethernet, &quoted_syn()),
+                LinkLayer::Ethernet,
+            ),
+            (
+                icmp(LinkLayer::RawIp, &quoted_syn()[..28]),
+                LinkLayer::RawIp,
+            ),
+        ];
+        for (f, link) in frames {
+            assert!(parse_reply(&f, link).is_ok());
+            for len in 0..f.len() {
+                let r = parse_reply(&f[..len], link);
+                assert_eq!(r, Err(ParseError::Truncated), "len {len} of {}", f.len());
+            }
+        }
+    }
+
+    fn valid_frames() -> Vec<(Vec<u8>, LinkLayer)> {
+        vec![
+            (hand_syn_ack(), LinkLayer::Ethernet),
+            (
+                tcp_frame(LinkLayer::RawIp, [1; 6], [2; 6], &spec(RST | ACK)),
+                LinkLayer::RawIp,
+            ),
+            (
+                icmp(LinkLayer::Ethernet, &quoted_syn()),
+                LinkLayer::Ethernet,
+            ),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_reply(&bytes, LinkLayer::Ethernet);
+            let _ = parse_reply(&bytes, LinkLayer::RawIp);
+        }
+
+        #[test]
+        fn mutated_valid_frames_never_panic(
+            which in 0usize..3,
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let (mut f, link) = valid_frames().swap_remove(which);
+            for (at, v) in edits {
+                let i = at.index(f.len());
+                f[i] = v;
+            }
+            let len = cut.index(f.len() + 1);
+            let _ = parse_reply(&f[..len], link);
+            let _ = parse_reply(&f, link);
+        }
+    }
+}
