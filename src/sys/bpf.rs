@@ -94,9 +94,7 @@ impl Builder {
         for &(pc, t, f) in &self.fixups {
             let off = |l: Label| -> Result<u8, String> {
                 let target = self.labels[l.0].ok_or("unbound BPF label")?;
-                let d = target
-                    .checked_sub(pc + 1)
-                    .ok_or("backward BPF jump")?;
+                let d = target.checked_sub(pc + 1).ok_or("backward BPF jump")?;
                 u8::try_from(d).map_err(|_| "BPF jump too long".to_string())
             };
             let (jt, jf) = (off(t)?, off(f)?);
@@ -155,7 +153,14 @@ pub fn capture_program(link_len: u32, local: Ipv4Addr, first: u16, last: u16) ->
     b.bind(reject);
     b.op(RET | K, 0);
     // Every jump above is short and forward, so resolution cannot fail.
-    b.finish().unwrap_or_else(|_| vec![Insn { code: RET | K, jt: 0, jf: 0, k: 0 }])
+    b.finish().unwrap_or_else(|_| {
+        vec![Insn {
+            code: RET | K,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }]
+    })
 }
 
 /// Attaches `prog` to the socket (SO_ATTACH_FILTER).
@@ -235,7 +240,14 @@ mod tests {
     const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
     /// Ethernet + IPv4 (with `opt_words` option words) + 20 bytes of L4.
-    fn frame(ethertype: u16, proto: u8, dst: Ipv4Addr, opt_words: u8, frag: u16, l4: &[u8]) -> Vec<u8> {
+    fn frame(
+        ethertype: u16,
+        proto: u8,
+        dst: Ipv4Addr,
+        opt_words: u8,
+        frag: u16,
+        l4: &[u8],
+    ) -> Vec<u8> {
         let mut f = vec![0u8; 12];
         f.extend_from_slice(&ethertype.to_be_bytes());
         let ihl = 5 + opt_words;
@@ -300,20 +312,35 @@ mod tests {
         let p = capture_program(14, LOCAL, 40000, 40999);
         let ok = |f: &[u8]| run(&p, f);
         let other = Ipv4Addr::new(198, 18, 0, 9);
-        assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40000))), ACCEPT_LEN);
-        assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40500))), ACCEPT_LEN);
-        assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40999))), ACCEPT_LEN);
+        assert_eq!(
+            ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40000))),
+            ACCEPT_LEN
+        );
+        assert_eq!(
+            ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40500))),
+            ACCEPT_LEN
+        );
+        assert_eq!(
+            ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40999))),
+            ACCEPT_LEN
+        );
         assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 39999))), 0);
         assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 41000))), 0);
         // The source port in range does not matter.
         assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(40000, 80))), 0);
         assert_eq!(ok(&frame(0x0800, 6, other, 0, 0, &tcp(80, 40000))), 0);
         // IP options shift the TCP header: 2 option words put the port at 14+28+2.
-        assert_eq!(ok(&frame(0x0800, 6, LOCAL, 2, 0, &tcp(80, 40001))), ACCEPT_LEN);
+        assert_eq!(
+            ok(&frame(0x0800, 6, LOCAL, 2, 0, &tcp(80, 40001))),
+            ACCEPT_LEN
+        );
         assert_eq!(ok(&frame(0x0800, 6, LOCAL, 2, 0, &tcp(80, 1))), 0);
         // Non-first fragment rejected, DF-only accepted.
         assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0x0001, &tcp(80, 40000))), 0);
-        assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0x4000, &tcp(80, 40000))), ACCEPT_LEN);
+        assert_eq!(
+            ok(&frame(0x0800, 6, LOCAL, 0, 0x4000, &tcp(80, 40000))),
+            ACCEPT_LEN
+        );
         assert_eq!(ok(&frame(0x86dd, 6, LOCAL, 0, 0, &tcp(80, 40000))), 0);
         assert_eq!(ok(&frame(0x0806, 6, LOCAL, 0, 0, &tcp(80, 40000))), 0);
         assert_eq!(ok(&frame(0x0800, 17, LOCAL, 0, 0, &tcp(80, 40000))), 0);

@@ -93,13 +93,7 @@ pub fn drop_all() -> io::Result<()> {
     };
     let data = [CapData::default(); 2];
     // SAFETY: hdr and data follow the v3 layout; the kernel only reads data.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &mut hdr as *mut CapHeader,
-            data.as_ptr(),
-        )
-    };
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }

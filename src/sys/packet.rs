@@ -13,11 +13,7 @@ pub const MAX_BATCH: usize = 1024;
 /// Opens an AF_PACKET socket of `ty` (SOCK_RAW or SOCK_DGRAM); `protocol` 0 receives nothing
 /// until bound with a protocol.
 pub fn open(ty: libc::c_int, protocol: u16) -> io::Result<OwnedFd> {
-    super::sock::socket(
-        libc::AF_PACKET,
-        ty,
-        libc::c_int::from(protocol.to_be()),
-    )
+    super::sock::socket(libc::AF_PACKET, ty, libc::c_int::from(protocol.to_be()))
 }
 
 fn sockaddr_ll(protocol: u16, ifindex: u32) -> libc::sockaddr_ll {
@@ -178,9 +174,17 @@ impl SendBatch {
 
     /// One sendmmsg of the frames in `frames` (each `frame_len` bytes, at most MAX_BATCH used);
     /// returns how many the kernel took. Never blocks (MSG_DONTWAIT).
-    pub fn send(&mut self, fd: BorrowedFd<'_>, frames: &[u8], frame_len: usize) -> io::Result<usize> {
+    pub fn send(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        frames: &[u8],
+        frame_len: usize,
+    ) -> io::Result<usize> {
         if frame_len == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "frame length 0"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "frame length 0",
+            ));
         }
         let n = (frames.len() / frame_len).min(MAX_BATCH);
         if n == 0 {
@@ -310,7 +314,10 @@ impl RecvBatch {
         };
         if r < 0 {
             let e = io::Error::last_os_error();
-            if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) {
                 return Ok(0);
             }
             return Err(e);

@@ -72,7 +72,11 @@ pub fn set_int(
 }
 
 /// Reads an integer socket option.
-pub fn get_int(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+pub fn get_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<libc::c_int> {
     get_opt::<libc::c_int>(fd, level, name)
 }
 

@@ -38,16 +38,29 @@ unsafe impl Send for TxRing {}
 impl TxRing {
     /// Sets up a TPACKET_V2 TX ring of `frame_nr` slots of `frame_size` bytes (a power of two,
     /// at most the page size... or larger multiples of it) on `fd`, sending to `ifindex`.
-    pub fn new(fd: OwnedFd, ifindex: u32, frame_size: usize, frame_nr: usize) -> io::Result<TxRing> {
+    pub fn new(
+        fd: OwnedFd,
+        ifindex: u32,
+        frame_size: usize,
+        frame_nr: usize,
+    ) -> io::Result<TxRing> {
         let page = 4096usize;
         if !frame_size.is_power_of_two() || frame_size < 64 || frame_nr == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad TX ring geometry"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad TX ring geometry",
+            ));
         }
         let block_size = frame_size.max(page) * 16;
         let per_block = block_size / frame_size;
         let block_nr = frame_nr.div_ceil(per_block);
         let frame_nr = block_nr * per_block;
-        super::sock::set_int(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V2)?;
+        super::sock::set_int(
+            fd.as_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_VERSION,
+            TPACKET_V2,
+        )?;
         let req = TpacketReq {
             tp_block_size: block_size as u32,
             tp_block_nr: block_nr as u32,
@@ -155,7 +168,10 @@ impl TxRing {
         if r < 0 {
             let e = io::Error::last_os_error();
             // Frames stay SEND_REQUEST and go out on the next kick.
-            if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR)) {
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR)
+            ) {
                 return Ok(());
             }
             return Err(e);
