@@ -16,6 +16,9 @@ mod packet_socket;
 mod raw_socket;
 mod route;
 
+#[cfg(test)]
+mod ns_tests;
+
 pub use capture::PacketCapture;
 pub use packet_socket::{PacketTransmit, RingTransmit};
 pub use raw_socket::RawIpTransmit;
