@@ -301,6 +301,9 @@ fn loopback_capture_sees_each_reply_once() {
         let mut cap = open_capture(&route, &filter).unwrap();
         assert_eq!(cap.link(), LinkLayer::Ethernet);
         let mut raw = open_transmit(&route, SendPath::RawIp).unwrap();
+        // Open sockets keep working once this thread has dropped every capability.
+        crate::sys::caps::drop_all().unwrap();
+        assert!(!crate::sys::caps::has_net_raw());
         assert_eq!(
             raw.send_frames(&syn(lo, lo, 40007, 8081, 9), 40).unwrap(),
             1

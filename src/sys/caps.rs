@@ -60,6 +60,12 @@ pub fn has_cap(cap: u32) -> bool {
     }
 }
 
+/// True when the effective user is root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// True when CAP_NET_RAW is in the effective set.
 pub fn has_net_raw() -> bool {
     has_cap(CAP_NET_RAW)

@@ -166,6 +166,23 @@ pub fn hw_type(iface: &str) -> io::Result<u16> {
     Ok(unsafe { req.ifr_ifru.ifru_hwaddr.sa_family })
 }
 
+/// Raises the soft open-file limit to the hard limit (connect scans hold one fd per attempt);
+/// returns the new soft limit.
+pub fn raise_nofile_limit() -> io::Result<libc::rlim_t> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a valid rlimit to fill.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: lim is a valid rlimit.
+        cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
+    }
+    Ok(lim.rlim_cur)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +194,18 @@ mod tests {
         assert_eq!(timeout_ms(Duration::from_millis(10)), 10);
         assert_eq!(timeout_ms(Duration::from_micros(10_001)), 11);
         assert_eq!(timeout_ms(Duration::from_secs(1 << 40)), libc::c_int::MAX);
+    }
+
+    #[test]
+    fn nofile_limit_reaches_the_hard_limit() {
+        let n = raise_nofile_limit().unwrap();
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: lim is a valid rlimit to fill.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!((n, lim.rlim_cur), (lim.rlim_max, lim.rlim_max));
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const TPACKET_V2: libc::c_int = 1;
-const TP_STATUS_AVAILABLE: u32 = 0;
 const TP_STATUS_SEND_REQUEST: u32 = 1;
 const TP_STATUS_SENDING: u32 = 2;
 /// Data offset inside a V2 TX slot: TPACKET2_HDRLEN - sizeof(sockaddr_ll) = 52 - 20.
@@ -36,8 +35,8 @@ pub struct TxRing {
 unsafe impl Send for TxRing {}
 
 impl TxRing {
-    /// Sets up a TPACKET_V2 TX ring of `frame_nr` slots of `frame_size` bytes (a power of two,
-    /// at most the page size... or larger multiples of it) on `fd`, sending to `ifindex`.
+    /// Sets up a TPACKET_V2 TX ring of at least `frame_nr` slots of `frame_size` bytes (a power
+    /// of two, 64 or more) on `fd`, sending out of `ifindex`.
     pub fn new(
         fd: OwnedFd,
         ifindex: u32,
@@ -188,6 +187,3 @@ impl Drop for TxRing {
         }
     }
 }
-
-/// Status value meaning a slot is free (exported for tests).
-pub const SLOT_AVAILABLE: u32 = TP_STATUS_AVAILABLE;
