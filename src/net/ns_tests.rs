@@ -322,6 +322,16 @@ fn missing_interface_and_down_interface() {
     let (a, va) = (lab.a.clone(), lab.va.clone());
     thread::spawn(move || {
         netns::enter(&a).unwrap();
+        // Nobody answers ARP for .9: the error names the hop and the way out.
+        let route = route_to(Ipv4Addr::new(198, 18, 0, 9), None, None).unwrap();
+        assert_eq!(route.next_hop, Ipv4Addr::new(198, 18, 0, 9));
+        let t = Instant::now();
+        let e = resolve_next_hop_mac(&route, Duration::from_millis(600)).unwrap_err();
+        assert!(t.elapsed() >= Duration::from_millis(600));
+        assert_eq!(
+            e.to_string(),
+            format!("could not resolve the MAC address of next hop 198.18.0.9 on {va}: pass --router-mac")
+        );
         sh(&["-n", &a, "link", "set", &va, "down"]);
         let e = route_to(Ipv4Addr::new(198, 18, 0, 2), Some(&va), Some(A_IP)).unwrap_err();
         assert_eq!(
