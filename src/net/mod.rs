@@ -19,7 +19,7 @@ mod route;
 #[cfg(test)]
 mod ns_tests;
 
-pub use capture::PacketCapture;
+pub use capture::{PacketCapture, RingCapture};
 pub use packet_socket::{PacketTransmit, RingTransmit};
 pub use raw_socket::RawIpTransmit;
 

@@ -265,6 +265,29 @@ fn veth_route_arp_packet_ring_rawip_and_capture() {
                 dropped: 0
             }
         );
+        // The TPACKET_V3 ring capture sees the same replies.
+        let mut ring_cap: Box<dyn Capture> = Box::new(RingCapture::open(&route, &FILTER).unwrap());
+        assert_eq!(ring_cap.link(), LinkLayer::Ethernet);
+        assert_eq!(
+            raw.send_frames(&syn(A_IP, dst, 40008, 8080, 8000), 40)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            collect(ring_cap.as_mut(), 1, Duration::from_secs(3)),
+            vec![(dst, 8080, 40008, 0x12, 8001)]
+        );
+        assert_eq!(
+            ring_cap.stats(),
+            CaptureStats {
+                received: 1,
+                dropped: 0
+            }
+        );
+        assert_eq!(
+            collect(cap.as_mut(), 1, Duration::from_secs(3)),
+            vec![(dst, 8080, 40008, 0x12, 8001)]
+        );
         // Closed port: RST/ACK.
         assert_eq!(
             raw.send_frames(&syn(A_IP, dst, 40006, 81, 7000), 40)

@@ -7,5 +7,6 @@ pub mod epoll;
 pub mod netns;
 pub mod packet;
 pub mod rawip;
+pub mod rxring;
 pub mod sock;
 pub mod txring;
