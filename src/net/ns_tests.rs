@@ -266,20 +266,20 @@ fn veth_route_arp_packet_ring_rawip_and_capture() {
             }
         );
         // The recvmmsg capture (the fallback) sees the same replies.
-        let mut ring_cap: Box<dyn Capture> =
+        let mut mmsg_cap: Box<dyn Capture> =
             Box::new(PacketCapture::open(&route, &FILTER).unwrap());
-        assert_eq!(ring_cap.link(), LinkLayer::Ethernet);
+        assert_eq!(mmsg_cap.link(), LinkLayer::Ethernet);
         assert_eq!(
             raw.send_frames(&syn(A_IP, dst, 40008, 8080, 8000), 40)
                 .unwrap(),
             1
         );
         assert_eq!(
-            collect(ring_cap.as_mut(), 1, Duration::from_secs(3)),
+            collect(mmsg_cap.as_mut(), 1, Duration::from_secs(3)),
             vec![(dst, 8080, 40008, 0x12, 8001)]
         );
         assert_eq!(
-            ring_cap.stats(),
+            mmsg_cap.stats(),
             CaptureStats {
                 received: 1,
                 dropped: 0
