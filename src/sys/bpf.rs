@@ -1,0 +1,382 @@
+//! A tiny classic-BPF assembler and the capture filter program.
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// One classic BPF instruction (same layout as `struct sock_filter`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insn {
+    /// Opcode.
+    pub code: u16,
+    /// Jump offset when true.
+    pub jt: u8,
+    /// Jump offset when false.
+    pub jf: u8,
+    /// Constant operand.
+    pub k: u32,
+}
+
+/// Instruction class: load into A.
+pub const LD: u16 = 0x00;
+/// Instruction class: load into X.
+pub const LDX: u16 = 0x01;
+/// Instruction class: jump.
+pub const JMP: u16 = 0x05;
+/// Instruction class: return.
+pub const RET: u16 = 0x06;
+/// Size: 32-bit word.
+pub const W: u16 = 0x00;
+/// Size: 16-bit half word.
+pub const H: u16 = 0x08;
+/// Size: byte.
+pub const B: u16 = 0x10;
+/// Mode: absolute offset.
+pub const ABS: u16 = 0x20;
+/// Mode: offset X + k.
+pub const IND: u16 = 0x40;
+/// Mode: X = 4 * (pkt[k] & 0xf) (IPv4 header length).
+pub const MSH: u16 = 0xa0;
+/// Jump if A == k.
+pub const JEQ: u16 = 0x10;
+/// Jump if A > k.
+pub const JGT: u16 = 0x20;
+/// Jump if A >= k.
+pub const JGE: u16 = 0x30;
+/// Jump if A & k != 0.
+pub const JSET: u16 = 0x40;
+/// Operand: the constant k.
+pub const K: u16 = 0x00;
+
+/// A forward jump target, bound later.
+#[derive(Clone, Copy, Debug)]
+pub struct Label(usize);
+
+/// Builds a program with forward-only symbolic jumps.
+#[derive(Default)]
+pub struct Builder {
+    insns: Vec<Insn>,
+    fixups: Vec<(usize, Label, Label)>,
+    labels: Vec<Option<usize>>,
+}
+
+impl Builder {
+    /// An empty program.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+    /// A new unbound label.
+    pub fn label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() - 1)
+    }
+    /// Binds `l` to the next instruction.
+    pub fn bind(&mut self, l: Label) {
+        self.labels[l.0] = Some(self.insns.len());
+    }
+    /// Appends a non-jump instruction.
+    pub fn op(&mut self, code: u16, k: u32) {
+        self.insns.push(Insn {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        });
+    }
+    /// Appends a conditional jump `JMP | cond | K` to `t` when true, `f` when false.
+    pub fn jump(&mut self, cond: u16, k: u32, t: Label, f: Label) {
+        self.fixups.push((self.insns.len(), t, f));
+        self.op(JMP | cond | K, k);
+    }
+    /// Resolves the labels; fails on unbound, backward or too-long jumps.
+    pub fn finish(mut self) -> Result<Vec<Insn>, String> {
+        for &(pc, t, f) in &self.fixups {
+            let off = |l: Label| -> Result<u8, String> {
+                let target = self.labels[l.0].ok_or("unbound BPF label")?;
+                let d = target.checked_sub(pc + 1).ok_or("backward BPF jump")?;
+                u8::try_from(d).map_err(|_| "BPF jump too long".to_string())
+            };
+            let (jt, jf) = (off(t)?, off(f)?);
+            self.insns[pc].jt = jt;
+            self.insns[pc].jf = jf;
+        }
+        Ok(self.insns)
+    }
+}
+
+/// Bytes an accepted frame keeps (whole frames up to 256 KiB).
+pub const ACCEPT_LEN: u32 = 0x40000;
+
+/// The capture filter: IPv4 and either (TCP to `local` with destination port in
+/// `first..=last`, not a non-first fragment) or (ICMP type 3). `link_len` is 14 for Ethernet
+/// frames (the EtherType is checked too) and 0 when frames start at the IPv4 header.
+pub fn capture_program(link_len: u32, local: Ipv4Addr, first: u16, last: u16) -> Vec<Insn> {
+    let l = link_len;
+    let mut b = Builder::new();
+    let accept = b.label();
+    let reject = b.label();
+    let icmp = b.label();
+    if l >= 14 {
+        let ip = b.label();
+        b.op(LD | H | ABS, l - 2);
+        b.jump(JEQ, 0x0800, ip, reject);
+        b.bind(ip);
+    }
+    let tcp = b.label();
+    b.op(LD | B | ABS, l + 9);
+    b.jump(JEQ, 6, tcp, icmp);
+    b.bind(tcp);
+    let dst_ok = b.label();
+    b.op(LD | W | ABS, l + 16);
+    b.jump(JEQ, u32::from(local), dst_ok, reject);
+    b.bind(dst_ok);
+    let not_frag = b.label();
+    b.op(LD | H | ABS, l + 6);
+    b.jump(JSET, 0x1fff, reject, not_frag);
+    b.bind(not_frag);
+    b.op(LDX | B | MSH, l);
+    b.op(LD | H | IND, l + 2);
+    let above_first = b.label();
+    b.jump(JGE, u32::from(first), above_first, reject);
+    b.bind(above_first);
+    b.jump(JGT, u32::from(last), reject, accept);
+    b.bind(icmp);
+    let is_icmp = b.label();
+    b.jump(JEQ, 1, is_icmp, reject);
+    b.bind(is_icmp);
+    b.op(LDX | B | MSH, l);
+    b.op(LD | B | IND, l);
+    b.jump(JEQ, 3, accept, reject);
+    b.bind(accept);
+    b.op(RET | K, ACCEPT_LEN);
+    b.bind(reject);
+    b.op(RET | K, 0);
+    // Every jump above is short and forward, so resolution cannot fail.
+    b.finish().unwrap_or_else(|_| {
+        vec![Insn {
+            code: RET | K,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }]
+    })
+}
+
+/// Attaches `prog` to the socket (SO_ATTACH_FILTER).
+pub fn attach(fd: BorrowedFd<'_>, prog: &[Insn]) -> io::Result<()> {
+    let len = u16::try_from(prog.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "BPF program too long"))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: Insn has sock_filter's layout; fprog points to len instructions that outlive the
+    // call (the kernel copies them).
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &fprog as *const libc::sock_fprog as *const libc::c_void,
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An independent interpreter for the subset the filter uses; out-of-bounds loads reject,
+    /// as in the kernel.
+    fn run(prog: &[Insn], pkt: &[u8]) -> u32 {
+        let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+        let load = |off: usize, size: usize| -> Option<u32> {
+            let s = pkt.get(off..off + size)?;
+            Some(s.iter().fold(0u32, |acc, &b| (acc << 8) | b as u32))
+        };
+        loop {
+            let i = prog[pc];
+            pc += 1;
+            match i.code {
+                0x20 | 0x28 | 0x30 => {
+                    let size = [4, 2, 1][((i.code & 0x18) >> 3) as usize];
+                    match load(i.k as usize, size) {
+                        Some(v) => a = v,
+                        None => return 0,
+                    }
+                }
+                0x40 | 0x48 | 0x50 => {
+                    let size = [4, 2, 1][((i.code & 0x18) >> 3) as usize];
+                    match load(x as usize + i.k as usize, size) {
+                        Some(v) => a = v,
+                        None => return 0,
+                    }
+                }
+                0xb1 => match load(i.k as usize, 1) {
+                    Some(v) => x = 4 * (v & 0xf),
+                    None => return 0,
+                },
+                0x15 | 0x25 | 0x35 | 0x45 => {
+                    let c = match i.code {
+                        0x15 => a == i.k,
+                        0x25 => a > i.k,
+                        0x35 => a >= i.k,
+                        _ => a & i.k != 0,
+                    };
+                    pc += if c { i.jt } else { i.jf } as usize;
+                }
+                0x06 => return i.k,
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+        }
+    }
+
+    const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+
+    /// Ethernet + IPv4 (with `opt_words` option words) + 20 bytes of L4.
+    fn frame(
+        ethertype: u16,
+        proto: u8,
+        dst: Ipv4Addr,
+        opt_words: u8,
+        frag: u16,
+        l4: &[u8],
+    ) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        let ihl = 5 + opt_words;
+        f.push(0x40 | ihl);
+        f.push(0);
+        let total = ihl as u16 * 4 + l4.len() as u16;
+        f.extend_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(&frag.to_be_bytes());
+        f.extend_from_slice(&[64, proto, 0, 0]);
+        f.extend_from_slice(&[198, 19, 0, 5]);
+        f.extend_from_slice(&dst.octets());
+        f.extend(std::iter::repeat_n(1u8, opt_words as usize * 4));
+        f.extend_from_slice(l4);
+        f
+    }
+
+    fn tcp(sport: u16, dport: u16) -> Vec<u8> {
+        let mut t = vec![0u8; 20];
+        t[0..2].copy_from_slice(&sport.to_be_bytes());
+        t[2..4].copy_from_slice(&dport.to_be_bytes());
+        t[12] = 0x50;
+        t[13] = 0x12;
+        t
+    }
+
+    fn icmp(ty: u8) -> Vec<u8> {
+        let mut t = vec![0u8; 36];
+        t[0] = ty;
+        t
+    }
+
+    #[test]
+    fn exact_instructions_for_ethernet() {
+        let p = capture_program(14, LOCAL, 40000, 40999);
+        let want = [
+            (0x28, 0, 0, 12),
+            (0x15, 0, 15, 0x0800),
+            (0x30, 0, 0, 23),
+            (0x15, 0, 8, 6),
+            (0x20, 0, 0, 30),
+            (0x15, 0, 11, 0xc612_0001),
+            (0x28, 0, 0, 20),
+            (0x45, 9, 0, 0x1fff),
+            (0xb1, 0, 0, 14),
+            (0x48, 0, 0, 16),
+            (0x35, 0, 6, 40000),
+            (0x25, 5, 4, 40999),
+            (0x15, 0, 4, 1),
+            (0xb1, 0, 0, 14),
+            (0x50, 0, 0, 14),
+            (0x15, 0, 1, 3),
+            (0x06, 0, 0, ACCEPT_LEN),
+            (0x06, 0, 0, 0),
+        ];
+        let got: Vec<_> = p.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn ethernet_filter_accepts_and_rejects() {
+        let p = capture_program(14, LOCAL, 40000, 40999);
+        let ok = |f: &[u8]| run(&p, f);
+        let other = Ipv4Addr::new(198, 18, 0, 9);
+        assert_eq!(
+            ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40000))),
+            ACCEPT_LEN
+        );
+        assert_eq!(
+            ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40500))),
+            ACCEPT_LEN
+        );
+        assert_eq!(
+            ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40999))),
+            ACCEPT_LEN
+        );
+        assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 39999))), 0);
+        assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 41000))), 0);
+        // The source port in range does not matter.
+        assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0, &tcp(40000, 80))), 0);
+        assert_eq!(ok(&frame(0x0800, 6, other, 0, 0, &tcp(80, 40000))), 0);
+        // IP options shift the TCP header: 2 option words put the port at 14+28+2.
+        assert_eq!(
+            ok(&frame(0x0800, 6, LOCAL, 2, 0, &tcp(80, 40001))),
+            ACCEPT_LEN
+        );
+        assert_eq!(ok(&frame(0x0800, 6, LOCAL, 2, 0, &tcp(80, 1))), 0);
+        // Non-first fragment rejected, DF-only accepted.
+        assert_eq!(ok(&frame(0x0800, 6, LOCAL, 0, 0x0001, &tcp(80, 40000))), 0);
+        assert_eq!(
+            ok(&frame(0x0800, 6, LOCAL, 0, 0x4000, &tcp(80, 40000))),
+            ACCEPT_LEN
+        );
+        assert_eq!(ok(&frame(0x86dd, 6, LOCAL, 0, 0, &tcp(80, 40000))), 0);
+        assert_eq!(ok(&frame(0x0806, 6, LOCAL, 0, 0, &tcp(80, 40000))), 0);
+        assert_eq!(ok(&frame(0x0800, 17, LOCAL, 0, 0, &tcp(80, 40000))), 0);
+        assert_eq!(ok(&frame(0x0800, 1, LOCAL, 0, 0, &icmp(3))), ACCEPT_LEN);
+        assert_eq!(ok(&frame(0x0800, 1, other, 0, 0, &icmp(3))), ACCEPT_LEN);
+        assert_eq!(ok(&frame(0x0800, 1, LOCAL, 1, 0, &icmp(3))), ACCEPT_LEN);
+        assert_eq!(ok(&frame(0x0800, 1, LOCAL, 0, 0, &icmp(0))), 0);
+        assert_eq!(ok(&frame(0x0800, 1, LOCAL, 0, 0, &icmp(11))), 0);
+        // Truncated before the TCP ports.
+        let f = frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40000));
+        assert_eq!(ok(&f[..14 + 20 + 3]), 0);
+        assert_eq!(ok(&f[..10]), 0);
+    }
+
+    #[test]
+    fn raw_ip_filter_has_no_ethertype_check() {
+        let p = capture_program(0, LOCAL, 1, 1);
+        assert_eq!(p.len(), 16);
+        let f = frame(0x0800, 6, LOCAL, 0, 0, &tcp(443, 1));
+        assert_eq!(run(&p, &f[14..]), ACCEPT_LEN);
+        let f = frame(0x0800, 6, LOCAL, 0, 0, &tcp(443, 2));
+        assert_eq!(run(&p, &f[14..]), 0);
+        let f = frame(0x0800, 1, LOCAL, 0, 0, &icmp(3));
+        assert_eq!(run(&p, &f[14..]), ACCEPT_LEN);
+    }
+
+    #[test]
+    fn builder_rejects_unbound_and_backward_labels() {
+        let mut b = Builder::new();
+        let l = b.label();
+        b.jump(JEQ, 0, l, l);
+        assert!(b.finish().is_err());
+        let mut b = Builder::new();
+        let l = b.label();
+        b.bind(l);
+        b.jump(JEQ, 0, l, l);
+        assert!(b.finish().is_err());
+    }
+}
