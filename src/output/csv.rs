@@ -51,7 +51,12 @@ impl ResultWriter for CsvWriter {
         )
     }
 
-    fn finish(&mut self, _info: &ScanInfo, _s: &ScanSummary, _hosts: &HostReport) -> io::Result<()> {
+    fn finish(
+        &mut self,
+        _info: &ScanInfo,
+        _s: &ScanSummary,
+        _hosts: &HostReport,
+    ) -> io::Result<()> {
         self.out.flush()
     }
 

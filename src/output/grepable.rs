@@ -1,7 +1,9 @@
 //! nmap grepable format (-oG): two lines per host, written at finish.
 
 use super::hosts::HostReport;
-use super::{ctime, end_time, hosts_phrase, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink, VERSION};
+use super::{
+    ctime, end_time, hosts_phrase, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink, VERSION,
+};
 use crate::model::PortResult;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -21,7 +23,15 @@ impl GrepableWriter {
 
 /// Grepable fields are separated by '/', ',' and tabs; nmap replaces those in names.
 fn field(s: &str) -> String {
-    s.chars().map(|c| if matches!(c, '/' | ',' | '\t' | '\n') { '|' } else { c }).collect()
+    s.chars()
+        .map(|c| {
+            if matches!(c, '/' | ',' | '\t' | '\n') {
+                '|'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 impl ResultWriter for GrepableWriter {
@@ -46,7 +56,12 @@ impl ResultWriter for GrepableWriter {
                 .ports
                 .iter()
                 .map(|l| {
-                    let svc = self.ctx.services.name(l.port).map(field).unwrap_or_default();
+                    let svc = self
+                        .ctx
+                        .services
+                        .name(l.port)
+                        .map(field)
+                        .unwrap_or_default();
                     format!("{}/{}/tcp//{}///", l.port, l.state.as_str(), svc)
                 })
                 .collect();
@@ -54,13 +69,20 @@ impl ResultWriter for GrepableWriter {
             // nmap names one ignored state, the largest, and none under --open.
             let mut ignored: Option<(&str, u64)> = None;
             for x in &h.hidden {
-                let total: u64 = h.hidden.iter().filter(|y| y.state == x.state).map(|y| y.count).sum();
+                let total: u64 = h
+                    .hidden
+                    .iter()
+                    .filter(|y| y.state == x.state)
+                    .map(|y| y.count)
+                    .sum();
                 if ignored.is_none_or(|(_, n)| total > n) {
                     ignored = Some((x.state.as_str(), total));
                 }
             }
             match ignored {
-                Some((state, n)) if !self.ctx.opts.open_only => writeln!(self.out, "\tIgnored State: {state} ({n})")?,
+                Some((state, n)) if !self.ctx.opts.open_only => {
+                    writeln!(self.out, "\tIgnored State: {state} ({n})")?
+                }
                 _ => writeln!(self.out)?,
             }
         }

@@ -107,7 +107,11 @@ fn rank(r: Reason) -> u8 {
 
 impl Entry {
     fn count(&mut self, state: PortState, reason: Reason, n: u32) {
-        match self.counts.iter_mut().find(|c| c.0 == state && c.1 == reason) {
+        match self
+            .counts
+            .iter_mut()
+            .find(|c| c.0 == state && c.1 == reason)
+        {
             Some(c) => c.2 = c.2.saturating_add(n),
             None => self.counts.push((state, reason, n)),
         }
@@ -155,10 +159,16 @@ impl HostTable {
             if let Some(e) = self.hosts.get_mut(&r.ip) {
                 e.count(r.state, r.reason, 1);
                 if self.keep_filtered {
-                    e.listed.push(Listed { port: r.port, state: r.state, reason: r.reason, ttl: 0 });
+                    e.listed.push(Listed {
+                        port: r.port,
+                        state: r.state,
+                        reason: r.reason,
+                        ttl: 0,
+                    });
                 }
             } else if self.pending.len() < self.limit {
-                self.pending.push(u64::from(u32::from(r.ip)) << 16 | u64::from(r.port));
+                self.pending
+                    .push(u64::from(u32::from(r.ip)) << 16 | u64::from(r.port));
             } else {
                 self.not_kept += 1;
             }
@@ -185,7 +195,12 @@ impl HostTable {
             PortState::Filtered => self.keep_filtered,
         };
         if keep {
-            e.listed.push(Listed { port: r.port, state: r.state, reason: r.reason, ttl: r.ttl });
+            e.listed.push(Listed {
+                port: r.port,
+                state: r.state,
+                reason: r.reason,
+                ttl: r.ttl,
+            });
         }
     }
 
@@ -221,12 +236,18 @@ impl HostTable {
         hosts.sort_unstable_by_key(|h| h.0);
         let mut views = Vec::new();
         for (ip, mut e) in hosts {
-            let n = |st: PortState| e.counts.iter().filter(|c| c.0 == st).map(|c| u64::from(c.2)).sum::<u64>();
+            let n = |st: PortState| {
+                e.counts
+                    .iter()
+                    .filter(|c| c.0 == st)
+                    .map(|c| u64::from(c.2))
+                    .sum::<u64>()
+            };
             if self.open_only && n(PortState::Open) == 0 {
                 continue;
             }
-            let list_filtered =
-                self.keep_filtered && (self.show_filtered || n(PortState::Filtered) <= u64::from(LIST_FILTERED_MAX));
+            let list_filtered = self.keep_filtered
+                && (self.show_filtered || n(PortState::Filtered) <= u64::from(LIST_FILTERED_MAX));
             let list_closed = self.keep_closed;
             e.listed.retain(|l| match l.state {
                 PortState::Open => true,
@@ -244,7 +265,11 @@ impl HostTable {
                     PortState::Closed => !list_closed,
                     PortState::Filtered => !list_filtered,
                 })
-                .map(|c| Hidden { state: c.0, reason: c.1, count: u64::from(c.2) })
+                .map(|c| Hidden {
+                    state: c.0,
+                    reason: c.1,
+                    count: u64::from(c.2),
+                })
                 .collect();
             hidden.sort_by(|a, b| {
                 a.state
@@ -262,7 +287,12 @@ impl HostTable {
                 hidden,
             });
         }
-        HostReport { hosts: views, up, total: total.max(up), not_kept: self.not_kept }
+        HostReport {
+            hosts: views,
+            up,
+            total: total.max(up),
+            not_kept: self.not_kept,
+        }
     }
 }
 
@@ -295,13 +325,27 @@ mod tests {
         assert_eq!(r.down(), 1);
         assert_eq!(r.hosts.len(), 1);
         let h = &r.hosts[0];
-        assert_eq!((h.reason, h.ttl, h.start, h.end), (Reason::SynAck, 64, 101, 103));
+        assert_eq!(
+            (h.reason, h.ttl, h.start, h.end),
+            (Reason::SynAck, 64, 101, 103)
+        );
         let ports: Vec<(u16, PortState)> = h.ports.iter().map(|l| (l.port, l.state)).collect();
         assert_eq!(
             ports,
-            vec![(80, PortState::Open), (81, PortState::Filtered), (82, PortState::Filtered)]
+            vec![
+                (80, PortState::Open),
+                (81, PortState::Filtered),
+                (82, PortState::Filtered)
+            ]
         );
-        assert_eq!(h.hidden, vec![Hidden { state: PortState::Closed, reason: Reason::Reset, count: 1 }]);
+        assert_eq!(
+            h.hidden,
+            vec![Hidden {
+                state: PortState::Closed,
+                reason: Reason::Reset,
+                count: 1
+            }]
+        );
         assert_eq!(h.scanned(), 4);
     }
 
@@ -336,8 +380,16 @@ mod tests {
         assert_eq!(
             r.hosts[0].hidden,
             vec![
-                Hidden { state: PortState::Filtered, reason: Reason::NoResponse, count: 30 },
-                Hidden { state: PortState::Filtered, reason: Reason::AdminProhibited, count: 1 },
+                Hidden {
+                    state: PortState::Filtered,
+                    reason: Reason::NoResponse,
+                    count: 30
+                },
+                Hidden {
+                    state: PortState::Filtered,
+                    reason: Reason::AdminProhibited,
+                    count: 1
+                },
             ]
         );
         opts.show_filtered = true;

@@ -39,7 +39,12 @@ impl ResultWriter for ListWriter {
         )
     }
 
-    fn finish(&mut self, _info: &ScanInfo, _s: &ScanSummary, _hosts: &HostReport) -> io::Result<()> {
+    fn finish(
+        &mut self,
+        _info: &ScanInfo,
+        _s: &ScanSummary,
+        _hosts: &HostReport,
+    ) -> io::Result<()> {
         writeln!(self.out, "# end")?;
         self.out.flush()
     }

@@ -131,7 +131,12 @@ pub trait ResultWriter: Send {
     /// Sees one decided result (streaming formats write it now; grouped ones ignore it).
     fn record(&mut self, r: &PortResult) -> io::Result<()>;
     /// Writes the per-host report (grouped formats) and the trailer, then flushes.
-    fn finish(&mut self, info: &ScanInfo, summary: &ScanSummary, hosts: &HostReport) -> io::Result<()>;
+    fn finish(
+        &mut self,
+        info: &ScanInfo,
+        summary: &ScanSummary,
+        hosts: &HostReport,
+    ) -> io::Result<()>;
     /// Flushes buffered lines.
     fn flush(&mut self) -> io::Result<()>;
     /// True for formats that need the per-host table.
@@ -179,7 +184,10 @@ impl PortsInfo {
             }
             i += 1;
         }
-        PortsInfo { count: ports.len() as u64, spec }
+        PortsInfo {
+            count: ports.len() as u64,
+            spec,
+        }
     }
 }
 
@@ -207,7 +215,9 @@ impl Ctx {
 
 /// Seconds since the epoch (0 before it).
 pub fn epoch_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Days since 1970-01-01 to (year, month 1-12, day 1-31), proleptic Gregorian (Hinnant's algorithm).
@@ -252,7 +262,11 @@ pub fn short_date(t: SystemTime) -> String {
     let secs = epoch_secs(t);
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 /// The end time: the summary's, else start plus elapsed.
@@ -307,7 +321,12 @@ fn open_sink(path: &str, append: bool) -> Result<Sink, OutputError> {
 }
 
 /// Builds the writer for a format over a sink.
-pub fn make_writer(format: Format, sink: Sink, stdout: bool, ctx: Arc<Ctx>) -> Box<dyn ResultWriter> {
+pub fn make_writer(
+    format: Format,
+    sink: Sink,
+    stdout: bool,
+    ctx: Arc<Ctx>,
+) -> Box<dyn ResultWriter> {
     match format {
         Format::Normal => Box::new(normal::NormalWriter::new(sink, stdout, ctx)),
         Format::Grepable => Box::new(grepable::GrepableWriter::new(sink, ctx)),
@@ -320,7 +339,11 @@ pub fn make_writer(format: Format, sink: Sink, stdout: bool, ctx: Arc<Ctx>) -> B
 
 impl Outputs {
     /// Opens every output; adds Normal on stdout when no output writes to "-".
-    pub fn open(specs: &[OutputSpec], opts: &OutputOptions, info: &ScanInfo) -> Result<Outputs, OutputError> {
+    pub fn open(
+        specs: &[OutputSpec],
+        opts: &OutputOptions,
+        info: &ScanInfo,
+    ) -> Result<Outputs, OutputError> {
         let stdout_count = specs.iter().filter(|s| s.path == "-").count();
         if stdout_count > 1 {
             return Err(OutputError(
@@ -351,12 +374,19 @@ impl Outputs {
         if stdout_count == 0 {
             sinks.push((Format::Normal, true, open_sink("-", false)?));
         }
-        Outputs::with_sinks(sinks, ctx, info)
-            .map_err(|e| OutputError(format!("cannot write output headers: {e}; check free disk space")))
+        Outputs::with_sinks(sinks, ctx, info).map_err(|e| {
+            OutputError(format!(
+                "cannot write output headers: {e}; check free disk space"
+            ))
+        })
     }
 
     /// Builds outputs over given sinks (format, is-stdout, sink) and writes headers.
-    pub fn with_sinks(sinks: Vec<(Format, bool, Sink)>, ctx: Arc<Ctx>, info: &ScanInfo) -> io::Result<Outputs> {
+    pub fn with_sinks(
+        sinks: Vec<(Format, bool, Sink)>,
+        ctx: Arc<Ctx>,
+        info: &ScanInfo,
+    ) -> io::Result<Outputs> {
         let mut writers: Vec<Box<dyn ResultWriter>> = sinks
             .into_iter()
             .map(|(f, stdout, sink)| make_writer(f, sink, stdout, ctx.clone()))

@@ -1,7 +1,10 @@
 //! nmap "normal" text (-oN, and stdout): a report per host, written at finish.
 
 use super::hosts::{HostReport, HostView};
-use super::{ctime, end_time, hosts_phrase, reason_text, short_date, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink, VERSION};
+use super::{
+    ctime, end_time, hosts_phrase, reason_text, short_date, Ctx, ResultWriter, ScanInfo,
+    ScanSummary, Sink, VERSION,
+};
 use crate::model::{PortResult, PortState};
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -27,18 +30,34 @@ impl NormalWriter {
         let reason = self.ctx.opts.reason;
         writeln!(self.out, "synscan scan report for {}", h.ip)?;
         if reason {
-            writeln!(self.out, "Host is up, received {}.", reason_text(h.reason, h.ttl))?;
+            writeln!(
+                self.out,
+                "Host is up, received {}.",
+                reason_text(h.reason, h.ttl)
+            )?;
         } else {
             writeln!(self.out, "Host is up.")?;
         }
         if h.ports.is_empty() {
-            writeln!(self.out, "All {} scanned ports on {} are in ignored states.", h.scanned(), h.ip)?;
+            writeln!(
+                self.out,
+                "All {} scanned ports on {} are in ignored states.",
+                h.scanned(),
+                h.ip
+            )?;
         }
         if !h.hidden.is_empty() {
             let parts: Vec<String> = h
                 .hidden
                 .iter()
-                .map(|x| format!("{} {} tcp ports ({})", x.count, x.state.as_str(), x.reason.as_str()))
+                .map(|x| {
+                    format!(
+                        "{} {} tcp ports ({})",
+                        x.count,
+                        x.state.as_str(),
+                        x.reason.as_str()
+                    )
+                })
                 .collect();
             writeln!(self.out, "Not shown: {}", parts.join(", "))?;
         } else if !h.ports.is_empty() {
@@ -59,7 +78,14 @@ impl NormalWriter {
                 .collect();
             let heads = ["PORT", "STATE", "SERVICE", "REASON"];
             let cols = if reason { 4 } else { 3 };
-            let width = |c: usize| rows.iter().map(|r| r[c].len()).max().unwrap_or(0).max(heads[c].len()) + 1;
+            let width = |c: usize| {
+                rows.iter()
+                    .map(|r| r[c].len())
+                    .max()
+                    .unwrap_or(0)
+                    .max(heads[c].len())
+                    + 1
+            };
             let widths: Vec<usize> = (0..cols).map(width).collect();
             let line = |cells: &[&str]| {
                 let mut s = String::new();
@@ -85,7 +111,11 @@ impl NormalWriter {
 impl ResultWriter for NormalWriter {
     fn begin(&mut self, info: &ScanInfo) -> io::Result<()> {
         if self.stdout {
-            writeln!(self.out, "Starting synscan {VERSION} at {}", short_date(info.start))?;
+            writeln!(
+                self.out,
+                "Starting synscan {VERSION} at {}",
+                short_date(info.start)
+            )?;
         } else {
             writeln!(
                 self.out,
@@ -117,12 +147,18 @@ impl ResultWriter for NormalWriter {
             )?;
         }
         if s.interrupted {
-            writeln!(self.out, "Note: the scan was interrupted; results are partial.")?;
+            writeln!(
+                self.out,
+                "Note: the scan was interrupted; results are partial."
+            )?;
         }
         let phrase = hosts_phrase(hosts.total, hosts.up);
         let secs = s.elapsed.as_secs_f64();
         if self.stdout {
-            writeln!(self.out, "synscan done: {phrase} scanned in {secs:.2} seconds")?;
+            writeln!(
+                self.out,
+                "synscan done: {phrase} scanned in {secs:.2} seconds"
+            )?;
         } else {
             writeln!(
                 self.out,

@@ -13,7 +13,10 @@ struct Buf(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Buf {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.lock().map_err(|_| io::Error::other("poisoned"))?.extend_from_slice(b);
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?
+            .extend_from_slice(b);
         Ok(b.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -85,7 +88,13 @@ fn ctx(opts: OutputOptions, ports: &[u16]) -> Arc<Ctx> {
     })
 }
 
-fn run_with(format: Format, stdout: bool, opts: OutputOptions, rs: &[PortResult], ports: &[u16]) -> String {
+fn run_with(
+    format: Format,
+    stdout: bool,
+    opts: OutputOptions,
+    rs: &[PortResult],
+    ports: &[u16],
+) -> String {
     let buf = Buf::default();
     let sinks: Vec<(Format, bool, Sink)> = vec![(format, stdout, Box::new(buf.clone()))];
     let mut o = Outputs::with_sinks(sinks, ctx(opts, ports), &info()).unwrap();
@@ -129,7 +138,6 @@ fn hosts_phrase_pluralises_like_nmap() {
     assert_eq!(hosts_phrase(3, 0), "3 IP addresses (0 hosts up)");
 }
 
-
 const HEAD: &str = "# synscan 0.1.0 scan initiated Mon Nov 23 12:42:39 2026 as: synscan -p 22,80,443 198.19.0.5-7 -oX \"a&b\".xml\n";
 const DONE: &str = "# synscan done at Mon Nov 23 12:42:44 2026 -- 3 IP addresses (2 hosts up) scanned in 4.35 seconds\n";
 
@@ -155,7 +163,11 @@ fn normal_file_exact() {
 
 #[test]
 fn normal_stdout_with_reason_and_verbose_exact() {
-    let o = OutputOptions { reason: true, verbose: true, ..Default::default() };
+    let o = OutputOptions {
+        reason: true,
+        verbose: true,
+        ..Default::default()
+    };
     let want = "Starting synscan 0.1.0 at 2026-11-23 12:42 UTC\n\
                 Discovered open port 80/tcp on 198.19.0.5\n\
                 synscan scan report for 198.19.0.5\n\
@@ -174,13 +186,19 @@ fn normal_stdout_with_reason_and_verbose_exact() {
                 synscan done: 3 IP addresses (2 hosts up) scanned in 4.35 seconds\n";
     assert_eq!(run(Format::Normal, true, o), want);
     // Verbose lines go to stdout only, never into a file.
-    let o = OutputOptions { verbose: true, ..Default::default() };
+    let o = OutputOptions {
+        verbose: true,
+        ..Default::default()
+    };
     assert!(!run(Format::Normal, false, o).contains("Discovered"));
 }
 
 #[test]
 fn normal_all_ignored_and_open_only_exact() {
-    let rs = [res([198, 19, 0, 9], 22, Reason::Reset, 64, 1), res([198, 19, 0, 9], 23, Reason::Reset, 64, 1)];
+    let rs = [
+        res([198, 19, 0, 9], 22, Reason::Reset, 64, 1),
+        res([198, 19, 0, 9], 23, Reason::Reset, 64, 1),
+    ];
     let want = String::from(HEAD)
         + "synscan scan report for 198.19.0.9\n\
            Host is up.\n\
@@ -188,8 +206,22 @@ fn normal_all_ignored_and_open_only_exact() {
            Not shown: 2 closed tcp ports (reset)\n\
            \n"
         + "# synscan done at Mon Nov 23 12:42:44 2026 -- 3 IP addresses (1 host up) scanned in 4.35 seconds\n";
-    assert_eq!(run_with(Format::Normal, false, OutputOptions::default(), &rs, &[22, 23]), want);
-    let o = OutputOptions { show_closed: true, show_filtered: true, open_only: true, ..Default::default() };
+    assert_eq!(
+        run_with(
+            Format::Normal,
+            false,
+            OutputOptions::default(),
+            &rs,
+            &[22, 23]
+        ),
+        want
+    );
+    let o = OutputOptions {
+        show_closed: true,
+        show_filtered: true,
+        open_only: true,
+        ..Default::default()
+    };
     let want = String::from(HEAD)
         + "synscan scan report for 198.19.0.5\n\
            Host is up.\n\
@@ -210,10 +242,17 @@ fn grepable_exact() {
            Host: 198.19.0.6 ()\tPorts: 80/filtered/tcp//http///\n"
         + DONE;
     assert_eq!(run(Format::Grepable, false, OutputOptions::default()), want);
-    let o = OutputOptions { show_closed: true, ..Default::default() };
-    assert!(run(Format::Grepable, false, o)
-        .contains("Ports: 22/closed/tcp//ssh///, 80/open/tcp//http///, 443/filtered/tcp//https///\n"));
-    let o = OutputOptions { open_only: true, ..Default::default() };
+    let o = OutputOptions {
+        show_closed: true,
+        ..Default::default()
+    };
+    assert!(run(Format::Grepable, false, o).contains(
+        "Ports: 22/closed/tcp//ssh///, 80/open/tcp//http///, 443/filtered/tcp//https///\n"
+    ));
+    let o = OutputOptions {
+        open_only: true,
+        ..Default::default()
+    };
     let want = String::from(HEAD)
         + "Host: 198.19.0.5 ()\tStatus: Up\n\
            Host: 198.19.0.5 ()\tPorts: 80/open/tcp//http///\n"
@@ -221,8 +260,14 @@ fn grepable_exact() {
     assert_eq!(run(Format::Grepable, false, o), want);
     // No service name: an empty field, as nmap writes it.
     let rs = [res([198, 19, 0, 5], 40004, Reason::SynAck, 64, 1)];
-    assert!(run_with(Format::Grepable, false, OutputOptions::default(), &rs, &[40004])
-        .contains("\tPorts: 40004/open/tcp/////\n"));
+    assert!(run_with(
+        Format::Grepable,
+        false,
+        OutputOptions::default(),
+        &rs,
+        &[40004]
+    )
+    .contains("\tPorts: 40004/open/tcp/////\n"));
 }
 
 const XML_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -263,7 +308,10 @@ fn xml_exact() {
 
 #[test]
 fn xml_open_only_exact() {
-    let o = OutputOptions { open_only: true, ..Default::default() };
+    let o = OutputOptions {
+        open_only: true,
+        ..Default::default()
+    };
     let want = String::from(XML_HEAD)
         + "<host starttime=\"1795437761\" endtime=\"1795437762\"><status state=\"up\" reason=\"syn-ack\" reason_ttl=\"64\"/>\n\
 <address addr=\"198.19.0.5\" addrtype=\"ipv4\"/>\n\
@@ -284,7 +332,10 @@ fn xml_open_only_exact() {
 
 #[test]
 fn xml_escapes_attributes() {
-    assert_eq!(xml::escape("a&b<c>\"d'--e\n"), "a&amp;b&lt;c&gt;&quot;d&apos;--e&#10;");
+    assert_eq!(
+        xml::escape("a&b<c>\"d'--e\n"),
+        "a&amp;b&lt;c&gt;&quot;d&apos;--e&#10;"
+    );
     assert_eq!(xml::escape("x\u{1}y"), "xy");
 }
 
@@ -301,7 +352,11 @@ fn json_exact() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(v.is_object());
     }
-    let o = OutputOptions { show_closed: true, show_filtered: true, ..Default::default() };
+    let o = OutputOptions {
+        show_closed: true,
+        show_filtered: true,
+        ..Default::default()
+    };
     let want = String::from(
         "{\"ip\":\"198.19.0.5\",\"port\":443,\"proto\":\"tcp\",\"state\":\"filtered\",\"reason\":\"no-response\",\"ttl\":0,\"ts\":1795437760,\"service\":\"https\"}\n\
          {\"ip\":\"198.19.0.7\",\"port\":22,\"proto\":\"tcp\",\"state\":\"filtered\",\"reason\":\"no-response\",\"ttl\":0,\"ts\":1795437760,\"service\":\"ssh\"}\n\
@@ -322,7 +377,11 @@ fn list_exact() {
         run(Format::List, false, OutputOptions::default()),
         "#masscan\nopen tcp 80 198.19.0.5 1795437761\n# end\n"
     );
-    let o = OutputOptions { show_closed: true, show_filtered: true, ..Default::default() };
+    let o = OutputOptions {
+        show_closed: true,
+        show_filtered: true,
+        ..Default::default()
+    };
     assert_eq!(
         run(Format::List, false, o),
         "#masscan\n\
@@ -333,8 +392,16 @@ fn list_exact() {
          filtered tcp 80 198.19.0.6 1795437763\n\
          # end\n"
     );
-    let o = OutputOptions { show_closed: true, show_filtered: true, open_only: true, ..Default::default() };
-    assert_eq!(run(Format::List, false, o), "#masscan\nopen tcp 80 198.19.0.5 1795437761\n# end\n");
+    let o = OutputOptions {
+        show_closed: true,
+        show_filtered: true,
+        open_only: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        run(Format::List, false, o),
+        "#masscan\nopen tcp 80 198.19.0.5 1795437761\n# end\n"
+    );
 }
 
 #[test]
@@ -343,7 +410,10 @@ fn csv_exact() {
         run(Format::Csv, false, OutputOptions::default()),
         "ip,port,proto,state,reason,ttl,timestamp,service\n198.19.0.5,80,tcp,open,syn-ack,64,1795437761,http\n"
     );
-    let o = OutputOptions { show_closed: true, ..Default::default() };
+    let o = OutputOptions {
+        show_closed: true,
+        ..Default::default()
+    };
     assert_eq!(
         run(Format::Csv, false, o),
         "ip,port,proto,state,reason,ttl,timestamp,service\n\
@@ -377,14 +447,23 @@ fn open_pairs(f: Format, text: &str) -> Vec<(String, u16)> {
             for l in text.lines() {
                 let j: serde_json::Value = serde_json::from_str(l).unwrap();
                 if j["state"] == "open" {
-                    v.push((j["ip"].as_str().unwrap().to_string(), j["port"].as_u64().unwrap() as u16));
+                    v.push((
+                        j["ip"].as_str().unwrap().to_string(),
+                        j["port"].as_u64().unwrap() as u16,
+                    ));
                 }
             }
         }
         Format::Grepable => {
             for l in text.lines().filter(|l| l.contains("\tPorts: ")) {
                 let ip = l.split(' ').nth(1).unwrap().to_string();
-                let ports = l.split("\tPorts: ").nth(1).unwrap().split('\t').next().unwrap();
+                let ports = l
+                    .split("\tPorts: ")
+                    .nth(1)
+                    .unwrap()
+                    .split('\t')
+                    .next()
+                    .unwrap();
                 for p in ports.split(", ").filter(|p| p.contains("/open/")) {
                     v.push((ip.clone(), p.split('/').next().unwrap().parse().unwrap()));
                 }
@@ -447,10 +526,25 @@ fn every_format_reports_the_same_open_ports() {
     assert!(want.len() >= 5);
     for opts in [
         OutputOptions::default(),
-        OutputOptions { show_closed: true, show_filtered: true, reason: true, ..Default::default() },
-        OutputOptions { open_only: true, ..Default::default() },
+        OutputOptions {
+            show_closed: true,
+            show_filtered: true,
+            reason: true,
+            ..Default::default()
+        },
+        OutputOptions {
+            open_only: true,
+            ..Default::default()
+        },
     ] {
-        for f in [Format::Normal, Format::Grepable, Format::Xml, Format::Json, Format::List, Format::Csv] {
+        for f in [
+            Format::Normal,
+            Format::Grepable,
+            Format::Xml,
+            Format::Json,
+            Format::List,
+            Format::Csv,
+        ] {
             let text = run_with(f, false, opts.clone(), &rs, &[21, 22, 80, 443, 8080, 40004]);
             assert_eq!(open_pairs(f, &text), want, "{f:?} {opts:?}\n{text}");
         }
@@ -462,14 +556,24 @@ fn open_writes_files_and_rejects_bad_requests() {
     let dir = tempfile::tempdir().unwrap();
     let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
     let specs = vec![
-        OutputSpec { format: Format::List, path: path("a.lst") },
-        OutputSpec { format: Format::Csv, path: "-".into() },
+        OutputSpec {
+            format: Format::List,
+            path: path("a.lst"),
+        },
+        OutputSpec {
+            format: Format::Csv,
+            path: "-".into(),
+        },
     ];
-    let mut opts = OutputOptions { services_file: Some(dir.path().join("svc")), ..Default::default() };
+    let mut opts = OutputOptions {
+        services_file: Some(dir.path().join("svc")),
+        ..Default::default()
+    };
     std::fs::write(dir.path().join("svc"), "http 80/tcp 0.5\n").unwrap();
     std::fs::write(path("a.lst"), "old junk\n").unwrap();
     let mut o = Outputs::open(&specs, &opts, &info()).unwrap();
-    o.record(&res([198, 19, 0, 5], 80, Reason::SynAck, 64, 2)).unwrap();
+    o.record(&res([198, 19, 0, 5], 80, Reason::SynAck, 64, 2))
+        .unwrap();
     o.finish(&summary()).unwrap();
     drop(o);
     let want = "#masscan\nopen tcp 80 198.19.0.5 1795437761\n# end\n";
@@ -479,23 +583,54 @@ fn open_writes_files_and_rejects_bad_requests() {
     let mut o = Outputs::open(specs, &opts, &info()).unwrap();
     o.finish(&summary()).unwrap();
     drop(o);
-    assert_eq!(std::fs::read_to_string(path("a.lst")).unwrap(), format!("{want}#masscan\n# end\n"));
+    assert_eq!(
+        std::fs::read_to_string(path("a.lst")).unwrap(),
+        format!("{want}#masscan\n# end\n")
+    );
 
     let two_stdout = [
-        OutputSpec { format: Format::Xml, path: "-".into() },
-        OutputSpec { format: Format::Json, path: "-".into() },
+        OutputSpec {
+            format: Format::Xml,
+            path: "-".into(),
+        },
+        OutputSpec {
+            format: Format::Json,
+            path: "-".into(),
+        },
     ];
-    let e = Outputs::open(&two_stdout, &OutputOptions::default(), &info()).err().unwrap();
-    assert_eq!(e.0, "more than one output writes to stdout (-); give all but one a file path");
+    let e = Outputs::open(&two_stdout, &OutputOptions::default(), &info())
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.0,
+        "more than one output writes to stdout (-); give all but one a file path"
+    );
     let twice = [
-        OutputSpec { format: Format::Xml, path: path("x") },
-        OutputSpec { format: Format::Json, path: path("x") },
+        OutputSpec {
+            format: Format::Xml,
+            path: path("x"),
+        },
+        OutputSpec {
+            format: Format::Json,
+            path: path("x"),
+        },
     ];
     assert!(Outputs::open(&twice, &OutputOptions::default(), &info()).is_err());
-    let bad = [OutputSpec { format: Format::Xml, path: path("no/such/dir/x.xml") }];
-    let e = Outputs::open(&bad, &OutputOptions::default(), &info()).err().unwrap();
-    assert!(e.0.starts_with("cannot open output file ") && !e.0.contains('\n'), "{e}");
-    let opts = OutputOptions { services_file: Some(dir.path().join("missing")), ..Default::default() };
+    let bad = [OutputSpec {
+        format: Format::Xml,
+        path: path("no/such/dir/x.xml"),
+    }];
+    let e = Outputs::open(&bad, &OutputOptions::default(), &info())
+        .err()
+        .unwrap();
+    assert!(
+        e.0.starts_with("cannot open output file ") && !e.0.contains('\n'),
+        "{e}"
+    );
+    let opts = OutputOptions {
+        services_file: Some(dir.path().join("missing")),
+        ..Default::default()
+    };
     assert!(Outputs::open(specs, &opts, &info()).is_err());
 }
 
@@ -503,4 +638,144 @@ fn open_writes_files_and_rejects_bad_requests() {
 fn outputs_is_send() {
     fn is_send<T: Send>() {}
     is_send::<Outputs>();
+}
+
+/// Runs a tool, or None (with a printed note) when it is not installed.
+fn tool(name: &str, args: &[&str]) -> Option<std::process::Output> {
+    match Command::new(name).args(args).output() {
+        Ok(o) => Some(o),
+        Err(_) => {
+            eprintln!("note: {name} not installed; skipping (apt-get install libxml2-utils xsltproc ndiff)");
+            None
+        }
+    }
+}
+
+/// Our XML with the scanner name nmap's DTD and tools require.
+fn xml_as_nmap(rs: &[PortResult], opts: OutputOptions) -> String {
+    run_with(
+        Format::Xml,
+        false,
+        opts,
+        rs,
+        &[21, 22, 80, 443, 8080, 40004],
+    )
+    .replace("scanner=\"synscan\"", "scanner=\"nmap\"")
+}
+
+#[test]
+fn xml_validates_against_nmap_dtd() {
+    let dtd = "/usr/share/nmap/nmap.dtd";
+    if !std::path::Path::new(dtd).exists() {
+        eprintln!("note: {dtd} missing (install nmap); skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (i, opts) in [
+        OutputOptions::default(),
+        OutputOptions {
+            show_closed: true,
+            show_filtered: true,
+            ..Default::default()
+        },
+        OutputOptions {
+            open_only: true,
+            ..Default::default()
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rs = big_results();
+        rs.extend(results());
+        let f = dir.path().join(format!("s{i}.xml"));
+        std::fs::write(&f, xml_as_nmap(&rs, opts)).unwrap();
+        let Some(out) = tool(
+            "xmllint",
+            &["--noout", "--dtdvalid", dtd, f.to_str().unwrap()],
+        ) else {
+            return;
+        };
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && err.is_empty(), "xmllint: {err}");
+    }
+}
+
+#[test]
+fn xml_renders_with_nmap_xsl() {
+    let xsl = "/usr/share/nmap/nmap.xsl";
+    if !std::path::Path::new(xsl).exists() {
+        eprintln!("note: {xsl} missing (install nmap); skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.xml");
+    std::fs::write(&f, xml_as_nmap(&big_results(), OutputOptions::default())).unwrap();
+    let Some(out) = tool("xsltproc", &[xsl, f.to_str().unwrap()]) else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "xsltproc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        html.contains("<html") && html.contains("198.19.1.1"),
+        "{html}"
+    );
+}
+
+#[test]
+fn ndiff_sees_order_independence_and_new_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.xml");
+    let b = dir.path().join("b.xml");
+    let c = dir.path().join("c.xml");
+    let rs = big_results();
+    let mut shuffled = rs.clone();
+    shuffled.reverse();
+    shuffled.rotate_left(7);
+    std::fs::write(&a, xml_as_nmap(&rs, OutputOptions::default())).unwrap();
+    std::fs::write(&b, xml_as_nmap(&shuffled, OutputOptions::default())).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let Some(out) = tool("ndiff", &[a, b]) else {
+        return;
+    };
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ndiff: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same scan with one more open port differs, and says which.
+    let extra: Vec<PortResult> = rs
+        .iter()
+        .map(|r| {
+            if r.ip == Ipv4Addr::new(198, 19, 1, 2) && r.port == 8080 {
+                res([198, 19, 1, 2], 8080, Reason::SynAck, 62, 1)
+            } else {
+                *r
+            }
+        })
+        .collect();
+    assert!(rs.iter().any(|r| r.ip == Ipv4Addr::new(198, 19, 1, 2)
+        && r.port == 8080
+        && r.state != PortState::Open));
+    std::fs::write(&c, xml_as_nmap(&extra, OutputOptions::default())).unwrap();
+    let Some(out) = tool("ndiff", &[a, c.to_str().unwrap()]) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "ndiff: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("8080/tcp") && text.contains("198.19.1.2"),
+        "{text}"
+    );
 }

@@ -1,7 +1,10 @@
 //! nmap XML (-oX), valid against nmap.dtd apart from scanner="synscan"; hosts written at finish.
 
 use super::hosts::HostReport;
-use super::{ctime, end_time, epoch_secs, hosts_phrase, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink, VERSION};
+use super::{
+    ctime, end_time, epoch_secs, hosts_phrase, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink,
+    VERSION,
+};
 use crate::model::PortResult;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -50,13 +53,21 @@ impl ResultWriter for XmlWriter {
             escape(&info.command_line),
             epoch_secs(info.start)
         )?;
-        let scan_type = if info.scan_type == "connect" { "connect" } else { "syn" };
+        let scan_type = if info.scan_type == "connect" {
+            "connect"
+        } else {
+            "syn"
+        };
         writeln!(
             self.out,
             "<scaninfo type=\"{scan_type}\" protocol=\"tcp\" numservices=\"{}\" services=\"{}\"/>",
             self.ctx.ports.count, self.ctx.ports.spec
         )?;
-        writeln!(self.out, "<verbose level=\"{}\"/>", u8::from(self.ctx.opts.verbose))?;
+        writeln!(
+            self.out,
+            "<verbose level=\"{}\"/>",
+            u8::from(self.ctx.opts.verbose)
+        )?;
         writeln!(self.out, "<debugging level=\"0\"/>")?;
         self.out.flush()
     }
@@ -82,9 +93,16 @@ impl ResultWriter for XmlWriter {
             let mut i = 0;
             while i < h.hidden.len() {
                 let state = h.hidden[i].state;
-                let group: Vec<_> = h.hidden[i..].iter().take_while(|x| x.state == state).collect();
+                let group: Vec<_> = h.hidden[i..]
+                    .iter()
+                    .take_while(|x| x.state == state)
+                    .collect();
                 let total: u64 = group.iter().map(|x| x.count).sum();
-                writeln!(self.out, "<extraports state=\"{}\" count=\"{total}\">", state.as_str())?;
+                writeln!(
+                    self.out,
+                    "<extraports state=\"{}\" count=\"{total}\">",
+                    state.as_str()
+                )?;
                 for x in &group {
                     writeln!(
                         self.out,
@@ -106,7 +124,11 @@ impl ResultWriter for XmlWriter {
                     l.ttl
                 )?;
                 if let Some(name) = self.ctx.services.name(l.port) {
-                    write!(self.out, "<service name=\"{}\" method=\"table\" conf=\"3\"/>", escape(name))?;
+                    write!(
+                        self.out,
+                        "<service name=\"{}\" method=\"table\" conf=\"3\"/>",
+                        escape(name)
+                    )?;
                 }
                 writeln!(self.out, "</port>")?;
             }
