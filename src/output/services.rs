@@ -1,1 +1,158 @@
-//! Service names by port. STUB: the output helper writes it.
+//! Service names by TCP port, read from /etc/services or an nmap-services file.
+
+use super::OutputError;
+use std::path::Path;
+
+/// TCP service names, sorted by port for binary search (a few hundred to a few thousand entries).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Services {
+    entries: Vec<(u16, Box<str>)>,
+}
+
+impl Services {
+    /// The system table from /etc/services; empty when the file is missing or unreadable.
+    pub fn system() -> Services {
+        match std::fs::read_to_string("/etc/services") {
+            Ok(text) => Services::parse(&text, false).unwrap_or_default(),
+            Err(_) => Services::default(),
+        }
+    }
+
+    /// Reads a file in nmap-services format ("name port/proto freq # comment"); /etc/services also parses.
+    pub fn from_nmap_services(path: impl AsRef<Path>) -> Result<Services, OutputError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            OutputError(format!(
+                "cannot read services file {}: {e}; give a readable nmap-services file to --services-file",
+                path.display()
+            ))
+        })?;
+        Services::parse(&text, true).map_err(|(line, what)| {
+            OutputError(format!(
+                "services file {} line {line}: {what}; expected \"name port/proto\" lines",
+                path.display()
+            ))
+        })
+    }
+
+    /// Parses services text, keeping tcp entries; the first name for a port wins.
+    /// Strict parsing reports the first malformed line as (line number, problem).
+    pub fn parse(text: &str, strict: bool) -> Result<Services, (usize, String)> {
+        let mut entries: Vec<(u16, Box<str>)> = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("");
+            let mut fields = line.split_whitespace();
+            let Some(name) = fields.next() else { continue };
+            let Some(port_proto) = fields.next() else {
+                if strict {
+                    return Err((i + 1, format!("no port/proto after \"{name}\"")));
+                }
+                continue;
+            };
+            let Some((port, proto)) = port_proto.split_once('/') else {
+                if strict {
+                    return Err((i + 1, format!("\"{port_proto}\" is not port/proto")));
+                }
+                continue;
+            };
+            let Ok(port) = port.parse::<u16>() else {
+                if strict {
+                    return Err((i + 1, format!("\"{port}\" is not a port number")));
+                }
+                continue;
+            };
+            if proto.eq_ignore_ascii_case("tcp") {
+                entries.push((port, name.into()));
+            }
+        }
+        // Stable sort keeps file order among equal ports, so dedup keeps the first name.
+        entries.sort_by_key(|e| e.0);
+        entries.dedup_by_key(|e| e.0);
+        Ok(Services { entries })
+    }
+
+    /// The service name for a TCP port, if the table has one.
+    pub fn name(&self, port: u16) -> Option<&str> {
+        self.entries
+            .binary_search_by_key(&port, |e| e.0)
+            .ok()
+            .map(|i| &*self.entries[i].1)
+    }
+
+    /// Number of TCP entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the table has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_etc_services_format() {
+        let text = "# comment\ntcpmux\t\t1/tcp\t\t\t\t# TCP port service multiplexer\n\
+                    echo\t\t7/tcp\necho\t\t7/udp\ndiscard\t\t9/tcp\t\tsink null\n\
+                    http\t\t80/tcp\t\twww\t\t# WorldWideWeb HTTP\nwww-alt 80/tcp\n\
+                    syslog\t\t514/udp\n";
+        let s = Services::parse(text, false).unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(s.name(1), Some("tcpmux"));
+        assert_eq!(s.name(7), Some("echo"));
+        assert_eq!(s.name(9), Some("discard"));
+        assert_eq!(s.name(80), Some("http"));
+        assert_eq!(s.name(514), None);
+        assert_eq!(s.name(2), None);
+    }
+
+    #[test]
+    fn parses_nmap_services_format_and_rejects_garbage() {
+        let text = "compressnet\t3/tcp\t0.001242\t# Compression Process\n\
+                    unknown\t4/tcp\t0.000477\nssh\t22/tcp\t0.182286\t# Secure Shell Login\n\
+                    ssh\t22/udp\t0.003905\n";
+        let s = Services::parse(text, true).unwrap();
+        assert_eq!(s.name(3), Some("compressnet"));
+        assert_eq!(s.name(4), Some("unknown"));
+        assert_eq!(s.name(22), Some("ssh"));
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            Services::parse("ok 1/tcp\nbad x/tcp\n", true),
+            Err((2, "\"x\" is not a port number".to_string()))
+        );
+        assert_eq!(
+            Services::parse("lonely\n", true),
+            Err((1, "no port/proto after \"lonely\"".to_string()))
+        );
+        assert_eq!(Services::parse("bad 99999/tcp\n", false).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn reads_files_and_reports_missing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("svc");
+        std::fs::write(&p, "http 80/tcp 0.48\n").unwrap();
+        let s = Services::from_nmap_services(&p).unwrap();
+        assert_eq!(s.name(80), Some("http"));
+        let missing = dir.path().join("nope");
+        let e = Services::from_nmap_services(&missing).unwrap_err();
+        assert!(e.0.starts_with("cannot read services file "), "{e}");
+        assert!(!e.0.contains('\n'));
+    }
+
+    #[test]
+    fn system_table_has_well_known_ports_when_present() {
+        let s = Services::system();
+        if std::path::Path::new("/etc/services").exists() {
+            assert_eq!(s.name(22), Some("ssh"));
+            assert_eq!(s.name(80), Some("http"));
+        } else {
+            eprintln!("note: /etc/services missing (install netbase); system table is empty");
+            assert!(s.is_empty());
+        }
+    }
+}

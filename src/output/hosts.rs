@@ -1,0 +1,408 @@
+//! Per-host grouping for the grouped formats, kept compact: listed ports and counts only.
+//!
+//! Closed ports are only counted unless shown. No-response results of hosts that have not
+//! replied yet go into one packed vector (8 bytes each), bounded, because most hosts of a
+//! large scan never reply and are not listed at all.
+
+use super::OutputOptions;
+use crate::model::{PortResult, PortState, Reason};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+/// Most no-response results kept for hosts that had not replied when they were recorded.
+pub const PENDING_LIMIT: usize = 4_000_000;
+
+/// A host's filtered ports are collapsed into a count past this many, as nmap does.
+pub const LIST_FILTERED_MAX: u32 = 25;
+
+/// One listed port of a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// The port.
+    pub port: u16,
+    /// Its state.
+    pub state: PortState,
+    /// Its reason.
+    pub reason: Reason,
+    /// Reply TTL (0 for none).
+    pub ttl: u8,
+}
+
+/// Ports of one state and reason that a host report counts but does not list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hidden {
+    /// The state.
+    pub state: PortState,
+    /// The reason.
+    pub reason: Reason,
+    /// How many ports.
+    pub count: u64,
+}
+
+/// What a grouped writer prints for one host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostView {
+    /// The address.
+    pub ip: Ipv4Addr,
+    /// Why the host counts as up (its best reply).
+    pub reason: Reason,
+    /// TTL of that reply.
+    pub ttl: u8,
+    /// Epoch seconds of its first recorded result.
+    pub start: u64,
+    /// Epoch seconds of its last recorded result.
+    pub end: u64,
+    /// Listed ports, ascending.
+    pub ports: Vec<Listed>,
+    /// Counted ports: closed first, then filtered; larger counts first.
+    pub hidden: Vec<Hidden>,
+}
+
+impl HostView {
+    /// Ports decided for this host (listed plus hidden).
+    pub fn scanned(&self) -> u64 {
+        self.ports.len() as u64 + self.hidden.iter().map(|h| h.count).sum::<u64>()
+    }
+}
+
+/// The grouped result at the end of a scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostReport {
+    /// Hosts to print, ascending by address.
+    pub hosts: Vec<HostView>,
+    /// Hosts that replied at all.
+    pub up: u64,
+    /// Target addresses.
+    pub total: u64,
+    /// No-response results dropped by the memory bound.
+    pub not_kept: u64,
+}
+
+impl HostReport {
+    /// Hosts that never replied.
+    pub fn down(&self) -> u64 {
+        self.total.saturating_sub(self.up)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    reason: Reason,
+    ttl: u8,
+    start: u64,
+    end: u64,
+    listed: Vec<Listed>,
+    counts: Vec<(PortState, Reason, u32)>,
+}
+
+/// Ranks host-up reasons: a SYN/ACK says most about a host, then a reset, then ICMP.
+fn rank(r: Reason) -> u8 {
+    match r {
+        Reason::SynAck => 3,
+        Reason::Reset | Reason::ConnRefused => 2,
+        Reason::NoResponse => 0,
+        _ => 1,
+    }
+}
+
+impl Entry {
+    fn count(&mut self, state: PortState, reason: Reason, n: u32) {
+        match self
+            .counts
+            .iter_mut()
+            .find(|c| c.0 == state && c.1 == reason)
+        {
+            Some(c) => c.2 = c.2.saturating_add(n),
+            None => self.counts.push((state, reason, n)),
+        }
+    }
+}
+
+/// Per-host state kept while the scan runs.
+#[derive(Debug)]
+pub struct HostTable {
+    hosts: HashMap<Ipv4Addr, Entry>,
+    /// (ip << 16 | port) of no-response results for hosts not yet replied.
+    pending: Vec<u64>,
+    limit: usize,
+    not_kept: u64,
+    keep_closed: bool,
+    keep_filtered: bool,
+    open_only: bool,
+    show_filtered: bool,
+}
+
+impl HostTable {
+    /// An empty table for these options.
+    pub fn new(opts: &OutputOptions) -> HostTable {
+        HostTable::with_limit(opts, PENDING_LIMIT)
+    }
+
+    /// An empty table with a custom bound on pending no-response results.
+    pub fn with_limit(opts: &OutputOptions, limit: usize) -> HostTable {
+        HostTable {
+            hosts: HashMap::new(),
+            pending: Vec::new(),
+            limit,
+            not_kept: 0,
+            keep_closed: opts.show_closed && !opts.open_only,
+            keep_filtered: !opts.open_only,
+            open_only: opts.open_only,
+            show_filtered: opts.show_filtered,
+        }
+    }
+
+    /// Records one decided result.
+    pub fn record(&mut self, r: &PortResult) {
+        let secs = super::epoch_secs(r.timestamp);
+        if rank(r.reason) == 0 {
+            if let Some(e) = self.hosts.get_mut(&r.ip) {
+                e.count(r.state, r.reason, 1);
+                if self.keep_filtered {
+                    e.listed.push(Listed {
+                        port: r.port,
+                        state: r.state,
+                        reason: r.reason,
+                        ttl: 0,
+                    });
+                }
+            } else if self.pending.len() < self.limit {
+                self.pending
+                    .push(u64::from(u32::from(r.ip)) << 16 | u64::from(r.port));
+            } else {
+                self.not_kept += 1;
+            }
+            return;
+        }
+        let e = self.hosts.entry(r.ip).or_insert_with(|| Entry {
+            reason: r.reason,
+            ttl: r.ttl,
+            start: secs,
+            end: secs,
+            listed: Vec::new(),
+            counts: Vec::new(),
+        });
+        if rank(r.reason) > rank(e.reason) {
+            e.reason = r.reason;
+            e.ttl = r.ttl;
+        }
+        e.start = e.start.min(secs);
+        e.end = e.end.max(secs);
+        e.count(r.state, r.reason, 1);
+        let keep = match r.state {
+            PortState::Open => true,
+            PortState::Closed => self.keep_closed,
+            PortState::Filtered => self.keep_filtered,
+        };
+        if keep {
+            e.listed.push(Listed {
+                port: r.port,
+                state: r.state,
+                reason: r.reason,
+                ttl: r.ttl,
+            });
+        }
+    }
+
+    /// Groups everything for printing; `total` is the number of target addresses.
+    pub fn into_report(mut self, total: u64) -> HostReport {
+        // Attach pending no-response results to hosts that replied later; drop the rest.
+        self.pending.sort_unstable();
+        let mut i = 0;
+        while i < self.pending.len() {
+            let ip = Ipv4Addr::from((self.pending[i] >> 16) as u32);
+            let mut j = i;
+            while j < self.pending.len() && self.pending[j] >> 16 == self.pending[i] >> 16 {
+                j += 1;
+            }
+            if let Some(e) = self.hosts.get_mut(&ip) {
+                e.count(PortState::Filtered, Reason::NoResponse, (j - i) as u32);
+                if self.keep_filtered {
+                    for p in &self.pending[i..j] {
+                        e.listed.push(Listed {
+                            port: (*p & 0xffff) as u16,
+                            state: PortState::Filtered,
+                            reason: Reason::NoResponse,
+                            ttl: 0,
+                        });
+                    }
+                }
+            }
+            i = j;
+        }
+        self.pending = Vec::new();
+        let up = self.hosts.len() as u64;
+        let mut hosts: Vec<(Ipv4Addr, Entry)> = self.hosts.into_iter().collect();
+        hosts.sort_unstable_by_key(|h| h.0);
+        let mut views = Vec::new();
+        for (ip, mut e) in hosts {
+            let n = |st: PortState| {
+                e.counts
+                    .iter()
+                    .filter(|c| c.0 == st)
+                    .map(|c| u64::from(c.2))
+                    .sum::<u64>()
+            };
+            if self.open_only && n(PortState::Open) == 0 {
+                continue;
+            }
+            let list_filtered = self.keep_filtered
+                && (self.show_filtered || n(PortState::Filtered) <= u64::from(LIST_FILTERED_MAX));
+            let list_closed = self.keep_closed;
+            e.listed.retain(|l| match l.state {
+                PortState::Open => true,
+                PortState::Closed => list_closed,
+                PortState::Filtered => list_filtered,
+            });
+            // Ord on state puts open first, so a duplicate port keeps its best state.
+            e.listed.sort_unstable_by_key(|l| (l.port, l.state));
+            e.listed.dedup_by_key(|l| l.port);
+            let mut hidden: Vec<Hidden> = e
+                .counts
+                .iter()
+                .filter(|c| match c.0 {
+                    PortState::Open => false,
+                    PortState::Closed => !list_closed,
+                    PortState::Filtered => !list_filtered,
+                })
+                .map(|c| Hidden {
+                    state: c.0,
+                    reason: c.1,
+                    count: u64::from(c.2),
+                })
+                .collect();
+            hidden.sort_by(|a, b| {
+                a.state
+                    .cmp(&b.state)
+                    .then(b.count.cmp(&a.count))
+                    .then(a.reason.as_str().cmp(b.reason.as_str()))
+            });
+            views.push(HostView {
+                ip,
+                reason: e.reason,
+                ttl: e.ttl,
+                start: e.start,
+                end: e.end,
+                ports: e.listed,
+                hidden,
+            });
+        }
+        HostReport {
+            hosts: views,
+            up,
+            total: total.max(up),
+            not_kept: self.not_kept,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn res(ip: [u8; 4], port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
+        PortResult {
+            ip: Ipv4Addr::from(ip),
+            port,
+            state: reason.state(),
+            reason,
+            ttl,
+            timestamp: UNIX_EPOCH + Duration::from_secs(t),
+        }
+    }
+
+    #[test]
+    fn late_reply_picks_up_pending_no_response_and_silent_hosts_vanish() {
+        let mut t = HostTable::new(&OutputOptions::default());
+        t.record(&res([198, 19, 0, 5], 81, Reason::NoResponse, 0, 100));
+        t.record(&res([198, 19, 0, 9], 81, Reason::NoResponse, 0, 100));
+        t.record(&res([198, 19, 0, 5], 80, Reason::SynAck, 64, 101));
+        t.record(&res([198, 19, 0, 5], 82, Reason::NoResponse, 0, 102));
+        t.record(&res([198, 19, 0, 5], 22, Reason::Reset, 64, 103));
+        let r = t.into_report(2);
+        assert_eq!(r.up, 1);
+        assert_eq!(r.down(), 1);
+        assert_eq!(r.hosts.len(), 1);
+        let h = &r.hosts[0];
+        assert_eq!(
+            (h.reason, h.ttl, h.start, h.end),
+            (Reason::SynAck, 64, 101, 103)
+        );
+        let ports: Vec<(u16, PortState)> = h.ports.iter().map(|l| (l.port, l.state)).collect();
+        assert_eq!(
+            ports,
+            vec![
+                (80, PortState::Open),
+                (81, PortState::Filtered),
+                (82, PortState::Filtered)
+            ]
+        );
+        assert_eq!(
+            h.hidden,
+            vec![Hidden {
+                state: PortState::Closed,
+                reason: Reason::Reset,
+                count: 1
+            }]
+        );
+        assert_eq!(h.scanned(), 4);
+    }
+
+    #[test]
+    fn bound_counts_dropped_results() {
+        let mut t = HostTable::with_limit(&OutputOptions::default(), 2);
+        for p in 1..=5 {
+            t.record(&res([198, 19, 0, 1], p, Reason::NoResponse, 0, 1));
+        }
+        t.record(&res([198, 19, 0, 1], 80, Reason::SynAck, 64, 1));
+        let r = t.into_report(1);
+        assert_eq!(r.not_kept, 3);
+        assert_eq!(r.hosts[0].ports.len(), 3);
+    }
+
+    #[test]
+    fn many_filtered_collapse_unless_shown_and_open_only_hides_hosts() {
+        let mut opts = OutputOptions::default();
+        let feed = |t: &mut HostTable| {
+            t.record(&res([198, 19, 0, 1], 80, Reason::SynAck, 64, 1));
+            for p in 1000..1030 {
+                t.record(&res([198, 19, 0, 1], p, Reason::NoResponse, 0, 1));
+            }
+            t.record(&res([198, 19, 0, 1], 2000, Reason::AdminProhibited, 60, 1));
+            t.record(&res([198, 19, 0, 2], 22, Reason::Reset, 64, 1));
+        };
+        let mut t = HostTable::new(&opts);
+        feed(&mut t);
+        let r = t.into_report(2);
+        assert_eq!(r.hosts.len(), 2);
+        assert_eq!(r.hosts[0].ports.len(), 1);
+        assert_eq!(
+            r.hosts[0].hidden,
+            vec![
+                Hidden {
+                    state: PortState::Filtered,
+                    reason: Reason::NoResponse,
+                    count: 30
+                },
+                Hidden {
+                    state: PortState::Filtered,
+                    reason: Reason::AdminProhibited,
+                    count: 1
+                },
+            ]
+        );
+        opts.show_filtered = true;
+        let mut t = HostTable::new(&opts);
+        feed(&mut t);
+        assert_eq!(t.into_report(2).hosts[0].ports.len(), 32);
+        opts.open_only = true;
+        let mut t = HostTable::new(&opts);
+        feed(&mut t);
+        let r = t.into_report(2);
+        assert_eq!(r.up, 2);
+        assert_eq!(r.hosts.len(), 1);
+        assert_eq!(r.hosts[0].ports.len(), 1);
+        assert_eq!(r.hosts[0].hidden.len(), 2);
+    }
+}

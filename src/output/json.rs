@@ -1,0 +1,76 @@
+//! NDJSON (-oJ): one object per shown result, then one {"type":"summary"} line.
+
+use super::hosts::HostReport;
+use super::{end_time, epoch_secs, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink};
+use crate::model::PortResult;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+/// Writes one JSON object per line as results arrive.
+pub struct JsonWriter {
+    out: Sink,
+    ctx: Arc<Ctx>,
+}
+
+impl JsonWriter {
+    /// A writer over a sink.
+    pub fn new(out: Sink, ctx: Arc<Ctx>) -> JsonWriter {
+        JsonWriter { out, ctx }
+    }
+}
+
+/// A JSON string literal.
+fn quote(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+impl ResultWriter for JsonWriter {
+    fn begin(&mut self, _info: &ScanInfo) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn record(&mut self, r: &PortResult) -> io::Result<()> {
+        if !self.ctx.stream_shows(r.state) {
+            return Ok(());
+        }
+        write!(
+            self.out,
+            "{{\"ip\":\"{}\",\"port\":{},\"proto\":\"tcp\",\"state\":\"{}\",\"reason\":\"{}\",\"ttl\":{},\"ts\":{}",
+            r.ip,
+            r.port,
+            r.state.as_str(),
+            r.reason.as_str(),
+            r.ttl,
+            epoch_secs(r.timestamp)
+        )?;
+        if let Some(name) = self.ctx.services.name(r.port) {
+            write!(self.out, ",\"service\":{}", quote(name))?;
+        }
+        writeln!(self.out, "}}")
+    }
+
+    fn finish(&mut self, info: &ScanInfo, s: &ScanSummary, _hosts: &HostReport) -> io::Result<()> {
+        writeln!(
+            self.out,
+            "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"interrupted\":{}}}",
+            epoch_secs(info.start),
+            epoch_secs(end_time(info, s)),
+            s.elapsed.as_secs_f64(),
+            info.hosts,
+            info.probes,
+            s.packets_sent,
+            s.replies,
+            s.replies_only_on_retry,
+            s.interrupted
+        )?;
+        self.out.flush()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn grouped(&self) -> bool {
+        false
+    }
+}

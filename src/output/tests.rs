@@ -1,0 +1,781 @@
+//! Exact-content tests for every format and compatibility tests against nmap's own tools.
+
+use super::*;
+use crate::model::Reason;
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::sync::Mutex;
+
+const T0: u64 = 1_795_437_759; // Mon Nov 23 12:42:39 2026 UTC
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buf {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn info() -> ScanInfo {
+    ScanInfo {
+        start: at(T0),
+        command_line: "synscan -p 22,80,443 198.19.0.5-7 -oX \"a&b\".xml".into(),
+        ports: PortSet::default(),
+        hosts: 3,
+        probes: 9,
+        seed: 7,
+        scan_type: "syn",
+    }
+}
+
+fn summary() -> ScanSummary {
+    ScanSummary {
+        end: Some(at(T0 + 5)),
+        elapsed: Duration::from_millis(4350),
+        packets_sent: 12,
+        replies_only_on_retry: 1,
+        replies: 3,
+        interrupted: false,
+    }
+}
+
+fn res(ip: [u8; 4], port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
+    PortResult {
+        ip: Ipv4Addr::from(ip),
+        port,
+        state: reason.state(),
+        reason,
+        ttl,
+        timestamp: at(T0 + t),
+    }
+}
+
+/// An open, a closed, a no-response filtered (recorded before its host replied), an ICMP
+/// admin-prohibited one on another host, and a silent host.
+fn results() -> Vec<PortResult> {
+    vec![
+        res([198, 19, 0, 5], 443, Reason::NoResponse, 0, 1),
+        res([198, 19, 0, 7], 22, Reason::NoResponse, 0, 1),
+        res([198, 19, 0, 5], 80, Reason::SynAck, 64, 2),
+        res([198, 19, 0, 5], 22, Reason::Reset, 64, 3),
+        res([198, 19, 0, 6], 80, Reason::AdminProhibited, 250, 4),
+    ]
+}
+
+fn ctx(opts: OutputOptions, ports: &[u16]) -> Arc<Ctx> {
+    Arc::new(Ctx {
+        opts,
+        services: Services::parse("ssh 22/tcp\nhttp 80/tcp\nhttps 443/tcp\n", true).unwrap(),
+        ports: PortsInfo::from_ports(ports.to_vec()),
+    })
+}
+
+fn run_with(
+    format: Format,
+    stdout: bool,
+    opts: OutputOptions,
+    rs: &[PortResult],
+    ports: &[u16],
+) -> String {
+    let buf = Buf::default();
+    let sinks: Vec<(Format, bool, Sink)> = vec![(format, stdout, Box::new(buf.clone()))];
+    let mut o = Outputs::with_sinks(sinks, ctx(opts, ports), &info()).unwrap();
+    for r in rs {
+        o.record(r).unwrap();
+    }
+    o.flush().unwrap();
+    o.finish(&summary()).unwrap();
+    o.finish(&summary()).unwrap();
+    buf.text()
+}
+
+fn run(format: Format, stdout: bool, opts: OutputOptions) -> String {
+    run_with(format, stdout, opts, &results(), &[22, 80, 443])
+}
+
+#[test]
+fn dates_match_independent_values() {
+    // Values from `date -u -d @N`.
+    assert_eq!(ctime(at(0)), "Thu Jan  1 00:00:00 1970");
+    assert_eq!(ctime(at(T0)), "Mon Nov 23 12:42:39 2026");
+    assert_eq!(ctime(at(951_782_400)), "Tue Feb 29 00:00:00 2000");
+    assert_eq!(ctime(at(4_107_542_399)), "Sun Feb 28 23:59:59 2100");
+    assert_eq!(short_date(at(T0)), "2026-11-23 12:42 UTC");
+    assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+}
+
+#[test]
+fn ports_info_compresses_ranges() {
+    let p = PortsInfo::from_ports(vec![83, 1, 2, 3, 100, 2, 65535, 65534, 99, 84]);
+    assert_eq!(p.spec, "1-3,83-84,99-100,65534-65535");
+    assert_eq!(p.count, 9);
+    assert_eq!(PortsInfo::from_ports(vec![]), PortsInfo::default());
+    assert_eq!(PortsInfo::from_set(&PortSet::default()).count, 0);
+}
+
+#[test]
+fn hosts_phrase_pluralises_like_nmap() {
+    assert_eq!(hosts_phrase(1, 1), "1 IP address (1 host up)");
+    assert_eq!(hosts_phrase(3, 0), "3 IP addresses (0 hosts up)");
+}
+
+const HEAD: &str = "# synscan 0.1.0 scan initiated Mon Nov 23 12:42:39 2026 as: synscan -p 22,80,443 198.19.0.5-7 -oX \"a&b\".xml\n";
+const DONE: &str = "# synscan done at Mon Nov 23 12:42:44 2026 -- 3 IP addresses (2 hosts up) scanned in 4.35 seconds\n";
+
+#[test]
+fn normal_file_exact() {
+    let want = String::from(HEAD)
+        + "synscan scan report for 198.19.0.5\n\
+           Host is up.\n\
+           Not shown: 1 closed tcp ports (reset)\n\
+           PORT    STATE    SERVICE\n\
+           80/tcp  open     http\n\
+           443/tcp filtered https\n\
+           \n\
+           synscan scan report for 198.19.0.6\n\
+           Host is up.\n\
+           \n\
+           PORT   STATE    SERVICE\n\
+           80/tcp filtered http\n\
+           \n"
+        + DONE;
+    assert_eq!(run(Format::Normal, false, OutputOptions::default()), want);
+}
+
+#[test]
+fn normal_stdout_with_reason_and_verbose_exact() {
+    let o = OutputOptions {
+        reason: true,
+        verbose: true,
+        ..Default::default()
+    };
+    let want = "Starting synscan 0.1.0 at 2026-11-23 12:42 UTC\n\
+                Discovered open port 80/tcp on 198.19.0.5\n\
+                synscan scan report for 198.19.0.5\n\
+                Host is up, received syn-ack ttl 64.\n\
+                Not shown: 1 closed tcp ports (reset)\n\
+                PORT    STATE    SERVICE REASON\n\
+                80/tcp  open     http    syn-ack ttl 64\n\
+                443/tcp filtered https   no-response\n\
+                \n\
+                synscan scan report for 198.19.0.6\n\
+                Host is up, received admin-prohibited ttl 250.\n\
+                \n\
+                PORT   STATE    SERVICE REASON\n\
+                80/tcp filtered http    admin-prohibited ttl 250\n\
+                \n\
+                synscan done: 3 IP addresses (2 hosts up) scanned in 4.35 seconds\n";
+    assert_eq!(run(Format::Normal, true, o), want);
+    // Verbose lines go to stdout only, never into a file.
+    let o = OutputOptions {
+        verbose: true,
+        ..Default::default()
+    };
+    assert!(!run(Format::Normal, false, o).contains("Discovered"));
+}
+
+#[test]
+fn normal_all_ignored_and_open_only_exact() {
+    let rs = [
+        res([198, 19, 0, 9], 22, Reason::Reset, 64, 1),
+        res([198, 19, 0, 9], 23, Reason::Reset, 64, 1),
+    ];
+    let want = String::from(HEAD)
+        + "synscan scan report for 198.19.0.9\n\
+           Host is up.\n\
+           All 2 scanned ports on 198.19.0.9 are in ignored states.\n\
+           Not shown: 2 closed tcp ports (reset)\n\
+           \n"
+        + "# synscan done at Mon Nov 23 12:42:44 2026 -- 3 IP addresses (1 host up) scanned in 4.35 seconds\n";
+    assert_eq!(
+        run_with(
+            Format::Normal,
+            false,
+            OutputOptions::default(),
+            &rs,
+            &[22, 23]
+        ),
+        want
+    );
+    let o = OutputOptions {
+        show_closed: true,
+        show_filtered: true,
+        open_only: true,
+        ..Default::default()
+    };
+    let want = String::from(HEAD)
+        + "synscan scan report for 198.19.0.5\n\
+           Host is up.\n\
+           Not shown: 1 closed tcp ports (reset), 1 filtered tcp ports (no-response)\n\
+           PORT   STATE SERVICE\n\
+           80/tcp open  http\n\
+           \n"
+        + DONE;
+    assert_eq!(run(Format::Normal, false, o), want);
+}
+
+#[test]
+fn grepable_exact() {
+    let want = String::from(HEAD)
+        + "Host: 198.19.0.5 ()\tStatus: Up\n\
+           Host: 198.19.0.5 ()\tPorts: 80/open/tcp//http///, 443/filtered/tcp//https///\tIgnored State: closed (1)\n\
+           Host: 198.19.0.6 ()\tStatus: Up\n\
+           Host: 198.19.0.6 ()\tPorts: 80/filtered/tcp//http///\n"
+        + DONE;
+    assert_eq!(run(Format::Grepable, false, OutputOptions::default()), want);
+    let o = OutputOptions {
+        show_closed: true,
+        ..Default::default()
+    };
+    assert!(run(Format::Grepable, false, o).contains(
+        "Ports: 22/closed/tcp//ssh///, 80/open/tcp//http///, 443/filtered/tcp//https///\n"
+    ));
+    let o = OutputOptions {
+        open_only: true,
+        ..Default::default()
+    };
+    let want = String::from(HEAD)
+        + "Host: 198.19.0.5 ()\tStatus: Up\n\
+           Host: 198.19.0.5 ()\tPorts: 80/open/tcp//http///\n"
+        + DONE;
+    assert_eq!(run(Format::Grepable, false, o), want);
+    // No service name: an empty field, as nmap writes it.
+    let rs = [res([198, 19, 0, 5], 40004, Reason::SynAck, 64, 1)];
+    assert!(run_with(
+        Format::Grepable,
+        false,
+        OutputOptions::default(),
+        &rs,
+        &[40004]
+    )
+    .contains("\tPorts: 40004/open/tcp/////\n"));
+}
+
+const XML_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+<!DOCTYPE nmaprun>\n\
+<nmaprun scanner=\"synscan\" args=\"synscan -p 22,80,443 198.19.0.5-7 -oX &quot;a&amp;b&quot;.xml\" start=\"1795437759\" startstr=\"Mon Nov 23 12:42:39 2026\" version=\"0.1.0\" xmloutputversion=\"1.05\">\n\
+<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"3\" services=\"22,80,443\"/>\n\
+<verbose level=\"0\"/>\n\
+<debugging level=\"0\"/>\n";
+
+const XML_TAIL: &str = "<runstats><finished time=\"1795437764\" timestr=\"Mon Nov 23 12:42:44 2026\" summary=\"synscan done at Mon Nov 23 12:42:44 2026; 3 IP addresses (2 hosts up) scanned in 4.35 seconds\" elapsed=\"4.35\" exit=\"success\"/><hosts up=\"2\" down=\"1\" total=\"3\"/>\n\
+</runstats>\n\
+</nmaprun>\n";
+
+#[test]
+fn xml_exact() {
+    let want = String::from(XML_HEAD)
+        + "<host starttime=\"1795437761\" endtime=\"1795437762\"><status state=\"up\" reason=\"syn-ack\" reason_ttl=\"64\"/>\n\
+<address addr=\"198.19.0.5\" addrtype=\"ipv4\"/>\n\
+<hostnames>\n\
+</hostnames>\n\
+<ports><extraports state=\"closed\" count=\"1\">\n\
+<extrareasons reason=\"reset\" count=\"1\" proto=\"tcp\"/>\n\
+</extraports>\n\
+<port protocol=\"tcp\" portid=\"80\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"64\"/><service name=\"http\" method=\"table\" conf=\"3\"/></port>\n\
+<port protocol=\"tcp\" portid=\"443\"><state state=\"filtered\" reason=\"no-response\" reason_ttl=\"0\"/><service name=\"https\" method=\"table\" conf=\"3\"/></port>\n\
+</ports>\n\
+</host>\n\
+<host starttime=\"1795437763\" endtime=\"1795437763\"><status state=\"up\" reason=\"admin-prohibited\" reason_ttl=\"250\"/>\n\
+<address addr=\"198.19.0.6\" addrtype=\"ipv4\"/>\n\
+<hostnames>\n\
+</hostnames>\n\
+<ports><port protocol=\"tcp\" portid=\"80\"><state state=\"filtered\" reason=\"admin-prohibited\" reason_ttl=\"250\"/><service name=\"http\" method=\"table\" conf=\"3\"/></port>\n\
+</ports>\n\
+</host>\n"
+        + XML_TAIL;
+    assert_eq!(run(Format::Xml, false, OutputOptions::default()), want);
+}
+
+#[test]
+fn xml_open_only_exact() {
+    let o = OutputOptions {
+        open_only: true,
+        ..Default::default()
+    };
+    let want = String::from(XML_HEAD)
+        + "<host starttime=\"1795437761\" endtime=\"1795437762\"><status state=\"up\" reason=\"syn-ack\" reason_ttl=\"64\"/>\n\
+<address addr=\"198.19.0.5\" addrtype=\"ipv4\"/>\n\
+<hostnames>\n\
+</hostnames>\n\
+<ports><extraports state=\"closed\" count=\"1\">\n\
+<extrareasons reason=\"reset\" count=\"1\" proto=\"tcp\"/>\n\
+</extraports>\n\
+<extraports state=\"filtered\" count=\"1\">\n\
+<extrareasons reason=\"no-response\" count=\"1\" proto=\"tcp\"/>\n\
+</extraports>\n\
+<port protocol=\"tcp\" portid=\"80\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"64\"/><service name=\"http\" method=\"table\" conf=\"3\"/></port>\n\
+</ports>\n\
+</host>\n"
+        + XML_TAIL;
+    assert_eq!(run(Format::Xml, false, o), want);
+}
+
+#[test]
+fn xml_escapes_attributes() {
+    assert_eq!(
+        xml::escape("a&b<c>\"d'--e\n"),
+        "a&amp;b&lt;c&gt;&quot;d&apos;--e&#10;"
+    );
+    assert_eq!(xml::escape("x\u{1}y"), "xy");
+}
+
+const SUMMARY_JSON: &str = "{\"type\":\"summary\",\"start\":1795437759,\"end\":1795437764,\"elapsed\":4.350,\"hosts\":3,\"probes\":9,\"packets_sent\":12,\"replies\":3,\"replies_only_on_retry\":1,\"interrupted\":false}\n";
+
+#[test]
+fn json_exact() {
+    let want = String::from(
+        "{\"ip\":\"198.19.0.5\",\"port\":80,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":64,\"ts\":1795437761,\"service\":\"http\"}\n",
+    ) + SUMMARY_JSON;
+    let got = run(Format::Json, false, OutputOptions::default());
+    assert_eq!(got, want);
+    for line in got.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v.is_object());
+    }
+    let o = OutputOptions {
+        show_closed: true,
+        show_filtered: true,
+        ..Default::default()
+    };
+    let want = String::from(
+        "{\"ip\":\"198.19.0.5\",\"port\":443,\"proto\":\"tcp\",\"state\":\"filtered\",\"reason\":\"no-response\",\"ttl\":0,\"ts\":1795437760,\"service\":\"https\"}\n\
+         {\"ip\":\"198.19.0.7\",\"port\":22,\"proto\":\"tcp\",\"state\":\"filtered\",\"reason\":\"no-response\",\"ttl\":0,\"ts\":1795437760,\"service\":\"ssh\"}\n\
+         {\"ip\":\"198.19.0.5\",\"port\":80,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":64,\"ts\":1795437761,\"service\":\"http\"}\n\
+         {\"ip\":\"198.19.0.5\",\"port\":22,\"proto\":\"tcp\",\"state\":\"closed\",\"reason\":\"reset\",\"ttl\":64,\"ts\":1795437762,\"service\":\"ssh\"}\n\
+         {\"ip\":\"198.19.0.6\",\"port\":80,\"proto\":\"tcp\",\"state\":\"filtered\",\"reason\":\"admin-prohibited\",\"ttl\":250,\"ts\":1795437763,\"service\":\"http\"}\n",
+    ) + SUMMARY_JSON;
+    assert_eq!(run(Format::Json, false, o), want);
+    // Unknown service: no key.
+    let rs = [res([198, 19, 0, 5], 40004, Reason::SynAck, 64, 1)];
+    assert!(run_with(Format::Json, false, OutputOptions::default(), &rs, &[40004])
+        .starts_with("{\"ip\":\"198.19.0.5\",\"port\":40004,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":64,\"ts\":1795437760}\n"));
+}
+
+#[test]
+fn list_exact() {
+    assert_eq!(
+        run(Format::List, false, OutputOptions::default()),
+        "#masscan\nopen tcp 80 198.19.0.5 1795437761\n# end\n"
+    );
+    let o = OutputOptions {
+        show_closed: true,
+        show_filtered: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        run(Format::List, false, o),
+        "#masscan\n\
+         filtered tcp 443 198.19.0.5 1795437760\n\
+         filtered tcp 22 198.19.0.7 1795437760\n\
+         open tcp 80 198.19.0.5 1795437761\n\
+         closed tcp 22 198.19.0.5 1795437762\n\
+         filtered tcp 80 198.19.0.6 1795437763\n\
+         # end\n"
+    );
+    let o = OutputOptions {
+        show_closed: true,
+        show_filtered: true,
+        open_only: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        run(Format::List, false, o),
+        "#masscan\nopen tcp 80 198.19.0.5 1795437761\n# end\n"
+    );
+}
+
+#[test]
+fn csv_exact() {
+    assert_eq!(
+        run(Format::Csv, false, OutputOptions::default()),
+        "ip,port,proto,state,reason,ttl,timestamp,service\n198.19.0.5,80,tcp,open,syn-ack,64,1795437761,http\n"
+    );
+    let o = OutputOptions {
+        show_closed: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        run(Format::Csv, false, o),
+        "ip,port,proto,state,reason,ttl,timestamp,service\n\
+         198.19.0.5,80,tcp,open,syn-ack,64,1795437761,http\n\
+         198.19.0.5,22,tcp,closed,reset,64,1795437762,ssh\n"
+    );
+    assert_eq!(csv::field("a,b"), "\"a,b\"");
+    assert_eq!(csv::field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    assert_eq!(csv::field("plain"), "plain");
+}
+
+/// Open (ip, port) pairs each format reports, parsed back from its text.
+fn open_pairs(f: Format, text: &str) -> Vec<(String, u16)> {
+    let mut v: Vec<(String, u16)> = Vec::new();
+    match f {
+        Format::List => {
+            for l in text.lines().filter(|l| l.starts_with("open ")) {
+                let w: Vec<&str> = l.split(' ').collect();
+                v.push((w[3].to_string(), w[2].parse().unwrap()));
+            }
+        }
+        Format::Csv => {
+            for l in text.lines().skip(1) {
+                let w: Vec<&str> = l.split(',').collect();
+                if w[3] == "open" {
+                    v.push((w[0].to_string(), w[1].parse().unwrap()));
+                }
+            }
+        }
+        Format::Json => {
+            for l in text.lines() {
+                let j: serde_json::Value = serde_json::from_str(l).unwrap();
+                if j["state"] == "open" {
+                    v.push((
+                        j["ip"].as_str().unwrap().to_string(),
+                        j["port"].as_u64().unwrap() as u16,
+                    ));
+                }
+            }
+        }
+        Format::Grepable => {
+            for l in text.lines().filter(|l| l.contains("\tPorts: ")) {
+                let ip = l.split(' ').nth(1).unwrap().to_string();
+                let ports = l
+                    .split("\tPorts: ")
+                    .nth(1)
+                    .unwrap()
+                    .split('\t')
+                    .next()
+                    .unwrap();
+                for p in ports.split(", ").filter(|p| p.contains("/open/")) {
+                    v.push((ip.clone(), p.split('/').next().unwrap().parse().unwrap()));
+                }
+            }
+        }
+        Format::Normal => {
+            let mut ip = String::new();
+            for l in text.lines() {
+                if let Some(rest) = l.strip_prefix("synscan scan report for ") {
+                    ip = rest.to_string();
+                } else if l.contains("/tcp ") && l.split_whitespace().nth(1) == Some("open") {
+                    v.push((ip.clone(), l.split('/').next().unwrap().parse().unwrap()));
+                }
+            }
+        }
+        Format::Xml => {
+            let mut ip = String::new();
+            for l in text.lines() {
+                if let Some(rest) = l.strip_prefix("<address addr=\"") {
+                    ip = rest.split('"').next().unwrap().to_string();
+                }
+                for part in l.split("<port protocol=\"tcp\" portid=\"").skip(1) {
+                    if part.contains("<state state=\"open\"") {
+                        v.push((ip.clone(), part.split('"').next().unwrap().parse().unwrap()));
+                    }
+                }
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+fn big_results() -> Vec<PortResult> {
+    let mut rs = Vec::new();
+    for h in 1..=4u8 {
+        for p in [21u16, 22, 80, 443, 8080, 40004] {
+            let reason = match (u16::from(h) * 7 + p) % 5 {
+                0 | 1 => Reason::SynAck,
+                2 => Reason::Reset,
+                3 => Reason::NoResponse,
+                _ => Reason::HostUnreach,
+            };
+            rs.push(res([198, 19, 1, h], p, reason, 60 + h, u64::from(p % 3)));
+        }
+    }
+    rs.reverse();
+    rs
+}
+
+#[test]
+fn every_format_reports_the_same_open_ports() {
+    let rs = big_results();
+    let mut want: Vec<(String, u16)> = rs
+        .iter()
+        .filter(|r| r.state == PortState::Open)
+        .map(|r| (r.ip.to_string(), r.port))
+        .collect();
+    want.sort();
+    assert!(want.len() >= 5);
+    for opts in [
+        OutputOptions::default(),
+        OutputOptions {
+            show_closed: true,
+            show_filtered: true,
+            reason: true,
+            ..Default::default()
+        },
+        OutputOptions {
+            open_only: true,
+            ..Default::default()
+        },
+    ] {
+        for f in [
+            Format::Normal,
+            Format::Grepable,
+            Format::Xml,
+            Format::Json,
+            Format::List,
+            Format::Csv,
+        ] {
+            let text = run_with(f, false, opts.clone(), &rs, &[21, 22, 80, 443, 8080, 40004]);
+            assert_eq!(open_pairs(f, &text), want, "{f:?} {opts:?}\n{text}");
+        }
+    }
+}
+
+#[test]
+fn open_writes_files_and_rejects_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let specs = vec![
+        OutputSpec {
+            format: Format::List,
+            path: path("a.lst"),
+        },
+        OutputSpec {
+            format: Format::Csv,
+            path: "-".into(),
+        },
+    ];
+    let mut opts = OutputOptions {
+        services_file: Some(dir.path().join("svc")),
+        ..Default::default()
+    };
+    std::fs::write(dir.path().join("svc"), "http 80/tcp 0.5\n").unwrap();
+    std::fs::write(path("a.lst"), "old junk\n").unwrap();
+    let mut o = Outputs::open(&specs, &opts, &info()).unwrap();
+    o.record(&res([198, 19, 0, 5], 80, Reason::SynAck, 64, 2))
+        .unwrap();
+    o.finish(&summary()).unwrap();
+    drop(o);
+    let want = "#masscan\nopen tcp 80 198.19.0.5 1795437761\n# end\n";
+    assert_eq!(std::fs::read_to_string(path("a.lst")).unwrap(), want);
+    opts.append = true;
+    let specs = &specs[..1];
+    let mut o = Outputs::open(specs, &opts, &info()).unwrap();
+    o.finish(&summary()).unwrap();
+    drop(o);
+    assert_eq!(
+        std::fs::read_to_string(path("a.lst")).unwrap(),
+        format!("{want}#masscan\n# end\n")
+    );
+
+    let two_stdout = [
+        OutputSpec {
+            format: Format::Xml,
+            path: "-".into(),
+        },
+        OutputSpec {
+            format: Format::Json,
+            path: "-".into(),
+        },
+    ];
+    let e = Outputs::open(&two_stdout, &OutputOptions::default(), &info())
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.0,
+        "more than one output writes to stdout (-); give all but one a file path"
+    );
+    let twice = [
+        OutputSpec {
+            format: Format::Xml,
+            path: path("x"),
+        },
+        OutputSpec {
+            format: Format::Json,
+            path: path("x"),
+        },
+    ];
+    assert!(Outputs::open(&twice, &OutputOptions::default(), &info()).is_err());
+    let bad = [OutputSpec {
+        format: Format::Xml,
+        path: path("no/such/dir/x.xml"),
+    }];
+    let e = Outputs::open(&bad, &OutputOptions::default(), &info())
+        .err()
+        .unwrap();
+    assert!(
+        e.0.starts_with("cannot open output file ") && !e.0.contains('\n'),
+        "{e}"
+    );
+    let opts = OutputOptions {
+        services_file: Some(dir.path().join("missing")),
+        ..Default::default()
+    };
+    assert!(Outputs::open(specs, &opts, &info()).is_err());
+}
+
+#[test]
+fn outputs_is_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Outputs>();
+}
+
+/// Runs a tool, or None (with a printed note) when it is not installed.
+fn tool(name: &str, args: &[&str]) -> Option<std::process::Output> {
+    match Command::new(name).args(args).output() {
+        Ok(o) => Some(o),
+        Err(_) => {
+            eprintln!("note: {name} not installed; skipping (apt-get install libxml2-utils xsltproc ndiff)");
+            None
+        }
+    }
+}
+
+/// Our XML with the scanner name nmap's DTD and tools require.
+fn xml_as_nmap(rs: &[PortResult], opts: OutputOptions) -> String {
+    run_with(
+        Format::Xml,
+        false,
+        opts,
+        rs,
+        &[21, 22, 80, 443, 8080, 40004],
+    )
+    .replace("scanner=\"synscan\"", "scanner=\"nmap\"")
+}
+
+#[test]
+fn xml_validates_against_nmap_dtd() {
+    let dtd = "/usr/share/nmap/nmap.dtd";
+    if !std::path::Path::new(dtd).exists() {
+        eprintln!("note: {dtd} missing (install nmap); skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (i, opts) in [
+        OutputOptions::default(),
+        OutputOptions {
+            show_closed: true,
+            show_filtered: true,
+            ..Default::default()
+        },
+        OutputOptions {
+            open_only: true,
+            ..Default::default()
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rs = big_results();
+        rs.extend(results());
+        let f = dir.path().join(format!("s{i}.xml"));
+        std::fs::write(&f, xml_as_nmap(&rs, opts)).unwrap();
+        let Some(out) = tool(
+            "xmllint",
+            &["--noout", "--dtdvalid", dtd, f.to_str().unwrap()],
+        ) else {
+            return;
+        };
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && err.is_empty(), "xmllint: {err}");
+    }
+}
+
+#[test]
+fn xml_renders_with_nmap_xsl() {
+    let xsl = "/usr/share/nmap/nmap.xsl";
+    if !std::path::Path::new(xsl).exists() {
+        eprintln!("note: {xsl} missing (install nmap); skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.xml");
+    std::fs::write(&f, xml_as_nmap(&big_results(), OutputOptions::default())).unwrap();
+    let Some(out) = tool("xsltproc", &[xsl, f.to_str().unwrap()]) else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "xsltproc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        html.contains("<html") && html.contains("198.19.1.1"),
+        "{html}"
+    );
+}
+
+#[test]
+fn ndiff_sees_order_independence_and_new_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.xml");
+    let b = dir.path().join("b.xml");
+    let c = dir.path().join("c.xml");
+    let rs = big_results();
+    let mut shuffled = rs.clone();
+    shuffled.reverse();
+    shuffled.rotate_left(7);
+    std::fs::write(&a, xml_as_nmap(&rs, OutputOptions::default())).unwrap();
+    std::fs::write(&b, xml_as_nmap(&shuffled, OutputOptions::default())).unwrap();
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let Some(out) = tool("ndiff", &[a, b]) else {
+        return;
+    };
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ndiff: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same scan with one more open port differs, and says which.
+    let extra: Vec<PortResult> = rs
+        .iter()
+        .map(|r| {
+            if r.ip == Ipv4Addr::new(198, 19, 1, 2) && r.port == 8080 {
+                res([198, 19, 1, 2], 8080, Reason::SynAck, 62, 1)
+            } else {
+                *r
+            }
+        })
+        .collect();
+    assert!(rs.iter().any(|r| r.ip == Ipv4Addr::new(198, 19, 1, 2)
+        && r.port == 8080
+        && r.state != PortState::Open));
+    std::fs::write(&c, xml_as_nmap(&extra, OutputOptions::default())).unwrap();
+    let Some(out) = tool("ndiff", &[a, c.to_str().unwrap()]) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "ndiff: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("8080/tcp") && text.contains("198.19.1.2"),
+        "{text}"
+    );
+}

@@ -1,0 +1,171 @@
+//! nmap XML (-oX), valid against nmap.dtd apart from scanner="synscan"; hosts written at finish.
+
+use super::hosts::HostReport;
+use super::{
+    ctime, end_time, epoch_secs, hosts_phrase, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink,
+    VERSION,
+};
+use crate::model::PortResult;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+/// Writes nmap's XML format.
+pub struct XmlWriter {
+    out: Sink,
+    ctx: Arc<Ctx>,
+}
+
+impl XmlWriter {
+    /// A writer over a sink.
+    pub fn new(out: Sink, ctx: Arc<Ctx>) -> XmlWriter {
+        XmlWriter { out, ctx }
+    }
+}
+
+/// Escapes text for an attribute value; drops characters XML 1.0 forbids.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            '\t' => o.push_str("&#9;"),
+            '\n' => o.push_str("&#10;"),
+            '\r' => o.push_str("&#13;"),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+impl ResultWriter for XmlWriter {
+    fn begin(&mut self, info: &ScanInfo) -> io::Result<()> {
+        let start = ctime(info.start);
+        writeln!(self.out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+        writeln!(self.out, "<!DOCTYPE nmaprun>")?;
+        writeln!(
+            self.out,
+            "<nmaprun scanner=\"synscan\" args=\"{}\" start=\"{}\" startstr=\"{start}\" version=\"{VERSION}\" xmloutputversion=\"1.05\">",
+            escape(&info.command_line),
+            epoch_secs(info.start)
+        )?;
+        let scan_type = if info.scan_type == "connect" {
+            "connect"
+        } else {
+            "syn"
+        };
+        writeln!(
+            self.out,
+            "<scaninfo type=\"{scan_type}\" protocol=\"tcp\" numservices=\"{}\" services=\"{}\"/>",
+            self.ctx.ports.count, self.ctx.ports.spec
+        )?;
+        writeln!(
+            self.out,
+            "<verbose level=\"{}\"/>",
+            u8::from(self.ctx.opts.verbose)
+        )?;
+        writeln!(self.out, "<debugging level=\"0\"/>")?;
+        self.out.flush()
+    }
+
+    fn record(&mut self, _r: &PortResult) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, info: &ScanInfo, s: &ScanSummary, hosts: &HostReport) -> io::Result<()> {
+        for h in &hosts.hosts {
+            writeln!(
+                self.out,
+                "<host starttime=\"{}\" endtime=\"{}\"><status state=\"up\" reason=\"{}\" reason_ttl=\"{}\"/>",
+                h.start,
+                h.end,
+                h.reason.as_str(),
+                h.ttl
+            )?;
+            writeln!(self.out, "<address addr=\"{}\" addrtype=\"ipv4\"/>", h.ip)?;
+            // nmap -n writes an empty hostnames element; parsers expect the element.
+            writeln!(self.out, "<hostnames>\n</hostnames>")?;
+            write!(self.out, "<ports>")?;
+            let mut i = 0;
+            while i < h.hidden.len() {
+                let state = h.hidden[i].state;
+                let group: Vec<_> = h.hidden[i..]
+                    .iter()
+                    .take_while(|x| x.state == state)
+                    .collect();
+                let total: u64 = group.iter().map(|x| x.count).sum();
+                writeln!(
+                    self.out,
+                    "<extraports state=\"{}\" count=\"{total}\">",
+                    state.as_str()
+                )?;
+                for x in &group {
+                    writeln!(
+                        self.out,
+                        "<extrareasons reason=\"{}\" count=\"{}\" proto=\"tcp\"/>",
+                        x.reason.as_str(),
+                        x.count
+                    )?;
+                }
+                writeln!(self.out, "</extraports>")?;
+                i += group.len();
+            }
+            for l in &h.ports {
+                write!(
+                    self.out,
+                    "<port protocol=\"tcp\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/>",
+                    l.port,
+                    l.state.as_str(),
+                    l.reason.as_str(),
+                    l.ttl
+                )?;
+                if let Some(name) = self.ctx.services.name(l.port) {
+                    write!(
+                        self.out,
+                        "<service name=\"{}\" method=\"table\" conf=\"3\"/>",
+                        escape(name)
+                    )?;
+                }
+                writeln!(self.out, "</port>")?;
+            }
+            writeln!(self.out, "</ports>")?;
+            writeln!(self.out, "</host>")?;
+        }
+        let end = end_time(info, s);
+        let endstr = ctime(end);
+        let elapsed = format!("{:.2}", s.elapsed.as_secs_f64());
+        let summary = format!(
+            "synscan done at {endstr}; {} scanned in {elapsed} seconds",
+            hosts_phrase(hosts.total, hosts.up)
+        );
+        let exit = if s.interrupted {
+            " exit=\"error\" errormsg=\"scan interrupted; results are partial\""
+        } else {
+            " exit=\"success\""
+        };
+        writeln!(
+            self.out,
+            "<runstats><finished time=\"{}\" timestr=\"{endstr}\" summary=\"{}\" elapsed=\"{elapsed}\"{exit}/><hosts up=\"{}\" down=\"{}\" total=\"{}\"/>",
+            epoch_secs(end),
+            escape(&summary),
+            hosts.up,
+            hosts.down(),
+            hosts.total
+        )?;
+        writeln!(self.out, "</runstats>")?;
+        writeln!(self.out, "</nmaprun>")?;
+        self.out.flush()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn grouped(&self) -> bool {
+        true
+    }
+}
