@@ -108,7 +108,11 @@ pub struct Outputs {}
 
 impl Outputs {
     /// Opens every output; adds Normal on stdout when no output writes to "-".
-    pub fn open(_specs: &[OutputSpec], _opts: &OutputOptions, _info: &ScanInfo) -> Result<Outputs, OutputError> {
+    pub fn open(
+        _specs: &[OutputSpec],
+        _opts: &OutputOptions,
+        _info: &ScanInfo,
+    ) -> Result<Outputs, OutputError> {
         todo!()
     }
     /// Records one decided result.

@@ -15,7 +15,10 @@ pub struct SourcePorts {
 
 impl SourcePorts {
     /// Default: 61000..=65535, above Linux's default ip_local_port_range (32768-60999).
-    pub const DEFAULT: SourcePorts = SourcePorts { first: 61000, count: 4536 };
+    pub const DEFAULT: SourcePorts = SourcePorts {
+        first: 61000,
+        count: 4536,
+    };
     /// The last port.
     pub fn last(&self) -> u16 {
         self.first + (self.count - 1)
