@@ -13,6 +13,9 @@ use std::process::Command;
 /// Exit code when the lab itself could not be raised.
 pub const LAB_FAILURE: i32 = 4;
 
+/// One table row: open, filtered and unreachable ports of a host.
+type Row = (Vec<u16>, Vec<u16>, Vec<u16>);
+
 /// The fixed demo shape: a /24, 8 open hosts x 2 ports, 4 filtered pairs.
 pub fn demo_args(a: &DemoArgs) -> ServeArgs {
     ServeArgs {
@@ -32,7 +35,7 @@ pub fn demo_args(a: &DemoArgs) -> ServeArgs {
 
 /// The truth as a friendly per-host table.
 pub fn truth_table(p: &Plan) -> String {
-    let mut rows: BTreeMap<Ipv4Addr, (Vec<u16>, Vec<u16>, Vec<u16>)> = BTreeMap::new();
+    let mut rows: BTreeMap<Ipv4Addr, Row> = BTreeMap::new();
     for (a, port) in &p.truth.open {
         rows.entry(*a).or_default().0.push(*port);
     }
@@ -164,6 +167,13 @@ pub fn run(a: &DemoArgs) -> i32 {
         .clone()
         .map(PathBuf::from)
         .unwrap_or_else(default_synscan);
+    if !synscan.is_file() {
+        eprintln!(
+            "synscan-lab: no synscan binary at {}; build it (cargo build) or pass --synscan PATH",
+            synscan.display()
+        );
+        return LAB_FAILURE;
+    }
     let lab = match Lab::up(plan.names.clone(), &plan.shape, &plan.truth) {
         Ok(l) => l,
         Err(e) => {
@@ -218,7 +228,14 @@ pub fn run(a: &DemoArgs) -> i32 {
             return LAB_FAILURE;
         }
     };
-    let text = std::fs::read_to_string(&json_path).unwrap_or_default();
+    let text = match std::fs::read_to_string(&json_path) {
+        Ok(t) => t,
+        Err(_) => {
+            println!("\nverdict: no results - synscan wrote no -oJ file (exit code {code})");
+            drop(lab);
+            return code;
+        }
+    };
     let _ = std::fs::remove_file(&json_path);
     let (found_open, found_filt) = parse_ndjson(&text);
     let truth_open: BTreeSet<Pair> = plan.truth.open.iter().copied().collect();
