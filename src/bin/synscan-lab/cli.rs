@@ -1,0 +1,196 @@
+//! Command-line interface of synscan-lab: one subcommand per job.
+
+use clap::{Args, Parser, Subcommand};
+
+/// The default scanned port list: 23 well-known TCP ports.
+pub const DEFAULT_PORTS: &str =
+    "21,22,23,25,53,80,110,111,135,139,143,443,445,587,993,995,1723,3306,3389,5432,5900,8080,8443";
+
+/// Network-namespace test lab for synscan (198.18.0.0/15 only).
+#[derive(Debug, Parser)]
+#[command(name = "synscan-lab", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Raise a lab, print its ground truth as one JSON line, serve until stdin EOF or SIGTERM/SIGINT.
+    Serve(ServeArgs),
+    /// Remove everything belonging to lab NAME (best effort, idempotent).
+    Down(NameArgs),
+    /// Print the target veth's rx_packets counter of lab NAME.
+    Counter(NameArgs),
+    /// Raise a small lab, run synscan in it, compare with the truth, tear down.
+    Demo(DemoArgs),
+    /// (internal) Listen on 0.0.0.0:PORT for each port until stdin EOF.
+    #[command(hide = true)]
+    Listen(ListenArgs),
+}
+
+/// Options that shape a lab.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Unique name prefix (<= 13 chars of [A-Za-z0-9_-]); default "lab<pid>".
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Seed for the ground-truth choice; random when absent.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Target block: any subnet of 198.19.0.0/16.
+    #[arg(long, default_value = "198.19.0.0/16")]
+    pub prefix: String,
+    /// Scanned port list (comma-separated ports or ranges) the truth is chosen among.
+    #[arg(long, default_value = DEFAULT_PORTS)]
+    pub ports: String,
+    /// Number of random hosts that get open ports.
+    #[arg(long, default_value_t = 64)]
+    pub open_hosts: usize,
+    /// Distinct open ports per open host.
+    #[arg(long, default_value_t = 3)]
+    pub open_per_host: usize,
+    /// Number of random (host, port) pairs silently dropped.
+    #[arg(long, default_value_t = 20)]
+    pub filtered: usize,
+    /// Percentage of incoming TCP SYNs dropped at random (0-100).
+    #[arg(long, default_value_t = 0)]
+    pub loss: u8,
+    /// Number of random (host, port) pairs answered with ICMP unreachable.
+    #[arg(long, default_value_t = 0)]
+    pub unreachable: usize,
+    /// ICMP unreachable kind for those pairs.
+    #[arg(long, value_enum, default_value_t = UnreachKind::Host)]
+    pub unreach_kind: UnreachKind,
+    /// Drop everything (except ARP) at the target veth's ingress: send-only benchmark mode.
+    #[arg(long)]
+    pub drop_all: bool,
+}
+
+/// Which ICMP destination-unreachable code answers unreachable pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnreachKind {
+    /// ICMP type 3 code 1 (host-unreachable).
+    Host,
+    /// ICMP type 3 code 13 (admin-prohibited).
+    Admin,
+}
+
+impl UnreachKind {
+    /// The nft name of the ICMP code.
+    pub fn nft_name(self) -> &'static str {
+        match self {
+            UnreachKind::Host => "host-unreachable",
+            UnreachKind::Admin => "admin-prohibited",
+        }
+    }
+}
+
+/// Just a lab name.
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The lab's name prefix as given to `serve --name`.
+    #[arg(long)]
+    pub name: String,
+}
+
+/// Options of the demo.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Path of the synscan binary; default: `synscan` next to this executable.
+    #[arg(long)]
+    pub synscan: Option<String>,
+    /// Seed for the ground truth; random when absent.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Unique name prefix; default "demo<pid>".
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Extra arguments passed to synscan after the defaults.
+    #[arg(last = true)]
+    pub extra: Vec<String>,
+}
+
+/// Options of the internal listener.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Ports to listen on (comma-separated).
+    #[arg(long)]
+    pub ports: String,
+}
+
+/// Parse "22,80,1000-1010" into a sorted, deduplicated port list (port 0 rejected).
+pub fn parse_ports(s: &str) -> Result<Vec<u16>, String> {
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+        let (lo, hi) = match item.split_once('-') {
+            Some((a, b)) => (parse_port(a)?, parse_port(b)?),
+            None => {
+                let p = parse_port(item)?;
+                (p, p)
+            }
+        };
+        if lo > hi {
+            return Err(format!(
+                "bad port range {item:?}: start above end; write it as LOW-HIGH"
+            ));
+        }
+        out.extend(lo..=hi);
+    }
+    out.sort_unstable();
+    out.dedup();
+    if out.is_empty() {
+        return Err("empty port list: give ports like --ports 22,80,8000-8010".into());
+    }
+    Ok(out)
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("bad port {s:?}: ports are 1-65535")),
+    }
+}
+
+/// Check a lab name: 1..=13 chars of [A-Za-z0-9_-] so that interface names stay <= 15 chars.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if name.is_empty() || name.len() > 13 || !ok_chars {
+        return Err(format!(
+            "bad lab name {name:?}: use 1-13 characters of A-Z a-z 0-9 _ - (interface names must fit 15)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_parse_sorted_dedup_ranges() {
+        assert_eq!(
+            parse_ports("80,22,80,1000-1002").unwrap(),
+            vec![22, 80, 1000, 1001, 1002]
+        );
+        assert!(parse_ports("0").is_err());
+        assert!(parse_ports("5-3").is_err());
+        assert!(parse_ports("").is_err());
+        assert!(parse_ports("70000").is_err());
+        assert_eq!(parse_ports(DEFAULT_PORTS).unwrap().len(), 23);
+    }
+
+    #[test]
+    fn names_validated() {
+        assert!(validate_name("lab12345").is_ok());
+        assert!(validate_name("abcdefghijklm").is_ok());
+        assert!(validate_name("abcdefghijklmn").is_err());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("a b").is_err());
+        assert!(validate_name("a/b").is_err());
+    }
+}

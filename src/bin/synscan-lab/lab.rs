@@ -1,0 +1,232 @@
+//! Raising and tearing down one lab: two namespaces, a veth pair, nft truth, listeners.
+
+use crate::cli::UnreachKind;
+use crate::listen::READY;
+use crate::netns::{self, Names, SCANNER_IP, TARGET_IP, TARGET_ROUTE};
+use crate::nft;
+use crate::truth::Truth;
+use ipnet::Ipv4Net;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// How the target namespace treats traffic beyond the truth sets.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// The target block routed to the target's loopback.
+    pub prefix: Ipv4Net,
+    /// Percent of incoming SYNs dropped at random.
+    pub loss: u8,
+    /// ICMP code for unreachable pairs.
+    pub unreach_kind: UnreachKind,
+    /// Drop everything but ARP at the target veth's ingress.
+    pub drop_all: bool,
+}
+
+/// A raised lab; dropping it tears everything down (also after a half-finished setup).
+#[derive(Debug)]
+pub struct Lab {
+    /// The lab's names.
+    pub names: Names,
+    made_scanner: bool,
+    made_target: bool,
+    listener: Option<Child>,
+}
+
+impl Lab {
+    /// Raise the lab; on error whatever was created is removed before returning.
+    pub fn up(names: Names, shape: &Shape, truth: &Truth) -> Result<Lab, String> {
+        let mut lab = Lab {
+            names,
+            made_scanner: false,
+            made_target: false,
+            listener: None,
+        };
+        lab.setup(shape, truth)?;
+        Ok(lab)
+    }
+
+    fn setup(&mut self, shape: &Shape, truth: &Truth) -> Result<(), String> {
+        let n = self.names.clone();
+        let (s, t) = (n.scanner_ns.as_str(), n.target_ns.as_str());
+        for ns in [s, t] {
+            if netns::ns_exists(ns) {
+                return Err(format!(
+                    "namespace {ns} already exists: pick another --name or run `synscan-lab down --name {}`",
+                    n.name
+                ));
+            }
+        }
+        netns::ip(&["netns", "add", s])?;
+        self.made_scanner = true;
+        netns::ip(&["netns", "add", t])?;
+        self.made_target = true;
+        for ns in [s, t] {
+            // No IPv6 chatter (router solicitations, MLD) to pollute packet counters.
+            let _ = netns::sysctl(
+                ns,
+                &[
+                    "net.ipv6.conf.all.disable_ipv6=1",
+                    "net.ipv6.conf.default.disable_ipv6=1",
+                ],
+            );
+        }
+        netns::ip(&[
+            "link",
+            "add",
+            &n.scanner_if,
+            "netns",
+            s,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &n.target_if,
+            "netns",
+            t,
+        ])?;
+        netns::ip(&[
+            "-n",
+            s,
+            "addr",
+            "add",
+            &format!("{SCANNER_IP}/24"),
+            "dev",
+            &n.scanner_if,
+        ])?;
+        netns::ip(&[
+            "-n",
+            t,
+            "addr",
+            "add",
+            &format!("{TARGET_IP}/24"),
+            "dev",
+            &n.target_if,
+        ])?;
+        for (ns, dev) in [(s, &n.scanner_if), (t, &n.target_if)] {
+            netns::ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            netns::ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        netns::ip(&["-n", s, "route", "add", TARGET_ROUTE, "via", TARGET_IP])?;
+        netns::ip(&[
+            "-n",
+            t,
+            "route",
+            "add",
+            "local",
+            &shape.prefix.to_string(),
+            "dev",
+            "lo",
+        ])?;
+        netns::sysctl(
+            t,
+            &[
+                "net.ipv4.tcp_syncookies=1",
+                "net.core.somaxconn=65535",
+                "net.ipv4.tcp_max_syn_backlog=65535",
+                "net.ipv4.icmp_ratelimit=0",
+            ],
+        )?;
+        // Per-namespace only on newer kernels; where it is global the file is absent here.
+        let _ = netns::sysctl(t, &["net.ipv4.icmp_msgs_per_sec=10000000"]);
+        let _ = netns::sysctl(t, &["net.ipv4.icmp_msgs_burst=10000000"]);
+        let open_ports = truth.open_ports();
+        netns::nft_load(
+            t,
+            &nft::ruleset(shape.loss, shape.unreach_kind, &open_ports),
+        )?;
+        for (set, pairs) in [
+            (nft::SET_OPEN, &truth.open),
+            (nft::SET_FILTERED, &truth.filtered),
+            (nft::SET_UNREACH, &truth.unreachable),
+        ] {
+            for batch in nft::element_batches(set, pairs, nft::CHUNK) {
+                netns::nft_load(t, &batch)?;
+            }
+        }
+        if shape.drop_all {
+            netns::nft_load(t, &nft::drop_all(&n.target_if))?;
+        }
+        if !open_ports.is_empty() {
+            self.spawn_listener(&open_ports)?;
+        }
+        Ok(())
+    }
+
+    fn spawn_listener(&mut self, ports: &[u16]) -> Result<(), String> {
+        let me = std::env::current_exe()
+            .map_err(|e| format!("cannot find my own executable to start listeners: {e}"))?;
+        let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.names.target_ns])
+            .arg(me)
+            .args(["listen", "--ports", &list.join(",")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the listener: {e}"))?;
+        let stdout = child.stdout.take();
+        self.listener = Some(child);
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        if line.trim() != READY {
+            return Err(
+                "the listener failed to bind the open ports (see its message above)".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether the listener child is still running (true when there is none).
+    pub fn listener_alive(&mut self) -> bool {
+        match self.listener.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => true,
+        }
+    }
+
+    fn teardown(&mut self) {
+        if let Some(mut c) = self.listener.take() {
+            drop(c.stdin.take());
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let n = &self.names;
+        for (made, ns) in [
+            (self.made_scanner, &n.scanner_ns),
+            (self.made_target, &n.target_ns),
+        ] {
+            if made {
+                remove_ns(ns);
+            }
+        }
+        self.made_scanner = false;
+        self.made_target = false;
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+/// Kill whatever still runs in `ns` (lab-owned processes only) and delete it; best effort.
+pub fn remove_ns(ns: &str) {
+    for pid in netns::ns_pids(ns) {
+        netns::kill_pid(pid);
+    }
+    let _ = netns::ip(&["netns", "del", ns]);
+}
+
+/// `synscan-lab down`: remove both namespaces of lab `name` (idempotent).
+pub fn down(name: &str) {
+    let n = Names::new(name);
+    for ns in [&n.scanner_ns, &n.target_ns] {
+        if netns::ns_exists(ns) {
+            remove_ns(ns);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! `synscan-lab serve`: raise a lab, print its truth as one JSON line, serve until told to stop.
+
+use crate::cli::{self, ServeArgs};
+use crate::lab::{Lab, Shape};
+use crate::netns::{Names, SCANNER_IP, TARGET_IP};
+use crate::truth::{self, Pair, Spec, Truth};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A fully checked lab plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Names derived from --name.
+    pub names: Names,
+    /// The seed the truth came from.
+    pub seed: u64,
+    /// The scanned ports.
+    pub ports: Vec<u16>,
+    /// Namespace behaviour.
+    pub shape: Shape,
+    /// The chosen truth.
+    pub truth: Truth,
+}
+
+/// Check the options and choose the truth (no side effects).
+pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
+    let name = a.name.clone().unwrap_or_else(|| default_name.to_string());
+    cli::validate_name(&name)?;
+    if a.loss > 100 {
+        return Err(format!("--loss {} is not a percentage: use 0-100", a.loss));
+    }
+    let prefix = truth::parse_prefix(&a.prefix)?;
+    let ports = cli::parse_ports(&a.ports)?;
+    let seed = a.seed.unwrap_or_else(rand::random::<u64>);
+    let spec = Spec {
+        prefix,
+        ports: ports.clone(),
+        open_hosts: a.open_hosts,
+        open_per_host: a.open_per_host,
+        filtered: a.filtered,
+        unreachable: a.unreachable,
+    };
+    let truth = truth::choose(&spec, seed)?;
+    let shape = Shape {
+        prefix,
+        loss: a.loss,
+        unreach_kind: a.unreach_kind,
+        drop_all: a.drop_all,
+    };
+    Ok(Plan {
+        names: Names::new(&name),
+        seed,
+        ports,
+        shape,
+        truth,
+    })
+}
+
+fn pairs_json(p: &[Pair]) -> serde_json::Value {
+    p.iter()
+        .map(|(a, port)| serde_json::json!([a.to_string(), port]))
+        .collect()
+}
+
+/// The one-line JSON description of a raised lab.
+pub fn truth_json(p: &Plan) -> String {
+    serde_json::json!({
+        "name": p.names.name,
+        "seed": p.seed,
+        "scanner_ns": p.names.scanner_ns,
+        "target_ns": p.names.target_ns,
+        "scanner_if": p.names.scanner_if,
+        "target_if": p.names.target_if,
+        "scanner_ip": SCANNER_IP,
+        "target_ip": TARGET_IP,
+        "prefix": p.shape.prefix.to_string(),
+        "ports": p.ports,
+        "open": pairs_json(&p.truth.open),
+        "filtered": pairs_json(&p.truth.filtered),
+        "unreachable": pairs_json(&p.truth.unreachable),
+        "unreach_kind": p.shape.unreach_kind.nft_name(),
+        "loss": p.shape.loss,
+        "drop_all": p.shape.drop_all,
+    })
+    .to_string()
+}
+
+/// A flag raised by SIGTERM, SIGINT or SIGHUP (so teardown runs instead of dying).
+pub fn stop_flag() -> Result<Arc<AtomicBool>, String> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&flag))
+            .map_err(|e| format!("cannot install signal handler: {e}"))?;
+    }
+    Ok(flag)
+}
+
+/// Run `serve`; returns the exit code.
+pub fn run(a: &ServeArgs) -> i32 {
+    let stop = match stop_flag() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("synscan-lab: {e}");
+            return 1;
+        }
+    };
+    let plan = match plan(a, &format!("lab{}", std::process::id())) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("synscan-lab: {e}");
+            return 2;
+        }
+    };
+    let mut lab = match Lab::up(plan.names.clone(), &plan.shape, &plan.truth) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("synscan-lab: lab setup failed (torn down): {e}");
+            return 4;
+        }
+    };
+    let mut out = std::io::stdout();
+    if let Err(e) = writeln!(out, "{}", truth_json(&plan)).and_then(|_| out.flush()) {
+        eprintln!("synscan-lab: cannot print the truth: {e}");
+        return 4;
+    }
+    let eof = Arc::clone(&stop);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        eof.store(true, Ordering::SeqCst);
+    });
+    let mut warned = false;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        if !warned && !lab.listener_alive() {
+            eprintln!("synscan-lab: the listener exited; open ports now look closed");
+            warned = true;
+        }
+    }
+    drop(lab);
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{UnreachKind, DEFAULT_PORTS};
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            name: Some("x1".into()),
+            seed: Some(5),
+            prefix: "198.19.0.0/24".into(),
+            ports: DEFAULT_PORTS.into(),
+            open_hosts: 2,
+            open_per_host: 1,
+            filtered: 1,
+            loss: 0,
+            unreachable: 1,
+            unreach_kind: UnreachKind::Admin,
+            drop_all: false,
+        }
+    }
+
+    #[test]
+    fn json_has_the_documented_fields() {
+        let p = plan(&args(), "unused").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&truth_json(&p)).unwrap();
+        assert_eq!(v["name"], "x1");
+        assert_eq!(v["seed"], 5);
+        assert_eq!(v["scanner_ns"], "x1s");
+        assert_eq!(v["target_ns"], "x1t");
+        assert_eq!(v["scanner_if"], "x1a");
+        assert_eq!(v["target_if"], "x1b");
+        assert_eq!(v["scanner_ip"], "198.18.0.1");
+        assert_eq!(v["target_ip"], "198.18.0.2");
+        assert_eq!(v["prefix"], "198.19.0.0/24");
+        assert_eq!(v["ports"].as_array().unwrap().len(), 23);
+        assert_eq!(v["open"].as_array().unwrap().len(), 2);
+        assert_eq!(v["filtered"].as_array().unwrap().len(), 1);
+        assert_eq!(v["unreachable"].as_array().unwrap().len(), 1);
+        assert_eq!(v["unreach_kind"], "admin-prohibited");
+        assert_eq!(v["loss"], 0);
+        let first = &v["open"][0];
+        assert!(first[0].as_str().unwrap().starts_with("198.19.0."));
+        assert!(first[1].as_u64().is_some());
+    }
+
+    #[test]
+    fn bad_options_rejected() {
+        let mut a = args();
+        a.loss = 101;
+        assert!(plan(&a, "d").is_err());
+        let mut a = args();
+        a.name = Some("much-too-long-name".into());
+        assert!(plan(&a, "d").is_err());
+        let mut a = args();
+        a.prefix = "10.0.0.0/24".into();
+        assert!(plan(&a, "d").is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! Test-side helpers: raise a synscan-lab namespace lab, read its truth, run in its scanner.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Path of the lab binary built alongside the tests.
+pub fn lab_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_synscan-lab")
+}
+
+/// Path of the synscan binary built alongside the tests.
+pub fn synscan_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_synscan")
+}
+
+/// Whether we run as root (real uid 0), read from /proc/self/status.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Print a skip note and return true when the test cannot run (not root).
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!("SKIP {test}: needs root (network namespaces, nftables, raw sockets)");
+    true
+}
+
+/// A lab's ground truth and names, as printed by `synscan-lab serve`.
+#[derive(Debug, Clone)]
+pub struct Truth {
+    pub name: String,
+    pub seed: u64,
+    pub scanner_ns: String,
+    pub target_ns: String,
+    pub scanner_if: String,
+    pub target_if: String,
+    pub scanner_ip: Ipv4Addr,
+    pub target_ip: Ipv4Addr,
+    pub prefix: String,
+    pub ports: Vec<u16>,
+    pub open: BTreeSet<(Ipv4Addr, u16)>,
+    pub filtered: BTreeSet<(Ipv4Addr, u16)>,
+    pub unreachable: BTreeSet<(Ipv4Addr, u16)>,
+    pub loss: u8,
+}
+
+impl Truth {
+    /// Parse the JSON line; panics with the line on anything unexpected (test code).
+    pub fn parse(line: &str) -> Truth {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad lab JSON {line:?}: {e}"));
+        let s = |k: &str| -> String {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("lab JSON lacks {k}: {line}"))
+                .to_string()
+        };
+        let ip =
+            |k: &str| -> Ipv4Addr { s(k).parse().unwrap_or_else(|_| panic!("bad {k} in {line}")) };
+        let pairs = |k: &str| -> BTreeSet<(Ipv4Addr, u16)> {
+            v[k].as_array()
+                .unwrap_or_else(|| panic!("lab JSON lacks {k}: {line}"))
+                .iter()
+                .map(|p| {
+                    let a: Ipv4Addr = p[0]
+                        .as_str()
+                        .and_then(|x| x.parse().ok())
+                        .expect("pair address");
+                    let port = p[1]
+                        .as_u64()
+                        .and_then(|x| u16::try_from(x).ok())
+                        .expect("pair port");
+                    (a, port)
+                })
+                .collect()
+        };
+        Truth {
+            name: s("name"),
+            seed: v["seed"].as_u64().expect("seed"),
+            scanner_ns: s("scanner_ns"),
+            target_ns: s("target_ns"),
+            scanner_if: s("scanner_if"),
+            target_if: s("target_if"),
+            scanner_ip: ip("scanner_ip"),
+            target_ip: ip("target_ip"),
+            prefix: s("prefix"),
+            ports: v["ports"]
+                .as_array()
+                .expect("ports")
+                .iter()
+                .map(|p| {
+                    p.as_u64()
+                        .and_then(|x| u16::try_from(x).ok())
+                        .expect("port")
+                })
+                .collect(),
+            open: pairs("open"),
+            filtered: pairs("filtered"),
+            unreachable: pairs("unreachable"),
+            loss: v["loss"]
+                .as_u64()
+                .and_then(|x| u8::try_from(x).ok())
+                .unwrap_or(0),
+        }
+    }
+
+    /// The scanned ports as "22,80,...".
+    pub fn ports_arg(&self) -> String {
+        self.ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// A running `synscan-lab serve`; dropping it tears the lab down.
+pub struct Lab {
+    pub truth: Truth,
+    pub name: String,
+    child: Option<Child>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A lab name unique per process and call: "t" + pid hex + 2 hex digits (<= 10 chars).
+pub fn unique_name() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst) % 256;
+    format!("t{:x}{:02x}", std::process::id(), n)
+}
+
+impl Lab {
+    /// Start `synscan-lab serve --name <unique> ARGS...` and wait for its truth line.
+    pub fn start(args: &[&str]) -> Lab {
+        let name = unique_name();
+        // A stale lab with our name can only be a crashed earlier run of this pid.
+        let _ = Command::new(lab_bin())
+            .args(["down", "--name", &name])
+            .status();
+        let mut child = Command::new(lab_bin())
+            .args(["serve", "--name", &name])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn synscan-lab serve");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("serve stdout");
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        if line.trim().is_empty() {
+            let status = child.wait();
+            let _ = Command::new(lab_bin())
+                .args(["down", "--name", &name])
+                .status();
+            panic!(
+                "synscan-lab serve {args:?} printed no truth (exit {status:?}); see stderr above"
+            );
+        }
+        let truth = Truth::parse(line.trim());
+        Lab {
+            truth,
+            name,
+            child: Some(child),
+        }
+    }
+
+    /// Run `exe args` inside the scanner namespace and collect its output.
+    pub fn run_in_scanner(&self, exe: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.truth.scanner_ns, exe])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {exe} in {}: {e}", self.truth.scanner_ns))
+    }
+
+    /// A `Command` for `exe` inside the scanner namespace (for custom stdio or env).
+    pub fn scanner_command(&self, exe: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.truth.scanner_ns, exe]);
+        c
+    }
+
+    /// The target veth's rx_packets counter.
+    pub fn rx_packets(&self) -> u64 {
+        let out = Command::new(lab_bin())
+            .args(["counter", "--name", &self.name])
+            .output()
+            .expect("run synscan-lab counter");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| {
+                panic!(
+                    "bad counter output: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            drop(child.stdin.take());
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(25))
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = Command::new(lab_bin())
+            .args(["down", "--name", &self.name])
+            .status();
+    }
+}
+
+/// Names listed by `ip netns list`.
+pub fn netns_list() -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
