@@ -1,14 +1,35 @@
 //! Result writers, one per format behind one trait, and the dispatcher the engine feeds.
-//! INTERFACE STUB: the output helper replaces the bodies.
+//!
+//! Streaming formats (List, Json, Csv) write a line per shown result as it is recorded.
+//! Grouped formats (Normal, Grepable, Xml) need every port of a host together, so the
+//! dispatcher keeps one compact per-host table ([`hosts::HostTable`]) and they write at finish.
 
-use crate::model::PortResult;
+use crate::model::{PortResult, PortState};
 use crate::targets::PortSet;
 use std::fmt;
-use std::io;
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub mod csv;
+pub mod grepable;
+pub mod hosts;
+pub mod json;
+pub mod list;
+pub mod normal;
 pub mod services;
+pub mod xml;
+
+#[cfg(test)]
+mod tests;
+
+use hosts::{HostReport, HostTable};
+use services::Services;
+
+/// Version printed in headers.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,28 +124,330 @@ impl fmt::Display for OutputError {
 
 impl std::error::Error for OutputError {}
 
+/// One output format's writer; the dispatcher calls begin once, record per result, finish once.
+pub trait ResultWriter: Send {
+    /// Writes the header.
+    fn begin(&mut self, info: &ScanInfo) -> io::Result<()>;
+    /// Sees one decided result (streaming formats write it now; grouped ones ignore it).
+    fn record(&mut self, r: &PortResult) -> io::Result<()>;
+    /// Writes the per-host report (grouped formats) and the trailer, then flushes.
+    fn finish(
+        &mut self,
+        info: &ScanInfo,
+        summary: &ScanSummary,
+        hosts: &HostReport,
+    ) -> io::Result<()>;
+    /// Flushes buffered lines.
+    fn flush(&mut self) -> io::Result<()>;
+    /// True for formats that need the per-host table.
+    fn grouped(&self) -> bool;
+}
+
+/// A byte sink for one writer.
+pub type Sink = Box<dyn Write + Send>;
+
+/// Ports scanned, as nmap's scaninfo shows them: a count and a range list like "1-79,83-100".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortsInfo {
+    /// Number of distinct ports.
+    pub count: u64,
+    /// Comma-separated ascending ranges.
+    pub spec: String,
+}
+
+impl PortsInfo {
+    /// Summarises a port set through its iterator (sorted and deduplicated here).
+    pub fn from_set(ports: &PortSet) -> PortsInfo {
+        PortsInfo::from_ports(ports.iter().collect())
+    }
+
+    /// Summarises a list of ports in any order, duplicates allowed.
+    pub fn from_ports(mut ports: Vec<u16>) -> PortsInfo {
+        ports.sort_unstable();
+        ports.dedup();
+        let mut spec = String::new();
+        let mut i = 0;
+        while i < ports.len() {
+            let first = ports[i];
+            let mut last = first;
+            while i + 1 < ports.len() && ports[i + 1] == last.wrapping_add(1) && last != u16::MAX {
+                i += 1;
+                last = ports[i];
+            }
+            if !spec.is_empty() {
+                spec.push(',');
+            }
+            if first == last {
+                spec.push_str(&first.to_string());
+            } else {
+                spec.push_str(&format!("{first}-{last}"));
+            }
+            i += 1;
+        }
+        PortsInfo {
+            count: ports.len() as u64,
+            spec,
+        }
+    }
+}
+
+/// What every writer shares: options, service names, ports scanned.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Visibility options.
+    pub opts: OutputOptions,
+    /// Service names.
+    pub services: Services,
+    /// Ports scanned.
+    pub ports: PortsInfo,
+}
+
+impl Ctx {
+    /// Whether a streaming (machine) format writes a result in this state.
+    pub fn stream_shows(&self, state: PortState) -> bool {
+        match state {
+            PortState::Open => true,
+            PortState::Closed => self.opts.show_closed && !self.opts.open_only,
+            PortState::Filtered => self.opts.show_filtered && !self.opts.open_only,
+        }
+    }
+}
+
+/// Seconds since the epoch (0 before it).
+pub fn epoch_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Days since 1970-01-01 to (year, month 1-12, day 1-31), proleptic Gregorian (Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// ctime(3) text in UTC without the newline, as nmap prints it: "Mon Nov 23 12:00:00 2026".
+pub fn ctime(t: SystemTime) -> String {
+    let secs = epoch_secs(t);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{} {} {:2} {:02}:{:02}:{:02} {}",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(m - 1) as usize],
+        d,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        y
+    )
+}
+
+/// nmap's interactive start date in UTC: "2026-11-23 12:42 UTC".
+pub fn short_date(t: SystemTime) -> String {
+    let secs = epoch_secs(t);
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// The end time: the summary's, else start plus elapsed.
+pub fn end_time(info: &ScanInfo, s: &ScanSummary) -> SystemTime {
+    s.end.unwrap_or(info.start + s.elapsed)
+}
+
+/// "1 IP address (1 host up)" / "3 IP addresses (2 hosts up)", as nmap words it.
+pub fn hosts_phrase(total: u64, up: u64) -> String {
+    format!(
+        "{total} IP address{} ({up} host{} up)",
+        if total == 1 { "" } else { "es" },
+        if up == 1 { "" } else { "s" }
+    )
+}
+
+/// Result state and reason as "syn-ack ttl 64" (no ttl when nothing or a local refusal answered).
+pub fn reason_text(r: crate::model::Reason, ttl: u8) -> String {
+    if ttl == 0 || r == crate::model::Reason::NoResponse {
+        r.as_str().to_string()
+    } else {
+        format!("{} ttl {ttl}", r.as_str())
+    }
+}
+
 /// All outputs of a run; the engine feeds every decided result here.
-pub struct Outputs {}
+pub struct Outputs {
+    writers: Vec<Box<dyn ResultWriter>>,
+    table: Option<HostTable>,
+    info: ScanInfo,
+    finished: bool,
+}
+
+/// Opens a file sink: truncate, or append when resuming; "-" is stdout.
+fn open_sink(path: &str, append: bool) -> Result<Sink, OutputError> {
+    if path == "-" {
+        return Ok(Box::new(BufWriter::new(io::stdout())));
+    }
+    let mut o = OpenOptions::new();
+    o.create(true);
+    if append {
+        o.append(true);
+    } else {
+        o.write(true).truncate(true);
+    }
+    let f = o.open(path).map_err(|e| {
+        OutputError(format!(
+            "cannot open output file {path}: {e}; check that the directory exists and is writable"
+        ))
+    })?;
+    Ok(Box::new(BufWriter::with_capacity(64 * 1024, f)))
+}
+
+/// Builds the writer for a format over a sink.
+pub fn make_writer(
+    format: Format,
+    sink: Sink,
+    stdout: bool,
+    ctx: Arc<Ctx>,
+) -> Box<dyn ResultWriter> {
+    match format {
+        Format::Normal => Box::new(normal::NormalWriter::new(sink, stdout, ctx)),
+        Format::Grepable => Box::new(grepable::GrepableWriter::new(sink, ctx)),
+        Format::Xml => Box::new(xml::XmlWriter::new(sink, ctx)),
+        Format::Json => Box::new(json::JsonWriter::new(sink, ctx)),
+        Format::List => Box::new(list::ListWriter::new(sink, ctx)),
+        Format::Csv => Box::new(csv::CsvWriter::new(sink, ctx)),
+    }
+}
 
 impl Outputs {
     /// Opens every output; adds Normal on stdout when no output writes to "-".
     pub fn open(
-        _specs: &[OutputSpec],
-        _opts: &OutputOptions,
-        _info: &ScanInfo,
+        specs: &[OutputSpec],
+        opts: &OutputOptions,
+        info: &ScanInfo,
     ) -> Result<Outputs, OutputError> {
-        todo!()
+        let stdout_count = specs.iter().filter(|s| s.path == "-").count();
+        if stdout_count > 1 {
+            return Err(OutputError(
+                "more than one output writes to stdout (-); give all but one a file path".into(),
+            ));
+        }
+        for (i, a) in specs.iter().enumerate() {
+            if a.path != "-" && specs[..i].iter().any(|b| b.path == a.path) {
+                return Err(OutputError(format!(
+                    "output file {} is named twice; give each output its own file",
+                    a.path
+                )));
+            }
+        }
+        let services = match &opts.services_file {
+            Some(p) => Services::from_nmap_services(p)?,
+            None => Services::system(),
+        };
+        let ctx = Arc::new(Ctx {
+            opts: opts.clone(),
+            services,
+            ports: PortsInfo::from_set(&info.ports),
+        });
+        let mut sinks = Vec::new();
+        for s in specs {
+            sinks.push((s.format, s.path == "-", open_sink(&s.path, opts.append)?));
+        }
+        if stdout_count == 0 {
+            sinks.push((Format::Normal, true, open_sink("-", false)?));
+        }
+        Outputs::with_sinks(sinks, ctx, info).map_err(|e| {
+            OutputError(format!(
+                "cannot write output headers: {e}; check free disk space"
+            ))
+        })
     }
+
+    /// Builds outputs over given sinks (format, is-stdout, sink) and writes headers.
+    pub fn with_sinks(
+        sinks: Vec<(Format, bool, Sink)>,
+        ctx: Arc<Ctx>,
+        info: &ScanInfo,
+    ) -> io::Result<Outputs> {
+        let mut writers: Vec<Box<dyn ResultWriter>> = sinks
+            .into_iter()
+            .map(|(f, stdout, sink)| make_writer(f, sink, stdout, ctx.clone()))
+            .collect();
+        let table = if writers.iter().any(|w| w.grouped()) {
+            Some(HostTable::new(&ctx.opts))
+        } else {
+            None
+        };
+        for w in writers.iter_mut() {
+            w.begin(info)?;
+        }
+        Ok(Outputs {
+            writers,
+            table,
+            info: info.clone(),
+            finished: false,
+        })
+    }
+
     /// Records one decided result.
-    pub fn record(&mut self, _r: &PortResult) -> io::Result<()> {
-        todo!()
+    pub fn record(&mut self, r: &PortResult) -> io::Result<()> {
+        if let Some(t) = self.table.as_mut() {
+            t.record(r);
+        }
+        let mut first_err = None;
+        for w in self.writers.iter_mut() {
+            if let Err(e) = w.record(r) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
+
     /// Flushes every stream.
     pub fn flush(&mut self) -> io::Result<()> {
-        todo!()
+        let mut first_err = None;
+        for w in self.writers.iter_mut() {
+            if let Err(e) = w.flush() {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
-    /// Writes trailers and flushes.
-    pub fn finish(&mut self, _summary: &ScanSummary) -> io::Result<()> {
-        todo!()
+
+    /// Writes trailers and flushes; a second call does nothing.
+    pub fn finish(&mut self, summary: &ScanSummary) -> io::Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        let report = match self.table.take() {
+            Some(t) => t.into_report(self.info.hosts),
+            None => HostReport::default(),
+        };
+        let mut first_err = None;
+        for w in self.writers.iter_mut() {
+            if let Err(e) = w.finish(&self.info, summary, &report) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 }
