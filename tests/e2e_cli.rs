@@ -17,7 +17,11 @@ struct EmptyNs {
 impl EmptyNs {
     fn new() -> EmptyNs {
         static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!("e{:x}c{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "e{:x}c{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
         let ok = Command::new("ip")
             .args(["netns", "add", &name])
             .status()
@@ -46,7 +50,9 @@ impl EmptyNs {
 
 impl Drop for EmptyNs {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -68,12 +74,23 @@ fn dry_run_is_a_bijection_and_reproducible() {
         return;
     }
     let ns = EmptyNs::new();
-    let args = ["198.19.1.0/24", "198.19.2.7-198.19.2.9", "-p", "1-5,80,443", "--seed", "7", "--dry-run"];
+    let args = [
+        "198.19.1.0/24",
+        "198.19.2.7-198.19.2.9",
+        "-p",
+        "1-5,80,443",
+        "--seed",
+        "7",
+        "--dry-run",
+    ];
     let a = ns.synscan(&args);
     assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
     let order = lines(&a);
     let mut expected = BTreeSet::new();
-    for host in (0..256).map(|h| format!("198.19.1.{h}")).chain((7..=9).map(|h| format!("198.19.2.{h}"))) {
+    for host in (0..256)
+        .map(|h| format!("198.19.1.{h}"))
+        .chain((7..=9).map(|h| format!("198.19.2.{h}")))
+    {
         for port in [1, 2, 3, 4, 5, 80, 443] {
             expected.insert(format!("{host} {port}"));
         }
@@ -82,11 +99,26 @@ fn dry_run_is_a_bijection_and_reproducible() {
     let seen: BTreeSet<String> = order.iter().cloned().collect();
     assert_eq!(seen, expected, "dry run must list every probe exactly once");
     assert_eq!(lines(&ns.synscan(&args)), order, "same seed, same order");
-    let other = ns.synscan(&["198.19.1.0/24", "198.19.2.7-198.19.2.9", "-p", "1-5,80,443", "--seed", "8", "--dry-run"]);
+    let other = ns.synscan(&[
+        "198.19.1.0/24",
+        "198.19.2.7-198.19.2.9",
+        "-p",
+        "1-5,80,443",
+        "--seed",
+        "8",
+        "--dry-run",
+    ]);
     assert_ne!(lines(&other), order, "another seed, another order");
     // Random order: the first 20 probes do not all hit one host.
-    let first_hosts: BTreeSet<&str> = order.iter().take(20).filter_map(|l| l.split(' ').next()).collect();
-    assert!(first_hosts.len() > 10, "probes are not spread: {first_hosts:?}");
+    let first_hosts: BTreeSet<&str> = order
+        .iter()
+        .take(20)
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert!(
+        first_hosts.len() > 10,
+        "probes are not spread: {first_hosts:?}"
+    );
 }
 
 #[test]
@@ -96,7 +128,14 @@ fn shards_are_disjoint_and_cover_the_scan() {
         return;
     }
     let ns = EmptyNs::new();
-    let base = ["198.19.0.0/23", "-p", "22,80,443,8080,3389", "--seed", "99", "--dry-run"];
+    let base = [
+        "198.19.0.0/23",
+        "-p",
+        "22,80,443,8080,3389",
+        "--seed",
+        "99",
+        "--dry-run",
+    ];
     let full: Vec<String> = lines(&ns.synscan(&base));
     assert_eq!(full.len(), 512 * 5);
     for n in [2u32, 3, 7] {
@@ -109,7 +148,11 @@ fn shards_are_disjoint_and_cover_the_scan() {
             assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
             union.extend(lines(&out));
         }
-        assert_eq!(union.len(), full.len(), "shards of {n} overlap or miss probes");
+        assert_eq!(
+            union.len(),
+            full.len(),
+            "shards of {n} overlap or miss probes"
+        );
         let a: BTreeSet<&String> = union.iter().collect();
         let b: BTreeSet<&String> = full.iter().collect();
         assert_eq!(a, b, "union of {n} shards differs from the whole scan");
@@ -129,7 +172,10 @@ fn bad_input_gets_exit_2_and_one_line() {
         (&["198.19.0.1", "-p", "80-20"], "80-20"),
         (&["198.19.0.300", "-p", "80"], "198.19.0.300"),
         (&["198.19.0.0/33", "-p", "80"], "198.19.0.0/33"),
-        (&["198.19.0.9-198.19.0.1", "-p", "80"], "198.19.0.9-198.19.0.1"),
+        (
+            &["198.19.0.9-198.19.0.1", "-p", "80"],
+            "198.19.0.9-198.19.0.1",
+        ),
         (&["198.19.0.1", "--rate", "fast"], "--rate"),
         (&["198.19.0.1", "--retries", "-1"], "--retries"),
         (&["198.19.0.1", "--shard", "3/2"], "3/2"),
@@ -138,7 +184,10 @@ fn bad_input_gets_exit_2_and_one_line() {
         (&["198.19.0.1", "--router-mac", "zz"], "--router-mac"),
         (&["198.19.0.1", "--top-ports", "0"], "top"),
         (&["224.0.0.1", "-p", "80"], "--allow-reserved"),
-        (&["-iL", "/nonexistent/targets.txt"], "/nonexistent/targets.txt"),
+        (
+            &["-iL", "/nonexistent/targets.txt"],
+            "/nonexistent/targets.txt",
+        ),
         (&["198.19.0.1", "--bogus-flag"], "--bogus-flag"),
         (&["198.19.0.1", "--output-format", "yaml"], "yaml"),
         (&["198.19.0.1", "-oL", "-", "-oJ", "-"], "stdout"),
@@ -150,8 +199,15 @@ fn bad_input_gets_exit_2_and_one_line() {
         let out = ns.synscan(args);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?} -> {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line expected, got {err}");
-        assert!(err.contains(needle), "{args:?}: {err:?} should name {needle}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line expected, got {err}"
+        );
+        assert!(
+            err.contains(needle),
+            "{args:?}: {err:?} should name {needle}"
+        );
         assert!(!err.contains("panicked"), "{args:?} panicked");
     }
 }
@@ -192,12 +248,28 @@ fn scans_loopback_listener() {
     }
     let ns = EmptyNs::new();
     let mut listener = Command::new("ip")
-        .args(["netns", "exec", &ns.name, common::lab_bin(), "listen", "--ports", "8080"])
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            common::lab_bin(),
+            "listen",
+            "--ports",
+            "8080",
+        ])
         .stdin(std::process::Stdio::piped())
         .spawn()
         .expect("start listener");
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let out = ns.synscan(&["127.0.0.1", "-p", "8080,8081", "-oL", "-", "--show", "closed"]);
+    let out = ns.synscan(&[
+        "127.0.0.1",
+        "-p",
+        "8080,8081",
+        "-oL",
+        "-",
+        "--show",
+        "closed",
+    ]);
     let _ = listener.kill();
     let _ = listener.wait();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -207,5 +279,8 @@ fn scans_loopback_listener() {
         .map(|l| l.split(' ').take(4).collect::<Vec<_>>().join(" "))
         .collect();
     body.sort();
-    assert_eq!(body, vec!["closed tcp 8081 127.0.0.1", "open tcp 8080 127.0.0.1"]);
+    assert_eq!(
+        body,
+        vec!["closed tcp 8081 127.0.0.1", "open tcp 8080 127.0.0.1"]
+    );
 }

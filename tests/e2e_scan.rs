@@ -88,7 +88,11 @@ fn exact_states_without_loss() {
     ]);
     let (_, results) = scan_lab(&lab, &["--rate", "20000", "--retries", "1"]);
     let t = &lab.truth;
-    assert_eq!(with_state(&results, "open"), t.open, "open ports differ from truth");
+    assert_eq!(
+        with_state(&results, "open"),
+        t.open,
+        "open ports differ from truth"
+    );
     assert_eq!(
         with_state(&results, "filtered"),
         t.filtered,
@@ -96,7 +100,11 @@ fn exact_states_without_loss() {
     );
     let hosts = 256u64;
     let total = hosts * t.ports.len() as u64;
-    assert_eq!(results.len() as u64, total, "every probe decided exactly once");
+    assert_eq!(
+        results.len() as u64,
+        total,
+        "every probe decided exactly once"
+    );
     let decided: BTreeSet<Pair> = results.iter().map(|(p, _, _)| *p).collect();
     assert_eq!(decided.len() as u64, total, "no pair reported twice");
     for (p, state, reason) in &results {
@@ -133,9 +141,16 @@ fn recall_under_five_percent_loss_with_two_retries() {
     let open = with_state(&results, "open");
     assert!(open.is_subset(&t.open), "false open ports reported");
     let missed = t.open.len() - open.len();
-    assert!(missed <= 1, "missed {missed} of {} open pairs", t.open.len());
+    assert!(
+        missed <= 1,
+        "missed {missed} of {} open pairs",
+        t.open.len()
+    );
     let filtered = with_state(&results, "filtered");
-    assert!(t.filtered.is_subset(&filtered), "a dropped pair was not reported filtered");
+    assert!(
+        t.filtered.is_subset(&filtered),
+        "a dropped pair was not reported filtered"
+    );
 }
 
 #[test]
@@ -184,7 +199,10 @@ fn sweep_of_a_slash16_finds_exactly_the_truth() {
     let results = read_results(&json);
     assert_eq!(with_state(&results, "open"), lab.truth.open);
     assert_eq!(with_state(&results, "filtered"), lab.truth.filtered);
-    assert!(with_state(&results, "closed").is_empty(), "closed not asked for");
+    assert!(
+        with_state(&results, "closed").is_empty(),
+        "closed not asked for"
+    );
 }
 
 #[test]
