@@ -32,19 +32,24 @@ pub struct Args {
     )]
     pub ports: Option<String>,
     /// Scan the N most commonly exposed ports (default: 100).
-    #[arg(long = "top-ports", value_name = "N")]
+    #[arg(long = "top-ports", value_name = "N", allow_negative_numbers = true)]
     pub top_ports: Option<String>,
     /// Packets per second, or "max".
-    #[arg(long, value_name = "PPS")]
+    #[arg(long, value_name = "PPS", allow_negative_numbers = true)]
     pub rate: Option<String>,
     /// Retransmissions of an unanswered probe (default 1).
-    #[arg(long, alias = "max-retries", value_name = "N")]
+    #[arg(
+        long,
+        alias = "max-retries",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub retries: Option<String>,
     /// Listen at most SECS after the last probe was sent.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     pub wait: Option<String>,
     /// Seed of the probe order and cookies (random when absent).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<String>,
     /// Scan part i of n (same --seed on every part).
     #[arg(long, value_name = "i/n")]
@@ -56,7 +61,11 @@ pub struct Args {
     #[arg(long = "source-ip", value_name = "IP")]
     pub source_ip: Option<String>,
     /// Source port (N) or range (A-B) of the probes.
-    #[arg(long = "source-port", value_name = "PORT")]
+    #[arg(
+        long = "source-port",
+        value_name = "PORT",
+        allow_negative_numbers = true
+    )]
     pub source_port: Option<String>,
     /// MAC address of the next hop (skips neighbour lookup).
     #[arg(long = "router-mac", value_name = "MAC")]

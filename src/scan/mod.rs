@@ -39,6 +39,16 @@ pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
             ))),
         };
     }
+    match cfg.mode {
+        ScanMode::Syn => syn_scan(&cfg, order, stop),
+        ScanMode::Connect => Err(ScanError::Usage(
+            "--connect is not available in this build".to_string(),
+        )),
+    }
+}
+
+/// Prints the scan's size and seed, so that the order can be repeated.
+fn announce(cfg: &ScanConfig, order: &ProbeOrder) {
     eprintln!(
         "synscan: {} hosts x {} ports = {} probes{}, seed {} (repeat the order with --seed {})",
         cfg.targets.len(),
@@ -52,12 +62,6 @@ pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
         cfg.seed,
         cfg.seed
     );
-    match cfg.mode {
-        ScanMode::Syn => syn_scan(&cfg, order, stop),
-        ScanMode::Connect => Err(ScanError::Usage(
-            "--connect is not available in this build".to_string(),
-        )),
-    }
 }
 
 fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, scan_type: &'static str) -> ScanInfo {
@@ -76,6 +80,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     if !crate::sys::caps::has_net_raw() {
         return Err(error::missing_net_raw());
     }
+    announce(cfg, &order);
     let first = cfg
         .targets
         .nth(0)
