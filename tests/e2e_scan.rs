@@ -238,3 +238,71 @@ fn text_output_lists_open_ports_per_host() {
         );
     }
 }
+
+#[test]
+fn connect_scan_without_privileges_gets_exact_states() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.7.0/26",
+        "--open-hosts",
+        "8",
+        "--open-per-host",
+        "2",
+        "--filtered",
+        "6",
+    ]);
+    let ports = ports_arg(&lab.truth.ports);
+    // As nobody with no capability at all: the kernel's connect() needs none.
+    let out = lab.run_in_scanner(
+        "setpriv",
+        &[
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            synscan_bin(),
+            "--connect",
+            lab.truth.prefix.as_str(),
+            "-p",
+            ports.as_str(),
+            "--rate",
+            "5000",
+            "-oJ",
+            "-",
+            "--show",
+            "closed,filtered",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "synscan --connect failed: {stderr}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("out.json");
+    std::fs::write(&json, &out.stdout).expect("save stdout");
+    let results = read_results(&json);
+    let t = &lab.truth;
+    assert_eq!(with_state(&results, "open"), t.open, "open differs");
+    assert_eq!(
+        with_state(&results, "filtered"),
+        t.filtered,
+        "filtered differs"
+    );
+    let total = 64 * t.ports.len();
+    assert_eq!(results.len(), total, "every probe decided once");
+    for (p, state, reason) in &results {
+        let expected = match state.as_str() {
+            "open" => "syn-ack",
+            "closed" => "conn-refused",
+            _ => "no-response",
+        };
+        assert_eq!(reason, expected, "reason of {p:?}");
+    }
+}

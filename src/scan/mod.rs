@@ -1,6 +1,7 @@
 //! Runs a scan from a validated config: dry run, SYN scan or connect scan; opens the sockets,
 //! gives up privileges, and turns the outcome into an exit code.
 
+pub mod connect;
 pub mod dry_run;
 pub mod engine;
 pub mod progress;
@@ -41,9 +42,7 @@ pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
     }
     match cfg.mode {
         ScanMode::Syn => syn_scan(&cfg, order, stop),
-        ScanMode::Connect => Err(ScanError::Usage(
-            "--connect is not available in this build".to_string(),
-        )),
+        ScanMode::Connect => connect_scan(&cfg, order, stop),
     }
 }
 
@@ -137,10 +136,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
             Rate::Pps(p) => Some(p),
             Rate::Max => None,
         },
-        table: ProbeTable::new(
-            cfg.retries,
-            RttEstimator::new(INITIAL_RTO, MIN_RTO, MAX_RTO),
-        ),
+        table: new_table(cfg),
         wait: cfg.wait,
         progress: std::io::stderr().is_terminal(),
     };
@@ -151,6 +147,49 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         &mut outputs,
         stop,
     );
+    finish(outcome, &mut outputs)
+}
+
+fn new_table(cfg: &ScanConfig) -> ProbeTable {
+    ProbeTable::new(
+        cfg.retries,
+        RttEstimator::new(INITIAL_RTO, MIN_RTO, MAX_RTO),
+    )
+}
+
+fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i32, ScanError> {
+    announce(cfg, &order);
+    // One descriptor per connect in flight; keep some for outputs and the rest.
+    let nofile = crate::sys::sock::raise_nofile_limit().unwrap_or(1024);
+    let max_in_flight = usize::try_from(nofile.saturating_sub(64))
+        .unwrap_or(usize::MAX)
+        .clamp(16, 16_384);
+    let mut scanner = net::connect::ConnectScanner::new()
+        .map_err(|e| ScanError::Runtime(format!("cannot create the connect poller: {e}")))?;
+    let info = scan_info(cfg, &order, "connect");
+    let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, &info)?;
+    let params = connect::ConnectParams {
+        order,
+        start: 0,
+        rate: match cfg.rate {
+            Rate::Pps(p) => Some(p),
+            Rate::Max => None,
+        },
+        table: new_table(cfg),
+        wait: cfg.wait,
+        max_in_flight,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let outcome = connect::run(params, &mut scanner, &mut outputs, stop);
+    finish(outcome, &mut outputs)
+}
+
+/// Writes the summary, reports the run on stderr and picks the exit code. Results found
+/// before a failure are flushed first.
+fn finish(
+    outcome: Result<engine::EngineReport, String>,
+    outputs: &mut Outputs,
+) -> Result<i32, ScanError> {
     let (report, failure) = match outcome {
         Ok(r) => (r, None),
         Err(e) => (engine::EngineReport::default(), Some(e)),
