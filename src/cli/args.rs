@@ -37,7 +37,7 @@ pub struct Args {
     /// Packets per second, or "max".
     #[arg(long, value_name = "PPS", allow_negative_numbers = true)]
     pub rate: Option<String>,
-    /// Retransmissions of an unanswered probe (default 1).
+    /// Retransmissions of an unanswered probe (default: 1, up to 10 as loss is measured).
     #[arg(
         long,
         alias = "max-retries",

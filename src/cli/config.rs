@@ -4,6 +4,7 @@ use super::args::Args;
 use crate::error::ScanError;
 use crate::output::{Format, OutputOptions, OutputSpec};
 use crate::probe::SourcePorts;
+pub use crate::state::RetryPolicy;
 use crate::targets::{self, Ipv4Set, PortSet, Resolver, Shard};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -13,8 +14,10 @@ use std::time::Duration;
 pub const DEFAULT_TOP_PORTS: usize = 100;
 /// Packets per second when --rate is absent.
 pub const DEFAULT_RATE: u64 = 10_000;
-/// Retransmissions when --retries is absent.
+/// Fewest retransmissions when --retries is absent (more when the path loses probes).
 pub const DEFAULT_RETRIES: u32 = 1;
+/// Most retransmissions the adaptive default grows to (nmap's --max-retries default).
+pub const MAX_ADAPTIVE_RETRIES: u32 = 10;
 
 /// Sending speed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +60,7 @@ pub struct ScanConfig {
     /// Sending speed.
     pub rate: Rate,
     /// Retransmissions per unanswered probe.
-    pub retries: u32,
+    pub retries: RetryPolicy,
     /// Cap on listening after the last send.
     pub wait: Option<Duration>,
     /// SYN or connect.
@@ -340,9 +343,12 @@ pub fn build(
                     "bad --retries \"{r}\": use a count from 0 to 20"
                 )));
             }
-            n as u32
+            RetryPolicy::Fixed(n as u32)
         }
-        None => DEFAULT_RETRIES,
+        None => RetryPolicy::Adaptive {
+            min: DEFAULT_RETRIES,
+            max: MAX_ADAPTIVE_RETRIES,
+        },
     };
     let wait = args
         .wait

@@ -151,7 +151,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
 }
 
 fn new_table(cfg: &ScanConfig) -> ProbeTable {
-    ProbeTable::new(
+    ProbeTable::with_policy(
         cfg.retries,
         RttEstimator::new(INITIAL_RTO, MIN_RTO, MAX_RTO),
     )

@@ -99,22 +99,53 @@ pub struct TableStats {
     pub retries_requested: u64,
 }
 
+/// How many times an unanswered probe is sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryPolicy {
+    /// Exactly this many retransmissions (--retries N).
+    Fixed(u32),
+    /// From `min` up to `max` retransmissions, as many as the observed loss calls for.
+    Adaptive {
+        /// Retransmissions on a path that loses nothing.
+        min: u32,
+        /// Upper bound.
+        max: u32,
+    },
+}
+
+/// Share of open ports a lossy path may hide at most under the adaptive policy.
+const TARGET_MISS: f64 = 1e-4;
+/// Answers needed before the measured loss share is trusted.
+const MIN_ANSWERS_FOR_LOSS: u64 = 50;
+
+fn tries_of(retries: u32) -> u8 {
+    u8::try_from(retries.saturating_add(1)).unwrap_or(u8::MAX)
+}
+
 /// The in-flight window of a scan.
 pub struct ProbeTable {
     entries: HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>,
     deadlines: VecDeque<Deadline>,
-    max_tries: u8,
+    policy: RetryPolicy,
+    /// Highest try number that has drawn an answer (nmap's max_successful_tryno).
+    max_successful_try: u8,
     rtt: RttEstimator,
     stats: TableStats,
 }
 
 impl ProbeTable {
-    /// A table allowing `retries` retransmissions per probe.
+    /// A table allowing exactly `retries` retransmissions per probe.
     pub fn new(retries: u32, rtt: RttEstimator) -> Self {
+        Self::with_policy(RetryPolicy::Fixed(retries), rtt)
+    }
+
+    /// A table whose retransmissions follow `policy`.
+    pub fn with_policy(policy: RetryPolicy, rtt: RttEstimator) -> Self {
         ProbeTable {
             entries: HashMap::default(),
             deadlines: VecDeque::new(),
-            max_tries: u8::try_from(retries.saturating_add(1)).unwrap_or(u8::MAX),
+            policy,
+            max_successful_try: 0,
             rtt,
             stats: TableStats::default(),
         }
@@ -150,6 +181,7 @@ impl ProbeTable {
             }
         }
         let on_retry = entry.tries > 1;
+        self.max_successful_try = self.max_successful_try.max(entry.tries);
         self.stats.decided_by_reply += 1;
         if on_retry {
             self.stats.decided_on_retry += 1;
@@ -177,6 +209,7 @@ impl ProbeTable {
         filtered: &mut Vec<PortResult>,
     ) {
         let rto = self.rtt.rto();
+        let max_tries = self.tries_allowed();
         while let Some(d) = self.deadlines.front().copied() {
             if d.sent + rto > now {
                 break;
@@ -189,7 +222,7 @@ impl ProbeTable {
                 continue; // a later try owns the deadline
             }
             let (ip, port) = unkey(d.key);
-            if entry.tries < self.max_tries {
+            if entry.tries < max_tries {
                 entry.resend_pending = true;
                 self.stats.retries_requested += 1;
                 retries.push((ip, port));
@@ -199,6 +232,33 @@ impl ProbeTable {
                 filtered.push(no_response(ip, port, wall));
             }
         }
+    }
+
+    /// Sends a probe may get now. Adaptive: one more than the highest try that ever drew
+    /// an answer (as nmap does), and enough that a path losing the measured share of tries
+    /// hides fewer than TARGET_MISS of the open ports.
+    pub fn tries_allowed(&self) -> u8 {
+        let (min, max) = match self.policy {
+            RetryPolicy::Fixed(n) => return tries_of(n),
+            RetryPolicy::Adaptive { min, max } => (tries_of(min), tries_of(max)),
+        };
+        let answered = self.stats.decided_by_reply;
+        let from_loss = if answered >= MIN_ANSWERS_FOR_LOSS {
+            // Of the answered probes, the share that needed a retry estimates the chance
+            // that one try goes unanswered.
+            let lost = (self.stats.decided_on_retry as f64 / answered as f64).min(0.9);
+            if lost > 0.0 {
+                (TARGET_MISS.ln() / lost.ln()).ceil().min(255.0) as u8
+            } else {
+                0
+            }
+        } else {
+            0
+        };
+        self.max_successful_try
+            .saturating_add(1)
+            .max(from_loss)
+            .clamp(min, max)
     }
 
     /// Decides every probe still in the window filtered (end of the listening time).
@@ -360,5 +420,61 @@ mod tests {
         let ports: Vec<u16> = filt.iter().map(|r| r.port).collect();
         assert_eq!(ports, vec![1, 2]);
         assert!(t.is_empty() && t.next_deadline().is_none());
+    }
+
+    fn adaptive() -> ProbeTable {
+        let ms = Duration::from_millis;
+        ProbeTable::with_policy(
+            RetryPolicy::Adaptive { min: 1, max: 10 },
+            RttEstimator::new(ms(100), ms(100), ms(1000)),
+        )
+    }
+
+    /// Sends `n` probes on ports from `first`; answers each on try `answer_try` (the
+    /// probe is sent that many times first).
+    fn answered(t: &mut ProbeTable, first: u16, n: u16, answer_try: u8) {
+        let t0 = Instant::now();
+        for port in first..first + n {
+            for _ in 0..answer_try {
+                t.on_sent(A, port, t0);
+            }
+            t.on_reply(&reply(port, Reason::Reset, t0), SystemTime::UNIX_EPOCH);
+        }
+    }
+
+    #[test]
+    fn adaptive_policy_starts_at_its_minimum() {
+        assert_eq!(adaptive().tries_allowed(), 2);
+        let mut t = adaptive();
+        answered(&mut t, 1, 1000, 1);
+        assert_eq!(t.tries_allowed(), 2, "a lossless path keeps one retry");
+    }
+
+    #[test]
+    fn adaptive_policy_allows_one_more_than_the_latest_successful_try() {
+        let mut t = adaptive();
+        answered(&mut t, 1, 10, 1);
+        answered(&mut t, 100, 1, 3);
+        // Too few answers to trust the loss share; the try-3 answer alone allows 4.
+        assert_eq!(t.tries_allowed(), 4);
+    }
+
+    #[test]
+    fn adaptive_policy_grows_with_measured_loss_and_stops_at_its_maximum() {
+        // 19% of tries unanswered (10% loss each way): ln(1e-4)/ln(0.19) = 5.5 -> 6 tries.
+        let mut t = adaptive();
+        answered(&mut t, 1, 810, 1);
+        answered(&mut t, 1000, 190, 2);
+        assert_eq!(t.tries_allowed(), 6);
+        // 80% lost: 41 tries by the formula, capped at 1 + 10.
+        let mut t = adaptive();
+        answered(&mut t, 1, 20, 1);
+        answered(&mut t, 1000, 80, 2);
+        assert_eq!(t.tries_allowed(), 11);
+        // A fixed policy ignores all of it.
+        let mut t = table(1);
+        answered(&mut t, 1, 20, 1);
+        answered(&mut t, 1000, 80, 3);
+        assert_eq!(t.tries_allowed(), 2);
     }
 }
