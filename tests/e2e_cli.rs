@@ -194,6 +194,17 @@ fn bad_input_gets_exit_2_and_one_line() {
         (&["198.19.0.1", "--exclude", "198.19.0.1"], "no targets"),
         (&[], "no targets"),
         (&["::1", "-p", "80"], "IPv6"),
+        (&["16.0.0.0/7", "-p", "80"], "--allow-large"),
+        (
+            &["198.19.0.1", "--user", "no-such-user-xyz"],
+            "no-such-user-xyz",
+        ),
+        (
+            &["--resume", "/nonexistent/scan.resume"],
+            "/nonexistent/scan.resume",
+        ),
+        (&["--resume", "/dev/null", "-p", "80"], "--resume"),
+        (&["198.19.0.1", "--stats-every", "soon"], "--stats-every"),
     ];
     for (args, needle) in cases {
         let out = ns.synscan(args);
@@ -283,4 +294,61 @@ fn scans_loopback_listener() {
         body,
         vec!["closed tcp 8081 127.0.0.1", "open tcp 8080 127.0.0.1"]
     );
+}
+
+#[test]
+fn root_start_runs_as_nobody_without_capabilities() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    // A slow scan into the empty namespace's loopback, long enough to look at the process.
+    let ns = EmptyNs::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let resume = dir.path().join("r.resume");
+    let child = Command::new("ip")
+        .args(["netns", "exec", &ns.name, synscan_bin()])
+        .args([
+            "127.0.0.1",
+            "-p",
+            "1-20000",
+            "--rate",
+            "2000",
+            "-oL",
+            "/dev/null",
+        ])
+        .arg("--resume-file")
+        .arg(&resume)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start synscan");
+    let pid = child.id();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let field = |name: &str| -> String {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(field("Uid:"), "65534 65534 65534 65534", "{status}");
+    assert_eq!(field("Gid:"), "65534 65534 65534 65534", "{status}");
+    assert_eq!(field("Groups:"), "", "{status}");
+    for caps in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
+        assert_eq!(field(caps), "0000000000000000", "{caps} {status}");
+    }
+    assert_eq!(field("NoNewPrivs:"), "1");
+    Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    // The unprivileged scanner still saved its resume file in root's private directory.
+    let saved = std::fs::read_to_string(&resume).expect("resume file");
+    assert!(saved.contains("\"position\""), "{saved}");
 }

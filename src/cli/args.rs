@@ -130,4 +130,26 @@ pub struct Args {
     /// Socket that sends probes: packet (AF_PACKET) or raw (raw IP socket).
     #[arg(long = "send-path", value_name = "PATH")]
     pub send_path: Option<String>,
+    /// Finish an interrupted scan from its resume file (give no other arguments).
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<String>,
+    /// Where an interrupted scan writes its resume file (default: synscan.resume).
+    #[arg(long = "resume-file", value_name = "FILE")]
+    pub resume_file: Option<String>,
+    /// When started as root, run as this user once the sockets are open (default: nobody).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Allow a scan of more than a /8 without an exclude list.
+    #[arg(long = "allow-large")]
+    pub allow_large: bool,
+    /// Print a status line on stderr every SECS (also when stderr is not a terminal).
+    #[arg(long = "stats-every", value_name = "SECS")]
+    pub stats_every: Option<String>,
+    /// After the scan, run nmap with ARGS on the open ports found (e.g. "-sV -O").
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub nmap: Option<String>,
+    /// Print the firewall rules that stop this machine's kernel from resetting the
+    /// connections the scan's replies belong to, then exit.
+    #[arg(long = "firewall-rule")]
+    pub firewall_rule: bool,
 }

@@ -19,6 +19,11 @@ pub const DEFAULT_RETRIES: u32 = 1;
 /// Most retransmissions the adaptive default grows to (nmap's --max-retries default).
 pub const MAX_ADAPTIVE_RETRIES: u32 = 10;
 
+/// Addresses above which a scan needs --allow-large or an exclude list (a /8).
+pub const LARGE_SCAN_ADDRESSES: u64 = 1 << 24;
+/// Where an interrupted scan writes its resume file by default.
+pub const DEFAULT_RESUME_FILE: &str = "synscan.resume";
+
 /// Sending speed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rate {
@@ -83,6 +88,20 @@ pub struct ScanConfig {
     pub output_options: OutputOptions,
     /// The command line as typed, for output headers.
     pub command_line: String,
+    /// The arguments as given, program name first (saved in resume files).
+    pub argv: Vec<String>,
+    /// First position of the order to send (non-zero when resuming).
+    pub start: u64,
+    /// Where an interrupted scan writes its resume file.
+    pub resume_file: PathBuf,
+    /// The resume file this run continues, removed once the scan completes.
+    pub resumed_from: Option<PathBuf>,
+    /// User to switch to when started as root (None: nobody).
+    pub user: Option<String>,
+    /// Interval of status lines on stderr.
+    pub stats_every: Option<Duration>,
+    /// Arguments for an nmap run on the open ports found.
+    pub nmap: Option<String>,
 }
 
 fn usage(msg: String) -> ScanError {
@@ -141,7 +160,7 @@ fn parse_seconds(flag: &str, value: &str) -> Result<Duration, ScanError> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn parse_source_ports(value: &str) -> Result<SourcePorts, ScanError> {
+pub(crate) fn parse_source_ports(value: &str) -> Result<SourcePorts, ScanError> {
     let bad = || {
         usage(format!(
             "bad --source-port \"{value}\": use a port (1-65535) or a range like 40000-40999"
@@ -306,11 +325,7 @@ fn select_ports(args: &Args) -> Result<PortSet, ScanError> {
 }
 
 /// Validates `args` into a ScanConfig, resolving hostnames through `resolve`.
-pub fn build(
-    args: &Args,
-    command_line: String,
-    resolve: Resolver,
-) -> Result<ScanConfig, ScanError> {
+pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConfig, ScanError> {
     if args.connect && args.syn {
         return Err(usage(
             "-sS and -sT both given: choose SYN (-sS, default) or connect (-sT)".to_string(),
@@ -319,6 +334,17 @@ pub fn build(
     let ports = select_ports(args)?;
     let (includes, excludes) = collect_target_specs(args)?;
     let targets = targets::build_target_set(&includes, &excludes, args.allow_reserved, resolve)?;
+    // More than a /8 is rarely meant; an exclude list shows the user thought about scope.
+    if targets.len() > LARGE_SCAN_ADDRESSES
+        && excludes.is_empty()
+        && !args.allow_large
+        && !args.dry_run
+    {
+        return Err(usage(format!(
+            "the targets cover {} addresses, more than a /8: add --exclude/--excludefile for what must not be scanned, or --allow-large",
+            targets.len()
+        )));
+    }
     let seed = match &args.seed {
         Some(s) => parse_u64(
             "--seed",
@@ -377,6 +403,10 @@ pub fn build(
         }
     };
     let (show_closed, show_filtered) = parse_show(&args.show)?;
+    if let Some(user) = &args.user {
+        crate::sys::caps::user_ids(user)
+            .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;
+    }
     Ok(ScanConfig {
         targets,
         ports,
@@ -410,7 +440,18 @@ pub fn build(
             append: false,
             services_file: args.services_file.as_ref().map(PathBuf::from),
         },
-        command_line,
+        command_line: argv.join(" "),
+        argv: argv.to_vec(),
+        start: 0,
+        resume_file: PathBuf::from(args.resume_file.as_deref().unwrap_or(DEFAULT_RESUME_FILE)),
+        resumed_from: None,
+        user: args.user.clone(),
+        stats_every: args
+            .stats_every
+            .as_deref()
+            .map(|s| parse_seconds("--stats-every", s))
+            .transpose()?,
+        nmap: args.nmap.clone(),
     })
 }
 

@@ -195,6 +195,7 @@ pub fn run(
     Ok(EngineReport {
         packets_sent: counters.packets.load(Ordering::Relaxed),
         next_position: pos,
+        probes: order.len(),
         complete: pos >= order.len(),
         table: table.stats(),
         elapsed: began.elapsed(),

@@ -59,6 +59,8 @@ pub struct EngineReport {
     pub packets_sent: u64,
     /// Position where a resume would start.
     pub next_position: u64,
+    /// Probes in the order (the shard's share of the scan).
+    pub probes: u64,
     /// True when every probe of the order was sent.
     pub complete: bool,
     /// Table counters.
@@ -150,6 +152,7 @@ pub fn run(
         Ok(EngineReport {
             packets_sent: send_counters.packets.load(Ordering::Relaxed),
             next_position,
+            probes: order.len(),
             complete,
             table: table.stats(),
             frames: recv_counters.frames.load(Ordering::Relaxed),

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod dry_run;
 pub mod engine;
 pub mod progress;
+pub mod resume;
 
 use crate::cli::{Rate, ScanConfig, ScanMode, SendPathChoice};
 use crate::error::{self, ScanError};
@@ -31,7 +32,7 @@ pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
     if cfg.dry_run {
         let stdout = std::io::stdout();
         let mut lock = stdout.lock();
-        return match dry_run::write_probes(&order, 0, &mut lock) {
+        return match dry_run::write_probes(&order, cfg.start, &mut lock) {
             Ok(()) => Ok(error::EXIT_OK),
             // A closed pipe (`| head`) is the reader's choice, not a failure.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(error::EXIT_OK),
@@ -80,6 +81,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         return Err(error::missing_net_raw());
     }
     announce(cfg, &order);
+    let mut slot = prepare_privilege_drop(cfg)?;
     let first = cfg
         .targets
         .nth(0)
@@ -123,14 +125,11 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     });
     let info = scan_info(cfg, &order, "syn");
     let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, &info)?;
-    // Sockets and files are open: nothing else needs privileges.
-    if let Err(e) = crate::sys::caps::drop_all() {
-        eprintln!("synscan: warning: could not drop capabilities: {e}");
-    }
+    give_up_privileges(cfg)?;
 
     let params = engine::EngineParams {
         order,
-        start: 0,
+        start: cfg.start,
         crafter,
         rate: match cfg.rate {
             Rate::Pps(p) => Some(p),
@@ -147,7 +146,35 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         &mut outputs,
         stop,
     );
-    finish(outcome, &mut outputs)
+    finish(cfg, &mut slot, outcome, &mut outputs)
+}
+
+/// The user a root-started scan runs as once its sockets are open.
+pub const DEFAULT_USER: &str = "nobody";
+
+/// Checks the --user to switch to and, when started as root, forks the keeper of the
+/// resume file before any socket or file is open (the keeper must hold none).
+fn prepare_privilege_drop(cfg: &ScanConfig) -> Result<resume::ResumeSlot, ScanError> {
+    if !crate::sys::caps::is_root() {
+        return Ok(resume::ResumeSlot::at(&cfg.resume_file));
+    }
+    let user = cfg.user.as_deref().unwrap_or(DEFAULT_USER);
+    crate::sys::caps::user_ids(user)
+        .map_err(|e| ScanError::Usage(format!("bad --user \"{user}\": {e}")))?;
+    resume::ResumeSlot::kept(&cfg.resume_file)
+        .map_err(|e| ScanError::Runtime(format!("cannot start the resume-file keeper: {e}")))
+}
+
+/// Sockets and files are open: runs as --user (when root) and drops every capability,
+/// before any worker thread starts.
+fn give_up_privileges(cfg: &ScanConfig) -> Result<(), ScanError> {
+    if crate::sys::caps::is_root() {
+        let user = cfg.user.as_deref().unwrap_or(DEFAULT_USER);
+        crate::sys::caps::switch_user(user)
+            .map_err(|e| ScanError::Runtime(format!("cannot switch to user {user}: {e}")))?;
+    }
+    crate::sys::caps::drop_all()
+        .map_err(|e| ScanError::Runtime(format!("cannot drop capabilities: {e}")))
 }
 
 fn new_table(cfg: &ScanConfig) -> ProbeTable {
@@ -159,6 +186,7 @@ fn new_table(cfg: &ScanConfig) -> ProbeTable {
 
 fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i32, ScanError> {
     announce(cfg, &order);
+    let mut slot = prepare_privilege_drop(cfg)?;
     // One descriptor per connect in flight; keep some for outputs and the rest.
     let nofile = crate::sys::sock::raise_nofile_limit().unwrap_or(1024);
     let max_in_flight = usize::try_from(nofile.saturating_sub(64))
@@ -168,9 +196,10 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         .map_err(|e| ScanError::Runtime(format!("cannot create the connect poller: {e}")))?;
     let info = scan_info(cfg, &order, "connect");
     let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, &info)?;
+    give_up_privileges(cfg)?;
     let params = connect::ConnectParams {
         order,
-        start: 0,
+        start: cfg.start,
         rate: match cfg.rate {
             Rate::Pps(p) => Some(p),
             Rate::Max => None,
@@ -181,12 +210,14 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         progress: std::io::stderr().is_terminal(),
     };
     let outcome = connect::run(params, &mut scanner, &mut outputs, stop);
-    finish(outcome, &mut outputs)
+    finish(cfg, &mut slot, outcome, &mut outputs)
 }
 
 /// Writes the summary, reports the run on stderr and picks the exit code. Results found
 /// before a failure are flushed first.
 fn finish(
+    cfg: &ScanConfig,
+    slot: &mut resume::ResumeSlot,
     outcome: Result<engine::EngineReport, String>,
     outputs: &mut Outputs,
 ) -> Result<i32, ScanError> {
@@ -217,11 +248,34 @@ fn finish(
         report.table.decided_by_reply,
         report.not_ours
     );
-    Ok(if report.complete {
-        error::EXIT_OK
-    } else {
-        error::EXIT_INTERRUPTED
-    })
+    let state = resume::ResumeState::new(
+        cfg.seed,
+        format!("{}/{}", cfg.shard.index, cfg.shard.count),
+        report.next_position,
+        report.probes,
+        resume::saved_args(&cfg.argv, cfg.seed),
+    );
+    if report.complete {
+        // The rest is done: an old resume file would only invite a second run.
+        slot.complete(cfg.resumed_from.is_some());
+        return Ok(error::EXIT_OK);
+    }
+    match slot.save(&state) {
+        Ok(()) => eprintln!(
+            "synscan: interrupted after {} of {} probes; finish with: synscan --resume {}",
+            report.next_position,
+            report.probes,
+            slot.path().display()
+        ),
+        Err(e) => eprintln!(
+            "synscan: interrupted after {} of {} probes, but writing {} failed ({e}); save this as a resume file:\n{}",
+            report.next_position,
+            report.probes,
+            slot.path().display(),
+            state.to_text()
+        ),
+    }
+    Ok(error::EXIT_INTERRUPTED)
 }
 
 /// Says so when a notable share of answers needed a retry: the path is dropping probes.

@@ -106,6 +106,17 @@ pub fn drop_all() -> io::Result<()> {
     prctl5(libc::PR_SET_NO_NEW_PRIVS, 1)
 }
 
+/// The uid and gid of `user` from the password database.
+pub fn user_ids(user: &str) -> io::Result<(u32, u32)> {
+    let name = CString::new(user).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("user name {user:?} contains a NUL byte: pass a plain user name"),
+        )
+    })?;
+    lookup_user(&name, user)
+}
+
 /// When running as root, switches to `user` (setgroups, setgid, setuid); a no-op otherwise.
 pub fn switch_user(user: &str) -> io::Result<()> {
     // SAFETY: geteuid has no preconditions.
