@@ -352,3 +352,37 @@ fn root_start_runs_as_nobody_without_capabilities() {
     let saved = std::fs::read_to_string(&resume).expect("resume file");
     assert!(saved.contains("\"position\""), "{saved}");
 }
+
+#[test]
+fn stats_every_prints_status_lines_and_firewall_rule_names_the_ports() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let ns = EmptyNs::new();
+    // 6000 probes at 3000 pps: about 2 s of sending, a status line every 0.5 s.
+    let out = ns.synscan(&[
+        "127.0.0.1",
+        "-p",
+        "1-6000",
+        "--rate",
+        "3000",
+        "--stats-every",
+        "0.5",
+        "-oL",
+        "/dev/null",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("% done")).collect();
+    assert!(lines.len() >= 3, "status lines: {lines:?}");
+    assert!(lines.iter().all(|l| l.starts_with("synscan: rate:")));
+
+    let out = ns.synscan(&["--firewall-rule", "--source-port", "40000-40099"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("nft add rule inet synscan out tcp sport 40000-40099 tcp flags rst drop"));
+    assert!(
+        text.contains("iptables -A OUTPUT -p tcp --sport 40000:40099 --tcp-flags RST RST -j DROP")
+    );
+}

@@ -2,7 +2,7 @@
 //! order, rate limit, probe table, retries and outputs as the SYN scan; one thread.
 
 use super::engine::{EngineReport, ResultSink};
-use super::progress::Progress;
+use super::progress::{Progress, ProgressStyle};
 use crate::model::{PortState, Reason};
 use crate::net::connect::{ConnectOutcome, ConnectScanner};
 use crate::send::rate::RateLimiter;
@@ -27,8 +27,8 @@ pub struct ConnectParams {
     pub wait: Option<Duration>,
     /// Most connects in flight at once (bounded by the open-file limit).
     pub max_in_flight: usize,
-    /// Show progress on stderr.
-    pub progress: bool,
+    /// Progress on stderr, if any.
+    pub progress: Option<ProgressStyle>,
 }
 
 /// Attempts started per loop turn at most, so polling stays frequent.
@@ -72,7 +72,8 @@ pub fn run(
     let counters = SendCounters::default();
     let mut limiter =
         rate.map(|pps| RateLimiter::new(pps, RateLimiter::burst_for(pps, START_BATCH), began));
-    let mut progress = progress.then(|| Progress::new(order.len().saturating_sub(start)));
+    let mut progress =
+        progress.map(|style| Progress::new(order.len().saturating_sub(start), style));
     let mut pos = start.min(order.len());
     let mut last_start = began;
     let mut last_tick = began;
@@ -230,7 +231,7 @@ mod tests {
             ),
             wait: Some(Duration::from_secs(2)),
             max_in_flight: 64,
-            progress: false,
+            progress: None,
         };
         let mut scanner = ConnectScanner::new().expect("epoll");
         let mut results: Vec<crate::model::PortResult> = Vec::new();

@@ -2,7 +2,7 @@
 //! feeds decided results to the sink; owns shutdown. Generic over the network so tests drive
 //! it with the in-memory network.
 
-use super::progress::Progress;
+use super::progress::{Progress, ProgressStyle};
 use crate::model::PortResult;
 use crate::net::{Capture, Transmit};
 use crate::probe::ProbeCrafter;
@@ -48,8 +48,8 @@ pub struct EngineParams {
     pub table: ProbeTable,
     /// Cap on listening after the last packet.
     pub wait: Option<Duration>,
-    /// Show progress on stderr.
-    pub progress: bool,
+    /// Progress on stderr, if any.
+    pub progress: Option<ProgressStyle>,
 }
 
 /// What a finished engine run reports.
@@ -128,7 +128,7 @@ pub fn run(
             failure: None,
             found_open: 0,
         };
-        let mut progress = progress.then(|| Progress::new(total));
+        let mut progress = progress.map(|style| Progress::new(total, style));
         let result = state.run(&event_rx, &reply_rx, &retry_tx, wait, |found| {
             if let Some(p) = progress.as_mut() {
                 p.tick(&send_counters, found);

@@ -137,7 +137,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         },
         table: new_table(cfg),
         wait: cfg.wait,
-        progress: std::io::stderr().is_terminal(),
+        progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
     };
     let outcome = engine::run(
         params,
@@ -207,7 +207,7 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         table: new_table(cfg),
         wait: cfg.wait,
         max_in_flight,
-        progress: std::io::stderr().is_terminal(),
+        progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
     };
     let outcome = connect::run(params, &mut scanner, &mut outputs, stop);
     finish(cfg, &mut slot, outcome, &mut outputs)

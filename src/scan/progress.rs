@@ -1,12 +1,40 @@
-//! Progress on stderr (only when stderr is a terminal): rate, percent done, ETA, found.
+//! Progress on stderr: a line redrawn in place when stderr is a terminal, and status lines
+//! every --stats-every seconds: rate, percent done, ETA, found.
 
 use crate::send::SendCounters;
 use std::io::Write;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// A one-line progress display refreshed in place.
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgressStyle {
+    /// Time between updates.
+    pub every: Duration,
+    /// Redraw one line in place (terminal) instead of printing a line each time.
+    pub in_place: bool,
+}
+
+impl ProgressStyle {
+    /// The style for a run: --stats-every lines win over the terminal display.
+    pub fn choose(stats_every: Option<Duration>, terminal: bool) -> Option<ProgressStyle> {
+        match (stats_every, terminal) {
+            (Some(every), _) => Some(ProgressStyle {
+                every,
+                in_place: false,
+            }),
+            (None, true) => Some(ProgressStyle {
+                every: Duration::from_secs(1),
+                in_place: true,
+            }),
+            (None, false) => None,
+        }
+    }
+}
+
+/// A progress display.
 pub struct Progress {
+    style: ProgressStyle,
     total: u64,
     began: Instant,
     last: Instant,
@@ -15,9 +43,10 @@ pub struct Progress {
 
 impl Progress {
     /// A display for `total` new probes.
-    pub fn new(total: u64) -> Self {
+    pub fn new(total: u64, style: ProgressStyle) -> Self {
         let now = Instant::now();
         Progress {
+            style,
             total,
             began: now,
             last: now,
@@ -25,11 +54,11 @@ impl Progress {
         }
     }
 
-    /// Redraws the line at most once a second.
+    /// Shows the state when the interval has passed.
     pub fn tick(&mut self, counters: &SendCounters, found: u64) {
         let now = Instant::now();
         let dt = now.duration_since(self.last).as_secs_f64();
-        if dt < 1.0 {
+        if dt < self.style.every.as_secs_f64() {
             return;
         }
         let packets = counters.packets.load(Ordering::Relaxed);
@@ -45,12 +74,19 @@ impl Progress {
             found,
         );
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r{line}\x1b[K");
+        if self.style.in_place {
+            let _ = write!(err, "\r{line}\x1b[K");
+        } else {
+            let _ = writeln!(err, "synscan: {line}");
+        }
         let _ = err.flush();
     }
 
     /// Clears the line.
     pub fn finish(&mut self) {
+        if !self.style.in_place {
+            return;
+        }
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[K");
         let _ = err.flush();
