@@ -306,3 +306,37 @@ fn connect_scan_without_privileges_gets_exact_states() {
         assert_eq!(reason, expected, "reason of {p:?}");
     }
 }
+
+#[test]
+fn rate_auto_grows_on_a_clean_path_and_stays_exact() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.16.0/20",
+        "--open-hosts",
+        "32",
+        "--open-per-host",
+        "3",
+        "--filtered",
+        "8",
+    ]);
+    let (out, results) = scan_lab(&lab, &["--rate", "auto"]);
+    let t = &lab.truth;
+    assert_eq!(with_state(&results, "open"), t.open);
+    assert_eq!(with_state(&results, "filtered"), t.filtered);
+    assert_eq!(results.len(), 4096 * t.ports.len());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let pps: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("synscan: --rate auto ended at "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no final rate in: {err}"));
+    assert!(
+        pps > 10_000,
+        "a lossless lab lets the rate grow, ended at {pps}"
+    );
+}

@@ -31,6 +31,8 @@ pub enum Rate {
     Pps(u64),
     /// As fast as the send path allows.
     Max,
+    /// Raised while answers come on the first try, lowered when retries are needed.
+    Auto,
 }
 
 /// How probes are sent.
@@ -117,10 +119,13 @@ fn parse_u64(flag: &str, value: &str, hint: &str) -> Result<u64, ScanError> {
 }
 
 fn parse_rate(value: &str) -> Result<Rate, ScanError> {
-    let hint = "use packets per second (1 to 100000000, e.g. 10000, 10k, 1.5M) or max";
+    let hint = "use packets per second (1 to 100000000, e.g. 10000, 10k, 1.5M) max or auto";
     let v = value.trim().to_ascii_lowercase();
     if v == "max" {
         return Ok(Rate::Max);
+    }
+    if v == "auto" {
+        return Ok(Rate::Auto);
     }
     let (num, mult) = match v.chars().last() {
         Some('k') => (&v[..v.len() - 1], 1_000.0),

@@ -7,12 +7,14 @@ use crate::model::PortResult;
 use crate::net::{Capture, Transmit};
 use crate::probe::ProbeCrafter;
 use crate::recv::{run_receiver, RecvCounters};
+use crate::send::auto_rate::AutoRate;
 use crate::send::{run_sender, SendCounters, SenderEvent, SenderParams};
 use crate::state::{ProbeTable, ReplyOutcome, TableStats};
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Where decided results go.
@@ -44,6 +46,8 @@ pub struct EngineParams {
     pub crafter: ProbeCrafter,
     /// Packets per second (None: as fast as possible).
     pub rate: Option<u64>,
+    /// Adapt the rate to the measured loss (`--rate auto`); `rate` is then ignored.
+    pub auto_rate: bool,
     /// The probe table (retries and RTT estimator set).
     pub table: ProbeTable,
     /// Cap on listening after the last packet.
@@ -75,6 +79,8 @@ pub struct EngineReport {
     pub elapsed: Duration,
     /// Smoothed RTT measured.
     pub srtt: Option<Duration>,
+    /// Where `--rate auto` ended.
+    pub final_pps: Option<u64>,
 }
 
 /// Runs a SYN scan over `transmit`/`capture`, writing results to `sink`.
@@ -90,10 +96,15 @@ pub fn run(
         start,
         crafter,
         rate,
+        auto_rate,
         mut table,
         wait,
         progress,
     } = params;
+    let mut controller = auto_rate.then(|| AutoRate::new(Instant::now()));
+    let adjustable = controller
+        .as_ref()
+        .map(|c| Arc::new(AtomicU64::new(c.pps())));
     let began = Instant::now();
     let (event_tx, event_rx) = unbounded::<SenderEvent>();
     let (reply_tx, reply_rx) = bounded(4096);
@@ -101,7 +112,11 @@ pub fn run(
     let recv_stop = AtomicBool::new(false);
     let send_counters = SendCounters::default();
     let recv_counters = RecvCounters::default();
-    let sender_params = SenderParams { rate, start };
+    let sender_params = SenderParams {
+        rate,
+        start,
+        adjustable: adjustable.clone(),
+    };
     let total = order.len().saturating_sub(start);
 
     std::thread::scope(|s| {
@@ -129,9 +144,18 @@ pub fn run(
             found_open: 0,
         };
         let mut progress = progress.map(|style| Progress::new(total, style));
-        let result = state.run(&event_rx, &reply_rx, &retry_tx, wait, |found| {
+        let result = state.run(&event_rx, &reply_rx, &retry_tx, wait, |found, stats| {
             if let Some(p) = progress.as_mut() {
                 p.tick(&send_counters, found);
+            }
+            if let (Some(c), Some(a)) = (controller.as_mut(), adjustable.as_ref()) {
+                if let Some(pps) = c.update(
+                    Instant::now(),
+                    stats.decided_by_reply,
+                    stats.decided_on_retry,
+                ) {
+                    a.store(pps, Ordering::Relaxed);
+                }
             }
         });
         if let Some(p) = progress.as_mut() {
@@ -160,6 +184,7 @@ pub fn run(
             malformed: recv_counters.malformed.load(Ordering::Relaxed),
             elapsed: began.elapsed(),
             srtt: table.srtt(),
+            final_pps: adjustable.map(|a| a.load(Ordering::Relaxed)),
         })
     })
 }
@@ -218,7 +243,7 @@ impl TableLoop<'_> {
         replies: &Receiver<Vec<crate::state::ReplyEvent>>,
         retry_tx: &crossbeam_channel::Sender<Vec<(std::net::Ipv4Addr, u16)>>,
         wait: Option<Duration>,
-        mut on_tick: impl FnMut(u64),
+        mut on_tick: impl FnMut(u64, TableStats),
     ) -> Result<(), String> {
         let mut retries = Vec::new();
         let mut filtered = Vec::new();
@@ -261,7 +286,7 @@ impl TableLoop<'_> {
             }
             if now.duration_since(last_tick) >= Duration::from_millis(250) {
                 last_tick = now;
-                on_tick(self.found_open);
+                on_tick(self.found_open, self.table.stats());
             }
             if self.new_done.is_some() {
                 if self.table.is_empty() {

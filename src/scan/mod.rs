@@ -133,8 +133,9 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         crafter,
         rate: match cfg.rate {
             Rate::Pps(p) => Some(p),
-            Rate::Max => None,
+            Rate::Max | Rate::Auto => None,
         },
+        auto_rate: cfg.rate == Rate::Auto,
         table: new_table(cfg),
         wait: cfg.wait,
         progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
@@ -200,8 +201,11 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
     let params = connect::ConnectParams {
         order,
         start: cfg.start,
+        // connect() has no loss signal of its own worth steering by: auto starts where
+        // the SYN scan does and stays there.
         rate: match cfg.rate {
             Rate::Pps(p) => Some(p),
+            Rate::Auto => Some(crate::send::auto_rate::START_PPS),
             Rate::Max => None,
         },
         table: new_table(cfg),
@@ -240,6 +244,9 @@ fn finish(
     }
     written.map_err(|e| ScanError::Runtime(format!("writing results failed: {e}")))?;
     report_loss(&report);
+    if let Some(pps) = report.final_pps {
+        eprintln!("synscan: --rate auto ended at {pps} pps");
+    }
     eprintln!(
         "synscan: sent {} packets in {:.2} s ({:.0} pps), {} replies, {} frames failed the cookie",
         report.packets_sent,

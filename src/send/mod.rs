@@ -1,5 +1,6 @@
 //! The sender: rate limiter and the loop that crafts probes into batches and transmits them.
 
+pub mod auto_rate;
 pub mod rate;
 
 use crate::net::Transmit;
@@ -48,6 +49,8 @@ pub struct SenderParams {
     pub rate: Option<u64>,
     /// First position of the order to send.
     pub start: u64,
+    /// A rate the sender follows as it changes (`--rate auto`), instead of `rate`.
+    pub adjustable: Option<std::sync::Arc<AtomicU64>>,
 }
 
 /// Counters shared with the progress display.
@@ -74,7 +77,12 @@ pub fn run_sender(
 ) {
     let frame_len = crafter.frame_len();
     let mut buf = vec![0u8; frame_len * MAX_BATCH];
-    let mut limiter = params.rate.map(|pps| {
+    let mut current_pps = params
+        .adjustable
+        .as_ref()
+        .map(|a| a.load(Ordering::Relaxed))
+        .or(params.rate);
+    let mut limiter = current_pps.map(|pps| {
         RateLimiter::new(
             pps,
             RateLimiter::burst_for(pps, MAX_BATCH as u32),
@@ -120,6 +128,13 @@ pub fn run_sender(
             continue;
         }
 
+        if let (Some(a), Some(l)) = (params.adjustable.as_ref(), limiter.as_mut()) {
+            let want = a.load(Ordering::Relaxed);
+            if Some(want) != current_pps {
+                current_pps = Some(want);
+                l.set_rate(want, MAX_BATCH as u32);
+            }
+        }
         let granted = match limiter.as_mut() {
             Some(l) => {
                 let now = Instant::now();

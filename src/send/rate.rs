@@ -22,6 +22,13 @@ impl RateLimiter {
         }
     }
 
+    /// Changes the rate (and the bucket to match) from now on.
+    pub fn set_rate(&mut self, pps: u64, max_batch: u32) {
+        self.per_sec = pps.max(1) as f64;
+        self.burst = f64::from(Self::burst_for(pps, max_batch).max(1));
+        self.tokens = self.tokens.min(self.burst);
+    }
+
     /// A bucket size that keeps batches large at high rates and sends smoothly at low ones:
     /// about 2 ms of packets, between 1 and `max_batch`.
     pub fn burst_for(pps: u64, max_batch: u32) -> u32 {
