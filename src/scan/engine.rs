@@ -305,3 +305,139 @@ impl TableLoop<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PortState, Reason};
+    use crate::net::memory::{memory_network, Behaviour, Responder};
+    use crate::net::LinkLayer;
+    use crate::probe::{ProbeParams, SourcePorts};
+    use crate::state::rtt::RttEstimator;
+    use crate::state::RetryPolicy;
+    use crate::targets::{Ipv4Set, PortSet, ProbeSpace, Shard};
+    use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
+
+    const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+
+    fn host(i: u8) -> Ipv4Addr {
+        Ipv4Addr::new(198, 19, 0, i)
+    }
+
+    fn params(retries: RetryPolicy, seed: u64) -> EngineParams {
+        let ms = Duration::from_millis;
+        let targets = Ipv4Set::from_ranges([(host(0), host(63))]);
+        let ports = PortSet::from_ranges([(22, 22), (80, 80), (443, 443), (8080, 8080)]);
+        EngineParams {
+            order: ProbeOrder::new(ProbeSpace::new(targets, ports), seed, Shard::WHOLE),
+            start: 0,
+            crafter: ProbeCrafter::new(ProbeParams {
+                link: LinkLayer::RawIp,
+                src_mac: [0; 6],
+                dst_mac: [0; 6],
+                src_ip: US,
+                source_ports: SourcePorts::DEFAULT,
+                key: [seed, !seed],
+            }),
+            rate: Some(200_000),
+            auto_rate: false,
+            table: ProbeTable::with_policy(retries, RttEstimator::new(ms(50), ms(20), ms(200))),
+            wait: Some(Duration::from_secs(5)),
+            progress: None,
+        }
+    }
+
+    /// Host i: 22 open, 80 closed, 443 dropped, 8080 host-unreachable (i % 4 == 3) or closed.
+    fn responder() -> Responder {
+        let mut r = Responder::new().default_behaviour(Behaviour::Closed);
+        for i in 0..64 {
+            r = r.open(host(i), 22).dropped(host(i), 443);
+            if i % 4 == 3 {
+                r = r.unreachable(host(i), 8080, 1);
+            }
+        }
+        r
+    }
+
+    fn expected(ip: Ipv4Addr, port: u16) -> (PortState, Reason) {
+        match port {
+            22 => (PortState::Open, Reason::SynAck),
+            443 => (PortState::Filtered, Reason::NoResponse),
+            8080 if ip.octets()[3] % 4 == 3 => (PortState::Filtered, Reason::HostUnreach),
+            _ => (PortState::Closed, Reason::Reset),
+        }
+    }
+
+    fn scan(
+        r: Responder,
+        p: EngineParams,
+    ) -> (EngineReport, BTreeMap<(Ipv4Addr, u16), PortResult>) {
+        let (mut tx, mut rx) = memory_network(r, LinkLayer::RawIp);
+        let mut results: Vec<PortResult> = Vec::new();
+        let report = run(p, &mut tx, &mut rx, &mut results, &AtomicBool::new(false)).expect("run");
+        let n = results.len();
+        let by_pair: BTreeMap<_, _> = results.into_iter().map(|r| ((r.ip, r.port), r)).collect();
+        assert_eq!(by_pair.len(), n, "a probe was decided twice");
+        (report, by_pair)
+    }
+
+    #[test]
+    fn every_probe_is_decided_once_with_nmap_states() {
+        let r = responder().duplicate_replies(true);
+        let (report, got) = scan(r, params(RetryPolicy::Fixed(1), 11));
+        assert!(report.complete);
+        assert_eq!(got.len(), 256);
+        for ((ip, port), res) in &got {
+            assert_eq!((res.state, res.reason), expected(*ip, *port), "{ip}:{port}");
+        }
+        // Answered probes go once; the 64 dropped ones twice (one retry).
+        assert_eq!(report.packets_sent, 256 + 64);
+        assert_eq!(report.table.decided_by_reply, 256 - 64);
+        assert_eq!(
+            report.table.ignored_replies,
+            256 - 64,
+            "duplicates are ignored"
+        );
+    }
+
+    #[test]
+    fn adaptive_retries_recover_a_lossy_path() {
+        // 20% of SYNs and replies lost: one retry misses ~13% of open ports, adaptive ~0.
+        let lossy = || responder().loss_percent(20).seed(5);
+        let (_, fixed) = scan(lossy(), params(RetryPolicy::Fixed(1), 3));
+        let (report, adaptive) = scan(
+            lossy(),
+            params(RetryPolicy::Adaptive { min: 1, max: 10 }, 3),
+        );
+        let open = |m: &BTreeMap<(Ipv4Addr, u16), PortResult>| {
+            m.values().filter(|r| r.state == PortState::Open).count()
+        };
+        assert!(
+            open(&fixed) < 64,
+            "one retry should miss some: {}",
+            open(&fixed)
+        );
+        assert_eq!(open(&adaptive), 64, "{:?}", report.table);
+        for ((ip, port), res) in &adaptive {
+            assert_eq!((res.state, res.reason), expected(*ip, *port), "{ip}:{port}");
+        }
+    }
+
+    #[test]
+    fn a_stop_before_the_start_sends_nothing_new() {
+        let (mut tx, mut rx) = memory_network(responder(), LinkLayer::RawIp);
+        let mut results: Vec<PortResult> = Vec::new();
+        let report = run(
+            params(RetryPolicy::Fixed(1), 1),
+            &mut tx,
+            &mut rx,
+            &mut results,
+            &AtomicBool::new(true),
+        )
+        .expect("run");
+        assert!(!report.complete);
+        assert_eq!((report.next_position, report.packets_sent), (0, 0));
+        assert!(results.is_empty());
+    }
+}
