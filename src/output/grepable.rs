@@ -42,6 +42,14 @@ impl ResultWriter for GrepableWriter {
             ctime(info.start),
             info.command_line
         )?;
+        if self.ctx.opts.verbose {
+            // As nmap -v writes it; synscan scans TCP only.
+            writeln!(
+                self.out,
+                "# Ports scanned: TCP({};{}) UDP(0;) SCTP(0;) PROTOCOLS(0;)",
+                self.ctx.ports.count, self.ctx.ports.spec
+            )?;
+        }
         self.out.flush()
     }
 

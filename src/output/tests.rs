@@ -258,6 +258,14 @@ fn grepable_exact() {
            Host: 198.19.0.5 ()\tPorts: 80/open/tcp//http///\n"
         + DONE;
     assert_eq!(run(Format::Grepable, false, o), want);
+    // -v adds nmap's "Ports scanned" comment (nmap 7.93: `nmap -v -p 8000,8001 -oG`).
+    let o = OutputOptions {
+        verbose: true,
+        ..Default::default()
+    };
+    assert!(run(Format::Grepable, false, o).starts_with(&format!(
+        "{HEAD}# Ports scanned: TCP(3;22,80,443) UDP(0;) SCTP(0;) PROTOCOLS(0;)\nHost: "
+    )));
     // No service name: an empty field, as nmap writes it.
     let rs = [res([198, 19, 0, 5], 40004, Reason::SynAck, 64, 1)];
     assert!(run_with(
