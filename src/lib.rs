@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod handoff;
 pub mod model;
 pub mod net;
 pub mod output;

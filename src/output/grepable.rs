@@ -42,6 +42,14 @@ impl ResultWriter for GrepableWriter {
             ctime(info.start),
             info.command_line
         )?;
+        if self.ctx.opts.verbose {
+            // As nmap -v writes it; synscan scans TCP only.
+            writeln!(
+                self.out,
+                "# Ports scanned: TCP({};{}) UDP(0;) SCTP(0;) PROTOCOLS(0;)",
+                self.ctx.ports.count, self.ctx.ports.spec
+            )?;
+        }
         self.out.flush()
     }
 
@@ -51,7 +59,8 @@ impl ResultWriter for GrepableWriter {
 
     fn finish(&mut self, info: &ScanInfo, s: &ScanSummary, hosts: &HostReport) -> io::Result<()> {
         for h in &hosts.hosts {
-            writeln!(self.out, "Host: {} ()\tStatus: Up", h.ip)?;
+            let name = h.hostname.as_deref().map(field).unwrap_or_default();
+            writeln!(self.out, "Host: {} ({name})\tStatus: Up", h.ip)?;
             let ports: Vec<String> = h
                 .ports
                 .iter()
@@ -65,24 +74,21 @@ impl ResultWriter for GrepableWriter {
                     format!("{}/{}/tcp//{}///", l.port, l.state.as_str(), svc)
                 })
                 .collect();
-            write!(self.out, "Host: {} ()\tPorts: {}", h.ip, ports.join(", "))?;
-            // nmap names one ignored state, the largest, and none under --open.
-            let mut ignored: Option<(&str, u64)> = None;
-            for x in &h.hidden {
-                let total: u64 = h
-                    .hidden
-                    .iter()
-                    .filter(|y| y.state == x.state)
-                    .map(|y| y.count)
-                    .sum();
-                if ignored.is_none_or(|(_, n)| total > n) {
-                    ignored = Some((x.state.as_str(), total));
-                }
-            }
-            match ignored {
-                Some((state, n)) if !self.ctx.opts.open_only => {
-                    writeln!(self.out, "\tIgnored State: {state} ({n})")?
-                }
+            write!(
+                self.out,
+                "Host: {} ({name})\tPorts: {}",
+                h.ip,
+                ports.join(", ")
+            )?;
+            // nmap: "Grepable output supports only one ignored state", so the field appears
+            // only when exactly one state is hidden (with --open too).
+            match h.hidden.first() {
+                Some(x) if h.hidden_states() == 1 => writeln!(
+                    self.out,
+                    "\tIgnored State: {} ({})",
+                    x.state.as_str(),
+                    h.hidden_total(x.state)
+                )?,
                 _ => writeln!(self.out)?,
             }
         }

@@ -1,6 +1,8 @@
 //! Per-host grouping for the grouped formats, kept compact: listed ports and counts only.
 //!
-//! Closed ports are only counted unless shown. No-response results of hosts that have not
+//! Closed ports are only counted unless shown. Filtered ports are listed only while a host
+//! has at most [`LIST_FILTERED_MAX`] of them (unless --show filtered): past that they are
+//! only counted, as nmap collapses them anyway. No-response results of hosts that have not
 //! replied yet go into one packed vector (8 bytes each), bounded, because most hosts of a
 //! large scan never reply and are not listed at all.
 
@@ -52,9 +54,12 @@ pub struct HostView {
     pub start: u64,
     /// Epoch seconds of its last recorded result.
     pub end: u64,
+    /// The name the user gave for this address, if any (nmap's hostname type "user").
+    pub hostname: Option<String>,
     /// Listed ports, ascending.
     pub ports: Vec<Listed>,
-    /// Counted ports: closed first, then filtered; larger counts first.
+    /// Counted ports in nmap's order: states by total count, larger first (closed before
+    /// filtered on a tie); within a state, reasons by count, larger first.
     pub hidden: Vec<Hidden>,
 }
 
@@ -62,6 +67,26 @@ impl HostView {
     /// Ports decided for this host (listed plus hidden).
     pub fn scanned(&self) -> u64 {
         self.ports.len() as u64 + self.hidden.iter().map(|h| h.count).sum::<u64>()
+    }
+
+    /// Total hidden ports of one state (nmap pluralises "port" by this count).
+    pub fn hidden_total(&self, state: PortState) -> u64 {
+        self.hidden
+            .iter()
+            .filter(|h| h.state == state)
+            .map(|h| h.count)
+            .sum()
+    }
+
+    /// Number of distinct hidden states (nmap's grepable "Ignored State" needs exactly one).
+    pub fn hidden_states(&self) -> usize {
+        let mut n = 0;
+        for (i, h) in self.hidden.iter().enumerate() {
+            if !self.hidden[..i].iter().any(|x| x.state == h.state) {
+                n += 1;
+            }
+        }
+        n
     }
 }
 
@@ -93,6 +118,8 @@ struct Entry {
     end: u64,
     listed: Vec<Listed>,
     counts: Vec<(PortState, Reason, u32)>,
+    /// Filtered ports stopped being listed (too many to show).
+    filtered_collapsed: bool,
 }
 
 /// Ranks host-up reasons: a SYN/ACK says most about a host, then a reset, then ICMP.
@@ -115,6 +142,28 @@ impl Entry {
             Some(c) => c.2 = c.2.saturating_add(n),
             None => self.counts.push((state, reason, n)),
         }
+    }
+
+    fn filtered_count(&self) -> u64 {
+        self.counts
+            .iter()
+            .filter(|c| c.0 == PortState::Filtered)
+            .map(|c| u64::from(c.2))
+            .sum()
+    }
+
+    /// Lists a filtered port unless the host has too many to show; past the limit the
+    /// listed ones are dropped (they would be collapsed into a count at the end anyway).
+    fn list_filtered(&mut self, l: Listed, show_all: bool) {
+        if self.filtered_collapsed {
+            return;
+        }
+        if !show_all && self.filtered_count() > u64::from(LIST_FILTERED_MAX) {
+            self.listed.retain(|x| x.state != PortState::Filtered);
+            self.filtered_collapsed = true;
+            return;
+        }
+        self.listed.push(l);
     }
 }
 
@@ -159,12 +208,13 @@ impl HostTable {
             if let Some(e) = self.hosts.get_mut(&r.ip) {
                 e.count(r.state, r.reason, 1);
                 if self.keep_filtered {
-                    e.listed.push(Listed {
+                    let l = Listed {
                         port: r.port,
                         state: r.state,
                         reason: r.reason,
                         ttl: 0,
-                    });
+                    };
+                    e.list_filtered(l, self.show_filtered);
                 }
             } else if self.pending.len() < self.limit {
                 self.pending
@@ -181,6 +231,7 @@ impl HostTable {
             end: secs,
             listed: Vec::new(),
             counts: Vec::new(),
+            filtered_collapsed: false,
         });
         if rank(r.reason) > rank(e.reason) {
             e.reason = r.reason;
@@ -195,12 +246,17 @@ impl HostTable {
             PortState::Filtered => self.keep_filtered,
         };
         if keep {
-            e.listed.push(Listed {
+            let l = Listed {
                 port: r.port,
                 state: r.state,
                 reason: r.reason,
                 ttl: r.ttl,
-            });
+            };
+            if r.state == PortState::Filtered {
+                e.list_filtered(l, self.show_filtered);
+            } else {
+                e.listed.push(l);
+            }
         }
     }
 
@@ -219,12 +275,13 @@ impl HostTable {
                 e.count(PortState::Filtered, Reason::NoResponse, (j - i) as u32);
                 if self.keep_filtered {
                     for p in &self.pending[i..j] {
-                        e.listed.push(Listed {
+                        let l = Listed {
                             port: (*p & 0xffff) as u16,
                             state: PortState::Filtered,
                             reason: Reason::NoResponse,
                             ttl: 0,
-                        });
+                        };
+                        e.list_filtered(l, self.show_filtered);
                     }
                 }
             }
@@ -271,14 +328,30 @@ impl HostTable {
                     count: u64::from(c.2),
                 })
                 .collect();
+            // nmap's order: the state with more ports first (closed before filtered on a tie),
+            // then that state's reasons, more ports first.
+            let state_total = |st: PortState| -> u64 {
+                hidden
+                    .iter()
+                    .filter(|h| h.state == st)
+                    .map(|h| h.count)
+                    .sum()
+            };
+            let totals: Vec<(PortState, u64)> = [PortState::Closed, PortState::Filtered]
+                .iter()
+                .map(|&st| (st, state_total(st)))
+                .collect();
+            let total_of = |st: PortState| totals.iter().find(|t| t.0 == st).map_or(0, |t| t.1);
             hidden.sort_by(|a, b| {
-                a.state
-                    .cmp(&b.state)
+                total_of(b.state)
+                    .cmp(&total_of(a.state))
+                    .then(a.state.cmp(&b.state))
                     .then(b.count.cmp(&a.count))
                     .then(a.reason.as_str().cmp(b.reason.as_str()))
             });
             views.push(HostView {
                 ip,
+                hostname: None,
                 reason: e.reason,
                 ttl: e.ttl,
                 start: e.start,
@@ -404,5 +477,80 @@ mod tests {
         assert_eq!(r.hosts.len(), 1);
         assert_eq!(r.hosts[0].ports.len(), 1);
         assert_eq!(r.hosts[0].hidden.len(), 2);
+    }
+
+    #[test]
+    fn filtered_lists_stay_bounded_per_host() {
+        let ip = [198, 19, 0, 1];
+        for show in [false, true] {
+            let opts = OutputOptions {
+                show_filtered: show,
+                ..Default::default()
+            };
+            let mut t = HostTable::new(&opts);
+            for p in 1..=10 {
+                t.record(&res(ip, p, Reason::NoResponse, 0, 1));
+            }
+            t.record(&res(ip, 80, Reason::SynAck, 64, 1));
+            for p in 1000..1500 {
+                let reason = if p % 2 == 0 {
+                    Reason::NoResponse
+                } else {
+                    Reason::HostUnreach
+                };
+                t.record(&res(ip, p, reason, 64, 1));
+            }
+            let listed = t.hosts[&Ipv4Addr::from(ip)].listed.len();
+            if show {
+                assert_eq!(listed, 501);
+            } else {
+                assert!(listed <= 1 + LIST_FILTERED_MAX as usize, "{listed}");
+            }
+            let r = t.into_report(1);
+            let h = &r.hosts[0];
+            assert_eq!(h.scanned(), 511);
+            if !show {
+                assert_eq!(h.ports.len(), 1);
+                assert_eq!(h.hidden_total(PortState::Filtered), 510);
+                assert_eq!(h.hidden_states(), 1);
+                assert_eq!(
+                    h.hidden,
+                    vec![
+                        Hidden {
+                            state: PortState::Filtered,
+                            reason: Reason::NoResponse,
+                            count: 260
+                        },
+                        Hidden {
+                            state: PortState::Filtered,
+                            reason: Reason::HostUnreach,
+                            count: 250
+                        },
+                    ]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hidden_states_in_nmap_order() {
+        // More closed than filtered: closed first; then more filtered: filtered first.
+        for (closed, filtered, first) in [
+            (30u16, 27u16, PortState::Closed),
+            (27, 30, PortState::Filtered),
+            (28, 28, PortState::Closed),
+        ] {
+            let mut t = HostTable::new(&OutputOptions::default());
+            t.record(&res([198, 19, 0, 1], 80, Reason::SynAck, 64, 1));
+            for p in 0..closed {
+                t.record(&res([198, 19, 0, 1], 100 + p, Reason::Reset, 64, 1));
+            }
+            for p in 0..filtered {
+                t.record(&res([198, 19, 0, 1], 200 + p, Reason::NoResponse, 0, 1));
+            }
+            let r = t.into_report(1);
+            assert_eq!(r.hosts[0].hidden[0].state, first, "{closed} {filtered}");
+            assert_eq!(r.hosts[0].hidden_states(), 2);
+        }
     }
 }

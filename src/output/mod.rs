@@ -6,9 +6,11 @@
 
 use crate::model::{PortResult, PortState};
 use crate::targets::PortSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -297,6 +299,7 @@ pub struct Outputs {
     writers: Vec<Box<dyn ResultWriter>>,
     table: Option<HostTable>,
     info: ScanInfo,
+    hostnames: HashMap<Ipv4Addr, String>,
     finished: bool,
 }
 
@@ -403,8 +406,23 @@ impl Outputs {
             writers,
             table,
             info: info.clone(),
+            hostnames: HashMap::new(),
             finished: false,
         })
+    }
+
+    /// Names the user gave for target addresses (e.g. `scanme.example` for the address it
+    /// resolved to). Grouped formats show them as nmap does for names typed on the command
+    /// line: `report for NAME (IP)` in -oN, `Host: IP (NAME)` in -oG and
+    /// `<hostname name="NAME" type="user"/>` in -oX. The first name given for an address wins.
+    /// Call before [`Outputs::finish`]; the map holds one entry per name typed, so it is small.
+    pub fn set_hostnames<I>(&mut self, names: I)
+    where
+        I: IntoIterator<Item = (Ipv4Addr, String)>,
+    {
+        for (ip, name) in names {
+            self.hostnames.entry(ip).or_insert(name);
+        }
     }
 
     /// Records one decided result.
@@ -438,10 +456,15 @@ impl Outputs {
             return Ok(());
         }
         self.finished = true;
-        let report = match self.table.take() {
+        let mut report = match self.table.take() {
             Some(t) => t.into_report(self.info.hosts),
             None => HostReport::default(),
         };
+        if !self.hostnames.is_empty() {
+            for h in report.hosts.iter_mut() {
+                h.hostname = self.hostnames.get(&h.ip).cloned();
+            }
+        }
         let mut first_err = None;
         for w in self.writers.iter_mut() {
             if let Err(e) = w.finish(&self.info, summary, &report) {

@@ -28,7 +28,12 @@ impl NormalWriter {
 
     fn host(&mut self, h: &HostView) -> io::Result<()> {
         let reason = self.ctx.opts.reason;
-        writeln!(self.out, "synscan scan report for {}", h.ip)?;
+        // nmap's NameIP(): "name (ip)" for a name the user typed, else the address.
+        let name_ip = match &h.hostname {
+            Some(n) => format!("{n} ({})", h.ip),
+            None => h.ip.to_string(),
+        };
+        writeln!(self.out, "synscan scan report for {name_ip}")?;
         if reason {
             writeln!(
                 self.out,
@@ -41,9 +46,8 @@ impl NormalWriter {
         if h.ports.is_empty() {
             writeln!(
                 self.out,
-                "All {} scanned ports on {} are in ignored states.",
-                h.scanned(),
-                h.ip
+                "All {} scanned ports on {name_ip} are in ignored states.",
+                h.scanned()
             )?;
         }
         if !h.hidden.is_empty() {
@@ -51,10 +55,16 @@ impl NormalWriter {
                 .hidden
                 .iter()
                 .map(|x| {
+                    // nmap pluralises by the state's total, not by this reason's count.
                     format!(
-                        "{} {} tcp ports ({})",
+                        "{} {} tcp port{} ({})",
                         x.count,
                         x.state.as_str(),
+                        if h.hidden_total(x.state) == 1 {
+                            ""
+                        } else {
+                            "s"
+                        },
                         x.reason.as_str()
                     )
                 })

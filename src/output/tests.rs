@@ -146,7 +146,7 @@ fn normal_file_exact() {
     let want = String::from(HEAD)
         + "synscan scan report for 198.19.0.5\n\
            Host is up.\n\
-           Not shown: 1 closed tcp ports (reset)\n\
+           Not shown: 1 closed tcp port (reset)\n\
            PORT    STATE    SERVICE\n\
            80/tcp  open     http\n\
            443/tcp filtered https\n\
@@ -172,7 +172,7 @@ fn normal_stdout_with_reason_and_verbose_exact() {
                 Discovered open port 80/tcp on 198.19.0.5\n\
                 synscan scan report for 198.19.0.5\n\
                 Host is up, received syn-ack ttl 64.\n\
-                Not shown: 1 closed tcp ports (reset)\n\
+                Not shown: 1 closed tcp port (reset)\n\
                 PORT    STATE    SERVICE REASON\n\
                 80/tcp  open     http    syn-ack ttl 64\n\
                 443/tcp filtered https   no-response\n\
@@ -225,7 +225,7 @@ fn normal_all_ignored_and_open_only_exact() {
     let want = String::from(HEAD)
         + "synscan scan report for 198.19.0.5\n\
            Host is up.\n\
-           Not shown: 1 closed tcp ports (reset), 1 filtered tcp ports (no-response)\n\
+           Not shown: 1 closed tcp port (reset), 1 filtered tcp port (no-response)\n\
            PORT   STATE SERVICE\n\
            80/tcp open  http\n\
            \n"
@@ -258,6 +258,14 @@ fn grepable_exact() {
            Host: 198.19.0.5 ()\tPorts: 80/open/tcp//http///\n"
         + DONE;
     assert_eq!(run(Format::Grepable, false, o), want);
+    // -v adds nmap's "Ports scanned" comment (nmap 7.93: `nmap -v -p 8000,8001 -oG`).
+    let o = OutputOptions {
+        verbose: true,
+        ..Default::default()
+    };
+    assert!(run(Format::Grepable, false, o).starts_with(&format!(
+        "{HEAD}# Ports scanned: TCP(3;22,80,443) UDP(0;) SCTP(0;) PROTOCOLS(0;)\nHost: "
+    )));
     // No service name: an empty field, as nmap writes it.
     let rs = [res([198, 19, 0, 5], 40004, Reason::SynAck, 64, 1)];
     assert!(run_with(
@@ -272,6 +280,8 @@ fn grepable_exact() {
 
 const XML_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
 <!DOCTYPE nmaprun>\n\
+<?xml-stylesheet href=\"file:///usr/share/nmap/nmap.xsl\" type=\"text/xsl\"?>\n\
+<!-- synscan 0.1.0 scan initiated Mon Nov 23 12:42:39 2026 as: synscan -p 22,80,443 198.19.0.5-7 -oX &quot;a&amp;b&quot;.xml -->\n\
 <nmaprun scanner=\"synscan\" args=\"synscan -p 22,80,443 198.19.0.5-7 -oX &quot;a&amp;b&quot;.xml\" start=\"1795437759\" startstr=\"Mon Nov 23 12:42:39 2026\" version=\"0.1.0\" xmloutputversion=\"1.05\">\n\
 <scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"3\" services=\"22,80,443\"/>\n\
 <verbose level=\"0\"/>\n\
@@ -778,4 +788,289 @@ fn ndiff_sees_order_independence_and_new_ports() {
         text.contains("8080/tcp") && text.contains("198.19.1.2"),
         "{text}"
     );
+}
+
+/// Expands nmap's compressed port lists ("2,4,6-10").
+fn expand(spec: &str) -> Vec<u16> {
+    let mut v = Vec::new();
+    for part in spec.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => v.extend(a.parse::<u16>().unwrap()..=b.parse::<u16>().unwrap()),
+            None => v.push(part.parse().unwrap()),
+        }
+    }
+    v
+}
+
+/// The results nmap 7.93 found in a lab (198.19.78.0/31, ports 1-60, some dropped, some
+/// answered with ICMP host-unreachable); the port lists are nmap's own `extrareasons ports`.
+fn nmap_lab_results() -> Vec<PortResult> {
+    let mut rs = Vec::new();
+    let mut add = |host: u8, spec: &str, reason: Reason, ttl: u8| {
+        for p in expand(spec) {
+            rs.push(res([198, 19, 78, host], p, reason, ttl, 1));
+        }
+    };
+    add(
+        0,
+        "2,4,6-10,15-16,19,21,23-25,28,30-31,34-35,37,40-44,49,52,54-57,60",
+        Reason::Reset,
+        64,
+    );
+    add(
+        0,
+        "1,3,5,11-14,18,22,26-27,32-33,36,39,45-46,48,50-51,53,58-59",
+        Reason::NoResponse,
+        0,
+    );
+    add(0, "17,20,29,38,47", Reason::HostUnreach, 64);
+    add(
+        1,
+        "1-2,6,8-11,14,17,19-21,28-29,31,33,35,38-39,42,44,48,50-51,53,55-56,59",
+        Reason::Reset,
+        64,
+    );
+    add(
+        1,
+        "4,7,12-13,15-16,18,22-24,26-27,30,32,34,37,40-41,43,45,47,49,52,54,57-58,60",
+        Reason::NoResponse,
+        0,
+    );
+    add(1, "5,25,36", Reason::HostUnreach, 64);
+    add(1, "3,46", Reason::SynAck, 64);
+    // Any arrival order: no-response results are decided last, as in a real scan.
+    rs.sort_by_key(|r| (r.reason == Reason::NoResponse, r.port % 7, r.port));
+    rs
+}
+
+/// What nmap 7.93 wrote for those results with --reason (-oN, -oG, -oX), apart from the
+/// header, footer, "Host is up" lines, `<times>` and `<status>`.
+const NMAP_NORMAL: &str = "Nmap scan report for 198.19.78.0
+Host is up, received user-set (0.0000050s latency).
+All 60 scanned ports on 198.19.78.0 are in ignored states.
+Not shown: 32 closed tcp ports (reset), 23 filtered tcp ports (no-response), 5 filtered tcp ports (host-unreach)
+
+Nmap scan report for 198.19.78.1
+Host is up, received user-set (0.0000050s latency).
+Not shown: 27 filtered tcp ports (no-response), 3 filtered tcp ports (host-unreach), 28 closed tcp ports (reset)
+PORT   STATE SERVICE     REASON
+3/tcp  open  compressnet syn-ack ttl 64
+46/tcp open  mpm-snd     syn-ack ttl 64
+
+";
+const NMAP_GREPABLE: &str = "Host: 198.19.78.0 ()\tStatus: Up
+Host: 198.19.78.0 ()\tPorts: 
+Host: 198.19.78.1 ()\tStatus: Up
+Host: 198.19.78.1 ()\tPorts: 3/open/tcp//compressnet///, 46/open/tcp//mpm-snd///
+";
+const NMAP_XML_PORTS: &str = r#"<ports><extraports state="closed" count="32">
+<extrareasons reason="reset" count="32" proto="tcp" ports="2,4,6-10,15-16,19,21,23-25,28,30-31,34-35,37,40-44,49,52,54-57,60"/>
+</extraports>
+<extraports state="filtered" count="28">
+<extrareasons reason="no-response" count="23" proto="tcp" ports="1,3,5,11-14,18,22,26-27,32-33,36,39,45-46,48,50-51,53,58-59"/>
+<extrareasons reason="host-unreach" count="5" proto="tcp" ports="17,20,29,38,47"/>
+</extraports>
+</ports>
+<ports><extraports state="filtered" count="30">
+<extrareasons reason="no-response" count="27" proto="tcp" ports="4,7,12-13,15-16,18,22-24,26-27,30,32,34,37,40-41,43,45,47,49,52,54,57-58,60"/>
+<extrareasons reason="host-unreach" count="3" proto="tcp" ports="5,25,36"/>
+</extraports>
+<extraports state="closed" count="28">
+<extrareasons reason="reset" count="28" proto="tcp" ports="1-2,6,8-11,14,17,19-21,28-29,31,33,35,38-39,42,44,48,50-51,53,55-56,59"/>
+</extraports>
+<port protocol="tcp" portid="3"><state state="open" reason="syn-ack" reason_ttl="64"/><service name="compressnet" method="table" conf="3"/></port>
+<port protocol="tcp" portid="46"><state state="open" reason="syn-ack" reason_ttl="64"/><service name="mpm-snd" method="table" conf="3"/></port>
+</ports>
+"#;
+
+/// Runs one format over `rs` with the two service names nmap printed.
+fn run_nmap_lab(format: Format, opts: OutputOptions, rs: &[PortResult]) -> String {
+    let buf = Buf::default();
+    let sinks: Vec<(Format, bool, Sink)> = vec![(format, false, Box::new(buf.clone()))];
+    let ctx = Arc::new(Ctx {
+        opts,
+        services: Services::parse(
+            "compressnet 3/tcp\nmpm-snd 46/tcp\nhttp 80/tcp\nhttps 443/tcp\nssh 22/tcp\n",
+            true,
+        )
+        .unwrap(),
+        ports: PortsInfo::from_ports((1..=60).collect()),
+    });
+    let mut o = Outputs::with_sinks(sinks, ctx, &info()).unwrap();
+    for r in rs {
+        o.record(r).unwrap();
+    }
+    o.finish(&summary()).unwrap();
+    buf.text()
+}
+
+/// Lines that are not comments (headers and footers).
+fn body(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn same_results_as_nmap_793_give_nmaps_text() {
+    let rs = nmap_lab_results();
+    let reason = OutputOptions {
+        reason: true,
+        ..Default::default()
+    };
+    let normal = run_nmap_lab(Format::Normal, reason.clone(), &rs);
+    let without_up = |t: &str| -> String {
+        t.lines()
+            .filter(|l| !l.starts_with("Host is up"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    assert_eq!(
+        without_up(&body(&normal)),
+        without_up(&NMAP_NORMAL.replace("Nmap scan report", "synscan scan report")),
+        "{normal}"
+    );
+    let up: Vec<&str> = normal
+        .lines()
+        .filter(|l| l.starts_with("Host is up"))
+        .collect();
+    assert_eq!(
+        up,
+        [
+            "Host is up, received reset ttl 64.",
+            "Host is up, received syn-ack ttl 64."
+        ]
+    );
+    let grepable = run_nmap_lab(Format::Grepable, reason.clone(), &rs);
+    assert_eq!(body(&grepable), NMAP_GREPABLE);
+    let xml = run_nmap_lab(Format::Xml, reason, &rs);
+    let ports: String = xml
+        .lines()
+        .skip_while(|l| !l.starts_with("<ports>"))
+        .filter(|l| {
+            !l.starts_with("<host ")
+                && !l.starts_with("<address")
+                && !l.contains("hostnames>")
+                && !l.starts_with("<runstats")
+                && !l.starts_with("</runstats")
+                && !l.starts_with("</nmaprun")
+                && *l != "</host>"
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // synscan leaves out the optional `ports` attribute of <extrareasons>.
+    let nmap_ports: String = NMAP_XML_PORTS
+        .lines()
+        .map(|l| match l.find(" ports=\"") {
+            Some(i) => format!("{}/>\n", &l[..i]),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert_eq!(ports, nmap_ports, "{xml}");
+}
+
+#[test]
+fn open_only_matches_nmap_793() {
+    // nmap 7.93, `--open -p 22,80,443 198.19.77.0-3` on a lab where .1 has 80 and 443 open:
+    // hosts without open ports vanish; one ignored state is named in -oG, in the singular
+    // in -oN when it holds one port.
+    let mut rs = Vec::new();
+    for h in 0..=3u8 {
+        for p in [22u16, 80, 443] {
+            let reason = if h == 1 && p != 22 {
+                Reason::SynAck
+            } else {
+                Reason::Reset
+            };
+            rs.push(res([198, 19, 77, h], p, reason, 64, 1));
+        }
+    }
+    let o = OutputOptions {
+        open_only: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        body(&run_nmap_lab(Format::Grepable, o.clone(), &rs)),
+        "Host: 198.19.77.1 ()\tStatus: Up\n\
+         Host: 198.19.77.1 ()\tPorts: 80/open/tcp//http///, 443/open/tcp//https///\tIgnored State: closed (1)\n"
+    );
+    assert_eq!(
+        body(&run_nmap_lab(Format::Normal, o, &rs)),
+        "synscan scan report for 198.19.77.1\n\
+         Host is up.\n\
+         Not shown: 1 closed tcp port (reset)\n\
+         PORT    STATE SERVICE\n\
+         80/tcp  open  http\n\
+         443/tcp open  https\n\
+         \n"
+    );
+}
+
+#[test]
+fn user_hostnames_as_nmap_writes_them() {
+    // nmap 7.93 for `nmap -Pn -p 80 webhost.lab` (webhost.lab = 198.19.77.1 in /etc/hosts):
+    //   "Nmap scan report for webhost.lab (198.19.77.1)", "Host: 198.19.77.1 (webhost.lab)",
+    //   <hostname name="webhost.lab" type="user"/>.
+    let rs = [res([198, 19, 77, 1], 80, Reason::SynAck, 64, 1)];
+    let run = |format: Format| {
+        let buf = Buf::default();
+        let sinks: Vec<(Format, bool, Sink)> = vec![(format, false, Box::new(buf.clone()))];
+        let mut o =
+            Outputs::with_sinks(sinks, ctx(OutputOptions::default(), &[80]), &info()).unwrap();
+        o.set_hostnames([
+            (Ipv4Addr::new(198, 19, 77, 1), "webhost.lab".to_string()),
+            (Ipv4Addr::new(198, 19, 77, 1), "second.name".to_string()),
+            (Ipv4Addr::new(198, 19, 77, 9), "other.lab".to_string()),
+        ]);
+        for r in &rs {
+            o.record(r).unwrap();
+        }
+        o.finish(&summary()).unwrap();
+        buf.text()
+    };
+    assert_eq!(
+        body(&run(Format::Normal)),
+        "synscan scan report for webhost.lab (198.19.77.1)\n\
+         Host is up.\n\
+         \n\
+         PORT   STATE SERVICE\n\
+         80/tcp open  http\n\
+         \n"
+    );
+    assert_eq!(
+        body(&run(Format::Grepable)),
+        "Host: 198.19.77.1 (webhost.lab)\tStatus: Up\n\
+         Host: 198.19.77.1 (webhost.lab)\tPorts: 80/open/tcp//http///\n"
+    );
+    let xml = run(Format::Xml);
+    assert!(
+        xml.contains("<hostnames>\n<hostname name=\"webhost.lab\" type=\"user\"/>\n</hostnames>\n"),
+        "{xml}"
+    );
+    let dtd = "/usr/share/nmap/nmap.dtd";
+    if std::path::Path::new(dtd).exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("h.xml");
+        std::fs::write(&f, xml.replace("scanner=\"synscan\"", "scanner=\"nmap\"")).unwrap();
+        if let Some(out) = tool(
+            "xmllint",
+            &["--noout", "--dtdvalid", dtd, f.to_str().unwrap()],
+        ) {
+            assert!(
+                out.status.success(),
+                "xmllint: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn xml_comment_never_holds_a_double_dash() {
+    assert_eq!(
+        xml::comment_text("synscan --open -oX a--b.xml ---"),
+        "synscan -&#45;open -oX a-&#45;b.xml -&#45;-"
+    );
+    assert_eq!(xml::comment_text("a<b"), "a&lt;b");
 }

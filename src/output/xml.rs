@@ -1,4 +1,10 @@
 //! nmap XML (-oX), valid against nmap.dtd apart from scanner="synscan"; hosts written at finish.
+//!
+//! Layout follows nmap 7.9x: the stylesheet processing instruction and the "scan initiated"
+//! comment, `<scaninfo>`, then one `<host>` per address that replied, holding all its listed
+//! ports and `<extraports>`/`<extrareasons>` counts for the rest (states with more ports
+//! first), then `<runstats>`. Not written: `<times>` and `extrareasons ports="..."` (both
+//! optional in the DTD; the port lists would need every hidden port kept per host).
 
 use super::hosts::HostReport;
 use super::{
@@ -42,11 +48,40 @@ pub fn escape(s: &str) -> String {
     o
 }
 
+/// Text for an XML comment: escaped like an attribute, and no "--" (illegal in comments),
+/// written as nmap does ("-&#45;").
+pub fn comment_text(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    let mut prev_dash = false;
+    for c in escape(s).chars() {
+        if c == '-' && prev_dash {
+            o.push_str("&#45;");
+            prev_dash = false;
+        } else {
+            o.push(c);
+            prev_dash = c == '-';
+        }
+    }
+    o
+}
+
+/// Where nmap's Debian package installs the stylesheet nmap's own XML points to.
+pub const STYLESHEET: &str = "file:///usr/share/nmap/nmap.xsl";
+
 impl ResultWriter for XmlWriter {
     fn begin(&mut self, info: &ScanInfo) -> io::Result<()> {
         let start = ctime(info.start);
         writeln!(self.out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
         writeln!(self.out, "<!DOCTYPE nmaprun>")?;
+        writeln!(
+            self.out,
+            "<?xml-stylesheet href=\"{STYLESHEET}\" type=\"text/xsl\"?>"
+        )?;
+        writeln!(
+            self.out,
+            "<!-- synscan {VERSION} scan initiated {start} as: {} -->",
+            comment_text(&info.command_line)
+        )?;
         writeln!(
             self.out,
             "<nmaprun scanner=\"synscan\" args=\"{}\" start=\"{}\" startstr=\"{start}\" version=\"{VERSION}\" xmloutputversion=\"1.05\">",
@@ -87,8 +122,17 @@ impl ResultWriter for XmlWriter {
                 h.ttl
             )?;
             writeln!(self.out, "<address addr=\"{}\" addrtype=\"ipv4\"/>", h.ip)?;
-            // nmap -n writes an empty hostnames element; parsers expect the element.
-            writeln!(self.out, "<hostnames>\n</hostnames>")?;
+            // nmap -n writes an empty hostnames element; parsers expect the element. A name
+            // typed on the command line is nmap's type "user".
+            writeln!(self.out, "<hostnames>")?;
+            if let Some(name) = &h.hostname {
+                writeln!(
+                    self.out,
+                    "<hostname name=\"{}\" type=\"user\"/>",
+                    escape(name)
+                )?;
+            }
+            writeln!(self.out, "</hostnames>")?;
             write!(self.out, "<ports>")?;
             let mut i = 0;
             while i < h.hidden.len() {

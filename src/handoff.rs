@@ -1,0 +1,682 @@
+//! Hand-off to nmap (`--nmap "ARGS"`): after a scan, run nmap on just the open ports found,
+//! for what synscan does not do (-sV, -O, scripts).
+//!
+//! **One run, union of ports.** nmap takes one port list for all its targets, so synscan
+//! starts a single nmap with every host that has an open port and the union of their open
+//! ports: `nmap ARGS -p PORTS TARGETS`. A port open on one host is then also probed on the
+//! others (a SYN answered by a reset: cheap, and nmap reports it closed there). One run keeps
+//! nmap's own report in one piece, so output flags in ARGS (`-oX svc.xml`) work as typed;
+//! one run per distinct port set would overwrite such files and start nmap many times.
+//!
+//! Targets are ascending, consecutive addresses of one /24 merged in nmap's octet-range
+//! syntax (`198.19.0.1-5`); ports ascending with runs merged (`22,80,8000-8002`). Past
+//! [`MAX_ARGV_TARGETS`] targets they go through a temporary file and `-iL`.
+//!
+//! **Privileges.** synscan clears its capabilities once its sockets are open, and an nmap it
+//! starts inherits none. As root, nmap would still try raw sockets and fail ("Couldn't open a
+//! raw socket"), so [`run`] adds `--unprivileged` in that case (unless ARGS say
+//! `--privileged`/`--unprivileged`): nmap then uses connect() scans, and -sV and scripts work;
+//! -O and other raw-packet features need nmap run by hand with privileges.
+//!
+//! API: [`nmap_command`] builds the command (pure; [`NmapCommand::argv`] is the exact argv),
+//! [`check_installed`] finds nmap on PATH (call it before a long scan to fail early), and
+//! [`run`] does both and runs nmap with inherited stdin/stdout/stderr.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+
+/// The message when nmap cannot be found on PATH.
+pub const NOT_INSTALLED: &str =
+    "--nmap: nmap is not installed (apt install nmap); open ports were written as usual";
+
+/// Open ports per host, as the scan found them.
+pub type OpenPorts = BTreeMap<Ipv4Addr, BTreeSet<u16>>;
+
+/// Most targets written on nmap's command line; more are passed in a file with `-iL`.
+pub const MAX_ARGV_TARGETS: usize = 4096;
+
+/// Longest `-p` value (Linux refuses single arguments over 128 KiB).
+pub const MAX_PORTS_ARG: usize = 100_000;
+
+/// nmap flags that choose ports or targets themselves; synscan supplies those.
+const REJECTED: &[(&str, &str)] = &[
+    ("-p", "synscan passes the open ports it found with -p"),
+    (
+        "--top-ports",
+        "synscan passes the open ports it found with -p",
+    ),
+    (
+        "--port-ratio",
+        "synscan passes the open ports it found with -p",
+    ),
+    ("-F", "synscan passes the open ports it found with -p"),
+    ("-iL", "synscan passes the hosts with open ports"),
+    ("-iR", "synscan passes the hosts with open ports"),
+];
+
+/// The nmap run for a scan's open ports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NmapCommand {
+    /// The user's ARGS, split like a shell would.
+    pub args: Vec<String>,
+    /// The `-p` value: the union of open ports, ascending, runs merged.
+    pub ports: String,
+    /// Hosts with open ports, ascending, runs within a /24 merged (`a.b.c.x-y`).
+    pub targets: Vec<String>,
+    /// Add `--unprivileged` (nmap started without capabilities while running as root).
+    pub unprivileged: bool,
+}
+
+impl NmapCommand {
+    fn head(&self) -> Vec<String> {
+        let mut v = vec!["nmap".to_string()];
+        v.extend(self.args.iter().cloned());
+        if self.unprivileged
+            && !self
+                .args
+                .iter()
+                .any(|a| a == "--privileged" || a == "--unprivileged")
+        {
+            v.push("--unprivileged".to_string());
+        }
+        v.push("-p".to_string());
+        v.push(self.ports.clone());
+        v
+    }
+
+    /// The exact argv: `nmap ARGS... [--unprivileged] -p PORTS TARGETS...`.
+    pub fn argv(&self) -> Vec<String> {
+        let mut v = self.head();
+        v.extend(self.targets.iter().cloned());
+        v
+    }
+
+    /// The argv with the targets read from `file` (one a line) instead: `... -p PORTS -iL FILE`.
+    pub fn argv_with_target_file(&self, file: &Path) -> Vec<String> {
+        let mut v = self.head();
+        v.push("-iL".to_string());
+        v.push(file.to_string_lossy().into_owned());
+        v
+    }
+
+    /// The argv as one shell-quoted line, for telling the user what runs.
+    pub fn shell_line(argv: &[String]) -> String {
+        argv.iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Quotes one word for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:,=+@%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Splits ARGS like a POSIX shell: blanks separate words; '...' is literal; "..." keeps
+/// blanks and takes backslash escapes of \ " $ and `; a backslash outside quotes escapes the
+/// next character. No expansion of any kind.
+pub fn split_args(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => cur.push(x),
+                        None => return Err(unterminated(s, '\'')),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(x) if "\\\"$`".contains(x) => cur.push(x),
+                            Some(x) => {
+                                cur.push('\\');
+                                cur.push(x);
+                            }
+                            None => return Err(unterminated(s, '"')),
+                        },
+                        Some(x) => cur.push(x),
+                        None => return Err(unterminated(s, '"')),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(x) => cur.push(x),
+                    None => {
+                        return Err(format!(
+                            "--nmap \"{s}\": a backslash ends the arguments; remove it or quote it"
+                        ))
+                    }
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
+
+fn unterminated(s: &str, q: char) -> String {
+    format!("--nmap \"{s}\": unterminated {q} quote; close it or drop it")
+}
+
+/// Rejects ARGS that choose ports or targets (synscan supplies both).
+pub fn check_args(args: &[String]) -> Result<(), String> {
+    for a in args {
+        for (flag, why) in REJECTED {
+            let glued = *flag == "-p" && a.starts_with("-p") && !a.starts_with("--");
+            let long_eq = flag.starts_with("--") && a.starts_with(&format!("{flag}="));
+            let short_glued = (*flag == "-iL" || *flag == "-iR") && a.starts_with(flag);
+            if a == flag || glued || long_eq || short_glued {
+                return Err(format!("--nmap: leave out {a}: {why}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Ascending ports with runs merged: "22,80,8000-8002".
+fn port_spec(ports: &BTreeSet<u16>) -> String {
+    let v: Vec<u16> = ports.iter().copied().collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && u32::from(v[j + 1]) == u32::from(v[j]) + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            v[i].to_string()
+        } else {
+            format!("{}-{}", v[i], v[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
+}
+
+/// Ascending addresses with runs inside one /24 merged in nmap's octet-range syntax.
+fn target_specs(hosts: &[Ipv4Addr]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < hosts.len() {
+        let first = hosts[i].octets();
+        let mut j = i;
+        while j + 1 < hosts.len()
+            && hosts[j + 1].octets()[..3] == first[..3]
+            && u64::from(u32::from(hosts[j + 1])) == u64::from(u32::from(hosts[j])) + 1
+        {
+            j += 1;
+        }
+        out.push(if i == j {
+            hosts[i].to_string()
+        } else {
+            let last = hosts[j].octets()[3];
+            format!("{}.{}.{}.{}-{last}", first[0], first[1], first[2], first[3])
+        });
+        i = j + 1;
+    }
+    out
+}
+
+/// The nmap command for `open` (None when nothing is open). `args` is the text given to
+/// `--nmap`, split like a shell; it must not choose ports or targets. `unprivileged` is left
+/// false here; [`run`] sets it from the process's capabilities.
+pub fn nmap_command(args: &str, open: &OpenPorts) -> Result<Option<NmapCommand>, String> {
+    let args = split_args(args)?;
+    check_args(&args)?;
+    let hosts: Vec<Ipv4Addr> = open
+        .iter()
+        .filter(|(_, ports)| !ports.is_empty())
+        .map(|(ip, _)| *ip)
+        .collect();
+    if hosts.is_empty() {
+        return Ok(None);
+    }
+    let union: BTreeSet<u16> = open.values().flatten().copied().collect();
+    let ports = port_spec(&union);
+    if ports.len() > MAX_PORTS_ARG {
+        return Err(format!(
+            "--nmap: {} distinct open ports are too many for one nmap -p argument; run nmap on a part of them by hand",
+            union.len()
+        ));
+    }
+    Ok(Some(NmapCommand {
+        args,
+        ports,
+        targets: target_specs(&hosts),
+        unprivileged: false,
+    }))
+}
+
+/// The first executable file called `name` in the directories of `path` (a PATH value).
+pub fn find_in_path(name: &str, path: Option<&OsStr>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = path?;
+    std::env::split_paths(path)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// nmap's path from PATH, or [`NOT_INSTALLED`].
+pub fn check_installed() -> Result<PathBuf, String> {
+    find_in_path("nmap", std::env::var_os("PATH").as_deref()).ok_or_else(|| NOT_INSTALLED.into())
+}
+
+/// What [`run`] did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// No open ports: nmap was not started.
+    NothingOpen,
+    /// nmap ran and exited with this status.
+    Ran(ExitStatus),
+}
+
+/// A temporary target list, removed when dropped.
+struct TargetFile(PathBuf);
+
+impl Drop for TargetFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn write_target_file(targets: &[String]) -> Result<TargetFile, String> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let path = std::env::temp_dir().join(format!(
+        "synscan-nmap-targets-{}-{nanos}.txt",
+        std::process::id()
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| {
+            format!(
+                "--nmap: cannot write the target list {}: {e}",
+                path.display()
+            )
+        })?;
+    let guard = TargetFile(path);
+    let mut text = targets.join("\n");
+    text.push('\n');
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("--nmap: cannot write the target list: {e}"))?;
+    Ok(guard)
+}
+
+/// Runs nmap on the open ports found: builds the command ([`nmap_command`]), finds nmap
+/// ([`check_installed`]; the error is [`NOT_INSTALLED`]), adds `--unprivileged` when running
+/// as root without capabilities, says on stderr what it runs, and waits for nmap, whose
+/// stdin, stdout and stderr are synscan's. Errors are one line, ready to print.
+pub fn run(args: &str, open: &OpenPorts) -> Result<Outcome, String> {
+    run_with_path(args, open, std::env::var_os("PATH").as_deref())
+}
+
+/// [`run`] with nmap searched in `path` (a PATH value) instead of the environment's.
+pub fn run_with_path(
+    args: &str,
+    open: &OpenPorts,
+    path: Option<&OsStr>,
+) -> Result<Outcome, String> {
+    let Some(mut cmd) = nmap_command(args, open)? else {
+        eprintln!("synscan: --nmap: no open ports found; nmap not run");
+        return Ok(Outcome::NothingOpen);
+    };
+    let nmap = find_in_path("nmap", path).ok_or_else(|| NOT_INSTALLED.to_string())?;
+    cmd.unprivileged = crate::sys::caps::is_root() && !crate::sys::caps::has_net_raw();
+    let file;
+    let argv = if cmd.targets.len() > MAX_ARGV_TARGETS {
+        file = write_target_file(&cmd.targets)?;
+        cmd.argv_with_target_file(&file.0)
+    } else {
+        cmd.argv()
+    };
+    eprintln!(
+        "synscan: handing the open ports to nmap: {}",
+        NmapCommand::shell_line(&argv)
+    );
+    let status = Command::new(&nmap)
+        .args(&argv[1..])
+        .status()
+        .map_err(|e| format!("--nmap: cannot start {}: {e}", nmap.display()))?;
+    Ok(Outcome::Ran(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(d: u8) -> Ipv4Addr {
+        Ipv4Addr::new(198, 19, 0, d)
+    }
+
+    fn open(pairs: &[(Ipv4Addr, &[u16])]) -> OpenPorts {
+        pairs
+            .iter()
+            .map(|(a, ps)| (*a, ps.iter().copied().collect()))
+            .collect()
+    }
+
+    fn argv(args: &str, o: &OpenPorts) -> Vec<String> {
+        nmap_command(args, o).unwrap().unwrap().argv()
+    }
+
+    #[test]
+    fn one_run_with_the_union_of_ports_hosts_ascending() {
+        let o = open(&[
+            (ip(9), &[443]),
+            (ip(5), &[22, 80]),
+            (Ipv4Addr::new(198, 18, 7, 1), &[80]),
+        ]);
+        assert_eq!(
+            argv("-sV --version-light", &o),
+            [
+                "nmap",
+                "-sV",
+                "--version-light",
+                "-p",
+                "22,80,443",
+                "198.18.7.1",
+                "198.19.0.5",
+                "198.19.0.9"
+            ]
+        );
+    }
+
+    #[test]
+    fn runs_of_ports_and_addresses_merge() {
+        let o = open(&[
+            (ip(1), &[8000, 8001, 8002, 22]),
+            (ip(2), &[8003]),
+            (ip(3), &[65535]),
+            (ip(5), &[1]),
+            (ip(255), &[1]),
+            (Ipv4Addr::new(198, 19, 1, 0), &[1]),
+            (Ipv4Addr::new(198, 19, 1, 1), &[1]),
+        ]);
+        assert_eq!(
+            argv("", &o),
+            [
+                "nmap",
+                "-p",
+                "1,22,8000-8003,65535",
+                "198.19.0.1-3",
+                "198.19.0.5",
+                "198.19.0.255",
+                "198.19.1.0-1"
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_open_means_no_command() {
+        assert_eq!(nmap_command("-sV", &OpenPorts::new()), Ok(None));
+        assert_eq!(nmap_command("-sV", &open(&[(ip(1), &[])])), Ok(None));
+    }
+
+    #[test]
+    fn args_split_like_a_shell() {
+        let o = open(&[(ip(1), &[80])]);
+        assert_eq!(
+            argv(
+                r#" -sV  --script 'http-title,banner' --script-args "http.useragent=Mozilla 5 \"x\"" -oX out\ file.xml "" "#,
+                &o
+            ),
+            [
+                "nmap",
+                "-sV",
+                "--script",
+                "http-title,banner",
+                "--script-args",
+                "http.useragent=Mozilla 5 \"x\"",
+                "-oX",
+                "out file.xml",
+                "",
+                "-p",
+                "80",
+                "198.19.0.1"
+            ]
+        );
+        assert_eq!(split_args("a\"b c\"'d'e"), Ok(vec!["ab cde".to_string()]));
+        assert_eq!(split_args(r#""a\b""#), Ok(vec![r"a\b".to_string()]));
+        assert_eq!(split_args("   "), Ok(vec![]));
+        assert_eq!(
+            split_args("-sV 'oops"),
+            Err("--nmap \"-sV 'oops\": unterminated ' quote; close it or drop it".to_string())
+        );
+        assert!(split_args("x \"y").is_err());
+        assert!(split_args("x\\").is_err());
+    }
+
+    #[test]
+    fn port_and_target_choices_are_refused() {
+        let o = open(&[(ip(1), &[80])]);
+        for bad in [
+            "-sV -p 22",
+            "-p22",
+            "-p-",
+            "--top-ports 10",
+            "--top-ports=10",
+            "-F",
+            "--port-ratio 0.1",
+            "-iL hosts.txt",
+            "-iR 5",
+        ] {
+            let e = nmap_command(bad, &o).unwrap_err();
+            assert!(e.starts_with("--nmap: leave out -"), "{bad}: {e}");
+            assert!(!e.contains('\n'));
+        }
+        assert_eq!(
+            nmap_command("-sV -p 22", &o).unwrap_err(),
+            "--nmap: leave out -p: synscan passes the open ports it found with -p"
+        );
+        // Look-alikes are fine.
+        assert!(nmap_command("-Pn -PS22 --privileged -sV", &o).is_ok());
+    }
+
+    #[test]
+    fn unprivileged_flag_and_target_file() {
+        let mut c = nmap_command("-sV", &open(&[(ip(1), &[80]), (ip(2), &[80])]))
+            .unwrap()
+            .unwrap();
+        c.unprivileged = true;
+        assert_eq!(
+            c.argv(),
+            ["nmap", "-sV", "--unprivileged", "-p", "80", "198.19.0.1-2"]
+        );
+        assert_eq!(
+            c.argv_with_target_file(Path::new("/tmp/t.txt")),
+            [
+                "nmap",
+                "-sV",
+                "--unprivileged",
+                "-p",
+                "80",
+                "-iL",
+                "/tmp/t.txt"
+            ]
+        );
+        // The user's explicit choice stands.
+        let mut c = nmap_command("--privileged -O", &open(&[(ip(1), &[80])]))
+            .unwrap()
+            .unwrap();
+        c.unprivileged = true;
+        assert_eq!(
+            c.argv(),
+            ["nmap", "--privileged", "-O", "-p", "80", "198.19.0.1"]
+        );
+    }
+
+    #[test]
+    fn shell_line_quotes_what_needs_it() {
+        let argv: Vec<String> = ["nmap", "-sV", "--script-args", "a=b c", "it's", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            NmapCommand::shell_line(&argv),
+            r#"nmap -sV --script-args 'a=b c' 'it'\''s' ''"#
+        );
+    }
+
+    #[test]
+    fn target_file_holds_one_target_a_line_and_goes_away() {
+        let f = write_target_file(&["198.19.0.1-3".to_string(), "198.19.0.9".to_string()]).unwrap();
+        let path = f.0.clone();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "198.19.0.1-3\n198.19.0.9\n"
+        );
+        drop(f);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn path_search_finds_executables_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("nmap"), "not executable").unwrap();
+        std::fs::write(b.join("nmap"), "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(b.join("nmap"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::join_paths([a.as_path(), b.as_path()]).unwrap();
+        assert_eq!(find_in_path("nmap", Some(&path)), Some(b.join("nmap")));
+        let only_a = std::env::join_paths([a.as_path()]).unwrap();
+        assert_eq!(find_in_path("nmap", Some(&only_a)), None);
+        assert_eq!(find_in_path("nmap", None), None);
+        assert_eq!(
+            NOT_INSTALLED,
+            "--nmap: nmap is not installed (apt install nmap); open ports were written as usual"
+        );
+    }
+
+    #[test]
+    fn run_without_open_ports_or_nmap_starts_nothing() {
+        assert!(matches!(
+            run("-sV", &OpenPorts::new()),
+            Ok(Outcome::NothingOpen)
+        ));
+        assert!(run("-p 80", &open(&[(ip(1), &[80])])).is_err());
+        let empty = tempfile::tempdir().unwrap();
+        let path = std::env::join_paths([empty.path()]).unwrap();
+        assert_eq!(
+            run_with_path("-sV", &open(&[(ip(1), &[80])]), Some(&path)).unwrap_err(),
+            NOT_INSTALLED
+        );
+    }
+
+    /// A named network namespace with only loopback up, deleted on drop (even on panic).
+    struct EmptyNs(String);
+
+    impl EmptyNs {
+        fn new() -> Option<EmptyNs> {
+            let name = format!("hoff{}", std::process::id());
+            let ok = |args: &[&str]| {
+                Command::new("ip")
+                    .args(args)
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false)
+            };
+            if !ok(&["netns", "add", &name]) {
+                return None;
+            }
+            let ns = EmptyNs(name);
+            ok(&["-n", &ns.0, "link", "set", "lo", "up"]).then_some(ns)
+        }
+    }
+
+    impl Drop for EmptyNs {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+
+    #[test]
+    fn run_hands_a_listener_to_the_real_nmap() {
+        if !crate::sys::caps::is_root() || check_installed().is_err() {
+            eprintln!("note: needs root and nmap (apt install nmap); skipping");
+            return;
+        }
+        let Some(ns) = EmptyNs::new() else {
+            panic!("cannot create a network namespace");
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let xml = dir.path().join("n.xml");
+        let name = ns.0.clone();
+        let xml_arg = xml.to_string_lossy().into_owned();
+        // Only this thread enters the namespace and, like synscan after opening its sockets,
+        // gives up its capabilities; nmap, started from it, runs in that namespace without
+        // them and must be told --unprivileged (its default SYN scan would fail as root).
+        let outcome = std::thread::spawn(move || {
+            crate::sys::netns::enter(&name).expect("enter namespace");
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            crate::sys::caps::drop_all().expect("drop capabilities");
+            let found = open(&[(Ipv4Addr::LOCALHOST, &[port])]);
+            let args = format!("-n -Pn -oX '{xml_arg}'");
+            (port, run(&args, &found))
+        })
+        .join()
+        .unwrap();
+        drop(ns);
+        let (port, outcome) = outcome;
+        match outcome {
+            Ok(Outcome::Ran(status)) => assert!(status.success(), "nmap exit {status}"),
+            other => panic!("nmap did not run: {other:?}"),
+        }
+        let report = std::fs::read_to_string(&xml).unwrap();
+        assert!(
+            report.contains(&format!(
+                "<port protocol=\"tcp\" portid=\"{port}\"><state state=\"open\""
+            )),
+            "{report}"
+        );
+    }
+}

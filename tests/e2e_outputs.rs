@@ -1,0 +1,833 @@
+//! End-to-end output tests: the built binary scans namespace labs and writes every format;
+//! each file is parsed back and compared with the others and with the lab's truth, and the
+//! nmap-compatibility claims are checked with nmap's own tools (xmllint against nmap.dtd,
+//! xsltproc with nmap.xsl, ndiff) and, when installed, with nmap itself on the same lab.
+//! Root is needed (skipped otherwise); a missing tool skips its check with a note.
+
+mod common;
+
+use common::{skip_unless_root, synscan_bin, Lab};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+type Pair = (Ipv4Addr, u16);
+
+const DTD: &str = "/usr/share/nmap/nmap.dtd";
+const XSL: &str = "/usr/share/nmap/nmap.xsl";
+const NMAP_SERVICES: &str = "/usr/share/nmap/nmap-services";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Runs a tool; None (with a note) when it is not installed.
+fn tool(name: &str, args: &[&str]) -> Option<Output> {
+    match Command::new(name).args(args).output() {
+        Ok(o) => Some(o),
+        Err(_) => {
+            eprintln!(
+                "note: {name} not installed; skipping its check (apt-get install nmap ndiff libxml2-utils xsltproc)"
+            );
+            None
+        }
+    }
+}
+
+/// Whether an executable of this name is on PATH.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
+}
+
+/// Runs synscan in the lab's scanner namespace and insists on exit 0.
+fn synscan(lab: &Lab, args: &[&str]) -> Output {
+    let out = lab.run_in_scanner(synscan_bin(), args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "synscan {args:?} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+/// Open pairs of nmap normal text (-oN or stdout).
+fn parse_normal(t: &str) -> BTreeSet<Pair> {
+    let mut ip: Option<Ipv4Addr> = None;
+    let mut v = BTreeSet::new();
+    for l in t.lines() {
+        if let Some(rest) = l.strip_prefix("synscan scan report for ") {
+            // "name (ip)" or "ip".
+            let a = rest
+                .rsplit('(')
+                .next()
+                .unwrap_or(rest)
+                .trim_end_matches(')');
+            ip = Some(
+                a.parse()
+                    .unwrap_or_else(|_| panic!("bad report line {l:?}")),
+            );
+            continue;
+        }
+        let mut w = l.split_whitespace();
+        if let (Some(p), Some("open")) = (w.next(), w.next()) {
+            if let Some(port) = p.strip_suffix("/tcp") {
+                let ip = ip.unwrap_or_else(|| panic!("port line before any report: {l:?}"));
+                v.insert((ip, port.parse().expect("port number")));
+            }
+        }
+    }
+    v
+}
+
+/// Open pairs of nmap grepable text.
+fn parse_grepable(t: &str) -> BTreeSet<Pair> {
+    let mut v = BTreeSet::new();
+    for l in t.lines().filter(|l| l.starts_with("Host: ")) {
+        let ip: Ipv4Addr = l[6..]
+            .split(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("bad Host line {l:?}"));
+        let Some(ports) = l.split("\tPorts: ").nth(1) else {
+            assert!(l.ends_with("\tStatus: Up"), "unexpected line {l:?}");
+            continue;
+        };
+        let ports = ports.split('\t').next().unwrap_or("");
+        for entry in ports.split(", ").filter(|e| !e.is_empty()) {
+            let f: Vec<&str> = entry.split('/').collect();
+            assert_eq!(f.len(), 8, "grepable port entry {entry:?} has 7 slashes");
+            assert_eq!(f[2], "tcp");
+            if f[1] == "open" {
+                v.insert((ip, f[0].parse().expect("port number")));
+            }
+        }
+    }
+    v
+}
+
+/// The value of `name="..."` in `s`.
+fn attr<'a>(s: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("{name}=\"");
+    let start = s.find(&key)? + key.len();
+    let end = s[start..].find('"')? + start;
+    Some(&s[start..end])
+}
+
+/// Open pairs of the XML, by string search per <host> block.
+fn parse_xml(t: &str) -> BTreeSet<Pair> {
+    let mut v = BTreeSet::new();
+    for block in t.split("<host ").skip(1) {
+        let block = block.split("</host>").next().unwrap_or("");
+        let addr = block.split("<address ").nth(1).expect("host address");
+        let ip: Ipv4Addr = attr(addr, "addr")
+            .and_then(|a| a.parse().ok())
+            .expect("addr");
+        for port in block.split("<port ").skip(1) {
+            let state = port.split("<state ").nth(1).expect("port state");
+            if attr(state, "state") == Some("open") {
+                v.insert((ip, attr(port, "portid").unwrap().parse().unwrap()));
+            }
+        }
+    }
+    v
+}
+
+/// Open pairs of the XML as libxslt reads it (a real XML parser), or None without xsltproc.
+fn parse_xml_with_xsltproc(file: &Path) -> Option<BTreeSet<Pair>> {
+    let dir = tempfile::tempdir().unwrap();
+    let xsl = dir.path().join("open.xsl");
+    std::fs::write(
+        &xsl,
+        r#"<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+<xsl:output method="text"/>
+<xsl:template match="/">
+<xsl:for-each select="/nmaprun/host/ports/port[state/@state='open']">
+<xsl:value-of select="../../address[@addrtype='ipv4']/@addr"/><xsl:text> </xsl:text><xsl:value-of select="@portid"/><xsl:text>&#10;</xsl:text>
+</xsl:for-each>
+</xsl:template>
+</xsl:stylesheet>
+"#,
+    )
+    .unwrap();
+    let out = tool("xsltproc", &[xsl.to_str().unwrap(), file.to_str().unwrap()])?;
+    assert!(out.status.success(), "xsltproc: {}", text(&out.stderr));
+    Some(
+        text(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let (a, p) = l.trim().split_once(' ').expect("ip port");
+                (a.parse().unwrap(), p.parse().unwrap())
+            })
+            .collect(),
+    )
+}
+
+/// Open pairs of the NDJSON; checks every line is a JSON object.
+fn parse_json(t: &str) -> BTreeSet<Pair> {
+    let mut v = BTreeSet::new();
+    let mut summaries = 0;
+    for l in t.lines() {
+        let j: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"));
+        if j["type"] == "summary" {
+            summaries += 1;
+            continue;
+        }
+        if j["state"] == "open" {
+            v.insert((
+                j["ip"].as_str().unwrap().parse().unwrap(),
+                j["port"].as_u64().unwrap() as u16,
+            ));
+        }
+    }
+    assert_eq!(summaries, 1, "one summary line in:\n{t}");
+    v
+}
+
+/// Open pairs of masscan's list format.
+fn parse_list(t: &str) -> BTreeSet<Pair> {
+    assert!(t.starts_with("#masscan\n") && t.ends_with("# end\n"), "{t}");
+    t.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split(' ').collect();
+            assert_eq!(w.len(), 5, "list line {l:?}");
+            (w[0] == "open").then(|| (w[3].parse().unwrap(), w[2].parse().unwrap()))
+        })
+        .collect()
+}
+
+/// Open pairs of the CSV.
+fn parse_csv(t: &str) -> BTreeSet<Pair> {
+    let mut lines = t.lines();
+    assert_eq!(
+        lines.next(),
+        Some("ip,port,proto,state,reason,ttl,timestamp,service")
+    );
+    lines
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split(',').collect();
+            assert_eq!(w.len(), 8, "csv line {l:?}");
+            (w[3] == "open").then(|| (w[0].parse().unwrap(), w[1].parse().unwrap()))
+        })
+        .collect()
+}
+
+/// A small lab: 16 addresses, 5 ports, a few open and dropped pairs.
+fn small_lab(prefix: &str, seed: &str) -> Lab {
+    Lab::start(&[
+        "--prefix",
+        prefix,
+        "--ports",
+        "22,80,443,3306,8080",
+        "--open-hosts",
+        "5",
+        "--open-per-host",
+        "2",
+        "--filtered",
+        "4",
+        "--seed",
+        seed,
+    ])
+}
+
+#[test]
+fn every_format_reports_exactly_the_truths_open_ports() {
+    if skip_unless_root("every_format_reports_exactly_the_truths_open_ports") {
+        return;
+    }
+    let lab = small_lab("198.19.40.0/28", "11");
+    let dir = tempfile::tempdir().unwrap();
+    let f = |n: &str| dir.path().join(n);
+    let s = |p: PathBuf| p.to_string_lossy().into_owned();
+    let (xml, gnmap, nmap, json, list, csv, all) = (
+        s(f("a.xml")),
+        s(f("a.gnmap")),
+        s(f("a.nmap")),
+        s(f("a.json")),
+        s(f("a.lst")),
+        s(f("a.csv")),
+        s(f("all")),
+    );
+    let ports = lab.truth.ports_arg();
+    let out = synscan(
+        &lab,
+        &[
+            &lab.truth.prefix,
+            "-p",
+            &ports,
+            "-oX",
+            &xml,
+            "-oG",
+            &gnmap,
+            "-oN",
+            &nmap,
+            "-oJ",
+            &json,
+            "-oL",
+            &list,
+            "--output-format",
+            "csv",
+            "--output-filename",
+            &csv,
+            "-oA",
+            &all,
+        ],
+    );
+    let truth = &lab.truth.open;
+    assert!(truth.len() >= 5, "lab has open ports");
+    let parsed: Vec<(&str, BTreeSet<Pair>)> = vec![
+        ("stdout (normal)", parse_normal(&text(&out.stdout))),
+        ("-oN", parse_normal(&read(&f("a.nmap")))),
+        ("-oG", parse_grepable(&read(&f("a.gnmap")))),
+        ("-oX", parse_xml(&read(&f("a.xml")))),
+        ("-oJ", parse_json(&read(&f("a.json")))),
+        ("-oL", parse_list(&read(&f("a.lst")))),
+        ("csv", parse_csv(&read(&f("a.csv")))),
+        ("-oA .nmap", parse_normal(&read(&f("all.nmap")))),
+        ("-oA .gnmap", parse_grepable(&read(&f("all.gnmap")))),
+        ("-oA .xml", parse_xml(&read(&f("all.xml")))),
+    ];
+    for (name, open) in &parsed {
+        assert_eq!(open, truth, "{name} differs from the lab's truth");
+    }
+    if let Some(open) = parse_xml_with_xsltproc(&f("a.xml")) {
+        assert_eq!(&open, truth, "-oX read by libxslt differs from the truth");
+    }
+    // -oA writes the same reports as the single-format flags, apart from the command line.
+    for (a, b) in [("a.nmap", "all.nmap"), ("a.gnmap", "all.gnmap")] {
+        let body = |p: &str| -> Vec<String> {
+            read(&f(p))
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(body(a), body(b), "{a} and {b} differ");
+    }
+}
+
+/// Lines of xmllint's complaint that are not about nmaprun's scanner attribute.
+fn dtd_errors_besides_scanner(file: &Path) -> Option<Vec<String>> {
+    let out = tool(
+        "xmllint",
+        &["--noout", "--dtdvalid", DTD, file.to_str().unwrap()],
+    )?;
+    let err = text(&out.stderr);
+    let scanner_complaint = err.contains("attribute scanner of nmaprun");
+    assert!(
+        !out.status.success() && scanner_complaint,
+        "expected exactly the scanner=\"synscan\" complaint, got:\n{err}"
+    );
+    Some(
+        err.lines()
+            .filter(|l| l.contains("error") && !l.contains("attribute scanner of nmaprun"))
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+#[test]
+fn xml_is_dtd_valid_renders_and_ndiff_tracks_a_newly_opened_port() {
+    if skip_unless_root("xml_is_dtd_valid_renders_and_ndiff_tracks_a_newly_opened_port") {
+        return;
+    }
+    if !Path::new(DTD).exists() {
+        eprintln!("note: {DTD} missing (apt-get install nmap); skipping");
+        return;
+    }
+    let lab = small_lab("198.19.42.0/28", "12");
+    let dir = tempfile::tempdir().unwrap();
+    let ports = lab.truth.ports_arg();
+    let scan = |name: &str, seed: &str| -> PathBuf {
+        let p = dir.path().join(name);
+        synscan(
+            &lab,
+            &[
+                &lab.truth.prefix,
+                "-p",
+                &ports,
+                "--seed",
+                seed,
+                "--reason",
+                "-oX",
+                p.to_str().unwrap(),
+            ],
+        );
+        p
+    };
+    // Two scans of the same lab in different probe orders.
+    let a = scan("a.xml", "1");
+    let b = scan("b.xml", "2");
+    let xml_a = read(&a);
+    assert_eq!(parse_xml(&xml_a), lab.truth.open);
+    assert_eq!(parse_xml(&read(&b)), lab.truth.open);
+
+    // xmllint: the only complaint is scanner="synscan"; with scanner="nmap" it validates.
+    let Some(others) = dtd_errors_besides_scanner(&a) else {
+        return;
+    };
+    assert!(others.is_empty(), "DTD errors besides scanner: {others:?}");
+    let as_nmap = dir.path().join("as_nmap.xml");
+    std::fs::write(
+        &as_nmap,
+        xml_a.replacen("scanner=\"synscan\"", "scanner=\"nmap\"", 1),
+    )
+    .unwrap();
+    if let Some(out) = tool(
+        "xmllint",
+        &["--noout", "--dtdvalid", DTD, as_nmap.to_str().unwrap()],
+    ) {
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "xmllint: {}",
+            text(&out.stderr)
+        );
+    }
+
+    // xsltproc renders the raw file with nmap's stylesheet; every open port is in the page.
+    if Path::new(XSL).exists() {
+        if let Some(out) = tool("xsltproc", &[XSL, a.to_str().unwrap()]) {
+            assert!(out.status.success(), "xsltproc: {}", text(&out.stderr));
+            let html = text(&out.stdout);
+            assert!(html.contains("<html"), "{html}");
+            for (ip, port) in &lab.truth.open {
+                assert!(html.contains(&ip.to_string()), "{ip} not rendered");
+                assert!(
+                    html.contains(&format!(">{port}<")),
+                    "port {port} not rendered"
+                );
+            }
+        }
+    }
+
+    // ndiff: the same results in another order are no difference.
+    let Some(out) = tool("ndiff", &[a.to_str().unwrap(), b.to_str().unwrap()]) else {
+        return;
+    };
+    let diff = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ndiff: {diff}{}",
+        text(&out.stderr)
+    );
+    assert!(!diff.contains("/tcp"), "ndiff saw port changes:\n{diff}");
+
+    // Open one more pair: a port the lab's listener already binds, on a host where it is
+    // closed; adding the pair to the nft "open" set stops the reset rule for it.
+    let listened: BTreeSet<u16> = lab.truth.open.iter().map(|p| p.1).collect();
+    let port = *listened.iter().next().unwrap();
+    let ip = (1..15u8)
+        .map(|h| Ipv4Addr::new(198, 19, 42, h))
+        .find(|ip| {
+            let pair = (*ip, port);
+            !lab.truth.open.contains(&pair)
+                && !lab.truth.filtered.contains(&pair)
+                && !lab.truth.unreachable.contains(&pair)
+        })
+        .expect("a closed pair on a listened port");
+    let add = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.truth.target_ns,
+            "nft",
+            "add",
+            "element",
+        ])
+        .args(["inet", "synlab", "open", &format!("{{ {ip} . {port} }}")])
+        .output()
+        .expect("run nft");
+    assert!(add.status.success(), "nft: {}", text(&add.stderr));
+    let c = scan("c.xml", "3");
+    let mut want = lab.truth.open.clone();
+    want.insert((ip, port));
+    assert_eq!(parse_xml(&read(&c)), want, "the newly opened pair is found");
+    let out = tool("ndiff", &[a.to_str().unwrap(), c.to_str().unwrap()]).unwrap();
+    let diff = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "ndiff: {diff}{}",
+        text(&out.stderr)
+    );
+    assert!(
+        diff.contains(&format!("{ip}")),
+        "host {ip} not named:\n{diff}"
+    );
+    let added = format!("+{port}/tcp");
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with(&added) && l.split_whitespace().nth(1) == Some("open")),
+        "no \"{added} open\" line:\n{diff}"
+    );
+    // Only that port changed.
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| (l.starts_with('+') || l.starts_with('-')) && l.contains("/tcp"))
+        .collect();
+    assert_eq!(changed.len(), 1, "{diff}");
+}
+
+/// The first seed for which a probe to an open pair is among the first `within` sent.
+fn seed_with_early_open(targets: &str, ports: &str, open: &BTreeSet<Pair>, within: usize) -> u64 {
+    for seed in 1..200u64 {
+        let out = Command::new(synscan_bin())
+            .args([
+                targets,
+                "-p",
+                ports,
+                "--dry-run",
+                "--seed",
+                &seed.to_string(),
+            ])
+            .output()
+            .expect("dry run");
+        assert!(out.status.success(), "dry run: {}", text(&out.stderr));
+        let early = text(&out.stdout).lines().take(within).any(|l| {
+            let (a, p) = l.split_once(' ').expect("ip port");
+            open.contains(&(a.parse().unwrap(), p.trim().parse().unwrap()))
+        });
+        if early {
+            return seed;
+        }
+    }
+    panic!("no seed puts an open pair early");
+}
+
+/// Lab with lab seed 3: on 198.19.41.0/30, .1 has 80 and 443 open, 198.19.41.2:22 is dropped.
+fn tiny_lab() -> Lab {
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.41.0/30",
+        "--ports",
+        "22,80,443",
+        "--open-hosts",
+        "1",
+        "--open-per-host",
+        "2",
+        "--filtered",
+        "1",
+        "--seed",
+        "3",
+    ]);
+    let ip = |h| Ipv4Addr::new(198, 19, 41, h);
+    assert_eq!(
+        (lab.truth.open.clone(), lab.truth.filtered.clone()),
+        (
+            BTreeSet::from([(ip(1), 80), (ip(1), 443)]),
+            BTreeSet::from([(ip(2), 22)])
+        ),
+        "synscan-lab chose another truth for seed 3; update the expected texts of this test"
+    );
+    lab
+}
+
+/// A services file in nmap-services format naming port 80 with a made-up name.
+fn services_file(dir: &Path) -> String {
+    let p = dir.join("nmap-services");
+    std::fs::write(
+        &p,
+        "# test table\nssh\t22/tcp\t0.182286\t# Secure Shell Login\nsynlab-web\t80/tcp\t0.5\t# made up\nsynlab-web\t80/udp\t0.1\n",
+    )
+    .unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn reason_and_verbose_stdout_exact_with_lines_as_found() {
+    if skip_unless_root("reason_and_verbose_stdout_exact_with_lines_as_found") {
+        return;
+    }
+    let lab = tiny_lab();
+    let dir = tempfile::tempdir().unwrap();
+    let svc = services_file(dir.path());
+    // 12 probes at 10 per second, an open pair among the first 3 sent: its "Discovered"
+    // line must arrive while at least 0.9 s of sending remains.
+    let seed = seed_with_early_open(&lab.truth.prefix, "22,80,443", &lab.truth.open, 3);
+    let mut child = lab
+        .scanner_command(synscan_bin())
+        .args([&lab.truth.prefix, "-p", "22,80,443", "--reason", "-v"])
+        .args(["--services-file", &svc, "--rate", "10"])
+        .args(["--seed", &seed.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn synscan");
+    let mut lines = Vec::new();
+    let mut running_at_first_discovery = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.expect("stdout line");
+        if line.starts_with("Discovered") && running_at_first_discovery.is_none() {
+            running_at_first_discovery = Some(matches!(child.try_wait(), Ok(None)));
+        }
+        lines.push(line);
+    }
+    let out = child.wait_with_output().expect("wait synscan");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        running_at_first_discovery,
+        Some(true),
+        "-v lines must be printed as ports are found, not at the end:\n{lines:#?}"
+    );
+    let first = &lines[0];
+    assert!(
+        first.starts_with(&format!("Starting synscan {VERSION} at ")) && first.ends_with(" UTC"),
+        "{first}"
+    );
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with("synscan done: 4 IP addresses (4 hosts up) scanned in ")
+            && last.ends_with(" seconds"),
+        "{last}"
+    );
+    let discovered: BTreeSet<&str> = lines[1..3].iter().map(String::as_str).collect();
+    assert_eq!(
+        discovered,
+        BTreeSet::from([
+            "Discovered open port 80/tcp on 198.19.41.1",
+            "Discovered open port 443/tcp on 198.19.41.1"
+        ])
+    );
+    let report = lines[3..lines.len() - 1].join("\n") + "\n";
+    assert_eq!(
+        report,
+        "synscan scan report for 198.19.41.0
+Host is up, received reset ttl 64.
+All 3 scanned ports on 198.19.41.0 are in ignored states.
+Not shown: 3 closed tcp ports (reset)
+
+synscan scan report for 198.19.41.1
+Host is up, received syn-ack ttl 64.
+Not shown: 1 closed tcp port (reset)
+PORT    STATE SERVICE    REASON
+80/tcp  open  synlab-web syn-ack ttl 64
+443/tcp open  unknown    syn-ack ttl 64
+
+synscan scan report for 198.19.41.2
+Host is up, received reset ttl 64.
+Not shown: 2 closed tcp ports (reset)
+PORT   STATE    SERVICE REASON
+22/tcp filtered ssh     no-response
+
+synscan scan report for 198.19.41.3
+Host is up, received reset ttl 64.
+All 3 scanned ports on 198.19.41.3 are in ignored states.
+Not shown: 3 closed tcp ports (reset)
+
+"
+    );
+}
+
+#[test]
+fn services_file_names_reach_every_format() {
+    if skip_unless_root("services_file_names_reach_every_format") {
+        return;
+    }
+    let lab = tiny_lab();
+    let dir = tempfile::tempdir().unwrap();
+    let svc = services_file(dir.path());
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    synscan(
+        &lab,
+        &[
+            &lab.truth.prefix,
+            "-p",
+            "22,80,443",
+            "--services-file",
+            &svc,
+            "-oN",
+            &p("s.nmap"),
+            "-oX",
+            &p("s.xml"),
+            "-oG",
+            &p("s.gnmap"),
+            "-oJ",
+            &p("s.json"),
+            "--output-format",
+            "csv",
+            "--output-filename",
+            &p("s.csv"),
+        ],
+    );
+    let normal = read(Path::new(&p("s.nmap")));
+    let body: String = normal
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        body,
+        "synscan scan report for 198.19.41.0
+Host is up.
+All 3 scanned ports on 198.19.41.0 are in ignored states.
+Not shown: 3 closed tcp ports (reset)
+
+synscan scan report for 198.19.41.1
+Host is up.
+Not shown: 1 closed tcp port (reset)
+PORT    STATE SERVICE
+80/tcp  open  synlab-web
+443/tcp open  unknown
+
+synscan scan report for 198.19.41.2
+Host is up.
+Not shown: 2 closed tcp ports (reset)
+PORT   STATE    SERVICE
+22/tcp filtered ssh
+
+synscan scan report for 198.19.41.3
+Host is up.
+All 3 scanned ports on 198.19.41.3 are in ignored states.
+Not shown: 3 closed tcp ports (reset)
+
+"
+    );
+    assert!(normal.starts_with(&format!("# synscan {VERSION} scan initiated ")));
+    assert!(normal
+        .lines()
+        .last()
+        .unwrap()
+        .contains(" -- 4 IP addresses (4 hosts up) scanned in "));
+    let xml = read(Path::new(&p("s.xml")));
+    assert!(xml.contains(
+        "<port protocol=\"tcp\" portid=\"80\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"64\"/><service name=\"synlab-web\" method=\"table\" conf=\"3\"/></port>\n\
+         <port protocol=\"tcp\" portid=\"443\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"64\"/></port>\n"
+    ), "{xml}");
+    assert!(
+        xml.contains(
+            "<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"3\" services=\"22,80,443\"/>"
+        ),
+        "{xml}"
+    );
+    let gnmap = read(Path::new(&p("s.gnmap")));
+    assert!(
+        gnmap.contains(
+            "Host: 198.19.41.1 ()\tPorts: 80/open/tcp//synlab-web///, 443/open/tcp/////\tIgnored State: closed (1)\n"
+        ),
+        "{gnmap}"
+    );
+    let json = read(Path::new(&p("s.json")));
+    assert!(
+        json.lines()
+            .any(|l| l.starts_with("{\"ip\":\"198.19.41.1\",\"port\":80,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":64,\"ts\":")
+                && l.ends_with(",\"service\":\"synlab-web\"}")),
+        "{json}"
+    );
+    let csv = read(Path::new(&p("s.csv")));
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("198.19.41.1,80,tcp,open,syn-ack,64,")
+                && l.ends_with(",synlab-web")),
+        "{csv}"
+    );
+}
+
+#[test]
+fn same_lab_gives_nmaps_grepable_and_no_ndiff_difference() {
+    if skip_unless_root("same_lab_gives_nmaps_grepable_and_no_ndiff_difference") {
+        return;
+    }
+    if !Path::new(NMAP_SERVICES).exists() {
+        eprintln!("note: {NMAP_SERVICES} missing (apt-get install nmap); skipping");
+        return;
+    }
+    if !on_path("nmap") {
+        eprintln!("note: nmap not installed; skipping (apt-get install nmap)");
+        return;
+    }
+    let lab = small_lab("198.19.43.0/29", "13");
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let ports = lab.truth.ports_arg();
+    let nmap = lab.run_in_scanner(
+        "nmap",
+        &[
+            "-n",
+            "-Pn",
+            "-sS",
+            "--reason",
+            "-p",
+            &ports,
+            &lab.truth.prefix,
+            "-oX",
+            &p("n.xml"),
+            "-oG",
+            &p("n.gnmap"),
+            "-oN",
+            &p("n.nmap"),
+        ],
+    );
+    assert!(
+        nmap.status.success(),
+        "nmap: {}{}",
+        text(&nmap.stdout),
+        text(&nmap.stderr)
+    );
+    // With 5 ports nmap lists every port; synscan does too when asked to show all states,
+    // and with nmap's service table the names agree.
+    synscan(
+        &lab,
+        &[
+            &lab.truth.prefix,
+            "-p",
+            &ports,
+            "--reason",
+            "--show",
+            "closed,filtered",
+            "--services-file",
+            NMAP_SERVICES,
+            "-oX",
+            &p("s.xml"),
+            "-oG",
+            &p("s.gnmap"),
+            "-oN",
+            &p("s.nmap"),
+        ],
+    );
+    let body = |f: &str| -> String {
+        read(Path::new(&p(f)))
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    assert_eq!(body("s.gnmap"), body("n.gnmap"), "-oG differs from nmap's");
+    // -oN: identical tables; only the product name and the "Host is up" detail differ.
+    let tables = |f: &str| -> String {
+        body(f)
+            .lines()
+            .filter(|l| !l.starts_with("Host is up"))
+            .map(|l| l.replacen("Nmap scan report", "synscan scan report", 1) + "\n")
+            .collect()
+    };
+    assert_eq!(
+        tables("s.nmap"),
+        tables("n.nmap"),
+        "-oN differs from nmap's"
+    );
+    assert_eq!(parse_xml(&read(Path::new(&p("n.xml")))), lab.truth.open);
+    let Some(out) = tool("ndiff", &[&p("n.xml"), &p("s.xml")]) else {
+        return;
+    };
+    let diff = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ndiff nmap vs synscan: {diff}{}",
+        text(&out.stderr)
+    );
+    assert!(!diff.contains("/tcp"), "{diff}");
+}
