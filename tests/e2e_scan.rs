@@ -340,3 +340,80 @@ fn rate_auto_grows_on_a_clean_path_and_stays_exact() {
         "a lossless lab lets the rate grow, ended at {pps}"
     );
 }
+
+#[test]
+fn nmap_hand_off_runs_on_the_open_ports_found() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.9.0/28",
+        "--open-hosts",
+        "3",
+        "--open-per-host",
+        "2",
+        "--filtered",
+        "2",
+    ]);
+    let ports = ports_arg(&lab.truth.ports);
+    let out = lab.run_in_scanner(
+        synscan_bin(),
+        &[
+            lab.truth.prefix.as_str(),
+            "-p",
+            ports.as_str(),
+            "-oL",
+            "/dev/null",
+            "--nmap",
+            "-n -Pn -T4 -oG -",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("handing the open ports to nmap"),
+        "{stderr}"
+    );
+    // nmap's grepable lines name exactly the open pairs synscan found.
+    let mut seen = BTreeSet::new();
+    for line in stdout.lines().filter(|l| l.contains("Ports: ")) {
+        let ip: Ipv4Addr = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|a| a.parse().ok())
+            .expect("Host: IP");
+        let ports = line.split("Ports: ").nth(1).unwrap_or("");
+        for entry in ports.split(", ") {
+            let mut f = entry.split('/');
+            let port: u16 = f.next().and_then(|p| p.trim().parse().ok()).expect("port");
+            if f.next() == Some("open") {
+                seen.insert((ip, port));
+            }
+        }
+    }
+    assert_eq!(seen, lab.truth.open, "{stdout}");
+
+    // Without nmap on PATH the scan still runs and says so plainly.
+    let out = lab.run_in_scanner(
+        "env",
+        &[
+            "PATH=/nonexistent",
+            synscan_bin(),
+            lab.truth.prefix.as_str(),
+            "-p",
+            "22",
+            "-oL",
+            "/dev/null",
+            "--nmap",
+            "-sV",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("nmap is not installed (apt install nmap)"),
+        "{stderr}"
+    );
+}

@@ -408,6 +408,11 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
         }
     };
     let (show_closed, show_filtered) = parse_show(&args.show)?;
+    if let Some(a) = &args.nmap {
+        crate::handoff::split_args(a)
+            .and_then(|v| crate::handoff::check_args(&v))
+            .map_err(usage)?;
+    }
     if let Some(user) = &args.user {
         crate::sys::caps::user_ids(user)
             .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;

@@ -9,6 +9,7 @@ pub mod resume;
 
 use crate::cli::{Rate, ScanConfig, ScanMode, SendPathChoice};
 use crate::error::{self, ScanError};
+use crate::handoff;
 use crate::net::{self, CaptureFilter, SendPath};
 use crate::output::{Outputs, ScanInfo, ScanSummary};
 use crate::probe::{ProbeCrafter, ProbeParams, SourcePorts};
@@ -49,6 +50,11 @@ pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
 
 /// Prints the scan's size and seed, so that the order can be repeated.
 fn announce(cfg: &ScanConfig, order: &ProbeOrder) {
+    if cfg.nmap.is_some() {
+        if let Err(e) = handoff::check_installed() {
+            eprintln!("synscan: {e}");
+        }
+    }
     eprintln!(
         "synscan: {} hosts x {} ports = {} probes{}, seed {} (repeat the order with --seed {})",
         cfg.targets.len(),
@@ -140,14 +146,64 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         wait: cfg.wait,
         progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
     };
+    let mut sinks = Sinks::new(cfg, &mut outputs);
     let outcome = engine::run(
         params,
         transmit.as_mut(),
         capture.as_mut(),
-        &mut outputs,
+        &mut sinks,
         stop,
     );
-    finish(cfg, &mut slot, outcome, &mut outputs)
+    let open = sinks.open.take();
+    let code = finish(cfg, &mut slot, outcome, &mut outputs)?;
+    Ok(hand_off(cfg, code, open))
+}
+
+/// The outputs, plus the open ports kept for an nmap hand-off when one is asked for.
+struct Sinks<'a> {
+    outputs: &'a mut Outputs,
+    open: Option<handoff::OpenPorts>,
+}
+
+impl<'a> Sinks<'a> {
+    fn new(cfg: &ScanConfig, outputs: &'a mut Outputs) -> Sinks<'a> {
+        Sinks {
+            outputs,
+            open: cfg.nmap.as_ref().map(|_| handoff::OpenPorts::new()),
+        }
+    }
+}
+
+impl engine::ResultSink for Sinks<'_> {
+    fn record(&mut self, r: &crate::model::PortResult) -> std::io::Result<()> {
+        if let (Some(open), crate::model::PortState::Open) = (self.open.as_mut(), r.state) {
+            open.entry(r.ip).or_default().insert(r.port);
+        }
+        self.outputs.record(r)
+    }
+}
+
+/// Runs nmap on the open ports of a completed scan when --nmap asks for it; a failed
+/// hand-off turns a clean exit into a runtime error (the scan's results are written).
+fn hand_off(cfg: &ScanConfig, code: i32, open: Option<handoff::OpenPorts>) -> i32 {
+    let (Some(args), Some(open)) = (cfg.nmap.as_deref(), open) else {
+        return code;
+    };
+    if code != error::EXIT_OK {
+        eprintln!("synscan: the scan did not complete; nmap not run");
+        return code;
+    }
+    match handoff::run(args, &open) {
+        Ok(handoff::Outcome::Ran(status)) if !status.success() => {
+            eprintln!("synscan: nmap exited with {status}");
+            error::EXIT_RUNTIME
+        }
+        Ok(_) => code,
+        Err(e) => {
+            eprintln!("synscan: {e}");
+            error::EXIT_RUNTIME
+        }
+    }
 }
 
 /// The user a root-started scan runs as once its sockets are open.
@@ -213,8 +269,11 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         max_in_flight,
         progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
     };
-    let outcome = connect::run(params, &mut scanner, &mut outputs, stop);
-    finish(cfg, &mut slot, outcome, &mut outputs)
+    let mut sinks = Sinks::new(cfg, &mut outputs);
+    let outcome = connect::run(params, &mut scanner, &mut sinks, stop);
+    let open = sinks.open.take();
+    let code = finish(cfg, &mut slot, outcome, &mut outputs)?;
+    Ok(hand_off(cfg, code, open))
 }
 
 /// Writes the summary, reports the run on stderr and picks the exit code. Results found
