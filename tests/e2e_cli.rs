@@ -386,3 +386,23 @@ fn stats_every_prints_status_lines_and_firewall_rule_names_the_ports() {
         text.contains("iptables -A OUTPUT -p tcp --sport 40000:40099 --tcp-flags RST RST -j DROP")
     );
 }
+
+#[test]
+fn a_hostname_target_labels_its_address_in_the_reports() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let ns = EmptyNs::new();
+    let out = ns.synscan(&["localhost", "-p", "9", "--show", "closed", "-oX", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        xml.contains("<hostname name=\"localhost\" type=\"user\"/>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<address addr=\"127.0.0.1\" addrtype=\"ipv4\"/>"),
+        "{xml}"
+    );
+}

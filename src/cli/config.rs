@@ -104,6 +104,8 @@ pub struct ScanConfig {
     pub stats_every: Option<Duration>,
     /// Arguments for an nmap run on the open ports found.
     pub nmap: Option<String>,
+    /// Addresses of the hostnames given as targets, with the name.
+    pub hostnames: Vec<(Ipv4Addr, String)>,
 }
 
 fn usage(msg: String) -> ScanError {
@@ -338,7 +340,21 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
     }
     let ports = select_ports(args)?;
     let (includes, excludes) = collect_target_specs(args)?;
-    let targets = targets::build_target_set(&includes, &excludes, args.allow_reserved, resolve)?;
+    // Names the user typed label their addresses in the reports (nmap's "user" hostnames).
+    let named: std::cell::RefCell<Vec<(Ipv4Addr, String)>> = Default::default();
+    let recording = |name: &str| -> Result<Vec<Ipv4Addr>, String> {
+        let ips = resolve(name)?;
+        named
+            .borrow_mut()
+            .extend(ips.iter().map(|ip| (*ip, name.to_string())));
+        Ok(ips)
+    };
+    let targets = targets::build_target_set(&includes, &excludes, args.allow_reserved, &recording)?;
+    let hostnames: Vec<(Ipv4Addr, String)> = named
+        .into_inner()
+        .into_iter()
+        .filter(|(ip, _)| targets.contains(*ip))
+        .collect();
     // More than a /8 is rarely meant; an exclude list shows the user thought about scope.
     if targets.len() > LARGE_SCAN_ADDRESSES
         && excludes.is_empty()
@@ -462,6 +478,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             .map(|s| parse_seconds("--stats-every", s))
             .transpose()?,
         nmap: args.nmap.clone(),
+        hostnames,
     })
 }
 

@@ -131,6 +131,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     });
     let info = scan_info(cfg, &order, "syn");
     let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, &info)?;
+    outputs.set_hostnames(cfg.hostnames.iter().cloned());
     give_up_privileges(cfg)?;
 
     let params = engine::EngineParams {
@@ -253,6 +254,7 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         .map_err(|e| ScanError::Runtime(format!("cannot create the connect poller: {e}")))?;
     let info = scan_info(cfg, &order, "connect");
     let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, &info)?;
+    outputs.set_hostnames(cfg.hostnames.iter().cloned());
     give_up_privileges(cfg)?;
     let params = connect::ConnectParams {
         order,
