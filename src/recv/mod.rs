@@ -93,12 +93,13 @@ pub fn run_receiver(
     let link = capture.link();
     while !stop.load(Ordering::Relaxed) {
         let mut batch = Vec::new();
-        let at = Instant::now();
         let (mut frames, mut malformed, mut uninteresting, mut not_ours) = (0u64, 0, 0, 0);
         capture
             .poll(Duration::from_millis(10), &mut |frame| {
                 frames += 1;
-                match classify(frame, link, crafter, at) {
+                // Stamped when handled, like the table's clock: a stamp from before the
+                // poll would make replies look faster than the table can see them.
+                match classify(frame, link, crafter, Instant::now()) {
                     Ok(ev) => batch.push(ev),
                     Err(Rejected::Malformed) => malformed += 1,
                     Err(Rejected::Uninteresting) => uninteresting += 1,

@@ -104,7 +104,7 @@ pub fn run(
                 retries.insert(0, (ip, port));
                 break;
             }
-            table.on_sent(ip, port, now);
+            table.on_resent(ip, port, now);
             counters.packets.fetch_add(1, Ordering::Relaxed);
             budget -= 1;
             last_start = now;

@@ -223,7 +223,11 @@ impl TableLoop<'_> {
         while let Ok(ev) = events.try_recv() {
             match ev {
                 SenderEvent::Sent(b) => {
-                    for (ip, port) in &b.probes {
+                    let (retries, new) = b.probes.split_at(b.retried.min(b.probes.len()));
+                    for (ip, port) in retries {
+                        self.table.on_resent(*ip, *port, b.at);
+                    }
+                    for (ip, port) in new {
                         self.table.on_sent(*ip, *port, b.at);
                     }
                     self.last_send = b.at;

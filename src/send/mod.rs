@@ -22,8 +22,10 @@ pub const MAX_BATCH: usize = 256;
 pub struct SentBatch {
     /// When the batch was handed to the kernel.
     pub at: Instant,
-    /// The probes in it.
+    /// The probes in it: first the `retried` retries, then new probes.
     pub probes: Vec<(Ipv4Addr, u16)>,
+    /// How many of `probes` (from the front) are retries.
+    pub retried: usize,
 }
 
 /// What the sender tells the probe table.
@@ -176,6 +178,7 @@ pub fn run_sender(
             .send(SenderEvent::Sent(SentBatch {
                 at: Instant::now(),
                 probes,
+                retried,
             }))
             .is_err()
         {

@@ -118,6 +118,15 @@ const TARGET_MISS: f64 = 1e-4;
 /// Answers needed before the measured loss share is trusted.
 const MIN_ANSWERS_FOR_LOSS: u64 = 50;
 
+/// Try numbers with their own timeout: try k waits rto x 2^(k-1), doubling stops after this
+/// many steps (like TCP's retransmission backoff). Spacing retries out also gets past
+/// targets that answer a repeated SYN at most every half second.
+const BACKOFF_STEPS: usize = 4;
+
+fn backoff_step(try_no: u8) -> usize {
+    usize::from(try_no.max(1) - 1).min(BACKOFF_STEPS - 1)
+}
+
 fn tries_of(retries: u32) -> u8 {
     u8::try_from(retries.saturating_add(1)).unwrap_or(u8::MAX)
 }
@@ -125,7 +134,9 @@ fn tries_of(retries: u32) -> u8 {
 /// The in-flight window of a scan.
 pub struct ProbeTable {
     entries: HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>,
-    deadlines: VecDeque<Deadline>,
+    /// One queue per try number: within a queue the timeout is the same, so deadlines
+    /// fall in send order and only the fronts need looking at.
+    deadlines: Vec<VecDeque<Deadline>>,
     policy: RetryPolicy,
     /// Highest try number that has drawn an answer (nmap's max_successful_tryno).
     max_successful_try: u8,
@@ -143,7 +154,7 @@ impl ProbeTable {
     pub fn with_policy(policy: RetryPolicy, rtt: RttEstimator) -> Self {
         ProbeTable {
             entries: HashMap::default(),
-            deadlines: VecDeque::new(),
+            deadlines: (0..BACKOFF_STEPS).map(|_| VecDeque::new()).collect(),
             policy,
             max_successful_try: 0,
             rtt,
@@ -151,22 +162,40 @@ impl ProbeTable {
         }
     }
 
-    /// Records that a probe (first try or retry) left at `at`.
+    /// Records that a probe left for the first time at `at`.
     pub fn on_sent(&mut self, ip: Ipv4Addr, port: u16, at: Instant) {
-        let k = key(ip, port);
-        let entry = self.entries.entry(k).or_insert(Entry {
-            tries: 0,
-            last_sent: at,
-            resend_pending: false,
-        });
+        self.record_send(key(ip, port), at, true);
+    }
+
+    /// Records that a retry left at `at`; a probe decided since the retry was asked for
+    /// stays decided.
+    pub fn on_resent(&mut self, ip: Ipv4Addr, port: u16, at: Instant) {
+        self.record_send(key(ip, port), at, false);
+    }
+
+    fn record_send(&mut self, k: u64, at: Instant, first: bool) {
+        let entry = match self.entries.entry(k) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) if first => v.insert(Entry {
+                tries: 0,
+                last_sent: at,
+                resend_pending: false,
+            }),
+            std::collections::hash_map::Entry::Vacant(_) => return,
+        };
         entry.tries = entry.tries.saturating_add(1);
         entry.last_sent = at;
         entry.resend_pending = false;
-        self.deadlines.push_back(Deadline {
+        let try_no = entry.tries;
+        self.deadlines[backoff_step(try_no)].push_back(Deadline {
             key: k,
             sent: at,
-            try_no: entry.tries,
+            try_no,
         });
+    }
+
+    fn timeout_of_step(&self, step: usize) -> Duration {
+        (self.rtt.rto() * (1u32 << step)).min(self.rtt.max_rto())
     }
 
     /// Decides a probe from a verified reply; duplicates and late replies are ignored.
@@ -208,28 +237,30 @@ impl ProbeTable {
         retries: &mut Vec<(Ipv4Addr, u16)>,
         filtered: &mut Vec<PortResult>,
     ) {
-        let rto = self.rtt.rto();
         let max_tries = self.tries_allowed();
-        while let Some(d) = self.deadlines.front().copied() {
-            if d.sent + rto > now {
-                break;
-            }
-            self.deadlines.pop_front();
-            let Some(entry) = self.entries.get_mut(&d.key) else {
-                continue; // answered already
-            };
-            if entry.tries != d.try_no || entry.resend_pending {
-                continue; // a later try owns the deadline
-            }
-            let (ip, port) = unkey(d.key);
-            if entry.tries < max_tries {
-                entry.resend_pending = true;
-                self.stats.retries_requested += 1;
-                retries.push((ip, port));
-            } else {
-                self.entries.remove(&d.key);
-                self.stats.timed_out += 1;
-                filtered.push(no_response(ip, port, wall));
+        for step in 0..BACKOFF_STEPS {
+            let timeout = self.timeout_of_step(step);
+            while let Some(d) = self.deadlines[step].front().copied() {
+                if d.sent + timeout > now {
+                    break;
+                }
+                self.deadlines[step].pop_front();
+                let Some(entry) = self.entries.get_mut(&d.key) else {
+                    continue; // answered already
+                };
+                if entry.tries != d.try_no || entry.resend_pending {
+                    continue; // a later try owns the deadline
+                }
+                let (ip, port) = unkey(d.key);
+                if entry.tries < max_tries {
+                    entry.resend_pending = true;
+                    self.stats.retries_requested += 1;
+                    retries.push((ip, port));
+                } else {
+                    self.entries.remove(&d.key);
+                    self.stats.timed_out += 1;
+                    filtered.push(no_response(ip, port, wall));
+                }
             }
         }
     }
@@ -263,7 +294,7 @@ impl ProbeTable {
 
     /// Decides every probe still in the window filtered (end of the listening time).
     pub fn expire_all(&mut self, wall: SystemTime, filtered: &mut Vec<PortResult>) {
-        self.deadlines.clear();
+        self.deadlines.iter_mut().for_each(VecDeque::clear);
         for (k, _) in self.entries.drain() {
             let (ip, port) = unkey(k);
             self.stats.timed_out += 1;
@@ -274,7 +305,13 @@ impl ProbeTable {
 
     /// When the oldest deadline falls, if any probe is waiting.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.front().map(|d| d.sent + self.rtt.rto())
+        (0..BACKOFF_STEPS)
+            .filter_map(|step| {
+                self.deadlines[step]
+                    .front()
+                    .map(|d| d.sent + self.timeout_of_step(step))
+            })
+            .min()
     }
 
     /// Probes in the window.
@@ -377,16 +414,43 @@ mod tests {
         // Until the retry is sent, expiring again asks for nothing more.
         t.expire(t0 + ms(500), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
         assert_eq!(re.len(), 1);
-        t.on_sent(A, 22, t0 + ms(500));
-        t.expire(t0 + ms(600), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
-        assert_eq!(re.len(), 2);
-        t.on_sent(A, 22, t0 + ms(600));
+        t.on_resent(A, 22, t0 + ms(500));
+        // The second try waits twice the timeout (backoff).
+        t.expire(t0 + ms(699), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
+        assert_eq!(re.len(), 1);
         t.expire(t0 + ms(700), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
+        assert_eq!(re.len(), 2);
+        t.on_resent(A, 22, t0 + ms(700));
+        assert_eq!(t.next_deadline(), Some(t0 + ms(1100)));
+        t.expire(t0 + ms(1099), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
+        assert!(filt.is_empty());
+        t.expire(t0 + ms(1100), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
         assert_eq!(re.len(), 2);
         assert_eq!(filt.len(), 1);
         assert_eq!((filt[0].port, filt[0].reason), (22, Reason::NoResponse));
         assert!(t.is_empty());
         assert_eq!(t.stats().timed_out, 1);
+    }
+
+    #[test]
+    fn a_retry_sent_after_the_reply_does_not_reopen_the_probe() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut t = table(1);
+        t.on_sent(A, 80, t0);
+        let (mut re, mut filt) = (Vec::new(), Vec::new());
+        t.expire(t0 + ms(100), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
+        assert_eq!(re, vec![(A, 80)]);
+        // The reply wins the race with the retry the sender has queued.
+        t.on_reply(
+            &reply(80, Reason::Reset, t0 + ms(101)),
+            SystemTime::UNIX_EPOCH,
+        );
+        t.on_resent(A, 80, t0 + ms(102));
+        assert!(t.is_empty());
+        assert_eq!(t.next_deadline(), None);
+        t.expire(t0 + ms(10_000), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
+        assert!(filt.is_empty(), "decided once, never filtered after");
     }
 
     #[test]
@@ -397,7 +461,7 @@ mod tests {
         t.on_sent(A, 443, t0);
         let (mut re, mut filt) = (Vec::new(), Vec::new());
         t.expire(t0 + ms(100), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
-        t.on_sent(A, 443, t0 + ms(100));
+        t.on_resent(A, 443, t0 + ms(100));
         let out = t.on_reply(
             &reply(443, Reason::Reset, t0 + ms(101)),
             SystemTime::UNIX_EPOCH,

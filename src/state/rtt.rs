@@ -44,6 +44,11 @@ impl RttEstimator {
         self.srtt
     }
 
+    /// The highest timeout this estimator gives.
+    pub fn max_rto(&self) -> Duration {
+        self.max_rto
+    }
+
     /// The current retry timeout.
     pub fn rto(&self) -> Duration {
         let raw = match self.srtt {
