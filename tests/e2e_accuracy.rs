@@ -116,6 +116,12 @@ fn wire_is_clean(lab: &Lab) -> serde_json::Value {
         for k in ["kernel_drops", "send_failed", "truncated"] {
             assert_eq!(d[k], 0, "the wire itself lost frames ({k}): {d}");
         }
+        // Sending a little late is scheduling noise; far behind means the wire cannot keep up.
+        let late = d["max_late_us"].as_u64().unwrap();
+        assert!(
+            late < 200_000,
+            "the wire fell {late} us behind its schedule: {d}"
+        );
         let (rx, lost, dup, sent) = (
             d["received"].as_u64().unwrap(),
             d["lost"].as_u64().unwrap(),
@@ -484,7 +490,7 @@ fn wired_lab_tears_down_all_three_namespaces() {
     }
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         let _lab = lab;
-        panic!("a failing test");
+        panic!("deliberate panic: teardown must still run");
     }));
     assert!(panicked.is_err());
     let listed = netns_list();
@@ -492,4 +498,41 @@ fn wired_lab_tears_down_all_three_namespaces() {
         assert!(!listed.contains(n), "{n} left behind after a panic");
     }
     assert!(!stats.exists(), "{} left behind", stats.display());
+}
+
+/// A wired lab whose middle namespace name is taken fails before creating anything, and
+/// leaves the namespace it did not create alone.
+#[test]
+fn wired_lab_refuses_a_taken_middle_namespace() {
+    if skip_unless_root("wired_lab_refuses_a_taken_middle_namespace") {
+        return;
+    }
+    let name = common::unique_name();
+    let (s_ns, m_ns, t_ns) = (format!("{name}s"), format!("{name}m"), format!("{name}t"));
+    let add = std::process::Command::new("ip")
+        .args(["netns", "add", &m_ns])
+        .status()
+        .expect("ip netns add");
+    assert!(add.success());
+    let out = std::process::Command::new(common::lab_bin())
+        .args(["serve", "--name", &name, "--prefix", "198.19.84.0/28"])
+        .args(["--open-hosts", "1", "--filtered", "0", "--delay-ms", "1"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run serve");
+    let list = netns_list();
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &m_ns])
+        .status();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        list.contains(&m_ns),
+        "a namespace the lab did not create must survive"
+    );
+    assert!(!list.contains(&s_ns) && !list.contains(&t_ns), "{list:?}");
 }

@@ -92,7 +92,8 @@ pub struct WireArgs {
     /// Uniform jitter: each frame is held DELAY +- JITTER ms (frames may overtake each other).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub jitter_ms: u64,
-    /// Percentage (0-100, fractions allowed) of frames the wire drops, each direction.
+    /// Percentage (0-100, fractions allowed) of frames the wire drops, each direction
+    /// (ARP is exempt from loss, duplication and reordering: it is only delayed).
     #[arg(long, value_name = "PCT", default_value_t = 0.0)]
     pub wire_loss: f64,
     /// Percentage of frames the wire sends twice (the copy gets its own delay draw).

@@ -204,15 +204,21 @@ pub struct Counters {
 
 impl Counters {
     fn json(&self, from: &str, to: &str) -> serde_json::Value {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let g = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        // Read in causal order (a frame is counted received, then lost or duplicated, then
+        // sent) so that sent <= received - lost + duplicated holds in every snapshot.
+        let sent = g(&self.sent);
+        let lost = g(&self.lost);
+        let received = g(&self.received);
+        let duplicated = g(&self.duplicated);
         serde_json::json!({
             "from": from,
             "to": to,
-            "received": g(&self.received),
-            "lost": g(&self.lost),
-            "duplicated": g(&self.duplicated),
+            "received": received,
+            "lost": lost,
+            "duplicated": duplicated,
             "reordered": g(&self.reordered),
-            "sent": g(&self.sent),
+            "sent": sent,
             "send_retries": g(&self.send_retries),
             "send_failed": g(&self.send_failed),
             "kernel_drops": g(&self.kernel_drops),
