@@ -212,8 +212,9 @@ impl Lab {
 
     /// The wire's counters (None without a wire): `{"final":..,"directions":[{"from",
     /// "to","received","lost","duplicated","reordered","sent","send_retries","send_failed",
-    /// "kernel_drops","truncated","max_held","max_late_us"}, ...]}`; the first direction
-    /// runs scanner -> target. Waits for a fresh copy (the file is rewritten every 100 ms).
+    /// "kernel_drops","truncated","max_held","max_late_us","held","overdue_us"}, ...]}`; the
+    /// first direction runs scanner -> target. Waits for a fresh copy (the file is rewritten
+    /// every 100 ms).
     pub fn wire_stats(&self) -> Option<serde_json::Value> {
         let path = self.truth.wire_stats.as_ref()?;
         std::thread::sleep(Duration::from_millis(250));

@@ -171,8 +171,15 @@ impl Lab {
         let n = &self.names;
         let stats = stats_path(&n.name);
         let _ = std::fs::remove_file(&stats);
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &n.middle_ns])
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &n.middle_ns]);
+        if realtime_available() {
+            // The wire emulates a cable: its timing must not suffer when builds or the
+            // scanner load the CPUs (seen: 200 ms stalls at normal priority, load 6 on 2
+            // cores). Its threads block between frames, so real-time costs others little.
+            cmd.args(["chrt", "--fifo", WIRE_RT_PRIORITY]);
+        }
+        let mut child = cmd
             .arg(me)
             .args(["wire", "--left", &n.middle_scanner_if])
             .args(["--right", &n.middle_target_if])
@@ -300,6 +307,14 @@ pub fn down(name: &str) {
         }
     }
     let _ = std::fs::remove_file(stats_path(name));
+}
+
+/// SCHED_FIFO priority of the wire process.
+const WIRE_RT_PRIORITY: &str = "20";
+
+/// Whether `chrt --fifo` works here (util-linux installed, CAP_SYS_NICE, RT budget).
+fn realtime_available() -> bool {
+    netns::run("chrt", &["--fifo", WIRE_RT_PRIORITY, "true"], None).is_ok()
 }
 
 /// Where the wire of lab `name` publishes its counters (JSON, rewritten every 100 ms).

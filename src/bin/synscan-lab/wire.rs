@@ -463,7 +463,23 @@ fn direction(from: &str, to: &str) -> Result<Direction, String> {
 fn stats_json(dirs: &[Direction], last: bool) -> String {
     let list: Vec<serde_json::Value> = dirs
         .iter()
-        .map(|d| d.counters.json(&d.from, &d.to))
+        .map(|d| {
+            let mut v = d.counters.json(&d.from, &d.to);
+            // Frames held now, and how far past its release the earliest is: a frame stuck
+            // in the relay shows up here even before it would count as late.
+            let (held, overdue) = {
+                let heap = d.lock();
+                let now = Instant::now();
+                let overdue = heap
+                    .peek()
+                    .map(|h| now.saturating_duration_since(h.release).as_micros() as u64)
+                    .unwrap_or(0);
+                (heap.len(), overdue)
+            };
+            v["held"] = held.into();
+            v["overdue_us"] = overdue.into();
+            v
+        })
         .collect();
     serde_json::json!({ "final": last, "directions": list }).to_string()
 }
