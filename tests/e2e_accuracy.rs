@@ -291,7 +291,8 @@ fn loss_10pct_delay_50ms_jitter_20ms_default_flags() {
 /// The recall bar: 10% loss each way, 50 +- 20 ms delay, default flags, recall of
 /// open pairs >= 99.9%.
 ///
-/// Ignored: synscan's defaults cannot reach it (measured 95.0%, 95.1%, ... of 1002). A try
+/// Ignored: synscan's defaults cannot reach it (measured 94.7% to 97.0% of 1002 open pairs
+/// over 18 runs, typically ~95.3%). A try
 /// succeeds only when neither the SYN nor the SYN/ACK is lost, p = 0.9 x 0.9 = 0.81, so the
 /// default of one retry leaves 0.19^2 = 3.6% unanswered; 99.9% needs 0.19^n <= 0.001, i.e.
 /// at least 5 tries. More retries alone are not enough either: with `--retries 4` recall was
@@ -359,7 +360,7 @@ fn delay_200ms_default_flags_exact() {
 
 /// 200 ms delay, default flags: each pair must be reported once.
 ///
-/// Ignored: synscan reports ~1000 of 23552 pairs twice here (942, 978, 2247 at --rate 1000).
+/// Ignored: synscan reports 500-2300 of 23552 pairs twice here (17 runs; 2247 at --rate 1000).
 /// Its RTO collapses below the RTT (next test), so most probes get a retry requested; when
 /// the first try's reply decides the probe before the retry leaves, `ProbeTable::on_sent`
 /// (src/state/mod.rs, `entry().or_insert`) creates a fresh entry for the retry, which its
