@@ -56,6 +56,12 @@ pub struct Truth {
     pub filtered: BTreeSet<(Ipv4Addr, u16)>,
     pub unreachable: BTreeSet<(Ipv4Addr, u16)>,
     pub loss: u8,
+    /// "host-unreachable" or "admin-prohibited".
+    pub unreach_kind: String,
+    /// The middle namespace when the lab has a wire (`--delay-ms` and friends).
+    pub middle_ns: Option<String>,
+    /// Where the wire publishes its counters (JSON, rewritten every 100 ms).
+    pub wire_stats: Option<std::path::PathBuf>,
 }
 
 impl Truth {
@@ -114,7 +120,17 @@ impl Truth {
                 .as_u64()
                 .and_then(|x| u8::try_from(x).ok())
                 .unwrap_or(0),
+            unreach_kind: v["unreach_kind"].as_str().unwrap_or("").to_string(),
+            middle_ns: v["wire"]["middle_ns"].as_str().map(str::to_string),
+            wire_stats: v["wire"]["stats_file"].as_str().map(Into::into),
         }
+    }
+
+    /// Every namespace of the lab (scanner, middle when wired, target).
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut v = vec![self.scanner_ns.clone(), self.target_ns.clone()];
+        v.extend(self.middle_ns.clone());
+        v
     }
 
     /// The scanned ports as "22,80,...".
@@ -192,6 +208,19 @@ impl Lab {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.truth.scanner_ns, exe]);
         c
+    }
+
+    /// The wire's counters (None without a wire): `{"final":..,"directions":[{"from",
+    /// "to","received","lost","duplicated","reordered","sent","send_retries","send_failed",
+    /// "kernel_drops","truncated","max_held","max_late_us","held","overdue_us"}, ...]}`; the
+    /// first direction runs scanner -> target. Waits for a fresh copy (the file is rewritten
+    /// every 100 ms).
+    pub fn wire_stats(&self) -> Option<serde_json::Value> {
+        let path = self.truth.wire_stats.as_ref()?;
+        std::thread::sleep(Duration::from_millis(250));
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("cannot read wire stats {}: {e}", path.display()));
+        Some(serde_json::from_str(&text).expect("wire stats are JSON"))
     }
 
     /// The target veth's rx_packets counter.

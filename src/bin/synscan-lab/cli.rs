@@ -29,6 +29,10 @@ pub enum Cmd {
     /// (internal) Listen on 0.0.0.0:PORT for each port until stdin EOF.
     #[command(hide = true)]
     Listen(ListenArgs),
+    /// (internal) Relay frames between two interfaces with delay, loss and duplication
+    /// until stdin EOF; run inside a lab's middle namespace.
+    #[command(hide = true)]
+    Wire(WireRunArgs),
 }
 
 /// Options that shape a lab.
@@ -67,6 +71,69 @@ pub struct ServeArgs {
     /// Drop everything (except ARP) at the target veth's ingress: send-only benchmark mode.
     #[arg(long)]
     pub drop_all: bool,
+    /// The emulated wire between scanner and target (a third namespace when any is set).
+    #[command(flatten)]
+    pub wire: WireArgs,
+}
+
+/// How the emulated wire between the scanner and target namespaces behaves.
+///
+/// Any non-zero value (or `--wire`) puts a middle namespace between the two, with a relay
+/// that holds every frame for DELAY +- JITTER ms and drops, duplicates or reorders a share
+/// of the non-ARP frames, in both directions independently.
+#[derive(Debug, Clone, Default, PartialEq, Args)]
+pub struct WireArgs {
+    /// Relay through a middle namespace even when every other wire option is zero.
+    #[arg(long)]
+    pub wire: bool,
+    /// One-way delay of every frame in milliseconds (each direction; RTT is twice this).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub delay_ms: u64,
+    /// Uniform jitter: each frame is held DELAY +- JITTER ms (frames may overtake each other).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Percentage (0-100, fractions allowed) of frames the wire drops, each direction
+    /// (ARP is exempt from loss, duplication and reordering: it is only delayed).
+    #[arg(long, value_name = "PCT", default_value_t = 0.0)]
+    pub wire_loss: f64,
+    /// Percentage of frames the wire sends twice (the copy gets its own delay draw).
+    #[arg(long, value_name = "PCT", default_value_t = 0.0)]
+    pub duplicate: f64,
+    /// Percentage of frames sent at once instead of after the delay, overtaking the others.
+    #[arg(long, value_name = "PCT", default_value_t = 0.0)]
+    pub reorder: f64,
+}
+
+impl WireArgs {
+    /// Whether these options ask for a middle namespace.
+    pub fn wanted(&self) -> bool {
+        self.wire
+            || self.delay_ms > 0
+            || self.jitter_ms > 0
+            || self.wire_loss > 0.0
+            || self.duplicate > 0.0
+            || self.reorder > 0.0
+    }
+}
+
+/// Options of the internal relay (`synscan-lab wire`).
+#[derive(Debug, Clone, Args)]
+pub struct WireRunArgs {
+    /// One end: the interface facing the scanner.
+    #[arg(long)]
+    pub left: String,
+    /// The other end: the interface facing the target.
+    #[arg(long)]
+    pub right: String,
+    /// The wire's behaviour.
+    #[command(flatten)]
+    pub shape: WireArgs,
+    /// Seed of the loss/delay draws; random when absent.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// File rewritten with the relay's counters as JSON every 100 ms and at exit.
+    #[arg(long)]
+    pub stats_file: Option<std::path::PathBuf>,
 }
 
 /// Which ICMP destination-unreachable code answers unreachable pairs.

@@ -1,6 +1,6 @@
 //! `synscan-lab demo`: a small lab, synscan run inside it, and a verdict against the truth.
 
-use crate::cli::{DemoArgs, ServeArgs, UnreachKind, DEFAULT_PORTS};
+use crate::cli::{DemoArgs, ServeArgs, UnreachKind, WireArgs, DEFAULT_PORTS};
 use crate::lab::Lab;
 use crate::serve::{self, Plan};
 use crate::truth::Pair;
@@ -30,6 +30,7 @@ pub fn demo_args(a: &DemoArgs) -> ServeArgs {
         unreachable: 0,
         unreach_kind: UnreachKind::Host,
         drop_all: false,
+        wire: WireArgs::default(),
     }
 }
 

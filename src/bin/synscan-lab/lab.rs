@@ -1,13 +1,16 @@
-//! Raising and tearing down one lab: two namespaces, a veth pair, nft truth, listeners.
+//! Raising and tearing down one lab: two namespaces, a veth pair, nft truth, listeners; with a
+//! wire, a third (middle) namespace between them whose relay process delays and drops frames.
 
-use crate::cli::UnreachKind;
+use crate::cli::{UnreachKind, WireArgs};
 use crate::listen::READY;
 use crate::netns::{self, Names, SCANNER_IP, TARGET_IP, TARGET_ROUTE};
 use crate::nft;
 use crate::truth::Truth;
 use ipnet::Ipv4Net;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// How the target namespace treats traffic beyond the truth sets.
 #[derive(Debug, Clone)]
@@ -20,6 +23,10 @@ pub struct Shape {
     pub unreach_kind: UnreachKind,
     /// Drop everything but ARP at the target veth's ingress.
     pub drop_all: bool,
+    /// The emulated wire (validated), or None for a direct veth pair.
+    pub wire: Option<WireArgs>,
+    /// Seed of the wire's random draws.
+    pub wire_seed: u64,
 }
 
 /// A raised lab; dropping it tears everything down (also after a half-finished setup).
@@ -29,7 +36,9 @@ pub struct Lab {
     pub names: Names,
     made_scanner: bool,
     made_target: bool,
+    made_middle: bool,
     listener: Option<Child>,
+    wire: Option<Child>,
 }
 
 impl Lab {
@@ -39,7 +48,9 @@ impl Lab {
             names,
             made_scanner: false,
             made_target: false,
+            made_middle: false,
             listener: None,
+            wire: None,
         };
         lab.setup(shape, truth)?;
         Ok(lab)
@@ -56,34 +67,36 @@ impl Lab {
                 ));
             }
         }
+        if shape.wire.is_some() && netns::ns_exists(&n.middle_ns) {
+            return Err(format!(
+                "namespace {} already exists: pick another --name or run `synscan-lab down --name {}`",
+                n.middle_ns, n.name
+            ));
+        }
         netns::ip(&["netns", "add", s])?;
         self.made_scanner = true;
         netns::ip(&["netns", "add", t])?;
         self.made_target = true;
         for ns in [s, t] {
-            // No IPv6 chatter (router solicitations, MLD) to pollute packet counters.
-            let _ = netns::sysctl(
-                ns,
-                &[
-                    "net.ipv6.conf.all.disable_ipv6=1",
-                    "net.ipv6.conf.default.disable_ipv6=1",
-                ],
-            );
+            quiet_ipv6(ns);
         }
-        netns::ip(&[
-            "link",
-            "add",
-            &n.scanner_if,
-            "netns",
-            s,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &n.target_if,
-            "netns",
-            t,
-        ])?;
+        match &shape.wire {
+            None => veth(&n.scanner_if, s, &n.target_if, t)?,
+            Some(w) => {
+                let m = n.middle_ns.as_str();
+                netns::ip(&["netns", "add", m])?;
+                self.made_middle = true;
+                quiet_ipv6(m);
+                veth(&n.scanner_if, s, &n.middle_scanner_if, m)?;
+                veth(&n.middle_target_if, m, &n.target_if, t)?;
+                netns::ip(&["-n", m, "link", "set", "lo", "up"])?;
+                for dev in [&n.middle_scanner_if, &n.middle_target_if] {
+                    // A cable passes every frame: no MAC filtering on the relay's ends.
+                    netns::ip(&["-n", m, "link", "set", dev, "promisc", "on", "up"])?;
+                }
+                self.spawn_wire(w, shape.wire_seed)?;
+            }
+        }
         netns::ip(&[
             "-n",
             s,
@@ -152,6 +165,49 @@ impl Lab {
         Ok(())
     }
 
+    fn spawn_wire(&mut self, w: &WireArgs, seed: u64) -> Result<(), String> {
+        let me = std::env::current_exe()
+            .map_err(|e| format!("cannot find my own executable to start the wire: {e}"))?;
+        let n = &self.names;
+        let stats = stats_path(&n.name);
+        let _ = std::fs::remove_file(&stats);
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &n.middle_ns]);
+        if realtime_available() {
+            // The wire emulates a cable: its timing must not suffer when builds or the
+            // scanner load the CPUs (seen: 200 ms stalls at normal priority, load 6 on 2
+            // cores). Its threads block between frames, so real-time costs others little.
+            cmd.args(["chrt", "--fifo", WIRE_RT_PRIORITY]);
+        }
+        let mut child = cmd
+            .arg(me)
+            .args(["wire", "--left", &n.middle_scanner_if])
+            .args(["--right", &n.middle_target_if])
+            .args(["--delay-ms", &w.delay_ms.to_string()])
+            .args(["--jitter-ms", &w.jitter_ms.to_string()])
+            .args(["--wire-loss", &w.wire_loss.to_string()])
+            .args(["--duplicate", &w.duplicate.to_string()])
+            .args(["--reorder", &w.reorder.to_string()])
+            .args(["--seed", &seed.to_string()])
+            .arg("--stats-file")
+            .arg(&stats)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the wire: {e}"))?;
+        let stdout = child.stdout.take();
+        self.wire = Some(child);
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        if line.trim() != crate::wire::READY {
+            return Err("the wire failed to open its interfaces (see its message above)".into());
+        }
+        Ok(())
+    }
+
     fn spawn_listener(&mut self, ports: &[u16]) -> Result<(), String> {
         let me = std::env::current_exe()
             .map_err(|e| format!("cannot find my own executable to start listeners: {e}"))?;
@@ -187,22 +243,43 @@ impl Lab {
         }
     }
 
+    /// Whether the wire child is still running (true when there is none).
+    pub fn wire_alive(&mut self) -> bool {
+        match self.wire.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => true,
+        }
+    }
+
     fn teardown(&mut self) {
         if let Some(mut c) = self.listener.take() {
             drop(c.stdin.take());
             let _ = c.kill();
             let _ = c.wait();
         }
+        if let Some(mut c) = self.wire.take() {
+            // EOF lets the wire print its final counters; kill it if it dawdles.
+            drop(c.stdin.take());
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         let n = &self.names;
         for (made, ns) in [
             (self.made_scanner, &n.scanner_ns),
+            (self.made_middle, &n.middle_ns),
             (self.made_target, &n.target_ns),
         ] {
             if made {
                 remove_ns(ns);
             }
         }
+        let _ = std::fs::remove_file(stats_path(&n.name));
         self.made_scanner = false;
+        self.made_middle = false;
         self.made_target = false;
     }
 }
@@ -221,12 +298,44 @@ pub fn remove_ns(ns: &str) {
     let _ = netns::ip(&["netns", "del", ns]);
 }
 
-/// `synscan-lab down`: remove both namespaces of lab `name` (idempotent).
+/// `synscan-lab down`: remove every namespace of lab `name` and its wire stats (idempotent).
 pub fn down(name: &str) {
     let n = Names::new(name);
-    for ns in [&n.scanner_ns, &n.target_ns] {
+    for ns in [&n.scanner_ns, &n.middle_ns, &n.target_ns] {
         if netns::ns_exists(ns) {
             remove_ns(ns);
         }
     }
+    let _ = std::fs::remove_file(stats_path(name));
+}
+
+/// SCHED_FIFO priority of the wire process.
+const WIRE_RT_PRIORITY: &str = "20";
+
+/// Whether `chrt --fifo` works here (util-linux installed, CAP_SYS_NICE, RT budget).
+fn realtime_available() -> bool {
+    netns::run("chrt", &["--fifo", WIRE_RT_PRIORITY, "true"], None).is_ok()
+}
+
+/// Where the wire of lab `name` publishes its counters (JSON, rewritten every 100 ms).
+pub fn stats_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("synscan-lab-{name}.wire.json"))
+}
+
+/// No IPv6 chatter (router solicitations, MLD) to pollute packet counters.
+fn quiet_ipv6(ns: &str) {
+    let _ = netns::sysctl(
+        ns,
+        &[
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ],
+    );
+}
+
+/// A veth pair with end `a` in namespace `a_ns` and end `b` in `b_ns`.
+fn veth(a: &str, a_ns: &str, b: &str, b_ns: &str) -> Result<(), String> {
+    netns::ip(&[
+        "link", "add", a, "netns", a_ns, "type", "veth", "peer", "name", b, "netns", b_ns,
+    ])
 }

@@ -1,7 +1,8 @@
 //! synscan-lab: network-namespace lab shared by the end-to-end tests and `make demo`.
 //!
-//! Everything it creates lives in two namespaces named after `--name`, addressed only
-//! from 198.18.0.0/24 (veth) and a subnet of 198.19.0.0/16 (targets, on the target's lo).
+//! Everything it creates lives in two namespaces named after `--name` (three with a wire: a
+//! middle one relaying frames between them), addressed only from 198.18.0.0/24 (veth) and a
+//! subnet of 198.19.0.0/16 (targets, on the target's lo).
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -12,6 +13,7 @@ mod netns;
 mod nft;
 mod serve;
 mod truth;
+mod wire;
 
 use clap::Parser;
 use cli::{Cli, Cmd};
@@ -46,6 +48,7 @@ fn main() {
                 }
             }
         }
+        Cmd::Wire(a) => wire::run(&a),
         Cmd::Listen(a) => match cli::parse_ports(&a.ports).and_then(|p| listen::listen(&p)) {
             Ok(()) => 0,
             Err(e) => {

@@ -23,6 +23,12 @@ pub struct Names {
     pub scanner_if: String,
     /// Target veth `<name>b`.
     pub target_if: String,
+    /// Middle namespace `<name>m` (only when the lab has a wire).
+    pub middle_ns: String,
+    /// Middle veth facing the scanner `<name>c` (peer of `scanner_if`).
+    pub middle_scanner_if: String,
+    /// Middle veth facing the target `<name>d` (peer of `target_if`).
+    pub middle_target_if: String,
 }
 
 impl Names {
@@ -34,6 +40,9 @@ impl Names {
             target_ns: format!("{name}t"),
             scanner_if: format!("{name}a"),
             target_if: format!("{name}b"),
+            middle_ns: format!("{name}m"),
+            middle_scanner_if: format!("{name}c"),
+            middle_target_if: format!("{name}d"),
         }
     }
 }
@@ -159,6 +168,14 @@ mod tests {
                 n.target_if.as_str()
             ),
             ("lab1s", "lab1t", "lab1a", "lab1b")
+        );
+        assert_eq!(
+            (
+                n.middle_ns.as_str(),
+                n.middle_scanner_if.as_str(),
+                n.middle_target_if.as_str()
+            ),
+            ("lab1m", "lab1c", "lab1d")
         );
     }
 

@@ -1,7 +1,7 @@
 //! `synscan-lab serve`: raise a lab, print its truth as one JSON line, serve until told to stop.
 
 use crate::cli::{self, ServeArgs};
-use crate::lab::{Lab, Shape};
+use crate::lab::{self, Lab, Shape};
 use crate::netns::{Names, SCANNER_IP, TARGET_IP};
 use crate::truth::{self, Pair, Spec, Truth};
 use std::io::{Read, Write};
@@ -33,6 +33,8 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
     }
     let prefix = truth::parse_prefix(&a.prefix)?;
     let ports = cli::parse_ports(&a.ports)?;
+    // Checked here so a bad value fails before anything is created.
+    crate::wire::WireSpec::from_args(&a.wire)?;
     let seed = a.seed.unwrap_or_else(rand::random::<u64>);
     let spec = Spec {
         prefix,
@@ -48,6 +50,9 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
         loss: a.loss,
         unreach_kind: a.unreach_kind,
         drop_all: a.drop_all,
+        wire: a.wire.wanted().then(|| a.wire.clone()),
+        // The wire's draws follow the lab seed (but frame timing still varies run to run).
+        wire_seed: seed.rotate_left(17) ^ 0x5bd1_e995,
     };
     Ok(Plan {
         names: Names::new(&name),
@@ -62,6 +67,22 @@ fn pairs_json(p: &[Pair]) -> serde_json::Value {
     p.iter()
         .map(|(a, port)| serde_json::json!([a.to_string(), port]))
         .collect()
+}
+
+/// The wire part of the JSON: null without a wire.
+fn wire_json(p: &Plan) -> serde_json::Value {
+    match &p.shape.wire {
+        None => serde_json::Value::Null,
+        Some(w) => serde_json::json!({
+            "middle_ns": p.names.middle_ns,
+            "delay_ms": w.delay_ms,
+            "jitter_ms": w.jitter_ms,
+            "loss": w.wire_loss,
+            "duplicate": w.duplicate,
+            "reorder": w.reorder,
+            "stats_file": lab::stats_path(&p.names.name).to_string_lossy(),
+        }),
+    }
 }
 
 /// The one-line JSON description of a raised lab.
@@ -83,6 +104,7 @@ pub fn truth_json(p: &Plan) -> String {
         "unreach_kind": p.shape.unreach_kind.nft_name(),
         "loss": p.shape.loss,
         "drop_all": p.shape.drop_all,
+        "wire": wire_json(p),
     })
     .to_string()
 }
@@ -143,12 +165,16 @@ pub fn run(a: &ServeArgs) -> i32 {
         }
         eof.store(true, Ordering::SeqCst);
     });
-    let mut warned = false;
+    let (mut warned, mut warned_wire) = (false, false);
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
         if !warned && !lab.listener_alive() {
             eprintln!("synscan-lab: the listener exited; open ports now look closed");
             warned = true;
+        }
+        if !warned_wire && !lab.wire_alive() {
+            eprintln!("synscan-lab: the wire exited; scanner and target are cut apart");
+            warned_wire = true;
         }
     }
     drop(lab);
@@ -158,7 +184,7 @@ pub fn run(a: &ServeArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{UnreachKind, DEFAULT_PORTS};
+    use crate::cli::{UnreachKind, WireArgs, DEFAULT_PORTS};
 
     fn args() -> ServeArgs {
         ServeArgs {
@@ -173,6 +199,7 @@ mod tests {
             unreachable: 1,
             unreach_kind: UnreachKind::Admin,
             drop_all: false,
+            wire: WireArgs::default(),
         }
     }
 
@@ -195,6 +222,7 @@ mod tests {
         assert_eq!(v["unreachable"].as_array().unwrap().len(), 1);
         assert_eq!(v["unreach_kind"], "admin-prohibited");
         assert_eq!(v["loss"], 0);
+        assert!(v["wire"].is_null());
         let first = &v["open"][0];
         assert!(first[0].as_str().unwrap().starts_with("198.19.0."));
         assert!(first[1].as_u64().is_some());
@@ -211,5 +239,37 @@ mod tests {
         let mut a = args();
         a.prefix = "10.0.0.0/24".into();
         assert!(plan(&a, "d").is_err());
+        let mut a = args();
+        a.wire.delay_ms = 10;
+        a.wire.jitter_ms = 11;
+        assert!(plan(&a, "d").is_err());
+    }
+
+    #[test]
+    fn wire_described_when_asked_for() {
+        let mut a = args();
+        a.wire = WireArgs {
+            delay_ms: 50,
+            jitter_ms: 20,
+            wire_loss: 10.0,
+            ..WireArgs::default()
+        };
+        let p = plan(&a, "unused").unwrap();
+        assert!(p.shape.wire.is_some());
+        let v: serde_json::Value = serde_json::from_str(&truth_json(&p)).unwrap();
+        let w = &v["wire"];
+        assert_eq!(w["middle_ns"], "x1m");
+        assert_eq!(w["delay_ms"], 50);
+        assert_eq!(w["jitter_ms"], 20);
+        assert_eq!(w["loss"], 10.0);
+        assert_eq!(w["duplicate"], 0.0);
+        assert_eq!(w["reorder"], 0.0);
+        assert!(w["stats_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("synscan-lab-x1.wire.json"));
+        let mut a = args();
+        a.wire.wire = true;
+        assert!(plan(&a, "unused").unwrap().shape.wire.is_some());
     }
 }
