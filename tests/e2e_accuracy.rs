@@ -278,7 +278,7 @@ fn lossy_scan(lab: &Lab) -> (usize, usize) {
 
 /// 10% loss each way and 50 +- 20 ms delay, DEFAULT flags: no false open (nor closed), every
 /// filtered truth pair reported filtered, every pair decided. Recall is printed; the issue's
-/// recall bar is the ignored test below.
+/// recall bar is the next test.
 #[test]
 fn loss_10pct_delay_50ms_jitter_20ms_default_flags() {
     if skip_unless_root("loss_10pct_delay_50ms_jitter_20ms_default_flags") {
@@ -289,21 +289,10 @@ fn loss_10pct_delay_50ms_jitter_20ms_default_flags() {
 }
 
 /// The recall bar: 10% loss each way, 50 +- 20 ms delay, default flags, recall of
-/// open pairs >= 99.9%.
-///
-/// Ignored: synscan's defaults cannot reach it (measured 94.7% to 97.0% of 1002 open pairs
-/// over 18 runs, typically ~95.3%). A try
-/// succeeds only when neither the SYN nor the SYN/ACK is lost, p = 0.9 x 0.9 = 0.81, so the
-/// default of one retry leaves 0.19^2 = 3.6% unanswered; 99.9% needs 0.19^n <= 0.001, i.e.
-/// at least 5 tries. More retries alone are not enough either: with `--retries 4` recall was
-/// 98.6% and 99.4%, because retries come every ~150 ms (RTO ~ srtt + 4 rttvar) and Linux
-/// answers a repeated SYN for a half-open connection at most once per 500 ms
-/// (net.ipv4.tcp_invalid_ratelimit; with it set to 0 in the target, `--retries 4` found
-/// 1002/1002 and default flags 96.5%). The scanner needs more default tries with backoff
-/// (retries spaced beyond 500 ms, or a last wait past the target's 1 s SYN/ACK
-/// retransmission). Run with `--ignored` to measure.
+/// open pairs >= 99.9%. A try succeeds only when neither the SYN nor the SYN/ACK is lost
+/// (0.81), so this needs the adaptive retries (about 6 tries at this loss) spaced out by
+/// backoff past Linux's 500 ms limit on answering a repeated SYN.
 #[test]
-#[ignore = "synscan's defaults reach ~95% recall here, not 99.9%: one retry, ~150 ms apart"]
 fn loss_10pct_delay_50ms_jitter_20ms_default_flags_recall() {
     if skip_unless_root("loss_10pct_delay_50ms_jitter_20ms_default_flags_recall") {
         return;
@@ -358,15 +347,9 @@ fn delay_200ms_default_flags_exact() {
     assert_exact(&lab, &r, "", &wire);
 }
 
-/// 200 ms delay, default flags: each pair must be reported once.
-///
-/// Ignored: synscan reports 500-2300 of 23552 pairs twice here (17 runs; 2247 at --rate 1000).
-/// Its RTO collapses below the RTT (next test), so most probes get a retry requested; when
-/// the first try's reply decides the probe before the retry leaves, `ProbeTable::on_sent`
-/// (src/state/mod.rs, `entry().or_insert`) creates a fresh entry for the retry, which its
-/// own reply decides again, or (under loss) decides `filtered` after a closed/open report.
+/// 200 ms delay, default flags: each pair must be reported once (a retry that leaves after
+/// the reply must not reopen the probe).
 #[test]
-#[ignore = "synscan reports ~4% of pairs twice at 400 ms RTT: a late retry resurrects a decided probe"]
 fn delay_200ms_each_pair_reported_once() {
     if skip_unless_root("delay_200ms_each_pair_reported_once") {
         return;
@@ -378,18 +361,9 @@ fn delay_200ms_each_pair_reported_once() {
     assert_each_once(&r);
 }
 
-/// 200 ms delay and no loss: a single try must suffice when the timeout follows the RTT.
-///
-/// Ignored: with `--retries 0` synscan found 39 of 300 open pairs and called 21201 of 23552
-/// pairs filtered; with default flags 82-86% of answers "came only on a retry" with zero
-/// loss on the wire (also at --rate 1000). The RTO is srtt + max(4 rttvar, 10 ms), but the
-/// receiver stamps every frame of a poll with the time the poll *started*
-/// (src/recv/mod.rs, `let at = Instant::now()` before `capture.poll(10 ms)`), and the
-/// TPACKET_V3 ring hands blocks over up to 10 ms late: replies reach the table up to ~20 ms
-/// after their stamp, beyond the 10 ms margin, so the deadline fires first; Karn's rule then
-/// drops exactly those late samples, biasing srtt low.
+/// 200 ms delay and no loss: a single try must suffice when the timeout follows the RTT
+/// (replies are stamped when handled, so the RTT estimate is not biased low).
 #[test]
-#[ignore = "synscan's RTO falls below a 400 ms RTT: --retries 0 finds ~13% of open ports"]
 fn delay_200ms_one_try_suffices() {
     if skip_unless_root("delay_200ms_one_try_suffices") {
         return;
