@@ -8,7 +8,7 @@ pub mod rtt;
 
 use crate::model::{PortResult, PortState, Reason};
 use rtt::RttEstimator;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant, SystemTime};
@@ -102,6 +102,9 @@ pub struct TableStats {
 /// The in-flight window of a scan.
 pub struct ProbeTable {
     entries: HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>,
+    /// Probes answered while a retry asked of the sender had not left yet: when that retry
+    /// is reported sent it must not open the probe again (it would be decided twice).
+    answered_before_resend: HashSet<u64, BuildHasherDefault<KeyHasher>>,
     deadlines: VecDeque<Deadline>,
     max_tries: u8,
     rtt: RttEstimator,
@@ -113,6 +116,7 @@ impl ProbeTable {
     pub fn new(retries: u32, rtt: RttEstimator) -> Self {
         ProbeTable {
             entries: HashMap::default(),
+            answered_before_resend: HashSet::default(),
             deadlines: VecDeque::new(),
             max_tries: u8::try_from(retries.saturating_add(1)).unwrap_or(u8::MAX),
             rtt,
@@ -123,6 +127,9 @@ impl ProbeTable {
     /// Records that a probe (first try or retry) left at `at`.
     pub fn on_sent(&mut self, ip: Ipv4Addr, port: u16, at: Instant) {
         let k = key(ip, port);
+        if self.answered_before_resend.remove(&k) {
+            return; // the retry of a probe already decided
+        }
         let entry = self.entries.entry(k).or_insert(Entry {
             tries: 0,
             last_sent: at,
@@ -140,10 +147,14 @@ impl ProbeTable {
 
     /// Decides a probe from a verified reply; duplicates and late replies are ignored.
     pub fn on_reply(&mut self, ev: &ReplyEvent, now: SystemTime) -> ReplyOutcome {
-        let Some(entry) = self.entries.remove(&key(ev.ip, ev.port)) else {
+        let k = key(ev.ip, ev.port);
+        let Some(entry) = self.entries.remove(&k) else {
             self.stats.ignored_replies += 1;
             return ReplyOutcome::Ignored;
         };
+        if entry.resend_pending {
+            self.answered_before_resend.insert(k);
+        }
         if entry.tries == 1 {
             if let Some(rtt) = ev.at.checked_duration_since(entry.last_sent) {
                 self.rtt.sample(rtt);
@@ -347,6 +358,109 @@ mod tests {
         // The stale deadline of the answered probe is skipped.
         t.expire(t0 + ms(1000), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
         assert!(filt.is_empty());
+    }
+
+    /// The reply decides the probe while the retry it asked for is still queued at the
+    /// sender: that retry's send must not reopen the probe (it used to, and the pair was
+    /// then reported a second time, open and then filtered).
+    #[test]
+    fn retry_sent_after_the_answer_does_not_reopen_the_probe() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let wall = SystemTime::UNIX_EPOCH;
+        let mut t = table(1);
+        t.on_sent(A, 80, t0);
+        let (mut re, mut filt) = (Vec::new(), Vec::new());
+        t.expire(t0 + ms(100), wall, &mut re, &mut filt);
+        assert_eq!(re, vec![(A, 80)]);
+        // The first try's SYN/ACK arrives before the retry leaves.
+        let out = t.on_reply(&reply(80, Reason::SynAck, t0 + ms(101)), wall);
+        assert!(matches!(
+            out,
+            ReplyOutcome::Decided {
+                on_retry: false,
+                ..
+            }
+        ));
+        assert!(t.is_empty());
+        // Now the retry leaves, and is answered.
+        t.on_sent(A, 80, t0 + ms(102));
+        assert!(t.is_empty(), "an answered probe came back to the window");
+        assert_eq!(
+            t.on_reply(&reply(80, Reason::SynAck, t0 + ms(103)), wall),
+            ReplyOutcome::Ignored
+        );
+        // Nor does it time out into a second, filtered result.
+        t.expire(t0 + ms(5000), wall, &mut re, &mut filt);
+        t.expire_all(wall, &mut filt);
+        assert!(filt.is_empty(), "{filt:?}");
+        assert_eq!(re.len(), 1);
+        assert_eq!(t.stats().decided_by_reply, 1);
+        assert_eq!(t.stats().ignored_replies, 1);
+        assert_eq!(t.next_deadline(), None);
+        // A later, independent probe of the same pair (a new scan position) works as usual.
+        t.on_sent(A, 80, t0 + ms(6000));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn late_reply_after_timeout_is_ignored() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let wall = SystemTime::UNIX_EPOCH;
+        let mut t = table(0);
+        t.on_sent(A, 25, t0);
+        let (mut re, mut filt) = (Vec::new(), Vec::new());
+        t.expire(t0 + ms(100), wall, &mut re, &mut filt);
+        assert_eq!(filt.len(), 1);
+        assert_eq!(filt[0].state, PortState::Filtered);
+        // The SYN/ACK comes after the probe was given up: not a second result.
+        for reason in [Reason::SynAck, Reason::Reset, Reason::AdminProhibited] {
+            assert_eq!(
+                t.on_reply(&reply(25, reason, t0 + ms(150)), wall),
+                ReplyOutcome::Ignored
+            );
+        }
+        assert_eq!(t.stats().ignored_replies, 3);
+        assert_eq!(t.stats().decided_by_reply, 0);
+    }
+
+    #[test]
+    fn replies_from_never_probed_addresses_are_ignored() {
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        let mut t = table(1);
+        t.on_sent(A, 80, t0);
+        let stranger = ReplyEvent {
+            ip: Ipv4Addr::new(198, 19, 0, 2),
+            ..reply(80, Reason::SynAck, t0)
+        };
+        assert_eq!(t.on_reply(&stranger, wall), ReplyOutcome::Ignored);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.stats().ignored_replies, 1);
+    }
+
+    #[test]
+    fn duplicates_of_every_kind_decide_once() {
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        let mut t = table(2);
+        t.on_sent(A, 443, t0);
+        let mut decided = Vec::new();
+        // A SYN/ACK, its retransmission, then an RST and an ICMP error for the same pair.
+        for reason in [
+            Reason::SynAck,
+            Reason::SynAck,
+            Reason::Reset,
+            Reason::HostUnreach,
+        ] {
+            if let ReplyOutcome::Decided { result, .. } = t.on_reply(&reply(443, reason, t0), wall)
+            {
+                decided.push((result.port, result.state, result.reason));
+            }
+        }
+        assert_eq!(decided, vec![(443, PortState::Open, Reason::SynAck)]);
+        assert_eq!(t.stats().ignored_replies, 3);
     }
 
     #[test]
