@@ -6,6 +6,7 @@
 
 mod cli;
 mod demo;
+mod inject;
 mod lab;
 mod listen;
 mod netns;
@@ -46,6 +47,7 @@ fn main() {
                 }
             }
         }
+        Cmd::Inject(a) => inject::run(&a),
         Cmd::Listen(a) => match cli::parse_ports(&a.ports).and_then(|p| listen::listen(&p)) {
             Ok(()) => 0,
             Err(e) => {
