@@ -241,3 +241,25 @@ fn forged_and_malformed_replies_change_nothing() {
     ]);
     scan_under_fire(&lab, 3000, &["--rate", "3000", "--retries", "2"]);
 }
+
+#[test]
+fn a_faster_scan_of_a_larger_block_under_fire() {
+    if skip_unless_root("a_faster_scan_of_a_larger_block_under_fire") {
+        return;
+    }
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.8.0/22",
+        "--open-hosts",
+        "40",
+        "--open-per-host",
+        "3",
+        "--filtered",
+        "20",
+        "--unreachable",
+        "10",
+        "--unreach-kind",
+        "admin",
+    ]);
+    scan_under_fire(&lab, 5000, &["--rate", "15000", "--retries", "2"]);
+}
