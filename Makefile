@@ -30,3 +30,11 @@ bench-e2e: build
 
 clean:
 	$(CARGO) clean
+
+# Fuzzes the receive path (parse + cookie validation + classification) for FUZZ_SECONDS.
+# Needs `cargo install cargo-fuzz`; RUSTC_BOOTSTRAP=1 lets cargo fuzz use its nightly flags
+# on the stable toolchain. fuzz/ is its own workspace, outside the main build.
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz
+fuzz:
+	cd fuzz && mkdir -p corpus/reply && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run reply corpus/reply seeds/reply -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1

@@ -29,6 +29,8 @@ pub fn classify(
     at: Instant,
 ) -> Result<ReplyEvent, Rejected> {
     match wire::parse_reply(frame, link) {
+        // Well-formed but not TCP or an ICMP unreachable quoting TCP (e.g. quoting UDP).
+        Err(wire::ParseError::Uninteresting) => Err(Rejected::Uninteresting),
         Err(_) => Err(Rejected::Malformed),
         Ok(Reply::Tcp(t)) => {
             let reason = if t.flags & tcp_flags::RST != 0 {
@@ -123,4 +125,475 @@ pub fn run_receiver(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Reason;
+    use crate::probe::{ProbeParams, SourcePorts};
+    use crate::wire::build::{icmp_unreachable_frame, tcp_frame_with_options, TcpSpec};
+    use crate::wire::tcp_flags::{ACK, FIN, PSH, RST, SYN};
+    use std::net::Ipv4Addr;
+
+    const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const GW: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    const T: Ipv4Addr = Ipv4Addr::new(198, 19, 4, 10);
+    /// Never probed by these tests.
+    const STRANGER: Ipv4Addr = Ipv4Addr::new(198, 19, 200, 1);
+    const PORT: u16 = 22;
+    const MSS: [u8; 4] = [2, 4, 5, 0xb4];
+    const ECE: u8 = 0x40;
+    const CWR: u8 = 0x80;
+
+    fn crafter(link: LinkLayer) -> ProbeCrafter {
+        ProbeCrafter::new(ProbeParams {
+            link,
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_ip: US,
+            source_ports: SourcePorts::DEFAULT,
+            key: [0x1234, 0x5678],
+        })
+    }
+
+    /// The reply the target sends to our probe of (T, PORT), ack = cookie + 1 + `ack_delta`.
+    fn spec(c: &ProbeCrafter, flags: u8, ack_delta: u32) -> TcpSpec {
+        TcpSpec {
+            src: T,
+            dst: US,
+            sport: PORT,
+            dport: c.source_port(T, PORT),
+            seq: 0x7777_0000,
+            ack: c.sequence(T, PORT).wrapping_add(1).wrapping_add(ack_delta),
+            flags,
+            ttl: 61,
+            window: 64240,
+        }
+    }
+
+    fn frame(link: LinkLayer, s: &TcpSpec) -> Vec<u8> {
+        tcp_frame_with_options(link, [2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], s, &MSS)
+    }
+
+    fn run(c: &ProbeCrafter, f: &[u8]) -> Result<ReplyEvent, Rejected> {
+        classify(f, c.params().link, c, at())
+    }
+
+    fn at() -> Instant {
+        use std::sync::OnceLock;
+        static AT: OnceLock<Instant> = OnceLock::new();
+        *AT.get_or_init(Instant::now)
+    }
+
+    fn event(ip: Ipv4Addr, port: u16, reason: Reason, ttl: u8) -> Result<ReplyEvent, Rejected> {
+        Ok(ReplyEvent {
+            ip,
+            port,
+            reason,
+            ttl,
+            at: at(),
+        })
+    }
+
+    /// `f` (an Ethernet frame) with `opts` inserted as IPv4 options (IHL and length fixed up).
+    fn with_ip_options(f: &[u8], opts: &[u8]) -> Vec<u8> {
+        assert_eq!(opts.len() % 4, 0);
+        let mut g = f[..34].to_vec();
+        g[14] = 0x45 + (opts.len() / 4) as u8;
+        let total = u16::from_be_bytes([g[16], g[17]]) + opts.len() as u16;
+        g[16..18].copy_from_slice(&total.to_be_bytes());
+        g.extend_from_slice(opts);
+        g.extend_from_slice(&f[34..]);
+        g
+    }
+
+    #[test]
+    fn genuine_replies_are_accepted() {
+        for link in [LinkLayer::Ethernet, LinkLayer::RawIp] {
+            let c = crafter(link);
+            let open = frame(link, &spec(&c, SYN | ACK, 0));
+            assert_eq!(run(&c, &open), event(T, PORT, Reason::SynAck, 61));
+            let closed = frame(link, &spec(&c, RST | ACK, 0));
+            assert_eq!(run(&c, &closed), event(T, PORT, Reason::Reset, 61));
+            // ECN-capable stacks answer SYN|ACK|ECE; flags beyond SYN/RST/ACK do not matter.
+            for extra in [ECE, ECE | CWR, PSH] {
+                let f = frame(link, &spec(&c, SYN | ACK | extra, 0));
+                assert_eq!(
+                    run(&c, &f),
+                    event(T, PORT, Reason::SynAck, 61),
+                    "{extra:#x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_ack_is_not_ours() {
+        let c = crafter(LinkLayer::Ethernet);
+        // The cookie itself (no +1), +2, zero, the complement and a single flipped bit.
+        let cookie = c.sequence(T, PORT);
+        for delta in [
+            u32::MAX,
+            1,
+            0u32.wrapping_sub(cookie).wrapping_sub(1),
+            (!cookie.wrapping_add(1)).wrapping_sub(cookie.wrapping_add(1)),
+            0x8000_0000,
+        ] {
+            for flags in [SYN | ACK, RST | ACK] {
+                let f = frame(LinkLayer::Ethernet, &spec(&c, flags, delta));
+                assert_eq!(run(&c, &f), Err(Rejected::NotOurs), "{delta:#x} {flags:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_flags() {
+        let c = crafter(LinkLayer::Ethernet);
+        let with = |flags| run(&c, &frame(LinkLayer::Ethernet, &spec(&c, flags, 0)));
+        // RST without ACK, or with SYN too, is not what a stack answers to our SYN.
+        assert_eq!(with(RST), Err(Rejected::NotOurs));
+        assert_eq!(with(SYN | RST | ACK), Err(Rejected::NotOurs));
+        // Neither SYN/ACK nor RST.
+        for flags in [ACK, SYN, FIN | ACK, PSH | ACK, 0] {
+            assert_eq!(with(flags), Err(Rejected::Uninteresting), "{flags:#x}");
+        }
+    }
+
+    #[test]
+    fn wrong_addresses_and_ports_are_not_ours() {
+        let c = crafter(LinkLayer::Ethernet);
+        let good = spec(&c, SYN | ACK, 0);
+        let first = SourcePorts::DEFAULT.first;
+        let next_port = if good.dport == SourcePorts::DEFAULT.last() {
+            good.dport - 1
+        } else {
+            good.dport + 1
+        };
+        for s in [
+            TcpSpec {
+                src: STRANGER,
+                ..good
+            },
+            TcpSpec { src: GW, ..good },
+            TcpSpec { dst: GW, ..good },
+            TcpSpec {
+                sport: PORT + 1,
+                ..good
+            },
+            TcpSpec {
+                dport: next_port,
+                ..good
+            },
+            TcpSpec {
+                dport: first - 1,
+                ..good
+            },
+            TcpSpec { dport: 80, ..good },
+        ] {
+            let f = frame(LinkLayer::Ethernet, &s);
+            assert_eq!(run(&c, &f), Err(Rejected::NotOurs), "{s:?}");
+        }
+        // A stranger's reply carrying the cookie of a probed pair is still not ours.
+        let mut stranger = good;
+        stranger.src = STRANGER;
+        stranger.sport = PORT;
+        stranger.dport = c.source_port(STRANGER, PORT);
+        let f = frame(LinkLayer::Ethernet, &stranger);
+        assert_eq!(run(&c, &f), Err(Rejected::NotOurs));
+    }
+
+    #[test]
+    fn truncated_frames_are_malformed() {
+        for link in [LinkLayer::Ethernet, LinkLayer::RawIp] {
+            let c = crafter(link);
+            let f = frame(link, &spec(&c, SYN | ACK, 0));
+            for len in 0..f.len() {
+                assert_eq!(run(&c, &f[..len]), Err(Rejected::Malformed), "{len}");
+            }
+            // The IP total length claims more than the frame holds.
+            let mut g = f.clone();
+            let ip = link.header_len();
+            g[ip + 3] += 1;
+            assert_eq!(run(&c, &g), Err(Rejected::Malformed));
+        }
+    }
+
+    #[test]
+    fn ethernet_padding_is_ignored() {
+        let c = crafter(LinkLayer::Ethernet);
+        let mut f = frame(LinkLayer::Ethernet, &spec(&c, RST | ACK, 0));
+        f.extend_from_slice(&[0xee; 6]);
+        assert_eq!(run(&c, &f), event(T, PORT, Reason::Reset, 61));
+    }
+
+    #[test]
+    fn bad_ihl_is_malformed() {
+        let c = crafter(LinkLayer::Ethernet);
+        let f = frame(LinkLayer::Ethernet, &spec(&c, SYN | ACK, 0));
+        for ihl in 0..5u8 {
+            let mut g = f.clone();
+            g[14] = 0x40 | ihl;
+            assert_eq!(run(&c, &g), Err(Rejected::Malformed), "IHL {ihl}");
+        }
+        // IHL 15 (60 bytes) runs into the TCP header and past the total length of 44.
+        let mut g = f.clone();
+        g[14] = 0x4f;
+        assert_eq!(run(&c, &g), Err(Rejected::Malformed));
+        // IHL 6 without options: the TCP header is read 4 bytes late; its data offset is
+        // then the checksum's top nibble (0xb here), past the 20 bytes left.
+        let mut g = f.clone();
+        g[14] = 0x46;
+        assert_eq!(g[14 + 20 + 16] >> 4, 0xb);
+        assert_eq!(run(&c, &g), Err(Rejected::Malformed));
+        // With the checksum bytes read as offset 5 and SYN|ACK, it parses as a SYN/ACK from
+        // port 0x7777 (the seq) to port 0: not ours.
+        g[14 + 20 + 16] = 0x50;
+        g[14 + 20 + 17] = SYN | ACK;
+        assert_eq!(run(&c, &g), Err(Rejected::NotOurs));
+    }
+
+    #[test]
+    fn ip_options_from_a_real_host_are_parsed() {
+        let c = crafter(LinkLayer::Ethernet);
+        let f = frame(LinkLayer::Ethernet, &spec(&c, SYN | ACK, 0));
+        let options: [&[u8]; 4] = [
+            &[1, 1, 1, 0],                          // NOP NOP NOP EOL
+            &[0x94, 4, 0, 0],                       // router alert
+            &[7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0], // record route, 2 slots, EOL
+            &[1; 40],                               // IHL 15
+        ];
+        for opts in options {
+            let g = with_ip_options(&f, opts);
+            assert_eq!(run(&c, &g), event(T, PORT, Reason::SynAck, 61), "{opts:?}");
+            // The same with a wrong ack is still rejected.
+            let h = with_ip_options(&frame(LinkLayer::Ethernet, &spec(&c, SYN | ACK, 7)), opts);
+            assert_eq!(run(&c, &h), Err(Rejected::NotOurs));
+        }
+    }
+
+    #[test]
+    fn bad_data_offset_is_malformed() {
+        let c = crafter(LinkLayer::Ethernet);
+        let f = frame(LinkLayer::Ethernet, &spec(&c, SYN | ACK, 0));
+        let doff = 14 + 20 + 12;
+        assert_eq!(f[doff], 0x60);
+        for off in 0..5u8 {
+            let mut g = f.clone();
+            g[doff] = off << 4;
+            assert_eq!(run(&c, &g), Err(Rejected::Malformed), "offset {off}");
+        }
+        // Beyond the segment (24 bytes here): 7 and 15 words.
+        for off in [7u8, 15] {
+            let mut g = f.clone();
+            g[doff] = off << 4;
+            assert_eq!(run(&c, &g), Err(Rejected::Malformed), "offset {off}");
+        }
+        // Exactly the segment, and less than it (payload after the header): both fine.
+        for off in [5u8, 6] {
+            let mut g = f.clone();
+            g[doff] = off << 4;
+            assert_eq!(
+                run(&c, &g),
+                event(T, PORT, Reason::SynAck, 61),
+                "offset {off}"
+            );
+        }
+    }
+
+    #[test]
+    fn fragments_are_not_trusted() {
+        let c = crafter(LinkLayer::Ethernet);
+        let f = frame(LinkLayer::Ethernet, &spec(&c, SYN | ACK, 0));
+        let frag = |hi: u8, lo: u8| {
+            let mut g = f.clone();
+            g[20] = hi;
+            g[21] = lo;
+            run(&c, &g)
+        };
+        assert_eq!(frag(0x20, 0), Err(Rejected::Malformed)); // MF, offset 0
+        assert_eq!(frag(0x60, 0), Err(Rejected::Malformed)); // DF and MF
+        assert_eq!(frag(0, 3), Err(Rejected::Malformed)); // offset 24
+        assert_eq!(frag(0x20, 1), Err(Rejected::Malformed)); // middle fragment
+        assert_eq!(frag(0x40, 0), event(T, PORT, Reason::SynAck, 61));
+    }
+
+    #[test]
+    fn vlan_tagged_frames() {
+        let c = crafter(LinkLayer::Ethernet);
+        let tag = |f: &[u8], tags: &[[u8; 4]]| {
+            let mut g = f[..12].to_vec();
+            for t in tags {
+                g.extend_from_slice(t);
+            }
+            g.extend_from_slice(&f[12..]);
+            g
+        };
+        let q = [0x81, 0x00, 0x20, 0x64]; // 802.1Q, PCP 1, VLAN 100
+        let ad = [0x88, 0xa8, 0x00, 0x0a];
+        let good = frame(LinkLayer::Ethernet, &spec(&c, SYN | ACK, 0));
+        let forged = frame(LinkLayer::Ethernet, &spec(&c, SYN | ACK, 5));
+        for tags in [&[q][..], &[ad, q][..]] {
+            assert_eq!(
+                run(&c, &tag(&good, tags)),
+                event(T, PORT, Reason::SynAck, 61)
+            );
+            assert_eq!(run(&c, &tag(&forged, tags)), Err(Rejected::NotOurs));
+        }
+        assert_eq!(run(&c, &tag(&good, &[q, q, q])), Err(Rejected::Malformed));
+        // A tag cut short.
+        assert_eq!(run(&c, &tag(&good, &[q])[..16]), Err(Rejected::Malformed));
+    }
+
+    /// Our probe of (T, PORT) as it left, IPv4 header first.
+    fn probe(c: &ProbeCrafter) -> Vec<u8> {
+        let mut buf = vec![0u8; c.frame_len()];
+        c.craft(&mut buf, T, PORT);
+        buf.split_off(c.params().link.header_len())
+    }
+
+    fn unreachable(c: &ProbeCrafter, from: Ipv4Addr, code: u8, quote: &[u8]) -> Vec<u8> {
+        let link = c.params().link;
+        icmp_unreachable_frame(
+            link,
+            [2, 0, 0, 0, 0, 2],
+            [2, 0, 0, 0, 0, 1],
+            from,
+            US,
+            code,
+            250,
+            quote,
+        )
+    }
+
+    #[test]
+    fn icmp_unreachable_quoting_our_probe_is_filtered_with_nmap_reasons() {
+        for link in [LinkLayer::Ethernet, LinkLayer::RawIp] {
+            let c = crafter(link);
+            let p = probe(&c);
+            let named = [
+                (0, Reason::NetUnreach, "net-unreach"),
+                (1, Reason::HostUnreach, "host-unreach"),
+                (2, Reason::ProtoUnreach, "proto-unreach"),
+                (3, Reason::PortUnreach, "port-unreach"),
+                (9, Reason::NetProhibited, "net-prohibited"),
+                (10, Reason::HostProhibited, "host-prohibited"),
+                (13, Reason::AdminProhibited, "admin-prohibited"),
+            ];
+            for (code, reason, name) in named {
+                // From the target itself or from a router on the way, whole or minimal quote.
+                for (from, quote) in [(T, &p[..]), (GW, &p[..28])] {
+                    let f = unreachable(&c, from, code, quote);
+                    assert_eq!(run(&c, &f), event(T, PORT, reason, 250), "code {code}");
+                }
+                assert_eq!(reason.as_str(), name);
+                assert_eq!(reason.state(), crate::model::PortState::Filtered);
+            }
+            // Other codes (fragmentation needed, source route failed, unknown net/host, ...)
+            // do not say the port is filtered.
+            for code in [4, 5, 6, 7, 8, 11, 12, 14, 15, 255] {
+                let f = unreachable(&c, GW, code, &p);
+                assert_eq!(run(&c, &f), Err(Rejected::Uninteresting), "code {code}");
+            }
+        }
+    }
+
+    #[test]
+    fn icmp_quoting_a_forged_probe_is_ignored() {
+        let c = crafter(LinkLayer::Ethernet);
+        let p = probe(&c);
+        let patched = |at: usize, bytes: &[u8]| {
+            let mut q = p.clone();
+            q[at..at + bytes.len()].copy_from_slice(bytes);
+            run(&c, &unreachable(&c, GW, 13, &q))
+        };
+        let seq = c.sequence(T, PORT);
+        let sport = c.source_port(T, PORT);
+        // Sequence off by one (as a reply's ack would be), another source port, another
+        // source address (not us), another target, another target port.
+        assert_eq!(
+            patched(24, &seq.wrapping_add(1).to_be_bytes()),
+            Err(Rejected::NotOurs)
+        );
+        assert_eq!(patched(24, &(!seq).to_be_bytes()), Err(Rejected::NotOurs));
+        assert_eq!(
+            patched(20, &(sport ^ 1).to_be_bytes()),
+            Err(Rejected::NotOurs)
+        );
+        assert_eq!(patched(12, &GW.octets()), Err(Rejected::NotOurs));
+        assert_eq!(patched(16, &STRANGER.octets()), Err(Rejected::NotOurs));
+        assert_eq!(
+            patched(22, &(PORT + 1).to_be_bytes()),
+            Err(Rejected::NotOurs)
+        );
+        // Quoting UDP or a later fragment: not a probe of ours at all.
+        assert_eq!(patched(9, &[17]), Err(Rejected::Uninteresting));
+        assert_eq!(patched(6, &[0x00, 0x10]), Err(Rejected::Uninteresting));
+        // A first fragment still carries our TCP header: accepted.
+        assert_eq!(
+            patched(6, &[0x20, 0x00]),
+            event(T, PORT, Reason::AdminProhibited, 250)
+        );
+    }
+
+    #[test]
+    fn icmp_quoting_truncated_headers_is_malformed() {
+        let c = crafter(LinkLayer::Ethernet);
+        let p = probe(&c);
+        // Less than an IP header plus the 8 bytes holding ports and sequence number.
+        for len in 0..28 {
+            let f = unreachable(&c, GW, 1, &p[..len]);
+            assert_eq!(run(&c, &f), Err(Rejected::Malformed), "quote of {len}");
+        }
+        // Quoted IHL below 5, or IHL 6 whose 4 option bytes eat the quoted ports.
+        let mut q = p.clone();
+        q[0] = 0x44;
+        assert_eq!(
+            run(&c, &unreachable(&c, GW, 1, &q)),
+            Err(Rejected::Malformed)
+        );
+        let mut q = p[..28].to_vec();
+        q[0] = 0x46;
+        assert_eq!(
+            run(&c, &unreachable(&c, GW, 1, &q)),
+            Err(Rejected::Malformed)
+        );
+        // The ICMP header itself cut short (outer total length fixed to match).
+        let f = unreachable(&c, GW, 1, &p);
+        let mut g = f[..14 + 20 + 6].to_vec();
+        g[16..18].copy_from_slice(&26u16.to_be_bytes());
+        assert_eq!(run(&c, &g), Err(Rejected::Malformed));
+        // The outer ICMP packet as a fragment.
+        let mut g = f.clone();
+        g[20] = 0x20;
+        assert_eq!(run(&c, &g), Err(Rejected::Malformed));
+    }
+
+    #[test]
+    fn icmp_quote_with_ip_options_is_parsed() {
+        let c = crafter(LinkLayer::Ethernet);
+        let p = probe(&c);
+        let mut q = p[..20].to_vec();
+        q[0] = 0x47;
+        q.extend_from_slice(&[0x94, 4, 0, 0, 1, 1, 1, 0]);
+        q.extend_from_slice(&p[20..28]);
+        let f = unreachable(&c, GW, 10, &q);
+        assert_eq!(run(&c, &f), event(T, PORT, Reason::HostProhibited, 250));
+    }
+
+    #[test]
+    fn other_traffic_is_uninteresting_or_malformed() {
+        let c = crafter(LinkLayer::Ethernet);
+        let f = frame(LinkLayer::Ethernet, &spec(&c, SYN | ACK, 0));
+        let mut udp = f.clone();
+        udp[23] = 17;
+        assert_eq!(run(&c, &udp), Err(Rejected::Uninteresting));
+        let mut v6 = f.clone();
+        v6[12..14].copy_from_slice(&[0x86, 0xdd]);
+        assert_eq!(run(&c, &v6), Err(Rejected::Malformed));
+        // ICMP time exceeded quoting our probe: not an unreachable.
+        let mut te = unreachable(&c, GW, 0, &probe(&c));
+        te[34] = 11;
+        assert_eq!(run(&c, &te), Err(Rejected::Uninteresting));
+    }
 }

@@ -541,4 +541,64 @@ mod tests {
         answered(&mut t, 1000, 80, 3);
         assert_eq!(t.tries_allowed(), 2);
     }
+
+    #[test]
+    fn late_reply_after_timeout_is_ignored() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let wall = SystemTime::UNIX_EPOCH;
+        let mut t = table(0);
+        t.on_sent(A, 25, t0);
+        let (mut re, mut filt) = (Vec::new(), Vec::new());
+        t.expire(t0 + ms(100), wall, &mut re, &mut filt);
+        assert_eq!(filt.len(), 1);
+        assert_eq!(filt[0].state, PortState::Filtered);
+        // The SYN/ACK comes after the probe was given up: not a second result.
+        for reason in [Reason::SynAck, Reason::Reset, Reason::AdminProhibited] {
+            assert_eq!(
+                t.on_reply(&reply(25, reason, t0 + ms(150)), wall),
+                ReplyOutcome::Ignored
+            );
+        }
+        assert_eq!(t.stats().ignored_replies, 3);
+        assert_eq!(t.stats().decided_by_reply, 0);
+    }
+
+    #[test]
+    fn replies_from_never_probed_addresses_are_ignored() {
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        let mut t = table(1);
+        t.on_sent(A, 80, t0);
+        let stranger = ReplyEvent {
+            ip: Ipv4Addr::new(198, 19, 0, 2),
+            ..reply(80, Reason::SynAck, t0)
+        };
+        assert_eq!(t.on_reply(&stranger, wall), ReplyOutcome::Ignored);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.stats().ignored_replies, 1);
+    }
+
+    #[test]
+    fn duplicates_of_every_kind_decide_once() {
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        let mut t = table(2);
+        t.on_sent(A, 443, t0);
+        let mut decided = Vec::new();
+        // A SYN/ACK, its retransmission, then an RST and an ICMP error for the same pair.
+        for reason in [
+            Reason::SynAck,
+            Reason::SynAck,
+            Reason::Reset,
+            Reason::HostUnreach,
+        ] {
+            if let ReplyOutcome::Decided { result, .. } = t.on_reply(&reply(443, reason, t0), wall)
+            {
+                decided.push((result.port, result.state, result.reason));
+            }
+        }
+        assert_eq!(decided, vec![(443, PortState::Open, Reason::SynAck)]);
+        assert_eq!(t.stats().ignored_replies, 3);
+    }
 }

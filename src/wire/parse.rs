@@ -1,5 +1,22 @@
 //! Parser for untrusted captured frames: every length is checked before it is used, nothing
 //! allocates, and any input yields a value (never a panic).
+//!
+//! Hostile input, case by case:
+//! - truncation anywhere (including inside a VLAN tag or an ICMP quote): `Truncated`;
+//! - IHL < 5, total length < IHL, TCP data offset < 5: `BadHeader`; a data offset or IHL
+//!   running past the bytes present: `Truncated`;
+//! - IP options (IHL 6-15) are skipped, in replies and in ICMP quotes alike: a real host's
+//!   reply with options parses exactly like one without;
+//! - fragments (MF set or a non-zero offset) are never read as TCP: `Fragment`. An ICMP quote
+//!   of a first fragment (offset 0) still holds our TCP header and is parsed;
+//! - 802.1Q / 802.1ad tags: up to two are skipped. Linux normally strips the outer tag into
+//!   packet metadata before AF_PACKET sees the frame (and the capture socket, bound to IPv4,
+//!   never receives an inner tagged frame), so tags inline are rare; when present the reply
+//!   inside is parsed and, like any other, still has to pass the cookie. Three or more tags:
+//!   `NotIpv4`.
+//!
+//! Nothing here trusts a field it has not bounds-checked; whether a reply answers one of our
+//! probes is decided only by the cookie (`probe::ProbeCrafter::validate_*`).
 
 use super::{IcmpUnreachable, LinkLayer, ParseError, QuotedTcp, Reply, TcpReply};
 use std::net::Ipv4Addr;
@@ -533,6 +550,106 @@ mod tests {
                 assert_eq!(r, Err(ParseError::Truncated), "len {len} of {}", f.len());
             }
         }
+    }
+
+    #[test]
+    fn icmp_outer_fragment_and_short_icmp_header() {
+        let f = icmp(LinkLayer::RawIp, &quoted_syn());
+        let mut g = f.clone();
+        g[6] = 0x20; // MF on the ICMP packet itself
+        assert_eq!(parse_reply(&g, LinkLayer::RawIp), Err(ParseError::Fragment));
+        let mut g = f.clone();
+        g[7] = 0x01; // offset 8
+        assert_eq!(parse_reply(&g, LinkLayer::RawIp), Err(ParseError::Fragment));
+        // Total length 27: seven bytes of ICMP header.
+        let mut g = f[..27].to_vec();
+        g[2..4].copy_from_slice(&27u16.to_be_bytes());
+        assert_eq!(
+            parse_reply(&g, LinkLayer::RawIp),
+            Err(ParseError::Truncated)
+        );
+        // Exactly the ICMP header, no quote.
+        let mut g = f[..28].to_vec();
+        g[2..4].copy_from_slice(&28u16.to_be_bytes());
+        assert_eq!(
+            parse_reply(&g, LinkLayer::RawIp),
+            Err(ParseError::Truncated)
+        );
+    }
+
+    #[test]
+    fn icmp_quoted_fragments() {
+        let router = Ipv4Addr::new(198, 18, 0, 254);
+        let frag = |hi: u8, lo: u8| {
+            let mut q = quoted_syn();
+            q[6] = hi;
+            q[7] = lo;
+            parse_reply(&icmp(LinkLayer::RawIp, &q), LinkLayer::RawIp)
+        };
+        // A first fragment (MF, offset 0) starts with the TCP header.
+        assert_eq!(frag(0x20, 0x00), Ok(quoted_reply(13, router)));
+        // A later fragment has no TCP header to quote.
+        assert_eq!(frag(0x00, 0x01), Err(ParseError::Uninteresting));
+        assert_eq!(frag(0x3f, 0xff), Err(ParseError::Uninteresting));
+    }
+
+    #[test]
+    fn icmp_quoted_ihl_past_the_quote() {
+        // Quoted IHL 15 claims 60 bytes of header; only 28 bytes are quoted.
+        let mut q = quoted_syn()[..28].to_vec();
+        q[0] = 0x4f;
+        let f = icmp(LinkLayer::RawIp, &q);
+        assert_eq!(
+            parse_reply(&f, LinkLayer::RawIp),
+            Err(ParseError::Truncated)
+        );
+        // Quoted version 6.
+        let mut q = quoted_syn();
+        q[0] = 0x65;
+        let f = icmp(LinkLayer::RawIp, &q);
+        assert_eq!(
+            parse_reply(&f, LinkLayer::RawIp),
+            Err(ParseError::BadHeader)
+        );
+    }
+
+    #[test]
+    fn vlan_tag_cut_short() {
+        let f = hand_syn_ack();
+        let mut g = f[..12].to_vec();
+        g.extend_from_slice(&[0x81, 0x00, 0x00, 0x64]);
+        g.extend_from_slice(&f[12..]);
+        for len in 12..18 {
+            assert_eq!(
+                parse_reply(&g[..len], LinkLayer::Ethernet),
+                Err(ParseError::Truncated),
+                "{len}"
+            );
+        }
+        assert_eq!(
+            parse_reply(&g, LinkLayer::Ethernet),
+            Ok(hand_syn_ack_reply())
+        );
+    }
+
+    #[test]
+    fn data_offset_with_payload_and_options() {
+        // Data offset 15 (40 bytes of options) with the segment holding exactly that.
+        let f = hand_syn_ack();
+        let mut g = f[..58].to_vec();
+        g[46] = 0xf0;
+        g.extend_from_slice(&[1; 36]);
+        g[17] = 44 + 36;
+        assert_eq!(
+            parse_reply(&g, LinkLayer::Ethernet),
+            Ok(hand_syn_ack_reply())
+        );
+        // One byte short of the options.
+        g[17] -= 1;
+        assert_eq!(
+            parse_reply(&g, LinkLayer::Ethernet),
+            Err(ParseError::Truncated)
+        );
     }
 
     fn valid_frames() -> Vec<(Vec<u8>, LinkLayer)> {

@@ -223,6 +223,13 @@ impl Lab {
         Some(serde_json::from_str(&text).expect("wire stats are JSON"))
     }
 
+    /// A `Command` for `exe` inside the target namespace (e.g. `synscan-lab inject`).
+    pub fn target_command(&self, exe: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.truth.target_ns, exe]);
+        c
+    }
+
     /// The target veth's rx_packets counter.
     pub fn rx_packets(&self) -> u64 {
         let out = Command::new(lab_bin())

@@ -26,6 +26,8 @@ pub enum Cmd {
     Counter(NameArgs),
     /// Raise a small lab, run synscan in it, compare with the truth, tear down.
     Demo(DemoArgs),
+    /// Inside lab NAME's target namespace, send hostile traffic at its scanner for a while.
+    Inject(InjectArgs),
     /// (internal) Listen on 0.0.0.0:PORT for each port until stdin EOF.
     #[command(hide = true)]
     Listen(ListenArgs),
@@ -178,6 +180,38 @@ pub struct DemoArgs {
     /// Extra arguments passed to synscan after the defaults.
     #[arg(last = true)]
     pub extra: Vec<String>,
+}
+
+/// Options of the injector.
+#[derive(Debug, Args)]
+pub struct InjectArgs {
+    /// The lab's name prefix as given to `serve --name` (run me in its target namespace).
+    #[arg(long)]
+    pub name: String,
+    /// The scanned block (where forged replies claim to come from).
+    #[arg(long, default_value = "198.19.0.0/16")]
+    pub prefix: String,
+    /// The scanned ports.
+    #[arg(long, default_value = DEFAULT_PORTS)]
+    pub ports: String,
+    /// Hostile frames per second (duplicates of genuine replies come on top).
+    #[arg(long, default_value_t = 3000)]
+    pub pps: u64,
+    /// How long to inject.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Also stop when stdin reaches EOF.
+    #[arg(long)]
+    pub stdin: bool,
+    /// Delay of the late copies of genuine replies, in milliseconds.
+    #[arg(long, default_value_t = 1500)]
+    pub late_ms: u64,
+    /// Do not sniff the veth: no near misses of real probes, no duplicates.
+    #[arg(long)]
+    pub no_sniff: bool,
+    /// Seed of the random choices; random when absent.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// Options of the internal listener.

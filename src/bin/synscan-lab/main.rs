@@ -7,6 +7,7 @@
 
 mod cli;
 mod demo;
+mod inject;
 mod lab;
 mod listen;
 mod netns;
@@ -49,6 +50,7 @@ fn main() {
             }
         }
         Cmd::Wire(a) => wire::run(&a),
+        Cmd::Inject(a) => inject::run(&a),
         Cmd::Listen(a) => match cli::parse_ports(&a.ports).and_then(|p| listen::listen(&p)) {
             Ok(()) => 0,
             Err(e) => {

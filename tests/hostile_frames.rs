@@ -1,0 +1,430 @@
+//! Property tests of the receive path (parse + cookie validation + classification) over
+//! random frames and random mutations of genuine replies: nothing panics, and a frame is
+//! accepted only when it truly answers a probe (checked against an independent parse with
+//! pnet and the cookie recomputed from the crafter).
+
+use pnet::packet::ethernet::{EtherTypes, EthernetPacket};
+use pnet::packet::icmp::{IcmpPacket, IcmpTypes};
+use pnet::packet::ip::IpNextHeaderProtocols;
+use pnet::packet::ipv4::Ipv4Packet;
+use pnet::packet::tcp::TcpPacket;
+use pnet::packet::vlan::VlanPacket;
+use pnet::packet::Packet;
+use proptest::prelude::*;
+use std::net::Ipv4Addr;
+use std::time::Instant;
+use synscan::model::Reason;
+use synscan::probe::{ProbeCrafter, ProbeParams, SourcePorts};
+use synscan::recv::{classify, Rejected};
+use synscan::state::ReplyEvent;
+use synscan::wire::build::{icmp_unreachable_frame, tcp_frame_with_options, TcpSpec};
+use synscan::wire::tcp_flags::{ACK, RST, SYN};
+use synscan::wire::LinkLayer;
+
+const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const OUR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+fn crafter(link: LinkLayer, key: [u64; 2]) -> ProbeCrafter {
+    ProbeCrafter::new(ProbeParams {
+        link,
+        src_mac: OUR_MAC,
+        dst_mac: GW_MAC,
+        src_ip: US,
+        source_ports: SourcePorts::DEFAULT,
+        key,
+    })
+}
+
+fn link_of(raw: bool) -> LinkLayer {
+    if raw {
+        LinkLayer::RawIp
+    } else {
+        LinkLayer::Ethernet
+    }
+}
+
+/// The IPv4 packet of a frame per pnet, skipping up to two VLAN tags (as the parser does).
+fn oracle_ip(frame: &[u8], link: LinkLayer) -> Option<Vec<u8>> {
+    match link {
+        LinkLayer::RawIp => Some(frame.to_vec()),
+        LinkLayer::Ethernet => {
+            let eth = EthernetPacket::new(frame)?;
+            let mut ty = eth.get_ethertype();
+            let mut payload = eth.payload().to_vec();
+            for _ in 0..2 {
+                if ty != EtherTypes::Vlan && ty != EtherTypes::PBridge {
+                    break;
+                }
+                let v = VlanPacket::new(&payload)?;
+                ty = v.get_ethertype();
+                payload = v.payload().to_vec();
+            }
+            (ty == EtherTypes::Ipv4).then_some(payload)
+        }
+    }
+}
+
+/// What an accepted frame must be, derived independently: the reply pnet sees in it has to
+/// carry the cookie of the probe to (ip, port) that the event names.
+fn check_accepted(frame: &[u8], link: LinkLayer, c: &ProbeCrafter, ev: &ReplyEvent) {
+    let ip_bytes = oracle_ip(frame, link).expect("accepted frame is IPv4 per pnet");
+    let ip = Ipv4Packet::new(&ip_bytes).expect("IPv4 header");
+    assert_eq!(ip.get_version(), 4);
+    assert!(ip.get_header_length() >= 5);
+    let ihl = usize::from(ip.get_header_length()) * 4;
+    let total = usize::from(ip.get_total_length());
+    assert!(total >= ihl && total <= ip_bytes.len(), "lengths");
+    assert_eq!(ip.get_fragment_offset(), 0, "fragment accepted");
+    assert_eq!(ip.get_flags() & 1, 0, "MF fragment accepted");
+    let payload = &ip_bytes[ihl..total];
+    if ip.get_next_level_protocol() == IpNextHeaderProtocols::Tcp {
+        let t = TcpPacket::new(payload).expect("TCP header");
+        let doff = usize::from(t.get_data_offset()) * 4;
+        assert!(doff >= 20 && doff <= payload.len(), "data offset");
+        assert_eq!(ip.get_destination(), US);
+        assert_eq!((ip.get_source(), t.get_source()), (ev.ip, ev.port));
+        assert_eq!(t.get_destination(), c.source_port(ev.ip, ev.port));
+        assert_eq!(
+            t.get_acknowledgement(),
+            c.sequence(ev.ip, ev.port).wrapping_add(1)
+        );
+        let kind = t.get_flags() & (SYN | RST | ACK);
+        let want = match kind {
+            k if k == SYN | ACK => Reason::SynAck,
+            k if k == RST | ACK => Reason::Reset,
+            other => panic!("accepted flags {other:#x}"),
+        };
+        assert_eq!(ev.reason, want);
+        assert_eq!(ev.ttl, ip.get_ttl());
+    } else {
+        assert_eq!(ip.get_next_level_protocol(), IpNextHeaderProtocols::Icmp);
+        let i = IcmpPacket::new(payload).expect("ICMP header");
+        assert_eq!(i.get_icmp_type(), IcmpTypes::DestinationUnreachable);
+        assert_eq!(
+            Reason::from_icmp_unreachable(i.get_icmp_code().0),
+            Some(ev.reason)
+        );
+        let quote = &payload[8..];
+        let q = Ipv4Packet::new(quote).expect("quoted IPv4 header");
+        assert_eq!(q.get_version(), 4);
+        assert_eq!(q.get_next_level_protocol(), IpNextHeaderProtocols::Tcp);
+        assert_eq!(q.get_fragment_offset(), 0);
+        let qihl = usize::from(q.get_header_length()) * 4;
+        assert!(qihl >= 20 && quote.len() >= qihl + 8);
+        let th = &quote[qihl..qihl + 8];
+        let sport = u16::from_be_bytes([th[0], th[1]]);
+        let dport = u16::from_be_bytes([th[2], th[3]]);
+        let seq = u32::from_be_bytes([th[4], th[5], th[6], th[7]]);
+        assert_eq!(q.get_source(), US);
+        assert_eq!((q.get_destination(), dport), (ev.ip, ev.port));
+        assert_eq!(sport, c.source_port(ev.ip, ev.port));
+        assert_eq!(seq, c.sequence(ev.ip, ev.port));
+        assert_eq!(ev.ttl, ip.get_ttl());
+    }
+}
+
+/// Classifies and, when accepted, checks the acceptance against the oracle.
+fn classify_checked(
+    frame: &[u8],
+    link: LinkLayer,
+    c: &ProbeCrafter,
+) -> Result<ReplyEvent, Rejected> {
+    let r = classify(frame, link, c, Instant::now());
+    if let Ok(ev) = &r {
+        check_accepted(frame, link, c, ev);
+    }
+    r
+}
+
+/// A genuine reply's shape.
+#[derive(Clone, Debug)]
+struct Shape {
+    raw: bool,
+    target: Ipv4Addr,
+    port: u16,
+    rst: bool,
+    tcp_options: Vec<u8>,
+    ip_option_words: usize,
+    vlan_tags: usize,
+    padding: usize,
+    ttl: u8,
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    (
+        any::<bool>(),
+        any::<u16>(),
+        1u16..,
+        any::<bool>(),
+        proptest::collection::vec(any::<u8>(), 0..40),
+        0usize..=10,
+        0usize..=2,
+        0usize..=20,
+        any::<u8>(),
+    )
+        .prop_map(
+            |(raw, host, port, rst, tcp_options, ip_option_words, vlan_tags, padding, ttl)| Shape {
+                raw,
+                target: Ipv4Addr::from(0xc613_0000 | u32::from(host)),
+                port,
+                rst,
+                tcp_options,
+                ip_option_words,
+                vlan_tags: if raw { 0 } else { vlan_tags },
+                padding,
+                ttl,
+            },
+        )
+}
+
+/// Where the fields sit in a built frame.
+struct Layout {
+    ip: usize,
+    l4: usize,
+}
+
+/// Builds the genuine reply to our probe of (target, port).
+fn genuine(c: &ProbeCrafter, s: &Shape) -> (Vec<u8>, Layout) {
+    let link = link_of(s.raw);
+    let spec = TcpSpec {
+        src: s.target,
+        dst: US,
+        sport: s.port,
+        dport: c.source_port(s.target, s.port),
+        seq: 0x1357_9bdf,
+        ack: c.sequence(s.target, s.port).wrapping_add(1),
+        flags: if s.rst { RST | ACK } else { SYN | ACK },
+        ttl: s.ttl,
+        window: 29200,
+    };
+    let f = tcp_frame_with_options(link, GW_MAC, OUR_MAC, &spec, &s.tcp_options);
+    let (f, ip) = decorate(f, link, s.ip_option_words, s.vlan_tags, s.padding);
+    let ihl = usize::from(f[ip] & 0x0f) * 4;
+    (f, Layout { ip, l4: ip + ihl })
+}
+
+/// Adds IP options (NOPs), VLAN tags and Ethernet padding to a built frame; returns it and
+/// the IPv4 header's offset.
+fn decorate(
+    f: Vec<u8>,
+    link: LinkLayer,
+    ip_option_words: usize,
+    vlan_tags: usize,
+    padding: usize,
+) -> (Vec<u8>, usize) {
+    let ip = link.header_len();
+    let mut g = f[..ip + 20].to_vec();
+    g[ip] = 0x45 + ip_option_words as u8;
+    let total = u16::from_be_bytes([g[ip + 2], g[ip + 3]]) + 4 * ip_option_words as u16;
+    g[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
+    g.extend(std::iter::repeat_n(1u8, 4 * ip_option_words));
+    g.extend_from_slice(&f[ip + 20..]);
+    let mut ip = ip;
+    if link == LinkLayer::Ethernet {
+        for i in 0..vlan_tags {
+            let tpid: [u8; 2] = if i == 0 && vlan_tags == 2 {
+                [0x88, 0xa8]
+            } else {
+                [0x81, 0x00]
+            };
+            let at = 12 + 4 * i;
+            g.splice(at..at, [tpid[0], tpid[1], 0x00, 0x64 + i as u8]);
+        }
+        ip += 4 * vlan_tags;
+        g.extend(std::iter::repeat_n(0u8, padding));
+    }
+    (g, ip)
+}
+
+/// The ICMP unreachable quoting our probe of (target, port), and where the quote starts.
+fn genuine_icmp(c: &ProbeCrafter, s: &Shape, code: u8, quote_len: usize) -> (Vec<u8>, usize) {
+    let link = link_of(s.raw);
+    let mut probe = vec![0u8; c.frame_len()];
+    c.craft(&mut probe, s.target, s.port);
+    let probe = &probe[link.header_len()..];
+    let quote = &probe[..quote_len.clamp(28, probe.len())];
+    let f = icmp_unreachable_frame(
+        link,
+        GW_MAC,
+        OUR_MAC,
+        Ipv4Addr::new(198, 18, 0, 2),
+        US,
+        code,
+        s.ttl,
+        quote,
+    );
+    let (f, ip) = decorate(f, link, s.ip_option_words, s.vlan_tags, s.padding);
+    let ihl = usize::from(f[ip] & 0x0f) * 4;
+    (f, ip + ihl + 8)
+}
+
+const FILTERED_CODES: [u8; 7] = [0, 1, 2, 3, 9, 10, 13];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn random_bytes_never_panic_nor_pass(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        k0: u64,
+        k1: u64,
+    ) {
+        for link in [LinkLayer::Ethernet, LinkLayer::RawIp] {
+            let c = crafter(link, [k0, k1]);
+            let r = classify_checked(&bytes, link, &c);
+            prop_assert!(r.is_err(), "random bytes accepted: {r:?}");
+        }
+    }
+
+    /// Random bytes behind a plausible Ethernet + IPv4 start (so the fuzzing gets past the
+    /// first checks).
+    #[test]
+    fn random_ipv4_packets_never_panic_nor_pass(
+        ihl in 0u8..16,
+        proto in prop::sample::select(vec![1u8, 6, 17]),
+        flags_frag in any::<u16>(),
+        total in any::<u16>(),
+        body in proptest::collection::vec(any::<u8>(), 0..120),
+        raw: bool,
+    ) {
+        let link = link_of(raw);
+        let c = crafter(link, [1, 2]);
+        let mut f = if raw { Vec::new() } else { [GW_MAC, OUR_MAC].concat() };
+        if !raw {
+            f.extend_from_slice(&[0x08, 0x00]);
+        }
+        f.extend_from_slice(&[0x40 | ihl, 0]);
+        f.extend_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(&flags_frag.to_be_bytes());
+        f.extend_from_slice(&[64, proto, 0, 0, 198, 19, 0, 1]);
+        f.extend_from_slice(&US.octets());
+        f.extend_from_slice(&body);
+        let r = classify_checked(&f, link, &c);
+        prop_assert!(r.is_err(), "accepted: {r:?}");
+    }
+
+    /// Every genuine reply, whatever its options, tags and padding, is accepted exactly.
+    #[test]
+    fn genuine_replies_are_accepted(s in shape(), k0: u64, k1: u64) {
+        let link = link_of(s.raw);
+        let c = crafter(link, [k0, k1]);
+        let (f, _) = genuine(&c, &s);
+        let ev = classify_checked(&f, link, &c).expect("genuine reply rejected");
+        let reason = if s.rst { Reason::Reset } else { Reason::SynAck };
+        prop_assert_eq!((ev.ip, ev.port, ev.reason, ev.ttl), (s.target, s.port, reason, s.ttl));
+    }
+
+    /// Any change of the acknowledgement number makes the reply not ours.
+    #[test]
+    fn mutated_ack_is_rejected(s in shape(), delta in 1u32.., k0: u64) {
+        let link = link_of(s.raw);
+        let c = crafter(link, [k0, 99]);
+        let (mut f, at) = genuine(&c, &s);
+        let a = at.l4 + 8;
+        let ack = u32::from_be_bytes([f[a], f[a + 1], f[a + 2], f[a + 3]]).wrapping_add(delta);
+        f[a..a + 4].copy_from_slice(&ack.to_be_bytes());
+        prop_assert_eq!(classify_checked(&f, link, &c), Err(Rejected::NotOurs));
+    }
+
+    /// Changing who the reply is from or to (addresses or ports) makes it not ours.
+    #[test]
+    fn mutated_flow_is_rejected(
+        s in shape(),
+        field in 0usize..4,
+        xor in 1u32..,
+        k0: u64,
+    ) {
+        let link = link_of(s.raw);
+        let c = crafter(link, [k0, 7]);
+        let (mut f, at) = genuine(&c, &s);
+        let (pos, len) = match field {
+            0 => (at.ip + 12, 4), // source address
+            1 => (at.ip + 16, 4), // destination address
+            2 => (at.l4, 2),      // the target's port
+            _ => (at.l4 + 2, 2),  // our port
+        };
+        let bytes = xor.to_be_bytes();
+        for i in 0..len {
+            f[pos + i] ^= bytes[4 - len + i];
+        }
+        if len == 2 && xor & 0xffff == 0 {
+            // The xor left the field unchanged: nothing to check.
+            return Ok(());
+        }
+        prop_assert_eq!(classify_checked(&f, link, &c), Err(Rejected::NotOurs));
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20000))]
+
+    /// Random byte edits and truncations of genuine replies never panic, and whatever is
+    /// still accepted passes the independent check.
+    #[test]
+    fn mutated_replies_never_panic_nor_lie(
+        s in shape(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..10),
+        cut in any::<prop::sample::Index>(),
+        icmp: bool,
+        code in prop::sample::select(FILTERED_CODES.to_vec()),
+        quote_len in 28usize..60,
+    ) {
+        let link = link_of(s.raw);
+        let c = crafter(link, [5, 5]);
+        let mut f = if icmp {
+            genuine_icmp(&c, &s, code, quote_len).0
+        } else {
+            genuine(&c, &s).0
+        };
+        for (at, v) in edits {
+            let i = at.index(f.len());
+            f[i] = v;
+        }
+        let _ = classify_checked(&f, link, &c);
+        let len = cut.index(f.len() + 1);
+        let _ = classify_checked(&f[..len], link, &c);
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// ICMP errors quoting our probe are accepted with the code's reason; any change of the
+    /// quoted sequence number, ports or addresses makes them not ours.
+    #[test]
+    fn icmp_quotes(
+        s in shape(),
+        code in prop::sample::select(FILTERED_CODES.to_vec()),
+        quote_len in 28usize..60,
+        field in 0usize..5,
+        xor in 1u32..,
+    ) {
+        let link = link_of(s.raw);
+        let c = crafter(link, [3, 4]);
+        let (mut f, q) = genuine_icmp(&c, &s, code, quote_len);
+        let ev = classify_checked(&f, link, &c).expect("genuine ICMP rejected");
+        prop_assert_eq!(
+            (ev.ip, ev.port, Some(ev.reason)),
+            (s.target, s.port, Reason::from_icmp_unreachable(code))
+        );
+        let (pos, len) = match field {
+            0 => (q + 12, 4),      // quoted source (us)
+            1 => (q + 16, 4),      // quoted target
+            2 => (q + 20, 2),      // quoted source port
+            3 => (q + 22, 2),      // quoted target port
+            _ => (q + 24, 4),      // quoted sequence number
+        };
+        let bytes = xor.to_be_bytes();
+        if len == 2 && xor & 0xffff == 0 {
+            return Ok(());
+        }
+        for i in 0..len {
+            f[pos + i] ^= bytes[4 - len + i];
+        }
+        prop_assert_eq!(classify_checked(&f, link, &c), Err(Rejected::NotOurs));
+    }
+}
