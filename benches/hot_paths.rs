@@ -8,9 +8,12 @@
 //!   acknowledgement fails the cookie. Frames are built by the project's own code
 //!   (`wire::build`) as answers to SYNs crafted by `ProbeCrafter`.
 //!
-//! Run with `make bench` (or `cargo bench --bench hot_paths [-- FILTER]`).
+//! Run with `make bench` (or `cargo bench --bench hot_paths [-- FILTER]`). Times are wall-clock
+//! by default; with `SYNSCAN_BENCH_CPU=1` they are the benchmark thread's CPU time
+//! (CLOCK_THREAD_CPUTIME_ID), which a machine busy with other work inflates much less.
 
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{black_box, BatchSize, Criterion, Throughput};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 use synscan::probe::{ProbeCrafter, ProbeParams, SourcePorts};
@@ -54,10 +57,50 @@ fn crafter(key: [u64; 2]) -> ProbeCrafter {
     })
 }
 
-fn probe_generation(c: &mut Criterion) {
+/// CPU time of the calling thread: what the benchmark itself used, not the time other
+/// processes ran on its core.
+struct ThreadCpuTime;
+
+fn thread_cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+    fn start(&self) -> Duration {
+        thread_cpu_now()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_now().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, v: &Duration) -> f64 {
+        v.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Same unit (nanoseconds) as wall time, so the same formatter.
+        static WALL: WallTime = WallTime;
+        WALL.formatter()
+    }
+}
+
+fn probe_generation<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     let crafter = crafter([0x1234_5678, 0x9abc_def0]);
     let frame_len = crafter.frame_len();
-    let mut g = c.benchmark_group("probe_gen");
+    let mut g = c.benchmark_group(format!("{prefix}probe_gen"));
     g.measurement_time(Duration::from_secs(4));
 
     for (label, ord) in [
@@ -196,7 +239,7 @@ fn reply_frames(crafter: &ProbeCrafter) -> Frames {
     }
 }
 
-fn reply_handling(c: &mut Criterion) {
+fn reply_handling<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
     let crafter = crafter([0x0bad_cafe, 0xf00d]);
     let f = reply_frames(&crafter);
     let at = Instant::now();
@@ -216,7 +259,7 @@ fn reply_handling(c: &mut Criterion) {
         Err(Rejected::NotOurs)
     );
 
-    let mut g = c.benchmark_group("reply");
+    let mut g = c.benchmark_group(format!("{prefix}reply"));
     g.measurement_time(Duration::from_secs(4));
     g.throughput(Throughput::Elements(1));
     for (name, frame) in [
@@ -272,5 +315,24 @@ fn reply_handling(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, probe_generation, reply_handling);
-criterion_main!(benches);
+/// Runs every group; `prefix` keeps CPU-time results apart from wall-time ones in
+/// target/criterion (so baselines never compare the two clocks).
+fn run<M: Measurement>(mut c: Criterion<M>, prefix: &str) {
+    probe_generation(&mut c, prefix);
+    reply_handling(&mut c, prefix);
+    c.final_summary();
+}
+
+fn main() {
+    if std::env::var_os("SYNSCAN_BENCH_CPU").is_some_and(|v| v != "0") {
+        eprintln!("hot_paths: measuring thread CPU time (SYNSCAN_BENCH_CPU)");
+        run(
+            Criterion::default()
+                .with_measurement(ThreadCpuTime)
+                .configure_from_args(),
+            "cpu_",
+        );
+    } else {
+        run(Criterion::default().configure_from_args(), "");
+    }
+}
