@@ -1,0 +1,463 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: synscan against masscan and nmap, each run inside a fresh
+# synscan-lab namespace lab (198.18.0.0/15 only; nothing leaves the namespaces).
+#
+#   make bench-e2e            (or: sudo bash benches/e2e.sh)
+#
+# Scenarios
+#   a  full scan of 198.19.0.0/16 x the lab's 23 ports (1,507,328 probes); the target answers
+#      every probe (SYN/ACK for the open truth, RST otherwise) except the filtered truth.
+#   b  send-only: `serve --drop-all` drops everything but ARP at the target veth's ingress
+#      (after the veth counted it), so only the sender is measured.
+#
+# Every tool run gets its own lab (same truth seed, so the same truth) and is measured the same
+# way: wall time and peak RSS from /usr/bin/time, packets from the target veth's rx_packets
+# counter (before/after), and a 20 ms sampler of that counter for the send window.
+#   pps       = rx delta / wall time
+#   send pps  = packets between the 1 % and 99 % marks of the rx delta / time between the marks
+#               (interpolated between samples): the steady send rate, without start-up, waits,
+#               retries and stray packets.
+#
+# Knobs (environment):
+#   E2E_SCENARIOS="a b"               which scenarios
+#   E2E_TOOLS="synscan masscan nmap"  which tools
+#   E2E_SYNSCAN_RATES="max 300000"    synscan --rate values tried in scenario a
+#   E2E_MASSCAN_RATE=1000000          masscan --rate in scenario a
+#   E2E_MASSCAN_RATE_B=100000000      masscan --rate in scenario b (effectively unlimited)
+#   E2E_MASSCAN_WAIT=2                masscan --wait in scenario a (its default is 10)
+#   E2E_NMAP_PREFIX_B=198.19.0.0/20   nmap's targets in scenario b (every probe times out, so
+#                                     the full /16 would take minutes; its pps is what counts)
+#   E2E_DRYRUN_SECS=20                cap on the RSS dry run (10.0.0.0/8 x 100 ports is 1.68e9
+#                                     probes, ~3 min in full; 0 = run it to the end)
+#   E2E_SEED=42                       truth seed and scan seeds
+#   E2E_OUT=DIR                       keep logs and outputs there (default: a new /tmp dir)
+#   E2E_NO_BUILD=1                    skip `cargo build --release`
+set -euo pipefail
+export LC_ALL=C
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SYNSCAN=$ROOT/target/release/synscan
+LAB=$ROOT/target/release/synscan-lab
+
+SCENARIOS=${E2E_SCENARIOS:-"a b"}
+TOOLS=${E2E_TOOLS:-"synscan masscan nmap"}
+SYNSCAN_RATES=${E2E_SYNSCAN_RATES:-"max 300000"}
+MASSCAN_RATE=${E2E_MASSCAN_RATE:-1000000}
+MASSCAN_RATE_B=${E2E_MASSCAN_RATE_B:-100000000}
+MASSCAN_WAIT=${E2E_MASSCAN_WAIT:-2}
+NMAP_PREFIX_B=${E2E_NMAP_PREFIX_B:-198.19.0.0/20}
+DRYRUN_SECS=${E2E_DRYRUN_SECS:-20}
+SEED=${E2E_SEED:-42}
+PREFIX=198.19.0.0/16
+SCANNER_IP=198.18.0.1
+# Hard cap per tool run (seconds); nmap's scenario a takes 50-80 s on a 2-core box.
+RUN_LIMIT=600
+
+say() { printf 'e2e: %s\n' "$*" >&2; }
+die() {
+    say "error: $*"
+    exit 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Prerequisites
+# ---------------------------------------------------------------------------------------------
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, nftables, raw sockets): run with sudo"
+
+need_pkgs=()
+need() { # need COMMAND PACKAGE
+    if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
+        need_pkgs+=("$2")
+    fi
+}
+need ip iproute2
+need nft nftables
+need jq jq
+need /usr/bin/time time
+need timeout coreutils
+case " $TOOLS " in *" masscan "*) need masscan masscan ;; esac
+case " $TOOLS " in *" nmap "*) need nmap nmap ;; esac
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    say "installing missing packages: ${need_pkgs[*]}"
+    command -v apt-get >/dev/null || die "apt-get not found: install ${need_pkgs[*]} by hand"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+if [ "${E2E_NO_BUILD:-0}" = 1 ]; then
+    :
+elif command -v cargo >/dev/null 2>&1; then
+    say "building release binaries"
+    (cd "$ROOT" && cargo build --release --bins --quiet) || die "cargo build --release failed"
+elif [ -x "$SYNSCAN" ] && [ -x "$LAB" ]; then
+    say "cargo not in PATH (sudo?): using the binaries already in target/release"
+else
+    die "cargo not in PATH and no release binaries: run cargo build --release first"
+fi
+[ -x "$SYNSCAN" ] && [ -x "$LAB" ] || die "missing $SYNSCAN or $LAB: run cargo build --release"
+
+OUT=${E2E_OUT:-$(mktemp -d /tmp/synscan-e2e.XXXXXX)}
+mkdir -p "$OUT"
+ROWS=$OUT/rows.tsv
+: >"$ROWS"
+say "logs and outputs in $OUT"
+
+# ---------------------------------------------------------------------------------------------
+# Cleanup: every lab, helper process and namespace this script made goes, whatever happens.
+# ---------------------------------------------------------------------------------------------
+LABS=()  # lab names raised (`synscan-lab down` by name is idempotent)
+NETNS=() # bare namespaces (dry run)
+L_PID="" # the running serve, sampler and nudger (empty when none: pids are never reused here)
+S_PID=""
+N_PID=""
+SEQNO=0
+TAG=$(printf 'e%x' $$)
+
+stop_pid() { # stop_pid PID: TERM, wait up to 20 s, then KILL (only processes we started)
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 200); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$? p n
+    trap - EXIT INT TERM
+    set +e
+    for p in "$S_PID" "$N_PID"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
+    [ -n "$L_PID" ] && stop_pid "$L_PID"
+    for n in "${LABS[@]}"; do "$LAB" down --name "$n" >/dev/null 2>&1 || true; done
+    for n in "${NETNS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+    if [ "$rc" -ne 0 ]; then say "failed (exit $rc); logs in $OUT"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT
+trap 'say "terminated"; exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------
+# Labs
+# ---------------------------------------------------------------------------------------------
+# lab_up ARGS...: raises a lab; sets L_NAME L_SNS L_TNS L_SIF L_TIF L_MAC L_PORTS L_TRUTH L_PID
+lab_up() {
+    SEQNO=$((SEQNO + 1))
+    L_NAME=$TAG$SEQNO
+    local fifo=$OUT/$L_NAME.stdin i
+    L_TRUTH=$OUT/$L_NAME.truth.json
+    "$LAB" down --name "$L_NAME" >/dev/null 2>&1 || true
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    LABS+=("$L_NAME")
+    # stdin is a FIFO serve holds open read-write itself: it never sees EOF, so it serves until
+    # SIGTERM, and no tool we start inherits a descriptor that keeps the lab alive.
+    "$LAB" serve --name "$L_NAME" --seed "$SEED" "$@" <>"$fifo" >"$L_TRUTH" 2>"$OUT/$L_NAME.serve.log" &
+    L_PID=$!
+    for i in $(seq 600); do
+        [ -s "$L_TRUTH" ] && break
+        kill -0 "$L_PID" 2>/dev/null || die "synscan-lab serve failed: $(cat "$OUT/$L_NAME.serve.log")"
+        sleep 0.1
+    done
+    [ -s "$L_TRUTH" ] || die "synscan-lab serve printed no truth within 60 s"
+    L_SNS=$(jq -r .scanner_ns "$L_TRUTH")
+    L_TNS=$(jq -r .target_ns "$L_TRUTH")
+    L_SIF=$(jq -r .scanner_if "$L_TRUTH")
+    L_TIF=$(jq -r .target_if "$L_TRUTH")
+    L_PORTS=$(jq -r '.ports | map(tostring) | join(",")' "$L_TRUTH")
+    L_MAC=$(ip -n "$L_TNS" -j link show dev "$L_TIF" | jq -r '.[0].address')
+    [ -n "$L_MAC" ] && [ "$L_MAC" != null ] || die "cannot read the MAC of $L_TIF in $L_TNS"
+}
+
+lab_down() {
+    stop_pid "$L_PID"
+    L_PID=""
+    "$LAB" down --name "$L_NAME" >/dev/null 2>&1 || true
+}
+
+rx_counter() { "$LAB" counter --name "$L_NAME"; }
+
+# The sampler prints "EPOCHREALTIME rx_packets" every 20 ms from inside the target namespace
+# (bash builtins only: `read -t` on a FIFO nobody writes is the sleep, so no fork per sample).
+sampler_start() { # sampler_start FILE
+    local fifo=$OUT/$L_NAME.tick
+    mkfifo "$fifo"
+    ip netns exec "$L_TNS" bash -c '
+        exec {z}<>"$1"
+        f=/sys/class/net/$2/statistics/rx_packets
+        while :; do
+            read -r x <"$f"
+            echo "$EPOCHREALTIME $x"
+            read -r -t 0.02 -u "$z" _ || true
+        done' _ "$fifo" "$L_TIF" >"$1" 2>/dev/null &
+    S_PID=$!
+    sleep 0.1
+}
+sampler_stop() {
+    sleep 0.1
+    kill -TERM "$S_PID" 2>/dev/null || true
+    wait "$S_PID" 2>/dev/null || true
+    S_PID=""
+}
+
+# masscan 1.3.2's receive thread only notices the end of the scan when a packet arrives
+# (libpcap's timeout never fires on an idle TPACKET_V3 socket), and an isolated lab is idle
+# once the replies stop: it would wait forever. The nudger sends one UDP datagram a second from
+# the target namespace to the scanner address, which wakes it (and costs nothing else).
+nudger_start() {
+    ip netns exec "$L_TNS" bash -c '
+        exec {z}<>"$1"
+        while :; do
+            echo x 2>/dev/null >/dev/udp/'"$SCANNER_IP"'/9 || true
+            read -r -t 1 -u "$z" _ || true
+        done' _ "$OUT/$L_NAME.tick" >/dev/null 2>&1 &
+    N_PID=$!
+}
+nudger_stop() {
+    kill -TERM "$N_PID" 2>/dev/null || true
+    wait "$N_PID" 2>/dev/null || true
+    N_PID=""
+}
+
+# send_pps SAMPLES: rate between the 1 % and 99 % marks of the counter's rise.
+send_pps() {
+    awk 'NR == 1 { x0 = $2 } { t[NR] = $1; x[NR] = $2; n = NR }
+    function at(target,   i, f) { # interpolated time at which the counter reached target
+        for (i = 2; i <= n; i++) if (x[i] >= target) {
+            f = (x[i] == x[i-1]) ? 0 : (target - x[i-1]) / (x[i] - x[i-1])
+            return t[i-1] + f * (t[i] - t[i-1])
+        }
+        return t[n]
+    }
+    END {
+        d = x[n] - x0
+        if (n < 3 || d < 1000) { print "-"; exit }
+        lo = x0 + 0.01 * d; hi = x0 + 0.99 * d
+        dt = at(hi) - at(lo)
+        if (dt <= 0) { print "-"; exit }
+        printf "%.0f\n", (hi - lo) / dt
+    }' "$1"
+}
+
+# pairs_of_json FILE STATE / pairs_of_list FILE / pairs_of_gnmap FILE STATE: "ip port" lines
+pairs_of_json() { jq -r --arg s "$2" 'select(.state == $s) | "\(.ip) \(.port)"' "$1" | sort -u; }
+pairs_of_list() { awk '$1 == "open" && $2 == "tcp" { print $4, $3 }' "$1" | sort -u; }
+pairs_of_gnmap() {
+    awk -F'\t' -v want="$2" '/\tPorts: / {
+        split($1, h, " "); ip = h[2]
+        for (i = 1; i <= NF; i++) if ($i ~ /^Ports: /) {
+            n = split(substr($i, 8), p, ", ")
+            for (j = 1; j <= n; j++) { split(p[j], f, "/"); if (f[2] == want) print ip, f[1] }
+        }
+    }' "$1" | sort -u
+}
+truth_pairs() { jq -r --arg k "$1" '.[$k][] | "\(.[0]) \(.[1])"' "$L_TRUTH" | sort -u; }
+
+# score FOUND_FILE TRUTH_KEY: prints "hits/truth extra"
+score() {
+    local t=$OUT/$L_NAME.truth.$2
+    truth_pairs "$2" >"$t"
+    local total hits extra
+    total=$(wc -l <"$t")
+    hits=$(comm -12 "$1" "$t" | wc -l)
+    extra=$(comm -23 "$1" "$t" | wc -l)
+    echo "$hits/$total $extra"
+}
+
+# row SCENARIO TOOL SETTINGS PROBES RX_DELTA WALL PPS SEND_PPS CPU OPEN FILTERED EXTRA RSS_KB
+row() {
+    local IFS=$'\t'
+    echo "$*" >>"$ROWS"
+}
+
+# probes_of CIDR: hosts x the lab's ports
+probes_of() {
+    local len=${1#*/} nports
+    nports=$(awk -F, '{ print NF }' <<<"$L_PORTS")
+    echo $(((1 << (32 - len)) * nports))
+}
+
+# ---------------------------------------------------------------------------------------------
+# One measured run: lab up, counters, the tool under /usr/bin/time, lab down, score.
+# ---------------------------------------------------------------------------------------------
+# run_tool SCENARIO TOOL SETTINGS TARGETS -- SERVE_ARGS... -- TOOL_ARGV... (TOOL_ARGV may use
+# the placeholders @PORTS@ @MAC@ @SIF@ @OUT@, filled in once the lab is up)
+run_tool() {
+    local scen=$1 tool=$2 settings=$3 targets=$4
+    shift 4
+    [ "$1" = -- ] || die "internal: run_tool usage"
+    shift
+    local serve_args=()
+    while [ "$1" != -- ]; do
+        serve_args+=("$1")
+        shift
+    done
+    shift
+    lab_up "${serve_args[@]}"
+    local base=$OUT/$L_NAME.$tool
+    local argv=() a
+    for a in "$@"; do
+        a=${a//@PORTS@/$L_PORTS}
+        a=${a//@MAC@/$L_MAC}
+        a=${a//@SIF@/$L_SIF}
+        a=${a//@OUT@/$base}
+        argv+=("$a")
+    done
+    printf '%q ' "${argv[@]}" >"$base.cmd"
+    echo >>"$base.cmd"
+    say "scenario $scen: $tool $settings (lab $L_NAME)"
+    local c0 c1 rc=0
+    sampler_start "$base.samples"
+    if [ "$tool" = masscan ]; then nudger_start; fi
+    c0=$(rx_counter)
+    ip netns exec "$L_SNS" /usr/bin/time -f '%e %M %U %S' -o "$base.time" \
+        timeout -k 5 "$RUN_LIMIT" "${argv[@]}" >/dev/null 2>"$base.stderr" || rc=$?
+    # Ctrl-C reaches the tool and the lab's serve too; bash itself then does not run its INT
+    # trap when the tool handled the signal, so notice it here: a vanished lab or a tool
+    # stopped by a signal (or synscan's 130) ends the benchmark.
+    kill -0 "$L_PID" 2>/dev/null || die "lab $L_NAME went away during the $tool run (interrupted?)"
+    if [ "$rc" -eq 130 ] || [ "$rc" -eq 143 ] || [ "$rc" -eq 137 ]; then
+        die "$tool was interrupted (exit status $rc)"
+    fi
+    c1=$(rx_counter)
+    if [ "$tool" = masscan ]; then nudger_stop; fi
+    sampler_stop
+    if [ "$rc" -eq 124 ]; then
+        say "warning: $tool hit the ${RUN_LIMIT}s limit and was stopped; its numbers are partial"
+    elif [ "$rc" -ne 0 ]; then
+        say "warning: $tool exited with status $rc (see $base.stderr)"
+    fi
+    [ -s "$base.time" ] || die "no timing for the $tool run ($base.time)"
+    local wall rss usr sys cpu delta pps spps probes
+    read -r wall rss usr sys < <(tail -n 1 "$base.time")
+    cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')
+    delta=$((c1 - c0))
+    probes=$(probes_of "$targets")
+    pps=$(awk -v d="$delta" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? d / w : 0) }')
+    spps=$(send_pps "$base.samples")
+    local open=- filtered=- extra=0 o f
+    if [ "$scen" = a ]; then
+        case $tool in
+        synscan)
+            pairs_of_json "$base.json" open >"$base.open"
+            pairs_of_json "$base.json" filtered >"$base.filtered"
+            ;;
+        masscan)
+            pairs_of_list "$base.list" >"$base.open"
+            : >"$base.filtered"
+            ;;
+        nmap)
+            pairs_of_gnmap "$base.gnmap" open >"$base.open"
+            pairs_of_gnmap "$base.gnmap" filtered >"$base.filtered"
+            ;;
+        esac
+        read -r open o < <(score "$base.open" open)
+        read -r filtered f < <(score "$base.filtered" filtered)
+        extra=$((o + f))
+        # masscan has no notion of filtered (it keeps no per-probe state).
+        if [ "$tool" = masscan ]; then filtered="n/a"; fi
+    fi
+    lab_down
+    row "$scen" "$tool" "$settings" "$probes" "$delta" "$wall" "$pps" "$spps" "$cpu" \
+        "$open" "$filtered" "$extra" "$rss"
+    say "  wall ${wall}s, rx $delta, ${pps} pps, send ${spps} pps, CPU ${cpu}s," \
+        "open $open, filtered $filtered, extra $extra, RSS ${rss} KiB"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------------------------
+has_tool() { case " $TOOLS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+for scen in $SCENARIOS; do
+    case $scen in
+    a)
+        if has_tool synscan; then
+            for rate in $SYNSCAN_RATES; do
+                run_tool a synscan "--rate $rate" "$PREFIX" -- -- \
+                    "$SYNSCAN" "$PREFIX" -p @PORTS@ --rate "$rate" --seed "$SEED" \
+                    --router-mac @MAC@ -oJ @OUT@.json --show filtered
+            done
+        fi
+        if has_tool masscan; then
+            run_tool a masscan "--rate $MASSCAN_RATE --wait $MASSCAN_WAIT" "$PREFIX" -- -- \
+                masscan "$PREFIX" -p @PORTS@ --rate "$MASSCAN_RATE" --seed "$SEED" \
+                --interface @SIF@ --adapter-ip "$SCANNER_IP" --router-mac @MAC@ \
+                --wait "$MASSCAN_WAIT" -oL @OUT@.list
+        fi
+        if has_tool nmap; then
+            run_tool a nmap "-T5 --min-rate 100000 --max-retries 1" "$PREFIX" -- -- \
+                nmap -sS -n -Pn -T5 --min-rate 100000 --max-retries 1 -p @PORTS@ "$PREFIX" \
+                -oG @OUT@.gnmap
+        fi
+        ;;
+    b)
+        if has_tool synscan; then
+            run_tool b synscan "--rate max --retries 0 --wait 0" "$PREFIX" -- --drop-all -- \
+                "$SYNSCAN" "$PREFIX" -p @PORTS@ --rate max --retries 0 --wait 0 \
+                --seed "$SEED" --router-mac @MAC@ -oJ @OUT@.json
+        fi
+        if has_tool masscan; then
+            run_tool b masscan "--rate $MASSCAN_RATE_B --wait 0" "$PREFIX" -- --drop-all -- \
+                masscan "$PREFIX" -p @PORTS@ --rate "$MASSCAN_RATE_B" --seed "$SEED" \
+                --interface @SIF@ --adapter-ip "$SCANNER_IP" --router-mac @MAC@ \
+                --wait 0 -oL @OUT@.list
+        fi
+        if has_tool nmap; then
+            run_tool b nmap "$NMAP_PREFIX_B -T5 --min-rate 100000 --max-retries 0" \
+                "$NMAP_PREFIX_B" -- --drop-all -- \
+                nmap -sS -n -Pn -T5 --min-rate 100000 --max-retries 0 -p @PORTS@ \
+                "$NMAP_PREFIX_B" -oG @OUT@.gnmap
+        fi
+        ;;
+    *) die "unknown scenario $scen (use a and/or b)" ;;
+    esac
+done
+
+# ---------------------------------------------------------------------------------------------
+# Peak RSS of a dry run over 10.0.0.0/8 x 100 ports, in an empty namespace (it sends nothing,
+# but nothing may run outside a namespace made for it).
+# ---------------------------------------------------------------------------------------------
+DRY_NS=${TAG}dry
+NETNS+=("$DRY_NS")
+ip netns add "$DRY_NS"
+say "dry run: synscan --dry-run 10.0.0.0/8 -p 1-100 (empty namespace $DRY_NS, cap ${DRYRUN_SECS}s)"
+dry_cap=()
+if [ "$DRYRUN_SECS" != 0 ]; then dry_cap=(timeout -s KILL "$DRYRUN_SECS"); fi
+lines=$(ip netns exec "$DRY_NS" /usr/bin/time -f '%e %M %U %S' -o "$OUT/dryrun.time" \
+    "${dry_cap[@]}" "$SYNSCAN" --dry-run 10.0.0.0/8 -p 1-100 --seed "$SEED" | wc -l) || true
+ip netns del "$DRY_NS"
+read -r dry_wall dry_rss _ < <(tail -n 1 "$OUT/dryrun.time")
+dry_rate=$(awk -v n="$lines" -v w="$dry_wall" 'BEGIN { printf "%.0f", (w > 0 ? n / w : 0) }')
+
+# ---------------------------------------------------------------------------------------------
+# The table (markdown, ready for README.md)
+# ---------------------------------------------------------------------------------------------
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf("%.0f", n); o = ""
+    while (length(s) > 3) { o = "," substr(s, length(s) - 2) o; s = substr(s, 1, length(s) - 3) }
+    print s o }'; }
+{
+    echo
+    echo "| scenario | tool | settings | probes | packets at target | wall s | probes/s | pps | send pps | CPU s | open found/truth | filtered found/truth | false pos. | peak RSS MiB |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    while IFS=$'\t' read -r scen tool settings probes delta wall pps spps cpu open filtered extra rss; do
+        label=$([ "$scen" = a ] && echo "a: replies" || echo "b: send-only")
+        prate=$(awk -v n="$probes" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? n / w : 0) }')
+        echo "| $label | $tool | \`$settings\` | $(fmt_int "$probes") | $(fmt_int "$delta") | $wall |" \
+            "$(fmt_int "$prate") | $(fmt_int "$pps") | $(fmt_int "$spps") | $cpu | $open | $filtered |" \
+            "$extra | $(mib "$rss") |"
+    done <"$ROWS"
+    echo
+    # synscan/masscan send-rate ratio in scenario b
+    awk -F'\t' '$1 == "b" && $2 == "synscan" { s = $8 } $1 == "b" && $2 == "masscan" { m = $8 }
+        END { if (s > 0 && m > 0) printf "Send-only (b): synscan/masscan send pps = %.2f\n\n", s / m }' "$ROWS"
+    echo "Dry run \`synscan --dry-run 10.0.0.0/8 -p 1-100\` (empty namespace$([ "$DRYRUN_SECS" != 0 ] && echo ", stopped after ${DRYRUN_SECS} s")):" \
+        "peak RSS $(mib "$dry_rss") MiB, $(fmt_int "$lines") probes in ${dry_wall} s ($(fmt_int "$dry_rate") probes/s, printed)."
+    echo
+    echo "Host: $(nproc) CPUs, $(uname -r), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+} | tee "$OUT/table.md"
+say "done; table in $OUT/table.md"
