@@ -188,6 +188,20 @@ pub struct MemoryTransmit {
     shared: Arc<Shared>,
 }
 
+impl MemoryTransmit {
+    /// Another sending end into the same network (for several sender threads); its loss
+    /// draws come from `seed`.
+    pub fn another(&self, seed: u64) -> MemoryTransmit {
+        MemoryTransmit {
+            link: self.link,
+            responder: self.responder.clone(),
+            rng: StdRng::seed_from_u64(seed),
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
 /// The receiving end: hands out the queued replies.
 #[derive(Debug)]
 pub struct MemoryCapture {

@@ -8,7 +8,7 @@ use crate::net::{Capture, Transmit};
 use crate::probe::ProbeCrafter;
 use crate::recv::{run_receiver, RecvCounters};
 use crate::send::auto_rate::AutoRate;
-use crate::send::{run_sender, SendCounters, SenderEvent, SenderParams};
+use crate::send::{run_sender, PositionClaimer, SendCounters, SenderEvent, SenderParams};
 use crate::state::{ProbeTable, ReplyOutcome, TableStats};
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
@@ -83,10 +83,11 @@ pub struct EngineReport {
     pub final_pps: Option<u64>,
 }
 
-/// Runs a SYN scan over `transmit`/`capture`, writing results to `sink`.
+/// Runs a SYN scan with one sender thread per transmit socket and one receiver on
+/// `capture`, writing results to `sink`.
 pub fn run(
     params: EngineParams,
-    transmit: &mut dyn Transmit,
+    transmits: Vec<&mut dyn Transmit>,
     capture: &mut dyn Capture,
     sink: &mut dyn ResultSink,
     stop: &AtomicBool,
@@ -112,33 +113,49 @@ pub fn run(
     let recv_stop = AtomicBool::new(false);
     let send_counters = SendCounters::default();
     let recv_counters = RecvCounters::default();
+    if transmits.is_empty() {
+        return Err("no socket to send on".to_string());
+    }
     let sender_params = SenderParams {
         rate,
-        start,
         adjustable: adjustable.clone(),
+        senders: u32::try_from(transmits.len()).unwrap_or(u32::MAX),
     };
+    let positions = PositionClaimer::new(start, order.len());
     let total = order.len().saturating_sub(start);
 
     std::thread::scope(|s| {
-        let sender = s.spawn(|| {
-            run_sender(
-                transmit,
-                &crafter,
-                &order,
-                &sender_params,
-                &retry_rx,
-                &event_tx,
-                stop,
-                &send_counters,
-            )
-        });
+        let senders: Vec<_> = transmits
+            .into_iter()
+            .map(|transmit| {
+                let (crafter, order, positions, sender_params) =
+                    (&crafter, &order, &positions, &sender_params);
+                let (retry_rx, event_tx, send_counters) = (&retry_rx, &event_tx, &send_counters);
+                s.spawn(move || {
+                    run_sender(
+                        transmit,
+                        crafter,
+                        order,
+                        positions,
+                        sender_params,
+                        retry_rx,
+                        event_tx,
+                        stop,
+                        send_counters,
+                    )
+                })
+            })
+            .collect();
+        let sender_count = senders.len();
         let receiver =
             s.spawn(|| run_receiver(capture, &crafter, &reply_tx, &recv_stop, &recv_counters));
 
         let mut state = TableLoop {
             table: &mut table,
             sink,
+            senders_running: sender_count,
             new_done: None,
+            reported: (start, false),
             last_send: Instant::now(),
             failure: None,
             found_open: 0,
@@ -163,7 +180,9 @@ pub fn run(
         }
         // Closing the retry channel ends the sender; then stop capturing.
         drop(retry_tx);
-        let _ = sender.join();
+        for sender in senders {
+            let _ = sender.join();
+        }
         recv_stop.store(true, Ordering::Relaxed);
         let recv_result = receiver.join();
         let (next_position, complete) = state.new_done.unwrap_or((start, false));
@@ -193,7 +212,12 @@ pub fn run(
 struct TableLoop<'a> {
     table: &'a mut ProbeTable,
     sink: &'a mut dyn ResultSink,
+    /// Senders that have not yet reported the end of their new probes.
+    senders_running: usize,
+    /// Set once every sender has reported: (next position, complete).
     new_done: Option<(u64, bool)>,
+    /// The furthest report so far.
+    reported: (u64, bool),
     last_send: Instant,
     failure: Option<String>,
     found_open: u64,
@@ -235,7 +259,16 @@ impl TableLoop<'_> {
                 SenderEvent::NewProbesDone {
                     next_position,
                     complete,
-                } => self.new_done = Some((next_position, complete)),
+                } => {
+                    // Positions only grow; the last report covers every claimed run.
+                    if next_position >= self.reported.0 {
+                        self.reported = (next_position, complete || self.reported.1);
+                    }
+                    self.senders_running = self.senders_running.saturating_sub(1);
+                    if self.senders_running == 0 {
+                        self.new_done = Some(self.reported);
+                    }
+                }
                 SenderEvent::Failed(e) => self.failure = Some(e),
             }
         }
@@ -379,7 +412,14 @@ mod tests {
     ) -> (EngineReport, BTreeMap<(Ipv4Addr, u16), PortResult>) {
         let (mut tx, mut rx) = memory_network(r, LinkLayer::RawIp);
         let mut results: Vec<PortResult> = Vec::new();
-        let report = run(p, &mut tx, &mut rx, &mut results, &AtomicBool::new(false)).expect("run");
+        let report = run(
+            p,
+            vec![&mut tx],
+            &mut rx,
+            &mut results,
+            &AtomicBool::new(false),
+        )
+        .expect("run");
         let n = results.len();
         let by_pair: BTreeMap<_, _> = results.into_iter().map(|r| ((r.ip, r.port), r)).collect();
         assert_eq!(by_pair.len(), n, "a probe was decided twice");
@@ -434,7 +474,7 @@ mod tests {
         let mut results: Vec<PortResult> = Vec::new();
         let report = run(
             params(RetryPolicy::Fixed(1), 1),
-            &mut tx,
+            vec![&mut tx],
             &mut rx,
             &mut results,
             &AtomicBool::new(true),
@@ -443,5 +483,34 @@ mod tests {
         assert!(!report.complete);
         assert_eq!((report.next_position, report.packets_sent), (0, 0));
         assert!(results.is_empty());
+    }
+
+    #[test]
+    fn two_senders_share_the_order_and_decide_every_probe_once() {
+        let (mut tx, mut rx) = memory_network(responder(), LinkLayer::RawIp);
+        let mut tx2 = tx.another(99);
+        let mut results: Vec<PortResult> = Vec::new();
+        let report = run(
+            params(RetryPolicy::Fixed(1), 21),
+            vec![&mut tx, &mut tx2],
+            &mut rx,
+            &mut results,
+            &AtomicBool::new(false),
+        )
+        .expect("run");
+        assert!(report.complete);
+        assert_eq!(report.next_position, 256);
+        assert_eq!(report.packets_sent, 256 + 64);
+        let pairs: std::collections::BTreeSet<_> = results.iter().map(|r| (r.ip, r.port)).collect();
+        assert_eq!((pairs.len(), results.len()), (256, 256));
+        for r in &results {
+            assert_eq!(
+                (r.state, r.reason),
+                expected(r.ip, r.port),
+                "{}:{}",
+                r.ip,
+                r.port
+            );
+        }
     }
 }

@@ -114,7 +114,11 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         last_port: source_ports.last(),
     };
     let mut capture = net::open_capture(&route, &filter)?;
-    let mut transmit = net::open_transmit(&route, path)?;
+    let mut transmits = Vec::new();
+    for _ in 0..sender_threads(cfg.rate) {
+        transmits.push(net::open_transmit(&route, path)?);
+    }
+    let link = transmits[0].link();
     let dst_mac = match path {
         SendPath::Packet { dst_mac } => dst_mac,
         SendPath::RawIp => [0; 6],
@@ -122,7 +126,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     // The cookie key mixes fresh randomness with the seed: knowing the seed printed on the
     // terminal must not let anyone forge replies.
     let crafter = ProbeCrafter::new(ProbeParams {
-        link: transmit.link(),
+        link,
         src_mac: route.source_mac,
         dst_mac,
         src_ip: route.source_ip,
@@ -150,7 +154,10 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     let mut sinks = Sinks::new(cfg, &mut outputs);
     let outcome = engine::run(
         params,
-        transmit.as_mut(),
+        transmits
+            .iter_mut()
+            .map(|t| -> &mut dyn net::Transmit { t.as_mut() })
+            .collect(),
         capture.as_mut(),
         &mut sinks,
         stop,
@@ -158,6 +165,25 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     let open = sinks.open.take();
     let code = finish(cfg, &mut slot, outcome, &mut outputs)?;
     Ok(hand_off(cfg, code, open))
+}
+
+/// Rates a single sender thread meets easily; above, or at max, a second one (on a
+/// machine with more than one core) overlaps the kernel's per-packet work.
+const ONE_SENDER_MAX_PPS: u64 = 250_000;
+
+/// How many sender threads (each with its own socket) to run.
+fn sender_threads(rate: Rate) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let fast = match rate {
+        Rate::Max => true,
+        Rate::Pps(p) => p > ONE_SENDER_MAX_PPS,
+        Rate::Auto => false,
+    };
+    if fast && cores > 1 {
+        2
+    } else {
+        1
+    }
 }
 
 /// The outputs, plus the open ports kept for an nmap hand-off when one is asked for.

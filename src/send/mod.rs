@@ -44,15 +44,51 @@ pub enum SenderEvent {
     Failed(String),
 }
 
+/// The next unsent position of the order, shared by every sender thread. A sender claims
+/// a run of positions and sends all of it, so the positions sent are always a prefix of
+/// the order: where a stopped scan resumes is this counter.
+#[derive(Debug)]
+pub struct PositionClaimer {
+    next: AtomicU64,
+    len: u64,
+}
+
+impl PositionClaimer {
+    /// A claimer over [start, len).
+    pub fn new(start: u64, len: u64) -> Self {
+        PositionClaimer {
+            next: AtomicU64::new(start.min(len)),
+            len,
+        }
+    }
+
+    /// Takes up to `want` positions; an empty range when the order is exhausted.
+    pub fn claim(&self, want: u64) -> std::ops::Range<u64> {
+        let from = self.next.fetch_add(want, Ordering::Relaxed);
+        let from = from.min(self.len);
+        from..from.saturating_add(want).min(self.len)
+    }
+
+    /// The first position nobody claimed.
+    pub fn next_position(&self) -> u64 {
+        self.next.load(Ordering::Relaxed).min(self.len)
+    }
+
+    /// True when every position was claimed.
+    pub fn exhausted(&self) -> bool {
+        self.next_position() >= self.len
+    }
+}
+
 /// Sender knobs.
 #[derive(Clone, Debug)]
 pub struct SenderParams {
-    /// Packets per second, None for as fast as possible.
+    /// Packets per second of this sender, None for as fast as possible.
     pub rate: Option<u64>,
-    /// First position of the order to send.
-    pub start: u64,
-    /// A rate the sender follows as it changes (`--rate auto`), instead of `rate`.
+    /// A rate the senders follow as it changes (`--rate auto`), instead of `rate`.
     pub adjustable: Option<std::sync::Arc<AtomicU64>>,
+    /// Sender threads sharing the rate.
+    pub senders: u32,
 }
 
 /// Counters shared with the progress display.
@@ -64,13 +100,14 @@ pub struct SendCounters {
     pub new_probes: AtomicU64,
 }
 
-/// Sends every probe of `order` from `params.start`, plus the retries the table asks for,
-/// until the table closes the retry channel. `stop` ends new probes (retries go on).
+/// Sends the probes of `order` it claims from `positions`, plus the retries the table asks
+/// for, until the table closes the retry channel. `stop` ends new probes (retries go on).
 #[allow(clippy::too_many_arguments)]
 pub fn run_sender(
     transmit: &mut dyn Transmit,
     crafter: &ProbeCrafter,
     order: &ProbeOrder,
+    positions: &PositionClaimer,
     params: &SenderParams,
     retries: &Receiver<Vec<(Ipv4Addr, u16)>>,
     events: &Sender<SenderEvent>,
@@ -79,11 +116,13 @@ pub fn run_sender(
 ) {
     let frame_len = crafter.frame_len();
     let mut buf = vec![0u8; frame_len * MAX_BATCH];
+    let share = |pps: u64| (pps / u64::from(params.senders.max(1))).max(1);
     let mut current_pps = params
         .adjustable
         .as_ref()
         .map(|a| a.load(Ordering::Relaxed))
-        .or(params.rate);
+        .or(params.rate)
+        .map(share);
     let mut limiter = current_pps.map(|pps| {
         RateLimiter::new(
             pps,
@@ -92,7 +131,6 @@ pub fn run_sender(
         )
     });
     let mut pending: VecDeque<(Ipv4Addr, u16)> = VecDeque::new();
-    let mut position = params.start.min(order.len());
     let mut new_done = false;
     let mut retries_open = true;
 
@@ -108,11 +146,13 @@ pub fn run_sender(
                 }
             }
         }
-        if !new_done && (position >= order.len() || stop.load(Ordering::Relaxed)) {
+        if !new_done && (positions.exhausted() || stop.load(Ordering::Relaxed)) {
             new_done = true;
+            // Another sender may still be sending what it claimed; the table waits for
+            // every sender's report and reads the final position then.
             let done = SenderEvent::NewProbesDone {
-                next_position: position,
-                complete: position >= order.len(),
+                next_position: positions.next_position(),
+                complete: positions.exhausted(),
             };
             if events.send(done).is_err() {
                 return;
@@ -131,7 +171,7 @@ pub fn run_sender(
         }
 
         if let (Some(a), Some(l)) = (params.adjustable.as_ref(), limiter.as_mut()) {
-            let want = a.load(Ordering::Relaxed);
+            let want = share(a.load(Ordering::Relaxed));
             if Some(want) != current_pps {
                 current_pps = Some(want);
                 l.set_rate(want, MAX_BATCH as u32);
@@ -156,11 +196,9 @@ pub fn run_sender(
             probes.push(p);
         }
         let retried = probes.len();
-        while probes.len() < granted && !new_done && position < order.len() {
-            probes.push(order.get(position));
-            position += 1;
-            if stop.load(Ordering::Relaxed) {
-                break;
+        if !new_done && probes.len() < granted && !stop.load(Ordering::Relaxed) {
+            for position in positions.claim((granted - probes.len()) as u64) {
+                probes.push(order.get(position));
             }
         }
         if let Some(l) = limiter.as_mut() {
