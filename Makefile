@@ -2,7 +2,7 @@
 CARGO ?= cargo
 RELEASE := target/release
 
-.PHONY: all build demo test lint bench bench-e2e clean
+.PHONY: all build demo test lint bench bench-e2e bench-rate clean
 
 all: build
 
@@ -27,6 +27,10 @@ bench:
 
 bench-e2e: build
 	bash benches/e2e.sh
+
+# --rate accuracy from 1k pps to the ceiling, on a send-only lab.
+bench-rate: build
+	bash benches/rate.sh
 
 clean:
 	$(CARGO) clean
