@@ -114,6 +114,14 @@ pub struct ScanSummary {
     pub interrupted: bool,
 }
 
+impl ScanSummary {
+    /// True when a notable share of answers came only on a retry: the path is losing
+    /// probes and the rate should come down.
+    pub fn losing_probes(&self) -> bool {
+        self.replies >= 20 && self.replies_only_on_retry * 100 > self.replies
+    }
+}
+
 /// A bad output request; Display is one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputError(pub String);

@@ -330,7 +330,7 @@ fn finish(
         return Err(ScanError::Runtime(e));
     }
     written.map_err(|e| ScanError::Runtime(format!("writing results failed: {e}")))?;
-    report_loss(&report);
+    report_loss(&summary);
     if let Some(pps) = report.final_pps {
         eprintln!("synscan: --rate auto ended at {pps} pps");
     }
@@ -373,12 +373,11 @@ fn finish(
 }
 
 /// Says so when a notable share of answers needed a retry: the path is dropping probes.
-fn report_loss(report: &engine::EngineReport) {
-    let t = &report.table;
-    if t.decided_by_reply >= 20 && t.decided_on_retry * 100 > t.decided_by_reply {
+fn report_loss(summary: &ScanSummary) {
+    if summary.losing_probes() {
         eprintln!(
-            "synscan: {} of {} answers came only on a retry: the network is losing probes; lower --rate or raise --retries",
-            t.decided_on_retry, t.decided_by_reply
+            "synscan: {} of {} answers came only on a retry: the network is losing probes; lower --rate",
+            summary.replies_only_on_retry, summary.replies
         );
     }
 }
