@@ -121,7 +121,7 @@ fn parse_u64(flag: &str, value: &str, hint: &str) -> Result<u64, ScanError> {
 }
 
 fn parse_rate(value: &str) -> Result<Rate, ScanError> {
-    let hint = "use packets per second (1 to 100000000, e.g. 10000, 10k, 1.5M) max or auto";
+    let hint = "use packets per second (1 to 100000000, e.g. 10000, 10k, 1.5M), max or auto";
     let v = value.trim().to_ascii_lowercase();
     if v == "max" {
         return Ok(Rate::Max);
