@@ -6,41 +6,14 @@
 
 mod common;
 
-use common::{netns_list, skip_unless_root, synscan_bin, Lab};
+use common::{
+    netns_list, read_ndjson, skip_unless_root, synscan_bin, with_state, Lab, Pair, Report,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-type Pair = (Ipv4Addr, u16);
-
 /// Every report of the -oJ output: pair, state, reason, in output order.
-type Reports = Vec<(Pair, String, String)>;
-
-/// Parses NDJSON result lines; the summary line (no port) is skipped.
-fn read_reports(path: &std::path::Path) -> Reports {
-    let text = std::fs::read_to_string(path).expect("read -oJ output");
-    let mut out = Reports::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON line");
-        let (Some(port), Some(ip)) = (v.get("port").and_then(|p| p.as_u64()), v.get("ip")) else {
-            continue;
-        };
-        let ip: Ipv4Addr = ip.as_str().and_then(|s| s.parse().ok()).expect("ip");
-        out.push((
-            (ip, port as u16),
-            v["state"].as_str().unwrap_or("").to_string(),
-            v["reason"].as_str().unwrap_or("").to_string(),
-        ));
-    }
-    out
-}
-
-/// Pairs with at least one report of `state`.
-fn with_state(r: &Reports, state: &str) -> BTreeSet<Pair> {
-    r.iter()
-        .filter(|(_, s, _)| s == state)
-        .map(|(p, _, _)| *p)
-        .collect()
-}
+type Reports = Vec<Report>;
 
 /// Pairs reported more than once, with all their reports.
 fn repeated(r: &Reports) -> BTreeMap<Pair, Vec<(String, String)>> {
@@ -95,7 +68,7 @@ fn scan(lab: &Lab, extra: &[&str]) -> (String, Reports) {
         started.elapsed().as_secs_f64(),
         stderr.trim().replace('\n', " | ")
     );
-    let reports = read_reports(&json);
+    let reports = read_ndjson(&json);
     let twice = repeated(&reports);
     if !twice.is_empty() {
         eprintln!(

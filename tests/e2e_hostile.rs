@@ -89,21 +89,8 @@ impl Drop for Injector {
 
 /// (pair -> (state, reason)) of NDJSON results; panics on a pair reported twice.
 fn read_results(path: &std::path::Path) -> BTreeMap<Pair, (String, String)> {
-    let text = std::fs::read_to_string(path).expect("read -oJ output");
     let mut out = BTreeMap::new();
-    for l in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(l).expect("valid JSON line");
-        let (Some(port), Some(ip)) = (v.get("port"), v.get("ip")) else {
-            continue; // the summary line
-        };
-        let pair = (
-            ip.as_str().and_then(|s| s.parse().ok()).expect("ip"),
-            port.as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .expect("port"),
-        );
-        let state = v["state"].as_str().unwrap_or("").to_string();
-        let reason = v["reason"].as_str().unwrap_or("").to_string();
+    for (pair, state, reason) in common::read_ndjson(path) {
         if let Some(prev) = out.insert(pair, (state, reason)) {
             panic!("{pair:?} reported twice (first {prev:?})");
         }

@@ -4,34 +4,25 @@
 
 mod common;
 
-use common::{is_root, synscan_bin, Lab};
+use common::{is_root, synscan_bin, Lab, Pair};
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
 use std::process::Stdio;
 use std::time::Duration;
 
-type Pair = (Ipv4Addr, u16);
-
-/// (results, summaries' packets_sent) from an NDJSON file that may hold several runs.
+/// (results as (pair, state), summaries' packets_sent) from an NDJSON file that may hold
+/// several runs.
 fn read_json(path: &std::path::Path) -> (Vec<(Pair, String)>, Vec<u64>) {
+    let results = common::read_ndjson(path)
+        .into_iter()
+        .map(|(pair, state, _)| (pair, state))
+        .collect();
     let text = std::fs::read_to_string(path).expect("read -oJ output");
-    let mut results = Vec::new();
-    let mut sent = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON line");
-        if v["type"] == "summary" {
-            sent.push(v["packets_sent"].as_u64().expect("packets_sent"));
-            continue;
-        }
-        let Some(port) = v.get("port").and_then(|p| p.as_u64()) else {
-            continue;
-        };
-        let ip: Ipv4Addr = v["ip"].as_str().expect("ip").parse().expect("ip");
-        results.push((
-            (ip, port as u16),
-            v["state"].as_str().unwrap_or("").to_string(),
-        ));
-    }
+    let sent = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "summary")
+        .map(|v| v["packets_sent"].as_u64().expect("packets_sent"))
+        .collect();
     (results, sent)
 }
 

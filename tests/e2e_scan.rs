@@ -3,37 +3,9 @@
 
 mod common;
 
-use common::{is_root, synscan_bin, Lab};
+use common::{is_root, read_ndjson as read_results, synscan_bin, with_state, Lab, Pair, Report};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-
-type Pair = (Ipv4Addr, u16);
-
-/// Parses NDJSON result lines into (ip, port, state, reason); the summary line is skipped.
-fn read_results(path: &std::path::Path) -> Vec<(Pair, String, String)> {
-    let text = std::fs::read_to_string(path).expect("read -oJ output");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("valid JSON line");
-            let port = v.get("port")?.as_u64()? as u16;
-            let ip: Ipv4Addr = v.get("ip")?.as_str()?.parse().ok()?;
-            Some((
-                (ip, port),
-                v["state"].as_str().unwrap_or("").to_string(),
-                v["reason"].as_str().unwrap_or("").to_string(),
-            ))
-        })
-        .collect()
-}
-
-fn with_state(results: &[(Pair, String, String)], state: &str) -> BTreeSet<Pair> {
-    results
-        .iter()
-        .filter(|(_, s, _)| s == state)
-        .map(|(p, _, _)| *p)
-        .collect()
-}
 
 fn ports_arg(ports: &[u16]) -> String {
     ports
@@ -44,7 +16,7 @@ fn ports_arg(ports: &[u16]) -> String {
 }
 
 /// Scans the lab's whole prefix with `extra` flags; returns the decoded -oJ results.
-fn scan_lab(lab: &Lab, extra: &[&str]) -> (std::process::Output, Vec<(Pair, String, String)>) {
+fn scan_lab(lab: &Lab, extra: &[&str]) -> (std::process::Output, Vec<Report>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("out.json");
     let ports = ports_arg(&lab.truth.ports);

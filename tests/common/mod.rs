@@ -8,6 +8,41 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// An (address, port) pair.
+pub type Pair = (Ipv4Addr, u16);
+
+/// One result line of synscan's -oJ output: pair, state, reason.
+pub type Report = (Pair, String, String);
+
+/// Every result line of an -oJ (NDJSON) file, in output order; summary lines are skipped.
+pub fn read_ndjson(path: &std::path::Path) -> Vec<Report> {
+    let text = std::fs::read_to_string(path).expect("read -oJ output");
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON line");
+        let (Some(port), Some(ip)) = (v.get("port").and_then(|p| p.as_u64()), v.get("ip")) else {
+            continue;
+        };
+        let ip: Ipv4Addr = ip.as_str().and_then(|s| s.parse().ok()).expect("ip");
+        let port = u16::try_from(port).expect("port");
+        out.push((
+            (ip, port),
+            v["state"].as_str().unwrap_or("").to_string(),
+            v["reason"].as_str().unwrap_or("").to_string(),
+        ));
+    }
+    out
+}
+
+/// Pairs with at least one report of `state`.
+pub fn with_state(reports: &[Report], state: &str) -> BTreeSet<Pair> {
+    reports
+        .iter()
+        .filter(|(_, s, _)| s == state)
+        .map(|(p, _, _)| *p)
+        .collect()
+}
+
 /// Path of the lab binary built alongside the tests.
 pub fn lab_bin() -> &'static str {
     env!("CARGO_BIN_EXE_synscan-lab")
