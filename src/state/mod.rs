@@ -42,20 +42,45 @@ pub enum ReplyOutcome {
     Ignored,
 }
 
+/// A probe in flight, in 8 bytes: the window can hold a second of probes at 1M pps.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
+    /// Microseconds since the table's epoch of the last send, wrapping (only differences
+    /// of seconds are ever taken).
+    last_sent_us: u32,
     tries: u8,
-    last_sent: Instant,
     /// A retry was asked of the sender and has not been sent yet.
     resend_pending: bool,
 }
 
+/// When a try falls due, in 16 bytes: the key (48 bits) with the try number on top.
 #[derive(Clone, Copy, Debug)]
 struct Deadline {
-    key: u64,
-    sent: Instant,
-    try_no: u8,
+    key_try: u64,
+    /// Microseconds since the table's epoch.
+    sent_us: u64,
 }
+
+impl Deadline {
+    fn new(key: u64, try_no: u8, sent_us: u64) -> Deadline {
+        Deadline {
+            key_try: key | (u64::from(try_no) << 56),
+            sent_us,
+        }
+    }
+
+    fn key(&self) -> u64 {
+        self.key_try & ((1 << 48) - 1)
+    }
+
+    fn try_no(&self) -> u8 {
+        (self.key_try >> 56) as u8
+    }
+}
+
+/// Replies whose computed round trip exceeds this are stamped before their send (or
+/// wrapped): no RTT sample.
+const MAX_RTT_SAMPLE_US: u32 = 1 << 31;
 
 /// Multiply-shift hashing: the keys are already well spread (address and port).
 #[derive(Default)]
@@ -140,6 +165,8 @@ pub struct ProbeTable {
     policy: RetryPolicy,
     /// Highest try number that has drawn an answer (nmap's max_successful_tryno).
     max_successful_try: u8,
+    /// Time zero of the compact stamps: the first send.
+    epoch: Option<Instant>,
     rtt: RttEstimator,
     stats: TableStats,
 }
@@ -157,6 +184,7 @@ impl ProbeTable {
             deadlines: (0..BACKOFF_STEPS).map(|_| VecDeque::new()).collect(),
             policy,
             max_successful_try: 0,
+            epoch: None,
             rtt,
             stats: TableStats::default(),
         }
@@ -173,25 +201,28 @@ impl ProbeTable {
         self.record_send(key(ip, port), at, false);
     }
 
+    /// Microseconds from the epoch (set by the first send) to `at`.
+    fn micros(&mut self, at: Instant) -> u64 {
+        let epoch = *self.epoch.get_or_insert(at);
+        u64::try_from(at.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX)
+    }
+
     fn record_send(&mut self, k: u64, at: Instant, first: bool) {
+        let sent_us = self.micros(at);
         let entry = match self.entries.entry(k) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) if first => v.insert(Entry {
+                last_sent_us: 0,
                 tries: 0,
-                last_sent: at,
                 resend_pending: false,
             }),
             std::collections::hash_map::Entry::Vacant(_) => return,
         };
         entry.tries = entry.tries.saturating_add(1);
-        entry.last_sent = at;
+        entry.last_sent_us = sent_us as u32;
         entry.resend_pending = false;
         let try_no = entry.tries;
-        self.deadlines[backoff_step(try_no)].push_back(Deadline {
-            key: k,
-            sent: at,
-            try_no,
-        });
+        self.deadlines[backoff_step(try_no)].push_back(Deadline::new(k, try_no, sent_us));
     }
 
     fn timeout_of_step(&self, step: usize) -> Duration {
@@ -205,8 +236,9 @@ impl ProbeTable {
             return ReplyOutcome::Ignored;
         };
         if entry.tries == 1 {
-            if let Some(rtt) = ev.at.checked_duration_since(entry.last_sent) {
-                self.rtt.sample(rtt);
+            let rtt_us = (self.micros(ev.at) as u32).wrapping_sub(entry.last_sent_us);
+            if rtt_us < MAX_RTT_SAMPLE_US {
+                self.rtt.sample(Duration::from_micros(u64::from(rtt_us)));
             }
         }
         let on_retry = entry.tries > 1;
@@ -238,26 +270,27 @@ impl ProbeTable {
         filtered: &mut Vec<PortResult>,
     ) {
         let max_tries = self.tries_allowed();
+        let now_us = self.micros(now);
         for step in 0..BACKOFF_STEPS {
-            let timeout = self.timeout_of_step(step);
+            let timeout_us = self.timeout_of_step(step).as_micros() as u64;
             while let Some(d) = self.deadlines[step].front().copied() {
-                if d.sent + timeout > now {
+                if d.sent_us + timeout_us > now_us {
                     break;
                 }
                 self.deadlines[step].pop_front();
-                let Some(entry) = self.entries.get_mut(&d.key) else {
+                let Some(entry) = self.entries.get_mut(&d.key()) else {
                     continue; // answered already
                 };
-                if entry.tries != d.try_no || entry.resend_pending {
+                if entry.tries != d.try_no() || entry.resend_pending {
                     continue; // a later try owns the deadline
                 }
-                let (ip, port) = unkey(d.key);
+                let (ip, port) = unkey(d.key());
                 if entry.tries < max_tries {
                     entry.resend_pending = true;
                     self.stats.retries_requested += 1;
                     retries.push((ip, port));
                 } else {
-                    self.entries.remove(&d.key);
+                    self.entries.remove(&d.key());
                     self.stats.timed_out += 1;
                     filtered.push(no_response(ip, port, wall));
                 }
@@ -305,11 +338,12 @@ impl ProbeTable {
 
     /// When the oldest deadline falls, if any probe is waiting.
     pub fn next_deadline(&self) -> Option<Instant> {
+        let epoch = self.epoch?;
         (0..BACKOFF_STEPS)
             .filter_map(|step| {
                 self.deadlines[step]
                     .front()
-                    .map(|d| d.sent + self.timeout_of_step(step))
+                    .map(|d| epoch + Duration::from_micros(d.sent_us) + self.timeout_of_step(step))
             })
             .min()
     }
@@ -600,5 +634,29 @@ mod tests {
         }
         assert_eq!(decided, vec![(443, PortState::Open, Reason::SynAck)]);
         assert_eq!(t.stats().ignored_replies, 3);
+    }
+
+    #[test]
+    fn entries_stay_compact_and_rtt_samples_are_exact() {
+        assert_eq!(std::mem::size_of::<Entry>(), 8);
+        assert_eq!(std::mem::size_of::<Deadline>(), 16);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut t = table(1);
+        t.on_sent(A, 1, t0);
+        t.on_sent(A, 2, t0 + ms(5));
+        t.on_reply(
+            &reply(2, Reason::Reset, t0 + ms(35)),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(t.srtt(), Some(ms(30)));
+        // A reply stamped before its send gives no sample.
+        t.on_sent(A, 3, t0 + ms(50));
+        t.on_reply(
+            &reply(3, Reason::Reset, t0 + ms(40)),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(t.srtt(), Some(ms(30)));
+        assert_eq!(t.next_deadline(), Some(t0 + ms(100)));
     }
 }
