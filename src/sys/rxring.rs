@@ -2,7 +2,7 @@
 //! walk a block and hand it back, with no per-frame syscall or copy.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -76,20 +76,7 @@ impl RxRing {
         };
         super::sock::set_opt(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
         let map_len = block_size * block_nr;
-        // SAFETY: mapping the ring the kernel just allocated for this socket.
-        let map = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if map == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let map = super::sock::map_ring(fd.as_fd(), map_len)?;
         Ok(RxRing {
             fd,
             map: map as *mut u8,

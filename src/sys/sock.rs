@@ -166,6 +166,27 @@ pub fn hw_type(iface: &str) -> io::Result<u16> {
     Ok(unsafe { req.ifr_ifru.ifru_hwaddr.sa_family })
 }
 
+/// Maps the `len` bytes of the packet ring just set up on `fd` (RX or TX), shared with
+/// the kernel.
+pub(crate) fn map_ring(fd: BorrowedFd<'_>, len: usize) -> io::Result<*mut libc::c_void> {
+    // SAFETY: mapping the ring the kernel allocated for this socket; no existing memory
+    // is touched.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if map == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(map)
+}
+
 /// Raises the soft open-file limit to the hard limit (connect scans hold one fd per attempt);
 /// returns the new soft limit.
 pub fn raise_nofile_limit() -> io::Result<libc::rlim_t> {

@@ -68,20 +68,7 @@ impl TxRing {
         };
         super::sock::set_opt(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_TX_RING, &req)?;
         let map_len = block_size * block_nr;
-        // SAFETY: mapping the ring the kernel just allocated for this socket.
-        let map = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if map == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let map = super::sock::map_ring(fd.as_fd(), map_len)?;
         // SAFETY: plain old data.
         let mut dest: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         dest.sll_family = libc::AF_PACKET as u16;
