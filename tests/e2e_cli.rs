@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{is_root, synscan_bin};
+use common::{skip_unless_root, synscan_bin, AS_NOBODY};
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -69,8 +69,7 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn dry_run_is_a_bijection_and_reproducible() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("dry_run_is_a_bijection_and_reproducible") {
         return;
     }
     let ns = EmptyNs::new();
@@ -123,8 +122,7 @@ fn dry_run_is_a_bijection_and_reproducible() {
 
 #[test]
 fn shards_are_disjoint_and_cover_the_scan() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("shards_are_disjoint_and_cover_the_scan") {
         return;
     }
     let ns = EmptyNs::new();
@@ -161,8 +159,7 @@ fn shards_are_disjoint_and_cover_the_scan() {
 
 #[test]
 fn bad_input_gets_exit_2_and_one_line() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("bad_input_gets_exit_2_and_one_line") {
         return;
     }
     let ns = EmptyNs::new();
@@ -225,24 +222,13 @@ fn bad_input_gets_exit_2_and_one_line() {
 
 #[test]
 fn missing_privilege_exits_3_with_the_fix() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("missing_privilege_exits_3_with_the_fix") {
         return;
     }
     let ns = EmptyNs::new();
     let out = ns.run(
         "setpriv",
-        &[
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            synscan_bin(),
-            "198.19.0.1",
-            "-p",
-            "80",
-        ],
+        &[&AS_NOBODY[..], &[synscan_bin(), "198.19.0.1", "-p", "80"]].concat(),
     );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
@@ -253,8 +239,7 @@ fn missing_privilege_exits_3_with_the_fix() {
 
 #[test]
 fn scans_loopback_listener() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("scans_loopback_listener") {
         return;
     }
     let ns = EmptyNs::new();
@@ -298,8 +283,7 @@ fn scans_loopback_listener() {
 
 #[test]
 fn root_start_runs_as_nobody_without_capabilities() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("root_start_runs_as_nobody_without_capabilities") {
         return;
     }
     // A slow scan into the empty namespace's loopback, long enough to look at the process.
@@ -355,8 +339,7 @@ fn root_start_runs_as_nobody_without_capabilities() {
 
 #[test]
 fn stats_every_prints_status_lines_and_firewall_rule_names_the_ports() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("stats_every_prints_status_lines_and_firewall_rule_names_the_ports") {
         return;
     }
     let ns = EmptyNs::new();
@@ -389,8 +372,7 @@ fn stats_every_prints_status_lines_and_firewall_rule_names_the_ports() {
 
 #[test]
 fn a_hostname_target_labels_its_address_in_the_reports() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("a_hostname_target_labels_its_address_in_the_reports") {
         return;
     }
     let ns = EmptyNs::new();

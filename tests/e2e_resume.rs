@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{is_root, synscan_bin, Lab, Pair};
+use common::{skip_unless_root, synscan_bin, Lab, Pair};
 use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
@@ -28,8 +28,7 @@ fn read_json(path: &std::path::Path) -> (Vec<(Pair, String)>, Vec<u64>) {
 
 #[test]
 fn interrupt_then_resume_covers_the_scan_exactly_once() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("interrupt_then_resume_covers_the_scan_exactly_once") {
         return;
     }
     // No filtered pairs and no loss: every probe is answered on its first try, so the

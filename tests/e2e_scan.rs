@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{is_root, read_ndjson as read_results, synscan_bin, with_state, Lab, Pair, Report};
+use common::{
+    assert_reasons, read_ndjson as read_results, skip_unless_root, synscan_bin, with_state, Lab,
+    Pair, Report, AS_NOBODY,
+};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
@@ -44,8 +47,7 @@ fn scan_lab(lab: &Lab, extra: &[&str]) -> (std::process::Output, Vec<Report>) {
 
 #[test]
 fn exact_states_without_loss() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("exact_states_without_loss") {
         return;
     }
     let lab = Lab::start(&[
@@ -79,20 +81,12 @@ fn exact_states_without_loss() {
     );
     let decided: BTreeSet<Pair> = results.iter().map(|(p, _, _)| *p).collect();
     assert_eq!(decided.len() as u64, total, "no pair reported twice");
-    for (p, state, reason) in &results {
-        let expected = match state.as_str() {
-            "open" => "syn-ack",
-            "closed" => "reset",
-            _ => "no-response",
-        };
-        assert_eq!(reason, expected, "reason of {p:?}");
-    }
+    assert_reasons(&results, "reset");
 }
 
 #[test]
 fn recall_under_five_percent_loss_with_two_retries() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("recall_under_five_percent_loss_with_two_retries") {
         return;
     }
     // 1002 open pairs: recall >= 99.9% allows at most one miss.
@@ -133,8 +127,7 @@ fn recall_under_five_percent_loss_with_two_retries() {
 
 #[test]
 fn sweep_of_a_slash16_finds_exactly_the_truth() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("sweep_of_a_slash16_finds_exactly_the_truth") {
         return;
     }
     let lab = Lab::start(&[
@@ -185,8 +178,7 @@ fn sweep_of_a_slash16_finds_exactly_the_truth() {
 
 #[test]
 fn text_output_lists_open_ports_per_host() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("text_output_lists_open_ports_per_host") {
         return;
     }
     let lab = Lab::start(&[
@@ -219,8 +211,7 @@ fn text_output_lists_open_ports_per_host() {
 
 #[test]
 fn connect_scan_without_privileges_gets_exact_states() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("connect_scan_without_privileges_gets_exact_states") {
         return;
     }
     let lab = Lab::start(&[
@@ -238,23 +229,22 @@ fn connect_scan_without_privileges_gets_exact_states() {
     let out = lab.run_in_scanner(
         "setpriv",
         &[
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            synscan_bin(),
-            "--connect",
-            lab.truth.prefix.as_str(),
-            "-p",
-            ports.as_str(),
-            "--rate",
-            "5000",
-            "-oJ",
-            "-",
-            "--show",
-            "closed,filtered",
-        ],
+            &AS_NOBODY[..],
+            &[
+                synscan_bin(),
+                "--connect",
+                lab.truth.prefix.as_str(),
+                "-p",
+                ports.as_str(),
+                "--rate",
+                "5000",
+                "-oJ",
+                "-",
+                "--show",
+                "closed,filtered",
+            ],
+        ]
+        .concat(),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -275,20 +265,12 @@ fn connect_scan_without_privileges_gets_exact_states() {
     );
     let total = 64 * t.ports.len();
     assert_eq!(results.len(), total, "every probe decided once");
-    for (p, state, reason) in &results {
-        let expected = match state.as_str() {
-            "open" => "syn-ack",
-            "closed" => "conn-refused",
-            _ => "no-response",
-        };
-        assert_eq!(reason, expected, "reason of {p:?}");
-    }
+    assert_reasons(&results, "conn-refused");
 }
 
 #[test]
 fn rate_auto_grows_on_a_clean_path_and_stays_exact() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("rate_auto_grows_on_a_clean_path_and_stays_exact") {
         return;
     }
     let lab = Lab::start(&[
@@ -321,8 +303,7 @@ fn rate_auto_grows_on_a_clean_path_and_stays_exact() {
 
 #[test]
 fn nmap_hand_off_runs_on_the_open_ports_found() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
+    if skip_unless_root("nmap_hand_off_runs_on_the_open_ports_found") {
         return;
     }
     let lab = Lab::start(&[

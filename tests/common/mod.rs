@@ -43,6 +43,28 @@ pub fn with_state(reports: &[Report], state: &str) -> BTreeSet<Pair> {
         .collect()
 }
 
+/// `setpriv` arguments that run the command after them as nobody with no capability.
+pub const AS_NOBODY: [&str; 5] = [
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+];
+
+/// Checks the reason of every result: SYN/ACK for open, `closed_reason` for closed,
+/// no-response for filtered.
+pub fn assert_reasons(reports: &[Report], closed_reason: &str) {
+    for (p, state, reason) in reports {
+        let expected = match state.as_str() {
+            "open" => "syn-ack",
+            "closed" => closed_reason,
+            _ => "no-response",
+        };
+        assert_eq!(reason, expected, "reason of {p:?}");
+    }
+}
+
 /// Path of the lab binary built alongside the tests.
 pub fn lab_bin() -> &'static str {
     env!("CARGO_BIN_EXE_synscan-lab")
