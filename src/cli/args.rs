@@ -127,6 +127,10 @@ pub struct Args {
     /// Read service names from this nmap-services file.
     #[arg(long = "services-file", value_name = "FILE")]
     pub services_file: Option<String>,
+    /// Kernel buffer for captured replies not yet read, e.g. 8M (default), 64M; raise it
+    /// when the scan reports capture drops.
+    #[arg(long = "capture-buffer", value_name = "SIZE")]
+    pub capture_buffer: Option<String>,
     /// Socket that sends probes: packet (AF_PACKET) or raw (raw IP socket).
     #[arg(long = "send-path", value_name = "PATH")]
     pub send_path: Option<String>,

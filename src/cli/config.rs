@@ -84,6 +84,8 @@ pub struct ScanConfig {
     pub router_mac: Option<[u8; 6]>,
     /// --send-path.
     pub send_path: Option<SendPathChoice>,
+    /// Bytes of kernel buffer for captured frames (--capture-buffer).
+    pub capture_buffer: usize,
     /// Requested outputs.
     pub outputs: Vec<OutputSpec>,
     /// What outputs show.
@@ -206,6 +208,30 @@ fn parse_mac(value: &str) -> Result<[u8; 6], ScanError> {
         *slot = u8::from_str_radix(part, 16).map_err(|_| bad())?;
     }
     Ok(mac)
+}
+
+/// Smallest and largest --capture-buffer: one page, 1 GiB.
+const CAPTURE_BUFFER_RANGE: (u64, u64) = (4096, 1 << 30);
+
+fn parse_capture_buffer(value: &str) -> Result<usize, ScanError> {
+    let bad = || {
+        usage(format!(
+            "bad --capture-buffer \"{value}\": use a size from 4k to 1G, e.g. 8M or 64M"
+        ))
+    };
+    let v = value.trim().to_ascii_lowercase();
+    let (num, mult) = match v.chars().last() {
+        Some('k') => (&v[..v.len() - 1], 1u64 << 10),
+        Some('m') => (&v[..v.len() - 1], 1 << 20),
+        Some('g') => (&v[..v.len() - 1], 1 << 30),
+        _ => (v.as_str(), 1),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let bytes = n.checked_mul(mult).ok_or_else(bad)?;
+    if !(CAPTURE_BUFFER_RANGE.0..=CAPTURE_BUFFER_RANGE.1).contains(&bytes) {
+        return Err(bad());
+    }
+    usize::try_from(bytes).map_err(|_| bad())
 }
 
 fn parse_format(value: &str) -> Result<Format, ScanError> {
@@ -456,6 +482,12 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             .transpose()?,
         router_mac: args.router_mac.as_deref().map(parse_mac).transpose()?,
         send_path,
+        capture_buffer: args
+            .capture_buffer
+            .as_deref()
+            .map(parse_capture_buffer)
+            .transpose()?
+            .unwrap_or(crate::net::DEFAULT_RING_BYTES),
         outputs: collect_outputs(args)?,
         output_options: OutputOptions {
             show_closed,
@@ -543,6 +575,24 @@ mod tests {
         );
         assert!(parse_mac("02:00:5e:10:00").is_err());
         assert!(parse_mac("02:00:5e:10:00:zz").is_err());
+    }
+
+    #[test]
+    fn capture_buffer_sizes() {
+        assert_eq!(parse_capture_buffer("8M").ok(), Some(8 << 20));
+        assert_eq!(parse_capture_buffer("4k").ok(), Some(4096));
+        assert_eq!(parse_capture_buffer("1G").ok(), Some(1 << 30));
+        assert_eq!(parse_capture_buffer("65536").ok(), Some(65536));
+        for bad in ["0", "1k", "2G", "x", "", "99999999999999999999k"] {
+            let err = parse_capture_buffer(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.starts_with(&format!("bad --capture-buffer \"{bad}\"")),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

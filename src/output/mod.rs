@@ -110,15 +110,18 @@ pub struct ScanSummary {
     pub replies_only_on_retry: u64,
     /// Replies in all.
     pub replies: u64,
+    /// Frames the kernel dropped because the capture buffer was full.
+    pub capture_drops: u64,
     /// True when the scan was interrupted.
     pub interrupted: bool,
 }
 
 impl ScanSummary {
-    /// True when a notable share of answers came only on a retry: the path is losing
-    /// probes and the rate should come down.
+    /// True when a notable share of answers came only on a retry, or the capture dropped
+    /// replies: probes or their answers are being lost and the rate should come down.
     pub fn losing_probes(&self) -> bool {
-        self.replies >= 20 && self.replies_only_on_retry * 100 > self.replies
+        self.capture_drops > 0
+            || (self.replies >= 20 && self.replies_only_on_retry * 100 > self.replies)
     }
 }
 

@@ -113,7 +113,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         first_port: source_ports.first,
         last_port: source_ports.last(),
     };
-    let mut capture = net::open_capture(&route, &filter)?;
+    let mut capture = net::open_capture(&route, &filter, cfg.capture_buffer)?;
     let mut transmits = Vec::new();
     for _ in 0..sender_threads(cfg.rate) {
         transmits.push(net::open_transmit(&route, path)?);
@@ -322,6 +322,7 @@ fn finish(
         packets_sent: report.packets_sent,
         replies_only_on_retry: report.table.decided_on_retry,
         replies: report.table.decided_by_reply,
+        capture_drops: report.capture_drops,
         interrupted: !report.complete,
     };
     // Whatever happened, what was found is written out.
@@ -335,12 +336,13 @@ fn finish(
         eprintln!("synscan: --rate auto ended at {pps} pps");
     }
     eprintln!(
-        "synscan: sent {} packets in {:.2} s ({:.0} pps), {} replies, {} frames failed the cookie",
+        "synscan: sent {} packets in {:.2} s ({:.0} pps), {} replies, {} frames failed the cookie, {} capture drops",
         report.packets_sent,
         report.elapsed.as_secs_f64(),
         report.packets_sent as f64 / report.elapsed.as_secs_f64().max(1e-9),
         report.table.decided_by_reply,
-        report.not_ours
+        report.not_ours,
+        report.capture_drops
     );
     let state = resume::ResumeState::new(
         cfg.seed,
@@ -372,9 +374,15 @@ fn finish(
     Ok(error::EXIT_INTERRUPTED)
 }
 
-/// Says so when a notable share of answers needed a retry: the path is dropping probes.
+/// Says so when the capture dropped replies or a notable share of answers needed a
+/// retry: the path or this machine is losing probes.
 fn report_loss(summary: &ScanSummary) {
-    if summary.losing_probes() {
+    if summary.capture_drops > 0 {
+        eprintln!(
+            "synscan: warning: the kernel dropped {} captured frames (capture buffer full); ports whose every answer was lost show as filtered: lower --rate or raise --capture-buffer",
+            summary.capture_drops
+        );
+    } else if summary.losing_probes() {
         eprintln!(
             "synscan: {} of {} answers came only on a retry: the network is losing probes; lower --rate",
             summary.replies_only_on_retry, summary.replies
