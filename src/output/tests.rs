@@ -1074,3 +1074,82 @@ fn xml_comment_never_holds_a_double_dash() {
     );
     assert_eq!(xml::comment_text("a<b"), "a&lt;b");
 }
+
+/// A sink that accepts `room` bytes, then fails like a full disk.
+struct Full {
+    room: usize,
+}
+
+impl Write for Full {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if self.room == 0 {
+            return Err(io::Error::from_raw_os_error(28));
+        }
+        let n = b.len().min(self.room);
+        self.room -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_output_is_named_and_the_others_complete() {
+    // Failing at the header, at a record and at the trailer: each is reported once, by
+    // name, and the good outputs are exactly what they are alone.
+    for (format, room) in [
+        (Format::Xml, 0),
+        (Format::Normal, 0),
+        (Format::Json, 10),
+        (Format::List, 12),
+        (Format::Grepable, 70),
+    ] {
+        let json = Buf::default();
+        let xml = Buf::default();
+        let named = vec![
+            NamedSink {
+                format: Format::Json,
+                stdout: false,
+                name: "output file good.json".into(),
+                sink: Box::new(json.clone()),
+            },
+            NamedSink {
+                format,
+                stdout: false,
+                name: "output file /dev/full".into(),
+                sink: Box::new(Full { room }),
+            },
+            NamedSink {
+                format: Format::Xml,
+                stdout: false,
+                name: "output file good.xml".into(),
+                sink: Box::new(xml.clone()),
+            },
+        ];
+        let mut o = Outputs::with_named_sinks(
+            named,
+            ctx(OutputOptions::default(), &[22, 80, 443]),
+            &info(),
+        );
+        for r in results() {
+            o.record(&r).unwrap();
+        }
+        o.flush().unwrap();
+        let e = o.finish(&summary()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "output file /dev/full: No space left on device (os error 28); check free disk space and permissions (the other outputs are complete)",
+            "{format:?}"
+        );
+        assert_eq!(
+            json.text(),
+            run(Format::Json, false, OutputOptions::default())
+        );
+        assert_eq!(
+            xml.text(),
+            run(Format::Xml, false, OutputOptions::default())
+        );
+        assert!(o.finish(&summary()).is_ok(), "second finish does nothing");
+    }
+}
