@@ -146,8 +146,9 @@ fn normal_file_exact() {
     let want = String::from(HEAD)
         + "synscan scan report for 198.19.0.5\n\
            Host is up.\n\
-           Not shown: 1 closed tcp port (reset)\n\
+           \n\
            PORT    STATE    SERVICE\n\
+           22/tcp  closed   ssh\n\
            80/tcp  open     http\n\
            443/tcp filtered https\n\
            \n\
@@ -172,8 +173,9 @@ fn normal_stdout_with_reason_and_verbose_exact() {
                 Discovered open port 80/tcp on 198.19.0.5\n\
                 synscan scan report for 198.19.0.5\n\
                 Host is up, received syn-ack ttl 64.\n\
-                Not shown: 1 closed tcp port (reset)\n\
+                \n\
                 PORT    STATE    SERVICE REASON\n\
+                22/tcp  closed   ssh     reset ttl 64\n\
                 80/tcp  open     http    syn-ack ttl 64\n\
                 443/tcp filtered https   no-response\n\
                 \n\
@@ -195,27 +197,36 @@ fn normal_stdout_with_reason_and_verbose_exact() {
 
 #[test]
 fn normal_all_ignored_and_open_only_exact() {
-    let rs = [
-        res([198, 19, 0, 9], 22, Reason::Reset, 64, 1),
-        res([198, 19, 0, 9], 23, Reason::Reset, 64, 1),
-    ];
+    // 26 closed ports: one more than nmap lists (max_per_state 25), so all are folded.
+    let rs: Vec<PortResult> = (1..=26)
+        .map(|p| res([198, 19, 0, 9], p, Reason::Reset, 64, 1))
+        .collect();
+    let ports: Vec<u16> = (1..=26).collect();
     let want = String::from(HEAD)
         + "synscan scan report for 198.19.0.9\n\
            Host is up.\n\
-           All 2 scanned ports on 198.19.0.9 are in ignored states.\n\
-           Not shown: 2 closed tcp ports (reset)\n\
+           All 26 scanned ports on 198.19.0.9 are in ignored states.\n\
+           Not shown: 26 closed tcp ports (reset)\n\
            \n"
         + "# synscan done at Mon Nov 23 12:42:44 2026 -- 3 IP addresses (1 host up) scanned in 4.35 seconds\n";
     assert_eq!(
-        run_with(
-            Format::Normal,
-            false,
-            OutputOptions::default(),
-            &rs,
-            &[22, 23]
-        ),
+        run_with(Format::Normal, false, OutputOptions::default(), &rs, &ports),
         want
     );
+    // 25 are listed one by one, as nmap does.
+    let listed = run_with(
+        Format::Normal,
+        false,
+        OutputOptions::default(),
+        &rs[..25],
+        &ports[..25],
+    );
+    assert!(
+        listed.contains("Host is up.\n\nPORT   STATE  SERVICE\n1/tcp  closed unknown\n"),
+        "{listed}"
+    );
+    assert_eq!(listed.matches(" closed ").count(), 25, "{listed}");
+    assert!(!listed.contains("Not shown"), "{listed}");
     let o = OutputOptions {
         show_closed: true,
         show_filtered: true,
@@ -237,7 +248,7 @@ fn normal_all_ignored_and_open_only_exact() {
 fn grepable_exact() {
     let want = String::from(HEAD)
         + "Host: 198.19.0.5 ()\tStatus: Up\n\
-           Host: 198.19.0.5 ()\tPorts: 80/open/tcp//http///, 443/filtered/tcp//https///\tIgnored State: closed (1)\n\
+           Host: 198.19.0.5 ()\tPorts: 22/closed/tcp//ssh///, 80/open/tcp//http///, 443/filtered/tcp//https///\n\
            Host: 198.19.0.6 ()\tStatus: Up\n\
            Host: 198.19.0.6 ()\tPorts: 80/filtered/tcp//http///\n"
         + DONE;
@@ -298,9 +309,7 @@ fn xml_exact() {
 <address addr=\"198.19.0.5\" addrtype=\"ipv4\"/>\n\
 <hostnames>\n\
 </hostnames>\n\
-<ports><extraports state=\"closed\" count=\"1\">\n\
-<extrareasons reason=\"reset\" count=\"1\" proto=\"tcp\"/>\n\
-</extraports>\n\
+<ports><port protocol=\"tcp\" portid=\"22\"><state state=\"closed\" reason=\"reset\" reason_ttl=\"64\"/><service name=\"ssh\" method=\"table\" conf=\"3\"/></port>\n\
 <port protocol=\"tcp\" portid=\"80\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"64\"/><service name=\"http\" method=\"table\" conf=\"3\"/></port>\n\
 <port protocol=\"tcp\" portid=\"443\"><state state=\"filtered\" reason=\"no-response\" reason_ttl=\"0\"/><service name=\"https\" method=\"table\" conf=\"3\"/></port>\n\
 </ports>\n\
