@@ -31,16 +31,7 @@ pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
     let space = ProbeSpace::new(cfg.targets.clone(), cfg.ports.clone());
     let order = ProbeOrder::new(space, cfg.seed, cfg.shard);
     if cfg.dry_run {
-        let stdout = std::io::stdout();
-        let mut lock = stdout.lock();
-        return match dry_run::write_probes(&order, cfg.start, &mut lock) {
-            Ok(()) => Ok(error::EXIT_OK),
-            // A closed pipe (`| head`) is the reader's choice, not a failure.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(error::EXIT_OK),
-            Err(e) => Err(ScanError::Runtime(format!(
-                "writing the dry run failed: {e}"
-            ))),
-        };
+        return dry_run::run(&order, cfg.start, cfg.seed, &cfg.outputs);
     }
     match cfg.mode {
         ScanMode::Syn => syn_scan(&cfg, order, stop),

@@ -4,6 +4,7 @@
 pub mod bpf;
 pub mod caps;
 pub mod epoll;
+pub mod files;
 pub mod keeper;
 pub mod netns;
 pub mod packet;
