@@ -220,6 +220,95 @@ fn bad_input_gets_exit_2_and_one_line() {
     }
 }
 
+/// Issue #8 items 3, 8 and 9: each case is refused with exit 2 and one line that contains
+/// the first needle and not the second.
+#[test]
+fn refusals_are_usage_errors_naming_the_flag_file_and_line() {
+    if skip_unless_root("refusals_are_usage_errors_naming_the_flag_file_and_line") {
+        return;
+    }
+    let ns = EmptyNs::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("targets.txt");
+    std::fs::write(&list, "# scope\n198.19.0.1\n198.19.0.2 198.19.0.999\n").expect("write");
+    let list = list.to_string_lossy().into_owned();
+    let at_line_3 = format!("\"{list}\" line 3: bad octet \"999\"");
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["198.19.0.1", "--user", "root"], "uid 0", ""),
+        (
+            &["16.0.0.0/7", "-p", "80", "--exclude", "198.19.0.1"],
+            "--allow-large",
+            "",
+        ),
+        (
+            &["198.19.0.1", "-p", "80", "-e", "nosuchif0"],
+            "nosuchif0",
+            "",
+        ),
+        (
+            &["198.19.0.1", "--excludefile", "/nonexistent/ex.txt"],
+            "--excludefile path",
+            "-iL",
+        ),
+        (&["-iL", &list, "-p", "80"], &at_line_3, ""),
+        (
+            &["198.19.0.0/24", "-p", "80", "--excludefile", &list],
+            &at_line_3,
+            "",
+        ),
+        (
+            &[
+                "198.19.0.1",
+                "--connect",
+                "--router-mac",
+                "02:00:5e:10:00:01",
+            ],
+            "--connect does not use --router-mac",
+            "",
+        ),
+        (
+            &["198.19.0.1", "-sT", "--send-path", "raw"],
+            "--connect does not use --send-path",
+            "",
+        ),
+        (
+            &["198.19.0.1", "--connect", "--source-port", "40000"],
+            "--connect does not use --source-port",
+            "",
+        ),
+        (
+            &["198.19.0.1", "--stats-every", "0"],
+            "--stats-every \"0\"",
+            "",
+        ),
+        (
+            &["198.19.0.0/24", "-p", "80", "--shard", "1/2", "--dry-run"],
+            "needs --seed",
+            "",
+        ),
+    ];
+    for (args, needle, absent) in cases {
+        let out = ns.synscan(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?} -> {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: {err:?} should name {needle}"
+        );
+        assert!(
+            absent.is_empty() || !err.contains(absent),
+            "{args:?}: {err:?} should not name {absent}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed probes");
+    }
+    // The -iL file's addresses with the bad one fixed scan as usual (nothing else wrong).
+    std::fs::write(&list, "# scope\n198.19.0.1\n198.19.0.2\n").expect("write");
+    let out = ns.synscan(&["-iL", &list, "-p", "80", "--dry-run", "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(lines(&out).len(), 2);
+}
+
 #[test]
 fn missing_privilege_exits_3_with_the_fix() {
     if skip_unless_root("missing_privilege_exits_3_with_the_fix") {
