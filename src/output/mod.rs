@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub mod csv;
 pub mod grepable;
 pub mod hosts;
+pub mod journal;
 pub mod json;
 pub mod list;
 pub mod normal;
@@ -48,6 +49,13 @@ pub enum Format {
     List,
     /// CSV (--output-format csv).
     Csv,
+}
+
+impl Format {
+    /// True for the formats that print every host at the end (rewritten on resume).
+    pub fn grouped(self) -> bool {
+        matches!(self, Format::Normal | Format::Grepable | Format::Xml)
+    }
 }
 
 /// One requested output: a format and a path, "-" meaning stdout.
@@ -309,12 +317,17 @@ pub struct Outputs {
     info: ScanInfo,
     hostnames: HashMap<Ipv4Addr, String>,
     finished: bool,
+    /// The file outputs, in the order given, to fsync and measure at checkpoints.
+    files: Vec<std::fs::File>,
+    /// The journal of released results for a resumed run's grouped outputs.
+    journal: Option<journal::Journal>,
 }
 
-/// Opens a file sink: truncate, or append when resuming; "-" is stdout.
-fn open_sink(path: &str, append: bool) -> Result<Sink, OutputError> {
+/// Opens a file sink: truncate, or append when resuming; "-" is stdout. Also returns a
+/// handle on the file for checkpoints.
+fn open_sink(path: &str, append: bool) -> Result<(Sink, Option<std::fs::File>), OutputError> {
     if path == "-" {
-        return Ok(Box::new(BufWriter::new(io::stdout())));
+        return Ok((Box::new(BufWriter::new(io::stdout())), None));
     }
     let mut o = OpenOptions::new();
     o.create(true);
@@ -328,7 +341,13 @@ fn open_sink(path: &str, append: bool) -> Result<Sink, OutputError> {
             "cannot open output file {path}: {e}; check that the directory exists and is writable"
         ))
     })?;
-    Ok(Box::new(BufWriter::with_capacity(64 * 1024, f)))
+    let handle = f
+        .try_clone()
+        .map_err(|e| OutputError(format!("cannot open output file {path}: {e}")))?;
+    Ok((
+        Box::new(BufWriter::with_capacity(64 * 1024, f)),
+        Some(handle),
+    ))
 }
 
 /// Builds the writer for a format over a sink.
@@ -379,17 +398,24 @@ impl Outputs {
             ports: PortsInfo::from_set(&info.ports),
         });
         let mut sinks = Vec::new();
+        let mut files = Vec::new();
         for s in specs {
-            sinks.push((s.format, s.path == "-", open_sink(&s.path, opts.append)?));
+            // A resumed run appends to streaming outputs; grouped ones are written anew
+            // from the journal and this run's results.
+            let (sink, file) = open_sink(&s.path, opts.append && !s.format.grouped())?;
+            sinks.push((s.format, s.path == "-", sink));
+            files.extend(file);
         }
         if stdout_count == 0 {
-            sinks.push((Format::Normal, true, open_sink("-", false)?));
+            sinks.push((Format::Normal, true, open_sink("-", false)?.0));
         }
-        Outputs::with_sinks(sinks, ctx, info).map_err(|e| {
+        let mut outputs = Outputs::with_sinks(sinks, ctx, info).map_err(|e| {
             OutputError(format!(
                 "cannot write output headers: {e}; check free disk space"
             ))
-        })
+        })?;
+        outputs.files = files;
+        Ok(outputs)
     }
 
     /// Builds outputs over given sinks (format, is-stdout, sink) and writes headers.
@@ -416,7 +442,41 @@ impl Outputs {
             info: info.clone(),
             hostnames: HashMap::new(),
             finished: false,
+            files: Vec::new(),
+            journal: None,
         })
+    }
+
+    /// Keeps a journal of every released result (for a later resume's grouped outputs);
+    /// a resumed run first replays the journal it continues into the per-host table.
+    pub fn attach_journal(&mut self, journal: journal::Journal) {
+        self.journal = Some(journal);
+    }
+
+    /// Feeds a result of an earlier run to the per-host table only (journal replay).
+    pub fn replay(&mut self, r: &PortResult) {
+        if let Some(t) = self.table.as_mut() {
+            t.record(r);
+        }
+    }
+
+    /// Flushes and fsyncs every file output and the journal; returns the files' lengths
+    /// (in the order given) and the journal's.
+    pub fn checkpoint(&mut self) -> io::Result<(Vec<u64>, Option<u64>)> {
+        self.flush()?;
+        let mut lengths = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            let meta = f.metadata()?;
+            if meta.is_file() {
+                f.sync_data()?;
+            }
+            lengths.push(meta.len());
+        }
+        let journal = match self.journal.as_mut() {
+            Some(j) => Some(j.sync()?),
+            None => None,
+        };
+        Ok((lengths, journal))
     }
 
     /// Names the user gave for target addresses (e.g. `scanme.example` for the address it
@@ -437,6 +497,9 @@ impl Outputs {
     pub fn record(&mut self, r: &PortResult) -> io::Result<()> {
         if let Some(t) = self.table.as_mut() {
             t.record(r);
+        }
+        if let Some(j) = self.journal.as_mut() {
+            j.append(r)?;
         }
         let mut first_err = None;
         for w in self.writers.iter_mut() {

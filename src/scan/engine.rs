@@ -9,7 +9,8 @@ use crate::probe::ProbeCrafter;
 use crate::recv::{run_receiver, RecvCounters};
 use crate::send::auto_rate::AutoRate;
 use crate::send::{run_sender, PositionClaimer, SendCounters, SenderEvent, SenderParams};
-use crate::state::{ProbeTable, ReplyOutcome, TableStats};
+use crate::state::epochs::Epochs;
+use crate::state::{ProbeTable, ReplyOutcome, TableStats, Tagged};
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
 use std::io;
@@ -21,7 +22,16 @@ use std::time::{Duration, Instant, SystemTime};
 pub trait ResultSink {
     /// Takes one decided result.
     fn record(&mut self, r: &PortResult) -> io::Result<()>;
+    /// Every result before `position` of the order has been recorded, and no other: make
+    /// that durable (flush the outputs, write the resume file). An error here is an output
+    /// failure; a resume file that cannot be written is the sink's to report.
+    fn checkpoint(&mut self, _position: u64) -> io::Result<()> {
+        Ok(())
+    }
 }
+
+/// How often a scan checkpoints by default (results are released in epochs of half that).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 impl ResultSink for Vec<PortResult> {
     fn record(&mut self, r: &PortResult) -> io::Result<()> {
@@ -54,6 +64,8 @@ pub struct EngineParams {
     pub wait: Option<Duration>,
     /// Progress on stderr, if any.
     pub progress: Option<ProgressStyle>,
+    /// Time between checkpoints ([`CHECKPOINT_EVERY`] unless a test wants it shorter).
+    pub checkpoint_every: Duration,
 }
 
 /// What a finished engine run reports.
@@ -101,6 +113,7 @@ pub fn run(
         mut table,
         wait,
         progress,
+        checkpoint_every,
     } = params;
     let mut controller = auto_rate.then(|| AutoRate::new(Instant::now()));
     let adjustable = controller
@@ -159,6 +172,7 @@ pub fn run(
             last_send: Instant::now(),
             failure: None,
             found_open: 0,
+            release: Release::new(start, checkpoint_every),
         };
         let mut progress = progress.map(|style| Progress::new(total, style));
         let result = state.run(&event_rx, &reply_rx, &retry_tx, wait, |found, stats| {
@@ -185,7 +199,8 @@ pub fn run(
         }
         recv_stop.store(true, Ordering::Relaxed);
         let recv_result = receiver.join();
-        let (next_position, complete) = state.new_done.unwrap_or((start, false));
+        let complete = state.new_done.is_some_and(|d| d.1);
+        let next_position = state.release.epochs.released();
         result?;
         match recv_result {
             Ok(Ok(())) => {}
@@ -221,26 +236,93 @@ struct TableLoop<'a> {
     last_send: Instant,
     failure: Option<String>,
     found_open: u64,
+    release: Release,
 }
 
-impl TableLoop<'_> {
-    fn record(&mut self, r: &PortResult) -> Result<(), String> {
-        if r.state == crate::model::PortState::Open {
-            self.found_open += 1;
+/// Results released in epoch order, and the checkpoints of what was released: shared by
+/// the SYN and connect table loops.
+pub struct Release {
+    /// The epoch bookkeeping.
+    pub epochs: Epochs,
+    every: Duration,
+    last_close: Instant,
+    last_checkpoint: Instant,
+    checkpointed: Option<u64>,
+}
+
+impl Release {
+    /// Release for a scan starting at `start`, checkpointing every `every`.
+    pub fn new(start: u64, every: Duration) -> Release {
+        let now = Instant::now();
+        Release {
+            epochs: Epochs::new(start),
+            every,
+            last_close: now,
+            last_checkpoint: now,
+            checkpointed: None,
         }
-        self.sink
-            .record(r)
+    }
+
+    /// A decided probe of epoch `tag`.
+    pub fn decided(&mut self, tag: u8, r: PortResult, found_open: &mut u64) {
+        if r.state == crate::model::PortState::Open {
+            *found_open += 1;
+        }
+        self.epochs.decided(tag, r);
+    }
+
+    /// Closes an epoch when one is due, releases what is ready to `sink`, checkpoints
+    /// when one is due.
+    pub fn tick(&mut self, now: Instant, sink: &mut dyn ResultSink) -> Result<(), String> {
+        if now.saturating_duration_since(self.last_close) >= self.every / 2 && self.epochs.close() {
+            self.last_close = now;
+        }
+        let released = self
+            .epochs
+            .release(|r| sink.record(r))
+            .map_err(|e| format!("writing results failed: {e}"))?;
+        if now.saturating_duration_since(self.last_checkpoint) >= self.every
+            && self.checkpointed != Some(released)
+        {
+            self.checkpoint(sink)?;
+            self.last_checkpoint = now;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, sink: &mut dyn ResultSink) -> Result<(), String> {
+        let released = self.epochs.released();
+        self.checkpointed = Some(released);
+        sink.checkpoint(released)
             .map_err(|e| format!("writing results failed: {e}"))
     }
 
-    fn take_replies(&mut self, batch: &[crate::state::ReplyEvent]) -> Result<(), String> {
+    /// The scan's table loop ended: releases every epoch that is decided (all of them
+    /// unless the loop failed) and checkpoints.
+    pub fn end(&mut self, sink: &mut dyn ResultSink) -> Result<(), String> {
+        self.epochs.close();
+        self.epochs
+            .release(|r| sink.record(r))
+            .map_err(|e| format!("writing results failed: {e}"))?;
+        self.checkpoint(sink)
+    }
+}
+
+impl TableLoop<'_> {
+    fn take_replies(&mut self, batch: &[crate::state::ReplyEvent]) {
         let wall = SystemTime::now();
         for ev in batch {
-            if let ReplyOutcome::Decided { result, .. } = self.table.on_reply(ev, wall) {
-                self.record(&result)?;
+            if let ReplyOutcome::Decided { result, epoch, .. } = self.table.on_reply(ev, wall) {
+                self.release.decided(epoch, result, &mut self.found_open);
             }
         }
-        Ok(())
+    }
+
+    fn take_filtered(&mut self, filtered: &mut Vec<Tagged>) {
+        for t in filtered.drain(..) {
+            self.release
+                .decided(t.epoch, t.result, &mut self.found_open);
+        }
     }
 
     fn drain_sender(&mut self, events: &Receiver<SenderEvent>) {
@@ -251,9 +333,11 @@ impl TableLoop<'_> {
                     for (ip, port) in retries {
                         self.table.on_resent(*ip, *port, b.at);
                     }
+                    let tag = self.release.epochs.open_tag();
                     for (ip, port) in new {
-                        self.table.on_sent(*ip, *port, b.at);
+                        self.table.on_sent(*ip, *port, b.at, tag);
                     }
+                    self.release.epochs.sent_run(b.new_run);
                     self.last_send = b.at;
                 }
                 SenderEvent::NewProbesDone {
@@ -275,6 +359,20 @@ impl TableLoop<'_> {
     }
 
     fn run(
+        &mut self,
+        events: &Receiver<SenderEvent>,
+        replies: &Receiver<Vec<crate::state::ReplyEvent>>,
+        retry_tx: &crossbeam_channel::Sender<Vec<(std::net::Ipv4Addr, u16)>>,
+        wait: Option<Duration>,
+        on_tick: impl FnMut(u64, TableStats),
+    ) -> Result<(), String> {
+        let looped = self.run_loop(events, replies, retry_tx, wait, on_tick);
+        // Whatever ended the loop, what is decided in order is written and checkpointed.
+        let ended = self.release.end(self.sink);
+        looped.and(ended)
+    }
+
+    fn run_loop(
         &mut self,
         events: &Receiver<SenderEvent>,
         replies: &Receiver<Vec<crate::state::ReplyEvent>>,
@@ -302,9 +400,9 @@ impl TableLoop<'_> {
                 Ok(batch) => {
                     // Every send that caused these replies was reported before it left.
                     self.drain_sender(events);
-                    self.take_replies(&batch)?;
+                    self.take_replies(&batch);
                     while let Ok(more) = replies.try_recv() {
-                        self.take_replies(&more)?;
+                        self.take_replies(&more);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -318,9 +416,8 @@ impl TableLoop<'_> {
             if !retries.is_empty() {
                 let _ = retry_tx.send(std::mem::take(&mut retries));
             }
-            for r in filtered.drain(..) {
-                self.record(&r)?;
-            }
+            self.take_filtered(&mut filtered);
+            self.release.tick(now, self.sink)?;
             if now.duration_since(last_tick) >= Duration::from_millis(250) {
                 last_tick = now;
                 on_tick(self.found_open, self.table.stats());
@@ -332,9 +429,7 @@ impl TableLoop<'_> {
                 if let Some(w) = wait {
                     if now.saturating_duration_since(self.last_send) >= w {
                         self.table.expire_all(wall, &mut filtered);
-                        for r in filtered.drain(..) {
-                            self.record(&r)?;
-                        }
+                        self.take_filtered(&mut filtered);
                         return Ok(());
                     }
                 }
@@ -382,6 +477,7 @@ mod tests {
             table: ProbeTable::with_policy(retries, RttEstimator::new(ms(50), ms(20), ms(200))),
             wait: Some(Duration::from_secs(5)),
             progress: None,
+            checkpoint_every: CHECKPOINT_EVERY,
         }
     }
 

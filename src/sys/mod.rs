@@ -4,6 +4,7 @@
 pub mod bpf;
 pub mod caps;
 pub mod epoll;
+pub mod fs;
 pub mod keeper;
 pub mod netns;
 pub mod packet;
