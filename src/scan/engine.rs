@@ -258,7 +258,9 @@ impl Release {
             epochs: Epochs::new(start),
             every,
             last_close: now,
-            last_checkpoint: now,
+            // The first checkpoint comes after half the interval: a scan killed early
+            // still leaves a resume file.
+            last_checkpoint: now.checked_sub(every / 2).unwrap_or(now),
             checkpointed: None,
         }
     }
@@ -579,6 +581,95 @@ mod tests {
         assert!(!report.complete);
         assert_eq!((report.next_position, report.packets_sent), (0, 0));
         assert!(results.is_empty());
+    }
+
+    /// Records results and checks at every checkpoint that they are exactly the results
+    /// of the positions before it.
+    struct CheckedSink {
+        order: ProbeOrder,
+        start: u64,
+        results: Vec<PortResult>,
+        checkpoints: Vec<u64>,
+    }
+
+    impl ResultSink for CheckedSink {
+        fn record(&mut self, r: &PortResult) -> io::Result<()> {
+            self.results.push(*r);
+            Ok(())
+        }
+
+        fn checkpoint(&mut self, position: u64) -> io::Result<()> {
+            let want: std::collections::BTreeSet<_> =
+                (self.start..position).map(|p| self.order.get(p)).collect();
+            let got: std::collections::BTreeSet<_> =
+                self.results.iter().map(|r| (r.ip, r.port)).collect();
+            assert_eq!(got.len(), self.results.len(), "a result released twice");
+            assert_eq!(got, want, "checkpoint at {position}");
+            self.checkpoints.push(position);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_checkpoint_holds_exactly_the_results_before_it() {
+        for senders in [1, 2] {
+            let (mut tx, mut rx) =
+                memory_network(responder().loss_percent(5).seed(9), LinkLayer::RawIp);
+            let mut tx2 = tx.another(98);
+            let mut p = params(RetryPolicy::Fixed(2), 31);
+            // 256 probes minus the first 16 at 1500 pps: ~160 ms, checkpoints every 20 ms.
+            p.start = 16;
+            p.rate = Some(1500);
+            p.checkpoint_every = Duration::from_millis(20);
+            let mut sink = CheckedSink {
+                order: p.order.clone(),
+                start: 16,
+                results: Vec::new(),
+                checkpoints: Vec::new(),
+            };
+            let transmits: Vec<&mut dyn Transmit> = if senders == 1 {
+                vec![&mut tx]
+            } else {
+                vec![&mut tx, &mut tx2]
+            };
+            let report =
+                run(p, transmits, &mut rx, &mut sink, &AtomicBool::new(false)).expect("run");
+            assert!(report.complete);
+            assert_eq!(report.next_position, 256);
+            assert_eq!(sink.checkpoints.last(), Some(&256));
+            assert!(
+                sink.checkpoints.len() >= 4,
+                "{senders} senders: checkpoints {:?}",
+                sink.checkpoints
+            );
+            assert!(sink.checkpoints.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn a_stop_checkpoints_the_prefix_sent_and_writes_nothing_past_it() {
+        let (mut tx, mut rx) = memory_network(responder(), LinkLayer::RawIp);
+        let mut p = params(RetryPolicy::Fixed(1), 5);
+        p.rate = Some(1000);
+        p.checkpoint_every = Duration::from_millis(20);
+        let mut sink = CheckedSink {
+            order: p.order.clone(),
+            start: 0,
+            results: Vec::new(),
+            checkpoints: Vec::new(),
+        };
+        let stop = AtomicBool::new(false);
+        let report = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(80));
+                stop.store(true, Ordering::Relaxed);
+            });
+            run(p, vec![&mut tx], &mut rx, &mut sink, &stop).expect("run")
+        });
+        assert!(!report.complete);
+        assert!(report.next_position > 0 && report.next_position < 256);
+        assert_eq!(sink.checkpoints.last(), Some(&report.next_position));
+        assert_eq!(sink.results.len() as u64, report.next_position);
     }
 
     #[test]
