@@ -100,6 +100,8 @@ pub struct ScanConfig {
     pub resume_file: PathBuf,
     /// The resume file this run continues, removed once the scan completes.
     pub resumed_from: Option<PathBuf>,
+    /// What that resume file holds (output lengths, journal length).
+    pub resumed: Option<crate::scan::resume::ResumeState>,
     /// User to switch to when started as root (None: nobody).
     pub user: Option<String>,
     /// Interval of status lines on stderr.
@@ -560,6 +562,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
         start: 0,
         resume_file: PathBuf::from(args.resume_file.as_deref().unwrap_or(DEFAULT_RESUME_FILE)),
         resumed_from: None,
+        resumed: None,
         user: args.user.clone(),
         stats_every: args
             .stats_every

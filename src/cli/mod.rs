@@ -41,27 +41,57 @@ pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Com
             };
         }
     };
-    if args.firewall_rule {
-        return Ok(Command::Print(firewall_rules(&args)?));
-    }
     if let Some(file) = &args.resume {
         return resume(file, &argv, resolve);
+    }
+    if args.firewall_rule {
+        return Ok(Command::Print(firewall_rules(&args)?));
     }
     Ok(Command::Scan(Box::new(config::build(
         &args, &argv, resolve,
     )?)))
 }
 
+/// True when `argv` (program name first) holds `--resume FILE` and nothing else.
+fn only_resume(argv: &[String]) -> bool {
+    match argv.get(1..).unwrap_or(&[]) {
+        [flag, _file] => flag == "--resume",
+        [one] => one.starts_with("--resume="),
+        _ => false,
+    }
+}
+
+/// Why saved arguments may not run with the rights of whoever resumes them, if so.
+fn unsafe_saved_arg(saved: &[String]) -> Option<String> {
+    let mut it = saved.iter().skip(1).peekable();
+    while let Some(a) = it.next() {
+        if a == "--resume" || a.starts_with("--resume=") {
+            return Some("they contain --resume".to_string());
+        }
+        let user = if a == "--user" {
+            it.peek().map(|s| s.as_str())
+        } else {
+            a.strip_prefix("--user=")
+        };
+        if matches!(user, Some("root") | Some("0")) {
+            return Some("they ask to keep running as root (--user root)".to_string());
+        }
+    }
+    None
+}
+
 /// Rebuilds the config of an interrupted scan from its resume file, starting where it
-/// stopped; outputs are appended to.
+/// stopped; outputs are cut back to the checkpoint and continued. The file must be the
+/// user's own (or root's) and writable by nobody else; its arguments are shown first
+/// and validated as a fresh command line.
 fn resume(
     file: &str,
     argv: &[String],
     resolve: crate::targets::Resolver,
 ) -> Result<Command, ScanError> {
-    if argv.len() > 3 {
+    if !only_resume(argv) {
         return Err(ScanError::Usage(
-            "--resume takes no other arguments: the resume file holds the scan's own".to_string(),
+            "--resume takes no other arguments: the resume file holds the scan's own; drop the others (or start a new scan without --resume)".to_string(),
         ));
     }
     let path = std::path::PathBuf::from(file);
@@ -71,19 +101,27 @@ fn resume(
         .cloned()
         .unwrap_or_else(|| "synscan".to_string())];
     saved.extend(state.args.iter().cloned());
-    if saved
-        .iter()
-        .any(|a| a == "--resume" || a.starts_with("--resume="))
-    {
+    if let Some(why) = unsafe_saved_arg(&saved) {
         return Err(ScanError::Usage(format!(
-            "{file}: the saved arguments contain --resume; the file is damaged"
+            "{file}: refusing the saved arguments: {why}; the file is damaged or was crafted"
         )));
     }
+    eprintln!(
+        "synscan: resuming at probe {} of {} with the saved command line: synscan {}",
+        state.position,
+        state.probes,
+        state.args.join(" ")
+    );
     let args = args::Args::try_parse_from(argv::rewrite(saved.clone())).map_err(|_| {
         ScanError::Usage(format!(
             "{file}: the saved arguments no longer parse; the file is damaged"
         ))
     })?;
+    if args.resume.is_some() || args.firewall_rule {
+        return Err(ScanError::Usage(format!(
+            "{file}: the saved arguments are not a scan; the file is damaged"
+        )));
+    }
     let mut cfg = config::build(&args, &saved, resolve)?;
     let probes = crate::targets::ProbeOrder::new(
         crate::targets::ProbeSpace::new(cfg.targets.clone(), cfg.ports.clone()),
@@ -97,10 +135,29 @@ fn resume(
             state.probes
         )));
     }
+    let outputs: Vec<&str> = cfg
+        .outputs
+        .iter()
+        .filter(|o| o.path != "-")
+        .map(|o| o.path.as_str())
+        .collect();
+    if !state.outputs.is_empty()
+        && outputs
+            != state
+                .outputs
+                .iter()
+                .map(|o| o.path.as_str())
+                .collect::<Vec<_>>()
+    {
+        return Err(ScanError::Usage(format!(
+            "{file}: the outputs it lists differ from its saved arguments; the file is damaged"
+        )));
+    }
     cfg.start = state.position;
     cfg.output_options.append = true;
     cfg.resume_file = path.clone();
     cfg.resumed_from = Some(path);
+    cfg.resumed = Some(state);
     Ok(Command::Scan(Box::new(cfg)))
 }
 
@@ -123,4 +180,39 @@ fn firewall_rules(args: &args::Args) -> Result<String, ScanError> {
          # iptables:\n\
          iptables -A OUTPUT -p tcp --sport {first}:{last} --tcp-flags RST RST -j DROP\n"
     ))
+}
+
+#[cfg(test)]
+mod resume_tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn resume_takes_exactly_its_file() {
+        assert!(only_resume(&v(&["synscan", "--resume", "f"])));
+        assert!(only_resume(&v(&["synscan", "--resume=f"])));
+        assert!(!only_resume(&v(&["synscan", "--resume=f", "--nmap=-sV"])));
+        assert!(!only_resume(&v(&["synscan", "--resume", "f", "-v"])));
+        assert!(!only_resume(&v(&["synscan", "-v", "--resume=f"])));
+    }
+
+    #[test]
+    fn saved_arguments_may_not_keep_root_or_resume() {
+        assert_eq!(
+            unsafe_saved_arg(&v(&["synscan", "198.19.0.1", "-p", "80"])),
+            None
+        );
+        assert_eq!(unsafe_saved_arg(&v(&["synscan", "--user", "alice"])), None);
+        for bad in [
+            &["synscan", "--user", "root"][..],
+            &["synscan", "--user=root"],
+            &["synscan", "--user", "0"],
+            &["synscan", "--resume", "x"],
+        ] {
+            assert!(unsafe_saved_arg(&v(bad)).is_some(), "{bad:?}");
+        }
+    }
 }

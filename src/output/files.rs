@@ -32,6 +32,8 @@ pub struct Opened {
     pub name: String,
     /// The buffered sink.
     pub sink: Sink,
+    /// Another handle on the file (None for "-"), to fsync and measure at checkpoints.
+    pub file: Option<File>,
 }
 
 /// Every requested output, opened and (unless appending) truncated.
@@ -91,7 +93,8 @@ fn stdout_identity() -> Option<Identity> {
 }
 
 /// Opens every output in `specs` ("-" is stdout) without truncating any, checks that no two
-/// are one file, then truncates them all (unless `append`).
+/// are one file, then truncates them all, except, with `append` (a resumed run), the
+/// streaming formats: grouped ones are written anew from the journal and this run.
 pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs, OutputError> {
     let mut files: Vec<Option<OpenFile>> = Vec::with_capacity(specs.len());
     for s in specs {
@@ -99,7 +102,7 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
             files.push(None);
             continue;
         }
-        match open_file(&s.path, append) {
+        match open_file(&s.path, append && !s.format.grouped()) {
             Ok(f) => files.push(Some(f)),
             Err(e) => {
                 remove_created(specs, &files);
@@ -128,9 +131,9 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
         }
     }
     let stdout_free = stdout_id.is_none_or(|so| !ids.contains(&Some(so)));
-    if !append {
-        for (s, f) in specs.iter().zip(&files) {
-            let Some(f) = f else { continue };
+    for (s, f) in specs.iter().zip(&files) {
+        let Some(f) = f else { continue };
+        if !append || s.format.grouped() {
             // Only regular files: ftruncate fails on devices and pipes, and there is
             // nothing stored in them to clear.
             if f.regular && !f.created {
@@ -153,11 +156,13 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
                 stdout: true,
                 name: "stdout".to_string(),
                 sink: Box::new(BufWriter::new(io::stdout())),
+                file: None,
             },
             Some(f) => Opened {
                 format: s.format,
                 stdout: false,
                 name: format!("output file {}", s.path),
+                file: f.file.try_clone().ok(),
                 sink: Box::new(BufWriter::with_capacity(FILE_BUFFER, f.file)),
             },
         })

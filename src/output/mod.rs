@@ -18,6 +18,7 @@ pub mod csv;
 pub mod files;
 pub mod grepable;
 pub mod hosts;
+pub mod journal;
 pub mod json;
 pub mod list;
 pub mod normal;
@@ -48,6 +49,13 @@ pub enum Format {
     List,
     /// CSV (--output-format csv).
     Csv,
+}
+
+impl Format {
+    /// True for the formats that print every host at the end (rewritten on resume).
+    pub fn grouped(self) -> bool {
+        matches!(self, Format::Normal | Format::Grepable | Format::Xml)
+    }
 }
 
 /// One requested output: a format and a path, "-" meaning stdout.
@@ -331,6 +339,10 @@ pub struct Outputs {
     info: ScanInfo,
     hostnames: HashMap<Ipv4Addr, String>,
     finished: bool,
+    /// The file outputs, in the order given, to fsync and measure at checkpoints.
+    files: Vec<std::fs::File>,
+    /// The journal of released results for a resumed run's grouped outputs.
+    journal: Option<journal::Journal>,
 }
 
 /// Builds the writer for a format over a sink.
@@ -376,7 +388,17 @@ impl Outputs {
             services,
             ports: PortsInfo::from_set(&info.ports),
         });
+        // A resumed run appends to streaming outputs; grouped ones are written anew from
+        // the journal and this run's results.
         let opened = files::open_outputs(specs, opts.append)?;
+        // One handle per file output, in the order given: checkpoints record their lengths.
+        let mut files: Vec<std::fs::File> = Vec::new();
+        for o in opened.outputs.iter().filter(|o| !o.stdout) {
+            let handle = o.file.as_ref().and_then(|f| f.try_clone().ok());
+            files.push(handle.ok_or_else(|| {
+                OutputError(format!("cannot duplicate the handle of {}", o.name))
+            })?);
+        }
         let mut named: Vec<NamedSink> = opened
             .outputs
             .into_iter()
@@ -395,7 +417,9 @@ impl Outputs {
                 sink: Box::new(BufWriter::new(io::stdout())),
             });
         }
-        Ok(Outputs::with_named_sinks(named, ctx, info))
+        let mut outputs = Outputs::with_named_sinks(named, ctx, info);
+        outputs.files = files;
+        Ok(outputs)
     }
 
     /// Builds outputs over given sinks (format, is-stdout, sink) and writes headers.
@@ -445,6 +469,8 @@ impl Outputs {
             info: info.clone(),
             hostnames: HashMap::new(),
             finished: false,
+            files: Vec::new(),
+            journal: None,
         }
     }
 
@@ -454,6 +480,38 @@ impl Outputs {
             .iter()
             .filter_map(|s| s.failed.as_ref().map(|e| format!("{}: {e}", s.name)))
             .collect()
+    }
+
+    /// Keeps a journal of every released result (for a later resume's grouped outputs);
+    /// a resumed run first replays the journal it continues into the per-host table.
+    pub fn attach_journal(&mut self, journal: journal::Journal) {
+        self.journal = Some(journal);
+    }
+
+    /// Feeds a result of an earlier run to the per-host table only (journal replay).
+    pub fn replay(&mut self, r: &PortResult) {
+        if let Some(t) = self.table.as_mut() {
+            t.record(r);
+        }
+    }
+
+    /// Flushes and fsyncs every file output and the journal; returns the files' lengths
+    /// (in the order given) and the journal's.
+    pub fn checkpoint(&mut self) -> io::Result<(Vec<u64>, Option<u64>)> {
+        self.flush()?;
+        let mut lengths = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            let meta = f.metadata()?;
+            if meta.is_file() {
+                f.sync_data()?;
+            }
+            lengths.push(meta.len());
+        }
+        let journal = match self.journal.as_mut() {
+            Some(j) => Some(j.sync()?),
+            None => None,
+        };
+        Ok((lengths, journal))
     }
 
     /// Names the user gave for target addresses (e.g. `scanme.example` for the address it
@@ -475,6 +533,10 @@ impl Outputs {
     pub fn record(&mut self, r: &PortResult) -> io::Result<()> {
         if let Some(t) = self.table.as_mut() {
             t.record(r);
+        }
+        // The journal is what a resume rebuilds grouped outputs from: losing it is an error.
+        if let Some(j) = self.journal.as_mut() {
+            j.append(r)?;
         }
         for s in self.slots.iter_mut() {
             s.guard(|w| w.record(r));

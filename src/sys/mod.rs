@@ -5,6 +5,7 @@ pub mod bpf;
 pub mod caps;
 pub mod epoll;
 pub mod files;
+pub mod fs;
 pub mod keeper;
 pub mod netns;
 pub mod packet;
