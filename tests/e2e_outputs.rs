@@ -1104,6 +1104,10 @@ fn ndiff_against_nmap(lab: &Lab, ports: &str, dir: &Path, tag: &str) -> String {
             &lab.truth.prefix,
             "-oX",
             &p("n.xml"),
+            "-oG",
+            &p("n.gnmap"),
+            "-oN",
+            &p("n.nmap"),
         ],
     );
     assert!(
@@ -1112,7 +1116,39 @@ fn ndiff_against_nmap(lab: &Lab, ports: &str, dir: &Path, tag: &str) -> String {
         text(&nmap.stdout),
         text(&nmap.stderr)
     );
-    synscan(lab, &[&lab.truth.prefix, "-p", ports, "-oX", &p("s.xml")]);
+    synscan(
+        lab,
+        &[
+            &lab.truth.prefix,
+            "-p",
+            ports,
+            "-oX",
+            &p("s.xml"),
+            "-oG",
+            &p("s.gnmap"),
+            "-oN",
+            &p("s.nmap"),
+        ],
+    );
+    // -oG (Ignored State included) and -oN (listed ports, "Not shown") are nmap's, line
+    // for line, apart from comments, the product name and nmap's latency on "Host is up".
+    let body = |f: &str| -> String {
+        read(Path::new(&p(f)))
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("Host is up"))
+            .map(|l| l.replacen("Nmap scan report", "synscan scan report", 1) + "\n")
+            .collect()
+    };
+    assert_eq!(
+        body("s.gnmap"),
+        body("n.gnmap"),
+        "-oG differs from nmap's ({tag})"
+    );
+    assert_eq!(
+        body("s.nmap"),
+        body("n.nmap"),
+        "-oN differs from nmap's ({tag})"
+    );
     let synscan_xml = read(Path::new(&p("s.xml")));
     assert_eq!(
         parse_xml(&read(Path::new(&p("n.xml")))),
