@@ -391,6 +391,7 @@ fn refuse_idle_flags(args: &Args) -> Result<(), ScanError> {
             (args.source_port.is_some(), "--source-port"),
             (args.interface.is_some(), "-e/--interface"),
             (args.source_ip.is_some(), "--source-ip"),
+            (args.capture_buffer.is_some(), "--capture-buffer"),
         ];
         if let Some((_, flag)) = raw_only.iter().find(|(given, _)| *given) {
             return Err(usage(format!(
@@ -750,7 +751,7 @@ mod tests {
             connect: true,
             ..target_args(&["198.19.0.1"])
         };
-        let cases: [(Args, &str); 5] = [
+        let cases: [(Args, &str); 6] = [
             (
                 Args {
                     router_mac: Some("02:00:5e:10:00:01".into()),
@@ -785,6 +786,13 @@ mod tests {
                     ..connect()
                 },
                 "--source-ip",
+            ),
+            (
+                Args {
+                    capture_buffer: Some("64M".into()),
+                    ..connect()
+                },
+                "--capture-buffer",
             ),
         ];
         for (args, flag) in cases {
