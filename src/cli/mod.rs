@@ -16,10 +16,18 @@ pub enum Command {
     Scan(Box<ScanConfig>),
     /// Print this text (help or version) to stdout and exit 0.
     Print(String),
+    /// `synscan local ...`: this host's own ports (no packet sent).
+    Local(Box<crate::local::cli::LocalArgs>),
 }
 
 /// Parses the process arguments (argv[0] included) into a command.
 pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Command, ScanError> {
+    if argv.get(1).map(String::as_str) == Some("local") {
+        return Ok(match crate::local::cli::parse(&argv)? {
+            Ok(args) => Command::Local(Box::new(args)),
+            Err(help) => Command::Print(help),
+        });
+    }
     let rewritten = argv::rewrite(argv.clone());
     let args = match args::Args::try_parse_from(rewritten) {
         Ok(a) => a,
