@@ -117,7 +117,7 @@ fn resume(
 fn firewall_rules(args: &args::Args) -> Result<String, ScanError> {
     let ports = match args.source_port.as_deref() {
         Some(p) => config::parse_source_ports(p)?,
-        None => crate::probe::SourcePorts::DEFAULT,
+        None => crate::probe::SourcePorts::system_default(),
     };
     let (first, last) = (ports.first, ports.last());
     Ok(format!(
