@@ -568,3 +568,122 @@ fn compare_with_a_scan_from_outside() {
     assert_eq!(verdicts, expected);
     drop(held);
 }
+
+/// (ip, port, proto, state) of every record of a result file.
+fn read_back(path: &std::path::Path) -> BTreeSet<(std::net::IpAddr, u16, String, String)> {
+    let r = synscan::results::read_file(path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    r.records
+        .iter()
+        .map(|x| {
+            (
+                x.ip,
+                x.port,
+                x.proto.as_str().to_string(),
+                x.state.as_str().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn reads_back_every_format_synscan_and_nmap_write() {
+    if skip_unless_root("reads_back_every_format_synscan_and_nmap_write") {
+        return;
+    }
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.10.0/29",
+        "--ports",
+        "22,80,443",
+        "--open-hosts",
+        "2",
+        "--open-per-host",
+        "2",
+        "--filtered",
+        "2",
+    ]);
+    let t = &lab.truth;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().to_string();
+    let out = lab.run_in_scanner(
+        synscan_bin(),
+        &[
+            &t.prefix,
+            "-p",
+            "22,80,443",
+            "--show",
+            "closed,filtered",
+            "--retries",
+            "2",
+            "-oJ",
+            &p("s.json"),
+            "-oL",
+            &p("s.lst"),
+            "-oG",
+            &p("s.gnmap"),
+            "-oX",
+            &p("s.xml"),
+            "--output-format",
+            "csv",
+            "--output-filename",
+            &p("s.csv"),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = read_back(std::path::Path::new(&p("s.json")));
+    let with = |set: &BTreeSet<(std::net::IpAddr, u16, String, String)>,
+                state: &str|
+     -> BTreeSet<(std::net::Ipv4Addr, u16)> {
+        set.iter()
+            .filter(|r| r.3 == state)
+            .map(|r| match r.0 {
+                std::net::IpAddr::V4(a) => (a, r.1),
+                std::net::IpAddr::V6(_) => panic!("IPv6 result"),
+            })
+            .collect()
+    };
+    assert_eq!(with(&json, "open"), t.open);
+    assert_eq!(with(&json, "filtered"), t.filtered);
+    assert_eq!(json.len(), 8 * 3, "every probe once");
+    for f in ["s.lst", "s.gnmap", "s.xml", "s.csv"] {
+        assert_eq!(
+            read_back(std::path::Path::new(&p(f))),
+            json,
+            "{f} read back differs from -oJ"
+        );
+    }
+    // nmap's own -oX and -oG of the same lab.
+    let out = lab.run_in_scanner(
+        "nmap",
+        &[
+            "-n",
+            "-Pn",
+            "-sS",
+            "--max-retries",
+            "2",
+            "-p",
+            "22,80,443",
+            &t.prefix,
+            "-oX",
+            &p("n.xml"),
+            "-oG",
+            &p("n.gnmap"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "nmap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["n.xml", "n.gnmap"] {
+        let nmap = read_back(std::path::Path::new(&p(f)));
+        assert_eq!(with(&nmap, "open"), t.open, "{f}");
+        assert_eq!(with(&nmap, "filtered"), t.filtered, "{f}");
+    }
+}
