@@ -566,6 +566,34 @@ fn compare_with_a_scan_from_outside() {
     .map(|(p, a, v)| (p, a.to_string(), v.to_string()))
     .collect();
     assert_eq!(verdicts, expected);
+    // The table says the same, with what the scan saw.
+    let out = lab
+        .target_command(synscan_bin())
+        .args(["local", "--tcp", "--compare", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    let row = |port: u16| -> Vec<String> {
+        table
+            .lines()
+            .find(|l| l.contains(&format!(":{port} ")))
+            .unwrap_or_else(|| panic!("no row for {port}:\n{table}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        row(fw)[4..],
+        [format!("filtered@{host}"), "firewalled".to_string()]
+    );
+    assert_eq!(
+        row(open_port)[4..],
+        [format!("open@{host}"), "exposed".to_string()]
+    );
+    assert_eq!(
+        row(lo)[1..3],
+        [format!("127.0.0.1:{lo}"), "loopback".to_string()]
+    );
     drop(held);
 }
 
