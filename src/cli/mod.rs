@@ -24,8 +24,8 @@ pub enum Command {
 pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Command, ScanError> {
     if argv.get(1).map(String::as_str) == Some("local") {
         return Ok(match crate::local::cli::parse(&argv)? {
-            Ok(args) => Command::Local(Box::new(args)),
-            Err(help) => Command::Print(help),
+            crate::local::cli::Parsed::Run(args) => Command::Local(Box::new(args)),
+            crate::local::cli::Parsed::Print(text) => Command::Print(text),
         });
     }
     let rewritten = argv::rewrite(argv.clone());
