@@ -16,10 +16,18 @@ pub enum Command {
     Scan(Box<ScanConfig>),
     /// Print this text (help or version) to stdout and exit 0.
     Print(String),
+    /// `synscan local ...`: this host's own ports (no packet sent).
+    Local(Box<crate::local::cli::LocalArgs>),
 }
 
 /// Parses the process arguments (argv[0] included) into a command.
 pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Command, ScanError> {
+    if argv.get(1).map(String::as_str) == Some("local") {
+        return Ok(match crate::local::cli::parse(&argv)? {
+            crate::local::cli::Parsed::Run(args) => Command::Local(Box::new(args)),
+            crate::local::cli::Parsed::Print(text) => Command::Print(text),
+        });
+    }
     let rewritten = argv::rewrite(argv.clone());
     let args = match args::Args::try_parse_from(rewritten) {
         Ok(a) => a,
@@ -236,7 +244,7 @@ fn roff_line(line: &str) -> String {
 fn firewall_rules(args: &args::Args) -> Result<String, ScanError> {
     let ports = match args.source_port.as_deref() {
         Some(p) => config::parse_source_ports(p)?,
-        None => crate::probe::SourcePorts::DEFAULT,
+        None => crate::probe::SourcePorts::system_default(),
     };
     let (first, last) = (ports.first, ports.last());
     Ok(format!(
