@@ -12,7 +12,7 @@
 //!   final component there is opened with O_NOFOLLOW, so a link planted after the check is
 //!   not followed either.
 
-use super::{Format, OutputError, OutputSpec, Sink};
+use super::{Format, NamedSink, OutputError, OutputSpec};
 use crate::sys::files::{real_uid, ELOOP, O_NOFOLLOW};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, BufWriter};
@@ -22,22 +22,10 @@ use std::path::Path;
 /// Buffer of a file output: large writes, few syscalls.
 const FILE_BUFFER: usize = 64 * 1024;
 
-/// One opened output, ready for its writer.
-pub struct Opened {
-    /// The format to write.
-    pub format: Format,
-    /// True for "-" (stdout as named by the user).
-    pub stdout: bool,
-    /// How messages name it: "output file PATH" or "stdout".
-    pub name: String,
-    /// The buffered sink.
-    pub sink: Sink,
-}
-
 /// Every requested output, opened and (unless appending) truncated.
 pub struct OpenedOutputs {
     /// In the order of the specs.
-    pub outputs: Vec<Opened>,
+    pub outputs: Vec<NamedSink>,
     /// True when no output writes to stdout, so the caller may put its default report there.
     pub stdout_free: bool,
 }
@@ -148,13 +136,13 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
         .iter()
         .zip(files)
         .map(|(s, f)| match f {
-            None => Opened {
+            None => NamedSink {
                 format: s.format,
                 stdout: true,
                 name: "stdout".to_string(),
                 sink: Box::new(BufWriter::new(io::stdout())),
             },
-            Some(f) => Opened {
+            Some(f) => NamedSink {
                 format: s.format,
                 stdout: false,
                 name: format!("output file {}", s.path),

@@ -374,16 +374,7 @@ impl Outputs {
             ports: PortsInfo::from_set(&info.ports),
         });
         let opened = files::open_outputs(specs, opts.append)?;
-        let mut named: Vec<NamedSink> = opened
-            .outputs
-            .into_iter()
-            .map(|o| NamedSink {
-                format: o.format,
-                stdout: o.stdout,
-                name: o.name,
-                sink: o.sink,
-            })
-            .collect();
+        let mut named = opened.outputs;
         if opened.stdout_free {
             named.push(NamedSink {
                 format: Format::Normal,
