@@ -116,12 +116,15 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
         }
     }
     let stdout_free = stdout_id.is_none_or(|so| !ids.contains(&Some(so)));
+    // A file that is stdout (`-oJ /dev/stdout > out` or `>> log`) is written through
+    // stdout itself: the shell already truncated it or asked for appending.
+    let is_stdout = |f: &OpenFile| stdout_id == Some(f.id);
     if !append {
         for (s, f) in specs.iter().zip(&files) {
             let Some(f) = f else { continue };
             // Only regular files: ftruncate fails on devices and pipes, and there is
             // nothing stored in them to clear.
-            if f.regular && !f.created {
+            if f.regular && !f.created && !is_stdout(f) {
                 if let Err(e) = f.file.set_len(0) {
                     remove_created(specs, &files);
                     return Err(OutputError(format!(
@@ -146,7 +149,11 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
                 format: s.format,
                 stdout: false,
                 name: format!("output file {}", s.path),
-                sink: Box::new(BufWriter::with_capacity(FILE_BUFFER, f.file)),
+                sink: if is_stdout(&f) {
+                    Box::new(BufWriter::new(io::stdout()))
+                } else {
+                    Box::new(BufWriter::with_capacity(FILE_BUFFER, f.file))
+                },
             },
         })
         .collect();
