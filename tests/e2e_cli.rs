@@ -426,6 +426,83 @@ fn root_start_runs_as_nobody_without_capabilities() {
     assert!(saved.contains("\"position\""), "{saved}");
 }
 
+/// Issue #8 item 10: `--nmap "-oX svc.xml -sV"` reaches nmap as typed (the argv rewriting
+/// used to turn it into "--output-xml= svc.xml -sV"), and a scan started as root, which runs
+/// as nobody once its sockets are open, still hands off to an nmap that runs as root in the
+/// invoking (root-only) directory, so its -oX file can be written there.
+#[test]
+fn nmap_hand_off_gets_its_arguments_as_typed_and_root_rights() {
+    if skip_unless_root("nmap_hand_off_gets_its_arguments_as_typed_and_root_rights") {
+        return;
+    }
+    let ns = EmptyNs::new();
+    let bin = tempfile::tempdir().expect("tempdir");
+    // A stand-in nmap that records who ran it, where, and with what.
+    let fake = bin.path().join("nmap");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n{ id -u; pwd; printf '%s\\n' \"$@\"; } > nmap-run.txt\n",
+    )
+    .expect("write fake nmap");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let mut listener = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            common::lab_bin(),
+            "listen",
+            "--ports",
+            "8080",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("start listener");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.path().display());
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name, synscan_bin()])
+        .args(["127.0.0.1", "-p", "8080,8081", "--nmap", "-oX svc.xml -sV"])
+        .arg("--resume-file")
+        .arg(work.path().join("r.resume"))
+        .current_dir(work.path())
+        .env("PATH", &path)
+        .output()
+        .expect("run synscan");
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("handing the open ports to nmap: nmap -oX svc.xml -sV -p 8080 127.0.0.1"),
+        "{}",
+        stderr(&out)
+    );
+    let run = std::fs::read_to_string(work.path().join("nmap-run.txt")).unwrap_or_else(|e| {
+        panic!(
+            "nmap did not run in the working directory: {e}; {}",
+            stderr(&out)
+        )
+    });
+    let work_dir = work.path().canonicalize().expect("canonicalize");
+    assert_eq!(
+        run.lines().collect::<Vec<_>>(),
+        [
+            "0",
+            work_dir.to_str().expect("utf-8 path"),
+            "-oX",
+            "svc.xml",
+            "-sV",
+            "-p",
+            "8080",
+            "127.0.0.1"
+        ]
+    );
+}
+
 #[test]
 fn stats_every_prints_status_lines_and_firewall_rule_names_the_ports() {
     if skip_unless_root("stats_every_prints_status_lines_and_firewall_rule_names_the_ports") {
