@@ -746,7 +746,6 @@ fn help_groups_the_flags_and_states_rates_retries_and_exit_codes() {
 
 #[test]
 fn help_and_readme_name_the_same_flags() {
-    // -h: one line per flag, its description (and nmap short form) on the same line.
     let help = String::from_utf8_lossy(&synscan_offline(&["-h"]).stdout).to_string();
     let readme = repo_file("README.md");
     let table: String = readme
@@ -774,7 +773,19 @@ fn help_and_readme_name_the_same_flags() {
         );
     }
     // Every flag --help lists (by long name or its nmap short form) is in the README table.
+    // An entry starts at a flag in the first columns; wrapped description lines follow it.
+    let mut entries: Vec<String> = Vec::new();
     for line in help.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if indent <= 6 && line.trim_start().starts_with('-') {
+            entries.push(line.to_string());
+        } else if let Some(last) = entries.last_mut() {
+            last.push(' ');
+            last.push_str(line.trim());
+        }
+    }
+    assert!(entries.len() > 30, "too few flags found in -h: {entries:?}");
+    for line in &entries {
         let t = line.trim_start();
         let (letter, t) = match t.split_once(", ") {
             Some((l, rest)) if l.len() == 2 => (Some(format!("`{l} ")), rest),
