@@ -350,6 +350,17 @@ fn port_exit_codes() {
         let lines = String::from_utf8_lossy(&out.stdout).lines().count();
         assert_eq!(lines, if code == 0 { 1 } else { 0 }, "--port {port}");
     }
+    let out = ns.local(&["--port", &(BASE + 9).to_string()]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "synscan: nothing listens on port {} (of the protocols and families asked for)\n",
+            BASE + 9
+        )
+    );
+    // UDP only: the TCP listener on BASE does not count.
+    let out = ns.local(&["--port", &BASE.to_string(), "--udp"]);
+    assert_eq!(out.status.code(), Some(1));
     let out = ns.local(&["--port", "x"]);
     assert_eq!(out.status.code(), Some(2));
     stop(child);
@@ -580,6 +591,13 @@ fn compare_with_a_scan_from_outside() {
     .map(|(p, a, v)| (p, a.to_string(), v.to_string()))
     .collect();
     assert_eq!(verdicts, expected);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "synscan: 1 exposed, 1 firewalled, 1 closed from outside, 1 not scanned, 1 open from outside with no local listener"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The table says the same, with what the scan saw.
     let out = lab
         .target_command(synscan_bin())
