@@ -14,11 +14,13 @@
 pub mod cli;
 pub mod error;
 pub mod handoff;
+pub mod local;
 pub mod model;
 pub mod net;
 pub mod output;
 pub mod probe;
 pub mod recv;
+pub mod results;
 pub mod scan;
 pub mod send;
 pub mod state;

@@ -376,3 +376,69 @@ fn nmap_hand_off_runs_on_the_open_ports_found() {
         "{stderr}"
     );
 }
+
+/// The `capture_drops` field of the -oJ summary line.
+fn summary_capture_drops(path: &std::path::Path) -> u64 {
+    let text = std::fs::read_to_string(path).expect("read -oJ output");
+    let summary = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .expect("a summary line");
+    assert_eq!(summary["lower_rate_advised"], true, "{summary}");
+    summary["capture_drops"].as_u64().expect("capture_drops")
+}
+
+#[test]
+fn capture_drops_from_a_tiny_ring_are_reported() {
+    if skip_unless_root("capture_drops_from_a_tiny_ring_are_reported") {
+        return;
+    }
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.0.0/20",
+        "--open-hosts",
+        "32",
+        "--open-per-host",
+        "2",
+        "--filtered",
+        "0",
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("out.json");
+    let json_s = json.to_string_lossy().to_string();
+    let ports = ports_arg(&lab.truth.ports);
+    // One page of ring at full speed: the kernel must drop replies, and say so.
+    let out = lab.run_in_scanner(
+        synscan_bin(),
+        &[
+            "198.19.0.0/20",
+            "-p",
+            &ports,
+            "--rate",
+            "max",
+            "--retries",
+            "0",
+            "--capture-buffer",
+            "4k",
+            "--stats-every",
+            "0.2",
+            "-oJ",
+            &json_s,
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let drops = summary_capture_drops(&json);
+    assert!(drops > 0, "no drops with a 4 KiB ring: {stderr}");
+    assert!(
+        stderr.contains(&format!(", {drops} capture drops")),
+        "end-of-scan line: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "warning: the kernel dropped {drops} captured frames"
+        )),
+        "warning: {stderr}"
+    );
+}

@@ -16,10 +16,18 @@ pub enum Command {
     Scan(Box<ScanConfig>),
     /// Print this text (help or version) to stdout and exit 0.
     Print(String),
+    /// `synscan local ...`: this host's own ports (no packet sent).
+    Local(Box<crate::local::cli::LocalArgs>),
 }
 
 /// Parses the process arguments (argv[0] included) into a command.
 pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Command, ScanError> {
+    if argv.get(1).map(String::as_str) == Some("local") {
+        return Ok(match crate::local::cli::parse(&argv)? {
+            crate::local::cli::Parsed::Run(args) => Command::Local(Box::new(args)),
+            crate::local::cli::Parsed::Print(text) => Command::Print(text),
+        });
+    }
     let rewritten = argv::rewrite(argv.clone());
     let args = match args::Args::try_parse_from(rewritten) {
         Ok(a) => a,
@@ -41,6 +49,9 @@ pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Com
             };
         }
     };
+    if let Some(what) = &args.generate {
+        return generate(what).map(Command::Print);
+    }
     if let Some(file) = &args.resume {
         return resume(file, &argv, resolve);
     }
@@ -161,12 +172,79 @@ fn resume(
     Ok(Command::Scan(Box::new(cfg)))
 }
 
+/// The man page (`man`) or a shell's completion script, generated from the clap definition.
+fn generate(what: &str) -> Result<String, ScanError> {
+    use clap_complete::Shell;
+    let mut cmd = args::command();
+    let mut out: Vec<u8> = Vec::new();
+    let shell = match what {
+        "man" => return man_page(),
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        "elvish" => Shell::Elvish,
+        other => {
+            return Err(ScanError::Usage(format!(
+                "bad --generate \"{other}\": use man, bash, zsh, fish or elvish"
+            )))
+        }
+    };
+    clap_complete::generate(shell, &mut cmd, "synscan", &mut out);
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The man page: clap's sections, then the help's closing text (examples, capabilities,
+/// exit codes) as sections of their own with their line breaks kept.
+fn man_page() -> Result<String, ScanError> {
+    let man = clap_mangen::Man::new(args::command().after_help(None::<&str>));
+    let mut out: Vec<u8> = Vec::new();
+    let failed = |e: std::io::Error| ScanError::Runtime(format!("cannot render the man page: {e}"));
+    man.render_title(&mut out).map_err(failed)?;
+    man.render_name_section(&mut out).map_err(failed)?;
+    man.render_synopsis_section(&mut out).map_err(failed)?;
+    man.render_description_section(&mut out).map_err(failed)?;
+    man.render_options_section(&mut out).map_err(failed)?;
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    for block in args::AFTER_HELP.split("\n\n") {
+        let mut lines = block.lines();
+        let Some(first) = lines.next() else { continue };
+        match first.strip_suffix(':') {
+            Some(heading) if heading.chars().all(|c| c.is_ascii_uppercase() || c == ' ') => {
+                text.push_str(&format!(".SH \"{heading}\"\n.nf\n"));
+            }
+            _ => {
+                text.push_str(".SH NOTES\n.nf\n");
+                text.push_str(&roff_line(first));
+            }
+        }
+        for line in lines {
+            text.push_str(&roff_line(line));
+        }
+        text.push_str(".fi\n");
+    }
+    out.clear();
+    man.render_version_section(&mut out).map_err(failed)?;
+    text.push_str(&String::from_utf8_lossy(&out));
+    Ok(text)
+}
+
+/// One line of text for a roff no-fill block: backslashes and hyphens escaped, and a leading
+/// dot or quote kept from being read as a request.
+fn roff_line(line: &str) -> String {
+    let escaped = line.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with('.') || escaped.starts_with('\'') {
+        format!("\\&{escaped}\n")
+    } else {
+        format!("{escaped}\n")
+    }
+}
+
 /// The nftables and iptables rules that drop the kernel's RSTs to the scan's replies
 /// (the scanner's own sockets never see them, so the kernel would reset each SYN/ACK).
 fn firewall_rules(args: &args::Args) -> Result<String, ScanError> {
     let ports = match args.source_port.as_deref() {
         Some(p) => config::parse_source_ports(p)?,
-        None => crate::probe::SourcePorts::DEFAULT,
+        None => crate::probe::SourcePorts::system_default(),
     };
     let (first, last) = (ports.first, ports.last());
     Ok(format!(

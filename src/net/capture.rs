@@ -59,10 +59,15 @@ fn bind(fd: &OwnedFd, route: &Route) -> Result<(), NetError> {
 }
 
 impl PacketCapture {
-    /// Opens the capture: socket with protocol 0 (receives nothing), filter, then bind.
-    pub fn open(route: &Route, filter: &CaptureFilter) -> Result<PacketCapture, NetError> {
+    /// Opens the capture: socket with protocol 0 (receives nothing), filter, then bind; the
+    /// kernel buffers up to `rcvbuf_bytes` of frames.
+    pub fn open(
+        route: &Route,
+        filter: &CaptureFilter,
+        rcvbuf_bytes: usize,
+    ) -> Result<PacketCapture, NetError> {
         let (fd, link) = open_filtered(route, filter)?;
-        let _ = sock::grow_rcvbuf(fd.as_fd(), 64 << 20);
+        let _ = sock::grow_rcvbuf(fd.as_fd(), i32::try_from(rcvbuf_bytes).unwrap_or(i32::MAX));
         bind(&fd, route)?;
         Ok(PacketCapture {
             fd,
@@ -118,14 +123,30 @@ pub struct RingCapture {
 }
 
 const RING_BLOCK_SIZE: usize = 256 << 10;
-const RING_BLOCKS: usize = 32;
 const RING_RETIRE_MS: u32 = 2;
+/// The default ring: 32 blocks of 256 KiB.
+pub const DEFAULT_RING_BYTES: usize = 8 << 20;
+
+/// Block size and count for a ring of about `bytes` (whole pages, at least one block).
+fn ring_geometry(bytes: usize) -> (usize, usize) {
+    let bytes = bytes.max(4096);
+    if bytes >= RING_BLOCK_SIZE {
+        (RING_BLOCK_SIZE, bytes / RING_BLOCK_SIZE)
+    } else {
+        (bytes / 4096 * 4096, 1)
+    }
+}
 
 impl RingCapture {
-    /// Opens the ring capture on the route's interface.
-    pub fn open(route: &Route, filter: &CaptureFilter) -> Result<RingCapture, NetError> {
+    /// Opens a ring of about `ring_bytes` on the route's interface.
+    pub fn open(
+        route: &Route,
+        filter: &CaptureFilter,
+        ring_bytes: usize,
+    ) -> Result<RingCapture, NetError> {
         let (fd, link) = open_filtered(route, filter)?;
-        let ring = RxRing::new(fd, RING_BLOCK_SIZE, RING_BLOCKS, RING_RETIRE_MS).map_err(|e| {
+        let (block_size, blocks) = ring_geometry(ring_bytes);
+        let ring = RxRing::new(fd, block_size, blocks, RING_RETIRE_MS).map_err(|e| {
             NetError::Setup(format!("setting up an RX ring on {}: {e}", route.iface))
         })?;
         bind(ring.fd(), route)?;
@@ -151,5 +172,18 @@ impl Capture for RingCapture {
             self.stats.dropped += u64::from(drops);
         }
         self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_geometry_rounds_to_pages_and_blocks() {
+        assert_eq!(ring_geometry(DEFAULT_RING_BYTES), (256 << 10, 32));
+        assert_eq!(ring_geometry(0), (4096, 1));
+        assert_eq!(ring_geometry(10_000), (8192, 1));
+        assert_eq!(ring_geometry(600 << 10), (256 << 10, 2));
     }
 }

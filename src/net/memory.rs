@@ -208,6 +208,9 @@ pub struct MemoryCapture {
     link: LinkLayer,
     rx: Receiver<Vec<u8>>,
     stats: CaptureStats,
+    /// Drop one frame in this many, as a full kernel ring would (0: none).
+    drop_one_in: u64,
+    arrived: u64,
 }
 
 /// A connected pair of ends whose frames start with `link`.
@@ -225,6 +228,8 @@ pub fn memory_network(responder: Responder, link: LinkLayer) -> (MemoryTransmit,
         link,
         rx,
         stats: CaptureStats::default(),
+        drop_one_in: 0,
+        arrived: 0,
     };
     (transmit, capture)
 }
@@ -345,6 +350,24 @@ impl Transmit for MemoryTransmit {
     }
 }
 
+impl MemoryCapture {
+    /// Drops every `n`th frame and counts it in the stats, like a kernel ring that overflows.
+    pub fn drop_one_in(mut self, n: u64) -> Self {
+        self.drop_one_in = n;
+        self
+    }
+
+    /// False (and counted as a drop) for the frames an overflowing ring would lose.
+    fn keeps_next(&mut self) -> bool {
+        self.arrived += 1;
+        if self.drop_one_in > 0 && self.arrived.is_multiple_of(self.drop_one_in) {
+            self.stats.dropped += 1;
+            return false;
+        }
+        true
+    }
+}
+
 impl Capture for MemoryCapture {
     fn poll(&mut self, timeout: Duration, on_frame: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
         let first = match self.rx.recv_timeout(timeout) {
@@ -356,13 +379,18 @@ impl Capture for MemoryCapture {
                 return Ok(0);
             }
         };
-        on_frame(&first);
-        let mut n = 1;
+        let mut n = 0;
+        if self.keeps_next() {
+            on_frame(&first);
+            n += 1;
+        }
         while n < MAX_POLL_BATCH {
             match self.rx.try_recv() {
                 Ok(f) => {
-                    on_frame(&f);
-                    n += 1;
+                    if self.keeps_next() {
+                        on_frame(&f);
+                        n += 1;
+                    }
                 }
                 Err(_) => break,
             }

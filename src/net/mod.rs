@@ -15,11 +15,12 @@ pub mod memory;
 mod packet_socket;
 mod raw_socket;
 mod route;
+pub use route::check_interface;
 
 #[cfg(test)]
 mod ns_tests;
 
-pub use capture::{PacketCapture, RingCapture};
+pub use capture::{PacketCapture, RingCapture, DEFAULT_RING_BYTES};
 pub use packet_socket::{PacketTransmit, RingTransmit};
 pub use raw_socket::RawIpTransmit;
 
@@ -116,14 +117,24 @@ pub struct CaptureFilter {
     pub last_port: u16,
 }
 
-/// Opens the capture on the route's interface with the kernel BPF filter attached.
-pub fn open_capture(route: &Route, filter: &CaptureFilter) -> Result<Box<dyn Capture>, NetError> {
+/// Opens the capture on the route's interface with the kernel BPF filter attached, with
+/// about `buffer_bytes` of kernel buffer for frames not yet read.
+pub fn open_capture(
+    route: &Route,
+    filter: &CaptureFilter,
+    buffer_bytes: usize,
+) -> Result<Box<dyn Capture>, NetError> {
     // The V3 ring costs ~10x less CPU per frame than recvmmsg (measured at ~450k pps on
     // veth); recvmmsg remains for kernels or memory limits that refuse the ring.
-    match RingCapture::open(route, filter) {
+    match RingCapture::open(route, filter, buffer_bytes) {
         Ok(c) => Ok(Box::new(c)),
         Err(NetError::MissingCapability(c)) => Err(NetError::MissingCapability(c)),
-        Err(NetError::Setup(_)) => Ok(Box::new(PacketCapture::open(route, filter)?)),
+        // Socket buffers count each small frame at several times its size (skb overhead).
+        Err(NetError::Setup(_)) => Ok(Box::new(PacketCapture::open(
+            route,
+            filter,
+            buffer_bytes.saturating_mul(8),
+        )?)),
     }
 }
 

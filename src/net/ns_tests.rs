@@ -209,7 +209,7 @@ fn veth_route_arp_packet_ring_rawip_and_capture() {
         assert_eq!(route_to(dst, Some(&va), Some(A_IP)).unwrap(), route);
         let mac = resolve_next_hop_mac(&route, Duration::from_secs(3)).unwrap();
         assert_eq!(mac, mac_b);
-        let mut cap = open_capture(&route, &FILTER).unwrap();
+        let mut cap = open_capture(&route, &FILTER, DEFAULT_RING_BYTES).unwrap();
         assert_eq!(cap.link(), LinkLayer::Ethernet);
 
         // Packet socket (sendmmsg), two frames in one batch.
@@ -267,7 +267,7 @@ fn veth_route_arp_packet_ring_rawip_and_capture() {
         );
         // The recvmmsg capture (the fallback) sees the same replies.
         let mut mmsg_cap: Box<dyn Capture> =
-            Box::new(PacketCapture::open(&route, &FILTER).unwrap());
+            Box::new(PacketCapture::open(&route, &FILTER, 64 << 20).unwrap());
         assert_eq!(mmsg_cap.link(), LinkLayer::Ethernet);
         assert_eq!(
             raw.send_frames(&syn(A_IP, dst, 40008, 8080, 8000), 40)
@@ -322,7 +322,7 @@ fn loopback_capture_sees_each_reply_once() {
             first_port: 40000,
             last_port: 40010,
         };
-        let mut cap = open_capture(&route, &filter).unwrap();
+        let mut cap = open_capture(&route, &filter, DEFAULT_RING_BYTES).unwrap();
         assert_eq!(cap.link(), LinkLayer::Ethernet);
         let mut raw = open_transmit(&route, SendPath::RawIp).unwrap();
         // Open sockets keep working once this thread has dropped every capability.

@@ -52,7 +52,7 @@ impl ResultWriter for JsonWriter {
     fn finish(&mut self, info: &ScanInfo, s: &ScanSummary, _hosts: &HostReport) -> io::Result<()> {
         writeln!(
             self.out,
-            "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"lower_rate_advised\":{},\"interrupted\":{}}}",
+            "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"capture_drops\":{},\"lower_rate_advised\":{},\"interrupted\":{}}}",
             epoch_secs(info.start),
             epoch_secs(end_time(info, s)),
             s.elapsed.as_secs_f64(),
@@ -61,6 +61,7 @@ impl ResultWriter for JsonWriter {
             s.packets_sent,
             s.replies,
             s.replies_only_on_retry,
+            s.capture_drops,
             s.losing_probes(),
             s.interrupted
         )?;

@@ -82,7 +82,12 @@ pub struct RecvCounters {
     pub uninteresting: AtomicU64,
     /// Frames that failed the cookie.
     pub not_ours: AtomicU64,
+    /// Frames the kernel dropped because the capture buffer was full (running total).
+    pub capture_drops: AtomicU64,
 }
+
+/// How often the receiver reads the kernel's drop counter.
+const DROP_READ_EVERY: Duration = Duration::from_millis(100);
 
 /// Captures until `stop` is set, sending verified replies in batches to `replies`.
 pub fn run_receiver(
@@ -93,7 +98,14 @@ pub fn run_receiver(
     counters: &RecvCounters,
 ) -> Result<(), String> {
     let link = capture.link();
+    let mut drops_read = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if drops_read.elapsed() >= DROP_READ_EVERY {
+            drops_read = Instant::now();
+            counters
+                .capture_drops
+                .store(capture.stats().dropped, Ordering::Relaxed);
+        }
         let mut batch = Vec::new();
         let (mut frames, mut malformed, mut uninteresting, mut not_ours) = (0u64, 0, 0, 0);
         capture
@@ -124,6 +136,9 @@ pub fn run_receiver(
             }
         }
     }
+    counters
+        .capture_drops
+        .store(capture.stats().dropped, Ordering::Relaxed);
     Ok(())
 }
 

@@ -172,7 +172,7 @@ pub fn run(
             if let Some(p) = progress.as_mut() {
                 if now.duration_since(last_tick) >= Duration::from_millis(250) {
                     last_tick = now;
-                    p.tick(&counters, found_open);
+                    p.tick(&counters, found_open, 0);
                 }
             }
             let done_starting = pos >= order.len() || stop.load(Ordering::Relaxed);

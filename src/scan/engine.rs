@@ -87,6 +87,8 @@ pub struct EngineReport {
     pub not_ours: u64,
     /// Frames that did not parse.
     pub malformed: u64,
+    /// Frames the kernel dropped because the capture buffer was full.
+    pub capture_drops: u64,
     /// Wall time.
     pub elapsed: Duration,
     /// Smoothed RTT measured.
@@ -177,7 +179,11 @@ pub fn run(
         let mut progress = progress.map(|style| Progress::new(total, style));
         let result = state.run(&event_rx, &reply_rx, &retry_tx, wait, |found, stats| {
             if let Some(p) = progress.as_mut() {
-                p.tick(&send_counters, found);
+                p.tick(
+                    &send_counters,
+                    found,
+                    recv_counters.capture_drops.load(Ordering::Relaxed),
+                );
             }
             if let (Some(c), Some(a)) = (controller.as_mut(), adjustable.as_ref()) {
                 if let Some(pps) = c.update(
@@ -216,6 +222,7 @@ pub fn run(
             frames: recv_counters.frames.load(Ordering::Relaxed),
             not_ours: recv_counters.not_ours.load(Ordering::Relaxed),
             malformed: recv_counters.malformed.load(Ordering::Relaxed),
+            capture_drops: recv_counters.capture_drops.load(Ordering::Relaxed),
             elapsed: began.elapsed(),
             srtt: table.srtt(),
             final_pps: adjustable.map(|a| a.load(Ordering::Relaxed)),
@@ -670,6 +677,34 @@ mod tests {
         assert!(report.next_position > 0 && report.next_position < 256);
         assert_eq!(sink.checkpoints.last(), Some(&report.next_position));
         assert_eq!(sink.results.len() as u64, report.next_position);
+    }
+
+    #[test]
+    fn capture_drops_are_counted_and_retries_recover_them() {
+        let (mut tx, rx) = memory_network(responder(), LinkLayer::RawIp);
+        let mut rx = rx.drop_one_in(10);
+        let mut results: Vec<PortResult> = Vec::new();
+        let report = run(
+            params(RetryPolicy::Adaptive { min: 1, max: 10 }, 4),
+            vec![&mut tx],
+            &mut rx,
+            &mut results,
+            &AtomicBool::new(false),
+        )
+        .expect("run");
+        // 192 probes answer on the first try; every tenth frame captured is lost.
+        assert!(report.capture_drops >= 19, "{}", report.capture_drops);
+        assert_eq!(report.capture_drops, rx.stats().dropped);
+        assert_eq!(results.len(), 256);
+        for r in &results {
+            assert_eq!(
+                (r.state, r.reason),
+                expected(r.ip, r.port),
+                "{}:{}",
+                r.ip,
+                r.port
+            );
+        }
     }
 
     #[test]

@@ -31,16 +31,7 @@ pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
     let space = ProbeSpace::new(cfg.targets.clone(), cfg.ports.clone());
     let order = ProbeOrder::new(space, cfg.seed, cfg.shard);
     if cfg.dry_run {
-        let stdout = std::io::stdout();
-        let mut lock = stdout.lock();
-        return match dry_run::write_probes(&order, cfg.start, &mut lock) {
-            Ok(()) => Ok(error::EXIT_OK),
-            // A closed pipe (`| head`) is the reader's choice, not a failure.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(error::EXIT_OK),
-            Err(e) => Err(ScanError::Runtime(format!(
-                "writing the dry run failed: {e}"
-            ))),
-        };
+        return dry_run::run(&order, cfg.start, cfg.seed, &cfg.outputs);
     }
     match cfg.mode {
         ScanMode::Syn => syn_scan(&cfg, order, stop),
@@ -93,7 +84,17 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         .nth(0)
         .ok_or_else(|| ScanError::Usage("no targets to scan".to_string()))?;
     let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ip)?;
-    let source_ports = cfg.source_ports.unwrap_or(SourcePorts::DEFAULT);
+    let source_ports = match cfg.source_ports {
+        Some(p) => {
+            if let Some(w) = crate::local::kernel_ports::KernelPorts::read()
+                .and_then(|k| p.ephemeral_overlap_warning(&k))
+            {
+                eprintln!("synscan: warning: {w}");
+            }
+            p
+        }
+        None => SourcePorts::system_default(),
+    };
     let path = match (cfg.send_path, route.is_loopback) {
         (Some(SendPathChoice::RawIp), _) | (None, true) => SendPath::RawIp,
         (Some(SendPathChoice::Packet), true) => {
@@ -113,7 +114,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         first_port: source_ports.first,
         last_port: source_ports.last(),
     };
-    let mut capture = net::open_capture(&route, &filter)?;
+    let mut capture = net::open_capture(&route, &filter, cfg.capture_buffer)?;
     let mut transmits = Vec::new();
     for _ in 0..sender_threads(cfg.rate) {
         transmits.push(net::open_transmit(&route, path)?);
@@ -422,6 +423,7 @@ fn finish(
         packets_sent: report.packets_sent,
         replies_only_on_retry: report.table.decided_on_retry,
         replies: report.table.decided_by_reply,
+        capture_drops: report.capture_drops,
         interrupted: !report.complete,
     };
     // Whatever happened, what was found is written out.
@@ -437,12 +439,13 @@ fn finish(
         eprintln!("synscan: --rate auto ended at {pps} pps");
     }
     eprintln!(
-        "synscan: sent {} packets in {:.2} s ({:.0} pps), {} replies, {} frames failed the cookie",
+        "synscan: sent {} packets in {:.2} s ({:.0} pps), {} replies, {} frames failed the cookie, {} capture drops",
         report.packets_sent,
         report.elapsed.as_secs_f64(),
         report.packets_sent as f64 / report.elapsed.as_secs_f64().max(1e-9),
         report.table.decided_by_reply,
-        report.not_ours
+        report.not_ours,
+        report.capture_drops
     );
     if report.complete {
         // The rest is done: an old resume file would only invite a second run.
@@ -475,9 +478,15 @@ fn finish(
     Ok(error::EXIT_INTERRUPTED)
 }
 
-/// Says so when a notable share of answers needed a retry: the path is dropping probes.
+/// Says so when the capture dropped replies or a notable share of answers needed a
+/// retry: the path or this machine is losing probes.
 fn report_loss(summary: &ScanSummary) {
-    if summary.losing_probes() {
+    if summary.capture_drops > 0 {
+        eprintln!(
+            "synscan: warning: the kernel dropped {} captured frames (capture buffer full); ports whose every answer was lost show as filtered: lower --rate or raise --capture-buffer",
+            summary.capture_drops
+        );
+    } else if summary.losing_probes() {
         eprintln!(
             "synscan: {} of {} answers came only on a retry: the network is losing probes; lower --rate",
             summary.replies_only_on_retry, summary.replies

@@ -55,7 +55,7 @@ impl Progress {
     }
 
     /// Shows the state when the interval has passed.
-    pub fn tick(&mut self, counters: &SendCounters, found: u64) {
+    pub fn tick(&mut self, counters: &SendCounters, found: u64, capture_drops: u64) {
         let now = Instant::now();
         let dt = now.duration_since(self.last).as_secs_f64();
         if dt < self.style.every.as_secs_f64() {
@@ -66,13 +66,16 @@ impl Progress {
         let rate = (packets - self.last_packets) as f64 / dt;
         self.last = now;
         self.last_packets = packets;
-        let line = format_line(
+        let mut line = format_line(
             rate,
             done,
             self.total,
             self.began.elapsed().as_secs_f64(),
             found,
         );
+        if capture_drops > 0 {
+            line.push_str(&format!(", capture drops={capture_drops}"));
+        }
         let mut err = std::io::stderr().lock();
         if self.style.in_place {
             let _ = write!(err, "\r{line}\x1b[K");

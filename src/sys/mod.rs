@@ -4,8 +4,10 @@
 pub mod bpf;
 pub mod caps;
 pub mod epoll;
+pub mod files;
 pub mod fs;
 pub mod keeper;
+pub mod netlink;
 pub mod netns;
 pub mod packet;
 pub mod rawip;
