@@ -7,56 +7,21 @@
 //! endian), port (2, big endian), reason code (1), TTL (1), milliseconds since the Unix
 //! epoch (8, little endian).
 
-use crate::model::{PortResult, Reason};
+use crate::model::PortResult;
+use crate::state::compact::{Compact, COMPACT_BYTES};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const MAGIC: &[u8; 8] = b"SYNJRNL1";
-const RECORD: usize = 16;
-
-/// Reason codes, by position.
-const REASONS: [Reason; 11] = [
-    Reason::SynAck,
-    Reason::Reset,
-    Reason::NoResponse,
-    Reason::NetUnreach,
-    Reason::HostUnreach,
-    Reason::ProtoUnreach,
-    Reason::PortUnreach,
-    Reason::NetProhibited,
-    Reason::HostProhibited,
-    Reason::AdminProhibited,
-    Reason::ConnRefused,
-];
+const RECORD: usize = COMPACT_BYTES;
 
 fn encode(r: &PortResult) -> [u8; RECORD] {
-    let mut b = [0u8; RECORD];
-    b[0..4].copy_from_slice(&r.ip.octets());
-    b[4..6].copy_from_slice(&r.port.to_be_bytes());
-    b[6] = REASONS.iter().position(|x| *x == r.reason).unwrap_or(2) as u8;
-    b[7] = r.ttl;
-    let ms = r
-        .timestamp
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    b[8..16].copy_from_slice(&ms.to_le_bytes());
-    b
+    Compact::new(r).to_bytes()
 }
 
 fn decode(b: &[u8; RECORD]) -> Option<PortResult> {
-    let reason = *REASONS.get(usize::from(b[6]))?;
-    let mut ms = [0u8; 8];
-    ms.copy_from_slice(&b[8..16]);
-    Some(PortResult {
-        ip: Ipv4Addr::new(b[0], b[1], b[2], b[3]),
-        port: u16::from_be_bytes([b[4], b[5]]),
-        state: reason.state(),
-        reason,
-        ttl: b[7],
-        timestamp: UNIX_EPOCH + Duration::from_millis(u64::from_le_bytes(ms)),
-    })
+    Compact::from_bytes(b).result()
 }
 
 /// An open journal, appended to as results are released.
@@ -143,7 +108,15 @@ pub fn journal_time(t: SystemTime) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::PortState;
+    use crate::model::{PortState, Reason};
+    use std::net::Ipv4Addr;
+
+    const REASONS: [Reason; 4] = [
+        Reason::SynAck,
+        Reason::Reset,
+        Reason::NoResponse,
+        Reason::ConnRefused,
+    ];
 
     fn result(i: u8, reason: Reason) -> PortResult {
         PortResult {
@@ -162,10 +135,8 @@ mod tests {
         let path = dir.path().join("j");
         let f = File::create(&path).expect("create");
         let mut j = Journal::create(f).expect("journal");
-        let all: Vec<PortResult> = REASONS
-            .iter()
-            .enumerate()
-            .map(|(i, r)| result(i as u8, *r))
+        let all: Vec<PortResult> = (0..11u8)
+            .map(|i| result(i, REASONS[usize::from(i) % REASONS.len()]))
             .collect();
         for r in &all[..5] {
             j.append(r).expect("append");

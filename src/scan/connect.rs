@@ -198,7 +198,7 @@ pub fn run(
         p.finish();
     }
     // Whatever ended the loop, what is decided in order is written and checkpointed.
-    let ended = release.end(sink);
+    let ended = release.end(sink, looped.is_err());
     looped.and(ended)?;
     Ok(EngineReport {
         packets_sent: counters.packets.load(Ordering::Relaxed),

@@ -459,8 +459,6 @@ fn finish(
     };
     // Whatever happened, what was found is written out.
     let written = outputs.finish(&summary);
-    // Lengths with the trailers: a resumed run keeps this run's summary lines.
-    let lengths = outputs.checkpoint();
     if let Some(e) = failure {
         return Err(ScanError::Runtime(e));
     }
@@ -483,8 +481,10 @@ fn finish(
         slot.complete(cfg.resumed_from.is_some());
         return Ok(error::EXIT_OK);
     }
-    let (lengths, journal) =
-        lengths.map_err(|e| ScanError::Runtime(format!("writing results failed: {e}")))?;
+    // Lengths with the trailers: a resumed run keeps this run's summary lines.
+    let (lengths, journal) = outputs
+        .checkpoint()
+        .map_err(|e| ScanError::Runtime(format!("writing results failed: {e}")))?;
     let cp = resume::Checkpoint {
         position: report.next_position,
         lengths,

@@ -7,6 +7,7 @@
 //! (its position is past every closed boundary). A result waits with its epoch until
 //! every epoch up to it is closed and has no undecided probe; then it is released.
 
+use super::compact::Compact;
 use crate::model::PortResult;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -20,8 +21,8 @@ struct Epoch {
     boundary: Option<u64>,
     /// Its probes sent and not yet decided.
     undecided: u64,
-    /// Its decided results, waiting for release.
-    results: Vec<PortResult>,
+    /// Its decided results, waiting for release (16 bytes each).
+    results: Vec<Compact>,
 }
 
 impl Epoch {
@@ -99,7 +100,7 @@ impl Epochs {
         let i = usize::from(tag.wrapping_sub(front)).min(self.live.len().saturating_sub(1));
         if let Some(e) = self.live.get_mut(i) {
             e.undecided = e.undecided.saturating_sub(1);
-            e.results.push(r);
+            e.results.push(Compact::new(&r));
         }
     }
 
@@ -133,8 +134,8 @@ impl Epochs {
             let Some(e) = self.live.pop_front() else {
                 break;
             };
-            for r in &e.results {
-                out(r)?;
+            for r in e.results.iter().filter_map(Compact::result) {
+                out(&r)?;
             }
             self.released = e.boundary.unwrap_or(self.released);
         }

@@ -4,6 +4,7 @@
 //! Memory is bounded by rate x timeout, never by the size of the scan: an entry lives from
 //! its first send until it is answered or has used every try.
 
+pub mod compact;
 pub mod epochs;
 pub mod rtt;
 
