@@ -156,4 +156,17 @@ pub struct Args {
     /// connections the scan's replies belong to, then exit.
     #[arg(long = "firewall-rule")]
     pub firewall_rule: bool,
+    // Watching a surface (src/watch): checks run on the scan's own results.
+    /// Compare the results with an earlier result file; exit 1 when a port opened or stopped being open.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<String>,
+    /// Check open ports against an exposure policy (TOML); exit 1 on a violation.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<String>,
+    /// Exit 0 only when every scanned port has this state (open, closed or filtered), else 1.
+    #[arg(long, value_name = "STATE")]
+    pub expect: Option<String>,
+    /// Write Prometheus metrics of the scan to PATH (atomically; node_exporter textfile).
+    #[arg(long = "metrics-file", value_name = "PATH")]
+    pub metrics_file: Option<String>,
 }

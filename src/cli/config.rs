@@ -108,6 +108,8 @@ pub struct ScanConfig {
     pub nmap: Option<String>,
     /// Addresses of the hostnames given as targets, with the name.
     pub hostnames: Vec<(Ipv4Addr, String)>,
+    /// --baseline, --policy, --expect, --metrics-file (files read and checked).
+    pub watch: crate::watch::scan::WatchConfig,
 }
 
 fn usage(msg: String) -> ScanError {
@@ -459,6 +461,13 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
         crate::sys::caps::user_ids(user)
             .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;
     }
+    let watch = crate::watch::scan::WatchConfig::build(
+        args.baseline.as_deref(),
+        args.policy.as_deref(),
+        args.expect.as_deref(),
+        args.metrics_file.as_deref(),
+    )
+    .map_err(usage)?;
     Ok(ScanConfig {
         targets,
         ports,
@@ -497,6 +506,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             verbose: args.verbose > 0,
             append: false,
             services_file: args.services_file.as_ref().map(PathBuf::from),
+            policy: watch.policy(),
         },
         command_line: argv.join(" "),
         argv: argv.to_vec(),
@@ -511,6 +521,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             .transpose()?,
         nmap: args.nmap.clone(),
         hostnames,
+        watch,
     })
 }
 

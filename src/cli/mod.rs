@@ -16,10 +16,15 @@ pub enum Command {
     Scan(Box<ScanConfig>),
     /// Print this text (help or version) to stdout and exit 0.
     Print(String),
+    /// `synscan diff|check|merge ...`: work on result files (no packet sent).
+    Watch(crate::watch::cli::WatchCommand),
 }
 
 /// Parses the process arguments (argv[0] included) into a command.
 pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Command, ScanError> {
+    if let Some(watch) = crate::watch::cli::parse(&argv)? {
+        return Ok(watch.map_or_else(Command::Print, Command::Watch));
+    }
     let rewritten = argv::rewrite(argv.clone());
     let args = match args::Args::try_parse_from(rewritten) {
         Ok(a) => a,

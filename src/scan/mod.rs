@@ -163,7 +163,8 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         stop,
     );
     let open = sinks.open.take();
-    let code = finish(cfg, &mut slot, outcome, &mut outputs)?;
+    let watch = sinks.watch.take();
+    let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
     Ok(hand_off(cfg, code, open))
 }
 
@@ -190,6 +191,8 @@ fn sender_threads(rate: Rate) -> usize {
 struct Sinks<'a> {
     outputs: &'a mut Outputs,
     open: Option<handoff::OpenPorts>,
+    /// --baseline/--policy/--expect/--metrics-file checks (None without those flags).
+    watch: Option<crate::watch::scan::Watch>,
 }
 
 impl<'a> Sinks<'a> {
@@ -197,6 +200,7 @@ impl<'a> Sinks<'a> {
         Sinks {
             outputs,
             open: cfg.nmap.as_ref().map(|_| handoff::OpenPorts::new()),
+            watch: (!cfg.watch.is_empty()).then(|| crate::watch::scan::Watch::new(&cfg.watch)),
         }
     }
 }
@@ -205,6 +209,9 @@ impl engine::ResultSink for Sinks<'_> {
     fn record(&mut self, r: &crate::model::PortResult) -> std::io::Result<()> {
         if let (Some(open), crate::model::PortState::Open) = (self.open.as_mut(), r.state) {
             open.entry(r.ip).or_default().insert(r.port);
+        }
+        if let Some(w) = self.watch.as_mut() {
+            w.observe(r);
         }
         self.outputs.record(r)
     }
@@ -300,7 +307,8 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
     let mut sinks = Sinks::new(cfg, &mut outputs);
     let outcome = connect::run(params, &mut scanner, &mut sinks, stop);
     let open = sinks.open.take();
-    let code = finish(cfg, &mut slot, outcome, &mut outputs)?;
+    let watch = sinks.watch.take();
+    let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
     Ok(hand_off(cfg, code, open))
 }
 
@@ -311,6 +319,7 @@ fn finish(
     slot: &mut resume::ResumeSlot,
     outcome: Result<engine::EngineReport, String>,
     outputs: &mut Outputs,
+    watch: Option<crate::watch::scan::Watch>,
 ) -> Result<i32, ScanError> {
     let (report, failure) = match outcome {
         Ok(r) => (r, None),
@@ -325,12 +334,24 @@ fn finish(
         capture_drops: report.capture_drops,
         interrupted: !report.complete,
     };
+    let verdict = watch.as_ref().map(|w| w.conclude());
+    if let (Some(w), Some(v)) = (&watch, &verdict) {
+        let lines = w.json_lines(v, crate::output::epoch_secs(SystemTime::now()));
+        if let Err(e) = outputs.extra_json(&lines) {
+            eprintln!("synscan: writing the checks' records failed: {e}");
+        }
+    }
     // Whatever happened, what was found is written out.
     let written = outputs.finish(&summary);
     if let Some(e) = failure {
         return Err(ScanError::Runtime(e));
     }
     written.map_err(|e| ScanError::Runtime(format!("writing results failed: {e}")))?;
+    // The checks print their verdict, write the metrics and may turn 0 into 1.
+    let checked = |code: i32| match (&watch, &verdict) {
+        (Some(w), Some(v)) => w.report(v, &summary, code),
+        _ => code,
+    };
     report_loss(&summary);
     if let Some(pps) = report.final_pps {
         eprintln!("synscan: --rate auto ended at {pps} pps");
@@ -354,7 +375,7 @@ fn finish(
     if report.complete {
         // The rest is done: an old resume file would only invite a second run.
         slot.complete(cfg.resumed_from.is_some());
-        return Ok(error::EXIT_OK);
+        return Ok(checked(error::EXIT_OK));
     }
     match slot.save(&state) {
         Ok(()) => eprintln!(
@@ -371,7 +392,7 @@ fn finish(
             state.to_text()
         ),
     }
-    Ok(error::EXIT_INTERRUPTED)
+    Ok(checked(error::EXIT_INTERRUPTED))
 }
 
 /// Says so when the capture dropped replies or a notable share of answers needed a
