@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod error;
 pub mod handoff;
+pub mod local;
 pub mod model;
 pub mod net;
 pub mod output;

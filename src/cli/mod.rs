@@ -18,10 +18,18 @@ pub enum Command {
     Print(String),
     /// `synscan diff|check|merge ...`: work on result files (no packet sent).
     Watch(crate::watch::cli::WatchCommand),
+    /// `synscan local ...`: this host's own ports (no packet sent).
+    Local(Box<crate::local::cli::LocalArgs>),
 }
 
 /// Parses the process arguments (argv[0] included) into a command.
 pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Command, ScanError> {
+    if argv.get(1).map(String::as_str) == Some("local") {
+        return Ok(match crate::local::cli::parse(&argv)? {
+            Ok(args) => Command::Local(Box::new(args)),
+            Err(help) => Command::Print(help),
+        });
+    }
     if let Some(watch) = crate::watch::cli::parse(&argv)? {
         return Ok(watch.map_or_else(Command::Print, Command::Watch));
     }
@@ -114,7 +122,7 @@ fn resume(
 fn firewall_rules(args: &args::Args) -> Result<String, ScanError> {
     let ports = match args.source_port.as_deref() {
         Some(p) => config::parse_source_ports(p)?,
-        None => crate::probe::SourcePorts::DEFAULT,
+        None => crate::probe::SourcePorts::system_default(),
     };
     let (first, last) = (ports.first, ports.last());
     Ok(format!(

@@ -29,6 +29,44 @@ impl SourcePorts {
     pub fn last(&self) -> u16 {
         self.first.saturating_add(self.count.saturating_sub(1))
     }
+
+    /// The default for this host: up to `DEFAULT.count` ports outside the kernel's live
+    /// ip_local_port_range and ip_local_reserved_ports (so the kernel never hands them to
+    /// ordinary connections, whose RSTs `--firewall-rule` would then drop); `DEFAULT` when
+    /// /proc is unreadable or leaves no room.
+    pub fn system_default() -> SourcePorts {
+        crate::local::kernel_ports::KernelPorts::read()
+            .and_then(|k| SourcePorts::outside(&k))
+            .unwrap_or(SourcePorts::DEFAULT)
+    }
+
+    /// The top `DEFAULT.count` ports of the run the kernel leaves to scanners, if any.
+    pub fn outside(kernel: &crate::local::kernel_ports::KernelPorts) -> Option<SourcePorts> {
+        let run = kernel.scanner_ports(1024)?;
+        let size = u32::from(*run.end()) - u32::from(*run.start()) + 1;
+        let count = size.min(u32::from(SourcePorts::DEFAULT.count));
+        Some(SourcePorts {
+            first: u16::try_from(u32::from(*run.end()) + 1 - count).ok()?,
+            count: u16::try_from(count).ok()?,
+        })
+    }
+
+    /// A one-line warning when these ports overlap the kernel's ephemeral range.
+    pub fn ephemeral_overlap_warning(
+        &self,
+        kernel: &crate::local::kernel_ports::KernelPorts,
+    ) -> Option<String> {
+        if !kernel.overlaps(self.first..=self.last()) {
+            return None;
+        }
+        Some(format!(
+            "--source-port {}-{} overlaps the kernel's ephemeral port range {}-{} (net.ipv4.ip_local_port_range): ordinary connections may get these ports and see the scan's replies; pick ports outside it",
+            self.first,
+            self.last(),
+            kernel.ephemeral.start(),
+            kernel.ephemeral.end()
+        ))
+    }
 }
 
 /// Everything fixed about the probes of one scan.
@@ -159,6 +197,56 @@ mod tests {
     use pnet::packet::tcp::{self, TcpFlags, TcpOptionNumbers, TcpPacket};
     use pnet::packet::Packet;
     use proptest::prelude::*;
+
+    fn kernel(range: &str, reserved: &str) -> crate::local::kernel_ports::KernelPorts {
+        crate::local::kernel_ports::KernelPorts::parse(range, reserved).unwrap()
+    }
+
+    #[test]
+    fn source_ports_avoid_the_kernels_ports() {
+        // Linux's default range leaves today's 61000-65535 exactly.
+        assert_eq!(
+            SourcePorts::outside(&kernel("32768 60999", "")),
+            Some(SourcePorts::DEFAULT)
+        );
+        // Widened as guides advise: the top of what is left below the range.
+        assert_eq!(
+            SourcePorts::outside(&kernel("10000 65535", "")),
+            Some(SourcePorts {
+                first: 10000 - 4536,
+                count: 4536
+            })
+        );
+        // A reserved block inside today's range moves above it.
+        assert_eq!(
+            SourcePorts::outside(&kernel("32768 60999", "61000-63999")),
+            Some(SourcePorts {
+                first: 64000,
+                count: 1536
+            })
+        );
+        assert_eq!(SourcePorts::outside(&kernel("1024 65535", "")), None);
+        let p = SourcePorts::outside(&kernel("1024 64000", "")).unwrap();
+        assert_eq!((p.first, p.last()), (64001, 65535));
+    }
+
+    #[test]
+    fn overlap_warning() {
+        let k = kernel("32768 60999", "");
+        assert_eq!(SourcePorts::DEFAULT.ephemeral_overlap_warning(&k), None);
+        let w = SourcePorts {
+            first: 40000,
+            count: 10,
+        }
+        .ephemeral_overlap_warning(&k)
+        .unwrap();
+        assert!(
+            w.starts_with(
+                "--source-port 40000-40009 overlaps the kernel's ephemeral port range 32768-60999"
+            ),
+            "{w}"
+        );
+    }
 
     const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
     const THEM: Ipv4Addr = Ipv4Addr::new(198, 18, 3, 4);

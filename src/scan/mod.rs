@@ -93,7 +93,17 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         .nth(0)
         .ok_or_else(|| ScanError::Usage("no targets to scan".to_string()))?;
     let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ip)?;
-    let source_ports = cfg.source_ports.unwrap_or(SourcePorts::DEFAULT);
+    let source_ports = match cfg.source_ports {
+        Some(p) => {
+            if let Some(w) = crate::local::kernel_ports::KernelPorts::read()
+                .and_then(|k| p.ephemeral_overlap_warning(&k))
+            {
+                eprintln!("synscan: warning: {w}");
+            }
+            p
+        }
+        None => SourcePorts::system_default(),
+    };
     let path = match (cfg.send_path, route.is_loopback) {
         (Some(SendPathChoice::RawIp), _) | (None, true) => SendPath::RawIp,
         (Some(SendPathChoice::Packet), true) => {

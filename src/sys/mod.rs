@@ -5,6 +5,7 @@ pub mod bpf;
 pub mod caps;
 pub mod epoll;
 pub mod keeper;
+pub mod netlink;
 pub mod netns;
 pub mod packet;
 pub mod rawip;

@@ -1,0 +1,252 @@
+//! Reads result files back: synscan's -oJ (NDJSON), -oL (masscan list), CSV, -oG and -oX,
+//! and nmap's own -oG and -oX. The format is told from the content, not the name.
+//!
+//! One entry point, [`read_file`] (or [`parse`] for bytes in memory), returns
+//! (ip, port, proto, state, reason, time) records. A file cut short is read up to its last
+//! complete record, with a warning; any other damage is an error naming the file and line.
+//! No input makes it panic (see the property tests).
+
+mod lines;
+mod xml;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+
+/// Transport protocol of a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP (nmap -sY).
+    Sctp,
+}
+
+impl Transport {
+    /// Parses "tcp", "udp" or "sctp" (any case).
+    pub fn parse(s: &str) -> Option<Transport> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Some(Transport::Tcp),
+            "udp" => Some(Transport::Udp),
+            "sctp" => Some(Transport::Sctp),
+            _ => None,
+        }
+    }
+
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Sctp => "sctp",
+        }
+    }
+}
+
+/// A port state as nmap names them (synscan writes the first three).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum State {
+    /// open
+    Open,
+    /// closed
+    Closed,
+    /// filtered
+    Filtered,
+    /// unfiltered (nmap -sA)
+    Unfiltered,
+    /// open|filtered (nmap UDP and others)
+    OpenFiltered,
+    /// closed|filtered (nmap -sI)
+    ClosedFiltered,
+}
+
+impl State {
+    /// Parses nmap's state names.
+    pub fn parse(s: &str) -> Option<State> {
+        match s {
+            "open" => Some(State::Open),
+            "closed" => Some(State::Closed),
+            "filtered" => Some(State::Filtered),
+            "unfiltered" => Some(State::Unfiltered),
+            "open|filtered" => Some(State::OpenFiltered),
+            "closed|filtered" => Some(State::ClosedFiltered),
+            _ => None,
+        }
+    }
+
+    /// nmap's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Closed => "closed",
+            State::Filtered => "filtered",
+            State::Unfiltered => "unfiltered",
+            State::OpenFiltered => "open|filtered",
+            State::ClosedFiltered => "closed|filtered",
+        }
+    }
+}
+
+/// One result read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Target address.
+    pub ip: IpAddr,
+    /// Target port.
+    pub port: u16,
+    /// Protocol.
+    pub proto: Transport,
+    /// State.
+    pub state: State,
+    /// Reason ("syn-ack", ...); empty when the format has none.
+    pub reason: String,
+    /// When it was found (Unix seconds), when the format says.
+    pub time: Option<u64>,
+}
+
+/// The formats the reader knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// NDJSON (synscan -oJ).
+    Json,
+    /// masscan list (synscan -oL, masscan -oL).
+    List,
+    /// CSV (synscan --output-format csv).
+    Csv,
+    /// nmap grepable (synscan or nmap -oG).
+    Grepable,
+    /// nmap XML (synscan or nmap -oX).
+    Xml,
+}
+
+/// A file read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Results {
+    /// Its format.
+    pub format: Format,
+    /// Its records, in file order.
+    pub records: Vec<Record>,
+    /// Warnings (a file cut short), each naming the file.
+    pub warnings: Vec<String>,
+}
+
+/// Why a file could not be read; Display names the file and line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultsError {
+    /// The file.
+    pub file: String,
+    /// The 1-based line, when the problem has one.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl fmt::Display for ResultsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(n) => write!(f, "{} line {n}: {}", self.file, self.what),
+            None => write!(f, "{}: {}", self.file, self.what),
+        }
+    }
+}
+
+impl std::error::Error for ResultsError {}
+
+/// Reads and parses a result file.
+pub fn read_file(path: &Path) -> Result<Results, ResultsError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| ResultsError {
+        file: name.clone(),
+        line: None,
+        what: format!("cannot read it: {e}"),
+    })?;
+    parse(&name, &bytes)
+}
+
+/// Parses the bytes of a result file called `name` (used in messages).
+pub fn parse(name: &str, bytes: &[u8]) -> Result<Results, ResultsError> {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let err = |line: Option<usize>, what: String| ResultsError {
+        file: name.to_string(),
+        line,
+        what,
+    };
+    let Some(format) = detect(text) else {
+        return Err(err(
+            None,
+            "not a result file synscan reads (expected -oJ, -oL, CSV, -oG or -oX output of synscan, masscan's -oL, or nmap's -oG/-oX)".to_string(),
+        ));
+    };
+    let (records, cut) = match format {
+        Format::Xml => xml::parse(text),
+        _ => lines::parse(format, text),
+    }
+    .map_err(|(line, what)| err(Some(line), what))?;
+    let warnings = cut
+        .map(|line| {
+            format!(
+                "{name}: the file ends in the middle of a record at line {line} (cut short?); read the {} complete record(s) before it",
+                records.len()
+            )
+        })
+        .into_iter()
+        .collect();
+    Ok(Results {
+        format,
+        records,
+        warnings,
+    })
+}
+
+/// Tells the format from the first meaningful line.
+fn detect(text: &str) -> Option<Format> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('<') {
+        return Some(Format::Xml);
+    }
+    let mut masscan_header = false;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with('{') {
+            return Some(Format::Json);
+        }
+        if line.starts_with("ip,port,proto,state") {
+            return Some(Format::Csv);
+        }
+        if line.starts_with("Host: ") {
+            return Some(Format::Grepable);
+        }
+        if line == "#masscan" {
+            masscan_header = true;
+            continue;
+        }
+        if let Some(c) = line.strip_prefix('#') {
+            let c = c.trim_start();
+            if !masscan_header && (c.starts_with("Nmap ") || c.starts_with("synscan ")) {
+                return Some(Format::Grepable);
+            }
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() >= 4
+            && State::parse(words[0]).is_some()
+            && Transport::parse(words[1]).is_some()
+        {
+            return Some(Format::List);
+        }
+        return None;
+    }
+    // Only comments: an empty scan in list or grepable form.
+    if masscan_header {
+        Some(Format::List)
+    } else if text.lines().any(|l| l.starts_with("# ")) {
+        Some(Format::Grepable)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;

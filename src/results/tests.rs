@@ -1,0 +1,260 @@
+//! Reader tests: each format, cut files, errors, and no panic on any bytes.
+
+use super::*;
+
+fn rec(
+    ip: &str,
+    port: u16,
+    proto: Transport,
+    state: State,
+    reason: &str,
+    time: Option<u64>,
+) -> Record {
+    Record {
+        ip: ip.parse().unwrap(),
+        port,
+        proto,
+        state,
+        reason: reason.to_string(),
+        time,
+    }
+}
+
+const JSON: &str = "{\"ip\":\"198.19.0.5\",\"port\":22,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":64,\"ts\":1732372800,\"service\":\"ssh\"}\n{\"ip\":\"198.19.0.6\",\"port\":80,\"proto\":\"tcp\",\"state\":\"filtered\",\"reason\":\"no-response\",\"ttl\":0,\"ts\":1732372801}\n{\"type\":\"summary\",\"start\":1,\"end\":2,\"elapsed\":1.000,\"hosts\":2,\"probes\":2,\"packets_sent\":3,\"replies\":1,\"replies_only_on_retry\":0,\"lower_rate_advised\":false,\"interrupted\":false}\n";
+
+fn two() -> Vec<Record> {
+    vec![
+        rec(
+            "198.19.0.5",
+            22,
+            Transport::Tcp,
+            State::Open,
+            "syn-ack",
+            Some(1732372800),
+        ),
+        rec(
+            "198.19.0.6",
+            80,
+            Transport::Tcp,
+            State::Filtered,
+            "no-response",
+            Some(1732372801),
+        ),
+    ]
+}
+
+#[test]
+fn synscan_json() {
+    let r = parse("a.json", JSON.as_bytes()).unwrap();
+    assert_eq!(r.format, Format::Json);
+    assert_eq!(r.records, two());
+    assert!(r.warnings.is_empty());
+}
+
+#[test]
+fn synscan_csv() {
+    let text = "ip,port,proto,state,reason,ttl,timestamp,service\n198.19.0.5,22,tcp,open,syn-ack,64,1732372800,ssh\n198.19.0.6,80,tcp,filtered,no-response,0,1732372801,\"a,b\"\n";
+    let r = parse("a.csv", text.as_bytes()).unwrap();
+    assert_eq!(r.format, Format::Csv);
+    assert_eq!(r.records, two());
+}
+
+#[test]
+fn masscan_list() {
+    let text = "#masscan\nopen tcp 22 198.19.0.5 1732372800\nbanner tcp 22 198.19.0.5 1732372800 ssh SSH-2.0\nopen udp 53 2001:2::1 1732372801\n# end\n";
+    let r = parse("a.lst", text.as_bytes()).unwrap();
+    assert_eq!(r.format, Format::List);
+    assert_eq!(
+        r.records,
+        vec![
+            rec(
+                "198.19.0.5",
+                22,
+                Transport::Tcp,
+                State::Open,
+                "",
+                Some(1732372800)
+            ),
+            rec(
+                "2001:2::1",
+                53,
+                Transport::Udp,
+                State::Open,
+                "",
+                Some(1732372801)
+            ),
+        ]
+    );
+    assert_eq!(parse("e", b"#masscan\n# end\n").unwrap().records, vec![]);
+}
+
+#[test]
+fn nmap_grepable() {
+    let text = "# Nmap 7.94SVN scan initiated Mon Nov 25 10:00:00 2024 as: nmap -oG - 198.19.0.5\nHost: 198.19.0.5 (web.lab)\tStatus: Up\nHost: 198.19.0.5 (web.lab)\tPorts: 22/open/tcp//ssh///, 53/open|filtered/udp//domain///, 80/closed/tcp//http///\tIgnored State: filtered (997)\n# Nmap done at Mon Nov 25 10:00:05 2024 -- 1 IP address (1 host up) scanned in 5.00 seconds\n";
+    let r = parse("a.gnmap", text.as_bytes()).unwrap();
+    assert_eq!(r.format, Format::Grepable);
+    assert_eq!(
+        r.records,
+        vec![
+            rec("198.19.0.5", 22, Transport::Tcp, State::Open, "", None),
+            rec(
+                "198.19.0.5",
+                53,
+                Transport::Udp,
+                State::OpenFiltered,
+                "",
+                None
+            ),
+            rec("198.19.0.5", 80, Transport::Tcp, State::Closed, "", None),
+        ]
+    );
+}
+
+const NMAP_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE nmaprun>
+<?xml-stylesheet href="file:///usr/share/nmap/nmap.xsl" type="text/xsl"?>
+<!-- Nmap 7.94SVN scan initiated Mon Nov 25 10:00:00 2024 as: nmap -oX - -p22,80 198.19.0.5 -->
+<nmaprun scanner="nmap" args="nmap -oX - -p22,80 198.19.0.5 &gt; x" start="1732528800" startstr="Mon Nov 25 10:00:00 2024" version="7.94SVN" xmloutputversion="1.05">
+<scaninfo type="syn" protocol="tcp" numservices="2" services="22,80"/>
+<host starttime="1732528800" endtime="1732528805"><status state="up" reason="echo-reply" reason_ttl="64"/>
+<address addr="198.19.0.5" addrtype="ipv4"/>
+<address addr="02:00:00:00:00:01" addrtype="mac"/>
+<hostnames>
+</hostnames>
+<ports><extraports state="closed" count="1"><extrareasons reason="reset" count="1" proto="tcp" ports="443"/></extraports>
+<port protocol="tcp" portid="22"><state state="open" reason="syn-ack" reason_ttl="64"/><service name="ssh" method="table" conf="3"/></port>
+<port protocol="tcp" portid="80"><state state="filtered" reason="no-response" reason_ttl="0"/><service name="http" method="table" conf="3"/></port>
+</ports>
+</host>
+<host starttime="1732528800" endtime="1732528806"><status state="up" reason="syn-ack" reason_ttl="64"/>
+<address addr="2001:2::9" addrtype="ipv6"/>
+<ports><port protocol="udp" portid="53"><state state="open|filtered" reason="no-response" reason_ttl="0"/></port>
+</ports>
+</host>
+<runstats><finished time="1732528806" timestr="x" elapsed="6.00" exit="success"/><hosts up="2" down="0" total="2"/>
+</runstats>
+</nmaprun>
+"#;
+
+fn xml_records() -> Vec<Record> {
+    vec![
+        rec(
+            "198.19.0.5",
+            22,
+            Transport::Tcp,
+            State::Open,
+            "syn-ack",
+            Some(1732528805),
+        ),
+        rec(
+            "198.19.0.5",
+            80,
+            Transport::Tcp,
+            State::Filtered,
+            "no-response",
+            Some(1732528805),
+        ),
+        rec(
+            "2001:2::9",
+            53,
+            Transport::Udp,
+            State::OpenFiltered,
+            "no-response",
+            Some(1732528806),
+        ),
+    ]
+}
+
+#[test]
+fn nmap_xml() {
+    let r = parse("a.xml", NMAP_XML.as_bytes()).unwrap();
+    assert_eq!(r.format, Format::Xml);
+    assert_eq!(r.records, xml_records());
+    assert!(r.warnings.is_empty());
+}
+
+#[test]
+fn cut_xml_keeps_complete_ports() {
+    let cut = NMAP_XML
+        .find("<port protocol=\"tcp\" portid=\"80\">")
+        .unwrap()
+        + 40;
+    let r = parse("cut.xml", &NMAP_XML.as_bytes()[..cut]).unwrap();
+    assert_eq!(r.records, xml_records()[..1].to_vec());
+    assert_eq!(r.warnings.len(), 1);
+    assert!(
+        r.warnings[0].starts_with("cut.xml: the file ends in the middle of a record"),
+        "{}",
+        r.warnings[0]
+    );
+}
+
+#[test]
+fn cut_line_files_keep_complete_lines() {
+    let cut = JSON.find("\"port\":80").unwrap();
+    let r = parse("cut.json", &JSON.as_bytes()[..cut]).unwrap();
+    assert_eq!(r.records, two()[..1].to_vec());
+    assert_eq!(
+        r.warnings,
+        vec!["cut.json: the file ends in the middle of a record at line 2 (cut short?); read the 1 complete record(s) before it".to_string()]
+    );
+}
+
+#[test]
+fn errors_name_file_and_line() {
+    let text = "#masscan\nopen tcp 22 198.19.0.5 1\nopen tcp 99999 198.19.0.5 1\nopen tcp 23 198.19.0.5 1\n";
+    let e = parse("bad.lst", text.as_bytes()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "bad.lst line 3: \"99999\" is not a port number (0-65535)"
+    );
+    let e = parse("x.txt", b"hello world\n").unwrap_err();
+    assert_eq!(e.line, None);
+    assert!(e.to_string().starts_with("x.txt: not a result file"));
+    let e = parse("j", b"{\"ip\":\"1.2.3.4\",\"port\":1,\"state\":\"up\"}\n").unwrap_err();
+    assert_eq!(e.to_string(), "j line 1: \"up\" is not a port state");
+    let e = parse("x.xml", b"<html></html>").unwrap_err();
+    assert_eq!(e.line, Some(1));
+    let e = parse(
+        "c.csv",
+        b"ip,port,proto,state\n1.2.3.4,1,tcp\n1.2.3.4,2,tcp,open\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "c.csv line 2: 3 fields where the header has 4"
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn no_panic_on_any_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+        let _ = parse("fuzz", &bytes);
+    }
+
+    #[test]
+    fn no_panic_on_mutated_files(which in 0usize..4, at in 0usize..2000, byte in proptest::num::u8::ANY, cut in 0usize..2000) {
+        let base = [JSON, NMAP_XML, "#masscan\nopen tcp 22 198.19.0.5 1\n", "Host: 1.2.3.4 ()\tPorts: 22/open/tcp//ssh///\n"][which];
+        let mut b = base.as_bytes().to_vec();
+        if !b.is_empty() {
+            let i = at % b.len();
+            b[i] = byte;
+        }
+        b.truncate(cut % (b.len() + 1));
+        let _ = parse("fuzz", &b);
+    }
+
+    #[test]
+    fn any_cut_reads_a_prefix(cut in 0usize..2000) {
+        let cut = cut % (NMAP_XML.len() + 1);
+        if let Ok(r) = parse("cut.xml", &NMAP_XML.as_bytes()[..cut]) {
+            let all = xml_records();
+            proptest::prop_assert!(r.records.len() <= all.len());
+            proptest::prop_assert_eq!(&r.records[..], &all[..r.records.len()]);
+        }
+        let cut = cut % (JSON.len() + 1);
+        if let Ok(r) = parse("cut.json", &JSON.as_bytes()[..cut]) {
+            proptest::prop_assert_eq!(&r.records[..], &two()[..r.records.len()]);
+        }
+    }
+}
