@@ -178,7 +178,9 @@ fn write_lines(path: &str, lines: &[String]) -> Result<(), ScanError> {
 
 fn time_text(t: Option<u64>) -> String {
     match t {
-        Some(s) => crate::output::ctime(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s)),
+        Some(s) => {
+            crate::output::short_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s))
+        }
         None => "time unknown".to_string(),
     }
 }
