@@ -796,3 +796,113 @@ fn diff_reads_any_format_pairs_not_lines_and_names_bad_lines() {
     let o = synscan_local(&["diff", &s("old.lst")]);
     assert_eq!(code(&o), Some(2), "{}", show(&o));
 }
+
+/// The repository's capabilities/ folder.
+fn capabilities() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("capabilities")
+}
+
+#[test]
+fn systemd_units_verify() {
+    if !on_path("systemd-analyze") {
+        eprintln!("note: systemd-analyze not installed; skipping");
+        return;
+    }
+    // verify insists that ExecStart exists: point it at the script in the repository.
+    let dir = tempfile::tempdir().unwrap();
+    let script = capabilities().join("synscan-watch.sh");
+    let unit = read(&capabilities().join("synscan-watch.service")).replace(
+        "ExecStart=/usr/local/lib/synscan/synscan-watch.sh",
+        &format!("ExecStart={}", script.display()),
+    );
+    assert!(unit.contains(&format!("ExecStart={}", script.display())));
+    std::fs::write(dir.path().join("synscan-watch.service"), unit).unwrap();
+    std::fs::copy(
+        capabilities().join("synscan-watch.timer"),
+        dir.path().join("synscan-watch.timer"),
+    )
+    .unwrap();
+    let o = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.path().join("synscan-watch.service"))
+        .arg(dir.path().join("synscan-watch.timer"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(text(&o.stderr), "", "{}", show(&o));
+    let sh = Command::new("sh").arg("-n").arg(&script).output().unwrap();
+    assert!(sh.status.success(), "{}", show(&sh));
+}
+
+#[test]
+fn watch_script_keeps_history_and_fails_the_run_that_sees_a_change() {
+    if skip_unless_root("watch_script_keeps_history_and_fails_the_run_that_sees_a_change") {
+        return;
+    }
+    let lab = lab("198.19.65.0/29", "26");
+    let state = shared_dir();
+    let ports = lab.truth.ports_arg();
+    let run = || -> Output {
+        // Run names have one-second resolution; nightly runs never collide, tests might.
+        std::thread::sleep(Duration::from_millis(1100));
+        // As the service runs it: an unprivileged user holding only CAP_NET_RAW.
+        let o = Command::new("ip")
+            .args(["netns", "exec", &lab.truth.scanner_ns, "setpriv"])
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["--inh-caps=-all,+net_raw", "--ambient-caps=-all,+net_raw"])
+            .args(["--bounding-set=-all,+net_raw", "env"])
+            .arg(format!("STATE_DIRECTORY={}", state.path().display()))
+            .arg(format!("SYNSCAN_TARGETS={}", lab.truth.prefix))
+            .arg(format!("SYNSCAN_PORTS={ports}"))
+            .arg(format!(
+                "SYNSCAN_POLICY={}/none.toml",
+                state.path().display()
+            ))
+            .arg(format!("SYNSCAN={}", synscan_bin()))
+            .arg("sh")
+            .arg(capabilities().join("synscan-watch.sh"))
+            .output()
+            .unwrap();
+        o
+    };
+    let latest = || std::fs::read_link(state.path().join("latest.ndjson")).unwrap();
+    let o = run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    let first = latest();
+    let o = run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    assert!(text(&o.stdout).contains("no change against the baseline latest.ndjson"));
+    assert_ne!(latest(), first);
+
+    let (ip, port) = *lab.truth.open.iter().next().unwrap();
+    nft(
+        &lab,
+        &[
+            "delete",
+            "element",
+            "inet",
+            "synlab",
+            "open",
+            &element((ip, port)),
+        ],
+    );
+    let o = run();
+    assert_eq!(code(&o), Some(1), "{}", show(&o));
+    assert!(
+        text(&o.stdout).contains(&format!("{ip}\n  {port}/tcp: open -> closed\n")),
+        "{}",
+        show(&o)
+    );
+    let metrics = read(&state.path().join("textfile/synscan.prom"));
+    assert!(
+        metrics.contains("\nsynscan_last_scan_baseline_changes 1\n"),
+        "{metrics}"
+    );
+    // The change alerts once: the next run compares with the run that saw it.
+    let o = run();
+    assert_eq!(code(&o), Some(0), "{}", show(&o));
+    let history = std::fs::read_dir(state.path().join("history"))
+        .unwrap()
+        .count();
+    assert_eq!(history, 8, "four runs, -oJ and -oX each");
+}
