@@ -11,3 +11,6 @@ pub mod merge;
 pub mod metrics;
 pub mod policy;
 pub mod scan;
+
+#[cfg(test)]
+mod annotate_tests;
