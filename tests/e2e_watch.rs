@@ -681,7 +681,8 @@ fn planted_huge_and_malformed_inputs_are_refused_with_exit_2() {
     )
     .unwrap();
     std::fs::write(q("binary.toml"), [0xffu8, 0xfe, 0, 1, 2]).unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    std::fs::write(q("deep.toml"), format!("a = {}\n", "[".repeat(500_000))).unwrap();
+    let cases: [(&[&str], &str); 7] = [
         (
             &["check", &s("results.json"), "--policy", &q("huge.toml")],
             "more than the 1048576 this file may have",
@@ -705,6 +706,10 @@ fn planted_huge_and_malformed_inputs_are_refused_with_exit_2() {
         (
             &["check", &s("results.json"), "--policy", &q("binary.toml")],
             "not UTF-8",
+        ),
+        (
+            &["check", &s("results.json"), "--policy", &q("deep.toml")],
+            "deep.toml line 1: cannot recurse further",
         ),
     ];
     for (args, want) in cases {
