@@ -109,3 +109,30 @@ fn xml_carries_violations_as_nmap_script_elements() {
     assert!(!xml.contains("change"));
     assert!(!write(Format::Xml, None).contains("script"));
 }
+
+#[test]
+fn annotated_xml_still_validates_against_nmaps_dtd() {
+    let dtd = "/usr/share/nmap/nmap.dtd";
+    if !std::path::Path::new(dtd).exists() {
+        eprintln!("note: {dtd} missing (apt-get install nmap); skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.xml");
+    let xml =
+        write(Format::Xml, Some(POLICY)).replacen("scanner=\"synscan\"", "scanner=\"nmap\"", 1);
+    std::fs::write(&file, xml).unwrap();
+    let Ok(out) = std::process::Command::new("xmllint")
+        .args(["--noout", "--dtdvalid", dtd])
+        .arg(&file)
+        .output()
+    else {
+        eprintln!("note: xmllint not installed (apt-get install libxml2-utils); skipping");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
