@@ -1,8 +1,18 @@
-# synscan: the two commands a newcomer needs are `make demo` and `make test`.
+# synscan: the two commands a newcomer needs are `make demo` and `make test`;
+# `make install` puts the binary, its man page and shell completions under PREFIX.
 CARGO ?= cargo
-RELEASE := target/release
+# Where cargo puts what it builds: asked from cargo itself, so CARGO_TARGET_DIR and
+# build.target-dir in a cargo config are honoured (target/ when cargo cannot say).
+TARGET_DIR := $(or $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),target)
+RELEASE := $(TARGET_DIR)/release
 
-.PHONY: all build demo test lint bench bench-e2e bench-rate clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+
+.PHONY: all build demo test lint bench bench-e2e bench-rate clean install uninstall
 
 all: build
 
@@ -34,6 +44,28 @@ bench-rate: build
 
 clean:
 	$(CARGO) clean
+
+# The binary to $(DESTDIR)$(BINDIR), the man page and bash/zsh/fish completions generated
+# from the clap definition. File capabilities are not set here (a packager's DESTDIR
+# cannot hold them): run `sudo setcap cap_net_raw+ep $(BINDIR)/synscan` afterwards, or
+# capabilities/setcap.sh $(BINDIR)/synscan.
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions \
+		$(DESTDIR)$(DATADIR)/zsh/site-functions \
+		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d
+	install -m 0755 $(RELEASE)/synscan $(DESTDIR)$(BINDIR)/synscan
+	$(RELEASE)/synscan --generate man > $(DESTDIR)$(MANDIR)/man1/synscan.1
+	$(RELEASE)/synscan --generate bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/synscan
+	$(RELEASE)/synscan --generate zsh > $(DESTDIR)$(DATADIR)/zsh/site-functions/_synscan
+	$(RELEASE)/synscan --generate fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/synscan.fish
+	@echo "installed $(DESTDIR)$(BINDIR)/synscan; to scan without root: sudo setcap cap_net_raw+ep $(BINDIR)/synscan"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/synscan $(DESTDIR)$(MANDIR)/man1/synscan.1 \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions/synscan \
+		$(DESTDIR)$(DATADIR)/zsh/site-functions/_synscan \
+		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/synscan.fish
 
 # Fuzzes the receive path (parse + cookie validation + classification) for FUZZ_SECONDS.
 # Needs `cargo install cargo-fuzz`; RUSTC_BOOTSTRAP=1 lets cargo fuzz use its nightly flags

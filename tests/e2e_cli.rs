@@ -220,6 +220,95 @@ fn bad_input_gets_exit_2_and_one_line() {
     }
 }
 
+/// Issue #8 items 3, 8 and 9: each case is refused with exit 2 and one line that contains
+/// the first needle and not the second.
+#[test]
+fn refusals_are_usage_errors_naming_the_flag_file_and_line() {
+    if skip_unless_root("refusals_are_usage_errors_naming_the_flag_file_and_line") {
+        return;
+    }
+    let ns = EmptyNs::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("targets.txt");
+    std::fs::write(&list, "# scope\n198.19.0.1\n198.19.0.2 198.19.0.999\n").expect("write");
+    let list = list.to_string_lossy().into_owned();
+    let at_line_3 = format!("\"{list}\" line 3: bad octet \"999\"");
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["198.19.0.1", "--user", "root"], "uid 0", ""),
+        (
+            &["16.0.0.0/7", "-p", "80", "--exclude", "198.19.0.1"],
+            "--allow-large",
+            "",
+        ),
+        (
+            &["198.19.0.1", "-p", "80", "-e", "nosuchif0"],
+            "nosuchif0",
+            "",
+        ),
+        (
+            &["198.19.0.1", "--excludefile", "/nonexistent/ex.txt"],
+            "--excludefile path",
+            "-iL",
+        ),
+        (&["-iL", &list, "-p", "80"], &at_line_3, ""),
+        (
+            &["198.19.0.0/24", "-p", "80", "--excludefile", &list],
+            &at_line_3,
+            "",
+        ),
+        (
+            &[
+                "198.19.0.1",
+                "--connect",
+                "--router-mac",
+                "02:00:5e:10:00:01",
+            ],
+            "--connect does not use --router-mac",
+            "",
+        ),
+        (
+            &["198.19.0.1", "-sT", "--send-path", "raw"],
+            "--connect does not use --send-path",
+            "",
+        ),
+        (
+            &["198.19.0.1", "--connect", "--source-port", "40000"],
+            "--connect does not use --source-port",
+            "",
+        ),
+        (
+            &["198.19.0.1", "--stats-every", "0"],
+            "--stats-every \"0\"",
+            "",
+        ),
+        (
+            &["198.19.0.0/24", "-p", "80", "--shard", "1/2", "--dry-run"],
+            "needs --seed",
+            "",
+        ),
+    ];
+    for (args, needle, absent) in cases {
+        let out = ns.synscan(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?} -> {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: {err:?} should name {needle}"
+        );
+        assert!(
+            absent.is_empty() || !err.contains(absent),
+            "{args:?}: {err:?} should not name {absent}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed probes");
+    }
+    // The -iL file's addresses with the bad one fixed scan as usual (nothing else wrong).
+    std::fs::write(&list, "# scope\n198.19.0.1\n198.19.0.2\n").expect("write");
+    let out = ns.synscan(&["-iL", &list, "-p", "80", "--dry-run", "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(lines(&out).len(), 2);
+}
+
 #[test]
 fn missing_privilege_exits_3_with_the_fix() {
     if skip_unless_root("missing_privilege_exits_3_with_the_fix") {
@@ -387,4 +476,211 @@ fn a_hostname_target_labels_its_address_in_the_reports() {
         xml.contains("<address addr=\"127.0.0.1\" addrtype=\"ipv4\"/>"),
         "{xml}"
     );
+}
+
+/// Runs the binary for something that sends nothing (help, generated files).
+fn synscan_offline(args: &[&str]) -> Output {
+    Command::new(synscan_bin())
+        .args(args)
+        .output()
+        .expect("run synscan")
+}
+
+/// The repository's own files (README, Makefile, .ci/run).
+fn repo_file(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn help_groups_the_flags_and_states_rates_retries_and_exit_codes() {
+    let out = synscan_offline(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    let headings: Vec<&str> = help
+        .lines()
+        .filter(|l| !l.starts_with(' ') && l.ends_with(':') && l.to_uppercase() == *l)
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            "TARGET SPECIFICATION:",
+            "PORTS:",
+            "SCAN TECHNIQUE AND ORDER:",
+            "TIMING AND PERFORMANCE:",
+            "NETWORK:",
+            "OUTPUT:",
+            "NMAP HAND-OFF:",
+            "PRIVILEGES:",
+            "WATCHING A SURFACE:",
+            "MISC:",
+            "EXAMPLES:",
+            "CAPABILITIES:",
+            "EXIT CODES:"
+        ]
+    );
+    for needle in [
+        "1 to 100000000; 10k, 1.5M",
+        "max (as fast as the send path goes)",
+        "auto (starts at 10000",
+        "[default: 10000]",
+        "0 to 20 [default: adaptive, 1 growing to 10",
+        "0 scan done; 1 scan done and a check failed; 2 bad usage or input; 3 missing privilege;",
+        "4 runtime or network error",
+        "130 interrupted",
+        "needs the same --seed on every part",
+        "setcap cap_net_raw+ep",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+    }
+    // The README states the same rate forms, retries range and exit codes.
+    let readme = repo_file("README.md");
+    for needle in [
+        "`--rate PPS` (1 to 100000000, or `10k`, `1.5M`; `max`",
+        "`auto` = starts at 10000",
+        "`--retries N` (0 to 20; default: adaptive, 1 growing to 10)",
+        "Exit codes: 0 scan done, 1 scan done and a check failed, 2 bad usage or input, 3 missing\nprivilege, 4 runtime or network error",
+        "130\ninterrupted",
+    ] {
+        assert!(readme.contains(needle), "README lacks {needle:?}");
+    }
+}
+
+#[test]
+fn help_and_readme_name_the_same_flags() {
+    // -h: one line per flag, its description (and nmap short form) on the same line.
+    let help = String::from_utf8_lossy(&synscan_offline(&["-h"]).stdout).to_string();
+    let readme = repo_file("README.md");
+    let table: String = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| what | flags |"))
+        .take_while(|l| l.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(table.lines().count() > 5, "README flag table not found");
+    let long_flags = |text: &str| -> BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| {
+                w.strip_prefix("--")
+                    .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_lowercase()))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    // Every flag of the README table is a flag of --help.
+    let help_flags = long_flags(&help);
+    for flag in long_flags(&table) {
+        assert!(
+            help_flags.contains(&flag),
+            "README's {flag} is not in --help"
+        );
+    }
+    // Every flag --help lists (by long name or its nmap short form) is in the README table.
+    for line in help.lines() {
+        let t = line.trim_start();
+        let (letter, t) = match t.split_once(", ") {
+            Some((l, rest)) if l.len() == 2 => (Some(format!("`{l} ")), rest),
+            _ => (None, t),
+        };
+        let Some(flag) = t.split_whitespace().next().filter(|f| f.starts_with("--")) else {
+            continue;
+        };
+        if ["--help", "--version"].contains(&flag) {
+            continue;
+        }
+        let short = line
+            .rsplit_once(" [-")
+            .and_then(|(_, s)| s.split(']').next())
+            .map(|s| format!("-{s}"));
+        let listed = table.contains(&format!("`{flag}"))
+            || table.contains(&format!(" {flag}"))
+            || short.is_some_and(|s| table.contains(&s))
+            || letter.is_some_and(|l| table.contains(&l));
+        assert!(listed, "--help's {flag} is not in the README table");
+    }
+}
+
+#[test]
+fn man_page_and_completions_come_from_the_clap_definition() {
+    let man = synscan_offline(&["--generate", "man"]);
+    assert_eq!(man.status.code(), Some(0));
+    let man = String::from_utf8_lossy(&man.stdout).to_string();
+    assert!(man.contains(".TH synscan 1"), "{man}");
+    for needle in [
+        ".SH \"TARGET SPECIFICATION\"",
+        ".SH \"EXIT CODES\"",
+        "\\fB\\-\\-rate\\fR",
+        "\\fB\\-\\-retries\\fR",
+        "130 interrupted",
+    ] {
+        assert!(man.contains(needle), "man page lacks {needle:?}");
+    }
+    for (shell, needle) in [
+        ("bash", "complete -F _synscan"),
+        ("zsh", "#compdef synscan"),
+        ("fish", "complete -c synscan"),
+    ] {
+        let out = synscan_offline(&["--generate", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(needle), "{shell}: {text}");
+        assert!(text.contains("top-ports"), "{shell}: {text}");
+    }
+    let bad = synscan_offline(&["--generate", "yaml"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr).trim_end(),
+        "synscan: bad --generate \"yaml\": use man, bash, zsh, fish or elvish"
+    );
+}
+
+#[test]
+fn make_honours_cargo_target_dir_prefix_and_destdir() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let make = |args: &[&str], target_dir: Option<&str>| -> String {
+        let mut cmd = Command::new("make");
+        cmd.arg("-n").arg("-C").arg(dir).args(args);
+        cmd.env_remove("CARGO_TARGET_DIR");
+        if let Some(t) = target_dir {
+            cmd.env("CARGO_TARGET_DIR", t);
+        }
+        let out = cmd.output().expect("make");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let demo = make(&["demo"], Some("/tmp/synscan-elsewhere"));
+    assert!(
+        demo.contains("/tmp/synscan-elsewhere/release/synscan-lab demo --synscan /tmp/synscan-elsewhere/release/synscan"),
+        "{demo}"
+    );
+    let demo = make(&["demo"], None);
+    assert!(
+        demo.contains(&format!("{dir}/target/release/synscan-lab demo")),
+        "{demo}"
+    );
+    let install = make(
+        &["install", "PREFIX=/usr", "DESTDIR=/tmp/stage"],
+        Some("/tmp/synscan-elsewhere"),
+    );
+    for needle in [
+        "install -m 0755 /tmp/synscan-elsewhere/release/synscan /tmp/stage/usr/bin/synscan",
+        "--generate man > /tmp/stage/usr/share/man/man1/synscan.1",
+        "--generate bash > /tmp/stage/usr/share/bash-completion/completions/synscan",
+        "--generate zsh > /tmp/stage/usr/share/zsh/site-functions/_synscan",
+        "--generate fish > /tmp/stage/usr/share/fish/vendor_completions.d/synscan.fish",
+    ] {
+        assert!(
+            install.contains(needle),
+            "make install lacks {needle:?}:\n{install}"
+        );
+    }
+    // CI runs exactly the README's test command, after making sure the linters exist.
+    let ci = repo_file(".ci/run");
+    assert_eq!(ci.trim_end().lines().last(), Some("make test"));
+    assert!(ci.contains("rustup component add rustfmt clippy"));
+    assert!(repo_file("README.md").contains("    make test "));
 }

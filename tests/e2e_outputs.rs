@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{skip_unless_root, synscan_bin, Lab};
+use common::{skip_unless_root, synscan_bin, Lab, AS_NOBODY};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
@@ -473,12 +473,20 @@ fn xml_is_dtd_valid_renders_and_ndiff_tracks_a_newly_opened_port() {
             .any(|l| l.starts_with(&added) && l.split_whitespace().nth(1) == Some("open")),
         "no \"{added} open\" line:\n{diff}"
     );
-    // Only that port changed.
+    // Only that port changed: listed as closed before (a host has fewer than 26 closed
+    // ports here, so nmap's rule lists them), as open now.
     let changed: Vec<&str> = diff
         .lines()
         .filter(|l| (l.starts_with('+') || l.starts_with('-')) && l.contains("/tcp"))
         .collect();
-    assert_eq!(changed.len(), 1, "{diff}");
+    assert_eq!(changed.len(), 2, "{diff}");
+    let removed = format!("-{port}/tcp");
+    assert!(
+        changed
+            .iter()
+            .any(|l| l.starts_with(&removed) && l.split_whitespace().nth(1) == Some("closed")),
+        "no \"{removed} closed\" line:\n{diff}"
+    );
 }
 
 /// The first seed for which a probe to an open pair is among the first `within` sent.
@@ -606,26 +614,35 @@ fn reason_and_verbose_stdout_exact_with_lines_as_found() {
         report,
         "synscan scan report for 198.19.41.0
 Host is up, received reset ttl 64.
-All 3 scanned ports on 198.19.41.0 are in ignored states.
-Not shown: 3 closed tcp ports (reset)
+
+PORT    STATE  SERVICE    REASON
+22/tcp  closed ssh        reset ttl 64
+80/tcp  closed synlab-web reset ttl 64
+443/tcp closed unknown    reset ttl 64
 
 synscan scan report for 198.19.41.1
 Host is up, received syn-ack ttl 64.
-Not shown: 1 closed tcp port (reset)
-PORT    STATE SERVICE    REASON
-80/tcp  open  synlab-web syn-ack ttl 64
-443/tcp open  unknown    syn-ack ttl 64
+
+PORT    STATE  SERVICE    REASON
+22/tcp  closed ssh        reset ttl 64
+80/tcp  open   synlab-web syn-ack ttl 64
+443/tcp open   unknown    syn-ack ttl 64
 
 synscan scan report for 198.19.41.2
 Host is up, received reset ttl 64.
-Not shown: 2 closed tcp ports (reset)
-PORT   STATE    SERVICE REASON
-22/tcp filtered ssh     no-response
+
+PORT    STATE    SERVICE    REASON
+22/tcp  filtered ssh        no-response
+80/tcp  closed   synlab-web reset ttl 64
+443/tcp closed   unknown    reset ttl 64
 
 synscan scan report for 198.19.41.3
 Host is up, received reset ttl 64.
-All 3 scanned ports on 198.19.41.3 are in ignored states.
-Not shown: 3 closed tcp ports (reset)
+
+PORT    STATE  SERVICE    REASON
+22/tcp  closed ssh        reset ttl 64
+80/tcp  closed synlab-web reset ttl 64
+443/tcp closed unknown    reset ttl 64
 
 "
     );
@@ -672,26 +689,35 @@ fn services_file_names_reach_every_format() {
         body,
         "synscan scan report for 198.19.41.0
 Host is up.
-All 3 scanned ports on 198.19.41.0 are in ignored states.
-Not shown: 3 closed tcp ports (reset)
+
+PORT    STATE  SERVICE
+22/tcp  closed ssh
+80/tcp  closed synlab-web
+443/tcp closed unknown
 
 synscan scan report for 198.19.41.1
 Host is up.
-Not shown: 1 closed tcp port (reset)
-PORT    STATE SERVICE
-80/tcp  open  synlab-web
-443/tcp open  unknown
+
+PORT    STATE  SERVICE
+22/tcp  closed ssh
+80/tcp  open   synlab-web
+443/tcp open   unknown
 
 synscan scan report for 198.19.41.2
 Host is up.
-Not shown: 2 closed tcp ports (reset)
-PORT   STATE    SERVICE
-22/tcp filtered ssh
+
+PORT    STATE    SERVICE
+22/tcp  filtered ssh
+80/tcp  closed   synlab-web
+443/tcp closed   unknown
 
 synscan scan report for 198.19.41.3
 Host is up.
-All 3 scanned ports on 198.19.41.3 are in ignored states.
-Not shown: 3 closed tcp ports (reset)
+
+PORT    STATE  SERVICE
+22/tcp  closed ssh
+80/tcp  closed synlab-web
+443/tcp closed unknown
 
 "
     );
@@ -715,7 +741,7 @@ Not shown: 3 closed tcp ports (reset)
     let gnmap = read(Path::new(&p("s.gnmap")));
     assert!(
         gnmap.contains(
-            "Host: 198.19.41.1 ()\tPorts: 80/open/tcp//synlab-web///, 443/open/tcp/////\tIgnored State: closed (1)\n"
+            "Host: 198.19.41.1 ()\tPorts: 22/closed/tcp//ssh///, 80/open/tcp//synlab-web///, 443/open/tcp/////\n"
         ),
         "{gnmap}"
     );
@@ -830,4 +856,378 @@ fn same_lab_gives_nmaps_grepable_and_no_ndiff_difference() {
         text(&out.stderr)
     );
     assert!(!diff.contains("/tcp"), "{diff}");
+}
+
+/// Runs synscan in the lab and insists on an exit code and a single stderr line starting so.
+fn synscan_fails(lab: &Lab, args: &[&str], code: i32, line_start: &str) -> String {
+    let out = lab.run_in_scanner(synscan_bin(), args);
+    let err = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "synscan {args:?}:\n{}{err}",
+        text(&out.stdout)
+    );
+    let last = err.lines().last().unwrap_or("").to_string();
+    assert!(
+        last.starts_with(line_start),
+        "synscan {args:?}: expected a last line starting {line_start:?}, got:\n{err}"
+    );
+    last
+}
+
+#[test]
+fn outputs_never_follow_planted_links_clobber_or_mix() {
+    if skip_unless_root("outputs_never_follow_planted_links_clobber_or_mix") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let lab = tiny_lab();
+    let dir = tempfile::tempdir().unwrap();
+    // nobody must reach the shared directory, as it reaches /tmp.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let victim = p("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    // The attacker (nobody) plants a link where root will write its results.
+    let planted = shared.join("out.json").to_string_lossy().into_owned();
+    let ln = Command::new("setpriv")
+        .args(AS_NOBODY)
+        .args(["ln", "-s", &victim, &planted])
+        .output()
+        .expect("run setpriv");
+    assert!(ln.status.success(), "ln as nobody: {}", text(&ln.stderr));
+    let (prefix, ports) = (lab.truth.prefix.clone(), "22,80,443");
+    let new_xml = p("new.xml");
+    let line = synscan_fails(
+        &lab,
+        &[&prefix, "-p", ports, "-oX", &new_xml, "-oJ", &planted],
+        2,
+        "synscan: refusing output file ",
+    );
+    assert_eq!(
+        line,
+        format!(
+            "synscan: refusing output file {planted}: it is a symbolic link owned by uid 65534 in the shared directory {}, where another user could point it at any file; remove the link or write elsewhere",
+            shared.display()
+        )
+    );
+    assert_eq!(
+        read(Path::new(&victim)),
+        "precious\n",
+        "the victim was written"
+    );
+    assert!(
+        !Path::new(&new_xml).exists(),
+        "a file this run created stays"
+    );
+
+    // A later bad path leaves the earlier outputs' existing files as they were.
+    let a_xml = p("a.xml");
+    std::fs::write(&a_xml, "earlier results\n").unwrap();
+    synscan_fails(
+        &lab,
+        &[
+            &prefix,
+            "-p",
+            ports,
+            "-oX",
+            &a_xml,
+            "-oJ",
+            "/nonexistent/x.json",
+        ],
+        2,
+        "synscan: cannot open output file /nonexistent/x.json: ",
+    );
+    assert_eq!(read(Path::new(&a_xml)), "earlier results\n");
+
+    // One file under two names (spelling, hard link, symlink) is refused untouched.
+    let b = p("b.out");
+    std::fs::write(&b, "keep\n").unwrap();
+    std::fs::hard_link(&b, p("hard")).unwrap();
+    std::os::unix::fs::symlink(&b, p("soft")).unwrap();
+    let dotted = format!("{}/./b.out", dir.path().display());
+    for other in [dotted, p("hard"), p("soft")] {
+        // Outputs are named in format order (-oX before -oJ), whatever the command line's.
+        let line = synscan_fails(
+            &lab,
+            &[&prefix, "-p", ports, "-oJ", &b, "-oX", &other],
+            2,
+            "synscan: -oX ",
+        );
+        assert_eq!(
+            line,
+            format!(
+                "synscan: -oX {other} and -oJ {b} are the same file; give each output its own file"
+            )
+        );
+        assert_eq!(read(Path::new(&b)), "keep\n");
+    }
+
+    // Ordinary links keep working: /dev/stdout (then the only report on stdout), and a
+    // link root itself made in the shared directory.
+    let out = synscan(&lab, &[&prefix, "-p", ports, "-oJ", "/dev/stdout"]);
+    assert_eq!(parse_json(&text(&out.stdout)), lab.truth.open);
+    let own = shared.join("own.json").to_string_lossy().into_owned();
+    std::os::unix::fs::symlink(p("target.json"), &own).unwrap();
+    synscan(&lab, &[&prefix, "-p", ports, "-oJ", &own]);
+    assert_eq!(
+        parse_json(&read(Path::new(&p("target.json")))),
+        lab.truth.open
+    );
+}
+
+#[test]
+fn a_full_disk_output_exits_4_naming_it_and_the_others_are_complete() {
+    if skip_unless_root("a_full_disk_output_exits_4_naming_it_and_the_others_are_complete") {
+        return;
+    }
+    let lab = tiny_lab();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let prefix = lab.truth.prefix.clone();
+    // The full output in every format: header (-oN, -oX, -oG, -oL), records or trailer (-oJ).
+    for full_flag in ["-oN", "-oX", "-oG", "-oJ", "-oL"] {
+        let mut args: Vec<String> = vec![prefix.clone(), "-p".into(), "22,80,443".into()];
+        for (flag, file) in [("-oX", "x"), ("-oJ", "j"), ("-oL", "l"), ("-oN", "n")] {
+            if flag != full_flag {
+                args.extend([flag.to_string(), p(file)]);
+            }
+        }
+        args.extend([full_flag.to_string(), "/dev/full".to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let line = synscan_fails(&lab, &args, 4, "synscan: writing results failed: ");
+        assert_eq!(
+            line,
+            "synscan: writing results failed: output file /dev/full: No space left on device (os error 28); check free disk space and permissions (the other outputs are complete)",
+            "{full_flag}"
+        );
+        let truth = &lab.truth.open;
+        if full_flag != "-oX" {
+            let xml = p("x");
+            assert_eq!(&parse_xml(&read(Path::new(&xml))), truth, "{full_flag}");
+            if let Some(out) = tool("xmllint", &["--noout", &xml]) {
+                assert!(out.status.success(), "{}", text(&out.stderr));
+            }
+        }
+        if full_flag != "-oJ" {
+            assert_eq!(&parse_json(&read(Path::new(&p("j")))), truth, "{full_flag}");
+        }
+        if full_flag != "-oL" {
+            assert_eq!(&parse_list(&read(Path::new(&p("l")))), truth, "{full_flag}");
+        }
+        if full_flag != "-oN" {
+            let n = read(Path::new(&p("n")));
+            assert_eq!(&parse_normal(&n), truth, "{full_flag}");
+            assert!(
+                n.lines().last().unwrap().starts_with("# synscan done at "),
+                "{n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn dry_run_writes_the_probe_list_to_json_and_refuses_result_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("probes.json");
+    let json_s = json.to_string_lossy().into_owned();
+    let run = |extra: &[&str]| {
+        Command::new(synscan_bin())
+            .args(["198.19.50.0/30", "-p", "22,80", "--dry-run", "--seed", "9"])
+            .args(extra)
+            .output()
+            .expect("run synscan")
+    };
+    let plain = run(&[]);
+    assert!(plain.status.success());
+    let out = run(&["-oJ", &json_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, plain.stdout, "stdout keeps the plain list");
+    let lines: Vec<String> = text(&plain.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 8);
+    let mut want = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let (ip, port) = l.split_once(' ').unwrap();
+        want.push_str(&format!(
+            "{{\"ip\":\"{ip}\",\"port\":{port},\"proto\":\"tcp\",\"probe\":{i}}}\n"
+        ));
+    }
+    want.push_str("{\"type\":\"dry-run\",\"probes\":8,\"seed\":9}\n");
+    assert_eq!(read(&json), want);
+    // -oJ - (or /dev/stdout) puts the JSON list on stdout instead of the plain one.
+    let out = run(&["-oJ", "-"]);
+    assert_eq!(text(&out.stdout), want);
+    for (flag, name) in [
+        ("-oX", "a.xml"),
+        ("-oL", "a.lst"),
+        ("-oN", "a.nmap"),
+        ("-oG", "a.gnmap"),
+    ] {
+        let f = dir.path().join(name).to_string_lossy().into_owned();
+        let out = run(&[flag, &f]);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        assert_eq!(
+            text(&out.stderr),
+            format!("synscan: --dry-run lists probes, not results, and {flag} {f} can only hold results (a state per port): drop it, or use -oJ FILE for the probe list as JSON\n")
+        );
+        assert!(!Path::new(&f).exists(), "{flag} file created");
+    }
+    let out = run(&["-oJ", "/dev/full"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(
+        text(&out.stderr),
+        "synscan: writing the dry run failed: output file /dev/full: No space left on device (os error 28); check free disk space and permissions\n"
+    );
+}
+
+/// nmap -sS and synscan (defaults: nmap's listing rule, nmap's service names) on one lab;
+/// ndiff must find no difference. Returns synscan's -oX text.
+fn ndiff_against_nmap(lab: &Lab, ports: &str, dir: &Path, tag: &str) -> String {
+    let p = |n: &str| {
+        dir.join(format!("{tag}-{n}"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let nmap = lab.run_in_scanner(
+        "nmap",
+        &[
+            "-n",
+            "-Pn",
+            "-sS",
+            "-T4",
+            "-p",
+            ports,
+            &lab.truth.prefix,
+            "-oX",
+            &p("n.xml"),
+            "-oG",
+            &p("n.gnmap"),
+            "-oN",
+            &p("n.nmap"),
+        ],
+    );
+    assert!(
+        nmap.status.success(),
+        "nmap: {}{}",
+        text(&nmap.stdout),
+        text(&nmap.stderr)
+    );
+    synscan(
+        lab,
+        &[
+            &lab.truth.prefix,
+            "-p",
+            ports,
+            "-oX",
+            &p("s.xml"),
+            "-oG",
+            &p("s.gnmap"),
+            "-oN",
+            &p("s.nmap"),
+        ],
+    );
+    // -oG (Ignored State included) and -oN (listed ports, "Not shown") are nmap's, line
+    // for line, apart from comments, the product name and nmap's latency on "Host is up".
+    let body = |f: &str| -> String {
+        read(Path::new(&p(f)))
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("Host is up"))
+            .map(|l| l.replacen("Nmap scan report", "synscan scan report", 1) + "\n")
+            .collect()
+    };
+    assert_eq!(
+        body("s.gnmap"),
+        body("n.gnmap"),
+        "-oG differs from nmap's ({tag})"
+    );
+    assert_eq!(
+        body("s.nmap"),
+        body("n.nmap"),
+        "-oN differs from nmap's ({tag})"
+    );
+    let synscan_xml = read(Path::new(&p("s.xml")));
+    assert_eq!(
+        parse_xml(&read(Path::new(&p("n.xml")))),
+        lab.truth.open,
+        "nmap vs truth"
+    );
+    assert_eq!(parse_xml(&synscan_xml), lab.truth.open, "synscan vs truth");
+    if let Some(out) = tool("ndiff", &[&p("n.xml"), &p("s.xml")]) {
+        let diff = text(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "ndiff nmap vs synscan ({tag}):\n{diff}{}",
+            text(&out.stderr)
+        );
+    }
+    synscan_xml
+}
+
+#[test]
+fn ndiff_finds_no_difference_with_nmap_on_23_and_1000_ports() {
+    if skip_unless_root("ndiff_finds_no_difference_with_nmap_on_23_and_1000_ports") {
+        return;
+    }
+    if !on_path("nmap") || !Path::new(NMAP_SERVICES).exists() {
+        eprintln!("note: nmap not installed; skipping (apt-get install nmap)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // nmap's default 23-port lab: every state <= 25 ports, so nmap lists them all.
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.44.0/29",
+        "--open-hosts",
+        "3",
+        "--open-per-host",
+        "2",
+        "--filtered",
+        "5",
+        "--seed",
+        "14",
+    ]);
+    assert_eq!(lab.truth.ports.len(), 23);
+    let xml = ndiff_against_nmap(&lab, &lab.truth.ports_arg(), dir.path(), "23");
+    assert!(
+        !xml.contains("<extraports"),
+        "23 ports: nothing folded\n{xml}"
+    );
+    assert!(
+        xml.contains(" state=\"closed\" reason=\"reset\""),
+        "closed ports listed"
+    );
+    assert!(
+        xml.contains(&format!("<!-- service names from {NMAP_SERVICES} -->")),
+        "the header says which table"
+    );
+    drop(lab);
+    // 1000 ports: closed ports fold into <extraports>, the few filtered stay listed.
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.45.0/30",
+        "--ports",
+        "1-1000",
+        "--open-hosts",
+        "2",
+        "--open-per-host",
+        "3",
+        "--filtered",
+        "6",
+        "--seed",
+        "15",
+    ]);
+    let xml = ndiff_against_nmap(&lab, "1-1000", dir.path(), "1000");
+    assert!(
+        xml.contains("<extraports state=\"closed\" count=\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(" state=\"filtered\" reason=\"no-response\""),
+        "{xml}"
+    );
 }

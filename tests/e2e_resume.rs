@@ -149,3 +149,272 @@ fn interrupt_then_resume_covers_the_scan_exactly_once() {
         .iter()
         .all(|(p, s)| s == "open" || (s == "closed" && !open.contains(p))));
 }
+
+const DTD: &str = "/usr/share/nmap/nmap.dtd";
+const XSL: &str = "/usr/share/nmap/nmap.xsl";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Every (address, port, state) of the XML as libxslt reads it (a real XML parser).
+fn xml_ports(file: &std::path::Path) -> Vec<(Pair, String)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let xsl = dir.path().join("ports.xsl");
+    std::fs::write(
+        &xsl,
+        r#"<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+<xsl:output method="text"/>
+<xsl:template match="/">
+<xsl:for-each select="/nmaprun/host/ports/port">
+<xsl:value-of select="../../address[@addrtype='ipv4']/@addr"/><xsl:text> </xsl:text><xsl:value-of select="@portid"/><xsl:text> </xsl:text><xsl:value-of select="state/@state"/><xsl:text>&#10;</xsl:text>
+</xsl:for-each>
+</xsl:template>
+</xsl:stylesheet>
+"#,
+    )
+    .expect("write xsl");
+    let out = std::process::Command::new("xsltproc")
+        .args([xsl.as_os_str(), file.as_os_str()])
+        .output()
+        .expect("xsltproc (apt-get install xsltproc)");
+    assert!(out.status.success(), "xsltproc: {}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut f = l.split_whitespace();
+            let ip = f.next().expect("ip").parse().expect("ip");
+            let port = f.next().expect("port").parse().expect("port");
+            ((ip, port), f.next().expect("state").to_string())
+        })
+        .collect()
+}
+
+/// Checks that `file` is one nmap XML document nmap's tools accept: valid against nmap's
+/// DTD but for scanner="synscan", rendered by nmap.xsl, compared by ndiff.
+fn assert_one_valid_xml_document(file: &std::path::Path) {
+    let f = file.to_str().expect("path");
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--dtdvalid", DTD, f])
+        .output()
+        .expect("xmllint (apt-get install libxml2-utils)");
+    let err = text(&out.stderr);
+    let others: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("error") && !l.contains("attribute scanner of nmaprun"))
+        .collect();
+    assert!(others.is_empty(), "xmllint on {f}:\n{err}");
+    assert!(err.contains("attribute scanner of nmaprun"), "{err}");
+    let out = std::process::Command::new("xsltproc")
+        .args([XSL, f])
+        .output()
+        .expect("xsltproc");
+    assert!(
+        out.status.success(),
+        "xsltproc nmap.xsl: {}",
+        text(&out.stderr)
+    );
+    let out = std::process::Command::new("ndiff")
+        .args([f, f])
+        .output()
+        .expect("ndiff (apt-get install ndiff)");
+    assert_eq!(out.status.code(), Some(0), "ndiff: {}", text(&out.stderr));
+    let hosts = std::fs::read_to_string(file)
+        .expect("read xml")
+        .matches("<host ")
+        .count()
+        + std::fs::read_to_string(file)
+            .expect("read xml")
+            .matches("<host>")
+            .count();
+    let addrs: BTreeSet<_> = xml_ports(file).iter().map(|((ip, _), _)| *ip).collect();
+    assert_eq!(hosts, addrs.len(), "one <host> per address");
+}
+
+/// (pair, state) of the -oL lines (comments skipped).
+fn read_list(path: &std::path::Path) -> Vec<(Pair, String)> {
+    std::fs::read_to_string(path)
+        .expect("read -oL output")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                (f[3].parse().expect("ip"), f[2].parse().expect("port")),
+                f[0].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Interrupts a scan with `signal` after `after`, resumes it, and checks every output:
+/// the union is the dry run's pair set exactly, nothing twice, -oX one valid document.
+/// Returns (position of the checkpoint, probes the resumed run sent, probes in all,
+/// target packets over both runs).
+fn interrupt_and_resume(signal: &str, after: Duration) -> (u64, u64, u64, u64) {
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.8.0/22",
+        "--open-hosts",
+        "40",
+        "--open-per-host",
+        "3",
+        "--filtered",
+        "0",
+    ]);
+    let ports = lab.truth.ports_arg();
+    let seed = rand::random::<u64>().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |name: &str| dir.path().join(name);
+    let s = |name: &str| p(name).to_string_lossy().to_string();
+    let (json, list, xml, resume) = (s("out.json"), s("out.lst"), s("out.xml"), s("scan.resume"));
+    let scan_args = [
+        lab.truth.prefix.as_str(),
+        "-p",
+        ports.as_str(),
+        "--seed",
+        seed.as_str(),
+        "--rate",
+        "3000",
+        "-oJ",
+        json.as_str(),
+        "-oL",
+        list.as_str(),
+        "-oX",
+        xml.as_str(),
+        "--show",
+        "closed,filtered",
+        "--resume-file",
+        resume.as_str(),
+    ];
+    let dry = lab.run_in_scanner(
+        synscan_bin(),
+        &[&scan_args[..5], &["--dry-run"][..]].concat(),
+    );
+    assert_eq!(dry.status.code(), Some(0));
+    let full: BTreeSet<Pair> = text(&dry.stdout)
+        .lines()
+        .map(|l| {
+            let (ip, port) = l.split_once(' ').expect("ip port");
+            (ip.parse().expect("ip"), port.parse().expect("port"))
+        })
+        .collect();
+    assert_eq!(full.len(), 1024 * lab.truth.ports.len());
+
+    let rx_before = lab.rx_packets();
+    let child = lab
+        .scanner_command(synscan_bin())
+        .args(scan_args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start synscan");
+    std::thread::sleep(after);
+    let kill = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let first = child.wait_with_output().expect("wait");
+    let err = text(&first.stderr);
+    if signal == "-KILL" {
+        assert_eq!(first.status.code(), None, "killed after {after:?}: {err}");
+    } else {
+        assert_eq!(first.status.code(), Some(130), "after {after:?}: {err}");
+    }
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p("scan.resume")).expect("a checkpoint was written"),
+    )
+    .expect("resume file is JSON");
+    let position = saved["position"].as_u64().expect("position");
+    assert!(
+        position > 0 && position < full.len() as u64,
+        "stopped at {position}"
+    );
+
+    let second = lab.run_in_scanner(synscan_bin(), &["--resume", resume.as_str()]);
+    let err2 = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(0), "{err2}");
+    assert!(err2.contains("saved command line"), "{err2}");
+    assert!(
+        !p("scan.resume").exists(),
+        "a finished resume removes its file"
+    );
+    assert!(
+        !p("scan.resume.journal").exists(),
+        "a finished resume removes its journal"
+    );
+    let rx_total = lab.rx_packets() - rx_before;
+
+    // -oJ: every pair of the dry run, once.
+    let (all, sent) = read_json(p("out.json").as_path());
+    let pairs: BTreeSet<Pair> = all.iter().map(|(p, _)| *p).collect();
+    assert_eq!(pairs.len(), all.len(), "a pair twice in -oJ");
+    assert_eq!(pairs, full, "-oJ holds exactly the dry run's pairs");
+    let open: BTreeSet<Pair> = all
+        .iter()
+        .filter(|(_, s)| s == "open")
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(open, lab.truth.open);
+    // -oL: the same, once.
+    let listed = read_list(p("out.lst").as_path());
+    let lpairs: BTreeSet<Pair> = listed.iter().map(|(p, _)| *p).collect();
+    assert_eq!(lpairs.len(), listed.len(), "a pair twice in -oL");
+    assert_eq!(lpairs, full, "-oL holds exactly the dry run's pairs");
+    // -oX: one document with both runs' hosts; every open port once.
+    assert_one_valid_xml_document(p("out.xml").as_path());
+    let xports = xml_ports(p("out.xml").as_path());
+    let xpairs: BTreeSet<Pair> = xports.iter().map(|(p, _)| *p).collect();
+    assert_eq!(xpairs.len(), xports.len(), "a port twice in -oX");
+    let xopen: BTreeSet<Pair> = xports
+        .iter()
+        .filter(|(_, s)| s == "open")
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(xopen, lab.truth.open, "-oX holds both runs' open ports");
+    let sent2 = *sent.last().expect("the resumed run's summary");
+    (position, sent2, full.len() as u64, rx_total)
+}
+
+#[test]
+fn sigkill_then_resume_finishes_the_scan_exactly_with_valid_outputs() {
+    if skip_unless_root("sigkill_then_resume_finishes_the_scan_exactly_with_valid_outputs") {
+        return;
+    }
+    // 23552 probes at 3000 pps take ~8 s: kill somewhere between 2 and 5 s.
+    let after = Duration::from_millis(2000 + rand::random::<u64>() % 3000);
+    let (position, sent2, probes, rx_total) = interrupt_and_resume("-KILL", after);
+    // No loss and nothing filtered: the resumed run sends each remaining probe once.
+    assert_eq!(
+        sent2,
+        probes - position,
+        "the resumed run starts at the checkpoint"
+    );
+    // What the target received beyond one packet per probe was sent twice (the work
+    // after the last checkpoint), plus the odd ARP frame.
+    let repeated = rx_total.saturating_sub(probes);
+    println!(
+        "SIGKILL after {after:?}: checkpoint at {position} of {probes}; repeated work {repeated} probes ({:.2} s at 3000 pps)",
+        repeated as f64 / 3000.0
+    );
+    assert!(
+        repeated <= 3000 * 4,
+        "{repeated} probes repeated: more than a few seconds of work"
+    );
+}
+
+#[test]
+fn sigint_then_resume_writes_one_xml_document_with_both_runs() {
+    if skip_unless_root("sigint_then_resume_writes_one_xml_document_with_both_runs") {
+        return;
+    }
+    let after = Duration::from_millis(1500 + rand::random::<u64>() % 4000);
+    let (position, sent2, probes, _) = interrupt_and_resume("-INT", after);
+    assert_eq!(
+        sent2,
+        probes - position,
+        "nothing sent twice after a clean stop"
+    );
+}

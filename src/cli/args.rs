@@ -1,7 +1,41 @@
 //! The command-line syntax (clap). Values stay strings here: `config` validates them so each
-//! bad value gets its own one-line message.
+//! bad value gets its own one-line message. The help, the man page and the shell completions
+//! are all generated from these definitions, grouped under nmap-like headings.
 
 use clap::{ArgAction, Parser};
+
+const TARGETS: &str = "TARGET SPECIFICATION";
+const PORTS: &str = "PORTS";
+const TECHNIQUE: &str = "SCAN TECHNIQUE AND ORDER";
+const TIMING: &str = "TIMING AND PERFORMANCE";
+const NETWORK: &str = "NETWORK";
+const OUTPUT: &str = "OUTPUT";
+const NMAP: &str = "NMAP HAND-OFF";
+const PRIVILEGES: &str = "PRIVILEGES";
+const MISC: &str = "MISC";
+const WATCH: &str = "WATCHING A SURFACE";
+
+/// Text after the flags in --help and in the man page: the parts the README also states.
+pub const AFTER_HELP: &str = "\
+nmap-style short forms are accepted: -oN/-oG/-oX/-oJ/-oL/-oA FILE, -iL FILE, -p-, -sS, -sT, -Pn.
+
+EXAMPLES:
+  synscan 198.19.0.0/16 -p 22,80,443 --rate 100000 -oJ results.json
+  synscan -iL targets.txt --exclude 198.19.3.0/24 --top-ports 100 -oL open.txt
+  synscan 198.19.0.0/16 -p 80 --seed 42 --shard 2/4     (part 2 of 4, same seed on every part)
+  synscan 198.19.0.0/24 -p 80 --connect                 (no privileges needed)
+  synscan --resume synscan.resume                       (finish a scan stopped with Ctrl-C)
+
+CAPABILITIES:
+  A SYN scan needs CAP_NET_RAW, not root: `sudo setcap cap_net_raw+ep $(command -v synscan)`
+  (see capabilities/ in the sources). Once its sockets and files are open synscan drops every
+  capability; started as root it also runs as --user (default nobody), which must not be uid 0.
+  --connect needs no privilege.
+
+EXIT CODES:
+  0 scan done; 1 scan done and a check failed; 2 bad usage or input; 3 missing privilege;
+  4 runtime or network error (including a failed write of an output); 130 interrupted
+  (results so far written, resume file saved).";
 
 /// synscan's flags; names follow nmap and masscan where those agree.
 #[derive(Parser, Debug, Default)]
@@ -9,105 +43,53 @@ use clap::{ArgAction, Parser};
     name = "synscan",
     version,
     about = "Raw-packet TCP SYN (half-open) port scanner",
-    after_help = "nmap-style short forms are accepted: -oN/-oG/-oX/-oJ/-oL/-oA FILE, -iL FILE, -p-, -sS, -sT, -Pn."
+    long_about = "Raw-packet TCP SYN (half-open) port scanner for Linux: probes go out in a keyed \
+                  random order, replies are matched by a cookie in the sequence number, and \
+                  ports are open, closed or filtered as nmap defines them.",
+    after_help = AFTER_HELP,
+    disable_help_flag = true,
+    disable_version_flag = true
 )]
 pub struct Args {
     /// Targets: addresses, CIDR, a.b.c.d-e.f.g.h ranges, nmap octet ranges, hostnames.
+    #[arg(value_name = "TARGET", help_heading = TARGETS)]
     pub targets: Vec<String>,
-    /// Read targets from FILE ("-" for stdin) [-iL].
-    #[arg(long = "input-list", value_name = "FILE")]
+    /// Read targets from FILE ("-" for stdin; whitespace separated, # comments) [-iL].
+    #[arg(long = "input-list", value_name = "FILE", help_heading = TARGETS)]
     pub input_list: Vec<String>,
     /// Exclude targets (comma-separated list).
-    #[arg(long, value_name = "LIST")]
+    #[arg(long, value_name = "LIST", help_heading = TARGETS)]
     pub exclude: Vec<String>,
     /// Exclude the targets listed in FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = TARGETS)]
     pub excludefile: Vec<String>,
-    /// Ports: 22,80,8000-8100; -p- for all.
+    /// Allow multicast, broadcast and 0.0.0.0/8 targets.
+    #[arg(long = "allow-reserved", help_heading = TARGETS)]
+    pub allow_reserved: bool,
+    /// Allow more than a /8 of addresses (counted after excludes).
+    #[arg(long = "allow-large", help_heading = TARGETS)]
+    pub allow_large: bool,
+
+    /// Ports: 22,80,8000-8100; -p- for all [default: --top-ports 100].
     #[arg(
         short = 'p',
         long = "ports",
         value_name = "PORTS",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        help_heading = PORTS
     )]
     pub ports: Option<String>,
-    /// Scan the N most commonly exposed ports (default: 100).
-    #[arg(long = "top-ports", value_name = "N", allow_negative_numbers = true)]
-    pub top_ports: Option<String>,
-    /// Packets per second, or "max".
-    #[arg(long, value_name = "PPS", allow_negative_numbers = true)]
-    pub rate: Option<String>,
-    /// Retransmissions of an unanswered probe (default: 1, up to 10 as loss is measured).
+    /// Scan the N most commonly exposed ports [default: 100].
     #[arg(
-        long,
-        alias = "max-retries",
+        long = "top-ports",
         value_name = "N",
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        help_heading = PORTS
     )]
-    pub retries: Option<String>,
-    /// Listen at most SECS after the last probe was sent.
-    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
-    pub wait: Option<String>,
-    /// Seed of the probe order and cookies (random when absent).
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub seed: Option<String>,
-    /// Scan part i of n (same --seed on every part).
-    #[arg(long, value_name = "i/n")]
-    pub shard: Option<String>,
-    /// Interface to send on.
-    #[arg(short = 'e', long = "interface", value_name = "IFACE")]
-    pub interface: Option<String>,
-    /// Source address of the probes.
-    #[arg(long = "source-ip", value_name = "IP")]
-    pub source_ip: Option<String>,
-    /// Source port (N) or range (A-B) of the probes.
-    #[arg(
-        long = "source-port",
-        value_name = "PORT",
-        allow_negative_numbers = true
-    )]
-    pub source_port: Option<String>,
-    /// MAC address of the next hop (skips neighbour lookup).
-    #[arg(long = "router-mac", value_name = "MAC")]
-    pub router_mac: Option<String>,
-    /// Show only open ports.
-    #[arg(long)]
-    pub open: bool,
-    /// Show why each port has its state.
-    #[arg(long)]
-    pub reason: bool,
-    /// Also show these states in machine outputs: closed,filtered.
-    #[arg(long, value_name = "STATES")]
-    pub show: Vec<String>,
-    /// nmap normal output to FILE [-oN].
-    #[arg(long = "output-normal", value_name = "FILE")]
-    pub output_normal: Vec<String>,
-    /// nmap grepable output to FILE [-oG].
-    #[arg(long = "output-grepable", value_name = "FILE")]
-    pub output_grepable: Vec<String>,
-    /// nmap XML output to FILE [-oX].
-    #[arg(long = "output-xml", value_name = "FILE")]
-    pub output_xml: Vec<String>,
-    /// NDJSON output to FILE [-oJ].
-    #[arg(long = "output-json", value_name = "FILE")]
-    pub output_json: Vec<String>,
-    /// masscan list output to FILE [-oL].
-    #[arg(long = "output-list", value_name = "FILE")]
-    pub output_list: Vec<String>,
-    /// Normal, grepable and XML to BASE.nmap, BASE.gnmap, BASE.xml [-oA].
-    #[arg(long = "output-all", value_name = "BASE")]
-    pub output_all: Vec<String>,
-    /// Format for --output-filename: normal, grepable, xml, json, list, csv.
-    #[arg(long = "output-format", value_name = "FMT")]
-    pub output_format: Option<String>,
-    /// File for --output-format ("-" for stdout, the default).
-    #[arg(long = "output-filename", value_name = "FILE")]
-    pub output_filename: Option<String>,
-    /// Print the probes ("ip port" a line) in send order; send nothing.
-    #[arg(long = "dry-run")]
-    pub dry_run: bool,
-    /// Scan with the kernel's connect() (no privileges needed) [-sT].
-    #[arg(long)]
+    pub top_ports: Option<String>,
+
+    /// Scan with the kernel's connect(): no privileges needed [-sT].
+    #[arg(long, help_heading = TECHNIQUE)]
     pub connect: bool,
     /// SYN scan, the default [-sS].
     #[arg(long, hide = true)]
@@ -118,55 +100,173 @@ pub struct Args {
     /// Accepted for nmap habits: synscan does no reverse DNS.
     #[arg(short = 'n', hide = true)]
     pub no_dns: bool,
-    /// Allow multicast, broadcast and 0.0.0.0/8 targets.
-    #[arg(long = "allow-reserved")]
-    pub allow_reserved: bool,
-    /// Verbose: print each open port as it is found.
-    #[arg(short = 'v', action = ArgAction::Count)]
-    pub verbose: u8,
-    /// Read service names from this nmap-services file.
-    #[arg(long = "services-file", value_name = "FILE")]
-    pub services_file: Option<String>,
+    /// Print the probes ("ip port" a line) in send order; send nothing.
+    #[arg(long = "dry-run", help_heading = TECHNIQUE)]
+    pub dry_run: bool,
+    /// Seed of the probe order and cookies (random and printed when absent).
+    #[arg(
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = TECHNIQUE
+    )]
+    pub seed: Option<String>,
+    /// Scan part i of n; needs the same --seed on every part.
+    #[arg(long, value_name = "i/n", help_heading = TECHNIQUE)]
+    pub shard: Option<String>,
+    /// Finish an interrupted scan from its resume file (give no other arguments).
+    #[arg(long, value_name = "FILE", help_heading = TECHNIQUE)]
+    pub resume: Option<String>,
+    /// Where an interrupted scan writes its resume file [default: synscan.resume].
+    #[arg(long = "resume-file", value_name = "FILE", help_heading = TECHNIQUE)]
+    pub resume_file: Option<String>,
+
+    /// Packets per second: N (1 to 100000000; 10k, 1.5M), max (as fast as the send path
+    /// goes) or auto (starts at 10000, rises while answers come on the first try, falls when
+    /// retries are needed) [default: 10000].
+    #[arg(
+        long,
+        value_name = "PPS",
+        allow_negative_numbers = true,
+        help_heading = TIMING
+    )]
+    pub rate: Option<String>,
+    /// Retransmissions of an unanswered probe, 0 to 20 [default: adaptive, 1 growing to 10 as
+    /// loss is measured].
+    #[arg(
+        long,
+        alias = "max-retries",
+        value_name = "N",
+        allow_negative_numbers = true,
+        help_heading = TIMING
+    )]
+    pub retries: Option<String>,
+    /// Listen at most SECS after the last probe was sent (0 to 86400; 250ms also works)
+    /// [default: until the last retry times out].
+    #[arg(
+        long,
+        value_name = "SECS",
+        allow_negative_numbers = true,
+        help_heading = TIMING
+    )]
+    pub wait: Option<String>,
+
+    /// Interface to send on [default: the route's].
+    #[arg(short = 'e', long = "interface", value_name = "IFACE", help_heading = NETWORK)]
+    pub interface: Option<String>,
+    /// Source address of the probes [default: the route's].
+    #[arg(long = "source-ip", value_name = "IP", help_heading = NETWORK)]
+    pub source_ip: Option<String>,
+    /// Source port (N) or range (A-B) of the probes.
+    #[arg(
+        long = "source-port",
+        value_name = "PORT",
+        allow_negative_numbers = true,
+        help_heading = NETWORK
+    )]
+    pub source_port: Option<String>,
+    /// MAC address of the next hop (skips neighbour lookup).
+    #[arg(long = "router-mac", value_name = "MAC", help_heading = NETWORK)]
+    pub router_mac: Option<String>,
+    /// Socket that sends probes: packet (AF_PACKET) or raw (raw IP socket).
+    #[arg(long = "send-path", value_name = "PATH", help_heading = NETWORK)]
+    pub send_path: Option<String>,
     /// Kernel buffer for captured replies not yet read, e.g. 8M (default), 64M; raise it
     /// when the scan reports capture drops.
-    #[arg(long = "capture-buffer", value_name = "SIZE")]
+    #[arg(long = "capture-buffer", value_name = "SIZE", help_heading = NETWORK)]
     pub capture_buffer: Option<String>,
-    /// Socket that sends probes: packet (AF_PACKET) or raw (raw IP socket).
-    #[arg(long = "send-path", value_name = "PATH")]
-    pub send_path: Option<String>,
-    /// Finish an interrupted scan from its resume file (give no other arguments).
-    #[arg(long, value_name = "FILE")]
-    pub resume: Option<String>,
-    /// Where an interrupted scan writes its resume file (default: synscan.resume).
-    #[arg(long = "resume-file", value_name = "FILE")]
-    pub resume_file: Option<String>,
-    /// When started as root, run as this user once the sockets are open (default: nobody).
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
-    /// Allow a scan of more than a /8 without an exclude list.
-    #[arg(long = "allow-large")]
-    pub allow_large: bool,
-    /// Print a status line on stderr every SECS (also when stderr is not a terminal).
-    #[arg(long = "stats-every", value_name = "SECS")]
-    pub stats_every: Option<String>,
-    /// After the scan, run nmap with ARGS on the open ports found (e.g. "-sV -O").
-    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
-    pub nmap: Option<String>,
     /// Print the firewall rules that stop this machine's kernel from resetting the
     /// connections the scan's replies belong to, then exit.
-    #[arg(long = "firewall-rule")]
+    #[arg(long = "firewall-rule", help_heading = NETWORK)]
     pub firewall_rule: bool,
+
+    /// nmap normal output to FILE [-oN].
+    #[arg(long = "output-normal", value_name = "FILE", help_heading = OUTPUT)]
+    pub output_normal: Vec<String>,
+    /// nmap grepable output to FILE [-oG].
+    #[arg(long = "output-grepable", value_name = "FILE", help_heading = OUTPUT)]
+    pub output_grepable: Vec<String>,
+    /// nmap XML output to FILE [-oX].
+    #[arg(long = "output-xml", value_name = "FILE", help_heading = OUTPUT)]
+    pub output_xml: Vec<String>,
+    /// NDJSON output to FILE [-oJ].
+    #[arg(long = "output-json", value_name = "FILE", help_heading = OUTPUT)]
+    pub output_json: Vec<String>,
+    /// masscan list output to FILE [-oL].
+    #[arg(long = "output-list", value_name = "FILE", help_heading = OUTPUT)]
+    pub output_list: Vec<String>,
+    /// Normal, grepable and XML to BASE.nmap, BASE.gnmap, BASE.xml [-oA].
+    #[arg(long = "output-all", value_name = "BASE", help_heading = OUTPUT)]
+    pub output_all: Vec<String>,
+    /// Format for --output-filename: normal, grepable, xml, json, list, csv.
+    #[arg(long = "output-format", value_name = "FMT", help_heading = OUTPUT)]
+    pub output_format: Option<String>,
+    /// File for --output-format ("-" for stdout, the default).
+    #[arg(long = "output-filename", value_name = "FILE", help_heading = OUTPUT)]
+    pub output_filename: Option<String>,
+    /// Show only open ports.
+    #[arg(long, help_heading = OUTPUT)]
+    pub open: bool,
+    /// Show why each port has its state.
+    #[arg(long, help_heading = OUTPUT)]
+    pub reason: bool,
+    /// Also show these states in machine outputs: closed,filtered.
+    #[arg(long, value_name = "STATES", help_heading = OUTPUT)]
+    pub show: Vec<String>,
+    /// Verbose: print each open port as it is found.
+    #[arg(short = 'v', action = ArgAction::Count, help_heading = OUTPUT)]
+    pub verbose: u8,
+    /// Print a status line on stderr every SECS (above 0; also when stderr is not a terminal).
+    #[arg(long = "stats-every", value_name = "SECS", help_heading = OUTPUT)]
+    pub stats_every: Option<String>,
+    /// Read service names from this nmap-services file.
+    #[arg(long = "services-file", value_name = "FILE", help_heading = OUTPUT)]
+    pub services_file: Option<String>,
+
+    /// After the scan, run nmap with ARGS on the open ports found (e.g. "-sV -oX svc.xml").
+    /// Started as root, nmap runs as root in the invoking directory: every nmap option works.
+    /// Otherwise it runs as you without capabilities: -sV and scripts work, -O and -sS need
+    /// root.
+    #[arg(
+        long,
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        help_heading = NMAP
+    )]
+    pub nmap: Option<String>,
+
+    /// When started as root, run as this user once the sockets are open (not uid 0)
+    /// [default: nobody].
+    #[arg(long, value_name = "USER", help_heading = PRIVILEGES)]
+    pub user: Option<String>,
+
     // Watching a surface (src/watch): checks run on the scan's own results.
-    /// Compare the results with an earlier result file; exit 1 when a port opened or stopped being open.
-    #[arg(long, value_name = "FILE")]
+    /// Compare the results with an earlier result file; exit 1 when a port opened or
+    /// stopped being open.
+    #[arg(long, value_name = "FILE", help_heading = WATCH)]
     pub baseline: Option<String>,
     /// Check open ports against an exposure policy (TOML); exit 1 on a violation.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = WATCH)]
     pub policy: Option<String>,
     /// Exit 0 only when every scanned port has this state (open, closed or filtered), else 1.
-    #[arg(long, value_name = "STATE")]
+    #[arg(long, value_name = "STATE", help_heading = WATCH)]
     pub expect: Option<String>,
     /// Write Prometheus metrics of the scan to PATH (atomically; node_exporter textfile).
-    #[arg(long = "metrics-file", value_name = "PATH")]
+    #[arg(long = "metrics-file", value_name = "PATH", help_heading = WATCH)]
     pub metrics_file: Option<String>,
+
+    /// Print help (-h: a summary, --help: everything).
+    #[arg(short = 'h', long, action = ArgAction::Help, help_heading = MISC)]
+    pub help: Option<bool>,
+    /// Print the version.
+    #[arg(short = 'V', long, action = ArgAction::Version, help_heading = MISC)]
+    pub version: Option<bool>,
+    /// Print a man page (man) or shell completions (bash, zsh, fish, elvish) and exit.
+    #[arg(long, value_name = "WHAT", hide = true)]
+    pub generate: Option<String>,
+}
+
+/// The clap command behind the help, the man page and the completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
 }

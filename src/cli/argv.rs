@@ -1,7 +1,13 @@
 //! Rewrites nmap's two-letter short flags (`-oL FILE`, `-iL FILE`, `-p-`, ...) into long flags
 //! before clap sees them: clap cannot parse multi-letter short flags.
+//!
+//! Only synscan's own flags are rewritten: the program name, the value after any flag that
+//! takes one (`--nmap "-sV -oX svc.xml"`, `--exclude -iLx`) and everything after `--` pass
+//! through unchanged.
 
-/// nmap-style short flags and the long flags they stand for.
+use clap::CommandFactory;
+
+/// nmap-style short flags and the long flags they stand for (each takes a value).
 const TWO_LETTER: &[(&str, &str)] = &[
     ("-oN", "--output-normal"),
     ("-oG", "--output-grepable"),
@@ -15,12 +21,70 @@ const TWO_LETTER: &[(&str, &str)] = &[
 /// Flags that take no value and only switch a mode.
 const MODE_FLAGS: &[(&str, &str)] = &[("-sS", "--syn"), ("-sT", "--connect"), ("-Pn", "--no-ping")];
 
-/// Returns argv with every nmap-style two-letter flag turned into its long form.
+/// The long names (aliases included) and short letters of synscan's flags that take a value.
+struct ValueFlags {
+    long: Vec<String>,
+    short: Vec<char>,
+}
+
+impl ValueFlags {
+    fn from_clap() -> ValueFlags {
+        let cmd = super::args::Args::command();
+        let mut flags = ValueFlags {
+            long: Vec::new(),
+            short: Vec::new(),
+        };
+        for arg in cmd.get_arguments() {
+            if arg.is_positional() || !arg.get_action().takes_values() {
+                continue;
+            }
+            flags.long.extend(
+                arg.get_long_and_visible_aliases()
+                    .into_iter()
+                    .flatten()
+                    .chain(arg.get_aliases().into_iter().flatten())
+                    .map(str::to_string),
+            );
+            flags.short.extend(arg.get_short());
+        }
+        flags
+    }
+
+    /// True when `arg`, as clap reads it, leaves its value to the next argument.
+    fn next_is_value(&self, arg: &str) -> bool {
+        if let Some(name) = arg.strip_prefix("--") {
+            return !name.contains('=') && self.long.iter().any(|l| l == name);
+        }
+        if TWO_LETTER.iter().any(|(short, _)| *short == arg) {
+            return true;
+        }
+        // A cluster of short flags (`-vp`): the value follows when the last letter takes one
+        // and nothing is glued after it.
+        match arg.strip_prefix('-') {
+            Some(cluster) if !cluster.is_empty() => {
+                for (i, c) in cluster.char_indices() {
+                    if self.short.contains(&c) {
+                        return i + c.len_utf8() == cluster.len();
+                    }
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Returns argv (program name first) with every nmap-style two-letter flag of synscan's own
+/// turned into its long form.
 pub fn rewrite(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut out = Vec::new();
+    let flags = ValueFlags::from_clap();
+    let mut args = args.into_iter();
+    let mut out: Vec<String> = args.next().into_iter().collect();
+    let mut value_next = false;
     let mut after_double_dash = false;
     for arg in args {
-        if after_double_dash {
+        if after_double_dash || value_next {
+            value_next = false;
             out.push(arg);
             continue;
         }
@@ -29,6 +93,7 @@ pub fn rewrite(args: impl IntoIterator<Item = String>) -> Vec<String> {
             out.push(arg);
             continue;
         }
+        value_next = flags.next_is_value(&arg);
         out.push(rewrite_one(arg));
     }
     out
@@ -81,8 +146,9 @@ mod tests {
     #[test]
     fn rewrites_glued_values_and_all_ports() {
         assert_eq!(
-            rw(&["-oXscan.xml", "-oG=g.txt", "-p-", "-sS", "-Pn"]),
+            rw(&["synscan", "-oXscan.xml", "-oG=g.txt", "-p-", "-sS", "-Pn"]),
             vec![
+                "synscan",
                 "--output-xml=scan.xml",
                 "--output-grepable=g.txt",
                 "--ports=-",
@@ -95,8 +161,72 @@ mod tests {
     #[test]
     fn leaves_other_arguments_and_everything_after_double_dash() {
         assert_eq!(
-            rw(&["-p", "80", "10.0.0.1", "--", "-oL"]),
-            vec!["-p", "80", "10.0.0.1", "--", "-oL"]
+            rw(&["synscan", "-p", "80", "10.0.0.1", "--", "-oL"]),
+            vec!["synscan", "-p", "80", "10.0.0.1", "--", "-oL"]
         );
+    }
+
+    #[test]
+    fn leaves_the_values_of_flags_alone() {
+        // Issue #8 item 10: the --nmap value used to become "--output-xml= svc.xml".
+        assert_eq!(
+            rw(&[
+                "synscan",
+                "--nmap",
+                "-oX svc.xml",
+                "-oX",
+                "a.xml",
+                "198.19.0.1"
+            ]),
+            vec![
+                "synscan",
+                "--nmap",
+                "-oX svc.xml",
+                "--output-xml",
+                "a.xml",
+                "198.19.0.1"
+            ]
+        );
+        assert_eq!(
+            rw(&["synscan", "--nmap", "-sV -oX svc.xml"]),
+            vec!["synscan", "--nmap", "-sV -oX svc.xml"]
+        );
+        // A value that looks like a flag, after a long flag, a short flag, a rewritten flag
+        // and an alias; `--flag=value` carries its own value.
+        assert_eq!(
+            rw(&[
+                "synscan",
+                "--exclude",
+                "-iLx",
+                "-e",
+                "-oJ",
+                "-oL",
+                "-sT",
+                "--max-retries",
+                "-oX",
+                "--nmap=-oX",
+                "-oGg"
+            ]),
+            vec![
+                "synscan",
+                "--exclude",
+                "-iLx",
+                "-e",
+                "-oJ",
+                "--output-list",
+                "-sT",
+                "--max-retries",
+                "-oX",
+                "--nmap=-oX",
+                "--output-grepable=g"
+            ]
+        );
+        // -v takes no value, -p does: in a cluster the value follows.
+        assert_eq!(
+            rw(&["synscan", "-vp", "-oX", "-v", "-sT"]),
+            vec!["synscan", "-vp", "-oX", "-v", "--connect"]
+        );
+        // The program name is never rewritten.
+        assert_eq!(rw(&["-oX"]), vec!["-oX"]);
     }
 }

@@ -5,7 +5,7 @@ use crate::error::ScanError;
 use crate::output::{Format, OutputOptions, OutputSpec};
 use crate::probe::SourcePorts;
 pub use crate::state::RetryPolicy;
-use crate::targets::{self, Ipv4Set, PortSet, Resolver, Shard};
+use crate::targets::{self, Ipv4Set, PortSet, Resolver, Shard, Spec};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,7 +19,7 @@ pub const DEFAULT_RETRIES: u32 = 1;
 /// Most retransmissions the adaptive default grows to (nmap's --max-retries default).
 pub const MAX_ADAPTIVE_RETRIES: u32 = 10;
 
-/// Addresses above which a scan needs --allow-large or an exclude list (a /8).
+/// Addresses left after excludes above which a scan needs --allow-large (a /8).
 pub const LARGE_SCAN_ADDRESSES: u64 = 1 << 24;
 /// Where an interrupted scan writes its resume file by default.
 pub const DEFAULT_RESUME_FILE: &str = "synscan.resume";
@@ -100,6 +100,8 @@ pub struct ScanConfig {
     pub resume_file: PathBuf,
     /// The resume file this run continues, removed once the scan completes.
     pub resumed_from: Option<PathBuf>,
+    /// What that resume file holds (output lengths, journal length).
+    pub resumed: Option<crate::scan::resume::ResumeState>,
     /// User to switch to when started as root (None: nobody).
     pub user: Option<String>,
     /// Interval of status lines on stderr.
@@ -169,6 +171,17 @@ fn parse_seconds(flag: &str, value: &str) -> Result<Duration, ScanError> {
         )));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// --stats-every: seconds above zero (0 would print a line on every tick of the loop).
+fn parse_stats_every(value: &str) -> Result<Duration, ScanError> {
+    let d = parse_seconds("--stats-every", value)?;
+    if d.is_zero() {
+        return Err(usage(format!(
+            "bad --stats-every \"{value}\": use seconds above 0, e.g. 5 or 0.5"
+        )));
+    }
+    Ok(d)
 }
 
 pub(crate) fn parse_source_ports(value: &str) -> Result<SourcePorts, ScanError> {
@@ -319,20 +332,25 @@ fn parse_show(values: &[String]) -> Result<(bool, bool), ScanError> {
     Ok((closed, filtered))
 }
 
-fn collect_target_specs(args: &Args) -> Result<(Vec<String>, Vec<String>), ScanError> {
-    let mut includes: Vec<String> = args.targets.clone();
+fn collect_target_specs(args: &Args) -> Result<(Vec<Spec>, Vec<Spec>), ScanError> {
+    let mut includes: Vec<Spec> = args
+        .targets
+        .iter()
+        .map(|t| Spec::from(t.as_str()))
+        .collect();
     for file in &args.input_list {
-        includes.extend(targets::read_spec_file(file)?);
+        includes.extend(targets::read_spec_file(file, "-iL")?);
     }
-    let mut excludes: Vec<String> = args
+    let mut excludes: Vec<Spec> = args
         .exclude
         .iter()
         .flat_map(|e| e.split(','))
-        .map(|s| s.trim().to_string())
+        .map(str::trim)
         .filter(|s| !s.is_empty())
+        .map(Spec::from)
         .collect();
     for file in &args.excludefile {
-        excludes.extend(targets::read_spec_file(file)?);
+        excludes.extend(targets::read_spec_file(file, "--excludefile")?);
     }
     if includes.is_empty() {
         return Err(usage(
@@ -359,12 +377,58 @@ fn select_ports(args: &Args) -> Result<PortSet, ScanError> {
     }
 }
 
-/// Validates `args` into a ScanConfig, resolving hostnames through `resolve`.
-pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConfig, ScanError> {
+/// Refuses flags that would do nothing in the chosen mode, one line naming the flag.
+fn refuse_idle_flags(args: &Args) -> Result<(), ScanError> {
     if args.connect && args.syn {
         return Err(usage(
             "-sS and -sT both given: choose SYN (-sS, default) or connect (-sT)".to_string(),
         ));
+    }
+    if args.connect {
+        // The kernel chooses the interface, source address, source port and next hop of a
+        // connect(); these flags only steer the raw SYN path.
+        let raw_only = [
+            (args.router_mac.is_some(), "--router-mac"),
+            (args.send_path.is_some(), "--send-path"),
+            (args.source_port.is_some(), "--source-port"),
+            (args.interface.is_some(), "-e/--interface"),
+            (args.source_ip.is_some(), "--source-ip"),
+            (args.capture_buffer.is_some(), "--capture-buffer"),
+        ];
+        if let Some((_, flag)) = raw_only.iter().find(|(given, _)| *given) {
+            return Err(usage(format!(
+                "--connect does not use {flag}: the kernel picks it for each connection; drop {flag} or scan with SYN (-sS)"
+            )));
+        }
+    }
+    if let (Some(shard), None) = (&args.shard, &args.seed) {
+        if Shard::parse(shard)?.count > 1 {
+            return Err(usage(format!(
+                "--shard {shard} needs --seed N, the same on every part: without it each part draws its own order and the parts overlap (e.g. --seed {})",
+                rand::random::<u32>()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a --user that keeps root's rights (uid 0) or that does not exist.
+fn check_user(user: &str) -> Result<(), ScanError> {
+    let (uid, _) = crate::sys::caps::user_ids(user)
+        .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;
+    if uid == 0 {
+        return Err(usage(format!(
+            "bad --user \"{user}\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: nobody)"
+        )));
+    }
+    Ok(())
+}
+
+/// Validates `args` into a ScanConfig, resolving hostnames through `resolve`.
+pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConfig, ScanError> {
+    refuse_idle_flags(args)?;
+    if let Some(iface) = &args.interface {
+        crate::net::check_interface(iface).map_err(usage)?;
     }
     let ports = select_ports(args)?;
     let (includes, excludes) = collect_target_specs(args)?;
@@ -383,14 +447,11 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
         .into_iter()
         .filter(|(ip, _)| targets.contains(*ip))
         .collect();
-    // More than a /8 is rarely meant; an exclude list shows the user thought about scope.
-    if targets.len() > LARGE_SCAN_ADDRESSES
-        && excludes.is_empty()
-        && !args.allow_large
-        && !args.dry_run
-    {
+    // More than a /8 is rarely meant. Counted after excludes: an exclude list that removes
+    // little does not make a huge scan deliberate.
+    if targets.len() > LARGE_SCAN_ADDRESSES && !args.allow_large && !args.dry_run {
         return Err(usage(format!(
-            "the targets cover {} addresses, more than a /8: add --exclude/--excludefile for what must not be scanned, or --allow-large",
+            "the targets cover {} addresses after excludes, more than a /8: narrow them with --exclude/--excludefile, or pass --allow-large",
             targets.len()
         )));
     }
@@ -458,8 +519,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             .map_err(usage)?;
     }
     if let Some(user) = &args.user {
-        crate::sys::caps::user_ids(user)
-            .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;
+        check_user(user)?;
     }
     let watch = crate::watch::scan::WatchConfig::build(
         args.baseline.as_deref(),
@@ -513,11 +573,12 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
         start: 0,
         resume_file: PathBuf::from(args.resume_file.as_deref().unwrap_or(DEFAULT_RESUME_FILE)),
         resumed_from: None,
+        resumed: None,
         user: args.user.clone(),
         stats_every: args
             .stats_every
             .as_deref()
-            .map(|s| parse_seconds("--stats-every", s))
+            .map(parse_stats_every)
             .transpose()?,
         nmap: args.nmap.clone(),
         hostnames,
@@ -632,5 +693,178 @@ mod tests {
             ..Args::default()
         };
         assert!(collect_outputs(&two).is_err());
+    }
+
+    fn no_dns(name: &str) -> Result<Vec<Ipv4Addr>, String> {
+        Err(format!("no DNS in tests ({name})"))
+    }
+
+    fn target_args(targets: &[&str]) -> Args {
+        Args {
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            ports: Some("80".into()),
+            ..Args::default()
+        }
+    }
+
+    fn build_err(args: &Args) -> String {
+        match build(args, &["synscan".to_string()], &no_dns) {
+            Ok(_) => "accepted".to_string(),
+            Err(e) => {
+                assert_eq!(e.exit_code(), crate::error::EXIT_USAGE, "{e}");
+                e.to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn a_uid_0_user_is_refused() {
+        let e = check_user("root").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "bad --user \"root\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: nobody)"
+        );
+        assert_eq!(check_user("nobody"), Ok(()));
+        let args = Args {
+            user: Some("root".into()),
+            ..target_args(&["198.19.0.1"])
+        };
+        assert!(build_err(&args).starts_with("bad --user \"root\": it has uid 0"));
+    }
+
+    #[test]
+    fn the_large_scan_guard_counts_what_excludes_leave() {
+        // An exclude that removes nothing used to switch the guard off.
+        let args = Args {
+            exclude: vec!["198.19.0.1".into()],
+            ..target_args(&["16.0.0.0/7"])
+        };
+        assert_eq!(
+            build_err(&args),
+            "the targets cover 33554432 addresses after excludes, more than a /8: narrow them with --exclude/--excludefile, or pass --allow-large"
+        );
+        // Excluding half leaves exactly a /8: allowed.
+        let args = Args {
+            exclude: vec!["17.0.0.0/8".into()],
+            ..target_args(&["16.0.0.0/7"])
+        };
+        assert_eq!(build_err(&args), "accepted");
+        let args = Args {
+            allow_large: true,
+            ..target_args(&["16.0.0.0/7"])
+        };
+        assert_eq!(build_err(&args), "accepted");
+    }
+
+    #[test]
+    fn flags_idle_in_connect_mode_are_refused() {
+        let connect = || Args {
+            connect: true,
+            ..target_args(&["198.19.0.1"])
+        };
+        let cases: [(Args, &str); 6] = [
+            (
+                Args {
+                    router_mac: Some("02:00:5e:10:00:01".into()),
+                    ..connect()
+                },
+                "--router-mac",
+            ),
+            (
+                Args {
+                    send_path: Some("raw".into()),
+                    ..connect()
+                },
+                "--send-path",
+            ),
+            (
+                Args {
+                    source_port: Some("40000".into()),
+                    ..connect()
+                },
+                "--source-port",
+            ),
+            (
+                Args {
+                    interface: Some("lo".into()),
+                    ..connect()
+                },
+                "-e/--interface",
+            ),
+            (
+                Args {
+                    source_ip: Some("127.0.0.1".into()),
+                    ..connect()
+                },
+                "--source-ip",
+            ),
+            (
+                Args {
+                    capture_buffer: Some("64M".into()),
+                    ..connect()
+                },
+                "--capture-buffer",
+            ),
+        ];
+        for (args, flag) in cases {
+            assert_eq!(
+                build_err(&args),
+                format!("--connect does not use {flag}: the kernel picks it for each connection; drop {flag} or scan with SYN (-sS)")
+            );
+        }
+        assert_eq!(build_err(&connect()), "accepted");
+        let syn = Args {
+            source_port: Some("40000".into()),
+            send_path: Some("raw".into()),
+            ..target_args(&["198.19.0.1"])
+        };
+        assert_eq!(build_err(&syn), "accepted");
+    }
+
+    #[test]
+    fn stats_every_zero_is_refused() {
+        let args = |v: &str| Args {
+            stats_every: Some(v.into()),
+            ..target_args(&["198.19.0.1"])
+        };
+        for zero in ["0", "0.0", "0ms"] {
+            assert_eq!(
+                build_err(&args(zero)),
+                format!("bad --stats-every \"{zero}\": use seconds above 0, e.g. 5 or 0.5")
+            );
+        }
+        assert_eq!(build_err(&args("0.5")), "accepted");
+    }
+
+    #[test]
+    fn a_shard_needs_a_seed() {
+        let args = |shard: &str, seed: Option<&str>| Args {
+            shard: Some(shard.into()),
+            seed: seed.map(str::to_string),
+            ..target_args(&["198.19.0.0/24"])
+        };
+        let e = build_err(&args("2/4", None));
+        assert!(
+            e.starts_with("--shard 2/4 needs --seed N, the same on every part: without it each part draws its own order and the parts overlap (e.g. --seed "),
+            "{e}"
+        );
+        assert_eq!(build_err(&args("2/4", Some("7"))), "accepted");
+        assert_eq!(build_err(&args("1/1", None)), "accepted");
+        assert!(build_err(&args("5/4", None)).starts_with("bad --shard \"5/4\""));
+    }
+
+    #[test]
+    fn an_unknown_interface_is_a_usage_error() {
+        let args = Args {
+            interface: Some("nosuchif0".into()),
+            ..target_args(&["198.19.0.1"])
+        };
+        assert!(build_err(&args)
+            .starts_with("bad -e/--interface \"nosuchif0\": no such interface here"));
+        let lo = Args {
+            interface: Some("lo".into()),
+            ..target_args(&["198.19.0.1"])
+        };
+        assert_eq!(build_err(&lo), "accepted");
     }
 }

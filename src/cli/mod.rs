@@ -26,8 +26,8 @@ pub enum Command {
 pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Command, ScanError> {
     if argv.get(1).map(String::as_str) == Some("local") {
         return Ok(match crate::local::cli::parse(&argv)? {
-            Ok(args) => Command::Local(Box::new(args)),
-            Err(help) => Command::Print(help),
+            crate::local::cli::Parsed::Run(args) => Command::Local(Box::new(args)),
+            crate::local::cli::Parsed::Print(text) => Command::Print(text),
         });
     }
     if let Some(watch) = crate::watch::cli::parse(&argv)? {
@@ -54,27 +54,60 @@ pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Com
             };
         }
     };
-    if args.firewall_rule {
-        return Ok(Command::Print(firewall_rules(&args)?));
+    if let Some(what) = &args.generate {
+        return generate(what).map(Command::Print);
     }
     if let Some(file) = &args.resume {
         return resume(file, &argv, resolve);
+    }
+    if args.firewall_rule {
+        return Ok(Command::Print(firewall_rules(&args)?));
     }
     Ok(Command::Scan(Box::new(config::build(
         &args, &argv, resolve,
     )?)))
 }
 
+/// True when `argv` (program name first) holds `--resume FILE` and nothing else.
+fn only_resume(argv: &[String]) -> bool {
+    match argv.get(1..).unwrap_or(&[]) {
+        [flag, _file] => flag == "--resume",
+        [one] => one.starts_with("--resume="),
+        _ => false,
+    }
+}
+
+/// Why saved arguments may not run with the rights of whoever resumes them, if so.
+fn unsafe_saved_arg(saved: &[String]) -> Option<String> {
+    let mut it = saved.iter().skip(1).peekable();
+    while let Some(a) = it.next() {
+        if a == "--resume" || a.starts_with("--resume=") {
+            return Some("they contain --resume".to_string());
+        }
+        let user = if a == "--user" {
+            it.peek().map(|s| s.as_str())
+        } else {
+            a.strip_prefix("--user=")
+        };
+        if matches!(user, Some("root") | Some("0")) {
+            return Some("they ask to keep running as root (--user root)".to_string());
+        }
+    }
+    None
+}
+
 /// Rebuilds the config of an interrupted scan from its resume file, starting where it
-/// stopped; outputs are appended to.
+/// stopped; outputs are cut back to the checkpoint and continued. The file must be the
+/// user's own (or root's) and writable by nobody else; its arguments are shown first
+/// and validated as a fresh command line.
 fn resume(
     file: &str,
     argv: &[String],
     resolve: crate::targets::Resolver,
 ) -> Result<Command, ScanError> {
-    if argv.len() > 3 {
+    if !only_resume(argv) {
         return Err(ScanError::Usage(
-            "--resume takes no other arguments: the resume file holds the scan's own".to_string(),
+            "--resume takes no other arguments: the resume file holds the scan's own; drop the others (or start a new scan without --resume)".to_string(),
         ));
     }
     let path = std::path::PathBuf::from(file);
@@ -84,19 +117,27 @@ fn resume(
         .cloned()
         .unwrap_or_else(|| "synscan".to_string())];
     saved.extend(state.args.iter().cloned());
-    if saved
-        .iter()
-        .any(|a| a == "--resume" || a.starts_with("--resume="))
-    {
+    if let Some(why) = unsafe_saved_arg(&saved) {
         return Err(ScanError::Usage(format!(
-            "{file}: the saved arguments contain --resume; the file is damaged"
+            "{file}: refusing the saved arguments: {why}; the file is damaged or was crafted"
         )));
     }
+    eprintln!(
+        "synscan: resuming at probe {} of {} with the saved command line: synscan {}",
+        state.position,
+        state.probes,
+        state.args.join(" ")
+    );
     let args = args::Args::try_parse_from(argv::rewrite(saved.clone())).map_err(|_| {
         ScanError::Usage(format!(
             "{file}: the saved arguments no longer parse; the file is damaged"
         ))
     })?;
+    if args.resume.is_some() || args.firewall_rule {
+        return Err(ScanError::Usage(format!(
+            "{file}: the saved arguments are not a scan; the file is damaged"
+        )));
+    }
     let mut cfg = config::build(&args, &saved, resolve)?;
     let probes = crate::targets::ProbeOrder::new(
         crate::targets::ProbeSpace::new(cfg.targets.clone(), cfg.ports.clone()),
@@ -110,11 +151,97 @@ fn resume(
             state.probes
         )));
     }
+    let outputs: Vec<&str> = cfg
+        .outputs
+        .iter()
+        .filter(|o| o.path != "-")
+        .map(|o| o.path.as_str())
+        .collect();
+    if !state.outputs.is_empty()
+        && outputs
+            != state
+                .outputs
+                .iter()
+                .map(|o| o.path.as_str())
+                .collect::<Vec<_>>()
+    {
+        return Err(ScanError::Usage(format!(
+            "{file}: the outputs it lists differ from its saved arguments; the file is damaged"
+        )));
+    }
     cfg.start = state.position;
     cfg.output_options.append = true;
     cfg.resume_file = path.clone();
     cfg.resumed_from = Some(path);
+    cfg.resumed = Some(state);
     Ok(Command::Scan(Box::new(cfg)))
+}
+
+/// The man page (`man`) or a shell's completion script, generated from the clap definition.
+fn generate(what: &str) -> Result<String, ScanError> {
+    use clap_complete::Shell;
+    let mut cmd = args::command();
+    let mut out: Vec<u8> = Vec::new();
+    let shell = match what {
+        "man" => return man_page(),
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        "elvish" => Shell::Elvish,
+        other => {
+            return Err(ScanError::Usage(format!(
+                "bad --generate \"{other}\": use man, bash, zsh, fish or elvish"
+            )))
+        }
+    };
+    clap_complete::generate(shell, &mut cmd, "synscan", &mut out);
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The man page: clap's sections, then the help's closing text (examples, capabilities,
+/// exit codes) as sections of their own with their line breaks kept.
+fn man_page() -> Result<String, ScanError> {
+    let man = clap_mangen::Man::new(args::command().after_help(None::<&str>));
+    let mut out: Vec<u8> = Vec::new();
+    let failed = |e: std::io::Error| ScanError::Runtime(format!("cannot render the man page: {e}"));
+    man.render_title(&mut out).map_err(failed)?;
+    man.render_name_section(&mut out).map_err(failed)?;
+    man.render_synopsis_section(&mut out).map_err(failed)?;
+    man.render_description_section(&mut out).map_err(failed)?;
+    man.render_options_section(&mut out).map_err(failed)?;
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    for block in args::AFTER_HELP.split("\n\n") {
+        let mut lines = block.lines();
+        let Some(first) = lines.next() else { continue };
+        match first.strip_suffix(':') {
+            Some(heading) if heading.chars().all(|c| c.is_ascii_uppercase() || c == ' ') => {
+                text.push_str(&format!(".SH \"{heading}\"\n.nf\n"));
+            }
+            _ => {
+                text.push_str(".SH NOTES\n.nf\n");
+                text.push_str(&roff_line(first));
+            }
+        }
+        for line in lines {
+            text.push_str(&roff_line(line));
+        }
+        text.push_str(".fi\n");
+    }
+    out.clear();
+    man.render_version_section(&mut out).map_err(failed)?;
+    text.push_str(&String::from_utf8_lossy(&out));
+    Ok(text)
+}
+
+/// One line of text for a roff no-fill block: backslashes and hyphens escaped, and a leading
+/// dot or quote kept from being read as a request.
+fn roff_line(line: &str) -> String {
+    let escaped = line.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with('.') || escaped.starts_with('\'') {
+        format!("\\&{escaped}\n")
+    } else {
+        format!("{escaped}\n")
+    }
 }
 
 /// The nftables and iptables rules that drop the kernel's RSTs to the scan's replies
@@ -136,4 +263,39 @@ fn firewall_rules(args: &args::Args) -> Result<String, ScanError> {
          # iptables:\n\
          iptables -A OUTPUT -p tcp --sport {first}:{last} --tcp-flags RST RST -j DROP\n"
     ))
+}
+
+#[cfg(test)]
+mod resume_tests {
+    use super::*;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn resume_takes_exactly_its_file() {
+        assert!(only_resume(&v(&["synscan", "--resume", "f"])));
+        assert!(only_resume(&v(&["synscan", "--resume=f"])));
+        assert!(!only_resume(&v(&["synscan", "--resume=f", "--nmap=-sV"])));
+        assert!(!only_resume(&v(&["synscan", "--resume", "f", "-v"])));
+        assert!(!only_resume(&v(&["synscan", "-v", "--resume=f"])));
+    }
+
+    #[test]
+    fn saved_arguments_may_not_keep_root_or_resume() {
+        assert_eq!(
+            unsafe_saved_arg(&v(&["synscan", "198.19.0.1", "-p", "80"])),
+            None
+        );
+        assert_eq!(unsafe_saved_arg(&v(&["synscan", "--user", "alice"])), None);
+        for bad in [
+            &["synscan", "--user", "root"][..],
+            &["synscan", "--user=root"],
+            &["synscan", "--user", "0"],
+            &["synscan", "--resume", "x"],
+        ] {
+            assert!(unsafe_saved_arg(&v(bad)).is_some(), "{bad:?}");
+        }
+    }
 }

@@ -55,20 +55,29 @@ pub struct LocalArgs {
     pub output_filename: Option<String>,
 }
 
+/// What `synscan local ...` asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Run with these flags.
+    Run(LocalArgs),
+    /// Print this help or version text.
+    Print(String),
+}
+
 /// Parses `synscan local ...` (argv[0] is the program, argv[1] "local").
-pub fn parse(argv: &[String]) -> Result<Result<LocalArgs, String>, ScanError> {
+pub fn parse(argv: &[String]) -> Result<Parsed, ScanError> {
     let mut args = vec!["synscan local".to_string()];
     args.extend(crate::cli::argv::rewrite(argv.iter().skip(2).cloned()));
     match LocalArgs::try_parse_from(args) {
         Ok(a) => {
             a.validate()?;
-            Ok(Ok(a))
+            Ok(Parsed::Run(a))
         }
         Err(e) => {
             use clap::error::ErrorKind;
             match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                    Ok(Err(e.render().to_string()))
+                    Ok(Parsed::Print(e.render().to_string()))
                 }
                 _ => {
                     let text = e.render().to_string();
@@ -152,7 +161,7 @@ pub fn parse_range(text: &str) -> Result<RangeInclusive<u16>, ScanError> {
 mod tests {
     use super::*;
 
-    fn p(v: &[&str]) -> Result<Result<LocalArgs, String>, ScanError> {
+    fn p(v: &[&str]) -> Result<Parsed, ScanError> {
         let mut a = vec!["synscan".to_string(), "local".to_string()];
         a.extend(v.iter().map(|s| s.to_string()));
         parse(&a)
@@ -160,14 +169,16 @@ mod tests {
 
     #[test]
     fn flags() {
-        let a = p(&["--port", "22", "-oJ", "-"]).unwrap().unwrap();
+        let Ok(Parsed::Run(a)) = p(&["--port", "22", "-oJ", "-"]) else {
+            panic!("parses")
+        };
         assert_eq!(a.port, Some(22));
         assert_eq!(a.output_json.as_deref(), Some("-"));
-        let a = p(&["--free", "3", "--range", "20000-20010", "--udp"])
-            .unwrap()
-            .unwrap();
+        let Ok(Parsed::Run(a)) = p(&["--free", "3", "--range", "20000-20010", "--udp"]) else {
+            panic!("parses")
+        };
         assert_eq!((a.free, a.udp), (Some(3), true));
-        assert!(p(&["--help"]).unwrap().is_err());
+        assert!(matches!(p(&["--help"]), Ok(Parsed::Print(t)) if t.contains("--compare")));
     }
 
     #[test]

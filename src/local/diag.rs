@@ -154,6 +154,9 @@ pub fn dump(protos: &[Proto], states: u32) -> Result<Vec<LocalSocket>, String> {
                 let n = diag
                     .recv(&mut buf)
                     .map_err(|e| format!("sock_diag reply failed: {e}"))?;
+                if n == 0 {
+                    return Err("sock_diag: the kernel closed the dump early".to_string());
+                }
                 match parse(&buf[..n], proto) {
                     Ok(Batch::More(v)) => out.extend(v),
                     Ok(Batch::Done(v)) => {

@@ -89,8 +89,20 @@ fn listener_csv(l: &Listener) -> String {
     )
 }
 
+/// A cell with control characters (a process may name itself "x\ntcp 0.0.0.0:22 ...")
+/// shown as '?', so no row can forge another.
+fn cell(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// Rows of cells as aligned columns (two spaces apart, last column unpadded).
 fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| cell(c)).collect())
+        .collect();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
@@ -101,7 +113,7 @@ fn table(rows: &[Vec<String>]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for r in rows {
+    for r in &rows {
         let mut line = String::new();
         for (c, cell) in r.iter().enumerate() {
             if c + 1 == r.len() {
@@ -341,5 +353,18 @@ mod tests {
             "\"proto\":\"tcp\",\"ip\":\"::\",\"port\":22,\"scope\":\"all\",\"v6only\":false,\"pids\":[812],\"processes\":[\"sshd\"],\"uid\":0,\"user\":\"root\",\"service\":\"ssh\""
         );
         assert_eq!(listener_csv(&l()), "tcp,::,22,all,812,sshd,0,root,ssh");
+    }
+
+    #[test]
+    fn a_process_name_cannot_forge_rows() {
+        let mut evil = l();
+        evil.holders[0].name = "x\ntcp    0.0.0.0:1".into();
+        let t = listeners_table(&[evil.clone()]);
+        assert_eq!(t.lines().count(), 2, "{t}");
+        assert!(t.contains("812/x?tcp    0.0.0.0:1"), "{t}");
+        let csv = listener_csv(&evil);
+        assert_eq!(csv, "tcp,::,22,all,812,\"x\ntcp    0.0.0.0:1\",0,root,ssh");
+        let json = listener_json(&evil);
+        assert!(!json.contains('\n'), "{json}");
     }
 }

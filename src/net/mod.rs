@@ -15,6 +15,7 @@ pub mod memory;
 mod packet_socket;
 mod raw_socket;
 mod route;
+pub use route::check_interface;
 
 #[cfg(test)]
 mod ns_tests;

@@ -101,6 +101,24 @@ fn first_v4(ni: &NetworkInterface) -> Option<Ipv4Addr> {
     })
 }
 
+/// Checks that `name` is an interface of this network namespace; the error is one line
+/// naming the interfaces there are.
+pub fn check_interface(name: &str) -> Result<(), String> {
+    let all = datalink::interfaces();
+    if all.iter().any(|i| i.name == name) {
+        return Ok(());
+    }
+    let names: Vec<&str> = all.iter().map(|i| i.name.as_str()).collect();
+    Err(format!(
+        "bad -e/--interface \"{name}\": no such interface here; use one of: {} (see `ip link`)",
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    ))
+}
+
 /// See `net::route_to`.
 pub(crate) fn route_to(
     dst: Ipv4Addr,
@@ -236,5 +254,17 @@ garbage line
             e.to_string(),
             "interface nosuch9 does not exist: pass an interface listed by `ip link`"
         );
+    }
+
+    #[test]
+    fn interface_check_names_the_bad_one_and_the_good_ones() {
+        assert_eq!(check_interface("lo"), Ok(()));
+        let e = check_interface("nosuchif0").unwrap_err();
+        assert!(
+            e.starts_with("bad -e/--interface \"nosuchif0\": no such interface here; use one of: "),
+            "{e}"
+        );
+        assert!(e.contains("lo"), "{e}");
+        assert!(!e.contains('\n'));
     }
 }

@@ -42,6 +42,9 @@ impl ResultWriter for GrepableWriter {
             ctime(info.start),
             info.command_line
         )?;
+        if let Some(src) = self.ctx.services.source() {
+            writeln!(self.out, "# Service names from {src}")?;
+        }
         if self.ctx.opts.verbose {
             // As nmap -v writes it; synscan scans TCP only.
             writeln!(

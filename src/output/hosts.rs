@@ -1,8 +1,11 @@
 //! Per-host grouping for the grouped formats, kept compact: listed ports and counts only.
 //!
-//! Closed ports are only counted unless shown. Filtered ports are listed only while a host
-//! has at most [`LIST_FILTERED_MAX`] of them (unless --show filtered): past that they are
-//! only counted, as nmap collapses them anyway. No-response results of hosts that have not
+//! nmap's rule (PortList::isIgnoredState): a host's ports of one state are listed one by one
+//! while the host has at most [`MAX_LISTED_PER_STATE`] of them, and folded into a count
+//! ("Not shown", `<extraports>`, "Ignored State") past that; open ports are always listed,
+//! and --open folds every other state. `--show closed` / `--show filtered` list that state
+//! whatever the count. Past the limit a state's listed ports are dropped as they arrive, so
+//! memory stays bounded per host. No-response results of hosts that have not
 //! replied yet go into one packed vector (8 bytes each), bounded, because most hosts of a
 //! large scan never reply and are not listed at all.
 
@@ -14,8 +17,9 @@ use std::net::Ipv4Addr;
 /// Most no-response results kept for hosts that had not replied when they were recorded.
 pub const PENDING_LIMIT: usize = 4_000_000;
 
-/// A host's filtered ports are collapsed into a count past this many, as nmap does.
-pub const LIST_FILTERED_MAX: u32 = 25;
+/// A host's ports of one non-open state are folded into a count past this many, as nmap does
+/// (`max_per_state` in nmap's portlist.cc; -v does not raise it in nmap 7.9x).
+pub const MAX_LISTED_PER_STATE: u32 = 25;
 
 /// One listed port of a host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,8 +122,17 @@ struct Entry {
     end: u64,
     listed: Vec<Listed>,
     counts: Vec<(PortState, Reason, u32)>,
-    /// Filtered ports stopped being listed (too many to show).
-    filtered_collapsed: bool,
+    /// Closed, filtered: that state's ports stopped being listed (too many to show).
+    folded: [bool; 2],
+}
+
+/// Index of a foldable state in [`Entry::folded`]; None for open (always listed).
+fn fold_index(state: PortState) -> Option<usize> {
+    match state {
+        PortState::Open => None,
+        PortState::Closed => Some(0),
+        PortState::Filtered => Some(1),
+    }
 }
 
 /// Ranks host-up reasons: a SYN/ACK says most about a host, then a reset, then ICMP.
@@ -144,23 +157,27 @@ impl Entry {
         }
     }
 
-    fn filtered_count(&self) -> u64 {
+    fn state_count(&self, state: PortState) -> u64 {
         self.counts
             .iter()
-            .filter(|c| c.0 == PortState::Filtered)
+            .filter(|c| c.0 == state)
             .map(|c| u64::from(c.2))
             .sum()
     }
 
-    /// Lists a filtered port unless the host has too many to show; past the limit the
-    /// listed ones are dropped (they would be collapsed into a count at the end anyway).
-    fn list_filtered(&mut self, l: Listed, show_all: bool) {
-        if self.filtered_collapsed {
+    /// Lists a port unless its state has too many on this host to show; past the limit the
+    /// state's listed ports are dropped (they would be folded into a count at the end anyway).
+    fn list(&mut self, l: Listed, show_all: bool) {
+        let Some(i) = fold_index(l.state) else {
+            self.listed.push(l);
+            return;
+        };
+        if self.folded[i] {
             return;
         }
-        if !show_all && self.filtered_count() > u64::from(LIST_FILTERED_MAX) {
-            self.listed.retain(|x| x.state != PortState::Filtered);
-            self.filtered_collapsed = true;
+        if !show_all && self.state_count(l.state) > u64::from(MAX_LISTED_PER_STATE) {
+            self.listed.retain(|x| x.state != l.state);
+            self.folded[i] = true;
             return;
         }
         self.listed.push(l);
@@ -178,6 +195,7 @@ pub struct HostTable {
     keep_closed: bool,
     keep_filtered: bool,
     open_only: bool,
+    show_closed: bool,
     show_filtered: bool,
 }
 
@@ -194,9 +212,10 @@ impl HostTable {
             pending: Vec::new(),
             limit,
             not_kept: 0,
-            keep_closed: opts.show_closed && !opts.open_only,
+            keep_closed: !opts.open_only,
             keep_filtered: !opts.open_only,
             open_only: opts.open_only,
+            show_closed: opts.show_closed,
             show_filtered: opts.show_filtered,
         }
     }
@@ -214,7 +233,7 @@ impl HostTable {
                         reason: r.reason,
                         ttl: 0,
                     };
-                    e.list_filtered(l, self.show_filtered);
+                    e.list(l, self.show_filtered);
                 }
             } else if self.pending.len() < self.limit {
                 self.pending
@@ -231,7 +250,7 @@ impl HostTable {
             end: secs,
             listed: Vec::new(),
             counts: Vec::new(),
-            filtered_collapsed: false,
+            folded: [false; 2],
         });
         if rank(r.reason) > rank(e.reason) {
             e.reason = r.reason;
@@ -252,11 +271,11 @@ impl HostTable {
                 reason: r.reason,
                 ttl: r.ttl,
             };
-            if r.state == PortState::Filtered {
-                e.list_filtered(l, self.show_filtered);
-            } else {
-                e.listed.push(l);
-            }
+            let show_all = match r.state {
+                PortState::Closed => self.show_closed,
+                _ => self.show_filtered,
+            };
+            e.list(l, show_all);
         }
     }
 
@@ -281,7 +300,7 @@ impl HostTable {
                             reason: Reason::NoResponse,
                             ttl: 0,
                         };
-                        e.list_filtered(l, self.show_filtered);
+                        e.list(l, self.show_filtered);
                     }
                 }
             }
@@ -303,9 +322,10 @@ impl HostTable {
             if self.open_only && n(PortState::Open) == 0 {
                 continue;
             }
-            let list_filtered = self.keep_filtered
-                && (self.show_filtered || n(PortState::Filtered) <= u64::from(LIST_FILTERED_MAX));
-            let list_closed = self.keep_closed;
+            let max = u64::from(MAX_LISTED_PER_STATE);
+            let list_filtered =
+                self.keep_filtered && (self.show_filtered || n(PortState::Filtered) <= max);
+            let list_closed = self.keep_closed && (self.show_closed || n(PortState::Closed) <= max);
             e.listed.retain(|l| match l.state {
                 PortState::Open => true,
                 PortState::Closed => list_closed,
@@ -406,19 +426,13 @@ mod tests {
         assert_eq!(
             ports,
             vec![
+                (22, PortState::Closed),
                 (80, PortState::Open),
                 (81, PortState::Filtered),
                 (82, PortState::Filtered)
             ]
         );
-        assert_eq!(
-            h.hidden,
-            vec![Hidden {
-                state: PortState::Closed,
-                reason: Reason::Reset,
-                count: 1
-            }]
-        );
+        assert_eq!(h.hidden, vec![]);
         assert_eq!(h.scanned(), 4);
     }
 
@@ -504,7 +518,7 @@ mod tests {
             if show {
                 assert_eq!(listed, 501);
             } else {
-                assert!(listed <= 1 + LIST_FILTERED_MAX as usize, "{listed}");
+                assert!(listed <= 1 + MAX_LISTED_PER_STATE as usize, "{listed}");
             }
             let r = t.into_report(1);
             let h = &r.hosts[0];
@@ -528,6 +542,63 @@ mod tests {
                         },
                     ]
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn each_state_listed_up_to_nmaps_limit_then_folded() {
+        let ip = [198, 19, 0, 1];
+        // (closed ports, filtered ports) around the limit of 25 per state.
+        for (closed, filtered) in [(25u16, 25u16), (26, 25), (25, 26), (26, 26), (300, 3)] {
+            for show_closed in [false, true] {
+                let opts = OutputOptions {
+                    show_closed,
+                    ..Default::default()
+                };
+                let mut t = HostTable::new(&opts);
+                t.record(&res(ip, 80, Reason::SynAck, 64, 1));
+                for p in 0..closed {
+                    t.record(&res(ip, 1000 + p, Reason::Reset, 64, 1));
+                }
+                for p in 0..filtered {
+                    t.record(&res(ip, 5000 + p, Reason::NoResponse, 0, 1));
+                }
+                let kept = t.hosts[&Ipv4Addr::from(ip)].listed.len();
+                let h = t.into_report(1).hosts.remove(0);
+                let listed = |st: PortState| h.ports.iter().filter(|l| l.state == st).count();
+                let want_closed = if show_closed || closed <= 25 {
+                    closed
+                } else {
+                    0
+                };
+                let want_filtered = if filtered <= 25 { filtered } else { 0 };
+                let case = format!("{closed} closed, {filtered} filtered, show {show_closed}");
+                assert_eq!(listed(PortState::Open), 1, "{case}");
+                assert_eq!(
+                    listed(PortState::Closed),
+                    usize::from(want_closed),
+                    "{case}"
+                );
+                assert_eq!(
+                    listed(PortState::Filtered),
+                    usize::from(want_filtered),
+                    "{case}"
+                );
+                assert_eq!(
+                    h.hidden_total(PortState::Closed),
+                    u64::from(closed - want_closed),
+                    "{case}"
+                );
+                assert_eq!(
+                    h.hidden_total(PortState::Filtered),
+                    u64::from(filtered - want_filtered),
+                    "{case}"
+                );
+                // Memory per host stays bounded unless every port was asked for.
+                if !show_closed {
+                    assert!(kept <= 1 + 2 * 26, "{case}: {kept}");
+                }
             }
         }
     }

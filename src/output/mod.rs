@@ -8,7 +8,6 @@ use crate::model::{PortResult, PortState};
 use crate::targets::PortSet;
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -16,8 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub mod csv;
+pub mod files;
 pub mod grepable;
 pub mod hosts;
+pub mod journal;
 pub mod json;
 pub mod list;
 pub mod normal;
@@ -48,6 +49,13 @@ pub enum Format {
     List,
     /// CSV (--output-format csv).
     Csv,
+}
+
+impl Format {
+    /// True for the formats that print every host at the end (rewritten on resume).
+    pub fn grouped(self) -> bool {
+        matches!(self, Format::Normal | Format::Grepable | Format::Xml)
+    }
 }
 
 /// One requested output: a format and a path, "-" meaning stdout.
@@ -323,33 +331,36 @@ pub fn reason_text(r: crate::model::Reason, ttl: u8) -> String {
     }
 }
 
+/// One writer and what happened to it: a writer whose file failed is left alone from then
+/// on, so the others still complete, and the failure is reported at the end.
+struct Slot {
+    writer: Box<dyn ResultWriter>,
+    /// "output file PATH" or "stdout", for the error line.
+    name: String,
+    failed: Option<io::Error>,
+}
+
+impl Slot {
+    fn guard(&mut self, op: impl FnOnce(&mut dyn ResultWriter) -> io::Result<()>) {
+        if self.failed.is_none() {
+            if let Err(e) = op(self.writer.as_mut()) {
+                self.failed = Some(e);
+            }
+        }
+    }
+}
+
 /// All outputs of a run; the engine feeds every decided result here.
 pub struct Outputs {
-    writers: Vec<Box<dyn ResultWriter>>,
+    slots: Vec<Slot>,
     table: Option<HostTable>,
     info: ScanInfo,
     hostnames: HashMap<Ipv4Addr, String>,
     finished: bool,
-}
-
-/// Opens a file sink: truncate, or append when resuming; "-" is stdout.
-fn open_sink(path: &str, append: bool) -> Result<Sink, OutputError> {
-    if path == "-" {
-        return Ok(Box::new(BufWriter::new(io::stdout())));
-    }
-    let mut o = OpenOptions::new();
-    o.create(true);
-    if append {
-        o.append(true);
-    } else {
-        o.write(true).truncate(true);
-    }
-    let f = o.open(path).map_err(|e| {
-        OutputError(format!(
-            "cannot open output file {path}: {e}; check that the directory exists and is writable"
-        ))
-    })?;
-    Ok(Box::new(BufWriter::with_capacity(64 * 1024, f)))
+    /// The file outputs, in the order given, to fsync and measure at checkpoints.
+    files: Vec<std::fs::File>,
+    /// The journal of released results for a resumed run's grouped outputs.
+    journal: Option<journal::Journal>,
 }
 
 /// Builds the writer for a format over a sink.
@@ -370,7 +381,10 @@ pub fn make_writer(
 }
 
 impl Outputs {
-    /// Opens every output; adds Normal on stdout when no output writes to "-".
+    /// Opens every output (see [`files::open_outputs`]: all opened before any is truncated,
+    /// one file never named twice, no planted symlink followed) and writes the headers; adds
+    /// Normal on stdout when no output writes there. A header that cannot be written is a
+    /// failed output reported by [`Outputs::finish`], not an error here.
     pub fn open(
         specs: &[OutputSpec],
         opts: &OutputOptions,
@@ -382,35 +396,48 @@ impl Outputs {
                 "more than one output writes to stdout (-); give all but one a file path".into(),
             ));
         }
-        for (i, a) in specs.iter().enumerate() {
-            if a.path != "-" && specs[..i].iter().any(|b| b.path == a.path) {
-                return Err(OutputError(format!(
-                    "output file {} is named twice; give each output its own file",
-                    a.path
-                )));
-            }
-        }
+        // Read before any file is opened: a bad services file leaves every output alone.
         let services = match &opts.services_file {
             Some(p) => Services::from_nmap_services(p)?,
-            None => Services::system(),
+            None => Services::default_table(),
         };
         let ctx = Arc::new(Ctx {
             opts: opts.clone(),
             services,
             ports: PortsInfo::from_set(&info.ports),
         });
-        let mut sinks = Vec::new();
-        for s in specs {
-            sinks.push((s.format, s.path == "-", open_sink(&s.path, opts.append)?));
+        // A resumed run appends to streaming outputs; grouped ones are written anew from
+        // the journal and this run's results.
+        let opened = files::open_outputs(specs, opts.append)?;
+        // One handle per file output, in the order given: checkpoints record their lengths.
+        let mut files: Vec<std::fs::File> = Vec::new();
+        for o in opened.outputs.iter().filter(|o| !o.stdout) {
+            let handle = o.file.as_ref().and_then(|f| f.try_clone().ok());
+            files.push(handle.ok_or_else(|| {
+                OutputError(format!("cannot duplicate the handle of {}", o.name))
+            })?);
         }
-        if stdout_count == 0 {
-            sinks.push((Format::Normal, true, open_sink("-", false)?));
+        let mut named: Vec<NamedSink> = opened
+            .outputs
+            .into_iter()
+            .map(|o| NamedSink {
+                format: o.format,
+                stdout: o.stdout,
+                name: o.name,
+                sink: o.sink,
+            })
+            .collect();
+        if opened.stdout_free {
+            named.push(NamedSink {
+                format: Format::Normal,
+                stdout: true,
+                name: "stdout".to_string(),
+                sink: Box::new(BufWriter::new(io::stdout())),
+            });
         }
-        Outputs::with_sinks(sinks, ctx, info).map_err(|e| {
-            OutputError(format!(
-                "cannot write output headers: {e}; check free disk space"
-            ))
-        })
+        let mut outputs = Outputs::with_named_sinks(named, ctx, info);
+        outputs.files = files;
+        Ok(outputs)
     }
 
     /// Builds outputs over given sinks (format, is-stdout, sink) and writes headers.
@@ -419,25 +446,90 @@ impl Outputs {
         ctx: Arc<Ctx>,
         info: &ScanInfo,
     ) -> io::Result<Outputs> {
-        let mut writers: Vec<Box<dyn ResultWriter>> = sinks
+        let named = sinks
             .into_iter()
-            .map(|(f, stdout, sink)| make_writer(f, sink, stdout, ctx.clone()))
+            .enumerate()
+            .map(|(i, (format, stdout, sink))| NamedSink {
+                format,
+                stdout,
+                name: if stdout {
+                    "stdout".to_string()
+                } else {
+                    format!("output {}", i + 1)
+                },
+                sink,
+            })
             .collect();
-        let table = if writers.iter().any(|w| w.grouped()) {
+        Ok(Outputs::with_named_sinks(named, ctx, info))
+    }
+
+    /// Builds outputs over named sinks and writes the headers.
+    pub fn with_named_sinks(sinks: Vec<NamedSink>, ctx: Arc<Ctx>, info: &ScanInfo) -> Outputs {
+        let mut slots: Vec<Slot> = sinks
+            .into_iter()
+            .map(|s| Slot {
+                writer: make_writer(s.format, s.sink, s.stdout, ctx.clone()),
+                name: s.name,
+                failed: None,
+            })
+            .collect();
+        let table = if slots.iter().any(|s| s.writer.grouped()) {
             Some(HostTable::new(&ctx.opts))
         } else {
             None
         };
-        for w in writers.iter_mut() {
-            w.begin(info)?;
+        for s in slots.iter_mut() {
+            s.guard(|w| w.begin(info));
         }
-        Ok(Outputs {
-            writers,
+        Outputs {
+            slots,
             table,
             info: info.clone(),
             hostnames: HashMap::new(),
             finished: false,
-        })
+            files: Vec::new(),
+            journal: None,
+        }
+    }
+
+    /// The outputs that failed so far, as "NAME: error" texts.
+    pub fn failures(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.failed.as_ref().map(|e| format!("{}: {e}", s.name)))
+            .collect()
+    }
+
+    /// Keeps a journal of every released result (for a later resume's grouped outputs);
+    /// a resumed run first replays the journal it continues into the per-host table.
+    pub fn attach_journal(&mut self, journal: journal::Journal) {
+        self.journal = Some(journal);
+    }
+
+    /// Feeds a result of an earlier run to the per-host table only (journal replay).
+    pub fn replay(&mut self, r: &PortResult) {
+        if let Some(t) = self.table.as_mut() {
+            t.record(r);
+        }
+    }
+
+    /// Flushes and fsyncs every file output and the journal; returns the files' lengths
+    /// (in the order given) and the journal's.
+    pub fn checkpoint(&mut self) -> io::Result<(Vec<u64>, Option<u64>)> {
+        self.flush()?;
+        let mut lengths = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            let meta = f.metadata()?;
+            if meta.is_file() {
+                f.sync_data()?;
+            }
+            lengths.push(meta.len());
+        }
+        let journal = match self.journal.as_mut() {
+            Some(j) => Some(j.sync()?),
+            None => None,
+        };
+        Ok((lengths, journal))
     }
 
     /// Names the user gave for target addresses (e.g. `scanme.example` for the address it
@@ -454,43 +546,41 @@ impl Outputs {
         }
     }
 
-    /// Records one decided result.
+    /// Records one decided result. A failing output is set aside (reported at finish) and
+    /// the others go on, so this never fails.
     pub fn record(&mut self, r: &PortResult) -> io::Result<()> {
         if let Some(t) = self.table.as_mut() {
             t.record(r);
         }
-        let mut first_err = None;
-        for w in self.writers.iter_mut() {
-            if let Err(e) = w.record(r) {
-                first_err.get_or_insert(e);
-            }
+        // The journal is what a resume rebuilds grouped outputs from: losing it is an error.
+        if let Some(j) = self.journal.as_mut() {
+            j.append(r)?;
         }
-        first_err.map_or(Ok(()), Err)
+        for s in self.slots.iter_mut() {
+            s.guard(|w| w.record(r));
+        }
+        Ok(())
     }
 
-    /// Hands extra NDJSON records to the -oJ outputs; call before [`Outputs::finish`].
+    /// Hands extra NDJSON records (watch checks) to the -oJ outputs; call before
+    /// [`Outputs::finish`]. Failures are kept for [`Outputs::finish`].
     pub fn extra_json(&mut self, lines: &[String]) -> io::Result<()> {
-        let mut first_err = None;
-        for w in self.writers.iter_mut() {
-            if let Err(e) = w.extra_json(lines) {
-                first_err.get_or_insert(e);
-            }
+        for s in self.slots.iter_mut() {
+            s.guard(|w| w.extra_json(lines));
         }
-        first_err.map_or(Ok(()), Err)
+        Ok(())
     }
 
-    /// Flushes every stream.
+    /// Flushes every stream; failures are kept for [`Outputs::finish`].
     pub fn flush(&mut self) -> io::Result<()> {
-        let mut first_err = None;
-        for w in self.writers.iter_mut() {
-            if let Err(e) = w.flush() {
-                first_err.get_or_insert(e);
-            }
+        for s in self.slots.iter_mut() {
+            s.guard(|w| w.flush());
         }
-        first_err.map_or(Ok(()), Err)
+        Ok(())
     }
 
-    /// Writes trailers and flushes; a second call does nothing.
+    /// Writes trailers and flushes every output that has not failed; then fails, naming
+    /// every output that could not be written, if any. A second call does nothing.
     pub fn finish(&mut self, summary: &ScanSummary) -> io::Result<()> {
         if self.finished {
             return Ok(());
@@ -505,12 +595,34 @@ impl Outputs {
                 h.hostname = self.hostnames.get(&h.ip).cloned();
             }
         }
-        let mut first_err = None;
-        for w in self.writers.iter_mut() {
-            if let Err(e) = w.finish(&self.info, summary, &report) {
-                first_err.get_or_insert(e);
-            }
+        let info = &self.info;
+        for s in self.slots.iter_mut() {
+            s.guard(|w| w.finish(info, summary, &report));
         }
-        first_err.map_or(Ok(()), Err)
+        let failed = self.failures();
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let others = if failed.len() < self.slots.len() {
+            " (the other outputs are complete)"
+        } else {
+            ""
+        };
+        Err(io::Error::other(format!(
+            "{}; check free disk space and permissions{others}",
+            failed.join("; ")
+        )))
     }
+}
+
+/// A sink with the format it gets and the name messages use for it.
+pub struct NamedSink {
+    /// The format.
+    pub format: Format,
+    /// True for "-".
+    pub stdout: bool,
+    /// "output file PATH" or "stdout".
+    pub name: String,
+    /// The bytes' destination.
+    pub sink: Sink,
 }

@@ -133,6 +133,9 @@ impl ResultWriter for NormalWriter {
                 ctime(info.start),
                 info.command_line
             )?;
+            if let Some(src) = self.ctx.services.source() {
+                writeln!(self.out, "# Service names from {src}")?;
+            }
         }
         self.out.flush()
     }

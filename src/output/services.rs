@@ -1,4 +1,6 @@
-//! Service names by TCP port, read from /etc/services or an nmap-services file.
+//! Service names by TCP port: nmap's own table when nmap is installed (read at run time,
+//! never shipped: nmap's names differ from /etc/services, e.g. rpcbind for sunrpc, and nmap's
+//! tools compare them), else /etc/services, or a file given with --services-file.
 
 use super::OutputError;
 use std::path::Path;
@@ -7,15 +9,61 @@ use std::path::Path;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Services {
     entries: Vec<(u16, Box<str>)>,
+    /// The file the names came from; None for an empty table.
+    source: Option<String>,
 }
 
+/// Where nmap's packages install its service table, in the order nmap's own search ends.
+pub const NMAP_SERVICES: [&str; 2] = [
+    "/usr/local/share/nmap/nmap-services",
+    "/usr/share/nmap/nmap-services",
+];
+
+/// The system's own table.
+pub const ETC_SERVICES: &str = "/etc/services";
+
 impl Services {
+    /// nmap's table when nmap is installed, else /etc/services; empty when neither reads.
+    pub fn default_table() -> Services {
+        Services::first_readable(&NMAP_SERVICES, ETC_SERVICES)
+    }
+
+    /// The first of `nmap_files` that reads and parses, else `fallback` leniently.
+    pub fn first_readable(nmap_files: &[&str], fallback: &str) -> Services {
+        for f in nmap_files {
+            if let Ok(s) = Services::from_nmap_services(f) {
+                if !s.is_empty() {
+                    return s;
+                }
+            }
+        }
+        Services::from_system_file(fallback)
+    }
+
     /// The system table from /etc/services; empty when the file is missing or unreadable.
     pub fn system() -> Services {
-        match std::fs::read_to_string("/etc/services") {
-            Ok(text) => Services::parse(&text, false).unwrap_or_default(),
+        Services::from_system_file(ETC_SERVICES)
+    }
+
+    fn from_system_file(path: &str) -> Services {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Services::parse(&text, false)
+                .map(|s| s.with_source(path))
+                .unwrap_or_default(),
             Err(_) => Services::default(),
         }
+    }
+
+    fn with_source(mut self, path: &str) -> Services {
+        if !self.entries.is_empty() {
+            self.source = Some(path.to_string());
+        }
+        self
+    }
+
+    /// The file the names came from (for output headers); None when the table is empty.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
     }
 
     /// Reads a file in nmap-services format ("name port/proto freq # comment"); /etc/services also parses.
@@ -27,12 +75,14 @@ impl Services {
                 path.display()
             ))
         })?;
-        Services::parse(&text, true).map_err(|(line, what)| {
-            OutputError(format!(
-                "services file {} line {line}: {what}; expected \"name port/proto\" lines",
-                path.display()
-            ))
-        })
+        Services::parse(&text, true)
+            .map(|s| s.with_source(&path.display().to_string()))
+            .map_err(|(line, what)| {
+                OutputError(format!(
+                    "services file {} line {line}: {what}; expected \"name port/proto\" lines",
+                    path.display()
+                ))
+            })
     }
 
     /// Parses services text, keeping tcp entries; the first name for a port wins.
@@ -68,7 +118,10 @@ impl Services {
         // Stable sort keeps file order among equal ports, so dedup keeps the first name.
         entries.sort_by_key(|e| e.0);
         entries.dedup_by_key(|e| e.0);
-        Ok(Services { entries })
+        Ok(Services {
+            entries,
+            source: None,
+        })
     }
 
     /// The service name for a TCP port, if the table has one.
@@ -142,6 +195,29 @@ mod tests {
         let e = Services::from_nmap_services(&missing).unwrap_err();
         assert!(e.0.starts_with("cannot read services file "), "{e}");
         assert!(!e.0.contains('\n'));
+    }
+
+    #[test]
+    fn default_table_prefers_nmaps_and_says_which() {
+        let dir = tempfile::tempdir().unwrap();
+        let nmap = dir.path().join("nmap-services");
+        std::fs::write(&nmap, "rpcbind\t111/tcp\t0.04\n").unwrap();
+        let etc = dir.path().join("services");
+        std::fs::write(&etc, "sunrpc\t\t111/tcp\tportmapper\n").unwrap();
+        let (n, e) = (nmap.to_str().unwrap(), etc.to_str().unwrap());
+        let missing = dir.path().join("nope");
+        let m = missing.to_str().unwrap();
+        let s = Services::first_readable(&[m, n], e);
+        assert_eq!((s.name(111), s.source()), (Some("rpcbind"), Some(n)));
+        let s = Services::first_readable(&[m], e);
+        assert_eq!((s.name(111), s.source()), (Some("sunrpc"), Some(e)));
+        let s = Services::first_readable(&[m], m);
+        assert_eq!((s.is_empty(), s.source()), (true, None));
+        if std::path::Path::new(NMAP_SERVICES[1]).exists() {
+            let s = Services::default_table();
+            assert_eq!(s.name(111), Some("rpcbind"));
+            assert!(s.source().unwrap().ends_with("/nmap-services"));
+        }
     }
 
     #[test]

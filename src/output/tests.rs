@@ -147,8 +147,9 @@ fn normal_file_exact() {
     let want = String::from(HEAD)
         + "synscan scan report for 198.19.0.5\n\
            Host is up.\n\
-           Not shown: 1 closed tcp port (reset)\n\
+           \n\
            PORT    STATE    SERVICE\n\
+           22/tcp  closed   ssh\n\
            80/tcp  open     http\n\
            443/tcp filtered https\n\
            \n\
@@ -173,8 +174,9 @@ fn normal_stdout_with_reason_and_verbose_exact() {
                 Discovered open port 80/tcp on 198.19.0.5\n\
                 synscan scan report for 198.19.0.5\n\
                 Host is up, received syn-ack ttl 64.\n\
-                Not shown: 1 closed tcp port (reset)\n\
+                \n\
                 PORT    STATE    SERVICE REASON\n\
+                22/tcp  closed   ssh     reset ttl 64\n\
                 80/tcp  open     http    syn-ack ttl 64\n\
                 443/tcp filtered https   no-response\n\
                 \n\
@@ -196,27 +198,36 @@ fn normal_stdout_with_reason_and_verbose_exact() {
 
 #[test]
 fn normal_all_ignored_and_open_only_exact() {
-    let rs = [
-        res([198, 19, 0, 9], 22, Reason::Reset, 64, 1),
-        res([198, 19, 0, 9], 23, Reason::Reset, 64, 1),
-    ];
+    // 26 closed ports: one more than nmap lists (max_per_state 25), so all are folded.
+    let rs: Vec<PortResult> = (1..=26)
+        .map(|p| res([198, 19, 0, 9], p, Reason::Reset, 64, 1))
+        .collect();
+    let ports: Vec<u16> = (1..=26).collect();
     let want = String::from(HEAD)
         + "synscan scan report for 198.19.0.9\n\
            Host is up.\n\
-           All 2 scanned ports on 198.19.0.9 are in ignored states.\n\
-           Not shown: 2 closed tcp ports (reset)\n\
+           All 26 scanned ports on 198.19.0.9 are in ignored states.\n\
+           Not shown: 26 closed tcp ports (reset)\n\
            \n"
         + "# synscan done at Mon Nov 23 12:42:44 2026 -- 3 IP addresses (1 host up) scanned in 4.35 seconds\n";
     assert_eq!(
-        run_with(
-            Format::Normal,
-            false,
-            OutputOptions::default(),
-            &rs,
-            &[22, 23]
-        ),
+        run_with(Format::Normal, false, OutputOptions::default(), &rs, &ports),
         want
     );
+    // 25 are listed one by one, as nmap does.
+    let listed = run_with(
+        Format::Normal,
+        false,
+        OutputOptions::default(),
+        &rs[..25],
+        &ports[..25],
+    );
+    assert!(
+        listed.contains("Host is up.\n\nPORT   STATE  SERVICE\n1/tcp  closed unknown\n"),
+        "{listed}"
+    );
+    assert_eq!(listed.matches(" closed ").count(), 25, "{listed}");
+    assert!(!listed.contains("Not shown"), "{listed}");
     let o = OutputOptions {
         show_closed: true,
         show_filtered: true,
@@ -238,7 +249,7 @@ fn normal_all_ignored_and_open_only_exact() {
 fn grepable_exact() {
     let want = String::from(HEAD)
         + "Host: 198.19.0.5 ()\tStatus: Up\n\
-           Host: 198.19.0.5 ()\tPorts: 80/open/tcp//http///, 443/filtered/tcp//https///\tIgnored State: closed (1)\n\
+           Host: 198.19.0.5 ()\tPorts: 22/closed/tcp//ssh///, 80/open/tcp//http///, 443/filtered/tcp//https///\n\
            Host: 198.19.0.6 ()\tStatus: Up\n\
            Host: 198.19.0.6 ()\tPorts: 80/filtered/tcp//http///\n"
         + DONE;
@@ -299,9 +310,7 @@ fn xml_exact() {
 <address addr=\"198.19.0.5\" addrtype=\"ipv4\"/>\n\
 <hostnames>\n\
 </hostnames>\n\
-<ports><extraports state=\"closed\" count=\"1\">\n\
-<extrareasons reason=\"reset\" count=\"1\" proto=\"tcp\"/>\n\
-</extraports>\n\
+<ports><port protocol=\"tcp\" portid=\"22\"><state state=\"closed\" reason=\"reset\" reason_ttl=\"64\"/><service name=\"ssh\" method=\"table\" conf=\"3\"/></port>\n\
 <port protocol=\"tcp\" portid=\"80\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"64\"/><service name=\"http\" method=\"table\" conf=\"3\"/></port>\n\
 <port protocol=\"tcp\" portid=\"443\"><state state=\"filtered\" reason=\"no-response\" reason_ttl=\"0\"/><service name=\"https\" method=\"table\" conf=\"3\"/></port>\n\
 </ports>\n\
@@ -1074,4 +1083,83 @@ fn xml_comment_never_holds_a_double_dash() {
         "synscan -&#45;open -oX a-&#45;b.xml -&#45;-"
     );
     assert_eq!(xml::comment_text("a<b"), "a&lt;b");
+}
+
+/// A sink that accepts `room` bytes, then fails like a full disk.
+struct Full {
+    room: usize,
+}
+
+impl Write for Full {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if self.room == 0 {
+            return Err(io::Error::from_raw_os_error(28));
+        }
+        let n = b.len().min(self.room);
+        self.room -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_output_is_named_and_the_others_complete() {
+    // Failing at the header, at a record and at the trailer: each is reported once, by
+    // name, and the good outputs are exactly what they are alone.
+    for (format, room) in [
+        (Format::Xml, 0),
+        (Format::Normal, 0),
+        (Format::Json, 10),
+        (Format::List, 12),
+        (Format::Grepable, 70),
+    ] {
+        let json = Buf::default();
+        let xml = Buf::default();
+        let named = vec![
+            NamedSink {
+                format: Format::Json,
+                stdout: false,
+                name: "output file good.json".into(),
+                sink: Box::new(json.clone()),
+            },
+            NamedSink {
+                format,
+                stdout: false,
+                name: "output file /dev/full".into(),
+                sink: Box::new(Full { room }),
+            },
+            NamedSink {
+                format: Format::Xml,
+                stdout: false,
+                name: "output file good.xml".into(),
+                sink: Box::new(xml.clone()),
+            },
+        ];
+        let mut o = Outputs::with_named_sinks(
+            named,
+            ctx(OutputOptions::default(), &[22, 80, 443]),
+            &info(),
+        );
+        for r in results() {
+            o.record(&r).unwrap();
+        }
+        o.flush().unwrap();
+        let e = o.finish(&summary()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "output file /dev/full: No space left on device (os error 28); check free disk space and permissions (the other outputs are complete)",
+            "{format:?}"
+        );
+        assert_eq!(
+            json.text(),
+            run(Format::Json, false, OutputOptions::default())
+        );
+        assert_eq!(
+            xml.text(),
+            run(Format::Xml, false, OutputOptions::default())
+        );
+        assert!(o.finish(&summary()).is_ok(), "second finish does nothing");
+    }
 }

@@ -82,6 +82,13 @@ impl ResultWriter for XmlWriter {
             "<!-- synscan {VERSION} scan initiated {start} as: {} -->",
             comment_text(&info.command_line)
         )?;
+        if let Some(src) = self.ctx.services.source() {
+            writeln!(
+                self.out,
+                "<!-- service names from {} -->",
+                comment_text(src)
+            )?;
+        }
         writeln!(
             self.out,
             "<nmaprun scanner=\"synscan\" args=\"{}\" start=\"{}\" startstr=\"{start}\" version=\"{VERSION}\" xmloutputversion=\"1.05\">",

@@ -174,6 +174,14 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Results, ResultsError> {
         line,
         what,
     };
+    if text.lines().any(|l| {
+        l.starts_with("Nmap scan report for ") || l.starts_with("synscan scan report for ")
+    }) {
+        return Err(err(
+            None,
+            "normal text output (-oN) is for people, not read back: use the scan's -oX, -oG, -oJ, -oL or CSV output".to_string(),
+        ));
+    }
     let Some(format) = detect(text) else {
         return Err(err(
             None,

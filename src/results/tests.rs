@@ -213,6 +213,15 @@ fn errors_name_file_and_line() {
     assert!(e.to_string().starts_with("x.txt: not a result file"));
     let e = parse("j", b"{\"ip\":\"1.2.3.4\",\"port\":1,\"state\":\"up\"}\n").unwrap_err();
     assert_eq!(e.to_string(), "j line 1: \"up\" is not a port state");
+    let e = parse(
+        "n.txt",
+        b"# Nmap 7.94 scan initiated x\nNmap scan report for 1.2.3.4\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().starts_with("n.txt: normal text output (-oN)"),
+        "{e}"
+    );
     let e = parse("x.xml", b"<html></html>").unwrap_err();
     assert_eq!(e.line, Some(1));
     let e = parse(

@@ -1,9 +1,9 @@
 //! The connect() scan (nmap's -sT): no privileges, the kernel does the handshake. Same
 //! order, rate limit, probe table, retries and outputs as the SYN scan; one thread.
 
-use super::engine::{EngineReport, ResultSink};
+use super::engine::{EngineReport, Release, ResultSink};
 use super::progress::{Progress, ProgressStyle};
-use crate::model::{PortState, Reason};
+use crate::model::Reason;
 use crate::net::connect::{ConnectOutcome, ConnectScanner};
 use crate::send::rate::RateLimiter;
 use crate::send::SendCounters;
@@ -29,6 +29,8 @@ pub struct ConnectParams {
     pub max_in_flight: usize,
     /// Progress on stderr, if any.
     pub progress: Option<ProgressStyle>,
+    /// Time between checkpoints.
+    pub checkpoint_every: Duration,
 }
 
 /// Attempts started per loop turn at most, so polling stays frequent.
@@ -67,6 +69,7 @@ pub fn run(
         wait,
         max_in_flight,
         progress,
+        checkpoint_every,
     } = params;
     let began = Instant::now();
     let counters = SendCounters::default();
@@ -81,121 +84,125 @@ pub fn run(
     let mut outcomes = Vec::new();
     let mut retries = Vec::new();
     let mut filtered = Vec::new();
-    let mut record = |r: &crate::model::PortResult, found_open: &mut u64| {
-        if r.state == PortState::Open {
-            *found_open += 1;
-        }
-        sink.record(r)
-            .map_err(|e| format!("writing results failed: {e}"))
-    };
-    loop {
-        let now = Instant::now();
-        let sending = pos < order.len() && !stop.load(Ordering::Relaxed);
-        // Retries first: they are the oldest work.
-        let room = max_in_flight.saturating_sub(scanner.in_flight());
-        let want = u32::try_from(room.min(START_BATCH as usize)).unwrap_or(START_BATCH);
-        let mut budget = match limiter.as_mut() {
-            Some(l) => l.grant(now, want),
-            None => want,
-        };
-        while budget > 0 && !retries.is_empty() {
-            let (ip, port) = retries.remove(0);
-            if scanner.start(ip, port, token(ip, port)).is_err() {
-                retries.insert(0, (ip, port));
-                break;
-            }
-            table.on_resent(ip, port, now);
-            counters.packets.fetch_add(1, Ordering::Relaxed);
-            budget -= 1;
-            last_start = now;
-        }
-        while budget > 0 && sending && pos < order.len() {
-            let (ip, port) = order.get(pos);
-            if scanner.start(ip, port, token(ip, port)).is_err() {
-                break; // out of descriptors for now: try again after some finish
-            }
-            pos += 1;
-            table.on_sent(ip, port, now);
-            counters.packets.fetch_add(1, Ordering::Relaxed);
-            counters.new_probes.fetch_add(1, Ordering::Relaxed);
-            budget -= 1;
-            last_start = now;
-        }
-        if budget > 0 {
-            if let Some(l) = limiter.as_mut() {
-                l.refund(budget);
-            }
-        }
-
-        let more_to_start =
-            (pos < order.len() && !stop.load(Ordering::Relaxed)) || !retries.is_empty();
-        let until_deadline = table
-            .next_deadline()
-            .map(|d| d.saturating_duration_since(Instant::now()))
-            .unwrap_or(Duration::from_millis(20));
-        let timeout = if more_to_start {
-            Duration::from_millis(1)
-        } else {
-            until_deadline.clamp(Duration::from_millis(1), Duration::from_millis(20))
-        };
-        scanner
-            .poll(timeout, &mut outcomes)
-            .map_err(|e| format!("waiting for connections failed: {e}"))?;
-        let now = Instant::now();
-        let wall = SystemTime::now();
-        for (t, outcome) in outcomes.drain(..) {
-            let (ip, port) = untoken(t);
-            let Some(reason) = outcome_reason(outcome) else {
-                continue; // undecided: the probe's timeout retries it
+    let mut release = Release::new(start, checkpoint_every);
+    let looped = (|| -> Result<(), String> {
+        loop {
+            let now = Instant::now();
+            let sending = pos < order.len() && !stop.load(Ordering::Relaxed);
+            // Retries first: they are the oldest work.
+            let room = max_in_flight.saturating_sub(scanner.in_flight());
+            let want = u32::try_from(room.min(START_BATCH as usize)).unwrap_or(START_BATCH);
+            let mut budget = match limiter.as_mut() {
+                Some(l) => l.grant(now, want),
+                None => want,
             };
-            let ev = ReplyEvent {
-                ip,
-                port,
-                reason,
-                ttl: 0,
-                at: now,
-            };
-            if let ReplyOutcome::Decided { result, .. } = table.on_reply(&ev, wall) {
-                record(&result, &mut found_open)?;
-            }
-        }
-        table.expire(now, wall, &mut retries, &mut filtered);
-        for r in filtered.drain(..) {
-            scanner.cancel(token(r.ip, r.port));
-            record(&r, &mut found_open)?;
-        }
-        for &(ip, port) in &retries {
-            scanner.cancel(token(ip, port));
-        }
-        if let Some(p) = progress.as_mut() {
-            if now.duration_since(last_tick) >= Duration::from_millis(250) {
-                last_tick = now;
-                p.tick(&counters, found_open, 0);
-            }
-        }
-        let done_starting = pos >= order.len() || stop.load(Ordering::Relaxed);
-        if done_starting && retries.is_empty() {
-            if table.is_empty() {
-                break;
-            }
-            if let Some(w) = wait {
-                if now.saturating_duration_since(last_start) >= w {
-                    table.expire_all(wall, &mut filtered);
-                    for r in filtered.drain(..) {
-                        scanner.cancel(token(r.ip, r.port));
-                        record(&r, &mut found_open)?;
-                    }
+            while budget > 0 && !retries.is_empty() {
+                let (ip, port) = retries.remove(0);
+                if scanner.start(ip, port, token(ip, port)).is_err() {
+                    retries.insert(0, (ip, port));
                     break;
+                }
+                table.on_resent(ip, port, now);
+                counters.packets.fetch_add(1, Ordering::Relaxed);
+                budget -= 1;
+                last_start = now;
+            }
+            let tag = release.epochs.open_tag();
+            let first_new = pos;
+            while budget > 0 && sending && pos < order.len() {
+                let (ip, port) = order.get(pos);
+                if scanner.start(ip, port, token(ip, port)).is_err() {
+                    break; // out of descriptors for now: try again after some finish
+                }
+                pos += 1;
+                table.on_sent(ip, port, now, tag);
+                counters.packets.fetch_add(1, Ordering::Relaxed);
+                counters.new_probes.fetch_add(1, Ordering::Relaxed);
+                budget -= 1;
+                last_start = now;
+            }
+            release.epochs.sent_run(first_new..pos);
+            if budget > 0 {
+                if let Some(l) = limiter.as_mut() {
+                    l.refund(budget);
+                }
+            }
+
+            let more_to_start =
+                (pos < order.len() && !stop.load(Ordering::Relaxed)) || !retries.is_empty();
+            let until_deadline = table
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()))
+                .unwrap_or(Duration::from_millis(20));
+            let timeout = if more_to_start {
+                Duration::from_millis(1)
+            } else {
+                until_deadline.clamp(Duration::from_millis(1), Duration::from_millis(20))
+            };
+            scanner
+                .poll(timeout, &mut outcomes)
+                .map_err(|e| format!("waiting for connections failed: {e}"))?;
+            let now = Instant::now();
+            let wall = SystemTime::now();
+            for (t, outcome) in outcomes.drain(..) {
+                let (ip, port) = untoken(t);
+                let Some(reason) = outcome_reason(outcome) else {
+                    continue; // undecided: the probe's timeout retries it
+                };
+                let ev = ReplyEvent {
+                    ip,
+                    port,
+                    reason,
+                    ttl: 0,
+                    at: now,
+                };
+                if let ReplyOutcome::Decided { result, epoch, .. } = table.on_reply(&ev, wall) {
+                    release.decided(epoch, result, &mut found_open);
+                }
+            }
+            table.expire(now, wall, &mut retries, &mut filtered);
+            for t in filtered.drain(..) {
+                scanner.cancel(token(t.result.ip, t.result.port));
+                release.decided(t.epoch, t.result, &mut found_open);
+            }
+            release.tick(now, sink)?;
+            for &(ip, port) in &retries {
+                scanner.cancel(token(ip, port));
+            }
+            if let Some(p) = progress.as_mut() {
+                if now.duration_since(last_tick) >= Duration::from_millis(250) {
+                    last_tick = now;
+                    p.tick(&counters, found_open, 0);
+                }
+            }
+            let done_starting = pos >= order.len() || stop.load(Ordering::Relaxed);
+            if done_starting && retries.is_empty() {
+                if table.is_empty() {
+                    break;
+                }
+                if let Some(w) = wait {
+                    if now.saturating_duration_since(last_start) >= w {
+                        table.expire_all(wall, &mut filtered);
+                        for t in filtered.drain(..) {
+                            scanner.cancel(token(t.result.ip, t.result.port));
+                            release.decided(t.epoch, t.result, &mut found_open);
+                        }
+                        break;
+                    }
                 }
             }
         }
-    }
+        Ok(())
+    })();
     if let Some(p) = progress.as_mut() {
         p.finish();
     }
+    // Whatever ended the loop, what is decided in order is written and checkpointed.
+    let ended = release.end(sink);
+    looped.and(ended)?;
     Ok(EngineReport {
         packets_sent: counters.packets.load(Ordering::Relaxed),
-        next_position: pos,
+        next_position: release.epochs.released(),
         probes: order.len(),
         complete: pos >= order.len(),
         table: table.stats(),
@@ -208,6 +215,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::PortState;
     use crate::state::rtt::RttEstimator;
     use crate::targets::{Ipv4Set, PortSet, ProbeSpace, Shard};
     use std::net::TcpListener;
@@ -232,6 +240,7 @@ mod tests {
             wait: Some(Duration::from_secs(2)),
             max_in_flight: 64,
             progress: None,
+            checkpoint_every: super::super::engine::CHECKPOINT_EVERY,
         };
         let mut scanner = ConnectScanner::new().expect("epoll");
         let mut results: Vec<crate::model::PortResult> = Vec::new();

@@ -9,7 +9,8 @@ use crate::probe::ProbeCrafter;
 use crate::recv::{run_receiver, RecvCounters};
 use crate::send::auto_rate::AutoRate;
 use crate::send::{run_sender, PositionClaimer, SendCounters, SenderEvent, SenderParams};
-use crate::state::{ProbeTable, ReplyOutcome, TableStats};
+use crate::state::epochs::Epochs;
+use crate::state::{ProbeTable, ReplyOutcome, TableStats, Tagged};
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
 use std::io;
@@ -21,7 +22,16 @@ use std::time::{Duration, Instant, SystemTime};
 pub trait ResultSink {
     /// Takes one decided result.
     fn record(&mut self, r: &PortResult) -> io::Result<()>;
+    /// Every result before `position` of the order has been recorded, and no other: make
+    /// that durable (flush the outputs, write the resume file). An error here is an output
+    /// failure; a resume file that cannot be written is the sink's to report.
+    fn checkpoint(&mut self, _position: u64) -> io::Result<()> {
+        Ok(())
+    }
 }
+
+/// How often a scan checkpoints by default (results are released in epochs of half that).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 impl ResultSink for Vec<PortResult> {
     fn record(&mut self, r: &PortResult) -> io::Result<()> {
@@ -54,6 +64,8 @@ pub struct EngineParams {
     pub wait: Option<Duration>,
     /// Progress on stderr, if any.
     pub progress: Option<ProgressStyle>,
+    /// Time between checkpoints ([`CHECKPOINT_EVERY`] unless a test wants it shorter).
+    pub checkpoint_every: Duration,
 }
 
 /// What a finished engine run reports.
@@ -103,6 +115,7 @@ pub fn run(
         mut table,
         wait,
         progress,
+        checkpoint_every,
     } = params;
     let mut controller = auto_rate.then(|| AutoRate::new(Instant::now()));
     let adjustable = controller
@@ -161,6 +174,7 @@ pub fn run(
             last_send: Instant::now(),
             failure: None,
             found_open: 0,
+            release: Release::new(start, checkpoint_every),
         };
         let mut progress = progress.map(|style| Progress::new(total, style));
         let result = state.run(&event_rx, &reply_rx, &retry_tx, wait, |found, stats| {
@@ -191,7 +205,8 @@ pub fn run(
         }
         recv_stop.store(true, Ordering::Relaxed);
         let recv_result = receiver.join();
-        let (next_position, complete) = state.new_done.unwrap_or((start, false));
+        let complete = state.new_done.is_some_and(|d| d.1);
+        let next_position = state.release.epochs.released();
         result?;
         match recv_result {
             Ok(Ok(())) => {}
@@ -228,26 +243,95 @@ struct TableLoop<'a> {
     last_send: Instant,
     failure: Option<String>,
     found_open: u64,
+    release: Release,
 }
 
-impl TableLoop<'_> {
-    fn record(&mut self, r: &PortResult) -> Result<(), String> {
-        if r.state == crate::model::PortState::Open {
-            self.found_open += 1;
+/// Results released in epoch order, and the checkpoints of what was released: shared by
+/// the SYN and connect table loops.
+pub struct Release {
+    /// The epoch bookkeeping.
+    pub epochs: Epochs,
+    every: Duration,
+    last_close: Instant,
+    last_checkpoint: Instant,
+    checkpointed: Option<u64>,
+}
+
+impl Release {
+    /// Release for a scan starting at `start`, checkpointing every `every`.
+    pub fn new(start: u64, every: Duration) -> Release {
+        let now = Instant::now();
+        Release {
+            epochs: Epochs::new(start),
+            every,
+            last_close: now,
+            // The first checkpoint comes after half the interval: a scan killed early
+            // still leaves a resume file.
+            last_checkpoint: now.checked_sub(every / 2).unwrap_or(now),
+            checkpointed: None,
         }
-        self.sink
-            .record(r)
+    }
+
+    /// A decided probe of epoch `tag`.
+    pub fn decided(&mut self, tag: u8, r: PortResult, found_open: &mut u64) {
+        if r.state == crate::model::PortState::Open {
+            *found_open += 1;
+        }
+        self.epochs.decided(tag, r);
+    }
+
+    /// Closes an epoch when one is due, releases what is ready to `sink`, checkpoints
+    /// when one is due.
+    pub fn tick(&mut self, now: Instant, sink: &mut dyn ResultSink) -> Result<(), String> {
+        if now.saturating_duration_since(self.last_close) >= self.every / 2 && self.epochs.close() {
+            self.last_close = now;
+        }
+        let released = self
+            .epochs
+            .release(|r| sink.record(r))
+            .map_err(|e| format!("writing results failed: {e}"))?;
+        if now.saturating_duration_since(self.last_checkpoint) >= self.every
+            && self.checkpointed != Some(released)
+        {
+            self.checkpoint(sink)?;
+            self.last_checkpoint = now;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, sink: &mut dyn ResultSink) -> Result<(), String> {
+        let released = self.epochs.released();
+        self.checkpointed = Some(released);
+        sink.checkpoint(released)
             .map_err(|e| format!("writing results failed: {e}"))
     }
 
-    fn take_replies(&mut self, batch: &[crate::state::ReplyEvent]) -> Result<(), String> {
+    /// The scan's table loop ended: releases every epoch that is decided (all of them
+    /// unless the loop failed) and checkpoints.
+    pub fn end(&mut self, sink: &mut dyn ResultSink) -> Result<(), String> {
+        self.epochs.close();
+        self.epochs
+            .release(|r| sink.record(r))
+            .map_err(|e| format!("writing results failed: {e}"))?;
+        self.checkpoint(sink)
+    }
+}
+
+impl TableLoop<'_> {
+    fn take_replies(&mut self, batch: &[crate::state::ReplyEvent]) {
         let wall = SystemTime::now();
         for ev in batch {
-            if let ReplyOutcome::Decided { result, .. } = self.table.on_reply(ev, wall) {
-                self.record(&result)?;
+            if let ReplyOutcome::Decided { result, epoch, .. } = self.table.on_reply(ev, wall) {
+                self.release.decided(epoch, result, &mut self.found_open);
             }
         }
-        Ok(())
+    }
+
+    fn take_filtered(&mut self, filtered: &mut Vec<Tagged>) {
+        for t in filtered.drain(..) {
+            self.release
+                .decided(t.epoch, t.result, &mut self.found_open);
+        }
     }
 
     fn drain_sender(&mut self, events: &Receiver<SenderEvent>) {
@@ -258,9 +342,11 @@ impl TableLoop<'_> {
                     for (ip, port) in retries {
                         self.table.on_resent(*ip, *port, b.at);
                     }
+                    let tag = self.release.epochs.open_tag();
                     for (ip, port) in new {
-                        self.table.on_sent(*ip, *port, b.at);
+                        self.table.on_sent(*ip, *port, b.at, tag);
                     }
+                    self.release.epochs.sent_run(b.new_run);
                     self.last_send = b.at;
                 }
                 SenderEvent::NewProbesDone {
@@ -282,6 +368,20 @@ impl TableLoop<'_> {
     }
 
     fn run(
+        &mut self,
+        events: &Receiver<SenderEvent>,
+        replies: &Receiver<Vec<crate::state::ReplyEvent>>,
+        retry_tx: &crossbeam_channel::Sender<Vec<(std::net::Ipv4Addr, u16)>>,
+        wait: Option<Duration>,
+        on_tick: impl FnMut(u64, TableStats),
+    ) -> Result<(), String> {
+        let looped = self.run_loop(events, replies, retry_tx, wait, on_tick);
+        // Whatever ended the loop, what is decided in order is written and checkpointed.
+        let ended = self.release.end(self.sink);
+        looped.and(ended)
+    }
+
+    fn run_loop(
         &mut self,
         events: &Receiver<SenderEvent>,
         replies: &Receiver<Vec<crate::state::ReplyEvent>>,
@@ -309,9 +409,9 @@ impl TableLoop<'_> {
                 Ok(batch) => {
                     // Every send that caused these replies was reported before it left.
                     self.drain_sender(events);
-                    self.take_replies(&batch)?;
+                    self.take_replies(&batch);
                     while let Ok(more) = replies.try_recv() {
-                        self.take_replies(&more)?;
+                        self.take_replies(&more);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -325,9 +425,8 @@ impl TableLoop<'_> {
             if !retries.is_empty() {
                 let _ = retry_tx.send(std::mem::take(&mut retries));
             }
-            for r in filtered.drain(..) {
-                self.record(&r)?;
-            }
+            self.take_filtered(&mut filtered);
+            self.release.tick(now, self.sink)?;
             if now.duration_since(last_tick) >= Duration::from_millis(250) {
                 last_tick = now;
                 on_tick(self.found_open, self.table.stats());
@@ -339,9 +438,7 @@ impl TableLoop<'_> {
                 if let Some(w) = wait {
                     if now.saturating_duration_since(self.last_send) >= w {
                         self.table.expire_all(wall, &mut filtered);
-                        for r in filtered.drain(..) {
-                            self.record(&r)?;
-                        }
+                        self.take_filtered(&mut filtered);
                         return Ok(());
                     }
                 }
@@ -389,6 +486,7 @@ mod tests {
             table: ProbeTable::with_policy(retries, RttEstimator::new(ms(50), ms(20), ms(200))),
             wait: Some(Duration::from_secs(5)),
             progress: None,
+            checkpoint_every: CHECKPOINT_EVERY,
         }
     }
 
@@ -490,6 +588,95 @@ mod tests {
         assert!(!report.complete);
         assert_eq!((report.next_position, report.packets_sent), (0, 0));
         assert!(results.is_empty());
+    }
+
+    /// Records results and checks at every checkpoint that they are exactly the results
+    /// of the positions before it.
+    struct CheckedSink {
+        order: ProbeOrder,
+        start: u64,
+        results: Vec<PortResult>,
+        checkpoints: Vec<u64>,
+    }
+
+    impl ResultSink for CheckedSink {
+        fn record(&mut self, r: &PortResult) -> io::Result<()> {
+            self.results.push(*r);
+            Ok(())
+        }
+
+        fn checkpoint(&mut self, position: u64) -> io::Result<()> {
+            let want: std::collections::BTreeSet<_> =
+                (self.start..position).map(|p| self.order.get(p)).collect();
+            let got: std::collections::BTreeSet<_> =
+                self.results.iter().map(|r| (r.ip, r.port)).collect();
+            assert_eq!(got.len(), self.results.len(), "a result released twice");
+            assert_eq!(got, want, "checkpoint at {position}");
+            self.checkpoints.push(position);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_checkpoint_holds_exactly_the_results_before_it() {
+        for senders in [1, 2] {
+            let (mut tx, mut rx) =
+                memory_network(responder().loss_percent(5).seed(9), LinkLayer::RawIp);
+            let mut tx2 = tx.another(98);
+            let mut p = params(RetryPolicy::Fixed(2), 31);
+            // 256 probes minus the first 16 at 1500 pps: ~160 ms, checkpoints every 20 ms.
+            p.start = 16;
+            p.rate = Some(1500);
+            p.checkpoint_every = Duration::from_millis(20);
+            let mut sink = CheckedSink {
+                order: p.order.clone(),
+                start: 16,
+                results: Vec::new(),
+                checkpoints: Vec::new(),
+            };
+            let transmits: Vec<&mut dyn Transmit> = if senders == 1 {
+                vec![&mut tx]
+            } else {
+                vec![&mut tx, &mut tx2]
+            };
+            let report =
+                run(p, transmits, &mut rx, &mut sink, &AtomicBool::new(false)).expect("run");
+            assert!(report.complete);
+            assert_eq!(report.next_position, 256);
+            assert_eq!(sink.checkpoints.last(), Some(&256));
+            assert!(
+                sink.checkpoints.len() >= 4,
+                "{senders} senders: checkpoints {:?}",
+                sink.checkpoints
+            );
+            assert!(sink.checkpoints.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn a_stop_checkpoints_the_prefix_sent_and_writes_nothing_past_it() {
+        let (mut tx, mut rx) = memory_network(responder(), LinkLayer::RawIp);
+        let mut p = params(RetryPolicy::Fixed(1), 5);
+        p.rate = Some(1000);
+        p.checkpoint_every = Duration::from_millis(20);
+        let mut sink = CheckedSink {
+            order: p.order.clone(),
+            start: 0,
+            results: Vec::new(),
+            checkpoints: Vec::new(),
+        };
+        let stop = AtomicBool::new(false);
+        let report = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(80));
+                stop.store(true, Ordering::Relaxed);
+            });
+            run(p, vec![&mut tx], &mut rx, &mut sink, &stop).expect("run")
+        });
+        assert!(!report.complete);
+        assert!(report.next_position > 0 && report.next_position < 256);
+        assert_eq!(sink.checkpoints.last(), Some(&report.next_position));
+        assert_eq!(sink.results.len() as u64, report.next_position);
     }
 
     #[test]

@@ -31,16 +31,7 @@ pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
     let space = ProbeSpace::new(cfg.targets.clone(), cfg.ports.clone());
     let order = ProbeOrder::new(space, cfg.seed, cfg.shard);
     if cfg.dry_run {
-        let stdout = std::io::stdout();
-        let mut lock = stdout.lock();
-        return match dry_run::write_probes(&order, cfg.start, &mut lock) {
-            Ok(()) => Ok(error::EXIT_OK),
-            // A closed pipe (`| head`) is the reader's choice, not a failure.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(error::EXIT_OK),
-            Err(e) => Err(ScanError::Runtime(format!(
-                "writing the dry run failed: {e}"
-            ))),
-        };
+        return dry_run::run(&order, cfg.start, cfg.seed, &cfg.outputs);
     }
     match cfg.mode {
         ScanMode::Syn => syn_scan(&cfg, order, stop),
@@ -87,7 +78,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         return Err(error::missing_net_raw());
     }
     announce(cfg, &order);
-    let mut slot = prepare_privilege_drop(cfg)?;
+    let mut slot = prepare_privilege_drop(cfg, order.len())?;
     let first = cfg
         .targets
         .nth(0)
@@ -144,8 +135,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         key: [cfg.seed ^ rand::random::<u64>(), rand::random::<u64>()],
     });
     let info = scan_info(cfg, &order, "syn");
-    let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, &info)?;
-    outputs.set_hostnames(cfg.hostnames.iter().cloned());
+    let mut outputs = open_outputs(cfg, &info)?;
     give_up_privileges(cfg)?;
 
     let params = engine::EngineParams {
@@ -160,8 +150,9 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         table: new_table(cfg),
         wait: cfg.wait,
         progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
+        checkpoint_every: engine::CHECKPOINT_EVERY,
     };
-    let mut sinks = Sinks::new(cfg, &mut outputs);
+    let mut sinks = Sinks::new(cfg, &mut outputs, &mut slot);
     let outcome = engine::run(
         params,
         transmits
@@ -197,20 +188,79 @@ fn sender_threads(rate: Rate) -> usize {
     }
 }
 
-/// The outputs, plus the open ports kept for an nmap hand-off when one is asked for.
+/// Opens the outputs (on resume: cut back to the checkpoint, grouped ones rewritten with
+/// the journal replayed) and the journal, while the process may still be root.
+fn open_outputs(cfg: &ScanConfig, info: &ScanInfo) -> Result<Outputs, ScanError> {
+    if let Some(state) = &cfg.resumed {
+        resume::cut_outputs(state).map_err(ScanError::Usage)?;
+    }
+    let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, info)?;
+    outputs.set_hostnames(cfg.hostnames.iter().cloned());
+    if !keeps_journal(cfg) {
+        return Ok(outputs);
+    }
+    let journal_path = crate::sys::fs::with_suffix(&cfg.resume_file, resume::JOURNAL_SUFFIX);
+    let place = crate::sys::fs::DirFile::new(&journal_path).map_err(|e| {
+        ScanError::Usage(format!(
+            "cannot use {} for the resume journal: {e}",
+            journal_path.display()
+        ))
+    })?;
+    let journal = match cfg.resumed.as_ref().and_then(|s| s.journal) {
+        Some(length) => {
+            let file = place.open_trusted().map_err(|e| {
+                ScanError::Usage(format!(
+                    "cannot use the resume journal {}: {e}",
+                    journal_path.display()
+                ))
+            })?;
+            crate::output::journal::Journal::resume(file, length, |r| outputs.replay(r))
+                .map_err(ScanError::Usage)?
+        }
+        None => place
+            .create_private()
+            .and_then(crate::output::journal::Journal::create)
+            .map_err(|e| {
+                ScanError::Usage(format!(
+                    "cannot create the resume journal {}: {e}",
+                    journal_path.display()
+                ))
+            })?,
+    };
+    outputs.attach_journal(journal);
+    Ok(outputs)
+}
+
+/// Grouped formats written to a file need a journal to be rewritten whole after a resume.
+fn keeps_journal(cfg: &ScanConfig) -> bool {
+    cfg.outputs
+        .iter()
+        .any(|s| s.format.grouped() && s.path != "-")
+}
+
+/// The outputs, the resume file checkpoints go to, plus the open ports kept for an nmap
+/// hand-off when one is asked for.
 struct Sinks<'a> {
     outputs: &'a mut Outputs,
+    slot: &'a mut resume::ResumeSlot,
     open: Option<handoff::OpenPorts>,
     /// --baseline/--policy/--expect/--metrics-file checks (None without those flags).
     watch: Option<crate::watch::scan::Watch>,
+    warned: bool,
 }
 
 impl<'a> Sinks<'a> {
-    fn new(cfg: &ScanConfig, outputs: &'a mut Outputs) -> Sinks<'a> {
+    fn new(
+        cfg: &ScanConfig,
+        outputs: &'a mut Outputs,
+        slot: &'a mut resume::ResumeSlot,
+    ) -> Sinks<'a> {
         Sinks {
             outputs,
+            slot,
             open: cfg.nmap.as_ref().map(|_| handoff::OpenPorts::new()),
             watch: (!cfg.watch.is_empty()).then(|| crate::watch::scan::Watch::new(&cfg.watch)),
+            warned: false,
         }
     }
 }
@@ -224,6 +274,25 @@ impl engine::ResultSink for Sinks<'_> {
             w.observe(r);
         }
         self.outputs.record(r)
+    }
+
+    fn checkpoint(&mut self, position: u64) -> std::io::Result<()> {
+        let (lengths, journal) = self.outputs.checkpoint()?;
+        let cp = resume::Checkpoint {
+            position,
+            lengths,
+            journal,
+        };
+        if let Err(e) = self.slot.save(&cp) {
+            if !self.warned {
+                self.warned = true;
+                eprintln!(
+                    "synscan: cannot write the resume file {} ({e}); if the scan is killed it cannot be resumed",
+                    self.slot.path().display()
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -253,17 +322,39 @@ fn hand_off(cfg: &ScanConfig, code: i32, open: Option<handoff::OpenPorts>) -> i3
 /// The user a root-started scan runs as once its sockets are open.
 pub const DEFAULT_USER: &str = "nobody";
 
-/// Checks the --user to switch to and, when started as root, forks the keeper of the
-/// resume file before any socket or file is open (the keeper must hold none).
-fn prepare_privilege_drop(cfg: &ScanConfig) -> Result<resume::ResumeSlot, ScanError> {
-    if !crate::sys::caps::is_root() {
-        return Ok(resume::ResumeSlot::at(&cfg.resume_file));
+/// Checks the --user to switch to and prepares the resume file's checkpoints; when
+/// started as root, forks the keeper of the resume file before any socket or file is open
+/// (the keeper must hold none).
+fn prepare_privilege_drop(cfg: &ScanConfig, probes: u64) -> Result<resume::ResumeSlot, ScanError> {
+    let root = crate::sys::caps::is_root();
+    if root {
+        let user = cfg.user.as_deref().unwrap_or(DEFAULT_USER);
+        crate::sys::caps::user_ids(user)
+            .map_err(|e| ScanError::Usage(format!("bad --user \"{user}\": {e}")))?;
     }
-    let user = cfg.user.as_deref().unwrap_or(DEFAULT_USER);
-    crate::sys::caps::user_ids(user)
-        .map_err(|e| ScanError::Usage(format!("bad --user \"{user}\": {e}")))?;
-    resume::ResumeSlot::kept(&cfg.resume_file)
-        .map_err(|e| ScanError::Runtime(format!("cannot start the resume-file keeper: {e}")))
+    let mut template = resume::ResumeState::new(
+        cfg.seed,
+        format!("{}/{}", cfg.shard.index, cfg.shard.count),
+        cfg.start,
+        probes,
+        resume::saved_args(&cfg.argv, cfg.seed),
+    );
+    template.outputs = cfg
+        .outputs
+        .iter()
+        .filter(|s| s.path != "-")
+        .map(|s| resume::SavedOutput {
+            path: s.path.clone(),
+            length: 0,
+        })
+        .collect();
+    template.journal = keeps_journal(cfg).then_some(0);
+    resume::ResumeSlot::new(&cfg.resume_file, template, root).map_err(|e| {
+        ScanError::Usage(format!(
+            "cannot use {} as the resume file: {e}; give --resume-file a path in a directory you can write",
+            cfg.resume_file.display()
+        ))
+    })
 }
 
 /// Sockets and files are open: runs as --user (when root) and drops every capability,
@@ -287,7 +378,7 @@ fn new_table(cfg: &ScanConfig) -> ProbeTable {
 
 fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i32, ScanError> {
     announce(cfg, &order);
-    let mut slot = prepare_privilege_drop(cfg)?;
+    let mut slot = prepare_privilege_drop(cfg, order.len())?;
     // One descriptor per connect in flight; keep some for outputs and the rest.
     let nofile = crate::sys::sock::raise_nofile_limit().unwrap_or(1024);
     let max_in_flight = usize::try_from(nofile.saturating_sub(64))
@@ -296,8 +387,7 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
     let mut scanner = net::connect::ConnectScanner::new()
         .map_err(|e| ScanError::Runtime(format!("cannot create the connect poller: {e}")))?;
     let info = scan_info(cfg, &order, "connect");
-    let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, &info)?;
-    outputs.set_hostnames(cfg.hostnames.iter().cloned());
+    let mut outputs = open_outputs(cfg, &info)?;
     give_up_privileges(cfg)?;
     let params = connect::ConnectParams {
         order,
@@ -313,8 +403,9 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         wait: cfg.wait,
         max_in_flight,
         progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
+        checkpoint_every: engine::CHECKPOINT_EVERY,
     };
-    let mut sinks = Sinks::new(cfg, &mut outputs);
+    let mut sinks = Sinks::new(cfg, &mut outputs, &mut slot);
     let outcome = connect::run(params, &mut scanner, &mut sinks, stop);
     let open = sinks.open.take();
     let watch = sinks.watch.take();
@@ -353,6 +444,8 @@ fn finish(
     }
     // Whatever happened, what was found is written out.
     let written = outputs.finish(&summary);
+    // Lengths with the trailers: a resumed run keeps this run's summary lines.
+    let lengths = outputs.checkpoint();
     if let Some(e) = failure {
         return Err(ScanError::Runtime(e));
     }
@@ -375,19 +468,20 @@ fn finish(
         report.not_ours,
         report.capture_drops
     );
-    let state = resume::ResumeState::new(
-        cfg.seed,
-        format!("{}/{}", cfg.shard.index, cfg.shard.count),
-        report.next_position,
-        report.probes,
-        resume::saved_args(&cfg.argv, cfg.seed),
-    );
     if report.complete {
         // The rest is done: an old resume file would only invite a second run.
         slot.complete(cfg.resumed_from.is_some());
         return Ok(checked(error::EXIT_OK));
     }
-    match slot.save(&state) {
+    let (lengths, journal) =
+        lengths.map_err(|e| ScanError::Runtime(format!("writing results failed: {e}")))?;
+    let cp = resume::Checkpoint {
+        position: report.next_position,
+        lengths,
+        journal,
+    };
+    let state = slot.state(&cp);
+    match slot.save(&cp) {
         Ok(()) => eprintln!(
             "synscan: interrupted after {} of {} probes; finish with: synscan --resume {}",
             report.next_position,

@@ -1,11 +1,26 @@
-//! The resume file: where an interrupted scan stopped, and the arguments that define it.
+//! The resume file: where an interrupted scan stopped, the arguments that define it and
+//! the length of every output at that point. It is checkpointed every few seconds while
+//! the scan runs (so even SIGKILL loses little) and once more when a scan is stopped.
 
+use crate::sys::fs::{self, DirFile};
 use crate::sys::keeper::{self, FileKeeper};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Version of the file format.
-const FORMAT: u32 = 1;
+/// Version of the file format this synscan writes (it reads 1 too).
+const FORMAT: u32 = 2;
+
+/// Suffix of the journal kept beside the resume file for grouped outputs.
+pub const JOURNAL_SUFFIX: &str = ".journal";
+
+/// An output file and its length at the checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedOutput {
+    /// The path, as given on the command line.
+    pub path: String,
+    /// Bytes that belong to the results before `position`.
+    pub length: u64,
+}
 
 /// What `--resume FILE` needs to finish exactly the rest of a scan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,12 +31,45 @@ pub struct ResumeState {
     pub seed: u64,
     /// Shard, as "i/n".
     pub shard: String,
-    /// Position in the shard's order of the first probe not sent.
+    /// Position in the shard's order: every probe before it is decided and written.
     pub position: u64,
     /// Probes in the shard: a resumed run must find the same number.
     pub probes: u64,
     /// The scan's arguments without the program name, --seed included.
     pub args: Vec<String>,
+    /// File outputs and their lengths at `position`; a resumed run cuts each back to it.
+    #[serde(default)]
+    pub outputs: Vec<SavedOutput>,
+    /// Length of the journal (`FILE.journal`) at `position`, when grouped outputs keep one.
+    #[serde(default)]
+    pub journal: Option<u64>,
+}
+
+/// One checkpoint's numbers: all the keeper is ever sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Every probe before this position is decided and written.
+    pub position: u64,
+    /// Lengths of the file outputs, in the order of [`ResumeState::outputs`].
+    pub lengths: Vec<u64>,
+    /// Length of the journal, if there is one.
+    pub journal: Option<u64>,
+}
+
+impl Checkpoint {
+    fn to_numbers(&self) -> Vec<u64> {
+        let mut v = vec![self.position, self.journal.unwrap_or(u64::MAX)];
+        v.extend_from_slice(&self.lengths);
+        v
+    }
+
+    fn from_numbers(n: &[u64]) -> Checkpoint {
+        Checkpoint {
+            position: n.first().copied().unwrap_or(0),
+            journal: n.get(1).copied().filter(|&j| j != u64::MAX),
+            lengths: n.get(2..).unwrap_or(&[]).to_vec(),
+        }
+    }
 }
 
 impl ResumeState {
@@ -34,7 +82,20 @@ impl ResumeState {
             position,
             probes,
             args,
+            outputs: Vec::new(),
+            journal: None,
         }
+    }
+
+    /// This state with a checkpoint's numbers filled in.
+    pub fn at(&self, cp: &Checkpoint) -> ResumeState {
+        let mut st = self.clone();
+        st.position = cp.position;
+        for (o, len) in st.outputs.iter_mut().zip(&cp.lengths) {
+            o.length = *len;
+        }
+        st.journal = self.journal.and(cp.journal);
+        st
     }
 
     /// The file's text (one JSON object).
@@ -49,7 +110,7 @@ impl ResumeState {
     pub fn from_text(text: &str) -> Result<ResumeState, String> {
         let st: ResumeState =
             serde_json::from_str(text).map_err(|e| format!("not a synscan resume file ({e})"))?;
-        if st.synscan_resume != FORMAT {
+        if st.synscan_resume != FORMAT && st.synscan_resume != 1 {
             return Err(format!(
                 "resume file format {} is not supported (this synscan writes {FORMAT})",
                 st.synscan_resume
@@ -64,44 +125,92 @@ impl ResumeState {
         Ok(st)
     }
 
-    /// Reads `path`.
+    /// Reads `path` if it is trusted: owned by the real user or root, writable by nobody
+    /// else, not a link planted in a shared directory.
     pub fn read(path: &Path) -> Result<ResumeState, String> {
-        let text = std::fs::read_to_string(path)
+        use std::io::Read;
+        let mut f = fs::open_trusted_for_reading(path)?;
+        let mut text = String::new();
+        f.read_to_string(&mut text)
             .map_err(|e| format!("cannot read resume file {}: {e}", path.display()))?;
         Self::from_text(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
-
-    /// Writes `path` atomically (temporary file, then rename), so a crash leaves the old one.
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        std::fs::write(&tmp, self.to_text())?;
-        std::fs::rename(&tmp, path)
-    }
 }
 
-/// Where an interrupted scan saves its state. When the scanner gives up root, a keeper
-/// process forked beforehand keeps the right to write (or remove) the file wherever root
-/// could, and nothing else.
+/// Cuts each file output back to its length at the checkpoint, so what a killed run wrote
+/// after it (and will do again) disappears. Only regular files are cut.
+pub fn cut_outputs(state: &ResumeState) -> Result<(), String> {
+    for o in &state.outputs {
+        let path = Path::new(&o.path);
+        fs::check_link(path)?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| {
+                format!(
+                    "cannot reopen output {} of the interrupted scan: {e}; restore it or start the scan again",
+                    o.path
+                )
+            })?;
+        let meta = f
+            .metadata()
+            .map_err(|e| format!("cannot inspect output {}: {e}", o.path))?;
+        if !meta.is_file() {
+            continue;
+        }
+        if meta.len() < o.length {
+            return Err(format!(
+                "output {} holds {} bytes where the interrupted scan had written {}; it changed since, so restore it or start the scan again",
+                o.path,
+                meta.len(),
+                o.length
+            ));
+        }
+        f.set_len(o.length)
+            .map_err(|e| format!("cannot cut output {} back to the checkpoint: {e}", o.path))?;
+    }
+    Ok(())
+}
+
+/// Who writes the resume file.
+enum Writer {
+    /// The scanner itself (it keeps its rights): the file and its companions.
+    InProcess(DirFile, Vec<DirFile>),
+    /// A keeper process forked while the scanner was root.
+    Kept(FileKeeper),
+}
+
+/// Where a scan checkpoints its state. When the scanner gives up root, a keeper process
+/// forked beforehand keeps the right to write (or remove) the file wherever root could,
+/// and nothing else; otherwise the scanner writes it with the same code.
 pub struct ResumeSlot {
     path: PathBuf,
-    keeper: Option<FileKeeper>,
+    template: ResumeState,
+    writer: Writer,
+    written: bool,
 }
 
 impl ResumeSlot {
-    /// A slot the scanner writes itself.
-    pub fn at(path: &Path) -> ResumeSlot {
-        ResumeSlot {
-            path: path.to_path_buf(),
-            keeper: None,
-        }
-    }
-
-    /// A slot written by a keeper process; call while the process has one thread.
-    pub fn kept(path: &Path) -> std::io::Result<ResumeSlot> {
+    /// A slot for `path` whose checkpoints fill in `template`; with `keep`, a keeper
+    /// process writes it (call while the process has one thread).
+    pub fn new(path: &Path, template: ResumeState, keep: bool) -> std::io::Result<ResumeSlot> {
+        let file = DirFile::new(path)?;
+        let companions = vec![file.sibling(JOURNAL_SUFFIX)?];
+        let writer = if keep {
+            let words = 2 + template.outputs.len();
+            let t = template.clone();
+            let render: keeper::Render = Box::new(move |n: &[u64]| {
+                t.at(&Checkpoint::from_numbers(n)).to_text().into_bytes()
+            });
+            Writer::Kept(keeper::spawn(file, companions, words, render)?)
+        } else {
+            Writer::InProcess(file, companions)
+        };
         Ok(ResumeSlot {
             path: path.to_path_buf(),
-            keeper: Some(keeper::spawn(path)?),
+            template,
+            writer,
+            written: false,
         })
     }
 
@@ -110,22 +219,31 @@ impl ResumeSlot {
         &self.path
     }
 
-    /// Saves `state`.
-    pub fn save(&mut self, state: &ResumeState) -> std::io::Result<()> {
-        match self.keeper.as_mut() {
-            Some(k) => k.save(state.to_text().as_bytes()),
-            None => state.write(&self.path),
-        }
+    /// The state a checkpoint stands for.
+    pub fn state(&self, cp: &Checkpoint) -> ResumeState {
+        self.template.at(cp)
     }
 
-    /// The scan completed; a resumed run removes the file it finished.
+    /// Writes a checkpoint (atomically).
+    pub fn save(&mut self, cp: &Checkpoint) -> std::io::Result<()> {
+        let r = match &mut self.writer {
+            Writer::Kept(k) => k.save(&cp.to_numbers()),
+            Writer::InProcess(f, _) => f.write_atomic(self.template.at(cp).to_text().as_bytes()),
+        };
+        self.written |= r.is_ok();
+        r
+    }
+
+    /// The scan completed: removes the journal, and the file if this run wrote it or
+    /// resumed from it (another scan's file is left alone).
     pub fn complete(&mut self, resumed: bool) {
-        if !resumed {
-            return;
-        }
-        let removed = match self.keeper.as_mut() {
-            Some(k) => k.remove(),
-            None => std::fs::remove_file(&self.path),
+        let file = resumed || self.written;
+        let removed = match &mut self.writer {
+            Writer::Kept(k) => k.remove(file),
+            Writer::InProcess(f, companions) => companions
+                .iter()
+                .chain(file.then_some(&*f))
+                .try_for_each(DirFile::remove),
         };
         if let Err(e) = removed {
             eprintln!(

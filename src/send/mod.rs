@@ -26,6 +26,8 @@ pub struct SentBatch {
     pub probes: Vec<(Ipv4Addr, u16)>,
     /// How many of `probes` (from the front) are retries.
     pub retried: usize,
+    /// Positions of the new probes (the rest of `probes`, in order): one claimed run.
+    pub new_run: std::ops::Range<u64>,
 }
 
 /// What the sender tells the probe table.
@@ -196,8 +198,10 @@ pub fn run_sender(
             probes.push(p);
         }
         let retried = probes.len();
+        let mut new_run = 0..0;
         if !new_done && probes.len() < granted && !stop.load(Ordering::Relaxed) {
-            for position in positions.claim((granted - probes.len()) as u64) {
+            new_run = positions.claim((granted - probes.len()) as u64);
+            for position in new_run.clone() {
                 probes.push(order.get(position));
             }
         }
@@ -217,6 +221,7 @@ pub fn run_sender(
                 at: Instant::now(),
                 probes,
                 retried,
+                new_run,
             }))
             .is_err()
         {

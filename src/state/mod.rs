@@ -4,6 +4,7 @@
 //! Memory is bounded by rate x timeout, never by the size of the scan: an entry lives from
 //! its first send until it is answered or has used every try.
 
+pub mod epochs;
 pub mod rtt;
 
 use crate::model::{PortResult, PortState, Reason};
@@ -37,6 +38,8 @@ pub enum ReplyOutcome {
         result: PortResult,
         /// True when the probe had been sent more than once.
         on_retry: bool,
+        /// The release epoch the probe was tagged with at its first send.
+        epoch: u8,
     },
     /// A reply for a probe already decided (duplicate or late), or never sent.
     Ignored,
@@ -51,6 +54,17 @@ struct Entry {
     tries: u8,
     /// A retry was asked of the sender and has not been sent yet.
     resend_pending: bool,
+    /// Release epoch of the first send (see [`epochs`]); it fits in the padding.
+    epoch: u8,
+}
+
+/// A result decided without a reply (timed out), with its probe's release epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tagged {
+    /// The result.
+    pub result: PortResult,
+    /// The release epoch of its probe.
+    pub epoch: u8,
 }
 
 /// When a try falls due, in 16 bytes: the key (48 bits) with the try number on top.
@@ -190,15 +204,15 @@ impl ProbeTable {
         }
     }
 
-    /// Records that a probe left for the first time at `at`.
-    pub fn on_sent(&mut self, ip: Ipv4Addr, port: u16, at: Instant) {
-        self.record_send(key(ip, port), at, true);
+    /// Records that a probe of release epoch `epoch` left for the first time at `at`.
+    pub fn on_sent(&mut self, ip: Ipv4Addr, port: u16, at: Instant, epoch: u8) {
+        self.record_send(key(ip, port), at, Some(epoch));
     }
 
     /// Records that a retry left at `at`; a probe decided since the retry was asked for
     /// stays decided.
     pub fn on_resent(&mut self, ip: Ipv4Addr, port: u16, at: Instant) {
-        self.record_send(key(ip, port), at, false);
+        self.record_send(key(ip, port), at, None);
     }
 
     /// Microseconds from the epoch (set by the first send) to `at`.
@@ -207,16 +221,20 @@ impl ProbeTable {
         u64::try_from(at.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX)
     }
 
-    fn record_send(&mut self, k: u64, at: Instant, first: bool) {
+    /// `first` holds the epoch of a first send, None for a retry.
+    fn record_send(&mut self, k: u64, at: Instant, first: Option<u8>) {
         let sent_us = self.micros(at);
         let entry = match self.entries.entry(k) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) if first => v.insert(Entry {
-                last_sent_us: 0,
-                tries: 0,
-                resend_pending: false,
-            }),
-            std::collections::hash_map::Entry::Vacant(_) => return,
+            std::collections::hash_map::Entry::Vacant(v) => match first {
+                Some(epoch) => v.insert(Entry {
+                    last_sent_us: 0,
+                    tries: 0,
+                    resend_pending: false,
+                    epoch,
+                }),
+                None => return,
+            },
         };
         entry.tries = entry.tries.saturating_add(1);
         entry.last_sent_us = sent_us as u32;
@@ -257,6 +275,7 @@ impl ProbeTable {
                 timestamp: now,
             },
             on_retry,
+            epoch: entry.epoch,
         }
     }
 
@@ -267,7 +286,7 @@ impl ProbeTable {
         now: Instant,
         wall: SystemTime,
         retries: &mut Vec<(Ipv4Addr, u16)>,
-        filtered: &mut Vec<PortResult>,
+        filtered: &mut Vec<Tagged>,
     ) {
         let max_tries = self.tries_allowed();
         let now_us = self.micros(now);
@@ -290,9 +309,13 @@ impl ProbeTable {
                     self.stats.retries_requested += 1;
                     retries.push((ip, port));
                 } else {
+                    let epoch = entry.epoch;
                     self.entries.remove(&d.key());
                     self.stats.timed_out += 1;
-                    filtered.push(no_response(ip, port, wall));
+                    filtered.push(Tagged {
+                        result: no_response(ip, port, wall),
+                        epoch,
+                    });
                 }
             }
         }
@@ -326,14 +349,17 @@ impl ProbeTable {
     }
 
     /// Decides every probe still in the window filtered (end of the listening time).
-    pub fn expire_all(&mut self, wall: SystemTime, filtered: &mut Vec<PortResult>) {
+    pub fn expire_all(&mut self, wall: SystemTime, filtered: &mut Vec<Tagged>) {
         self.deadlines.iter_mut().for_each(VecDeque::clear);
-        for (k, _) in self.entries.drain() {
+        for (k, e) in self.entries.drain() {
             let (ip, port) = unkey(k);
             self.stats.timed_out += 1;
-            filtered.push(no_response(ip, port, wall));
+            filtered.push(Tagged {
+                result: no_response(ip, port, wall),
+                epoch: e.epoch,
+            });
         }
-        filtered.sort_by_key(|r| (r.ip, r.port));
+        filtered.sort_by_key(|t| (t.result.ip, t.result.port));
     }
 
     /// When the oldest deadline falls, if any probe is waiting.
@@ -410,11 +436,13 @@ mod tests {
     fn first_reply_decides_and_duplicates_are_ignored() {
         let t0 = Instant::now();
         let mut t = table(1);
-        t.on_sent(A, 80, t0);
-        t.on_sent(A, 81, t0);
+        t.on_sent(A, 80, t0, 0);
+        t.on_sent(A, 81, t0, 0);
         let out = t.on_reply(&reply(80, Reason::SynAck, t0), SystemTime::UNIX_EPOCH);
         match out {
-            ReplyOutcome::Decided { result, on_retry } => {
+            ReplyOutcome::Decided {
+                result, on_retry, ..
+            } => {
                 assert_eq!(
                     (result.port, result.state, on_retry),
                     (80, PortState::Open, false)
@@ -439,7 +467,7 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut t = table(2);
-        t.on_sent(A, 22, t0);
+        t.on_sent(A, 22, t0, 0);
         let (mut re, mut filt) = (Vec::new(), Vec::new());
         t.expire(t0 + ms(99), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
         assert!(re.is_empty() && filt.is_empty());
@@ -461,7 +489,10 @@ mod tests {
         t.expire(t0 + ms(1100), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
         assert_eq!(re.len(), 2);
         assert_eq!(filt.len(), 1);
-        assert_eq!((filt[0].port, filt[0].reason), (22, Reason::NoResponse));
+        assert_eq!(
+            (filt[0].result.port, filt[0].result.reason),
+            (22, Reason::NoResponse)
+        );
         assert!(t.is_empty());
         assert_eq!(t.stats().timed_out, 1);
     }
@@ -471,7 +502,7 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut t = table(1);
-        t.on_sent(A, 80, t0);
+        t.on_sent(A, 80, t0, 0);
         let (mut re, mut filt) = (Vec::new(), Vec::new());
         t.expire(t0 + ms(100), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
         assert_eq!(re, vec![(A, 80)]);
@@ -492,7 +523,7 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut t = table(1);
-        t.on_sent(A, 443, t0);
+        t.on_sent(A, 443, t0, 0);
         let (mut re, mut filt) = (Vec::new(), Vec::new());
         t.expire(t0 + ms(100), SystemTime::UNIX_EPOCH, &mut re, &mut filt);
         t.on_resent(A, 443, t0 + ms(100));
@@ -511,11 +542,11 @@ mod tests {
     fn expire_all_flushes_window() {
         let t0 = Instant::now();
         let mut t = table(0);
-        t.on_sent(A, 2, t0);
-        t.on_sent(A, 1, t0);
+        t.on_sent(A, 2, t0, 0);
+        t.on_sent(A, 1, t0, 0);
         let mut filt = Vec::new();
         t.expire_all(SystemTime::UNIX_EPOCH, &mut filt);
-        let ports: Vec<u16> = filt.iter().map(|r| r.port).collect();
+        let ports: Vec<u16> = filt.iter().map(|t| t.result.port).collect();
         assert_eq!(ports, vec![1, 2]);
         assert!(t.is_empty() && t.next_deadline().is_none());
     }
@@ -534,7 +565,7 @@ mod tests {
         let t0 = Instant::now();
         for port in first..first + n {
             for _ in 0..answer_try {
-                t.on_sent(A, port, t0);
+                t.on_sent(A, port, t0, 0);
             }
             t.on_reply(&reply(port, Reason::Reset, t0), SystemTime::UNIX_EPOCH);
         }
@@ -582,11 +613,11 @@ mod tests {
         let ms = Duration::from_millis;
         let wall = SystemTime::UNIX_EPOCH;
         let mut t = table(0);
-        t.on_sent(A, 25, t0);
+        t.on_sent(A, 25, t0, 0);
         let (mut re, mut filt) = (Vec::new(), Vec::new());
         t.expire(t0 + ms(100), wall, &mut re, &mut filt);
         assert_eq!(filt.len(), 1);
-        assert_eq!(filt[0].state, PortState::Filtered);
+        assert_eq!(filt[0].result.state, PortState::Filtered);
         // The SYN/ACK comes after the probe was given up: not a second result.
         for reason in [Reason::SynAck, Reason::Reset, Reason::AdminProhibited] {
             assert_eq!(
@@ -603,7 +634,7 @@ mod tests {
         let t0 = Instant::now();
         let wall = SystemTime::UNIX_EPOCH;
         let mut t = table(1);
-        t.on_sent(A, 80, t0);
+        t.on_sent(A, 80, t0, 0);
         let stranger = ReplyEvent {
             ip: Ipv4Addr::new(198, 19, 0, 2),
             ..reply(80, Reason::SynAck, t0)
@@ -618,7 +649,7 @@ mod tests {
         let t0 = Instant::now();
         let wall = SystemTime::UNIX_EPOCH;
         let mut t = table(2);
-        t.on_sent(A, 443, t0);
+        t.on_sent(A, 443, t0, 0);
         let mut decided = Vec::new();
         // A SYN/ACK, its retransmission, then an RST and an ICMP error for the same pair.
         for reason in [
@@ -637,21 +668,43 @@ mod tests {
     }
 
     #[test]
+    fn decisions_carry_the_epoch_of_the_first_send() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let wall = SystemTime::UNIX_EPOCH;
+        let mut t = table(1);
+        t.on_sent(A, 1, t0, 7);
+        t.on_sent(A, 2, t0, 200);
+        let (mut re, mut filt) = (Vec::new(), Vec::new());
+        t.expire(t0 + ms(100), wall, &mut re, &mut filt);
+        // A retry keeps the first send's epoch.
+        t.on_resent(A, 1, t0 + ms(100));
+        t.on_resent(A, 2, t0 + ms(100));
+        assert!(matches!(
+            t.on_reply(&reply(1, Reason::Reset, t0 + ms(150)), wall),
+            ReplyOutcome::Decided { epoch: 7, .. }
+        ));
+        t.expire(t0 + ms(300), wall, &mut re, &mut filt);
+        assert_eq!(filt.len(), 1);
+        assert_eq!((filt[0].result.port, filt[0].epoch), (2, 200));
+    }
+
+    #[test]
     fn entries_stay_compact_and_rtt_samples_are_exact() {
         assert_eq!(std::mem::size_of::<Entry>(), 8);
         assert_eq!(std::mem::size_of::<Deadline>(), 16);
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut t = table(1);
-        t.on_sent(A, 1, t0);
-        t.on_sent(A, 2, t0 + ms(5));
+        t.on_sent(A, 1, t0, 0);
+        t.on_sent(A, 2, t0 + ms(5), 0);
         t.on_reply(
             &reply(2, Reason::Reset, t0 + ms(35)),
             SystemTime::UNIX_EPOCH,
         );
         assert_eq!(t.srtt(), Some(ms(30)));
         // A reply stamped before its send gives no sample.
-        t.on_sent(A, 3, t0 + ms(50));
+        t.on_sent(A, 3, t0 + ms(50), 0);
         t.on_reply(
             &reply(3, Reason::Reset, t0 + ms(40)),
             SystemTime::UNIX_EPOCH,

@@ -4,6 +4,8 @@
 pub mod bpf;
 pub mod caps;
 pub mod epoll;
+pub mod files;
+pub mod fs;
 pub mod keeper;
 pub mod netlink;
 pub mod netns;

@@ -64,6 +64,9 @@ struct TpacketStats {
     tp_drops: u32,
 }
 
+// SAFETY: repr(C), two u32 fields, no padding: any bytes are a valid value.
+unsafe impl super::sock::PlainData for TpacketStats {}
+
 /// (packets, drops) since the previous call; the kernel resets them on each read.
 pub fn stats(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
     let s: TpacketStats = super::sock::get_opt(fd, libc::SOL_PACKET, libc::PACKET_STATISTICS)?;

@@ -40,15 +40,32 @@ pub(crate) fn set_opt<T: Copy>(
     Ok(())
 }
 
+/// Types the kernel may fill byte for byte: every bit pattern is a valid value and there
+/// are no padding bytes. Sealed: it is crate-private and `unsafe`, and `#![deny(unsafe_code)]`
+/// outside src/sys means only this module's neighbours can implement it.
+///
+/// # Safety
+/// Implement only for integers and `#[repr(C)]` structs made of integer fields without
+/// padding.
+pub(crate) unsafe trait PlainData: Copy + Default {}
+
+// SAFETY: integers are valid for every bit pattern and have no padding.
+unsafe impl PlainData for i32 {}
+// SAFETY: as above.
+unsafe impl PlainData for u32 {}
+// SAFETY: as above.
+unsafe impl PlainData for u64 {}
+
 /// Reads a socket option into the plain-data `T` (zero-initialised first).
-pub(crate) fn get_opt<T: Copy + Default>(
+pub(crate) fn get_opt<T: PlainData>(
     fd: BorrowedFd<'_>,
     level: libc::c_int,
     name: libc::c_int,
 ) -> io::Result<T> {
     let mut value = T::default();
     let mut len = std::mem::size_of::<T>() as libc::socklen_t;
-    // SAFETY: value has len writable bytes.
+    // SAFETY: value has len writable bytes, and T: PlainData makes any bytes the kernel
+    // writes (or leaves zero) a valid T.
     cvt(unsafe {
         libc::getsockopt(
             fd.as_raw_fd(),
@@ -207,6 +224,36 @@ pub fn raise_nofile_limit() -> io::Result<libc::rlim_t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Says at compile time whether T implements PlainData: the inherent constant wins when
+    /// the bound holds, the trait's default otherwise.
+    struct Probe<T>(std::marker::PhantomData<T>);
+    trait NotPlain {
+        const PLAIN: bool = false;
+    }
+    impl<T> NotPlain for Probe<T> {}
+    impl<T: PlainData> Probe<T> {
+        const PLAIN: bool = true;
+    }
+
+    #[test]
+    fn get_opt_fills_only_plain_data() {
+        // Issue #8 item 3: get_opt accepted any Copy + Default type, so a bool or a struct
+        // with padding could be filled with arbitrary kernel bytes from safe code.
+        let plain = [
+            <Probe<bool>>::PLAIN,
+            <Probe<char>>::PLAIN,
+            <Probe<(u8, u32)>>::PLAIN,
+            <Probe<Option<u32>>>::PLAIN,
+            <Probe<i32>>::PLAIN,
+            <Probe<u64>>::PLAIN,
+        ];
+        assert_eq!(plain, [false, false, false, false, true, true]);
+        let fd = socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        use std::os::fd::AsFd;
+        let ty: libc::c_int = get_opt(fd.as_fd(), libc::SOL_SOCKET, libc::SO_TYPE).unwrap();
+        assert_eq!(ty, libc::SOCK_STREAM);
+    }
 
     #[test]
     fn timeout_rounds_up_to_milliseconds() {

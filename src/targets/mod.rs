@@ -20,8 +20,8 @@ mod top_ports;
 pub use ipset::Ipv4Set;
 pub use order::{ProbeOrder, ProbeSpace, Shard};
 pub use parse::{
-    build_target_set, parse_target, read_spec_file, reserved_blocks, split_specs, system_resolver,
-    Resolver, MAX_SPEC_INTERVALS,
+    build_target_set, parse_target, read_spec_file, reserved_blocks, split_spec_lines, split_specs,
+    system_resolver, Resolver, Spec, MAX_SPEC_INTERVALS,
 };
 pub use permutation::Permutation;
 pub use ports::{parse_ports, PortSet};

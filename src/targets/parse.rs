@@ -249,35 +249,73 @@ pub fn parse_target(
     Err(bad_target(spec))
 }
 
-/// Splits spec-file text into specs: whitespace separated, `#` to end of line is a comment.
-/// Commas are kept because "10.0.0,2.1" is one spec.
-pub fn split_specs(text: &str) -> Vec<String> {
+/// One target spec and, when it was read from a file, where (for error messages).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// The spec as written.
+    pub text: String,
+    /// `-iL "FILE" line N` for a spec read from a file; None for one from the command line.
+    pub origin: Option<String>,
+}
+
+impl From<&str> for Spec {
+    fn from(text: &str) -> Spec {
+        Spec {
+            text: text.to_string(),
+            origin: None,
+        }
+    }
+}
+
+impl From<String> for Spec {
+    fn from(text: String) -> Spec {
+        Spec { text, origin: None }
+    }
+}
+
+/// Splits spec-file text into specs with their 1-based line numbers: whitespace separated,
+/// `#` to end of line is a comment. Commas are kept because "10.0.0,2.1" is one spec.
+pub fn split_spec_lines(text: &str) -> Vec<(usize, String)> {
     text.lines()
-        .flat_map(|line| {
+        .enumerate()
+        .flat_map(|(i, line)| {
             let line = line.split('#').next().unwrap_or("");
-            line.split_whitespace().map(str::to_string)
+            line.split_whitespace().map(move |w| (i + 1, w.to_string()))
         })
         .collect()
 }
 
+/// Splits spec-file text into specs (see [`split_spec_lines`]).
+pub fn split_specs(text: &str) -> Vec<String> {
+    split_spec_lines(text).into_iter().map(|(_, s)| s).collect()
+}
+
 /// Reads whitespace-separated specs from a file, `-` meaning stdin; `#` starts a comment.
-pub fn read_spec_file(path: &str) -> Result<Vec<String>, TargetError> {
+/// `flag` (`-iL` or `--excludefile`) names the file in errors, with the line of a bad spec.
+pub fn read_spec_file(path: &str, flag: &str) -> Result<Vec<Spec>, TargetError> {
     let mut text = String::new();
     let res = if path == "-" {
         std::io::stdin().read_to_string(&mut text).map(|_| ())
     } else {
         std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
     };
+    let what = if path == "-" {
+        "standard input".to_string()
+    } else {
+        format!("\"{path}\"")
+    };
     match res {
-        Ok(()) => Ok(split_specs(&text)),
+        Ok(()) => Ok(split_spec_lines(&text)
+            .into_iter()
+            .map(|(line, text)| Spec {
+                text,
+                origin: Some(format!("{flag} {what} line {line}")),
+            })
+            .collect()),
         Err(e) => {
-            let what = if path == "-" {
-                "standard input".to_string()
-            } else {
-                format!("\"{path}\"")
-            };
+            let list = if flag == "-iL" { "target" } else { "exclude" };
             Err(TargetError(format!(
-                "cannot read target list {what}: {e}; check the -iL path"
+                "cannot read {list} list {what}: {e}; check the {flag} path"
             )))
         }
     }
@@ -303,19 +341,23 @@ pub fn reserved_blocks() -> Ipv4Set {
     }))
 }
 
-/// Parses every spec into one set, resolving each distinct hostname once.
-fn specs_to_set(specs: &[String], resolve: Resolver) -> Result<Ipv4Set, TargetError> {
+/// Parses every spec into one set; an error names the file and line a spec came from.
+fn specs_to_set(specs: &[Spec], resolve: Resolver) -> Result<Ipv4Set, TargetError> {
     let mut raw: Vec<(Ipv4Addr, Ipv4Addr)> = Vec::new();
     for s in specs {
-        raw.extend(parse_target(s, resolve)?);
+        let parsed = parse_target(&s.text, resolve).map_err(|e| match &s.origin {
+            Some(origin) => TargetError(format!("{origin}: {e}")),
+            None => e,
+        })?;
+        raw.extend(parsed);
     }
     Ok(Ipv4Set::from_ranges(raw))
 }
 
 /// Builds the target set: includes minus excludes; refuses reserved addresses unless allowed.
 pub fn build_target_set(
-    includes: &[String],
-    excludes: &[String],
+    includes: &[Spec],
+    excludes: &[Spec],
     allow_reserved: bool,
     resolve: Resolver,
 ) -> Result<Ipv4Set, TargetError> {
@@ -558,9 +600,11 @@ mod tests {
         writeln!(f).unwrap();
         writeln!(f, "   198.18.0.0/24").unwrap();
         write!(f, "host.test#no-space comment").unwrap();
-        let specs = read_spec_file(f.path().to_str().unwrap()).unwrap();
+        let path = f.path().to_str().unwrap();
+        let specs = read_spec_file(path, "-iL").unwrap();
+        let texts: Vec<&str> = specs.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(
-            specs,
+            texts,
             vec![
                 "10.0.0.1",
                 "10.0.0.2",
@@ -569,16 +613,44 @@ mod tests {
                 "host.test"
             ]
         );
+        let lines: Vec<String> = specs.iter().filter_map(|s| s.origin.clone()).collect();
+        let at = |n: usize| format!("-iL \"{path}\" line {n}");
+        assert_eq!(lines, vec![at(2), at(2), at(2), at(4), at(5)]);
         let empty = tempfile::NamedTempFile::new().unwrap();
         assert_eq!(
-            read_spec_file(empty.path().to_str().unwrap()).unwrap(),
-            Vec::<String>::new()
+            read_spec_file(empty.path().to_str().unwrap(), "-iL").unwrap(),
+            Vec::<Spec>::new()
         );
-        let e = read_spec_file("/nonexistent/synscan-targets.txt").unwrap_err();
+        let e = read_spec_file("/nonexistent/synscan-targets.txt", "-iL").unwrap_err();
         assert!(e
             .to_string()
             .starts_with("cannot read target list \"/nonexistent/synscan-targets.txt\": "));
         assert!(e.to_string().ends_with("; check the -iL path"));
+        let e = read_spec_file("/nonexistent/ex.txt", "--excludefile").unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("cannot read exclude list \"/nonexistent/ex.txt\": "));
+        assert!(e.to_string().ends_with("; check the --excludefile path"));
+    }
+
+    #[test]
+    fn a_bad_spec_in_a_file_names_the_file_and_line() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        write!(f, "# list\n198.18.0.1\n\n198.18.0.2 10.0.0.300\n").unwrap();
+        let path = f.path().to_str().unwrap();
+        let inc = read_spec_file(path, "-iL").unwrap();
+        let e = build_target_set(&inc, &[], false, &fake).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("-iL \"{path}\" line 4: {}", pe("10.0.0.300"))
+        );
+        let ex = read_spec_file(path, "--excludefile").unwrap();
+        let e = build_target_set(&s(&["198.18.0.0/24"]), &ex, false, &fake).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("--excludefile \"{path}\" line 4: bad octet")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -596,8 +668,8 @@ mod tests {
         assert!(!r.contains(ip("223.255.255.255")));
     }
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
+    fn s(v: &[&str]) -> Vec<Spec> {
+        v.iter().map(|x| Spec::from(*x)).collect()
     }
 
     #[test]

@@ -1,0 +1,273 @@
+//! Epochs: decided results are released to the outputs in position order, a few seconds
+//! at a time, so the outputs always hold exactly the results of a prefix of the order and
+//! a checkpoint of that prefix's end is exact whatever kills the scan next.
+//!
+//! The table loop closes an epoch every so often at a boundary: the contiguous prefix of
+//! positions whose first send it has processed. Each new probe belongs to the open epoch
+//! (its position is past every closed boundary). A result waits with its epoch until
+//! every epoch up to it is closed and has no undecided probe; then it is released.
+
+use crate::model::PortResult;
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
+
+/// One epoch not yet released.
+#[derive(Debug)]
+struct Epoch {
+    /// Its full number (tags are the low 8 bits).
+    number: u64,
+    /// Where it ends, once closed.
+    boundary: Option<u64>,
+    /// Its probes sent and not yet decided.
+    undecided: u64,
+    /// Its decided results, waiting for release.
+    results: Vec<PortResult>,
+}
+
+impl Epoch {
+    fn new(number: u64) -> Epoch {
+        Epoch {
+            number,
+            boundary: None,
+            undecided: 0,
+            results: Vec::new(),
+        }
+    }
+}
+
+/// Epochs alive at once at most: tags are 8 bits.
+const MAX_LIVE: usize = 250;
+
+/// The epoch bookkeeping of one scan.
+#[derive(Debug)]
+pub struct Epochs {
+    /// Every position before this had its first send processed.
+    prefix: u64,
+    /// Processed runs past a gap (several senders report out of order): start -> end.
+    ahead: BTreeMap<u64, u64>,
+    /// Unreleased epochs, oldest first; the last is open.
+    live: VecDeque<Epoch>,
+    /// Every result before this position is released.
+    released: u64,
+}
+
+impl Epochs {
+    /// Bookkeeping for a scan that starts at `start`.
+    pub fn new(start: u64) -> Epochs {
+        Epochs {
+            prefix: start,
+            ahead: BTreeMap::new(),
+            live: VecDeque::from([Epoch::new(0)]),
+            released: start,
+        }
+    }
+
+    fn open(&mut self) -> &mut Epoch {
+        // `live` always holds the open epoch.
+        if self.live.is_empty() {
+            self.live.push_back(Epoch::new(0));
+        }
+        let last = self.live.len() - 1;
+        &mut self.live[last]
+    }
+
+    /// The tag new probes get (the open epoch's).
+    pub fn open_tag(&self) -> u8 {
+        self.live.back().map_or(0, |e| e.number as u8)
+    }
+
+    /// The first sends of the positions in `run` were processed (they belong to the open
+    /// epoch).
+    pub fn sent_run(&mut self, run: Range<u64>) {
+        if run.is_empty() {
+            return;
+        }
+        self.open().undecided += run.end - run.start;
+        if run.start == self.prefix {
+            self.prefix = run.end;
+            while let Some(end) = self.ahead.remove(&self.prefix) {
+                self.prefix = end;
+            }
+        } else {
+            self.ahead.insert(run.start, run.end);
+        }
+    }
+
+    /// A probe of the epoch tagged `tag` is decided.
+    pub fn decided(&mut self, tag: u8, r: PortResult) {
+        let front = self.live.front().map_or(0, |e| e.number as u8);
+        let i = usize::from(tag.wrapping_sub(front)).min(self.live.len().saturating_sub(1));
+        if let Some(e) = self.live.get_mut(i) {
+            e.undecided = e.undecided.saturating_sub(1);
+            e.results.push(r);
+        }
+    }
+
+    /// Closes the open epoch at the processed prefix, unless a run is still missing
+    /// before a processed one (try again shortly) or too many epochs are alive. Returns
+    /// true when it closed.
+    pub fn close(&mut self) -> bool {
+        if !self.ahead.is_empty() || self.live.len() >= MAX_LIVE {
+            return false;
+        }
+        let prefix = self.prefix;
+        let open = self.open();
+        open.boundary = Some(prefix);
+        let next = open.number + 1;
+        self.live.push_back(Epoch::new(next));
+        true
+    }
+
+    /// Releases, in order, every closed epoch whose probes are all decided: its results go
+    /// to `out`. Returns the position every released result is before.
+    pub fn release<E>(
+        &mut self,
+        mut out: impl FnMut(&PortResult) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        while self.live.len() > 1 {
+            let ready =
+                matches!(self.live.front(), Some(e) if e.boundary.is_some() && e.undecided == 0);
+            if !ready {
+                break;
+            }
+            let Some(e) = self.live.pop_front() else {
+                break;
+            };
+            for r in &e.results {
+                out(r)?;
+            }
+            self.released = e.boundary.unwrap_or(self.released);
+        }
+        Ok(self.released)
+    }
+
+    /// Every result before this position has been released.
+    pub fn released(&self) -> u64 {
+        self.released
+    }
+
+    /// Probes sent whose first send was processed, as a prefix.
+    pub fn prefix(&self) -> u64 {
+        self.prefix
+    }
+
+    /// Results waiting for release.
+    pub fn buffered(&self) -> usize {
+        self.live.iter().map(|e| e.results.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PortState, Reason};
+    use std::net::Ipv4Addr;
+    use std::time::SystemTime;
+
+    fn result(port: u16) -> PortResult {
+        PortResult {
+            ip: Ipv4Addr::new(198, 19, 0, 1),
+            port,
+            state: PortState::Closed,
+            reason: Reason::Reset,
+            ttl: 64,
+            timestamp: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    fn release(e: &mut Epochs) -> (u64, Vec<u16>) {
+        let mut got = Vec::new();
+        let at = e
+            .release(|r| {
+                got.push(r.port);
+                Ok::<(), ()>(())
+            })
+            .expect("release");
+        (at, got)
+    }
+
+    #[test]
+    fn results_wait_for_every_earlier_epoch() {
+        let mut e = Epochs::new(10);
+        let t0 = e.open_tag();
+        e.sent_run(10..12); // positions 10, 11 (ports 10, 11)
+        assert!(e.close());
+        let t1 = e.open_tag();
+        assert_ne!(t0, t1);
+        e.sent_run(12..14);
+        // The later epoch decides first: nothing is released, its epoch is still open.
+        e.decided(t1, result(12));
+        e.decided(t1, result(13));
+        assert_eq!(release(&mut e), (10, vec![]));
+        assert!(e.close());
+        // Epoch 1 is closed and decided, but epoch 0 is not.
+        assert_eq!(release(&mut e), (10, vec![]));
+        e.decided(t0, result(11));
+        assert_eq!(release(&mut e), (10, vec![]));
+        e.decided(t0, result(10));
+        assert_eq!(release(&mut e), (14, vec![11, 10, 12, 13]));
+        assert_eq!(e.buffered(), 0);
+    }
+
+    #[test]
+    fn the_open_epoch_is_never_released() {
+        let mut e = Epochs::new(0);
+        let t = e.open_tag();
+        e.sent_run(0..1);
+        e.decided(t, result(0));
+        assert_eq!(release(&mut e), (0, vec![]));
+        assert!(e.close());
+        assert_eq!(release(&mut e), (1, vec![0]));
+    }
+
+    #[test]
+    fn two_senders_runs_out_of_order_hold_the_boundary() {
+        let mut e = Epochs::new(0);
+        let t0 = e.open_tag();
+        // Sender B's run [256, 512) is processed before sender A's [0, 256).
+        e.sent_run(256..512);
+        assert_eq!(e.prefix(), 0);
+        assert!(
+            !e.close(),
+            "a gap before a processed run: the epoch stays open"
+        );
+        e.sent_run(0..256);
+        assert_eq!(e.prefix(), 512);
+        e.sent_run(768..1024);
+        e.sent_run(512..768);
+        assert_eq!(e.prefix(), 1024);
+        assert!(e.close());
+        for p in 0..1024u16 {
+            e.decided(t0, result(p));
+        }
+        let (at, got) = release(&mut e);
+        assert_eq!((at, got.len()), (1024, 1024));
+    }
+
+    #[test]
+    fn tags_wrap_around_and_still_find_their_epoch() {
+        let mut e = Epochs::new(0);
+        let mut pos = 0;
+        // 300 epochs, each decided and released before the next closes.
+        for _ in 0..300 {
+            let t = e.open_tag();
+            e.sent_run(pos..pos + 2);
+            assert!(e.close());
+            e.decided(t, result(pos as u16));
+            e.decided(t, result(pos as u16 + 1));
+            pos += 2;
+            assert_eq!(release(&mut e).0, pos);
+        }
+        // An epoch left undecided holds every later one back.
+        let slow = e.open_tag();
+        e.sent_run(pos..pos + 1);
+        assert!(e.close());
+        let fast = e.open_tag();
+        e.sent_run(pos + 1..pos + 2);
+        assert!(e.close());
+        e.decided(fast, result(1));
+        assert_eq!(release(&mut e), (pos, vec![]));
+        e.decided(slow, result(0));
+        assert_eq!(release(&mut e), (pos + 2, vec![0, 1]));
+    }
+}
