@@ -36,11 +36,11 @@ bench:
 	$(CARGO) bench --bench hot_paths
 
 bench-e2e: build
-	bash benches/e2e.sh
+	RELEASE=$(RELEASE) bash benches/e2e.sh
 
 # --rate accuracy from 1k pps to the ceiling, on a send-only lab.
 bench-rate: build
-	bash benches/rate.sh
+	RELEASE=$(RELEASE) bash benches/rate.sh
 
 clean:
 	$(CARGO) clean

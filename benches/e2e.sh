@@ -36,8 +36,11 @@ set -euo pipefail
 export LC_ALL=C
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SYNSCAN=$ROOT/target/release/synscan
-LAB=$ROOT/target/release/synscan-lab
+# RELEASE: where cargo put the release binaries (the Makefile passes it; it honours
+# CARGO_TARGET_DIR).
+RELEASE=${RELEASE:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
+SYNSCAN=$RELEASE/synscan
+LAB=$RELEASE/synscan-lab
 
 SCENARIOS=${E2E_SCENARIOS:-"a b"}
 TOOLS=${E2E_TOOLS:-"synscan masscan nmap"}
@@ -90,7 +93,7 @@ elif command -v cargo >/dev/null 2>&1; then
     say "building release binaries"
     (cd "$ROOT" && cargo build --release --bins --quiet) || die "cargo build --release failed"
 elif [ -x "$SYNSCAN" ] && [ -x "$LAB" ]; then
-    say "cargo not in PATH (sudo?): using the binaries already in target/release"
+    say "cargo not in PATH (sudo?): using the binaries already in $RELEASE"
 else
     die "cargo not in PATH and no release binaries: run cargo build --release first"
 fi

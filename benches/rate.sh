@@ -10,8 +10,9 @@
 #                                            shutdown, ~0.1 s, count in the elapsed time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LAB=target/release/synscan-lab
-SYN=target/release/synscan
+RELEASE=${RELEASE:-${CARGO_TARGET_DIR:-target}/release}   # the Makefile passes it
+LAB=$RELEASE/synscan-lab
+SYN=$RELEASE/synscan
 RATES=${RATES:-"1000 10000 100000 300000 600000"}
 SECS=${SECS:-3}
 name=rate$$

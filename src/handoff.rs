@@ -13,18 +13,28 @@
 //! [`MAX_ARGV_TARGETS`] targets they go through a temporary file and `-iL`.
 //!
 //! **Privileges.** synscan clears its capabilities once its sockets are open, and an nmap it
-//! starts inherits none. As root, nmap would still try raw sockets and fail ("Couldn't open a
-//! raw socket"), so [`run`] adds `--unprivileged` in that case (unless ARGS say
-//! `--privileged`/`--unprivileged`): nmap then uses connect() scans, and -sV and scripts work;
-//! -O and other raw-packet features need nmap run by hand with privileges.
+//! starts inherits none.
+//! - Started as root, the scan runs as `--user` (nobody) after opening its sockets; an nmap
+//!   started from it could not write `-oX svc.xml` into root's working directory, nor use
+//!   raw sockets. So before giving anything up, the scan starts a [`Helper`]: synscan itself
+//!   re-executed with [`HELPER_ARG`], still root, holding the fixed, validated ARGS. It is
+//!   told the scan's scope (addresses and ports) while the scan is still root, then receives
+//!   only the open ports over a pipe, each checked against that scope, and runs nmap as root
+//!   in the invoking directory: every nmap option works, as if root ran nmap by hand.
+//! - Started as another user (CAP_NET_RAW on the binary), nmap runs as that user without
+//!   capabilities: connect() scans, -sV and scripts work; -O, -sS and other raw-packet
+//!   features need root. When no helper can be used while uid is 0 without capabilities,
+//!   [`run`] adds `--unprivileged` (unless ARGS say `--privileged`/`--unprivileged`).
 //!
 //! API: [`nmap_command`] builds the command (pure; [`NmapCommand::argv`] is the exact argv),
 //! [`check_installed`] finds nmap on PATH (call it before a long scan to fail early), and
-//! [`run`] does both and runs nmap with inherited stdin/stdout/stderr.
+//! [`run`] does both and runs nmap with inherited stdin/stdout/stderr; [`Helper`] and
+//! [`helper_main`] are the two ends of the root hand-off.
 
+use crate::targets::{Ipv4Set, PortSet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
@@ -386,6 +396,177 @@ pub fn run_with_path(
     Ok(Outcome::Ran(status))
 }
 
+/// First argument that makes the synscan binary the root hand-off helper (internal).
+pub const HELPER_ARG: &str = "--internal-nmap-hand-off";
+
+/// What the helper read from its pipe.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct HelperInput {
+    /// The scan's addresses, sent while the scan was still root.
+    scope: Ipv4Set,
+    /// The scan's ports, likewise.
+    ports: PortSet,
+    /// Open ports the scanner reported, each inside the scope.
+    open: OpenPorts,
+    /// The scanner said the scan completed: run nmap.
+    run: bool,
+}
+
+/// Reads the helper protocol, one command a line: `host FIRST LAST` and `port FIRST LAST`
+/// (the scope, u32 and u16 decimals) until `scanning`; then `open IP PORT` lines and `run`.
+/// The end of input before `run` means the scan did not complete. Anything else, and any
+/// open port outside the scope, is refused: the scanner wrote it after giving up root.
+fn read_helper_input(input: impl BufRead) -> Result<HelperInput, String> {
+    let bad = |line: &str| {
+        format!("--nmap hand-off: unexpected line from the scanner ({line:?}); nmap not run")
+    };
+    let mut got = HelperInput::default();
+    let mut scanning = false;
+    for line in input.lines() {
+        let line =
+            line.map_err(|e| format!("--nmap hand-off: cannot read the scan's ports: {e}"))?;
+        let words: Vec<&str> = line.split(' ').collect();
+        match (scanning, words.as_slice()) {
+            (false, ["host", a, b]) => {
+                let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) else {
+                    return Err(bad(&line));
+                };
+                got.scope.insert_range(Ipv4Addr::from(a), Ipv4Addr::from(b));
+            }
+            (false, ["port", a, b]) => {
+                let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>()) else {
+                    return Err(bad(&line));
+                };
+                got.ports.insert_range(a, b);
+            }
+            (false, ["scanning"]) => scanning = true,
+            (true, ["open", ip, port]) => {
+                let (Ok(ip), Ok(port)) = (ip.parse::<Ipv4Addr>(), port.parse::<u16>()) else {
+                    return Err(bad(&line));
+                };
+                if !got.scope.contains(ip) || !got.ports.contains(port) {
+                    return Err(format!(
+                        "--nmap hand-off: the scanner reported {ip} port {port}, outside the scan; nmap not run"
+                    ));
+                }
+                got.open.entry(ip).or_default().insert(port);
+            }
+            (true, ["run"]) => {
+                got.run = true;
+                return Ok(got);
+            }
+            _ => return Err(bad(&line)),
+        }
+    }
+    Ok(got)
+}
+
+/// The scanner's end of the root hand-off: a helper process started while still root.
+pub struct Helper {
+    child: std::process::Child,
+    pipe: Option<std::process::ChildStdin>,
+}
+
+impl Helper {
+    /// Starts the helper (this binary again, as root) with the validated `args` for nmap and
+    /// tells it the scan's scope. Call before giving up root.
+    pub fn start(args: &str, targets: &Ipv4Set, ports: &PortSet) -> Result<Helper, String> {
+        let failed = |e: std::io::Error| format!("--nmap: cannot start the hand-off helper: {e}");
+        // The running binary itself, whatever its path: the kernel's link cannot be swapped.
+        let mut child = Command::new("/proc/self/exe")
+            .arg(HELPER_ARG)
+            .arg(args)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .map_err(failed)?;
+        let mut helper = Helper {
+            pipe: child.stdin.take(),
+            child,
+        };
+        let mut scope = String::new();
+        for (a, b) in targets.ranges() {
+            scope.push_str(&format!("host {} {}\n", u32::from(a), u32::from(b)));
+        }
+        for (a, b) in ports.ranges() {
+            scope.push_str(&format!("port {a} {b}\n"));
+        }
+        scope.push_str("scanning\n");
+        helper.send(&scope).map_err(failed)?;
+        Ok(helper)
+    }
+
+    fn send(&mut self, text: &str) -> std::io::Result<()> {
+        match self.pipe.as_mut() {
+            Some(p) => p.write_all(text.as_bytes()),
+            None => Err(std::io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    /// Hands over the open ports of a completed scan (None: the scan did not complete, nmap
+    /// is not run) and waits for the helper. Ok(true) when nmap ran and succeeded or had
+    /// nothing to do; Ok(false) when it failed (the helper has said why).
+    pub fn finish(mut self, open: Option<&OpenPorts>) -> Result<bool, String> {
+        if let Some(open) = open {
+            let mut text = String::new();
+            for (ip, ports) in open {
+                for port in ports {
+                    text.push_str(&format!("open {ip} {port}\n"));
+                }
+            }
+            text.push_str("run\n");
+            self.send(&text)
+                .map_err(|e| format!("--nmap: cannot reach the hand-off helper: {e}"))?;
+        }
+        self.pipe = None;
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| format!("--nmap: cannot wait for the hand-off helper: {e}"))?;
+        Ok(status.success())
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        // Closing the pipe before `run` tells the helper to exit without running nmap.
+        self.pipe = None;
+        let _ = self.child.wait();
+    }
+}
+
+/// The helper process: reads the scope and the open ports from stdin, then runs nmap with
+/// `args` (the validated --nmap text). Returns the exit code: 0 when nmap succeeded or was
+/// not needed, 4 when it failed (said on stderr).
+pub fn helper_main(args: &str) -> i32 {
+    // Ctrl-C reaches the whole process group: the scanner decides; this process only waits
+    // for its word. A caught signal (unlike an ignored one) is reset for nmap by exec.
+    let waiting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, std::sync::Arc::clone(&waiting));
+    }
+    let input = match read_helper_input(std::io::stdin().lock()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("synscan: {e}");
+            return crate::error::EXIT_RUNTIME;
+        }
+    };
+    if !input.run {
+        return crate::error::EXIT_OK;
+    }
+    match run(args, &input.open) {
+        Ok(Outcome::Ran(status)) if !status.success() => {
+            eprintln!("synscan: nmap exited with {status}");
+            crate::error::EXIT_RUNTIME
+        }
+        Ok(_) => crate::error::EXIT_OK,
+        Err(e) => {
+            eprintln!("synscan: {e}");
+            crate::error::EXIT_RUNTIME
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,6 +730,60 @@ mod tests {
             c.argv(),
             ["nmap", "--privileged", "-O", "-p", "80", "198.19.0.1"]
         );
+    }
+
+    fn helper_input(text: &str) -> Result<HelperInput, String> {
+        read_helper_input(std::io::Cursor::new(text.as_bytes()))
+    }
+
+    #[test]
+    fn helper_takes_open_ports_inside_the_scope_only() {
+        let scope = format!(
+            "host {} {}\nport 22 22\nport 80 90\nscanning\n",
+            u32::from(ip(0)),
+            u32::from(ip(255))
+        );
+        let got = helper_input(&format!(
+            "{scope}open 198.19.0.5 22\nopen 198.19.0.5 85\nrun\n"
+        ))
+        .unwrap();
+        assert!(got.run);
+        assert_eq!(got.open, open(&[(ip(5), &[22, 85])]));
+        assert_eq!(got.scope.len(), 256);
+        // Cut short: the scan did not complete, nothing runs.
+        let got = helper_input(&format!("{scope}open 198.19.0.5 22\n")).unwrap();
+        assert!(!got.run);
+        // The scanner, after giving up root, tries to steer nmap elsewhere.
+        for (line, err) in [
+            (
+                "open 10.0.0.1 22",
+                "--nmap hand-off: the scanner reported 10.0.0.1 port 22, outside the scan; nmap not run",
+            ),
+            (
+                "open 198.19.0.5 443",
+                "--nmap hand-off: the scanner reported 198.19.0.5 port 443, outside the scan; nmap not run",
+            ),
+            (
+                "host 0 4294967295",
+                "--nmap hand-off: unexpected line from the scanner (\"host 0 4294967295\"); nmap not run",
+            ),
+            (
+                "port 1 65535",
+                "--nmap hand-off: unexpected line from the scanner (\"port 1 65535\"); nmap not run",
+            ),
+            (
+                "open 198.19.0.5 22 -oX /etc/passwd",
+                "--nmap hand-off: unexpected line from the scanner (\"open 198.19.0.5 22 -oX /etc/passwd\"); nmap not run",
+            ),
+        ] {
+            assert_eq!(
+                helper_input(&format!("{scope}{line}\nrun\n")),
+                Err(err.to_string()),
+                "{line}"
+            );
+        }
+        assert!(helper_input("open 198.19.0.5 22\nrun\n").is_err());
+        assert!(helper_input("host 1 x\n").is_err());
     }
 
     #[test]

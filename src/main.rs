@@ -10,6 +10,13 @@ fn main() {
 }
 
 fn real_main() -> i32 {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    // The root --nmap hand-off helper, started by a scan before it gives up root.
+    if argv.get(1).map(String::as_str) == Some(synscan::handoff::HELPER_ARG) {
+        return synscan::handoff::helper_main(argv.get(2).map_or("", String::as_str));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     // First SIGINT/SIGTERM: stop sending, drain, flush. Second: exit at once.
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -25,9 +32,6 @@ fn real_main() -> i32 {
             return EXIT_RUNTIME;
         }
     }
-    let argv: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
     let outcome = cli::parse(argv, &synscan::targets::system_resolver).and_then(|cmd| match cmd {
         Command::Print(text) => {
             print!("{text}");

@@ -426,6 +426,205 @@ fn root_start_runs_as_nobody_without_capabilities() {
     assert!(saved.contains("\"position\""), "{saved}");
 }
 
+/// Issue #8 item 10: `--nmap "-oX svc.xml -sV"` reaches nmap as typed (the argv rewriting
+/// used to turn it into "--output-xml= svc.xml -sV"), and a scan started as root, which runs
+/// as nobody once its sockets are open, still hands off to an nmap that runs as root in the
+/// invoking (root-only) directory, so its -oX file can be written there.
+#[test]
+fn nmap_hand_off_gets_its_arguments_as_typed_and_root_rights() {
+    if skip_unless_root("nmap_hand_off_gets_its_arguments_as_typed_and_root_rights") {
+        return;
+    }
+    let ns = EmptyNs::new();
+    let bin = tempfile::tempdir().expect("tempdir");
+    // A stand-in nmap that records who ran it, where, and with what.
+    let fake = bin.path().join("nmap");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n{ id -u; pwd; printf '%s\\n' \"$@\"; } > nmap-run.txt\n",
+    )
+    .expect("write fake nmap");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let mut listener = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            common::lab_bin(),
+            "listen",
+            "--ports",
+            "8080",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("start listener");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.path().display());
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name, synscan_bin()])
+        .args(["127.0.0.1", "-p", "8080,8081", "--nmap", "-oX svc.xml -sV"])
+        .arg("--resume-file")
+        .arg(work.path().join("r.resume"))
+        .current_dir(work.path())
+        .env("PATH", &path)
+        .output()
+        .expect("run synscan");
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("handing the open ports to nmap: nmap -oX svc.xml -sV -p 8080 127.0.0.1"),
+        "{}",
+        stderr(&out)
+    );
+    let run = std::fs::read_to_string(work.path().join("nmap-run.txt")).unwrap_or_else(|e| {
+        panic!(
+            "nmap did not run in the working directory: {e}; {}",
+            stderr(&out)
+        )
+    });
+    let work_dir = work.path().canonicalize().expect("canonicalize");
+    assert_eq!(
+        run.lines().collect::<Vec<_>>(),
+        [
+            "0",
+            work_dir.to_str().expect("utf-8 path"),
+            "-oX",
+            "svc.xml",
+            "-sV",
+            "-p",
+            "8080",
+            "127.0.0.1"
+        ]
+    );
+}
+
+/// With the real nmap: a root-started scan's hand-off runs nmap with root's rights (a SYN
+/// scan, not the connect() fallback) and its -oX lands in the root-only working directory.
+#[test]
+fn nmap_hand_off_from_root_runs_a_privileged_nmap() {
+    if skip_unless_root("nmap_hand_off_from_root_runs_a_privileged_nmap") {
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/nmap").exists() {
+        eprintln!("SKIP nmap_hand_off_from_root_runs_a_privileged_nmap: apt install nmap");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let ns = EmptyNs::new();
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let mut listener = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            common::lab_bin(),
+            "listen",
+            "--ports",
+            "8080",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("start listener");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name, synscan_bin()])
+        .args([
+            "127.0.0.1",
+            "-p",
+            "8080,8081",
+            "--nmap",
+            "-n -Pn -oX svc.xml",
+        ])
+        .arg("--resume-file")
+        .arg(work.path().join("r.resume"))
+        .current_dir(work.path())
+        .output()
+        .expect("run synscan");
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let xml = std::fs::read_to_string(work.path().join("svc.xml")).expect("nmap's -oX");
+    assert!(xml.contains("<scaninfo type=\"syn\""), "{xml}");
+    assert!(
+        xml.contains("<port protocol=\"tcp\" portid=\"8080\"><state state=\"open\""),
+        "{xml}"
+    );
+}
+
+/// The root hand-off helper plays against a compromised scanner: open ports outside the
+/// scope it was given while the scan was still root are refused, and nmap never starts.
+#[test]
+fn nmap_hand_off_helper_refuses_ports_outside_the_scan() {
+    if skip_unless_root("nmap_hand_off_helper_refuses_ports_outside_the_scan") {
+        return;
+    }
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let ns = EmptyNs::new();
+    let bin = tempfile::tempdir().expect("tempdir");
+    let fake = bin.path().join("nmap");
+    let record = bin.path().join("ran.txt");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\n", record.display()),
+    )
+    .expect("write fake nmap");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.path().display());
+    // 198.19.0.0/24 is 3323133952-3323134207.
+    let scope = "host 3323133952 3323134207\nport 80 80\nscanning\n";
+    let helper = |lines: &str| -> Output {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, synscan_bin()])
+            .args(["--internal-nmap-hand-off", "-sV"])
+            .env("PATH", &path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start helper");
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(format!("{scope}{lines}").as_bytes())
+            .expect("write");
+        drop(pipe);
+        child.wait_with_output().expect("wait")
+    };
+    for (lines, why) in [
+        (
+            "open 10.0.0.1 80\nrun\n",
+            "10.0.0.1 port 80, outside the scan",
+        ),
+        (
+            "open 198.19.0.5 22\nrun\n",
+            "198.19.0.5 port 22, outside the scan",
+        ),
+        ("host 0 4294967295\nrun\n", "unexpected line"),
+    ] {
+        let out = helper(lines);
+        assert_eq!(out.status.code(), Some(4), "{lines}: {}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{lines}: {}", stderr(&out));
+        assert_eq!(stderr(&out).trim_end().lines().count(), 1);
+        assert!(!record.exists(), "{lines}: nmap ran");
+    }
+    // Cut short (the scan did not complete): nothing runs, no error.
+    let out = helper("open 198.19.0.5 80\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!record.exists(), "nmap ran for an incomplete scan");
+    // In scope: nmap runs on exactly what was reported.
+    let out = helper("open 198.19.0.5 80\nrun\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&record).expect("nmap ran"),
+        "-sV\n-p\n80\n198.19.0.5\n"
+    );
+}
+
 #[test]
 fn stats_every_prints_status_lines_and_firewall_rule_names_the_ports() {
     if skip_unless_root("stats_every_prints_status_lines_and_firewall_rule_names_the_ports") {
@@ -548,7 +747,6 @@ fn help_groups_the_flags_and_states_rates_retries_and_exit_codes() {
 
 #[test]
 fn help_and_readme_name_the_same_flags() {
-    // -h: one line per flag, its description (and nmap short form) on the same line.
     let help = String::from_utf8_lossy(&synscan_offline(&["-h"]).stdout).to_string();
     let readme = repo_file("README.md");
     let table: String = readme
@@ -576,7 +774,19 @@ fn help_and_readme_name_the_same_flags() {
         );
     }
     // Every flag --help lists (by long name or its nmap short form) is in the README table.
+    // An entry starts at a flag in the first columns; wrapped description lines follow it.
+    let mut entries: Vec<String> = Vec::new();
     for line in help.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if indent <= 6 && line.trim_start().starts_with('-') {
+            entries.push(line.to_string());
+        } else if let Some(last) = entries.last_mut() {
+            last.push(' ');
+            last.push_str(line.trim());
+        }
+    }
+    assert!(entries.len() > 30, "too few flags found in -h: {entries:?}");
+    for line in &entries {
         let t = line.trim_start();
         let (letter, t) = match t.split_once(", ") {
             Some((l, rest)) if l.len() == 2 => (Some(format!("`{l} ")), rest),

@@ -102,7 +102,10 @@ fn read_results(path: &std::path::Path) -> BTreeMap<Pair, (String, String)> {
 fn failed_cookie(stderr: &str) -> u64 {
     stderr
         .lines()
-        .filter_map(|l| l.strip_suffix(" frames failed the cookie"))
+        .filter_map(|l| {
+            l.split_once(" frames failed the cookie")
+                .map(|(head, _)| head)
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
         .next()
         .unwrap_or_else(|| panic!("no cookie count in synscan's stderr:\n{stderr}"))

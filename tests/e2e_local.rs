@@ -11,6 +11,14 @@ use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
 use std::process::{Child, Command, Output, Stdio};
 
+/// One test at a time: a process another test spawns holds copies of every socket of this
+/// process between its fork and exec, and would show up as a second holder.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A network namespace made for one test; dropping it deletes it (and its sockets' routes).
 struct Netns {
     name: String,
@@ -201,6 +209,7 @@ fn lists_listeners_exactly_like_ss() {
     if skip_unless_root("lists_listeners_exactly_like_ss") {
         return;
     }
+    let _serial = serial();
     let ns = Netns::new();
     let (held, child) = start_listeners(&ns.name);
     let me = std::process::id();
@@ -277,6 +286,7 @@ fn unprivileged_run_says_pids_are_hidden() {
     if skip_unless_root("unprivileged_run_says_pids_are_hidden") {
         return;
     }
+    let _serial = serial();
     let ns = Netns::new();
     let (held, child) = start_listeners(&ns.name);
     let them = child.id();
@@ -326,6 +336,7 @@ fn port_exit_codes() {
     if skip_unless_root("port_exit_codes") {
         return;
     }
+    let _serial = serial();
     let ns = Netns::new();
     let (held, child) = start_listeners(&ns.name);
     for (port, code) in [(BASE + 4, 0), (BASE + 2, 0), (BASE + 5, 0), (BASE + 9, 1)] {
@@ -339,6 +350,17 @@ fn port_exit_codes() {
         let lines = String::from_utf8_lossy(&out.stdout).lines().count();
         assert_eq!(lines, if code == 0 { 1 } else { 0 }, "--port {port}");
     }
+    let out = ns.local(&["--port", &(BASE + 9).to_string()]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "synscan: nothing listens on port {} (of the protocols and families asked for)\n",
+            BASE + 9
+        )
+    );
+    // UDP only: the TCP listener on BASE does not count.
+    let out = ns.local(&["--port", &BASE.to_string(), "--udp"]);
+    assert_eq!(out.status.code(), Some(1));
     let out = ns.local(&["--port", "x"]);
     assert_eq!(out.status.code(), Some(2));
     stop(child);
@@ -350,6 +372,7 @@ fn free_ports_bind_and_avoid_the_kernels_ports() {
     if skip_unless_root("free_ports_bind_and_avoid_the_kernels_ports") {
         return;
     }
+    let _serial = serial();
     let ns = Netns::new();
     let (held, child) = start_listeners(&ns.name);
     // A range holding every listener: only the others come out, and they bind.
@@ -412,6 +435,7 @@ fn scanner_source_ports_follow_the_kernel_range() {
     if skip_unless_root("scanner_source_ports_follow_the_kernel_range") {
         return;
     }
+    let _serial = serial();
     let ns = Netns::new();
     ns.sysctl("net.ipv4.ip_local_port_range", "10000 65535");
     let out = ns.run(synscan_bin(), &["--firewall-rule"]);
@@ -464,6 +488,7 @@ fn compare_with_a_scan_from_outside() {
     if skip_unless_root("compare_with_a_scan_from_outside") {
         return;
     }
+    let _serial = serial();
     let lab = Lab::start(&[
         "--prefix",
         "198.19.9.0/29",
@@ -566,6 +591,13 @@ fn compare_with_a_scan_from_outside() {
     .map(|(p, a, v)| (p, a.to_string(), v.to_string()))
     .collect();
     assert_eq!(verdicts, expected);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "synscan: 1 exposed, 1 firewalled, 1 closed from outside, 1 not scanned, 1 open from outside with no local listener"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The table says the same, with what the scan saw.
     let out = lab
         .target_command(synscan_bin())
@@ -619,6 +651,7 @@ fn reads_back_every_format_synscan_and_nmap_write() {
     if skip_unless_root("reads_back_every_format_synscan_and_nmap_write") {
         return;
     }
+    let _serial = serial();
     let lab = Lab::start(&[
         "--prefix",
         "198.19.10.0/29",

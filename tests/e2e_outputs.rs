@@ -1061,6 +1061,22 @@ fn dry_run_writes_the_probe_list_to_json_and_refuses_result_formats() {
     // -oJ - (or /dev/stdout) puts the JSON list on stdout instead of the plain one.
     let out = run(&["-oJ", "-"]);
     assert_eq!(text(&out.stdout), want);
+    // /dev/stdout is written through stdout: a `>>` redirection appends, nothing is cut.
+    let log = dir.path().join("log.json");
+    std::fs::write(&log, "earlier\n").unwrap();
+    let sh = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "{} 198.19.50.0/30 -p 22,80 --dry-run --seed 9 -oJ /dev/stdout >> {}",
+                synscan_bin(),
+                log.display()
+            ),
+        ])
+        .status()
+        .expect("run sh");
+    assert!(sh.success());
+    assert_eq!(read(&log), format!("earlier\n{want}"));
     for (flag, name) in [
         ("-oX", "a.xml"),
         ("-oL", "a.lst"),

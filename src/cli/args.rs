@@ -223,10 +223,10 @@ pub struct Args {
     #[arg(long = "services-file", value_name = "FILE", help_heading = OUTPUT)]
     pub services_file: Option<String>,
 
-    /// After the scan, run nmap with ARGS on the open ports found (e.g. "-sV -oX svc.xml").
-    /// Started as root, nmap runs as root in the invoking directory: every nmap option works.
-    /// Otherwise it runs as you without capabilities: -sV and scripts work, -O and -sS need
-    /// root.
+    /// After the scan, run nmap with ARGS on the open ports found (e.g. "-sV -oX svc.xml";
+    /// not -p or targets). Started as root, nmap runs as root in the invoking directory:
+    /// every nmap option works. Started as a user with CAP_NET_RAW, nmap runs as that user
+    /// without capabilities: -sV, scripts and -oX work, -O and -sS need root.
     #[arg(
         long,
         value_name = "ARGS",

@@ -67,7 +67,7 @@ pub enum Parsed {
 /// Parses `synscan local ...` (argv[0] is the program, argv[1] "local").
 pub fn parse(argv: &[String]) -> Result<Parsed, ScanError> {
     let mut args = vec!["synscan local".to_string()];
-    args.extend(crate::cli::argv::rewrite(argv.iter().skip(2).cloned()));
+    args.extend(rewrite(argv.iter().skip(2).cloned()));
     match LocalArgs::try_parse_from(args) {
         Ok(a) => {
             a.validate()?;
@@ -94,6 +94,46 @@ pub fn parse(argv: &[String]) -> Result<Parsed, ScanError> {
             }
         }
     }
+}
+
+/// nmap-style output flags `synscan local` takes, and their long forms.
+const SHORT_OUTPUTS: [(&str, &str); 2] = [("-oN", "--output-normal"), ("-oJ", "--output-json")];
+
+/// Long flags whose value is the next argument (never rewritten, even if it looks like -oJ).
+const VALUE_FLAGS: [&str; 8] = [
+    "--port",
+    "--free",
+    "--range",
+    "--compare",
+    "--output-normal",
+    "--output-json",
+    "--output-format",
+    "--output-filename",
+];
+
+/// Turns `-oJ FILE`, `-oJFILE` and `-oJ=FILE` (and -oN) into long flags clap parses; our
+/// own rewrite, independent of the scan's flags.
+fn rewrite(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut value_next = false;
+    for arg in args {
+        if value_next {
+            value_next = false;
+            out.push(arg);
+            continue;
+        }
+        let mut rewritten = arg.clone();
+        for (short, long) in SHORT_OUTPUTS {
+            if arg == short {
+                rewritten = long.to_string();
+            } else if let Some(rest) = arg.strip_prefix(short) {
+                rewritten = format!("{long}={}", rest.strip_prefix('=').unwrap_or(rest));
+            }
+        }
+        value_next = VALUE_FLAGS.contains(&rewritten.as_str());
+        out.push(rewritten);
+    }
+    out
 }
 
 impl LocalArgs {
@@ -179,6 +219,21 @@ mod tests {
         };
         assert_eq!((a.free, a.udp), (Some(3), true));
         assert!(matches!(p(&["--help"]), Ok(Parsed::Print(t)) if t.contains("--compare")));
+    }
+
+    #[test]
+    fn short_output_flags() {
+        let v = |a: &[&str]| rewrite(a.iter().map(|s| s.to_string()));
+        assert_eq!(v(&["-oJ", "-"]), vec!["--output-json", "-"]);
+        assert_eq!(
+            v(&["-oNt.txt", "-oJ=x"]),
+            vec!["--output-normal=t.txt", "--output-json=x"]
+        );
+        assert_eq!(v(&["--compare", "-oJ"]), vec!["--compare", "-oJ"]);
+        assert_eq!(
+            v(&["--port", "22", "-oJ", "-oJ"]),
+            vec!["--port", "22", "--output-json", "-oJ"]
+        );
     }
 
     #[test]

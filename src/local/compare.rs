@@ -123,6 +123,31 @@ pub fn compare(listeners: &[Listener], records: &[Record]) -> Vec<Row> {
     rows
 }
 
+/// One line counting the rows of each verdict, e.g. "2 exposed, 1 firewalled".
+pub fn summary(rows: &[Row]) -> String {
+    let all = [
+        Verdict::Exposed,
+        Verdict::Firewalled,
+        Verdict::ClosedFromOutside,
+        Verdict::NotScanned,
+        Verdict::OpenNoListener,
+    ];
+    let parts: Vec<String> = all
+        .iter()
+        .map(|v| (v, rows.iter().filter(|r| r.verdict == *v).count()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(v, n)| match v {
+            Verdict::OpenNoListener => format!("{n} open from outside with no local listener"),
+            v => format!("{n} {}", v.as_str()),
+        })
+        .collect();
+    if parts.is_empty() {
+        "no listening socket and nothing open from outside".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +218,14 @@ mod tests {
         assert_eq!(
             rows[0].outside,
             vec![("198.19.0.5".parse().unwrap(), State::Open)]
+        );
+        assert_eq!(
+            summary(&rows),
+            "1 exposed, 1 firewalled, 1 closed from outside, 2 not scanned, 1 open from outside with no local listener"
+        );
+        assert_eq!(
+            summary(&[]),
+            "no listening socket and nothing open from outside"
         );
     }
 

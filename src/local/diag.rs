@@ -20,6 +20,8 @@ const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+/// The errno a kernel without a family's diag handler answers (libc stays in src/sys).
+const ENOENT: i32 = 2;
 
 /// Every state: the kernel's bitmask of TCP states to dump.
 pub const ALL_STATES: u32 = 0xfff;
@@ -176,12 +178,7 @@ pub fn dump(protos: &[Proto], states: u32) -> Result<Vec<LocalSocket>, String> {
 /// Whether a reply is the error a kernel without the family's diag module sends.
 fn is_no_family(buf: &[u8]) -> bool {
     u16_at(buf, 4) == Some(NLMSG_ERROR)
-        && u32_at(buf, NLMSG_HDR).map(|e| -(e as i32)) == Some(libc_enoent())
-}
-
-/// ENOENT, written out to keep libc out of this module.
-const fn libc_enoent() -> i32 {
-    2
+        && u32_at(buf, NLMSG_HDR).map(|e| -(e as i32)) == Some(ENOENT)
 }
 
 #[cfg(test)]

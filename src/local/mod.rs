@@ -191,11 +191,15 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
         }
         let report = compare::compare(&shown, &results.records);
         out.compare(&report)?;
+        eprintln!("synscan: {}", compare::summary(&report));
         EXIT_OK
     } else {
         out.listeners(&shown)?;
         match args.port {
-            Some(_) if shown.is_empty() => EXIT_CHECK_FAILED,
+            Some(p) if shown.is_empty() => {
+                eprintln!("synscan: nothing listens on port {p} (of the protocols and families asked for)");
+                EXIT_CHECK_FAILED
+            }
             _ => EXIT_OK,
         }
     };

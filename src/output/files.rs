@@ -12,7 +12,7 @@
 //!   final component there is opened with O_NOFOLLOW, so a link planted after the check is
 //!   not followed either.
 
-use super::{Format, OutputError, OutputSpec, Sink};
+use super::{Format, NamedSink, OutputError, OutputSpec};
 use crate::sys::files::{real_uid, ELOOP, O_NOFOLLOW};
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, BufWriter};
@@ -22,24 +22,13 @@ use std::path::Path;
 /// Buffer of a file output: large writes, few syscalls.
 const FILE_BUFFER: usize = 64 * 1024;
 
-/// One opened output, ready for its writer.
-pub struct Opened {
-    /// The format to write.
-    pub format: Format,
-    /// True for "-" (stdout as named by the user).
-    pub stdout: bool,
-    /// How messages name it: "output file PATH" or "stdout".
-    pub name: String,
-    /// The buffered sink.
-    pub sink: Sink,
-    /// Another handle on the file (None for "-"), to fsync and measure at checkpoints.
-    pub file: Option<File>,
-}
-
 /// Every requested output, opened and (unless appending) truncated.
 pub struct OpenedOutputs {
     /// In the order of the specs.
-    pub outputs: Vec<Opened>,
+    pub outputs: Vec<NamedSink>,
+    /// Another handle on each file output (every spec but "-"), in the order of the specs:
+    /// checkpoints fsync them and record their lengths.
+    pub handles: Vec<File>,
     /// True when no output writes to stdout, so the caller may put its default report there.
     pub stdout_free: bool,
 }
@@ -131,12 +120,30 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
         }
     }
     let stdout_free = stdout_id.is_none_or(|so| !ids.contains(&Some(so)));
+    // A file that is stdout (`-oJ /dev/stdout > out` or `>> log`) is written through
+    // stdout itself: the shell already truncated it or asked for appending.
+    let is_stdout = |f: &OpenFile| stdout_id == Some(f.id);
+    let mut handles = Vec::new();
     for (s, f) in specs.iter().zip(&files) {
         let Some(f) = f else { continue };
+        let handle = f.file.try_clone().map_err(|e| {
+            OutputError(format!(
+                "cannot duplicate the handle of output file {}: {e}",
+                s.path
+            ))
+        });
+        match handle {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                remove_created(specs, &files);
+                return Err(e);
+            }
+        }
+        // A resumed run appends to streaming outputs; grouped ones are written anew.
         if !append || s.format.grouped() {
             // Only regular files: ftruncate fails on devices and pipes, and there is
             // nothing stored in them to clear.
-            if f.regular && !f.created {
+            if f.regular && !f.created && !is_stdout(f) {
                 if let Err(e) = f.file.set_len(0) {
                     remove_created(specs, &files);
                     return Err(OutputError(format!(
@@ -151,24 +158,27 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
         .iter()
         .zip(files)
         .map(|(s, f)| match f {
-            None => Opened {
+            None => NamedSink {
                 format: s.format,
                 stdout: true,
                 name: "stdout".to_string(),
                 sink: Box::new(BufWriter::new(io::stdout())),
-                file: None,
             },
-            Some(f) => Opened {
+            Some(f) => NamedSink {
                 format: s.format,
                 stdout: false,
                 name: format!("output file {}", s.path),
-                file: f.file.try_clone().ok(),
-                sink: Box::new(BufWriter::with_capacity(FILE_BUFFER, f.file)),
+                sink: if is_stdout(&f) {
+                    Box::new(BufWriter::new(io::stdout()))
+                } else {
+                    Box::new(BufWriter::with_capacity(FILE_BUFFER, f.file))
+                },
             },
         })
         .collect();
     Ok(OpenedOutputs {
         outputs,
+        handles,
         stdout_free,
     })
 }

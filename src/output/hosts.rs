@@ -177,6 +177,8 @@ impl Entry {
         }
         if !show_all && self.state_count(l.state) > u64::from(MAX_LISTED_PER_STATE) {
             self.listed.retain(|x| x.state != l.state);
+            // Most hosts of a large scan fold; give the room back.
+            self.listed.shrink_to_fit();
             self.folded[i] = true;
             return;
         }

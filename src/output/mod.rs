@@ -409,24 +409,8 @@ impl Outputs {
         // A resumed run appends to streaming outputs; grouped ones are written anew from
         // the journal and this run's results.
         let opened = files::open_outputs(specs, opts.append)?;
-        // One handle per file output, in the order given: checkpoints record their lengths.
-        let mut files: Vec<std::fs::File> = Vec::new();
-        for o in opened.outputs.iter().filter(|o| !o.stdout) {
-            let handle = o.file.as_ref().and_then(|f| f.try_clone().ok());
-            files.push(handle.ok_or_else(|| {
-                OutputError(format!("cannot duplicate the handle of {}", o.name))
-            })?);
-        }
-        let mut named: Vec<NamedSink> = opened
-            .outputs
-            .into_iter()
-            .map(|o| NamedSink {
-                format: o.format,
-                stdout: o.stdout,
-                name: o.name,
-                sink: o.sink,
-            })
-            .collect();
+        let files = opened.handles;
+        let mut named = opened.outputs;
         if opened.stdout_free {
             named.push(NamedSink {
                 format: Format::Normal,

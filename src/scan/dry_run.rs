@@ -162,17 +162,26 @@ fn write_all(order: &ProbeOrder, start: u64, seed: u64, targets: &mut [Target]) 
     }
 }
 
-/// Writes the dotted quad into `out`; returns its length.
+/// Writes the dotted quad into `out` without allocating; returns its length.
 fn push_ip(out: &mut [u8; 15], octets: [u8; 4]) -> usize {
-    let mut v = Vec::with_capacity(15);
+    let mut n = 0;
     for (i, b) in octets.iter().enumerate() {
         if i > 0 {
-            v.push(b'.');
+            out[n] = b'.';
+            n += 1;
         }
-        push_dec(&mut v, u64::from(*b));
+        if *b >= 100 {
+            out[n] = b'0' + b / 100;
+            n += 1;
+        }
+        if *b >= 10 {
+            out[n] = b'0' + b / 10 % 10;
+            n += 1;
+        }
+        out[n] = b'0' + b % 10;
+        n += 1;
     }
-    out[..v.len()].copy_from_slice(&v);
-    v.len()
+    n
 }
 
 fn push_dec(out: &mut Vec<u8>, mut v: u64) {
@@ -283,6 +292,16 @@ mod tests {
             String::from_utf8_lossy(&v),
             "0,7,10,255,65535,18446744073709551615,"
         );
+    }
+
+    #[test]
+    fn dotted_quads() {
+        for ip in ["0.0.0.0", "255.255.255.255", "198.18.10.7", "10.100.9.99"] {
+            let a: Ipv4Addr = ip.parse().unwrap();
+            let mut buf = [0u8; 15];
+            let n = push_ip(&mut buf, a.octets());
+            assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), ip);
+        }
     }
 
     #[test]

@@ -79,6 +79,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     }
     announce(cfg, &order);
     let mut slot = prepare_privilege_drop(cfg, order.len())?;
+    let helper = start_hand_off_helper(cfg)?;
     let first = cfg
         .targets
         .nth(0)
@@ -166,7 +167,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     let open = sinks.open.take();
     let watch = sinks.watch.take();
     let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
-    Ok(hand_off(cfg, code, open))
+    Ok(hand_off(cfg, code, open, helper))
 }
 
 /// Rates a single sender thread meets easily; above, or at max, a second one (on a
@@ -296,15 +297,45 @@ impl engine::ResultSink for Sinks<'_> {
     }
 }
 
-/// Runs nmap on the open ports of a completed scan when --nmap asks for it; a failed
-/// hand-off turns a clean exit into a runtime error (the scan's results are written).
-fn hand_off(cfg: &ScanConfig, code: i32, open: Option<handoff::OpenPorts>) -> i32 {
+/// Started as root with --nmap: the helper that will run nmap as root once the scan, by
+/// then unprivileged, hands it the open ports (see handoff). Call before giving up root.
+fn start_hand_off_helper(cfg: &ScanConfig) -> Result<Option<handoff::Helper>, ScanError> {
+    match cfg.nmap.as_deref() {
+        Some(args) if crate::sys::caps::is_root() => {
+            handoff::Helper::start(args, &cfg.targets, &cfg.ports)
+                .map(Some)
+                .map_err(ScanError::Runtime)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Runs nmap on the open ports of a completed scan when --nmap asks for it (through the
+/// root helper when there is one); a failed hand-off turns a clean exit into a runtime
+/// error (the scan's results are written).
+fn hand_off(
+    cfg: &ScanConfig,
+    code: i32,
+    open: Option<handoff::OpenPorts>,
+    helper: Option<handoff::Helper>,
+) -> i32 {
     let (Some(args), Some(open)) = (cfg.nmap.as_deref(), open) else {
         return code;
     };
-    if code != error::EXIT_OK {
+    // A complete scan whose --baseline/--policy/--expect check failed (1) still hands off.
+    if code != error::EXIT_OK && code != error::EXIT_CHECK_FAILED {
         eprintln!("synscan: the scan did not complete; nmap not run");
         return code;
+    }
+    if let Some(helper) = helper {
+        return match helper.finish(Some(&open)) {
+            Ok(true) => code,
+            Ok(false) => error::EXIT_RUNTIME,
+            Err(e) => {
+                eprintln!("synscan: {e}");
+                error::EXIT_RUNTIME
+            }
+        };
     }
     match handoff::run(args, &open) {
         Ok(handoff::Outcome::Ran(status)) if !status.success() => {
@@ -379,6 +410,7 @@ fn new_table(cfg: &ScanConfig) -> ProbeTable {
 fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i32, ScanError> {
     announce(cfg, &order);
     let mut slot = prepare_privilege_drop(cfg, order.len())?;
+    let helper = start_hand_off_helper(cfg)?;
     // One descriptor per connect in flight; keep some for outputs and the rest.
     let nofile = crate::sys::sock::raise_nofile_limit().unwrap_or(1024);
     let max_in_flight = usize::try_from(nofile.saturating_sub(64))
@@ -410,7 +442,7 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
     let open = sinks.open.take();
     let watch = sinks.watch.take();
     let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
-    Ok(hand_off(cfg, code, open))
+    Ok(hand_off(cfg, code, open, helper))
 }
 
 /// Writes the summary, reports the run on stderr and picks the exit code. Results found

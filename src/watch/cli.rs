@@ -103,7 +103,8 @@ pub fn parse(argv: &[String]) -> Result<Option<Result<WatchCommand, String>>, Sc
     }
     // "synscan diff ..." parses as a program called "synscan diff".
     let mut args = vec![format!("synscan {sub}")];
-    args.extend(crate::cli::argv::rewrite(argv[2..].iter().cloned()));
+    args.extend(argv[2..].iter().cloned());
+    let args = crate::cli::argv::rewrite(args);
     let parsed = match sub {
         "diff" => DiffArgs::try_parse_from(args).map(WatchCommand::Diff),
         "check" => CheckArgs::try_parse_from(args).map(WatchCommand::Check),
@@ -352,10 +353,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match parse(&argv("synscan merge a b -oX x.xml -oJ j")).unwrap() {
+        match parse(&argv("synscan merge -oX x.xml a b -oJ j")).unwrap() {
             Some(Ok(WatchCommand::Merge(m))) => {
                 assert_eq!(m.files.len(), 2);
                 assert_eq!(m.output_xml, vec!["x.xml".to_string()]);
+                assert_eq!(m.output_json, vec!["j".to_string()]);
             }
             other => panic!("{other:?}"),
         }
