@@ -26,4 +26,5 @@ pub mod send;
 pub mod state;
 pub mod sys;
 pub mod targets;
+pub mod watch;
 pub mod wire;

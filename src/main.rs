@@ -38,6 +38,7 @@ fn real_main() -> i32 {
             Ok(0)
         }
         Command::Scan(cfg) => synscan::scan::run(*cfg, &stop),
+        Command::Watch(cmd) => synscan::watch::cli::run(cmd),
         Command::Local(args) => synscan::local::run(&args),
     });
     match outcome {

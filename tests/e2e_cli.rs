@@ -711,6 +711,7 @@ fn help_groups_the_flags_and_states_rates_retries_and_exit_codes() {
             "OUTPUT:",
             "NMAP HAND-OFF:",
             "PRIVILEGES:",
+            "WATCHING A SURFACE:",
             "MISC:",
             "EXAMPLES:",
             "CAPABILITIES:",

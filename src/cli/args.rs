@@ -13,6 +13,7 @@ const OUTPUT: &str = "OUTPUT";
 const NMAP: &str = "NMAP HAND-OFF";
 const PRIVILEGES: &str = "PRIVILEGES";
 const MISC: &str = "MISC";
+const WATCH: &str = "WATCHING A SURFACE";
 
 /// Text after the flags in --help and in the man page: the parts the README also states.
 pub const AFTER_HELP: &str = "\
@@ -238,6 +239,21 @@ pub struct Args {
     /// [default: nobody].
     #[arg(long, value_name = "USER", help_heading = PRIVILEGES)]
     pub user: Option<String>,
+
+    // Watching a surface (src/watch): checks run on the scan's own results.
+    /// Compare the results with an earlier result file; exit 1 when a port opened or
+    /// stopped being open.
+    #[arg(long, value_name = "FILE", help_heading = WATCH)]
+    pub baseline: Option<String>,
+    /// Check open ports against an exposure policy (TOML); exit 1 on a violation.
+    #[arg(long, value_name = "FILE", help_heading = WATCH)]
+    pub policy: Option<String>,
+    /// Exit 0 only when every scanned port has this state (open, closed or filtered), else 1.
+    #[arg(long, value_name = "STATE", help_heading = WATCH)]
+    pub expect: Option<String>,
+    /// Write Prometheus metrics of the scan to PATH (atomically; node_exporter textfile).
+    #[arg(long = "metrics-file", value_name = "PATH", help_heading = WATCH)]
+    pub metrics_file: Option<String>,
 
     /// Print help (-h: a summary, --help: everything).
     #[arg(short = 'h', long, action = ArgAction::Help, help_heading = MISC)]

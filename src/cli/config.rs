@@ -110,6 +110,8 @@ pub struct ScanConfig {
     pub nmap: Option<String>,
     /// Addresses of the hostnames given as targets, with the name.
     pub hostnames: Vec<(Ipv4Addr, String)>,
+    /// --baseline, --policy, --expect, --metrics-file (files read and checked).
+    pub watch: crate::watch::scan::WatchConfig,
 }
 
 fn usage(msg: String) -> ScanError {
@@ -519,6 +521,13 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
     if let Some(user) = &args.user {
         check_user(user)?;
     }
+    let watch = crate::watch::scan::WatchConfig::build(
+        args.baseline.as_deref(),
+        args.policy.as_deref(),
+        args.expect.as_deref(),
+        args.metrics_file.as_deref(),
+    )
+    .map_err(usage)?;
     Ok(ScanConfig {
         targets,
         ports,
@@ -557,6 +566,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             verbose: args.verbose > 0,
             append: false,
             services_file: args.services_file.as_ref().map(PathBuf::from),
+            policy: watch.policy(),
         },
         command_line: argv.join(" "),
         argv: argv.to_vec(),
@@ -572,6 +582,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             .transpose()?,
         nmap: args.nmap.clone(),
         hostnames,
+        watch,
     })
 }
 

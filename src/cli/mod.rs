@@ -16,6 +16,8 @@ pub enum Command {
     Scan(Box<ScanConfig>),
     /// Print this text (help or version) to stdout and exit 0.
     Print(String),
+    /// `synscan diff|check|merge ...`: work on result files (no packet sent).
+    Watch(crate::watch::cli::WatchCommand),
     /// `synscan local ...`: this host's own ports (no packet sent).
     Local(Box<crate::local::cli::LocalArgs>),
 }
@@ -27,6 +29,9 @@ pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Com
             crate::local::cli::Parsed::Run(args) => Command::Local(Box::new(args)),
             crate::local::cli::Parsed::Print(text) => Command::Print(text),
         });
+    }
+    if let Some(watch) = crate::watch::cli::parse(&argv)? {
+        return Ok(watch.map_or_else(Command::Print, Command::Watch));
     }
     let rewritten = argv::rewrite(argv.clone());
     let args = match args::Args::try_parse_from(rewritten) {

@@ -46,6 +46,13 @@ impl ResultWriter for JsonWriter {
         if let Some(name) = self.ctx.services.name(r.port) {
             write!(self.out, ",\"service\":{}", quote(name))?;
         }
+        if let Some(rule) = self.ctx.policy_breach(r) {
+            write!(
+                self.out,
+                ",\"policy\":\"violation\",\"rule\":{}",
+                quote(rule)
+            )?;
+        }
         writeln!(self.out, "}}")
     }
 
@@ -74,5 +81,12 @@ impl ResultWriter for JsonWriter {
 
     fn grouped(&self) -> bool {
         false
+    }
+
+    fn extra_json(&mut self, lines: &[String]) -> io::Result<()> {
+        for l in lines {
+            writeln!(self.out, "{l}")?;
+        }
+        Ok(())
     }
 }

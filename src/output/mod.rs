@@ -84,6 +84,8 @@ pub struct OutputOptions {
     pub append: bool,
     /// --services-file.
     pub services_file: Option<PathBuf>,
+    /// --policy: open ports that break it are annotated (-oJ fields, -oX script elements).
+    pub policy: Option<Arc<crate::watch::policy::Policy>>,
 }
 
 /// Facts about the scan known before it starts.
@@ -162,6 +164,11 @@ pub trait ResultWriter: Send {
     fn flush(&mut self) -> io::Result<()>;
     /// True for formats that need the per-host table.
     fn grouped(&self) -> bool;
+    /// Extra NDJSON records (baseline changes, policy findings) before the trailer; only
+    /// the -oJ writer writes them.
+    fn extra_json(&mut self, _lines: &[String]) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A byte sink for one writer.
@@ -224,6 +231,17 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The policy rule an open result breaks, when a policy is given.
+    pub fn policy_breach(&self, r: &PortResult) -> Option<&str> {
+        if r.state != PortState::Open {
+            return None;
+        }
+        self.opts
+            .policy
+            .as_deref()?
+            .judge(std::net::IpAddr::V4(r.ip), r.port)
+    }
+
     /// Whether a streaming (machine) format writes a result in this state.
     pub fn stream_shows(&self, state: PortState) -> bool {
         match state {
@@ -524,6 +542,15 @@ impl Outputs {
         }
         for s in self.slots.iter_mut() {
             s.guard(|w| w.record(r));
+        }
+        Ok(())
+    }
+
+    /// Hands extra NDJSON records (watch checks) to the -oJ outputs; call before
+    /// [`Outputs::finish`]. Failures are kept for [`Outputs::finish`].
+    pub fn extra_json(&mut self, lines: &[String]) -> io::Result<()> {
+        for s in self.slots.iter_mut() {
+            s.guard(|w| w.extra_json(lines));
         }
         Ok(())
     }

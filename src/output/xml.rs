@@ -11,7 +11,7 @@ use super::{
     ctime, end_time, epoch_secs, hosts_phrase, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink,
     VERSION,
 };
-use crate::model::PortResult;
+use crate::model::{PortResult, PortState};
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -181,9 +181,36 @@ impl ResultWriter for XmlWriter {
                         escape(name)
                     )?;
                 }
+                // Policy annotations ride in nmap's own element for script output.
+                if let Some(rule) = self.ctx.opts.policy.as_deref().and_then(|p| {
+                    (l.state == PortState::Open)
+                        .then(|| p.judge(std::net::IpAddr::V4(h.ip), l.port))
+                        .flatten()
+                }) {
+                    write!(
+                        self.out,
+                        "<script id=\"synscan-policy\" output=\"violation: breaks {}\"/>",
+                        escape(rule)
+                    )?;
+                }
                 writeln!(self.out, "</port>")?;
             }
             writeln!(self.out, "</ports>")?;
+            if let Some((limit, rule)) = self.ctx.opts.policy.as_deref().and_then(|p| p.max_open())
+            {
+                let open = h
+                    .ports
+                    .iter()
+                    .filter(|l| l.state == PortState::Open)
+                    .count() as u64;
+                if open > limit {
+                    writeln!(
+                        self.out,
+                        "<hostscript><script id=\"synscan-policy\" output=\"violation: {open} open ports, more than {limit}; breaks {}\"/></hostscript>",
+                        escape(rule)
+                    )?;
+                }
+            }
             writeln!(self.out, "</host>")?;
         }
         let end = end_time(info, s);

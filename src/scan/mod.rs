@@ -165,7 +165,8 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         stop,
     );
     let open = sinks.open.take();
-    let code = finish(cfg, &mut slot, outcome, &mut outputs)?;
+    let watch = sinks.watch.take();
+    let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
     Ok(hand_off(cfg, code, open, helper))
 }
 
@@ -244,6 +245,8 @@ struct Sinks<'a> {
     outputs: &'a mut Outputs,
     slot: &'a mut resume::ResumeSlot,
     open: Option<handoff::OpenPorts>,
+    /// --baseline/--policy/--expect/--metrics-file checks (None without those flags).
+    watch: Option<crate::watch::scan::Watch>,
     warned: bool,
 }
 
@@ -257,6 +260,7 @@ impl<'a> Sinks<'a> {
             outputs,
             slot,
             open: cfg.nmap.as_ref().map(|_| handoff::OpenPorts::new()),
+            watch: (!cfg.watch.is_empty()).then(|| crate::watch::scan::Watch::new(&cfg.watch)),
             warned: false,
         }
     }
@@ -266,6 +270,9 @@ impl engine::ResultSink for Sinks<'_> {
     fn record(&mut self, r: &crate::model::PortResult) -> std::io::Result<()> {
         if let (Some(open), crate::model::PortState::Open) = (self.open.as_mut(), r.state) {
             open.entry(r.ip).or_default().insert(r.port);
+        }
+        if let Some(w) = self.watch.as_mut() {
+            w.observe(r);
         }
         self.outputs.record(r)
     }
@@ -315,7 +322,8 @@ fn hand_off(
     let (Some(args), Some(open)) = (cfg.nmap.as_deref(), open) else {
         return code;
     };
-    if code != error::EXIT_OK {
+    // A complete scan whose --baseline/--policy/--expect check failed (1) still hands off.
+    if code != error::EXIT_OK && code != error::EXIT_CHECK_FAILED {
         eprintln!("synscan: the scan did not complete; nmap not run");
         return code;
     }
@@ -432,7 +440,8 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
     let mut sinks = Sinks::new(cfg, &mut outputs, &mut slot);
     let outcome = connect::run(params, &mut scanner, &mut sinks, stop);
     let open = sinks.open.take();
-    let code = finish(cfg, &mut slot, outcome, &mut outputs)?;
+    let watch = sinks.watch.take();
+    let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
     Ok(hand_off(cfg, code, open, helper))
 }
 
@@ -443,6 +452,7 @@ fn finish(
     slot: &mut resume::ResumeSlot,
     outcome: Result<engine::EngineReport, String>,
     outputs: &mut Outputs,
+    watch: Option<crate::watch::scan::Watch>,
 ) -> Result<i32, ScanError> {
     let (report, failure) = match outcome {
         Ok(r) => (r, None),
@@ -457,12 +467,24 @@ fn finish(
         capture_drops: report.capture_drops,
         interrupted: !report.complete,
     };
+    let verdict = watch.as_ref().map(|w| w.conclude());
+    if let (Some(w), Some(v)) = (&watch, &verdict) {
+        let lines = w.json_lines(v, crate::output::epoch_secs(SystemTime::now()));
+        if let Err(e) = outputs.extra_json(&lines) {
+            eprintln!("synscan: writing the checks' records failed: {e}");
+        }
+    }
     // Whatever happened, what was found is written out.
     let written = outputs.finish(&summary);
     if let Some(e) = failure {
         return Err(ScanError::Runtime(e));
     }
     written.map_err(|e| ScanError::Runtime(format!("writing results failed: {e}")))?;
+    // The checks print their verdict, write the metrics and may turn 0 into 1.
+    let checked = |code: i32| match (&watch, &verdict) {
+        (Some(w), Some(v)) => w.report(v, &summary, code),
+        _ => code,
+    };
     report_loss(&summary);
     if let Some(pps) = report.final_pps {
         eprintln!("synscan: --rate auto ended at {pps} pps");
@@ -479,7 +501,7 @@ fn finish(
     if report.complete {
         // The rest is done: an old resume file would only invite a second run.
         slot.complete(cfg.resumed_from.is_some());
-        return Ok(error::EXIT_OK);
+        return Ok(checked(error::EXIT_OK));
     }
     // Lengths with the trailers: a resumed run keeps this run's summary lines.
     let (lengths, journal) = outputs
@@ -506,7 +528,7 @@ fn finish(
             state.to_text()
         ),
     }
-    Ok(error::EXIT_INTERRUPTED)
+    Ok(checked(error::EXIT_INTERRUPTED))
 }
 
 /// Says so when the capture dropped replies or a notable share of answers needed a

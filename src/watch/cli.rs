@@ -1,0 +1,372 @@
+//! The subcommands that work on result files: `synscan diff`, `synscan check` and
+//! `synscan merge`. Each parses its own flags (nmap's -oX style included).
+
+use crate::error::{ScanError, EXIT_CHECK_FAILED, EXIT_OK};
+use crate::output::{Format, OutputOptions, OutputSpec};
+use crate::results::{Record, Results};
+use crate::watch::diff;
+use crate::watch::input::{read_trusted, MAX_RESULTS_BYTES};
+use crate::watch::policy::Policy;
+use clap::Parser;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The subcommand names this module handles.
+pub const SUBCOMMANDS: [&str; 3] = ["diff", "check", "merge"];
+
+/// `synscan diff OLD NEW`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "synscan diff",
+    about = "Compare two result files by (ip, proto, port): exit 0 when no port opened or stopped being open, 1 when one did, 2 when a file cannot be read",
+    after_help = "Reads synscan's -oJ, -oX, -oG, -oL and CSV and nmap's -oX and -oG, told apart by content. A pair found in only one file is \"unscanned\" in the other, never \"closed\"."
+)]
+pub struct DiffArgs {
+    /// The earlier results.
+    pub old: PathBuf,
+    /// The later results.
+    pub new: PathBuf,
+    /// Also write one NDJSON object per change to FILE ("-" for stdout) [-oJ].
+    #[arg(long = "output-json", value_name = "FILE")]
+    pub output_json: Option<String>,
+}
+
+/// `synscan check RESULTS --policy FILE`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "synscan check",
+    about = "Apply an exposure policy to a result file: exit 0 when nothing breaks it, 1 when something does, 2 on bad input"
+)]
+pub struct CheckArgs {
+    /// The results to check.
+    pub results: PathBuf,
+    /// The policy (TOML; see README "Watching a surface").
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Also write one NDJSON object per violation to FILE ("-" for stdout) [-oJ].
+    #[arg(long = "output-json", value_name = "FILE")]
+    pub output_json: Option<String>,
+}
+
+/// `synscan merge FILES...`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "synscan merge",
+    about = "Merge result files (shards of one scan, or several runs) into one report; a pair found in several keeps its latest state"
+)]
+pub struct MergeArgs {
+    /// Result files, oldest first.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// nmap normal output to FILE [-oN].
+    #[arg(long = "output-normal", value_name = "FILE")]
+    pub output_normal: Vec<String>,
+    /// nmap grepable output to FILE [-oG].
+    #[arg(long = "output-grepable", value_name = "FILE")]
+    pub output_grepable: Vec<String>,
+    /// nmap XML output to FILE [-oX].
+    #[arg(long = "output-xml", value_name = "FILE")]
+    pub output_xml: Vec<String>,
+    /// NDJSON output to FILE [-oJ].
+    #[arg(long = "output-json", value_name = "FILE")]
+    pub output_json: Vec<String>,
+    /// masscan list output to FILE [-oL].
+    #[arg(long = "output-list", value_name = "FILE")]
+    pub output_list: Vec<String>,
+    /// Also show these states in machine outputs: closed,filtered.
+    #[arg(long, value_name = "STATES")]
+    pub show: Vec<String>,
+    /// Show only open ports.
+    #[arg(long)]
+    pub open: bool,
+}
+
+/// A parsed watch subcommand.
+#[derive(Debug)]
+pub enum WatchCommand {
+    /// diff.
+    Diff(DiffArgs),
+    /// check.
+    Check(CheckArgs),
+    /// merge.
+    Merge(MergeArgs),
+}
+
+/// Parses argv when argv[1] is a watch subcommand: Ok(None) when it is not, Err(text) for
+/// help to print.
+pub fn parse(argv: &[String]) -> Result<Option<Result<WatchCommand, String>>, ScanError> {
+    let Some(sub) = argv.get(1).map(String::as_str) else {
+        return Ok(None);
+    };
+    if !SUBCOMMANDS.contains(&sub) {
+        return Ok(None);
+    }
+    // "synscan diff ..." parses as a program called "synscan diff".
+    let mut args = vec![format!("synscan {sub}")];
+    args.extend(argv[2..].iter().cloned());
+    let args = crate::cli::argv::rewrite(args);
+    let parsed = match sub {
+        "diff" => DiffArgs::try_parse_from(args).map(WatchCommand::Diff),
+        "check" => CheckArgs::try_parse_from(args).map(WatchCommand::Check),
+        _ => MergeArgs::try_parse_from(args).map(WatchCommand::Merge),
+    };
+    match parsed {
+        Ok(c) => Ok(Some(Ok(c))),
+        Err(e) => {
+            use clap::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    Ok(Some(Err(e.render().to_string())))
+                }
+                _ => {
+                    let text = e.render().to_string();
+                    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+                    let mut first = lines
+                        .next()
+                        .unwrap_or("bad arguments")
+                        .trim_start_matches("error: ")
+                        .to_string();
+                    // "required arguments were not provided:" names them on the next line.
+                    if first.ends_with(':') {
+                        if let Some(next) = lines.next() {
+                            first = format!("{first} {next}");
+                        }
+                    }
+                    Err(ScanError::Usage(format!(
+                        "{first} (see synscan {sub} --help)"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// Runs a watch subcommand; returns the exit code.
+pub fn run(cmd: WatchCommand) -> Result<i32, ScanError> {
+    match cmd {
+        WatchCommand::Diff(a) => run_diff(&a),
+        WatchCommand::Check(a) => run_check(&a),
+        WatchCommand::Merge(a) => run_merge(&a),
+    }
+}
+
+/// Reads a result file through the shared reader, printing its warnings on stderr.
+pub fn load(path: &Path) -> Result<Results, ScanError> {
+    let bytes = read_trusted(path, MAX_RESULTS_BYTES).map_err(ScanError::Usage)?;
+    let results = crate::results::parse(&path.display().to_string(), &bytes)
+        .map_err(|e| ScanError::Usage(e.to_string()))?;
+    for w in &results.warnings {
+        eprintln!("synscan: warning: {w}");
+    }
+    Ok(results)
+}
+
+/// Opens "-" (stdout) or a file for NDJSON lines, writes them, and flushes.
+fn write_lines(path: &str, lines: &[String]) -> Result<(), ScanError> {
+    let fail = |e: std::io::Error| ScanError::Runtime(format!("cannot write {path}: {e}"));
+    let mut out: Box<dyn Write> = if path == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(fail)?,
+        ))
+    };
+    for l in lines {
+        writeln!(out, "{l}").map_err(fail)?;
+    }
+    out.flush().map_err(fail)
+}
+
+fn time_text(t: Option<u64>) -> String {
+    match t {
+        Some(s) => {
+            crate::output::short_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s))
+        }
+        None => "time unknown".to_string(),
+    }
+}
+
+fn run_diff(a: &DiffArgs) -> Result<i32, ScanError> {
+    let old = load(&a.old)?;
+    let new = load(&a.new)?;
+    let (t_old, t_new) = (diff::scan_time(&old.records), diff::scan_time(&new.records));
+    let changes = diff::diff(&diff::latest(&old.records), &diff::latest(&new.records));
+    if a.output_json.as_deref() != Some("-") {
+        if changes.is_empty() {
+            println!(
+                "no change: {} ({}) and {} ({}) have the same open ports",
+                a.old.display(),
+                time_text(t_old),
+                a.new.display(),
+                time_text(t_new)
+            );
+        } else {
+            println!(
+                "{} change(s) from {} ({}) to {} ({}):",
+                changes.len(),
+                a.old.display(),
+                time_text(t_old),
+                a.new.display(),
+                time_text(t_new)
+            );
+            print!("{}", diff::render_text(&changes));
+        }
+    }
+    if let Some(path) = &a.output_json {
+        let lines: Vec<String> = changes
+            .iter()
+            .map(|c| diff::json_line(c, t_old, t_new))
+            .collect();
+        write_lines(path, &lines)?;
+    }
+    Ok(if changes.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_CHECK_FAILED
+    })
+}
+
+/// The open pairs of a record list (latest state of each pair).
+fn open_pairs(records: &[Record]) -> Vec<diff::Pair> {
+    let mut open: Vec<diff::Pair> = diff::latest(records)
+        .into_iter()
+        .filter(|(_, s)| *s == crate::results::State::Open)
+        .map(|(p, _)| p)
+        .collect();
+    open.sort();
+    open
+}
+
+fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
+    let policy = Policy::read(&a.policy).map_err(ScanError::Usage)?;
+    let results = load(&a.results)?;
+    let open = open_pairs(&results.records);
+    let findings = policy.evaluate(open.iter());
+    if a.output_json.as_deref() != Some("-") {
+        if findings.count() == 0 {
+            println!(
+                "policy kept: {} open port(s) in {}, none breaks {}",
+                open.len(),
+                a.results.display(),
+                a.policy.display()
+            );
+        } else {
+            print!("{}", findings.render_text());
+            println!(
+                "{} policy violation(s) in {} ({} open ports)",
+                findings.count(),
+                a.results.display(),
+                open.len()
+            );
+        }
+    }
+    if let Some(path) = &a.output_json {
+        write_lines(path, &findings.json_lines())?;
+    }
+    Ok(if findings.count() == 0 {
+        EXIT_OK
+    } else {
+        EXIT_CHECK_FAILED
+    })
+}
+
+fn parse_show(values: &[String]) -> Result<(bool, bool), ScanError> {
+    let (mut closed, mut filtered) = (false, false);
+    for v in values.iter().flat_map(|v| v.split(',')) {
+        match v.trim() {
+            "closed" => closed = true,
+            "filtered" => filtered = true,
+            other => {
+                return Err(ScanError::Usage(format!(
+                    "bad --show \"{other}\": use closed, filtered or closed,filtered"
+                )))
+            }
+        }
+    }
+    Ok((closed, filtered))
+}
+
+fn run_merge(a: &MergeArgs) -> Result<i32, ScanError> {
+    let mut specs = Vec::new();
+    for (paths, format) in [
+        (&a.output_normal, Format::Normal),
+        (&a.output_grepable, Format::Grepable),
+        (&a.output_xml, Format::Xml),
+        (&a.output_json, Format::Json),
+        (&a.output_list, Format::List),
+    ] {
+        specs.extend(paths.iter().map(|p| OutputSpec {
+            format,
+            path: p.clone(),
+        }));
+    }
+    let (show_closed, show_filtered) = parse_show(&a.show)?;
+    let opts = OutputOptions {
+        show_closed,
+        show_filtered,
+        open_only: a.open,
+        ..OutputOptions::default()
+    };
+    let mut sets = Vec::new();
+    for f in &a.files {
+        sets.push(load(f)?.records);
+    }
+    let merged = crate::watch::merge::merge(sets);
+    let files: Vec<String> = a.files.iter().map(|f| f.display().to_string()).collect();
+    let skipped = crate::watch::merge::write(
+        &merged,
+        &specs,
+        &opts,
+        format!("synscan merge {}", files.join(" ")),
+    )
+    .map_err(ScanError::Runtime)?;
+    if skipped > 0 {
+        eprintln!(
+            "synscan: warning: {skipped} record(s) left out: synscan's writers show IPv4 TCP open, closed and filtered ports only"
+        );
+    }
+    eprintln!(
+        "synscan: merged {} file(s) into {} result(s)",
+        a.files.len(),
+        merged.len() - skipped
+    );
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn only_watch_subcommands_are_taken() {
+        assert!(parse(&argv("synscan 10.0.0.1 -p 80")).unwrap().is_none());
+        assert!(parse(&argv("synscan")).unwrap().is_none());
+        match parse(&argv("synscan diff a b -oJ c")).unwrap() {
+            Some(Ok(WatchCommand::Diff(d))) => {
+                assert_eq!(d.old, PathBuf::from("a"));
+                assert_eq!(d.new, PathBuf::from("b"));
+                assert_eq!(d.output_json.as_deref(), Some("c"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&argv("synscan merge -oX x.xml a b -oJ j")).unwrap() {
+            Some(Ok(WatchCommand::Merge(m))) => {
+                assert_eq!(m.files.len(), 2);
+                assert_eq!(m.output_xml, vec!["x.xml".to_string()]);
+                assert_eq!(m.output_json, vec!["j".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse(&argv("synscan check r.json")).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--policy"), "{e}");
+        assert!(matches!(
+            parse(&argv("synscan diff --help")),
+            Ok(Some(Err(_)))
+        ));
+    }
+}

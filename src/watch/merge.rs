@@ -1,0 +1,180 @@
+//! One report from several result files (the shards of a scan, or several runs): records
+//! are merged by pair, the latest state winning, and written through the scan's writers.
+
+use crate::model::{PortResult, PortState, Reason};
+use crate::output::{OutputOptions, OutputSpec, Outputs, ScanInfo, ScanSummary};
+use crate::results::{Record, State, Transport};
+use crate::targets::PortSet;
+use crate::watch::diff::Pair;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Merges record sets given oldest first: for each pair the record with the latest time
+/// wins; on equal or unknown times, the later set (and the later record) wins.
+pub fn merge(sets: Vec<Vec<Record>>) -> Vec<Record> {
+    let mut best: HashMap<Pair, Record> = HashMap::new();
+    for set in sets {
+        for r in set {
+            let pair = Pair::of(&r);
+            let newer = match best.get(&pair) {
+                None => true,
+                Some(old) => r.time.unwrap_or(0) >= old.time.unwrap_or(0),
+            };
+            if newer {
+                best.insert(pair, r);
+            }
+        }
+    }
+    let mut out: Vec<Record> = best.into_values().collect();
+    out.sort_by_key(Pair::of);
+    out
+}
+
+/// The reason named `s`, or the usual one for the state when the file names none we know.
+fn reason_of(s: &str, state: PortState) -> Reason {
+    const ALL: [Reason; 11] = [
+        Reason::SynAck,
+        Reason::Reset,
+        Reason::NoResponse,
+        Reason::NetUnreach,
+        Reason::HostUnreach,
+        Reason::ProtoUnreach,
+        Reason::PortUnreach,
+        Reason::NetProhibited,
+        Reason::HostProhibited,
+        Reason::AdminProhibited,
+        Reason::ConnRefused,
+    ];
+    ALL.into_iter()
+        .find(|r| r.as_str() == s && r.state() == state)
+        .unwrap_or(match state {
+            PortState::Open => Reason::SynAck,
+            PortState::Closed => Reason::Reset,
+            PortState::Filtered => Reason::NoResponse,
+        })
+}
+
+/// The scan result a record stands for, when synscan's writers can show it (IPv4 TCP
+/// with an open, closed or filtered state).
+pub fn to_port_result(r: &Record) -> Option<PortResult> {
+    let std::net::IpAddr::V4(ip) = r.ip else {
+        return None;
+    };
+    if r.proto != Transport::Tcp {
+        return None;
+    }
+    let state = match r.state {
+        State::Open => PortState::Open,
+        State::Closed => PortState::Closed,
+        State::Filtered => PortState::Filtered,
+        _ => return None,
+    };
+    Some(PortResult {
+        ip,
+        port: r.port,
+        state,
+        reason: reason_of(&r.reason, state),
+        ttl: 0,
+        timestamp: UNIX_EPOCH + Duration::from_secs(r.time.unwrap_or(0)),
+    })
+}
+
+/// Writes merged records to the outputs; returns how many records no writer can show.
+pub fn write(
+    records: &[Record],
+    specs: &[OutputSpec],
+    opts: &OutputOptions,
+    command_line: String,
+) -> Result<usize, String> {
+    let results: Vec<PortResult> = records.iter().filter_map(to_port_result).collect();
+    let skipped = records.len() - results.len();
+    let mut ports = PortSet::new();
+    for r in &results {
+        ports.insert_range(r.port, r.port);
+    }
+    let hosts: HashSet<_> = results.iter().map(|r| r.ip).collect();
+    let first = records.iter().filter_map(|r| r.time).min().unwrap_or(0);
+    let last = records.iter().filter_map(|r| r.time).max().unwrap_or(first);
+    let info = ScanInfo {
+        start: UNIX_EPOCH + Duration::from_secs(first),
+        command_line,
+        ports,
+        hosts: hosts.len() as u64,
+        probes: results.len() as u64,
+        seed: 0,
+        scan_type: "syn",
+    };
+    let mut outputs = Outputs::open(specs, opts, &info).map_err(|e| e.to_string())?;
+    for r in &results {
+        outputs
+            .record(r)
+            .map_err(|e| format!("writing the merged results failed: {e}"))?;
+    }
+    let summary = ScanSummary {
+        end: Some(UNIX_EPOCH + Duration::from_secs(last)),
+        elapsed: Duration::from_secs(last - first),
+        ..ScanSummary::default()
+    };
+    outputs
+        .finish(&summary)
+        .map_err(|e| format!("writing the merged results failed: {e}"))?;
+    Ok(skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ip: &str, port: u16, state: State, time: Option<u64>) -> Record {
+        Record {
+            ip: ip.parse().unwrap(),
+            port,
+            proto: Transport::Tcp,
+            state,
+            reason: String::new(),
+            time,
+        }
+    }
+
+    #[test]
+    fn latest_state_of_a_pair_wins() {
+        let a = vec![
+            rec("10.0.0.1", 80, State::Open, Some(10)),
+            rec("10.0.0.1", 22, State::Open, Some(30)),
+        ];
+        let b = vec![
+            rec("10.0.0.1", 80, State::Closed, Some(20)),
+            rec("10.0.0.1", 22, State::Closed, Some(20)),
+            rec("10.0.0.2", 1, State::Filtered, None),
+        ];
+        let m = merge(vec![a, b]);
+        assert_eq!(
+            m,
+            vec![
+                rec("10.0.0.1", 22, State::Open, Some(30)),
+                rec("10.0.0.1", 80, State::Closed, Some(20)),
+                rec("10.0.0.2", 1, State::Filtered, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn disjoint_shards_union() {
+        let a = vec![rec("10.0.0.1", 80, State::Open, Some(1))];
+        let b = vec![rec("10.0.0.2", 80, State::Open, Some(1))];
+        assert_eq!(merge(vec![a.clone(), b.clone()]), [a, b].concat());
+    }
+
+    #[test]
+    fn records_writers_cannot_show_are_skipped() {
+        let mut r = rec("2001:2::1", 80, State::Open, None);
+        assert_eq!(to_port_result(&r), None);
+        r.ip = "10.0.0.1".parse().unwrap();
+        r.reason = "reset".to_string();
+        let p = to_port_result(&r).unwrap();
+        // A reason that contradicts the state is replaced by the state's usual one.
+        assert_eq!(p.reason, Reason::SynAck);
+        r.state = State::OpenFiltered;
+        assert_eq!(to_port_result(&r), None);
+    }
+}
