@@ -6,9 +6,7 @@
 
 mod common;
 
-use common::{
-    netns_list, read_ndjson, skip_unless_root, synscan_bin, with_state, Lab, Pair, Report,
-};
+use common::{netns_list, read_ndjson, synscan_bin, with_state, Lab, Pair, Report};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
@@ -253,10 +251,8 @@ fn lossy_scan(lab: &Lab) -> (usize, usize) {
 /// filtered truth pair reported filtered, every pair decided. Recall is printed; the issue's
 /// recall bar is the next test.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn loss_10pct_delay_50ms_jitter_20ms_default_flags() {
-    if skip_unless_root("loss_10pct_delay_50ms_jitter_20ms_default_flags") {
-        return;
-    }
     let lab = lossy_lab("198.19.16.0/20");
     lossy_scan(&lab);
 }
@@ -266,10 +262,8 @@ fn loss_10pct_delay_50ms_jitter_20ms_default_flags() {
 /// (0.81), so this needs the adaptive retries (about 6 tries at this loss) spaced out by
 /// backoff past Linux's 500 ms limit on answering a repeated SYN.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn loss_10pct_delay_50ms_jitter_20ms_default_flags_recall() {
-    if skip_unless_root("loss_10pct_delay_50ms_jitter_20ms_default_flags_recall") {
-        return;
-    }
     let lab = lossy_lab("198.19.32.0/20");
     let (found, open) = lossy_scan(&lab);
     assert!(
@@ -298,10 +292,8 @@ fn far_lab(prefix: &str) -> Lab {
 /// 200 ms one-way delay (400 ms RTT), no loss, default flags: recall 100% and every report
 /// exactly the truth.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn delay_200ms_default_flags_exact() {
-    if skip_unless_root("delay_200ms_default_flags_exact") {
-        return;
-    }
     let lab = far_lab("198.19.64.0/22");
     let (_, r) = scan(&lab, &[]);
     let wire = wire_is_clean(&lab);
@@ -323,10 +315,8 @@ fn delay_200ms_default_flags_exact() {
 /// 200 ms delay, default flags: each pair must be reported once (a retry that leaves after
 /// the reply must not reopen the probe).
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn delay_200ms_each_pair_reported_once() {
-    if skip_unless_root("delay_200ms_each_pair_reported_once") {
-        return;
-    }
     let lab = far_lab("198.19.88.0/22");
     let (_, r) = scan(&lab, &[]);
     let wire = wire_is_clean(&lab);
@@ -337,10 +327,8 @@ fn delay_200ms_each_pair_reported_once() {
 /// 200 ms delay and no loss: a single try must suffice when the timeout follows the RTT
 /// (replies are stamped when handled, so the RTT estimate is not biased low).
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn delay_200ms_one_try_suffices() {
-    if skip_unless_root("delay_200ms_one_try_suffices") {
-        return;
-    }
     let lab = far_lab("198.19.92.0/22");
     let (_, r) = scan(&lab, &["--retries", "0"]);
     let wire = wire_is_clean(&lab);
@@ -349,10 +337,8 @@ fn delay_200ms_one_try_suffices() {
 
 /// Duplicated and reordered frames on a jittery wire: each pair still decided once, exactly.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn duplicates_and_reordering_default_flags_exact() {
-    if skip_unless_root("duplicates_and_reordering_default_flags_exact") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.68.0/22",
@@ -425,28 +411,22 @@ fn icmp_case(kind: &str, reason: &str, prefix: &str) {
 
 /// nftables `reject with icmp type host-unreachable`: filtered, reason host-unreach.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn icmp_host_unreachable_exact() {
-    if skip_unless_root("icmp_host_unreachable_exact") {
-        return;
-    }
     icmp_case("host", "host-unreach", "198.19.72.0/22");
 }
 
 /// nftables `reject with icmp type admin-prohibited`: filtered, reason admin-prohibited.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn icmp_admin_prohibited_exact() {
-    if skip_unless_root("icmp_admin_prohibited_exact") {
-        return;
-    }
     icmp_case("admin", "admin-prohibited", "198.19.76.0/22");
 }
 
 /// The wire's lab has three namespaces, all gone after drop, also when a test panics.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn wired_lab_tears_down_all_three_namespaces() {
-    if skip_unless_root("wired_lab_tears_down_all_three_namespaces") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.80.0/28",
@@ -479,10 +459,8 @@ fn wired_lab_tears_down_all_three_namespaces() {
 /// A wired lab whose middle namespace name is taken fails before creating anything, and
 /// leaves the namespace it did not create alone.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn wired_lab_refuses_a_taken_middle_namespace() {
-    if skip_unless_root("wired_lab_refuses_a_taken_middle_namespace") {
-        return;
-    }
     let name = common::unique_name();
     let (s_ns, m_ns, t_ns) = (format!("{name}s"), format!("{name}m"), format!("{name}t"));
     let add = std::process::Command::new("ip")

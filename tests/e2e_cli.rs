@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{skip_unless_root, synscan_bin, AS_NOBODY};
+use common::{synscan_bin, AS_NOBODY};
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -68,10 +68,8 @@ fn stderr(out: &Output) -> String {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn dry_run_is_a_bijection_and_reproducible() {
-    if skip_unless_root("dry_run_is_a_bijection_and_reproducible") {
-        return;
-    }
     let ns = EmptyNs::new();
     let args = [
         "198.19.1.0/24",
@@ -121,10 +119,8 @@ fn dry_run_is_a_bijection_and_reproducible() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn shards_are_disjoint_and_cover_the_scan() {
-    if skip_unless_root("shards_are_disjoint_and_cover_the_scan") {
-        return;
-    }
     let ns = EmptyNs::new();
     let base = [
         "198.19.0.0/23",
@@ -158,10 +154,8 @@ fn shards_are_disjoint_and_cover_the_scan() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn bad_input_gets_exit_2_and_one_line() {
-    if skip_unless_root("bad_input_gets_exit_2_and_one_line") {
-        return;
-    }
     let ns = EmptyNs::new();
     let cases: &[(&[&str], &str)] = &[
         (&["198.19.0.1", "-p", "70000"], "70000"),
@@ -223,10 +217,8 @@ fn bad_input_gets_exit_2_and_one_line() {
 /// Issue #8 items 3, 8 and 9: each case is refused with exit 2 and one line that contains
 /// the first needle and not the second.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn refusals_are_usage_errors_naming_the_flag_file_and_line() {
-    if skip_unless_root("refusals_are_usage_errors_naming_the_flag_file_and_line") {
-        return;
-    }
     let ns = EmptyNs::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let list = dir.path().join("targets.txt");
@@ -310,10 +302,8 @@ fn refusals_are_usage_errors_naming_the_flag_file_and_line() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn missing_privilege_exits_3_with_the_fix() {
-    if skip_unless_root("missing_privilege_exits_3_with_the_fix") {
-        return;
-    }
     let ns = EmptyNs::new();
     let out = ns.run(
         "setpriv",
@@ -327,10 +317,8 @@ fn missing_privilege_exits_3_with_the_fix() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn scans_loopback_listener() {
-    if skip_unless_root("scans_loopback_listener") {
-        return;
-    }
     let ns = EmptyNs::new();
     let mut listener = Command::new("ip")
         .args([
@@ -371,10 +359,8 @@ fn scans_loopback_listener() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn root_start_runs_as_nobody_without_capabilities() {
-    if skip_unless_root("root_start_runs_as_nobody_without_capabilities") {
-        return;
-    }
     // A slow scan into the empty namespace's loopback, long enough to look at the process.
     let ns = EmptyNs::new();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -431,10 +417,8 @@ fn root_start_runs_as_nobody_without_capabilities() {
 /// as nobody once its sockets are open, still hands off to an nmap that runs as root in the
 /// invoking (root-only) directory, so its -oX file can be written there.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn nmap_hand_off_gets_its_arguments_as_typed_and_root_rights() {
-    if skip_unless_root("nmap_hand_off_gets_its_arguments_as_typed_and_root_rights") {
-        return;
-    }
     let ns = EmptyNs::new();
     let bin = tempfile::tempdir().expect("tempdir");
     // A stand-in nmap that records who ran it, where, and with what.
@@ -506,10 +490,8 @@ fn nmap_hand_off_gets_its_arguments_as_typed_and_root_rights() {
 /// With the real nmap: a root-started scan's hand-off runs nmap with root's rights (a SYN
 /// scan, not the connect() fallback) and its -oX lands in the root-only working directory.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn nmap_hand_off_from_root_runs_a_privileged_nmap() {
-    if skip_unless_root("nmap_hand_off_from_root_runs_a_privileged_nmap") {
-        return;
-    }
     if !std::path::Path::new("/usr/bin/nmap").exists() {
         eprintln!("SKIP nmap_hand_off_from_root_runs_a_privileged_nmap: apt install nmap");
         return;
@@ -560,10 +542,8 @@ fn nmap_hand_off_from_root_runs_a_privileged_nmap() {
 /// The root hand-off helper plays against a compromised scanner: open ports outside the
 /// scope it was given while the scan was still root are refused, and nmap never starts.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn nmap_hand_off_helper_refuses_ports_outside_the_scan() {
-    if skip_unless_root("nmap_hand_off_helper_refuses_ports_outside_the_scan") {
-        return;
-    }
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let ns = EmptyNs::new();
@@ -626,10 +606,8 @@ fn nmap_hand_off_helper_refuses_ports_outside_the_scan() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn stats_every_prints_status_lines_and_firewall_rule_names_the_ports() {
-    if skip_unless_root("stats_every_prints_status_lines_and_firewall_rule_names_the_ports") {
-        return;
-    }
     let ns = EmptyNs::new();
     // 6000 probes at 3000 pps: about 2 s of sending, a status line every 0.5 s.
     let out = ns.synscan(&[
@@ -659,10 +637,8 @@ fn stats_every_prints_status_lines_and_firewall_rule_names_the_ports() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_hostname_target_labels_its_address_in_the_reports() {
-    if skip_unless_root("a_hostname_target_labels_its_address_in_the_reports") {
-        return;
-    }
     let ns = EmptyNs::new();
     let out = ns.synscan(&["localhost", "-p", "9", "--show", "closed", "-oX", "-"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{lab_bin, skip_unless_root, synscan_bin, Lab};
+use common::{lab_bin, synscan_bin, Lab};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::net::Ipv4Addr;
@@ -211,10 +211,8 @@ fn scan_under_fire(lab: &Lab, pps: u32, extra: &[&str]) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn forged_and_malformed_replies_change_nothing() {
-    if skip_unless_root("forged_and_malformed_replies_change_nothing") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.4.0/24",
@@ -233,10 +231,8 @@ fn forged_and_malformed_replies_change_nothing() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_faster_scan_of_a_larger_block_under_fire() {
-    if skip_unless_root("a_faster_scan_of_a_larger_block_under_fire") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.8.0/22",

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{skip_unless_root, synscan_bin, Lab, AS_NOBODY};
+use common::{synscan_bin, Lab, AS_NOBODY};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
@@ -205,10 +205,8 @@ fn stop(mut child: Child) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn lists_listeners_exactly_like_ss() {
-    if skip_unless_root("lists_listeners_exactly_like_ss") {
-        return;
-    }
     let _serial = serial();
     let ns = Netns::new();
     let (held, child) = start_listeners(&ns.name);
@@ -282,10 +280,8 @@ fn lists_listeners_exactly_like_ss() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn unprivileged_run_says_pids_are_hidden() {
-    if skip_unless_root("unprivileged_run_says_pids_are_hidden") {
-        return;
-    }
     let _serial = serial();
     let ns = Netns::new();
     let (held, child) = start_listeners(&ns.name);
@@ -332,10 +328,8 @@ fn unprivileged_run_says_pids_are_hidden() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn port_exit_codes() {
-    if skip_unless_root("port_exit_codes") {
-        return;
-    }
     let _serial = serial();
     let ns = Netns::new();
     let (held, child) = start_listeners(&ns.name);
@@ -368,10 +362,8 @@ fn port_exit_codes() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn free_ports_bind_and_avoid_the_kernels_ports() {
-    if skip_unless_root("free_ports_bind_and_avoid_the_kernels_ports") {
-        return;
-    }
     let _serial = serial();
     let ns = Netns::new();
     let (held, child) = start_listeners(&ns.name);
@@ -431,10 +423,8 @@ fn free_ports_bind_and_avoid_the_kernels_ports() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn scanner_source_ports_follow_the_kernel_range() {
-    if skip_unless_root("scanner_source_ports_follow_the_kernel_range") {
-        return;
-    }
     let _serial = serial();
     let ns = Netns::new();
     ns.sysctl("net.ipv4.ip_local_port_range", "10000 65535");
@@ -484,10 +474,8 @@ fn scanner_source_ports_follow_the_kernel_range() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn compare_with_a_scan_from_outside() {
-    if skip_unless_root("compare_with_a_scan_from_outside") {
-        return;
-    }
     let _serial = serial();
     let lab = Lab::start(&[
         "--prefix",
@@ -647,10 +635,8 @@ fn read_back(path: &std::path::Path) -> BTreeSet<(std::net::IpAddr, u16, String,
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn reads_back_every_format_synscan_and_nmap_write() {
-    if skip_unless_root("reads_back_every_format_synscan_and_nmap_write") {
-        return;
-    }
     let _serial = serial();
     let lab = Lab::start(&[
         "--prefix",

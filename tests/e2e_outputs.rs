@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{skip_unless_root, synscan_bin, Lab, AS_NOBODY};
+use common::{synscan_bin, Lab, AS_NOBODY};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
@@ -243,10 +243,8 @@ fn small_lab(prefix: &str, seed: &str) -> Lab {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn every_format_reports_exactly_the_truths_open_ports() {
-    if skip_unless_root("every_format_reports_exactly_the_truths_open_ports") {
-        return;
-    }
     let lab = small_lab("198.19.40.0/28", "11");
     let dir = tempfile::tempdir().unwrap();
     let f = |n: &str| dir.path().join(n);
@@ -339,10 +337,8 @@ fn dtd_errors_besides_scanner(file: &Path) -> Option<Vec<String>> {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn xml_is_dtd_valid_renders_and_ndiff_tracks_a_newly_opened_port() {
-    if skip_unless_root("xml_is_dtd_valid_renders_and_ndiff_tracks_a_newly_opened_port") {
-        return;
-    }
     if !Path::new(DTD).exists() {
         eprintln!("note: {DTD} missing (apt-get install nmap); skipping");
         return;
@@ -555,10 +551,8 @@ fn services_file(dir: &Path) -> String {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn reason_and_verbose_stdout_exact_with_lines_as_found() {
-    if skip_unless_root("reason_and_verbose_stdout_exact_with_lines_as_found") {
-        return;
-    }
     let lab = tiny_lab();
     let dir = tempfile::tempdir().unwrap();
     let svc = services_file(dir.path());
@@ -649,10 +643,8 @@ PORT    STATE  SERVICE    REASON
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn services_file_names_reach_every_format() {
-    if skip_unless_root("services_file_names_reach_every_format") {
-        return;
-    }
     let lab = tiny_lab();
     let dir = tempfile::tempdir().unwrap();
     let svc = services_file(dir.path());
@@ -762,10 +754,8 @@ PORT    STATE  SERVICE
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn same_lab_gives_nmaps_grepable_and_no_ndiff_difference() {
-    if skip_unless_root("same_lab_gives_nmaps_grepable_and_no_ndiff_difference") {
-        return;
-    }
     if !Path::new(NMAP_SERVICES).exists() {
         eprintln!("note: {NMAP_SERVICES} missing (apt-get install nmap); skipping");
         return;
@@ -877,10 +867,8 @@ fn synscan_fails(lab: &Lab, args: &[&str], code: i32, line_start: &str) -> Strin
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn outputs_never_follow_planted_links_clobber_or_mix() {
-    if skip_unless_root("outputs_never_follow_planted_links_clobber_or_mix") {
-        return;
-    }
     use std::os::unix::fs::PermissionsExt;
     let lab = tiny_lab();
     let dir = tempfile::tempdir().unwrap();
@@ -981,10 +969,8 @@ fn outputs_never_follow_planted_links_clobber_or_mix() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_full_disk_output_exits_4_naming_it_and_the_others_are_complete() {
-    if skip_unless_root("a_full_disk_output_exits_4_naming_it_and_the_others_are_complete") {
-        return;
-    }
     let lab = tiny_lab();
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
@@ -1185,10 +1171,8 @@ fn ndiff_against_nmap(lab: &Lab, ports: &str, dir: &Path, tag: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn ndiff_finds_no_difference_with_nmap_on_23_and_1000_ports() {
-    if skip_unless_root("ndiff_finds_no_difference_with_nmap_on_23_and_1000_ports") {
-        return;
-    }
     if !on_path("nmap") || !Path::new(NMAP_SERVICES).exists() {
         eprintln!("note: nmap not installed; skipping (apt-get install nmap)");
         return;

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    assert_reasons, read_ndjson as read_results, skip_unless_root, synscan_bin, with_state, Lab,
-    Pair, Report, AS_NOBODY,
+    assert_reasons, read_ndjson as read_results, synscan_bin, with_state, Lab, Pair, Report,
+    AS_NOBODY,
 };
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -46,10 +46,8 @@ fn scan_lab(lab: &Lab, extra: &[&str]) -> (std::process::Output, Vec<Report>) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn exact_states_without_loss() {
-    if skip_unless_root("exact_states_without_loss") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.4.0/24",
@@ -85,10 +83,8 @@ fn exact_states_without_loss() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn recall_under_five_percent_loss_with_two_retries() {
-    if skip_unless_root("recall_under_five_percent_loss_with_two_retries") {
-        return;
-    }
     // 1002 open pairs: recall >= 99.9% allows at most one miss.
     let lab = Lab::start(&[
         "--prefix",
@@ -126,10 +122,8 @@ fn recall_under_five_percent_loss_with_two_retries() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn sweep_of_a_slash16_finds_exactly_the_truth() {
-    if skip_unless_root("sweep_of_a_slash16_finds_exactly_the_truth") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.0.0/16",
@@ -177,10 +171,8 @@ fn sweep_of_a_slash16_finds_exactly_the_truth() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn text_output_lists_open_ports_per_host() {
-    if skip_unless_root("text_output_lists_open_ports_per_host") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.9.0/28",
@@ -210,10 +202,8 @@ fn text_output_lists_open_ports_per_host() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn connect_scan_without_privileges_gets_exact_states() {
-    if skip_unless_root("connect_scan_without_privileges_gets_exact_states") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.7.0/26",
@@ -269,10 +259,8 @@ fn connect_scan_without_privileges_gets_exact_states() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn rate_auto_grows_on_a_clean_path_and_stays_exact() {
-    if skip_unless_root("rate_auto_grows_on_a_clean_path_and_stays_exact") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.16.0/20",
@@ -302,10 +290,8 @@ fn rate_auto_grows_on_a_clean_path_and_stays_exact() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn nmap_hand_off_runs_on_the_open_ports_found() {
-    if skip_unless_root("nmap_hand_off_runs_on_the_open_ports_found") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.9.0/28",
@@ -390,10 +376,8 @@ fn summary_capture_drops(path: &std::path::Path) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn capture_drops_from_a_tiny_ring_are_reported() {
-    if skip_unless_root("capture_drops_from_a_tiny_ring_are_reported") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.0.0/20",

@@ -105,10 +105,8 @@ fn change_records(p: &Path) -> BTreeSet<(String, u64, String, String)> {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn baseline_reports_exactly_the_three_firewall_changes_then_none() {
-    if skip_unless_root("baseline_reports_exactly_the_three_firewall_changes_then_none") {
-        return;
-    }
     let lab = lab("198.19.60.0/29", "21");
     let dir = shared_dir();
     let f = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
@@ -263,10 +261,8 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn policy_finds_the_one_unallowed_port_and_metrics_reach_node_exporter() {
-    if skip_unless_root("policy_finds_the_one_unallowed_port_and_metrics_reach_node_exporter") {
-        return;
-    }
     let lab = lab("198.19.61.0/29", "22");
     let dir = shared_dir();
     let f = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
@@ -454,10 +450,8 @@ fn policy_finds_the_one_unallowed_port_and_metrics_reach_node_exporter() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn diff_of_synscan_and_nmap_xml_of_the_same_lab_is_empty() {
-    if skip_unless_root("diff_of_synscan_and_nmap_xml_of_the_same_lab_is_empty") {
-        return;
-    }
     if !on_path("nmap") {
         eprintln!("note: nmap not installed; skipping (apt-get install nmap)");
         return;
@@ -523,10 +517,8 @@ fn diff_of_synscan_and_nmap_xml_of_the_same_lab_is_empty() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn merge_of_shards_equals_the_unsharded_scan() {
-    if skip_unless_root("merge_of_shards_equals_the_unsharded_scan") {
-        return;
-    }
     let lab = lab("198.19.63.0/29", "24");
     let dir = tempfile::tempdir().unwrap();
     let f = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
@@ -576,10 +568,8 @@ fn merge_of_shards_equals_the_unsharded_scan() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn expect_gives_scripts_an_exit_code_and_one_line() {
-    if skip_unless_root("expect_gives_scripts_an_exit_code_and_one_line") {
-        return;
-    }
     let lab = lab("198.19.64.0/29", "25");
     let (ip, port) = *lab.truth.open.iter().next().unwrap();
     let (ip, port) = (ip.to_string(), port.to_string());
@@ -609,10 +599,8 @@ fn sticky_dir() -> tempfile::TempDir {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn planted_huge_and_malformed_inputs_are_refused_with_exit_2() {
-    if skip_unless_root("planted_huge_and_malformed_inputs_are_refused_with_exit_2") {
-        return;
-    }
     let dir = sticky_dir();
     let p = |n: &str| dir.path().join(n);
     let s = |n: &str| p(n).to_string_lossy().into_owned();
@@ -840,10 +828,8 @@ fn systemd_units_verify() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn watch_script_keeps_history_and_fails_the_run_that_sees_a_change() {
-    if skip_unless_root("watch_script_keeps_history_and_fails_the_run_that_sees_a_change") {
-        return;
-    }
     let lab = lab("198.19.65.0/29", "26");
     let state = shared_dir();
     let ports = lab.truth.ports_arg();

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{netns_list, skip_unless_root, Lab};
+use common::{netns_list, Lab};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
@@ -66,10 +66,8 @@ fn with_state(r: &NmapResult, s: &str) -> BTreeSet<Pair> {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn nmap_sees_exactly_the_truth_and_teardown_is_clean() {
-    if skip_unless_root("nmap_sees_exactly_the_truth_and_teardown_is_clean") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.0.0/24",
@@ -139,10 +137,8 @@ fn nmap_sees_exactly_the_truth_and_teardown_is_clean() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn drop_all_counts_but_never_answers() {
-    if skip_unless_root("drop_all_counts_but_never_answers") {
-        return;
-    }
     let lab = Lab::start(&[
         "--prefix",
         "198.19.0.0/28",
@@ -191,10 +187,8 @@ fn drop_all_counts_but_never_answers() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn down_is_idempotent() {
-    if skip_unless_root("down_is_idempotent") {
-        return;
-    }
     for _ in 0..2 {
         let st = std::process::Command::new(common::lab_bin())
             .args(["down", "--name", "tnolab"])
@@ -205,10 +199,8 @@ fn down_is_idempotent() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn setup_failure_leaves_nothing_behind() {
-    if skip_unless_root("setup_failure_leaves_nothing_behind") {
-        return;
-    }
     let name = common::unique_name();
     // Port list too short for 5 open ports per host: rejected before anything is made.
     let out = std::process::Command::new(common::lab_bin())

@@ -35,10 +35,10 @@ struct Lab {
 
 impl Lab {
     fn new() -> Option<Lab> {
-        if !crate::sys::caps::has_cap(crate::sys::caps::CAP_NET_ADMIN) {
-            eprintln!("skipping namespace test: needs root (CAP_NET_ADMIN)");
-            return None;
-        }
+        assert!(
+            crate::sys::caps::has_cap(crate::sys::caps::CAP_NET_ADMIN),
+            "namespace tests need root (CAP_NET_ADMIN)"
+        );
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let pid = std::process::id();
         let lab = Lab {
@@ -191,6 +191,7 @@ const FILTER: CaptureFilter = CaptureFilter {
 };
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn veth_route_arp_packet_ring_rawip_and_capture() {
     let Some(lab) = Lab::new() else { return };
     let _listener = Lab::listen(&lab.b, 8080);
@@ -304,6 +305,7 @@ fn veth_route_arp_packet_ring_rawip_and_capture() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn loopback_capture_sees_each_reply_once() {
     let Some(lab) = Lab::new() else { return };
     let _listener = Lab::listen(&lab.a, 8081);
@@ -341,6 +343,7 @@ fn loopback_capture_sees_each_reply_once() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn missing_interface_and_down_interface() {
     let Some(lab) = Lab::new() else { return };
     let (a, va) = (lab.a.clone(), lab.va.clone());

@@ -87,15 +87,6 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Print a skip note and return true when the test cannot run (not root).
-pub fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    eprintln!("SKIP {test}: needs root (network namespaces, nftables, raw sockets)");
-    true
-}
-
 /// A lab's ground truth and names, as printed by `synscan-lab serve`.
 #[derive(Debug, Clone)]
 pub struct Truth {
