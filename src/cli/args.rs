@@ -26,6 +26,12 @@ EXAMPLES:
   synscan 198.19.0.0/24 -p 80 --connect                 (no privileges needed)
   synscan --resume synscan.resume                       (finish a scan stopped with Ctrl-C)
 
+SUBCOMMANDS (each has its own --help):
+  synscan local [--port N | --free COUNT | --compare RESULTS]   this host's own listening sockets
+  synscan diff OLD NEW          what opened or closed between two result files (any format)
+  synscan check RESULTS --policy FILE   apply an exposure policy to a result file
+  synscan merge FILES... -oX FILE       one report from the shards of a scan or several runs
+
 CAPABILITIES:
   A SYN scan needs CAP_NET_RAW, not root: `sudo setcap cap_net_raw+ep $(command -v synscan)`
   (see capabilities/ in the sources). Once its sockets and files are open synscan drops every
