@@ -53,6 +53,21 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in a fixed order that files store as codes (append only).
+    pub const ALL: [Reason; 11] = [
+        Reason::SynAck,
+        Reason::Reset,
+        Reason::NoResponse,
+        Reason::NetUnreach,
+        Reason::HostUnreach,
+        Reason::ProtoUnreach,
+        Reason::PortUnreach,
+        Reason::NetProhibited,
+        Reason::HostProhibited,
+        Reason::AdminProhibited,
+        Reason::ConnRefused,
+    ];
+
     /// The name nmap prints for this reason.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -315,7 +315,8 @@ fn collect_outputs(args: &Args) -> Result<Vec<OutputSpec>, ScanError> {
     Ok(specs)
 }
 
-fn parse_show(values: &[String]) -> Result<(bool, bool), ScanError> {
+/// Parses --show: which of closed and filtered the outputs show.
+pub(crate) fn parse_show(values: &[String]) -> Result<(bool, bool), ScanError> {
     let (mut closed, mut filtered) = (false, false);
     for v in values.iter().flat_map(|v| v.split(',')) {
         match v.trim() {

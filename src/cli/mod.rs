@@ -22,6 +22,29 @@ pub enum Command {
     Local(Box<crate::local::cli::LocalArgs>),
 }
 
+/// What a clap failure means: Ok(text) to print for --help and --version, otherwise one
+/// usage line naming what was wrong and where to read more (`help`, e.g. "synscan --help").
+pub fn clap_failure(e: clap::Error, help: &str) -> Result<String, ScanError> {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return Ok(e.render().to_string());
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut first = lines
+        .next()
+        .unwrap_or("bad arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    // "required arguments were not provided:" names them on the next line.
+    if first.ends_with(':') {
+        if let Some(next) = lines.next() {
+            first = format!("{first} {next}");
+        }
+    }
+    Err(ScanError::Usage(format!("{first} (see {help})")))
+}
+
 /// Parses the process arguments (argv[0] included) into a command.
 pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Command, ScanError> {
     if argv.get(1).map(String::as_str) == Some("local") {
@@ -36,23 +59,7 @@ pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Com
     let rewritten = argv::rewrite(argv.clone());
     let args = match args::Args::try_parse_from(rewritten) {
         Ok(a) => a,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            return match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                    Ok(Command::Print(e.render().to_string()))
-                }
-                _ => {
-                    let text = e.render().to_string();
-                    let first = text
-                        .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("bad arguments")
-                        .trim_start_matches("error: ");
-                    Err(ScanError::Usage(format!("{first} (see synscan --help)")))
-                }
-            };
-        }
+        Err(e) => return clap_failure(e, "synscan --help").map(Command::Print),
     };
     if let Some(what) = &args.generate {
         return generate(what).map(Command::Print);

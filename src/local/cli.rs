@@ -73,26 +73,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, ScanError> {
             a.validate()?;
             Ok(Parsed::Run(a))
         }
-        Err(e) => {
-            use clap::error::ErrorKind;
-            match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                    Ok(Parsed::Print(e.render().to_string()))
-                }
-                _ => {
-                    let text = e.render().to_string();
-                    let first = text
-                        .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("bad arguments")
-                        .trim_start_matches("error: ")
-                        .to_string();
-                    Err(ScanError::Usage(format!(
-                        "{first} (see synscan local --help)"
-                    )))
-                }
-            }
-        }
+        Err(e) => crate::cli::clap_failure(e, "synscan local --help").map(Parsed::Print),
     }
 }
 

@@ -5,20 +5,8 @@ use crate::model::{PortResult, Reason};
 use std::net::Ipv4Addr;
 use std::time::{Duration, UNIX_EPOCH};
 
-/// Reason codes, by position (the journal's on-disk codes: append only).
-const REASONS: [Reason; 11] = [
-    Reason::SynAck,
-    Reason::Reset,
-    Reason::NoResponse,
-    Reason::NetUnreach,
-    Reason::HostUnreach,
-    Reason::ProtoUnreach,
-    Reason::PortUnreach,
-    Reason::NetProhibited,
-    Reason::HostProhibited,
-    Reason::AdminProhibited,
-    Reason::ConnRefused,
-];
+/// Reason codes, by position: the journal's on-disk codes.
+const REASONS: [Reason; 11] = Reason::ALL;
 
 /// Bytes of [`Compact::to_bytes`].
 pub const COMPACT_BYTES: usize = 16;

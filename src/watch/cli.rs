@@ -113,30 +113,7 @@ pub fn parse(argv: &[String]) -> Result<Option<Result<WatchCommand, String>>, Sc
     match parsed {
         Ok(c) => Ok(Some(Ok(c))),
         Err(e) => {
-            use clap::error::ErrorKind;
-            match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                    Ok(Some(Err(e.render().to_string())))
-                }
-                _ => {
-                    let text = e.render().to_string();
-                    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-                    let mut first = lines
-                        .next()
-                        .unwrap_or("bad arguments")
-                        .trim_start_matches("error: ")
-                        .to_string();
-                    // "required arguments were not provided:" names them on the next line.
-                    if first.ends_with(':') {
-                        if let Some(next) = lines.next() {
-                            first = format!("{first} {next}");
-                        }
-                    }
-                    Err(ScanError::Usage(format!(
-                        "{first} (see synscan {sub} --help)"
-                    )))
-                }
-            }
+            crate::cli::clap_failure(e, &format!("synscan {sub} --help")).map(|t| Some(Err(t)))
         }
     }
 }
@@ -270,22 +247,6 @@ fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
     })
 }
 
-fn parse_show(values: &[String]) -> Result<(bool, bool), ScanError> {
-    let (mut closed, mut filtered) = (false, false);
-    for v in values.iter().flat_map(|v| v.split(',')) {
-        match v.trim() {
-            "closed" => closed = true,
-            "filtered" => filtered = true,
-            other => {
-                return Err(ScanError::Usage(format!(
-                    "bad --show \"{other}\": use closed, filtered or closed,filtered"
-                )))
-            }
-        }
-    }
-    Ok((closed, filtered))
-}
-
 fn run_merge(a: &MergeArgs) -> Result<i32, ScanError> {
     let mut specs = Vec::new();
     for (paths, format) in [
@@ -300,7 +261,7 @@ fn run_merge(a: &MergeArgs) -> Result<i32, ScanError> {
             path: p.clone(),
         }));
     }
-    let (show_closed, show_filtered) = parse_show(&a.show)?;
+    let (show_closed, show_filtered) = crate::cli::config::parse_show(&a.show)?;
     let opts = OutputOptions {
         show_closed,
         show_filtered,

@@ -32,20 +32,8 @@ pub fn merge(sets: Vec<Vec<Record>>) -> Vec<Record> {
 
 /// The reason named `s`, or the usual one for the state when the file names none we know.
 fn reason_of(s: &str, state: PortState) -> Reason {
-    const ALL: [Reason; 11] = [
-        Reason::SynAck,
-        Reason::Reset,
-        Reason::NoResponse,
-        Reason::NetUnreach,
-        Reason::HostUnreach,
-        Reason::ProtoUnreach,
-        Reason::PortUnreach,
-        Reason::NetProhibited,
-        Reason::HostProhibited,
-        Reason::AdminProhibited,
-        Reason::ConnRefused,
-    ];
-    ALL.into_iter()
+    Reason::ALL
+        .into_iter()
         .find(|r| r.as_str() == s && r.state() == state)
         .unwrap_or(match state {
             PortState::Open => Reason::SynAck,
