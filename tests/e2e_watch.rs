@@ -897,3 +897,62 @@ fn watch_script_keeps_history_and_fails_the_run_that_sees_a_change() {
         .count();
     assert_eq!(history, 8, "four runs, -oJ and -oX each");
 }
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_resumed_scan_checks_its_baseline_against_both_runs() {
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.61.0/24",
+        "--open-hosts",
+        "16",
+        "--open-per-host",
+        "2",
+        "--filtered",
+        "4",
+        "--seed",
+        "5",
+    ]);
+    let dir = shared_dir();
+    let f = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let ports = lab.truth.ports_arg();
+    let (base, now, resume) = (f("base.json"), f("now.json"), f("scan.resume"));
+    let scan_args = [
+        lab.truth.prefix.as_str(),
+        "-p",
+        ports.as_str(),
+        "--seed",
+        "9",
+        "--show",
+        "closed,filtered",
+    ];
+    let first = lab.run_in_scanner(synscan_bin(), &[&scan_args[..], &["-oJ", &base]].concat());
+    assert_eq!(code(&first), Some(0), "{}", show(&first));
+
+    // The same scan against that baseline, slow enough to stop midway, then resumed: the
+    // pairs decided before the stop must count, so nothing changed.
+    let child = lab
+        .scanner_command(synscan_bin())
+        .args(scan_args)
+        .args(["--rate", "1500", "-oJ", &now, "--baseline", &base])
+        .args(["--resume-file", &resume])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start synscan");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let stopped = child.wait_with_output().expect("wait");
+    assert_eq!(code(&stopped), Some(130), "{}", show(&stopped));
+    let resumed = lab.run_in_scanner(synscan_bin(), &["--resume", &resume]);
+    assert_eq!(code(&resumed), Some(0), "{}", show(&resumed));
+    assert!(
+        !text(&resumed.stdout).contains("unscanned"),
+        "{}",
+        show(&resumed)
+    );
+}

@@ -136,7 +136,8 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         key: [cfg.seed ^ rand::random::<u64>(), rand::random::<u64>()],
     });
     let info = scan_info(cfg, &order, "syn");
-    let mut outputs = open_outputs(cfg, &info)?;
+    let mut findings = Findings::new(cfg);
+    let mut outputs = open_outputs(cfg, &info, &mut findings)?;
     give_up_privileges(cfg)?;
 
     let params = engine::EngineParams {
@@ -153,7 +154,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
         checkpoint_every: engine::CHECKPOINT_EVERY,
     };
-    let mut sinks = Sinks::new(cfg, &mut outputs, &mut slot);
+    let mut sinks = Sinks::new(&mut outputs, &mut slot, findings);
     let outcome = engine::run(
         params,
         transmits
@@ -164,8 +165,8 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         &mut sinks,
         stop,
     );
-    let open = sinks.open.take();
-    let watch = sinks.watch.take();
+    let open = sinks.findings.open.take();
+    let watch = sinks.findings.watch.take();
     let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
     Ok(hand_off(cfg, code, open, helper))
 }
@@ -191,7 +192,11 @@ fn sender_threads(rate: Rate) -> usize {
 
 /// Opens the outputs (on resume: cut back to the checkpoint, grouped ones rewritten with
 /// the journal replayed) and the journal, while the process may still be root.
-fn open_outputs(cfg: &ScanConfig, info: &ScanInfo) -> Result<Outputs, ScanError> {
+fn open_outputs(
+    cfg: &ScanConfig,
+    info: &ScanInfo,
+    findings: &mut Findings,
+) -> Result<Outputs, ScanError> {
     if let Some(state) = &cfg.resumed {
         resume::cut_outputs(state).map_err(ScanError::Usage)?;
     }
@@ -215,8 +220,11 @@ fn open_outputs(cfg: &ScanConfig, info: &ScanInfo) -> Result<Outputs, ScanError>
                     journal_path.display()
                 ))
             })?;
-            crate::output::journal::Journal::resume(file, length, |r| outputs.replay(r))
-                .map_err(ScanError::Usage)?
+            crate::output::journal::Journal::resume(file, length, |r| {
+                outputs.replay(r);
+                findings.observe(r);
+            })
+            .map_err(ScanError::Usage)?
         }
         None => place
             .create_private()
@@ -232,11 +240,42 @@ fn open_outputs(cfg: &ScanConfig, info: &ScanInfo) -> Result<Outputs, ScanError>
     Ok(outputs)
 }
 
-/// Grouped formats written to a file need a journal to be rewritten whole after a resume.
+/// What a resumed run must know of the results before the interruption needs a journal:
+/// grouped formats written to a file (rewritten whole), the --baseline/--policy/--expect/
+/// --metrics-file checks and the --nmap hand-off (both judge the whole scan).
 fn keeps_journal(cfg: &ScanConfig) -> bool {
     cfg.outputs
         .iter()
         .any(|s| s.format.grouped() && s.path != "-")
+        || !cfg.watch.is_empty()
+        || cfg.nmap.is_some()
+}
+
+/// What the scan keeps of its results beyond the outputs: the open ports for an nmap
+/// hand-off, and the state the watch checks need.
+struct Findings {
+    open: Option<handoff::OpenPorts>,
+    /// --baseline/--policy/--expect/--metrics-file checks (None without those flags).
+    watch: Option<crate::watch::scan::Watch>,
+}
+
+impl Findings {
+    fn new(cfg: &ScanConfig) -> Findings {
+        Findings {
+            open: cfg.nmap.as_ref().map(|_| handoff::OpenPorts::new()),
+            watch: (!cfg.watch.is_empty()).then(|| crate::watch::scan::Watch::new(&cfg.watch)),
+        }
+    }
+
+    /// Takes one decided result (of this run, or replayed from the journal on resume).
+    fn observe(&mut self, r: &crate::model::PortResult) {
+        if let (Some(open), crate::model::PortState::Open) = (self.open.as_mut(), r.state) {
+            open.entry(r.ip).or_default().insert(r.port);
+        }
+        if let Some(w) = self.watch.as_mut() {
+            w.observe(r);
+        }
+    }
 }
 
 /// The outputs, the resume file checkpoints go to, plus the open ports kept for an nmap
@@ -244,23 +283,20 @@ fn keeps_journal(cfg: &ScanConfig) -> bool {
 struct Sinks<'a> {
     outputs: &'a mut Outputs,
     slot: &'a mut resume::ResumeSlot,
-    open: Option<handoff::OpenPorts>,
-    /// --baseline/--policy/--expect/--metrics-file checks (None without those flags).
-    watch: Option<crate::watch::scan::Watch>,
+    findings: Findings,
     warned: bool,
 }
 
 impl<'a> Sinks<'a> {
     fn new(
-        cfg: &ScanConfig,
         outputs: &'a mut Outputs,
         slot: &'a mut resume::ResumeSlot,
+        findings: Findings,
     ) -> Sinks<'a> {
         Sinks {
             outputs,
             slot,
-            open: cfg.nmap.as_ref().map(|_| handoff::OpenPorts::new()),
-            watch: (!cfg.watch.is_empty()).then(|| crate::watch::scan::Watch::new(&cfg.watch)),
+            findings,
             warned: false,
         }
     }
@@ -268,12 +304,7 @@ impl<'a> Sinks<'a> {
 
 impl engine::ResultSink for Sinks<'_> {
     fn record(&mut self, r: &crate::model::PortResult) -> std::io::Result<()> {
-        if let (Some(open), crate::model::PortState::Open) = (self.open.as_mut(), r.state) {
-            open.entry(r.ip).or_default().insert(r.port);
-        }
-        if let Some(w) = self.watch.as_mut() {
-            w.observe(r);
-        }
+        self.findings.observe(r);
         self.outputs.record(r)
     }
 
@@ -419,7 +450,8 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
     let mut scanner = net::connect::ConnectScanner::new()
         .map_err(|e| ScanError::Runtime(format!("cannot create the connect poller: {e}")))?;
     let info = scan_info(cfg, &order, "connect");
-    let mut outputs = open_outputs(cfg, &info)?;
+    let mut findings = Findings::new(cfg);
+    let mut outputs = open_outputs(cfg, &info, &mut findings)?;
     give_up_privileges(cfg)?;
     let params = connect::ConnectParams {
         order,
@@ -437,10 +469,10 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
         checkpoint_every: engine::CHECKPOINT_EVERY,
     };
-    let mut sinks = Sinks::new(cfg, &mut outputs, &mut slot);
+    let mut sinks = Sinks::new(&mut outputs, &mut slot, findings);
     let outcome = connect::run(params, &mut scanner, &mut sinks, stop);
-    let open = sinks.open.take();
-    let watch = sinks.watch.take();
+    let open = sinks.findings.open.take();
+    let watch = sinks.findings.watch.take();
     let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
     Ok(hand_off(cfg, code, open, helper))
 }
