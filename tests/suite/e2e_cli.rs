@@ -2,9 +2,7 @@
 //! privilege, and a loopback scan. Each runs inside a fresh empty network namespace, so a bug
 //! that sends can reach nothing.
 
-mod common;
-
-use common::{synscan_bin, AS_NOBODY};
+use crate::common::{synscan_bin, AS_NOBODY};
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -325,7 +323,7 @@ fn scans_loopback_listener() {
             "netns",
             "exec",
             &ns.name,
-            common::lab_bin(),
+            crate::common::lab_bin(),
             "listen",
             "--ports",
             "8080",
@@ -437,7 +435,7 @@ fn nmap_hand_off_gets_its_arguments_as_typed_and_root_rights() {
             "netns",
             "exec",
             &ns.name,
-            common::lab_bin(),
+            crate::common::lab_bin(),
             "listen",
             "--ports",
             "8080",
@@ -505,7 +503,7 @@ fn nmap_hand_off_from_root_runs_a_privileged_nmap() {
             "netns",
             "exec",
             &ns.name,
-            common::lab_bin(),
+            crate::common::lab_bin(),
             "listen",
             "--ports",
             "8080",

@@ -1,8 +1,6 @@
 //! Self-test of the namespace lab: nmap inside the scanner namespace must see exactly the truth.
 
-mod common;
-
-use common::{netns_list, Lab};
+use crate::common::{netns_list, Lab};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
@@ -190,7 +188,7 @@ fn drop_all_counts_but_never_answers() {
 #[ignore = "needs root: network namespaces"]
 fn down_is_idempotent() {
     for _ in 0..2 {
-        let st = std::process::Command::new(common::lab_bin())
+        let st = std::process::Command::new(crate::common::lab_bin())
             .args(["down", "--name", "tnolab"])
             .status()
             .expect("run down");
@@ -201,9 +199,9 @@ fn down_is_idempotent() {
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn setup_failure_leaves_nothing_behind() {
-    let name = common::unique_name();
+    let name = crate::common::unique_name();
     // Port list too short for 5 open ports per host: rejected before anything is made.
-    let out = std::process::Command::new(common::lab_bin())
+    let out = std::process::Command::new(crate::common::lab_bin())
         .args([
             "serve",
             "--name",
@@ -224,7 +222,7 @@ fn setup_failure_leaves_nothing_behind() {
         .status()
         .unwrap()
         .success());
-    let out = std::process::Command::new(common::lab_bin())
+    let out = std::process::Command::new(crate::common::lab_bin())
         .args([
             "serve",
             "--name",

@@ -2,9 +2,7 @@
 //! decided every probe of the full scan exactly once, sent none twice, and appended to
 //! the same output file.
 
-mod common;
-
-use common::{synscan_bin, Lab, Pair};
+use crate::common::{synscan_bin, Lab, Pair};
 use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,7 +10,7 @@ use std::time::Duration;
 /// (results as (pair, state), summaries' packets_sent) from an NDJSON file that may hold
 /// several runs.
 fn read_json(path: &std::path::Path) -> (Vec<(Pair, String)>, Vec<u64>) {
-    let results = common::read_ndjson(path)
+    let results = crate::common::read_ndjson(path)
         .into_iter()
         .map(|(pair, state, _)| (pair, state))
         .collect();

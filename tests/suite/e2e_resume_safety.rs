@@ -3,9 +3,7 @@
 //! attacker and checks that root writes nothing through the link and runs nothing from
 //! an untrusted file.
 
-mod common;
-
-use common::{synscan_bin, Lab, AS_NOBODY};
+use crate::common::{synscan_bin, Lab, AS_NOBODY};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

@@ -3,9 +3,7 @@
 //! exit codes, `--free` ports that bind, `--compare` against a scan from a lab's scanner,
 //! and an unprivileged run. Root is needed (skipped otherwise). No packet leaves a namespace.
 
-mod common;
-
-use common::{synscan_bin, Lab, AS_NOBODY};
+use crate::common::{synscan_bin, Lab, AS_NOBODY};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
@@ -26,7 +24,7 @@ struct Netns {
 
 impl Netns {
     fn new() -> Netns {
-        let name = format!("h4{}", common::unique_name());
+        let name = format!("h4{}", crate::common::unique_name());
         let _ = Command::new("ip")
             .args(["netns", "del", &name])
             .stderr(Stdio::null())
@@ -101,7 +99,12 @@ fn nobody_listener(ns: &str, port: u16) -> Child {
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns, "setpriv"])
         .args(AS_NOBODY)
-        .args([common::lab_bin(), "listen", "--ports", &port.to_string()])
+        .args([
+            crate::common::lab_bin(),
+            "listen",
+            "--ports",
+            &port.to_string(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

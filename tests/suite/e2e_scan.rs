@@ -1,9 +1,7 @@
 //! End-to-end SYN scans of the built binary against namespace labs with random ground truth.
 //! Every reported state is compared with the truth. Root is needed (skipped otherwise).
 
-mod common;
-
-use common::{
+use crate::common::{
     assert_reasons, read_ndjson as read_results, synscan_bin, with_state, Lab, Pair, Report,
     AS_NOBODY,
 };

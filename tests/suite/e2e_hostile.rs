@@ -6,9 +6,7 @@
 //! reported once, synscan exits 0, and its summary shows it rejected forged frames.
 //! Root is needed (skipped otherwise).
 
-mod common;
-
-use common::{lab_bin, synscan_bin, Lab};
+use crate::common::{lab_bin, synscan_bin, Lab};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::net::Ipv4Addr;
@@ -90,7 +88,7 @@ impl Drop for Injector {
 /// (pair -> (state, reason)) of NDJSON results; panics on a pair reported twice.
 fn read_results(path: &std::path::Path) -> BTreeMap<Pair, (String, String)> {
     let mut out = BTreeMap::new();
-    for (pair, state, reason) in common::read_ndjson(path) {
+    for (pair, state, reason) in crate::common::read_ndjson(path) {
         if let Some(prev) = out.insert(pair, (state, reason)) {
             panic!("{pair:?} reported twice (first {prev:?})");
         }

@@ -4,9 +4,7 @@
 //! Root is needed (skipped otherwise). Run with `--test-threads=1`: each case scans at
 //! synscan's default 10k pps and timing matters.
 
-mod common;
-
-use common::{netns_list, read_ndjson, synscan_bin, with_state, Lab, Pair, Report};
+use crate::common::{netns_list, read_ndjson, synscan_bin, with_state, Lab, Pair, Report};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
@@ -461,14 +459,14 @@ fn wired_lab_tears_down_all_three_namespaces() {
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn wired_lab_refuses_a_taken_middle_namespace() {
-    let name = common::unique_name();
+    let name = crate::common::unique_name();
     let (s_ns, m_ns, t_ns) = (format!("{name}s"), format!("{name}m"), format!("{name}t"));
     let add = std::process::Command::new("ip")
         .args(["netns", "add", &m_ns])
         .status()
         .expect("ip netns add");
     assert!(add.success());
-    let out = std::process::Command::new(common::lab_bin())
+    let out = std::process::Command::new(crate::common::lab_bin())
         .args(["serve", "--name", &name, "--prefix", "198.19.84.0/28"])
         .args(["--open-hosts", "1", "--filtered", "0", "--delay-ms", "1"])
         .stdin(std::process::Stdio::null())

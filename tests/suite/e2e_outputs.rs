@@ -4,9 +4,7 @@
 //! xsltproc with nmap.xsl, ndiff) and, when installed, with nmap itself on the same lab.
 //! Root is needed (skipped otherwise); a missing tool skips its check with a note.
 
-mod common;
-
-use common::{synscan_bin, Lab, AS_NOBODY};
+use crate::common::{synscan_bin, Lab, AS_NOBODY};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;

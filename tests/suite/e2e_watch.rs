@@ -2,9 +2,7 @@
 //! with nmap's DTD, `synscan diff` against nmap's own XML, `--metrics-file` through promtool
 //! and a real node_exporter, `merge` of shards, `--expect`, and hostile input files.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::Ipv4Addr;

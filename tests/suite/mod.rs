@@ -1,0 +1,13 @@
+//! The integration suites, one module each, in one test binary.
+
+mod e2e_accuracy;
+mod e2e_cli;
+mod e2e_hostile;
+mod e2e_local;
+mod e2e_outputs;
+mod e2e_resume;
+mod e2e_resume_safety;
+mod e2e_scan;
+mod e2e_watch;
+mod hostile_frames;
+mod lab_selftest;
