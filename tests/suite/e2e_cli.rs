@@ -33,6 +33,24 @@ impl EmptyNs {
         ns
     }
 
+    /// `synscan-lab listen` on `port` in this namespace; kill and wait for it when done.
+    fn listen(&self, port: u16) -> std::process::Child {
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.name,
+                crate::common::lab_bin(),
+                "listen",
+            ])
+            .args(["--ports", &port.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("start listener");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        child
+    }
+
     fn run(&self, prog: &str, args: &[&str]) -> Output {
         Command::new("ip")
             .args(["netns", "exec", &self.name, prog])
@@ -318,20 +336,7 @@ fn missing_privilege_exits_3_with_the_fix() {
 #[ignore = "needs root: network namespaces"]
 fn scans_loopback_listener() {
     let ns = EmptyNs::new();
-    let mut listener = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            crate::common::lab_bin(),
-            "listen",
-            "--ports",
-            "8080",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("start listener");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut listener = ns.listen(8080);
     let out = ns.synscan(&[
         "127.0.0.1",
         "-p",
@@ -430,20 +435,7 @@ fn nmap_hand_off_gets_its_arguments_as_typed_and_root_rights() {
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let work = tempfile::tempdir().expect("tempdir");
     std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    let mut listener = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            crate::common::lab_bin(),
-            "listen",
-            "--ports",
-            "8080",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("start listener");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut listener = ns.listen(8080);
     let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.path().display());
     let out = Command::new("ip")
         .args(["netns", "exec", &ns.name, synscan_bin()])
@@ -498,20 +490,7 @@ fn nmap_hand_off_from_root_runs_a_privileged_nmap() {
     let ns = EmptyNs::new();
     let work = tempfile::tempdir().expect("tempdir");
     std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    let mut listener = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            crate::common::lab_bin(),
-            "listen",
-            "--ports",
-            "8080",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("start listener");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut listener = ns.listen(8080);
     let out = Command::new("ip")
         .args(["netns", "exec", &ns.name, synscan_bin()])
         .args([
