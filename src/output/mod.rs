@@ -26,7 +26,7 @@ pub mod services;
 pub mod xml;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use hosts::{HostReport, HostTable};
 use services::Services;

@@ -8,8 +8,9 @@ use std::sync::Mutex;
 
 const T0: u64 = 1_795_437_759; // Mon Nov 23 12:42:39 2026 UTC
 
+/// An in-memory sink whose bytes stay readable after the writer has taken a clone.
 #[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Buf(pub(crate) Arc<Mutex<Vec<u8>>>);
 
 impl Write for Buf {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {

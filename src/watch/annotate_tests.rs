@@ -4,26 +4,11 @@ use crate::model::{PortResult, Reason};
 use crate::output::services::Services;
 use crate::output::{Ctx, Format, OutputOptions, Outputs, PortsInfo, ScanInfo, ScanSummary, Sink};
 use crate::watch::policy::Policy;
-use std::io::{self, Write};
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| io::Error::other("poisoned"))?
-            .extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+use crate::output::tests::Buf;
 
 fn res(last: u8, port: u16, reason: Reason) -> PortResult {
     PortResult {
