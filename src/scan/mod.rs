@@ -377,9 +377,7 @@ pub const DEFAULT_USER: &str = "nobody";
 fn prepare_privilege_drop(cfg: &ScanConfig, probes: u64) -> Result<resume::ResumeSlot, ScanError> {
     let root = crate::sys::caps::is_root();
     if root {
-        let user = cfg.user.as_deref().unwrap_or(DEFAULT_USER);
-        crate::sys::caps::user_ids(user)
-            .map_err(|e| ScanError::usage(format!("bad --user \"{user}\": {e}")))?;
+        crate::cli::config::check_user(cfg.user.as_deref().unwrap_or(DEFAULT_USER))?;
     }
     let mut template = resume::ResumeState::new(
         cfg.seed,
