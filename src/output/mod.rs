@@ -14,16 +14,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub mod csv;
-pub mod files;
-pub mod grepable;
-pub mod hosts;
-pub mod journal;
-pub mod json;
-pub mod list;
-pub mod normal;
-pub mod services;
-pub mod xml;
+pub(crate) mod csv;
+pub(crate) mod files;
+pub(crate) mod grepable;
+pub(crate) mod hosts;
+pub(crate) mod journal;
+pub(crate) mod json;
+pub(crate) mod list;
+pub(crate) mod normal;
+pub(crate) mod services;
+pub(crate) mod xml;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -146,6 +146,12 @@ impl fmt::Display for OutputError {
 }
 
 impl std::error::Error for OutputError {}
+
+impl From<OutputError> for crate::error::ScanError {
+    fn from(e: OutputError) -> Self {
+        crate::error::ScanError::usage(e.0)
+    }
+}
 
 /// One output format's writer; the dispatcher calls begin once, record per result, finish once.
 pub trait ResultWriter: Send {
