@@ -6,6 +6,7 @@ pub mod dry_run;
 pub mod engine;
 pub mod progress;
 pub mod resume;
+pub mod table_loop;
 
 use crate::cli::{Rate, ScanConfig, ScanMode, SendPathChoice};
 use crate::error::{self, ScanError};
