@@ -6,7 +6,7 @@ use super::progress::{Progress, ProgressStyle};
 use super::table_loop::{self, ProbeModule, Recorder, ResultSink};
 use crate::model::Reason;
 use crate::net::connect::{ConnectOutcome, ConnectScanner};
-use crate::send::rate::RateLimiter;
+use crate::send::pace::{Pacer, ThreadPacer};
 use crate::send::SendCounters;
 use crate::state::{ProbeTable, ReplyEvent};
 use crate::targets::ProbeOrder;
@@ -21,8 +21,8 @@ pub struct ConnectParams {
     pub order: ProbeOrder,
     /// First position to try.
     pub start: u64,
-    /// Connection attempts per second (None: as fast as descriptors allow).
-    pub rate: Option<u64>,
+    /// Connection attempts per second (unlimited: as fast as descriptors allow).
+    pub pacer: Pacer,
     /// The probe table (retries and RTT estimator set).
     pub table: ProbeTable,
     /// Cap on waiting after the last attempt started.
@@ -66,7 +66,7 @@ pub fn run(
     let ConnectParams {
         order,
         start,
-        rate,
+        mut pacer,
         mut table,
         wait,
         max_in_flight,
@@ -80,8 +80,7 @@ pub fn run(
         order: &order,
         pos: start.min(order.len()),
         stop,
-        limiter: rate
-            .map(|pps| RateLimiter::new(pps, RateLimiter::burst_for(pps, START_BATCH), began)),
+        pacer: pacer.thread_share(1, START_BATCH),
         max_in_flight,
         retries: VecDeque::new(),
         outcomes: Vec::new(),
@@ -100,6 +99,11 @@ pub fn run(
             if let Some(p) = progress.as_mut() {
                 p.tick(&counters, view.found_open, 0);
             }
+            pacer.observe(
+                Instant::now(),
+                view.table.decided_by_reply,
+                view.table.decided_on_retry,
+            );
         },
     );
     if let Some(p) = progress.as_mut() {
@@ -126,7 +130,7 @@ struct ConnectModule<'a> {
     /// The next position to start.
     pos: u64,
     stop: &'a AtomicBool,
-    limiter: Option<RateLimiter>,
+    pacer: ThreadPacer,
     max_in_flight: usize,
     /// Retries waiting for a descriptor and budget.
     retries: VecDeque<(Ipv4Addr, u16)>,
@@ -143,10 +147,7 @@ impl ConnectModule<'_> {
     fn start_some(&mut self, rec: &mut Recorder<'_>, now: Instant) {
         let room = self.max_in_flight.saturating_sub(self.scanner.in_flight());
         let want = u32::try_from(room.min(START_BATCH as usize)).unwrap_or(START_BATCH);
-        let mut budget = match self.limiter.as_mut() {
-            Some(l) => l.grant(now, want),
-            None => want,
-        };
+        let mut budget = self.pacer.grant(now, want);
         // Retries first: they are the oldest work.
         while budget > 0 {
             let Some(&(ip, port)) = self.retries.front() else {
@@ -175,11 +176,7 @@ impl ConnectModule<'_> {
         rec.sent_new(now, started, first_new..self.pos);
         self.counters.packets.fetch_add(n, Ordering::Relaxed);
         self.counters.new_probes.fetch_add(n, Ordering::Relaxed);
-        if budget > 0 {
-            if let Some(l) = self.limiter.as_mut() {
-                l.refund(budget);
-            }
-        }
+        self.pacer.refund(budget);
     }
 }
 
@@ -245,7 +242,7 @@ mod tests {
         let params = ConnectParams {
             order,
             start: 0,
-            rate: Some(1000),
+            pacer: Pacer::new(crate::send::pace::Rate::Pps(1000), Instant::now()),
             table: ProbeTable::new(
                 1,
                 RttEstimator::new(

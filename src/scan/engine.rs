@@ -8,14 +8,13 @@ pub use super::table_loop::{ResultSink, CHECKPOINT_EVERY};
 use crate::net::{Capture, Transmit};
 use crate::probe::ProbeCrafter;
 use crate::recv::{run_receiver, RecvCounters};
-use crate::send::auto_rate::AutoRate;
-use crate::send::{run_sender, PositionClaimer, SendCounters, SenderEvent, SenderParams};
+use crate::send::pace::Pacer;
+use crate::send::{run_sender, PositionClaimer, SendCounters, SendShared, SenderEvent, MAX_BATCH};
 use crate::state::{ProbeTable, ReplyEvent, TableStats};
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Engine knobs.
@@ -26,10 +25,8 @@ pub struct EngineParams {
     pub start: u64,
     /// Template and cookie.
     pub crafter: ProbeCrafter,
-    /// Packets per second (None: as fast as possible).
-    pub rate: Option<u64>,
-    /// Adapt the rate to the measured loss (`--rate auto`); `rate` is then ignored.
-    pub auto_rate: bool,
+    /// How fast probes leave.
+    pub pacer: Pacer,
     /// The probe table (retries and RTT estimator set).
     pub table: ProbeTable,
     /// Cap on listening after the last packet.
@@ -82,17 +79,12 @@ pub fn run(
         order,
         start,
         crafter,
-        rate,
-        auto_rate,
+        mut pacer,
         mut table,
         wait,
         progress,
         checkpoint_every,
     } = params;
-    let mut controller = auto_rate.then(|| AutoRate::new(Instant::now()));
-    let adjustable = controller
-        .as_ref()
-        .map(|c| Arc::new(AtomicU64::new(c.pps())));
     let began = Instant::now();
     let (event_tx, event_rx) = unbounded::<SenderEvent>();
     let (reply_tx, reply_rx) = bounded(4096);
@@ -103,34 +95,26 @@ pub fn run(
     if transmits.is_empty() {
         return Err("no socket to send on".to_string());
     }
-    let sender_params = SenderParams {
-        rate,
-        adjustable: adjustable.clone(),
-        senders: u32::try_from(transmits.len()).unwrap_or(u32::MAX),
-    };
     let positions = PositionClaimer::new(start, order.len());
     let total = order.len().saturating_sub(start);
+    let shared = SendShared {
+        crafter: &crafter,
+        order: &order,
+        positions: &positions,
+        retries: &retry_rx,
+        events: &event_tx,
+        stop,
+        counters: &send_counters,
+    };
+    let threads = transmits.len();
 
     std::thread::scope(|s| {
         let senders: Vec<_> = transmits
             .into_iter()
             .map(|transmit| {
-                let (crafter, order, positions, sender_params) =
-                    (&crafter, &order, &positions, &sender_params);
-                let (retry_rx, event_tx, send_counters) = (&retry_rx, &event_tx, &send_counters);
-                s.spawn(move || {
-                    run_sender(
-                        transmit,
-                        crafter,
-                        order,
-                        positions,
-                        sender_params,
-                        retry_rx,
-                        event_tx,
-                        stop,
-                        send_counters,
-                    )
-                })
+                let pacer = pacer.thread_share(threads, MAX_BATCH as u32);
+                let shared = &shared;
+                s.spawn(move || run_sender(transmit, pacer, shared))
             })
             .collect();
         let receiver =
@@ -161,15 +145,11 @@ pub fn run(
                         recv_counters.capture_drops.load(Ordering::Relaxed),
                     );
                 }
-                if let (Some(c), Some(a)) = (controller.as_mut(), adjustable.as_ref()) {
-                    if let Some(pps) = c.update(
-                        Instant::now(),
-                        view.table.decided_by_reply,
-                        view.table.decided_on_retry,
-                    ) {
-                        a.store(pps, Ordering::Relaxed);
-                    }
-                }
+                pacer.observe(
+                    Instant::now(),
+                    view.table.decided_by_reply,
+                    view.table.decided_on_retry,
+                );
             },
         );
         if let Some(p) = progress.as_mut() {
@@ -201,7 +181,7 @@ pub fn run(
             capture_drops: recv_counters.capture_drops.load(Ordering::Relaxed),
             elapsed: began.elapsed(),
             srtt: table.srtt(),
-            final_pps: adjustable.map(|a| a.load(Ordering::Relaxed)),
+            final_pps: pacer.adaptive().then(|| pacer.pps()).flatten(),
         })
     })
 }
@@ -301,6 +281,7 @@ mod tests {
     use crate::net::memory::{memory_network, Behaviour, Responder};
     use crate::net::LinkLayer;
     use crate::probe::{ProbeParams, SourcePorts};
+    use crate::send::pace::Rate;
     use crate::state::rtt::RttEstimator;
     use crate::state::RetryPolicy;
     use crate::targets::{Ipv4Set, PortSet, ProbeSpace, Shard};
@@ -329,8 +310,7 @@ mod tests {
                 source_ports: SourcePorts::DEFAULT,
                 key: [seed, !seed],
             }),
-            rate: Some(200_000),
-            auto_rate: false,
+            pacer: Pacer::new(Rate::Pps(200_000), Instant::now()),
             table: ProbeTable::with_policy(retries, RttEstimator::new(ms(50), ms(20), ms(200))),
             wait: Some(Duration::from_secs(5)),
             progress: None,
@@ -474,7 +454,7 @@ mod tests {
             let mut p = params(RetryPolicy::Fixed(2), 31);
             // 256 probes minus the first 16 at 1500 pps: ~160 ms, checkpoints every 20 ms.
             p.start = 16;
-            p.rate = Some(1500);
+            p.pacer = Pacer::new(Rate::Pps(1500), Instant::now());
             p.checkpoint_every = Duration::from_millis(20);
             let mut sink = CheckedSink {
                 order: p.order.clone(),
@@ -505,7 +485,7 @@ mod tests {
     fn a_stop_releases_the_prefix_sent_and_nothing_past_it() {
         let (mut tx, mut rx) = memory_network(responder(), LinkLayer::RawIp);
         let mut p = params(RetryPolicy::Fixed(1), 5);
-        p.rate = Some(1000);
+        p.pacer = Pacer::new(Rate::Pps(1000), Instant::now());
         p.checkpoint_every = Duration::from_millis(20);
         let mut sink = CheckedSink {
             order: p.order.clone(),
