@@ -1,9 +1,9 @@
 //! Test-side helpers: raise a synscan-lab namespace lab, read its truth, run in its scanner.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::net::Ipv4Addr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -187,6 +187,44 @@ impl Lab {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.truth.target_ns, exe]);
         c
+    }
+
+    /// Plain kernel connects from the scanner namespace (`synscan-lab connect`), IPv4 or
+    /// IPv6: each pair's outcome ("open", "refused", "timeout", "net-unreachable",
+    /// "host-unreachable", "access-denied"). `timeout_ms` must pass 1000 for ICMP errors to
+    /// show (see `synscan-lab connect --help`).
+    pub fn connect(
+        &self,
+        pairs: &[(IpAddr, u16)],
+        timeout_ms: u64,
+    ) -> BTreeMap<(IpAddr, u16), String> {
+        let mut child = self
+            .scanner_command(lab_bin())
+            .args(["connect", "--timeout-ms", &timeout_ms.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn synscan-lab connect");
+        let input: String = pairs.iter().map(|(a, p)| format!("{a} {p}\n")).collect();
+        child
+            .stdin
+            .take()
+            .expect("connect stdin")
+            .write_all(input.as_bytes())
+            .expect("write pairs to connect");
+        let out = child.wait_with_output().expect("wait for connect");
+        assert!(out.status.success(), "synscan-lab connect failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                assert_eq!(f.len(), 3, "bad connect line {l:?}");
+                let a: IpAddr = f[0].parse().expect("address");
+                let p: u16 = f[1].parse().expect("port");
+                ((a, p), f[2].to_string())
+            })
+            .collect()
     }
 
     /// The target veth's rx_packets counter.
