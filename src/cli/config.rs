@@ -115,7 +115,7 @@ pub struct ScanConfig {
 }
 
 fn usage(msg: String) -> ScanError {
-    ScanError::Usage(msg)
+    ScanError::usage(msg)
 }
 
 fn parse_u64(flag: &str, value: &str, hint: &str) -> Result<u64, ScanError> {
@@ -429,7 +429,7 @@ fn check_user(user: &str) -> Result<(), ScanError> {
 pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConfig, ScanError> {
     refuse_idle_flags(args)?;
     if let Some(iface) = &args.interface {
-        crate::net::check_interface(iface).map_err(usage)?;
+        crate::net::check_interface(iface)?;
     }
     let ports = select_ports(args)?;
     let (includes, excludes) = collect_target_specs(args)?;
@@ -515,9 +515,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
     };
     let (show_closed, show_filtered) = parse_show(&args.show)?;
     if let Some(a) = &args.nmap {
-        crate::handoff::split_args(a)
-            .and_then(|v| crate::handoff::check_args(&v))
-            .map_err(usage)?;
+        crate::handoff::check_args(&crate::handoff::split_args(a)?)?;
     }
     if let Some(user) = &args.user {
         check_user(user)?;
@@ -527,8 +525,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
         args.policy.as_deref(),
         args.expect.as_deref(),
         args.metrics_file.as_deref(),
-    )
-    .map_err(usage)?;
+    )?;
     Ok(ScanConfig {
         targets,
         ports,

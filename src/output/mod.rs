@@ -147,6 +147,12 @@ impl fmt::Display for OutputError {
 
 impl std::error::Error for OutputError {}
 
+impl From<OutputError> for crate::error::ScanError {
+    fn from(e: OutputError) -> Self {
+        crate::error::ScanError::usage(e.0)
+    }
+}
+
 /// One output format's writer; the dispatcher calls begin once, record per result, finish once.
 pub trait ResultWriter: Send {
     /// Writes the header.

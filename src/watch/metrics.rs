@@ -2,6 +2,7 @@
 //! atomically (a temporary file in the same directory, then rename) so a scrape never
 //! reads half a file. Every metric describes the last scan, so all are gauges.
 
+use crate::error::ScanError;
 use crate::watch::diff::Pair;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -172,7 +173,7 @@ pub fn previous_complete(path: &Path) -> Option<u64> {
 
 /// Writes `text` to `path` atomically: a temporary file beside it, synced, then renamed
 /// over it (readable by the node_exporter user: mode 0644).
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), ScanError> {
     let name = path.display();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -180,7 +181,7 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
     };
     let file_name = path
         .file_name()
-        .ok_or_else(|| format!("--metrics-file {name}: not a file path"))?;
+        .ok_or_else(|| ScanError::usage(format!("--metrics-file {name}: not a file path")))?;
     let tmp = dir.join(format!(
         ".{}.tmp.{}",
         file_name.to_string_lossy(),
@@ -199,7 +200,7 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
     })();
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        format!("cannot write the metrics file {name}: {e}; the directory must be writable by the user the scan runs as")
+        ScanError::runtime(format!("cannot write the metrics file {name}: {e}; the directory must be writable by the user the scan runs as"))
     })
 }
 
