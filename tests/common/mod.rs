@@ -76,13 +76,49 @@ pub fn lab_bin() -> &'static str {
             .parent()
             .expect("synscan's binary has a directory");
         let lab = dir.join("synscan-lab");
-        assert!(
-            lab.is_file(),
-            "{} is missing: build it with `cargo build --release --bins`",
-            lab.display()
-        );
+        let built = std::fs::metadata(&lab)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} is missing: build it with `cargo build --release --bins`",
+                    lab.display()
+                )
+            });
+        // `cargo test --test tests` rebuilds synscan but not the lab's binary: refuse a
+        // binary older than its sources (the lab's and the synscan library it links).
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let newest = [root.join("lab").join("src"), root.join("src")]
+            .iter()
+            .filter_map(|d| newest_source(d))
+            .max();
+        if let Some((when, path)) = newest {
+            assert!(
+                when <= built,
+                "{} is older than {}: rebuild it with `cargo build --release --bins`",
+                lab.display(),
+                path.display()
+            );
+        }
         lab.to_string_lossy().into_owned()
     })
+}
+
+/// The most recently modified .rs file under `dir`.
+fn newest_source(dir: &std::path::Path) -> Option<(std::time::SystemTime, std::path::PathBuf)> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        let found = if meta.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            meta.modified().ok().map(|m| (m, path))
+        } else {
+            None
+        };
+        newest = newest.max(found);
+    }
+    newest
 }
 
 /// Path of the synscan binary built alongside the tests.
