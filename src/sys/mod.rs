@@ -7,6 +7,7 @@ pub mod epoll;
 pub mod files;
 pub mod fs;
 pub mod keeper;
+pub mod kernel_ports;
 pub mod netlink;
 pub mod netns;
 pub mod packet;
