@@ -307,12 +307,7 @@ fn collect_outputs(args: &Args) -> Result<Vec<OutputSpec>, ScanError> {
         }
         (None, None) => {}
     }
-    let stdout_count = specs.iter().filter(|s| s.path == "-").count();
-    if stdout_count > 1 {
-        return Err(usage(
-            "only one output can go to stdout (\"-\"): write the others to files".to_string(),
-        ));
-    }
+    crate::output::check_one_stdout(&specs).map_err(|e| usage(e.0))?;
     Ok(specs)
 }
 
@@ -397,7 +392,7 @@ fn refuse_idle_flags(args: &Args) -> Result<(), ScanError> {
 }
 
 /// Refuses a --user that keeps root's rights (uid 0) or that does not exist.
-fn check_user(user: &str) -> Result<(), ScanError> {
+pub(crate) fn check_user(user: &str) -> Result<(), ScanError> {
     let (uid, _) = crate::sys::caps::user_ids(user)
         .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;
     if uid == 0 {

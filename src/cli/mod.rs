@@ -1,9 +1,9 @@
 //! Command-line front end: argv rewriting, clap syntax, and validation into a ScanConfig.
 
-pub mod args;
-pub mod argv;
-pub mod config;
-pub mod resume;
+pub(crate) mod args;
+pub(crate) mod argv;
+pub(crate) mod config;
+pub(crate) mod resume;
 
 pub use config::{Rate, ScanConfig, ScanMode, SendPathChoice};
 

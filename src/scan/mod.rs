@@ -1,11 +1,11 @@
 //! Runs a scan from a validated config: dry run, SYN scan or connect scan; opens the sockets,
 //! gives up privileges, and turns the outcome into an exit code.
 
-pub mod connect;
-pub mod dry_run;
+pub(crate) mod connect;
+pub(crate) mod dry_run;
 pub mod engine;
-pub mod progress;
-pub mod resume;
+pub(crate) mod progress;
+pub(crate) mod resume;
 
 use crate::cli::{Rate, ScanConfig, ScanMode, SendPathChoice};
 use crate::error::{self, ScanError};
@@ -377,9 +377,7 @@ pub const DEFAULT_USER: &str = "nobody";
 fn prepare_privilege_drop(cfg: &ScanConfig, probes: u64) -> Result<resume::ResumeSlot, ScanError> {
     let root = crate::sys::caps::is_root();
     if root {
-        let user = cfg.user.as_deref().unwrap_or(DEFAULT_USER);
-        crate::sys::caps::user_ids(user)
-            .map_err(|e| ScanError::usage(format!("bad --user \"{user}\": {e}")))?;
+        crate::cli::config::check_user(cfg.user.as_deref().unwrap_or(DEFAULT_USER))?;
     }
     let mut template = resume::ResumeState::new(
         cfg.seed,

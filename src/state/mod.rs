@@ -5,8 +5,8 @@
 //! its first send until it is answered or has used every try.
 
 pub mod compact;
-pub mod epochs;
-pub mod rtt;
+pub(crate) mod epochs;
+pub(crate) mod rtt;
 
 use crate::model::{PortResult, PortState, Reason};
 use rtt::RttEstimator;
