@@ -68,8 +68,17 @@ pub struct OutputSpec {
     pub path: String,
 }
 
+/// Exposure rules the writers annotate open ports with (`--policy`, implemented by
+/// `watch::policy::Policy`): the writers only ask, so they need not know the rules.
+pub trait PortRules: Send + Sync + std::fmt::Debug {
+    /// The rule an open (ip, port) breaks, if any.
+    fn judge(&self, ip: std::net::IpAddr, port: u16) -> Option<&str>;
+    /// The most ports a host may have open, and the rule that says so.
+    fn max_open(&self) -> Option<(u64, &str)>;
+}
+
 /// What the outputs show.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct OutputOptions {
     /// --show closed.
     pub show_closed: bool,
@@ -86,7 +95,7 @@ pub struct OutputOptions {
     /// --services-file.
     pub services_file: Option<PathBuf>,
     /// --policy: open ports that break it are annotated (-oJ fields, -oX script elements).
-    pub policy: Option<Arc<crate::watch::policy::Policy>>,
+    pub policy: Option<Arc<dyn PortRules>>,
 }
 
 /// Facts about the scan known before it starts.
@@ -134,6 +143,24 @@ impl ScanSummary {
         self.capture_drops > 0
             || (self.replies >= 20 && self.replies_only_on_retry * 100 > self.replies)
     }
+}
+
+/// Parses --show: which of closed and filtered the outputs show.
+pub fn parse_show(values: &[String]) -> Result<(bool, bool), crate::error::ScanError> {
+    let (mut closed, mut filtered) = (false, false);
+    for v in values.iter().flat_map(|v| v.split(',')) {
+        match v.trim() {
+            "closed" => closed = true,
+            "filtered" => filtered = true,
+            "open" | "" => {}
+            other => {
+                return Err(crate::error::ScanError::usage(format!(
+                    "bad --show \"{other}\": use closed, filtered or closed,filtered"
+                )))
+            }
+        }
+    }
+    Ok((closed, filtered))
 }
 
 /// A bad output request; Display is one line.

@@ -89,7 +89,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ip)?;
     let source_ports = match cfg.source_ports {
         Some(p) => {
-            if let Some(w) = crate::local::kernel_ports::KernelPorts::read()
+            if let Some(w) = crate::sys::kernel_ports::KernelPorts::read()
                 .and_then(|k| p.ephemeral_overlap_warning(&k))
             {
                 eprintln!("synscan: warning: {w}");
@@ -365,7 +365,7 @@ fn prepare_privilege_drop(cfg: &ScanConfig, probes: u64) -> Result<resume::Resum
         format!("{}/{}", cfg.shard.index, cfg.shard.count),
         cfg.start,
         probes,
-        resume::saved_args(&cfg.argv, cfg.seed),
+        cfg.options.clone(),
     );
     template.outputs = cfg
         .outputs
