@@ -16,6 +16,7 @@ DATADIR ?= $(PREFIX)/share
 
 all: build
 
+# Both workspace members (default-members): the scanner and the lab.
 build:
 	$(CARGO) build --release --bins
 
@@ -29,7 +30,8 @@ lint:
 
 # Unit tests, then end-to-end tests against namespace labs. Tests that need root are marked
 # #[ignore = "needs root: ..."]: run as root they all run; otherwise cargo lists them as
-# ignored. One test at a time: lab scans share two cores.
+# ignored. One test at a time: lab scans share two cores. Both crates of the workspace are
+# tested (default-members); the lab's own tests make cargo build the synscan-lab binary.
 ROOT_TESTS := $(if $(filter 0,$(shell id -u)),--include-ignored,)
 test: lint
 	@[ -n "$(ROOT_TESTS)" ] || echo "make test: not root, so the tests that need root are only listed as ignored"

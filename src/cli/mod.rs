@@ -1,8 +1,8 @@
 //! Command-line front end: argv rewriting, clap syntax, and validation into a ScanConfig.
 
-pub mod args;
-pub mod argv;
-pub mod config;
+pub(crate) mod args;
+pub(crate) mod argv;
+pub(crate) mod config;
 
 pub use config::{Rate, ScanConfig, ScanMode, SendPathChoice};
 

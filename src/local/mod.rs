@@ -2,15 +2,15 @@
 //! fallback), who holds one port, which ports are free, and which listening services a
 //! scan from elsewhere found exposed. Sends no packet, needs no privilege.
 
-pub mod cli;
-pub mod compare;
-pub mod diag;
-pub mod free;
-pub mod kernel_ports;
-pub mod owners;
-pub mod procnet;
-pub mod render;
-pub mod socket;
+pub(crate) mod cli;
+pub(crate) mod compare;
+pub(crate) mod diag;
+pub(crate) mod free;
+pub(crate) mod kernel_ports;
+pub(crate) mod owners;
+pub(crate) mod procnet;
+pub(crate) mod render;
+pub(crate) mod socket;
 
 use crate::error::{ScanError, EXIT_CHECK_FAILED, EXIT_OK};
 use owners::{Process, ServiceNames};

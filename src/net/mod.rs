@@ -11,7 +11,8 @@ pub use crate::wire::LinkLayer;
 mod arp;
 mod capture;
 pub mod connect;
-pub mod memory;
+#[cfg(test)]
+pub(crate) mod memory;
 mod packet_socket;
 mod raw_socket;
 mod route;

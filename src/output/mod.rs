@@ -14,16 +14,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub mod csv;
-pub mod files;
-pub mod grepable;
-pub mod hosts;
-pub mod journal;
-pub mod json;
-pub mod list;
-pub mod normal;
-pub mod services;
-pub mod xml;
+pub(crate) mod csv;
+pub(crate) mod files;
+pub(crate) mod grepable;
+pub(crate) mod hosts;
+pub(crate) mod journal;
+pub(crate) mod json;
+pub(crate) mod list;
+pub(crate) mod normal;
+pub(crate) mod services;
+pub(crate) mod xml;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -1,11 +1,11 @@
 //! Runs a scan from a validated config: dry run, SYN scan or connect scan; opens the sockets,
 //! gives up privileges, and turns the outcome into an exit code.
 
-pub mod connect;
-pub mod dry_run;
+pub(crate) mod connect;
+pub(crate) mod dry_run;
 pub mod engine;
-pub mod progress;
-pub mod resume;
+pub(crate) mod progress;
+pub(crate) mod resume;
 
 use crate::cli::{Rate, ScanConfig, ScanMode, SendPathChoice};
 use crate::error::{self, ScanError};

@@ -1,7 +1,7 @@
 //! The sender: rate limiter and the loop that crafts probes into batches and transmits them.
 
-pub mod auto_rate;
-pub mod rate;
+pub(crate) mod auto_rate;
+pub(crate) mod rate;
 
 use crate::net::Transmit;
 use crate::probe::ProbeCrafter;

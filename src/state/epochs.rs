@@ -148,11 +148,13 @@ impl Epochs {
     }
 
     /// Probes sent whose first send was processed, as a prefix.
+    #[cfg(test)]
     pub fn prefix(&self) -> u64 {
         self.prefix
     }
 
     /// Results waiting for release.
+    #[cfg(test)]
     pub fn buffered(&self) -> usize {
         self.live.iter().map(|e| e.results.len()).sum()
     }

@@ -5,9 +5,9 @@
 //! its first send until it is answered or has used every try.
 
 pub mod compact;
-pub mod epochs;
-pub mod rtt;
-pub mod window;
+pub(crate) mod epochs;
+pub(crate) mod rtt;
+pub(crate) mod window;
 
 use crate::model::{PortResult, PortState, Reason};
 use rtt::RttEstimator;

@@ -8,8 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// An (address, port) pair.
-pub type Pair = (Ipv4Addr, u16);
+/// A raised lab's names, addresses and ground truth, and its (address, port) pairs: the
+/// lab crate's own types, read from the line `synscan-lab serve` prints.
+pub use synscan_lab::truth::{Pair, Truth};
 
 /// One result line of synscan's -oJ output: pair, state, reason.
 pub type Report = (Pair, String, String);
@@ -65,9 +66,23 @@ pub fn assert_reasons(reports: &[Report], closed_reason: &str) {
     }
 }
 
-/// Path of the lab binary built alongside the tests.
+/// Path of the lab binary: the lab is its own workspace crate, so cargo gives its path only
+/// to the lab's own tests; it is built next to synscan (`cargo build --release --bins`, or
+/// any `cargo test --release` of the whole workspace).
 pub fn lab_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_synscan-lab")
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::path::Path::new(synscan_bin())
+            .parent()
+            .expect("synscan's binary has a directory");
+        let lab = dir.join("synscan-lab");
+        assert!(
+            lab.is_file(),
+            "{} is missing: build it with `cargo build --release --bins`",
+            lab.display()
+        );
+        lab.to_string_lossy().into_owned()
+    })
 }
 
 /// Path of the synscan binary built alongside the tests.
@@ -85,110 +100,6 @@ pub fn is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
         })
         .unwrap_or(false)
-}
-
-/// A lab's ground truth and names, as printed by `synscan-lab serve`.
-#[derive(Debug, Clone)]
-pub struct Truth {
-    pub name: String,
-    pub seed: u64,
-    pub scanner_ns: String,
-    pub target_ns: String,
-    pub scanner_if: String,
-    pub target_if: String,
-    pub scanner_ip: Ipv4Addr,
-    pub target_ip: Ipv4Addr,
-    pub prefix: String,
-    pub ports: Vec<u16>,
-    pub open: BTreeSet<(Ipv4Addr, u16)>,
-    pub filtered: BTreeSet<(Ipv4Addr, u16)>,
-    pub unreachable: BTreeSet<(Ipv4Addr, u16)>,
-    pub loss: u8,
-    /// "host-unreachable" or "admin-prohibited".
-    pub unreach_kind: String,
-    /// The middle namespace when the lab has a wire (`--delay-ms` and friends).
-    pub middle_ns: Option<String>,
-    /// Where the wire publishes its counters (JSON, rewritten every 100 ms).
-    pub wire_stats: Option<std::path::PathBuf>,
-}
-
-impl Truth {
-    /// Parse the JSON line; panics with the line on anything unexpected (test code).
-    pub fn parse(line: &str) -> Truth {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad lab JSON {line:?}: {e}"));
-        let s = |k: &str| -> String {
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("lab JSON lacks {k}: {line}"))
-                .to_string()
-        };
-        let ip =
-            |k: &str| -> Ipv4Addr { s(k).parse().unwrap_or_else(|_| panic!("bad {k} in {line}")) };
-        let pairs = |k: &str| -> BTreeSet<(Ipv4Addr, u16)> {
-            v[k].as_array()
-                .unwrap_or_else(|| panic!("lab JSON lacks {k}: {line}"))
-                .iter()
-                .map(|p| {
-                    let a: Ipv4Addr = p[0]
-                        .as_str()
-                        .and_then(|x| x.parse().ok())
-                        .expect("pair address");
-                    let port = p[1]
-                        .as_u64()
-                        .and_then(|x| u16::try_from(x).ok())
-                        .expect("pair port");
-                    (a, port)
-                })
-                .collect()
-        };
-        Truth {
-            name: s("name"),
-            seed: v["seed"].as_u64().expect("seed"),
-            scanner_ns: s("scanner_ns"),
-            target_ns: s("target_ns"),
-            scanner_if: s("scanner_if"),
-            target_if: s("target_if"),
-            scanner_ip: ip("scanner_ip"),
-            target_ip: ip("target_ip"),
-            prefix: s("prefix"),
-            ports: v["ports"]
-                .as_array()
-                .expect("ports")
-                .iter()
-                .map(|p| {
-                    p.as_u64()
-                        .and_then(|x| u16::try_from(x).ok())
-                        .expect("port")
-                })
-                .collect(),
-            open: pairs("open"),
-            filtered: pairs("filtered"),
-            unreachable: pairs("unreachable"),
-            loss: v["loss"]
-                .as_u64()
-                .and_then(|x| u8::try_from(x).ok())
-                .unwrap_or(0),
-            unreach_kind: v["unreach_kind"].as_str().unwrap_or("").to_string(),
-            middle_ns: v["wire"]["middle_ns"].as_str().map(str::to_string),
-            wire_stats: v["wire"]["stats_file"].as_str().map(Into::into),
-        }
-    }
-
-    /// Every namespace of the lab (scanner, middle when wired, target).
-    pub fn namespaces(&self) -> Vec<String> {
-        let mut v = vec![self.scanner_ns.clone(), self.target_ns.clone()];
-        v.extend(self.middle_ns.clone());
-        v
-    }
-
-    /// The scanned ports as "22,80,...".
-    pub fn ports_arg(&self) -> String {
-        self.ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    }
 }
 
 /// A running `synscan-lab serve`; dropping it tears the lab down.
@@ -234,7 +145,7 @@ impl Lab {
                 "synscan-lab serve {args:?} printed no truth (exit {status:?}); see stderr above"
             );
         }
-        let truth = Truth::parse(line.trim());
+        let truth = Truth::parse(&line).unwrap_or_else(|e| panic!("{e}"));
         Lab {
             truth,
             name,
@@ -264,7 +175,7 @@ impl Lab {
     /// first direction runs scanner -> target. Waits for a fresh copy (the file is rewritten
     /// every 100 ms).
     pub fn wire_stats(&self) -> Option<serde_json::Value> {
-        let path = self.truth.wire_stats.as_ref()?;
+        let path = self.truth.wire_stats()?;
         std::thread::sleep(Duration::from_millis(250));
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("cannot read wire stats {}: {e}", path.display()));

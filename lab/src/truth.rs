@@ -1,10 +1,13 @@
-//! Ground truth: which (host, port) pairs are open, filtered or unreachable, chosen from a seed.
+//! Ground truth: which (host, port) pairs are open, filtered or unreachable, chosen from a seed,
+//! and the typed description of a raised lab that `serve` prints and the tests read back.
 
 use ipnet::Ipv4Net;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::HashSet;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashSet};
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
 /// The block every lab target prefix must lie in.
 pub const TARGET_BLOCK: &str = "198.19.0.0/16";
@@ -32,9 +35,107 @@ pub struct Spec {
     pub unreachable: usize,
 }
 
+/// A raised lab as `synscan-lab serve` describes it on its first stdout line (one JSON
+/// object): names, addresses, the scanned ports and the ground truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Truth {
+    /// The lab's name (prefix of every namespace and interface name).
+    pub name: String,
+    /// The seed the truth was chosen from.
+    pub seed: u64,
+    /// The namespace a scanner runs in.
+    pub scanner_ns: String,
+    /// The namespace answering for the targets.
+    pub target_ns: String,
+    /// The scanner namespace's veth.
+    pub scanner_if: String,
+    /// The target namespace's veth.
+    pub target_if: String,
+    /// The scanner veth's address.
+    pub scanner_ip: Ipv4Addr,
+    /// The target veth's address (the scanner's next hop).
+    pub target_ip: Ipv4Addr,
+    /// The target prefix as a scanner argument, e.g. "198.19.0.0/24".
+    pub prefix: String,
+    /// The ports the truth covers, sorted.
+    pub ports: Vec<u16>,
+    /// Pairs with a listener behind them.
+    pub open: BTreeSet<Pair>,
+    /// Pairs whose SYNs are dropped.
+    pub filtered: BTreeSet<Pair>,
+    /// Pairs answered with ICMP destination unreachable.
+    pub unreachable: BTreeSet<Pair>,
+    /// The ICMP code of the unreachable pairs: "host-unreachable" or "admin-prohibited".
+    pub unreach_kind: String,
+    /// Percentage of SYNs the target drops at random.
+    pub loss: u8,
+    /// Whether the target drops everything (send-only benchmark mode).
+    pub drop_all: bool,
+    /// The emulated wire between scanner and target, when the lab has one.
+    pub wire: Option<WireInfo>,
+}
+
+/// The emulated wire of a lab (a middle namespace relaying frames).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireInfo {
+    /// The middle namespace the relay runs in.
+    pub middle_ns: String,
+    /// One-way delay of every frame, milliseconds.
+    pub delay_ms: u64,
+    /// Uniform jitter around the delay, milliseconds.
+    pub jitter_ms: u64,
+    /// Percentage of frames dropped, each direction.
+    pub loss: f64,
+    /// Percentage of frames sent twice.
+    pub duplicate: f64,
+    /// Percentage of frames sent at once, overtaking the others.
+    pub reorder: f64,
+    /// Where the relay publishes its counters (JSON, rewritten every 100 ms).
+    pub stats_file: PathBuf,
+}
+
+impl Truth {
+    /// Reads the line `serve` printed.
+    pub fn parse(line: &str) -> Result<Truth, String> {
+        serde_json::from_str(line.trim()).map_err(|e| format!("bad lab description {line:?}: {e}"))
+    }
+
+    /// The one-line JSON form `serve` prints.
+    pub fn to_line(&self) -> String {
+        // A struct of strings, numbers and sequences always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Every namespace of the lab (scanner, target, and middle when wired).
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut v = vec![self.scanner_ns.clone(), self.target_ns.clone()];
+        v.extend(self.middle_ns().map(str::to_string));
+        v
+    }
+
+    /// The middle namespace, when the lab has a wire.
+    pub fn middle_ns(&self) -> Option<&str> {
+        self.wire.as_ref().map(|w| w.middle_ns.as_str())
+    }
+
+    /// The wire's counters file, when the lab has a wire.
+    pub fn wire_stats(&self) -> Option<&Path> {
+        self.wire.as_ref().map(|w| w.stats_file.as_path())
+    }
+
+    /// The covered ports as a scanner argument, "22,80,...".
+    pub fn ports_arg(&self) -> String {
+        self.ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// The chosen truth; every list sorted, the three lists pairwise disjoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Truth {
+pub struct Chosen {
     /// Pairs with a listener behind them.
     pub open: Vec<Pair>,
     /// Pairs whose SYNs are dropped.
@@ -43,7 +144,7 @@ pub struct Truth {
     pub unreachable: Vec<Pair>,
 }
 
-impl Truth {
+impl Chosen {
     /// The distinct open ports (what the listener must bind).
     pub fn open_ports(&self) -> Vec<u16> {
         let mut v: Vec<u16> = self.open.iter().map(|p| p.1).collect();
@@ -89,7 +190,7 @@ pub fn candidate_hosts(prefix: Ipv4Net) -> (u32, u32) {
 }
 
 /// Choose the truth from `seed`; errors when the counts do not fit the block.
-pub fn choose(spec: &Spec, seed: u64) -> Result<Truth, String> {
+pub fn choose(spec: &Spec, seed: u64) -> Result<Chosen, String> {
     let (first, hosts) = candidate_hosts(spec.prefix);
     let nports = spec.ports.len() as u64;
     let space = hosts as u64 * nports;
@@ -140,7 +241,7 @@ pub fn choose(spec: &Spec, seed: u64) -> Result<Truth, String> {
         v.sort_unstable();
         v
     };
-    Ok(Truth {
+    Ok(Chosen {
         open: to_pairs(open_idx),
         filtered: to_pairs(filtered_idx),
         unreachable: to_pairs(unreach_idx),
@@ -191,7 +292,7 @@ mod tests {
         }
     }
 
-    fn check(s: &Spec, t: &Truth) {
+    fn check(s: &Spec, t: &Chosen) {
         let open: BTreeSet<Pair> = t.open.iter().copied().collect();
         let filt: BTreeSet<Pair> = t.filtered.iter().copied().collect();
         let unr: BTreeSet<Pair> = t.unreachable.iter().copied().collect();
@@ -264,7 +365,7 @@ mod tests {
 
     #[test]
     fn open_ports_distinct_sorted() {
-        let t = Truth {
+        let t = Chosen {
             open: vec![
                 ("198.19.0.1".parse().unwrap(), 80),
                 ("198.19.0.2".parse().unwrap(), 22),

@@ -1,12 +1,17 @@
 //! Thin wrappers around `ip`, `nft`, `sysctl` and `kill`, run as child processes.
 
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::process::{Command, Output, Stdio};
 
 /// The scanner-side veth address.
 pub const SCANNER_IP: &str = "198.18.0.1";
 /// The target-side veth address (the scanner's next hop).
 pub const TARGET_IP: &str = "198.18.0.2";
+/// [`SCANNER_IP`] as an address.
+pub const SCANNER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// [`TARGET_IP`] as an address.
+pub const TARGET_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 /// The route the scanner namespace sends via the target.
 pub const TARGET_ROUTE: &str = "198.19.0.0/16";
 
@@ -156,6 +161,12 @@ pub fn parse_rx_packets(json: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_addresses_match_the_strings() {
+        assert_eq!(SCANNER_ADDR.to_string(), SCANNER_IP);
+        assert_eq!(TARGET_ADDR.to_string(), TARGET_IP);
+    }
 
     #[test]
     fn names_derived() {

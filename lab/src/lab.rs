@@ -5,7 +5,7 @@ use crate::cli::{UnreachKind, WireArgs};
 use crate::listen::READY;
 use crate::netns::{self, Names, SCANNER_IP, TARGET_IP, TARGET_ROUTE};
 use crate::nft;
-use crate::truth::Truth;
+use crate::truth::Chosen;
 use ipnet::Ipv4Net;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -43,7 +43,7 @@ pub struct Lab {
 
 impl Lab {
     /// Raise the lab; on error whatever was created is removed before returning.
-    pub fn up(names: Names, shape: &Shape, truth: &Truth) -> Result<Lab, String> {
+    pub fn up(names: Names, shape: &Shape, truth: &Chosen) -> Result<Lab, String> {
         let mut lab = Lab {
             names,
             made_scanner: false,
@@ -56,7 +56,7 @@ impl Lab {
         Ok(lab)
     }
 
-    fn setup(&mut self, shape: &Shape, truth: &Truth) -> Result<(), String> {
+    fn setup(&mut self, shape: &Shape, truth: &Chosen) -> Result<(), String> {
         let n = self.names.clone();
         let (s, t) = (n.scanner_ns.as_str(), n.target_ns.as_str());
         for ns in [s, t] {

@@ -2,8 +2,8 @@
 
 use crate::cli::{self, ServeArgs};
 use crate::lab::{self, Lab, Shape};
-use crate::netns::{Names, SCANNER_IP, TARGET_IP};
-use crate::truth::{self, Pair, Spec, Truth};
+use crate::netns::{Names, SCANNER_ADDR, TARGET_ADDR};
+use crate::truth::{self, Chosen, Spec, Truth, WireInfo};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub struct Plan {
     /// Namespace behaviour.
     pub shape: Shape,
     /// The chosen truth.
-    pub truth: Truth,
+    pub truth: Chosen,
 }
 
 /// Check the options and choose the truth (no side effects).
@@ -63,50 +63,45 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
     })
 }
 
-fn pairs_json(p: &[Pair]) -> serde_json::Value {
-    p.iter()
-        .map(|(a, port)| serde_json::json!([a.to_string(), port]))
-        .collect()
+/// The wire part of the description: None without a wire.
+fn wire_info(p: &Plan) -> Option<WireInfo> {
+    p.shape.wire.as_ref().map(|w| WireInfo {
+        middle_ns: p.names.middle_ns.clone(),
+        delay_ms: w.delay_ms,
+        jitter_ms: w.jitter_ms,
+        loss: w.wire_loss,
+        duplicate: w.duplicate,
+        reorder: w.reorder,
+        stats_file: lab::stats_path(&p.names.name),
+    })
 }
 
-/// The wire part of the JSON: null without a wire.
-fn wire_json(p: &Plan) -> serde_json::Value {
-    match &p.shape.wire {
-        None => serde_json::Value::Null,
-        Some(w) => serde_json::json!({
-            "middle_ns": p.names.middle_ns,
-            "delay_ms": w.delay_ms,
-            "jitter_ms": w.jitter_ms,
-            "loss": w.wire_loss,
-            "duplicate": w.duplicate,
-            "reorder": w.reorder,
-            "stats_file": lab::stats_path(&p.names.name).to_string_lossy(),
-        }),
+/// The description of a raised lab (what `serve` prints as one JSON line).
+pub fn truth(p: &Plan) -> Truth {
+    Truth {
+        name: p.names.name.clone(),
+        seed: p.seed,
+        scanner_ns: p.names.scanner_ns.clone(),
+        target_ns: p.names.target_ns.clone(),
+        scanner_if: p.names.scanner_if.clone(),
+        target_if: p.names.target_if.clone(),
+        scanner_ip: SCANNER_ADDR,
+        target_ip: TARGET_ADDR,
+        prefix: p.shape.prefix.to_string(),
+        ports: p.ports.clone(),
+        open: p.truth.open.iter().copied().collect(),
+        filtered: p.truth.filtered.iter().copied().collect(),
+        unreachable: p.truth.unreachable.iter().copied().collect(),
+        unreach_kind: p.shape.unreach_kind.nft_name().to_string(),
+        loss: p.shape.loss,
+        drop_all: p.shape.drop_all,
+        wire: wire_info(p),
     }
 }
 
 /// The one-line JSON description of a raised lab.
 pub fn truth_json(p: &Plan) -> String {
-    serde_json::json!({
-        "name": p.names.name,
-        "seed": p.seed,
-        "scanner_ns": p.names.scanner_ns,
-        "target_ns": p.names.target_ns,
-        "scanner_if": p.names.scanner_if,
-        "target_if": p.names.target_if,
-        "scanner_ip": SCANNER_IP,
-        "target_ip": TARGET_IP,
-        "prefix": p.shape.prefix.to_string(),
-        "ports": p.ports,
-        "open": pairs_json(&p.truth.open),
-        "filtered": pairs_json(&p.truth.filtered),
-        "unreachable": pairs_json(&p.truth.unreachable),
-        "unreach_kind": p.shape.unreach_kind.nft_name(),
-        "loss": p.shape.loss,
-        "drop_all": p.shape.drop_all,
-        "wire": wire_json(p),
-    })
-    .to_string()
+    truth(p).to_line()
 }
 
 /// A flag raised by SIGTERM, SIGINT or SIGHUP (so teardown runs instead of dying).
@@ -226,6 +221,22 @@ mod tests {
         let first = &v["open"][0];
         assert!(first[0].as_str().unwrap().starts_with("198.19.0."));
         assert!(first[1].as_u64().is_some());
+    }
+
+    #[test]
+    fn truth_line_reads_back_typed() {
+        let mut a = args();
+        a.wire.delay_ms = 5;
+        let p = plan(&a, "unused").unwrap();
+        let t = Truth::parse(&truth_json(&p)).unwrap();
+        assert_eq!(t, truth(&p));
+        assert_eq!(t.scanner_ip, std::net::Ipv4Addr::new(198, 18, 0, 1));
+        assert_eq!(t.open.len(), 2);
+        assert_eq!(t.open, p.truth.open.iter().copied().collect());
+        assert_eq!(t.namespaces(), ["x1s", "x1t", "x1m"]);
+        assert_eq!(t.middle_ns(), Some("x1m"));
+        assert_eq!(t.ports_arg().split(',').count(), 23);
+        assert!(Truth::parse("{\"name\": \"x\"}").is_err());
     }
 
     #[test]
