@@ -309,12 +309,19 @@ impl WindowTable {
     }
 
     /// Decides the probe at `position` from a verified reply `ev` (its pair); duplicates,
-    /// late replies and positions never sent are ignored.
-    pub fn on_reply(&mut self, ev: &ReplyEvent, position: u64, now: SystemTime) -> ReplyOutcome {
-        let live = self
-            .run_of(position)
-            .filter(|&i| self.runs[i].undecided > 0 && !self.answered.get(position));
-        let Some(i) = live else {
+    /// late replies, positions never sent and pairs outside the order (None) are ignored.
+    pub fn on_reply(
+        &mut self,
+        ev: &ReplyEvent,
+        position: Option<u64>,
+        now: SystemTime,
+    ) -> ReplyOutcome {
+        let live = position.and_then(|p| {
+            self.run_of(p)
+                .filter(|&i| self.runs[i].undecided > 0 && !self.answered.get(p))
+                .map(|i| (i, p))
+        });
+        let Some((i, position)) = live else {
             self.stats.ignored_replies += 1;
             return ReplyOutcome::Ignored;
         };
@@ -410,10 +417,21 @@ impl WindowTable {
         self.forget();
     }
 
-    /// Calls `f` with every position of `range` that drew no answer, ascending. Meant for a
-    /// decided range at or past [`WindowTable::keep_answers_from`]: its silent probes.
-    pub fn for_each_silent(&self, range: Range<u64>, f: impl FnMut(u64)) {
-        self.answered.for_each_clear(range, f);
+    /// Calls `f` with every position of `range` that drew no answer, ascending, until it
+    /// fails. Meant for a decided range at or past [`WindowTable::keep_answers_from`]: its
+    /// silent probes.
+    pub fn for_each_silent<E>(
+        &self,
+        range: Range<u64>,
+        mut f: impl FnMut(u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut failed = None;
+        self.answered.for_each_clear(range, |p| {
+            if failed.is_none() {
+                failed = f(p).err();
+            }
+        });
+        failed.map_or(Ok(()), Err)
     }
 
     /// Drops decided runs from the front, and the answered bits nobody needs.
@@ -558,7 +576,7 @@ mod tests {
         let mut t = table(1);
         t.on_sent(10..14, t0, 3);
         assert_eq!(t.len(), 4);
-        let out = t.on_reply(&reply(11, Reason::SynAck, t0 + ms(5)), 11, WALL);
+        let out = t.on_reply(&reply(11, Reason::SynAck, t0 + ms(5)), Some(11), WALL);
         assert!(matches!(
             out,
             ReplyOutcome::Decided {
@@ -580,7 +598,7 @@ mod tests {
             t.on_resent(p, t0 + ms(500));
         }
         assert_eq!(t.next_deadline(), Some(t0 + ms(700)));
-        let out = t.on_reply(&reply(12, Reason::Reset, t0 + ms(510)), 12, WALL);
+        let out = t.on_reply(&reply(12, Reason::Reset, t0 + ms(510)), Some(12), WALL);
         assert!(matches!(out, ReplyOutcome::Decided { on_retry: true, .. }));
         t.expire(t0 + ms(700), &mut re, &mut silent);
         assert_eq!(
@@ -610,11 +628,14 @@ mod tests {
         // Late and duplicate replies, and positions never sent, are ignored.
         for p in [10, 11, 13, 9, 14, 1 << 40] {
             assert_eq!(
-                t.on_reply(&reply(p, Reason::SynAck, t0 + ms(800)), p, WALL),
+                t.on_reply(&reply(p, Reason::SynAck, t0 + ms(800)), Some(p), WALL),
                 ReplyOutcome::Ignored
             );
         }
-        assert_eq!(t.stats().ignored_replies, 6);
+        // And so is a pair outside the order.
+        let stranger = reply(0, Reason::SynAck, t0 + ms(800));
+        assert_eq!(t.on_reply(&stranger, None, WALL), ReplyOutcome::Ignored);
+        assert_eq!(t.stats().ignored_replies, 7);
         assert_eq!(t.footprint(), 0, "a decided window holds nothing");
     }
 
@@ -627,7 +648,7 @@ mod tests {
         t.on_sent(256..512, t0, 0);
         t.on_sent(0..256, t0 + ms(1), 0);
         for p in [3, 300, 511] {
-            let out = t.on_reply(&reply(p, Reason::Reset, t0 + ms(2)), p, WALL);
+            let out = t.on_reply(&reply(p, Reason::Reset, t0 + ms(2)), Some(p), WALL);
             assert!(matches!(out, ReplyOutcome::Decided { .. }), "{p}");
         }
         let (mut re, mut silent) = (Vec::new(), Vec::new());
@@ -638,11 +659,28 @@ mod tests {
         assert!(re.is_empty() && t.is_empty());
         // The answers stay readable from the kept position on.
         let mut s = Vec::new();
-        t.for_each_silent(0..8, |p| s.push(p));
-        assert_eq!(s, vec![0, 1, 2, 4, 5, 6, 7]);
+        let pushed = t.for_each_silent(0..8, |p| {
+            s.push(p);
+            Ok::<(), ()>(())
+        });
+        assert_eq!((pushed, s), (Ok(()), vec![0, 1, 2, 4, 5, 6, 7]));
         let mut n = 0;
-        t.for_each_silent(0..512, |_| n += 1);
-        assert_eq!(n, 509);
+        let counted = t.for_each_silent(0..512, |_| {
+            n += 1;
+            Ok::<(), ()>(())
+        });
+        assert_eq!((counted, n), (Ok(()), 509));
+        // The first failure stops the walk.
+        let mut seen = 0;
+        let stopped = t.for_each_silent(0..512, |p| {
+            seen += 1;
+            if p == 4 {
+                Err(p)
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!((stopped, seen), (Err(4), 4));
         t.keep_answers_from(512);
         assert_eq!(t.footprint(), 0);
     }
@@ -732,7 +770,7 @@ mod tests {
                     let rtt_us = rng.below(40_000);
                     let ev = reply(p, r, now + Duration::from_micros(rtt_us));
                     let a = old.on_reply(&ev, WALL);
-                    let b = new.on_reply(&ev, p, WALL);
+                    let b = new.on_reply(&ev, Some(p), WALL);
                     assert_eq!(a, b, "seed {seed} step {step}: reply to {p}");
                 }
                 6..=7 => {
