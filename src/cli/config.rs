@@ -24,16 +24,8 @@ pub const LARGE_SCAN_ADDRESSES: u64 = 1 << 24;
 /// Where an interrupted scan writes its resume file by default.
 pub const DEFAULT_RESUME_FILE: &str = "synscan.resume";
 
-/// Sending speed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rate {
-    /// At most this many packets per second.
-    Pps(u64),
-    /// As fast as the send path allows.
-    Max,
-    /// Raised while answers come on the first try, lowered when retries are needed.
-    Auto,
-}
+/// Sending speed (the pacer's type: the sender owns what a rate means).
+pub use crate::send::pace::Rate;
 
 /// How probes are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,7 +107,7 @@ pub struct ScanConfig {
 }
 
 fn usage(msg: String) -> ScanError {
-    ScanError::Usage(msg)
+    ScanError::usage(msg)
 }
 
 fn parse_u64(flag: &str, value: &str, hint: &str) -> Result<u64, ScanError> {
@@ -306,12 +298,7 @@ fn collect_outputs(args: &Args) -> Result<Vec<OutputSpec>, ScanError> {
         }
         (None, None) => {}
     }
-    let stdout_count = specs.iter().filter(|s| s.path == "-").count();
-    if stdout_count > 1 {
-        return Err(usage(
-            "only one output can go to stdout (\"-\"): write the others to files".to_string(),
-        ));
-    }
+    crate::output::check_one_stdout(&specs).map_err(|e| usage(e.0))?;
     Ok(specs)
 }
 
@@ -414,7 +401,7 @@ fn refuse_idle_flags(args: &Args) -> Result<(), ScanError> {
 }
 
 /// Refuses a --user that keeps root's rights (uid 0) or that does not exist.
-fn check_user(user: &str) -> Result<(), ScanError> {
+pub(crate) fn check_user(user: &str) -> Result<(), ScanError> {
     let (uid, _) = crate::sys::caps::user_ids(user)
         .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;
     if uid == 0 {
@@ -429,7 +416,7 @@ fn check_user(user: &str) -> Result<(), ScanError> {
 pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConfig, ScanError> {
     refuse_idle_flags(args)?;
     if let Some(iface) = &args.interface {
-        crate::net::check_interface(iface).map_err(usage)?;
+        crate::net::check_interface(iface)?;
     }
     let ports = select_ports(args)?;
     let (includes, excludes) = collect_target_specs(args)?;
@@ -515,9 +502,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
     };
     let (show_closed, show_filtered) = parse_show(&args.show)?;
     if let Some(a) = &args.nmap {
-        crate::handoff::split_args(a)
-            .and_then(|v| crate::handoff::check_args(&v))
-            .map_err(usage)?;
+        crate::handoff::check_args(&crate::handoff::split_args(a)?)?;
     }
     if let Some(user) = &args.user {
         check_user(user)?;
@@ -527,8 +512,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
         args.policy.as_deref(),
         args.expect.as_deref(),
         args.metrics_file.as_deref(),
-    )
-    .map_err(usage)?;
+    )?;
     Ok(ScanConfig {
         targets,
         ports,

@@ -42,7 +42,7 @@ pub fn clap_failure(e: clap::Error, help: &str) -> Result<String, ScanError> {
             first = format!("{first} {next}");
         }
     }
-    Err(ScanError::Usage(format!("{first} (see {help})")))
+    Err(ScanError::usage(format!("{first} (see {help})")))
 }
 
 /// Parses the process arguments (argv[0] included) into a command.
@@ -54,7 +54,10 @@ pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Com
         });
     }
     if let Some(watch) = crate::watch::cli::parse(&argv)? {
-        return Ok(watch.map_or_else(Command::Print, Command::Watch));
+        return Ok(match watch {
+            crate::watch::cli::Parsed::Run(cmd) => Command::Watch(cmd),
+            crate::watch::cli::Parsed::Print(text) => Command::Print(text),
+        });
     }
     let rewritten = argv::rewrite(argv.clone());
     let args = match args::Args::try_parse_from(rewritten) {
@@ -113,19 +116,19 @@ fn resume(
     resolve: crate::targets::Resolver,
 ) -> Result<Command, ScanError> {
     if !only_resume(argv) {
-        return Err(ScanError::Usage(
-            "--resume takes no other arguments: the resume file holds the scan's own; drop the others (or start a new scan without --resume)".to_string(),
+        return Err(ScanError::usage(
+            "--resume takes no other arguments: the resume file holds the scan's own; drop the others (or start a new scan without --resume)",
         ));
     }
     let path = std::path::PathBuf::from(file);
-    let state = crate::scan::resume::ResumeState::read(&path).map_err(ScanError::Usage)?;
+    let state = crate::scan::resume::ResumeState::read(&path)?;
     let mut saved = vec![argv
         .first()
         .cloned()
         .unwrap_or_else(|| "synscan".to_string())];
     saved.extend(state.args.iter().cloned());
     if let Some(why) = unsafe_saved_arg(&saved) {
-        return Err(ScanError::Usage(format!(
+        return Err(ScanError::usage(format!(
             "{file}: refusing the saved arguments: {why}; the file is damaged or was crafted"
         )));
     }
@@ -136,12 +139,12 @@ fn resume(
         state.args.join(" ")
     );
     let args = args::Args::try_parse_from(argv::rewrite(saved.clone())).map_err(|_| {
-        ScanError::Usage(format!(
+        ScanError::usage(format!(
             "{file}: the saved arguments no longer parse; the file is damaged"
         ))
     })?;
     if args.resume.is_some() || args.firewall_rule {
-        return Err(ScanError::Usage(format!(
+        return Err(ScanError::usage(format!(
             "{file}: the saved arguments are not a scan; the file is damaged"
         )));
     }
@@ -153,7 +156,7 @@ fn resume(
     )
     .len();
     if probes != state.probes || cfg.seed != state.seed {
-        return Err(ScanError::Usage(format!(
+        return Err(ScanError::usage(format!(
             "{file}: the targets now give {probes} probes where the interrupted scan had {}; hostnames or target files changed, so the rest cannot be told apart",
             state.probes
         )));
@@ -172,7 +175,7 @@ fn resume(
                 .map(|o| o.path.as_str())
                 .collect::<Vec<_>>()
     {
-        return Err(ScanError::Usage(format!(
+        return Err(ScanError::usage(format!(
             "{file}: the outputs it lists differ from its saved arguments; the file is damaged"
         )));
     }
@@ -196,7 +199,7 @@ fn generate(what: &str) -> Result<String, ScanError> {
         "fish" => Shell::Fish,
         "elvish" => Shell::Elvish,
         other => {
-            return Err(ScanError::Usage(format!(
+            return Err(ScanError::usage(format!(
                 "bad --generate \"{other}\": use man, bash, zsh, fish or elvish"
             )))
         }
@@ -210,7 +213,7 @@ fn generate(what: &str) -> Result<String, ScanError> {
 fn man_page() -> Result<String, ScanError> {
     let man = clap_mangen::Man::new(args::command().after_help(None::<&str>));
     let mut out: Vec<u8> = Vec::new();
-    let failed = |e: std::io::Error| ScanError::Runtime(format!("cannot render the man page: {e}"));
+    let failed = |e: std::io::Error| ScanError::runtime(format!("cannot render the man page: {e}"));
     man.render_title(&mut out).map_err(failed)?;
     man.render_name_section(&mut out).map_err(failed)?;
     man.render_synopsis_section(&mut out).map_err(failed)?;

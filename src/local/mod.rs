@@ -54,7 +54,7 @@ pub struct Snapshot {
 pub fn all_sockets(
     protos: &[Proto],
     proc_only: bool,
-) -> Result<(Vec<LocalSocket>, Source), String> {
+) -> Result<(Vec<LocalSocket>, Source), ScanError> {
     if !proc_only {
         match diag::dump(protos, diag::ALL_STATES) {
             Ok(v) => return Ok((v, Source::Netlink)),
@@ -65,7 +65,7 @@ pub fn all_sockets(
 }
 
 /// Takes a snapshot of the listening sockets of `protos`.
-pub fn snapshot(protos: &[Proto], proc_only: bool) -> Result<Snapshot, String> {
+pub fn snapshot(protos: &[Proto], proc_only: bool) -> Result<Snapshot, ScanError> {
     let (sockets, source) = all_sockets(protos, proc_only)?;
     let holders = owners::socket_holders();
     let users = owners::users();
@@ -161,7 +161,7 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
                 kernel_ports::RANGE_FILE
             ),
         }
-        let (sockets, _) = all_sockets(&[proto], args.proc).map_err(ScanError::Runtime)?;
+        let (sockets, _) = all_sockets(&[proto], args.proc)?;
         let found = free::find(proto, count, range, kernel.as_ref(), &sockets);
         out.free(proto, &found)?;
         if (found.len() as u64) < u64::from(count) {
@@ -174,7 +174,7 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
         }
         return Ok(EXIT_OK);
     }
-    let snap = snapshot(&protocols(args), args.proc).map_err(ScanError::Runtime)?;
+    let snap = snapshot(&protocols(args), args.proc)?;
     let mut shown: Vec<Listener> = snap
         .listeners
         .iter()
@@ -184,8 +184,7 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
         .collect();
     shown.sort_by_key(|l| (l.socket.proto, l.socket.port));
     let code = if let Some(file) = &args.compare {
-        let results = crate::results::read_file(std::path::Path::new(file))
-            .map_err(|e| ScanError::Usage(e.to_string()))?;
+        let results = crate::results::read_file(std::path::Path::new(file))?;
         for w in &results.warnings {
             eprintln!("synscan: {w}");
         }

@@ -76,6 +76,15 @@ impl fmt::Display for NetError {
 
 impl std::error::Error for NetError {}
 
+impl From<NetError> for crate::error::ScanError {
+    fn from(e: NetError) -> Self {
+        match e {
+            NetError::MissingCapability(_) => crate::error::missing_net_raw(),
+            NetError::Setup(s) => crate::error::ScanError::runtime(s),
+        }
+    }
+}
+
 /// How to reach the targets, as the kernel routes them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {

@@ -48,9 +48,12 @@ impl Journal {
         mut file: File,
         length: u64,
         mut replay: impl FnMut(&PortResult),
-    ) -> Result<Journal, String> {
-        let damaged =
-            |why: &str| format!("the resume journal is damaged ({why}); start the scan again");
+    ) -> Result<Journal, crate::error::ScanError> {
+        let damaged = |why: &str| {
+            crate::error::ScanError::usage(format!(
+                "the resume journal is damaged ({why}); start the scan again"
+            ))
+        };
         let actual = file.metadata().map_err(|e| damaged(&e.to_string()))?.len();
         if length < MAGIC.len() as u64
             || !(length - MAGIC.len() as u64).is_multiple_of(RECORD as u64)

@@ -23,6 +23,7 @@ pub(crate) mod json;
 pub(crate) mod list;
 pub(crate) mod normal;
 pub(crate) mod services;
+pub(crate) mod stream;
 pub(crate) mod xml;
 
 #[cfg(test)]
@@ -147,6 +148,12 @@ impl fmt::Display for OutputError {
 
 impl std::error::Error for OutputError {}
 
+impl From<OutputError> for crate::error::ScanError {
+    fn from(e: OutputError) -> Self {
+        crate::error::ScanError::usage(e.0)
+    }
+}
+
 /// One output format's writer; the dispatcher calls begin once, record per result, finish once.
 pub trait ResultWriter: Send {
     /// Writes the header.
@@ -184,39 +191,28 @@ pub struct PortsInfo {
 }
 
 impl PortsInfo {
-    /// Summarises a port set through its iterator (sorted and deduplicated here).
+    /// Summarises a port set.
     pub fn from_set(ports: &PortSet) -> PortsInfo {
-        PortsInfo::from_ports(ports.iter().collect())
+        PortsInfo {
+            count: ports.len(),
+            spec: ports.to_spec(),
+        }
     }
 
     /// Summarises a list of ports in any order, duplicates allowed.
-    pub fn from_ports(mut ports: Vec<u16>) -> PortsInfo {
-        ports.sort_unstable();
-        ports.dedup();
-        let mut spec = String::new();
-        let mut i = 0;
-        while i < ports.len() {
-            let first = ports[i];
-            let mut last = first;
-            while i + 1 < ports.len() && ports[i + 1] == last.wrapping_add(1) && last != u16::MAX {
-                i += 1;
-                last = ports[i];
-            }
-            if !spec.is_empty() {
-                spec.push(',');
-            }
-            if first == last {
-                spec.push_str(&first.to_string());
-            } else {
-                spec.push_str(&format!("{first}-{last}"));
-            }
-            i += 1;
-        }
-        PortsInfo {
-            count: ports.len() as u64,
-            spec,
-        }
+    pub fn from_ports(ports: Vec<u16>) -> PortsInfo {
+        PortsInfo::from_set(&PortSet::from_ranges(ports.into_iter().map(|p| (p, p))))
     }
+}
+
+/// Refuses more than one output on stdout ("-"): their lines would mix.
+pub fn check_one_stdout(specs: &[OutputSpec]) -> Result<(), OutputError> {
+    if specs.iter().filter(|s| s.path == "-").count() > 1 {
+        return Err(OutputError(
+            "more than one output writes to stdout (-); give all but one a file path".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What every writer shares: options, service names, ports scanned.
@@ -390,12 +386,7 @@ impl Outputs {
         opts: &OutputOptions,
         info: &ScanInfo,
     ) -> Result<Outputs, OutputError> {
-        let stdout_count = specs.iter().filter(|s| s.path == "-").count();
-        if stdout_count > 1 {
-            return Err(OutputError(
-                "more than one output writes to stdout (-); give all but one a file path".into(),
-            ));
-        }
+        check_one_stdout(specs)?;
         // Read before any file is opened: a bad services file leaves every output alone.
         let services = match &opts.services_file {
             Some(p) => Services::from_nmap_services(p)?,

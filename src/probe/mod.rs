@@ -1,7 +1,7 @@
 //! The SYN template (built once, patched per probe) and the keyed cookie that validates replies.
 
 use crate::wire::tcp_flags::{ACK, RST, SYN};
-use crate::wire::{LinkLayer, QuotedTcp, TcpReply};
+use crate::wire::{LinkLayer, QuotedTcp, TcpSegment};
 use std::net::Ipv4Addr;
 
 pub mod cookie;
@@ -128,7 +128,7 @@ impl ProbeCrafter {
     }
     /// True when a SYN/ACK or RST answers one of our probes (ports and ack == cookie + 1).
     #[inline]
-    pub fn validate_tcp(&self, reply: &TcpReply) -> bool {
+    pub fn validate_tcp(&self, reply: &TcpSegment) -> bool {
         let kind = reply.flags & (SYN | RST | ACK);
         if kind != SYN | ACK && kind != RST | ACK {
             return false;
@@ -189,7 +189,7 @@ impl ProbeCrafter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::build::{tcp_frame, TcpSpec};
+    use crate::wire::build::tcp_frame;
     use crate::wire::{parse_reply, Reply};
     use pnet::packet::ethernet::{EtherTypes, EthernetPacket};
     use pnet::packet::ip::IpNextHeaderProtocols;
@@ -323,8 +323,14 @@ mod tests {
         assert!(buf[52..].iter().all(|&b| b == 0xaa));
     }
 
-    fn syn_ack(c: &ProbeCrafter, dst: Ipv4Addr, dport: u16, flags: u8, ack_delta: u32) -> TcpReply {
-        let spec = TcpSpec {
+    fn syn_ack(
+        c: &ProbeCrafter,
+        dst: Ipv4Addr,
+        dport: u16,
+        flags: u8,
+        ack_delta: u32,
+    ) -> TcpSegment {
+        let spec = TcpSegment {
             src: dst,
             dst: US,
             sport: dport,
@@ -359,27 +365,27 @@ mod tests {
         }
         let good = syn_ack(&c, THEM, 22, SYN | ACK, 1);
         // Wrong source port of the target (the scanned port).
-        assert!(!c.validate_tcp(&TcpReply { sport: 23, ..good }));
+        assert!(!c.validate_tcp(&TcpSegment { sport: 23, ..good }));
         // Our port off by one (still in range).
         let other_port = if good.dport > 61000 {
             good.dport - 1
         } else {
             good.dport + 1
         };
-        assert!(!c.validate_tcp(&TcpReply {
+        assert!(!c.validate_tcp(&TcpSegment {
             dport: other_port,
             ..good
         }));
         // Out of range port, other destination, other source.
-        assert!(!c.validate_tcp(&TcpReply {
+        assert!(!c.validate_tcp(&TcpSegment {
             dport: 1000,
             ..good
         }));
-        assert!(!c.validate_tcp(&TcpReply {
+        assert!(!c.validate_tcp(&TcpSegment {
             dst: Ipv4Addr::new(198, 18, 0, 99),
             ..good
         }));
-        assert!(!c.validate_tcp(&TcpReply {
+        assert!(!c.validate_tcp(&TcpSegment {
             src: Ipv4Addr::new(198, 18, 3, 5),
             ..good
         }));

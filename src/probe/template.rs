@@ -1,8 +1,11 @@
 //! The SYN frame built once per scan; each probe copies it and patches five fields, fixing
 //! both checksums incrementally from sums precomputed with those fields zero.
 
-use crate::wire::checksum::{add_to_zeroed, internet_checksum, tcp_checksum};
-use crate::wire::LinkLayer;
+use crate::wire::checksum::add_to_zeroed;
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::ip::protocol;
+use crate::wire::tcp::{self, flags::SYN, TcpSegment};
+use crate::wire::{ipv4, IpAddress, LinkLayer};
 use std::net::Ipv4Addr;
 
 /// TCP options in the order Windows sends them: MSS 1460, NOP, WS 8, NOP, NOP, SACK permitted.
@@ -14,11 +17,11 @@ pub const SYN_WINDOW: u16 = 64240;
 /// IPv4 TTL of the SYN.
 pub const SYN_TTL: u8 = 64;
 /// IPv4 header length (no options).
-pub const IP_LEN: usize = 20;
+pub const IP_LEN: usize = ipv4::HEADER_LEN;
 /// TCP header length with the options (data offset 8).
-pub const TCP_LEN: usize = 20 + SYN_OPTIONS.len();
+pub const TCP_LEN: usize = tcp::HEADER_LEN + SYN_OPTIONS.len();
 /// Longest frame: Ethernet + IPv4 + TCP.
-pub const MAX_FRAME: usize = 14 + IP_LEN + TCP_LEN;
+pub const MAX_FRAME: usize = ethernet::HEADER_LEN + IP_LEN + TCP_LEN;
 
 /// The prebuilt SYN and its checksums with destination, ID, ports and sequence zero.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,30 +40,40 @@ impl Template {
         let len = ip + IP_LEN + TCP_LEN;
         let mut bytes = [0u8; MAX_FRAME];
         if link == LinkLayer::Ethernet {
-            bytes[0..6].copy_from_slice(&dst_mac);
-            bytes[6..12].copy_from_slice(&src_mac);
-            bytes[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+            ethernet::Repr {
+                src: src_mac,
+                dst: dst_mac,
+                ethertype: ethertype::IPV4,
+            }
+            .emit(&mut ethernet::Frame::new_unchecked(&mut bytes[..]));
         }
-        {
-            let h = &mut bytes[ip..ip + IP_LEN];
-            h[0] = 0x45;
-            h[2..4].copy_from_slice(&((IP_LEN + TCP_LEN) as u16).to_be_bytes());
-            h[6] = 0x40; // DF, like every modern stack
-            h[8] = SYN_TTL;
-            h[9] = 6;
-            h[12..16].copy_from_slice(&src_ip.octets());
+        // Destination, ID, ports and sequence zero: each probe adds its own.
+        let mut header = ipv4::Packet::new_unchecked(&mut bytes[ip..ip + IP_LEN]);
+        ipv4::Repr {
+            src: src_ip,
+            dst: Ipv4Addr::UNSPECIFIED,
+            protocol: protocol::TCP,
+            ttl: SYN_TTL,
+            ident: 0,
+            payload_len: TCP_LEN,
         }
-        let ip_csum = internet_checksum(&bytes[ip..ip + IP_LEN]);
+        .emit(&mut header);
+        let ip_csum = header.checksum();
         let t = ip + IP_LEN;
-        {
-            let tcp = &mut bytes[t..t + TCP_LEN];
-            tcp[12] = ((TCP_LEN / 4) as u8) << 4;
-            tcp[13] = crate::wire::tcp_flags::SYN;
-            tcp[14..16].copy_from_slice(&SYN_WINDOW.to_be_bytes());
-            tcp[20..].copy_from_slice(&SYN_OPTIONS);
+        let mut segment = tcp::Packet::new_unchecked(&mut bytes[t..t + TCP_LEN]);
+        TcpSegment {
+            src: src_ip,
+            dst: Ipv4Addr::UNSPECIFIED,
+            sport: 0,
+            dport: 0,
+            seq: 0,
+            ack: 0,
+            flags: SYN,
+            ttl: SYN_TTL,
+            window: SYN_WINDOW,
         }
-        // Pseudo-header with destination 0.0.0.0: the real one is added per probe.
-        let tcp_csum = tcp_checksum(src_ip, Ipv4Addr::UNSPECIFIED, &bytes[t..t + TCP_LEN]);
+        .emit(&mut segment, &SYN_OPTIONS);
+        let tcp_csum = segment.checksum();
         Template {
             bytes,
             len,
@@ -94,31 +107,29 @@ impl Template {
     ) {
         let frame = &mut buf[..self.len];
         frame.copy_from_slice(&self.bytes[..self.len]);
-        let ip = self.ip;
-        let d = u32::from(dst);
-        let (dhi, dlo) = (u64::from(d >> 16), u64::from(d & 0xffff));
-        frame[ip + 4..ip + 6].copy_from_slice(&ip_id.to_be_bytes());
-        frame[ip + 16..ip + 20].copy_from_slice(&dst.octets());
-        let ip_csum = add_to_zeroed(self.ip_csum, u64::from(ip_id) + dhi + dlo);
-        frame[ip + 10..ip + 12].copy_from_slice(&ip_csum.to_be_bytes());
-        let t = ip + IP_LEN;
-        frame[t..t + 2].copy_from_slice(&sport.to_be_bytes());
-        frame[t + 2..t + 4].copy_from_slice(&dport.to_be_bytes());
-        frame[t + 4..t + 8].copy_from_slice(&seq.to_be_bytes());
-        let added = dhi
-            + dlo
+        let (header, segment) = frame[self.ip..].split_at_mut(IP_LEN);
+        let dst_sum = dst.word_sum();
+        let mut header = ipv4::Packet::new_unchecked(header);
+        header.set_ident(ip_id);
+        header.set_dst_addr(dst);
+        header.set_checksum(add_to_zeroed(self.ip_csum, u64::from(ip_id) + dst_sum));
+        let mut segment = tcp::Packet::new_unchecked(segment);
+        segment.set_src_port(sport);
+        segment.set_dst_port(dport);
+        segment.set_seq_number(seq);
+        let added = dst_sum
             + u64::from(sport)
             + u64::from(dport)
             + u64::from(seq >> 16)
             + u64::from(seq & 0xffff);
-        let tcp_csum = add_to_zeroed(self.tcp_csum, added);
-        frame[t + 16..t + 18].copy_from_slice(&tcp_csum.to_be_bytes());
+        segment.set_checksum(add_to_zeroed(self.tcp_csum, added));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::checksum::{internet_checksum, tcp_checksum};
 
     #[test]
     fn exact_bytes_raw_ip() {

@@ -2,6 +2,7 @@
 //! the length of every output at that point. It is checkpointed every few seconds while
 //! the scan runs (so even SIGKILL loses little) and once more when a scan is stopped.
 
+use crate::error::ScanError;
 use crate::sys::fs::{self, DirFile};
 use crate::sys::keeper::{self, FileKeeper};
 use serde::{Deserialize, Serialize};
@@ -107,39 +108,40 @@ impl ResumeState {
     }
 
     /// Parses a resume file's text.
-    pub fn from_text(text: &str) -> Result<ResumeState, String> {
-        let st: ResumeState =
-            serde_json::from_str(text).map_err(|e| format!("not a synscan resume file ({e})"))?;
+    pub fn from_text(text: &str) -> Result<ResumeState, ScanError> {
+        let st: ResumeState = serde_json::from_str(text)
+            .map_err(|e| ScanError::usage(format!("not a synscan resume file ({e})")))?;
         if st.synscan_resume != FORMAT && st.synscan_resume != 1 {
-            return Err(format!(
+            return Err(ScanError::usage(format!(
                 "resume file format {} is not supported (this synscan writes {FORMAT})",
                 st.synscan_resume
-            ));
+            )));
         }
         if st.position > st.probes {
-            return Err(format!(
+            return Err(ScanError::usage(format!(
                 "resume position {} is beyond the scan's {} probes",
                 st.position, st.probes
-            ));
+            )));
         }
         Ok(st)
     }
 
     /// Reads `path` if it is trusted: owned by the real user or root, writable by nobody
     /// else, not a link planted in a shared directory.
-    pub fn read(path: &Path) -> Result<ResumeState, String> {
+    pub fn read(path: &Path) -> Result<ResumeState, ScanError> {
         use std::io::Read;
         let mut f = fs::open_trusted_for_reading(path)?;
         let mut text = String::new();
-        f.read_to_string(&mut text)
-            .map_err(|e| format!("cannot read resume file {}: {e}", path.display()))?;
-        Self::from_text(&text).map_err(|e| format!("{}: {e}", path.display()))
+        f.read_to_string(&mut text).map_err(|e| {
+            ScanError::usage(format!("cannot read resume file {}: {e}", path.display()))
+        })?;
+        Self::from_text(&text).map_err(|e| e.context(format!("{}: ", path.display())))
     }
 }
 
 /// Cuts each file output back to its length at the checkpoint, so what a killed run wrote
 /// after it (and will do again) disappears. Only regular files are cut.
-pub fn cut_outputs(state: &ResumeState) -> Result<(), String> {
+pub fn cut_outputs(state: &ResumeState) -> Result<(), ScanError> {
     for o in &state.outputs {
         let path = Path::new(&o.path);
         fs::check_link(path)?;
@@ -147,27 +149,31 @@ pub fn cut_outputs(state: &ResumeState) -> Result<(), String> {
             .write(true)
             .open(path)
             .map_err(|e| {
-                format!(
+                ScanError::usage(format!(
                     "cannot reopen output {} of the interrupted scan: {e}; restore it or start the scan again",
                     o.path
-                )
+                ))
             })?;
         let meta = f
             .metadata()
-            .map_err(|e| format!("cannot inspect output {}: {e}", o.path))?;
+            .map_err(|e| ScanError::usage(format!("cannot inspect output {}: {e}", o.path)))?;
         if !meta.is_file() {
             continue;
         }
         if meta.len() < o.length {
-            return Err(format!(
+            return Err(ScanError::usage(format!(
                 "output {} holds {} bytes where the interrupted scan had written {}; it changed since, so restore it or start the scan again",
                 o.path,
                 meta.len(),
                 o.length
-            ));
+            )));
         }
-        f.set_len(o.length)
-            .map_err(|e| format!("cannot cut output {} back to the checkpoint: {e}", o.path))?;
+        f.set_len(o.length).map_err(|e| {
+            ScanError::usage(format!(
+                "cannot cut output {} back to the checkpoint: {e}",
+                o.path
+            ))
+        })?;
     }
     Ok(())
 }
@@ -305,11 +311,13 @@ mod tests {
         let mut st = ResumeState::new(1, "1/1".into(), 6, 5, vec![]);
         assert!(ResumeState::from_text(&st.to_text())
             .unwrap_err()
+            .to_string()
             .contains("beyond"));
         st.position = 5;
         st.synscan_resume = 99;
         assert!(ResumeState::from_text(&st.to_text())
             .unwrap_err()
+            .to_string()
             .contains("format 99"));
     }
 

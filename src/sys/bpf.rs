@@ -1,5 +1,8 @@
 //! A tiny classic-BPF assembler and the capture filter program.
 
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::ip::protocol;
+use crate::wire::{icmp, ipv4, tcp};
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -108,6 +111,12 @@ impl Builder {
 /// Bytes an accepted frame keeps (whole frames up to 256 KiB).
 pub const ACCEPT_LEN: u32 = 0x40000;
 
+/// Offset of a header field `f` (a `wire::*::field` constant) as a BPF load offset from the
+/// header's start `at`.
+fn at(start: u32, field: usize) -> u32 {
+    start + field as u32
+}
+
 /// The capture filter: IPv4 and either (TCP to `local` with destination port in
 /// `first..=last`, not a non-first fragment) or (ICMP type 3). `link_len` is 14 for Ethernet
 /// frames (the EtherType is checked too) and 0 when frames start at the IPv4 header.
@@ -117,37 +126,39 @@ pub fn capture_program(link_len: u32, local: Ipv4Addr, first: u16, last: u16) ->
     let accept = b.label();
     let reject = b.label();
     let icmp = b.label();
-    if l >= 14 {
+    if l >= ethernet::HEADER_LEN as u32 {
         let ip = b.label();
+        // The EtherType is the two bytes just before the IP header.
         b.op(LD | H | ABS, l - 2);
-        b.jump(JEQ, 0x0800, ip, reject);
+        b.jump(JEQ, u32::from(ethertype::IPV4), ip, reject);
         b.bind(ip);
     }
     let tcp = b.label();
-    b.op(LD | B | ABS, l + 9);
-    b.jump(JEQ, 6, tcp, icmp);
+    b.op(LD | B | ABS, at(l, ipv4::field::PROTOCOL));
+    b.jump(JEQ, u32::from(protocol::TCP), tcp, icmp);
     b.bind(tcp);
     let dst_ok = b.label();
-    b.op(LD | W | ABS, l + 16);
+    b.op(LD | W | ABS, at(l, ipv4::field::DST_ADDR.start));
     b.jump(JEQ, u32::from(local), dst_ok, reject);
     b.bind(dst_ok);
     let not_frag = b.label();
-    b.op(LD | H | ABS, l + 6);
-    b.jump(JSET, 0x1fff, reject, not_frag);
+    b.op(LD | H | ABS, at(l, ipv4::field::FLG_OFF.start));
+    b.jump(JSET, u32::from(ipv4::OFFSET_MASK), reject, not_frag);
     b.bind(not_frag);
-    b.op(LDX | B | MSH, l);
-    b.op(LD | H | IND, l + 2);
+    // X = the IPv4 header length, so X + l + offset reaches into the transport header.
+    b.op(LDX | B | MSH, at(l, ipv4::field::VER_IHL));
+    b.op(LD | H | IND, at(l, tcp::field::DST_PORT.start));
     let above_first = b.label();
     b.jump(JGE, u32::from(first), above_first, reject);
     b.bind(above_first);
     b.jump(JGT, u32::from(last), reject, accept);
     b.bind(icmp);
     let is_icmp = b.label();
-    b.jump(JEQ, 1, is_icmp, reject);
+    b.jump(JEQ, u32::from(protocol::ICMP), is_icmp, reject);
     b.bind(is_icmp);
-    b.op(LDX | B | MSH, l);
-    b.op(LD | B | IND, l);
-    b.jump(JEQ, 3, accept, reject);
+    b.op(LDX | B | MSH, at(l, ipv4::field::VER_IHL));
+    b.op(LD | B | IND, at(l, icmp::field::TYPE));
+    b.jump(JEQ, u32::from(icmp::DEST_UNREACHABLE), accept, reject);
     b.bind(accept);
     b.op(RET | K, ACCEPT_LEN);
     b.bind(reject);

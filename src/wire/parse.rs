@@ -18,195 +18,95 @@
 //! Nothing here trusts a field it has not bounds-checked; whether a reply answers one of our
 //! probes is decided only by the cookie (`probe::ProbeCrafter::validate_*`).
 
-use super::{IcmpUnreachable, LinkLayer, ParseError, QuotedTcp, Reply, TcpReply};
+use super::ethernet::{self, ethertype};
+use super::ip::{protocol, IpAddress};
+use super::tcp::{QuotedHeader, TcpSegment};
+use super::{icmp, ipv4, tcp};
+use super::{IcmpUnreachable, LinkLayer, ParseError, QuotedTcp, Reply};
 use std::net::Ipv4Addr;
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-/// VLAN tags skipped at most (802.1ad outer + 802.1Q inner).
-const MAX_VLAN_TAGS: usize = 2;
-const PROTO_ICMP: u8 = 1;
-const PROTO_TCP: u8 = 6;
-const ICMP_DEST_UNREACHABLE: u8 = 3;
-const IPV4_MIN_HEADER: usize = 20;
-const TCP_MIN_HEADER: usize = 20;
-const ICMP_HEADER: usize = 8;
-/// Bytes of TCP an ICMP error must quote: ports and sequence number (RFC 792 "64 bits").
-const QUOTED_TCP_MIN: usize = 8;
-
+/// A TCP segment in a checked IP packet.
 #[inline]
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    match b.get(at..at + 2) {
-        Some(&[x, y]) => Some(u16::from_be_bytes([x, y])),
-        _ => None,
-    }
-}
-
-#[inline]
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    match b.get(at..at + 4) {
-        Some(&[a, c, d, e]) => Some(u32::from_be_bytes([a, c, d, e])),
-        _ => None,
-    }
-}
-
-#[inline]
-fn addr(b: &[u8], at: usize) -> Option<Ipv4Addr> {
-    be32(b, at).map(Ipv4Addr::from)
-}
-
-/// Skips the Ethernet header and up to two VLAN tags; returns the bytes after the ethertype.
-#[inline]
-fn strip_ethernet(frame: &[u8]) -> Result<&[u8], ParseError> {
-    let mut at = 12;
-    let mut tags = 0;
-    loop {
-        let ethertype = be16(frame, at).ok_or(ParseError::Truncated)?;
-        match ethertype {
-            ETHERTYPE_IPV4 => return frame.get(at + 2..).ok_or(ParseError::Truncated),
-            ETHERTYPE_VLAN | ETHERTYPE_QINQ if tags < MAX_VLAN_TAGS => {
-                tags += 1;
-                at += 4; // TCI (2 bytes) then the next ethertype
-            }
-            _ => return Err(ParseError::NotIpv4),
-        }
-    }
-}
-
-/// The IPv4 fields a reply needs plus the payload bounded by total length.
-struct Ipv4<'a> {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+fn parse_tcp<A: IpAddress>(
+    src: A,
+    dst: A,
     ttl: u8,
-    protocol: u8,
-    payload: &'a [u8],
+    segment: &[u8],
+) -> Result<Reply<A>, ParseError> {
+    let packet = tcp::Packet::new_checked(segment)?;
+    Ok(Reply::Tcp(TcpSegment::parse(src, dst, ttl, &packet)))
 }
 
-/// Validates an IPv4 header; trailing bytes past total length (Ethernet padding) are ignored.
+/// The IPv4 + TCP start of our probe that an ICMP error quotes.
 #[inline]
-fn parse_ipv4(ip: &[u8]) -> Result<Ipv4<'_>, ParseError> {
-    let first = *ip.first().ok_or(ParseError::Truncated)?;
-    if first >> 4 != 4 {
-        return Err(ParseError::NotIpv4);
-    }
-    let ihl = usize::from(first & 0x0f) * 4;
-    if ihl < IPV4_MIN_HEADER {
-        return Err(ParseError::BadHeader);
-    }
-    if ip.len() < ihl {
-        return Err(ParseError::Truncated);
-    }
-    let total = usize::from(be16(ip, 2).ok_or(ParseError::Truncated)?);
-    if total < ihl {
-        return Err(ParseError::BadHeader);
-    }
-    let payload = ip.get(ihl..total).ok_or(ParseError::Truncated)?;
-    let frag = be16(ip, 6).ok_or(ParseError::Truncated)?;
-    if frag & 0x3fff != 0 {
-        // MF set or a non-zero offset: only a reassembled packet would be complete.
-        return Err(ParseError::Fragment);
-    }
-    Ok(Ipv4 {
-        src: addr(ip, 12).ok_or(ParseError::Truncated)?,
-        dst: addr(ip, 16).ok_or(ParseError::Truncated)?,
-        ttl: *ip.get(8).ok_or(ParseError::Truncated)?,
-        protocol: *ip.get(9).ok_or(ParseError::Truncated)?,
-        payload,
-    })
-}
-
-#[inline]
-fn parse_tcp(ip: &Ipv4<'_>) -> Result<Reply, ParseError> {
-    let tcp = ip.payload;
-    if tcp.len() < TCP_MIN_HEADER {
-        return Err(ParseError::Truncated);
-    }
-    let data_offset = usize::from(tcp.get(12).ok_or(ParseError::Truncated)? >> 4) * 4;
-    if data_offset < TCP_MIN_HEADER {
-        return Err(ParseError::BadHeader);
-    }
-    if data_offset > tcp.len() {
-        return Err(ParseError::Truncated);
-    }
-    Ok(Reply::Tcp(TcpReply {
-        src: ip.src,
-        dst: ip.dst,
-        sport: be16(tcp, 0).ok_or(ParseError::Truncated)?,
-        dport: be16(tcp, 2).ok_or(ParseError::Truncated)?,
-        seq: be32(tcp, 4).ok_or(ParseError::Truncated)?,
-        ack: be32(tcp, 8).ok_or(ParseError::Truncated)?,
-        flags: *tcp.get(13).ok_or(ParseError::Truncated)?,
-        ttl: ip.ttl,
-    }))
-}
-
-#[inline]
-fn parse_icmp(ip: &Ipv4<'_>) -> Result<Reply, ParseError> {
-    let icmp = ip.payload;
-    if icmp.len() < ICMP_HEADER {
-        return Err(ParseError::Truncated);
-    }
-    let kind = *icmp.first().ok_or(ParseError::Truncated)?;
-    if kind != ICMP_DEST_UNREACHABLE {
-        return Err(ParseError::Uninteresting);
-    }
-    let code = *icmp.get(1).ok_or(ParseError::Truncated)?;
-    // The quote is a prefix of our probe, so its total length is not checked against it.
-    let quote = icmp.get(ICMP_HEADER..).ok_or(ParseError::Truncated)?;
-    let first = *quote.first().ok_or(ParseError::Truncated)?;
-    if first >> 4 != 4 {
-        return Err(ParseError::BadHeader);
-    }
-    let ihl = usize::from(first & 0x0f) * 4;
-    if ihl < IPV4_MIN_HEADER {
-        return Err(ParseError::BadHeader);
-    }
-    if quote.len() < IPV4_MIN_HEADER {
-        return Err(ParseError::Truncated);
-    }
-    let protocol = *quote.get(9).ok_or(ParseError::Truncated)?;
-    let frag_offset = be16(quote, 6).ok_or(ParseError::Truncated)? & 0x1fff;
-    if protocol != PROTO_TCP || frag_offset != 0 {
+fn parse_ipv4_quote(quote: &[u8]) -> Result<QuotedTcp<Ipv4Addr>, ParseError> {
+    let ip = ipv4::Packet::new_quoted(quote).map_err(|e| match e {
+        // Behind an IPv4 ICMP header, another version is a broken quote, not another family.
+        ParseError::NotIpv4 => ParseError::BadHeader,
+        e => e,
+    })?;
+    if ip.protocol() != protocol::TCP || ip.frag_offset() != 0 {
         // Not TCP, or a later fragment that carries no TCP header.
         return Err(ParseError::Uninteresting);
     }
-    let tcp = quote
-        .get(ihl..ihl + QUOTED_TCP_MIN)
-        .ok_or(ParseError::Truncated)?;
+    let tcp = QuotedHeader::parse(ip.quoted_payload())?;
+    Ok(QuotedTcp {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        sport: tcp.sport,
+        dport: tcp.dport,
+        seq: tcp.seq,
+    })
+}
+
+/// An ICMPv4 message in a checked IPv4 packet.
+#[inline]
+fn parse_icmp(from: Ipv4Addr, ttl: u8, message: &[u8]) -> Result<Reply, ParseError> {
+    let icmp = icmp::Packet::new_checked(message)?;
+    if icmp.msg_type() != icmp::DEST_UNREACHABLE {
+        return Err(ParseError::Uninteresting);
+    }
+    // The quote is a prefix of our probe, so its total length is not checked against it.
     Ok(Reply::Unreachable(IcmpUnreachable {
-        from: ip.src,
-        code,
-        ttl: ip.ttl,
-        quoted: QuotedTcp {
-            src: addr(quote, 12).ok_or(ParseError::Truncated)?,
-            dst: addr(quote, 16).ok_or(ParseError::Truncated)?,
-            sport: be16(tcp, 0).ok_or(ParseError::Truncated)?,
-            dport: be16(tcp, 2).ok_or(ParseError::Truncated)?,
-            seq: be32(tcp, 4).ok_or(ParseError::Truncated)?,
-        },
+        from,
+        code: icmp.code(),
+        ttl,
+        quoted: parse_ipv4_quote(icmp.payload())?,
     }))
+}
+
+/// An IPv4 packet: TCP, or ICMP quoting TCP.
+#[inline]
+fn parse_ipv4(bytes: &[u8]) -> Result<Reply, ParseError> {
+    let ip = ipv4::Packet::new_checked(bytes)?;
+    if ip.is_fragment() {
+        return Err(ParseError::Fragment);
+    }
+    let (src, dst, ttl) = (ip.src_addr(), ip.dst_addr(), ip.ttl());
+    match ip.protocol() {
+        protocol::TCP => parse_tcp(src, dst, ttl, ip.payload()),
+        protocol::ICMP => parse_icmp(src, ttl, ip.payload()),
+        _ => Err(ParseError::Uninteresting),
+    }
 }
 
 /// Parses an untrusted frame; checks every length first and never panics.
 pub fn parse_reply(frame: &[u8], link: LinkLayer) -> Result<Reply, ParseError> {
-    let ip = match link {
-        LinkLayer::Ethernet => strip_ethernet(frame)?,
-        LinkLayer::RawIp => frame,
-    };
-    let ip = parse_ipv4(ip)?;
-    match ip.protocol {
-        PROTO_TCP => parse_tcp(&ip),
-        PROTO_ICMP => parse_icmp(&ip),
-        _ => Err(ParseError::Uninteresting),
+    match link {
+        LinkLayer::Ethernet => match ethernet::untag(frame)? {
+            (ethertype::IPV4, ip) => parse_ipv4(ip),
+            _ => Err(ParseError::NotIpv4),
+        },
+        LinkLayer::RawIp => parse_ipv4(frame),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::build::{icmp_unreachable_frame, tcp_frame, TcpSpec};
+    use crate::wire::build::{icmp_unreachable_frame, tcp_frame};
     use crate::wire::tcp_flags::{ACK, RST, SYN};
+    use crate::wire::TcpSegment;
     use proptest::prelude::*;
 
     const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -237,7 +137,7 @@ mod tests {
     }
 
     fn hand_syn_ack_reply() -> Reply {
-        Reply::Tcp(TcpReply {
+        Reply::Tcp(TcpSegment {
             src: THEM,
             dst: US,
             sport: 80,
@@ -246,11 +146,12 @@ mod tests {
             ack: 0x0a0b_0c0d,
             flags: SYN | ACK,
             ttl: 64,
+            window: 0xffff,
         })
     }
 
-    fn spec(flags: u8) -> TcpSpec {
-        TcpSpec {
+    fn spec(flags: u8) -> TcpSegment {
+        TcpSegment {
             src: THEM,
             dst: US,
             sport: 443,
@@ -319,7 +220,7 @@ mod tests {
     #[test]
     fn built_rst_ack_both_links() {
         let s = spec(RST | ACK);
-        let want = Reply::Tcp(TcpReply {
+        let want = Reply::Tcp(TcpSegment {
             src: THEM,
             dst: US,
             sport: 443,
@@ -328,6 +229,7 @@ mod tests {
             ack: 0x1234_5679,
             flags: RST | ACK,
             ttl: 57,
+            window: 0,
         });
         let eth = tcp_frame(LinkLayer::Ethernet, [2; 6], [4; 6], &s);
         assert_eq!(eth.len(), 54);
