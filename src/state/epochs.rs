@@ -149,18 +149,8 @@ impl Epochs {
 
     /// Releases, in order, every closed epoch whose probes are all decided: its results go
     /// to `out`. Returns the position every released result is before.
-    pub fn release<E>(
-        &mut self,
-        mut out: impl FnMut(&PortResult) -> Result<(), E>,
-    ) -> Result<u64, E> {
-        self.release_ranges(|r| match r {
-            Released::Answer(r) => out(r),
-            Released::Positions(_) => Ok(()),
-        })
-    }
-
-    /// Releases as [`Epochs::release`] does, handing out each epoch's answers and then its
-    /// range of positions (where the silent probes are).
+    /// Each epoch's answers come first, then its range of positions (where the silent
+    /// probes are).
     pub fn release_ranges<E>(
         &mut self,
         mut out: impl FnMut(Released<'_>) -> Result<(), E>,
@@ -225,8 +215,10 @@ mod tests {
     fn release(e: &mut Epochs) -> (u64, Vec<u16>) {
         let mut got = Vec::new();
         let at = e
-            .release(|r| {
-                got.push(r.port);
+            .release_ranges(|r| {
+                if let Released::Answer(r) = r {
+                    got.push(r.port);
+                }
                 Ok::<(), ()>(())
             })
             .expect("release");

@@ -7,8 +7,6 @@
 pub mod compact;
 pub(crate) mod epochs;
 pub(crate) mod rtt;
-// Until the table loop runs on it (issue #11 part 2, integration step).
-#[allow(dead_code)]
 pub(crate) mod window;
 
 use crate::model::{PortResult, PortState, Reason};
