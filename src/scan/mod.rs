@@ -15,7 +15,8 @@ use crate::net::{self, CaptureFilter, SendPath};
 use crate::output::{Outputs, ScanInfo, ScanSummary};
 use crate::probe::{ProbeCrafter, ProbeParams, SourcePorts};
 use crate::send::pace::Pacer;
-use crate::state::{rtt::RttEstimator, ProbeTable};
+use crate::state::rtt::RttEstimator;
+use crate::state::window::WindowTable;
 use crate::targets::{ProbeOrder, ProbeSpace};
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
@@ -397,8 +398,8 @@ fn give_up_privileges(cfg: &ScanConfig) -> Result<(), ScanError> {
         .map_err(|e| ScanError::runtime(format!("cannot drop capabilities: {e}")))
 }
 
-fn new_table(cfg: &ScanConfig) -> ProbeTable {
-    ProbeTable::with_policy(
+fn new_table(cfg: &ScanConfig) -> WindowTable {
+    WindowTable::with_policy(
         cfg.retries,
         RttEstimator::new(INITIAL_RTO, MIN_RTO, MAX_RTO),
     )
