@@ -24,16 +24,8 @@ pub const LARGE_SCAN_ADDRESSES: u64 = 1 << 24;
 /// Where an interrupted scan writes its resume file by default.
 pub const DEFAULT_RESUME_FILE: &str = "synscan.resume";
 
-/// Sending speed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rate {
-    /// At most this many packets per second.
-    Pps(u64),
-    /// As fast as the send path allows.
-    Max,
-    /// Raised while answers come on the first try, lowered when retries are needed.
-    Auto,
-}
+/// Sending speed (the pacer's type: the sender owns what a rate means).
+pub use crate::send::pace::Rate;
 
 /// How probes are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,10 +82,11 @@ pub struct ScanConfig {
     pub outputs: Vec<OutputSpec>,
     /// What outputs show.
     pub output_options: OutputOptions,
-    /// The command line as typed, for output headers.
+    /// The command line as typed (or as a resume file's options show it), for output
+    /// headers.
     pub command_line: String,
-    /// The arguments as given, program name first (saved in resume files).
-    pub argv: Vec<String>,
+    /// The parsed flags with the seed pinned: what a resume file saves and reads back.
+    pub options: Args,
     /// First position of the order to send (non-zero when resuming).
     pub start: u64,
     /// Where an interrupted scan writes its resume file.
@@ -101,7 +94,7 @@ pub struct ScanConfig {
     /// The resume file this run continues, removed once the scan completes.
     pub resumed_from: Option<PathBuf>,
     /// What that resume file holds (output lengths, journal length).
-    pub resumed: Option<crate::scan::resume::ResumeState>,
+    pub resumed: Option<super::resume::ResumeState>,
     /// User to switch to when started as root (None: nobody).
     pub user: Option<String>,
     /// Interval of status lines on stderr.
@@ -115,7 +108,7 @@ pub struct ScanConfig {
 }
 
 fn usage(msg: String) -> ScanError {
-    ScanError::Usage(msg)
+    ScanError::usage(msg)
 }
 
 fn parse_u64(flag: &str, value: &str, hint: &str) -> Result<u64, ScanError> {
@@ -310,24 +303,6 @@ fn collect_outputs(args: &Args) -> Result<Vec<OutputSpec>, ScanError> {
     Ok(specs)
 }
 
-/// Parses --show: which of closed and filtered the outputs show.
-pub(crate) fn parse_show(values: &[String]) -> Result<(bool, bool), ScanError> {
-    let (mut closed, mut filtered) = (false, false);
-    for v in values.iter().flat_map(|v| v.split(',')) {
-        match v.trim() {
-            "closed" => closed = true,
-            "filtered" => filtered = true,
-            "open" | "" => {}
-            other => {
-                return Err(usage(format!(
-                    "bad --show \"{other}\": use closed, filtered or closed,filtered"
-                )))
-            }
-        }
-    }
-    Ok((closed, filtered))
-}
-
 fn collect_target_specs(args: &Args) -> Result<(Vec<Spec>, Vec<Spec>), ScanError> {
     let mut includes: Vec<Spec> = args
         .targets
@@ -420,11 +395,12 @@ pub(crate) fn check_user(user: &str) -> Result<(), ScanError> {
     Ok(())
 }
 
-/// Validates `args` into a ScanConfig, resolving hostnames through `resolve`.
-pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConfig, ScanError> {
+/// Validates `args` into a ScanConfig, resolving hostnames through `resolve`;
+/// `command_line` is what the output headers show.
+pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanConfig, ScanError> {
     refuse_idle_flags(args)?;
     if let Some(iface) = &args.interface {
-        crate::net::check_interface(iface).map_err(usage)?;
+        crate::net::check_interface(iface)?;
     }
     let ports = select_ports(args)?;
     let (includes, excludes) = collect_target_specs(args)?;
@@ -508,11 +484,9 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             )))
         }
     };
-    let (show_closed, show_filtered) = parse_show(&args.show)?;
+    let (show_closed, show_filtered) = crate::output::parse_show(&args.show)?;
     if let Some(a) = &args.nmap {
-        crate::handoff::split_args(a)
-            .and_then(|v| crate::handoff::check_args(&v))
-            .map_err(usage)?;
+        crate::handoff::check_args(&crate::handoff::split_args(a)?)?;
     }
     if let Some(user) = &args.user {
         check_user(user)?;
@@ -522,8 +496,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
         args.policy.as_deref(),
         args.expect.as_deref(),
         args.metrics_file.as_deref(),
-    )
-    .map_err(usage)?;
+    )?;
     Ok(ScanConfig {
         targets,
         ports,
@@ -564,8 +537,12 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             services_file: args.services_file.as_ref().map(PathBuf::from),
             policy: watch.policy(),
         },
-        command_line: argv.join(" "),
-        argv: argv.to_vec(),
+        command_line: command_line.to_string(),
+        options: Args {
+            // A resumed run must draw the same order.
+            seed: Some(seed.to_string()),
+            ..args.clone()
+        },
         start: 0,
         resume_file: PathBuf::from(args.resume_file.as_deref().unwrap_or(DEFAULT_RESUME_FILE)),
         resumed_from: None,
@@ -666,11 +643,14 @@ mod tests {
     #[test]
     fn show_states() {
         assert_eq!(
-            parse_show(&["closed,filtered".into()]).ok(),
+            crate::output::parse_show(&["closed,filtered".into()]).ok(),
             Some((true, true))
         );
-        assert_eq!(parse_show(&["filtered".into()]).ok(), Some((false, true)));
-        assert!(parse_show(&["weird".into()]).is_err());
+        assert_eq!(
+            crate::output::parse_show(&["filtered".into()]).ok(),
+            Some((false, true))
+        );
+        assert!(crate::output::parse_show(&["weird".into()]).is_err());
     }
 
     #[test]
@@ -704,7 +684,7 @@ mod tests {
     }
 
     fn build_err(args: &Args) -> String {
-        match build(args, &["synscan".to_string()], &no_dns) {
+        match build(args, "synscan", &no_dns) {
             Ok(_) => "accepted".to_string(),
             Err(e) => {
                 assert_eq!(e.exit_code(), crate::error::EXIT_USAGE, "{e}");

@@ -11,7 +11,8 @@ pub use crate::wire::LinkLayer;
 mod arp;
 mod capture;
 pub mod connect;
-pub mod memory;
+#[cfg(test)]
+pub(crate) mod memory;
 mod packet_socket;
 mod raw_socket;
 mod route;
@@ -74,6 +75,15 @@ impl fmt::Display for NetError {
 }
 
 impl std::error::Error for NetError {}
+
+impl From<NetError> for crate::error::ScanError {
+    fn from(e: NetError) -> Self {
+        match e {
+            NetError::MissingCapability(_) => crate::error::missing_net_raw(),
+            NetError::Setup(s) => crate::error::ScanError::runtime(s),
+        }
+    }
+}
 
 /// How to reach the targets, as the kernel routes them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,4 +213,21 @@ fn send_all(
         }
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod error_kind_tests {
+    use super::NetError;
+    use crate::error::{ErrorKind, ScanError};
+
+    #[test]
+    fn a_missing_capability_is_a_privilege_error_and_setup_a_runtime_one() {
+        let net: ScanError = NetError::MissingCapability("CAP_NET_RAW").into();
+        assert_eq!(net.kind(), ErrorKind::Privilege);
+        let setup: ScanError = NetError::Setup("no route".into()).into();
+        assert_eq!(
+            (setup.kind(), setup.message()),
+            (ErrorKind::Runtime, "no route")
+        );
+    }
 }

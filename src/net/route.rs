@@ -103,20 +103,20 @@ fn first_v4(ni: &NetworkInterface) -> Option<Ipv4Addr> {
 
 /// Checks that `name` is an interface of this network namespace; the error is one line
 /// naming the interfaces there are.
-pub fn check_interface(name: &str) -> Result<(), String> {
+pub fn check_interface(name: &str) -> Result<(), crate::error::ScanError> {
     let all = datalink::interfaces();
     if all.iter().any(|i| i.name == name) {
         return Ok(());
     }
     let names: Vec<&str> = all.iter().map(|i| i.name.as_str()).collect();
-    Err(format!(
+    Err(crate::error::ScanError::usage(format!(
         "bad -e/--interface \"{name}\": no such interface here; use one of: {} (see `ip link`)",
         if names.is_empty() {
             "none".to_string()
         } else {
             names.join(", ")
         }
-    ))
+    )))
 }
 
 /// See `net::route_to`.
@@ -260,6 +260,8 @@ garbage line
     fn interface_check_names_the_bad_one_and_the_good_ones() {
         assert_eq!(check_interface("lo"), Ok(()));
         let e = check_interface("nosuchif0").unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Usage);
+        let e = e.to_string();
         assert!(
             e.starts_with("bad -e/--interface \"nosuchif0\": no such interface here; use one of: "),
             "{e}"

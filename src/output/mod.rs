@@ -15,17 +15,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub mod csv;
-pub mod files;
-pub mod grepable;
-pub mod hosts;
-pub mod journal;
-pub mod json;
-pub mod list;
-pub mod normal;
-pub mod services;
-pub mod stream;
-pub mod xml;
+pub(crate) mod csv;
+pub(crate) mod files;
+pub(crate) mod grepable;
+pub(crate) mod hosts;
+pub(crate) mod journal;
+pub(crate) mod json;
+pub(crate) mod list;
+pub(crate) mod normal;
+pub(crate) mod services;
+pub(crate) mod stream;
+pub(crate) mod xml;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -69,8 +69,17 @@ pub struct OutputSpec {
     pub path: String,
 }
 
+/// Exposure rules the writers annotate open ports with (`--policy`, implemented by
+/// `watch::policy::Policy`): the writers only ask, so they need not know the rules.
+pub trait PortRules: Send + Sync + std::fmt::Debug {
+    /// The rule an open (ip, port) breaks, if any.
+    fn judge(&self, ip: std::net::IpAddr, port: u16) -> Option<&str>;
+    /// The most ports a host may have open, and the rule that says so.
+    fn max_open(&self) -> Option<(u64, &str)>;
+}
+
 /// What the outputs show.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct OutputOptions {
     /// --show closed.
     pub show_closed: bool,
@@ -87,7 +96,7 @@ pub struct OutputOptions {
     /// --services-file.
     pub services_file: Option<PathBuf>,
     /// --policy: open ports that break it are annotated (-oJ fields, -oX script elements).
-    pub policy: Option<Arc<crate::watch::policy::Policy>>,
+    pub policy: Option<Arc<dyn PortRules>>,
 }
 
 /// Facts about the scan known before it starts.
@@ -137,6 +146,24 @@ impl ScanSummary {
     }
 }
 
+/// Parses --show: which of closed and filtered the outputs show.
+pub fn parse_show(values: &[String]) -> Result<(bool, bool), crate::error::ScanError> {
+    let (mut closed, mut filtered) = (false, false);
+    for v in values.iter().flat_map(|v| v.split(',')) {
+        match v.trim() {
+            "closed" => closed = true,
+            "filtered" => filtered = true,
+            "open" | "" => {}
+            other => {
+                return Err(crate::error::ScanError::usage(format!(
+                    "bad --show \"{other}\": use closed, filtered or closed,filtered"
+                )))
+            }
+        }
+    }
+    Ok((closed, filtered))
+}
+
 /// A bad output request; Display is one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputError(pub String);
@@ -148,6 +175,12 @@ impl fmt::Display for OutputError {
 }
 
 impl std::error::Error for OutputError {}
+
+impl From<OutputError> for crate::error::ScanError {
+    fn from(e: OutputError) -> Self {
+        crate::error::ScanError::usage(e.0)
+    }
+}
 
 /// One output format's writer; the dispatcher calls begin once, record per result, finish once.
 pub trait ResultWriter: Send {

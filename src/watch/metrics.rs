@@ -2,6 +2,7 @@
 //! atomically (a temporary file in the same directory, then rename) so a scrape never
 //! reads half a file. Every metric describes the last scan, so all are gauges.
 
+use crate::error::ScanError;
 use crate::watch::diff::Pair;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -171,15 +172,17 @@ pub fn previous_complete(path: &Path) -> Option<u64> {
 
 /// Writes `text` to `path` atomically: a temporary file beside it, synced, then renamed
 /// over it (readable by the node_exporter user: mode 0644).
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), ScanError> {
     let name = path.display();
     if path.file_name().is_none() {
-        return Err(format!("--metrics-file {name}: not a file path"));
+        return Err(ScanError::usage(format!(
+            "--metrics-file {name}: not a file path"
+        )));
     }
     crate::sys::fs::DirFile::new(path)
         .and_then(|f| f.write_atomic_mode(text.as_bytes(), 0o644))
         .map_err(|e| {
-            format!("cannot write the metrics file {name}: {e}; the directory must be writable by the user the scan runs as")
+            ScanError::runtime(format!("cannot write the metrics file {name}: {e}; the directory must be writable by the user the scan runs as"))
         })
 }
 
