@@ -355,11 +355,13 @@ impl HostTable {
     }
 
     /// Hosts kept so far (each has replied at least once).
+    #[cfg(test)]
     pub fn host_count(&self) -> usize {
         self.hosts.len()
     }
 
     /// No-response results kept so far for hosts that had not replied.
+    #[cfg(test)]
     pub fn pending_count(&self) -> usize {
         self.pending.len()
     }
