@@ -102,6 +102,29 @@ impl fmt::Display for ScanError {
 
 impl std::error::Error for ScanError {}
 
+/// What a clap failure means: Ok(text) to print for --help and --version, otherwise one
+/// usage line naming what was wrong and where to read more (`help`, e.g. "synscan --help").
+pub fn clap_failure(e: clap::Error, help: &str) -> Result<String, ScanError> {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return Ok(e.render().to_string());
+    }
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut first = lines
+        .next()
+        .unwrap_or("bad arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    // "required arguments were not provided:" names them on the next line.
+    if first.ends_with(':') {
+        if let Some(next) = lines.next() {
+            first = format!("{first} {next}");
+        }
+    }
+    Err(ScanError::usage(format!("{first} (see {help})")))
+}
+
 /// The message for a missing CAP_NET_RAW: what is missing and the exact fix.
 pub fn missing_net_raw() -> ScanError {
     let exe = std::env::current_exe()
@@ -124,12 +147,5 @@ mod tests {
         let e = ScanError::runtime("disk full").context("writing a.json: ");
         assert_eq!(e.to_string(), "writing a.json: disk full");
         assert_eq!(e.kind(), ErrorKind::Runtime);
-        let net: ScanError = crate::net::NetError::MissingCapability("CAP_NET_RAW").into();
-        assert_eq!(net.kind(), ErrorKind::Privilege);
-        let setup: ScanError = crate::net::NetError::Setup("no route".into()).into();
-        assert_eq!(
-            (setup.kind(), setup.message()),
-            (ErrorKind::Runtime, "no route")
-        );
     }
 }

@@ -225,22 +225,7 @@ pub fn check_args(args: &[String]) -> Result<(), ScanError> {
 
 /// Ascending ports with runs merged: "22,80,8000-8002".
 fn port_spec(ports: &BTreeSet<u16>) -> String {
-    let v: Vec<u16> = ports.iter().copied().collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < v.len() {
-        let mut j = i;
-        while j + 1 < v.len() && u32::from(v[j + 1]) == u32::from(v[j]) + 1 {
-            j += 1;
-        }
-        out.push(if i == j {
-            v[i].to_string()
-        } else {
-            format!("{}-{}", v[i], v[j])
-        });
-        i = j + 1;
-    }
-    out.join(",")
+    PortSet::from_ranges(ports.iter().map(|&p| (p, p))).to_spec()
 }
 
 /// Ascending addresses with runs inside one /24 merged in nmap's octet-range syntax.

@@ -24,16 +24,8 @@ pub const LARGE_SCAN_ADDRESSES: u64 = 1 << 24;
 /// Where an interrupted scan writes its resume file by default.
 pub const DEFAULT_RESUME_FILE: &str = "synscan.resume";
 
-/// Sending speed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rate {
-    /// At most this many packets per second.
-    Pps(u64),
-    /// As fast as the send path allows.
-    Max,
-    /// Raised while answers come on the first try, lowered when retries are needed.
-    Auto,
-}
+/// Sending speed (the pacer's type: the sender owns what a rate means).
+pub use crate::send::pace::Rate;
 
 /// How probes are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,10 +82,11 @@ pub struct ScanConfig {
     pub outputs: Vec<OutputSpec>,
     /// What outputs show.
     pub output_options: OutputOptions,
-    /// The command line as typed, for output headers.
+    /// The command line as typed (or as a resume file's options show it), for output
+    /// headers.
     pub command_line: String,
-    /// The arguments as given, program name first (saved in resume files).
-    pub argv: Vec<String>,
+    /// The parsed flags with the seed pinned: what a resume file saves and reads back.
+    pub options: Args,
     /// First position of the order to send (non-zero when resuming).
     pub start: u64,
     /// Where an interrupted scan writes its resume file.
@@ -101,7 +94,7 @@ pub struct ScanConfig {
     /// The resume file this run continues, removed once the scan completes.
     pub resumed_from: Option<PathBuf>,
     /// What that resume file holds (output lengths, journal length).
-    pub resumed: Option<crate::scan::resume::ResumeState>,
+    pub resumed: Option<super::resume::ResumeState>,
     /// User to switch to when started as root (None: nobody).
     pub user: Option<String>,
     /// Interval of status lines on stderr.
@@ -306,31 +299,8 @@ fn collect_outputs(args: &Args) -> Result<Vec<OutputSpec>, ScanError> {
         }
         (None, None) => {}
     }
-    let stdout_count = specs.iter().filter(|s| s.path == "-").count();
-    if stdout_count > 1 {
-        return Err(usage(
-            "only one output can go to stdout (\"-\"): write the others to files".to_string(),
-        ));
-    }
+    crate::output::check_one_stdout(&specs).map_err(|e| usage(e.0))?;
     Ok(specs)
-}
-
-/// Parses --show: which of closed and filtered the outputs show.
-pub(crate) fn parse_show(values: &[String]) -> Result<(bool, bool), ScanError> {
-    let (mut closed, mut filtered) = (false, false);
-    for v in values.iter().flat_map(|v| v.split(',')) {
-        match v.trim() {
-            "closed" => closed = true,
-            "filtered" => filtered = true,
-            "open" | "" => {}
-            other => {
-                return Err(usage(format!(
-                    "bad --show \"{other}\": use closed, filtered or closed,filtered"
-                )))
-            }
-        }
-    }
-    Ok((closed, filtered))
 }
 
 fn collect_target_specs(args: &Args) -> Result<(Vec<Spec>, Vec<Spec>), ScanError> {
@@ -414,7 +384,7 @@ fn refuse_idle_flags(args: &Args) -> Result<(), ScanError> {
 }
 
 /// Refuses a --user that keeps root's rights (uid 0) or that does not exist.
-fn check_user(user: &str) -> Result<(), ScanError> {
+pub(crate) fn check_user(user: &str) -> Result<(), ScanError> {
     let (uid, _) = crate::sys::caps::user_ids(user)
         .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;
     if uid == 0 {
@@ -425,8 +395,9 @@ fn check_user(user: &str) -> Result<(), ScanError> {
     Ok(())
 }
 
-/// Validates `args` into a ScanConfig, resolving hostnames through `resolve`.
-pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConfig, ScanError> {
+/// Validates `args` into a ScanConfig, resolving hostnames through `resolve`;
+/// `command_line` is what the output headers show.
+pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanConfig, ScanError> {
     refuse_idle_flags(args)?;
     if let Some(iface) = &args.interface {
         crate::net::check_interface(iface)?;
@@ -513,7 +484,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             )))
         }
     };
-    let (show_closed, show_filtered) = parse_show(&args.show)?;
+    let (show_closed, show_filtered) = crate::output::parse_show(&args.show)?;
     if let Some(a) = &args.nmap {
         crate::handoff::check_args(&crate::handoff::split_args(a)?)?;
     }
@@ -566,8 +537,12 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             services_file: args.services_file.as_ref().map(PathBuf::from),
             policy: watch.policy(),
         },
-        command_line: argv.join(" "),
-        argv: argv.to_vec(),
+        command_line: command_line.to_string(),
+        options: Args {
+            // A resumed run must draw the same order.
+            seed: Some(seed.to_string()),
+            ..args.clone()
+        },
         start: 0,
         resume_file: PathBuf::from(args.resume_file.as_deref().unwrap_or(DEFAULT_RESUME_FILE)),
         resumed_from: None,
@@ -668,11 +643,14 @@ mod tests {
     #[test]
     fn show_states() {
         assert_eq!(
-            parse_show(&["closed,filtered".into()]).ok(),
+            crate::output::parse_show(&["closed,filtered".into()]).ok(),
             Some((true, true))
         );
-        assert_eq!(parse_show(&["filtered".into()]).ok(), Some((false, true)));
-        assert!(parse_show(&["weird".into()]).is_err());
+        assert_eq!(
+            crate::output::parse_show(&["filtered".into()]).ok(),
+            Some((false, true))
+        );
+        assert!(crate::output::parse_show(&["weird".into()]).is_err());
     }
 
     #[test]
@@ -706,7 +684,7 @@ mod tests {
     }
 
     fn build_err(args: &Args) -> String {
-        match build(args, &["synscan".to_string()], &no_dns) {
+        match build(args, "synscan", &no_dns) {
             Ok(_) => "accepted".to_string(),
             Err(e) => {
                 assert_eq!(e.exit_code(), crate::error::EXIT_USAGE, "{e}");

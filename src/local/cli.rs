@@ -73,7 +73,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, ScanError> {
             a.validate()?;
             Ok(Parsed::Run(a))
         }
-        Err(e) => crate::cli::clap_failure(e, "synscan local --help").map(Parsed::Print),
+        Err(e) => crate::error::clap_failure(e, "synscan local --help").map(Parsed::Print),
     }
 }
 

@@ -6,7 +6,6 @@ pub(crate) mod cli;
 pub(crate) mod compare;
 pub(crate) mod diag;
 pub(crate) mod free;
-pub(crate) mod kernel_ports;
 pub(crate) mod owners;
 pub(crate) mod procnet;
 pub(crate) mod render;
@@ -146,7 +145,7 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
     if let Some(count) = args.free {
         let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
         let range = args.range.as_deref().map(cli::parse_range).transpose()?;
-        let kernel = kernel_ports::KernelPorts::read();
+        let kernel = crate::sys::kernel_ports::KernelPorts::read();
         match &kernel {
             Some(k) => eprintln!(
                 "synscan: kernel ephemeral range {}-{} ({} ports); reserved ports: {} ({} ports)",
@@ -158,7 +157,7 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
             ),
             None => eprintln!(
                 "synscan: cannot read {}; free ports are not kept out of the kernel's ephemeral range",
-                kernel_ports::RANGE_FILE
+                crate::sys::kernel_ports::RANGE_FILE
             ),
         }
         let (sockets, _) = all_sockets(&[proto], args.proc)?;

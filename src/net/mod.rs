@@ -214,3 +214,20 @@ fn send_all(
     }
     Ok(done)
 }
+
+#[cfg(test)]
+mod error_kind_tests {
+    use super::NetError;
+    use crate::error::{ErrorKind, ScanError};
+
+    #[test]
+    fn a_missing_capability_is_a_privilege_error_and_setup_a_runtime_one() {
+        let net: ScanError = NetError::MissingCapability("CAP_NET_RAW").into();
+        assert_eq!(net.kind(), ErrorKind::Privilege);
+        let setup: ScanError = NetError::Setup("no route".into()).into();
+        assert_eq!(
+            (setup.kind(), setup.message()),
+            (ErrorKind::Runtime, "no route")
+        );
+    }
+}

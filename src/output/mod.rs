@@ -23,6 +23,7 @@ pub(crate) mod json;
 pub(crate) mod list;
 pub(crate) mod normal;
 pub(crate) mod services;
+pub(crate) mod stream;
 pub(crate) mod xml;
 
 #[cfg(test)]
@@ -67,8 +68,17 @@ pub struct OutputSpec {
     pub path: String,
 }
 
+/// Exposure rules the writers annotate open ports with (`--policy`, implemented by
+/// `watch::policy::Policy`): the writers only ask, so they need not know the rules.
+pub trait PortRules: Send + Sync + std::fmt::Debug {
+    /// The rule an open (ip, port) breaks, if any.
+    fn judge(&self, ip: std::net::IpAddr, port: u16) -> Option<&str>;
+    /// The most ports a host may have open, and the rule that says so.
+    fn max_open(&self) -> Option<(u64, &str)>;
+}
+
 /// What the outputs show.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct OutputOptions {
     /// --show closed.
     pub show_closed: bool,
@@ -85,7 +95,7 @@ pub struct OutputOptions {
     /// --services-file.
     pub services_file: Option<PathBuf>,
     /// --policy: open ports that break it are annotated (-oJ fields, -oX script elements).
-    pub policy: Option<Arc<crate::watch::policy::Policy>>,
+    pub policy: Option<Arc<dyn PortRules>>,
 }
 
 /// Facts about the scan known before it starts.
@@ -133,6 +143,24 @@ impl ScanSummary {
         self.capture_drops > 0
             || (self.replies >= 20 && self.replies_only_on_retry * 100 > self.replies)
     }
+}
+
+/// Parses --show: which of closed and filtered the outputs show.
+pub fn parse_show(values: &[String]) -> Result<(bool, bool), crate::error::ScanError> {
+    let (mut closed, mut filtered) = (false, false);
+    for v in values.iter().flat_map(|v| v.split(',')) {
+        match v.trim() {
+            "closed" => closed = true,
+            "filtered" => filtered = true,
+            "open" | "" => {}
+            other => {
+                return Err(crate::error::ScanError::usage(format!(
+                    "bad --show \"{other}\": use closed, filtered or closed,filtered"
+                )))
+            }
+        }
+    }
+    Ok((closed, filtered))
 }
 
 /// A bad output request; Display is one line.
@@ -190,39 +218,28 @@ pub struct PortsInfo {
 }
 
 impl PortsInfo {
-    /// Summarises a port set through its iterator (sorted and deduplicated here).
+    /// Summarises a port set.
     pub fn from_set(ports: &PortSet) -> PortsInfo {
-        PortsInfo::from_ports(ports.iter().collect())
+        PortsInfo {
+            count: ports.len(),
+            spec: ports.to_spec(),
+        }
     }
 
     /// Summarises a list of ports in any order, duplicates allowed.
-    pub fn from_ports(mut ports: Vec<u16>) -> PortsInfo {
-        ports.sort_unstable();
-        ports.dedup();
-        let mut spec = String::new();
-        let mut i = 0;
-        while i < ports.len() {
-            let first = ports[i];
-            let mut last = first;
-            while i + 1 < ports.len() && ports[i + 1] == last.wrapping_add(1) && last != u16::MAX {
-                i += 1;
-                last = ports[i];
-            }
-            if !spec.is_empty() {
-                spec.push(',');
-            }
-            if first == last {
-                spec.push_str(&first.to_string());
-            } else {
-                spec.push_str(&format!("{first}-{last}"));
-            }
-            i += 1;
-        }
-        PortsInfo {
-            count: ports.len() as u64,
-            spec,
-        }
+    pub fn from_ports(ports: Vec<u16>) -> PortsInfo {
+        PortsInfo::from_set(&PortSet::from_ranges(ports.into_iter().map(|p| (p, p))))
     }
+}
+
+/// Refuses more than one output on stdout ("-"): their lines would mix.
+pub fn check_one_stdout(specs: &[OutputSpec]) -> Result<(), OutputError> {
+    if specs.iter().filter(|s| s.path == "-").count() > 1 {
+        return Err(OutputError(
+            "more than one output writes to stdout (-); give all but one a file path".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What every writer shares: options, service names, ports scanned.
@@ -396,12 +413,7 @@ impl Outputs {
         opts: &OutputOptions,
         info: &ScanInfo,
     ) -> Result<Outputs, OutputError> {
-        let stdout_count = specs.iter().filter(|s| s.path == "-").count();
-        if stdout_count > 1 {
-            return Err(OutputError(
-                "more than one output writes to stdout (-); give all but one a file path".into(),
-            ));
-        }
+        check_one_stdout(specs)?;
         // Read before any file is opened: a bad services file leaves every output alone.
         let services = match &opts.services_file {
             Some(p) => Services::from_nmap_services(p)?,

@@ -130,13 +130,7 @@ pub fn switch_user(user: &str) -> io::Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         return Ok(());
     }
-    let name = CString::new(user).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("user name {user:?} contains a NUL byte: pass a plain user name"),
-        )
-    })?;
-    let (uid, gid) = lookup_user(&name, user)?;
+    let (uid, gid) = user_ids(user)?;
     // SAFETY: setgroups with size 0 does not read the list pointer.
     if unsafe { libc::setgroups(0, std::ptr::null()) } != 0 {
         return Err(with_context(

@@ -116,13 +116,17 @@ impl DirFile {
     }
 
     fn open_at(&self, name: &CString, flags: libc::c_int) -> io::Result<File> {
+        self.open_at_mode(name, flags, 0o600)
+    }
+
+    fn open_at_mode(&self, name: &CString, flags: libc::c_int, mode: u32) -> io::Result<File> {
         // SAFETY: dir is open, name a valid C string; mode is read only with O_CREAT.
         let fd = check(unsafe {
             libc::openat(
                 self.dir.as_raw_fd(),
                 name.as_ptr(),
                 flags | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NOCTTY,
-                0o600 as libc::c_uint,
+                mode as libc::c_uint,
             )
         })?;
         // SAFETY: openat just returned this descriptor, owned once by the File.
@@ -143,13 +147,20 @@ impl DirFile {
     /// followed, random name, mode 0600) written and fsynced, renamed over the name, then
     /// the directory fsynced. A crash leaves the old file or the new one, never a mix.
     pub fn write_atomic(&self, bytes: &[u8]) -> io::Result<()> {
+        self.write_atomic_mode(bytes, 0o600)
+    }
+
+    /// [`DirFile::write_atomic`] with another mode for the new file (before the umask), for
+    /// files other users must read.
+    pub fn write_atomic_mode(&self, bytes: &[u8], mode: u32) -> io::Result<()> {
         let mut last = None;
         for _ in 0..8 {
             let mut tmp = b".".to_vec();
             tmp.extend_from_slice(self.name.as_bytes());
             tmp.extend_from_slice(format!(".{:016x}.tmp", rand::random::<u64>()).as_bytes());
             let tmp = cstring(&tmp)?;
-            let mut f = match self.open_at(&tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) {
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
+            let mut f = match self.open_at_mode(&tmp, flags, mode) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     last = Some(e);

