@@ -84,7 +84,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         .targets
         .nth(0)
         .ok_or_else(|| ScanError::usage("no targets to scan"))?;
-    let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ip)?;
+    let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ipv4())?;
     let source_ports = match cfg.source_ports {
         Some(p) => {
             if let Some(w) = crate::sys::kernel_ports::KernelPorts::read()
