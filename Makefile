@@ -12,7 +12,7 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share
 
-.PHONY: all build demo test lint bench bench-e2e bench-rate clean install uninstall
+.PHONY: all build demo test lint bench bench-e2e bench-memory bench-rate clean install uninstall
 
 all: build
 
@@ -42,6 +42,10 @@ bench:
 
 bench-e2e: build
 	RELEASE=$(RELEASE) bash benches/e2e.sh
+
+# Peak RSS send-only against masscan as the scan's size, timeout and rate grow (scenario m).
+bench-memory: build
+	RELEASE=$(RELEASE) E2E_SCENARIOS=m E2E_TOOLS="synscan masscan" bash benches/e2e.sh
 
 # --rate accuracy from 1k pps to the ceiling, on a send-only lab.
 bench-rate: build

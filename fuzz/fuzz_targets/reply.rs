@@ -16,7 +16,9 @@ use synscan::probe::{ProbeCrafter, ProbeParams, SourcePorts};
 use synscan::recv::{classify, Rejected};
 use synscan::wire::ethernet::{self, ethertype};
 use synscan::wire::tcp_flags::{ACK, RST, SYN};
-use synscan::wire::{icmp, ipv4, parse_reply, tcp, LinkLayer, ParseError, Reply};
+use synscan::wire::{
+    icmp, ipv4, parse_ip_reply, parse_reply, tcp, IpReply, LinkLayer, ParseError, Reply,
+};
 
 const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
@@ -82,11 +84,21 @@ fn check(frame: &[u8], link: LinkLayer, c: &ProbeCrafter) {
     let parsed = parse_reply(frame, link);
     let got = classify(frame, link, c, Instant::now()).map(|e| (e.ip, e.port, e.reason, e.ttl));
     assert_eq!(got, expected(&parsed, c), "{parsed:?}");
-    if parsed.is_ok() {
-        // Bytes past the IPv4 total length (Ethernet padding) never change a parse.
+    // The two-family parser reads IPv4 exactly as the IPv4 one does, and IPv6 without panics.
+    let both = parse_ip_reply(frame, link);
+    match (&both, &parsed) {
+        (Ok(IpReply::V4(r)), Ok(p)) => assert_eq!(r, p),
+        (Ok(IpReply::V4(_)), Err(_)) | (Ok(IpReply::V6(_)), Ok(_)) | (Err(_), Ok(_)) => {
+            panic!("{both:?} vs {parsed:?}")
+        }
+        _ => {}
+    }
+    if parsed.is_ok() || both.is_ok() {
+        // Bytes past the IP total (payload) length (Ethernet padding) never change a parse.
         let mut padded = frame.to_vec();
         padded.extend_from_slice(&[0xa5; 7]);
         assert_eq!(parse_reply(&padded, link), parsed);
+        assert_eq!(parse_ip_reply(&padded, link), both);
     }
 }
 

@@ -1,10 +1,11 @@
 //! `synscan-lab serve`: raise a lab, print its truth as one JSON line, serve until told to stop.
 
 use crate::cli::{self, ServeArgs};
-use crate::lab::{self, Lab, Shape};
-use crate::netns::{Names, SCANNER_ADDR, TARGET_ADDR};
-use crate::truth::{self, Chosen, Spec, Truth, WireInfo};
+use crate::lab::{self, Lab, Shape, Shape6};
+use crate::netns::{Names, SCANNER_ADDR, SCANNER_ADDR6, TARGET_ADDR, TARGET_ADDR6};
+use crate::truth::{self, Chosen, Spec, Truth, Truth6, WireInfo};
 use std::io::{Read, Write};
+use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub struct Plan {
     pub shape: Shape,
     /// The chosen truth.
     pub truth: Chosen,
+    /// The chosen IPv6 truth, when the lab has an IPv6 side.
+    pub truth6: Option<Chosen<Ipv6Addr>>,
 }
 
 /// Check the options and choose the truth (no side effects).
@@ -44,7 +47,28 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
         filtered: a.filtered,
         unreachable: a.unreachable,
     };
-    let truth = truth::choose(&spec, seed)?;
+    let family = a.v6.family;
+    let spec4 = if family.has_v4() {
+        spec.clone()
+    } else {
+        Spec {
+            open_hosts: 0,
+            filtered: 0,
+            unreachable: 0,
+            ..spec.clone()
+        }
+    };
+    let truth = truth::choose(&spec4, seed)?;
+    let (v6, truth6) = if family.has_v6() {
+        let prefix6 = truth::parse_prefix6(&a.v6.prefix6)?;
+        let shape6 = Shape6 {
+            prefix: prefix6,
+            unreach_kind: a.v6.unreach6_kind,
+        };
+        (Some(shape6), Some(truth::choose6(&spec, prefix6, seed)?))
+    } else {
+        (None, None)
+    };
     let shape = Shape {
         prefix,
         loss: a.loss,
@@ -53,6 +77,8 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
         wire: a.wire.wanted().then(|| a.wire.clone()),
         // The wire's draws follow the lab seed (but frame timing still varies run to run).
         wire_seed: seed.rotate_left(17) ^ 0x5bd1_e995,
+        v4: family.has_v4(),
+        v6,
     };
     Ok(Plan {
         names: Names::new(&name),
@@ -60,6 +86,7 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
         ports,
         shape,
         truth,
+        truth6,
     })
 }
 
@@ -96,7 +123,22 @@ pub fn truth(p: &Plan) -> Truth {
         loss: p.shape.loss,
         drop_all: p.shape.drop_all,
         wire: wire_info(p),
+        ipv6: truth6(p),
     }
+}
+
+/// The IPv6 part of the description: None without an IPv6 side.
+fn truth6(p: &Plan) -> Option<Truth6> {
+    let (shape, chosen) = (p.shape.v6.as_ref()?, p.truth6.as_ref()?);
+    Some(Truth6 {
+        scanner_ip: SCANNER_ADDR6,
+        target_ip: TARGET_ADDR6,
+        prefix: shape.prefix.to_string(),
+        open: chosen.open.iter().copied().collect(),
+        filtered: chosen.filtered.iter().copied().collect(),
+        unreachable: chosen.unreachable.iter().copied().collect(),
+        unreach_kind: shape.unreach_kind.nft_name().to_string(),
+    })
 }
 
 /// The one-line JSON description of a raised lab.
@@ -134,7 +176,12 @@ pub fn run(a: &ServeArgs) -> i32 {
             return 2;
         }
     };
-    let mut lab = match Lab::up(plan.names.clone(), &plan.shape, &plan.truth) {
+    let mut lab = match Lab::up(
+        plan.names.clone(),
+        &plan.shape,
+        &plan.truth,
+        plan.truth6.as_ref(),
+    ) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("synscan-lab: lab setup failed (torn down): {e}");
@@ -195,6 +242,7 @@ mod tests {
             unreach_kind: UnreachKind::Admin,
             drop_all: false,
             wire: WireArgs::default(),
+            v6: crate::cli::Ipv6Args::default(),
         }
     }
 
@@ -237,6 +285,45 @@ mod tests {
         assert_eq!(t.middle_ns(), Some("x1m"));
         assert_eq!(t.ports_arg().split(',').count(), 23);
         assert!(Truth::parse("{\"name\": \"x\"}").is_err());
+    }
+
+    #[test]
+    fn ipv6_side_described_per_family() {
+        use crate::cli::{Family, Unreach6Kind};
+        let t4 = truth(&plan(&args(), "u").unwrap());
+        assert!(t4.ipv6.is_none());
+        let line = truth_json(&plan(&args(), "u").unwrap());
+        assert!(
+            !line.contains("ipv6"),
+            "IPv4 labs print what they always did: {line}"
+        );
+
+        let mut a = args();
+        a.v6.family = Family::Mixed;
+        a.v6.unreach6_kind = Unreach6Kind::NoRoute;
+        let p = plan(&a, "u").unwrap();
+        let t = Truth::parse(&truth_json(&p)).unwrap();
+        assert_eq!(
+            t.open, t4.open,
+            "a mixed lab keeps the IPv4 truth of its seed"
+        );
+        let v6 = t.ipv6.as_ref().expect("IPv6 side");
+        assert_eq!(v6.scanner_ip.to_string(), "2001:2:0:18::1");
+        assert_eq!(v6.target_ip.to_string(), "2001:2:0:18::2");
+        assert_eq!(v6.prefix, "2001:2:0:19::/120");
+        assert_eq!(v6.unreach_kind, "no-route");
+        assert_eq!(
+            (v6.open.len(), v6.filtered.len(), v6.unreachable.len()),
+            (2, 1, 1)
+        );
+
+        a.v6.family = Family::V6;
+        let t = truth(&plan(&a, "u").unwrap());
+        assert!(t.open.is_empty() && t.filtered.is_empty() && t.unreachable.is_empty());
+        assert_eq!(t.ipv6.as_ref().map(|v| v.open.len()), Some(2));
+
+        a.v6.prefix6 = "2001:db8::/120".into();
+        assert!(plan(&a, "u").is_err());
     }
 
     #[test]

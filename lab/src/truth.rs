@@ -1,22 +1,28 @@
 //! Ground truth: which (host, port) pairs are open, filtered or unreachable, chosen from a seed,
 //! and the typed description of a raised lab that `serve` prints and the tests read back.
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 /// The block every lab target prefix must lie in.
 pub const TARGET_BLOCK: &str = "198.19.0.0/16";
+
+/// The block every IPv6 lab target prefix must lie in (the target's local route covers it).
+pub const TARGET_BLOCK6: &str = "2001:2:0:19::/64";
 
 /// Most pairs the truth may name in total (keeps nft sets and memory sane).
 pub const MAX_PAIRS: usize = 1 << 22;
 
 /// A (host, port) pair.
 pub type Pair = (Ipv4Addr, u16);
+
+/// An IPv6 (host, port) pair.
+pub type Pair6 = (Ipv6Addr, u16);
 
 /// What to choose.
 #[derive(Debug, Clone)]
@@ -73,6 +79,29 @@ pub struct Truth {
     pub drop_all: bool,
     /// The emulated wire between scanner and target, when the lab has one.
     pub wire: Option<WireInfo>,
+    /// The IPv6 side, when the lab has one (`serve --family 6` or `mixed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Truth6>,
+}
+
+/// The IPv6 side of a lab: addresses on 2001:2:0:18::/64, targets in 2001:2:0:19::/64.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Truth6 {
+    /// The scanner veth's IPv6 address.
+    pub scanner_ip: Ipv6Addr,
+    /// The target veth's IPv6 address (the scanner's next hop).
+    pub target_ip: Ipv6Addr,
+    /// The IPv6 target prefix the truth is drawn from, e.g. "2001:2:0:19::/120".
+    pub prefix: String,
+    /// IPv6 pairs with a listener behind them.
+    pub open: BTreeSet<Pair6>,
+    /// IPv6 pairs whose SYNs are dropped.
+    pub filtered: BTreeSet<Pair6>,
+    /// IPv6 pairs answered with ICMPv6 destination unreachable.
+    pub unreachable: BTreeSet<Pair6>,
+    /// The ICMPv6 code of the unreachable pairs, as nft names it: "no-route",
+    /// "admin-prohibited", "addr-unreachable", "port-unreachable" or "reject-route".
+    pub unreach_kind: String,
 }
 
 /// The emulated wire of a lab (a middle namespace relaying frames).
@@ -133,18 +162,19 @@ impl Truth {
     }
 }
 
-/// The chosen truth; every list sorted, the three lists pairwise disjoint.
+/// The chosen truth of one address family; every list sorted, the three lists pairwise
+/// disjoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chosen {
+pub struct Chosen<A = Ipv4Addr> {
     /// Pairs with a listener behind them.
-    pub open: Vec<Pair>,
+    pub open: Vec<(A, u16)>,
     /// Pairs whose SYNs are dropped.
-    pub filtered: Vec<Pair>,
+    pub filtered: Vec<(A, u16)>,
     /// Pairs answered with ICMP destination unreachable.
-    pub unreachable: Vec<Pair>,
+    pub unreachable: Vec<(A, u16)>,
 }
 
-impl Chosen {
+impl<A> Chosen<A> {
     /// The distinct open ports (what the listener must bind).
     pub fn open_ports(&self) -> Vec<u16> {
         let mut v: Vec<u16> = self.open.iter().map(|p| p.1).collect();
@@ -177,6 +207,51 @@ pub fn parse_prefix(s: &str) -> Result<Ipv4Net, String> {
     Ok(net)
 }
 
+/// Parse an IPv6 target prefix: inside 2001:2:0:19::/64 (what the target's local route
+/// answers for), host bits zero, and at most 2^32 addresses (the truth is drawn from them).
+pub fn parse_prefix6(s: &str) -> Result<Ipv6Net, String> {
+    let net: Ipv6Net = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad IPv6 prefix {s:?}: write it like 2001:2:0:19::/120"))?;
+    let block: Ipv6Net = TARGET_BLOCK6
+        .parse()
+        .map_err(|_| "internal: bad block".to_string())?;
+    if !block.contains(&net) {
+        return Err(format!(
+            "IPv6 prefix {net} is outside {TARGET_BLOCK6}: the lab only uses that block"
+        ));
+    }
+    if net.trunc() != net {
+        return Err(format!(
+            "IPv6 prefix {net} has host bits set: use {}",
+            net.trunc()
+        ));
+    }
+    if net.prefix_len() < 96 {
+        return Err(format!(
+            "IPv6 prefix {net} is wider than /96: the truth is drawn from at most 2^32 addresses"
+        ));
+    }
+    Ok(net)
+}
+
+/// The IPv6 hosts truth is chosen among: (first address, count). Every address of the
+/// prefix but the block's subnet-router anycast address (2001:2:0:19::, host part zero).
+pub fn candidate_hosts6(prefix: Ipv6Net) -> (u128, u64) {
+    let first = u128::from(prefix.network());
+    let size: u64 = 1u64 << (128 - u32::from(prefix.prefix_len()));
+    let anycast = TARGET_BLOCK6
+        .parse::<Ipv6Net>()
+        .map(|b| u128::from(b.network()))
+        .unwrap_or(0);
+    if first == anycast {
+        (first + 1, size - 1)
+    } else {
+        (first, size)
+    }
+}
+
 /// The hosts truth is chosen among: (first address, count); network and broadcast
 /// addresses are left out for prefixes up to /30 so scanners that skip them still agree.
 pub fn candidate_hosts(prefix: Ipv4Net) -> (u32, u32) {
@@ -192,12 +267,41 @@ pub fn candidate_hosts(prefix: Ipv4Net) -> (u32, u32) {
 /// Choose the truth from `seed`; errors when the counts do not fit the block.
 pub fn choose(spec: &Spec, seed: u64) -> Result<Chosen, String> {
     let (first, hosts) = candidate_hosts(spec.prefix);
+    choose_among(
+        spec,
+        &spec.prefix.to_string(),
+        "--prefix",
+        hosts as u64,
+        seed,
+        |i| Ipv4Addr::from(first + i as u32),
+    )
+}
+
+/// Choose the IPv6 truth among the hosts of `prefix` with the counts of `spec`, from a seed
+/// of its own (so a mixed lab's IPv4 truth equals an IPv4 lab's with the same seed).
+pub fn choose6(spec: &Spec, prefix: Ipv6Net, seed: u64) -> Result<Chosen<Ipv6Addr>, String> {
+    let (first, hosts) = candidate_hosts6(prefix);
+    let seed6 = seed.rotate_left(29) ^ 0x6a09_e667_f3bc_c908;
+    choose_among(spec, &prefix.to_string(), "--prefix6", hosts, seed6, |i| {
+        Ipv6Addr::from(first + u128::from(i))
+    })
+}
+
+/// The counts of `spec` over `hosts` hosts (host `i` is `host(i)`) x `spec.ports`.
+fn choose_among<A: Ord + Copy>(
+    spec: &Spec,
+    prefix: &str,
+    prefix_flag: &str,
+    hosts: u64,
+    seed: u64,
+    host: impl Fn(u64) -> A,
+) -> Result<Chosen<A>, String> {
     let nports = spec.ports.len() as u64;
-    let space = hosts as u64 * nports;
-    if spec.open_hosts > hosts as usize {
+    let space = hosts.saturating_mul(nports);
+    if spec.open_hosts as u64 > hosts {
         return Err(format!(
-            "--open-hosts {} exceeds the {hosts} usable hosts of {}: lower it or widen --prefix",
-            spec.open_hosts, spec.prefix
+            "--open-hosts {} exceeds the {hosts} usable hosts of {prefix}: lower it or widen {prefix_flag}",
+            spec.open_hosts
         ));
     }
     if spec.open_per_host > spec.ports.len() {
@@ -213,15 +317,14 @@ pub fn choose(spec: &Spec, seed: u64) -> Result<Chosen, String> {
         .saturating_add(spec.unreachable);
     if total > MAX_PAIRS || total as u64 > space {
         return Err(format!(
-            "asked for {total} open+filtered+unreachable pairs but {} x {} ports has {space} (limit {MAX_PAIRS}): lower the counts",
-            spec.prefix,
+            "asked for {total} open+filtered+unreachable pairs but {prefix} x {} ports has {space} (limit {MAX_PAIRS}): lower the counts",
             spec.ports.len()
         ));
     }
     let mut rng = StdRng::seed_from_u64(seed);
     let mut used: HashSet<u64> = HashSet::new();
     let mut open_idx = Vec::with_capacity(want_open);
-    for h in sample_distinct(&mut rng, hosts as u64, spec.open_hosts, &used) {
+    for h in sample_distinct(&mut rng, hosts, spec.open_hosts, &used) {
         for p in sample_distinct(&mut rng, nports, spec.open_per_host, &used) {
             open_idx.push(h * nports + p);
         }
@@ -230,13 +333,10 @@ pub fn choose(spec: &Spec, seed: u64) -> Result<Chosen, String> {
     let filtered_idx = sample_distinct(&mut rng, space, spec.filtered, &used);
     used.extend(filtered_idx.iter().copied());
     let unreach_idx = sample_distinct(&mut rng, space, spec.unreachable, &used);
-    let to_pairs = |idx: Vec<u64>| -> Vec<Pair> {
-        let mut v: Vec<Pair> = idx
+    let to_pairs = |idx: Vec<u64>| -> Vec<(A, u16)> {
+        let mut v: Vec<(A, u16)> = idx
             .into_iter()
-            .map(|i| {
-                let host = Ipv4Addr::from(first + (i / nports) as u32);
-                (host, spec.ports[(i % nports) as usize])
-            })
+            .map(|i| (host(i / nports), spec.ports[(i % nports) as usize]))
             .collect();
         v.sort_unstable();
         v
@@ -364,8 +464,64 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_prefixes_checked() {
+        assert!(parse_prefix6("2001:2:0:19::/120").is_ok());
+        assert!(parse_prefix6("2001:2:0:19::100/120").is_ok());
+        assert!(parse_prefix6("2001:2:0:19::/96").is_ok());
+        assert!(parse_prefix6("2001:2:0:19::/95").is_err(), "wider than /96");
+        assert!(
+            parse_prefix6("2001:2:0:18::/120").is_err(),
+            "the veth subnet"
+        );
+        assert!(parse_prefix6("2001:db8::/120").is_err());
+        assert!(parse_prefix6("2001:2:0:19::1/120").is_err(), "host bits");
+        assert!(parse_prefix6("198.19.0.0/24").is_err());
+        let p = |s: &str| parse_prefix6(s).unwrap();
+        // The subnet-router anycast address is left out; nothing else is.
+        assert_eq!(
+            candidate_hosts6(p("2001:2:0:19::/120")),
+            (0x2001_0002_0000_0019_0000_0000_0000_0001, 255)
+        );
+        assert_eq!(
+            candidate_hosts6(p("2001:2:0:19::100/120")),
+            (0x2001_0002_0000_0019_0000_0000_0000_0100, 256)
+        );
+        assert_eq!(candidate_hosts6(p("2001:2:0:19::/96")).1, (1 << 32) - 1);
+    }
+
+    #[test]
+    fn ipv6_truth_inside_the_prefix_and_apart_from_ipv4() {
+        let s = spec("198.19.0.0/24", 5, 2, 6, 4);
+        let p6 = parse_prefix6("2001:2:0:19::/120").unwrap();
+        let t6 = choose6(&s, p6, 42).unwrap();
+        assert_eq!(t6.open.len(), 10);
+        assert_eq!(t6.filtered.len(), 6);
+        assert_eq!(t6.unreachable.len(), 4);
+        let all: BTreeSet<Pair6> = t6
+            .open
+            .iter()
+            .chain(&t6.filtered)
+            .chain(&t6.unreachable)
+            .copied()
+            .collect();
+        assert_eq!(all.len(), 20, "pairwise disjoint");
+        let anycast: Ipv6Addr = "2001:2:0:19::".parse().unwrap();
+        for (a, port) in &all {
+            assert!(p6.contains(a), "{a} outside {p6}");
+            assert_ne!(*a, anycast);
+            assert!(s.ports.contains(port));
+        }
+        assert_eq!(t6, choose6(&s, p6, 42).unwrap(), "same seed, same truth");
+        // The IPv4 truth of the same seed is what an IPv4-only lab gets.
+        assert_eq!(choose(&s, 42).unwrap(), choose(&s, 42).unwrap());
+        let too_many = spec("198.19.0.0/24", 256, 1, 0, 0);
+        let err = choose6(&too_many, p6, 1).unwrap_err();
+        assert!(err.contains("--prefix6"), "{err}");
+    }
+
+    #[test]
     fn open_ports_distinct_sorted() {
-        let t = Chosen {
+        let t: Chosen = Chosen {
             open: vec![
                 ("198.19.0.1".parse().unwrap(), 80),
                 ("198.19.0.2".parse().unwrap(), 22),

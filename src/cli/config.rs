@@ -25,16 +25,8 @@ pub const LARGE_SCAN_ADDRESSES: u64 = 1 << 24;
 /// Where an interrupted scan writes its resume file by default.
 pub const DEFAULT_RESUME_FILE: &str = "synscan.resume";
 
-/// Sending speed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rate {
-    /// At most this many packets per second.
-    Pps(u64),
-    /// As fast as the send path allows.
-    Max,
-    /// Raised while answers come on the first try, lowered when retries are needed.
-    Auto,
-}
+/// Sending speed (the pacer's type: the sender owns what a rate means).
+pub use crate::send::pace::Rate;
 
 /// How probes are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

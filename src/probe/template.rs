@@ -5,8 +5,8 @@ use crate::wire::checksum::add_to_zeroed;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::ip::protocol;
 use crate::wire::tcp::{self, flags::SYN, TcpSegment};
-use crate::wire::{ipv4, IpAddress, LinkLayer};
-use std::net::Ipv4Addr;
+use crate::wire::{ipv4, ipv6, IpAddress, LinkLayer};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// TCP options in the order Windows sends them: MSS 1460, NOP, WS 8, NOP, NOP, SACK permitted.
 pub const SYN_OPTIONS: [u8; 12] = [
@@ -126,6 +126,100 @@ impl Template {
     }
 }
 
+/// IPv6 header length (no extension headers).
+pub const IP6_LEN: usize = ipv6::HEADER_LEN;
+/// Longest IPv6 frame: Ethernet + IPv6 + TCP.
+pub const MAX_FRAME6: usize = ethernet::HEADER_LEN + IP6_LEN + TCP_LEN;
+
+/// The prebuilt IPv6 SYN (same TCP header and options as the IPv4 one; hop limit `SYN_TTL`)
+/// and its TCP checksum with destination, ports and sequence zero. IPv6 has no header
+/// checksum and no ID: only the TCP checksum is patched, over the IPv6 pseudo-header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template6 {
+    bytes: [u8; MAX_FRAME6],
+    len: usize,
+    ip: usize,
+    tcp_csum: u16,
+}
+
+impl Template6 {
+    /// Builds the frame for `link` from `src_mac` to `dst_mac` (MACs unused for RawIp).
+    pub fn new(link: LinkLayer, src_mac: [u8; 6], dst_mac: [u8; 6], src_ip: Ipv6Addr) -> Self {
+        let ip = link.header_len();
+        let len = ip + IP6_LEN + TCP_LEN;
+        let mut bytes = [0u8; MAX_FRAME6];
+        if link == LinkLayer::Ethernet {
+            ethernet::Repr {
+                src: src_mac,
+                dst: dst_mac,
+                ethertype: ethertype::IPV6,
+            }
+            .emit(&mut ethernet::Frame::new_unchecked(&mut bytes[..]));
+        }
+        ipv6::Repr {
+            src: src_ip,
+            dst: Ipv6Addr::UNSPECIFIED,
+            next_header: protocol::TCP,
+            hop_limit: SYN_TTL,
+            payload_len: TCP_LEN,
+        }
+        .emit(&mut ipv6::Packet::new_unchecked(
+            &mut bytes[ip..ip + IP6_LEN],
+        ));
+        let t = ip + IP6_LEN;
+        let mut segment = tcp::Packet::new_unchecked(&mut bytes[t..t + TCP_LEN]);
+        TcpSegment {
+            src: src_ip,
+            dst: Ipv6Addr::UNSPECIFIED,
+            sport: 0,
+            dport: 0,
+            seq: 0,
+            ack: 0,
+            flags: SYN,
+            ttl: SYN_TTL,
+            window: SYN_WINDOW,
+        }
+        .emit(&mut segment, &SYN_OPTIONS);
+        let tcp_csum = segment.checksum();
+        Template6 {
+            bytes,
+            len,
+            ip,
+            tcp_csum,
+        }
+    }
+
+    /// Frame length.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a template is a whole frame.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes the SYN into `buf[..len]`; panics only if the caller's buffer is too short.
+    #[inline(always)]
+    pub fn write(&self, buf: &mut [u8], dst: Ipv6Addr, sport: u16, dport: u16, seq: u32) {
+        let frame = &mut buf[..self.len];
+        frame.copy_from_slice(&self.bytes[..self.len]);
+        let (header, segment) = frame[self.ip..].split_at_mut(IP6_LEN);
+        ipv6::Packet::new_unchecked(header).set_dst_addr(dst);
+        let mut segment = tcp::Packet::new_unchecked(segment);
+        segment.set_src_port(sport);
+        segment.set_dst_port(dport);
+        segment.set_seq_number(seq);
+        let added = dst.word_sum()
+            + u64::from(sport)
+            + u64::from(dport)
+            + u64::from(seq >> 16)
+            + u64::from(seq & 0xffff);
+        segment.set_checksum(add_to_zeroed(self.tcp_csum, added));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +266,93 @@ mod tests {
         want[10..12].copy_from_slice(&ip.to_be_bytes());
         want[36..38].copy_from_slice(&tcp.to_be_bytes());
         assert_eq!(&buf[..], &want[..]);
+    }
+
+    fn v6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_exact_bytes_raw_ip() {
+        let src = v6("2001:2:0:18::1");
+        let dst = v6("2001:2:0:19::abcd");
+        let t = Template6::new(LinkLayer::RawIp, [0; 6], [0; 6], src);
+        assert_eq!(t.len(), 72);
+        let mut buf = [0u8; 72];
+        t.write(&mut buf, dst, 61000, 443, 0x0102_0304);
+        let mut want = vec![0x60, 0, 0, 0, 0, 32, 6, 64];
+        want.extend_from_slice(&src.octets());
+        want.extend_from_slice(&dst.octets());
+        want.extend_from_slice(&[
+            0xee, 0x48, 0x01, 0xbb, 0x01, 0x02, 0x03, 0x04, 0, 0, 0, 0, 0x80, 0x02, 0xfa, 0xf0, 0,
+            0, 0, 0, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x08, 0x01, 0x01, 0x04, 0x02,
+        ]);
+        let tcp = tcp_checksum(src, dst, &want[40..]);
+        want[56..58].copy_from_slice(&tcp.to_be_bytes());
+        assert_eq!(&buf[..], &want[..]);
+    }
+
+    #[test]
+    fn ipv6_ethernet_frame_checked_by_pnet() {
+        use pnet::packet::ethernet::{EtherTypes, EthernetPacket};
+        use pnet::packet::ip::IpNextHeaderProtocols;
+        use pnet::packet::ipv6::Ipv6Packet;
+        use pnet::packet::tcp::{ipv6_checksum, TcpPacket};
+        use pnet::packet::Packet;
+        let src = v6("2001:2:0:18::1");
+        let t = Template6::new(
+            LinkLayer::Ethernet,
+            [2, 0, 0, 0, 0, 1],
+            [2, 0, 0, 0, 0, 2],
+            src,
+        );
+        assert_eq!(t.len(), 86);
+        let mut buf = vec![0u8; 86];
+        for (i, dst) in ["2001:2:0:19::1", "2001:2:0:19:ffff:ffff:ffff:ffff", "::"]
+            .into_iter()
+            .enumerate()
+        {
+            let dst = v6(dst);
+            let seq = 0xffff_0000u32.wrapping_mul(i as u32 + 1);
+            t.write(&mut buf, dst, 65535 - i as u16, 1 + i as u16, seq);
+            let eth = EthernetPacket::new(&buf).unwrap();
+            assert_eq!(eth.get_ethertype(), EtherTypes::Ipv6);
+            assert_eq!(eth.get_destination().octets(), [2, 0, 0, 0, 0, 2]);
+            let ip = Ipv6Packet::new(eth.payload()).unwrap();
+            assert_eq!((ip.get_version(), ip.get_payload_length()), (6, 32));
+            assert_eq!(ip.get_next_header(), IpNextHeaderProtocols::Tcp);
+            assert_eq!(ip.get_hop_limit(), 64);
+            assert_eq!((ip.get_source(), ip.get_destination()), (src, dst));
+            let tcp = TcpPacket::new(ip.payload()).unwrap();
+            assert_eq!(tcp.get_checksum(), ipv6_checksum(&tcp, &src, &dst));
+            assert_eq!(
+                (tcp.get_source(), tcp.get_destination()),
+                (65535 - i as u16, 1 + i as u16)
+            );
+            assert_eq!(tcp.get_sequence(), seq);
+            assert_eq!((tcp.get_flags(), tcp.get_window()), (0x02, 64240));
+            assert_eq!(&buf[74..86], &SYN_OPTIONS);
+        }
+    }
+
+    proptest::proptest! {
+        /// The incremental IPv6 checksum equals a full recompute and pnet's.
+        #[test]
+        fn ipv6_incremental_checksum_is_exact(
+            src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, seq: u32,
+        ) {
+            use pnet::packet::tcp::{ipv6_checksum, TcpPacket};
+            let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
+            let t = Template6::new(LinkLayer::RawIp, [0; 6], [0; 6], src);
+            let mut buf = [0u8; 72];
+            t.write(&mut buf, dst, sport, dport, seq);
+            let mut seg = buf[40..].to_vec();
+            let got = u16::from_be_bytes([seg[16], seg[17]]);
+            seg[16] = 0;
+            seg[17] = 0;
+            proptest::prop_assert_eq!(got, tcp_checksum(src, dst, &seg));
+            let p = TcpPacket::new(&buf[40..]).unwrap();
+            proptest::prop_assert_eq!(got, ipv6_checksum(&p, &src, &dst));
+        }
     }
 }

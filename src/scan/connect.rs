@@ -1,15 +1,17 @@
 //! The connect() scan (nmap's -sT): no privileges, the kernel does the handshake. Same
 //! order, rate limit, probe table, retries and outputs as the SYN scan; one thread.
 
-use super::engine::{EngineReport, Release, ResultSink};
+use super::engine::EngineReport;
 use super::progress::{Progress, ProgressStyle};
+use super::table_loop::{self, ProbeModule, Recorder, ResultSink};
 use crate::model::Reason;
 use crate::net::connect::{ConnectOutcome, ConnectScanner};
-use crate::send::rate::RateLimiter;
+use crate::send::pace::{Pacer, ThreadPacer};
 use crate::send::SendCounters;
-use crate::state::{ProbeTable, ReplyEvent, ReplyOutcome};
+use crate::state::window::WindowTable;
+use crate::state::ReplyEvent;
 use crate::targets::ProbeOrder;
-use std::net::Ipv4Addr;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,10 +21,10 @@ pub struct ConnectParams {
     pub order: ProbeOrder,
     /// First position to try.
     pub start: u64,
-    /// Connection attempts per second (None: as fast as descriptors allow).
-    pub rate: Option<u64>,
+    /// Connection attempts per second (unlimited: as fast as descriptors allow).
+    pub pacer: Pacer,
     /// The probe table (retries and RTT estimator set).
-    pub table: ProbeTable,
+    pub table: WindowTable,
     /// Cap on waiting after the last attempt started.
     pub wait: Option<Duration>,
     /// Most connects in flight at once (bounded by the open-file limit).
@@ -35,14 +37,6 @@ pub struct ConnectParams {
 
 /// Attempts started per loop turn at most, so polling stays frequent.
 const START_BATCH: u32 = 256;
-
-fn token(ip: Ipv4Addr, port: u16) -> u64 {
-    (u64::from(u32::from(ip)) << 16) | u64::from(port)
-}
-
-fn untoken(t: u64) -> (Ipv4Addr, u16) {
-    (Ipv4Addr::from((t >> 16) as u32), t as u16)
-}
 
 /// The reason a connect outcome stands for; None when it decides nothing (retry it).
 pub fn outcome_reason(o: ConnectOutcome) -> Option<Reason> {
@@ -64,7 +58,7 @@ pub fn run(
     let ConnectParams {
         order,
         start,
-        rate,
+        mut pacer,
         mut table,
         wait,
         max_in_flight,
@@ -73,143 +67,156 @@ pub fn run(
     } = params;
     let began = Instant::now();
     let counters = SendCounters::default();
-    let mut limiter =
-        rate.map(|pps| RateLimiter::new(pps, RateLimiter::burst_for(pps, START_BATCH), began));
+    let mut module = ConnectModule {
+        scanner,
+        order: &order,
+        pos: start.min(order.len()),
+        stop,
+        pacer: pacer.thread_share(1, START_BATCH),
+        max_in_flight,
+        retries: VecDeque::new(),
+        outcomes: Vec::new(),
+        counters: &counters,
+    };
     let mut progress =
         progress.map(|style| Progress::new(order.len().saturating_sub(start), style));
-    let mut pos = start.min(order.len());
-    let mut last_start = began;
-    let mut last_tick = began;
-    let mut found_open = 0u64;
-    let mut outcomes = Vec::new();
-    let mut retries = Vec::new();
-    let mut filtered = Vec::new();
-    let mut release = Release::new(start, checkpoint_every);
-    let looped = (|| -> Result<(), String> {
-        loop {
-            let now = Instant::now();
-            let sending = pos < order.len() && !stop.load(Ordering::Relaxed);
-            // Retries first: they are the oldest work.
-            let room = max_in_flight.saturating_sub(scanner.in_flight());
-            let want = u32::try_from(room.min(START_BATCH as usize)).unwrap_or(START_BATCH);
-            let mut budget = match limiter.as_mut() {
-                Some(l) => l.grant(now, want),
-                None => want,
-            };
-            while budget > 0 && !retries.is_empty() {
-                let (ip, port) = retries.remove(0);
-                if scanner.start(ip, port, token(ip, port)).is_err() {
-                    retries.insert(0, (ip, port));
-                    break;
-                }
-                table.on_resent(ip, port, now);
-                counters.packets.fetch_add(1, Ordering::Relaxed);
-                budget -= 1;
-                last_start = now;
-            }
-            let tag = release.epochs.open_tag();
-            let first_new = pos;
-            while budget > 0 && sending && pos < order.len() {
-                let (ip, port) = order.get(pos);
-                if scanner.start(ip, port, token(ip, port)).is_err() {
-                    break; // out of descriptors for now: try again after some finish
-                }
-                pos += 1;
-                table.on_sent(ip, port, now, tag);
-                counters.packets.fetch_add(1, Ordering::Relaxed);
-                counters.new_probes.fetch_add(1, Ordering::Relaxed);
-                budget -= 1;
-                last_start = now;
-            }
-            release.epochs.sent_run(first_new..pos);
-            if budget > 0 {
-                if let Some(l) = limiter.as_mut() {
-                    l.refund(budget);
-                }
-            }
-
-            let more_to_start =
-                (pos < order.len() && !stop.load(Ordering::Relaxed)) || !retries.is_empty();
-            let until_deadline = table
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_millis(20));
-            let timeout = if more_to_start {
-                Duration::from_millis(1)
-            } else {
-                until_deadline.clamp(Duration::from_millis(1), Duration::from_millis(20))
-            };
-            scanner
-                .poll(timeout, &mut outcomes)
-                .map_err(|e| format!("waiting for connections failed: {e}"))?;
-            let now = Instant::now();
-            let wall = SystemTime::now();
-            for (t, outcome) in outcomes.drain(..) {
-                let (ip, port) = untoken(t);
-                let Some(reason) = outcome_reason(outcome) else {
-                    continue; // undecided: the probe's timeout retries it
-                };
-                let ev = ReplyEvent {
-                    ip,
-                    port,
-                    reason,
-                    ttl: 0,
-                    at: now,
-                };
-                if let ReplyOutcome::Decided { result, epoch, .. } = table.on_reply(&ev, wall) {
-                    release.decided(epoch, result, &mut found_open);
-                }
-            }
-            table.expire(now, wall, &mut retries, &mut filtered);
-            for t in filtered.drain(..) {
-                scanner.cancel(token(t.result.ip, t.result.port));
-                release.decided(t.epoch, t.result, &mut found_open);
-            }
-            release.tick(now, sink)?;
-            for &(ip, port) in &retries {
-                scanner.cancel(token(ip, port));
-            }
+    let looped = table_loop::run(
+        &mut module,
+        &mut table,
+        &order,
+        sink,
+        start,
+        checkpoint_every,
+        wait,
+        &mut |view| {
             if let Some(p) = progress.as_mut() {
-                if now.duration_since(last_tick) >= Duration::from_millis(250) {
-                    last_tick = now;
-                    p.tick(&counters, found_open, 0);
-                }
+                p.tick(&counters, view.found_open, 0);
             }
-            let done_starting = pos >= order.len() || stop.load(Ordering::Relaxed);
-            if done_starting && retries.is_empty() {
-                if table.is_empty() {
-                    break;
-                }
-                if let Some(w) = wait {
-                    if now.saturating_duration_since(last_start) >= w {
-                        table.expire_all(wall, &mut filtered);
-                        for t in filtered.drain(..) {
-                            scanner.cancel(token(t.result.ip, t.result.port));
-                            release.decided(t.epoch, t.result, &mut found_open);
-                        }
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
-    })();
+            pacer.observe(
+                Instant::now(),
+                view.table.decided_by_reply,
+                view.table.decided_on_retry,
+            );
+        },
+    );
     if let Some(p) = progress.as_mut() {
         p.finish();
     }
-    // Whatever ended the loop, what is decided in order is written and checkpointed.
-    let ended = release.end(sink, looped.is_err());
-    looped.and(ended)?;
+    let end = looped?;
     Ok(EngineReport {
         packets_sent: counters.packets.load(Ordering::Relaxed),
-        next_position: release.epochs.released(),
+        next_position: end.released,
         probes: order.len(),
-        complete: pos >= order.len(),
+        complete: module.pos >= order.len(),
         table: table.stats(),
         elapsed: began.elapsed(),
         srtt: table.srtt(),
         ..EngineReport::default()
     })
+}
+
+/// The connect scan as a probe module: starts connects under the rate limit and the
+/// descriptor budget, and takes the kernel's verdicts as answers.
+struct ConnectModule<'a> {
+    scanner: &'a mut ConnectScanner,
+    order: &'a ProbeOrder,
+    /// The next position to start.
+    pos: u64,
+    stop: &'a AtomicBool,
+    pacer: ThreadPacer,
+    max_in_flight: usize,
+    /// Retries waiting for a descriptor and budget, by position.
+    retries: VecDeque<u64>,
+    outcomes: Vec<(u64, ConnectOutcome)>,
+    counters: &'a SendCounters,
+}
+
+impl ConnectModule<'_> {
+    fn sending_new(&self) -> bool {
+        self.pos < self.order.len() && !self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Starts retries, then new probes, within this turn's budget.
+    fn start_some(&mut self, rec: &mut Recorder<'_>, now: Instant) {
+        let room = self.max_in_flight.saturating_sub(self.scanner.in_flight());
+        let want = u32::try_from(room.min(START_BATCH as usize)).unwrap_or(START_BATCH);
+        let mut budget = self.pacer.grant(now, want);
+        // Retries first: they are the oldest work.
+        while budget > 0 {
+            let Some(&position) = self.retries.front() else {
+                break;
+            };
+            // A connect's token is its probe's position.
+            let (ip, port) = self.order.get(position);
+            if self.scanner.start(ip, port, position).is_err() {
+                break; // out of descriptors for now: try again after some finish
+            }
+            self.retries.pop_front();
+            rec.resent(now, [position]);
+            self.counters.packets.fetch_add(1, Ordering::Relaxed);
+            budget -= 1;
+        }
+        let first_new = self.pos;
+        while budget > 0 && self.sending_new() {
+            let (ip, port) = self.order.get(self.pos);
+            if self.scanner.start(ip, port, self.pos).is_err() {
+                break;
+            }
+            self.pos += 1;
+            budget -= 1;
+        }
+        let n = self.pos - first_new;
+        rec.sent_new(now, first_new..self.pos);
+        self.counters.packets.fetch_add(n, Ordering::Relaxed);
+        self.counters.new_probes.fetch_add(n, Ordering::Relaxed);
+        self.pacer.refund(budget);
+    }
+}
+
+impl ProbeModule for ConnectModule<'_> {
+    fn exchange(&mut self, rec: &mut Recorder<'_>, _timeout: Duration) -> Result<(), String> {
+        self.start_some(rec, Instant::now());
+        let timeout = if self.sending_new() || !self.retries.is_empty() {
+            Duration::from_millis(1)
+        } else {
+            rec.until_deadline(Instant::now())
+        };
+        self.scanner
+            .poll(timeout, &mut self.outcomes)
+            .map_err(|e| format!("waiting for connections failed: {e}"))?;
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        for (position, outcome) in self.outcomes.drain(..) {
+            let (ip, port) = self.order.get(position);
+            let Some(reason) = outcome_reason(outcome) else {
+                continue; // undecided: the probe's timeout retries it
+            };
+            let ev = ReplyEvent {
+                ip,
+                port,
+                reason,
+                ttl: 0,
+                at: now,
+            };
+            rec.replied_at(&ev, Some(position), wall);
+        }
+        Ok(())
+    }
+
+    fn retry(&mut self, positions: Vec<u64>) {
+        for &position in &positions {
+            self.scanner.cancel(position);
+        }
+        self.retries.extend(positions);
+    }
+
+    fn abandon(&mut self, position: u64) {
+        self.scanner.cancel(position);
+    }
+
+    fn sending_done(&self) -> bool {
+        !self.sending_new() && self.retries.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +225,7 @@ mod tests {
     use crate::model::PortState;
     use crate::state::rtt::RttEstimator;
     use crate::targets::{Ipv4Set, PortSet, ProbeSpace, Shard};
+    use std::net::Ipv4Addr;
     use std::net::TcpListener;
 
     fn scan_loopback(ports: &[u16]) -> Vec<crate::model::PortResult> {
@@ -228,9 +236,9 @@ mod tests {
         let params = ConnectParams {
             order,
             start: 0,
-            rate: Some(1000),
-            table: ProbeTable::new(
-                1,
+            pacer: Pacer::new(crate::send::pace::Rate::Pps(1000), Instant::now()),
+            table: WindowTable::with_policy(
+                crate::state::RetryPolicy::Fixed(1),
                 RttEstimator::new(
                     Duration::from_millis(500),
                     Duration::from_millis(50),

@@ -3,52 +3,19 @@
 //! it with the in-memory network.
 
 use super::progress::{Progress, ProgressStyle};
-use crate::model::PortResult;
+use super::table_loop::{self, ProbeModule, Recorder};
+pub use super::table_loop::{ResultSink, CHECKPOINT_EVERY};
 use crate::net::{Capture, Transmit};
 use crate::probe::ProbeCrafter;
 use crate::recv::{run_receiver, RecvCounters};
-use crate::send::auto_rate::AutoRate;
-use crate::send::{run_sender, PositionClaimer, SendCounters, SenderEvent, SenderParams};
-use crate::state::epochs::Epochs;
-use crate::state::{ProbeTable, ReplyOutcome, TableStats, Tagged};
+use crate::send::pace::Pacer;
+use crate::send::{run_sender, PositionClaimer, SendCounters, SendShared, SenderEvent, MAX_BATCH};
+use crate::state::window::WindowTable;
+use crate::state::{ReplyEvent, TableStats};
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
-use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-
-/// Where decided results go.
-pub trait ResultSink {
-    /// Takes one decided result.
-    fn record(&mut self, r: &PortResult) -> io::Result<()>;
-    /// Every result before `position` of the order has been recorded, and no other: make
-    /// that durable (flush the outputs, write the resume file). An error here is an output
-    /// failure; a resume file that cannot be written is the sink's to report.
-    fn checkpoint(&mut self, _position: u64) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// How often a scan checkpoints by default.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
-
-/// Epochs per checkpoint interval: short epochs release results sooner, so a checkpoint
-/// lags the sending less and fewer results wait in memory.
-const EPOCHS_PER_CHECKPOINT: u32 = 8;
-
-impl ResultSink for Vec<PortResult> {
-    fn record(&mut self, r: &PortResult) -> io::Result<()> {
-        self.push(*r);
-        Ok(())
-    }
-}
-
-impl ResultSink for crate::output::Outputs {
-    fn record(&mut self, r: &PortResult) -> io::Result<()> {
-        crate::output::Outputs::record(self, r)
-    }
-}
 
 /// Engine knobs.
 pub struct EngineParams {
@@ -58,12 +25,10 @@ pub struct EngineParams {
     pub start: u64,
     /// Template and cookie.
     pub crafter: ProbeCrafter,
-    /// Packets per second (None: as fast as possible).
-    pub rate: Option<u64>,
-    /// Adapt the rate to the measured loss (`--rate auto`); `rate` is then ignored.
-    pub auto_rate: bool,
+    /// How fast probes leave.
+    pub pacer: Pacer,
     /// The probe table (retries and RTT estimator set).
-    pub table: ProbeTable,
+    pub table: WindowTable,
     /// Cap on listening after the last packet.
     pub wait: Option<Duration>,
     /// Progress on stderr, if any.
@@ -114,17 +79,12 @@ pub fn run(
         order,
         start,
         crafter,
-        rate,
-        auto_rate,
+        mut pacer,
         mut table,
         wait,
         progress,
         checkpoint_every,
     } = params;
-    let mut controller = auto_rate.then(|| AutoRate::new(Instant::now()));
-    let adjustable = controller
-        .as_ref()
-        .map(|c| Arc::new(AtomicU64::new(c.pps())));
     let began = Instant::now();
     let (event_tx, event_rx) = unbounded::<SenderEvent>();
     let (reply_tx, reply_rx) = bounded(4096);
@@ -135,83 +95,76 @@ pub fn run(
     if transmits.is_empty() {
         return Err("no socket to send on".to_string());
     }
-    let sender_params = SenderParams {
-        rate,
-        adjustable: adjustable.clone(),
-        senders: u32::try_from(transmits.len()).unwrap_or(u32::MAX),
-    };
     let positions = PositionClaimer::new(start, order.len());
     let total = order.len().saturating_sub(start);
+    let shared = SendShared {
+        crafter: &crafter,
+        order: &order,
+        positions: &positions,
+        retries: &retry_rx,
+        events: &event_tx,
+        stop,
+        counters: &send_counters,
+    };
+    let threads = transmits.len();
 
     std::thread::scope(|s| {
         let senders: Vec<_> = transmits
             .into_iter()
             .map(|transmit| {
-                let (crafter, order, positions, sender_params) =
-                    (&crafter, &order, &positions, &sender_params);
-                let (retry_rx, event_tx, send_counters) = (&retry_rx, &event_tx, &send_counters);
-                s.spawn(move || {
-                    run_sender(
-                        transmit,
-                        crafter,
-                        order,
-                        positions,
-                        sender_params,
-                        retry_rx,
-                        event_tx,
-                        stop,
-                        send_counters,
-                    )
-                })
+                let pacer = pacer.thread_share(threads, MAX_BATCH as u32);
+                let shared = &shared;
+                s.spawn(move || run_sender(transmit, pacer, shared))
             })
             .collect();
-        let sender_count = senders.len();
         let receiver =
             s.spawn(|| run_receiver(capture, &crafter, &reply_tx, &recv_stop, &recv_counters));
 
-        let mut state = TableLoop {
-            table: &mut table,
-            sink,
-            senders_running: sender_count,
+        let mut module = SynModule {
+            events: &event_rx,
+            replies: &reply_rx,
+            retry_tx: Some(retry_tx),
+            senders_running: senders.len(),
             new_done: None,
             reported: (start, false),
-            last_send: Instant::now(),
             failure: None,
-            found_open: 0,
-            release: Release::new(start, checkpoint_every),
         };
         let mut progress = progress.map(|style| Progress::new(total, style));
-        let result = state.run(&event_rx, &reply_rx, &retry_tx, wait, |found, stats| {
-            if let Some(p) = progress.as_mut() {
-                p.tick(
-                    &send_counters,
-                    found,
-                    recv_counters.capture_drops.load(Ordering::Relaxed),
-                );
-            }
-            if let (Some(c), Some(a)) = (controller.as_mut(), adjustable.as_ref()) {
-                if let Some(pps) = c.update(
-                    Instant::now(),
-                    stats.decided_by_reply,
-                    stats.decided_on_retry,
-                ) {
-                    a.store(pps, Ordering::Relaxed);
+        let result = table_loop::run(
+            &mut module,
+            &mut table,
+            &order,
+            sink,
+            start,
+            checkpoint_every,
+            wait,
+            &mut |view| {
+                if let Some(p) = progress.as_mut() {
+                    p.tick(
+                        &send_counters,
+                        view.found_open,
+                        recv_counters.capture_drops.load(Ordering::Relaxed),
+                    );
                 }
-            }
-        });
+                pacer.observe(
+                    Instant::now(),
+                    view.table.decided_by_reply,
+                    view.table.decided_on_retry,
+                );
+            },
+        );
         if let Some(p) = progress.as_mut() {
             p.finish();
         }
         // Closing the retry channel ends the sender; then stop capturing.
-        drop(retry_tx);
+        module.retry_tx = None;
         for sender in senders {
             let _ = sender.join();
         }
         recv_stop.store(true, Ordering::Relaxed);
         let recv_result = receiver.join();
-        let complete = state.new_done.is_some_and(|d| d.1);
-        let next_position = state.release.epochs.released();
-        result?;
+        let complete = module.new_done.is_some_and(|d| d.1);
+        let end = result?;
         match recv_result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
@@ -219,7 +172,7 @@ pub fn run(
         }
         Ok(EngineReport {
             packets_sent: send_counters.packets.load(Ordering::Relaxed),
-            next_position,
+            next_position: end.released,
             probes: order.len(),
             complete,
             table: table.stats(),
@@ -229,135 +182,34 @@ pub fn run(
             capture_drops: recv_counters.capture_drops.load(Ordering::Relaxed),
             elapsed: began.elapsed(),
             srtt: table.srtt(),
-            final_pps: adjustable.map(|a| a.load(Ordering::Relaxed)),
+            final_pps: pacer.adaptive().then(|| pacer.pps()).flatten(),
         })
     })
 }
 
-/// The probe-table side of the engine, run on the calling thread.
-struct TableLoop<'a> {
-    table: &'a mut ProbeTable,
-    sink: &'a mut dyn ResultSink,
+/// The SYN scan as a probe module: sender threads report the batches they send, the
+/// receiver thread the verified replies; retries go back to the senders.
+struct SynModule<'a> {
+    events: &'a Receiver<SenderEvent>,
+    replies: &'a Receiver<Vec<ReplyEvent>>,
+    /// Dropped when the loop ends, which ends the senders.
+    retry_tx: Option<crossbeam_channel::Sender<Vec<u64>>>,
     /// Senders that have not yet reported the end of their new probes.
     senders_running: usize,
     /// Set once every sender has reported: (next position, complete).
     new_done: Option<(u64, bool)>,
     /// The furthest report so far.
     reported: (u64, bool),
-    last_send: Instant,
     failure: Option<String>,
-    found_open: u64,
-    release: Release,
 }
 
-/// Results released in epoch order, and the checkpoints of what was released: shared by
-/// the SYN and connect table loops.
-pub struct Release {
-    /// The epoch bookkeeping.
-    pub epochs: Epochs,
-    every: Duration,
-    last_close: Instant,
-    last_checkpoint: Instant,
-    checkpointed: Option<u64>,
-}
-
-impl Release {
-    /// Release for a scan starting at `start`, checkpointing every `every`.
-    pub fn new(start: u64, every: Duration) -> Release {
-        let now = Instant::now();
-        Release {
-            epochs: Epochs::new(start),
-            every,
-            last_close: now,
-            // The first checkpoint comes after half the interval: a scan killed early
-            // still leaves a resume file.
-            last_checkpoint: now.checked_sub(every / 2).unwrap_or(now),
-            checkpointed: None,
-        }
-    }
-
-    /// A decided probe of epoch `tag`.
-    pub fn decided(&mut self, tag: u8, r: PortResult, found_open: &mut u64) {
-        if r.state == crate::model::PortState::Open {
-            *found_open += 1;
-        }
-        self.epochs.decided(tag, r);
-    }
-
-    /// Closes an epoch when one is due, releases what is ready to `sink`, checkpoints
-    /// when one is due.
-    pub fn tick(&mut self, now: Instant, sink: &mut dyn ResultSink) -> Result<(), String> {
-        if now.saturating_duration_since(self.last_close) >= self.every / EPOCHS_PER_CHECKPOINT
-            && self.epochs.close()
-        {
-            self.last_close = now;
-        }
-        let released = self
-            .epochs
-            .release(|r| sink.record(r))
-            .map_err(|e| format!("writing results failed: {e}"))?;
-        if now.saturating_duration_since(self.last_checkpoint) >= self.every
-            && self.checkpointed != Some(released)
-        {
-            self.checkpoint(sink)?;
-            self.last_checkpoint = now;
-        }
-        Ok(())
-    }
-
-    fn checkpoint(&mut self, sink: &mut dyn ResultSink) -> Result<(), String> {
-        let released = self.epochs.released();
-        self.checkpointed = Some(released);
-        sink.checkpoint(released)
-            .map_err(|e| format!("writing results failed: {e}"))
-    }
-
-    /// The scan's table loop ended: releases every epoch that is decided (all of them
-    /// unless the loop failed). After a failure it checkpoints too; otherwise the caller
-    /// saves the end of a stopped scan (with the outputs' trailers) or removes the file.
-    pub fn end(&mut self, sink: &mut dyn ResultSink, failed: bool) -> Result<(), String> {
-        self.epochs.close();
-        self.epochs
-            .release(|r| sink.record(r))
-            .map_err(|e| format!("writing results failed: {e}"))?;
-        if failed {
-            self.checkpoint(sink)?;
-        }
-        Ok(())
-    }
-}
-
-impl TableLoop<'_> {
-    fn take_replies(&mut self, batch: &[crate::state::ReplyEvent]) {
-        let wall = SystemTime::now();
-        for ev in batch {
-            if let ReplyOutcome::Decided { result, epoch, .. } = self.table.on_reply(ev, wall) {
-                self.release.decided(epoch, result, &mut self.found_open);
-            }
-        }
-    }
-
-    fn take_filtered(&mut self, filtered: &mut Vec<Tagged>) {
-        for t in filtered.drain(..) {
-            self.release
-                .decided(t.epoch, t.result, &mut self.found_open);
-        }
-    }
-
-    fn drain_sender(&mut self, events: &Receiver<SenderEvent>) {
-        while let Ok(ev) = events.try_recv() {
+impl SynModule<'_> {
+    fn drain_sender(&mut self, rec: &mut Recorder<'_>) {
+        while let Ok(ev) = self.events.try_recv() {
             match ev {
                 SenderEvent::Sent(b) => {
-                    let (retries, new) = b.probes.split_at(b.retried.min(b.probes.len()));
-                    for (ip, port) in retries {
-                        self.table.on_resent(*ip, *port, b.at);
-                    }
-                    let tag = self.release.epochs.open_tag();
-                    for (ip, port) in new {
-                        self.table.on_sent(*ip, *port, b.at, tag);
-                    }
-                    self.release.epochs.sent_run(b.new_run);
-                    self.last_send = b.at;
+                    rec.resent(b.at, b.retried.iter().copied());
+                    rec.sent_new(b.at, b.new_run);
                 }
                 SenderEvent::NewProbesDone {
                     next_position,
@@ -376,98 +228,65 @@ impl TableLoop<'_> {
             }
         }
     }
+}
 
-    fn run(
-        &mut self,
-        events: &Receiver<SenderEvent>,
-        replies: &Receiver<Vec<crate::state::ReplyEvent>>,
-        retry_tx: &crossbeam_channel::Sender<Vec<(std::net::Ipv4Addr, u16)>>,
-        wait: Option<Duration>,
-        on_tick: impl FnMut(u64, TableStats),
-    ) -> Result<(), String> {
-        let looped = self.run_loop(events, replies, retry_tx, wait, on_tick);
-        // Whatever ended the loop, what is decided in order is written and checkpointed.
-        let ended = self.release.end(self.sink, looped.is_err());
-        looped.and(ended)
-    }
-
-    fn run_loop(
-        &mut self,
-        events: &Receiver<SenderEvent>,
-        replies: &Receiver<Vec<crate::state::ReplyEvent>>,
-        retry_tx: &crossbeam_channel::Sender<Vec<(std::net::Ipv4Addr, u16)>>,
-        wait: Option<Duration>,
-        mut on_tick: impl FnMut(u64, TableStats),
-    ) -> Result<(), String> {
-        let mut retries = Vec::new();
-        let mut filtered = Vec::new();
-        let mut last_tick = Instant::now();
-        loop {
-            self.drain_sender(events);
-            if let Some(e) = self.failure.take() {
-                // Results found so far are kept; the in-flight window is abandoned.
-                return Err(e);
-            }
-            let now = Instant::now();
-            let timeout = self
-                .table
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(now))
-                .unwrap_or(Duration::from_millis(20))
-                .clamp(Duration::from_millis(1), Duration::from_millis(20));
-            match replies.recv_timeout(timeout) {
-                Ok(batch) => {
-                    // Every send that caused these replies was reported before it left.
-                    self.drain_sender(events);
-                    self.take_replies(&batch);
-                    while let Ok(more) = replies.try_recv() {
-                        self.take_replies(&more);
-                    }
+impl ProbeModule for SynModule<'_> {
+    fn exchange(&mut self, rec: &mut Recorder<'_>, _timeout: Duration) -> Result<(), String> {
+        self.drain_sender(rec);
+        if let Some(e) = self.failure.take() {
+            // Results found so far are kept; the in-flight window is abandoned.
+            return Err(e);
+        }
+        // The sends just recorded may bring the next deadline closer.
+        let timeout = rec.until_deadline(Instant::now());
+        match self.replies.recv_timeout(timeout) {
+            Ok(batch) => {
+                // Every send that caused these replies was reported before it left.
+                self.drain_sender(rec);
+                take_replies(rec, &batch);
+                while let Ok(more) = self.replies.try_recv() {
+                    take_replies(rec, &more);
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err("the receiver stopped unexpectedly".to_string())
-                }
+                Ok(())
             }
-            let now = Instant::now();
-            let wall = SystemTime::now();
-            self.table.expire(now, wall, &mut retries, &mut filtered);
-            if !retries.is_empty() {
-                let _ = retry_tx.send(std::mem::take(&mut retries));
-            }
-            self.take_filtered(&mut filtered);
-            self.release.tick(now, self.sink)?;
-            if now.duration_since(last_tick) >= Duration::from_millis(250) {
-                last_tick = now;
-                on_tick(self.found_open, self.table.stats());
-            }
-            if self.new_done.is_some() {
-                if self.table.is_empty() {
-                    return Ok(());
-                }
-                if let Some(w) = wait {
-                    if now.saturating_duration_since(self.last_send) >= w {
-                        self.table.expire_all(wall, &mut filtered);
-                        self.take_filtered(&mut filtered);
-                        return Ok(());
-                    }
-                }
+            Err(RecvTimeoutError::Timeout) => Ok(()),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err("the receiver stopped unexpectedly".to_string())
             }
         }
+    }
+
+    fn retry(&mut self, positions: Vec<u64>) {
+        if let Some(tx) = &self.retry_tx {
+            let _ = tx.send(positions);
+        }
+    }
+
+    fn sending_done(&self) -> bool {
+        self.new_done.is_some()
+    }
+}
+
+fn take_replies(rec: &mut Recorder<'_>, batch: &[ReplyEvent]) {
+    let wall = SystemTime::now();
+    for ev in batch {
+        rec.replied(ev, wall);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{PortState, Reason};
+    use crate::model::{PortResult, PortState, Reason};
     use crate::net::memory::{memory_network, Behaviour, Responder};
     use crate::net::LinkLayer;
     use crate::probe::{ProbeParams, SourcePorts};
+    use crate::send::pace::Rate;
     use crate::state::rtt::RttEstimator;
     use crate::state::RetryPolicy;
     use crate::targets::{Ipv4Set, PortSet, ProbeSpace, Shard};
     use std::collections::BTreeMap;
+    use std::io;
     use std::net::Ipv4Addr;
 
     const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -491,9 +310,8 @@ mod tests {
                 source_ports: SourcePorts::DEFAULT,
                 key: [seed, !seed],
             }),
-            rate: Some(200_000),
-            auto_rate: false,
-            table: ProbeTable::with_policy(retries, RttEstimator::new(ms(50), ms(20), ms(200))),
+            pacer: Pacer::new(Rate::Pps(200_000), Instant::now()),
+            table: WindowTable::with_policy(retries, RttEstimator::new(ms(50), ms(20), ms(200))),
             wait: Some(Duration::from_secs(5)),
             progress: None,
             checkpoint_every: CHECKPOINT_EVERY,
@@ -636,7 +454,7 @@ mod tests {
             let mut p = params(RetryPolicy::Fixed(2), 31);
             // 256 probes minus the first 16 at 1500 pps: ~160 ms, checkpoints every 20 ms.
             p.start = 16;
-            p.rate = Some(1500);
+            p.pacer = Pacer::new(Rate::Pps(1500), Instant::now());
             p.checkpoint_every = Duration::from_millis(20);
             let mut sink = CheckedSink {
                 order: p.order.clone(),
@@ -667,7 +485,7 @@ mod tests {
     fn a_stop_releases_the_prefix_sent_and_nothing_past_it() {
         let (mut tx, mut rx) = memory_network(responder(), LinkLayer::RawIp);
         let mut p = params(RetryPolicy::Fixed(1), 5);
-        p.rate = Some(1000);
+        p.pacer = Pacer::new(Rate::Pps(1000), Instant::now());
         p.checkpoint_every = Duration::from_millis(20);
         let mut sink = CheckedSink {
             order: p.order.clone(),

@@ -6,14 +6,17 @@ pub(crate) mod dry_run;
 pub mod engine;
 pub(crate) mod progress;
 pub(crate) mod resume;
+pub(crate) mod table_loop;
 
-use crate::cli::{Rate, ScanConfig, ScanMode, SendPathChoice};
+use crate::cli::{ScanConfig, ScanMode, SendPathChoice};
 use crate::error::{self, ScanError};
 use crate::handoff;
 use crate::net::{self, CaptureFilter, SendPath};
 use crate::output::{Outputs, ScanInfo, ScanSummary};
 use crate::probe::{ProbeCrafter, ProbeParams, SourcePorts};
-use crate::state::{rtt::RttEstimator, ProbeTable};
+use crate::send::pace::Pacer;
+use crate::state::rtt::RttEstimator;
+use crate::state::window::WindowTable;
 use crate::targets::{ProbeOrder, ProbeSpace};
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
@@ -116,8 +119,10 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         last_port: source_ports.last(),
     };
     let mut capture = net::open_capture(&route, &filter, cfg.capture_buffer)?;
+    let pacer = Pacer::new(cfg.rate, std::time::Instant::now());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut transmits = Vec::new();
-    for _ in 0..sender_threads(cfg.rate) {
+    for _ in 0..pacer.sender_threads(cores) {
         transmits.push(net::open_transmit(&route, path)?);
     }
     let link = transmits[0].link();
@@ -144,11 +149,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         order,
         start: cfg.start,
         crafter,
-        rate: match cfg.rate {
-            Rate::Pps(p) => Some(p),
-            Rate::Max | Rate::Auto => None,
-        },
-        auto_rate: cfg.rate == Rate::Auto,
+        pacer,
         table: new_table(cfg),
         wait: cfg.wait,
         progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
@@ -171,25 +172,6 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     let watch = sinks.findings.watch.take();
     let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
     hand_off(cfg, code, open, helper)
-}
-
-/// Rates a single sender thread meets easily; above, or at max, a second one (on a
-/// machine with more than one core) overlaps the kernel's per-packet work.
-const ONE_SENDER_MAX_PPS: u64 = 250_000;
-
-/// How many sender threads (each with its own socket) to run.
-fn sender_threads(rate: Rate) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let fast = match rate {
-        Rate::Max => true,
-        Rate::Pps(p) => p > ONE_SENDER_MAX_PPS,
-        Rate::Auto => false,
-    };
-    if fast && cores > 1 {
-        2
-    } else {
-        1
-    }
 }
 
 /// Opens the outputs (on resume: cut back to the checkpoint, grouped ones rewritten with
@@ -416,8 +398,8 @@ fn give_up_privileges(cfg: &ScanConfig) -> Result<(), ScanError> {
         .map_err(|e| ScanError::runtime(format!("cannot drop capabilities: {e}")))
 }
 
-fn new_table(cfg: &ScanConfig) -> ProbeTable {
-    ProbeTable::with_policy(
+fn new_table(cfg: &ScanConfig) -> WindowTable {
+    WindowTable::with_policy(
         cfg.retries,
         RttEstimator::new(INITIAL_RTO, MIN_RTO, MAX_RTO),
     )
@@ -441,13 +423,7 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
     let params = connect::ConnectParams {
         order,
         start: cfg.start,
-        // connect() has no loss signal of its own worth steering by: auto starts where
-        // the SYN scan does and stays there.
-        rate: match cfg.rate {
-            Rate::Pps(p) => Some(p),
-            Rate::Auto => Some(crate::send::auto_rate::START_PPS),
-            Rate::Max => None,
-        },
+        pacer: Pacer::new(cfg.rate, std::time::Instant::now()),
         table: new_table(cfg),
         wait: cfg.wait,
         max_in_flight,

@@ -1,15 +1,15 @@
 //! The sender: rate limiter and the loop that crafts probes into batches and transmits them.
 
 pub(crate) mod auto_rate;
+pub(crate) mod pace;
 pub(crate) mod rate;
 
 use crate::net::Transmit;
 use crate::probe::ProbeCrafter;
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
-use rate::RateLimiter;
+use pace::ThreadPacer;
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -17,16 +17,14 @@ use std::time::{Duration, Instant};
 pub const MAX_BATCH: usize = 256;
 
 /// Probes that left in one batch, reported before the frames go out so a reply can never
-/// be seen before its send is recorded.
+/// be seen before its send is recorded. Probes are named by their positions in the order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SentBatch {
     /// When the batch was handed to the kernel.
     pub at: Instant,
-    /// The probes in it: first the `retried` retries, then new probes.
-    pub probes: Vec<(Ipv4Addr, u16)>,
-    /// How many of `probes` (from the front) are retries.
-    pub retried: usize,
-    /// Positions of the new probes (the rest of `probes`, in order): one claimed run.
+    /// Positions of the retries in it (they went first).
+    pub retried: Vec<u64>,
+    /// Positions of the new probes, after the retries: one claimed run.
     pub new_run: std::ops::Range<u64>,
 }
 
@@ -82,15 +80,22 @@ impl PositionClaimer {
     }
 }
 
-/// Sender knobs.
-#[derive(Clone, Debug)]
-pub struct SenderParams {
-    /// Packets per second of this sender, None for as fast as possible.
-    pub rate: Option<u64>,
-    /// A rate the senders follow as it changes (`--rate auto`), instead of `rate`.
-    pub adjustable: Option<std::sync::Arc<AtomicU64>>,
-    /// Sender threads sharing the rate.
-    pub senders: u32,
+/// What every sender thread of a scan shares.
+pub struct SendShared<'a> {
+    /// Template and cookie.
+    pub crafter: &'a ProbeCrafter,
+    /// The probes to send.
+    pub order: &'a ProbeOrder,
+    /// The next unsent position.
+    pub positions: &'a PositionClaimer,
+    /// Retries the table asks for, as positions; closed when the scan ends.
+    pub retries: &'a Receiver<Vec<u64>>,
+    /// Where sends are reported.
+    pub events: &'a Sender<SenderEvent>,
+    /// Set to stop new probes (retries go on).
+    pub stop: &'a AtomicBool,
+    /// Counters for the progress display and the report.
+    pub counters: &'a SendCounters,
 }
 
 /// Counters shared with the progress display.
@@ -102,37 +107,22 @@ pub struct SendCounters {
     pub new_probes: AtomicU64,
 }
 
-/// Sends the probes of `order` it claims from `positions`, plus the retries the table asks
-/// for, until the table closes the retry channel. `stop` ends new probes (retries go on).
-#[allow(clippy::too_many_arguments)]
-pub fn run_sender(
-    transmit: &mut dyn Transmit,
-    crafter: &ProbeCrafter,
-    order: &ProbeOrder,
-    positions: &PositionClaimer,
-    params: &SenderParams,
-    retries: &Receiver<Vec<(Ipv4Addr, u16)>>,
-    events: &Sender<SenderEvent>,
-    stop: &AtomicBool,
-    counters: &SendCounters,
-) {
+/// Sends the probes of the order it claims, plus the retries the table asks for, at the
+/// pace `pacer` allows, until the table closes the retry channel. `stop` ends new probes
+/// (retries go on).
+pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &SendShared<'_>) {
+    let SendShared {
+        crafter,
+        order,
+        positions,
+        retries,
+        events,
+        stop,
+        counters,
+    } = *shared;
     let frame_len = crafter.frame_len();
     let mut buf = vec![0u8; frame_len * MAX_BATCH];
-    let share = |pps: u64| (pps / u64::from(params.senders.max(1))).max(1);
-    let mut current_pps = params
-        .adjustable
-        .as_ref()
-        .map(|a| a.load(Ordering::Relaxed))
-        .or(params.rate)
-        .map(share);
-    let mut limiter = current_pps.map(|pps| {
-        RateLimiter::new(
-            pps,
-            RateLimiter::burst_for(pps, MAX_BATCH as u32),
-            Instant::now(),
-        )
-    });
-    let mut pending: VecDeque<(Ipv4Addr, u16)> = VecDeque::new();
+    let mut pending: VecDeque<u64> = VecDeque::new();
     let mut new_done = false;
     let mut retries_open = true;
 
@@ -172,54 +162,33 @@ pub fn run_sender(
             continue;
         }
 
-        if let (Some(a), Some(l)) = (params.adjustable.as_ref(), limiter.as_mut()) {
-            let want = share(a.load(Ordering::Relaxed));
-            if Some(want) != current_pps {
-                current_pps = Some(want);
-                l.set_rate(want, MAX_BATCH as u32);
-            }
-        }
-        let granted = match limiter.as_mut() {
-            Some(l) => {
-                let now = Instant::now();
-                let g = l.grant(now, MAX_BATCH as u32) as usize;
-                if g == 0 {
-                    std::thread::sleep(l.wait_for(1).max(Duration::from_micros(20)));
-                    continue;
-                }
-                g
-            }
-            None => MAX_BATCH,
-        };
-
-        let mut probes = Vec::with_capacity(granted);
-        while probes.len() < granted {
-            let Some(p) = pending.pop_front() else { break };
-            probes.push(p);
-        }
-        let retried = probes.len();
-        let mut new_run = 0..0;
-        if !new_done && probes.len() < granted && !stop.load(Ordering::Relaxed) {
-            new_run = positions.claim((granted - probes.len()) as u64);
-            for position in new_run.clone() {
-                probes.push(order.get(position));
-            }
-        }
-        if let Some(l) = limiter.as_mut() {
-            l.refund((granted - probes.len()) as u32);
-        }
-        if probes.is_empty() {
+        let granted = pacer.grant(Instant::now(), MAX_BATCH as u32) as usize;
+        if granted == 0 {
+            std::thread::sleep(pacer.wait());
             continue;
         }
-        for (i, (ip, port)) in probes.iter().enumerate() {
-            crafter.craft(&mut buf[i * frame_len..(i + 1) * frame_len], *ip, *port);
+
+        let take = pending.len().min(granted);
+        let retried: Vec<u64> = pending.drain(..take).collect();
+        let mut new_run = 0..0;
+        if !new_done && retried.len() < granted && !stop.load(Ordering::Relaxed) {
+            new_run = positions.claim((granted - retried.len()) as u64);
         }
-        let n = probes.len();
-        let new = (n - retried) as u64;
+        let n = retried.len() + (new_run.end - new_run.start) as usize;
+        pacer.refund((granted - n) as u32);
+        if n == 0 {
+            continue;
+        }
+        // The sender maps positions to pairs; the table never sees an address.
+        let frames = buf.chunks_exact_mut(frame_len);
+        for (frame, position) in frames.zip(retried.iter().copied().chain(new_run.clone())) {
+            let (ip, port) = order.get(position);
+            crafter.craft(frame, ip, port);
+        }
+        let new = new_run.end - new_run.start;
         if events
             .send(SenderEvent::Sent(SentBatch {
                 at: Instant::now(),
-                probes,
                 retried,
                 new_run,
             }))

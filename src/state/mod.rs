@@ -7,6 +7,7 @@
 pub mod compact;
 pub(crate) mod epochs;
 pub(crate) mod rtt;
+pub(crate) mod window;
 
 use crate::model::{PortResult, PortState, Reason};
 use rtt::RttEstimator;
@@ -95,7 +96,7 @@ impl Deadline {
 
 /// Replies whose computed round trip exceeds this are stamped before their send (or
 /// wrapped): no RTT sample.
-const MAX_RTT_SAMPLE_US: u32 = 1 << 31;
+pub(crate) const MAX_RTT_SAMPLE_US: u32 = 1 << 31;
 
 /// Multiply-shift hashing: the keys are already well spread (address and port).
 #[derive(Default)]
@@ -153,6 +154,34 @@ pub enum RetryPolicy {
     },
 }
 
+impl RetryPolicy {
+    /// Sends a probe may get now, given the table's counters and the highest try that
+    /// drew an answer (see [`ProbeTable::tries_allowed`]).
+    pub(crate) fn tries_allowed(&self, stats: &TableStats, max_successful_try: u8) -> u8 {
+        let (min, max) = match *self {
+            RetryPolicy::Fixed(n) => return tries_of(n),
+            RetryPolicy::Adaptive { min, max } => (tries_of(min), tries_of(max)),
+        };
+        let answered = stats.decided_by_reply;
+        let from_loss = if answered >= MIN_ANSWERS_FOR_LOSS {
+            // Of the answered probes, the share that needed a retry estimates the chance
+            // that one try goes unanswered.
+            let lost = (stats.decided_on_retry as f64 / answered as f64).min(0.9);
+            if lost > 0.0 {
+                (TARGET_MISS.ln() / lost.ln()).ceil().min(255.0) as u8
+            } else {
+                0
+            }
+        } else {
+            0
+        };
+        max_successful_try
+            .saturating_add(1)
+            .max(from_loss)
+            .clamp(min, max)
+    }
+}
+
 /// Share of open ports a lossy path may hide at most under the adaptive policy.
 const TARGET_MISS: f64 = 1e-4;
 /// Answers needed before the measured loss share is trusted.
@@ -161,9 +190,9 @@ const MIN_ANSWERS_FOR_LOSS: u64 = 50;
 /// Try numbers with their own timeout: try k waits rto x 2^(k-1), doubling stops after this
 /// many steps (like TCP's retransmission backoff). Spacing retries out also gets past
 /// targets that answer a repeated SYN at most every half second.
-const BACKOFF_STEPS: usize = 4;
+pub(crate) const BACKOFF_STEPS: usize = 4;
 
-fn backoff_step(try_no: u8) -> usize {
+pub(crate) fn backoff_step(try_no: u8) -> usize {
     usize::from(try_no.max(1) - 1).min(BACKOFF_STEPS - 1)
 }
 
@@ -326,27 +355,8 @@ impl ProbeTable {
     /// an answer (as nmap does), and enough that a path losing the measured share of tries
     /// hides fewer than TARGET_MISS of the open ports.
     pub fn tries_allowed(&self) -> u8 {
-        let (min, max) = match self.policy {
-            RetryPolicy::Fixed(n) => return tries_of(n),
-            RetryPolicy::Adaptive { min, max } => (tries_of(min), tries_of(max)),
-        };
-        let answered = self.stats.decided_by_reply;
-        let from_loss = if answered >= MIN_ANSWERS_FOR_LOSS {
-            // Of the answered probes, the share that needed a retry estimates the chance
-            // that one try goes unanswered.
-            let lost = (self.stats.decided_on_retry as f64 / answered as f64).min(0.9);
-            if lost > 0.0 {
-                (TARGET_MISS.ln() / lost.ln()).ceil().min(255.0) as u8
-            } else {
-                0
-            }
-        } else {
-            0
-        };
-        self.max_successful_try
-            .saturating_add(1)
-            .max(from_loss)
-            .clamp(min, max)
+        self.policy
+            .tries_allowed(&self.stats, self.max_successful_try)
     }
 
     /// Decides every probe still in the window filtered (end of the listening time).
@@ -401,7 +411,7 @@ impl ProbeTable {
     }
 }
 
-fn no_response(ip: Ipv4Addr, port: u16, wall: SystemTime) -> PortResult {
+pub(crate) fn no_response(ip: Ipv4Addr, port: u16, wall: SystemTime) -> PortResult {
     PortResult {
         ip,
         port,

@@ -5,10 +5,10 @@
 use super::ethernet::{self, ethertype};
 use super::icmp::{self, UnreachableRepr};
 use super::ip::protocol;
-use super::ipv4;
 use super::tcp::{self, TcpSegment};
 use super::LinkLayer;
-use std::net::Ipv4Addr;
+use super::{icmpv6, ipv4, ipv6};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Largest ICMP error Linux sends (RFC 1812 4.3.2.3: at most 576 bytes), which caps the quote.
 pub const ICMP_MAX_PACKET: usize = 576;
@@ -19,13 +19,23 @@ pub type TcpSpec = TcpSegment;
 
 /// The 14-byte Ethernet header for IPv4 (empty for `RawIp`).
 pub fn link_header(link: LinkLayer, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Vec<u8> {
+    link_header_for(link, src_mac, dst_mac, ethertype::IPV4)
+}
+
+/// The 14-byte Ethernet header with `ethertype` (empty for `RawIp`).
+pub fn link_header_for(
+    link: LinkLayer,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    ethertype: u16,
+) -> Vec<u8> {
     match link {
         LinkLayer::Ethernet => {
             let mut h = vec![0u8; ethernet::HEADER_LEN];
             ethernet::Repr {
                 src: src_mac,
                 dst: dst_mac,
-                ethertype: ethertype::IPV4,
+                ethertype,
             }
             .emit(&mut ethernet::Frame::new_unchecked(&mut h[..]));
             h
@@ -110,6 +120,83 @@ pub fn icmp_unreachable_frame(
     repr.emit(&mut icmp::Packet::new_unchecked(&mut msg[..]));
     let mut f = link_header(link, src_mac, dst_mac);
     f.extend_from_slice(&ipv4_header(from, to, protocol::ICMP, ttl, 0, msg.len()));
+    f.extend_from_slice(&msg);
+    f
+}
+
+/// A 40-byte IPv6 header (no extension headers, traffic class and flow label zero).
+pub fn ipv6_header(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next_header: u8,
+    hop_limit: u8,
+    payload_len: usize,
+) -> [u8; 40] {
+    let mut h = [0u8; ipv6::HEADER_LEN];
+    ipv6::Repr {
+        src,
+        dst,
+        next_header,
+        hop_limit,
+        payload_len,
+    }
+    .emit(&mut ipv6::Packet::new_unchecked(&mut h[..]));
+    h
+}
+
+/// An IPv6 frame carrying `seg` (hop limit `seg.ttl`) with TCP options, checksum correct.
+pub fn tcp6_frame_with_options(
+    link: LinkLayer,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    seg: &TcpSegment<Ipv6Addr>,
+    options: &[u8],
+) -> Vec<u8> {
+    let mut tcp = vec![0u8; TcpSegment::<Ipv6Addr>::header_len(options)];
+    seg.emit(&mut tcp::Packet::new_unchecked(&mut tcp[..]), options);
+    let mut f = link_header_for(link, src_mac, dst_mac, ethertype::IPV6);
+    f.extend_from_slice(&ipv6_header(
+        seg.src,
+        seg.dst,
+        protocol::TCP,
+        seg.ttl,
+        tcp.len(),
+    ));
+    f.extend_from_slice(&tcp);
+    f
+}
+
+/// An ICMPv6 destination unreachable (type 1, `code`) from `from` to `to` quoting
+/// `quoted_ip_packet` (like Linux, up to 1280 bytes in all).
+#[allow(clippy::too_many_arguments)]
+pub fn icmpv6_unreachable_frame(
+    link: LinkLayer,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    from: Ipv6Addr,
+    to: Ipv6Addr,
+    code: u8,
+    hop_limit: u8,
+    quoted_ip_packet: &[u8],
+) -> Vec<u8> {
+    let room = icmpv6::MAX_ERROR_PACKET - ipv6::HEADER_LEN - icmpv6::HEADER_LEN;
+    let quote = &quoted_ip_packet[..quoted_ip_packet.len().min(room)];
+    let repr = icmpv6::UnreachableRepr {
+        from,
+        to,
+        code,
+        quote,
+    };
+    let mut msg = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut icmpv6::Packet::new_unchecked(&mut msg[..]));
+    let mut f = link_header_for(link, src_mac, dst_mac, ethertype::IPV6);
+    f.extend_from_slice(&ipv6_header(
+        from,
+        to,
+        protocol::ICMPV6,
+        hop_limit,
+        msg.len(),
+    ));
     f.extend_from_slice(&msg);
     f
 }

@@ -10,6 +10,8 @@ pub mod protocol {
     pub const ICMP: u8 = 1;
     /// TCP.
     pub const TCP: u8 = 6;
+    /// ICMP for IPv6.
+    pub const ICMPV6: u8 = 58;
 }
 
 /// An IP address of either version, as the checksums and representations use it.

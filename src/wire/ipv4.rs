@@ -59,7 +59,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let b = buffer.as_ref();
         let first = *b.first().ok_or(ParseError::Truncated)?;
         if first >> 4 != 4 {
-            return Err(ParseError::NotIpv4);
+            return Err(ParseError::NotIp);
         }
         let ihl = usize::from(first & 0x0f) * 4;
         if ihl < HEADER_LEN {
@@ -86,7 +86,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let b = buffer.as_ref();
         let first = *b.first().ok_or(ParseError::Truncated)?;
         if first >> 4 != 4 {
-            return Err(ParseError::NotIpv4);
+            return Err(ParseError::NotIp);
         }
         if usize::from(first & 0x0f) * 4 < HEADER_LEN {
             return Err(ParseError::BadHeader);
@@ -343,7 +343,7 @@ mod tests {
         assert_eq!(check(&buf[..23]), Err(ParseError::Truncated)); // total 24
         let mut b = buf;
         b[0] = 0x65;
-        assert_eq!(check(&b), Err(ParseError::NotIpv4));
+        assert_eq!(check(&b), Err(ParseError::NotIp));
         b[0] = 0x44;
         assert_eq!(check(&b), Err(ParseError::BadHeader));
         b[0] = 0x45;

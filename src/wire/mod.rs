@@ -22,13 +22,15 @@ pub mod build;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
+pub mod ipv6;
 mod parse;
 pub mod tcp;
 
 pub use ip::IpAddress;
-pub use parse::parse_reply;
+pub use parse::{parse_ip_reply, parse_reply, IpReply};
 pub use tcp::flags as tcp_flags;
 pub use tcp::TcpSegment;
 
@@ -115,13 +117,44 @@ pub enum Reply<A = Ipv4Addr> {
     Unreachable(IcmpUnreachable<A>),
 }
 
+impl<A: Copy> Reply<A> {
+    /// The same reply with its addresses converted by `f` (e.g. to `IpAddr`).
+    pub fn map_addr<B>(self, f: impl Fn(A) -> B) -> Reply<B> {
+        match self {
+            Reply::Tcp(t) => Reply::Tcp(TcpSegment {
+                src: f(t.src),
+                dst: f(t.dst),
+                sport: t.sport,
+                dport: t.dport,
+                seq: t.seq,
+                ack: t.ack,
+                flags: t.flags,
+                ttl: t.ttl,
+                window: t.window,
+            }),
+            Reply::Unreachable(u) => Reply::Unreachable(IcmpUnreachable {
+                from: f(u.from),
+                code: u.code,
+                ttl: u.ttl,
+                quoted: QuotedTcp {
+                    src: f(u.quoted.src),
+                    dst: f(u.quoted.dst),
+                    sport: u.quoted.sport,
+                    dport: u.quoted.dport,
+                    seq: u.quoted.seq,
+                },
+            }),
+        }
+    }
+}
+
 /// Why a frame was not a reply (counted, never reported).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ParseError {
     /// Shorter than its headers claim.
     Truncated,
-    /// Not IPv4.
-    NotIpv4,
+    /// Not IP, or not the IP version its link header or ICMP quote said.
+    NotIp,
     /// IHL, data offset or total length out of range.
     BadHeader,
     /// A fragment.

@@ -1,9 +1,9 @@
 //! Test-side helpers: raise a synscan-lab namespace lab, read its truth, run in its scanner.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::net::Ipv4Addr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -76,13 +76,49 @@ pub fn lab_bin() -> &'static str {
             .parent()
             .expect("synscan's binary has a directory");
         let lab = dir.join("synscan-lab");
-        assert!(
-            lab.is_file(),
-            "{} is missing: build it with `cargo build --release --bins`",
-            lab.display()
-        );
+        let built = std::fs::metadata(&lab)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} is missing: build it with `cargo build --release --bins`",
+                    lab.display()
+                )
+            });
+        // `cargo test --test tests` rebuilds synscan but not the lab's binary: refuse a
+        // binary older than its sources (the lab's and the synscan library it links).
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let newest = [root.join("lab").join("src"), root.join("src")]
+            .iter()
+            .filter_map(|d| newest_source(d))
+            .max();
+        if let Some((when, path)) = newest {
+            assert!(
+                when <= built,
+                "{} is older than {}: rebuild it with `cargo build --release --bins`",
+                lab.display(),
+                path.display()
+            );
+        }
         lab.to_string_lossy().into_owned()
     })
+}
+
+/// The most recently modified .rs file under `dir`.
+fn newest_source(dir: &std::path::Path) -> Option<(std::time::SystemTime, std::path::PathBuf)> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        let found = if meta.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            meta.modified().ok().map(|m| (m, path))
+        } else {
+            None
+        };
+        newest = newest.max(found);
+    }
+    newest
 }
 
 /// Path of the synscan binary built alongside the tests.
@@ -187,6 +223,44 @@ impl Lab {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.truth.target_ns, exe]);
         c
+    }
+
+    /// Plain kernel connects from the scanner namespace (`synscan-lab connect`), IPv4 or
+    /// IPv6: each pair's outcome ("open", "refused", "timeout", "net-unreachable",
+    /// "host-unreachable", "access-denied"). `timeout_ms` must pass 1000 for ICMP errors to
+    /// show (see `synscan-lab connect --help`).
+    pub fn connect(
+        &self,
+        pairs: &[(IpAddr, u16)],
+        timeout_ms: u64,
+    ) -> BTreeMap<(IpAddr, u16), String> {
+        let mut child = self
+            .scanner_command(lab_bin())
+            .args(["connect", "--timeout-ms", &timeout_ms.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn synscan-lab connect");
+        let input: String = pairs.iter().map(|(a, p)| format!("{a} {p}\n")).collect();
+        child
+            .stdin
+            .take()
+            .expect("connect stdin")
+            .write_all(input.as_bytes())
+            .expect("write pairs to connect");
+        let out = child.wait_with_output().expect("wait for connect");
+        assert!(out.status.success(), "synscan-lab connect failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                assert_eq!(f.len(), 3, "bad connect line {l:?}");
+                let a: IpAddr = f[0].parse().expect("address");
+                let p: u16 = f[1].parse().expect("port");
+                ((a, p), f[2].to_string())
+            })
+            .collect()
     }
 
     /// The target veth's rx_packets counter.

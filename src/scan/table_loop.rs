@@ -1,0 +1,531 @@
+//! The probe-table loop every scan mode drives (zmap's one send/receive/monitor frame with
+//! pluggable probe modules): a [`ProbeModule`] moves probes out and answers in; the loop
+//! records both in the probe table, turns expired deadlines into retries and filtered
+//! results, releases results in order, checkpoints, ticks the monitor and decides when the
+//! scan is over. A change to retries or finishing is made here, once.
+
+use crate::model::{PortResult, PortState};
+use crate::state::epochs::{Epochs, Released};
+use crate::state::window::{Silent, WindowTable};
+use crate::state::{no_response, ReplyEvent, ReplyOutcome, TableStats};
+use crate::targets::ProbeOrder;
+use std::io;
+use std::ops::Range;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Where decided results go.
+pub trait ResultSink {
+    /// Takes one decided result.
+    fn record(&mut self, r: &PortResult) -> io::Result<()>;
+    /// Every result before `position` of the order has been recorded, and no other: make
+    /// that durable (flush the outputs, write the resume file). An error here is an output
+    /// failure; a resume file that cannot be written is the sink's to report.
+    fn checkpoint(&mut self, _position: u64) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ResultSink for Vec<PortResult> {
+    fn record(&mut self, r: &PortResult) -> io::Result<()> {
+        self.push(*r);
+        Ok(())
+    }
+}
+
+impl ResultSink for crate::output::Outputs {
+    fn record(&mut self, r: &PortResult) -> io::Result<()> {
+        crate::output::Outputs::record(self, r)
+    }
+}
+
+/// How often a scan checkpoints by default.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+
+/// Epochs per checkpoint interval: short epochs release results sooner, so a checkpoint
+/// lags the sending less and fewer results wait in memory.
+const EPOCHS_PER_CHECKPOINT: u32 = 8;
+
+/// How often the monitor (progress, rate control) runs.
+const MONITOR_EVERY: Duration = Duration::from_millis(250);
+
+/// Longest wait for events in one turn: the loop must notice the end and the clock.
+const MAX_TURN: Duration = Duration::from_millis(20);
+
+/// What one scan mode plugs into the table loop: how probes leave and answers come back.
+pub trait ProbeModule {
+    /// Sends what is due and collects answers, waiting up to about `timeout` (the time to
+    /// the table's next deadline, clamped); records both through `rec`. An error ends the
+    /// scan (results found so far are kept).
+    fn exchange(&mut self, rec: &mut Recorder<'_>, timeout: Duration) -> Result<(), String>;
+    /// Probes the table wants sent again, by position in the order.
+    fn retry(&mut self, positions: Vec<u64>);
+    /// The probe at `position` was decided without an answer: stop waiting for it.
+    fn abandon(&mut self, _position: u64) {}
+    /// True once no new probe and no queued retry will start.
+    fn sending_done(&self) -> bool;
+}
+
+/// The probe table as a probe module sees it: sends and answers go in, results come out in
+/// order. The only place the loop touches the table besides expiry. Probes are positions
+/// of `order`; only answers arrive as pairs.
+pub struct Recorder<'a> {
+    table: &'a mut WindowTable,
+    order: &'a ProbeOrder,
+    release: Release,
+    found_open: u64,
+    last_send: Instant,
+}
+
+impl Recorder<'_> {
+    /// First sends at `at` of the positions `run` of the order.
+    pub fn sent_new(&mut self, at: Instant, run: Range<u64>) {
+        if run.is_empty() {
+            return;
+        }
+        let tag = self.release.epochs.open_tag();
+        self.table.on_sent(run.clone(), at, tag);
+        self.release.epochs.sent_run(run);
+        self.last_send = self.last_send.max(at);
+    }
+
+    /// Retries of `positions` that left at `at`.
+    pub fn resent(&mut self, at: Instant, positions: impl IntoIterator<Item = u64>) {
+        for position in positions {
+            self.table.on_resent(position, at);
+            self.last_send = self.last_send.max(at);
+        }
+    }
+
+    /// A verified answer; decides its probe unless it is a duplicate, late, or for a pair
+    /// outside this scan's order (or shard).
+    pub fn replied(&mut self, ev: &ReplyEvent, wall: SystemTime) {
+        let position = self.order.position_of(ev.ip, ev.port);
+        self.replied_at(ev, position, wall);
+    }
+
+    /// A verified answer to the probe at `position`, when the module knows it.
+    pub fn replied_at(&mut self, ev: &ReplyEvent, position: Option<u64>, wall: SystemTime) {
+        if let ReplyOutcome::Decided { result, epoch, .. } = self.table.on_reply(ev, position, wall)
+        {
+            self.decided(epoch, result);
+        }
+    }
+
+    fn decided(&mut self, tag: u8, r: PortResult) {
+        if r.state == PortState::Open {
+            self.found_open += 1;
+        }
+        self.release.epochs.decided(tag, r);
+    }
+
+    /// Time from `now` to the table's next deadline, between 1 ms and one turn.
+    pub fn until_deadline(&self, now: Instant) -> Duration {
+        self.table
+            .next_deadline()
+            .map(|d| d.saturating_duration_since(now))
+            .unwrap_or(MAX_TURN)
+            .clamp(Duration::from_millis(1), MAX_TURN)
+    }
+}
+
+/// What the loop shows the monitor at each tick.
+#[derive(Clone, Copy, Debug)]
+pub struct LoopView {
+    /// Open ports found so far.
+    pub found_open: u64,
+    /// The table's counters.
+    pub table: TableStats,
+    /// The smoothed RTT, once measured.
+    pub srtt: Option<Duration>,
+}
+
+/// How the table loop ended.
+#[derive(Clone, Copy, Debug)]
+pub struct LoopEnd {
+    /// Every result before this position was released.
+    pub released: u64,
+    /// Open ports found.
+    pub found_open: u64,
+}
+
+/// Runs the scan's table loop until every probe the module sent is decided (or `wait`
+/// has passed since the last send once sending is done), with `monitor` called every
+/// 250 ms. Whatever ends the loop, what is decided in order is released and checkpointed.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    module: &mut dyn ProbeModule,
+    table: &mut WindowTable,
+    order: &ProbeOrder,
+    sink: &mut dyn ResultSink,
+    start: u64,
+    checkpoint_every: Duration,
+    wait: Option<Duration>,
+    monitor: &mut dyn FnMut(&LoopView),
+) -> Result<LoopEnd, String> {
+    // The silent probes of a range are read from the answered bits at its release.
+    table.keep_answers_from(start);
+    let mut rec = Recorder {
+        table,
+        order,
+        release: Release::new(start, checkpoint_every),
+        found_open: 0,
+        last_send: Instant::now(),
+    };
+    let looped = run_loop(module, &mut rec, sink, wait, monitor);
+    let ended = rec.release.end(sink, looped.is_err(), rec.table, rec.order);
+    looped.and(ended)?;
+    Ok(LoopEnd {
+        released: rec.release.epochs.released(),
+        found_open: rec.found_open,
+    })
+}
+
+fn run_loop(
+    module: &mut dyn ProbeModule,
+    rec: &mut Recorder<'_>,
+    sink: &mut dyn ResultSink,
+    wait: Option<Duration>,
+    monitor: &mut dyn FnMut(&LoopView),
+) -> Result<(), String> {
+    let mut retries = Vec::new();
+    let mut silent = Vec::new();
+    let mut last_tick = Instant::now();
+    loop {
+        let timeout = rec.until_deadline(Instant::now());
+        module.exchange(rec, timeout)?;
+        let now = Instant::now();
+        rec.table.expire(now, &mut retries, &mut silent);
+        take_silent(module, rec, &mut silent);
+        if !retries.is_empty() {
+            module.retry(std::mem::take(&mut retries));
+        }
+        rec.release.tick(now, sink, rec.table, rec.order)?;
+        if now.duration_since(last_tick) >= MONITOR_EVERY {
+            last_tick = now;
+            monitor(&LoopView {
+                found_open: rec.found_open,
+                table: rec.table.stats(),
+                srtt: rec.table.srtt(),
+            });
+        }
+        if module.sending_done() {
+            if rec.table.is_empty() {
+                return Ok(());
+            }
+            if let Some(w) = wait {
+                if now.saturating_duration_since(rec.last_send) >= w {
+                    rec.table.expire_all(&mut silent);
+                    take_silent(module, rec, &mut silent);
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Probes that used every try: nothing is stored, their results come from their positions
+/// when their epoch is released.
+fn take_silent(module: &mut dyn ProbeModule, rec: &mut Recorder<'_>, silent: &mut Vec<Silent>) {
+    for s in silent.drain(..) {
+        module.abandon(s.position);
+        rec.release.epochs.decided_silent(s.epoch);
+    }
+}
+
+/// Results released in epoch order, and the checkpoints of what was released.
+pub struct Release {
+    /// The epoch bookkeeping.
+    pub epochs: Epochs,
+    every: Duration,
+    last_close: Instant,
+    last_checkpoint: Instant,
+    checkpointed: Option<u64>,
+}
+
+impl Release {
+    /// Release for a scan starting at `start`, checkpointing every `every`.
+    pub fn new(start: u64, every: Duration) -> Release {
+        let now = Instant::now();
+        Release {
+            epochs: Epochs::new(start),
+            every,
+            last_close: now,
+            // The first checkpoint comes after half the interval: a scan killed early
+            // still leaves a resume file.
+            last_checkpoint: now.checked_sub(every / 2).unwrap_or(now),
+            checkpointed: None,
+        }
+    }
+
+    /// Closes an epoch when one is due, releases what is ready to `sink`, checkpoints
+    /// when one is due.
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        sink: &mut dyn ResultSink,
+        table: &mut WindowTable,
+        order: &ProbeOrder,
+    ) -> Result<(), String> {
+        if now.saturating_duration_since(self.last_close) >= self.every / EPOCHS_PER_CHECKPOINT
+            && self.epochs.close()
+        {
+            self.last_close = now;
+        }
+        let released = self.release(sink, table, order)?;
+        if now.saturating_duration_since(self.last_checkpoint) >= self.every
+            && self.checkpointed != Some(released)
+        {
+            self.checkpoint(sink)?;
+            self.last_checkpoint = now;
+        }
+        Ok(())
+    }
+
+    /// Releases every epoch that is ready: its answers, then its silent probes (filtered,
+    /// no-response) in position order, named from the table's answered bits.
+    fn release(
+        &mut self,
+        sink: &mut dyn ResultSink,
+        table: &mut WindowTable,
+        order: &ProbeOrder,
+    ) -> Result<u64, String> {
+        let wall = SystemTime::now();
+        let released = self
+            .epochs
+            .release_ranges(|r| match r {
+                Released::Answer(r) => sink.record(r),
+                Released::Positions(range) => table.for_each_silent(range, |p| {
+                    let (ip, port) = order.get(p);
+                    sink.record(&no_response(ip, port, wall))
+                }),
+            })
+            .map_err(|e| format!("writing results failed: {e}"))?;
+        table.keep_answers_from(released);
+        Ok(released)
+    }
+
+    fn checkpoint(&mut self, sink: &mut dyn ResultSink) -> Result<(), String> {
+        let released = self.epochs.released();
+        self.checkpointed = Some(released);
+        sink.checkpoint(released)
+            .map_err(|e| format!("writing results failed: {e}"))
+    }
+
+    /// The scan's table loop ended: releases every epoch that is decided (all of them
+    /// unless the loop failed). After a failure it checkpoints too; otherwise the caller
+    /// saves the end of a stopped scan (with the outputs' trailers) or removes the file.
+    pub fn end(
+        &mut self,
+        sink: &mut dyn ResultSink,
+        failed: bool,
+        table: &mut WindowTable,
+        order: &ProbeOrder,
+    ) -> Result<(), String> {
+        self.epochs.close();
+        self.release(sink, table, order)?;
+        if failed {
+            self.checkpoint(sink)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Reason;
+    use crate::state::rtt::RttEstimator;
+    use crate::targets::{Ipv4Set, PortSet, ProbeSpace, Shard};
+    use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
+
+    /// One host, ports 0..n, in a keyed order.
+    fn order(n: u16) -> ProbeOrder {
+        let host = Ipv4Addr::new(198, 19, 0, 1);
+        let targets = Ipv4Set::from_ranges([(host, host)]);
+        let ports = PortSet::from_ranges([(0, n - 1)]);
+        ProbeOrder::new(ProbeSpace::new(targets, ports), 5, Shard::WHOLE)
+    }
+
+    /// Sends every position in one run; answers the probe of port p on try `answer_on[p]`
+    /// (0: never).
+    struct Scripted<'a> {
+        order: &'a ProbeOrder,
+        answer_on: Vec<u8>,
+        tries: BTreeMap<u16, u8>,
+        queued: Vec<u64>,
+        started: bool,
+        retried: Vec<u16>,
+        abandoned: Vec<u16>,
+    }
+
+    impl Scripted<'_> {
+        fn new(order: &ProbeOrder, answer_on: Vec<u8>) -> Scripted<'_> {
+            Scripted {
+                order,
+                answer_on,
+                tries: BTreeMap::new(),
+                queued: Vec::new(),
+                started: false,
+                retried: Vec::new(),
+                abandoned: Vec::new(),
+            }
+        }
+
+        fn answer(&mut self, rec: &mut Recorder<'_>, position: u64, now: Instant) {
+            let (ip, port) = self.order.get(position);
+            let t = self.tries.entry(port).or_insert(0);
+            *t += 1;
+            if self.answer_on[usize::from(port)] == *t {
+                let reason = if port % 2 == 0 {
+                    Reason::SynAck
+                } else {
+                    Reason::Reset
+                };
+                let ev = ReplyEvent {
+                    ip,
+                    port,
+                    reason,
+                    ttl: 64,
+                    at: now,
+                };
+                rec.replied(&ev, SystemTime::now());
+            }
+        }
+
+        fn port(&self, position: u64) -> u16 {
+            self.order.get(position).1
+        }
+    }
+
+    impl ProbeModule for Scripted<'_> {
+        fn exchange(&mut self, rec: &mut Recorder<'_>, timeout: Duration) -> Result<(), String> {
+            let now = Instant::now();
+            if !self.started {
+                self.started = true;
+                let n = self.order.len();
+                rec.sent_new(now, 0..n);
+                for p in 0..n {
+                    self.answer(rec, p, now);
+                }
+            }
+            for p in std::mem::take(&mut self.queued) {
+                rec.resent(now, [p]);
+                self.answer(rec, p, now);
+            }
+            std::thread::sleep(timeout);
+            Ok(())
+        }
+
+        fn retry(&mut self, positions: Vec<u64>) {
+            let ports: Vec<u16> = positions.iter().map(|&p| self.port(p)).collect();
+            self.retried.extend(ports);
+            self.queued.extend(positions);
+        }
+
+        fn abandon(&mut self, position: u64) {
+            let port = self.port(position);
+            self.abandoned.push(port);
+        }
+
+        fn sending_done(&self) -> bool {
+            self.started && self.queued.is_empty()
+        }
+    }
+
+    fn table(retries: u32, rto_ms: u64) -> WindowTable {
+        let ms = Duration::from_millis;
+        WindowTable::with_policy(
+            crate::state::RetryPolicy::Fixed(retries),
+            RttEstimator::new(ms(rto_ms), ms(rto_ms), ms(rto_ms)),
+        )
+    }
+
+    /// Ports sorted by their positions in `order`.
+    fn by_position(order: &ProbeOrder, mut ports: Vec<u16>) -> Vec<u16> {
+        let host = Ipv4Addr::new(198, 19, 0, 1);
+        ports.sort_by_key(|&p| order.position_of(host, p));
+        ports
+    }
+
+    #[test]
+    fn retries_answers_and_timeouts_are_decided_once_in_order() {
+        // Probe 0 answers at once, 1 only on its retry, 2 never.
+        let order = order(3);
+        let mut module = Scripted::new(&order, vec![1, 2, 0]);
+        let mut t = table(1, 10);
+        let mut results: Vec<PortResult> = Vec::new();
+        let mut ticks = 0;
+        let end = run(
+            &mut module,
+            &mut t,
+            &order,
+            &mut results,
+            0,
+            CHECKPOINT_EVERY,
+            None,
+            &mut |_| ticks += 1,
+        )
+        .expect("run");
+        let got: Vec<_> = results
+            .iter()
+            .map(|r| (r.port, r.state, r.reason))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, PortState::Open, Reason::SynAck),
+                (1, PortState::Closed, Reason::Reset),
+                (2, PortState::Filtered, Reason::NoResponse)
+            ]
+        );
+        assert_eq!((end.released, end.found_open), (3, 1));
+        assert_eq!(module.retried, by_position(&order, vec![1, 2]));
+        assert_eq!(module.abandoned, vec![2]);
+        let s = t.stats();
+        assert_eq!(
+            (s.decided_by_reply, s.decided_on_retry, s.timed_out),
+            (2, 1, 1)
+        );
+    }
+
+    #[test]
+    fn the_wait_ends_listening_and_decides_the_rest_filtered() {
+        // A 10 s timeout would keep the loop for a minute; --wait 50ms ends it.
+        let order = order(3);
+        let mut module = Scripted::new(&order, vec![0, 1, 0]);
+        let mut t = table(5, 10_000);
+        let mut results: Vec<PortResult> = Vec::new();
+        let began = Instant::now();
+        let end = run(
+            &mut module,
+            &mut t,
+            &order,
+            &mut results,
+            0,
+            CHECKPOINT_EVERY,
+            Some(Duration::from_millis(50)),
+            &mut |_| {},
+        )
+        .expect("run");
+        assert!(
+            began.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            began.elapsed()
+        );
+        // One epoch: its answers, then its silent probes in position order.
+        let got: Vec<_> = results.iter().map(|r| (r.port, r.reason)).collect();
+        let silent = by_position(&order, vec![0, 2]);
+        assert_eq!(
+            got,
+            vec![
+                (1, Reason::Reset),
+                (silent[0], Reason::NoResponse),
+                (silent[1], Reason::NoResponse)
+            ]
+        );
+        assert_eq!(end.released, 3);
+        assert!(module.retried.is_empty());
+        assert_eq!(module.abandoned, silent);
+    }
+}
