@@ -87,10 +87,10 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         .targets
         .nth(0)
         .ok_or_else(|| ScanError::usage("no targets to scan"))?;
-    let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ip)?;
+    let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ipv4())?;
     let source_ports = match cfg.source_ports {
         Some(p) => {
-            if let Some(w) = crate::sys::kernel_ports::KernelPorts::read()
+            if let Some(w) = crate::probe::kernel_ports::KernelPorts::read()
                 .and_then(|k| p.ephemeral_overlap_warning(&k))
             {
                 eprintln!("synscan: warning: {w}");
