@@ -1,8 +1,9 @@
 //! Result writers, one per format behind one trait, and the dispatcher the engine feeds.
 //!
-//! Streaming formats (List, Json, Csv) write a line per shown result as it is recorded.
-//! Grouped formats (Normal, Grepable, Xml) need every port of a host together, so the
-//! dispatcher keeps one compact per-host table ([`hosts::HostTable`]) and they write at finish.
+//! Streaming formats (List, Json, Csv) write a line per shown result as it is recorded and
+//! keep nothing. Grouped formats (Normal, Grepable, Xml) need every port of a host together,
+//! so the dispatcher keeps one compact per-host table ([`hosts::HostTable`]) of the hosts
+//! that replied, and they write at finish; silent hosts' results are only counted.
 
 use crate::model::{PortResult, PortState};
 use crate::targets::PortSet;
@@ -386,6 +387,18 @@ pub struct Outputs {
     journal: Option<journal::Journal>,
 }
 
+/// The per-host table for a run: one that stores nothing for silent hosts when the run
+/// probes every port of every target (no shard), else one that keeps their no-response
+/// results, bounded.
+fn host_table(opts: &OutputOptions, info: &ScanInfo) -> HostTable {
+    let every_port = info.hosts.checked_mul(info.ports.len()) == Some(info.probes);
+    if every_port && !info.ports.is_empty() {
+        HostTable::covering(opts, &info.ports)
+    } else {
+        HostTable::new(opts)
+    }
+}
+
 /// Builds the writer for a format over a sink.
 pub fn make_writer(
     format: Format,
@@ -475,11 +488,10 @@ impl Outputs {
                 failed: None,
             })
             .collect();
-        let table = if slots.iter().any(|s| s.writer.grouped()) {
-            Some(HostTable::new(&ctx.opts))
-        } else {
-            None
-        };
+        let table = slots
+            .iter()
+            .any(|s| s.writer.grouped())
+            .then(|| host_table(&ctx.opts, info));
         for s in slots.iter_mut() {
             s.guard(|w| w.begin(info));
         }
