@@ -6,7 +6,7 @@ pub(crate) mod dry_run;
 pub mod engine;
 pub(crate) mod progress;
 pub(crate) mod resume;
-pub(crate) mod table_loop;
+pub mod table_loop;
 
 use crate::cli::{ScanConfig, ScanMode, SendPathChoice};
 use crate::error::{self, ScanError};
