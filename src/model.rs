@@ -1,7 +1,7 @@
 //! Result vocabulary shared by every stage: port states, reasons and finished results.
 
 use std::net::Ipv4Addr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// A port's state as nmap defines it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -144,4 +144,46 @@ mod tests {
         assert_eq!(Reason::SynAck.state(), PortState::Open);
         assert_eq!(Reason::Reset.state(), PortState::Closed);
     }
+}
+
+/// One reading of a scan's counters: the progress line, the end-of-scan line, the -oJ
+/// summary and the metrics file all read this one type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Frames sent (connects started), retries included.
+    pub packets_sent: u64,
+    /// New probes sent (not retries).
+    pub new_probes: u64,
+    /// Retries the probe table asked for.
+    pub retries: u64,
+    /// Verified SYN/ACKs (connects completed), duplicates included.
+    pub syn_acks: u64,
+    /// Verified RSTs (connects refused), duplicates included.
+    pub resets: u64,
+    /// Verified ICMP unreachables that mean filtered, duplicates included.
+    pub unreachables: u64,
+    /// Answers that decided a probe.
+    pub replies: u64,
+    /// Of those, the answers that came only on a retry.
+    pub replies_only_on_retry: u64,
+    /// Answers to probes already decided or never sent (duplicates, late replies).
+    pub ignored_replies: u64,
+    /// Probes that used every try without an answer.
+    pub timed_out: u64,
+    /// Frames captured.
+    pub frames: u64,
+    /// Frames that failed the cookie: not answers to our probes.
+    pub not_ours: u64,
+    /// Frames that did not parse.
+    pub malformed: u64,
+    /// Frames that parsed but mean nothing to a scan (other TCP flags, other ICMP).
+    pub uninteresting: u64,
+    /// Frames the kernel dropped because the capture buffer was full.
+    pub capture_drops: u64,
+    /// Open ports found.
+    pub found_open: u64,
+    /// The smoothed round-trip time, once measured.
+    pub srtt: Option<Duration>,
+    /// The send rate in force (None: unlimited).
+    pub rate_pps: Option<u64>,
 }

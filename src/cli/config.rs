@@ -2,6 +2,7 @@
 
 use super::args::Args;
 use crate::error::ScanError;
+use crate::net::ScopedIp;
 use crate::output::{Format, OutputOptions, OutputSpec};
 use crate::probe::SourcePorts;
 pub use crate::state::RetryPolicy;
@@ -68,8 +69,8 @@ pub struct ScanConfig {
     pub dry_run: bool,
     /// -e.
     pub interface: Option<String>,
-    /// --source-ip.
-    pub source_ip: Option<Ipv4Addr>,
+    /// --source-ip (IPv4 while the targets are; see [`ScanConfig::source_ipv4`]).
+    pub source_ip: Option<ScopedIp>,
     /// --source-port.
     pub source_ports: Option<SourcePorts>,
     /// --router-mac.
@@ -105,6 +106,16 @@ pub struct ScanConfig {
     pub hostnames: Vec<(Ipv4Addr, String)>,
     /// --baseline, --policy, --expect, --metrics-file (files read and checked).
     pub watch: crate::watch::scan::WatchConfig,
+}
+
+impl ScanConfig {
+    /// The IPv4 --source-ip (`build` refuses an IPv6 one while the targets are IPv4).
+    pub fn source_ipv4(&self) -> Option<Ipv4Addr> {
+        match self.source_ip.as_ref().map(|s| s.ip) {
+            Some(std::net::IpAddr::V4(a)) => Some(a),
+            _ => None,
+        }
+    }
 }
 
 fn usage(msg: String) -> ScanError {
@@ -195,6 +206,15 @@ pub(crate) fn parse_source_ports(value: &str) -> Result<SourcePorts, ScanError> 
     Ok(SourcePorts {
         first,
         count: last - first + 1,
+    })
+}
+
+/// --source-ip: an IPv4 or IPv6 address, a link-local one with its zone (`fe80::1%eth0`).
+fn parse_source_ip(value: &str) -> Result<ScopedIp, ScanError> {
+    ScopedIp::parse(value).ok_or_else(|| {
+        usage(format!(
+            "bad --source-ip \"{value}\": use an IPv4 or IPv6 address of this machine (a link-local one with its interface, as in fe80::1%eth0)"
+        ))
     })
 }
 
@@ -463,17 +483,12 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
         .as_deref()
         .map(|w| parse_seconds("--wait", w))
         .transpose()?;
-    let source_ip = args
-        .source_ip
-        .as_deref()
-        .map(|s| {
-            s.trim().parse::<Ipv4Addr>().map_err(|_| {
-                usage(format!(
-                    "bad --source-ip \"{s}\": use an IPv4 address of this machine"
-                ))
-            })
-        })
-        .transpose()?;
+    let source_ip = args.source_ip.as_deref().map(parse_source_ip).transpose()?;
+    if let Some(s) = source_ip.as_ref().filter(|s| s.ip.is_ipv6()) {
+        return Err(usage(format!(
+            "bad --source-ip \"{s}\": the targets are IPv4 addresses; an IPv6 source goes with IPv6 targets, which the scan does not send to yet"
+        )));
+    }
     let send_path = match args.send_path.as_deref() {
         None => None,
         Some("packet") => Some(SendPathChoice::Packet),
@@ -620,6 +635,51 @@ mod tests {
         );
         assert!(parse_mac("02:00:5e:10:00").is_err());
         assert!(parse_mac("02:00:5e:10:00:zz").is_err());
+    }
+
+    #[test]
+    fn source_ips_of_both_families_and_zones() {
+        let ok = |s: &str| {
+            parse_source_ip(s)
+                .map(|x| x.to_string())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(ok("198.18.0.1"), Ok("198.18.0.1".into()));
+        assert_eq!(ok(" 2001:2:0:18::1 "), Ok("2001:2:0:18::1".into()));
+        assert_eq!(
+            parse_source_ip("fe80::1%veth0").ok(),
+            Some(ScopedIp {
+                ip: "fe80::1".parse().unwrap(),
+                zone: Some("veth0".into())
+            })
+        );
+        for bad in [
+            "x",
+            "198.18.0.1%eth0",
+            "fe80::1%",
+            "fe80::1%a/b",
+            "fe80::1%0123456789abcdef",
+        ] {
+            assert_eq!(
+                ok(bad),
+                Err(format!("bad --source-ip \"{bad}\": use an IPv4 or IPv6 address of this machine (a link-local one with its interface, as in fe80::1%eth0)"))
+            );
+        }
+        // Parsed, but refused while the targets are IPv4.
+        let args = Args {
+            source_ip: Some("fe80::1%veth0".into()),
+            ..target_args(&["198.19.0.1"])
+        };
+        assert_eq!(
+            build_err(&args),
+            "bad --source-ip \"fe80::1%veth0\": the targets are IPv4 addresses; an IPv6 source goes with IPv6 targets, which the scan does not send to yet"
+        );
+        let v4 = Args {
+            source_ip: Some("198.18.0.1".into()),
+            ..target_args(&["198.19.0.1"])
+        };
+        let cfg = build(&v4, "synscan", &no_dns).unwrap();
+        assert_eq!(cfg.source_ipv4(), Some(Ipv4Addr::new(198, 18, 0, 1)));
     }
 
     #[test]

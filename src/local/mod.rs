@@ -145,7 +145,7 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
     if let Some(count) = args.free {
         let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
         let range = args.range.as_deref().map(cli::parse_range).transpose()?;
-        let kernel = crate::sys::kernel_ports::KernelPorts::read();
+        let kernel = crate::probe::kernel_ports::KernelPorts::read();
         match &kernel {
             Some(k) => eprintln!(
                 "synscan: kernel ephemeral range {}-{} ({} ports); reserved ports: {} ({} ports)",
@@ -157,7 +157,7 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
             ),
             None => eprintln!(
                 "synscan: cannot read {}; free ports are not kept out of the kernel's ephemeral range",
-                crate::sys::kernel_ports::RANGE_FILE
+                crate::probe::kernel_ports::RANGE_FILE
             ),
         }
         let (sockets, _) = all_sockets(&[proto], args.proc)?;

@@ -53,10 +53,10 @@ impl StreamFormat for Json {
             s.elapsed.as_secs_f64(),
             info.hosts,
             info.probes,
-            s.packets_sent,
-            s.replies,
-            s.replies_only_on_retry,
-            s.capture_drops,
+            s.stats.packets_sent,
+            s.stats.replies,
+            s.stats.replies_only_on_retry,
+            s.stats.capture_drops,
             s.losing_probes(),
             s.interrupted
         )

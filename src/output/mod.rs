@@ -5,7 +5,7 @@
 //! so the dispatcher keeps one compact per-host table ([`hosts::HostTable`]) of the hosts
 //! that replied, and they write at finish; silent hosts' results are only counted.
 
-use crate::model::{PortResult, PortState};
+use crate::model::{PortResult, PortState, ScanStats};
 use crate::targets::PortSet;
 use std::collections::HashMap;
 use std::fmt;
@@ -125,14 +125,8 @@ pub struct ScanSummary {
     pub end: Option<SystemTime>,
     /// Wall time.
     pub elapsed: Duration,
-    /// Probes sent, retries included.
-    pub packets_sent: u64,
-    /// Replies that arrived only on a retry.
-    pub replies_only_on_retry: u64,
-    /// Replies in all.
-    pub replies: u64,
-    /// Frames the kernel dropped because the capture buffer was full.
-    pub capture_drops: u64,
+    /// The scan's counters at its end.
+    pub stats: ScanStats,
     /// True when the scan was interrupted.
     pub interrupted: bool,
 }
@@ -141,8 +135,8 @@ impl ScanSummary {
     /// True when a notable share of answers came only on a retry, or the capture dropped
     /// replies: probes or their answers are being lost and the rate should come down.
     pub fn losing_probes(&self) -> bool {
-        self.capture_drops > 0
-            || (self.replies >= 20 && self.replies_only_on_retry * 100 > self.replies)
+        let s = &self.stats;
+        s.capture_drops > 0 || (s.replies >= 20 && s.replies_only_on_retry * 100 > s.replies)
     }
 }
 

@@ -51,10 +51,13 @@ fn summary() -> ScanSummary {
     ScanSummary {
         end: Some(at(T0 + 5)),
         elapsed: Duration::from_millis(4350),
-        packets_sent: 12,
-        replies_only_on_retry: 1,
-        replies: 3,
-        capture_drops: 0,
+        stats: ScanStats {
+            packets_sent: 12,
+            replies_only_on_retry: 1,
+            replies: 3,
+            capture_drops: 0,
+            ..ScanStats::default()
+        },
         interrupted: false,
     }
 }

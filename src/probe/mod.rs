@@ -5,6 +5,7 @@ use crate::wire::{LinkLayer, QuotedTcp, TcpSegment};
 use std::net::Ipv4Addr;
 
 pub mod cookie;
+pub(crate) mod kernel_ports;
 pub mod template;
 
 use cookie::Cookie;
@@ -35,13 +36,13 @@ impl SourcePorts {
     /// ordinary connections, whose RSTs `--firewall-rule` would then drop); `DEFAULT` when
     /// /proc is unreadable or leaves no room.
     pub fn system_default() -> SourcePorts {
-        crate::sys::kernel_ports::KernelPorts::read()
+        kernel_ports::KernelPorts::read()
             .and_then(|k| SourcePorts::outside(&k))
             .unwrap_or(SourcePorts::DEFAULT)
     }
 
     /// The top `DEFAULT.count` ports of the run the kernel leaves to scanners, if any.
-    pub fn outside(kernel: &crate::sys::kernel_ports::KernelPorts) -> Option<SourcePorts> {
+    pub fn outside(kernel: &kernel_ports::KernelPorts) -> Option<SourcePorts> {
         let run = kernel.scanner_ports(1024)?;
         let size = u32::from(*run.end()) - u32::from(*run.start()) + 1;
         let count = size.min(u32::from(SourcePorts::DEFAULT.count));
@@ -52,10 +53,7 @@ impl SourcePorts {
     }
 
     /// A one-line warning when these ports overlap the kernel's ephemeral range.
-    pub fn ephemeral_overlap_warning(
-        &self,
-        kernel: &crate::sys::kernel_ports::KernelPorts,
-    ) -> Option<String> {
+    pub fn ephemeral_overlap_warning(&self, kernel: &kernel_ports::KernelPorts) -> Option<String> {
         if !kernel.overlaps(self.first..=self.last()) {
             return None;
         }
@@ -198,8 +196,8 @@ mod tests {
     use pnet::packet::Packet;
     use proptest::prelude::*;
 
-    fn kernel(range: &str, reserved: &str) -> crate::sys::kernel_ports::KernelPorts {
-        crate::sys::kernel_ports::KernelPorts::parse(range, reserved).unwrap()
+    fn kernel(range: &str, reserved: &str) -> kernel_ports::KernelPorts {
+        kernel_ports::KernelPorts::parse(range, reserved).unwrap()
     }
 
     #[test]

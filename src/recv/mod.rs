@@ -1,7 +1,7 @@
 //! The receiver: classifies captured frames into verified replies and hands them to the
 //! probe table in batches. Frames that fail parsing or the cookie are counted, never reported.
 
-use crate::model::Reason;
+use crate::model::{Reason, ScanStats};
 use crate::net::Capture;
 use crate::probe::ProbeCrafter;
 use crate::state::ReplyEvent;
@@ -74,8 +74,12 @@ pub fn classify(
 pub struct RecvCounters {
     /// Frames seen.
     pub frames: AtomicU64,
-    /// Verified replies.
-    pub verified: AtomicU64,
+    /// Verified SYN/ACKs.
+    pub syn_acks: AtomicU64,
+    /// Verified RSTs.
+    pub resets: AtomicU64,
+    /// Verified ICMP unreachables meaning filtered.
+    pub unreachables: AtomicU64,
     /// Frames that did not parse.
     pub malformed: AtomicU64,
     /// Frames that parsed but were not replies we care about.
@@ -84,6 +88,31 @@ pub struct RecvCounters {
     pub not_ours: AtomicU64,
     /// Frames the kernel dropped because the capture buffer was full (running total).
     pub capture_drops: AtomicU64,
+}
+
+impl RecvCounters {
+    /// Counts one verified reply of `reason`.
+    pub fn count_reply(&self, reason: Reason) {
+        let counter = match reason {
+            Reason::SynAck => &self.syn_acks,
+            Reason::Reset | Reason::ConnRefused => &self.resets,
+            _ => &self.unreachables,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Copies the counters into `s`.
+    pub fn read_into(&self, s: &mut ScanStats) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        s.frames = get(&self.frames);
+        s.syn_acks = get(&self.syn_acks);
+        s.resets = get(&self.resets);
+        s.unreachables = get(&self.unreachables);
+        s.malformed = get(&self.malformed);
+        s.uninteresting = get(&self.uninteresting);
+        s.not_ours = get(&self.not_ours);
+        s.capture_drops = get(&self.capture_drops);
+    }
 }
 
 /// How often the receiver reads the kernel's drop counter.
@@ -128,9 +157,9 @@ pub fn run_receiver(
             .fetch_add(uninteresting, Ordering::Relaxed);
         counters.not_ours.fetch_add(not_ours, Ordering::Relaxed);
         if !batch.is_empty() {
-            counters
-                .verified
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            for ev in &batch {
+                counters.count_reply(ev.reason);
+            }
             if replies.send(batch).is_err() {
                 break;
             }

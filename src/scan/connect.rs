@@ -3,9 +3,10 @@
 
 use super::engine::EngineReport;
 use super::progress::{Progress, ProgressStyle};
-use super::table_loop::{self, ProbeModule, Recorder, ResultSink};
-use crate::model::Reason;
+use super::table_loop::{self, LoopParams, ProbeModule, Recorder, ResultSink};
+use crate::model::{Reason, ScanStats};
 use crate::net::connect::{ConnectOutcome, ConnectScanner};
+use crate::recv::RecvCounters;
 use crate::send::pace::{Pacer, ThreadPacer};
 use crate::send::SendCounters;
 use crate::state::window::WindowTable;
@@ -66,7 +67,8 @@ pub fn run(
         checkpoint_every,
     } = params;
     let began = Instant::now();
-    let counters = SendCounters::default();
+    let send_counters = SendCounters::default();
+    let recv_counters = RecvCounters::default();
     let mut module = ConnectModule {
         scanner,
         order: &order,
@@ -76,42 +78,30 @@ pub fn run(
         max_in_flight,
         retries: VecDeque::new(),
         outcomes: Vec::new(),
-        counters: &counters,
+        send_counters: &send_counters,
+        recv_counters: &recv_counters,
     };
-    let mut progress =
-        progress.map(|style| Progress::new(order.len().saturating_sub(start), style));
-    let looped = table_loop::run(
+    let total = order.len().saturating_sub(start);
+    let end = table_loop::run(
         &mut module,
         &mut table,
         &order,
         sink,
-        start,
-        checkpoint_every,
-        wait,
-        &mut |view| {
-            if let Some(p) = progress.as_mut() {
-                p.tick(&counters, view.found_open, 0);
-            }
-            pacer.observe(
-                Instant::now(),
-                view.table.decided_by_reply,
-                view.table.decided_on_retry,
-            );
+        LoopParams {
+            start,
+            checkpoint_every,
+            wait,
+            pacer: &mut pacer,
+            progress: progress.map(|style| Progress::new(total, style)),
         },
-    );
-    if let Some(p) = progress.as_mut() {
-        p.finish();
-    }
-    let end = looped?;
+    )?;
     Ok(EngineReport {
-        packets_sent: counters.packets.load(Ordering::Relaxed),
         next_position: end.released,
         probes: order.len(),
         complete: module.pos >= order.len(),
-        table: table.stats(),
         elapsed: began.elapsed(),
-        srtt: table.srtt(),
-        ..EngineReport::default()
+        stats: table_loop::snapshot(&module, &table, end.found_open, &pacer),
+        adaptive_rate: pacer.adaptive(),
     })
 }
 
@@ -128,7 +118,8 @@ struct ConnectModule<'a> {
     /// Retries waiting for a descriptor and budget, by position.
     retries: VecDeque<u64>,
     outcomes: Vec<(u64, ConnectOutcome)>,
-    counters: &'a SendCounters,
+    send_counters: &'a SendCounters,
+    recv_counters: &'a RecvCounters,
 }
 
 impl ConnectModule<'_> {
@@ -153,7 +144,7 @@ impl ConnectModule<'_> {
             }
             self.retries.pop_front();
             rec.resent(now, [position]);
-            self.counters.packets.fetch_add(1, Ordering::Relaxed);
+            self.send_counters.packets.fetch_add(1, Ordering::Relaxed);
             budget -= 1;
         }
         let first_new = self.pos;
@@ -167,8 +158,10 @@ impl ConnectModule<'_> {
         }
         let n = self.pos - first_new;
         rec.sent_new(now, first_new..self.pos);
-        self.counters.packets.fetch_add(n, Ordering::Relaxed);
-        self.counters.new_probes.fetch_add(n, Ordering::Relaxed);
+        self.send_counters.packets.fetch_add(n, Ordering::Relaxed);
+        self.send_counters
+            .new_probes
+            .fetch_add(n, Ordering::Relaxed);
         self.pacer.refund(budget);
     }
 }
@@ -191,6 +184,7 @@ impl ProbeModule for ConnectModule<'_> {
             let Some(reason) = outcome_reason(outcome) else {
                 continue; // undecided: the probe's timeout retries it
             };
+            self.recv_counters.count_reply(reason);
             let ev = ReplyEvent {
                 ip,
                 port,
@@ -216,6 +210,11 @@ impl ProbeModule for ConnectModule<'_> {
 
     fn sending_done(&self) -> bool {
         !self.sending_new() && self.retries.is_empty()
+    }
+
+    fn read_counters(&self, s: &mut ScanStats) {
+        self.send_counters.read_into(s);
+        self.recv_counters.read_into(s);
     }
 }
 

@@ -3,15 +3,16 @@
 //! it with the in-memory network.
 
 use super::progress::{Progress, ProgressStyle};
-use super::table_loop::{self, ProbeModule, Recorder};
+use super::table_loop::{self, LoopParams, ProbeModule, Recorder};
 pub use super::table_loop::{ResultSink, CHECKPOINT_EVERY};
+use crate::model::ScanStats;
 use crate::net::{Capture, Transmit};
 use crate::probe::ProbeCrafter;
 use crate::recv::{run_receiver, RecvCounters};
 use crate::send::pace::Pacer;
 use crate::send::{run_sender, PositionClaimer, SendCounters, SendShared, SenderEvent, MAX_BATCH};
 use crate::state::window::WindowTable;
-use crate::state::{ReplyEvent, TableStats};
+use crate::state::ReplyEvent;
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,30 +41,19 @@ pub struct EngineParams {
 /// What a finished engine run reports.
 #[derive(Clone, Debug, Default)]
 pub struct EngineReport {
-    /// Frames sent, retries included.
-    pub packets_sent: u64,
     /// Position where a resume would start.
     pub next_position: u64,
     /// Probes in the order (the shard's share of the scan).
     pub probes: u64,
     /// True when every probe of the order was sent.
     pub complete: bool,
-    /// Table counters.
-    pub table: TableStats,
-    /// Frames captured.
-    pub frames: u64,
-    /// Frames that failed the cookie.
-    pub not_ours: u64,
-    /// Frames that did not parse.
-    pub malformed: u64,
-    /// Frames the kernel dropped because the capture buffer was full.
-    pub capture_drops: u64,
     /// Wall time.
     pub elapsed: Duration,
-    /// Smoothed RTT measured.
-    pub srtt: Option<Duration>,
-    /// Where `--rate auto` ended.
-    pub final_pps: Option<u64>,
+    /// The counters at the end.
+    pub stats: ScanStats,
+    /// True when the rate followed the scan's counters (then `stats.rate_pps` is where it
+    /// ended).
+    pub adaptive_rate: bool,
 }
 
 /// Runs a SYN scan with one sender thread per transmit socket and one receiver on
@@ -128,34 +118,22 @@ pub fn run(
             new_done: None,
             reported: (start, false),
             failure: None,
+            send_counters: &send_counters,
+            recv_counters: &recv_counters,
         };
-        let mut progress = progress.map(|style| Progress::new(total, style));
         let result = table_loop::run(
             &mut module,
             &mut table,
             &order,
             sink,
-            start,
-            checkpoint_every,
-            wait,
-            &mut |view| {
-                if let Some(p) = progress.as_mut() {
-                    p.tick(
-                        &send_counters,
-                        view.found_open,
-                        recv_counters.capture_drops.load(Ordering::Relaxed),
-                    );
-                }
-                pacer.observe(
-                    Instant::now(),
-                    view.table.decided_by_reply,
-                    view.table.decided_on_retry,
-                );
+            LoopParams {
+                start,
+                checkpoint_every,
+                wait,
+                pacer: &mut pacer,
+                progress: progress.map(|style| Progress::new(total, style)),
             },
         );
-        if let Some(p) = progress.as_mut() {
-            p.finish();
-        }
         // Closing the retry channel ends the sender; then stop capturing.
         module.retry_tx = None;
         for sender in senders {
@@ -171,18 +149,12 @@ pub fn run(
             Err(_) => return Err("the receiver thread failed".to_string()),
         }
         Ok(EngineReport {
-            packets_sent: send_counters.packets.load(Ordering::Relaxed),
             next_position: end.released,
             probes: order.len(),
             complete,
-            table: table.stats(),
-            frames: recv_counters.frames.load(Ordering::Relaxed),
-            not_ours: recv_counters.not_ours.load(Ordering::Relaxed),
-            malformed: recv_counters.malformed.load(Ordering::Relaxed),
-            capture_drops: recv_counters.capture_drops.load(Ordering::Relaxed),
             elapsed: began.elapsed(),
-            srtt: table.srtt(),
-            final_pps: pacer.adaptive().then(|| pacer.pps()).flatten(),
+            stats: table_loop::snapshot(&module, &table, end.found_open, &pacer),
+            adaptive_rate: pacer.adaptive(),
         })
     })
 }
@@ -201,6 +173,8 @@ struct SynModule<'a> {
     /// The furthest report so far.
     reported: (u64, bool),
     failure: Option<String>,
+    send_counters: &'a SendCounters,
+    recv_counters: &'a RecvCounters,
 }
 
 impl SynModule<'_> {
@@ -264,6 +238,11 @@ impl ProbeModule for SynModule<'_> {
 
     fn sending_done(&self) -> bool {
         self.new_done.is_some()
+    }
+
+    fn read_counters(&self, s: &mut ScanStats) {
+        self.send_counters.read_into(s);
+        self.recv_counters.read_into(s);
     }
 }
 
@@ -369,13 +348,23 @@ mod tests {
             assert_eq!((res.state, res.reason), expected(*ip, *port), "{ip}:{port}");
         }
         // Answered probes go once; the 64 dropped ones twice (one retry).
-        assert_eq!(report.packets_sent, 256 + 64);
-        assert_eq!(report.table.decided_by_reply, 256 - 64);
+        assert_eq!(report.stats.packets_sent, 256 + 64);
+        assert_eq!(report.stats.replies, 256 - 64);
         assert_eq!(
-            report.table.ignored_replies,
+            report.stats.ignored_replies,
             256 - 64,
             "duplicates are ignored"
         );
+        // One snapshot holds every counter: each answer came twice, none failed the cookie.
+        let st = &report.stats;
+        assert_eq!(
+            (st.syn_acks, st.resets, st.unreachables, st.frames),
+            (2 * 64, 2 * (64 + 48), 2 * 16, 2 * 192)
+        );
+        assert_eq!((st.not_ours, st.malformed, st.capture_drops), (0, 0, 0));
+        assert_eq!((st.new_probes, st.retries, st.timed_out), (256, 64, 64));
+        assert_eq!((st.found_open, st.rate_pps), (64, Some(200_000)));
+        assert!(st.srtt.is_some());
     }
 
     #[test]
@@ -395,7 +384,7 @@ mod tests {
             "one retry should miss some: {}",
             open(&fixed)
         );
-        assert_eq!(open(&adaptive), 64, "{:?}", report.table);
+        assert_eq!(open(&adaptive), 64, "{:?}", report.stats);
         for ((ip, port), res) in &adaptive {
             assert_eq!((res.state, res.reason), expected(*ip, *port), "{ip}:{port}");
         }
@@ -414,7 +403,7 @@ mod tests {
         )
         .expect("run");
         assert!(!report.complete);
-        assert_eq!((report.next_position, report.packets_sent), (0, 0));
+        assert_eq!((report.next_position, report.stats.packets_sent), (0, 0));
         assert!(results.is_empty());
     }
 
@@ -529,8 +518,12 @@ mod tests {
         )
         .expect("run");
         // 192 probes answer on the first try; every tenth frame captured is lost.
-        assert!(report.capture_drops >= 19, "{}", report.capture_drops);
-        assert_eq!(report.capture_drops, rx.stats().dropped);
+        assert!(
+            report.stats.capture_drops >= 19,
+            "{}",
+            report.stats.capture_drops
+        );
+        assert_eq!(report.stats.capture_drops, rx.stats().dropped);
         assert_eq!(results.len(), 256);
         for r in &results {
             assert_eq!(
@@ -558,7 +551,7 @@ mod tests {
         .expect("run");
         assert!(report.complete);
         assert_eq!(report.next_position, 256);
-        assert_eq!(report.packets_sent, 256 + 64);
+        assert_eq!(report.stats.packets_sent, 256 + 64);
         let pairs: std::collections::BTreeSet<_> = results.iter().map(|r| (r.ip, r.port)).collect();
         assert_eq!((pairs.len(), results.len()), (256, 256));
         for r in &results {

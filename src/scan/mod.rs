@@ -6,7 +6,7 @@ pub(crate) mod dry_run;
 pub mod engine;
 pub(crate) mod progress;
 pub(crate) mod resume;
-pub(crate) mod table_loop;
+pub mod table_loop;
 
 use crate::cli::{ScanConfig, ScanMode, SendPathChoice};
 use crate::error::{self, ScanError};
@@ -87,10 +87,10 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         .targets
         .nth(0)
         .ok_or_else(|| ScanError::usage("no targets to scan"))?;
-    let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ip)?;
+    let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ipv4())?;
     let source_ports = match cfg.source_ports {
         Some(p) => {
-            if let Some(w) = crate::sys::kernel_ports::KernelPorts::read()
+            if let Some(w) = crate::probe::kernel_ports::KernelPorts::read()
                 .and_then(|k| p.ephemeral_overlap_warning(&k))
             {
                 eprintln!("synscan: warning: {w}");
@@ -454,10 +454,7 @@ fn finish(
     let summary = ScanSummary {
         end: Some(SystemTime::now()),
         elapsed: report.elapsed,
-        packets_sent: report.packets_sent,
-        replies_only_on_retry: report.table.decided_on_retry,
-        replies: report.table.decided_by_reply,
-        capture_drops: report.capture_drops,
+        stats: report.stats,
         interrupted: !report.complete,
     };
     let verdict = watch.as_ref().map(|w| w.conclude());
@@ -479,17 +476,18 @@ fn finish(
         _ => code,
     };
     report_loss(&summary);
-    if let Some(pps) = report.final_pps {
+    let stats = &report.stats;
+    if let (true, Some(pps)) = (report.adaptive_rate, stats.rate_pps) {
         eprintln!("synscan: --rate auto ended at {pps} pps");
     }
     eprintln!(
         "synscan: sent {} packets in {:.2} s ({:.0} pps), {} replies, {} frames failed the cookie, {} capture drops",
-        report.packets_sent,
+        stats.packets_sent,
         report.elapsed.as_secs_f64(),
-        report.packets_sent as f64 / report.elapsed.as_secs_f64().max(1e-9),
-        report.table.decided_by_reply,
-        report.not_ours,
-        report.capture_drops
+        stats.packets_sent as f64 / report.elapsed.as_secs_f64().max(1e-9),
+        stats.replies,
+        stats.not_ours,
+        stats.capture_drops
     );
     if report.complete {
         // The rest is done: an old resume file would only invite a second run.
@@ -527,15 +525,15 @@ fn finish(
 /// Says so when the capture dropped replies or a notable share of answers needed a
 /// retry: the path or this machine is losing probes.
 fn report_loss(summary: &ScanSummary) {
-    if summary.capture_drops > 0 {
+    if summary.stats.capture_drops > 0 {
         eprintln!(
             "synscan: warning: the kernel dropped {} captured frames (capture buffer full); ports whose every answer was lost show as filtered: lower --rate or raise --capture-buffer",
-            summary.capture_drops
+            summary.stats.capture_drops
         );
     } else if summary.losing_probes() {
         eprintln!(
             "synscan: {} of {} answers came only on a retry: the network is losing probes; lower --rate",
-            summary.replies_only_on_retry, summary.replies
+            summary.stats.replies_only_on_retry, summary.stats.replies
         );
     }
 }

@@ -1,9 +1,8 @@
 //! Progress on stderr: a line redrawn in place when stderr is a terminal, and status lines
 //! every --stats-every seconds: rate, percent done, ETA, found.
 
-use crate::send::SendCounters;
+use crate::model::ScanStats;
 use std::io::Write;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How progress is shown.
@@ -55,26 +54,25 @@ impl Progress {
     }
 
     /// Shows the state when the interval has passed.
-    pub fn tick(&mut self, counters: &SendCounters, found: u64, capture_drops: u64) {
+    pub fn tick(&mut self, stats: &ScanStats) {
         let now = Instant::now();
         let dt = now.duration_since(self.last).as_secs_f64();
         if dt < self.style.every.as_secs_f64() {
             return;
         }
-        let packets = counters.packets.load(Ordering::Relaxed);
-        let done = counters.new_probes.load(Ordering::Relaxed);
-        let rate = (packets - self.last_packets) as f64 / dt;
+        let packets = stats.packets_sent;
+        let rate = packets.saturating_sub(self.last_packets) as f64 / dt;
         self.last = now;
         self.last_packets = packets;
         let mut line = format_line(
             rate,
-            done,
+            stats.new_probes,
             self.total,
             self.began.elapsed().as_secs_f64(),
-            found,
+            stats.found_open,
         );
-        if capture_drops > 0 {
-            line.push_str(&format!(", capture drops={capture_drops}"));
+        if stats.capture_drops > 0 {
+            line.push_str(&format!(", capture drops={}", stats.capture_drops));
         }
         let mut err = std::io::stderr().lock();
         if self.style.in_place {

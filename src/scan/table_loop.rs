@@ -4,10 +4,12 @@
 //! results, releases results in order, checkpoints, ticks the monitor and decides when the
 //! scan is over. A change to retries or finishing is made here, once.
 
-use crate::model::{PortResult, PortState};
+use super::progress::Progress;
+use crate::model::{PortResult, PortState, ScanStats};
+use crate::send::pace::Pacer;
 use crate::state::epochs::{Epochs, Released};
 use crate::state::window::{Silent, WindowTable};
-use crate::state::{no_response, ReplyEvent, ReplyOutcome, TableStats};
+use crate::state::{no_response, ReplyEvent, ReplyOutcome};
 use crate::targets::ProbeOrder;
 use std::io;
 use std::ops::Range;
@@ -63,6 +65,8 @@ pub trait ProbeModule {
     fn abandon(&mut self, _position: u64) {}
     /// True once no new probe and no queued retry will start.
     fn sending_done(&self) -> bool;
+    /// Fills in the send and capture counters of `s`.
+    fn read_counters(&self, s: &mut ScanStats);
 }
 
 /// The probe table as a probe module sees it: sends and answers go in, results come out in
@@ -128,17 +132,6 @@ impl Recorder<'_> {
     }
 }
 
-/// What the loop shows the monitor at each tick.
-#[derive(Clone, Copy, Debug)]
-pub struct LoopView {
-    /// Open ports found so far.
-    pub found_open: u64,
-    /// The table's counters.
-    pub table: TableStats,
-    /// The smoothed RTT, once measured.
-    pub srtt: Option<Duration>,
-}
-
 /// How the table loop ended.
 #[derive(Clone, Copy, Debug)]
 pub struct LoopEnd {
@@ -148,20 +141,60 @@ pub struct LoopEnd {
     pub found_open: u64,
 }
 
+/// The loop's settings and its monitor: the pacer it steers and the progress it shows.
+pub struct LoopParams<'a> {
+    /// First position of the order this run sends.
+    pub start: u64,
+    /// Time between checkpoints.
+    pub checkpoint_every: Duration,
+    /// Cap on listening after the last send once sending is done.
+    pub wait: Option<Duration>,
+    /// The scan's rate, steered from the counters when adaptive.
+    pub pacer: &'a mut Pacer,
+    /// Progress on stderr, if any.
+    pub progress: Option<Progress>,
+}
+
+/// The scan's counters now: the module's send and capture counters, the table's, the
+/// pacer's rate.
+pub fn snapshot(
+    module: &dyn ProbeModule,
+    table: &WindowTable,
+    found_open: u64,
+    pacer: &Pacer,
+) -> ScanStats {
+    let mut s = ScanStats::default();
+    module.read_counters(&mut s);
+    let t = table.stats();
+    s.retries = t.retries_requested;
+    s.replies = t.decided_by_reply;
+    s.replies_only_on_retry = t.decided_on_retry;
+    s.ignored_replies = t.ignored_replies;
+    s.timed_out = t.timed_out;
+    s.found_open = found_open;
+    s.srtt = table.srtt();
+    s.rate_pps = pacer.pps();
+    s
+}
+
 /// Runs the scan's table loop until every probe the module sent is decided (or `wait`
-/// has passed since the last send once sending is done), with `monitor` called every
-/// 250 ms. Whatever ends the loop, what is decided in order is released and checkpointed.
-#[allow(clippy::too_many_arguments)]
+/// has passed since the last send once sending is done); every 250 ms the monitor reads
+/// the counters once, steers the pacer and shows progress. Whatever ends the loop, what
+/// is decided in order is released and checkpointed.
 pub fn run(
     module: &mut dyn ProbeModule,
     table: &mut WindowTable,
     order: &ProbeOrder,
     sink: &mut dyn ResultSink,
-    start: u64,
-    checkpoint_every: Duration,
-    wait: Option<Duration>,
-    monitor: &mut dyn FnMut(&LoopView),
+    params: LoopParams<'_>,
 ) -> Result<LoopEnd, String> {
+    let LoopParams {
+        start,
+        checkpoint_every,
+        wait,
+        pacer,
+        mut progress,
+    } = params;
     // The silent probes of a range are read from the answered bits at its release.
     table.keep_answers_from(start);
     let mut rec = Recorder {
@@ -171,7 +204,16 @@ pub fn run(
         found_open: 0,
         last_send: Instant::now(),
     };
-    let looped = run_loop(module, &mut rec, sink, wait, monitor);
+    let looped = run_loop(module, &mut rec, sink, wait, &mut |module, rec| {
+        let stats = snapshot(module, rec.table, rec.found_open, pacer);
+        pacer.observe(Instant::now(), &stats);
+        if let Some(p) = progress.as_mut() {
+            p.tick(&stats);
+        }
+    });
+    if let Some(p) = progress.as_mut() {
+        p.finish();
+    }
     let ended = rec.release.end(sink, looped.is_err(), rec.table, rec.order);
     looped.and(ended)?;
     Ok(LoopEnd {
@@ -180,12 +222,14 @@ pub fn run(
     })
 }
 
+type Monitor<'m> = dyn FnMut(&dyn ProbeModule, &Recorder<'_>) + 'm;
+
 fn run_loop(
     module: &mut dyn ProbeModule,
     rec: &mut Recorder<'_>,
     sink: &mut dyn ResultSink,
     wait: Option<Duration>,
-    monitor: &mut dyn FnMut(&LoopView),
+    monitor: &mut Monitor<'_>,
 ) -> Result<(), String> {
     let mut retries = Vec::new();
     let mut silent = Vec::new();
@@ -202,11 +246,7 @@ fn run_loop(
         rec.release.tick(now, sink, rec.table, rec.order)?;
         if now.duration_since(last_tick) >= MONITOR_EVERY {
             last_tick = now;
-            monitor(&LoopView {
-                found_open: rec.found_open,
-                table: rec.table.stats(),
-                srtt: rec.table.srtt(),
-            });
+            monitor(module, rec);
         }
         if module.sending_done() {
             if rec.table.is_empty() {
@@ -334,6 +374,7 @@ impl Release {
 mod tests {
     use super::*;
     use crate::model::Reason;
+    use crate::send::pace::Rate;
     use crate::state::rtt::RttEstimator;
     use crate::targets::{Ipv4Set, PortSet, ProbeSpace, Shard};
     use std::collections::BTreeMap;
@@ -431,6 +472,18 @@ mod tests {
         fn sending_done(&self) -> bool {
             self.started && self.queued.is_empty()
         }
+
+        fn read_counters(&self, _s: &mut ScanStats) {}
+    }
+
+    fn params(wait: Option<Duration>) -> LoopParams<'static> {
+        LoopParams {
+            start: 0,
+            checkpoint_every: CHECKPOINT_EVERY,
+            wait,
+            pacer: Box::leak(Box::new(Pacer::new(Rate::Max, Instant::now()))),
+            progress: None,
+        }
     }
 
     fn table(retries: u32, rto_ms: u64) -> WindowTable {
@@ -455,18 +508,7 @@ mod tests {
         let mut module = Scripted::new(&order, vec![1, 2, 0]);
         let mut t = table(1, 10);
         let mut results: Vec<PortResult> = Vec::new();
-        let mut ticks = 0;
-        let end = run(
-            &mut module,
-            &mut t,
-            &order,
-            &mut results,
-            0,
-            CHECKPOINT_EVERY,
-            None,
-            &mut |_| ticks += 1,
-        )
-        .expect("run");
+        let end = run(&mut module, &mut t, &order, &mut results, params(None)).expect("run");
         let got: Vec<_> = results
             .iter()
             .map(|r| (r.port, r.state, r.reason))
@@ -497,17 +539,8 @@ mod tests {
         let mut t = table(5, 10_000);
         let mut results: Vec<PortResult> = Vec::new();
         let began = Instant::now();
-        let end = run(
-            &mut module,
-            &mut t,
-            &order,
-            &mut results,
-            0,
-            CHECKPOINT_EVERY,
-            Some(Duration::from_millis(50)),
-            &mut |_| {},
-        )
-        .expect("run");
+        let wait = Some(Duration::from_millis(50));
+        let end = run(&mut module, &mut t, &order, &mut results, params(wait)).expect("run");
         assert!(
             began.elapsed() < Duration::from_secs(2),
             "{:?}",

@@ -98,13 +98,21 @@ pub struct SendShared<'a> {
     pub counters: &'a SendCounters,
 }
 
-/// Counters shared with the progress display.
+/// Counters of what left, read into the scan's stats.
 #[derive(Debug, Default)]
 pub struct SendCounters {
     /// Frames handed to the kernel, retries included.
     pub packets: AtomicU64,
     /// New probes sent (not retries).
     pub new_probes: AtomicU64,
+}
+
+impl SendCounters {
+    /// Copies the counters into `s`.
+    pub fn read_into(&self, s: &mut crate::model::ScanStats) {
+        s.packets_sent = self.packets.load(Ordering::Relaxed);
+        s.new_probes = self.new_probes.load(Ordering::Relaxed);
+    }
 }
 
 /// Sends the probes of the order it claims, plus the retries the table asks for, at the

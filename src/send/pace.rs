@@ -5,6 +5,7 @@
 
 use super::auto_rate::AutoRate;
 use super::rate::RateLimiter;
+use crate::model::ScanStats;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,11 +81,10 @@ impl Pacer {
         }
     }
 
-    /// Steers an adaptive rate from the scan's counters at `now`: answers that decided a
-    /// probe, and how many of them came only on a retry.
-    pub fn observe(&mut self, now: Instant, replies: u64, replies_only_on_retry: u64) {
+    /// Steers an adaptive rate from the scan's counters at `now`.
+    pub fn observe(&mut self, now: Instant, stats: &ScanStats) {
         if let Some(c) = self.controller.as_mut() {
-            if let Some(pps) = c.update(now, replies, replies_only_on_retry) {
+            if let Some(pps) = c.update(now, stats.replies, stats.replies_only_on_retry) {
                 self.current.store(pps, Ordering::Relaxed);
             }
         }
@@ -204,7 +204,11 @@ mod tests {
         assert_eq!(pacer.pps(), Some(super::super::auto_rate::START_PPS));
         let mut share = pacer.thread_share(1, 256);
         share.grant(t0, 1);
-        pacer.observe(t0 + super::super::auto_rate::WINDOW, 1000, 0);
+        let clean = ScanStats {
+            replies: 1000,
+            ..ScanStats::default()
+        };
+        pacer.observe(t0 + super::super::auto_rate::WINDOW, &clean);
         assert_eq!(pacer.pps(), Some(12_500));
         // 12.5k pps: 12 or 13 a millisecond (a bucket of 2 ms).
         assert_eq!(sent_in(&mut share, t0, 1000), 12_500);

@@ -8,7 +8,6 @@ pub(crate) mod epoll;
 pub(crate) mod files;
 pub(crate) mod fs;
 pub(crate) mod keeper;
-pub(crate) mod kernel_ports;
 pub(crate) mod netlink;
 pub mod netns;
 pub mod packet;

@@ -13,10 +13,6 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// Largest ICMP error Linux sends (RFC 1812 4.3.2.3: at most 576 bytes), which caps the quote.
 pub const ICMP_MAX_PACKET: usize = 576;
 
-/// The segment a frame carries: the old name of `TcpSegment`, kept while the lab's injector
-/// still uses it.
-pub type TcpSpec = TcpSegment;
-
 /// The 14-byte Ethernet header for IPv4 (empty for `RawIp`).
 pub fn link_header(link: LinkLayer, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Vec<u8> {
     link_header_for(link, src_mac, dst_mac, ethertype::IPV4)

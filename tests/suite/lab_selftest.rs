@@ -501,6 +501,56 @@ fn ipv6_drop_all_counts_but_never_answers() {
     );
 }
 
+/// A wire that loses every frame still passes ARP and IPv6 neighbour discovery (only
+/// delayed): connects of both families time out, yet the scanner resolves the target's MAC
+/// for both.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn total_wire_loss_spares_arp_and_neighbour_discovery() {
+    let lab = Lab::start(&[
+        "--family",
+        "mixed",
+        "--prefix",
+        "198.19.9.0/28",
+        "--prefix6",
+        "2001:2:0:19::90/124",
+        "--open-hosts",
+        "1",
+        "--open-per-host",
+        "1",
+        "--filtered",
+        "0",
+        "--wire-loss",
+        "100",
+        "--delay-ms",
+        "2",
+    ]);
+    let t = lab.truth.clone();
+    let t6 = t.ipv6.clone().expect("an IPv6 side");
+    let open4 = *t.open.iter().next().expect("an IPv4 open pair");
+    let open6 = *t6.open.iter().next().expect("an IPv6 open pair");
+    let pairs = [(open4.0.into(), open4.1), (open6.0.into(), open6.1)];
+    let got = lab.connect(&pairs, 1500);
+    assert!(got.values().all(|o| o == "timeout"), "{got:?}");
+    for (family, next_hop) in [
+        ("-4", t.target_ip.to_string()),
+        ("-6", t6.target_ip.to_string()),
+    ] {
+        let out = lab.run_in_scanner("ip", &[family, "neigh", "show", &next_hop]);
+        let neigh = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            neigh.contains("lladdr"),
+            "{next_hop} must resolve: {neigh:?}"
+        );
+    }
+    let stats = lab.wire_stats().expect("the lab has a wire");
+    let lost = stats["directions"][0]["lost"].as_u64().unwrap_or(0);
+    assert!(
+        lost >= 4,
+        "SYNs and retransmissions of both families lost: {stats}"
+    );
+}
+
 fn read(path: &str) -> String {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()))
