@@ -59,7 +59,7 @@ impl ResultWriter for JsonWriter {
     fn finish(&mut self, info: &ScanInfo, s: &ScanSummary, _hosts: &HostReport) -> io::Result<()> {
         writeln!(
             self.out,
-            "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"capture_drops\":{},\"lower_rate_advised\":{},\"interrupted\":{}}}",
+            "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"capture_drops\":{},\"rate_pps\":{},\"lower_rate_advised\":{},\"interrupted\":{}}}",
             epoch_secs(info.start),
             epoch_secs(end_time(info, s)),
             s.elapsed.as_secs_f64(),
@@ -69,6 +69,9 @@ impl ResultWriter for JsonWriter {
             s.stats.replies,
             s.stats.replies_only_on_retry,
             s.stats.capture_drops,
+            s.stats
+                .rate_pps
+                .map_or_else(|| "null".to_string(), |p| p.to_string()),
             s.losing_probes(),
             s.interrupted
         )?;
