@@ -127,8 +127,8 @@ pub struct Args {
     #[arg(long = "resume-file", value_name = "FILE", help_heading = TECHNIQUE)]
     pub resume_file: Option<String>,
 
-    /// Packets per second: N (1 to 100000000; 10k, 1.5M) fixed, max (as fast as the send
-    /// path goes) or auto [default: auto: starts at 10000, doubles every round trip while
+    /// Packets per second: N (1 to 100000000; 10k, 1.5M) or max (as fast as the send path goes);
+    /// auto is the default [default: auto: starts at 10000, doubles every round trip while
     /// answers keep up, backs off on congestion, holds when too few probes are answered].
     #[arg(
         long,
