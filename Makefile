@@ -12,10 +12,11 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share
 
-.PHONY: all build demo test lint bench bench-e2e bench-rate clean install uninstall
+.PHONY: all build demo test lint bench bench-e2e bench-memory bench-rate clean install uninstall
 
 all: build
 
+# Both workspace members (default-members): the scanner and the lab.
 build:
 	$(CARGO) build --release --bins
 
@@ -29,7 +30,8 @@ lint:
 
 # Unit tests, then end-to-end tests against namespace labs. Tests that need root are marked
 # #[ignore = "needs root: ..."]: run as root they all run; otherwise cargo lists them as
-# ignored. One test at a time: lab scans share two cores.
+# ignored. One test at a time: lab scans share two cores. Both crates of the workspace are
+# tested (default-members); the lab's own tests make cargo build the synscan-lab binary.
 ROOT_TESTS := $(if $(filter 0,$(shell id -u)),--include-ignored,)
 test: lint
 	@[ -n "$(ROOT_TESTS)" ] || echo "make test: not root, so the tests that need root are only listed as ignored"
@@ -40,6 +42,10 @@ bench:
 
 bench-e2e: build
 	RELEASE=$(RELEASE) bash benches/e2e.sh
+
+# Peak RSS send-only against masscan as the scan's size, timeout and rate grow (scenario m).
+bench-memory: build
+	RELEASE=$(RELEASE) E2E_SCENARIOS=m E2E_TOOLS="synscan masscan" bash benches/e2e.sh
 
 # --rate accuracy from 1k pps to the ceiling, on a send-only lab.
 bench-rate: build

@@ -9,6 +9,12 @@
 #      every probe (SYN/ACK for the open truth, RST otherwise) except the filtered truth.
 #   b  send-only: `serve --drop-all` drops everything but ARP at the target veth's ingress
 #      (after the veth counted it), so only the sender is measured.
+#   m  memory, send-only (as b): peak RSS of synscan against masscan's in the same run as the
+#      scan's size, its timeout and its rate grow, one at a time from /16 x 23 at --rate max:
+#      size: /16 x the lab's 23 ports and /16 x ports 1-300 (19.7M probes), both tools;
+#      timeout: --retries 0, default, 3 (a silent probe stays 1 s, 3 s, 9 s in flight);
+#      rate: --rate 100000 and 300000 besides max (masscan at the same rates).
+#      `make bench-memory` runs only this scenario (and the dry run).
 #
 # Every tool run gets its own lab (same truth seed, so the same truth) and is measured the same
 # way: wall time and peak RSS from /usr/bin/time, packets from the target veth's rx_packets
@@ -27,6 +33,9 @@
 #   E2E_MASSCAN_WAIT=2                masscan --wait in scenario a (its default is 10)
 #   E2E_NMAP_PREFIX_B=198.19.0.0/20   nmap's targets in scenario b (every probe times out, so
 #                                     the full /16 would take minutes; its pps is what counts)
+#   E2E_MEM_PORTS="@PORTS@ 1-300"     scenario m: port lists for the size rows (@PORTS@: the lab's)
+#   E2E_MEM_RETRIES="0 default 3"     scenario m: synscan --retries values (/16 x 23, rate max)
+#   E2E_MEM_RATES="100000 300000"     scenario m: rates besides max (/16 x 23, both tools)
 #   E2E_DRYRUN_SECS=20                cap on the RSS dry run (10.0.0.0/8 x 100 ports is 1.68e9
 #                                     probes, ~3 min in full; 0 = run it to the end)
 #   E2E_SEED=42                       truth seed and scan seeds
@@ -49,6 +58,9 @@ MASSCAN_RATE=${E2E_MASSCAN_RATE:-1000000}
 MASSCAN_RATE_B=${E2E_MASSCAN_RATE_B:-100000000}
 MASSCAN_WAIT=${E2E_MASSCAN_WAIT:-2}
 NMAP_PREFIX_B=${E2E_NMAP_PREFIX_B:-198.19.0.0/20}
+MEM_PORTS=${E2E_MEM_PORTS:-"@PORTS@ 1-300"}
+MEM_RETRIES=${E2E_MEM_RETRIES:-"0 default 3"}
+MEM_RATES=${E2E_MEM_RATES:-"100000 300000"}
 DRYRUN_SECS=${E2E_DRYRUN_SECS:-20}
 SEED=${E2E_SEED:-42}
 PREFIX=198.19.0.0/16
@@ -283,6 +295,12 @@ probes_of() {
     echo $(((1 << (32 - len)) * nports))
 }
 
+# port_count LIST: ports in a -p list of ports and ranges ("21,22,100-300")
+port_count() {
+    awk -F, '{ n = 0; for (i = 1; i <= NF; i++) { if (split($i, r, "-") == 2) n += r[2] - r[1] + 1; else n++ }
+        print n }' <<<"$1"
+}
+
 # ---------------------------------------------------------------------------------------------
 # One measured run: lab up, counters, the tool under /usr/bin/time, lab down, score.
 # ---------------------------------------------------------------------------------------------
@@ -339,6 +357,9 @@ run_tool() {
     cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')
     delta=$((c1 - c0))
     probes=$(probes_of "$targets")
+    if [ -n "${RUN_PORTS:-}" ]; then
+        probes=$(((1 << (32 - ${targets#*/})) * $(port_count "${RUN_PORTS//@PORTS@/$L_PORTS}")))
+    fi
     pps=$(awk -v d="$delta" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? d / w : 0) }')
     spps=$(send_pps "$base.samples")
     local open=- filtered=- extra=0 o f
@@ -416,7 +437,49 @@ for scen in $SCENARIOS; do
                 "$NMAP_PREFIX_B" -oG @OUT@.gnmap
         fi
         ;;
-    *) die "unknown scenario $scen (use a and/or b)" ;;
+    m)
+        # Size: both tools, rate max, default retries.
+        for ports in $MEM_PORTS; do
+            RUN_PORTS=$ports
+            plabel=${ports//@PORTS@/lab}
+            if has_tool synscan; then
+                run_tool m synscan "-p $plabel --rate max" "$PREFIX" -- --drop-all -- \
+                    "$SYNSCAN" "$PREFIX" -p "$ports" --rate max --wait 0 \
+                    --seed "$SEED" --router-mac @MAC@ -oJ @OUT@.json
+            fi
+            if has_tool masscan; then
+                run_tool m masscan "-p $plabel --rate $MASSCAN_RATE_B" "$PREFIX" -- --drop-all -- \
+                    masscan "$PREFIX" -p "$ports" --rate "$MASSCAN_RATE_B" --seed "$SEED" \
+                    --interface @SIF@ --adapter-ip "$SCANNER_IP" --router-mac @MAC@ \
+                    --wait 0 -oL @OUT@.list
+            fi
+        done
+        RUN_PORTS=""
+        # Timeout: how long a silent probe stays in flight grows with the retries.
+        if has_tool synscan; then
+            for retries in $MEM_RETRIES; do
+                [ "$retries" = default ] && continue # the size row above
+                run_tool m synscan "--rate max --retries $retries" "$PREFIX" -- --drop-all -- \
+                    "$SYNSCAN" "$PREFIX" -p @PORTS@ --rate max --retries "$retries" --wait 0 \
+                    --seed "$SEED" --router-mac @MAC@ -oJ @OUT@.json
+            done
+        fi
+        # Rate.
+        for rate in $MEM_RATES; do
+            if has_tool synscan; then
+                run_tool m synscan "--rate $rate" "$PREFIX" -- --drop-all -- \
+                    "$SYNSCAN" "$PREFIX" -p @PORTS@ --rate "$rate" --wait 0 \
+                    --seed "$SEED" --router-mac @MAC@ -oJ @OUT@.json
+            fi
+            if has_tool masscan; then
+                run_tool m masscan "--rate $rate" "$PREFIX" -- --drop-all -- \
+                    masscan "$PREFIX" -p @PORTS@ --rate "$rate" --seed "$SEED" \
+                    --interface @SIF@ --adapter-ip "$SCANNER_IP" --router-mac @MAC@ \
+                    --wait 0 -oL @OUT@.list
+            fi
+        done
+        ;;
+    *) die "unknown scenario $scen (use a, b and/or m)" ;;
     esac
 done
 
@@ -448,7 +511,11 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
     echo "| scenario | tool | settings | probes | packets at target | wall s | probes/s | pps | send pps | CPU s | open found/truth | filtered found/truth | false pos. | peak RSS MiB |"
     echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     while IFS=$'\t' read -r scen tool settings probes delta wall pps spps cpu open filtered extra rss; do
-        label=$([ "$scen" = a ] && echo "a: replies" || echo "b: send-only")
+        case $scen in
+        a) label="a: replies" ;;
+        b) label="b: send-only" ;;
+        *) label="m: memory" ;;
+        esac
         prate=$(awk -v n="$probes" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? n / w : 0) }')
         echo "| $label | $tool | \`$settings\` | $(fmt_int "$probes") | $(fmt_int "$delta") | $wall |" \
             "$(fmt_int "$prate") | $(fmt_int "$pps") | $(fmt_int "$spps") | $cpu | $open | $filtered |" \
@@ -458,6 +525,11 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
     # synscan/masscan send-rate ratio in scenario b
     awk -F'\t' '$1 == "b" && $2 == "synscan" { s = $8 } $1 == "b" && $2 == "masscan" { m = $8 }
         END { if (s > 0 && m > 0) printf "Send-only (b): synscan/masscan send pps = %.2f\n\n", s / m }' "$ROWS"
+    # Scenario m: synscan's peak RSS over masscan's, per row pair with the same settings.
+    awk -F'\t' -v b="$MASSCAN_RATE_B" '$1 == "m" { k = $3; sub(" --rate " b "$", " --rate max", k)
+            if ($2 == "synscan") s[k] = $13; else m[k] = $13 }
+        END { for (k in s) if (k in m && m[k] > 0) printf "Memory (m), `%s`: synscan/masscan peak RSS = %.2f\n", k, s[k] / m[k] }' "$ROWS" | sort
+    echo
     echo "Dry run \`synscan --dry-run 10.0.0.0/8 -p 1-100\` (empty namespace$([ "$DRYRUN_SECS" != 0 ] && echo ", stopped after ${DRYRUN_SECS} s")):" \
         "peak RSS $(mib "$dry_rss") MiB, $(fmt_int "$lines") probes in ${dry_wall} s ($(fmt_int "$dry_rate") probes/s, printed)."
     echo

@@ -20,9 +20,9 @@ use synscan::probe::{ProbeCrafter, ProbeParams, SourcePorts};
 use synscan::recv::{classify, Rejected};
 use synscan::send::MAX_BATCH;
 use synscan::targets::{parse_ports, Ipv4Set, ProbeOrder, ProbeSpace, Shard};
-use synscan::wire::build::{tcp_frame, tcp_frame_with_options, TcpSpec};
+use synscan::wire::build::{tcp_frame, tcp_frame_with_options};
 use synscan::wire::tcp_flags::{ACK, RST, SYN};
-use synscan::wire::{parse_reply, LinkLayer};
+use synscan::wire::{ethernet, ipv4, parse_reply, tcp, LinkLayer, TcpSegment};
 
 /// The synscan-lab default port list (23 ports), as in the end-to-end benchmark.
 const LAB_PORTS: &str =
@@ -192,11 +192,12 @@ fn reply_frames(crafter: &ProbeCrafter) -> Frames {
     // view of its fields (so the replies answer exactly this frame).
     let mut syn = vec![0u8; crafter.frame_len()];
     crafter.craft(&mut syn, target, 443);
-    let sport = u16::from_be_bytes([syn[34], syn[35]]);
-    let seq = u32::from_be_bytes([syn[38], syn[39], syn[40], syn[41]]);
+    let ip = ipv4::Packet::new_checked(&syn[ethernet::HEADER_LEN..]).expect("IPv4");
+    let probe = tcp::Packet::new_checked(ip.payload()).expect("TCP");
+    let (sport, seq) = (probe.src_port(), probe.seq_number());
     assert_eq!(sport, crafter.source_port(target, 443));
     assert_eq!(seq, crafter.sequence(target, 443));
-    let answer = |flags: u8, ack: u32| TcpSpec {
+    let answer = |flags: u8, ack: u32| TcpSegment {
         src: target,
         dst: US,
         sport: 443,
@@ -282,7 +283,7 @@ fn reply_handling<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
         let target = Ipv4Addr::from(0xc613_0000 | (i * 251));
         let port = [22u16, 80, 443, 3389][(i % 4) as usize];
         let flags = if i % 32 == 0 { SYN | ACK } else { RST | ACK };
-        let spec = TcpSpec {
+        let spec = TcpSegment {
             src: target,
             dst: US,
             sport: port,

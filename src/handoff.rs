@@ -31,6 +31,7 @@
 //! [`run`] does both and runs nmap with inherited stdin/stdout/stderr; [`Helper`] and
 //! [`helper_main`] are the two ends of the root hand-off.
 
+use crate::error::ScanError;
 use crate::targets::{Ipv4Set, PortSet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -137,7 +138,7 @@ pub fn shell_quote(s: &str) -> String {
 /// Splits ARGS like a POSIX shell: blanks separate words; '...' is literal; "..." keeps
 /// blanks and takes backslash escapes of \ " $ and `; a backslash outside quotes escapes the
 /// next character. No expansion of any kind.
-pub fn split_args(s: &str) -> Result<Vec<String>, String> {
+pub fn split_args(s: &str) -> Result<Vec<String>, ScanError> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -183,9 +184,9 @@ pub fn split_args(s: &str) -> Result<Vec<String>, String> {
                 match chars.next() {
                     Some(x) => cur.push(x),
                     None => {
-                        return Err(format!(
+                        return Err(ScanError::usage(format!(
                             "--nmap \"{s}\": a backslash ends the arguments; remove it or quote it"
-                        ))
+                        )))
                     }
                 }
             }
@@ -201,19 +202,21 @@ pub fn split_args(s: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-fn unterminated(s: &str, q: char) -> String {
-    format!("--nmap \"{s}\": unterminated {q} quote; close it or drop it")
+fn unterminated(s: &str, q: char) -> ScanError {
+    ScanError::usage(format!(
+        "--nmap \"{s}\": unterminated {q} quote; close it or drop it"
+    ))
 }
 
 /// Rejects ARGS that choose ports or targets (synscan supplies both).
-pub fn check_args(args: &[String]) -> Result<(), String> {
+pub fn check_args(args: &[String]) -> Result<(), ScanError> {
     for a in args {
         for (flag, why) in REJECTED {
             let glued = *flag == "-p" && a.starts_with("-p") && !a.starts_with("--");
             let long_eq = flag.starts_with("--") && a.starts_with(&format!("{flag}="));
             let short_glued = (*flag == "-iL" || *flag == "-iR") && a.starts_with(flag);
             if a == flag || glued || long_eq || short_glued {
-                return Err(format!("--nmap: leave out {a}: {why}"));
+                return Err(ScanError::usage(format!("--nmap: leave out {a}: {why}")));
             }
         }
     }
@@ -222,22 +225,7 @@ pub fn check_args(args: &[String]) -> Result<(), String> {
 
 /// Ascending ports with runs merged: "22,80,8000-8002".
 fn port_spec(ports: &BTreeSet<u16>) -> String {
-    let v: Vec<u16> = ports.iter().copied().collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < v.len() {
-        let mut j = i;
-        while j + 1 < v.len() && u32::from(v[j + 1]) == u32::from(v[j]) + 1 {
-            j += 1;
-        }
-        out.push(if i == j {
-            v[i].to_string()
-        } else {
-            format!("{}-{}", v[i], v[j])
-        });
-        i = j + 1;
-    }
-    out.join(",")
+    PortSet::from_ranges(ports.iter().map(|&p| (p, p))).to_spec()
 }
 
 /// Ascending addresses with runs inside one /24 merged in nmap's octet-range syntax.
@@ -267,7 +255,7 @@ fn target_specs(hosts: &[Ipv4Addr]) -> Vec<String> {
 /// The nmap command for `open` (None when nothing is open). `args` is the text given to
 /// `--nmap`, split like a shell; it must not choose ports or targets. `unprivileged` is left
 /// false here; [`run`] sets it from the process's capabilities.
-pub fn nmap_command(args: &str, open: &OpenPorts) -> Result<Option<NmapCommand>, String> {
+pub fn nmap_command(args: &str, open: &OpenPorts) -> Result<Option<NmapCommand>, ScanError> {
     let args = split_args(args)?;
     check_args(&args)?;
     let hosts: Vec<Ipv4Addr> = open
@@ -281,10 +269,10 @@ pub fn nmap_command(args: &str, open: &OpenPorts) -> Result<Option<NmapCommand>,
     let union: BTreeSet<u16> = open.values().flatten().copied().collect();
     let ports = port_spec(&union);
     if ports.len() > MAX_PORTS_ARG {
-        return Err(format!(
+        return Err(ScanError::runtime(format!(
             "--nmap: {} distinct open ports are too many for one nmap -p argument; run nmap on a part of them by hand",
             union.len()
-        ));
+        )));
     }
     Ok(Some(NmapCommand {
         args,
@@ -309,8 +297,9 @@ pub fn find_in_path(name: &str, path: Option<&OsStr>) -> Option<PathBuf> {
 }
 
 /// nmap's path from PATH, or [`NOT_INSTALLED`].
-pub fn check_installed() -> Result<PathBuf, String> {
-    find_in_path("nmap", std::env::var_os("PATH").as_deref()).ok_or_else(|| NOT_INSTALLED.into())
+pub fn check_installed() -> Result<PathBuf, ScanError> {
+    find_in_path("nmap", std::env::var_os("PATH").as_deref())
+        .ok_or_else(|| ScanError::runtime(NOT_INSTALLED))
 }
 
 /// What [`run`] did.
@@ -331,7 +320,7 @@ impl Drop for TargetFile {
     }
 }
 
-fn write_target_file(targets: &[String]) -> Result<TargetFile, String> {
+fn write_target_file(targets: &[String]) -> Result<TargetFile, ScanError> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -345,16 +334,16 @@ fn write_target_file(targets: &[String]) -> Result<TargetFile, String> {
         .create_new(true)
         .open(&path)
         .map_err(|e| {
-            format!(
+            ScanError::runtime(format!(
                 "--nmap: cannot write the target list {}: {e}",
                 path.display()
-            )
+            ))
         })?;
     let guard = TargetFile(path);
     let mut text = targets.join("\n");
     text.push('\n');
     f.write_all(text.as_bytes())
-        .map_err(|e| format!("--nmap: cannot write the target list: {e}"))?;
+        .map_err(|e| ScanError::runtime(format!("--nmap: cannot write the target list: {e}")))?;
     Ok(guard)
 }
 
@@ -362,7 +351,7 @@ fn write_target_file(targets: &[String]) -> Result<TargetFile, String> {
 /// ([`check_installed`]; the error is [`NOT_INSTALLED`]), adds `--unprivileged` when running
 /// as root without capabilities, says on stderr what it runs, and waits for nmap, whose
 /// stdin, stdout and stderr are synscan's. Errors are one line, ready to print.
-pub fn run(args: &str, open: &OpenPorts) -> Result<Outcome, String> {
+pub fn run(args: &str, open: &OpenPorts) -> Result<Outcome, ScanError> {
     run_with_path(args, open, std::env::var_os("PATH").as_deref())
 }
 
@@ -371,12 +360,12 @@ pub fn run_with_path(
     args: &str,
     open: &OpenPorts,
     path: Option<&OsStr>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, ScanError> {
     let Some(mut cmd) = nmap_command(args, open)? else {
         eprintln!("synscan: --nmap: no open ports found; nmap not run");
         return Ok(Outcome::NothingOpen);
     };
-    let nmap = find_in_path("nmap", path).ok_or_else(|| NOT_INSTALLED.to_string())?;
+    let nmap = find_in_path("nmap", path).ok_or_else(|| ScanError::runtime(NOT_INSTALLED))?;
     cmd.unprivileged = crate::sys::caps::is_root() && !crate::sys::caps::has_net_raw();
     let file;
     let argv = if cmd.targets.len() > MAX_ARGV_TARGETS {
@@ -392,7 +381,7 @@ pub fn run_with_path(
     let status = Command::new(&nmap)
         .args(&argv[1..])
         .status()
-        .map_err(|e| format!("--nmap: cannot start {}: {e}", nmap.display()))?;
+        .map_err(|e| ScanError::runtime(format!("--nmap: cannot start {}: {e}", nmap.display())))?;
     Ok(Outcome::Ran(status))
 }
 
@@ -416,15 +405,20 @@ struct HelperInput {
 /// (the scope, u32 and u16 decimals) until `scanning`; then `open IP PORT` lines and `run`.
 /// The end of input before `run` means the scan did not complete. Anything else, and any
 /// open port outside the scope, is refused: the scanner wrote it after giving up root.
-fn read_helper_input(input: impl BufRead) -> Result<HelperInput, String> {
+fn read_helper_input(input: impl BufRead) -> Result<HelperInput, ScanError> {
     let bad = |line: &str| {
-        format!("--nmap hand-off: unexpected line from the scanner ({line:?}); nmap not run")
+        ScanError::runtime(format!(
+            "--nmap hand-off: unexpected line from the scanner ({line:?}); nmap not run"
+        ))
     };
     let mut got = HelperInput::default();
     let mut scanning = false;
     for line in input.lines() {
-        let line =
-            line.map_err(|e| format!("--nmap hand-off: cannot read the scan's ports: {e}"))?;
+        let line = line.map_err(|e| {
+            ScanError::runtime(format!(
+                "--nmap hand-off: cannot read the scan's ports: {e}"
+            ))
+        })?;
         let words: Vec<&str> = line.split(' ').collect();
         match (scanning, words.as_slice()) {
             (false, ["host", a, b]) => {
@@ -445,9 +439,9 @@ fn read_helper_input(input: impl BufRead) -> Result<HelperInput, String> {
                     return Err(bad(&line));
                 };
                 if !got.scope.contains(ip) || !got.ports.contains(port) {
-                    return Err(format!(
+                    return Err(ScanError::runtime(format!(
                         "--nmap hand-off: the scanner reported {ip} port {port}, outside the scan; nmap not run"
-                    ));
+                    )));
                 }
                 got.open.entry(ip).or_default().insert(port);
             }
@@ -470,8 +464,10 @@ pub struct Helper {
 impl Helper {
     /// Starts the helper (this binary again, as root) with the validated `args` for nmap and
     /// tells it the scan's scope. Call before giving up root.
-    pub fn start(args: &str, targets: &Ipv4Set, ports: &PortSet) -> Result<Helper, String> {
-        let failed = |e: std::io::Error| format!("--nmap: cannot start the hand-off helper: {e}");
+    pub fn start(args: &str, targets: &Ipv4Set, ports: &PortSet) -> Result<Helper, ScanError> {
+        let failed = |e: std::io::Error| {
+            ScanError::runtime(format!("--nmap: cannot start the hand-off helper: {e}"))
+        };
         // The running binary itself, whatever its path: the kernel's link cannot be swapped.
         let mut child = Command::new("/proc/self/exe")
             .arg(HELPER_ARG)
@@ -503,9 +499,9 @@ impl Helper {
     }
 
     /// Hands over the open ports of a completed scan (None: the scan did not complete, nmap
-    /// is not run) and waits for the helper. Ok(true) when nmap ran and succeeded or had
-    /// nothing to do; Ok(false) when it failed (the helper has said why).
-    pub fn finish(mut self, open: Option<&OpenPorts>) -> Result<bool, String> {
+    /// is not run) and waits for the helper. Ok when nmap ran and succeeded or had nothing
+    /// to do; a runtime error when it failed (the helper has said why just before).
+    pub fn finish(mut self, open: Option<&OpenPorts>) -> Result<(), ScanError> {
         if let Some(open) = open {
             let mut text = String::new();
             for (ip, ports) in open {
@@ -514,15 +510,21 @@ impl Helper {
                 }
             }
             text.push_str("run\n");
-            self.send(&text)
-                .map_err(|e| format!("--nmap: cannot reach the hand-off helper: {e}"))?;
+            self.send(&text).map_err(|e| {
+                ScanError::runtime(format!("--nmap: cannot reach the hand-off helper: {e}"))
+            })?;
         }
         self.pipe = None;
-        let status = self
-            .child
-            .wait()
-            .map_err(|e| format!("--nmap: cannot wait for the hand-off helper: {e}"))?;
-        Ok(status.success())
+        let status = self.child.wait().map_err(|e| {
+            ScanError::runtime(format!("--nmap: cannot wait for the hand-off helper: {e}"))
+        })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(ScanError::runtime(
+                "--nmap: the hand-off did not complete (see the line above)",
+            ))
+        }
     }
 }
 
@@ -535,35 +537,24 @@ impl Drop for Helper {
 }
 
 /// The helper process: reads the scope and the open ports from stdin, then runs nmap with
-/// `args` (the validated --nmap text). Returns the exit code: 0 when nmap succeeded or was
-/// not needed, 4 when it failed (said on stderr).
-pub fn helper_main(args: &str) -> i32 {
+/// `args` (the validated --nmap text). Ok(0) when nmap succeeded or was not needed; an
+/// error (for `main` to print) when it failed.
+pub fn helper_main(args: &str) -> Result<i32, ScanError> {
     // Ctrl-C reaches the whole process group: the scanner decides; this process only waits
     // for its word. A caught signal (unlike an ignored one) is reset for nmap by exec.
     let waiting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register(sig, std::sync::Arc::clone(&waiting));
     }
-    let input = match read_helper_input(std::io::stdin().lock()) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("synscan: {e}");
-            return crate::error::EXIT_RUNTIME;
-        }
-    };
+    let input = read_helper_input(std::io::stdin().lock())?;
     if !input.run {
-        return crate::error::EXIT_OK;
+        return Ok(crate::error::EXIT_OK);
     }
-    match run(args, &input.open) {
-        Ok(Outcome::Ran(status)) if !status.success() => {
-            eprintln!("synscan: nmap exited with {status}");
-            crate::error::EXIT_RUNTIME
+    match run(args, &input.open)? {
+        Outcome::Ran(status) if !status.success() => {
+            Err(ScanError::runtime(format!("nmap exited with {status}")))
         }
-        Ok(_) => crate::error::EXIT_OK,
-        Err(e) => {
-            eprintln!("synscan: {e}");
-            crate::error::EXIT_RUNTIME
-        }
+        _ => Ok(crate::error::EXIT_OK),
     }
 }
 
@@ -667,7 +658,9 @@ mod tests {
         assert_eq!(split_args("   "), Ok(vec![]));
         assert_eq!(
             split_args("-sV 'oops"),
-            Err("--nmap \"-sV 'oops\": unterminated ' quote; close it or drop it".to_string())
+            Err(ScanError::usage(
+                "--nmap \"-sV 'oops\": unterminated ' quote; close it or drop it"
+            ))
         );
         assert!(split_args("x \"y").is_err());
         assert!(split_args("x\\").is_err());
@@ -688,12 +681,16 @@ mod tests {
             "-iR 5",
         ] {
             let e = nmap_command(bad, &o).unwrap_err();
+            assert_eq!(e.kind(), crate::error::ErrorKind::Usage);
+            let e = e.to_string();
             assert!(e.starts_with("--nmap: leave out -"), "{bad}: {e}");
             assert!(!e.contains('\n'));
         }
         assert_eq!(
             nmap_command("-sV -p 22", &o).unwrap_err(),
-            "--nmap: leave out -p: synscan passes the open ports it found with -p"
+            ScanError::usage(
+                "--nmap: leave out -p: synscan passes the open ports it found with -p"
+            )
         );
         // Look-alikes are fine.
         assert!(nmap_command("-Pn -PS22 --privileged -sV", &o).is_ok());
@@ -732,7 +729,7 @@ mod tests {
         );
     }
 
-    fn helper_input(text: &str) -> Result<HelperInput, String> {
+    fn helper_input(text: &str) -> Result<HelperInput, ScanError> {
         read_helper_input(std::io::Cursor::new(text.as_bytes()))
     }
 
@@ -778,7 +775,7 @@ mod tests {
         ] {
             assert_eq!(
                 helper_input(&format!("{scope}{line}\nrun\n")),
-                Err(err.to_string()),
+                Err(ScanError::runtime(err)),
                 "{line}"
             );
         }
@@ -842,7 +839,7 @@ mod tests {
         let path = std::env::join_paths([empty.path()]).unwrap();
         assert_eq!(
             run_with_path("-sV", &open(&[(ip(1), &[80])]), Some(&path)).unwrap_err(),
-            NOT_INSTALLED
+            ScanError::runtime(NOT_INSTALLED)
         );
     }
 

@@ -1,15 +1,25 @@
 //! The synscan binary: arguments -> config -> scan; error -> exit code.
+//!
+//! This is the one place an error becomes an exit code: from its kind (usage 2, privilege
+//! 3, runtime 4); the scan itself returns 0, 1 (a check failed) or 130 (interrupted).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use synscan::cli::{self, Command};
-use synscan::error::{EXIT_INTERRUPTED, EXIT_RUNTIME};
+use synscan::error::{ScanError, EXIT_INTERRUPTED};
 
 fn main() {
-    std::process::exit(real_main());
+    let code = match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("synscan: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
 }
 
-fn real_main() -> i32 {
+fn run() -> Result<i32, ScanError> {
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
@@ -20,19 +30,11 @@ fn real_main() -> i32 {
     let stop = Arc::new(AtomicBool::new(false));
     // First SIGINT/SIGTERM: stop sending, drain, flush. Second: exit at once.
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if signal_hook::flag::register_conditional_shutdown(
-            sig,
-            EXIT_INTERRUPTED,
-            Arc::clone(&stop),
-        )
-        .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
-        .is_err()
-        {
-            eprintln!("synscan: cannot install signal handlers");
-            return EXIT_RUNTIME;
-        }
+        signal_hook::flag::register_conditional_shutdown(sig, EXIT_INTERRUPTED, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
+            .map_err(|_| ScanError::runtime("cannot install signal handlers"))?;
     }
-    let outcome = cli::parse(argv, &synscan::targets::system_resolver).and_then(|cmd| match cmd {
+    match cli::parse(argv, &synscan::targets::system_resolver)? {
         Command::Print(text) => {
             print!("{text}");
             Ok(0)
@@ -40,12 +42,5 @@ fn real_main() -> i32 {
         Command::Scan(cfg) => synscan::scan::run(*cfg, &stop),
         Command::Watch(cmd) => synscan::watch::cli::run(cmd),
         Command::Local(args) => synscan::local::run(&args),
-    });
-    match outcome {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("synscan: {e}");
-            e.exit_code()
-        }
     }
 }

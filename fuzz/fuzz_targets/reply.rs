@@ -14,8 +14,11 @@ use std::time::Instant;
 use synscan::model::Reason;
 use synscan::probe::{ProbeCrafter, ProbeParams, SourcePorts};
 use synscan::recv::{classify, Rejected};
+use synscan::wire::ethernet::{self, ethertype};
 use synscan::wire::tcp_flags::{ACK, RST, SYN};
-use synscan::wire::{parse_reply, LinkLayer, ParseError, Reply};
+use synscan::wire::{
+    icmp, ipv4, parse_ip_reply, parse_reply, tcp, IpReply, LinkLayer, ParseError, Reply,
+};
 
 const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
@@ -81,56 +84,60 @@ fn check(frame: &[u8], link: LinkLayer, c: &ProbeCrafter) {
     let parsed = parse_reply(frame, link);
     let got = classify(frame, link, c, Instant::now()).map(|e| (e.ip, e.port, e.reason, e.ttl));
     assert_eq!(got, expected(&parsed, c), "{parsed:?}");
-    if parsed.is_ok() {
-        // Bytes past the IPv4 total length (Ethernet padding) never change a parse.
+    // The two-family parser reads IPv4 exactly as the IPv4 one does, and IPv6 without panics.
+    let both = parse_ip_reply(frame, link);
+    match (&both, &parsed) {
+        (Ok(IpReply::V4(r)), Ok(p)) => assert_eq!(r, p),
+        (Ok(IpReply::V4(_)), Err(_)) | (Ok(IpReply::V6(_)), Ok(_)) | (Err(_), Ok(_)) => {
+            panic!("{both:?} vs {parsed:?}")
+        }
+        _ => {}
+    }
+    if parsed.is_ok() || both.is_ok() {
+        // Bytes past the IP total (payload) length (Ethernet padding) never change a parse.
         let mut padded = frame.to_vec();
         padded.extend_from_slice(&[0xa5; 7]);
         assert_eq!(parse_reply(&padded, link), parsed);
+        assert_eq!(parse_ip_reply(&padded, link), both);
     }
 }
 
 /// Offset of the IPv4 header, skipping tags like the parser (None when it would not parse).
 fn ip_offset(f: &[u8], link: LinkLayer) -> Option<usize> {
-    if link == LinkLayer::RawIp {
-        return Some(0);
+    match link {
+        LinkLayer::RawIp => Some(0),
+        LinkLayer::Ethernet => match ethernet::untag(f).ok()? {
+            (ethertype::IPV4, ip) => Some(f.len() - ip.len()),
+            _ => None,
+        },
     }
-    let mut at = 12;
-    for _ in 0..3 {
-        match u16::from_be_bytes([*f.get(at)?, *f.get(at + 1)?]) {
-            0x0800 => return Some(at + 2),
-            0x8100 | 0x88a8 => at += 4,
-            _ => return None,
-        }
-    }
-    None
 }
 
-fn put(f: &mut [u8], at: usize, bytes: &[u8]) -> Option<()> {
-    f.get_mut(at..at + bytes.len())?.copy_from_slice(bytes);
-    Some(())
-}
-
-/// Rewrites the frame's flow fields so that it carries the right cookie.
+/// Rewrites the frame's flow fields so that it carries the right cookie. Only called on
+/// frames that parsed, so every header the views touch is present.
 fn fix_up(f: &mut [u8], link: LinkLayer, c: &ProbeCrafter) -> Option<()> {
-    let ip = ip_offset(f, link)?;
-    let ihl = usize::from(f.get(ip)? & 0x0f) * 4;
-    match parse_reply(f, link).ok()? {
+    let reply = parse_reply(f, link).ok()?;
+    let at = ip_offset(f, link)?;
+    let mut ip = ipv4::Packet::new_unchecked(&mut f[at..]);
+    match reply {
         Reply::Tcp(t) => {
-            let l4 = ip + ihl;
-            put(f, ip + 16, &US.octets())?;
-            put(f, l4 + 2, &c.source_port(t.src, t.sport).to_be_bytes())?;
-            let ack = c.sequence(t.src, t.sport).wrapping_add(1);
-            put(f, l4 + 8, &ack.to_be_bytes())
+            ip.set_dst_addr(US);
+            let mut tcp = tcp::Packet::new_unchecked(ip.payload_mut());
+            tcp.set_dst_port(c.source_port(t.src, t.sport));
+            tcp.set_ack_number(c.sequence(t.src, t.sport).wrapping_add(1));
         }
         Reply::Unreachable(u) => {
-            let q = ip + ihl + 8;
-            let qihl = usize::from(f.get(q)? & 0x0f) * 4;
             let (dst, dport) = (u.quoted.dst, u.quoted.dport);
-            put(f, q + 12, &US.octets())?;
-            put(f, q + qihl, &c.source_port(dst, dport).to_be_bytes())?;
-            put(f, q + qihl + 4, &c.sequence(dst, dport).to_be_bytes())
+            let quote = &mut ip.payload_mut()[icmp::HEADER_LEN..];
+            let mut q = ipv4::Packet::new_unchecked(quote);
+            q.set_src_addr(US);
+            // Only the quoted ports and sequence number are present: set just those.
+            let mut tcp = tcp::Packet::new_unchecked(q.payload_mut());
+            tcp.set_src_port(c.source_port(dst, dport));
+            tcp.set_seq_number(c.sequence(dst, dport));
         }
     }
+    Some(())
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -3,6 +3,7 @@
 //! are all generated from these definitions, grouped under nmap-like headings.
 
 use clap::{ArgAction, Parser};
+use serde::{Deserialize, Serialize};
 
 const TARGETS: &str = "TARGET SPECIFICATION";
 const PORTS: &str = "PORTS";
@@ -43,8 +44,11 @@ EXIT CODES:
   4 runtime or network error (including a failed write of an output); 130 interrupted
   (results so far written, resume file saved).";
 
-/// synscan's flags; names follow nmap and masscan where those agree.
-#[derive(Parser, Debug, Default)]
+/// synscan's flags; names follow nmap and masscan where those agree. A resume file saves
+/// them (serde) and reads them back into the same validation; the flags that are no scan
+/// option are never saved, and a file that names them is refused.
+#[derive(Parser, Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[command(
     name = "synscan",
     version,
@@ -122,9 +126,11 @@ pub struct Args {
     pub shard: Option<String>,
     /// Finish an interrupted scan from its resume file (give no other arguments).
     #[arg(long, value_name = "FILE", help_heading = TECHNIQUE)]
+    #[serde(skip)]
     pub resume: Option<String>,
     /// Where an interrupted scan writes its resume file [default: synscan.resume].
     #[arg(long = "resume-file", value_name = "FILE", help_heading = TECHNIQUE)]
+    #[serde(skip)]
     pub resume_file: Option<String>,
 
     /// Packets per second: N (1 to 100000000; 10k, 1.5M) or max (as fast as the send path goes);
@@ -200,6 +206,7 @@ pub struct Args {
     /// Print the firewall rules that stop this machine's kernel from resetting the
     /// connections the scan's replies belong to, then exit.
     #[arg(long = "firewall-rule", help_heading = NETWORK)]
+    #[serde(skip)]
     pub firewall_rule: bool,
 
     /// nmap normal output to FILE [-oN].
@@ -279,12 +286,15 @@ pub struct Args {
 
     /// Print help (-h: a summary, --help: everything).
     #[arg(short = 'h', long, action = ArgAction::Help, help_heading = MISC)]
+    #[serde(skip)]
     pub help: Option<bool>,
     /// Print the version.
     #[arg(short = 'V', long, action = ArgAction::Version, help_heading = MISC)]
+    #[serde(skip)]
     pub version: Option<bool>,
     /// Print a man page (man) or shell completions (bash, zsh, fish, elvish) and exit.
     #[arg(long, value_name = "WHAT", hide = true)]
+    #[serde(skip)]
     pub generate: Option<String>,
 }
 

@@ -2,6 +2,7 @@
 
 use super::args::Args;
 use crate::error::ScanError;
+use crate::net::ScopedIp;
 use crate::output::{Format, OutputOptions, OutputSpec};
 use crate::probe::SourcePorts;
 pub use crate::state::RetryPolicy;
@@ -67,8 +68,8 @@ pub struct ScanConfig {
     pub dry_run: bool,
     /// -e.
     pub interface: Option<String>,
-    /// --source-ip.
-    pub source_ip: Option<Ipv4Addr>,
+    /// --source-ip (IPv4 while the targets are; see [`ScanConfig::source_ipv4`]).
+    pub source_ip: Option<ScopedIp>,
     /// --source-port.
     pub source_ports: Option<SourcePorts>,
     /// --router-mac.
@@ -81,10 +82,11 @@ pub struct ScanConfig {
     pub outputs: Vec<OutputSpec>,
     /// What outputs show.
     pub output_options: OutputOptions,
-    /// The command line as typed, for output headers.
+    /// The command line as typed (or as a resume file's options show it), for output
+    /// headers.
     pub command_line: String,
-    /// The arguments as given, program name first (saved in resume files).
-    pub argv: Vec<String>,
+    /// The parsed flags with the seed pinned: what a resume file saves and reads back.
+    pub options: Args,
     /// First position of the order to send (non-zero when resuming).
     pub start: u64,
     /// Where an interrupted scan writes its resume file.
@@ -92,7 +94,7 @@ pub struct ScanConfig {
     /// The resume file this run continues, removed once the scan completes.
     pub resumed_from: Option<PathBuf>,
     /// What that resume file holds (output lengths, journal length).
-    pub resumed: Option<crate::scan::resume::ResumeState>,
+    pub resumed: Option<super::resume::ResumeState>,
     /// User to switch to when started as root (None: nobody).
     pub user: Option<String>,
     /// Interval of status lines on stderr.
@@ -105,8 +107,18 @@ pub struct ScanConfig {
     pub watch: crate::watch::scan::WatchConfig,
 }
 
+impl ScanConfig {
+    /// The IPv4 --source-ip (`build` refuses an IPv6 one while the targets are IPv4).
+    pub fn source_ipv4(&self) -> Option<Ipv4Addr> {
+        match self.source_ip.as_ref().map(|s| s.ip) {
+            Some(std::net::IpAddr::V4(a)) => Some(a),
+            _ => None,
+        }
+    }
+}
+
 fn usage(msg: String) -> ScanError {
-    ScanError::Usage(msg)
+    ScanError::usage(msg)
 }
 
 fn parse_u64(flag: &str, value: &str, hint: &str) -> Result<u64, ScanError> {
@@ -234,6 +246,15 @@ pub(crate) fn parse_source_ports(value: &str) -> Result<SourcePorts, ScanError> 
     })
 }
 
+/// --source-ip: an IPv4 or IPv6 address, a link-local one with its zone (`fe80::1%eth0`).
+fn parse_source_ip(value: &str) -> Result<ScopedIp, ScanError> {
+    ScopedIp::parse(value).ok_or_else(|| {
+        usage(format!(
+            "bad --source-ip \"{value}\": use an IPv4 or IPv6 address of this machine (a link-local one with its interface, as in fe80::1%eth0)"
+        ))
+    })
+}
+
 fn parse_mac(value: &str) -> Result<[u8; 6], ScanError> {
     let bad = || {
         usage(format!(
@@ -335,31 +356,8 @@ fn collect_outputs(args: &Args) -> Result<Vec<OutputSpec>, ScanError> {
         }
         (None, None) => {}
     }
-    let stdout_count = specs.iter().filter(|s| s.path == "-").count();
-    if stdout_count > 1 {
-        return Err(usage(
-            "only one output can go to stdout (\"-\"): write the others to files".to_string(),
-        ));
-    }
+    crate::output::check_one_stdout(&specs).map_err(|e| usage(e.0))?;
     Ok(specs)
-}
-
-/// Parses --show: which of closed and filtered the outputs show.
-pub(crate) fn parse_show(values: &[String]) -> Result<(bool, bool), ScanError> {
-    let (mut closed, mut filtered) = (false, false);
-    for v in values.iter().flat_map(|v| v.split(',')) {
-        match v.trim() {
-            "closed" => closed = true,
-            "filtered" => filtered = true,
-            "open" | "" => {}
-            other => {
-                return Err(usage(format!(
-                    "bad --show \"{other}\": use closed, filtered or closed,filtered"
-                )))
-            }
-        }
-    }
-    Ok((closed, filtered))
 }
 
 fn collect_target_specs(args: &Args) -> Result<(Vec<Spec>, Vec<Spec>), ScanError> {
@@ -443,7 +441,7 @@ fn refuse_idle_flags(args: &Args) -> Result<(), ScanError> {
 }
 
 /// Refuses a --user that keeps root's rights (uid 0) or that does not exist.
-fn check_user(user: &str) -> Result<(), ScanError> {
+pub(crate) fn check_user(user: &str) -> Result<(), ScanError> {
     let (uid, _) = crate::sys::caps::user_ids(user)
         .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;
     if uid == 0 {
@@ -454,11 +452,12 @@ fn check_user(user: &str) -> Result<(), ScanError> {
     Ok(())
 }
 
-/// Validates `args` into a ScanConfig, resolving hostnames through `resolve`.
-pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConfig, ScanError> {
+/// Validates `args` into a ScanConfig, resolving hostnames through `resolve`;
+/// `command_line` is what the output headers show.
+pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanConfig, ScanError> {
     refuse_idle_flags(args)?;
     if let Some(iface) = &args.interface {
-        crate::net::check_interface(iface).map_err(usage)?;
+        crate::net::check_interface(iface)?;
     }
     let ports = select_ports(args)?;
     let (includes, excludes) = collect_target_specs(args)?;
@@ -522,17 +521,12 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
         .as_deref()
         .map(|w| parse_seconds("--wait", w))
         .transpose()?;
-    let source_ip = args
-        .source_ip
-        .as_deref()
-        .map(|s| {
-            s.trim().parse::<Ipv4Addr>().map_err(|_| {
-                usage(format!(
-                    "bad --source-ip \"{s}\": use an IPv4 address of this machine"
-                ))
-            })
-        })
-        .transpose()?;
+    let source_ip = args.source_ip.as_deref().map(parse_source_ip).transpose()?;
+    if let Some(s) = source_ip.as_ref().filter(|s| s.ip.is_ipv6()) {
+        return Err(usage(format!(
+            "bad --source-ip \"{s}\": the targets are IPv4 addresses; an IPv6 source goes with IPv6 targets, which the scan does not send to yet"
+        )));
+    }
     let send_path = match args.send_path.as_deref() {
         None => None,
         Some("packet") => Some(SendPathChoice::Packet),
@@ -543,11 +537,9 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             )))
         }
     };
-    let (show_closed, show_filtered) = parse_show(&args.show)?;
+    let (show_closed, show_filtered) = crate::output::parse_show(&args.show)?;
     if let Some(a) = &args.nmap {
-        crate::handoff::split_args(a)
-            .and_then(|v| crate::handoff::check_args(&v))
-            .map_err(usage)?;
+        crate::handoff::check_args(&crate::handoff::split_args(a)?)?;
     }
     if let Some(user) = &args.user {
         check_user(user)?;
@@ -557,8 +549,7 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
         args.policy.as_deref(),
         args.expect.as_deref(),
         args.metrics_file.as_deref(),
-    )
-    .map_err(usage)?;
+    )?;
     Ok(ScanConfig {
         targets,
         ports,
@@ -599,8 +590,12 @@ pub fn build(args: &Args, argv: &[String], resolve: Resolver) -> Result<ScanConf
             services_file: args.services_file.as_ref().map(PathBuf::from),
             policy: watch.policy(),
         },
-        command_line: argv.join(" "),
-        argv: argv.to_vec(),
+        command_line: command_line.to_string(),
+        options: Args {
+            // A resumed run must draw the same order.
+            seed: Some(seed.to_string()),
+            ..args.clone()
+        },
         start: 0,
         resume_file: PathBuf::from(args.resume_file.as_deref().unwrap_or(DEFAULT_RESUME_FILE)),
         resumed_from: None,
@@ -725,6 +720,51 @@ mod tests {
     }
 
     #[test]
+    fn source_ips_of_both_families_and_zones() {
+        let ok = |s: &str| {
+            parse_source_ip(s)
+                .map(|x| x.to_string())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(ok("198.18.0.1"), Ok("198.18.0.1".into()));
+        assert_eq!(ok(" 2001:2:0:18::1 "), Ok("2001:2:0:18::1".into()));
+        assert_eq!(
+            parse_source_ip("fe80::1%veth0").ok(),
+            Some(ScopedIp {
+                ip: "fe80::1".parse().unwrap(),
+                zone: Some("veth0".into())
+            })
+        );
+        for bad in [
+            "x",
+            "198.18.0.1%eth0",
+            "fe80::1%",
+            "fe80::1%a/b",
+            "fe80::1%0123456789abcdef",
+        ] {
+            assert_eq!(
+                ok(bad),
+                Err(format!("bad --source-ip \"{bad}\": use an IPv4 or IPv6 address of this machine (a link-local one with its interface, as in fe80::1%eth0)"))
+            );
+        }
+        // Parsed, but refused while the targets are IPv4.
+        let args = Args {
+            source_ip: Some("fe80::1%veth0".into()),
+            ..target_args(&["198.19.0.1"])
+        };
+        assert_eq!(
+            build_err(&args),
+            "bad --source-ip \"fe80::1%veth0\": the targets are IPv4 addresses; an IPv6 source goes with IPv6 targets, which the scan does not send to yet"
+        );
+        let v4 = Args {
+            source_ip: Some("198.18.0.1".into()),
+            ..target_args(&["198.19.0.1"])
+        };
+        let cfg = build(&v4, "synscan", &no_dns).unwrap();
+        assert_eq!(cfg.source_ipv4(), Some(Ipv4Addr::new(198, 18, 0, 1)));
+    }
+
+    #[test]
     fn capture_buffer_sizes() {
         assert_eq!(parse_capture_buffer("8M").ok(), Some(8 << 20));
         assert_eq!(parse_capture_buffer("4k").ok(), Some(4096));
@@ -745,11 +785,14 @@ mod tests {
     #[test]
     fn show_states() {
         assert_eq!(
-            parse_show(&["closed,filtered".into()]).ok(),
+            crate::output::parse_show(&["closed,filtered".into()]).ok(),
             Some((true, true))
         );
-        assert_eq!(parse_show(&["filtered".into()]).ok(), Some((false, true)));
-        assert!(parse_show(&["weird".into()]).is_err());
+        assert_eq!(
+            crate::output::parse_show(&["filtered".into()]).ok(),
+            Some((false, true))
+        );
+        assert!(crate::output::parse_show(&["weird".into()]).is_err());
     }
 
     #[test]
@@ -783,7 +826,7 @@ mod tests {
     }
 
     fn build_err(args: &Args) -> String {
-        match build(args, &["synscan".to_string()], &no_dns) {
+        match build(args, "synscan", &no_dns) {
             Ok(_) => "accepted".to_string(),
             Err(e) => {
                 assert_eq!(e.exit_code(), crate::error::EXIT_USAGE, "{e}");

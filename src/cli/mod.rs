@@ -1,8 +1,9 @@
 //! Command-line front end: argv rewriting, clap syntax, and validation into a ScanConfig.
 
-pub mod args;
-pub mod argv;
-pub mod config;
+pub(crate) mod args;
+pub(crate) mod argv;
+pub(crate) mod config;
+pub(crate) mod resume;
 
 pub use config::{Rate, ScanConfig, ScanMode, SendPathChoice};
 
@@ -22,29 +23,6 @@ pub enum Command {
     Local(Box<crate::local::cli::LocalArgs>),
 }
 
-/// What a clap failure means: Ok(text) to print for --help and --version, otherwise one
-/// usage line naming what was wrong and where to read more (`help`, e.g. "synscan --help").
-pub fn clap_failure(e: clap::Error, help: &str) -> Result<String, ScanError> {
-    use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-        return Ok(e.render().to_string());
-    }
-    let text = e.render().to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let mut first = lines
-        .next()
-        .unwrap_or("bad arguments")
-        .trim_start_matches("error: ")
-        .to_string();
-    // "required arguments were not provided:" names them on the next line.
-    if first.ends_with(':') {
-        if let Some(next) = lines.next() {
-            first = format!("{first} {next}");
-        }
-    }
-    Err(ScanError::Usage(format!("{first} (see {help})")))
-}
-
 /// Parses the process arguments (argv[0] included) into a command.
 pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Command, ScanError> {
     if argv.get(1).map(String::as_str) == Some("local") {
@@ -53,13 +31,16 @@ pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Com
             crate::local::cli::Parsed::Print(text) => Command::Print(text),
         });
     }
-    if let Some(watch) = crate::watch::cli::parse(&argv)? {
-        return Ok(watch.map_or_else(Command::Print, Command::Watch));
+    if let Some(watch) = crate::watch::cli::parse(&argv::rewrite(argv.clone()))? {
+        return Ok(match watch {
+            crate::watch::cli::Parsed::Run(cmd) => Command::Watch(cmd),
+            crate::watch::cli::Parsed::Print(text) => Command::Print(text),
+        });
     }
     let rewritten = argv::rewrite(argv.clone());
     let args = match args::Args::try_parse_from(rewritten) {
         Ok(a) => a,
-        Err(e) => return clap_failure(e, "synscan --help").map(Command::Print),
+        Err(e) => return crate::error::clap_failure(e, "synscan --help").map(Command::Print),
     };
     if let Some(what) = &args.generate {
         return generate(what).map(Command::Print);
@@ -71,7 +52,9 @@ pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Com
         return Ok(Command::Print(firewall_rules(&args)?));
     }
     Ok(Command::Scan(Box::new(config::build(
-        &args, &argv, resolve,
+        &args,
+        &argv.join(" "),
+        resolve,
     )?)))
 }
 
@@ -84,68 +67,33 @@ fn only_resume(argv: &[String]) -> bool {
     }
 }
 
-/// Why saved arguments may not run with the rights of whoever resumes them, if so.
-fn unsafe_saved_arg(saved: &[String]) -> Option<String> {
-    let mut it = saved.iter().skip(1).peekable();
-    while let Some(a) = it.next() {
-        if a == "--resume" || a.starts_with("--resume=") {
-            return Some("they contain --resume".to_string());
-        }
-        let user = if a == "--user" {
-            it.peek().map(|s| s.as_str())
-        } else {
-            a.strip_prefix("--user=")
-        };
-        if matches!(user, Some("root") | Some("0")) {
-            return Some("they ask to keep running as root (--user root)".to_string());
-        }
-    }
-    None
-}
-
 /// Rebuilds the config of an interrupted scan from its resume file, starting where it
 /// stopped; outputs are cut back to the checkpoint and continued. The file must be the
-/// user's own (or root's) and writable by nobody else; its arguments are shown first
-/// and validated as a fresh command line.
+/// user's own (or root's) and writable by nobody else; its options are shown first and
+/// validated as a fresh command line would be.
 fn resume(
     file: &str,
     argv: &[String],
     resolve: crate::targets::Resolver,
 ) -> Result<Command, ScanError> {
     if !only_resume(argv) {
-        return Err(ScanError::Usage(
-            "--resume takes no other arguments: the resume file holds the scan's own; drop the others (or start a new scan without --resume)".to_string(),
+        return Err(ScanError::usage(
+            "--resume takes no other arguments: the resume file holds the scan's own; drop the others (or start a new scan without --resume)",
         ));
     }
     let path = std::path::PathBuf::from(file);
-    let state = crate::scan::resume::ResumeState::read(&path).map_err(ScanError::Usage)?;
-    let mut saved = vec![argv
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "synscan".to_string())];
-    saved.extend(state.args.iter().cloned());
-    if let Some(why) = unsafe_saved_arg(&saved) {
-        return Err(ScanError::Usage(format!(
+    let state = resume::ResumeState::read(&path)?;
+    if let Some(why) = state.unsafe_options() {
+        return Err(ScanError::usage(format!(
             "{file}: refusing the saved arguments: {why}; the file is damaged or was crafted"
         )));
     }
+    let command_line = format!("synscan {}", state.command_line());
     eprintln!(
-        "synscan: resuming at probe {} of {} with the saved command line: synscan {}",
-        state.position,
-        state.probes,
-        state.args.join(" ")
+        "synscan: resuming at probe {} of {} with the saved command line: {command_line}",
+        state.position, state.probes,
     );
-    let args = args::Args::try_parse_from(argv::rewrite(saved.clone())).map_err(|_| {
-        ScanError::Usage(format!(
-            "{file}: the saved arguments no longer parse; the file is damaged"
-        ))
-    })?;
-    if args.resume.is_some() || args.firewall_rule {
-        return Err(ScanError::Usage(format!(
-            "{file}: the saved arguments are not a scan; the file is damaged"
-        )));
-    }
-    let mut cfg = config::build(&args, &saved, resolve)?;
+    let mut cfg = config::build(&state.options, &command_line, resolve)?;
     let probes = crate::targets::ProbeOrder::new(
         crate::targets::ProbeSpace::new(cfg.targets.clone(), cfg.ports.clone()),
         cfg.seed,
@@ -153,7 +101,7 @@ fn resume(
     )
     .len();
     if probes != state.probes || cfg.seed != state.seed {
-        return Err(ScanError::Usage(format!(
+        return Err(ScanError::usage(format!(
             "{file}: the targets now give {probes} probes where the interrupted scan had {}; hostnames or target files changed, so the rest cannot be told apart",
             state.probes
         )));
@@ -172,7 +120,7 @@ fn resume(
                 .map(|o| o.path.as_str())
                 .collect::<Vec<_>>()
     {
-        return Err(ScanError::Usage(format!(
+        return Err(ScanError::usage(format!(
             "{file}: the outputs it lists differ from its saved arguments; the file is damaged"
         )));
     }
@@ -196,7 +144,7 @@ fn generate(what: &str) -> Result<String, ScanError> {
         "fish" => Shell::Fish,
         "elvish" => Shell::Elvish,
         other => {
-            return Err(ScanError::Usage(format!(
+            return Err(ScanError::usage(format!(
                 "bad --generate \"{other}\": use man, bash, zsh, fish or elvish"
             )))
         }
@@ -210,7 +158,7 @@ fn generate(what: &str) -> Result<String, ScanError> {
 fn man_page() -> Result<String, ScanError> {
     let man = clap_mangen::Man::new(args::command().after_help(None::<&str>));
     let mut out: Vec<u8> = Vec::new();
-    let failed = |e: std::io::Error| ScanError::Runtime(format!("cannot render the man page: {e}"));
+    let failed = |e: std::io::Error| ScanError::runtime(format!("cannot render the man page: {e}"));
     man.render_title(&mut out).map_err(failed)?;
     man.render_name_section(&mut out).map_err(failed)?;
     man.render_synopsis_section(&mut out).map_err(failed)?;
@@ -289,20 +237,44 @@ mod resume_tests {
         assert!(!only_resume(&v(&["synscan", "-v", "--resume=f"])));
     }
 
+    fn no_dns(name: &str) -> Result<Vec<std::net::Ipv4Addr>, String> {
+        Err(format!("no DNS in tests ({name})"))
+    }
+
+    fn parse_line(s: &str) -> Result<Command, ScanError> {
+        parse(s.split_whitespace().map(String::from).collect(), &no_dns)
+    }
+
     #[test]
-    fn saved_arguments_may_not_keep_root_or_resume() {
-        assert_eq!(
-            unsafe_saved_arg(&v(&["synscan", "198.19.0.1", "-p", "80"])),
-            None
-        );
-        assert_eq!(unsafe_saved_arg(&v(&["synscan", "--user", "alice"])), None);
-        for bad in [
-            &["synscan", "--user", "root"][..],
-            &["synscan", "--user=root"],
-            &["synscan", "--user", "0"],
-            &["synscan", "--resume", "x"],
-        ] {
-            assert!(unsafe_saved_arg(&v(bad)).is_some(), "{bad:?}");
+    fn watch_subcommands_take_nmap_style_flags() {
+        use crate::watch::cli::WatchCommand;
+        use std::path::PathBuf;
+        assert!(matches!(
+            parse_line("synscan 10.0.0.1 -p 80"),
+            Ok(Command::Scan(_))
+        ));
+        match parse_line("synscan diff a b -oJ c") {
+            Ok(Command::Watch(WatchCommand::Diff(d))) => {
+                assert_eq!(d.old, PathBuf::from("a"));
+                assert_eq!(d.new, PathBuf::from("b"));
+                assert_eq!(d.output_json.as_deref(), Some("c"));
+            }
+            other => panic!("{other:?}"),
         }
+        match parse_line("synscan merge -oX x.xml a b -oJ j") {
+            Ok(Command::Watch(WatchCommand::Merge(m))) => {
+                assert_eq!(m.files.len(), 2);
+                assert_eq!(m.output_xml, vec!["x.xml".to_string()]);
+                assert_eq!(m.output_json, vec!["j".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse_line("synscan check r.json").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--policy"), "{e}");
+        assert!(matches!(
+            parse_line("synscan diff --help"),
+            Ok(Command::Print(_))
+        ));
     }
 }

@@ -73,7 +73,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, ScanError> {
             a.validate()?;
             Ok(Parsed::Run(a))
         }
-        Err(e) => crate::cli::clap_failure(e, "synscan local --help").map(Parsed::Print),
+        Err(e) => crate::error::clap_failure(e, "synscan local --help").map(Parsed::Print),
     }
 }
 
@@ -126,21 +126,19 @@ impl LocalArgs {
             self.compare.is_some(),
         ];
         if modes.iter().filter(|&&m| m).count() > 1 {
-            return Err(ScanError::Usage(
-                "--port, --free and --compare are separate questions: give one at a time".into(),
+            return Err(ScanError::usage(
+                "--port, --free and --compare are separate questions: give one at a time",
             ));
         }
         if self.range.is_some() && self.free.is_none() {
-            return Err(ScanError::Usage("--range only applies to --free".into()));
+            return Err(ScanError::usage("--range only applies to --free"));
         }
         if self.free == Some(0) {
-            return Err(ScanError::Usage(
-                "--free needs a COUNT of at least 1".into(),
-            ));
+            return Err(ScanError::usage("--free needs a COUNT of at least 1"));
         }
         if self.free.is_some() && self.tcp && self.udp {
-            return Err(ScanError::Usage(
-                "--free checks TCP or UDP ports: give --tcp or --udp, not both".into(),
+            return Err(ScanError::usage(
+                "--free checks TCP or UDP ports: give --tcp or --udp, not both",
             ));
         }
         if let Some(r) = &self.range {
@@ -148,12 +146,12 @@ impl LocalArgs {
         }
         match (&self.output_format, &self.output_filename) {
             (Some(f), Some(_)) if f.eq_ignore_ascii_case("csv") => Ok(()),
-            (Some(f), _) if !f.eq_ignore_ascii_case("csv") => Err(ScanError::Usage(format!(
+            (Some(f), _) if !f.eq_ignore_ascii_case("csv") => Err(ScanError::usage(format!(
                 "--output-format {f}: synscan local writes csv there (use -oJ for NDJSON, -oN for the table)"
             ))),
             (None, None) => Ok(()),
-            _ => Err(ScanError::Usage(
-                "--output-format and --output-filename go together".into(),
+            _ => Err(ScanError::usage(
+                "--output-format and --output-filename go together",
             )),
         }
     }
@@ -162,7 +160,7 @@ impl LocalArgs {
 /// Parses "A-B" (or one port) into a port range of ports >= 1.
 pub fn parse_range(text: &str) -> Result<RangeInclusive<u16>, ScanError> {
     let bad = || {
-        ScanError::Usage(format!(
+        ScanError::usage(format!(
             "--range {text}: expected A-B with 1 <= A <= B <= 65535, e.g. 20000-20999"
         ))
     };
@@ -230,7 +228,10 @@ mod tests {
             &["--output-filename", "x"],
             &["--bogus"],
         ] {
-            assert!(matches!(p(bad), Err(ScanError::Usage(_))), "{bad:?}");
+            assert!(
+                matches!(p(bad), Err(e) if e.kind() == crate::error::ErrorKind::Usage),
+                "{bad:?}"
+            );
         }
         assert_eq!(parse_range("5").unwrap(), 5..=5);
     }

@@ -2,6 +2,7 @@
 //! except `dump`, which runs them over `sys::netlink`.
 
 use super::socket::{LocalSocket, Proto};
+use crate::error::ScanError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 const NLMSG_HDR: usize = 16;
@@ -65,14 +66,16 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 
 /// Parses one datagram of replies; an error is the kernel's negative errno or a
 /// malformed message. Never panics on any bytes.
-pub fn parse(buf: &[u8], proto: Proto) -> Result<Batch, String> {
+pub fn parse(buf: &[u8], proto: Proto) -> Result<Batch, ScanError> {
     let mut out = Vec::new();
     let mut at = 0;
     while at + NLMSG_HDR <= buf.len() {
         let len = u32_at(buf, at).unwrap_or(0) as usize;
         let kind = u16_at(buf, at + 4).unwrap_or(0);
         if len < NLMSG_HDR || at + len > buf.len() {
-            return Err(format!("malformed netlink message (length {len})"));
+            return Err(ScanError::runtime(format!(
+                "malformed netlink message (length {len})"
+            )));
         }
         let body = &buf[at + NLMSG_HDR..at + len];
         match kind {
@@ -82,7 +85,9 @@ pub fn parse(buf: &[u8], proto: Proto) -> Result<Batch, String> {
                 if errno == 0 {
                     return Ok(Batch::Done(out));
                 }
-                return Err(std::io::Error::from_raw_os_error(errno).to_string());
+                return Err(ScanError::runtime(
+                    std::io::Error::from_raw_os_error(errno).to_string(),
+                ));
             }
             SOCK_DIAG_BY_FAMILY => {
                 if let Some(s) = socket(body, proto) {
@@ -141,23 +146,25 @@ fn socket(body: &[u8], proto: Proto) -> Option<LocalSocket> {
 }
 
 /// Every socket of the given protocols and states, both families, from the kernel.
-pub fn dump(protos: &[Proto], states: u32) -> Result<Vec<LocalSocket>, String> {
+pub fn dump(protos: &[Proto], states: u32) -> Result<Vec<LocalSocket>, ScanError> {
     let mut diag = crate::sys::netlink::SockDiag::open()
-        .map_err(|e| format!("cannot open a sock_diag netlink socket: {e}"))?;
+        .map_err(|e| ScanError::runtime(format!("cannot open a sock_diag netlink socket: {e}")))?;
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut seq = 1;
     for &proto in protos {
         for v6 in [false, true] {
             diag.send(&request(v6, proto, states, seq))
-                .map_err(|e| format!("sock_diag request failed: {e}"))?;
+                .map_err(|e| ScanError::runtime(format!("sock_diag request failed: {e}")))?;
             seq += 1;
             loop {
                 let n = diag
                     .recv(&mut buf)
-                    .map_err(|e| format!("sock_diag reply failed: {e}"))?;
+                    .map_err(|e| ScanError::runtime(format!("sock_diag reply failed: {e}")))?;
                 if n == 0 {
-                    return Err("sock_diag: the kernel closed the dump early".to_string());
+                    return Err(ScanError::runtime(
+                        "sock_diag: the kernel closed the dump early",
+                    ));
                 }
                 match parse(&buf[..n], proto) {
                     Ok(Batch::More(v)) => out.extend(v),
@@ -167,7 +174,7 @@ pub fn dump(protos: &[Proto], states: u32) -> Result<Vec<LocalSocket>, String> {
                     }
                     // A kernel without IPv6 has no table to dump: nothing listens there.
                     Err(_) if v6 && n > 0 && is_no_family(&buf[..n]) => break,
-                    Err(e) => return Err(format!("sock_diag: {e}")),
+                    Err(e) => return Err(e.context("sock_diag: ")),
                 }
             }
         }

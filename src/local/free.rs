@@ -1,7 +1,7 @@
 //! Free ports: nothing listens on them or is bound to them, and they bind now.
 
-use super::kernel_ports::KernelPorts;
 use super::socket::{LocalSocket, Proto};
+use crate::probe::kernel_ports::KernelPorts;
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::ops::RangeInclusive;

@@ -2,15 +2,14 @@
 //! fallback), who holds one port, which ports are free, and which listening services a
 //! scan from elsewhere found exposed. Sends no packet, needs no privilege.
 
-pub mod cli;
-pub mod compare;
-pub mod diag;
-pub mod free;
-pub mod kernel_ports;
-pub mod owners;
-pub mod procnet;
-pub mod render;
-pub mod socket;
+pub(crate) mod cli;
+pub(crate) mod compare;
+pub(crate) mod diag;
+pub(crate) mod free;
+pub(crate) mod owners;
+pub(crate) mod procnet;
+pub(crate) mod render;
+pub(crate) mod socket;
 
 use crate::error::{ScanError, EXIT_CHECK_FAILED, EXIT_OK};
 use owners::{Process, ServiceNames};
@@ -54,7 +53,7 @@ pub struct Snapshot {
 pub fn all_sockets(
     protos: &[Proto],
     proc_only: bool,
-) -> Result<(Vec<LocalSocket>, Source), String> {
+) -> Result<(Vec<LocalSocket>, Source), ScanError> {
     if !proc_only {
         match diag::dump(protos, diag::ALL_STATES) {
             Ok(v) => return Ok((v, Source::Netlink)),
@@ -65,7 +64,7 @@ pub fn all_sockets(
 }
 
 /// Takes a snapshot of the listening sockets of `protos`.
-pub fn snapshot(protos: &[Proto], proc_only: bool) -> Result<Snapshot, String> {
+pub fn snapshot(protos: &[Proto], proc_only: bool) -> Result<Snapshot, ScanError> {
     let (sockets, source) = all_sockets(protos, proc_only)?;
     let holders = owners::socket_holders();
     let users = owners::users();
@@ -146,7 +145,7 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
     if let Some(count) = args.free {
         let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
         let range = args.range.as_deref().map(cli::parse_range).transpose()?;
-        let kernel = kernel_ports::KernelPorts::read();
+        let kernel = crate::probe::kernel_ports::KernelPorts::read();
         match &kernel {
             Some(k) => eprintln!(
                 "synscan: kernel ephemeral range {}-{} ({} ports); reserved ports: {} ({} ports)",
@@ -158,10 +157,10 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
             ),
             None => eprintln!(
                 "synscan: cannot read {}; free ports are not kept out of the kernel's ephemeral range",
-                kernel_ports::RANGE_FILE
+                crate::probe::kernel_ports::RANGE_FILE
             ),
         }
-        let (sockets, _) = all_sockets(&[proto], args.proc).map_err(ScanError::Runtime)?;
+        let (sockets, _) = all_sockets(&[proto], args.proc)?;
         let found = free::find(proto, count, range, kernel.as_ref(), &sockets);
         out.free(proto, &found)?;
         if (found.len() as u64) < u64::from(count) {
@@ -174,7 +173,7 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
         }
         return Ok(EXIT_OK);
     }
-    let snap = snapshot(&protocols(args), args.proc).map_err(ScanError::Runtime)?;
+    let snap = snapshot(&protocols(args), args.proc)?;
     let mut shown: Vec<Listener> = snap
         .listeners
         .iter()
@@ -184,8 +183,7 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
         .collect();
     shown.sort_by_key(|l| (l.socket.proto, l.socket.port));
     let code = if let Some(file) = &args.compare {
-        let results = crate::results::read_file(std::path::Path::new(file))
-            .map_err(|e| ScanError::Usage(e.to_string()))?;
+        let results = crate::results::read_file(std::path::Path::new(file))?;
         for w in &results.warnings {
             eprintln!("synscan: {w}");
         }

@@ -49,7 +49,7 @@ fn address(hex: &str) -> Option<IpAddr> {
 }
 
 /// Every socket of the given protocols from the /proc tables (a missing IPv6 table is empty).
-pub fn read(protos: &[Proto]) -> Result<Vec<LocalSocket>, String> {
+pub fn read(protos: &[Proto]) -> Result<Vec<LocalSocket>, crate::error::ScanError> {
     let mut out = Vec::new();
     for &proto in protos {
         for suffix in ["", "6"] {
@@ -57,7 +57,11 @@ pub fn read(protos: &[Proto]) -> Result<Vec<LocalSocket>, String> {
             match std::fs::read_to_string(&path) {
                 Ok(text) => out.extend(parse_table(&text, proto)),
                 Err(_) if suffix == "6" => {}
-                Err(e) => return Err(format!("cannot read {path}: {e}")),
+                Err(e) => {
+                    return Err(crate::error::ScanError::runtime(format!(
+                        "cannot read {path}: {e}"
+                    )))
+                }
             }
         }
     }

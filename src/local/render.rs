@@ -22,7 +22,7 @@ fn open(path: &str) -> Result<(String, Sink), ScanError> {
         return Ok(("stdout".to_string(), Box::new(io::stdout())));
     }
     let f = std::fs::File::create(path).map_err(|e| {
-        ScanError::Usage(format!(
+        ScanError::usage(format!(
             "cannot create output file {path}: {e}; check the directory exists and is writable"
         ))
     })?;
@@ -30,7 +30,7 @@ fn open(path: &str) -> Result<(String, Sink), ScanError> {
 }
 
 fn write_err(name: &str, e: io::Error) -> ScanError {
-    ScanError::Runtime(format!("cannot write {name}: {e}"))
+    ScanError::runtime(format!("cannot write {name}: {e}"))
 }
 
 fn quote(s: &str) -> String {

@@ -1,6 +1,6 @@
 //! One local socket as the kernel reports it, and what its bind address means.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// Transport protocol of a socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,6 +62,7 @@ impl Scope {
 /// The TCP state numbers the kernel uses (include/net/tcp_states.h) that we name.
 pub mod tcp_state {
     /// An established connection.
+    #[cfg(test)]
     pub const ESTABLISHED: u8 = 1;
     /// A closed or unconnected socket (UDP bound sockets report this).
     pub const CLOSE: u8 = 7;
@@ -122,11 +123,6 @@ impl LocalSocket {
         }
     }
 }
-
-/// The IPv4 wildcard, for tests and defaults.
-pub const ANY_V4: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-/// The IPv6 wildcard.
-pub const ANY_V6: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
 #[cfg(test)]
 mod tests {

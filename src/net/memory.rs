@@ -3,9 +3,9 @@
 //! back through `MemoryCapture` as real frames built by `wire::build`.
 
 use super::{Capture, CaptureStats, LinkLayer, Transmit};
-use crate::wire::build::{icmp_unreachable_frame, tcp_frame, tcp_frame_with_options, TcpSpec};
+use crate::wire::build::{icmp_unreachable_frame, tcp_frame, tcp_frame_with_options};
 use crate::wire::tcp_flags::{ACK, RST, SYN};
-use crate::wire::{parse_reply, Reply, TcpReply};
+use crate::wire::{parse_reply, Reply, TcpSegment};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -295,10 +295,10 @@ impl MemoryTransmit {
         (src, dst)
     }
 
-    fn tcp_answer(&mut self, frame: &[u8], syn: &TcpReply, flags: u8) -> Vec<u8> {
+    fn tcp_answer(&mut self, frame: &[u8], syn: &TcpSegment, flags: u8) -> Vec<u8> {
         let (src_mac, dst_mac) = self.reply_macs(frame);
         let open = flags & SYN != 0;
-        let spec = TcpSpec {
+        let spec = TcpSegment {
             src: syn.dst,
             dst: syn.src,
             sport: syn.dport,
@@ -316,7 +316,7 @@ impl MemoryTransmit {
         }
     }
 
-    fn icmp_answer(&self, frame: &[u8], syn: &TcpReply, code: u8) -> Vec<u8> {
+    fn icmp_answer(&self, frame: &[u8], syn: &TcpSegment, code: u8) -> Vec<u8> {
         let (src_mac, dst_mac) = self.reply_macs(frame);
         let ip = frame.get(self.link.header_len()..).unwrap_or_default();
         // parse_reply accepted the frame, so the IP header and 8 TCP bytes are present.
@@ -597,7 +597,7 @@ mod tests {
     fn non_syn_frames_are_counted_not_answered() {
         let r = Responder::new().default_behaviour(Behaviour::Open);
         let (mut tx, mut rx) = memory_network(r, LinkLayer::RawIp);
-        let spec = TcpSpec {
+        let spec = TcpSegment {
             src: US,
             dst: T1,
             sport: 61000,

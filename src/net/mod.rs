@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 pub use crate::wire::LinkLayer;
@@ -11,12 +11,17 @@ pub use crate::wire::LinkLayer;
 mod arp;
 mod capture;
 pub mod connect;
-pub mod memory;
+#[cfg(test)]
+pub(crate) mod memory;
+mod ndp;
 mod packet_socket;
 mod raw_socket;
 mod route;
-pub use route::check_interface;
+mod rtnl;
+pub use route::{check_interface, is_link_local, ScopedIp};
 
+#[cfg(test)]
+mod ns6_tests;
 #[cfg(test)]
 mod ns_tests;
 
@@ -75,19 +80,28 @@ impl fmt::Display for NetError {
 
 impl std::error::Error for NetError {}
 
-/// How to reach the targets, as the kernel routes them.
+impl From<NetError> for crate::error::ScanError {
+    fn from(e: NetError) -> Self {
+        match e {
+            NetError::MissingCapability(_) => crate::error::missing_net_raw(),
+            NetError::Setup(s) => crate::error::ScanError::runtime(s),
+        }
+    }
+}
+
+/// How to reach the targets, as the kernel routes them (IPv4 unless `A` is Ipv6Addr).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
+pub struct Route<A = Ipv4Addr> {
     /// Interface name.
     pub iface: String,
     /// Interface index.
     pub ifindex: u32,
     /// Our source address.
-    pub source_ip: Ipv4Addr,
+    pub source_ip: A,
     /// Our MAC (zero on loopback).
     pub source_mac: [u8; 6],
     /// Gateway, or the target itself when on-link.
-    pub next_hop: Ipv4Addr,
+    pub next_hop: A,
     /// True for the loopback interface.
     pub is_loopback: bool,
 }
@@ -104,6 +118,27 @@ pub fn route_to(
 /// The next hop's MAC from the neighbour table, resolving it by ARP when missing.
 pub fn resolve_next_hop_mac(route: &Route, timeout: Duration) -> Result<[u8; 6], NetError> {
     arp::resolve_next_hop_mac(route, timeout)
+}
+
+/// Asks the kernel's IPv6 routing table how `dst` is reached (rtnetlink, as `ip -6 route
+/// get`): interface, source address and next hop. `iface` (a name or index, e.g. the zone
+/// of `fe80::1%eth0`) is required for a link-local `dst`; `source_ip` overrides the
+/// kernel's source.
+pub fn route_to_v6(
+    dst: Ipv6Addr,
+    iface: Option<&str>,
+    source_ip: Option<Ipv6Addr>,
+) -> Result<Route<Ipv6Addr>, NetError> {
+    route::route_to_v6(dst, iface, source_ip)
+}
+
+/// The IPv6 next hop's MAC from the kernel's neighbour table, resolving it by neighbour
+/// solicitation when missing.
+pub fn resolve_next_hop_mac_v6(
+    route: &Route<Ipv6Addr>,
+    timeout: Duration,
+) -> Result<[u8; 6], NetError> {
+    ndp::resolve_next_hop_mac(route, timeout)
 }
 
 /// What the kernel filter lets through: TCP to our ports on our address, and ICMP unreachables.
@@ -203,4 +238,21 @@ fn send_all(
         }
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod error_kind_tests {
+    use super::NetError;
+    use crate::error::{ErrorKind, ScanError};
+
+    #[test]
+    fn a_missing_capability_is_a_privilege_error_and_setup_a_runtime_one() {
+        let net: ScanError = NetError::MissingCapability("CAP_NET_RAW").into();
+        assert_eq!(net.kind(), ErrorKind::Privilege);
+        let setup: ScanError = NetError::Setup("no route".into()).into();
+        assert_eq!(
+            (setup.kind(), setup.message()),
+            (ErrorKind::Runtime, "no route")
+        );
+    }
 }

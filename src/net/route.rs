@@ -1,11 +1,13 @@
 //! Source address, interface and next hop for a destination.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 
 use pnet::datalink::{self, NetworkInterface};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::rtnl::{self, RouteAnswer};
 use super::{NetError, Route};
+use crate::sys::netlink::Netlink;
 
 const RTF_UP: u32 = 0x1;
 const RTF_GATEWAY: u32 = 0x2;
@@ -103,20 +105,20 @@ fn first_v4(ni: &NetworkInterface) -> Option<Ipv4Addr> {
 
 /// Checks that `name` is an interface of this network namespace; the error is one line
 /// naming the interfaces there are.
-pub fn check_interface(name: &str) -> Result<(), String> {
+pub fn check_interface(name: &str) -> Result<(), crate::error::ScanError> {
     let all = datalink::interfaces();
     if all.iter().any(|i| i.name == name) {
         return Ok(());
     }
     let names: Vec<&str> = all.iter().map(|i| i.name.as_str()).collect();
-    Err(format!(
+    Err(crate::error::ScanError::usage(format!(
         "bad -e/--interface \"{name}\": no such interface here; use one of: {} (see `ip link`)",
         if names.is_empty() {
             "none".to_string()
         } else {
             names.join(", ")
         }
-    ))
+    )))
 }
 
 /// See `net::route_to`.
@@ -181,6 +183,160 @@ pub(crate) fn route_to(
         source_ip: src,
         source_mac,
         next_hop,
+        is_loopback,
+    })
+}
+
+/// An address and its zone: in `fe80::1%eth0` the zone names the interface a link-local
+/// address is reached through (an interface index, `fe80::1%2`, works too).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopedIp {
+    /// The address.
+    pub ip: IpAddr,
+    /// The interface named after `%`, IPv6 only.
+    pub zone: Option<String>,
+}
+
+/// Longest interface name (IFNAMSIZ less the NUL).
+const MAX_IFNAME: usize = 15;
+
+impl ScopedIp {
+    /// Parses `IPV4`, `IPV6` or `IPV6%ZONE`; None when it is none of them.
+    pub fn parse(s: &str) -> Option<ScopedIp> {
+        let s = s.trim();
+        match s.split_once('%') {
+            None => Some(ScopedIp {
+                ip: s.parse().ok()?,
+                zone: None,
+            }),
+            Some((addr, zone)) => {
+                let ip: Ipv6Addr = addr.parse().ok()?;
+                let ok = !zone.is_empty()
+                    && zone.len() <= MAX_IFNAME
+                    && !zone.contains(|c: char| c == '/' || c.is_whitespace() || c == '%');
+                ok.then(|| ScopedIp {
+                    ip: IpAddr::V6(ip),
+                    zone: Some(zone.to_string()),
+                })
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ScopedIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.zone {
+            Some(z) => write!(f, "{}%{z}", self.ip),
+            None => write!(f, "{}", self.ip),
+        }
+    }
+}
+
+/// True for fe80::/10, whose addresses mean something only on one link.
+pub fn is_link_local(ip: Ipv6Addr) -> bool {
+    ip.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// The interface called `name`, or whose index `name` is.
+fn find_interface<'a>(all: &'a [NetworkInterface], name: &str) -> Option<&'a NetworkInterface> {
+    let index: Option<u32> = name.parse().ok();
+    all.iter()
+        .find(|i| i.name == name)
+        .or_else(|| all.iter().find(|i| Some(i.index) == index))
+}
+
+/// The kernel's route to `dst` (through interface `oif` when given), as `ip -6 route get`.
+fn kernel_route_v6(dst: Ipv6Addr, oif: Option<u32>) -> std::io::Result<RouteAnswer> {
+    let mut nl = Netlink::route()?;
+    nl.send(&rtnl::route_request(1, dst, oif))?;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = nl.recv(&mut buf)?;
+        let batch = rtnl::parse(&buf[..n])?;
+        if let Some(r) = batch.routes.into_iter().next() {
+            return Ok(r);
+        }
+        if batch.done || n == 0 {
+            return Err(std::io::Error::other("the kernel answered without a route"));
+        }
+    }
+}
+
+/// An address of `ni` to send from when the kernel named none: a link-local one for a
+/// link-local destination, else a global one.
+fn interface_v6(ni: &NetworkInterface, link_local: bool) -> Option<Ipv6Addr> {
+    ni.ips.iter().find_map(|n| match n.ip() {
+        IpAddr::V6(a) if is_link_local(a) == link_local && !a.is_loopback() => Some(a),
+        _ => None,
+    })
+}
+
+/// See `net::route_to_v6`.
+pub(crate) fn route_to_v6(
+    dst: Ipv6Addr,
+    iface: Option<&str>,
+    source_ip: Option<Ipv6Addr>,
+) -> Result<Route<Ipv6Addr>, NetError> {
+    let all = datalink::interfaces();
+    let named = match iface {
+        Some(name) => Some(find_interface(&all, name).ok_or_else(|| {
+            NetError::Setup(format!(
+                "interface {name} does not exist: pass an interface listed by `ip link`"
+            ))
+        })?),
+        None => None,
+    };
+    let link_local = is_link_local(dst);
+    if link_local && named.is_none() {
+        return Err(NetError::Setup(format!(
+            "{dst} is link-local: name its interface, as in {dst}%eth0 (or pass --interface)"
+        )));
+    }
+    let answer = kernel_route_v6(dst, named.map(|n| n.index)).map_err(|e| {
+        NetError::Setup(format!(
+            "no route to {dst}: {e}; add a route (`ip -6 route`) or pass --interface and --source-ip"
+        ))
+    })?;
+    let ni = all
+        .iter()
+        .find(|i| i.index == answer.oif)
+        .or(named)
+        .ok_or_else(|| {
+            NetError::Setup(format!(
+                "the kernel routes {dst} through interface index {}, which is gone: pass --interface",
+                answer.oif
+            ))
+        })?;
+    let src = source_ip
+        .or(answer.source)
+        .or_else(|| interface_v6(ni, link_local))
+        .ok_or_else(|| {
+            NetError::Setup(format!(
+                "interface {} has no IPv6 address to send to {dst} from: pass --source-ip",
+                ni.name
+            ))
+        })?;
+    if !ni.is_up() {
+        return Err(NetError::Setup(format!(
+            "interface {} is down: bring it up (`ip link set {} up`) or pass another --interface",
+            ni.name, ni.name
+        )));
+    }
+    let is_loopback = ni.is_loopback() || dst.is_loopback();
+    let source_mac = match (is_loopback, ni.mac) {
+        (false, Some(m)) => [m.0, m.1, m.2, m.3, m.4, m.5],
+        _ => [0; 6],
+    };
+    Ok(Route {
+        iface: ni.name.clone(),
+        ifindex: ni.index,
+        source_ip: src,
+        source_mac,
+        next_hop: if is_loopback {
+            dst
+        } else {
+            answer.gateway.unwrap_or(dst)
+        },
         is_loopback,
     })
 }
@@ -260,6 +416,8 @@ garbage line
     fn interface_check_names_the_bad_one_and_the_good_ones() {
         assert_eq!(check_interface("lo"), Ok(()));
         let e = check_interface("nosuchif0").unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Usage);
+        let e = e.to_string();
         assert!(
             e.starts_with("bad -e/--interface \"nosuchif0\": no such interface here; use one of: "),
             "{e}"

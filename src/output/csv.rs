@@ -1,21 +1,20 @@
 //! CSV: header `ip,port,proto,state,reason,ttl,timestamp,service`, RFC 4180 quoting, LF line ends.
 
-use super::hosts::HostReport;
-use super::{epoch_secs, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink};
+use super::stream::{StreamFormat, StreamWriter};
+use super::{epoch_secs, Ctx, Sink};
 use crate::model::PortResult;
 use std::io::{self, Write};
-use std::sync::Arc;
+
+/// The CSV lines: one row per shown result.
+pub struct Csv;
 
 /// Writes one CSV row per shown result as results arrive.
-pub struct CsvWriter {
-    out: Sink,
-    ctx: Arc<Ctx>,
-}
+pub type CsvWriter = StreamWriter<Csv>;
 
 impl CsvWriter {
     /// A writer over a sink.
-    pub fn new(out: Sink, ctx: Arc<Ctx>) -> CsvWriter {
-        CsvWriter { out, ctx }
+    pub fn new(out: Sink, ctx: std::sync::Arc<Ctx>) -> CsvWriter {
+        StreamWriter::with_format(out, ctx, Csv)
     }
 }
 
@@ -28,18 +27,14 @@ pub fn field(s: &str) -> String {
     }
 }
 
-impl ResultWriter for CsvWriter {
-    fn begin(&mut self, _info: &ScanInfo) -> io::Result<()> {
-        writeln!(self.out, "ip,port,proto,state,reason,ttl,timestamp,service")?;
-        self.out.flush()
+impl StreamFormat for Csv {
+    fn header(&self, out: &mut Sink) -> io::Result<()> {
+        writeln!(out, "ip,port,proto,state,reason,ttl,timestamp,service")
     }
 
-    fn record(&mut self, r: &PortResult) -> io::Result<()> {
-        if !self.ctx.stream_shows(r.state) {
-            return Ok(());
-        }
+    fn line(&self, out: &mut Sink, ctx: &Ctx, r: &PortResult) -> io::Result<()> {
         writeln!(
-            self.out,
+            out,
             "{},{},tcp,{},{},{},{},{}",
             r.ip,
             r.port,
@@ -47,24 +42,7 @@ impl ResultWriter for CsvWriter {
             r.reason.as_str(),
             r.ttl,
             epoch_secs(r.timestamp),
-            field(self.ctx.services.name(r.port).unwrap_or(""))
+            field(ctx.services.name(r.port).unwrap_or(""))
         )
-    }
-
-    fn finish(
-        &mut self,
-        _info: &ScanInfo,
-        _s: &ScanSummary,
-        _hosts: &HostReport,
-    ) -> io::Result<()> {
-        self.out.flush()
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-
-    fn grouped(&self) -> bool {
-        false
     }
 }

@@ -5,16 +5,22 @@
 //! ("Not shown", `<extraports>`, "Ignored State") past that; open ports are always listed,
 //! and --open folds every other state. `--show closed` / `--show filtered` list that state
 //! whatever the count. Past the limit a state's listed ports are dropped as they arrive, so
-//! memory stays bounded per host. No-response results of hosts that have not
-//! replied yet go into one packed vector (8 bytes each), bounded, because most hosts of a
-//! large scan never reply and are not listed at all.
+//! memory stays bounded per host.
+//!
+//! Most hosts of a large scan never reply, and a host's no-response results often come
+//! before its first reply. When the run probes every port of every target (no shard), those
+//! results are only counted: at the end the no-response ports of a host that replied are the
+//! scan's ports it has no other result for, so nothing is stored for silent hosts. Otherwise
+//! (a shard, or results fed by hand) they wait in one packed vector (8 bytes each), bounded.
 
 use super::OutputOptions;
 use crate::model::{PortResult, PortState, Reason};
+use crate::targets::PortSet;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-/// Most no-response results kept for hosts that had not replied when they were recorded.
+/// Most no-response results kept for hosts that had not replied when they were recorded,
+/// in a run that does not probe every port of every target.
 pub const PENDING_LIMIT: usize = 4_000_000;
 
 /// A host's ports of one non-open state are folded into a count past this many, as nmap does
@@ -124,6 +130,10 @@ struct Entry {
     counts: Vec<(PortState, Reason, u32)>,
     /// Closed, filtered: that state's ports stopped being listed (too many to show).
     folded: [bool; 2],
+    /// Which of the scan's ports this host has a result for (bit per port rank), kept only
+    /// while its closed ports are folded and its filtered ones not: then `listed` no
+    /// longer names every recorded port, and the end may need to name the others.
+    seen: Option<Vec<u64>>,
 }
 
 /// Index of a foldable state in [`Entry::folded`]; None for open (always listed).
@@ -145,7 +155,60 @@ fn rank(r: Reason) -> u8 {
     }
 }
 
+/// The scan's ports with their ranks (a bit per port in [`Entry::seen`]).
+#[derive(Debug)]
+struct PortIndex {
+    /// (first, last, rank of first), ascending.
+    ranges: Vec<(u16, u16, usize)>,
+    len: usize,
+}
+
+impl PortIndex {
+    fn new(ports: &PortSet) -> PortIndex {
+        let mut ranges = Vec::new();
+        let mut len = 0;
+        for (a, b) in ports.ranges() {
+            ranges.push((a, b, len));
+            len += usize::from(b - a) + 1;
+        }
+        PortIndex { ranges, len }
+    }
+
+    fn rank(&self, port: u16) -> Option<usize> {
+        let i = self.ranges.partition_point(|r| r.1 < port);
+        let &(a, _, first) = self.ranges.get(i)?;
+        (port >= a).then(|| first + usize::from(port - a))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.ranges.iter().flat_map(|&(a, b, _)| a..=b)
+    }
+}
+
+fn set_bit(bits: &mut [u64], i: usize) {
+    if let Some(w) = bits.get_mut(i / 64) {
+        *w |= 1 << (i % 64);
+    }
+}
+
+fn bit(bits: &[u64], i: usize) -> bool {
+    bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
 impl Entry {
+    fn new(reason: Reason, ttl: u8, secs: u64) -> Entry {
+        Entry {
+            reason,
+            ttl,
+            start: secs,
+            end: secs,
+            listed: Vec::new(),
+            counts: Vec::new(),
+            folded: [false; 2],
+            seen: None,
+        }
+    }
+
     fn count(&mut self, state: PortState, reason: Reason, n: u32) {
         match self
             .counts
@@ -165,9 +228,15 @@ impl Entry {
             .sum()
     }
 
+    fn recorded(&self) -> u64 {
+        self.counts.iter().map(|c| u64::from(c.2)).sum()
+    }
+
     /// Lists a port unless its state has too many on this host to show; past the limit the
     /// state's listed ports are dropped (they would be folded into a count at the end anyway).
-    fn list(&mut self, l: Listed, show_all: bool) {
+    /// With `index` (a run over every port), the ports of a host whose closed ports fold
+    /// while its filtered ones are still listed are kept as bits instead.
+    fn list(&mut self, l: Listed, show_all: bool, index: Option<&PortIndex>) {
         let Some(i) = fold_index(l.state) else {
             self.listed.push(l);
             return;
@@ -176,6 +245,20 @@ impl Entry {
             return;
         }
         if !show_all && self.state_count(l.state) > u64::from(MAX_LISTED_PER_STATE) {
+            match (l.state, index) {
+                (PortState::Closed, Some(index)) if !self.folded[1] => {
+                    let mut bits = vec![0u64; index.len.div_ceil(64)];
+                    for p in self.listed.iter().map(|x| x.port).chain([l.port]) {
+                        if let Some(r) = index.rank(p) {
+                            set_bit(&mut bits, r);
+                        }
+                    }
+                    self.seen = Some(bits);
+                }
+                // No filtered port will be listed: nothing needs the recorded ports.
+                (PortState::Filtered, _) => self.seen = None,
+                _ => {}
+            }
             self.listed.retain(|x| x.state != l.state);
             // Most hosts of a large scan fold; give the room back.
             self.listed.shrink_to_fit();
@@ -184,13 +267,51 @@ impl Entry {
         }
         self.listed.push(l);
     }
+
+    /// Records that the host has a result for `port` (only while [`Entry::seen`] is kept).
+    fn see(&mut self, port: u16, index: Option<&PortIndex>) {
+        if let (Some(bits), Some(r)) = (self.seen.as_mut(), index.and_then(|x| x.rank(port))) {
+            set_bit(bits, r);
+        }
+    }
+
+    /// Lists the first `n` of the scan's ports this host has no result for, as no-response
+    /// filtered: in a run over every port those are its results from before its first reply.
+    fn list_unrecorded(&mut self, index: &PortIndex, n: u64) {
+        let listed: Vec<u16> = {
+            let mut v: Vec<u16> = self.listed.iter().map(|l| l.port).collect();
+            v.sort_unstable();
+            v
+        };
+        let recorded = |p: u16| match (&self.seen, index.rank(p)) {
+            (Some(bits), Some(r)) => bit(bits, r),
+            _ => listed.binary_search(&p).is_ok(),
+        };
+        let missing: Vec<Listed> = index
+            .iter()
+            .filter(|&p| !recorded(p))
+            .take(usize::try_from(n).unwrap_or(usize::MAX))
+            .map(|port| Listed {
+                port,
+                state: PortState::Filtered,
+                reason: Reason::NoResponse,
+                ttl: 0,
+            })
+            .collect();
+        self.listed.extend(missing);
+    }
 }
 
 /// Per-host state kept while the scan runs.
 #[derive(Debug)]
 pub struct HostTable {
     hosts: HashMap<Ipv4Addr, Entry>,
-    /// (ip << 16 | port) of no-response results for hosts not yet replied.
+    /// The scan's ports, when the run probes every port of every target: then no-response
+    /// results of hosts that have not replied are only counted (see the module notes).
+    index: Option<PortIndex>,
+    /// Results recorded, of every host.
+    recorded: u64,
+    /// (ip << 16 | port) of no-response results for hosts not yet replied (without `index`).
     pending: Vec<u64>,
     limit: usize,
     not_kept: u64,
@@ -202,15 +323,26 @@ pub struct HostTable {
 }
 
 impl HostTable {
-    /// An empty table for these options.
+    /// An empty table for these options, for results of any ports (they wait in a bounded
+    /// vector when their host has not replied yet).
     pub fn new(opts: &OutputOptions) -> HostTable {
         HostTable::with_limit(opts, PENDING_LIMIT)
+    }
+
+    /// An empty table for a run that probes every one of `ports` on every target: nothing
+    /// is stored for hosts that have not replied.
+    pub fn covering(opts: &OutputOptions, ports: &PortSet) -> HostTable {
+        let mut t = HostTable::with_limit(opts, 0);
+        t.index = Some(PortIndex::new(ports));
+        t
     }
 
     /// An empty table with a custom bound on pending no-response results.
     pub fn with_limit(opts: &OutputOptions, limit: usize) -> HostTable {
         HostTable {
             hosts: HashMap::new(),
+            index: None,
+            recorded: 0,
             pending: Vec::new(),
             limit,
             not_kept: 0,
@@ -222,12 +354,27 @@ impl HostTable {
         }
     }
 
+    /// Hosts kept so far (each has replied at least once).
+    #[cfg(test)]
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// No-response results kept so far for hosts that had not replied.
+    #[cfg(test)]
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Records one decided result.
     pub fn record(&mut self, r: &PortResult) {
+        self.recorded += 1;
         let secs = super::epoch_secs(r.timestamp);
+        let index = self.index.as_ref();
         if rank(r.reason) == 0 {
             if let Some(e) = self.hosts.get_mut(&r.ip) {
                 e.count(r.state, r.reason, 1);
+                e.see(r.port, index);
                 if self.keep_filtered {
                     let l = Listed {
                         port: r.port,
@@ -235,8 +382,10 @@ impl HostTable {
                         reason: r.reason,
                         ttl: 0,
                     };
-                    e.list(l, self.show_filtered);
+                    e.list(l, self.show_filtered, index);
                 }
+            } else if index.is_some() {
+                // Counted in `recorded`; named at the end if the host replies later.
             } else if self.pending.len() < self.limit {
                 self.pending
                     .push(u64::from(u32::from(r.ip)) << 16 | u64::from(r.port));
@@ -245,15 +394,10 @@ impl HostTable {
             }
             return;
         }
-        let e = self.hosts.entry(r.ip).or_insert_with(|| Entry {
-            reason: r.reason,
-            ttl: r.ttl,
-            start: secs,
-            end: secs,
-            listed: Vec::new(),
-            counts: Vec::new(),
-            folded: [false; 2],
-        });
+        let e = self
+            .hosts
+            .entry(r.ip)
+            .or_insert_with(|| Entry::new(r.reason, r.ttl, secs));
         if rank(r.reason) > rank(e.reason) {
             e.reason = r.reason;
             e.ttl = r.ttl;
@@ -261,6 +405,7 @@ impl HostTable {
         e.start = e.start.min(secs);
         e.end = e.end.max(secs);
         e.count(r.state, r.reason, 1);
+        e.see(r.port, index);
         let keep = match r.state {
             PortState::Open => true,
             PortState::Closed => self.keep_closed,
@@ -277,12 +422,42 @@ impl HostTable {
                 PortState::Closed => self.show_closed,
                 _ => self.show_filtered,
             };
-            e.list(l, show_all);
+            e.list(l, show_all, index);
+        }
+    }
+
+    /// Gives each host that replied its no-response results from before its first reply:
+    /// the scan's ports it has no result for, when every port of every target was decided.
+    fn attach_unrecorded(&mut self, total: u64) {
+        let Some(index) = self.index.as_ref() else {
+            return;
+        };
+        let ports = index.len as u64;
+        if self.recorded != total.saturating_mul(ports) {
+            // Stopped early: a port without a result may never have been decided.
+            return;
+        }
+        let max = u64::from(MAX_LISTED_PER_STATE);
+        for e in self.hosts.values_mut() {
+            let missing = ports.saturating_sub(e.recorded());
+            if missing == 0 {
+                continue;
+            }
+            e.count(
+                PortState::Filtered,
+                Reason::NoResponse,
+                u32::try_from(missing).unwrap_or(u32::MAX),
+            );
+            let filtered = e.state_count(PortState::Filtered);
+            if self.keep_filtered && (self.show_filtered || filtered <= max) {
+                e.list_unrecorded(index, missing);
+            }
         }
     }
 
     /// Groups everything for printing; `total` is the number of target addresses.
     pub fn into_report(mut self, total: u64) -> HostReport {
+        self.attach_unrecorded(total);
         // Attach pending no-response results to hosts that replied later; drop the rest.
         self.pending.sort_unstable();
         let mut i = 0;
@@ -302,7 +477,7 @@ impl HostTable {
                             reason: Reason::NoResponse,
                             ttl: 0,
                         };
-                        e.list(l, self.show_filtered);
+                        e.list(l, self.show_filtered, None);
                     }
                 }
             }

@@ -11,6 +11,7 @@ use crate::model::PortResult;
 use crate::state::compact::{Compact, COMPACT_BYTES};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+#[cfg(test)]
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const MAGIC: &[u8; 8] = b"SYNJRNL1";
@@ -47,9 +48,12 @@ impl Journal {
         mut file: File,
         length: u64,
         mut replay: impl FnMut(&PortResult),
-    ) -> Result<Journal, String> {
-        let damaged =
-            |why: &str| format!("the resume journal is damaged ({why}); start the scan again");
+    ) -> Result<Journal, crate::error::ScanError> {
+        let damaged = |why: &str| {
+            crate::error::ScanError::usage(format!(
+                "the resume journal is damaged ({why}); start the scan again"
+            ))
+        };
         let actual = file.metadata().map_err(|e| damaged(&e.to_string()))?.len();
         if length < MAGIC.len() as u64
             || !(length - MAGIC.len() as u64).is_multiple_of(RECORD as u64)
@@ -100,6 +104,7 @@ impl Journal {
 }
 
 /// A result's journal record time has millisecond precision.
+#[cfg(test)]
 pub fn journal_time(t: SystemTime) -> SystemTime {
     let ms = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))

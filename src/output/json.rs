@@ -1,21 +1,20 @@
 //! NDJSON (-oJ): one object per shown result, then one {"type":"summary"} line.
 
-use super::hosts::HostReport;
-use super::{end_time, epoch_secs, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink};
+use super::stream::{StreamFormat, StreamWriter};
+use super::{end_time, epoch_secs, Ctx, ScanInfo, ScanSummary, Sink};
 use crate::model::PortResult;
 use std::io::{self, Write};
-use std::sync::Arc;
+
+/// The NDJSON lines: a result object per shown result, the summary last.
+pub struct Json;
 
 /// Writes one JSON object per line as results arrive.
-pub struct JsonWriter {
-    out: Sink,
-    ctx: Arc<Ctx>,
-}
+pub type JsonWriter = StreamWriter<Json>;
 
 impl JsonWriter {
     /// A writer over a sink.
-    pub fn new(out: Sink, ctx: Arc<Ctx>) -> JsonWriter {
-        JsonWriter { out, ctx }
+    pub fn new(out: Sink, ctx: std::sync::Arc<Ctx>) -> JsonWriter {
+        StreamWriter::with_format(out, ctx, Json)
     }
 }
 
@@ -24,17 +23,10 @@ fn quote(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
-impl ResultWriter for JsonWriter {
-    fn begin(&mut self, _info: &ScanInfo) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn record(&mut self, r: &PortResult) -> io::Result<()> {
-        if !self.ctx.stream_shows(r.state) {
-            return Ok(());
-        }
+impl StreamFormat for Json {
+    fn line(&self, out: &mut Sink, ctx: &Ctx, r: &PortResult) -> io::Result<()> {
         write!(
-            self.out,
+            out,
             "{{\"ip\":\"{}\",\"port\":{},\"proto\":\"tcp\",\"state\":\"{}\",\"reason\":\"{}\",\"ttl\":{},\"ts\":{}",
             r.ip,
             r.port,
@@ -43,22 +35,18 @@ impl ResultWriter for JsonWriter {
             r.ttl,
             epoch_secs(r.timestamp)
         )?;
-        if let Some(name) = self.ctx.services.name(r.port) {
-            write!(self.out, ",\"service\":{}", quote(name))?;
+        if let Some(name) = ctx.services.name(r.port) {
+            write!(out, ",\"service\":{}", quote(name))?;
         }
-        if let Some(rule) = self.ctx.policy_breach(r) {
-            write!(
-                self.out,
-                ",\"policy\":\"violation\",\"rule\":{}",
-                quote(rule)
-            )?;
+        if let Some(rule) = ctx.policy_breach(r) {
+            write!(out, ",\"policy\":\"violation\",\"rule\":{}", quote(rule))?;
         }
-        writeln!(self.out, "}}")
+        writeln!(out, "}}")
     }
 
-    fn finish(&mut self, info: &ScanInfo, s: &ScanSummary, _hosts: &HostReport) -> io::Result<()> {
+    fn trailer(&self, out: &mut Sink, info: &ScanInfo, s: &ScanSummary) -> io::Result<()> {
         writeln!(
-            self.out,
+            out,
             "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"capture_drops\":{},\"rate_pps\":{},\"lower_rate_advised\":{},\"interrupted\":{}}}",
             epoch_secs(info.start),
             epoch_secs(end_time(info, s)),
@@ -74,22 +62,10 @@ impl ResultWriter for JsonWriter {
                 .map_or_else(|| "null".to_string(), |p| p.to_string()),
             s.losing_probes(),
             s.interrupted
-        )?;
-        self.out.flush()
+        )
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-
-    fn grouped(&self) -> bool {
-        false
-    }
-
-    fn extra_json(&mut self, lines: &[String]) -> io::Result<()> {
-        for l in lines {
-            writeln!(self.out, "{l}")?;
-        }
-        Ok(())
+    fn takes_extra_json(&self) -> bool {
+        true
     }
 }

@@ -1,36 +1,31 @@
 //! masscan list format (-oL): "#masscan", then "open tcp 80 198.19.0.5 1732372800" lines, "# end".
 
-use super::hosts::HostReport;
-use super::{epoch_secs, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink};
+use super::stream::{StreamFormat, StreamWriter};
+use super::{epoch_secs, Ctx, ScanInfo, ScanSummary, Sink};
 use crate::model::PortResult;
 use std::io::{self, Write};
-use std::sync::Arc;
+
+/// The masscan list lines.
+pub struct List;
 
 /// Writes masscan's -oL format as results arrive.
-pub struct ListWriter {
-    out: Sink,
-    ctx: Arc<Ctx>,
-}
+pub type ListWriter = StreamWriter<List>;
 
 impl ListWriter {
     /// A writer over a sink.
-    pub fn new(out: Sink, ctx: Arc<Ctx>) -> ListWriter {
-        ListWriter { out, ctx }
+    pub fn new(out: Sink, ctx: std::sync::Arc<Ctx>) -> ListWriter {
+        StreamWriter::with_format(out, ctx, List)
     }
 }
 
-impl ResultWriter for ListWriter {
-    fn begin(&mut self, _info: &ScanInfo) -> io::Result<()> {
-        writeln!(self.out, "#masscan")?;
-        self.out.flush()
+impl StreamFormat for List {
+    fn header(&self, out: &mut Sink) -> io::Result<()> {
+        writeln!(out, "#masscan")
     }
 
-    fn record(&mut self, r: &PortResult) -> io::Result<()> {
-        if !self.ctx.stream_shows(r.state) {
-            return Ok(());
-        }
+    fn line(&self, out: &mut Sink, _ctx: &Ctx, r: &PortResult) -> io::Result<()> {
         writeln!(
-            self.out,
+            out,
             "{} tcp {} {} {}",
             r.state.as_str(),
             r.port,
@@ -39,21 +34,7 @@ impl ResultWriter for ListWriter {
         )
     }
 
-    fn finish(
-        &mut self,
-        _info: &ScanInfo,
-        _s: &ScanSummary,
-        _hosts: &HostReport,
-    ) -> io::Result<()> {
-        writeln!(self.out, "# end")?;
-        self.out.flush()
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-
-    fn grouped(&self) -> bool {
-        false
+    fn trailer(&self, out: &mut Sink, _info: &ScanInfo, _s: &ScanSummary) -> io::Result<()> {
+        writeln!(out, "# end")
     }
 }

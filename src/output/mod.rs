@@ -1,8 +1,9 @@
 //! Result writers, one per format behind one trait, and the dispatcher the engine feeds.
 //!
-//! Streaming formats (List, Json, Csv) write a line per shown result as it is recorded.
-//! Grouped formats (Normal, Grepable, Xml) need every port of a host together, so the
-//! dispatcher keeps one compact per-host table ([`hosts::HostTable`]) and they write at finish.
+//! Streaming formats (List, Json, Csv) write a line per shown result as it is recorded and
+//! keep nothing. Grouped formats (Normal, Grepable, Xml) need every port of a host together,
+//! so the dispatcher keeps one compact per-host table ([`hosts::HostTable`]) of the hosts
+//! that replied, and they write at finish; silent hosts' results are only counted.
 
 use crate::model::{PortResult, PortState, ScanStats};
 use crate::targets::PortSet;
@@ -14,16 +15,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub mod csv;
-pub mod files;
-pub mod grepable;
-pub mod hosts;
-pub mod journal;
-pub mod json;
-pub mod list;
-pub mod normal;
-pub mod services;
-pub mod xml;
+pub(crate) mod csv;
+pub(crate) mod files;
+pub(crate) mod grepable;
+pub(crate) mod hosts;
+pub(crate) mod journal;
+pub(crate) mod json;
+pub(crate) mod list;
+pub(crate) mod normal;
+pub(crate) mod services;
+pub(crate) mod stream;
+pub(crate) mod xml;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -67,8 +69,17 @@ pub struct OutputSpec {
     pub path: String,
 }
 
+/// Exposure rules the writers annotate open ports with (`--policy`, implemented by
+/// `watch::policy::Policy`): the writers only ask, so they need not know the rules.
+pub trait PortRules: Send + Sync + std::fmt::Debug {
+    /// The rule an open (ip, port) breaks, if any.
+    fn judge(&self, ip: std::net::IpAddr, port: u16) -> Option<&str>;
+    /// The most ports a host may have open, and the rule that says so.
+    fn max_open(&self) -> Option<(u64, &str)>;
+}
+
 /// What the outputs show.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct OutputOptions {
     /// --show closed.
     pub show_closed: bool,
@@ -85,7 +96,7 @@ pub struct OutputOptions {
     /// --services-file.
     pub services_file: Option<PathBuf>,
     /// --policy: open ports that break it are annotated (-oJ fields, -oX script elements).
-    pub policy: Option<Arc<crate::watch::policy::Policy>>,
+    pub policy: Option<Arc<dyn PortRules>>,
 }
 
 /// Facts about the scan known before it starts.
@@ -129,6 +140,24 @@ impl ScanSummary {
     }
 }
 
+/// Parses --show: which of closed and filtered the outputs show.
+pub fn parse_show(values: &[String]) -> Result<(bool, bool), crate::error::ScanError> {
+    let (mut closed, mut filtered) = (false, false);
+    for v in values.iter().flat_map(|v| v.split(',')) {
+        match v.trim() {
+            "closed" => closed = true,
+            "filtered" => filtered = true,
+            "open" | "" => {}
+            other => {
+                return Err(crate::error::ScanError::usage(format!(
+                    "bad --show \"{other}\": use closed, filtered or closed,filtered"
+                )))
+            }
+        }
+    }
+    Ok((closed, filtered))
+}
+
 /// A bad output request; Display is one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputError(pub String);
@@ -140,6 +169,12 @@ impl fmt::Display for OutputError {
 }
 
 impl std::error::Error for OutputError {}
+
+impl From<OutputError> for crate::error::ScanError {
+    fn from(e: OutputError) -> Self {
+        crate::error::ScanError::usage(e.0)
+    }
+}
 
 /// One output format's writer; the dispatcher calls begin once, record per result, finish once.
 pub trait ResultWriter: Send {
@@ -178,39 +213,28 @@ pub struct PortsInfo {
 }
 
 impl PortsInfo {
-    /// Summarises a port set through its iterator (sorted and deduplicated here).
+    /// Summarises a port set.
     pub fn from_set(ports: &PortSet) -> PortsInfo {
-        PortsInfo::from_ports(ports.iter().collect())
+        PortsInfo {
+            count: ports.len(),
+            spec: ports.to_spec(),
+        }
     }
 
     /// Summarises a list of ports in any order, duplicates allowed.
-    pub fn from_ports(mut ports: Vec<u16>) -> PortsInfo {
-        ports.sort_unstable();
-        ports.dedup();
-        let mut spec = String::new();
-        let mut i = 0;
-        while i < ports.len() {
-            let first = ports[i];
-            let mut last = first;
-            while i + 1 < ports.len() && ports[i + 1] == last.wrapping_add(1) && last != u16::MAX {
-                i += 1;
-                last = ports[i];
-            }
-            if !spec.is_empty() {
-                spec.push(',');
-            }
-            if first == last {
-                spec.push_str(&first.to_string());
-            } else {
-                spec.push_str(&format!("{first}-{last}"));
-            }
-            i += 1;
-        }
-        PortsInfo {
-            count: ports.len() as u64,
-            spec,
-        }
+    pub fn from_ports(ports: Vec<u16>) -> PortsInfo {
+        PortsInfo::from_set(&PortSet::from_ranges(ports.into_iter().map(|p| (p, p))))
     }
+}
+
+/// Refuses more than one output on stdout ("-"): their lines would mix.
+pub fn check_one_stdout(specs: &[OutputSpec]) -> Result<(), OutputError> {
+    if specs.iter().filter(|s| s.path == "-").count() > 1 {
+        return Err(OutputError(
+            "more than one output writes to stdout (-); give all but one a file path".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What every writer shares: options, service names, ports scanned.
@@ -357,6 +381,18 @@ pub struct Outputs {
     journal: Option<journal::Journal>,
 }
 
+/// The per-host table for a run: one that stores nothing for silent hosts when the run
+/// probes every port of every target (no shard), else one that keeps their no-response
+/// results, bounded.
+fn host_table(opts: &OutputOptions, info: &ScanInfo) -> HostTable {
+    let every_port = info.hosts.checked_mul(info.ports.len()) == Some(info.probes);
+    if every_port && !info.ports.is_empty() {
+        HostTable::covering(opts, &info.ports)
+    } else {
+        HostTable::new(opts)
+    }
+}
+
 /// Builds the writer for a format over a sink.
 pub fn make_writer(
     format: Format,
@@ -384,12 +420,7 @@ impl Outputs {
         opts: &OutputOptions,
         info: &ScanInfo,
     ) -> Result<Outputs, OutputError> {
-        let stdout_count = specs.iter().filter(|s| s.path == "-").count();
-        if stdout_count > 1 {
-            return Err(OutputError(
-                "more than one output writes to stdout (-); give all but one a file path".into(),
-            ));
-        }
+        check_one_stdout(specs)?;
         // Read before any file is opened: a bad services file leaves every output alone.
         let services = match &opts.services_file {
             Some(p) => Services::from_nmap_services(p)?,
@@ -451,11 +482,10 @@ impl Outputs {
                 failed: None,
             })
             .collect();
-        let table = if slots.iter().any(|s| s.writer.grouped()) {
-            Some(HostTable::new(&ctx.opts))
-        } else {
-            None
-        };
+        let table = slots
+            .iter()
+            .any(|s| s.writer.grouped())
+            .then(|| host_table(&ctx.opts, info));
         for s in slots.iter_mut() {
             s.guard(|w| w.begin(info));
         }

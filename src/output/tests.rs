@@ -1168,3 +1168,209 @@ fn a_failing_output_is_named_and_the_others_complete() {
         assert!(o.finish(&summary()).is_ok(), "second finish does nothing");
     }
 }
+
+/// The facts of a run that probes every one of `ports` on `hosts` targets (no shard).
+fn covering_info(hosts: u64, ports: &[u16]) -> ScanInfo {
+    let set = PortSet::from_ranges(ports.iter().map(|&p| (p, p)));
+    ScanInfo {
+        probes: hosts * set.len(),
+        hosts,
+        ports: set,
+        ..info()
+    }
+}
+
+/// Writes `rs` in `format` for a run described by `info`; also returns (hosts, pending
+/// no-response results) held by the per-host table once every result is recorded.
+fn run_info(
+    format: Format,
+    opts: OutputOptions,
+    rs: &[PortResult],
+    info: &ScanInfo,
+) -> (String, (usize, usize)) {
+    let buf = Buf::default();
+    let sinks: Vec<(Format, bool, Sink)> = vec![(format, false, Box::new(buf.clone()))];
+    let mut o = Outputs::with_sinks(sinks, ctx(opts, &[22, 80, 443]), info).unwrap();
+    for r in rs {
+        o.record(r).unwrap();
+    }
+    let held = o
+        .table
+        .as_ref()
+        .map_or((0, 0), |t| (t.host_count(), t.pending_count()));
+    o.finish(&summary()).unwrap();
+    (buf.text(), held)
+}
+
+/// A complete scan of 40 hosts x 42 ports in a shuffled order: silent hosts, hosts with
+/// more than 25 closed and a few filtered ports, mostly filtered hosts, mixed ones.
+fn complete_shuffled_scan(ports: &[u16]) -> Vec<PortResult> {
+    let mut rs = Vec::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for h in 0..40u8 {
+        for (i, &p) in ports.iter().enumerate() {
+            let reason = match (h % 5, i) {
+                (0, _) => Reason::NoResponse,
+                (1, 0) => Reason::SynAck,
+                (1, 1..=3) => Reason::NoResponse,
+                (1, 4) => Reason::HostUnreach,
+                (1, _) => Reason::Reset,
+                (2, _) => {
+                    [Reason::SynAck, Reason::Reset, Reason::NoResponse][(next() % 3) as usize]
+                }
+                (3, 0 | 1) => Reason::SynAck,
+                (3, _) => Reason::NoResponse,
+                (_, 0..=9) => Reason::NoResponse,
+                (_, 10) => Reason::AdminProhibited,
+                (_, _) => Reason::Reset,
+            };
+            rs.push(res([198, 19, 9, h], p, reason, 64, u64::from(h)));
+        }
+    }
+    // Fisher-Yates: no-response results land before and after their host's first reply.
+    for i in (1..rs.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        rs.swap(i, j);
+    }
+    rs
+}
+
+#[test]
+fn a_run_over_every_port_stores_nothing_for_silent_hosts_and_writes_the_same_text() {
+    let ports: Vec<u16> = (1..=40).chain([80, 443]).collect();
+    let rs = complete_shuffled_scan(&ports);
+    let covering = covering_info(40, &ports);
+    // One probe short of every port: the table that keeps no-response results, bounded.
+    let partial = ScanInfo {
+        probes: covering.probes - 1,
+        ..covering.clone()
+    };
+    let show = |closed, filtered| OutputOptions {
+        show_closed: closed,
+        show_filtered: filtered,
+        ..Default::default()
+    };
+    let options = [
+        OutputOptions::default(),
+        OutputOptions {
+            reason: true,
+            ..Default::default()
+        },
+        OutputOptions {
+            open_only: true,
+            ..Default::default()
+        },
+        show(true, false),
+        show(false, true),
+        show(true, true),
+    ];
+    for opts in options {
+        for format in [Format::Normal, Format::Grepable, Format::Xml] {
+            let case = format!("{format:?} {opts:?}");
+            // The bounded vector (a run that does not cover every port) keeps them all here.
+            let (kept, (kept_hosts, pending)) = run_info(format, opts.clone(), &rs, &partial);
+            let (counted, (hosts, none)) = run_info(format, opts.clone(), &rs, &covering);
+            assert_eq!(kept_hosts, 32, "{case}");
+            assert!(pending > 100, "{case}: {pending}");
+            // Only the 32 hosts that replied are held, and no result of a silent moment.
+            assert_eq!((hosts, none), (32, 0), "{case}");
+            assert_eq!(counted, kept, "{case}");
+            assert!(!counted.contains("not kept"), "{case}");
+        }
+    }
+}
+
+#[test]
+fn many_silent_hosts_are_counted_and_a_late_reply_still_gets_its_filtered_ports() {
+    // 5000 silent hosts x 30 ports, and one host whose port 80 answers after 20 of its 29
+    // no-response results.
+    let ports: Vec<u16> = (1..=29).chain([80]).collect();
+    let late = [198, 19, 200, 1];
+    let mut rs = Vec::new();
+    for (i, &p) in ports.iter().enumerate().filter(|&(_, &p)| p != 80) {
+        if i == 20 {
+            rs.push(res(late, 80, Reason::SynAck, 64, 2));
+        }
+        rs.push(res(late, p, Reason::NoResponse, 0, 3));
+    }
+    for h in 0..5000u32 {
+        let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 19, 0, 0)) + h);
+        for &p in &ports {
+            rs.push(PortResult {
+                ip,
+                ..res([0; 4], p, Reason::NoResponse, 0, 1)
+            });
+        }
+    }
+    let info = covering_info(5001, &ports);
+    let opts = OutputOptions::default;
+    let (normal, held) = run_info(Format::Normal, opts(), &rs, &info);
+    assert_eq!(held, (1, 0));
+    assert!(
+        normal.ends_with(
+            "synscan scan report for 198.19.200.1\n\
+             Host is up.\n\
+             Not shown: 29 filtered tcp ports (no-response)\n\
+             PORT   STATE SERVICE\n\
+             80/tcp open  http\n\
+             \n\
+             # synscan done at Mon Nov 23 12:42:44 2026 -- 5001 IP addresses (1 host up) scanned in 4.35 seconds\n"
+        ),
+        "{normal}"
+    );
+    let (grepable, held) = run_info(Format::Grepable, opts(), &rs, &info);
+    assert_eq!(held, (1, 0));
+    assert!(
+        grepable.contains(
+            "Host: 198.19.200.1 ()\tPorts: 80/open/tcp//http///\tIgnored State: filtered (29)\n\
+             # synscan done at Mon Nov 23 12:42:44 2026 -- 5001 IP addresses (1 host up) scanned in 4.35 seconds\n"
+        ),
+        "{grepable}"
+    );
+    let (xml, _) = run_info(Format::Xml, opts(), &rs, &info);
+    assert_eq!(xml.matches("<host ").count(), 1);
+    assert!(xml.contains(
+        "<ports><extraports state=\"filtered\" count=\"29\">\n<extrareasons reason=\"no-response\" count=\"29\" proto=\"tcp\"/>\n</extraports>\n"
+    ), "{xml}");
+    assert!(
+        xml.contains("<hosts up=\"1\" down=\"5000\" total=\"5001\"/>"),
+        "{xml}"
+    );
+    let (json, held) = run_info(Format::Json, opts(), &rs, &info);
+    assert_eq!(held, (0, 0), "no grouped output: no table");
+    let lines: Vec<&str> = json.lines().collect();
+    assert_eq!(lines.len(), 2, "{json}");
+    assert!(lines[0]
+        .starts_with("{\"ip\":\"198.19.200.1\",\"port\":80,\"proto\":\"tcp\",\"state\":\"open\""));
+    assert!(
+        lines[1].contains("\"hosts\":5001,\"probes\":150030,"),
+        "{}",
+        lines[1]
+    );
+    // Stopped before the last results: ports without a result are not taken for filtered;
+    // those recorded after the reply are listed.
+    let (partial, held) = run_info(Format::Normal, opts(), &rs[..25], &info);
+    assert_eq!(held, (1, 0));
+    assert!(
+        partial.ends_with(
+            "synscan scan report for 198.19.200.1\n\
+             Host is up.\n\
+             \n\
+             PORT   STATE    SERVICE\n\
+             21/tcp filtered unknown\n\
+             22/tcp filtered ssh\n\
+             23/tcp filtered unknown\n\
+             24/tcp filtered unknown\n\
+             80/tcp open     http\n\
+             \n\
+             # synscan done at Mon Nov 23 12:42:44 2026 -- 5001 IP addresses (1 host up) scanned in 4.35 seconds\n"
+        ),
+        "{partial}"
+    );
+}

@@ -1,10 +1,11 @@
 //! The SYN template (built once, patched per probe) and the keyed cookie that validates replies.
 
 use crate::wire::tcp_flags::{ACK, RST, SYN};
-use crate::wire::{LinkLayer, QuotedTcp, TcpReply};
+use crate::wire::{LinkLayer, QuotedTcp, TcpSegment};
 use std::net::Ipv4Addr;
 
 pub mod cookie;
+pub(crate) mod kernel_ports;
 pub mod template;
 
 use cookie::Cookie;
@@ -35,13 +36,13 @@ impl SourcePorts {
     /// ordinary connections, whose RSTs `--firewall-rule` would then drop); `DEFAULT` when
     /// /proc is unreadable or leaves no room.
     pub fn system_default() -> SourcePorts {
-        crate::local::kernel_ports::KernelPorts::read()
+        kernel_ports::KernelPorts::read()
             .and_then(|k| SourcePorts::outside(&k))
             .unwrap_or(SourcePorts::DEFAULT)
     }
 
     /// The top `DEFAULT.count` ports of the run the kernel leaves to scanners, if any.
-    pub fn outside(kernel: &crate::local::kernel_ports::KernelPorts) -> Option<SourcePorts> {
+    pub fn outside(kernel: &kernel_ports::KernelPorts) -> Option<SourcePorts> {
         let run = kernel.scanner_ports(1024)?;
         let size = u32::from(*run.end()) - u32::from(*run.start()) + 1;
         let count = size.min(u32::from(SourcePorts::DEFAULT.count));
@@ -52,10 +53,7 @@ impl SourcePorts {
     }
 
     /// A one-line warning when these ports overlap the kernel's ephemeral range.
-    pub fn ephemeral_overlap_warning(
-        &self,
-        kernel: &crate::local::kernel_ports::KernelPorts,
-    ) -> Option<String> {
+    pub fn ephemeral_overlap_warning(&self, kernel: &kernel_ports::KernelPorts) -> Option<String> {
         if !kernel.overlaps(self.first..=self.last()) {
             return None;
         }
@@ -128,7 +126,7 @@ impl ProbeCrafter {
     }
     /// True when a SYN/ACK or RST answers one of our probes (ports and ack == cookie + 1).
     #[inline]
-    pub fn validate_tcp(&self, reply: &TcpReply) -> bool {
+    pub fn validate_tcp(&self, reply: &TcpSegment) -> bool {
         let kind = reply.flags & (SYN | RST | ACK);
         if kind != SYN | ACK && kind != RST | ACK {
             return false;
@@ -189,7 +187,7 @@ impl ProbeCrafter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::build::{tcp_frame, TcpSpec};
+    use crate::wire::build::tcp_frame;
     use crate::wire::{parse_reply, Reply};
     use pnet::packet::ethernet::{EtherTypes, EthernetPacket};
     use pnet::packet::ip::IpNextHeaderProtocols;
@@ -198,8 +196,8 @@ mod tests {
     use pnet::packet::Packet;
     use proptest::prelude::*;
 
-    fn kernel(range: &str, reserved: &str) -> crate::local::kernel_ports::KernelPorts {
-        crate::local::kernel_ports::KernelPorts::parse(range, reserved).unwrap()
+    fn kernel(range: &str, reserved: &str) -> kernel_ports::KernelPorts {
+        kernel_ports::KernelPorts::parse(range, reserved).unwrap()
     }
 
     #[test]
@@ -323,8 +321,14 @@ mod tests {
         assert!(buf[52..].iter().all(|&b| b == 0xaa));
     }
 
-    fn syn_ack(c: &ProbeCrafter, dst: Ipv4Addr, dport: u16, flags: u8, ack_delta: u32) -> TcpReply {
-        let spec = TcpSpec {
+    fn syn_ack(
+        c: &ProbeCrafter,
+        dst: Ipv4Addr,
+        dport: u16,
+        flags: u8,
+        ack_delta: u32,
+    ) -> TcpSegment {
+        let spec = TcpSegment {
             src: dst,
             dst: US,
             sport: dport,
@@ -359,27 +363,27 @@ mod tests {
         }
         let good = syn_ack(&c, THEM, 22, SYN | ACK, 1);
         // Wrong source port of the target (the scanned port).
-        assert!(!c.validate_tcp(&TcpReply { sport: 23, ..good }));
+        assert!(!c.validate_tcp(&TcpSegment { sport: 23, ..good }));
         // Our port off by one (still in range).
         let other_port = if good.dport > 61000 {
             good.dport - 1
         } else {
             good.dport + 1
         };
-        assert!(!c.validate_tcp(&TcpReply {
+        assert!(!c.validate_tcp(&TcpSegment {
             dport: other_port,
             ..good
         }));
         // Out of range port, other destination, other source.
-        assert!(!c.validate_tcp(&TcpReply {
+        assert!(!c.validate_tcp(&TcpSegment {
             dport: 1000,
             ..good
         }));
-        assert!(!c.validate_tcp(&TcpReply {
+        assert!(!c.validate_tcp(&TcpSegment {
             dst: Ipv4Addr::new(198, 18, 0, 99),
             ..good
         }));
-        assert!(!c.validate_tcp(&TcpReply {
+        assert!(!c.validate_tcp(&TcpSegment {
             src: Ipv4Addr::new(198, 18, 3, 5),
             ..good
         }));

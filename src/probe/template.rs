@@ -1,9 +1,12 @@
 //! The SYN frame built once per scan; each probe copies it and patches five fields, fixing
 //! both checksums incrementally from sums precomputed with those fields zero.
 
-use crate::wire::checksum::{add_to_zeroed, internet_checksum, tcp_checksum};
-use crate::wire::LinkLayer;
-use std::net::Ipv4Addr;
+use crate::wire::checksum::add_to_zeroed;
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::ip::protocol;
+use crate::wire::tcp::{self, flags::SYN, TcpSegment};
+use crate::wire::{ipv4, ipv6, IpAddress, LinkLayer};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// TCP options in the order Windows sends them: MSS 1460, NOP, WS 8, NOP, NOP, SACK permitted.
 pub const SYN_OPTIONS: [u8; 12] = [
@@ -14,11 +17,11 @@ pub const SYN_WINDOW: u16 = 64240;
 /// IPv4 TTL of the SYN.
 pub const SYN_TTL: u8 = 64;
 /// IPv4 header length (no options).
-pub const IP_LEN: usize = 20;
+pub const IP_LEN: usize = ipv4::HEADER_LEN;
 /// TCP header length with the options (data offset 8).
-pub const TCP_LEN: usize = 20 + SYN_OPTIONS.len();
+pub const TCP_LEN: usize = tcp::HEADER_LEN + SYN_OPTIONS.len();
 /// Longest frame: Ethernet + IPv4 + TCP.
-pub const MAX_FRAME: usize = 14 + IP_LEN + TCP_LEN;
+pub const MAX_FRAME: usize = ethernet::HEADER_LEN + IP_LEN + TCP_LEN;
 
 /// The prebuilt SYN and its checksums with destination, ID, ports and sequence zero.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,30 +40,40 @@ impl Template {
         let len = ip + IP_LEN + TCP_LEN;
         let mut bytes = [0u8; MAX_FRAME];
         if link == LinkLayer::Ethernet {
-            bytes[0..6].copy_from_slice(&dst_mac);
-            bytes[6..12].copy_from_slice(&src_mac);
-            bytes[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+            ethernet::Repr {
+                src: src_mac,
+                dst: dst_mac,
+                ethertype: ethertype::IPV4,
+            }
+            .emit(&mut ethernet::Frame::new_unchecked(&mut bytes[..]));
         }
-        {
-            let h = &mut bytes[ip..ip + IP_LEN];
-            h[0] = 0x45;
-            h[2..4].copy_from_slice(&((IP_LEN + TCP_LEN) as u16).to_be_bytes());
-            h[6] = 0x40; // DF, like every modern stack
-            h[8] = SYN_TTL;
-            h[9] = 6;
-            h[12..16].copy_from_slice(&src_ip.octets());
+        // Destination, ID, ports and sequence zero: each probe adds its own.
+        let mut header = ipv4::Packet::new_unchecked(&mut bytes[ip..ip + IP_LEN]);
+        ipv4::Repr {
+            src: src_ip,
+            dst: Ipv4Addr::UNSPECIFIED,
+            protocol: protocol::TCP,
+            ttl: SYN_TTL,
+            ident: 0,
+            payload_len: TCP_LEN,
         }
-        let ip_csum = internet_checksum(&bytes[ip..ip + IP_LEN]);
+        .emit(&mut header);
+        let ip_csum = header.checksum();
         let t = ip + IP_LEN;
-        {
-            let tcp = &mut bytes[t..t + TCP_LEN];
-            tcp[12] = ((TCP_LEN / 4) as u8) << 4;
-            tcp[13] = crate::wire::tcp_flags::SYN;
-            tcp[14..16].copy_from_slice(&SYN_WINDOW.to_be_bytes());
-            tcp[20..].copy_from_slice(&SYN_OPTIONS);
+        let mut segment = tcp::Packet::new_unchecked(&mut bytes[t..t + TCP_LEN]);
+        TcpSegment {
+            src: src_ip,
+            dst: Ipv4Addr::UNSPECIFIED,
+            sport: 0,
+            dport: 0,
+            seq: 0,
+            ack: 0,
+            flags: SYN,
+            ttl: SYN_TTL,
+            window: SYN_WINDOW,
         }
-        // Pseudo-header with destination 0.0.0.0: the real one is added per probe.
-        let tcp_csum = tcp_checksum(src_ip, Ipv4Addr::UNSPECIFIED, &bytes[t..t + TCP_LEN]);
+        .emit(&mut segment, &SYN_OPTIONS);
+        let tcp_csum = segment.checksum();
         Template {
             bytes,
             len,
@@ -94,31 +107,123 @@ impl Template {
     ) {
         let frame = &mut buf[..self.len];
         frame.copy_from_slice(&self.bytes[..self.len]);
-        let ip = self.ip;
-        let d = u32::from(dst);
-        let (dhi, dlo) = (u64::from(d >> 16), u64::from(d & 0xffff));
-        frame[ip + 4..ip + 6].copy_from_slice(&ip_id.to_be_bytes());
-        frame[ip + 16..ip + 20].copy_from_slice(&dst.octets());
-        let ip_csum = add_to_zeroed(self.ip_csum, u64::from(ip_id) + dhi + dlo);
-        frame[ip + 10..ip + 12].copy_from_slice(&ip_csum.to_be_bytes());
-        let t = ip + IP_LEN;
-        frame[t..t + 2].copy_from_slice(&sport.to_be_bytes());
-        frame[t + 2..t + 4].copy_from_slice(&dport.to_be_bytes());
-        frame[t + 4..t + 8].copy_from_slice(&seq.to_be_bytes());
-        let added = dhi
-            + dlo
+        let (header, segment) = frame[self.ip..].split_at_mut(IP_LEN);
+        let dst_sum = dst.word_sum();
+        let mut header = ipv4::Packet::new_unchecked(header);
+        header.set_ident(ip_id);
+        header.set_dst_addr(dst);
+        header.set_checksum(add_to_zeroed(self.ip_csum, u64::from(ip_id) + dst_sum));
+        let mut segment = tcp::Packet::new_unchecked(segment);
+        segment.set_src_port(sport);
+        segment.set_dst_port(dport);
+        segment.set_seq_number(seq);
+        let added = dst_sum
             + u64::from(sport)
             + u64::from(dport)
             + u64::from(seq >> 16)
             + u64::from(seq & 0xffff);
-        let tcp_csum = add_to_zeroed(self.tcp_csum, added);
-        frame[t + 16..t + 18].copy_from_slice(&tcp_csum.to_be_bytes());
+        segment.set_checksum(add_to_zeroed(self.tcp_csum, added));
+    }
+}
+
+/// IPv6 header length (no extension headers).
+pub const IP6_LEN: usize = ipv6::HEADER_LEN;
+/// Longest IPv6 frame: Ethernet + IPv6 + TCP.
+pub const MAX_FRAME6: usize = ethernet::HEADER_LEN + IP6_LEN + TCP_LEN;
+
+/// The prebuilt IPv6 SYN (same TCP header and options as the IPv4 one; hop limit `SYN_TTL`)
+/// and its TCP checksum with destination, ports and sequence zero. IPv6 has no header
+/// checksum and no ID: only the TCP checksum is patched, over the IPv6 pseudo-header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template6 {
+    bytes: [u8; MAX_FRAME6],
+    len: usize,
+    ip: usize,
+    tcp_csum: u16,
+}
+
+impl Template6 {
+    /// Builds the frame for `link` from `src_mac` to `dst_mac` (MACs unused for RawIp).
+    pub fn new(link: LinkLayer, src_mac: [u8; 6], dst_mac: [u8; 6], src_ip: Ipv6Addr) -> Self {
+        let ip = link.header_len();
+        let len = ip + IP6_LEN + TCP_LEN;
+        let mut bytes = [0u8; MAX_FRAME6];
+        if link == LinkLayer::Ethernet {
+            ethernet::Repr {
+                src: src_mac,
+                dst: dst_mac,
+                ethertype: ethertype::IPV6,
+            }
+            .emit(&mut ethernet::Frame::new_unchecked(&mut bytes[..]));
+        }
+        ipv6::Repr {
+            src: src_ip,
+            dst: Ipv6Addr::UNSPECIFIED,
+            next_header: protocol::TCP,
+            hop_limit: SYN_TTL,
+            payload_len: TCP_LEN,
+        }
+        .emit(&mut ipv6::Packet::new_unchecked(
+            &mut bytes[ip..ip + IP6_LEN],
+        ));
+        let t = ip + IP6_LEN;
+        let mut segment = tcp::Packet::new_unchecked(&mut bytes[t..t + TCP_LEN]);
+        TcpSegment {
+            src: src_ip,
+            dst: Ipv6Addr::UNSPECIFIED,
+            sport: 0,
+            dport: 0,
+            seq: 0,
+            ack: 0,
+            flags: SYN,
+            ttl: SYN_TTL,
+            window: SYN_WINDOW,
+        }
+        .emit(&mut segment, &SYN_OPTIONS);
+        let tcp_csum = segment.checksum();
+        Template6 {
+            bytes,
+            len,
+            ip,
+            tcp_csum,
+        }
+    }
+
+    /// Frame length.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a template is a whole frame.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes the SYN into `buf[..len]`; panics only if the caller's buffer is too short.
+    #[inline(always)]
+    pub fn write(&self, buf: &mut [u8], dst: Ipv6Addr, sport: u16, dport: u16, seq: u32) {
+        let frame = &mut buf[..self.len];
+        frame.copy_from_slice(&self.bytes[..self.len]);
+        let (header, segment) = frame[self.ip..].split_at_mut(IP6_LEN);
+        ipv6::Packet::new_unchecked(header).set_dst_addr(dst);
+        let mut segment = tcp::Packet::new_unchecked(segment);
+        segment.set_src_port(sport);
+        segment.set_dst_port(dport);
+        segment.set_seq_number(seq);
+        let added = dst.word_sum()
+            + u64::from(sport)
+            + u64::from(dport)
+            + u64::from(seq >> 16)
+            + u64::from(seq & 0xffff);
+        segment.set_checksum(add_to_zeroed(self.tcp_csum, added));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::checksum::{internet_checksum, tcp_checksum};
 
     #[test]
     fn exact_bytes_raw_ip() {
@@ -161,5 +266,93 @@ mod tests {
         want[10..12].copy_from_slice(&ip.to_be_bytes());
         want[36..38].copy_from_slice(&tcp.to_be_bytes());
         assert_eq!(&buf[..], &want[..]);
+    }
+
+    fn v6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_exact_bytes_raw_ip() {
+        let src = v6("2001:2:0:18::1");
+        let dst = v6("2001:2:0:19::abcd");
+        let t = Template6::new(LinkLayer::RawIp, [0; 6], [0; 6], src);
+        assert_eq!(t.len(), 72);
+        let mut buf = [0u8; 72];
+        t.write(&mut buf, dst, 61000, 443, 0x0102_0304);
+        let mut want = vec![0x60, 0, 0, 0, 0, 32, 6, 64];
+        want.extend_from_slice(&src.octets());
+        want.extend_from_slice(&dst.octets());
+        want.extend_from_slice(&[
+            0xee, 0x48, 0x01, 0xbb, 0x01, 0x02, 0x03, 0x04, 0, 0, 0, 0, 0x80, 0x02, 0xfa, 0xf0, 0,
+            0, 0, 0, 0x02, 0x04, 0x05, 0xb4, 0x01, 0x03, 0x03, 0x08, 0x01, 0x01, 0x04, 0x02,
+        ]);
+        let tcp = tcp_checksum(src, dst, &want[40..]);
+        want[56..58].copy_from_slice(&tcp.to_be_bytes());
+        assert_eq!(&buf[..], &want[..]);
+    }
+
+    #[test]
+    fn ipv6_ethernet_frame_checked_by_pnet() {
+        use pnet::packet::ethernet::{EtherTypes, EthernetPacket};
+        use pnet::packet::ip::IpNextHeaderProtocols;
+        use pnet::packet::ipv6::Ipv6Packet;
+        use pnet::packet::tcp::{ipv6_checksum, TcpPacket};
+        use pnet::packet::Packet;
+        let src = v6("2001:2:0:18::1");
+        let t = Template6::new(
+            LinkLayer::Ethernet,
+            [2, 0, 0, 0, 0, 1],
+            [2, 0, 0, 0, 0, 2],
+            src,
+        );
+        assert_eq!(t.len(), 86);
+        let mut buf = vec![0u8; 86];
+        for (i, dst) in ["2001:2:0:19::1", "2001:2:0:19:ffff:ffff:ffff:ffff", "::"]
+            .into_iter()
+            .enumerate()
+        {
+            let dst = v6(dst);
+            let seq = 0xffff_0000u32.wrapping_mul(i as u32 + 1);
+            t.write(&mut buf, dst, 65535 - i as u16, 1 + i as u16, seq);
+            let eth = EthernetPacket::new(&buf).unwrap();
+            assert_eq!(eth.get_ethertype(), EtherTypes::Ipv6);
+            assert_eq!(eth.get_destination().octets(), [2, 0, 0, 0, 0, 2]);
+            let ip = Ipv6Packet::new(eth.payload()).unwrap();
+            assert_eq!((ip.get_version(), ip.get_payload_length()), (6, 32));
+            assert_eq!(ip.get_next_header(), IpNextHeaderProtocols::Tcp);
+            assert_eq!(ip.get_hop_limit(), 64);
+            assert_eq!((ip.get_source(), ip.get_destination()), (src, dst));
+            let tcp = TcpPacket::new(ip.payload()).unwrap();
+            assert_eq!(tcp.get_checksum(), ipv6_checksum(&tcp, &src, &dst));
+            assert_eq!(
+                (tcp.get_source(), tcp.get_destination()),
+                (65535 - i as u16, 1 + i as u16)
+            );
+            assert_eq!(tcp.get_sequence(), seq);
+            assert_eq!((tcp.get_flags(), tcp.get_window()), (0x02, 64240));
+            assert_eq!(&buf[74..86], &SYN_OPTIONS);
+        }
+    }
+
+    proptest::proptest! {
+        /// The incremental IPv6 checksum equals a full recompute and pnet's.
+        #[test]
+        fn ipv6_incremental_checksum_is_exact(
+            src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, seq: u32,
+        ) {
+            use pnet::packet::tcp::{ipv6_checksum, TcpPacket};
+            let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
+            let t = Template6::new(LinkLayer::RawIp, [0; 6], [0; 6], src);
+            let mut buf = [0u8; 72];
+            t.write(&mut buf, dst, sport, dport, seq);
+            let mut seg = buf[40..].to_vec();
+            let got = u16::from_be_bytes([seg[16], seg[17]]);
+            seg[16] = 0;
+            seg[17] = 0;
+            proptest::prop_assert_eq!(got, tcp_checksum(src, dst, &seg));
+            let p = TcpPacket::new(&buf[40..]).unwrap();
+            proptest::prop_assert_eq!(got, ipv6_checksum(&p, &src, &dst));
+        }
     }
 }

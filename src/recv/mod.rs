@@ -176,8 +176,9 @@ mod tests {
     use super::*;
     use crate::model::Reason;
     use crate::probe::{ProbeParams, SourcePorts};
-    use crate::wire::build::{icmp_unreachable_frame, tcp_frame_with_options, TcpSpec};
+    use crate::wire::build::{icmp_unreachable_frame, tcp_frame_with_options};
     use crate::wire::tcp_flags::{ACK, FIN, PSH, RST, SYN};
+    use crate::wire::TcpSegment;
     use std::net::Ipv4Addr;
 
     const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -202,8 +203,8 @@ mod tests {
     }
 
     /// The reply the target sends to our probe of (T, PORT), ack = cookie + 1 + `ack_delta`.
-    fn spec(c: &ProbeCrafter, flags: u8, ack_delta: u32) -> TcpSpec {
-        TcpSpec {
+    fn spec(c: &ProbeCrafter, flags: u8, ack_delta: u32) -> TcpSegment {
+        TcpSegment {
             src: T,
             dst: US,
             sport: PORT,
@@ -216,7 +217,7 @@ mod tests {
         }
     }
 
-    fn frame(link: LinkLayer, s: &TcpSpec) -> Vec<u8> {
+    fn frame(link: LinkLayer, s: &TcpSegment) -> Vec<u8> {
         tcp_frame_with_options(link, [2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], s, &MSS)
     }
 
@@ -315,25 +316,25 @@ mod tests {
             good.dport + 1
         };
         for s in [
-            TcpSpec {
+            TcpSegment {
                 src: STRANGER,
                 ..good
             },
-            TcpSpec { src: GW, ..good },
-            TcpSpec { dst: GW, ..good },
-            TcpSpec {
+            TcpSegment { src: GW, ..good },
+            TcpSegment { dst: GW, ..good },
+            TcpSegment {
                 sport: PORT + 1,
                 ..good
             },
-            TcpSpec {
+            TcpSegment {
                 dport: next_port,
                 ..good
             },
-            TcpSpec {
+            TcpSegment {
                 dport: first - 1,
                 ..good
             },
-            TcpSpec { dport: 80, ..good },
+            TcpSegment { dport: 80, ..good },
         ] {
             let f = frame(LinkLayer::Ethernet, &s);
             assert_eq!(run(&c, &f), Err(Rejected::NotOurs), "{s:?}");

@@ -154,6 +154,12 @@ impl fmt::Display for ResultsError {
 
 impl std::error::Error for ResultsError {}
 
+impl From<ResultsError> for crate::error::ScanError {
+    fn from(e: ResultsError) -> Self {
+        crate::error::ScanError::usage(e.to_string())
+    }
+}
+
 /// Reads and parses a result file.
 pub fn read_file(path: &Path) -> Result<Results, ResultsError> {
     let name = path.display().to_string();

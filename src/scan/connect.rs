@@ -9,10 +9,10 @@ use crate::net::connect::{ConnectOutcome, ConnectScanner};
 use crate::recv::RecvCounters;
 use crate::send::pace::{Pacer, ThreadPacer};
 use crate::send::SendCounters;
-use crate::state::{ProbeTable, ReplyEvent};
+use crate::state::window::WindowTable;
+use crate::state::ReplyEvent;
 use crate::targets::ProbeOrder;
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,7 +25,7 @@ pub struct ConnectParams {
     /// Connection attempts per second (unlimited: as fast as descriptors allow).
     pub pacer: Pacer,
     /// The probe table (retries and RTT estimator set).
-    pub table: ProbeTable,
+    pub table: WindowTable,
     /// Cap on waiting after the last attempt started.
     pub wait: Option<Duration>,
     /// Most connects in flight at once (bounded by the open-file limit).
@@ -38,14 +38,6 @@ pub struct ConnectParams {
 
 /// Attempts started per loop turn at most, so polling stays frequent.
 const START_BATCH: u32 = 256;
-
-fn token(ip: Ipv4Addr, port: u16) -> u64 {
-    (u64::from(u32::from(ip)) << 16) | u64::from(port)
-}
-
-fn untoken(t: u64) -> (Ipv4Addr, u16) {
-    (Ipv4Addr::from((t >> 16) as u32), t as u16)
-}
 
 /// The reason a connect outcome stands for; None when it decides nothing (retry it).
 pub fn outcome_reason(o: ConnectOutcome) -> Option<Reason> {
@@ -93,6 +85,7 @@ pub fn run(
     let end = table_loop::run(
         &mut module,
         &mut table,
+        &order,
         sink,
         LoopParams {
             start,
@@ -122,8 +115,8 @@ struct ConnectModule<'a> {
     stop: &'a AtomicBool,
     pacer: ThreadPacer,
     max_in_flight: usize,
-    /// Retries waiting for a descriptor and budget.
-    retries: VecDeque<(Ipv4Addr, u16)>,
+    /// Retries waiting for a descriptor and budget, by position.
+    retries: VecDeque<u64>,
     outcomes: Vec<(u64, ConnectOutcome)>,
     send_counters: &'a SendCounters,
     recv_counters: &'a RecvCounters,
@@ -141,30 +134,30 @@ impl ConnectModule<'_> {
         let mut budget = self.pacer.grant(now, want);
         // Retries first: they are the oldest work.
         while budget > 0 {
-            let Some(&(ip, port)) = self.retries.front() else {
+            let Some(&position) = self.retries.front() else {
                 break;
             };
-            if self.scanner.start(ip, port, token(ip, port)).is_err() {
+            // A connect's token is its probe's position.
+            let (ip, port) = self.order.get(position);
+            if self.scanner.start(ip, port, position).is_err() {
                 break; // out of descriptors for now: try again after some finish
             }
             self.retries.pop_front();
-            rec.resent(now, [(ip, port)]);
+            rec.resent(now, [position]);
             self.send_counters.packets.fetch_add(1, Ordering::Relaxed);
             budget -= 1;
         }
         let first_new = self.pos;
-        let mut started = Vec::new();
         while budget > 0 && self.sending_new() {
             let (ip, port) = self.order.get(self.pos);
-            if self.scanner.start(ip, port, token(ip, port)).is_err() {
+            if self.scanner.start(ip, port, self.pos).is_err() {
                 break;
             }
             self.pos += 1;
-            started.push((ip, port));
             budget -= 1;
         }
-        let n = started.len() as u64;
-        rec.sent_new(now, started, first_new..self.pos);
+        let n = self.pos - first_new;
+        rec.sent_new(now, first_new..self.pos);
         self.send_counters.packets.fetch_add(n, Ordering::Relaxed);
         self.send_counters
             .new_probes
@@ -186,8 +179,8 @@ impl ProbeModule for ConnectModule<'_> {
             .map_err(|e| format!("waiting for connections failed: {e}"))?;
         let now = Instant::now();
         let wall = SystemTime::now();
-        for (t, outcome) in self.outcomes.drain(..) {
-            let (ip, port) = untoken(t);
+        for (position, outcome) in self.outcomes.drain(..) {
+            let (ip, port) = self.order.get(position);
             let Some(reason) = outcome_reason(outcome) else {
                 continue; // undecided: the probe's timeout retries it
             };
@@ -199,20 +192,20 @@ impl ProbeModule for ConnectModule<'_> {
                 ttl: 0,
                 at: now,
             };
-            rec.replied(&ev, wall);
+            rec.replied_at(&ev, Some(position), wall);
         }
         Ok(())
     }
 
-    fn retry(&mut self, probes: Vec<(Ipv4Addr, u16)>) {
-        for &(ip, port) in &probes {
-            self.scanner.cancel(token(ip, port));
+    fn retry(&mut self, positions: Vec<u64>) {
+        for &position in &positions {
+            self.scanner.cancel(position);
         }
-        self.retries.extend(probes);
+        self.retries.extend(positions);
     }
 
-    fn abandon(&mut self, ip: Ipv4Addr, port: u16) {
-        self.scanner.cancel(token(ip, port));
+    fn abandon(&mut self, position: u64) {
+        self.scanner.cancel(position);
     }
 
     fn sending_done(&self) -> bool {
@@ -231,6 +224,7 @@ mod tests {
     use crate::model::PortState;
     use crate::state::rtt::RttEstimator;
     use crate::targets::{Ipv4Set, PortSet, ProbeSpace, Shard};
+    use std::net::Ipv4Addr;
     use std::net::TcpListener;
 
     fn scan_loopback(ports: &[u16]) -> Vec<crate::model::PortResult> {
@@ -242,8 +236,8 @@ mod tests {
             order,
             start: 0,
             pacer: Pacer::new(crate::send::pace::Rate::Pps(1000), Instant::now()),
-            table: ProbeTable::new(
-                1,
+            table: WindowTable::with_policy(
+                crate::state::RetryPolicy::Fixed(1),
                 RttEstimator::new(
                     Duration::from_millis(500),
                     Duration::from_millis(50),

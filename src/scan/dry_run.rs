@@ -61,7 +61,7 @@ impl Target {
 /// Refuses outputs that cannot describe probes, with the one line the user sees.
 pub fn check_outputs(specs: &[OutputSpec]) -> Result<(), ScanError> {
     match specs.iter().find(|s| s.format != Format::Json) {
-        Some(s) => Err(ScanError::Usage(format!(
+        Some(s) => Err(ScanError::usage(format!(
             "--dry-run lists probes, not results, and {} {} can only hold results (a state per port): drop it, or use -oJ FILE for the probe list as JSON",
             flag(s.format),
             s.path
@@ -108,7 +108,7 @@ pub fn run(
     if failed.is_empty() {
         Ok(error::EXIT_OK)
     } else {
-        Err(ScanError::Runtime(format!(
+        Err(ScanError::runtime(format!(
             "writing the dry run failed: {}; check free disk space and permissions",
             failed.join("; ")
         )))

@@ -11,10 +11,10 @@ use crate::probe::ProbeCrafter;
 use crate::recv::{run_receiver, RecvCounters};
 use crate::send::pace::Pacer;
 use crate::send::{run_sender, PositionClaimer, SendCounters, SendShared, SenderEvent, MAX_BATCH};
-use crate::state::{ProbeTable, ReplyEvent};
+use crate::state::window::WindowTable;
+use crate::state::ReplyEvent;
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -29,7 +29,7 @@ pub struct EngineParams {
     /// How fast probes leave.
     pub pacer: Pacer,
     /// The probe table (retries and RTT estimator set).
-    pub table: ProbeTable,
+    pub table: WindowTable,
     /// Cap on listening after the last packet.
     pub wait: Option<Duration>,
     /// Progress on stderr, if any.
@@ -124,6 +124,7 @@ pub fn run(
         let result = table_loop::run(
             &mut module,
             &mut table,
+            &order,
             sink,
             LoopParams {
                 start,
@@ -164,7 +165,7 @@ struct SynModule<'a> {
     events: &'a Receiver<SenderEvent>,
     replies: &'a Receiver<Vec<ReplyEvent>>,
     /// Dropped when the loop ends, which ends the senders.
-    retry_tx: Option<crossbeam_channel::Sender<Vec<(Ipv4Addr, u16)>>>,
+    retry_tx: Option<crossbeam_channel::Sender<Vec<u64>>>,
     /// Senders that have not yet reported the end of their new probes.
     senders_running: usize,
     /// Set once every sender has reported: (next position, complete).
@@ -181,9 +182,8 @@ impl SynModule<'_> {
         while let Ok(ev) = self.events.try_recv() {
             match ev {
                 SenderEvent::Sent(b) => {
-                    let (retries, new) = b.probes.split_at(b.retried.min(b.probes.len()));
-                    rec.resent(b.at, retries.iter().copied());
-                    rec.sent_new(b.at, new.iter().copied(), b.new_run);
+                    rec.resent(b.at, b.retried.iter().copied());
+                    rec.sent_new(b.at, b.new_run);
                 }
                 SenderEvent::NewProbesDone {
                     next_position,
@@ -230,9 +230,9 @@ impl ProbeModule for SynModule<'_> {
         }
     }
 
-    fn retry(&mut self, probes: Vec<(Ipv4Addr, u16)>) {
+    fn retry(&mut self, positions: Vec<u64>) {
         if let Some(tx) = &self.retry_tx {
-            let _ = tx.send(probes);
+            let _ = tx.send(positions);
         }
     }
 
@@ -290,7 +290,7 @@ mod tests {
                 key: [seed, !seed],
             }),
             pacer: Pacer::new(Rate::Pps(200_000), Instant::now()),
-            table: ProbeTable::with_policy(retries, RttEstimator::new(ms(50), ms(20), ms(200))),
+            table: WindowTable::with_policy(retries, RttEstimator::new(ms(50), ms(20), ms(200))),
             wait: Some(Duration::from_secs(5)),
             progress: None,
             checkpoint_every: CHECKPOINT_EVERY,

@@ -1,11 +1,11 @@
 //! Runs a scan from a validated config: dry run, SYN scan or connect scan; opens the sockets,
 //! gives up privileges, and turns the outcome into an exit code.
 
-pub mod connect;
-pub mod dry_run;
+pub(crate) mod connect;
+pub(crate) mod dry_run;
 pub mod engine;
-pub mod progress;
-pub mod resume;
+pub(crate) mod progress;
+pub(crate) mod resume;
 pub mod table_loop;
 
 use crate::cli::{ScanConfig, ScanMode, SendPathChoice};
@@ -15,7 +15,8 @@ use crate::net::{self, CaptureFilter, SendPath};
 use crate::output::{Outputs, ScanInfo, ScanSummary};
 use crate::probe::{ProbeCrafter, ProbeParams, SourcePorts};
 use crate::send::pace::Pacer;
-use crate::state::{rtt::RttEstimator, ProbeTable};
+use crate::state::rtt::RttEstimator;
+use crate::state::window::WindowTable;
 use crate::targets::{ProbeOrder, ProbeSpace};
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
@@ -85,11 +86,11 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     let first = cfg
         .targets
         .nth(0)
-        .ok_or_else(|| ScanError::Usage("no targets to scan".to_string()))?;
-    let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ip)?;
+        .ok_or_else(|| ScanError::usage("no targets to scan"))?;
+    let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ipv4())?;
     let source_ports = match cfg.source_ports {
         Some(p) => {
-            if let Some(w) = crate::local::kernel_ports::KernelPorts::read()
+            if let Some(w) = crate::probe::kernel_ports::KernelPorts::read()
                 .and_then(|k| p.ephemeral_overlap_warning(&k))
             {
                 eprintln!("synscan: warning: {w}");
@@ -101,8 +102,8 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     let path = match (cfg.send_path, route.is_loopback) {
         (Some(SendPathChoice::RawIp), _) | (None, true) => SendPath::RawIp,
         (Some(SendPathChoice::Packet), true) => {
-            return Err(ScanError::Usage(
-                "--send-path packet does not work on loopback: use --send-path raw".to_string(),
+            return Err(ScanError::usage(
+                "--send-path packet does not work on loopback: use --send-path raw",
             ))
         }
         (_, false) => SendPath::Packet {
@@ -164,11 +165,13 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         capture.as_mut(),
         &mut sinks,
         stop,
-    );
+    )
+    // The engine's failures are the network's or the system's, at run time.
+    .map_err(ScanError::runtime);
     let open = sinks.findings.open.take();
     let watch = sinks.findings.watch.take();
     let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
-    Ok(hand_off(cfg, code, open, helper))
+    hand_off(cfg, code, open, helper)
 }
 
 /// Opens the outputs (on resume: cut back to the checkpoint, grouped ones rewritten with
@@ -179,7 +182,7 @@ fn open_outputs(
     findings: &mut Findings,
 ) -> Result<Outputs, ScanError> {
     if let Some(state) = &cfg.resumed {
-        resume::cut_outputs(state).map_err(ScanError::Usage)?;
+        resume::cut_outputs(state)?;
     }
     let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, info)?;
     outputs.set_hostnames(cfg.hostnames.iter().cloned());
@@ -188,7 +191,7 @@ fn open_outputs(
     }
     let journal_path = crate::sys::fs::with_suffix(&cfg.resume_file, resume::JOURNAL_SUFFIX);
     let place = crate::sys::fs::DirFile::new(&journal_path).map_err(|e| {
-        ScanError::Usage(format!(
+        ScanError::usage(format!(
             "cannot use {} for the resume journal: {e}",
             journal_path.display()
         ))
@@ -196,7 +199,7 @@ fn open_outputs(
     let journal = match cfg.resumed.as_ref().and_then(|s| s.journal) {
         Some(length) => {
             let file = place.open_trusted().map_err(|e| {
-                ScanError::Usage(format!(
+                ScanError::usage(format!(
                     "cannot use the resume journal {}: {e}",
                     journal_path.display()
                 ))
@@ -204,14 +207,13 @@ fn open_outputs(
             crate::output::journal::Journal::resume(file, length, |r| {
                 outputs.replay(r);
                 findings.observe(r);
-            })
-            .map_err(ScanError::Usage)?
+            })?
         }
         None => place
             .create_private()
             .and_then(crate::output::journal::Journal::create)
             .map_err(|e| {
-                ScanError::Usage(format!(
+                ScanError::usage(format!(
                     "cannot create the resume journal {}: {e}",
                     journal_path.display()
                 ))
@@ -314,9 +316,7 @@ impl engine::ResultSink for Sinks<'_> {
 fn start_hand_off_helper(cfg: &ScanConfig) -> Result<Option<handoff::Helper>, ScanError> {
     match cfg.nmap.as_deref() {
         Some(args) if crate::sys::caps::is_root() => {
-            handoff::Helper::start(args, &cfg.targets, &cfg.ports)
-                .map(Some)
-                .map_err(ScanError::Runtime)
+            handoff::Helper::start(args, &cfg.targets, &cfg.ports).map(Some)
         }
         _ => Ok(None),
     }
@@ -330,35 +330,23 @@ fn hand_off(
     code: i32,
     open: Option<handoff::OpenPorts>,
     helper: Option<handoff::Helper>,
-) -> i32 {
+) -> Result<i32, ScanError> {
     let (Some(args), Some(open)) = (cfg.nmap.as_deref(), open) else {
-        return code;
+        return Ok(code);
     };
     // A complete scan whose --baseline/--policy/--expect check failed (1) still hands off.
     if code != error::EXIT_OK && code != error::EXIT_CHECK_FAILED {
         eprintln!("synscan: the scan did not complete; nmap not run");
-        return code;
+        return Ok(code);
     }
     if let Some(helper) = helper {
-        return match helper.finish(Some(&open)) {
-            Ok(true) => code,
-            Ok(false) => error::EXIT_RUNTIME,
-            Err(e) => {
-                eprintln!("synscan: {e}");
-                error::EXIT_RUNTIME
-            }
-        };
+        return helper.finish(Some(&open)).map(|()| code);
     }
-    match handoff::run(args, &open) {
-        Ok(handoff::Outcome::Ran(status)) if !status.success() => {
-            eprintln!("synscan: nmap exited with {status}");
-            error::EXIT_RUNTIME
+    match handoff::run(args, &open)? {
+        handoff::Outcome::Ran(status) if !status.success() => {
+            Err(ScanError::runtime(format!("nmap exited with {status}")))
         }
-        Ok(_) => code,
-        Err(e) => {
-            eprintln!("synscan: {e}");
-            error::EXIT_RUNTIME
-        }
+        _ => Ok(code),
     }
 }
 
@@ -371,16 +359,14 @@ pub const DEFAULT_USER: &str = "nobody";
 fn prepare_privilege_drop(cfg: &ScanConfig, probes: u64) -> Result<resume::ResumeSlot, ScanError> {
     let root = crate::sys::caps::is_root();
     if root {
-        let user = cfg.user.as_deref().unwrap_or(DEFAULT_USER);
-        crate::sys::caps::user_ids(user)
-            .map_err(|e| ScanError::Usage(format!("bad --user \"{user}\": {e}")))?;
+        crate::cli::config::check_user(cfg.user.as_deref().unwrap_or(DEFAULT_USER))?;
     }
     let mut template = resume::ResumeState::new(
         cfg.seed,
         format!("{}/{}", cfg.shard.index, cfg.shard.count),
         cfg.start,
         probes,
-        resume::saved_args(&cfg.argv, cfg.seed),
+        cfg.options.clone(),
     );
     template.outputs = cfg
         .outputs
@@ -393,7 +379,7 @@ fn prepare_privilege_drop(cfg: &ScanConfig, probes: u64) -> Result<resume::Resum
         .collect();
     template.journal = keeps_journal(cfg).then_some(0);
     resume::ResumeSlot::new(&cfg.resume_file, template, root).map_err(|e| {
-        ScanError::Usage(format!(
+        ScanError::usage(format!(
             "cannot use {} as the resume file: {e}; give --resume-file a path in a directory you can write",
             cfg.resume_file.display()
         ))
@@ -406,14 +392,14 @@ fn give_up_privileges(cfg: &ScanConfig) -> Result<(), ScanError> {
     if crate::sys::caps::is_root() {
         let user = cfg.user.as_deref().unwrap_or(DEFAULT_USER);
         crate::sys::caps::switch_user(user)
-            .map_err(|e| ScanError::Runtime(format!("cannot switch to user {user}: {e}")))?;
+            .map_err(|e| ScanError::runtime(format!("cannot switch to user {user}: {e}")))?;
     }
     crate::sys::caps::drop_all()
-        .map_err(|e| ScanError::Runtime(format!("cannot drop capabilities: {e}")))
+        .map_err(|e| ScanError::runtime(format!("cannot drop capabilities: {e}")))
 }
 
-fn new_table(cfg: &ScanConfig) -> ProbeTable {
-    ProbeTable::with_policy(
+fn new_table(cfg: &ScanConfig) -> WindowTable {
+    WindowTable::with_policy(
         cfg.retries,
         RttEstimator::new(INITIAL_RTO, MIN_RTO, MAX_RTO),
     )
@@ -429,7 +415,7 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         .unwrap_or(usize::MAX)
         .clamp(16, 16_384);
     let mut scanner = net::connect::ConnectScanner::new()
-        .map_err(|e| ScanError::Runtime(format!("cannot create the connect poller: {e}")))?;
+        .map_err(|e| ScanError::runtime(format!("cannot create the connect poller: {e}")))?;
     let info = scan_info(cfg, &order, "connect");
     let mut findings = Findings::new(cfg);
     let mut outputs = open_outputs(cfg, &info, &mut findings)?;
@@ -445,11 +431,11 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         checkpoint_every: engine::CHECKPOINT_EVERY,
     };
     let mut sinks = Sinks::new(&mut outputs, &mut slot, findings);
-    let outcome = connect::run(params, &mut scanner, &mut sinks, stop);
+    let outcome = connect::run(params, &mut scanner, &mut sinks, stop).map_err(ScanError::runtime);
     let open = sinks.findings.open.take();
     let watch = sinks.findings.watch.take();
     let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
-    Ok(hand_off(cfg, code, open, helper))
+    hand_off(cfg, code, open, helper)
 }
 
 /// Writes the summary, reports the run on stderr and picks the exit code. Results found
@@ -457,7 +443,7 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
 fn finish(
     cfg: &ScanConfig,
     slot: &mut resume::ResumeSlot,
-    outcome: Result<engine::EngineReport, String>,
+    outcome: Result<engine::EngineReport, ScanError>,
     outputs: &mut Outputs,
     watch: Option<crate::watch::scan::Watch>,
 ) -> Result<i32, ScanError> {
@@ -481,9 +467,9 @@ fn finish(
     // Whatever happened, what was found is written out.
     let written = outputs.finish(&summary);
     if let Some(e) = failure {
-        return Err(ScanError::Runtime(e));
+        return Err(e);
     }
-    written.map_err(|e| ScanError::Runtime(format!("writing results failed: {e}")))?;
+    written.map_err(|e| ScanError::runtime(format!("writing results failed: {e}")))?;
     // The checks print their verdict, write the metrics and may turn 0 into 1.
     let checked = |code: i32| match (&watch, &verdict) {
         (Some(w), Some(v)) => w.report(v, &summary, code),
@@ -511,7 +497,7 @@ fn finish(
     // Lengths with the trailers: a resumed run keeps this run's summary lines.
     let (lengths, journal) = outputs
         .checkpoint()
-        .map_err(|e| ScanError::Runtime(format!("writing results failed: {e}")))?;
+        .map_err(|e| ScanError::runtime(format!("writing results failed: {e}")))?;
     let cp = resume::Checkpoint {
         position: report.next_position,
         lengths,

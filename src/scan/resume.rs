@@ -1,49 +1,17 @@
-//! The resume file: where an interrupted scan stopped, the arguments that define it and
-//! the length of every output at that point. It is checkpointed every few seconds while
-//! the scan runs (so even SIGKILL loses little) and once more when a scan is stopped.
+//! The running side of the resume file: checkpoints written every few seconds while the
+//! scan runs (so even SIGKILL loses little) and once more when a scan is stopped, by the
+//! scanner or by a keeper process that outlives its root rights; and, on resume, the
+//! outputs cut back to the checkpoint. The file's format is `cli::resume`, beside the
+//! configuration it restores.
 
+pub use crate::cli::resume::{ResumeState, SavedOutput};
+use crate::error::ScanError;
 use crate::sys::fs::{self, DirFile};
 use crate::sys::keeper::{self, FileKeeper};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// Version of the file format this synscan writes (it reads 1 too).
-const FORMAT: u32 = 2;
 
 /// Suffix of the journal kept beside the resume file for grouped outputs.
 pub const JOURNAL_SUFFIX: &str = ".journal";
-
-/// An output file and its length at the checkpoint.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedOutput {
-    /// The path, as given on the command line.
-    pub path: String,
-    /// Bytes that belong to the results before `position`.
-    pub length: u64,
-}
-
-/// What `--resume FILE` needs to finish exactly the rest of a scan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResumeState {
-    /// File format version.
-    pub synscan_resume: u32,
-    /// Seed of the order (also inside `args`, as --seed).
-    pub seed: u64,
-    /// Shard, as "i/n".
-    pub shard: String,
-    /// Position in the shard's order: every probe before it is decided and written.
-    pub position: u64,
-    /// Probes in the shard: a resumed run must find the same number.
-    pub probes: u64,
-    /// The scan's arguments without the program name, --seed included.
-    pub args: Vec<String>,
-    /// File outputs and their lengths at `position`; a resumed run cuts each back to it.
-    #[serde(default)]
-    pub outputs: Vec<SavedOutput>,
-    /// Length of the journal (`FILE.journal`) at `position`, when grouped outputs keep one.
-    #[serde(default)]
-    pub journal: Option<u64>,
-}
 
 /// One checkpoint's numbers: all the keeper is ever sent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,6 +25,11 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// `state` at this checkpoint.
+    pub fn apply(&self, state: &ResumeState) -> ResumeState {
+        state.at(self.position, &self.lengths, self.journal)
+    }
+
     fn to_numbers(&self) -> Vec<u64> {
         let mut v = vec![self.position, self.journal.unwrap_or(u64::MAX)];
         v.extend_from_slice(&self.lengths);
@@ -72,74 +45,9 @@ impl Checkpoint {
     }
 }
 
-impl ResumeState {
-    /// A state for `args` stopped at `position` of `probes`.
-    pub fn new(seed: u64, shard: String, position: u64, probes: u64, args: Vec<String>) -> Self {
-        ResumeState {
-            synscan_resume: FORMAT,
-            seed,
-            shard,
-            position,
-            probes,
-            args,
-            outputs: Vec::new(),
-            journal: None,
-        }
-    }
-
-    /// This state with a checkpoint's numbers filled in.
-    pub fn at(&self, cp: &Checkpoint) -> ResumeState {
-        let mut st = self.clone();
-        st.position = cp.position;
-        for (o, len) in st.outputs.iter_mut().zip(&cp.lengths) {
-            o.length = *len;
-        }
-        st.journal = self.journal.and(cp.journal);
-        st
-    }
-
-    /// The file's text (one JSON object).
-    pub fn to_text(&self) -> String {
-        // Serializing plain strings and numbers cannot fail.
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
-        s.push('\n');
-        s
-    }
-
-    /// Parses a resume file's text.
-    pub fn from_text(text: &str) -> Result<ResumeState, String> {
-        let st: ResumeState =
-            serde_json::from_str(text).map_err(|e| format!("not a synscan resume file ({e})"))?;
-        if st.synscan_resume != FORMAT && st.synscan_resume != 1 {
-            return Err(format!(
-                "resume file format {} is not supported (this synscan writes {FORMAT})",
-                st.synscan_resume
-            ));
-        }
-        if st.position > st.probes {
-            return Err(format!(
-                "resume position {} is beyond the scan's {} probes",
-                st.position, st.probes
-            ));
-        }
-        Ok(st)
-    }
-
-    /// Reads `path` if it is trusted: owned by the real user or root, writable by nobody
-    /// else, not a link planted in a shared directory.
-    pub fn read(path: &Path) -> Result<ResumeState, String> {
-        use std::io::Read;
-        let mut f = fs::open_trusted_for_reading(path)?;
-        let mut text = String::new();
-        f.read_to_string(&mut text)
-            .map_err(|e| format!("cannot read resume file {}: {e}", path.display()))?;
-        Self::from_text(&text).map_err(|e| format!("{}: {e}", path.display()))
-    }
-}
-
 /// Cuts each file output back to its length at the checkpoint, so what a killed run wrote
 /// after it (and will do again) disappears. Only regular files are cut.
-pub fn cut_outputs(state: &ResumeState) -> Result<(), String> {
+pub fn cut_outputs(state: &ResumeState) -> Result<(), ScanError> {
     for o in &state.outputs {
         let path = Path::new(&o.path);
         fs::check_link(path)?;
@@ -147,27 +55,31 @@ pub fn cut_outputs(state: &ResumeState) -> Result<(), String> {
             .write(true)
             .open(path)
             .map_err(|e| {
-                format!(
+                ScanError::usage(format!(
                     "cannot reopen output {} of the interrupted scan: {e}; restore it or start the scan again",
                     o.path
-                )
+                ))
             })?;
         let meta = f
             .metadata()
-            .map_err(|e| format!("cannot inspect output {}: {e}", o.path))?;
+            .map_err(|e| ScanError::usage(format!("cannot inspect output {}: {e}", o.path)))?;
         if !meta.is_file() {
             continue;
         }
         if meta.len() < o.length {
-            return Err(format!(
+            return Err(ScanError::usage(format!(
                 "output {} holds {} bytes where the interrupted scan had written {}; it changed since, so restore it or start the scan again",
                 o.path,
                 meta.len(),
                 o.length
-            ));
+            )));
         }
-        f.set_len(o.length)
-            .map_err(|e| format!("cannot cut output {} back to the checkpoint: {e}", o.path))?;
+        f.set_len(o.length).map_err(|e| {
+            ScanError::usage(format!(
+                "cannot cut output {} back to the checkpoint: {e}",
+                o.path
+            ))
+        })?;
     }
     Ok(())
 }
@@ -200,7 +112,7 @@ impl ResumeSlot {
             let words = 2 + template.outputs.len();
             let t = template.clone();
             let render: keeper::Render = Box::new(move |n: &[u64]| {
-                t.at(&Checkpoint::from_numbers(n)).to_text().into_bytes()
+                Checkpoint::from_numbers(n).apply(&t).to_text().into_bytes()
             });
             Writer::Kept(keeper::spawn(file, companions, words, render)?)
         } else {
@@ -221,14 +133,16 @@ impl ResumeSlot {
 
     /// The state a checkpoint stands for.
     pub fn state(&self, cp: &Checkpoint) -> ResumeState {
-        self.template.at(cp)
+        cp.apply(&self.template)
     }
 
     /// Writes a checkpoint (atomically).
     pub fn save(&mut self, cp: &Checkpoint) -> std::io::Result<()> {
         let r = match &mut self.writer {
             Writer::Kept(k) => k.save(&cp.to_numbers()),
-            Writer::InProcess(f, _) => f.write_atomic(self.template.at(cp).to_text().as_bytes()),
+            Writer::InProcess(f, _) => {
+                f.write_atomic(cp.apply(&self.template).to_text().as_bytes())
+            }
         };
         self.written |= r.is_ok();
         r
@@ -254,77 +168,44 @@ impl ResumeSlot {
     }
 }
 
-/// The scan's arguments to save: without the program name and --resume-file, with --seed.
-pub fn saved_args(argv: &[String], seed: u64) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut it = argv.iter().skip(1);
-    let mut has_seed = false;
-    while let Some(a) = it.next() {
-        if a == "--resume-file" {
-            it.next();
-            continue;
-        }
-        if a.starts_with("--resume-file=") {
-            continue;
-        }
-        if a == "--seed" || a.starts_with("--seed=") {
-            has_seed = true;
-        }
-        out.push(a.clone());
-    }
-    if !has_seed {
-        out.push("--seed".to_string());
-        out.push(seed.to_string());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
     #[test]
-    fn round_trips_through_text() {
-        let st = ResumeState::new(
-            42,
-            "2/3".into(),
-            1000,
-            5000,
-            args(&["10.0.0.0/8", "-p", "80"]),
-        );
-        assert_eq!(ResumeState::from_text(&st.to_text()), Ok(st));
-    }
-
-    #[test]
-    fn rejects_other_files_and_impossible_positions() {
-        assert!(ResumeState::from_text("hello").is_err());
-        let mut st = ResumeState::new(1, "1/1".into(), 6, 5, vec![]);
-        assert!(ResumeState::from_text(&st.to_text())
-            .unwrap_err()
-            .contains("beyond"));
-        st.position = 5;
-        st.synscan_resume = 99;
-        assert!(ResumeState::from_text(&st.to_text())
-            .unwrap_err()
-            .contains("format 99"));
-    }
-
-    #[test]
-    fn saved_args_pin_the_seed_and_drop_the_resume_file() {
+    fn checkpoint_numbers_round_trip_and_fill_in_the_state() {
+        let mut st = ResumeState::new(5, "1/1".into(), 0, 100, crate::cli::args::Args::default());
+        st.outputs = vec![
+            SavedOutput {
+                path: "a.json".into(),
+                length: 0,
+            },
+            SavedOutput {
+                path: "b.xml".into(),
+                length: 0,
+            },
+        ];
+        st.journal = Some(0);
+        let cp = Checkpoint {
+            position: 60,
+            lengths: vec![10, 20],
+            journal: Some(8),
+        };
+        assert_eq!(Checkpoint::from_numbers(&cp.to_numbers()), cp);
+        let at = cp.apply(&st);
         assert_eq!(
-            saved_args(
-                &args(&["synscan", "198.19.0.0/24", "--resume-file", "x", "-p", "80"]),
-                7
+            (
+                at.position,
+                at.outputs[0].length,
+                at.outputs[1].length,
+                at.journal
             ),
-            args(&["198.19.0.0/24", "-p", "80", "--seed", "7"])
+            (60, 10, 20, Some(8))
         );
-        assert_eq!(
-            saved_args(&args(&["synscan", "--seed=9", "198.19.0.1"]), 7),
-            args(&["--seed=9", "198.19.0.1"])
-        );
+        let none = Checkpoint {
+            journal: None,
+            ..cp
+        };
+        assert_eq!(Checkpoint::from_numbers(&none.to_numbers()), none);
     }
 }

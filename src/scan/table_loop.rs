@@ -7,10 +7,11 @@
 use super::progress::Progress;
 use crate::model::{PortResult, PortState, ScanStats};
 use crate::send::pace::Pacer;
-use crate::state::epochs::Epochs;
-use crate::state::{ProbeTable, ReplyEvent, ReplyOutcome, Tagged};
+use crate::state::epochs::{Epochs, Released};
+use crate::state::window::{Silent, WindowTable};
+use crate::state::{no_response, ReplyEvent, ReplyOutcome};
+use crate::targets::ProbeOrder;
 use std::io;
-use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -58,10 +59,10 @@ pub trait ProbeModule {
     /// the table's next deadline, clamped); records both through `rec`. An error ends the
     /// scan (results found so far are kept).
     fn exchange(&mut self, rec: &mut Recorder<'_>, timeout: Duration) -> Result<(), String>;
-    /// Probes the table wants sent again.
-    fn retry(&mut self, probes: Vec<(Ipv4Addr, u16)>);
-    /// A probe was decided without an answer: stop waiting for it.
-    fn abandon(&mut self, _ip: Ipv4Addr, _port: u16) {}
+    /// Probes the table wants sent again, by position in the order.
+    fn retry(&mut self, positions: Vec<u64>);
+    /// The probe at `position` was decided without an answer: stop waiting for it.
+    fn abandon(&mut self, _position: u64) {}
     /// True once no new probe and no queued retry will start.
     fn sending_done(&self) -> bool;
     /// Fills in the send and capture counters of `s`.
@@ -69,45 +70,47 @@ pub trait ProbeModule {
 }
 
 /// The probe table as a probe module sees it: sends and answers go in, results come out in
-/// order. The only place the loop touches the table besides expiry.
+/// order. The only place the loop touches the table besides expiry. Probes are positions
+/// of `order`; only answers arrive as pairs.
 pub struct Recorder<'a> {
-    table: &'a mut ProbeTable,
+    table: &'a mut WindowTable,
+    order: &'a ProbeOrder,
     release: Release,
     found_open: u64,
     last_send: Instant,
 }
 
 impl Recorder<'_> {
-    /// First sends at `at` of `probes`, the positions `run` of the order, in order.
-    pub fn sent_new(
-        &mut self,
-        at: Instant,
-        probes: impl IntoIterator<Item = (Ipv4Addr, u16)>,
-        run: Range<u64>,
-    ) {
+    /// First sends at `at` of the positions `run` of the order.
+    pub fn sent_new(&mut self, at: Instant, run: Range<u64>) {
+        if run.is_empty() {
+            return;
+        }
         let tag = self.release.epochs.open_tag();
-        let mut any = false;
-        for (ip, port) in probes {
-            self.table.on_sent(ip, port, at, tag);
-            any = true;
-        }
+        self.table.on_sent(run.clone(), at, tag);
         self.release.epochs.sent_run(run);
-        if any {
+        self.last_send = self.last_send.max(at);
+    }
+
+    /// Retries of `positions` that left at `at`.
+    pub fn resent(&mut self, at: Instant, positions: impl IntoIterator<Item = u64>) {
+        for position in positions {
+            self.table.on_resent(position, at);
             self.last_send = self.last_send.max(at);
         }
     }
 
-    /// Retries that left at `at`.
-    pub fn resent(&mut self, at: Instant, probes: impl IntoIterator<Item = (Ipv4Addr, u16)>) {
-        for (ip, port) in probes {
-            self.table.on_resent(ip, port, at);
-            self.last_send = self.last_send.max(at);
-        }
-    }
-
-    /// A verified answer; decides its probe unless it is a duplicate or late.
+    /// A verified answer; decides its probe unless it is a duplicate, late, or for a pair
+    /// outside this scan's order (or shard).
     pub fn replied(&mut self, ev: &ReplyEvent, wall: SystemTime) {
-        if let ReplyOutcome::Decided { result, epoch, .. } = self.table.on_reply(ev, wall) {
+        let position = self.order.position_of(ev.ip, ev.port);
+        self.replied_at(ev, position, wall);
+    }
+
+    /// A verified answer to the probe at `position`, when the module knows it.
+    pub fn replied_at(&mut self, ev: &ReplyEvent, position: Option<u64>, wall: SystemTime) {
+        if let ReplyOutcome::Decided { result, epoch, .. } = self.table.on_reply(ev, position, wall)
+        {
             self.decided(epoch, result);
         }
     }
@@ -156,7 +159,7 @@ pub struct LoopParams<'a> {
 /// pacer's rate.
 pub fn snapshot(
     module: &dyn ProbeModule,
-    table: &ProbeTable,
+    table: &WindowTable,
     found_open: u64,
     pacer: &Pacer,
 ) -> ScanStats {
@@ -180,7 +183,8 @@ pub fn snapshot(
 /// is decided in order is released and checkpointed.
 pub fn run(
     module: &mut dyn ProbeModule,
-    table: &mut ProbeTable,
+    table: &mut WindowTable,
+    order: &ProbeOrder,
     sink: &mut dyn ResultSink,
     params: LoopParams<'_>,
 ) -> Result<LoopEnd, String> {
@@ -191,8 +195,11 @@ pub fn run(
         pacer,
         mut progress,
     } = params;
+    // The silent probes of a range are read from the answered bits at its release.
+    table.keep_answers_from(start);
     let mut rec = Recorder {
         table,
+        order,
         release: Release::new(start, checkpoint_every),
         found_open: 0,
         last_send: Instant::now(),
@@ -211,7 +218,7 @@ pub fn run(
     if let Some(p) = progress.as_mut() {
         p.finish();
     }
-    let ended = rec.release.end(sink, looped.is_err());
+    let ended = rec.release.end(sink, looped.is_err(), rec.table, rec.order);
     looped.and(ended)?;
     Ok(LoopEnd {
         released: rec.release.epochs.released(),
@@ -230,19 +237,18 @@ fn run_loop(
     monitor: &mut Monitor<'_>,
 ) -> Result<(), String> {
     let mut retries = Vec::new();
-    let mut filtered = Vec::new();
+    let mut silent = Vec::new();
     let mut last_tick = Instant::now();
     loop {
         let timeout = rec.until_deadline(Instant::now());
         module.exchange(rec, timeout)?;
         let now = Instant::now();
-        let wall = SystemTime::now();
-        rec.table.expire(now, wall, &mut retries, &mut filtered);
-        take_filtered(module, rec, &mut filtered);
+        rec.table.expire(now, &mut retries, &mut silent);
+        take_silent(module, rec, &mut silent);
         if !retries.is_empty() {
             module.retry(std::mem::take(&mut retries));
         }
-        rec.release.tick(now, sink)?;
+        rec.release.tick(now, sink, rec.table, rec.order)?;
         let show = now.duration_since(last_tick) >= MONITOR_EVERY;
         if show {
             last_tick = now;
@@ -254,8 +260,8 @@ fn run_loop(
             }
             if let Some(w) = wait {
                 if now.saturating_duration_since(rec.last_send) >= w {
-                    rec.table.expire_all(wall, &mut filtered);
-                    take_filtered(module, rec, &mut filtered);
+                    rec.table.expire_all(&mut silent);
+                    take_silent(module, rec, &mut silent);
                     return Ok(());
                 }
             }
@@ -263,10 +269,12 @@ fn run_loop(
     }
 }
 
-fn take_filtered(module: &mut dyn ProbeModule, rec: &mut Recorder<'_>, filtered: &mut Vec<Tagged>) {
-    for t in filtered.drain(..) {
-        module.abandon(t.result.ip, t.result.port);
-        rec.decided(t.epoch, t.result);
+/// Probes that used every try: nothing is stored, their results come from their positions
+/// when their epoch is released.
+fn take_silent(module: &mut dyn ProbeModule, rec: &mut Recorder<'_>, silent: &mut Vec<Silent>) {
+    for s in silent.drain(..) {
+        module.abandon(s.position);
+        rec.release.epochs.decided_silent(s.epoch);
     }
 }
 
@@ -297,16 +305,19 @@ impl Release {
 
     /// Closes an epoch when one is due, releases what is ready to `sink`, checkpoints
     /// when one is due.
-    pub fn tick(&mut self, now: Instant, sink: &mut dyn ResultSink) -> Result<(), String> {
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        sink: &mut dyn ResultSink,
+        table: &mut WindowTable,
+        order: &ProbeOrder,
+    ) -> Result<(), String> {
         if now.saturating_duration_since(self.last_close) >= self.every / EPOCHS_PER_CHECKPOINT
             && self.epochs.close()
         {
             self.last_close = now;
         }
-        let released = self
-            .epochs
-            .release(|r| sink.record(r))
-            .map_err(|e| format!("writing results failed: {e}"))?;
+        let released = self.release(sink, table, order)?;
         if now.saturating_duration_since(self.last_checkpoint) >= self.every
             && self.checkpointed != Some(released)
         {
@@ -314,6 +325,29 @@ impl Release {
             self.last_checkpoint = now;
         }
         Ok(())
+    }
+
+    /// Releases every epoch that is ready: its answers, then its silent probes (filtered,
+    /// no-response) in position order, named from the table's answered bits.
+    fn release(
+        &mut self,
+        sink: &mut dyn ResultSink,
+        table: &mut WindowTable,
+        order: &ProbeOrder,
+    ) -> Result<u64, String> {
+        let wall = SystemTime::now();
+        let released = self
+            .epochs
+            .release_ranges(|r| match r {
+                Released::Answer(r) => sink.record(r),
+                Released::Positions(range) => table.for_each_silent(range, |p| {
+                    let (ip, port) = order.get(p);
+                    sink.record(&no_response(ip, port, wall))
+                }),
+            })
+            .map_err(|e| format!("writing results failed: {e}"))?;
+        table.keep_answers_from(released);
+        Ok(released)
     }
 
     fn checkpoint(&mut self, sink: &mut dyn ResultSink) -> Result<(), String> {
@@ -326,11 +360,15 @@ impl Release {
     /// The scan's table loop ended: releases every epoch that is decided (all of them
     /// unless the loop failed). After a failure it checkpoints too; otherwise the caller
     /// saves the end of a stopped scan (with the outputs' trailers) or removes the file.
-    pub fn end(&mut self, sink: &mut dyn ResultSink, failed: bool) -> Result<(), String> {
+    pub fn end(
+        &mut self,
+        sink: &mut dyn ResultSink,
+        failed: bool,
+        table: &mut WindowTable,
+        order: &ProbeOrder,
+    ) -> Result<(), String> {
         self.epochs.close();
-        self.epochs
-            .release(|r| sink.record(r))
-            .map_err(|e| format!("writing results failed: {e}"))?;
+        self.release(sink, table, order)?;
         if failed {
             self.checkpoint(sink)?;
         }
@@ -344,25 +382,34 @@ mod tests {
     use crate::model::Reason;
     use crate::send::pace::Rate;
     use crate::state::rtt::RttEstimator;
+    use crate::targets::{Ipv4Set, PortSet, ProbeSpace, Shard};
     use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
 
-    fn probe(i: u16) -> (Ipv4Addr, u16) {
-        (Ipv4Addr::new(198, 19, 0, 1), i)
+    /// One host, ports 0..n, in a keyed order.
+    fn order(n: u16) -> ProbeOrder {
+        let host = Ipv4Addr::new(198, 19, 0, 1);
+        let targets = Ipv4Set::from_ranges([(host, host)]);
+        let ports = PortSet::from_ranges([(0, n - 1)]);
+        ProbeOrder::new(ProbeSpace::new(targets, ports), 5, Shard::WHOLE)
     }
 
-    /// Sends probes 0..n in one run; answers probe p on try `answer_on[p]` (0: never).
-    struct Scripted {
+    /// Sends every position in one run; answers the probe of port p on try `answer_on[p]`
+    /// (0: never).
+    struct Scripted<'a> {
+        order: &'a ProbeOrder,
         answer_on: Vec<u8>,
         tries: BTreeMap<u16, u8>,
-        queued: Vec<(Ipv4Addr, u16)>,
+        queued: Vec<u64>,
         started: bool,
         retried: Vec<u16>,
         abandoned: Vec<u16>,
     }
 
-    impl Scripted {
-        fn new(answer_on: Vec<u8>) -> Scripted {
+    impl Scripted<'_> {
+        fn new(order: &ProbeOrder, answer_on: Vec<u8>) -> Scripted<'_> {
             Scripted {
+                order,
                 answer_on,
                 tries: BTreeMap::new(),
                 queued: Vec::new(),
@@ -372,7 +419,8 @@ mod tests {
             }
         }
 
-        fn answer(&mut self, rec: &mut Recorder<'_>, (ip, port): (Ipv4Addr, u16), now: Instant) {
+        fn answer(&mut self, rec: &mut Recorder<'_>, position: u64, now: Instant) {
+            let (ip, port) = self.order.get(position);
             let t = self.tries.entry(port).or_insert(0);
             *t += 1;
             if self.answer_on[usize::from(port)] == *t {
@@ -391,17 +439,21 @@ mod tests {
                 rec.replied(&ev, SystemTime::now());
             }
         }
+
+        fn port(&self, position: u64) -> u16 {
+            self.order.get(position).1
+        }
     }
 
-    impl ProbeModule for Scripted {
+    impl ProbeModule for Scripted<'_> {
         fn exchange(&mut self, rec: &mut Recorder<'_>, timeout: Duration) -> Result<(), String> {
             let now = Instant::now();
             if !self.started {
                 self.started = true;
-                let n = self.answer_on.len() as u16;
-                rec.sent_new(now, (0..n).map(probe), 0..u64::from(n));
+                let n = self.order.len();
+                rec.sent_new(now, 0..n);
                 for p in 0..n {
-                    self.answer(rec, probe(p), now);
+                    self.answer(rec, p, now);
                 }
             }
             for p in std::mem::take(&mut self.queued) {
@@ -412,12 +464,14 @@ mod tests {
             Ok(())
         }
 
-        fn retry(&mut self, probes: Vec<(Ipv4Addr, u16)>) {
-            self.retried.extend(probes.iter().map(|p| p.1));
-            self.queued.extend(probes);
+        fn retry(&mut self, positions: Vec<u64>) {
+            let ports: Vec<u16> = positions.iter().map(|&p| self.port(p)).collect();
+            self.retried.extend(ports);
+            self.queued.extend(positions);
         }
 
-        fn abandon(&mut self, _ip: Ipv4Addr, port: u16) {
+        fn abandon(&mut self, position: u64) {
+            let port = self.port(position);
             self.abandoned.push(port);
         }
 
@@ -438,21 +492,29 @@ mod tests {
         }
     }
 
-    fn table(retries: u32, rto_ms: u64) -> ProbeTable {
+    fn table(retries: u32, rto_ms: u64) -> WindowTable {
         let ms = Duration::from_millis;
-        ProbeTable::new(
-            retries,
+        WindowTable::with_policy(
+            crate::state::RetryPolicy::Fixed(retries),
             RttEstimator::new(ms(rto_ms), ms(rto_ms), ms(rto_ms)),
         )
+    }
+
+    /// Ports sorted by their positions in `order`.
+    fn by_position(order: &ProbeOrder, mut ports: Vec<u16>) -> Vec<u16> {
+        let host = Ipv4Addr::new(198, 19, 0, 1);
+        ports.sort_by_key(|&p| order.position_of(host, p));
+        ports
     }
 
     #[test]
     fn retries_answers_and_timeouts_are_decided_once_in_order() {
         // Probe 0 answers at once, 1 only on its retry, 2 never.
-        let mut module = Scripted::new(vec![1, 2, 0]);
+        let order = order(3);
+        let mut module = Scripted::new(&order, vec![1, 2, 0]);
         let mut t = table(1, 10);
         let mut results: Vec<PortResult> = Vec::new();
-        let end = run(&mut module, &mut t, &mut results, params(None)).expect("run");
+        let end = run(&mut module, &mut t, &order, &mut results, params(None)).expect("run");
         let got: Vec<_> = results
             .iter()
             .map(|r| (r.port, r.state, r.reason))
@@ -466,7 +528,7 @@ mod tests {
             ]
         );
         assert_eq!((end.released, end.found_open), (3, 1));
-        assert_eq!(module.retried, vec![1, 2]);
+        assert_eq!(module.retried, by_position(&order, vec![1, 2]));
         assert_eq!(module.abandoned, vec![2]);
         let s = t.stats();
         assert_eq!(
@@ -478,29 +540,31 @@ mod tests {
     #[test]
     fn the_wait_ends_listening_and_decides_the_rest_filtered() {
         // A 10 s timeout would keep the loop for a minute; --wait 50ms ends it.
-        let mut module = Scripted::new(vec![0, 1, 0]);
+        let order = order(3);
+        let mut module = Scripted::new(&order, vec![0, 1, 0]);
         let mut t = table(5, 10_000);
         let mut results: Vec<PortResult> = Vec::new();
         let began = Instant::now();
         let wait = Some(Duration::from_millis(50));
-        let end = run(&mut module, &mut t, &mut results, params(wait)).expect("run");
+        let end = run(&mut module, &mut t, &order, &mut results, params(wait)).expect("run");
         assert!(
             began.elapsed() < Duration::from_secs(2),
             "{:?}",
             began.elapsed()
         );
-        // One epoch: released in the order decided.
+        // One epoch: its answers, then its silent probes in position order.
         let got: Vec<_> = results.iter().map(|r| (r.port, r.reason)).collect();
+        let silent = by_position(&order, vec![0, 2]);
         assert_eq!(
             got,
             vec![
                 (1, Reason::Reset),
-                (0, Reason::NoResponse),
-                (2, Reason::NoResponse)
+                (silent[0], Reason::NoResponse),
+                (silent[1], Reason::NoResponse)
             ]
         );
         assert_eq!(end.released, 3);
         assert!(module.retried.is_empty());
-        assert_eq!(module.abandoned, vec![0, 2]);
+        assert_eq!(module.abandoned, silent);
     }
 }

@@ -1,8 +1,8 @@
 //! The sender: rate limiter and the loop that crafts probes into batches and transmits them.
 
-pub mod auto_rate;
-pub mod pace;
-pub mod rate;
+pub(crate) mod auto_rate;
+pub(crate) mod pace;
+pub(crate) mod rate;
 
 use crate::net::Transmit;
 use crate::probe::ProbeCrafter;
@@ -10,7 +10,6 @@ use crate::targets::ProbeOrder;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use pace::ThreadPacer;
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -18,16 +17,14 @@ use std::time::{Duration, Instant};
 pub const MAX_BATCH: usize = 256;
 
 /// Probes that left in one batch, reported before the frames go out so a reply can never
-/// be seen before its send is recorded.
+/// be seen before its send is recorded. Probes are named by their positions in the order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SentBatch {
     /// When the batch was handed to the kernel.
     pub at: Instant,
-    /// The probes in it: first the `retried` retries, then new probes.
-    pub probes: Vec<(Ipv4Addr, u16)>,
-    /// How many of `probes` (from the front) are retries.
-    pub retried: usize,
-    /// Positions of the new probes (the rest of `probes`, in order): one claimed run.
+    /// Positions of the retries in it (they went first).
+    pub retried: Vec<u64>,
+    /// Positions of the new probes, after the retries: one claimed run.
     pub new_run: std::ops::Range<u64>,
 }
 
@@ -91,8 +88,8 @@ pub struct SendShared<'a> {
     pub order: &'a ProbeOrder,
     /// The next unsent position.
     pub positions: &'a PositionClaimer,
-    /// Retries the table asks for; closed when the scan ends.
-    pub retries: &'a Receiver<Vec<(Ipv4Addr, u16)>>,
+    /// Retries the table asks for, as positions; closed when the scan ends.
+    pub retries: &'a Receiver<Vec<u64>>,
     /// Where sends are reported.
     pub events: &'a Sender<SenderEvent>,
     /// Set to stop new probes (retries go on).
@@ -133,7 +130,7 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
     } = *shared;
     let frame_len = crafter.frame_len();
     let mut buf = vec![0u8; frame_len * MAX_BATCH];
-    let mut pending: VecDeque<(Ipv4Addr, u16)> = VecDeque::new();
+    let mut pending: VecDeque<u64> = VecDeque::new();
     let mut new_done = false;
     let mut retries_open = true;
 
@@ -179,32 +176,27 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
             continue;
         }
 
-        let mut probes = Vec::with_capacity(granted);
-        while probes.len() < granted {
-            let Some(p) = pending.pop_front() else { break };
-            probes.push(p);
-        }
-        let retried = probes.len();
+        let take = pending.len().min(granted);
+        let retried: Vec<u64> = pending.drain(..take).collect();
         let mut new_run = 0..0;
-        if !new_done && probes.len() < granted && !stop.load(Ordering::Relaxed) {
-            new_run = positions.claim((granted - probes.len()) as u64);
-            for position in new_run.clone() {
-                probes.push(order.get(position));
-            }
+        if !new_done && retried.len() < granted && !stop.load(Ordering::Relaxed) {
+            new_run = positions.claim((granted - retried.len()) as u64);
         }
-        pacer.refund((granted - probes.len()) as u32);
-        if probes.is_empty() {
+        let n = retried.len() + (new_run.end - new_run.start) as usize;
+        pacer.refund((granted - n) as u32);
+        if n == 0 {
             continue;
         }
-        for (i, (ip, port)) in probes.iter().enumerate() {
-            crafter.craft(&mut buf[i * frame_len..(i + 1) * frame_len], *ip, *port);
+        // The sender maps positions to pairs; the table never sees an address.
+        let frames = buf.chunks_exact_mut(frame_len);
+        for (frame, position) in frames.zip(retried.iter().copied().chain(new_run.clone())) {
+            let (ip, port) = order.get(position);
+            crafter.craft(frame, ip, port);
         }
-        let n = probes.len();
-        let new = (n - retried) as u64;
+        let new = new_run.end - new_run.start;
         if events
             .send(SenderEvent::Sent(SentBatch {
                 at: Instant::now(),
-                probes,
                 retried,
                 new_run,
             }))

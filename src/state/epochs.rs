@@ -6,6 +6,11 @@
 //! positions whose first send it has processed. Each new probe belongs to the open epoch
 //! (its position is past every closed boundary). A result waits with its epoch until
 //! every epoch up to it is closed and has no undecided probe; then it is released.
+//!
+//! Only answered probes' results are stored: a probe that drew no answer is counted as
+//! decided ([`Epochs::decided_silent`]) and named at release time from the probe table's
+//! answered bits (the release hands out each epoch's range of positions), so a silent scan
+//! keeps nothing per probe.
 
 use super::compact::Compact;
 use crate::model::PortResult;
@@ -34,6 +39,16 @@ impl Epoch {
             results: Vec::new(),
         }
     }
+}
+
+/// What a release hands out, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Released<'a> {
+    /// An answered probe's result.
+    Answer(&'a PortResult),
+    /// The positions of a released epoch, after its answers: every one of them is decided,
+    /// so those that drew no answer are the silent (filtered, no-response) ones.
+    Positions(Range<u64>),
 }
 
 /// Epochs alive at once at most: tags are 8 bits.
@@ -94,13 +109,26 @@ impl Epochs {
         }
     }
 
-    /// A probe of the epoch tagged `tag` is decided.
-    pub fn decided(&mut self, tag: u8, r: PortResult) {
+    /// The live epoch tagged `tag`.
+    fn tagged(&mut self, tag: u8) -> Option<&mut Epoch> {
         let front = self.live.front().map_or(0, |e| e.number as u8);
         let i = usize::from(tag.wrapping_sub(front)).min(self.live.len().saturating_sub(1));
-        if let Some(e) = self.live.get_mut(i) {
+        self.live.get_mut(i)
+    }
+
+    /// A probe of the epoch tagged `tag` is decided.
+    pub fn decided(&mut self, tag: u8, r: PortResult) {
+        if let Some(e) = self.tagged(tag) {
             e.undecided = e.undecided.saturating_sub(1);
             e.results.push(Compact::new(&r));
+        }
+    }
+
+    /// A probe of the epoch tagged `tag` is decided without an answer: nothing is stored,
+    /// its result comes from its position at release (see [`Released::Positions`]).
+    pub fn decided_silent(&mut self, tag: u8) {
+        if let Some(e) = self.tagged(tag) {
+            e.undecided = e.undecided.saturating_sub(1);
         }
     }
 
@@ -121,9 +149,11 @@ impl Epochs {
 
     /// Releases, in order, every closed epoch whose probes are all decided: its results go
     /// to `out`. Returns the position every released result is before.
-    pub fn release<E>(
+    /// Each epoch's answers come first, then its range of positions (where the silent
+    /// probes are).
+    pub fn release_ranges<E>(
         &mut self,
-        mut out: impl FnMut(&PortResult) -> Result<(), E>,
+        mut out: impl FnMut(Released<'_>) -> Result<(), E>,
     ) -> Result<u64, E> {
         while self.live.len() > 1 {
             let ready =
@@ -135,9 +165,13 @@ impl Epochs {
                 break;
             };
             for r in e.results.iter().filter_map(Compact::result) {
-                out(&r)?;
+                out(Released::Answer(&r))?;
             }
-            self.released = e.boundary.unwrap_or(self.released);
+            let end = e.boundary.unwrap_or(self.released).max(self.released);
+            if end > self.released {
+                out(Released::Positions(self.released..end))?;
+            }
+            self.released = end;
         }
         Ok(self.released)
     }
@@ -148,11 +182,13 @@ impl Epochs {
     }
 
     /// Probes sent whose first send was processed, as a prefix.
+    #[cfg(test)]
     pub fn prefix(&self) -> u64 {
         self.prefix
     }
 
     /// Results waiting for release.
+    #[cfg(test)]
     pub fn buffered(&self) -> usize {
         self.live.iter().map(|e| e.results.len()).sum()
     }
@@ -179,8 +215,10 @@ mod tests {
     fn release(e: &mut Epochs) -> (u64, Vec<u16>) {
         let mut got = Vec::new();
         let at = e
-            .release(|r| {
-                got.push(r.port);
+            .release_ranges(|r| {
+                if let Released::Answer(r) = r {
+                    got.push(r.port);
+                }
                 Ok::<(), ()>(())
             })
             .expect("release");
@@ -243,6 +281,35 @@ mod tests {
         }
         let (at, got) = release(&mut e);
         assert_eq!((at, got.len()), (1024, 1024));
+    }
+
+    #[test]
+    fn silent_probes_are_counted_not_stored_and_released_as_ranges() {
+        let mut e = Epochs::new(5);
+        let t0 = e.open_tag();
+        e.sent_run(5..9);
+        assert!(e.close());
+        let t1 = e.open_tag();
+        e.sent_run(9..10);
+        assert!(e.close());
+        e.decided(t0, result(6));
+        e.decided_silent(t0);
+        e.decided_silent(t0);
+        e.decided_silent(t1);
+        assert_eq!(e.buffered(), 1);
+        let mut got = Vec::new();
+        let mut out = |r: Released<'_>| {
+            got.push(match r {
+                Released::Answer(r) => format!("answer {}", r.port),
+                Released::Positions(p) => format!("{p:?}"),
+            });
+            Ok::<(), ()>(())
+        };
+        // Epoch 0 still has an undecided probe: nothing goes.
+        assert_eq!(e.release_ranges(&mut out), Ok(5));
+        e.decided_silent(t0);
+        assert_eq!(e.release_ranges(&mut out), Ok(10));
+        assert_eq!(got, vec!["answer 6", "5..9", "9..10"]);
     }
 
     #[test]

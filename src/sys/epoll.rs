@@ -6,10 +6,6 @@ use std::time::Duration;
 
 /// Readiness: writable (a connect finished).
 pub const EPOLLOUT: u32 = libc::EPOLLOUT as u32;
-/// Readiness: error pending.
-pub const EPOLLERR: u32 = libc::EPOLLERR as u32;
-/// Readiness: hang-up.
-pub const EPOLLHUP: u32 = libc::EPOLLHUP as u32;
 
 /// An epoll instance with a reusable event buffer.
 pub struct Epoll {

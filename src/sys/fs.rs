@@ -2,6 +2,7 @@
 //! relative to an opened directory, created exclusively under unpredictable names, never
 //! through a symbolic link, made durable (fsync) before they replace the old file.
 
+use crate::error::ScanError;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Write};
@@ -115,13 +116,17 @@ impl DirFile {
     }
 
     fn open_at(&self, name: &CString, flags: libc::c_int) -> io::Result<File> {
+        self.open_at_mode(name, flags, 0o600)
+    }
+
+    fn open_at_mode(&self, name: &CString, flags: libc::c_int, mode: u32) -> io::Result<File> {
         // SAFETY: dir is open, name a valid C string; mode is read only with O_CREAT.
         let fd = check(unsafe {
             libc::openat(
                 self.dir.as_raw_fd(),
                 name.as_ptr(),
                 flags | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NOCTTY,
-                0o600 as libc::c_uint,
+                mode as libc::c_uint,
             )
         })?;
         // SAFETY: openat just returned this descriptor, owned once by the File.
@@ -142,13 +147,20 @@ impl DirFile {
     /// followed, random name, mode 0600) written and fsynced, renamed over the name, then
     /// the directory fsynced. A crash leaves the old file or the new one, never a mix.
     pub fn write_atomic(&self, bytes: &[u8]) -> io::Result<()> {
+        self.write_atomic_mode(bytes, 0o600)
+    }
+
+    /// [`DirFile::write_atomic`] with another mode for the new file (before the umask), for
+    /// files other users must read.
+    pub fn write_atomic_mode(&self, bytes: &[u8], mode: u32) -> io::Result<()> {
         let mut last = None;
         for _ in 0..8 {
             let mut tmp = b".".to_vec();
             tmp.extend_from_slice(self.name.as_bytes());
             tmp.extend_from_slice(format!(".{:016x}.tmp", rand::random::<u64>()).as_bytes());
             let tmp = cstring(&tmp)?;
-            let mut f = match self.open_at(&tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) {
+            let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
+            let mut f = match self.open_at_mode(&tmp, flags, mode) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     last = Some(e);
@@ -257,7 +269,7 @@ pub fn link_allowed(dir_mode: u32, dir_owner: u32, link_owner: u32, uid: u32) ->
 
 /// Checks `path` as a file to trust before opening it: a final symbolic link must pass
 /// the protected-symlinks rule for the real user. Returns one line on refusal.
-pub fn check_link(path: &Path) -> Result<(), String> {
+pub fn check_link(path: &Path) -> Result<(), ScanError> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(_) => return Ok(()), // the open that follows reports it
@@ -265,30 +277,38 @@ pub fn check_link(path: &Path) -> Result<(), String> {
     if !meta.file_type().is_symlink() {
         return Ok(());
     }
-    let dir = std::fs::metadata(parent_of(path))
-        .map_err(|e| format!("cannot inspect the directory of {}: {e}", path.display()))?;
+    let dir = std::fs::metadata(parent_of(path)).map_err(|e| {
+        ScanError::usage(format!(
+            "cannot inspect the directory of {}: {e}",
+            path.display()
+        ))
+    })?;
     if link_allowed(dir.mode(), dir.uid(), meta.uid(), real_uid()) {
         Ok(())
     } else {
-        Err(format!(
+        Err(ScanError::usage(format!(
             "{} is a symbolic link planted by user id {} in a shared directory; remove it",
             path.display(),
             meta.uid()
-        ))
+        )))
     }
 }
 
 /// Opens `path` for reading only if it is trusted: the link rule above, then a regular
 /// file owned by the real user or root and writable by nobody else.
-pub fn open_trusted_for_reading(path: &Path) -> Result<File, String> {
+pub fn open_trusted_for_reading(path: &Path) -> Result<File, ScanError> {
     check_link(path)?;
     let f = std::fs::OpenOptions::new()
         .read(true)
         .open(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let st = fstat(&f).map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+        .map_err(|e| ScanError::usage(format!("cannot read {}: {e}", path.display())))?;
+    let st = fstat(&f)
+        .map_err(|e| ScanError::usage(format!("cannot inspect {}: {e}", path.display())))?;
     match trust_problem(st.st_mode, st.st_uid, real_uid()) {
-        Some(why) => Err(format!("refusing {}: {why}", path.display())),
+        Some(why) => Err(ScanError::usage(format!(
+            "refusing {}: {why}",
+            path.display()
+        ))),
         None => Ok(f),
     }
 }

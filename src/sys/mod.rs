@@ -1,16 +1,17 @@
-//! The only module with unsafe code and libc calls, behind safe functions.
+//! The only module with unsafe code and libc calls, behind safe functions. Public, for the
+//! lab crate and the tests: packet sockets, socket options and namespace entry.
 #![allow(unsafe_code)]
 
-pub mod bpf;
-pub mod caps;
-pub mod epoll;
-pub mod files;
-pub mod fs;
-pub mod keeper;
-pub mod netlink;
+pub(crate) mod bpf;
+pub(crate) mod caps;
+pub(crate) mod epoll;
+pub(crate) mod files;
+pub(crate) mod fs;
+pub(crate) mod keeper;
+pub(crate) mod netlink;
 pub mod netns;
 pub mod packet;
-pub mod rawip;
-pub mod rxring;
+pub(crate) mod rawip;
+pub(crate) mod rxring;
 pub mod sock;
-pub mod txring;
+pub(crate) mod txring;

@@ -158,6 +158,18 @@ impl Intervals {
         Some(self.ranges[k].0 + (i - self.starts[k]) as u32)
     }
 
+    /// The index of member `x` (ascending), the inverse of [`Intervals::nth`]; None when
+    /// `x` is not a member.
+    #[inline]
+    pub(crate) fn rank(&self, x: u32) -> Option<u64> {
+        let k = self.ranges.partition_point(|r| r.1 < x);
+        let r = self.ranges.get(k)?;
+        if r.0 > x {
+            return None;
+        }
+        Some(self.starts[k] + u64::from(x - r.0))
+    }
+
     /// True when `x` is a member.
     pub(crate) fn contains(&self, x: u32) -> bool {
         let k = self.ranges.partition_point(|r| r.1 < x);
@@ -246,6 +258,12 @@ impl Ipv4Set {
     /// The i-th address in ascending order, in O(log intervals).
     pub fn nth(&self, i: u64) -> Option<Ipv4Addr> {
         self.inner.nth(i).map(Ipv4Addr::from)
+    }
+
+    /// The index of `ip` in ascending order (the inverse of [`Ipv4Set::nth`]), in
+    /// O(log intervals); None when `ip` is not in the set.
+    pub fn rank(&self, ip: Ipv4Addr) -> Option<u64> {
+        self.inner.rank(u32::from(ip))
     }
 
     /// True when `ip` is in the set.
@@ -502,5 +520,32 @@ mod tests {
         let b = set(&[("10.0.0.15", "10.0.0.30"), ("10.0.0.5", "10.0.0.6")]);
         assert_eq!(a.first_overlap(&b), Some((ip("10.0.0.5"), ip("10.0.0.6"))));
         assert_eq!(a.first_overlap(&Ipv4Set::new()), None);
+    }
+
+    #[test]
+    fn rank_inverts_nth() {
+        let s = set(&[
+            ("0.0.0.0", "0.0.0.2"),
+            ("10.0.0.5", "10.0.0.5"),
+            ("10.0.1.0", "10.0.1.255"),
+            ("255.255.255.250", "255.255.255.255"),
+        ]);
+        for i in 0..s.len() {
+            let ip = s.nth(i).expect("member");
+            assert_eq!(s.rank(ip), Some(i), "{ip}");
+        }
+        for ip in [
+            "0.0.0.3",
+            "10.0.0.4",
+            "10.0.0.6",
+            "10.0.0.255",
+            "10.0.2.0",
+            "255.255.255.249",
+        ] {
+            assert_eq!(s.rank(self::ip(ip)), None, "{ip}");
+        }
+        assert_eq!(Ipv4Set::new().rank(ip("1.2.3.4")), None);
+        let all = set(&[("0.0.0.0", "255.255.255.255")]);
+        assert_eq!(all.rank(Ipv4Addr::BROADCAST), Some(u64::from(u32::MAX)));
     }
 }

@@ -38,3 +38,9 @@ impl fmt::Display for TargetError {
 }
 
 impl std::error::Error for TargetError {}
+
+impl From<TargetError> for crate::error::ScanError {
+    fn from(e: TargetError) -> Self {
+        crate::error::ScanError::usage(e.0)
+    }
+}

@@ -182,6 +182,16 @@ impl ProbeSpace {
         Some((self.host(h)?, port))
     }
 
+    /// The index of the pair (`ip`, `port`), the inverse of [`ProbeSpace::get`]; None for a
+    /// pair outside the space. O(log intervals + log ports), no allocation.
+    #[inline]
+    pub fn index_of(&self, ip: Ipv4Addr, port: u16) -> Option<u64> {
+        let h = self.targets.rank(ip)?;
+        let p = self.port_table.binary_search(&port).ok()? as u64;
+        // p < ports and h < hosts, so p x hosts + h < len fits in u64.
+        Some(p * self.hosts + h)
+    }
+
     /// The target set.
     pub fn targets(&self) -> &Ipv4Set {
         &self.targets
@@ -251,6 +261,20 @@ impl ProbeOrder {
         self.space
             .get(self.perm.permute(global))
             .unwrap_or((Ipv4Addr::UNSPECIFIED, 0))
+    }
+
+    /// The position of the pair (`ip`, `port`) in this shard's order, the inverse of
+    /// [`ProbeOrder::get`]: None for a pair outside the scan or sent by another shard.
+    /// O(log) with no allocation, so a reply maps back to its probe's position.
+    #[inline]
+    pub fn position_of(&self, ip: Ipv4Addr, port: u16) -> Option<u64> {
+        let global = self.perm.invert(self.space.index_of(ip, port)?);
+        let offset = global.checked_sub(self.shard.index - 1)?;
+        if offset % self.shard.count != 0 {
+            return None;
+        }
+        let position = offset / self.shard.count;
+        (position < self.len).then_some(position)
     }
 
     /// The probes from `start` (a position) to the end of this shard, in send order.
@@ -411,6 +435,79 @@ mod tests {
         let mut want = want;
         want.sort_unstable();
         assert_eq!(got, want, "shards {n} do not cover the space");
+    }
+
+    #[test]
+    fn index_of_inverts_get() {
+        let t = set(&[(0x0a00_0001, 0x0a00_0003), (0x0a00_0010, 0x0a00_0010)]);
+        let p = PortSet::from_ranges([(22, 22), (80, 81)]);
+        let s = ProbeSpace::new(t, p);
+        for i in 0..s.len() {
+            let (ip, port) = s.get(i).expect("in range");
+            assert_eq!(s.index_of(ip, port), Some(i));
+        }
+        assert_eq!(s.index_of(Ipv4Addr::new(10, 0, 0, 4), 22), None);
+        assert_eq!(s.index_of(Ipv4Addr::new(10, 0, 0, 1), 23), None);
+        let all = ProbeSpace::new(set(&[(0, u32::MAX)]), PortSet::from_ranges([(1, 65535)]));
+        assert_eq!(
+            all.index_of(Ipv4Addr::BROADCAST, 65535),
+            Some(all.len() - 1)
+        );
+    }
+
+    /// Every position of every shard maps back to itself; pairs of other shards and pairs
+    /// outside the scan map to None.
+    fn check_positions(t: &Ipv4Set, p: &PortSet, n: u64, seed: u64) {
+        let space = ProbeSpace::new(t.clone(), p.clone());
+        let orders: Vec<ProbeOrder> = (1..=n)
+            .map(|s| ProbeOrder::new(space.clone(), seed, Shard { index: s, count: n }))
+            .collect();
+        for (k, o) in orders.iter().enumerate() {
+            for j in 0..o.len() {
+                let (ip, port) = o.get(j);
+                assert_eq!(o.position_of(ip, port), Some(j), "shard {k} of {n}");
+                for (other_k, other) in orders.iter().enumerate() {
+                    if other_k != k {
+                        assert_eq!(other.position_of(ip, port), None);
+                    }
+                }
+            }
+            let last = t.ranges().last().map_or(0, |r| u32::from(r.1));
+            if last < u32::MAX {
+                let outside = Ipv4Addr::from(last + 1);
+                assert_eq!(o.position_of(outside, p.nth(0).unwrap_or(1)), None);
+            }
+        }
+    }
+
+    #[test]
+    fn positions_invert_the_order_in_every_shard() {
+        let cases: Vec<(Ipv4Set, PortSet)> = vec![
+            (set(&[(5, 5)]), PortSet::from_ranges([(80, 80)])),
+            (set(&[(5, 6)]), PortSet::from_ranges([(80, 80)])),
+            (set(&[(0, 6)]), PortSet::from_ranges([(1, 1), (3, 4)])),
+            (
+                set(&[(0x0a00_0000, 0x0a00_00ff), (0x0b00_0000, 0x0b00_0000)]),
+                PortSet::from_ranges([(22, 22), (80, 80), (443, 443)]),
+            ),
+            (
+                set(&[(u32::MAX - 12, u32::MAX)]),
+                PortSet::from_ranges([(65530, 65535)]),
+            ),
+        ];
+        for (t, p) in &cases {
+            for n in [1u64, 2, 3, 7] {
+                for seed in [0u64, 99, u64::MAX] {
+                    check_positions(t, p, n, seed);
+                }
+            }
+        }
+        let empty = ProbeOrder::new(
+            ProbeSpace::new(Ipv4Set::new(), PortSet::new()),
+            1,
+            Shard::WHOLE,
+        );
+        assert_eq!(empty.position_of(Ipv4Addr::new(1, 2, 3, 4), 80), None);
     }
 
     #[test]

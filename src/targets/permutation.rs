@@ -89,6 +89,34 @@ impl Permutation {
         (hi << self.low_bits) | lo
     }
 
+    /// One Feistel pass backwards: the rounds undone in reverse order.
+    #[inline(always)]
+    fn unpass(&self, x: u64) -> u64 {
+        let mut lo = x & self.low_mask;
+        let mut hi = (x >> self.low_bits) & self.high_mask;
+        let mut r = ROUNDS;
+        while r > 0 {
+            r -= 2;
+            lo ^= round(self.keys[r + 1], hi) & self.low_mask;
+            hi ^= round(self.keys[r], lo) & self.high_mask;
+        }
+        (hi << self.low_bits) | lo
+    }
+
+    /// The index whose image is `x` (< range): `invert(permute(i)) == i`. Walks the same
+    /// cycle backwards, so it costs what `permute` costs and allocates nothing.
+    #[inline]
+    pub fn invert(&self, x: u64) -> u64 {
+        if self.range <= 1 {
+            return x;
+        }
+        let mut i = self.unpass(x);
+        while i >= self.range {
+            i = self.unpass(i);
+        }
+        i
+    }
+
     /// The image of `i` (< range).
     #[inline]
     pub fn permute(&self, i: u64) -> u64 {
@@ -176,8 +204,50 @@ mod tests {
         assert_eq!(p.range(), 0);
     }
 
+    #[test]
+    fn invert_undoes_permute_on_awkward_sizes() {
+        for &n in &[
+            1u64, 2, 3, 4, 5, 7, 8, 9, 17, 31, 33, 255, 257, 1000, 4099, 65537,
+        ] {
+            for seed in [0u64, 1, 7, 0xDEAD_BEEF, u64::MAX] {
+                let p = Permutation::new(n, seed);
+                for i in 0..n {
+                    assert_eq!(p.invert(p.permute(i)), i, "n={n} seed={seed} i={i}");
+                    assert_eq!(p.permute(p.invert(i)), i, "n={n} seed={seed} x={i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn invert_on_huge_ranges() {
+        for &n in &[(1u64 << 32) * 65535, u64::MAX, 1u64 << 63, (1u64 << 63) + 1] {
+            let p = Permutation::new(n, 42);
+            for i in (0..2000u64).chain((n - 2000)..n) {
+                assert_eq!(p.invert(p.permute(i)), i, "n={n} i={i}");
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn prop_invert(n in 1u64..u64::MAX, seed in any::<u64>(), i in any::<u64>()) {
+            let p = Permutation::new(n, seed);
+            let i = i % n;
+            let x = p.permute(i);
+            prop_assert!(x < n);
+            prop_assert_eq!(p.invert(x), i);
+        }
+
+        #[test]
+        fn prop_invert_small(n in 1u64..300, seed in any::<u64>()) {
+            let p = Permutation::new(n, seed);
+            for i in 0..n {
+                prop_assert_eq!(p.invert(p.permute(i)), i);
+            }
+        }
+
         #[test]
         fn prop_bijective(n in 1u64..5000, seed in any::<u64>()) {
             let p = Permutation::new(n, seed);

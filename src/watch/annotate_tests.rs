@@ -25,7 +25,9 @@ const POLICY: &str = "[[allow]]\nname = \"WEB-1\"\nhosts = [\"198.19.0.0/24\"]\n
 
 fn write(format: Format, policy: Option<&str>) -> String {
     let opts = OutputOptions {
-        policy: policy.map(|p| Arc::new(Policy::parse("p.toml", p).unwrap())),
+        policy: policy.map(|p| {
+            Arc::new(Policy::parse("p.toml", p).unwrap()) as Arc<dyn crate::output::PortRules>
+        }),
         ..OutputOptions::default()
     };
     let ctx = Arc::new(Ctx {

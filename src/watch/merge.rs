@@ -1,6 +1,7 @@
 //! One report from several result files (the shards of a scan, or several runs): records
 //! are merged by pair, the latest state winning, and written through the scan's writers.
 
+use crate::error::ScanError;
 use crate::model::{PortResult, PortState, Reason};
 use crate::output::{OutputOptions, OutputSpec, Outputs, ScanInfo, ScanSummary};
 use crate::results::{Record, State, Transport};
@@ -73,7 +74,7 @@ pub fn write(
     specs: &[OutputSpec],
     opts: &OutputOptions,
     command_line: String,
-) -> Result<usize, String> {
+) -> Result<usize, ScanError> {
     let results: Vec<PortResult> = records.iter().filter_map(to_port_result).collect();
     let skipped = records.len() - results.len();
     let mut ports = PortSet::new();
@@ -92,11 +93,12 @@ pub fn write(
         seed: 0,
         scan_type: "syn",
     };
-    let mut outputs = Outputs::open(specs, opts, &info).map_err(|e| e.to_string())?;
+    // A bad output path is the user's to fix (exit 2), as in a scan.
+    let mut outputs = Outputs::open(specs, opts, &info)?;
     for r in &results {
         outputs
             .record(r)
-            .map_err(|e| format!("writing the merged results failed: {e}"))?;
+            .map_err(|e| ScanError::runtime(format!("writing the merged results failed: {e}")))?;
     }
     let summary = ScanSummary {
         end: Some(UNIX_EPOCH + Duration::from_secs(last)),
@@ -105,7 +107,7 @@ pub fn write(
     };
     outputs
         .finish(&summary)
-        .map_err(|e| format!("writing the merged results failed: {e}"))?;
+        .map_err(|e| ScanError::runtime(format!("writing the merged results failed: {e}")))?;
     Ok(skipped)
 }
 

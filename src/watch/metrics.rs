@@ -2,9 +2,9 @@
 //! atomically (a temporary file in the same directory, then rename) so a scrape never
 //! reads half a file. Every metric describes the last scan, so all are gauges.
 
+use crate::error::ScanError;
 use crate::watch::diff::Pair;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 /// The facts of one scan the metrics show.
@@ -172,35 +172,18 @@ pub fn previous_complete(path: &Path) -> Option<u64> {
 
 /// Writes `text` to `path` atomically: a temporary file beside it, synced, then renamed
 /// over it (readable by the node_exporter user: mode 0644).
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), ScanError> {
     let name = path.display();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| format!("--metrics-file {name}: not a file path"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write the metrics file {name}: {e}; the directory must be writable by the user the scan runs as")
-    })
+    if path.file_name().is_none() {
+        return Err(ScanError::usage(format!(
+            "--metrics-file {name}: not a file path"
+        )));
+    }
+    crate::sys::fs::DirFile::new(path)
+        .and_then(|f| f.write_atomic_mode(text.as_bytes(), 0o644))
+        .map_err(|e| {
+            ScanError::runtime(format!("cannot write the metrics file {name}: {e}; the directory must be writable by the user the scan runs as"))
+        })
 }
 
 #[cfg(test)]

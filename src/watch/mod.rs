@@ -5,12 +5,12 @@
 //! [`crate::results`]; files the checks trust go through [`input`].
 
 pub mod cli;
-pub mod diff;
-pub mod input;
-pub mod merge;
-pub mod metrics;
-pub mod policy;
-pub mod scan;
+pub(crate) mod diff;
+pub(crate) mod input;
+pub(crate) mod merge;
+pub(crate) mod metrics;
+pub(crate) mod policy;
+pub(crate) mod scan;
 
 #[cfg(test)]
 mod annotate_tests;

@@ -21,6 +21,7 @@
 //! names breaks that rule even when an `allow` rule covers it. Rules apply to every
 //! protocol. A host with more open ports than the limit breaks the host rule once.
 
+use crate::error::ScanError;
 use crate::watch::diff::Pair;
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -154,26 +155,26 @@ impl Findings {
 
 impl Policy {
     /// Reads and checks a policy file (refusing planted, huge or non-regular files).
-    pub fn read(path: &Path) -> Result<Policy, String> {
+    pub fn read(path: &Path) -> Result<Policy, ScanError> {
         let bytes = crate::watch::input::read_trusted(path, crate::watch::input::MAX_POLICY_BYTES)?;
         let name = path.display().to_string();
         let text = std::str::from_utf8(&bytes).map_err(|e| {
-            format!(
+            ScanError::usage(format!(
                 "{name}: not UTF-8 text (byte {}); a policy is a TOML text file",
                 e.valid_up_to()
-            )
+            ))
         })?;
         Policy::parse(&name, text)
     }
 
     /// Parses policy text; errors name `file`, the line and what was expected.
-    pub fn parse(file: &str, text: &str) -> Result<Policy, String> {
+    pub fn parse(file: &str, text: &str) -> Result<Policy, ScanError> {
         let at = |span: std::ops::Range<usize>, what: String| {
-            format!("{file} line {}: {what}", line_of(text, span.start))
+            ScanError::usage(format!("{file} line {}: {what}", line_of(text, span.start)))
         };
         let raw: RawPolicy = toml::from_str(text).map_err(|e| match e.span() {
             Some(span) => at(span, e.message().trim().to_string()),
-            None => format!("{file}: {}", e.message().trim()),
+            None => ScanError::usage(format!("{file}: {}", e.message().trim())),
         })?;
         let mut allow = Vec::new();
         for a in raw.allow {
@@ -314,6 +315,16 @@ struct RawMax {
     limit: Spanned<i64>,
 }
 
+impl crate::output::PortRules for Policy {
+    fn judge(&self, ip: IpAddr, port: u16) -> Option<&str> {
+        Policy::judge(self, ip, port)
+    }
+
+    fn max_open(&self) -> Option<(u64, &str)> {
+        Policy::max_open(self)
+    }
+}
+
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
@@ -324,15 +335,15 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-fn rule_name(file: &str, text: &str, name: Spanned<String>) -> Result<String, String> {
+fn rule_name(file: &str, text: &str, name: Spanned<String>) -> Result<String, ScanError> {
     let span = name.span();
     let s = name.into_inner();
     let s = s.trim();
     if s.is_empty() {
-        return Err(format!(
+        return Err(ScanError::usage(format!(
             "{file} line {}: empty rule name; expected a name or ticket such as \"SEC-1: no telnet\"",
             line_of(text, span.start)
-        ));
+        )));
     }
     Ok(s.to_string())
 }
@@ -348,8 +359,10 @@ fn parse_ports(
     text: &str,
     file: &str,
     ports: Spanned<Vec<Spanned<toml::Value>>>,
-) -> Result<Vec<(u16, u16)>, String> {
-    let at = |start: usize, what: String| format!("{file} line {}: {what}", line_of(text, start));
+) -> Result<Vec<(u16, u16)>, ScanError> {
+    let at = |start: usize, what: String| {
+        ScanError::usage(format!("{file} line {}: {what}", line_of(text, start)))
+    };
     let list_span = ports.span();
     let items = ports.into_inner();
     if items.is_empty() {
@@ -520,7 +533,7 @@ limit = 2
             ("[[never]]\nname = \"a\"\n", "missing field `ports`"),
         ];
         for (text, want) in cases {
-            let e = Policy::parse("p.toml", text).unwrap_err();
+            let e = Policy::parse("p.toml", text).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: got {e}");
         }
     }

@@ -5,6 +5,7 @@
 //! baseline file) with the new state of each; beyond them only open pairs are kept, and
 //! only when a check needs them.
 
+use crate::error::ScanError;
 use crate::model::{PortResult, PortState};
 use crate::output::ScanSummary;
 use crate::results::{State, Transport};
@@ -39,12 +40,12 @@ impl WatchConfig {
         policy: Option<&str>,
         expect: Option<&str>,
         metrics_file: Option<&str>,
-    ) -> Result<WatchConfig, String> {
+    ) -> Result<WatchConfig, ScanError> {
         let baseline = match baseline {
             None => None,
             Some(p) => {
                 let path = PathBuf::from(p);
-                let results = crate::watch::cli::load(&path).map_err(|e| e.to_string())?;
+                let results = crate::watch::cli::load(&path)?;
                 let time = diff::scan_time(&results.records);
                 Some((path, Arc::new(diff::latest(&results.records)), time))
             }
@@ -63,18 +64,18 @@ impl WatchConfig {
             Some("closed") => Some(PortState::Closed),
             Some("filtered") => Some(PortState::Filtered),
             Some(other) => {
-                return Err(format!(
+                return Err(ScanError::usage(format!(
                     "bad --expect \"{other}\": use open, closed or filtered"
-                ))
+                )))
             }
         };
         let metrics_file = metrics_file.map(PathBuf::from);
         if let Some(m) = &metrics_file {
             if m.file_name().is_none() {
-                return Err(format!(
+                return Err(ScanError::usage(format!(
                     "bad --metrics-file \"{}\": give a file path such as /var/lib/node_exporter/synscan.prom",
                     m.display()
-                ));
+                )));
             }
         }
         Ok(WatchConfig {
@@ -94,8 +95,10 @@ impl WatchConfig {
     }
 
     /// The policy, for the writers to annotate open ports with.
-    pub fn policy(&self) -> Option<Arc<Policy>> {
-        self.policy.as_ref().map(|(_, p)| Arc::clone(p))
+    pub fn policy(&self) -> Option<Arc<dyn crate::output::PortRules>> {
+        self.policy
+            .as_ref()
+            .map(|(_, p)| Arc::clone(p) as Arc<dyn crate::output::PortRules>)
     }
 }
 
@@ -306,7 +309,7 @@ impl Watch {
             if let Err(e) = self.write_metrics(path, v, summary) {
                 eprintln!("synscan: {e}");
                 if code == crate::error::EXIT_OK {
-                    code = crate::error::EXIT_RUNTIME;
+                    code = e.exit_code();
                 }
             }
         }
@@ -317,7 +320,7 @@ impl Watch {
         }
     }
 
-    fn write_metrics(&self, path: &Path, v: &Verdict, s: &ScanSummary) -> Result<(), String> {
+    fn write_metrics(&self, path: &Path, v: &Verdict, s: &ScanSummary) -> Result<(), ScanError> {
         let end = s.end.map(crate::output::epoch_secs).unwrap_or(0);
         let m = ScanMetrics {
             open: self.open_pairs(),

@@ -1,44 +1,39 @@
 //! Frame builders for tests, the lab injector and the in-memory network (allocation is fine
-//! here: none of this is on the scan's hot path).
+//! here: none of this is on the scan's hot path). Each header is written by its view's
+//! representation (`ethernet::Repr`, `ipv4::Repr`, `TcpSegment`, `icmp::UnreachableRepr`).
 
-use super::checksum::{internet_checksum, tcp_checksum};
+use super::ethernet::{self, ethertype};
+use super::icmp::{self, UnreachableRepr};
+use super::ip::protocol;
+use super::tcp::{self, TcpSegment};
 use super::LinkLayer;
-use std::net::Ipv4Addr;
+use super::{icmpv6, ipv4, ipv6};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Largest ICMP error Linux sends (RFC 1812 4.3.2.3: at most 576 bytes), which caps the quote.
 pub const ICMP_MAX_PACKET: usize = 576;
 
-/// The TCP segment one frame carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpSpec {
-    /// IPv4 source.
-    pub src: Ipv4Addr,
-    /// IPv4 destination.
-    pub dst: Ipv4Addr,
-    /// TCP source port.
-    pub sport: u16,
-    /// TCP destination port.
-    pub dport: u16,
-    /// Sequence number.
-    pub seq: u32,
-    /// Acknowledgement number.
-    pub ack: u32,
-    /// Flag bits (see `tcp_flags`).
-    pub flags: u8,
-    /// IPv4 TTL.
-    pub ttl: u8,
-    /// TCP window.
-    pub window: u16,
-}
-
 /// The 14-byte Ethernet header for IPv4 (empty for `RawIp`).
 pub fn link_header(link: LinkLayer, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Vec<u8> {
+    link_header_for(link, src_mac, dst_mac, ethertype::IPV4)
+}
+
+/// The 14-byte Ethernet header with `ethertype` (empty for `RawIp`).
+pub fn link_header_for(
+    link: LinkLayer,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    ethertype: u16,
+) -> Vec<u8> {
     match link {
         LinkLayer::Ethernet => {
-            let mut h = Vec::with_capacity(14);
-            h.extend_from_slice(&dst_mac);
-            h.extend_from_slice(&src_mac);
-            h.extend_from_slice(&0x0800u16.to_be_bytes());
+            let mut h = vec![0u8; ethernet::HEADER_LEN];
+            ethernet::Repr {
+                src: src_mac,
+                dst: dst_mac,
+                ethertype,
+            }
+            .emit(&mut ethernet::Frame::new_unchecked(&mut h[..]));
             h
         }
         LinkLayer::RawIp => Vec::new(),
@@ -54,58 +49,51 @@ pub fn ipv4_header(
     id: u16,
     payload_len: usize,
 ) -> [u8; 20] {
-    let total = u16::try_from(20 + payload_len).unwrap_or(u16::MAX);
-    let mut h = [0u8; 20];
-    h[0] = 0x45;
-    h[2..4].copy_from_slice(&total.to_be_bytes());
-    h[4..6].copy_from_slice(&id.to_be_bytes());
-    h[6] = 0x40; // DF
-    h[8] = ttl;
-    h[9] = protocol;
-    h[12..16].copy_from_slice(&src.octets());
-    h[16..20].copy_from_slice(&dst.octets());
-    let c = internet_checksum(&h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut h = [0u8; ipv4::HEADER_LEN];
+    ipv4::Repr {
+        src,
+        dst,
+        protocol,
+        ttl,
+        ident: id,
+        payload_len,
+    }
+    .emit(&mut ipv4::Packet::new_unchecked(&mut h[..]));
     h
 }
 
 /// A TCP segment (header + `options`, padded with EOL to a 4-byte multiple) with its checksum.
-pub fn tcp_segment(spec: &TcpSpec, options: &[u8]) -> Vec<u8> {
-    let opt_len = options.len().div_ceil(4) * 4;
-    let hdr_len = (20 + opt_len).min(60);
-    let mut t = vec![0u8; hdr_len];
-    t[0..2].copy_from_slice(&spec.sport.to_be_bytes());
-    t[2..4].copy_from_slice(&spec.dport.to_be_bytes());
-    t[4..8].copy_from_slice(&spec.seq.to_be_bytes());
-    t[8..12].copy_from_slice(&spec.ack.to_be_bytes());
-    t[12] = ((hdr_len / 4) as u8) << 4;
-    t[13] = spec.flags;
-    t[14..16].copy_from_slice(&spec.window.to_be_bytes());
-    let n = options.len().min(hdr_len - 20);
-    t[20..20 + n].copy_from_slice(&options[..n]);
-    let c = tcp_checksum(spec.src, spec.dst, &t);
-    t[16..18].copy_from_slice(&c.to_be_bytes());
+pub fn tcp_segment(seg: &TcpSegment, options: &[u8]) -> Vec<u8> {
+    let mut t = vec![0u8; TcpSegment::<Ipv4Addr>::header_len(options)];
+    seg.emit(&mut tcp::Packet::new_unchecked(&mut t[..]), options);
     t
 }
 
-/// A frame carrying `spec` with TCP options (e.g. the MSS a real SYN/ACK has).
+/// A frame carrying `seg` with TCP options (e.g. the MSS a real SYN/ACK has).
 pub fn tcp_frame_with_options(
     link: LinkLayer,
     src_mac: [u8; 6],
     dst_mac: [u8; 6],
-    spec: &TcpSpec,
+    seg: &TcpSegment,
     options: &[u8],
 ) -> Vec<u8> {
-    let seg = tcp_segment(spec, options);
+    let tcp = tcp_segment(seg, options);
     let mut f = link_header(link, src_mac, dst_mac);
-    f.extend_from_slice(&ipv4_header(spec.src, spec.dst, 6, spec.ttl, 0, seg.len()));
-    f.extend_from_slice(&seg);
+    f.extend_from_slice(&ipv4_header(
+        seg.src,
+        seg.dst,
+        protocol::TCP,
+        seg.ttl,
+        0,
+        tcp.len(),
+    ));
+    f.extend_from_slice(&tcp);
     f
 }
 
-/// A frame carrying `spec` without TCP options, IP and TCP checksums correct.
-pub fn tcp_frame(link: LinkLayer, src_mac: [u8; 6], dst_mac: [u8; 6], spec: &TcpSpec) -> Vec<u8> {
-    tcp_frame_with_options(link, src_mac, dst_mac, spec, &[])
+/// A frame carrying `seg` without TCP options, IP and TCP checksums correct.
+pub fn tcp_frame(link: LinkLayer, src_mac: [u8; 6], dst_mac: [u8; 6], seg: &TcpSegment) -> Vec<u8> {
+    tcp_frame_with_options(link, src_mac, dst_mac, seg, &[])
 }
 
 /// An ICMP destination unreachable (type 3, `code`) from `from` to `to` quoting
@@ -121,14 +109,91 @@ pub fn icmp_unreachable_frame(
     ttl: u8,
     quoted_ip_packet: &[u8],
 ) -> Vec<u8> {
-    let quote_len = quoted_ip_packet.len().min(ICMP_MAX_PACKET - 20 - 8);
-    let mut icmp = vec![3, code, 0, 0, 0, 0, 0, 0];
-    icmp.extend_from_slice(&quoted_ip_packet[..quote_len]);
-    let c = internet_checksum(&icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let room = ICMP_MAX_PACKET - ipv4::HEADER_LEN - icmp::HEADER_LEN;
+    let quote = &quoted_ip_packet[..quoted_ip_packet.len().min(room)];
+    let repr = UnreachableRepr { code, quote };
+    let mut msg = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut icmp::Packet::new_unchecked(&mut msg[..]));
     let mut f = link_header(link, src_mac, dst_mac);
-    f.extend_from_slice(&ipv4_header(from, to, 1, ttl, 0, icmp.len()));
-    f.extend_from_slice(&icmp);
+    f.extend_from_slice(&ipv4_header(from, to, protocol::ICMP, ttl, 0, msg.len()));
+    f.extend_from_slice(&msg);
+    f
+}
+
+/// A 40-byte IPv6 header (no extension headers, traffic class and flow label zero).
+pub fn ipv6_header(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next_header: u8,
+    hop_limit: u8,
+    payload_len: usize,
+) -> [u8; 40] {
+    let mut h = [0u8; ipv6::HEADER_LEN];
+    ipv6::Repr {
+        src,
+        dst,
+        next_header,
+        hop_limit,
+        payload_len,
+    }
+    .emit(&mut ipv6::Packet::new_unchecked(&mut h[..]));
+    h
+}
+
+/// An IPv6 frame carrying `seg` (hop limit `seg.ttl`) with TCP options, checksum correct.
+pub fn tcp6_frame_with_options(
+    link: LinkLayer,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    seg: &TcpSegment<Ipv6Addr>,
+    options: &[u8],
+) -> Vec<u8> {
+    let mut tcp = vec![0u8; TcpSegment::<Ipv6Addr>::header_len(options)];
+    seg.emit(&mut tcp::Packet::new_unchecked(&mut tcp[..]), options);
+    let mut f = link_header_for(link, src_mac, dst_mac, ethertype::IPV6);
+    f.extend_from_slice(&ipv6_header(
+        seg.src,
+        seg.dst,
+        protocol::TCP,
+        seg.ttl,
+        tcp.len(),
+    ));
+    f.extend_from_slice(&tcp);
+    f
+}
+
+/// An ICMPv6 destination unreachable (type 1, `code`) from `from` to `to` quoting
+/// `quoted_ip_packet` (like Linux, up to 1280 bytes in all).
+#[allow(clippy::too_many_arguments)]
+pub fn icmpv6_unreachable_frame(
+    link: LinkLayer,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    from: Ipv6Addr,
+    to: Ipv6Addr,
+    code: u8,
+    hop_limit: u8,
+    quoted_ip_packet: &[u8],
+) -> Vec<u8> {
+    let room = icmpv6::MAX_ERROR_PACKET - ipv6::HEADER_LEN - icmpv6::HEADER_LEN;
+    let quote = &quoted_ip_packet[..quoted_ip_packet.len().min(room)];
+    let repr = icmpv6::UnreachableRepr {
+        from,
+        to,
+        code,
+        quote,
+    };
+    let mut msg = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut icmpv6::Packet::new_unchecked(&mut msg[..]));
+    let mut f = link_header_for(link, src_mac, dst_mac, ethertype::IPV6);
+    f.extend_from_slice(&ipv6_header(
+        from,
+        to,
+        protocol::ICMPV6,
+        hop_limit,
+        msg.len(),
+    ));
+    f.extend_from_slice(&msg);
     f
 }
 
@@ -146,8 +211,8 @@ mod tests {
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
     const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
-    fn spec() -> TcpSpec {
-        TcpSpec {
+    fn spec() -> TcpSegment {
+        TcpSegment {
             src: A,
             dst: B,
             sport: 80,

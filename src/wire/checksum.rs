@@ -1,7 +1,7 @@
 //! Internet checksum (RFC 1071), the TCP pseudo-header checksum, and incremental
 //! updates (RFC 1624) so the probe template is patched without a full recompute.
 
-use std::net::Ipv4Addr;
+use super::ip::{protocol, IpAddress};
 
 /// Ones'-complement sum of big-endian 16-bit words, not yet folded; an odd last byte is
 /// padded with a zero byte on the right (RFC 1071).
@@ -32,12 +32,18 @@ pub fn internet_checksum(data: &[u8]) -> u16 {
     !fold(sum_words(data))
 }
 
-/// TCP checksum over the IPv4 pseudo-header and `segment`; the checksum field must be zero.
-pub fn tcp_checksum(src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) -> u16 {
-    let pseudo = sum_words(&src.octets())
-        + sum_words(&dst.octets())
-        + 6 // protocol TCP
-        + segment.len() as u64;
+/// Word sum of the pseudo-header of either IP version, not folded. IPv4's (RFC 793) holds the
+/// protocol and a 16-bit length, IPv6's (RFC 8200 8.1) a 32-bit length and the next header:
+/// in ones'-complement arithmetic both sum to addresses + protocol + length.
+#[inline]
+pub fn pseudo_header_sum<A: IpAddress>(src: A, dst: A, protocol: u8, len: usize) -> u64 {
+    src.word_sum() + dst.word_sum() + u64::from(protocol) + len as u64
+}
+
+/// TCP checksum over the pseudo-header of (src, dst) and `segment`; the checksum field must be
+/// zero. IPv4 and IPv6 alike.
+pub fn tcp_checksum<A: IpAddress>(src: A, dst: A, segment: &[u8]) -> u16 {
+    let pseudo = pseudo_header_sum(src, dst, protocol::TCP, segment.len());
     !fold(pseudo + sum_words(segment))
 }
 
@@ -74,6 +80,7 @@ mod tests {
     use pnet::packet::tcp::{ipv4_checksum as pnet_tcp_checksum, TcpPacket};
     use pnet::packet::util::checksum as pnet_checksum;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     /// Word index pnet skips: one past any data we use, so nothing is skipped.
     const NO_SKIP: usize = usize::MAX;

@@ -13,200 +13,199 @@
 //!   packet metadata before AF_PACKET sees the frame (and the capture socket, bound to IPv4,
 //!   never receives an inner tagged frame), so tags inline are rare; when present the reply
 //!   inside is parsed and, like any other, still has to pass the cookie. Three or more tags:
-//!   `NotIpv4`.
+//!   `NotIp`.
 //!
 //! Nothing here trusts a field it has not bounds-checked; whether a reply answers one of our
 //! probes is decided only by the cookie (`probe::ProbeCrafter::validate_*`).
 
-use super::{IcmpUnreachable, LinkLayer, ParseError, QuotedTcp, Reply, TcpReply};
-use std::net::Ipv4Addr;
+use super::ethernet::{self, ethertype};
+use super::ip::{protocol, IpAddress};
+use super::tcp::{QuotedHeader, TcpSegment};
+use super::{icmp, icmpv6, ipv4, ipv6, tcp};
+use super::{IcmpUnreachable, LinkLayer, ParseError, QuotedTcp, Reply};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-/// VLAN tags skipped at most (802.1ad outer + 802.1Q inner).
-const MAX_VLAN_TAGS: usize = 2;
-const PROTO_ICMP: u8 = 1;
-const PROTO_TCP: u8 = 6;
-const ICMP_DEST_UNREACHABLE: u8 = 3;
-const IPV4_MIN_HEADER: usize = 20;
-const TCP_MIN_HEADER: usize = 20;
-const ICMP_HEADER: usize = 8;
-/// Bytes of TCP an ICMP error must quote: ports and sequence number (RFC 792 "64 bits").
-const QUOTED_TCP_MIN: usize = 8;
-
+/// A TCP segment in a checked IP packet.
 #[inline]
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    match b.get(at..at + 2) {
-        Some(&[x, y]) => Some(u16::from_be_bytes([x, y])),
-        _ => None,
+fn parse_tcp<A: IpAddress>(
+    src: A,
+    dst: A,
+    ttl: u8,
+    segment: &[u8],
+) -> Result<Reply<A>, ParseError> {
+    let packet = tcp::Packet::new_checked(segment)?;
+    Ok(Reply::Tcp(TcpSegment::parse(src, dst, ttl, &packet)))
+}
+
+/// The IPv4 + TCP start of our probe that an ICMP error quotes.
+#[inline]
+fn parse_ipv4_quote(quote: &[u8]) -> Result<QuotedTcp<Ipv4Addr>, ParseError> {
+    let ip = ipv4::Packet::new_quoted(quote).map_err(|e| match e {
+        // Behind an IPv4 ICMP header, another version is a broken quote, not another family.
+        ParseError::NotIp => ParseError::BadHeader,
+        e => e,
+    })?;
+    if ip.protocol() != protocol::TCP || ip.frag_offset() != 0 {
+        // Not TCP, or a later fragment that carries no TCP header.
+        return Err(ParseError::Uninteresting);
+    }
+    let tcp = QuotedHeader::parse(ip.quoted_payload())?;
+    Ok(QuotedTcp {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        sport: tcp.sport,
+        dport: tcp.dport,
+        seq: tcp.seq,
+    })
+}
+
+/// An ICMPv4 message in a checked IPv4 packet.
+#[inline]
+fn parse_icmp(from: Ipv4Addr, ttl: u8, message: &[u8]) -> Result<Reply, ParseError> {
+    let icmp = icmp::Packet::new_checked(message)?;
+    if icmp.msg_type() != icmp::DEST_UNREACHABLE {
+        return Err(ParseError::Uninteresting);
+    }
+    // The quote is a prefix of our probe, so its total length is not checked against it.
+    Ok(Reply::Unreachable(IcmpUnreachable {
+        from,
+        code: icmp.code(),
+        ttl,
+        quoted: parse_ipv4_quote(icmp.payload())?,
+    }))
+}
+
+/// An IPv4 packet: TCP, or ICMP quoting TCP.
+#[inline]
+fn parse_ipv4(bytes: &[u8]) -> Result<Reply, ParseError> {
+    let ip = ipv4::Packet::new_checked(bytes)?;
+    if ip.is_fragment() {
+        return Err(ParseError::Fragment);
+    }
+    let (src, dst, ttl) = (ip.src_addr(), ip.dst_addr(), ip.ttl());
+    match ip.protocol() {
+        protocol::TCP => parse_tcp(src, dst, ttl, ip.payload()),
+        protocol::ICMP => parse_icmp(src, ttl, ip.payload()),
+        _ => Err(ParseError::Uninteresting),
     }
 }
 
+/// The IPv6 + TCP start of our probe that an ICMPv6 error quotes (extension headers skipped).
 #[inline]
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    match b.get(at..at + 4) {
-        Some(&[a, c, d, e]) => Some(u32::from_be_bytes([a, c, d, e])),
-        _ => None,
+fn parse_ipv6_quote(quote: &[u8]) -> Result<QuotedTcp<Ipv6Addr>, ParseError> {
+    let ip = ipv6::Packet::new_quoted(quote).map_err(|e| match e {
+        // Behind an ICMPv6 header, another version is a broken quote, not another family.
+        ParseError::NotIp => ParseError::BadHeader,
+        e => e,
+    })?;
+    let upper = match ipv6::skip_extension_headers(ip.next_header(), ip.quoted_payload()) {
+        // A later fragment that carries no TCP header.
+        Err(ParseError::Fragment) => return Err(ParseError::Uninteresting),
+        other => other?,
+    };
+    if upper.protocol != protocol::TCP {
+        return Err(ParseError::Uninteresting);
+    }
+    let tcp = QuotedHeader::parse(upper.payload)?;
+    Ok(QuotedTcp {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        sport: tcp.sport,
+        dport: tcp.dport,
+        seq: tcp.seq,
+    })
+}
+
+/// An ICMPv6 message in a checked IPv6 packet.
+#[inline]
+fn parse_icmpv6(
+    from: Ipv6Addr,
+    hop_limit: u8,
+    message: &[u8],
+) -> Result<Reply<Ipv6Addr>, ParseError> {
+    let icmp = icmpv6::Packet::new_checked(message)?;
+    if icmp.msg_type() != icmpv6::DEST_UNREACHABLE {
+        return Err(ParseError::Uninteresting);
+    }
+    Ok(Reply::Unreachable(IcmpUnreachable {
+        from,
+        code: icmp.code(),
+        ttl: hop_limit,
+        quoted: parse_ipv6_quote(icmp.payload())?,
+    }))
+}
+
+/// An IPv6 packet: TCP, or ICMPv6 quoting TCP, behind any extension headers.
+#[inline]
+fn parse_ipv6(bytes: &[u8]) -> Result<Reply<Ipv6Addr>, ParseError> {
+    let ip = ipv6::Packet::new_checked(bytes)?;
+    let upper = ipv6::skip_extension_headers(ip.next_header(), ip.payload())?;
+    if upper.first_fragment {
+        // Only a reassembled packet would be complete.
+        return Err(ParseError::Fragment);
+    }
+    let (src, dst, hop_limit) = (ip.src_addr(), ip.dst_addr(), ip.hop_limit());
+    match upper.protocol {
+        protocol::TCP => parse_tcp(src, dst, hop_limit, upper.payload),
+        protocol::ICMPV6 => parse_icmpv6(src, hop_limit, upper.payload),
+        _ => Err(ParseError::Uninteresting),
     }
 }
 
-#[inline]
-fn addr(b: &[u8], at: usize) -> Option<Ipv4Addr> {
-    be32(b, at).map(Ipv4Addr::from)
+/// Parses an untrusted frame carrying IPv4; checks every length first and never panics.
+pub fn parse_reply(frame: &[u8], link: LinkLayer) -> Result<Reply, ParseError> {
+    match link {
+        LinkLayer::Ethernet => match ethernet::untag(frame)? {
+            (ethertype::IPV4, ip) => parse_ipv4(ip),
+            _ => Err(ParseError::NotIp),
+        },
+        LinkLayer::RawIp => parse_ipv4(frame),
+    }
 }
 
-/// Skips the Ethernet header and up to two VLAN tags; returns the bytes after the ethertype.
-#[inline]
-fn strip_ethernet(frame: &[u8]) -> Result<&[u8], ParseError> {
-    let mut at = 12;
-    let mut tags = 0;
-    loop {
-        let ethertype = be16(frame, at).ok_or(ParseError::Truncated)?;
-        match ethertype {
-            ETHERTYPE_IPV4 => return frame.get(at + 2..).ok_or(ParseError::Truncated),
-            ETHERTYPE_VLAN | ETHERTYPE_QINQ if tags < MAX_VLAN_TAGS => {
-                tags += 1;
-                at += 4; // TCI (2 bytes) then the next ethertype
-            }
-            _ => return Err(ParseError::NotIpv4),
+/// A reply of either IP version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpReply {
+    /// Carried by IPv4.
+    V4(Reply<Ipv4Addr>),
+    /// Carried by IPv6.
+    V6(Reply<Ipv6Addr>),
+}
+
+impl IpReply {
+    /// The reply with its addresses as `IpAddr`.
+    pub fn into_ip(self) -> Reply<IpAddr> {
+        match self {
+            IpReply::V4(r) => r.map_addr(IpAddr::V4),
+            IpReply::V6(r) => r.map_addr(IpAddr::V6),
         }
     }
 }
 
-/// The IPv4 fields a reply needs plus the payload bounded by total length.
-struct Ipv4<'a> {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    ttl: u8,
-    protocol: u8,
-    payload: &'a [u8],
-}
-
-/// Validates an IPv4 header; trailing bytes past total length (Ethernet padding) are ignored.
-#[inline]
-fn parse_ipv4(ip: &[u8]) -> Result<Ipv4<'_>, ParseError> {
-    let first = *ip.first().ok_or(ParseError::Truncated)?;
-    if first >> 4 != 4 {
-        return Err(ParseError::NotIpv4);
-    }
-    let ihl = usize::from(first & 0x0f) * 4;
-    if ihl < IPV4_MIN_HEADER {
-        return Err(ParseError::BadHeader);
-    }
-    if ip.len() < ihl {
-        return Err(ParseError::Truncated);
-    }
-    let total = usize::from(be16(ip, 2).ok_or(ParseError::Truncated)?);
-    if total < ihl {
-        return Err(ParseError::BadHeader);
-    }
-    let payload = ip.get(ihl..total).ok_or(ParseError::Truncated)?;
-    let frag = be16(ip, 6).ok_or(ParseError::Truncated)?;
-    if frag & 0x3fff != 0 {
-        // MF set or a non-zero offset: only a reassembled packet would be complete.
-        return Err(ParseError::Fragment);
-    }
-    Ok(Ipv4 {
-        src: addr(ip, 12).ok_or(ParseError::Truncated)?,
-        dst: addr(ip, 16).ok_or(ParseError::Truncated)?,
-        ttl: *ip.get(8).ok_or(ParseError::Truncated)?,
-        protocol: *ip.get(9).ok_or(ParseError::Truncated)?,
-        payload,
-    })
-}
-
-#[inline]
-fn parse_tcp(ip: &Ipv4<'_>) -> Result<Reply, ParseError> {
-    let tcp = ip.payload;
-    if tcp.len() < TCP_MIN_HEADER {
-        return Err(ParseError::Truncated);
-    }
-    let data_offset = usize::from(tcp.get(12).ok_or(ParseError::Truncated)? >> 4) * 4;
-    if data_offset < TCP_MIN_HEADER {
-        return Err(ParseError::BadHeader);
-    }
-    if data_offset > tcp.len() {
-        return Err(ParseError::Truncated);
-    }
-    Ok(Reply::Tcp(TcpReply {
-        src: ip.src,
-        dst: ip.dst,
-        sport: be16(tcp, 0).ok_or(ParseError::Truncated)?,
-        dport: be16(tcp, 2).ok_or(ParseError::Truncated)?,
-        seq: be32(tcp, 4).ok_or(ParseError::Truncated)?,
-        ack: be32(tcp, 8).ok_or(ParseError::Truncated)?,
-        flags: *tcp.get(13).ok_or(ParseError::Truncated)?,
-        ttl: ip.ttl,
-    }))
-}
-
-#[inline]
-fn parse_icmp(ip: &Ipv4<'_>) -> Result<Reply, ParseError> {
-    let icmp = ip.payload;
-    if icmp.len() < ICMP_HEADER {
-        return Err(ParseError::Truncated);
-    }
-    let kind = *icmp.first().ok_or(ParseError::Truncated)?;
-    if kind != ICMP_DEST_UNREACHABLE {
-        return Err(ParseError::Uninteresting);
-    }
-    let code = *icmp.get(1).ok_or(ParseError::Truncated)?;
-    // The quote is a prefix of our probe, so its total length is not checked against it.
-    let quote = icmp.get(ICMP_HEADER..).ok_or(ParseError::Truncated)?;
-    let first = *quote.first().ok_or(ParseError::Truncated)?;
-    if first >> 4 != 4 {
-        return Err(ParseError::BadHeader);
-    }
-    let ihl = usize::from(first & 0x0f) * 4;
-    if ihl < IPV4_MIN_HEADER {
-        return Err(ParseError::BadHeader);
-    }
-    if quote.len() < IPV4_MIN_HEADER {
-        return Err(ParseError::Truncated);
-    }
-    let protocol = *quote.get(9).ok_or(ParseError::Truncated)?;
-    let frag_offset = be16(quote, 6).ok_or(ParseError::Truncated)? & 0x1fff;
-    if protocol != PROTO_TCP || frag_offset != 0 {
-        // Not TCP, or a later fragment that carries no TCP header.
-        return Err(ParseError::Uninteresting);
-    }
-    let tcp = quote
-        .get(ihl..ihl + QUOTED_TCP_MIN)
-        .ok_or(ParseError::Truncated)?;
-    Ok(Reply::Unreachable(IcmpUnreachable {
-        from: ip.src,
-        code,
-        ttl: ip.ttl,
-        quoted: QuotedTcp {
-            src: addr(quote, 12).ok_or(ParseError::Truncated)?,
-            dst: addr(quote, 16).ok_or(ParseError::Truncated)?,
-            sport: be16(tcp, 0).ok_or(ParseError::Truncated)?,
-            dport: be16(tcp, 2).ok_or(ParseError::Truncated)?,
-            seq: be32(tcp, 4).ok_or(ParseError::Truncated)?,
+/// Parses an untrusted frame carrying IPv4 or IPv6 (the EtherType, or for raw IP the version
+/// nibble, decides); checks every length first and never panics.
+pub fn parse_ip_reply(frame: &[u8], link: LinkLayer) -> Result<IpReply, ParseError> {
+    let (version, ip) = match link {
+        LinkLayer::Ethernet => match ethernet::untag(frame)? {
+            (ethertype::IPV4, ip) => (Ipv4Addr::VERSION, ip),
+            (ethertype::IPV6, ip) => (Ipv6Addr::VERSION, ip),
+            _ => return Err(ParseError::NotIp),
         },
-    }))
-}
-
-/// Parses an untrusted frame; checks every length first and never panics.
-pub fn parse_reply(frame: &[u8], link: LinkLayer) -> Result<Reply, ParseError> {
-    let ip = match link {
-        LinkLayer::Ethernet => strip_ethernet(frame)?,
-        LinkLayer::RawIp => frame,
+        LinkLayer::RawIp => (frame.first().ok_or(ParseError::Truncated)? >> 4, frame),
     };
-    let ip = parse_ipv4(ip)?;
-    match ip.protocol {
-        PROTO_TCP => parse_tcp(&ip),
-        PROTO_ICMP => parse_icmp(&ip),
-        _ => Err(ParseError::Uninteresting),
+    match version {
+        4 => parse_ipv4(ip).map(IpReply::V4),
+        6 => parse_ipv6(ip).map(IpReply::V6),
+        _ => Err(ParseError::NotIp),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::build::{icmp_unreachable_frame, tcp_frame, TcpSpec};
+    use crate::wire::build::{icmp_unreachable_frame, tcp_frame};
     use crate::wire::tcp_flags::{ACK, RST, SYN};
+    use crate::wire::TcpSegment;
     use proptest::prelude::*;
 
     const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -237,7 +236,7 @@ mod tests {
     }
 
     fn hand_syn_ack_reply() -> Reply {
-        Reply::Tcp(TcpReply {
+        Reply::Tcp(TcpSegment {
             src: THEM,
             dst: US,
             sport: 80,
@@ -246,11 +245,12 @@ mod tests {
             ack: 0x0a0b_0c0d,
             flags: SYN | ACK,
             ttl: 64,
+            window: 0xffff,
         })
     }
 
-    fn spec(flags: u8) -> TcpSpec {
-        TcpSpec {
+    fn spec(flags: u8) -> TcpSegment {
+        TcpSegment {
             src: THEM,
             dst: US,
             sport: 443,
@@ -319,7 +319,7 @@ mod tests {
     #[test]
     fn built_rst_ack_both_links() {
         let s = spec(RST | ACK);
-        let want = Reply::Tcp(TcpReply {
+        let want = Reply::Tcp(TcpSegment {
             src: THEM,
             dst: US,
             sport: 443,
@@ -328,6 +328,7 @@ mod tests {
             ack: 0x1234_5679,
             flags: RST | ACK,
             ttl: 57,
+            window: 0,
         });
         let eth = tcp_frame(LinkLayer::Ethernet, [2; 6], [4; 6], &s);
         assert_eq!(eth.len(), 54);
@@ -456,10 +457,7 @@ mod tests {
         }
         // Three tags are more than we skip.
         let g = tagged(&[ad, q, q]);
-        assert_eq!(
-            parse_reply(&g, LinkLayer::Ethernet),
-            Err(ParseError::NotIpv4)
-        );
+        assert_eq!(parse_reply(&g, LinkLayer::Ethernet), Err(ParseError::NotIp));
     }
 
     #[test]
@@ -467,23 +465,14 @@ mod tests {
         let mut f = hand_syn_ack();
         f[12] = 0x86;
         f[13] = 0xdd; // IPv6 ethertype
-        assert_eq!(
-            parse_reply(&f, LinkLayer::Ethernet),
-            Err(ParseError::NotIpv4)
-        );
+        assert_eq!(parse_reply(&f, LinkLayer::Ethernet), Err(ParseError::NotIp));
         let mut f = hand_syn_ack();
         f[12] = 0x08;
         f[13] = 0x06; // ARP
-        assert_eq!(
-            parse_reply(&f, LinkLayer::Ethernet),
-            Err(ParseError::NotIpv4)
-        );
+        assert_eq!(parse_reply(&f, LinkLayer::Ethernet), Err(ParseError::NotIp));
         let mut f = hand_syn_ack();
         f[14] = 0x65; // version 6 behind an IPv4 ethertype
-        assert_eq!(
-            parse_reply(&f, LinkLayer::Ethernet),
-            Err(ParseError::NotIpv4)
-        );
+        assert_eq!(parse_reply(&f, LinkLayer::Ethernet), Err(ParseError::NotIp));
     }
 
     #[test]
@@ -689,6 +678,404 @@ mod tests {
             let len = cut.index(f.len() + 1);
             let _ = parse_reply(&f[..len], link);
             let _ = parse_reply(&f, link);
+        }
+    }
+
+    mod v6 {
+        use super::super::*;
+        use crate::wire::build::{icmpv6_unreachable_frame, tcp6_frame_with_options};
+        use crate::wire::ipv6::ext;
+        use crate::wire::tcp_flags::{ACK, RST, SYN};
+        use crate::wire::TcpSegment;
+        use proptest::prelude::*;
+
+        fn a(s: &str) -> Ipv6Addr {
+            s.parse().unwrap()
+        }
+        fn us() -> Ipv6Addr {
+            a("2001:2:0:18::1")
+        }
+        fn them() -> Ipv6Addr {
+            a("2001:2:0:19::7")
+        }
+        fn router() -> Ipv6Addr {
+            a("2001:2:0:18::fe")
+        }
+        const MSS: [u8; 4] = [2, 4, 5, 0xb4];
+
+        fn seg(flags: u8) -> TcpSegment<Ipv6Addr> {
+            TcpSegment {
+                src: them(),
+                dst: us(),
+                sport: 443,
+                dport: 61001,
+                seq: 0xdead_beef,
+                ack: 0x1234_5679,
+                flags,
+                ttl: 57,
+                window: 64800,
+            }
+        }
+
+        fn tcp_frame(link: LinkLayer, s: &TcpSegment<Ipv6Addr>) -> Vec<u8> {
+            tcp6_frame_with_options(link, [2; 6], [4; 6], s, &MSS)
+        }
+
+        /// Our SYN to them():22 from port 61001 with seq 0x11223344 (72 bytes, raw IPv6).
+        fn probe() -> Vec<u8> {
+            let t = crate::probe::template::Template6::new(LinkLayer::RawIp, [0; 6], [0; 6], us());
+            let mut buf = vec![0u8; t.len()];
+            t.write(&mut buf, them(), 61001, 22, 0x1122_3344);
+            buf
+        }
+
+        fn quoted(code: u8, from: Ipv6Addr) -> IpReply {
+            IpReply::V6(Reply::Unreachable(IcmpUnreachable {
+                from,
+                code,
+                ttl: 250,
+                quoted: QuotedTcp {
+                    src: us(),
+                    dst: them(),
+                    sport: 61001,
+                    dport: 22,
+                    seq: 0x1122_3344,
+                },
+            }))
+        }
+
+        fn icmp(link: LinkLayer, code: u8, quote: &[u8]) -> Vec<u8> {
+            icmpv6_unreachable_frame(link, [2; 6], [4; 6], router(), us(), code, 250, quote)
+        }
+
+        /// Inserts `chain` (extension headers whose next-header bytes are fixed up here) after
+        /// the fixed IPv6 header at `ip`.
+        fn with_ext(f: &[u8], ip: usize, chain: &[(u8, Vec<u8>)]) -> Vec<u8> {
+            let mut g = f[..ip + 40].to_vec();
+            let upper = g[ip + 6];
+            let mut next_of_prev = ip + 6;
+            let mut added = 0;
+            for (kind, h) in chain {
+                g[next_of_prev] = *kind;
+                next_of_prev = g.len();
+                g.extend_from_slice(h);
+                added += h.len();
+            }
+            g[next_of_prev] = upper;
+            let len = u16::from_be_bytes([g[ip + 4], g[ip + 5]]) + added as u16;
+            g[ip + 4..ip + 6].copy_from_slice(&len.to_be_bytes());
+            g.extend_from_slice(&f[ip + 40..]);
+            g
+        }
+
+        fn opts(len: usize) -> Vec<u8> {
+            let mut h = vec![1u8; len]; // PadN-free filler: NOP-like bytes, never read
+            h[1] = (len / 8 - 1) as u8;
+            h
+        }
+
+        fn frag(word: u16) -> Vec<u8> {
+            let mut h = vec![0u8; 8];
+            h[2..4].copy_from_slice(&word.to_be_bytes());
+            h
+        }
+
+        #[test]
+        fn syn_ack_and_rst_both_links() {
+            for flags in [SYN | ACK, RST | ACK] {
+                let want = Ok(IpReply::V6(Reply::Tcp(seg(flags))));
+                let eth = tcp_frame(LinkLayer::Ethernet, &seg(flags));
+                assert_eq!(eth.len(), 14 + 40 + 24);
+                assert_eq!(parse_ip_reply(&eth, LinkLayer::Ethernet), want);
+                let raw = tcp_frame(LinkLayer::RawIp, &seg(flags));
+                assert_eq!(parse_ip_reply(&raw, LinkLayer::RawIp), want);
+                // With Ethernet padding.
+                let mut padded = eth.clone();
+                padded.extend_from_slice(&[0xee; 6]);
+                assert_eq!(parse_ip_reply(&padded, LinkLayer::Ethernet), want);
+                // The IPv4-only parser does not take it.
+                assert_eq!(
+                    parse_reply(&eth, LinkLayer::Ethernet),
+                    Err(ParseError::NotIp)
+                );
+            }
+            let r = parse_ip_reply(
+                &tcp_frame(LinkLayer::RawIp, &seg(SYN | ACK)),
+                LinkLayer::RawIp,
+            );
+            match r.map(IpReply::into_ip) {
+                Ok(Reply::Tcp(t)) => assert_eq!((t.src, t.sport), (IpAddr::V6(them()), 443)),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        #[test]
+        fn ipv4_frames_parse_as_before() {
+            let f = super::hand_syn_ack();
+            assert_eq!(
+                parse_ip_reply(&f, LinkLayer::Ethernet),
+                Ok(IpReply::V4(super::hand_syn_ack_reply()))
+            );
+            assert_eq!(
+                parse_ip_reply(&f[14..], LinkLayer::RawIp),
+                Ok(IpReply::V4(super::hand_syn_ack_reply()))
+            );
+            // Raw IP of another version, an unknown EtherType, nothing at all.
+            let mut g = f[14..].to_vec();
+            g[0] = 0x55;
+            assert_eq!(parse_ip_reply(&g, LinkLayer::RawIp), Err(ParseError::NotIp));
+            assert_eq!(
+                parse_ip_reply(&[], LinkLayer::RawIp),
+                Err(ParseError::Truncated)
+            );
+            let mut g = f.clone();
+            g[12..14].copy_from_slice(&[0x08, 0x06]);
+            assert_eq!(
+                parse_ip_reply(&g, LinkLayer::Ethernet),
+                Err(ParseError::NotIp)
+            );
+            // An IPv6 EtherType in front of an IPv4 header, and the reverse.
+            let mut g = f.clone();
+            g[12..14].copy_from_slice(&[0x86, 0xdd]);
+            assert_eq!(
+                parse_ip_reply(&g, LinkLayer::Ethernet),
+                Err(ParseError::NotIp)
+            );
+            let mut g = tcp_frame(LinkLayer::Ethernet, &seg(SYN | ACK));
+            g[12..14].copy_from_slice(&[0x08, 0x00]);
+            assert_eq!(
+                parse_ip_reply(&g, LinkLayer::Ethernet),
+                Err(ParseError::NotIp)
+            );
+        }
+
+        #[test]
+        fn icmpv6_unreachable_quoting_our_probe() {
+            let p = probe();
+            for code in [0u8, 1, 3, 4, 6] {
+                for quote in [&p[..], &p[..48]] {
+                    for link in [LinkLayer::Ethernet, LinkLayer::RawIp] {
+                        let f = icmp(link, code, quote);
+                        assert_eq!(parse_ip_reply(&f, link), Ok(quoted(code, router())));
+                    }
+                }
+            }
+            // Seven bytes of TCP are not enough for the sequence number.
+            let f = icmp(LinkLayer::RawIp, 1, &p[..47]);
+            assert_eq!(
+                parse_ip_reply(&f, LinkLayer::RawIp),
+                Err(ParseError::Truncated)
+            );
+            // Less than the quoted fixed header.
+            let f = icmp(LinkLayer::RawIp, 1, &p[..39]);
+            assert_eq!(
+                parse_ip_reply(&f, LinkLayer::RawIp),
+                Err(ParseError::Truncated)
+            );
+            // A quoted IPv4 header is broken, not another family.
+            let mut q = p.clone();
+            q[0] = 0x45;
+            let f = icmp(LinkLayer::RawIp, 1, &q);
+            assert_eq!(
+                parse_ip_reply(&f, LinkLayer::RawIp),
+                Err(ParseError::BadHeader)
+            );
+            // Quoting UDP.
+            let mut q = p.clone();
+            q[6] = 17;
+            let f = icmp(LinkLayer::RawIp, 1, &q);
+            assert_eq!(
+                parse_ip_reply(&f, LinkLayer::RawIp),
+                Err(ParseError::Uninteresting)
+            );
+            // Other ICMPv6 types (packet too big, time exceeded, echo reply).
+            for ty in [2u8, 3, 129] {
+                let mut f = icmp(LinkLayer::RawIp, 0, &p);
+                f[40] = ty;
+                assert_eq!(
+                    parse_ip_reply(&f, LinkLayer::RawIp),
+                    Err(ParseError::Uninteresting),
+                    "{ty}"
+                );
+            }
+        }
+
+        #[test]
+        fn extension_headers_in_replies_and_quotes() {
+            let want = Ok(IpReply::V6(Reply::Tcp(seg(SYN | ACK))));
+            let raw = tcp_frame(LinkLayer::RawIp, &seg(SYN | ACK));
+            let chain = vec![
+                (ext::HOP_BY_HOP, opts(8)),
+                (ext::DEST_OPTS, opts(16)),
+                (ext::ROUTING, opts(24)),
+                (ext::FRAGMENT, frag(0)), // atomic fragment: a whole packet
+                (ext::DEST_OPTS, opts(8)),
+            ];
+            let g = with_ext(&raw, 0, &chain);
+            assert_eq!(parse_ip_reply(&g, LinkLayer::RawIp), want);
+            let eth = tcp_frame(LinkLayer::Ethernet, &seg(SYN | ACK));
+            assert_eq!(
+                parse_ip_reply(&with_ext(&eth, 14, &chain), LinkLayer::Ethernet),
+                want
+            );
+            // A first or later fragment of a reply is not read.
+            for word in [1u16, 8, 9] {
+                let g = with_ext(&raw, 0, &[(ext::FRAGMENT, frag(word))]);
+                assert_eq!(
+                    parse_ip_reply(&g, LinkLayer::RawIp),
+                    Err(ParseError::Fragment)
+                );
+            }
+            // Nine extension headers are more than we walk.
+            let long: Vec<_> = (0..9).map(|_| (ext::DEST_OPTS, opts(8))).collect();
+            let g = with_ext(&raw, 0, &long);
+            assert_eq!(
+                parse_ip_reply(&g, LinkLayer::RawIp),
+                Err(ParseError::BadHeader)
+            );
+            // No next header.
+            let mut g = raw.clone();
+            g[6] = ext::NO_NEXT;
+            assert_eq!(
+                parse_ip_reply(&g, LinkLayer::RawIp),
+                Err(ParseError::Uninteresting)
+            );
+            // In a quote: skipped; a first fragment still holds our TCP header; a later one
+            // does not.
+            let p = probe();
+            let q = with_ext(&p, 0, &chain);
+            let f = icmp(LinkLayer::RawIp, 3, &q);
+            assert_eq!(
+                parse_ip_reply(&f, LinkLayer::RawIp),
+                Ok(quoted(3, router()))
+            );
+            let q = with_ext(&p, 0, &[(ext::FRAGMENT, frag(1))]);
+            let f = icmp(LinkLayer::RawIp, 3, &q[..56]);
+            assert_eq!(
+                parse_ip_reply(&f, LinkLayer::RawIp),
+                Ok(quoted(3, router()))
+            );
+            let q = with_ext(&p, 0, &[(ext::FRAGMENT, frag(8))]);
+            let f = icmp(LinkLayer::RawIp, 3, &q);
+            assert_eq!(
+                parse_ip_reply(&f, LinkLayer::RawIp),
+                Err(ParseError::Uninteresting)
+            );
+            // A quote cut inside its extension headers.
+            let q = with_ext(&p, 0, &chain);
+            let f = icmp(LinkLayer::RawIp, 3, &q[..60]);
+            assert_eq!(
+                parse_ip_reply(&f, LinkLayer::RawIp),
+                Err(ParseError::Truncated)
+            );
+        }
+
+        #[test]
+        fn every_truncation_is_an_error() {
+            let chain = vec![(ext::HOP_BY_HOP, opts(8)), (ext::FRAGMENT, frag(0))];
+            let frames = vec![
+                (
+                    tcp_frame(LinkLayer::Ethernet, &seg(SYN | ACK)),
+                    LinkLayer::Ethernet,
+                ),
+                (
+                    with_ext(&tcp_frame(LinkLayer::RawIp, &seg(RST)), 0, &chain),
+                    LinkLayer::RawIp,
+                ),
+                (icmp(LinkLayer::Ethernet, 1, &probe()), LinkLayer::Ethernet),
+                (icmp(LinkLayer::RawIp, 4, &probe()[..48]), LinkLayer::RawIp),
+            ];
+            for (f, link) in frames {
+                assert!(parse_ip_reply(&f, link).is_ok());
+                for len in 0..f.len() {
+                    let r = parse_ip_reply(&f[..len], link);
+                    assert_eq!(r, Err(ParseError::Truncated), "len {len} of {}", f.len());
+                }
+            }
+        }
+
+        #[test]
+        fn bad_tcp_header() {
+            let f = tcp_frame(LinkLayer::RawIp, &seg(SYN | ACK));
+            let mut g = f.clone();
+            g[40 + 12] = 0x40; // data offset 4
+            assert_eq!(
+                parse_ip_reply(&g, LinkLayer::RawIp),
+                Err(ParseError::BadHeader)
+            );
+            let mut g = f.clone();
+            g[40 + 12] = 0x70; // 28 bytes of header in a 24-byte segment
+            assert_eq!(
+                parse_ip_reply(&g, LinkLayer::RawIp),
+                Err(ParseError::Truncated)
+            );
+            let mut g = f.clone();
+            g[5] += 1; // payload length past the frame
+            assert_eq!(
+                parse_ip_reply(&g, LinkLayer::RawIp),
+                Err(ParseError::Truncated)
+            );
+        }
+
+        fn valid_frames() -> Vec<(Vec<u8>, LinkLayer)> {
+            let chain = vec![(ext::HOP_BY_HOP, opts(8)), (ext::DEST_OPTS, opts(16))];
+            vec![
+                (
+                    tcp_frame(LinkLayer::Ethernet, &seg(SYN | ACK)),
+                    LinkLayer::Ethernet,
+                ),
+                (
+                    with_ext(&tcp_frame(LinkLayer::RawIp, &seg(RST | ACK)), 0, &chain),
+                    LinkLayer::RawIp,
+                ),
+                (
+                    icmp(LinkLayer::Ethernet, 1, &with_ext(&probe(), 0, &chain)),
+                    LinkLayer::Ethernet,
+                ),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+
+            #[test]
+            fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let _ = parse_ip_reply(&bytes, LinkLayer::Ethernet);
+                let _ = parse_ip_reply(&bytes, LinkLayer::RawIp);
+            }
+
+            /// Random bytes behind a plausible IPv6 start, so the walk gets past the first checks.
+            #[test]
+            fn random_ipv6_packets_never_panic(
+                next in prop::sample::select(vec![0u8, 6, 43, 44, 58, 59, 60, 17]),
+                len in any::<u16>(),
+                body in proptest::collection::vec(any::<u8>(), 0..300),
+            ) {
+                let mut f = vec![0x60, 0, 0, 0];
+                f.extend_from_slice(&len.to_be_bytes());
+                f.extend_from_slice(&[next, 64]);
+                f.extend_from_slice(&them().octets());
+                f.extend_from_slice(&us().octets());
+                f.extend_from_slice(&body);
+                let _ = parse_ip_reply(&f, LinkLayer::RawIp);
+            }
+
+            #[test]
+            fn mutated_valid_frames_never_panic(
+                which in 0usize..3,
+                edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let (mut f, link) = valid_frames().swap_remove(which);
+                prop_assert!(parse_ip_reply(&f, link).is_ok());
+                for (at, v) in edits {
+                    let i = at.index(f.len());
+                    f[i] = v;
+                }
+                let len = cut.index(f.len() + 1);
+                let _ = parse_ip_reply(&f[..len], link);
+                let _ = parse_ip_reply(&f, link);
+            }
         }
     }
 }

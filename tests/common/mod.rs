@@ -1,15 +1,16 @@
 //! Test-side helpers: raise a synscan-lab namespace lab, read its truth, run in its scanner.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::net::Ipv4Addr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// An (address, port) pair.
-pub type Pair = (Ipv4Addr, u16);
+/// A raised lab's names, addresses and ground truth, and its (address, port) pairs: the
+/// lab crate's own types, read from the line `synscan-lab serve` prints.
+pub use synscan_lab::truth::{Pair, Truth};
 
 /// One result line of synscan's -oJ output: pair, state, reason.
 pub type Report = (Pair, String, String);
@@ -65,9 +66,59 @@ pub fn assert_reasons(reports: &[Report], closed_reason: &str) {
     }
 }
 
-/// Path of the lab binary built alongside the tests.
+/// Path of the lab binary: the lab is its own workspace crate, so cargo gives its path only
+/// to the lab's own tests; it is built next to synscan (`cargo build --release --bins`, or
+/// any `cargo test --release` of the whole workspace).
 pub fn lab_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_synscan-lab")
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::path::Path::new(synscan_bin())
+            .parent()
+            .expect("synscan's binary has a directory");
+        let lab = dir.join("synscan-lab");
+        let built = std::fs::metadata(&lab)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} is missing: build it with `cargo build --release --bins`",
+                    lab.display()
+                )
+            });
+        // `cargo test --test tests` rebuilds synscan but not the lab's binary: refuse a
+        // binary older than its sources (the lab's and the synscan library it links).
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let newest = [root.join("lab").join("src"), root.join("src")]
+            .iter()
+            .filter_map(|d| newest_source(d))
+            .max();
+        if let Some((when, path)) = newest {
+            assert!(
+                when <= built,
+                "{} is older than {}: rebuild it with `cargo build --release --bins`",
+                lab.display(),
+                path.display()
+            );
+        }
+        lab.to_string_lossy().into_owned()
+    })
+}
+
+/// The most recently modified .rs file under `dir`.
+fn newest_source(dir: &std::path::Path) -> Option<(std::time::SystemTime, std::path::PathBuf)> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        let found = if meta.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            meta.modified().ok().map(|m| (m, path))
+        } else {
+            None
+        };
+        newest = newest.max(found);
+    }
+    newest
 }
 
 /// Path of the synscan binary built alongside the tests.
@@ -85,110 +136,6 @@ pub fn is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
         })
         .unwrap_or(false)
-}
-
-/// A lab's ground truth and names, as printed by `synscan-lab serve`.
-#[derive(Debug, Clone)]
-pub struct Truth {
-    pub name: String,
-    pub seed: u64,
-    pub scanner_ns: String,
-    pub target_ns: String,
-    pub scanner_if: String,
-    pub target_if: String,
-    pub scanner_ip: Ipv4Addr,
-    pub target_ip: Ipv4Addr,
-    pub prefix: String,
-    pub ports: Vec<u16>,
-    pub open: BTreeSet<(Ipv4Addr, u16)>,
-    pub filtered: BTreeSet<(Ipv4Addr, u16)>,
-    pub unreachable: BTreeSet<(Ipv4Addr, u16)>,
-    pub loss: u8,
-    /// "host-unreachable" or "admin-prohibited".
-    pub unreach_kind: String,
-    /// The middle namespace when the lab has a wire (`--delay-ms` and friends).
-    pub middle_ns: Option<String>,
-    /// Where the wire publishes its counters (JSON, rewritten every 100 ms).
-    pub wire_stats: Option<std::path::PathBuf>,
-}
-
-impl Truth {
-    /// Parse the JSON line; panics with the line on anything unexpected (test code).
-    pub fn parse(line: &str) -> Truth {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad lab JSON {line:?}: {e}"));
-        let s = |k: &str| -> String {
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("lab JSON lacks {k}: {line}"))
-                .to_string()
-        };
-        let ip =
-            |k: &str| -> Ipv4Addr { s(k).parse().unwrap_or_else(|_| panic!("bad {k} in {line}")) };
-        let pairs = |k: &str| -> BTreeSet<(Ipv4Addr, u16)> {
-            v[k].as_array()
-                .unwrap_or_else(|| panic!("lab JSON lacks {k}: {line}"))
-                .iter()
-                .map(|p| {
-                    let a: Ipv4Addr = p[0]
-                        .as_str()
-                        .and_then(|x| x.parse().ok())
-                        .expect("pair address");
-                    let port = p[1]
-                        .as_u64()
-                        .and_then(|x| u16::try_from(x).ok())
-                        .expect("pair port");
-                    (a, port)
-                })
-                .collect()
-        };
-        Truth {
-            name: s("name"),
-            seed: v["seed"].as_u64().expect("seed"),
-            scanner_ns: s("scanner_ns"),
-            target_ns: s("target_ns"),
-            scanner_if: s("scanner_if"),
-            target_if: s("target_if"),
-            scanner_ip: ip("scanner_ip"),
-            target_ip: ip("target_ip"),
-            prefix: s("prefix"),
-            ports: v["ports"]
-                .as_array()
-                .expect("ports")
-                .iter()
-                .map(|p| {
-                    p.as_u64()
-                        .and_then(|x| u16::try_from(x).ok())
-                        .expect("port")
-                })
-                .collect(),
-            open: pairs("open"),
-            filtered: pairs("filtered"),
-            unreachable: pairs("unreachable"),
-            loss: v["loss"]
-                .as_u64()
-                .and_then(|x| u8::try_from(x).ok())
-                .unwrap_or(0),
-            unreach_kind: v["unreach_kind"].as_str().unwrap_or("").to_string(),
-            middle_ns: v["wire"]["middle_ns"].as_str().map(str::to_string),
-            wire_stats: v["wire"]["stats_file"].as_str().map(Into::into),
-        }
-    }
-
-    /// Every namespace of the lab (scanner, middle when wired, target).
-    pub fn namespaces(&self) -> Vec<String> {
-        let mut v = vec![self.scanner_ns.clone(), self.target_ns.clone()];
-        v.extend(self.middle_ns.clone());
-        v
-    }
-
-    /// The scanned ports as "22,80,...".
-    pub fn ports_arg(&self) -> String {
-        self.ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    }
 }
 
 /// A running `synscan-lab serve`; dropping it tears the lab down.
@@ -234,7 +181,7 @@ impl Lab {
                 "synscan-lab serve {args:?} printed no truth (exit {status:?}); see stderr above"
             );
         }
-        let truth = Truth::parse(line.trim());
+        let truth = Truth::parse(&line).unwrap_or_else(|e| panic!("{e}"));
         Lab {
             truth,
             name,
@@ -264,7 +211,7 @@ impl Lab {
     /// first direction runs scanner -> target. Waits for a fresh copy (the file is rewritten
     /// every 100 ms).
     pub fn wire_stats(&self) -> Option<serde_json::Value> {
-        let path = self.truth.wire_stats.as_ref()?;
+        let path = self.truth.wire_stats()?;
         std::thread::sleep(Duration::from_millis(250));
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("cannot read wire stats {}: {e}", path.display()));
@@ -276,6 +223,44 @@ impl Lab {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.truth.target_ns, exe]);
         c
+    }
+
+    /// Plain kernel connects from the scanner namespace (`synscan-lab connect`), IPv4 or
+    /// IPv6: each pair's outcome ("open", "refused", "timeout", "net-unreachable",
+    /// "host-unreachable", "access-denied"). `timeout_ms` must pass 1000 for ICMP errors to
+    /// show (see `synscan-lab connect --help`).
+    pub fn connect(
+        &self,
+        pairs: &[(IpAddr, u16)],
+        timeout_ms: u64,
+    ) -> BTreeMap<(IpAddr, u16), String> {
+        let mut child = self
+            .scanner_command(lab_bin())
+            .args(["connect", "--timeout-ms", &timeout_ms.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn synscan-lab connect");
+        let input: String = pairs.iter().map(|(a, p)| format!("{a} {p}\n")).collect();
+        child
+            .stdin
+            .take()
+            .expect("connect stdin")
+            .write_all(input.as_bytes())
+            .expect("write pairs to connect");
+        let out = child.wait_with_output().expect("wait for connect");
+        assert!(out.status.success(), "synscan-lab connect failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                assert_eq!(f.len(), 3, "bad connect line {l:?}");
+                let a: IpAddr = f[0].parse().expect("address");
+                let p: u16 = f[1].parse().expect("port");
+                ((a, p), f[2].to_string())
+            })
+            .collect()
     }
 
     /// The target veth's rx_packets counter.

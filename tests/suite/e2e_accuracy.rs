@@ -437,7 +437,11 @@ fn wired_lab_tears_down_all_three_namespaces() {
     ]);
     let names = lab.truth.namespaces();
     assert_eq!(names.len(), 3, "{names:?}");
-    let stats = lab.truth.wire_stats.clone().expect("stats file named");
+    let stats = lab
+        .truth
+        .wire_stats()
+        .expect("stats file named")
+        .to_path_buf();
     let listed = netns_list();
     for n in &names {
         assert!(listed.contains(n), "{n} missing from {listed:?}");

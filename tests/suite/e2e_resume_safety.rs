@@ -131,19 +131,26 @@ fn links_planted_in_a_shared_directory_never_redirect_roots_writes() {
     assert_eq!(std::fs::read(&victim).expect("victim"), b"precious\n");
 }
 
-/// A resume file for a one-probe scan of 198.19.0.1 with `extra` arguments.
-fn resume_text(extra: &[&str]) -> String {
-    let mut args = vec!["198.19.0.1", "-p", "80", "--seed", "5"];
-    args.extend_from_slice(extra);
+/// A resume file for a one-probe scan of 198.19.0.1 with `extra` options (the parsed
+/// flags, as format 3 saves them).
+fn resume_text(extra: serde_json::Value) -> String {
+    let mut options = serde_json::json!({"targets": ["198.19.0.1"], "ports": "80", "seed": "5"});
+    if let (Some(o), Some(e)) = (options.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
     serde_json::json!({
-        "synscan_resume": 2,
+        "synscan_resume": 3,
         "seed": 5,
         "shard": "1/1",
         "position": 0,
         "probes": 1,
-        "args": args,
+        "options": options,
     })
     .to_string()
+}
+
+fn no_extra() -> serde_json::Value {
+    serde_json::json!({})
 }
 
 fn write_file(path: &Path, text: &str, mode: u32, owner: u32) {
@@ -171,30 +178,64 @@ fn crafted_or_loosely_permitted_resume_files_are_refused() {
     let f = |name: &str| dir.path().join(name).to_string_lossy().to_string();
 
     // Another user's file: it could name any target and output.
-    write_file(Path::new(&f("theirs")), &resume_text(&[]), 0o600, 65534);
+    write_file(
+        Path::new(&f("theirs")),
+        &resume_text(no_extra()),
+        0o600,
+        65534,
+    );
     assert_refused(&["--resume", &f("theirs")], "belongs to user id 65534");
     // Anyone could have rewritten it.
-    write_file(Path::new(&f("loose")), &resume_text(&[]), 0o666, 0);
+    write_file(Path::new(&f("loose")), &resume_text(no_extra()), 0o666, 0);
     assert_refused(&["--resume", &f("loose")], "writable by anyone");
-    write_file(Path::new(&f("group")), &resume_text(&[]), 0o620, 0);
+    write_file(Path::new(&f("group")), &resume_text(no_extra()), 0o620, 0);
     assert_refused(&["--resume", &f("group")], "writable by its group");
     // Ours, but asking to keep root after the sockets are open.
     write_file(
         Path::new(&f("root")),
-        &resume_text(&["--user", "root"]),
+        &resume_text(serde_json::json!({"user": "root"})),
         0o600,
         0,
     );
     assert_refused(&["--resume", &f("root")], "--user root");
     write_file(
         Path::new(&f("root2")),
-        &resume_text(&["--user=root"]),
+        &resume_text(serde_json::json!({"user": "0"})),
         0o600,
         0,
     );
-    assert_refused(&["--resume", &f("root2")], "--user root");
+    assert_refused(
+        &["--resume", &f("root2")],
+        "keep running as root (--user 0)",
+    );
+    // Flags that are no scan option cannot be smuggled in: a saved --resume or
+    // --resume-file would point the run at another file.
+    for (name, key) in [("again", "resume"), ("elsewhere", "resume_file")] {
+        write_file(
+            Path::new(&f(name)),
+            &resume_text(serde_json::json!({ key: "/etc/passwd" })),
+            0o600,
+            0,
+        );
+        assert_refused(
+            &["--resume", &f(name)],
+            &format!("not a synscan resume file (unknown field `{key}`"),
+        );
+    }
+    // A file of the previous format (raw arguments) is refused with what to do.
+    write_file(
+        Path::new(&f("old")),
+        r#"{"synscan_resume": 2, "seed": 5, "shard": "1/1", "position": 0, "probes": 1,
+            "args": ["198.19.0.1", "-p", "80", "--seed", "5", "--user", "root"]}"#,
+        0o600,
+        0,
+    );
+    assert_refused(
+        &["--resume", &f("old")],
+        "resume file format 2 was written by an older synscan",
+    );
     // Other arguments beside --resume are refused, not dropped.
-    write_file(Path::new(&f("ok")), &resume_text(&[]), 0o600, 0);
+    write_file(Path::new(&f("ok")), &resume_text(no_extra()), 0o600, 0);
     let eq = format!("--resume={}", f("ok"));
     assert_refused(&[&eq, "--nmap=-sV"], "no other arguments");
     assert_refused(&["--resume", &f("ok"), "-p", "22"], "no other arguments");

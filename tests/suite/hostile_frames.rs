@@ -1,7 +1,9 @@
 //! Property tests of the receive path (parse + cookie validation + classification) over
 //! random frames and random mutations of genuine replies: nothing panics, and a frame is
 //! accepted only when it truly answers a probe (checked against an independent parse with
-//! pnet and the cookie recomputed from the crafter).
+//! pnet and the cookie recomputed from the crafter). Frames are built and mutated through the
+//! wire views' field tables; the oracle reads them with pnet (and its own offsets for the
+//! 8 quoted TCP bytes pnet has no view of), so it stays independent of them.
 
 use pnet::packet::ethernet::{EtherTypes, EthernetPacket};
 use pnet::packet::icmp::{IcmpPacket, IcmpTypes};
@@ -17,9 +19,10 @@ use synscan::model::Reason;
 use synscan::probe::{ProbeCrafter, ProbeParams, SourcePorts};
 use synscan::recv::{classify, Rejected};
 use synscan::state::ReplyEvent;
-use synscan::wire::build::{icmp_unreachable_frame, tcp_frame_with_options, TcpSpec};
+use synscan::wire::build::{icmp_unreachable_frame, tcp_frame_with_options};
+use synscan::wire::ethernet::{self, ethertype};
 use synscan::wire::tcp_flags::{ACK, RST, SYN};
-use synscan::wire::LinkLayer;
+use synscan::wire::{icmp, ipv4, tcp, Field, LinkLayer, TcpSegment};
 
 const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const OUR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -187,7 +190,7 @@ struct Layout {
 /// Builds the genuine reply to our probe of (target, port).
 fn genuine(c: &ProbeCrafter, s: &Shape) -> (Vec<u8>, Layout) {
     let link = link_of(s.raw);
-    let spec = TcpSpec {
+    let spec = TcpSegment {
         src: s.target,
         dst: US,
         sport: s.port,
@@ -200,7 +203,7 @@ fn genuine(c: &ProbeCrafter, s: &Shape) -> (Vec<u8>, Layout) {
     };
     let f = tcp_frame_with_options(link, GW_MAC, OUR_MAC, &spec, &s.tcp_options);
     let (f, ip) = decorate(f, link, s.ip_option_words, s.vlan_tags, s.padding);
-    let ihl = usize::from(f[ip] & 0x0f) * 4;
+    let ihl = ipv4::Packet::new_unchecked(&f[ip..]).header_len();
     (f, Layout { ip, l4: ip + ihl })
 }
 
@@ -214,24 +217,30 @@ fn decorate(
     padding: usize,
 ) -> (Vec<u8>, usize) {
     let ip = link.header_len();
-    let mut g = f[..ip + 20].to_vec();
-    g[ip] = 0x45 + ip_option_words as u8;
-    let total = u16::from_be_bytes([g[ip + 2], g[ip + 3]]) + 4 * ip_option_words as u16;
-    g[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
+    let fixed = ip + ipv4::HEADER_LEN;
+    let mut g = f[..fixed].to_vec();
+    {
+        let mut h = ipv4::Packet::new_unchecked(&mut g[ip..]);
+        let total = h.total_len() + 4 * ip_option_words;
+        h.set_version_and_header_len(ipv4::HEADER_LEN + 4 * ip_option_words);
+        h.set_total_len(total as u16);
+    }
     g.extend(std::iter::repeat_n(1u8, 4 * ip_option_words));
-    g.extend_from_slice(&f[ip + 20..]);
+    g.extend_from_slice(&f[fixed..]);
     let mut ip = ip;
     if link == LinkLayer::Ethernet {
         for i in 0..vlan_tags {
-            let tpid: [u8; 2] = if i == 0 && vlan_tags == 2 {
-                [0x88, 0xa8]
+            let tpid = if i == 0 && vlan_tags == 2 {
+                ethertype::QINQ
             } else {
-                [0x81, 0x00]
+                ethertype::VLAN
             };
-            let at = 12 + 4 * i;
-            g.splice(at..at, [tpid[0], tpid[1], 0x00, 0x64 + i as u8]);
+            // Each tag goes in where the EtherType was: TPID, then the TCI.
+            let at = ethernet::field::ETHERTYPE.start + ethernet::tag_field::PAYLOAD * i;
+            let [t0, t1] = tpid.to_be_bytes();
+            g.splice(at..at, [t0, t1, 0x00, 0x64 + i as u8]);
         }
-        ip += 4 * vlan_tags;
+        ip += ethernet::tag_field::PAYLOAD * vlan_tags;
         g.extend(std::iter::repeat_n(0u8, padding));
     }
     (g, ip)
@@ -255,11 +264,16 @@ fn genuine_icmp(c: &ProbeCrafter, s: &Shape, code: u8, quote_len: usize) -> (Vec
         quote,
     );
     let (f, ip) = decorate(f, link, s.ip_option_words, s.vlan_tags, s.padding);
-    let ihl = usize::from(f[ip] & 0x0f) * 4;
-    (f, ip + ihl + 8)
+    let ihl = ipv4::Packet::new_unchecked(&f[ip..]).header_len();
+    (f, ip + ihl + icmp::HEADER_LEN)
 }
 
 const FILTERED_CODES: [u8; 7] = [0, 1, 2, 3, 9, 10, 13];
+
+/// Where field `f` of a header starting at `start` lies: (offset, length).
+fn span(start: usize, f: Field) -> (usize, usize) {
+    (start + f.start, f.len())
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
@@ -292,14 +306,18 @@ proptest! {
         let c = crafter(link, [1, 2]);
         let mut f = if raw { Vec::new() } else { [GW_MAC, OUR_MAC].concat() };
         if !raw {
-            f.extend_from_slice(&[0x08, 0x00]);
+            f.extend_from_slice(&ethertype::IPV4.to_be_bytes());
         }
-        f.extend_from_slice(&[0x40 | ihl, 0]);
-        f.extend_from_slice(&total.to_be_bytes());
-        f.extend_from_slice(&[0, 0]);
-        f.extend_from_slice(&flags_frag.to_be_bytes());
-        f.extend_from_slice(&[64, proto, 0, 0, 198, 19, 0, 1]);
-        f.extend_from_slice(&US.octets());
+        let mut h = [0u8; ipv4::HEADER_LEN];
+        h[ipv4::field::VER_IHL] = 0x40 | ihl; // any IHL, valid or not
+        let mut p = ipv4::Packet::new_unchecked(&mut h[..]);
+        p.set_total_len(total);
+        p.set_flags_and_offset(flags_frag);
+        p.set_ttl(64);
+        p.set_protocol(proto);
+        p.set_src_addr(Ipv4Addr::new(198, 19, 0, 1));
+        p.set_dst_addr(US);
+        f.extend_from_slice(&h);
         f.extend_from_slice(&body);
         let r = classify_checked(&f, link, &c);
         prop_assert!(r.is_err(), "accepted: {r:?}");
@@ -322,9 +340,8 @@ proptest! {
         let link = link_of(s.raw);
         let c = crafter(link, [k0, 99]);
         let (mut f, at) = genuine(&c, &s);
-        let a = at.l4 + 8;
-        let ack = u32::from_be_bytes([f[a], f[a + 1], f[a + 2], f[a + 3]]).wrapping_add(delta);
-        f[a..a + 4].copy_from_slice(&ack.to_be_bytes());
+        let mut t = tcp::Packet::new_unchecked(&mut f[at.l4..]);
+        t.set_ack_number(t.ack_number().wrapping_add(delta));
         prop_assert_eq!(classify_checked(&f, link, &c), Err(Rejected::NotOurs));
     }
 
@@ -340,10 +357,10 @@ proptest! {
         let c = crafter(link, [k0, 7]);
         let (mut f, at) = genuine(&c, &s);
         let (pos, len) = match field {
-            0 => (at.ip + 12, 4), // source address
-            1 => (at.ip + 16, 4), // destination address
-            2 => (at.l4, 2),      // the target's port
-            _ => (at.l4 + 2, 2),  // our port
+            0 => span(at.ip, ipv4::field::SRC_ADDR), // source address
+            1 => span(at.ip, ipv4::field::DST_ADDR), // destination address
+            2 => span(at.l4, tcp::field::SRC_PORT),  // the target's port
+            _ => span(at.l4, tcp::field::DST_PORT),  // our port
         };
         let bytes = xor.to_be_bytes();
         for i in 0..len {
@@ -411,12 +428,14 @@ proptest! {
             (ev.ip, ev.port, Some(ev.reason)),
             (s.target, s.port, Reason::from_icmp_unreachable(code))
         );
+        // Our probe is quoted with a 20-byte IPv4 header: its TCP header follows it.
+        let qt = q + ipv4::HEADER_LEN;
         let (pos, len) = match field {
-            0 => (q + 12, 4),      // quoted source (us)
-            1 => (q + 16, 4),      // quoted target
-            2 => (q + 20, 2),      // quoted source port
-            3 => (q + 22, 2),      // quoted target port
-            _ => (q + 24, 4),      // quoted sequence number
+            0 => span(q, ipv4::field::SRC_ADDR), // quoted source (us)
+            1 => span(q, ipv4::field::DST_ADDR), // quoted target
+            2 => span(qt, tcp::field::SRC_PORT), // quoted source port
+            3 => span(qt, tcp::field::DST_PORT), // quoted target port
+            _ => span(qt, tcp::field::SEQ_NUM),  // quoted sequence number
         };
         let bytes = xor.to_be_bytes();
         if len == 2 && xor & 0xffff == 0 {

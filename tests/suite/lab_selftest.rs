@@ -2,14 +2,18 @@
 
 use crate::common::{netns_list, Lab};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+use synscan_lab::cli::Unreach6Kind;
 
-type Pair = (Ipv4Addr, u16);
+type Pair<A = Ipv4Addr> = (A, u16);
 
-/// What nmap's XML says: per-host listed port states and the states of collapsed "extraports".
-struct NmapResult {
-    hosts: BTreeSet<Ipv4Addr>,
-    states: BTreeMap<Pair, String>,
+/// What nmap's XML says: per-host listed port states (and their reasons) and the states of
+/// collapsed "extraports".
+struct NmapResult<A = Ipv4Addr> {
+    hosts: BTreeSet<A>,
+    states: BTreeMap<Pair<A>, String>,
+    reasons: BTreeMap<Pair<A>, String>,
     extra_states: BTreeSet<String>,
 }
 
@@ -21,11 +25,12 @@ fn attr<'a>(s: &'a str, attr: &str) -> Option<&'a str> {
     Some(&s[start..end])
 }
 
-/// Crude string-search parse of `nmap -oX -`.
-fn parse_nmap_xml(xml: &str) -> NmapResult {
+/// Crude string-search parse of `nmap -oX -` (IPv4 or, with `-6`, IPv6 addresses).
+fn parse_nmap_xml<A: FromStr + Ord + Copy>(xml: &str) -> NmapResult<A> {
     let mut r = NmapResult {
         hosts: BTreeSet::new(),
         states: BTreeMap::new(),
+        reasons: BTreeMap::new(),
         extra_states: BTreeSet::new(),
     };
     for block in xml.split("<host ").skip(1) {
@@ -33,7 +38,7 @@ fn parse_nmap_xml(xml: &str) -> NmapResult {
         let Some(addr_tag) = block.split("<address ").nth(1) else {
             continue;
         };
-        let ip: Ipv4Addr = attr(addr_tag, "addr")
+        let ip: A = attr(addr_tag, "addr")
             .and_then(|a| a.parse().ok())
             .expect("host address");
         r.hosts.insert(ip);
@@ -44,6 +49,8 @@ fn parse_nmap_xml(xml: &str) -> NmapResult {
             let state_tag = port_tag.split("<state ").nth(1).expect("port state");
             let state = attr(state_tag, "state").expect("state attr").to_string();
             r.states.insert((ip, port), state);
+            let reason = attr(state_tag, "reason").expect("reason attr").to_string();
+            r.reasons.insert((ip, port), reason);
         }
         for extra in block.split("<extraports ").skip(1) {
             if attr(extra, "count") != Some("0") {
@@ -55,7 +62,7 @@ fn parse_nmap_xml(xml: &str) -> NmapResult {
     r
 }
 
-fn with_state(r: &NmapResult, s: &str) -> BTreeSet<Pair> {
+fn with_state<A: Ord + Copy>(r: &NmapResult<A>, s: &str) -> BTreeSet<Pair<A>> {
     r.states
         .iter()
         .filter(|(_, st)| st.as_str() == s)
@@ -108,7 +115,7 @@ fn nmap_sees_exactly_the_truth_and_teardown_is_clean() {
         "nmap failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r = parse_nmap_xml(&String::from_utf8_lossy(&out.stdout));
+    let r: NmapResult = parse_nmap_xml(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(r.hosts.len(), 256, "nmap must report every host of the /24");
     assert_eq!(with_state(&r, "open"), t.open, "open set");
     let want_filtered: BTreeSet<Pair> = t.filtered.union(&t.unreachable).copied().collect();
@@ -172,7 +179,7 @@ fn drop_all_counts_but_never_answers() {
         "nmap failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r = parse_nmap_xml(&String::from_utf8_lossy(&out.stdout));
+    let r: NmapResult = parse_nmap_xml(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(
         r.states.get(&(host, port)).map(String::as_str),
         Some("filtered")
@@ -252,6 +259,296 @@ fn setup_failure_leaves_nothing_behind() {
     let _ = std::process::Command::new("ip")
         .args(["netns", "del", &s_ns])
         .status();
+}
+
+/// The addresses of an IPv6 prefix (a small one: the tests use /124s).
+fn hosts6(prefix: &str) -> Vec<Ipv6Addr> {
+    let (net, len) = prefix.split_once('/').expect("prefix/len");
+    let first = u128::from(net.parse::<Ipv6Addr>().expect("prefix address"));
+    let len: u32 = len.parse().expect("prefix length");
+    assert!(len >= 120, "keep test prefixes small: {prefix}");
+    (0..1u128 << (128 - len))
+        .map(|i| Ipv6Addr::from(first + i))
+        .collect()
+}
+
+/// What a kernel connect must get for every (host, port): open with a listener, timeout when
+/// filtered, `unreach` (the errno of the ICMP code) when unreachable, refused otherwise.
+fn expected_connects<A: Into<IpAddr> + Copy + Ord>(
+    hosts: &[A],
+    ports: &[u16],
+    truth: [&BTreeSet<Pair<A>>; 3],
+    unreach: &str,
+) -> BTreeMap<(IpAddr, u16), String> {
+    let [open, filtered, unreachable] = truth;
+    let mut want = BTreeMap::new();
+    for &h in hosts {
+        for &p in ports {
+            let outcome = if open.contains(&(h, p)) {
+                "open"
+            } else if filtered.contains(&(h, p)) {
+                "timeout"
+            } else if unreachable.contains(&(h, p)) {
+                unreach
+            } else {
+                "refused"
+            };
+            want.insert((h.into(), p), outcome.to_string());
+        }
+    }
+    want
+}
+
+/// nmap's reason for each ICMPv6 destination-unreachable code.
+fn nmap_reason6(kind: Unreach6Kind) -> &'static str {
+    match kind {
+        Unreach6Kind::NoRoute => "no-route",
+        Unreach6Kind::AdminProhibited => "admin-prohibited",
+        Unreach6Kind::AddrUnreachable => "host-unreach",
+        Unreach6Kind::PortUnreachable => "port-unreach",
+        Unreach6Kind::RejectRoute => "reject-route",
+    }
+}
+
+/// An IPv6 lab, one per ICMPv6 code: the kernel's own connects from the scanner namespace
+/// meet exactly the truth (listeners on the local route's addresses, RSTs and drops from
+/// nftables, ICMPv6 errors as the errno Linux maps each code to), and `nmap -6 -sS` sees the
+/// same states with the code's reason.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn ipv6_lab_kernel_and_nmap_see_exactly_the_truth_for_every_icmpv6_code() {
+    let ports = [22u16, 80, 443];
+    for kind in Unreach6Kind::ALL {
+        let lab = Lab::start(&[
+            "--family",
+            "6",
+            "--prefix6",
+            "2001:2:0:19::40/124",
+            "--ports",
+            "22,80,443",
+            "--open-hosts",
+            "3",
+            "--open-per-host",
+            "2",
+            "--filtered",
+            "2",
+            "--unreachable",
+            "3",
+            "--unreach6-kind",
+            kind.nft_name(),
+            "--seed",
+            "612",
+        ]);
+        let t = lab.truth.clone();
+        assert!(t.open.is_empty() && t.filtered.is_empty() && t.unreachable.is_empty());
+        let t6 = t.ipv6.as_ref().expect("an IPv6 side");
+        assert_eq!(t6.unreach_kind, kind.nft_name());
+        assert_eq!(
+            (t6.open.len(), t6.filtered.len(), t6.unreachable.len()),
+            (6, 2, 3)
+        );
+        let hosts = hosts6(&t6.prefix);
+        let want = expected_connects(
+            &hosts,
+            &ports,
+            [&t6.open, &t6.filtered, &t6.unreachable],
+            kind.connect_outcome(),
+        );
+        let pairs: Vec<(IpAddr, u16)> = want.keys().copied().collect();
+        assert_eq!(lab.connect(&pairs, 3000), want, "kernel connects, {kind:?}");
+
+        let out = lab.run_in_scanner(
+            "nmap",
+            &[
+                "-6",
+                "-n",
+                "-Pn",
+                "-sS",
+                "-p",
+                "22,80,443",
+                "--max-retries",
+                "3",
+                "-T4",
+                "--reason",
+                &t6.prefix,
+                "-oX",
+                "-",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "nmap -6 failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: NmapResult<Ipv6Addr> = parse_nmap_xml(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(r.hosts.len(), 16, "nmap must report every host of the /124");
+        assert_eq!(with_state(&r, "open"), t6.open, "open set, {kind:?}");
+        let want_filtered: BTreeSet<Pair<Ipv6Addr>> =
+            t6.filtered.union(&t6.unreachable).copied().collect();
+        assert_eq!(
+            with_state(&r, "filtered"),
+            want_filtered,
+            "filtered set, {kind:?}"
+        );
+        for p in &t6.unreachable {
+            assert_eq!(r.reasons[p], nmap_reason6(kind), "reason of {p:?}");
+        }
+        for p in &t6.filtered {
+            assert_eq!(r.reasons[p], "no-response", "reason of {p:?}");
+        }
+        assert!(
+            r.extra_states.iter().all(|s| s == "closed"),
+            "collapsed ports must all be closed: {:?}",
+            r.extra_states
+        );
+    }
+}
+
+/// A mixed IPv4 + IPv6 lab behind the wire: both families cross the relay (IPv6 neighbour
+/// discovery included) and each keeps its own exact truth; the IPv4 side is what an IPv4 lab
+/// of the same seed has.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn mixed_lab_through_the_wire_keeps_both_truths() {
+    let args = [
+        "--prefix",
+        "198.19.7.0/28",
+        "--prefix6",
+        "2001:2:0:19::70/124",
+        "--ports",
+        "22,80",
+        "--open-hosts",
+        "2",
+        "--open-per-host",
+        "1",
+        "--filtered",
+        "2",
+        "--unreachable",
+        "2",
+        "--unreach6-kind",
+        "port-unreachable",
+        "--seed",
+        "99",
+    ];
+    let v4_only = Lab::start(&args).truth.clone();
+    let mut mixed_args = args.to_vec();
+    mixed_args.extend(["--family", "mixed", "--delay-ms", "5", "--jitter-ms", "2"]);
+    let lab = Lab::start(&mixed_args);
+    let t = lab.truth.clone();
+    assert_eq!(
+        (&t.open, &t.filtered, &t.unreachable),
+        (&v4_only.open, &v4_only.filtered, &v4_only.unreachable),
+        "the IPv4 truth of a mixed lab is the IPv4 lab's"
+    );
+    let t6 = t.ipv6.as_ref().expect("an IPv6 side");
+    assert!(t.wire.is_some());
+    let hosts4: Vec<Ipv4Addr> = (1..=14u8).map(|i| Ipv4Addr::new(198, 19, 7, i)).collect();
+    let mut want = expected_connects(
+        &hosts4,
+        &[22, 80],
+        [&t.open, &t.filtered, &t.unreachable],
+        "host-unreachable",
+    );
+    want.extend(expected_connects(
+        &hosts6(&t6.prefix),
+        &[22, 80],
+        [&t6.open, &t6.filtered, &t6.unreachable],
+        Unreach6Kind::PortUnreachable.connect_outcome(),
+    ));
+    let pairs: Vec<(IpAddr, u16)> = want.keys().copied().collect();
+    assert_eq!(pairs.len(), (14 + 16) * 2);
+    assert_eq!(lab.connect(&pairs, 3000), want);
+    let stats = lab.wire_stats().expect("the lab has a wire");
+    for d in stats["directions"].as_array().expect("directions") {
+        assert!(d["sent"].as_u64().unwrap_or(0) >= 50, "{d}");
+        assert_eq!(d["lost"], 0, "{d}");
+    }
+}
+
+/// IPv6 send-only mode: SYNs are counted at the target veth and never answered, while
+/// neighbour discovery still passes the ingress drop (the scanner learns the target's MAC).
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn ipv6_drop_all_counts_but_never_answers() {
+    let lab = Lab::start(&[
+        "--family",
+        "6",
+        "--prefix6",
+        "2001:2:0:19::/126",
+        "--open-hosts",
+        "1",
+        "--open-per-host",
+        "1",
+        "--filtered",
+        "0",
+        "--drop-all",
+    ]);
+    let t6 = lab.truth.ipv6.clone().expect("an IPv6 side");
+    let (host, port) = *t6.open.iter().next().expect("an open pair");
+    let before = lab.rx_packets();
+    let got = lab.connect(&[(host.into(), port)], 1500);
+    assert_eq!(got[&(host.into(), port)], "timeout");
+    let after = lab.rx_packets();
+    assert!(
+        after >= before + 2,
+        "SYN and its retransmission must be counted at the veth: {before} -> {after}"
+    );
+    let out = lab.run_in_scanner("ip", &["-6", "neigh", "show", &t6.target_ip.to_string()]);
+    let neigh = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        neigh.contains("lladdr"),
+        "neighbour discovery must pass: {neigh:?}"
+    );
+}
+
+/// A wire that loses every frame still passes ARP and IPv6 neighbour discovery (only
+/// delayed): connects of both families time out, yet the scanner resolves the target's MAC
+/// for both.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn total_wire_loss_spares_arp_and_neighbour_discovery() {
+    let lab = Lab::start(&[
+        "--family",
+        "mixed",
+        "--prefix",
+        "198.19.9.0/28",
+        "--prefix6",
+        "2001:2:0:19::90/124",
+        "--open-hosts",
+        "1",
+        "--open-per-host",
+        "1",
+        "--filtered",
+        "0",
+        "--wire-loss",
+        "100",
+        "--delay-ms",
+        "2",
+    ]);
+    let t = lab.truth.clone();
+    let t6 = t.ipv6.clone().expect("an IPv6 side");
+    let open4 = *t.open.iter().next().expect("an IPv4 open pair");
+    let open6 = *t6.open.iter().next().expect("an IPv6 open pair");
+    let pairs = [(open4.0.into(), open4.1), (open6.0.into(), open6.1)];
+    let got = lab.connect(&pairs, 1500);
+    assert!(got.values().all(|o| o == "timeout"), "{got:?}");
+    for (family, next_hop) in [
+        ("-4", t.target_ip.to_string()),
+        ("-6", t6.target_ip.to_string()),
+    ] {
+        let out = lab.run_in_scanner("ip", &[family, "neigh", "show", &next_hop]);
+        let neigh = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            neigh.contains("lladdr"),
+            "{next_hop} must resolve: {neigh:?}"
+        );
+    }
+    let stats = lab.wire_stats().expect("the lab has a wire");
+    let lost = stats["directions"][0]["lost"].as_u64().unwrap_or(0);
+    assert!(
+        lost >= 4,
+        "SYNs and retransmissions of both families lost: {stats}"
+    );
 }
 
 fn read(path: &str) -> String {

@@ -1,14 +1,27 @@
 //! Thin wrappers around `ip`, `nft`, `sysctl` and `kill`, run as child processes.
 
 use std::io::Write;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Output, Stdio};
 
 /// The scanner-side veth address.
 pub const SCANNER_IP: &str = "198.18.0.1";
 /// The target-side veth address (the scanner's next hop).
 pub const TARGET_IP: &str = "198.18.0.2";
+/// [`SCANNER_IP`] as an address.
+pub const SCANNER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// [`TARGET_IP`] as an address.
+pub const TARGET_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 /// The route the scanner namespace sends via the target.
 pub const TARGET_ROUTE: &str = "198.19.0.0/16";
+/// The scanner-side veth's IPv6 address (in 2001:2:0:18::/64, RFC 5180 space).
+pub const SCANNER_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0x18, 0, 0, 0, 1);
+/// The target-side veth's IPv6 address (the scanner's IPv6 next hop).
+pub const TARGET_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0x18, 0, 0, 0, 2);
+/// Length of the veth subnet 2001:2:0:18::/64.
+pub const VETH_PREFIX_LEN6: u8 = 64;
+/// The IPv6 route the scanner sends via the target, which answers for all of it.
+pub const TARGET_ROUTE6: &str = crate::truth::TARGET_BLOCK6;
 
 /// Everything named after a lab name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +169,12 @@ pub fn parse_rx_packets(json: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_addresses_match_the_strings() {
+        assert_eq!(SCANNER_ADDR.to_string(), SCANNER_IP);
+        assert_eq!(TARGET_ADDR.to_string(), TARGET_IP);
+    }
 
     #[test]
     fn names_derived() {

@@ -31,6 +31,7 @@ pub fn demo_args(a: &DemoArgs) -> ServeArgs {
         unreach_kind: UnreachKind::Host,
         drop_all: false,
         wire: WireArgs::default(),
+        v6: crate::cli::Ipv6Args::default(),
     }
 }
 
@@ -175,7 +176,7 @@ pub fn run(a: &DemoArgs) -> i32 {
         );
         return LAB_FAILURE;
     }
-    let lab = match Lab::up(plan.names.clone(), &plan.shape, &plan.truth) {
+    let lab = match Lab::up(plan.names.clone(), &plan.shape, &plan.truth, None) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("synscan-lab: lab setup failed (torn down): {e}");

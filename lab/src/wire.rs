@@ -5,9 +5,10 @@
 //! Frames move verbatim, MACs included, like over a cable. Each packet socket carries the
 //! virtio-net header (PACKET_VNET_HDR) so a checksum-offloaded frame leaves the relay as
 //! CHECKSUM_PARTIAL exactly as it arrived, as if the two veth ends were joined directly; nothing
-//! in the frame is rewritten. ARP is delayed like everything else but never dropped, duplicated
-//! or reordered: losing it would make the kernels' neighbour entries fail for seconds at a
-//! time, which would measure Linux's ARP instead of the scanner.
+//! in the frame is rewritten. ARP and IPv6 neighbour discovery are delayed like everything else
+//! but never dropped, duplicated or reordered: losing them would make the kernels' neighbour
+//! entries fail for seconds at a time, which would measure Linux's ARP/ND instead of the
+//! scanner.
 //!
 //! One receive thread per direction draws each frame's fate and puts it in that direction's
 //! heap ordered by release time; one send thread per direction sleeps until the earliest
@@ -123,7 +124,7 @@ fn hold<R: Rng>(spec: &WireSpec, rng: &mut R) -> Duration {
     Duration::from_micros((d + rng.random_range(-j..=j)).max(0) as u64)
 }
 
-/// Draw a frame's fate (ARP frames are only delayed).
+/// Draw a frame's fate (ARP and neighbour discovery, `arp`, are only delayed).
 pub fn fate<R: Rng>(spec: &WireSpec, arp: bool, rng: &mut R) -> Fate {
     if arp {
         return Fate::Pass {
@@ -156,6 +157,22 @@ pub fn fate<R: Rng>(spec: &WireSpec, arp: bool, rng: &mut R) -> Fate {
 /// Whether an Ethernet frame is ARP (EtherType 0x0806).
 pub fn is_arp(frame: &[u8]) -> bool {
     frame.len() >= 14 && frame[12..14] == [0x08, 0x06]
+}
+
+/// Whether an Ethernet frame is IPv6 neighbour discovery: EtherType 0x86DD, next header
+/// ICMPv6 (58) right after the fixed header, type 133-137 (router/neighbour solicitation and
+/// advertisement, redirect; RFC 4861 forbids extension headers before them in practice).
+pub fn is_neighbour_discovery(frame: &[u8]) -> bool {
+    const ICMP6_TYPE: usize = 14 + 40;
+    frame.len() > ICMP6_TYPE
+        && frame[12..14] == [0x86, 0xdd]
+        && frame[14 + 6] == 58
+        && (133..=137).contains(&frame[ICMP6_TYPE])
+}
+
+/// Whether a frame resolves addresses (ARP or IPv6 neighbour discovery): only delayed.
+pub fn is_address_resolution(frame: &[u8]) -> bool {
+    is_arp(frame) || is_neighbour_discovery(frame)
 }
 
 /// A frame waiting for its release time; the heap pops the earliest (then the first taken).
@@ -293,7 +310,7 @@ impl Direction {
                         // Possibly cut short; pass it on anyway, but say so.
                         c.truncated.fetch_add(1, Ordering::Relaxed);
                     }
-                    match fate(spec, is_arp(&f[VNET_HDR_LEN..]), &mut rng) {
+                    match fate(spec, is_address_resolution(&f[VNET_HDR_LEN..]), &mut rng) {
                         Fate::Lost => {
                             c.lost.fetch_add(1, Ordering::Relaxed);
                         }
@@ -738,6 +755,32 @@ mod tests {
         f[13] = 0x00;
         assert!(!is_arp(&f));
         assert!(!is_arp(&f[..13]));
+    }
+
+    #[test]
+    fn neighbour_discovery_recognised() {
+        let mut f = [0u8; 14 + 40 + 24];
+        f[12] = 0x86;
+        f[13] = 0xdd;
+        f[14 + 6] = 58;
+        for t in 133..=137 {
+            f[54] = t;
+            assert!(is_neighbour_discovery(&f), "type {t}");
+            assert!(is_address_resolution(&f));
+        }
+        for t in [1, 128, 129, 132, 138] {
+            f[54] = t;
+            assert!(!is_neighbour_discovery(&f), "type {t}");
+        }
+        f[54] = 135;
+        f[14 + 6] = 6; // TCP
+        assert!(!is_neighbour_discovery(&f));
+        f[14 + 6] = 58;
+        f[13] = 0x00; // IPv4 EtherType
+        assert!(!is_neighbour_discovery(&f));
+        f[13] = 0xdd;
+        assert!(!is_neighbour_discovery(&f[..54]));
+        assert!(!is_address_resolution(&[0u8; 60]));
     }
 
     #[test]

@@ -35,10 +35,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use synscan::net::{PacketTransmit, Transmit};
 use synscan::probe::SourcePorts;
-use synscan::wire::build::{icmp_unreachable_frame, tcp_frame_with_options, TcpSpec};
+use synscan::wire::build::{icmp_unreachable_frame, tcp_frame_with_options};
 use synscan::wire::checksum::internet_checksum;
+use synscan::wire::ethernet::{self, ethertype};
+use synscan::wire::ip::protocol;
 use synscan::wire::tcp_flags::{ACK, RST, SYN};
-use synscan::wire::LinkLayer;
+use synscan::wire::{icmp, ipv4, tcp, LinkLayer, TcpSegment};
 
 /// IPv4 TTL of every frame the injector sends (the target's own replies carry 64).
 pub const MARK_TTL: u8 = 201;
@@ -50,6 +52,12 @@ const FILTERED_CODES: [u8; 7] = [0, 1, 2, 3, 9, 10, 13];
 const MSS: [u8; 4] = [2, 4, 5, 0xb4];
 /// Most sniffed probes and pending late duplicates kept.
 const MAX_QUEUE: usize = 8192;
+/// Where the IPv4 header starts in the (untagged Ethernet) frames sent.
+const IP: usize = ethernet::HEADER_LEN;
+/// Where the TCP header starts in them (no IP options).
+const L4: usize = IP + ipv4::HEADER_LEN;
+/// The least an ICMP error quotes of a probe: its IPv4 header and 8 bytes of TCP.
+const MIN_QUOTE: usize = ipv4::HEADER_LEN + tcp::QUOTE_LEN;
 
 /// One kind of hostile frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -187,8 +195,8 @@ impl Env {
     }
 
     /// An Ethernet frame carrying `spec` (with an MSS option), TTL marked.
-    fn tcp(&self, spec: &TcpSpec) -> Vec<u8> {
-        let spec = TcpSpec {
+    fn tcp(&self, spec: &TcpSegment) -> Vec<u8> {
+        let spec = TcpSegment {
             ttl: MARK_TTL,
             ..*spec
         };
@@ -202,8 +210,8 @@ impl Env {
     }
 
     /// A SYN/ACK or RST/ACK from `src` with a random ack to a scanner source port.
-    fn forged_spec(&self, src: Ipv4Addr, rng: &mut StdRng) -> TcpSpec {
-        TcpSpec {
+    fn forged_spec(&self, src: Ipv4Addr, rng: &mut StdRng) -> TcpSegment {
+        TcpSegment {
             src,
             dst: self.scanner_ip,
             sport: self.scanned_port(rng),
@@ -241,7 +249,7 @@ impl Env {
 
     /// The IPv4 packet of a probe the scanner could have sent (SYN with its options).
     fn probe_packet(&self, p: &Probe) -> Vec<u8> {
-        let spec = TcpSpec {
+        let spec = TcpSegment {
             src: self.scanner_ip,
             dst: p.target,
             sport: p.sport,
@@ -266,8 +274,6 @@ impl Env {
 
     /// One frame of a forged kind (see `FORGED`).
     pub fn forge(&self, kind: Kind, rng: &mut StdRng) -> Vec<u8> {
-        const IP: usize = 14;
-        const L4: usize = IP + 20;
         match kind {
             Kind::SynAckWrongAck | Kind::RstWrongAck => {
                 let src = self.probed(rng);
@@ -286,41 +292,35 @@ impl Env {
             Kind::Truncated => {
                 let mut f = self.forged(rng);
                 // Keep the ports (the scanner's kernel filter reads them), cut the rest.
-                let len = rng.random_range(L4 + 4..L4 + 20);
+                let len = rng.random_range(L4 + tcp::field::DST_PORT.end..L4 + tcp::HEADER_LEN);
                 f.truncate(len);
                 f
             }
             Kind::LyingLength => {
                 let mut f = self.forged(rng);
                 let total = (f.len() - IP + rng.random_range(1..200)) as u16;
-                f[IP + 2..IP + 4].copy_from_slice(&total.to_be_bytes());
+                ipv4::Packet::new_unchecked(&mut f[IP..]).set_total_len(total);
                 fix_ip_checksum(&mut f, IP);
                 f
             }
             Kind::BadIhl => {
                 let mut f = self.forged(rng);
-                let port = self.our_port(rng).to_be_bytes();
+                let port = self.our_port(rng);
                 // The kernel filter reads our port at IHL*4 + 2: put one there so the frame
                 // reaches the scanner's parser.
-                match rng.random_range(0..4) {
-                    0 => {
-                        f[IP] = 0x40; // port read from the total length
-                        f[IP + 2..IP + 4].copy_from_slice(&port);
-                    }
-                    1 => {
-                        f[IP] = 0x42; // from the header checksum
-                        f[IP + 10..IP + 12].copy_from_slice(&port);
-                    }
-                    2 => {
-                        f[IP] = 0x43; // from the low half of the source, 198.19.x.y
-                        f[IP + 12..IP + 16].copy_from_slice(&[198, 19, port[0], port[1]]);
-                    }
-                    _ => {
-                        // IHL 15 (60 bytes) beyond a total length of 44.
-                        f[IP] = 0x4f;
-                        f.resize(IP + 80, 0);
-                        f[IP + 62..IP + 64].copy_from_slice(&port);
-                    }
+                let ihl = [0, 8, 12, 60][rng.random_range(0..4)];
+                if ihl == 60 {
+                    // IHL 15 (60 bytes) beyond a total length of 44.
+                    f.resize(IP + 60 + tcp::HEADER_LEN, 0);
+                }
+                let mut h = ipv4::Packet::new_unchecked(&mut f[IP..]);
+                h.set_version_and_header_len(ihl);
+                match ihl {
+                    0 => h.set_total_len(port), // port read from the total length
+                    8 => h.set_checksum(port),  // from the header checksum
+                    // From the low half of the source, 198.19.x.y.
+                    12 => h.set_src_addr(Ipv4Addr::from(0xc613_0000 | u32::from(port))),
+                    _ => tcp::Packet::new_unchecked(&mut f[IP + 60..]).set_dst_port(port),
                 }
                 f
             }
@@ -331,7 +331,7 @@ impl Env {
                 } else {
                     rng.random_range(7..16) // the segment has 24 bytes
                 };
-                f[L4 + 12] = words << 4;
+                tcp::Packet::new_unchecked(&mut f[L4..]).set_header_len(usize::from(words) * 4);
                 f
             }
             Kind::IpOptions => {
@@ -348,29 +348,32 @@ impl Env {
             }
             Kind::Fragment => {
                 let mut f = self.forged(rng);
-                let (hi, lo) = match rng.random_range(0..3) {
-                    0 => (0x20, 0),                                              // MF, offset 0
-                    1 => (0x20 | rng.random_range(0..0x20), rng.random()),       // MF and an offset
-                    _ => (rng.random_range(0..0x20), rng.random_range(1..=255)), // last fragment
+                let flags_and_offset = match rng.random_range(0..3) {
+                    0 => ipv4::FLAG_MF,                                           // offset 0
+                    1 => ipv4::FLAG_MF | rng.random_range(0..=ipv4::OFFSET_MASK), // and an offset
+                    _ => rng.random_range(1..=ipv4::OFFSET_MASK), // the last fragment
                 };
-                f[IP + 4..IP + 6].copy_from_slice(&rng.random::<u16>().to_be_bytes());
-                f[IP + 6] = hi;
-                f[IP + 7] = lo;
+                let mut h = ipv4::Packet::new_unchecked(&mut f[IP..]);
+                h.set_ident(rng.random());
+                h.set_flags_and_offset(flags_and_offset);
                 fix_ip_checksum(&mut f, IP);
                 f
             }
             Kind::Vlan => {
                 let f = self.forged(rng);
                 let vid: u16 = rng.random_range(1..4095);
+                // Each tag is a TPID then the TCI, where the EtherType was.
                 let mut tags = Vec::new();
                 if rng.random_bool(0.3) {
-                    tags.extend_from_slice(&[0x88, 0xa8, 0x00, 0x0a]);
+                    tags.extend_from_slice(&ethertype::QINQ.to_be_bytes());
+                    tags.extend_from_slice(&10u16.to_be_bytes());
                 }
-                tags.extend_from_slice(&[0x81, 0x00]);
+                tags.extend_from_slice(&ethertype::VLAN.to_be_bytes());
                 tags.extend_from_slice(&vid.to_be_bytes());
-                let mut g = f[..12].to_vec();
+                let at = ethernet::field::ETHERTYPE.start;
+                let mut g = f[..at].to_vec();
                 g.extend_from_slice(&tags);
-                g.extend_from_slice(&f[12..]);
+                g.extend_from_slice(&f[at..]);
                 g
             }
             Kind::IcmpForgedQuote | Kind::IcmpShortQuote | Kind::IcmpOtherCode => {
@@ -385,12 +388,16 @@ impl Env {
                 match kind {
                     Kind::IcmpForgedQuote => {
                         let code = FILTERED_CODES[rng.random_range(0..FILTERED_CODES.len())];
-                        let len = if rng.random_bool(0.5) { 28 } else { q.len() };
+                        let len = if rng.random_bool(0.5) {
+                            MIN_QUOTE
+                        } else {
+                            q.len()
+                        };
                         self.icmp(from, code, &q[..len])
                     }
                     Kind::IcmpShortQuote => {
                         let code = FILTERED_CODES[rng.random_range(0..FILTERED_CODES.len())];
-                        self.icmp(from, code, &q[..rng.random_range(0..28)])
+                        self.icmp(from, code, &q[..rng.random_range(0..MIN_QUOTE)])
                     }
                     _ => {
                         let code = loop {
@@ -399,7 +406,7 @@ impl Env {
                                 break c;
                             }
                         };
-                        self.icmp(from, code, &q[..28])
+                        self.icmp(from, code, &q[..MIN_QUOTE])
                     }
                 }
             }
@@ -411,7 +418,7 @@ impl Env {
     /// but wrong in exactly one way the cookie catches.
     pub fn near_miss(&self, kind: Kind, p: &Probe, rng: &mut StdRng) -> Vec<u8> {
         let right = p.seq.wrapping_add(1);
-        let mut s = TcpSpec {
+        let mut s = TcpSegment {
             src: p.target,
             dst: self.scanner_ip,
             sport: p.port,
@@ -468,31 +475,34 @@ impl Env {
                 let packet = self.probe_packet(&q);
                 let code = FILTERED_CODES[rng.random_range(0..FILTERED_CODES.len())];
                 let from = self.icmp_source(p.target, rng);
-                return self.icmp(from, code, &packet[..28]);
+                return self.icmp(from, code, &packet[..MIN_QUOTE]);
             }
         }
         self.tcp(&s)
     }
 }
 
-/// Recomputes the IPv4 header checksum (of however much header the frame holds).
+/// Recomputes the IPv4 header checksum (of however much header the frame holds, at least
+/// the fixed 20 bytes even when the IHL claims less).
 fn fix_ip_checksum(f: &mut [u8], ip: usize) {
-    let ihl = usize::from(f[ip] & 0x0f) * 4;
-    let end = (ip + ihl.max(20)).min(f.len());
-    f[ip + 10] = 0;
-    f[ip + 11] = 0;
+    let mut h = ipv4::Packet::new_unchecked(&mut f[ip..]);
+    let len = h.header_len().max(ipv4::HEADER_LEN);
+    h.set_checksum(0);
+    let end = (ip + len).min(f.len());
     let c = internet_checksum(&f[ip..end]);
-    f[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
+    ipv4::Packet::new_unchecked(&mut f[ip..]).set_checksum(c);
 }
 
 /// The frame with `opts` inserted as IPv4 options (IHL, total length, checksum fixed).
 fn with_ip_options(f: &[u8], ip: usize, opts: &[u8]) -> Vec<u8> {
-    let mut g = f[..ip + 20].to_vec();
-    g[ip] = 0x45 + (opts.len() / 4) as u8;
-    let total = u16::from_be_bytes([g[ip + 2], g[ip + 3]]) + opts.len() as u16;
-    g[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
+    let fixed = ip + ipv4::HEADER_LEN;
+    let mut g = f[..fixed].to_vec();
+    let mut h = ipv4::Packet::new_unchecked(&mut g[ip..]);
+    let total = h.total_len() + opts.len();
+    h.set_version_and_header_len(ipv4::HEADER_LEN + opts.len());
+    h.set_total_len(total as u16);
     g.extend_from_slice(opts);
-    g.extend_from_slice(&f[ip + 20..]);
+    g.extend_from_slice(&f[fixed..]);
     fix_ip_checksum(&mut g, ip);
     g
 }
@@ -511,48 +521,45 @@ pub enum Sniffed {
 /// Sorts a frame seen on the target veth (untagged Ethernet, IPv4 without checks beyond
 /// bounds: this only picks what to imitate).
 pub fn sniff(frame: &[u8], scanner_ip: Ipv4Addr) -> Sniffed {
-    let get = |at: usize| frame.get(at).copied();
-    let ip = 14;
-    let (Some(0x08), Some(0x00), Some(v)) = (get(12), get(13), get(ip)) else {
+    let Ok(eth) = ethernet::Frame::new_checked(frame) else {
         return Sniffed::Other;
     };
-    if v >> 4 != 4 || frame.len() < ip + 20 {
+    if eth.ethertype() != ethertype::IPV4 {
         return Sniffed::Other;
     }
-    let ihl = usize::from(v & 0x0f) * 4;
-    let addr = |at: usize| Ipv4Addr::new(frame[at], frame[at + 1], frame[at + 2], frame[at + 3]);
-    let (ttl, proto, src, dst) = (frame[ip + 8], frame[ip + 9], addr(ip + 12), addr(ip + 16));
-    let l4 = ip + ihl;
-    if ttl == MARK_TTL || ihl < 20 || frame.len() < l4 + 14 {
+    // Header checks only: the total length is not trusted, only what is there is read.
+    let Ok(ip) = ipv4::Packet::new_quoted(eth.payload()) else {
+        return Sniffed::Other;
+    };
+    let l4 = ip.quoted_payload();
+    // Up to the TCP flags (or the ICMP type).
+    if ip.ttl() == MARK_TTL || l4.len() < tcp::field::FLAGS + 1 {
         return Sniffed::Other;
     }
-    let be16 = |at: usize| u16::from_be_bytes([frame[at], frame[at + 1]]);
-    if proto == 6 && src == scanner_ip {
-        let flags = frame[l4 + 13] & (SYN | RST | ACK);
-        if flags == SYN {
+    let (proto, src, dst) = (ip.protocol(), ip.src_addr(), ip.dst_addr());
+    let segment = tcp::Packet::new_unchecked(l4);
+    if proto == protocol::TCP && src == scanner_ip {
+        if segment.flags() & (SYN | RST | ACK) == SYN {
             return Sniffed::Probe(Probe {
                 target: dst,
-                port: be16(l4 + 2),
-                sport: be16(l4),
-                seq: u32::from_be_bytes([
-                    frame[l4 + 4],
-                    frame[l4 + 5],
-                    frame[l4 + 6],
-                    frame[l4 + 7],
-                ]),
+                port: segment.dst_port(),
+                sport: segment.src_port(),
+                seq: segment.seq_number(),
             });
         }
         return Sniffed::Other;
     }
-    let reply = dst == scanner_ip
-        && lab_block().contains(&src)
-        && ((proto == 6 && frame[l4 + 13] & (SYN | RST) != 0) || (proto == 1 && frame[l4] == 3));
-    if !reply {
+    let answers = match proto {
+        protocol::TCP => segment.flags() & (SYN | RST) != 0,
+        protocol::ICMP => icmp::Packet::new_unchecked(l4).msg_type() == icmp::DEST_UNREACHABLE,
+        _ => false,
+    };
+    if dst != scanner_ip || !lab_block().contains(&src) || !answers {
         return Sniffed::Other;
     }
     let mut f = frame.to_vec();
-    f[ip + 8] = MARK_TTL;
-    fix_ip_checksum(&mut f, ip);
+    ipv4::Packet::new_unchecked(&mut f[IP..]).set_ttl(MARK_TTL);
+    fix_ip_checksum(&mut f, IP);
     Sniffed::Reply(f)
 }
 
@@ -823,20 +830,19 @@ mod tests {
         }
     }
 
-    /// Every addresses in a frame lies in the lab block (TCP, ICMP and quoted).
+    /// Every address in a frame lies in the lab block (TCP, ICMP and quoted).
     fn addresses_in_lab(f: &[u8]) {
-        let mut at = 12;
-        while f[at..at + 2] != [0x08, 0x00] {
-            at += 4;
-        }
-        let ip = at + 2;
-        let a = |i: usize| Ipv4Addr::new(f[i], f[i + 1], f[i + 2], f[i + 3]);
-        assert!(lab_block().contains(&a(ip + 12)), "{}", a(ip + 12));
-        assert_eq!(a(ip + 16), US);
-        if f[ip + 9] == 1 && f.len() >= ip + 20 + 8 + 20 {
-            let q = ip + 20 + 8;
-            assert!(lab_block().contains(&a(q + 12)));
-            assert!(lab_block().contains(&a(q + 16)));
+        let (ty, bytes) = ethernet::untag(f).unwrap();
+        assert_eq!(ty, ethertype::IPV4);
+        // Read the fixed header whatever the IHL says (some frames lie about it).
+        let ip = ipv4::Packet::new_unchecked(bytes);
+        assert!(lab_block().contains(&ip.src_addr()), "{}", ip.src_addr());
+        assert_eq!(ip.dst_addr(), US);
+        let quote = &bytes[ipv4::HEADER_LEN..];
+        if ip.protocol() == protocol::ICMP && quote.len() >= icmp::HEADER_LEN + ipv4::HEADER_LEN {
+            let q = ipv4::Packet::new_unchecked(&quote[icmp::HEADER_LEN..]);
+            assert!(lab_block().contains(&q.src_addr()));
+            assert!(lab_block().contains(&q.dst_addr()));
         }
     }
 
@@ -879,7 +885,7 @@ mod tests {
                 }
             );
             // The genuine answer is accepted: the near misses are one step from it.
-            let genuine = e.tcp(&TcpSpec {
+            let genuine = e.tcp(&TcpSegment {
                 src: target,
                 dst: US,
                 sport: port,
@@ -904,7 +910,7 @@ mod tests {
     fn sniffer_replays_replies_only() {
         let e = env();
         let reply = |src: Ipv4Addr, flags: u8, ttl: u8| {
-            let mut f = e.tcp(&TcpSpec {
+            let mut f = e.tcp(&TcpSegment {
                 src,
                 dst: US,
                 sport: 80,
@@ -915,18 +921,21 @@ mod tests {
                 ttl: 64,
                 window: 1,
             });
-            f[14 + 8] = ttl;
-            fix_ip_checksum(&mut f, 14);
+            ipv4::Packet::new_unchecked(&mut f[IP..]).set_ttl(ttl);
+            fix_ip_checksum(&mut f, IP);
             f
         };
         let t = Ipv4Addr::new(198, 19, 4, 1);
         let genuine = reply(t, SYN | ACK, 64);
         match sniff(&genuine, US) {
             Sniffed::Reply(f) => {
-                assert_eq!(f[22], MARK_TTL);
-                assert_eq!(internet_checksum(&f[14..34]), 0);
-                assert_eq!(f[..22], genuine[..22]);
-                assert_eq!(f[34..], genuine[34..]);
+                let ip = ipv4::Packet::new_checked(&f[IP..]).unwrap();
+                assert_eq!(ip.ttl(), MARK_TTL);
+                assert!(ip.verify_checksum());
+                // Only the TTL and the checksum changed.
+                let ttl = IP + ipv4::field::TTL;
+                assert_eq!(f[..ttl], genuine[..ttl]);
+                assert_eq!(f[L4..], genuine[L4..]);
             }
             other => panic!("{other:?}"),
         }

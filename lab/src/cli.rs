@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 pub const DEFAULT_PORTS: &str =
     "21,22,23,25,53,80,110,111,135,139,143,443,445,587,993,995,1723,3306,3389,5432,5900,8080,8443";
 
-/// Network-namespace test lab for synscan (198.18.0.0/15 only).
+/// Network-namespace test lab for synscan (198.18.0.0/15 and 2001:2::/48 only).
 #[derive(Debug, Parser)]
 #[command(name = "synscan-lab", version, about)]
 pub struct Cli {
@@ -28,7 +28,11 @@ pub enum Cmd {
     Demo(DemoArgs),
     /// Inside lab NAME's target namespace, send hostile traffic at its scanner for a while.
     Inject(InjectArgs),
-    /// (internal) Listen on 0.0.0.0:PORT for each port until stdin EOF.
+    /// Connect to each "ADDRESS PORT" line of stdin (a plain kernel connect, IPv4 or IPv6)
+    /// and print "ADDRESS PORT OUTCOME"; run it in a lab's scanner namespace.
+    Connect(ConnectArgs),
+    /// (internal) Listen on 0.0.0.0:PORT (and [::]:PORT with --ipv6) for each port until
+    /// stdin EOF.
     #[command(hide = true)]
     Listen(ListenArgs),
     /// (internal) Relay frames between two interfaces with delay, loss and duplication
@@ -76,6 +80,110 @@ pub struct ServeArgs {
     /// The emulated wire between scanner and target (a third namespace when any is set).
     #[command(flatten)]
     pub wire: WireArgs,
+    /// The address families the truth covers.
+    #[command(flatten)]
+    pub v6: Ipv6Args,
+}
+
+/// Which families a lab's truth covers, and its IPv6 side (2001:2::/48 only).
+///
+/// With IPv6 the scanner and target veths also get 2001:2:0:18::1 and ::2 (nodad), the target
+/// answers for all of 2001:2:0:19::/64 through a local route, and the truth is drawn from
+/// --prefix6 with the same counts as the IPv4 truth (each family gets them in a mixed lab).
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct Ipv6Args {
+    /// Families of the truth: 4 (IPv4 only), 6 (IPv6 only) or mixed (both).
+    #[arg(long, value_enum, default_value_t = Family::V4)]
+    pub family: Family,
+    /// IPv6 target block: a subnet of 2001:2:0:19::/64 no wider than /96.
+    #[arg(long, default_value = "2001:2:0:19::/120")]
+    pub prefix6: String,
+    /// ICMPv6 destination-unreachable code for the IPv6 unreachable pairs.
+    #[arg(long, value_enum, default_value_t = Unreach6Kind::AddrUnreachable)]
+    pub unreach6_kind: Unreach6Kind,
+}
+
+impl Default for Ipv6Args {
+    fn default() -> Ipv6Args {
+        Ipv6Args {
+            family: Family::V4,
+            prefix6: "2001:2:0:19::/120".into(),
+            unreach6_kind: Unreach6Kind::AddrUnreachable,
+        }
+    }
+}
+
+/// The address families of a lab's truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Family {
+    /// IPv4 only.
+    #[value(name = "4")]
+    V4,
+    /// IPv6 only.
+    #[value(name = "6")]
+    V6,
+    /// IPv4 and IPv6.
+    Mixed,
+}
+
+impl Family {
+    /// Whether the truth has IPv4 pairs.
+    pub fn has_v4(self) -> bool {
+        self != Family::V6
+    }
+
+    /// Whether the lab has an IPv6 side.
+    pub fn has_v6(self) -> bool {
+        self != Family::V4
+    }
+}
+
+/// Which ICMPv6 destination-unreachable code answers IPv6 unreachable pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unreach6Kind {
+    /// ICMPv6 type 1 code 0 (no route to destination).
+    NoRoute,
+    /// ICMPv6 type 1 code 1 (administratively prohibited).
+    AdminProhibited,
+    /// ICMPv6 type 1 code 3 (address unreachable).
+    AddrUnreachable,
+    /// ICMPv6 type 1 code 4 (port unreachable).
+    PortUnreachable,
+    /// ICMPv6 type 1 code 6 (reject route to destination).
+    RejectRoute,
+}
+
+impl Unreach6Kind {
+    /// Every kind, in code order.
+    pub const ALL: [Unreach6Kind; 5] = [
+        Unreach6Kind::NoRoute,
+        Unreach6Kind::AdminProhibited,
+        Unreach6Kind::AddrUnreachable,
+        Unreach6Kind::PortUnreachable,
+        Unreach6Kind::RejectRoute,
+    ];
+
+    /// The nft name of the ICMPv6 code (also the `--unreach6-kind` value).
+    pub fn nft_name(self) -> &'static str {
+        match self {
+            Unreach6Kind::NoRoute => "no-route",
+            Unreach6Kind::AdminProhibited => "admin-prohibited",
+            Unreach6Kind::AddrUnreachable => "addr-unreachable",
+            Unreach6Kind::PortUnreachable => "port-unreachable",
+            Unreach6Kind::RejectRoute => "reject-route",
+        }
+    }
+
+    /// The ICMPv6 destination-unreachable code.
+    pub fn code(self) -> u8 {
+        match self {
+            Unreach6Kind::NoRoute => 0,
+            Unreach6Kind::AdminProhibited => 1,
+            Unreach6Kind::AddrUnreachable => 3,
+            Unreach6Kind::PortUnreachable => 4,
+            Unreach6Kind::RejectRoute => 6,
+        }
+    }
 }
 
 /// How the emulated wire between the scanner and target namespaces behaves.
@@ -220,6 +328,23 @@ pub struct ListenArgs {
     /// Ports to listen on (comma-separated).
     #[arg(long)]
     pub ports: String,
+    /// Listen on IPv4 (0.0.0.0).
+    #[arg(long)]
+    pub ipv4: bool,
+    /// Listen on IPv6 ([::], IPv6 only).
+    #[arg(long)]
+    pub ipv6: bool,
+}
+
+/// Options of `connect`.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// How long each connect may take before it counts as "timeout", in milliseconds. Keep
+    /// it above the kernel's first SYN retransmission (1 s): an ICMP error that arrives while
+    /// connect() still holds its socket is only reported once the retransmission draws it
+    /// again.
+    #[arg(long, default_value_t = 3000)]
+    pub timeout_ms: u64,
 }
 
 /// Parse "22,80,1000-1010" into a sorted, deduplicated port list (port 0 rejected).

@@ -1,13 +1,17 @@
 //! Raising and tearing down one lab: two namespaces, a veth pair, nft truth, listeners; with a
 //! wire, a third (middle) namespace between them whose relay process delays and drops frames.
 
-use crate::cli::{UnreachKind, WireArgs};
+use crate::cli::{Unreach6Kind, UnreachKind, WireArgs};
 use crate::listen::READY;
-use crate::netns::{self, Names, SCANNER_IP, TARGET_IP, TARGET_ROUTE};
+use crate::netns::{
+    self, Names, SCANNER_ADDR6, SCANNER_IP, TARGET_ADDR6, TARGET_IP, TARGET_ROUTE, TARGET_ROUTE6,
+    VETH_PREFIX_LEN6,
+};
 use crate::nft;
-use crate::truth::Truth;
-use ipnet::Ipv4Net;
+use crate::truth::Chosen;
+use ipnet::{Ipv4Net, Ipv6Net};
 use std::io::{BufRead, BufReader};
+use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,6 +31,21 @@ pub struct Shape {
     pub wire: Option<WireArgs>,
     /// Seed of the wire's random draws.
     pub wire_seed: u64,
+    /// Whether the IPv4 side has listeners (false in an IPv6-only lab; its addresses and
+    /// routes stay, with an empty truth).
+    pub v4: bool,
+    /// The IPv6 side, when the lab has one.
+    pub v6: Option<Shape6>,
+}
+
+/// The IPv6 side of a lab.
+#[derive(Debug, Clone)]
+pub struct Shape6 {
+    /// The block the IPv6 truth is drawn from (the target answers for all of
+    /// 2001:2:0:19::/64).
+    pub prefix: Ipv6Net,
+    /// ICMPv6 code for IPv6 unreachable pairs.
+    pub unreach_kind: Unreach6Kind,
 }
 
 /// A raised lab; dropping it tears everything down (also after a half-finished setup).
@@ -43,7 +62,12 @@ pub struct Lab {
 
 impl Lab {
     /// Raise the lab; on error whatever was created is removed before returning.
-    pub fn up(names: Names, shape: &Shape, truth: &Truth) -> Result<Lab, String> {
+    pub fn up(
+        names: Names,
+        shape: &Shape,
+        truth: &Chosen,
+        truth6: Option<&Chosen<Ipv6Addr>>,
+    ) -> Result<Lab, String> {
         let mut lab = Lab {
             names,
             made_scanner: false,
@@ -52,11 +76,16 @@ impl Lab {
             listener: None,
             wire: None,
         };
-        lab.setup(shape, truth)?;
+        lab.setup(shape, truth, truth6)?;
         Ok(lab)
     }
 
-    fn setup(&mut self, shape: &Shape, truth: &Truth) -> Result<(), String> {
+    fn setup(
+        &mut self,
+        shape: &Shape,
+        truth: &Chosen,
+        truth6: Option<&Chosen<Ipv6Addr>>,
+    ) -> Result<(), String> {
         let n = self.names.clone();
         let (s, t) = (n.scanner_ns.as_str(), n.target_ns.as_str());
         for ns in [s, t] {
@@ -77,8 +106,14 @@ impl Lab {
         self.made_scanner = true;
         netns::ip(&["netns", "add", t])?;
         self.made_target = true;
+        let v6 = shape.v6.as_ref().zip(truth6);
         for ns in [s, t] {
-            quiet_ipv6(ns);
+            if v6.is_some() {
+                // Before the veths exist, so they inherit it from "default".
+                quiet_ipv6_on(ns)?;
+            } else {
+                quiet_ipv6(ns);
+            }
         }
         match &shape.wire {
             None => veth(&n.scanner_if, s, &n.target_if, t)?,
@@ -120,6 +155,9 @@ impl Lab {
             netns::ip(&["-n", ns, "link", "set", dev, "up"])?;
         }
         netns::ip(&["-n", s, "route", "add", TARGET_ROUTE, "via", TARGET_IP])?;
+        if v6.is_some() {
+            self.setup_ipv6()?;
+        }
         netns::ip(&[
             "-n",
             t,
@@ -142,10 +180,21 @@ impl Lab {
         // Per-namespace only on newer kernels; where it is global the file is absent here.
         let _ = netns::sysctl(t, &["net.ipv4.icmp_msgs_per_sec=10000000"]);
         let _ = netns::sysctl(t, &["net.ipv4.icmp_msgs_burst=10000000"]);
-        let open_ports = truth.open_ports();
+        // One listener port list for both families: the RST rules cover the same ports.
+        let mut open_ports = truth.open_ports();
+        if let Some((_, t6)) = v6 {
+            open_ports.extend(t6.open_ports());
+            open_ports.sort_unstable();
+            open_ports.dedup();
+        }
         netns::nft_load(
             t,
-            &nft::ruleset(shape.loss, shape.unreach_kind, &open_ports),
+            &nft::ruleset_with(
+                shape.loss,
+                shape.unreach_kind,
+                &open_ports,
+                v6.map(|(s6, _)| s6.unreach_kind),
+            ),
         )?;
         for (set, pairs) in [
             (nft::SET_OPEN, &truth.open),
@@ -156,12 +205,52 @@ impl Lab {
                 netns::nft_load(t, &batch)?;
             }
         }
+        if let Some((_, t6)) = v6 {
+            for (set, pairs) in [
+                (nft::SET_OPEN6, &t6.open),
+                (nft::SET_FILTERED6, &t6.filtered),
+                (nft::SET_UNREACH6, &t6.unreachable),
+            ] {
+                for batch in nft::element_batches(set, pairs, nft::CHUNK) {
+                    netns::nft_load(t, &batch)?;
+                }
+            }
+        }
         if shape.drop_all {
-            netns::nft_load(t, &nft::drop_all(&n.target_if))?;
+            netns::nft_load(t, &nft::drop_all_with(&n.target_if, v6.is_some()))?;
         }
         if !open_ports.is_empty() {
-            self.spawn_listener(&open_ports)?;
+            self.spawn_listener(&open_ports, shape.v4, v6.is_some())?;
         }
+        Ok(())
+    }
+
+    /// The IPv6 side: veth addresses (no DAD), the scanner's route and the target's local
+    /// route for 2001:2:0:19::/64, and no ICMPv6 rate limit at the target.
+    fn setup_ipv6(&mut self) -> Result<(), String> {
+        let n = &self.names;
+        let (s, t) = (n.scanner_ns.as_str(), n.target_ns.as_str());
+        for (ns, dev, addr) in [
+            (s, &n.scanner_if, SCANNER_ADDR6),
+            (t, &n.target_if, TARGET_ADDR6),
+        ] {
+            let cidr = format!("{addr}/{VETH_PREFIX_LEN6}");
+            netns::ip(&["-n", ns, "-6", "addr", "add", &cidr, "dev", dev, "nodad"])?;
+        }
+        let via = TARGET_ADDR6.to_string();
+        netns::ip(&["-n", s, "-6", "route", "add", TARGET_ROUTE6, "via", &via])?;
+        netns::ip(&[
+            "-n",
+            t,
+            "-6",
+            "route",
+            "add",
+            "local",
+            TARGET_ROUTE6,
+            "dev",
+            "lo",
+        ])?;
+        netns::sysctl(t, &["net.ipv6.icmp.ratelimit=0"])?;
         Ok(())
     }
 
@@ -208,7 +297,7 @@ impl Lab {
         Ok(())
     }
 
-    fn spawn_listener(&mut self, ports: &[u16]) -> Result<(), String> {
+    fn spawn_listener(&mut self, ports: &[u16], v4: bool, v6: bool) -> Result<(), String> {
         let me = std::env::current_exe()
             .map_err(|e| format!("cannot find my own executable to start listeners: {e}"))?;
         let list: Vec<String> = ports.iter().map(u16::to_string).collect();
@@ -216,6 +305,8 @@ impl Lab {
             .args(["netns", "exec", &self.names.target_ns])
             .arg(me)
             .args(["listen", "--ports", &list.join(",")])
+            .args(v4.then_some("--ipv4"))
+            .args(v6.then_some("--ipv6"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -331,6 +422,20 @@ fn quiet_ipv6(ns: &str) {
             "net.ipv6.conf.default.disable_ipv6=1",
         ],
     );
+}
+
+/// IPv6 on, but quiet: no duplicate address detection, router solicitations or router
+/// advertisements, so the only IPv6 frames are the lab's own and neighbour discovery.
+fn quiet_ipv6_on(ns: &str) -> Result<(), String> {
+    let mut keys = Vec::new();
+    for scope in ["all", "default", "lo"] {
+        keys.push(format!("net.ipv6.conf.{scope}.disable_ipv6=0"));
+        keys.push(format!("net.ipv6.conf.{scope}.accept_dad=0"));
+        keys.push(format!("net.ipv6.conf.{scope}.accept_ra=0"));
+        keys.push(format!("net.ipv6.conf.{scope}.router_solicitations=0"));
+    }
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    netns::sysctl(ns, &keys)
 }
 
 /// A veth pair with end `a` in namespace `a_ns` and end `b` in `b_ns`.

@@ -1,23 +1,9 @@
-//! synscan-lab: network-namespace lab shared by the end-to-end tests and `make demo`.
-//!
-//! Everything it creates lives in two namespaces named after `--name` (three with a wire: a
-//! middle one relaying frames between them), addressed only from 198.18.0.0/24 (veth) and a
-//! subnet of 198.19.0.0/16 (targets, on the target's lo).
+//! synscan-lab: the lab's command line (see the library for what each command does).
 #![forbid(unsafe_code)]
 
-mod cli;
-mod demo;
-mod inject;
-mod lab;
-mod listen;
-mod netns;
-mod nft;
-mod serve;
-mod truth;
-mod wire;
-
 use clap::Parser;
-use cli::{Cli, Cmd};
+use synscan_lab::cli::{self, Cli, Cmd};
+use synscan_lab::{connect, demo, inject, lab, listen, netns, serve, wire};
 
 fn main() {
     let cli = Cli::parse();
@@ -51,7 +37,11 @@ fn main() {
         }
         Cmd::Wire(a) => wire::run(&a),
         Cmd::Inject(a) => inject::run(&a),
-        Cmd::Listen(a) => match cli::parse_ports(&a.ports).and_then(|p| listen::listen(&p)) {
+        Cmd::Connect(a) => connect::run(&a),
+        Cmd::Listen(a) => match cli::parse_ports(&a.ports)
+            // Neither flag: IPv4, as before there was a choice.
+            .and_then(|p| listen::listen(&p, a.ipv4 || !a.ipv6, a.ipv6))
+        {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("synscan-lab listen: {e}");

@@ -1,10 +1,11 @@
 //! `synscan-lab serve`: raise a lab, print its truth as one JSON line, serve until told to stop.
 
 use crate::cli::{self, ServeArgs};
-use crate::lab::{self, Lab, Shape};
-use crate::netns::{Names, SCANNER_IP, TARGET_IP};
-use crate::truth::{self, Pair, Spec, Truth};
+use crate::lab::{self, Lab, Shape, Shape6};
+use crate::netns::{Names, SCANNER_ADDR, SCANNER_ADDR6, TARGET_ADDR, TARGET_ADDR6};
+use crate::truth::{self, Chosen, Spec, Truth, Truth6, WireInfo};
 use std::io::{Read, Write};
+use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,9 @@ pub struct Plan {
     /// Namespace behaviour.
     pub shape: Shape,
     /// The chosen truth.
-    pub truth: Truth,
+    pub truth: Chosen,
+    /// The chosen IPv6 truth, when the lab has an IPv6 side.
+    pub truth6: Option<Chosen<Ipv6Addr>>,
 }
 
 /// Check the options and choose the truth (no side effects).
@@ -44,7 +47,28 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
         filtered: a.filtered,
         unreachable: a.unreachable,
     };
-    let truth = truth::choose(&spec, seed)?;
+    let family = a.v6.family;
+    let spec4 = if family.has_v4() {
+        spec.clone()
+    } else {
+        Spec {
+            open_hosts: 0,
+            filtered: 0,
+            unreachable: 0,
+            ..spec.clone()
+        }
+    };
+    let truth = truth::choose(&spec4, seed)?;
+    let (v6, truth6) = if family.has_v6() {
+        let prefix6 = truth::parse_prefix6(&a.v6.prefix6)?;
+        let shape6 = Shape6 {
+            prefix: prefix6,
+            unreach_kind: a.v6.unreach6_kind,
+        };
+        (Some(shape6), Some(truth::choose6(&spec, prefix6, seed)?))
+    } else {
+        (None, None)
+    };
     let shape = Shape {
         prefix,
         loss: a.loss,
@@ -53,6 +77,8 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
         wire: a.wire.wanted().then(|| a.wire.clone()),
         // The wire's draws follow the lab seed (but frame timing still varies run to run).
         wire_seed: seed.rotate_left(17) ^ 0x5bd1_e995,
+        v4: family.has_v4(),
+        v6,
     };
     Ok(Plan {
         names: Names::new(&name),
@@ -60,53 +86,64 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
         ports,
         shape,
         truth,
+        truth6,
     })
 }
 
-fn pairs_json(p: &[Pair]) -> serde_json::Value {
-    p.iter()
-        .map(|(a, port)| serde_json::json!([a.to_string(), port]))
-        .collect()
+/// The wire part of the description: None without a wire.
+fn wire_info(p: &Plan) -> Option<WireInfo> {
+    p.shape.wire.as_ref().map(|w| WireInfo {
+        middle_ns: p.names.middle_ns.clone(),
+        delay_ms: w.delay_ms,
+        jitter_ms: w.jitter_ms,
+        loss: w.wire_loss,
+        duplicate: w.duplicate,
+        reorder: w.reorder,
+        stats_file: lab::stats_path(&p.names.name),
+    })
 }
 
-/// The wire part of the JSON: null without a wire.
-fn wire_json(p: &Plan) -> serde_json::Value {
-    match &p.shape.wire {
-        None => serde_json::Value::Null,
-        Some(w) => serde_json::json!({
-            "middle_ns": p.names.middle_ns,
-            "delay_ms": w.delay_ms,
-            "jitter_ms": w.jitter_ms,
-            "loss": w.wire_loss,
-            "duplicate": w.duplicate,
-            "reorder": w.reorder,
-            "stats_file": lab::stats_path(&p.names.name).to_string_lossy(),
-        }),
+/// The description of a raised lab (what `serve` prints as one JSON line).
+pub fn truth(p: &Plan) -> Truth {
+    Truth {
+        name: p.names.name.clone(),
+        seed: p.seed,
+        scanner_ns: p.names.scanner_ns.clone(),
+        target_ns: p.names.target_ns.clone(),
+        scanner_if: p.names.scanner_if.clone(),
+        target_if: p.names.target_if.clone(),
+        scanner_ip: SCANNER_ADDR,
+        target_ip: TARGET_ADDR,
+        prefix: p.shape.prefix.to_string(),
+        ports: p.ports.clone(),
+        open: p.truth.open.iter().copied().collect(),
+        filtered: p.truth.filtered.iter().copied().collect(),
+        unreachable: p.truth.unreachable.iter().copied().collect(),
+        unreach_kind: p.shape.unreach_kind.nft_name().to_string(),
+        loss: p.shape.loss,
+        drop_all: p.shape.drop_all,
+        wire: wire_info(p),
+        ipv6: truth6(p),
     }
+}
+
+/// The IPv6 part of the description: None without an IPv6 side.
+fn truth6(p: &Plan) -> Option<Truth6> {
+    let (shape, chosen) = (p.shape.v6.as_ref()?, p.truth6.as_ref()?);
+    Some(Truth6 {
+        scanner_ip: SCANNER_ADDR6,
+        target_ip: TARGET_ADDR6,
+        prefix: shape.prefix.to_string(),
+        open: chosen.open.iter().copied().collect(),
+        filtered: chosen.filtered.iter().copied().collect(),
+        unreachable: chosen.unreachable.iter().copied().collect(),
+        unreach_kind: shape.unreach_kind.nft_name().to_string(),
+    })
 }
 
 /// The one-line JSON description of a raised lab.
 pub fn truth_json(p: &Plan) -> String {
-    serde_json::json!({
-        "name": p.names.name,
-        "seed": p.seed,
-        "scanner_ns": p.names.scanner_ns,
-        "target_ns": p.names.target_ns,
-        "scanner_if": p.names.scanner_if,
-        "target_if": p.names.target_if,
-        "scanner_ip": SCANNER_IP,
-        "target_ip": TARGET_IP,
-        "prefix": p.shape.prefix.to_string(),
-        "ports": p.ports,
-        "open": pairs_json(&p.truth.open),
-        "filtered": pairs_json(&p.truth.filtered),
-        "unreachable": pairs_json(&p.truth.unreachable),
-        "unreach_kind": p.shape.unreach_kind.nft_name(),
-        "loss": p.shape.loss,
-        "drop_all": p.shape.drop_all,
-        "wire": wire_json(p),
-    })
-    .to_string()
+    truth(p).to_line()
 }
 
 /// A flag raised by SIGTERM, SIGINT or SIGHUP (so teardown runs instead of dying).
@@ -139,7 +176,12 @@ pub fn run(a: &ServeArgs) -> i32 {
             return 2;
         }
     };
-    let mut lab = match Lab::up(plan.names.clone(), &plan.shape, &plan.truth) {
+    let mut lab = match Lab::up(
+        plan.names.clone(),
+        &plan.shape,
+        &plan.truth,
+        plan.truth6.as_ref(),
+    ) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("synscan-lab: lab setup failed (torn down): {e}");
@@ -200,6 +242,7 @@ mod tests {
             unreach_kind: UnreachKind::Admin,
             drop_all: false,
             wire: WireArgs::default(),
+            v6: crate::cli::Ipv6Args::default(),
         }
     }
 
@@ -226,6 +269,61 @@ mod tests {
         let first = &v["open"][0];
         assert!(first[0].as_str().unwrap().starts_with("198.19.0."));
         assert!(first[1].as_u64().is_some());
+    }
+
+    #[test]
+    fn truth_line_reads_back_typed() {
+        let mut a = args();
+        a.wire.delay_ms = 5;
+        let p = plan(&a, "unused").unwrap();
+        let t = Truth::parse(&truth_json(&p)).unwrap();
+        assert_eq!(t, truth(&p));
+        assert_eq!(t.scanner_ip, std::net::Ipv4Addr::new(198, 18, 0, 1));
+        assert_eq!(t.open.len(), 2);
+        assert_eq!(t.open, p.truth.open.iter().copied().collect());
+        assert_eq!(t.namespaces(), ["x1s", "x1t", "x1m"]);
+        assert_eq!(t.middle_ns(), Some("x1m"));
+        assert_eq!(t.ports_arg().split(',').count(), 23);
+        assert!(Truth::parse("{\"name\": \"x\"}").is_err());
+    }
+
+    #[test]
+    fn ipv6_side_described_per_family() {
+        use crate::cli::{Family, Unreach6Kind};
+        let t4 = truth(&plan(&args(), "u").unwrap());
+        assert!(t4.ipv6.is_none());
+        let line = truth_json(&plan(&args(), "u").unwrap());
+        assert!(
+            !line.contains("ipv6"),
+            "IPv4 labs print what they always did: {line}"
+        );
+
+        let mut a = args();
+        a.v6.family = Family::Mixed;
+        a.v6.unreach6_kind = Unreach6Kind::NoRoute;
+        let p = plan(&a, "u").unwrap();
+        let t = Truth::parse(&truth_json(&p)).unwrap();
+        assert_eq!(
+            t.open, t4.open,
+            "a mixed lab keeps the IPv4 truth of its seed"
+        );
+        let v6 = t.ipv6.as_ref().expect("IPv6 side");
+        assert_eq!(v6.scanner_ip.to_string(), "2001:2:0:18::1");
+        assert_eq!(v6.target_ip.to_string(), "2001:2:0:18::2");
+        assert_eq!(v6.prefix, "2001:2:0:19::/120");
+        assert_eq!(v6.unreach_kind, "no-route");
+        assert_eq!(
+            (v6.open.len(), v6.filtered.len(), v6.unreachable.len()),
+            (2, 1, 1)
+        );
+
+        a.v6.family = Family::V6;
+        let t = truth(&plan(&a, "u").unwrap());
+        assert!(t.open.is_empty() && t.filtered.is_empty() && t.unreachable.is_empty());
+        assert_eq!(t.ipv6.as_ref().map(|v| v.open.len()), Some(2));
+
+        a.v6.prefix6 = "2001:db8::/120".into();
+        assert!(plan(&a, "u").is_err());
     }
 
     #[test]
