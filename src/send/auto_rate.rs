@@ -15,8 +15,13 @@ pub const START_PPS: u64 = 10_000;
 pub const MIN_PPS: u64 = 1_000;
 /// Highest adaptive rate by default (--max-rate changes it).
 pub const MAX_PPS: u64 = 10_000_000;
-/// Shortest judging window: below it a window holds too few answers to count.
-const MIN_WINDOW: Duration = Duration::from_millis(10);
+/// Shortest judging window: below it a window holds too few answers to count, and the
+/// receive batching and the table loop's turn (which delay an answer's counting beyond the
+/// measured round trip) would skew the share while the rate doubles.
+const MIN_WINDOW: Duration = Duration::from_millis(50);
+/// Delay between an answer's capture and its counting by the table loop (receive batches,
+/// the loop's turn), added to the round trip when matching answers to what was sent.
+const COUNTING_LAG: Duration = Duration::from_millis(5);
 /// Window while no round trip is measured yet.
 const DEFAULT_WINDOW: Duration = Duration::from_millis(100);
 /// Longest window: judged after this even with few answers (then the rate holds).
@@ -153,7 +158,7 @@ impl AutoRate {
             self.close_window(now, t);
             return (self.pps() != old).then_some(self.pps());
         }
-        let rtt = t.srtt.unwrap_or(DEFAULT_WINDOW);
+        let rtt = t.srtt.map_or(DEFAULT_WINDOW, |r| r + COUNTING_LAG);
         let answers = t
             .first_try_answers
             .saturating_sub(self.at_start.first_try_answers);
@@ -175,7 +180,8 @@ impl AutoRate {
         if answers < MIN_ANSWERS || sent == 0 {
             return None; // too little to clock on: hold
         }
-        let share = answers as f64 / sent as f64;
+        // Answers counted late can make one window look better than every probe answered.
+        let share = (answers as f64 / sent as f64).min(1.0);
         let best = self
             .best_share
             .map_or(share, |b| (b * BEST_DECAY).max(share));
@@ -288,13 +294,13 @@ mod tests {
     }
 
     #[test]
-    fn a_clean_path_grows_to_what_the_senders_manage_within_a_tenth_of_a_second() {
+    fn a_clean_path_grows_to_what_the_senders_manage_within_a_third_of_a_second() {
         let t0 = Instant::now();
         let mut c = AutoRate::new(t0, Bounds::default());
         let rates = path(f64::INFINITY, 0.0, 1.0, 1).run(&mut c, t0, 1);
-        // 10k doubles every 10 ms window while the senders keep up: 320k by 60 ms, then
+        // 10k doubles every 50 ms window while the senders keep up: 320k by 250 ms, then
         // it stops growing at 640k since the senders manage 400k.
-        assert!(rates[99] >= 320_000, "{}", rates[99]);
+        assert!(rates[299] >= 320_000, "{}", rates[299]);
         assert!(
             rates.iter().all(|&r| r <= 640_000),
             "{:?}",
