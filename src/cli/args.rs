@@ -133,9 +133,9 @@ pub struct Args {
     #[serde(skip)]
     pub resume_file: Option<String>,
 
-    /// Packets per second: N (1 to 100000000; 10k, 1.5M), max (as fast as the send path
-    /// goes) or auto (starts at 10000, rises while answers come on the first try, falls when
-    /// retries are needed) [default: 10000].
+    /// Packets per second: N (1 to 100000000; 10k, 1.5M) or max (as fast as the send path goes);
+    /// auto is the default [default: auto: starts at 10000, doubles every round trip while
+    /// answers keep up, backs off on congestion, holds when too few probes are answered].
     #[arg(
         long,
         value_name = "PPS",
@@ -143,6 +143,22 @@ pub struct Args {
         help_heading = TIMING
     )]
     pub rate: Option<String>,
+    /// Lowest rate the adaptive default may fall to [default: 1000].
+    #[arg(
+        long = "min-rate",
+        value_name = "PPS",
+        allow_negative_numbers = true,
+        help_heading = TIMING
+    )]
+    pub min_rate: Option<String>,
+    /// Highest rate the adaptive default may grow to [default: 10000000].
+    #[arg(
+        long = "max-rate",
+        value_name = "PPS",
+        allow_negative_numbers = true,
+        help_heading = TIMING
+    )]
+    pub max_rate: Option<String>,
     /// Retransmissions of an unanswered probe, 0 to 20 [default: adaptive, 1 growing to 10 as
     /// loss is measured].
     #[arg(

@@ -13,8 +13,6 @@ use std::time::Duration;
 
 /// How many ports are scanned when neither -p nor --top-ports is given.
 pub const DEFAULT_TOP_PORTS: usize = 100;
-/// Packets per second when --rate is absent.
-pub const DEFAULT_RATE: u64 = 10_000;
 /// Fewest retransmissions when --retries is absent (more when the path loses probes).
 pub const DEFAULT_RETRIES: u32 = 1;
 /// Most retransmissions the adaptive default grows to (nmap's --max-retries default).
@@ -25,6 +23,7 @@ pub const LARGE_SCAN_ADDRESSES: u64 = 1 << 24;
 /// Where an interrupted scan writes its resume file by default.
 pub const DEFAULT_RESUME_FILE: &str = "synscan.resume";
 
+use crate::send::auto_rate::Bounds;
 /// Sending speed (the pacer's type: the sender owns what a rate means).
 pub use crate::send::pace::Rate;
 
@@ -132,13 +131,16 @@ fn parse_u64(flag: &str, value: &str, hint: &str) -> Result<u64, ScanError> {
 
 fn parse_rate(value: &str) -> Result<Rate, ScanError> {
     let hint = "use packets per second (1 to 100000000, e.g. 10000, 10k, 1.5M), max or auto";
+    match value.trim().to_ascii_lowercase().as_str() {
+        "max" => Ok(Rate::Max),
+        "auto" => Ok(Rate::Auto(Bounds::default())),
+        _ => parse_pps("--rate", value, hint).map(Rate::Pps),
+    }
+}
+
+/// Packets per second: a number with an optional k or M suffix, 1 to 100000000.
+fn parse_pps(flag: &str, value: &str, hint: &str) -> Result<u64, ScanError> {
     let v = value.trim().to_ascii_lowercase();
-    if v == "max" {
-        return Ok(Rate::Max);
-    }
-    if v == "auto" {
-        return Ok(Rate::Auto);
-    }
     let (num, mult) = match v.chars().last() {
         Some('k') => (&v[..v.len() - 1], 1_000.0),
         Some('m') => (&v[..v.len() - 1], 1_000_000.0),
@@ -146,12 +148,47 @@ fn parse_rate(value: &str) -> Result<Rate, ScanError> {
     };
     let n: f64 = num
         .parse()
-        .map_err(|_| usage(format!("bad --rate \"{value}\": {hint}")))?;
+        .map_err(|_| usage(format!("bad {flag} \"{value}\": {hint}")))?;
     let pps = n * mult;
     if !pps.is_finite() || !(1.0..=100_000_000.0).contains(&pps) {
-        return Err(usage(format!("bad --rate \"{value}\": {hint}")));
+        return Err(usage(format!("bad {flag} \"{value}\": {hint}")));
     }
-    Ok(Rate::Pps(pps.round() as u64))
+    Ok(pps.round() as u64)
+}
+
+/// The rate from --rate, --min-rate and --max-rate: adaptive within the bounds unless
+/// --rate fixes it (the bounds then would do nothing, so they are refused).
+fn build_rate(rate: Option<&str>, min: Option<&str>, max: Option<&str>) -> Result<Rate, ScanError> {
+    let hint = "use packets per second (1 to 100000000, e.g. 5000, 50k, 1.5M)";
+    let mut bounds = Bounds::default();
+    // One bound alone moves the other default out of its way.
+    if let Some(m) = min {
+        bounds.min = parse_pps("--min-rate", m, hint)?;
+        bounds.max = bounds.max.max(bounds.min);
+    }
+    if let Some(m) = max {
+        bounds.max = parse_pps("--max-rate", m, hint)?;
+        if min.is_none() {
+            bounds.min = bounds.min.min(bounds.max);
+        }
+    }
+    if bounds.min > bounds.max {
+        return Err(usage(format!(
+            "--min-rate {} is above --max-rate {}: give a range whose low end is the lower",
+            bounds.min, bounds.max
+        )));
+    }
+    match rate.map(parse_rate).transpose()? {
+        None | Some(Rate::Auto(_)) => Ok(Rate::Auto(bounds)),
+        Some(fixed) if min.is_some() || max.is_some() => Err(usage(format!(
+            "--min-rate and --max-rate bound the adaptive rate; --rate {} fixes it: give one or the other",
+            match fixed {
+                Rate::Pps(p) => p.to_string(),
+                _ => "max".to_string(),
+            }
+        ))),
+        Some(fixed) => Ok(fixed),
+    }
 }
 
 fn parse_seconds(flag: &str, value: &str) -> Result<Duration, ScanError> {
@@ -459,10 +496,11 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
         Some(s) => Shard::parse(s)?,
         None => Shard::WHOLE,
     };
-    let rate = match &args.rate {
-        Some(r) => parse_rate(r)?,
-        None => Rate::Pps(DEFAULT_RATE),
-    };
+    let rate = build_rate(
+        args.rate.as_deref(),
+        args.min_rate.as_deref(),
+        args.max_rate.as_deref(),
+    )?;
     let retries = match &args.retries {
         Some(r) => {
             let n = parse_u64("--retries", r, "use a count from 0 to 20")?;
@@ -584,6 +622,50 @@ mod tests {
         assert_eq!(parse_rate("10k").ok(), Some(Rate::Pps(10_000)));
         assert_eq!(parse_rate("1.5M").ok(), Some(Rate::Pps(1_500_000)));
         assert_eq!(parse_rate("max").ok(), Some(Rate::Max));
+        let auto = |min, max| Some(Rate::Auto(Bounds { min, max }));
+        let d = Bounds::default();
+        assert_eq!(parse_rate("auto").ok(), auto(d.min, d.max));
+        assert_eq!(build_rate(None, None, None).ok(), auto(d.min, d.max));
+        assert_eq!(
+            build_rate(Some("auto"), None, None).ok(),
+            auto(d.min, d.max)
+        );
+        assert_eq!(
+            build_rate(None, Some("50k"), Some("2M")).ok(),
+            auto(50_000, 2_000_000)
+        );
+        assert_eq!(build_rate(None, None, Some("500")).ok(), auto(500, 500));
+        assert_eq!(
+            build_rate(None, Some("20M"), None).ok(),
+            auto(20_000_000, 20_000_000)
+        );
+        assert_eq!(
+            build_rate(Some("7k"), None, None).ok(),
+            Some(Rate::Pps(7000))
+        );
+        for (rate, min, max, flag) in [
+            (
+                Some("7k"),
+                Some("1k"),
+                None,
+                "--min-rate and --max-rate bound",
+            ),
+            (
+                Some("max"),
+                None,
+                Some("1M"),
+                "--min-rate and --max-rate bound",
+            ),
+            (None, Some("2M"), Some("1M"), "--min-rate 2000000 is above"),
+            (None, Some("0"), None, "bad --min-rate \"0\""),
+            (None, None, Some("fast"), "bad --max-rate \"fast\""),
+        ] {
+            let err = build_rate(rate, min, max)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.starts_with(flag), "{rate:?} {min:?} {max:?}: {err}");
+        }
         for bad in ["0", "-5", "abc", "", "1e12", "NaN"] {
             let err = parse_rate(bad)
                 .err()

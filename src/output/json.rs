@@ -47,7 +47,7 @@ impl StreamFormat for Json {
     fn trailer(&self, out: &mut Sink, info: &ScanInfo, s: &ScanSummary) -> io::Result<()> {
         writeln!(
             out,
-            "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"capture_drops\":{},\"lower_rate_advised\":{},\"interrupted\":{}}}",
+            "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"capture_drops\":{},\"rate_pps\":{},\"lower_rate_advised\":{},\"interrupted\":{}}}",
             epoch_secs(info.start),
             epoch_secs(end_time(info, s)),
             s.elapsed.as_secs_f64(),
@@ -57,6 +57,9 @@ impl StreamFormat for Json {
             s.stats.replies,
             s.stats.replies_only_on_retry,
             s.stats.capture_drops,
+            s.stats
+                .rate_pps
+                .map_or_else(|| "null".to_string(), |p| p.to_string()),
             s.losing_probes(),
             s.interrupted
         )

@@ -71,6 +71,9 @@ impl Progress {
             self.began.elapsed().as_secs_f64(),
             stats.found_open,
         );
+        if let Some(pps) = stats.rate_pps {
+            line.push_str(&format!(" (limit {:.1})", pps as f64 / 1000.0));
+        }
         if stats.capture_drops > 0 {
             line.push_str(&format!(", capture drops={}", stats.capture_drops));
         }

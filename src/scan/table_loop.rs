@@ -47,7 +47,7 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 /// lags the sending less and fewer results wait in memory.
 const EPOCHS_PER_CHECKPOINT: u32 = 8;
 
-/// How often the monitor (progress, rate control) runs.
+/// How often the monitor shows progress (adaptive rate control reads every turn).
 const MONITOR_EVERY: Duration = Duration::from_millis(250);
 
 /// Longest wait for events in one turn: the loop must notice the end and the clock.
@@ -204,11 +204,15 @@ pub fn run(
         found_open: 0,
         last_send: Instant::now(),
     };
-    let looped = run_loop(module, &mut rec, sink, wait, &mut |module, rec| {
-        let stats = snapshot(module, rec.table, rec.found_open, pacer);
-        pacer.observe(Instant::now(), &stats);
-        if let Some(p) = progress.as_mut() {
-            p.tick(&stats);
+    let adaptive = pacer.adaptive();
+    let looped = run_loop(module, &mut rec, sink, wait, &mut |module, rec, show| {
+        // An adaptive rate is clocked by answers: it reads the counters every turn.
+        if adaptive || show {
+            let stats = snapshot(module, rec.table, rec.found_open, pacer);
+            pacer.observe(Instant::now(), &stats);
+            if let (true, Some(p)) = (show, progress.as_mut()) {
+                p.tick(&stats);
+            }
         }
     });
     if let Some(p) = progress.as_mut() {
@@ -222,7 +226,8 @@ pub fn run(
     })
 }
 
-type Monitor<'m> = dyn FnMut(&dyn ProbeModule, &Recorder<'_>) + 'm;
+/// Called every turn; the flag says a progress tick is due.
+type Monitor<'m> = dyn FnMut(&dyn ProbeModule, &Recorder<'_>, bool) + 'm;
 
 fn run_loop(
     module: &mut dyn ProbeModule,
@@ -244,10 +249,11 @@ fn run_loop(
             module.retry(std::mem::take(&mut retries));
         }
         rec.release.tick(now, sink, rec.table, rec.order)?;
-        if now.duration_since(last_tick) >= MONITOR_EVERY {
+        let show = now.duration_since(last_tick) >= MONITOR_EVERY;
+        if show {
             last_tick = now;
-            monitor(module, rec);
         }
+        monitor(module, rec, show);
         if module.sending_done() {
             if rec.table.is_empty() {
                 return Ok(());

@@ -1,79 +1,220 @@
-//! `--rate auto`: raises the send rate while answers come on the first try and backs off
-//! when the share of answers that needed a retry rises, as TCP's congestion control does
-//! with its window. Pure: the caller passes time and the probe table's counters.
+//! The adaptive rate (the default): slow start clocked by answers, like TCP's. The rate
+//! doubles every round trip while the share of probes answered on their first try holds,
+//! and comes down when that share falls below the best seen (a queue overrun somewhere)
+//! or the capture drops frames. Random path loss keeps the share steady whatever the
+//! rate, so it does not pull the rate down; congestion makes the share fall as the rate
+//! rises, so it does. With too few answers to judge (a sparse sweep), the rate holds.
+//! Pure: the caller passes time and the scan's running totals.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Starting rate of an automatic run (packets per second).
+/// Starting rate (packets per second), unless the bounds say otherwise.
 pub const START_PPS: u64 = 10_000;
-/// Lowest automatic rate.
+/// Lowest adaptive rate by default (--min-rate changes it).
 pub const MIN_PPS: u64 = 1_000;
-/// Highest automatic rate.
+/// Highest adaptive rate by default (--max-rate changes it).
 pub const MAX_PPS: u64 = 10_000_000;
-/// Length of one judging window.
-pub const WINDOW: Duration = Duration::from_millis(500);
-/// Answers a window needs before its retry share means anything.
-const MIN_ANSWERS: u64 = 30;
-/// Retry share above which the rate comes down.
-const BACK_OFF_ABOVE: f64 = 0.02;
-/// Retry share below which the rate goes up.
-const GROW_BELOW: f64 = 0.005;
+/// Shortest judging window: below it a window holds too few answers to count, and the
+/// receive batching and the table loop's turn (which delay an answer's counting beyond the
+/// measured round trip) would skew the share while the rate doubles.
+const MIN_WINDOW: Duration = Duration::from_millis(50);
+/// Delay between an answer's capture and its counting by the table loop (receive batches,
+/// the loop's turn), added to the round trip when matching answers to what was sent.
+const COUNTING_LAG: Duration = Duration::from_millis(5);
+/// Window while no round trip is measured yet.
+const DEFAULT_WINDOW: Duration = Duration::from_millis(100);
+/// Longest window: judged after this even with few answers (then the rate holds).
+const MAX_WINDOW: Duration = Duration::from_secs(1);
+/// First-try answers a window needs before its share means anything.
+const MIN_ANSWERS: u64 = 100;
+/// A window whose answered share is this far below the best seen means congestion.
+const CONGESTION_MARGIN: f64 = 0.10;
+/// The best share seen forgets this much per window, so a drifting mix of targets does
+/// not leave a stale mark.
+const BEST_DECAY: f64 = 0.998;
+/// Back-off below the estimated carried rate on congestion.
+const BACK_OFF: f64 = 0.9;
+/// Back-off factor when the drop is slight (a tenth at least).
+const MIN_BACK_OFF: f64 = 0.9;
+/// Deepest single back-off (to a third).
+const MAX_BACK_OFF: f64 = 0.33;
+/// Back-off factor on capture drops.
+const DROPS_BACK_OFF: f64 = 0.7;
+/// Growth per window after the first congestion (before it, the rate doubles).
+const AVOIDANCE_GROWTH: f64 = 1.1;
+/// The rate grows only when the senders reached this share of it (else it is not the
+/// rate that limits).
+const BINDING_SHARE: f64 = 0.8;
+/// Send history kept to find what was sent one round trip before a window.
+const HISTORY: Duration = Duration::from_secs(4);
+
+/// Bounds of the adaptive rate (--min-rate, --max-rate).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Lowest rate.
+    pub min: u64,
+    /// Highest rate.
+    pub max: u64,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            min: MIN_PPS,
+            max: MAX_PPS,
+        }
+    }
+}
+
+/// The scan's running totals the controller reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Frames sent, retries included.
+    pub packets: u64,
+    /// New probes sent.
+    pub new_probes: u64,
+    /// Answers that decided a probe on its first try.
+    pub first_try_answers: u64,
+    /// Frames the capture dropped.
+    pub capture_drops: u64,
+    /// The smoothed round trip, once measured.
+    pub srtt: Option<Duration>,
+}
 
 /// The controller's state.
 #[derive(Clone, Debug)]
 pub struct AutoRate {
-    pps: u64,
+    pps: f64,
+    bounds: Bounds,
+    slow_start: bool,
     window_start: Instant,
-    answered: u64,
-    on_retry: u64,
-    /// Windows to sit out after a back-off: its effect shows only a timeout later.
+    at_start: Totals,
+    /// (time, new probes sent by then), oldest first.
+    sends: VecDeque<(Instant, u64)>,
+    best_share: Option<f64>,
+    /// Windows to sit out after a change: its effect shows a round trip later.
     cool_down: u32,
 }
 
 impl AutoRate {
-    /// A controller starting at `START_PPS` at `now`.
-    pub fn new(now: Instant) -> AutoRate {
+    /// A controller within `bounds`, starting at `now`.
+    pub fn new(now: Instant, bounds: Bounds) -> AutoRate {
+        let max = bounds.max.max(1);
+        let min = bounds.min.clamp(1, max);
         AutoRate {
-            pps: START_PPS,
+            pps: START_PPS.clamp(min, max) as f64,
+            bounds: Bounds { min, max },
+            slow_start: true,
             window_start: now,
-            answered: 0,
-            on_retry: 0,
+            at_start: Totals::default(),
+            sends: VecDeque::from([(now, 0)]),
+            best_share: None,
             cool_down: 0,
         }
     }
 
     /// The current rate.
     pub fn pps(&self) -> u64 {
-        self.pps
+        self.pps.round() as u64
     }
 
-    /// Feeds the table's running totals of answers and answers that needed a retry;
-    /// returns the new rate when it changes.
-    pub fn update(&mut self, now: Instant, answered: u64, on_retry: u64) -> Option<u64> {
-        if now.saturating_duration_since(self.window_start) < WINDOW {
+    /// New probes sent by `t` (as far as the history tells).
+    fn sent_by(&self, t: Instant) -> u64 {
+        let i = self.sends.partition_point(|&(at, _)| at <= t);
+        match i {
+            0 => self.sends.front().map_or(0, |s| s.1),
+            _ => self.sends[i - 1].1,
+        }
+    }
+
+    fn set(&mut self, pps: f64) {
+        self.pps = pps.clamp(self.bounds.min as f64, self.bounds.max as f64);
+    }
+
+    /// Feeds the running totals at `now` (call it often: every loop turn); returns the new
+    /// rate when it changes.
+    pub fn update(&mut self, now: Instant, t: &Totals) -> Option<u64> {
+        let old = self.pps();
+        if self.sends.back().is_some_and(|&(at, _)| now > at) {
+            self.sends.push_back((now, t.new_probes));
+        }
+        while self.sends.len() > 2
+            && self.sends[1].0 + HISTORY < now
+            && self.sends[1].0 < self.window_start
+        {
+            self.sends.pop_front();
+        }
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if t.capture_drops > self.at_start.capture_drops {
+            // This machine cannot take the replies: no need to wait for the window.
+            let actual = t.packets.saturating_sub(self.at_start.packets) as f64
+                / elapsed.as_secs_f64().max(1e-3);
+            if self.cool_down > 0 {
+                self.cool_down -= 1;
+            } else {
+                self.back_off(actual, DROPS_BACK_OFF / BACK_OFF);
+            }
+            self.close_window(now, t);
+            return (self.pps() != old).then_some(self.pps());
+        }
+        let rtt = t.srtt.map_or(DEFAULT_WINDOW, |r| r + COUNTING_LAG);
+        let answers = t
+            .first_try_answers
+            .saturating_sub(self.at_start.first_try_answers);
+        if elapsed < rtt.clamp(MIN_WINDOW, MAX_WINDOW)
+            || (answers < MIN_ANSWERS && elapsed < MAX_WINDOW)
+        {
             return None;
         }
-        let d_answered = answered.saturating_sub(self.answered);
-        let d_retry = on_retry.saturating_sub(self.on_retry);
-        if d_answered < MIN_ANSWERS {
-            return None; // too little signal: keep collecting
-        }
-        self.window_start = now;
-        self.answered = answered;
-        self.on_retry = on_retry;
+        // The answers of this window were sent one round trip earlier.
+        let sent = self
+            .sent_by(now.checked_sub(rtt).unwrap_or(now))
+            .saturating_sub(self.sent_by(self.window_start.checked_sub(rtt).unwrap_or(now)));
+        let actual = t.packets.saturating_sub(self.at_start.packets) as f64 / elapsed.as_secs_f64();
+        self.close_window(now, t);
         if self.cool_down > 0 {
             self.cool_down -= 1;
             return None;
         }
-        let share = d_retry as f64 / d_answered as f64;
-        let old = self.pps;
-        if share > BACK_OFF_ABOVE {
-            self.pps = (self.pps * 7 / 10).max(MIN_PPS);
-            self.cool_down = 1;
-        } else if share < GROW_BELOW {
-            self.pps = (self.pps + self.pps / 4).min(MAX_PPS);
+        if answers < MIN_ANSWERS || sent == 0 {
+            return None; // too little to clock on: hold
         }
-        (self.pps != old).then_some(self.pps)
+        // Answers counted late can make one window look better than every probe answered.
+        let share = (answers as f64 / sent as f64).min(1.0);
+        let best = self
+            .best_share
+            .map_or(share, |b| (b * BEST_DECAY).max(share));
+        self.best_share = Some(best);
+        // Below the best by the margin and by more than counting noise (3 sigma).
+        let sigma = (share * (1.0 - share).max(0.0) / sent as f64).sqrt();
+        if share < best * (1.0 - CONGESTION_MARGIN) - 3.0 * sigma {
+            // What the path carried is about the share's fall times what was sent.
+            self.back_off(actual, share / best);
+        } else if actual >= self.pps * BINDING_SHARE {
+            let factor = if self.slow_start {
+                2.0
+            } else {
+                AVOIDANCE_GROWTH
+            };
+            self.set(self.pps * factor);
+        }
+        (self.pps() != old).then_some(self.pps())
+    }
+
+    /// Comes down from what was actually sent (when the senders fell short of the rate),
+    /// scaled by `carried` (the share of it the path seems to carry), by at least a tenth
+    /// and at most to a third.
+    fn back_off(&mut self, actual: f64, carried: f64) {
+        let from = self.pps.min(actual.max(self.pps / 2.0));
+        self.set(from * (carried * BACK_OFF).clamp(MAX_BACK_OFF, MIN_BACK_OFF));
+        self.slow_start = false;
+        self.cool_down = 1;
+    }
+
+    fn close_window(&mut self, now: Instant, t: &Totals) {
+        self.window_start = now;
+        self.at_start = *t;
     }
 }
 
@@ -81,49 +222,174 @@ impl AutoRate {
 mod tests {
     use super::*;
 
-    #[test]
-    fn grows_while_clean_and_backs_off_on_retries() {
-        let t0 = Instant::now();
-        let mut c = AutoRate::new(t0);
-        let w = |i: u32| t0 + WINDOW * i;
-        assert_eq!(c.update(w(0), 1000, 0), None, "a window must pass first");
-        assert_eq!(c.update(w(1), 1000, 0), Some(12_500));
-        assert_eq!(
-            c.update(w(2), 2000, 2),
-            Some(15_625),
-            "0.2% retries still grows"
-        );
-        assert_eq!(
-            c.update(w(3), 3000, 52),
-            Some(10_937),
-            "5% retries backs off"
-        );
-        assert_eq!(c.update(w(4), 4000, 152), None, "one window of cool-down");
-        assert_eq!(c.update(w(5), 5000, 162), None, "1% retries holds the rate");
-        assert_eq!(c.pps(), 10_937);
+    /// A simulated path, stepped every millisecond: the senders manage at most
+    /// `sender_max` pps, the path carries `capacity` pps (the excess is lost), every
+    /// probe is answered unless lost (`loss` each way), after `rtt`.
+    struct Path {
+        sender_max: f64,
+        capacity: f64,
+        loss: f64,
+        answered: f64,
+        rtt: Duration,
+        seed: u64,
+    }
+
+    impl Path {
+        fn rand(&mut self) -> f64 {
+            // xorshift64*
+            self.seed ^= self.seed >> 12;
+            self.seed ^= self.seed << 25;
+            self.seed ^= self.seed >> 27;
+            (self.seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        }
+
+        /// Runs `secs` seconds; returns the rate at each millisecond.
+        fn run(&mut self, c: &mut AutoRate, t0: Instant, secs: u64) -> Vec<u64> {
+            let ms = Duration::from_millis(1);
+            let lag = (self.rtt.as_millis() as usize).max(1);
+            let mut t = Totals {
+                srtt: Some(self.rtt),
+                ..Totals::default()
+            };
+            let mut in_flight: VecDeque<u64> = VecDeque::from(vec![0; lag]);
+            let mut carry = 0.0;
+            let mut rates = Vec::new();
+            for i in 1..=secs * 1000 {
+                let now = t0 + ms * i as u32;
+                carry += c.pps().min(self.sender_max as u64) as f64 / 1000.0;
+                let sent = carry.floor();
+                carry -= sent;
+                let carried = sent.min(self.capacity / 1000.0);
+                let mut answers = 0;
+                for _ in 0..carried as u64 {
+                    let lost = self.rand() < self.loss || self.rand() < self.loss;
+                    if !lost && self.rand() < self.answered {
+                        answers += 1;
+                    }
+                }
+                t.packets += sent as u64;
+                t.new_probes += sent as u64;
+                in_flight.push_back(answers);
+                t.first_try_answers += in_flight.pop_front().unwrap_or(0);
+                c.update(now, &t);
+                rates.push(c.pps());
+            }
+            rates
+        }
+    }
+
+    fn path(capacity: f64, loss: f64, answered: f64, rtt_ms: u64) -> Path {
+        Path {
+            sender_max: 400_000.0,
+            capacity,
+            loss,
+            answered,
+            rtt: Duration::from_millis(rtt_ms),
+            seed: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    fn mean(v: &[u64]) -> f64 {
+        v.iter().sum::<u64>() as f64 / v.len() as f64
     }
 
     #[test]
-    fn waits_for_enough_answers_and_stays_in_bounds() {
+    fn a_clean_path_grows_to_what_the_senders_manage_within_a_third_of_a_second() {
         let t0 = Instant::now();
-        let mut c = AutoRate::new(t0);
-        assert_eq!(
-            c.update(t0 + WINDOW, 10, 0),
-            None,
-            "10 answers decide nothing"
+        let mut c = AutoRate::new(t0, Bounds::default());
+        let rates = path(f64::INFINITY, 0.0, 1.0, 1).run(&mut c, t0, 1);
+        // 10k doubles every 50 ms window while the senders keep up: 320k by 250 ms, then
+        // it stops growing at 640k since the senders manage 400k.
+        assert!(rates[299] >= 320_000, "{}", rates[299]);
+        assert!(
+            rates.iter().all(|&r| r <= 640_000),
+            "{:?}",
+            rates.iter().max()
         );
-        let mut answered = 0;
-        let mut retried = 0;
-        for i in 1..200 {
-            answered += 100;
-            retried += 50;
-            c.update(t0 + WINDOW * i, answered, retried);
+        assert!(rates[999] >= 320_000);
+    }
+
+    #[test]
+    fn a_path_with_a_capacity_settles_near_it() {
+        let t0 = Instant::now();
+        let mut c = AutoRate::new(t0, Bounds::default());
+        let rates = path(50_000.0, 0.0, 1.0, 2).run(&mut c, t0, 5);
+        let settled = mean(&rates[2000..]);
+        assert!(
+            (35_000.0..=65_000.0).contains(&settled),
+            "settled at {settled}"
+        );
+        assert!(rates[2000..].iter().all(|&r| r < 150_000), "runs away");
+    }
+
+    #[test]
+    fn random_loss_does_not_drag_the_rate_down() {
+        // 10% each way (19% of tries unanswered), 50 ms round trip, 30% of probes answered.
+        let t0 = Instant::now();
+        let mut c = AutoRate::new(t0, Bounds::default());
+        let rates = path(f64::INFINITY, 0.10, 0.3, 50).run(&mut c, t0, 5);
+        let settled = mean(&rates[3000..]);
+        assert!(settled >= 200_000.0, "settled at {settled}");
+    }
+
+    #[test]
+    fn random_loss_and_a_capacity_settle_near_the_capacity() {
+        let t0 = Instant::now();
+        let mut c = AutoRate::new(t0, Bounds::default());
+        let rates = path(80_000.0, 0.10, 1.0, 20).run(&mut c, t0, 6);
+        let settled = mean(&rates[3000..]);
+        assert!(
+            (50_000.0..=110_000.0).contains(&settled),
+            "settled at {settled}"
+        );
+    }
+
+    #[test]
+    fn a_sparse_sweep_holds_the_starting_rate() {
+        // 1 probe in 10 000 answered: 1 answer a second at 10k pps, nothing to clock on.
+        let t0 = Instant::now();
+        let mut c = AutoRate::new(t0, Bounds::default());
+        let rates = path(f64::INFINITY, 0.0, 0.0001, 1).run(&mut c, t0, 3);
+        assert!(rates.iter().all(|&r| r == START_PPS));
+    }
+
+    #[test]
+    fn bounds_hold_and_capture_drops_back_off_at_once() {
+        let t0 = Instant::now();
+        let bounds = Bounds {
+            min: 20_000,
+            max: 100_000,
+        };
+        let mut c = AutoRate::new(t0, bounds);
+        assert_eq!(
+            c.pps(),
+            20_000,
+            "starts at the floor when above the default start"
+        );
+        let rates = path(f64::INFINITY, 0.0, 1.0, 1).run(&mut c, t0, 1);
+        assert_eq!(*rates.iter().max().unwrap_or(&0), 100_000);
+        let ms = Duration::from_millis;
+        let t = Totals {
+            packets: 1_000_000,
+            new_probes: 1_000_000,
+            first_try_answers: 1_000_000,
+            capture_drops: 5,
+            srtt: Some(ms(1)),
+        };
+        assert_eq!(c.update(t0 + ms(1001), &t), Some(70_000));
+        let mut low = AutoRate::new(t0, Bounds { min: 1, max: 5_000 });
+        assert_eq!(low.pps(), 5_000);
+        low.update(t0 + ms(1), &t);
+        assert_eq!(low.pps(), 3_500);
+        // Drops every millisecond: one back-off, then a window of cool-down (the window
+        // then closes at each drop and the cool-down ends at the next one), and so on.
+        for i in 2..100 {
+            let t = Totals {
+                capture_drops: 5 + i,
+                ..t
+            };
+            low.update(t0 + ms(i), &t);
         }
-        assert_eq!(c.pps(), MIN_PPS);
-        for i in 200..400 {
-            answered += 100;
-            c.update(t0 + WINDOW * i, answered, retried);
-        }
-        assert_eq!(c.pps(), MAX_PPS);
+        assert_eq!(low.pps(), 1, "never below --min-rate, never 0");
     }
 }

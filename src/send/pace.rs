@@ -3,7 +3,7 @@
 //! when adaptive, steers it from the scan's counters); each sender thread owns a
 //! [`ThreadPacer`] that hands out its share of the rate as batch budgets.
 
-use super::auto_rate::AutoRate;
+use super::auto_rate::{AutoRate, Bounds, Totals};
 use super::rate::RateLimiter;
 use crate::model::ScanStats;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +17,9 @@ pub enum Rate {
     Pps(u64),
     /// As fast as the send path allows.
     Max,
-    /// Raised while answers come on the first try, lowered when retries are needed.
-    Auto,
+    /// Adaptive within the bounds (the default): grows while answers keep up, comes down
+    /// on congestion.
+    Auto(Bounds),
 }
 
 /// Rates a single sender thread meets easily; above, or at max, a second one (on a
@@ -41,7 +42,10 @@ pub struct Pacer {
 impl Pacer {
     /// The pacer for `rate`, starting at `now`.
     pub fn new(rate: Rate, now: Instant) -> Pacer {
-        let controller = (rate == Rate::Auto).then(|| AutoRate::new(now));
+        let controller = match rate {
+            Rate::Auto(bounds) => Some(AutoRate::new(now, bounds)),
+            _ => None,
+        };
         let start = match (rate, &controller) {
             (Rate::Pps(p), _) => p.max(1),
             (_, Some(c)) => c.pps(),
@@ -60,7 +64,7 @@ impl Pacer {
         let fast = match self.rate {
             Rate::Max => true,
             Rate::Pps(p) => p > ONE_SENDER_MAX_PPS,
-            Rate::Auto => false,
+            Rate::Auto(bounds) => bounds.max > ONE_SENDER_MAX_PPS,
         };
         if fast && cores > 1 {
             2
@@ -84,7 +88,14 @@ impl Pacer {
     /// Steers an adaptive rate from the scan's counters at `now`.
     pub fn observe(&mut self, now: Instant, stats: &ScanStats) {
         if let Some(c) = self.controller.as_mut() {
-            if let Some(pps) = c.update(now, stats.replies, stats.replies_only_on_retry) {
+            let totals = Totals {
+                packets: stats.packets_sent,
+                new_probes: stats.new_probes,
+                first_try_answers: stats.replies.saturating_sub(stats.replies_only_on_retry),
+                capture_drops: stats.capture_drops,
+                srtt: stats.srtt,
+            };
+            if let Some(pps) = c.update(now, &totals) {
                 self.current.store(pps, Ordering::Relaxed);
             }
         }
@@ -199,18 +210,26 @@ mod tests {
     #[test]
     fn an_adaptive_rate_reaches_the_threads() {
         let t0 = Instant::now();
-        let mut pacer = Pacer::new(Rate::Auto, t0);
+        let mut pacer = Pacer::new(Rate::Auto(Bounds::default()), t0);
         assert!(pacer.adaptive());
         assert_eq!(pacer.pps(), Some(super::super::auto_rate::START_PPS));
+        assert_eq!((pacer.sender_threads(2), pacer.sender_threads(1)), (2, 1));
         let mut share = pacer.thread_share(1, 256);
         share.grant(t0, 1);
-        let clean = ScanStats {
-            replies: 1000,
-            ..ScanStats::default()
-        };
-        pacer.observe(t0 + super::super::auto_rate::WINDOW, &clean);
-        assert_eq!(pacer.pps(), Some(12_500));
-        // 12.5k pps: 12 or 13 a millisecond (a bucket of 2 ms).
-        assert_eq!(sent_in(&mut share, t0, 1000), 12_500);
+        // 100 ms of 10k pps, every probe answered on its first try a millisecond later.
+        let ms = Duration::from_millis;
+        for i in 1..=100u64 {
+            let stats = ScanStats {
+                packets_sent: i * 10,
+                new_probes: i * 10,
+                replies: (i - 1) * 10,
+                srtt: Some(ms(1)),
+                ..ScanStats::default()
+            };
+            pacer.observe(t0 + ms(i), &stats);
+        }
+        assert_eq!(pacer.pps(), Some(20_000));
+        // 20k pps: a bucket of 40, 20 a millisecond.
+        assert_eq!(sent_in(&mut share, t0, 1000), 20_000);
     }
 }

@@ -674,8 +674,9 @@ fn help_groups_the_flags_and_states_rates_retries_and_exit_codes() {
     for needle in [
         "1 to 100000000; 10k, 1.5M",
         "max (as fast as the send path goes)",
-        "auto (starts at 10000",
-        "[default: 10000]",
+        "[default: auto: starts at 10000, doubles every round trip",
+        "Lowest rate the adaptive default may fall to [default: 1000]",
+        "Highest rate the adaptive default may grow to [default: 10000000]",
         "0 to 20 [default: adaptive, 1 growing to 10",
         "0 scan done; 1 scan done and a check failed; 2 bad usage or input; 3 missing privilege;",
         "4 runtime or network error",
@@ -689,7 +690,8 @@ fn help_groups_the_flags_and_states_rates_retries_and_exit_codes() {
     let readme = repo_file("README.md");
     for needle in [
         "`--rate PPS` (1 to 100000000, or `10k`, `1.5M`; `max`",
-        "`auto` = starts at 10000",
+        "default: adaptive (`auto`): starts at 10000",
+        "`--min-rate PPS`, `--max-rate PPS`",
         "`--retries N` (0 to 20; default: adaptive, 1 growing to 10)",
         "Exit codes: 0 scan done, 1 scan done and a check failed, 2 bad usage or input, 3 missing\nprivilege, 4 runtime or network error",
         "130\ninterrupted",
