@@ -23,6 +23,38 @@ pub const TCP_LEN: usize = tcp::HEADER_LEN + SYN_OPTIONS.len();
 /// Longest frame: Ethernet + IPv4 + TCP.
 pub const MAX_FRAME: usize = ethernet::HEADER_LEN + IP_LEN + TCP_LEN;
 
+/// Writes the Ethernet header of a template (nothing on a raw-IP link).
+fn emit_ethernet(link: LinkLayer, bytes: &mut [u8], src: [u8; 6], dst: [u8; 6], ethertype: u16) {
+    if link == LinkLayer::Ethernet {
+        ethernet::Repr {
+            src,
+            dst,
+            ethertype,
+        }
+        .emit(&mut ethernet::Frame::new_unchecked(bytes));
+    }
+}
+
+/// Writes the SYN segment with ports and sequence zero into `segment` (TCP_LEN bytes) and
+/// returns its checksum over the pseudo-header of `src` and `dst`: both families' templates
+/// share the header and options.
+fn emit_syn<A: IpAddress>(segment: &mut [u8], src: A, dst: A) -> u16 {
+    let mut packet = tcp::Packet::new_unchecked(segment);
+    TcpSegment {
+        src,
+        dst,
+        sport: 0,
+        dport: 0,
+        seq: 0,
+        ack: 0,
+        flags: SYN,
+        ttl: SYN_TTL,
+        window: SYN_WINDOW,
+    }
+    .emit(&mut packet, &SYN_OPTIONS);
+    packet.checksum()
+}
+
 /// The prebuilt SYN and its checksums with destination, ID, ports and sequence zero.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
@@ -39,14 +71,7 @@ impl Template {
         let ip = link.header_len();
         let len = ip + IP_LEN + TCP_LEN;
         let mut bytes = [0u8; MAX_FRAME];
-        if link == LinkLayer::Ethernet {
-            ethernet::Repr {
-                src: src_mac,
-                dst: dst_mac,
-                ethertype: ethertype::IPV4,
-            }
-            .emit(&mut ethernet::Frame::new_unchecked(&mut bytes[..]));
-        }
+        emit_ethernet(link, &mut bytes, src_mac, dst_mac, ethertype::IPV4);
         // Destination, ID, ports and sequence zero: each probe adds its own.
         let mut header = ipv4::Packet::new_unchecked(&mut bytes[ip..ip + IP_LEN]);
         ipv4::Repr {
@@ -60,20 +85,7 @@ impl Template {
         .emit(&mut header);
         let ip_csum = header.checksum();
         let t = ip + IP_LEN;
-        let mut segment = tcp::Packet::new_unchecked(&mut bytes[t..t + TCP_LEN]);
-        TcpSegment {
-            src: src_ip,
-            dst: Ipv4Addr::UNSPECIFIED,
-            sport: 0,
-            dport: 0,
-            seq: 0,
-            ack: 0,
-            flags: SYN,
-            ttl: SYN_TTL,
-            window: SYN_WINDOW,
-        }
-        .emit(&mut segment, &SYN_OPTIONS);
-        let tcp_csum = segment.checksum();
+        let tcp_csum = emit_syn(&mut bytes[t..t + TCP_LEN], src_ip, Ipv4Addr::UNSPECIFIED);
         Template {
             bytes,
             len,
@@ -148,14 +160,7 @@ impl Template6 {
         let ip = link.header_len();
         let len = ip + IP6_LEN + TCP_LEN;
         let mut bytes = [0u8; MAX_FRAME6];
-        if link == LinkLayer::Ethernet {
-            ethernet::Repr {
-                src: src_mac,
-                dst: dst_mac,
-                ethertype: ethertype::IPV6,
-            }
-            .emit(&mut ethernet::Frame::new_unchecked(&mut bytes[..]));
-        }
+        emit_ethernet(link, &mut bytes, src_mac, dst_mac, ethertype::IPV6);
         ipv6::Repr {
             src: src_ip,
             dst: Ipv6Addr::UNSPECIFIED,
@@ -167,20 +172,7 @@ impl Template6 {
             &mut bytes[ip..ip + IP6_LEN],
         ));
         let t = ip + IP6_LEN;
-        let mut segment = tcp::Packet::new_unchecked(&mut bytes[t..t + TCP_LEN]);
-        TcpSegment {
-            src: src_ip,
-            dst: Ipv6Addr::UNSPECIFIED,
-            sport: 0,
-            dport: 0,
-            seq: 0,
-            ack: 0,
-            flags: SYN,
-            ttl: SYN_TTL,
-            window: SYN_WINDOW,
-        }
-        .emit(&mut segment, &SYN_OPTIONS);
-        let tcp_csum = segment.checksum();
+        let tcp_csum = emit_syn(&mut bytes[t..t + TCP_LEN], src_ip, Ipv6Addr::UNSPECIFIED);
         Template6 {
             bytes,
             len,
