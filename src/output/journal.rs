@@ -125,7 +125,7 @@ mod tests {
 
     fn result(i: u8, reason: Reason) -> PortResult {
         PortResult {
-            ip: Ipv4Addr::new(198, 19, 0, i),
+            ip: Ipv4Addr::new(198, 19, 0, i).into(),
             port: 1000 + u16::from(i),
             state: reason.state(),
             reason,

@@ -184,7 +184,7 @@ impl ResultWriter for XmlWriter {
                 // Policy annotations ride in nmap's own element for script output.
                 if let Some(rule) = self.ctx.opts.policy.as_deref().and_then(|p| {
                     (l.state == PortState::Open)
-                        .then(|| p.judge(std::net::IpAddr::V4(h.ip), l.port))
+                        .then(|| p.judge(h.ip, l.port))
                         .flatten()
                 }) {
                     write!(

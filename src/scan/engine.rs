@@ -270,6 +270,14 @@ mod tests {
 
     const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
+    /// The IPv4 address of a result (these tests scan IPv4 only).
+    fn v4(ip: std::net::IpAddr) -> Ipv4Addr {
+        match ip {
+            std::net::IpAddr::V4(a) => a,
+            std::net::IpAddr::V6(a) => panic!("an IPv6 result {a} in an IPv4 scan"),
+        }
+    }
+
     fn host(i: u8) -> Ipv4Addr {
         Ipv4Addr::new(198, 19, 0, i)
     }
@@ -333,7 +341,10 @@ mod tests {
         )
         .expect("run");
         let n = results.len();
-        let by_pair: BTreeMap<_, _> = results.into_iter().map(|r| ((r.ip, r.port), r)).collect();
+        let by_pair: BTreeMap<_, _> = results
+            .into_iter()
+            .map(|r| ((v4(r.ip), r.port), r))
+            .collect();
         assert_eq!(by_pair.len(), n, "a probe was decided twice");
         (report, by_pair)
     }
@@ -426,7 +437,7 @@ mod tests {
             let want: std::collections::BTreeSet<_> =
                 (self.start..position).map(|p| self.order.get(p)).collect();
             let got: std::collections::BTreeSet<_> =
-                self.results.iter().map(|r| (r.ip.into(), r.port)).collect();
+                self.results.iter().map(|r| (r.ip, r.port)).collect();
             assert_eq!(got.len(), self.results.len(), "a result released twice");
             assert_eq!(got, want, "checkpoint at {position}");
             self.checkpoints.push(position);
@@ -497,7 +508,7 @@ mod tests {
             .map(|p| sink.order.get(p))
             .collect();
         let got: std::collections::BTreeSet<_> =
-            sink.results.iter().map(|r| (r.ip.into(), r.port)).collect();
+            sink.results.iter().map(|r| (r.ip, r.port)).collect();
         assert_eq!(
             (got, sink.results.len() as u64),
             (want, report.next_position)
@@ -528,7 +539,7 @@ mod tests {
         for r in &results {
             assert_eq!(
                 (r.state, r.reason),
-                expected(r.ip, r.port),
+                expected(v4(r.ip), r.port),
                 "{}:{}",
                 r.ip,
                 r.port
@@ -557,7 +568,7 @@ mod tests {
         for r in &results {
             assert_eq!(
                 (r.state, r.reason),
-                expected(r.ip, r.port),
+                expected(v4(r.ip), r.port),
                 "{}:{}",
                 r.ip,
                 r.port

@@ -257,7 +257,10 @@ impl Findings {
     /// Takes one decided result (of this run, or replayed from the journal on resume).
     fn observe(&mut self, r: &crate::model::PortResult) {
         if let (Some(open), crate::model::PortState::Open) = (self.open.as_mut(), r.state) {
-            open.entry(r.ip).or_default().insert(r.port);
+            // The nmap hand-off takes IPv4 hosts only (nmap needs -6 and one family a run).
+            if let std::net::IpAddr::V4(ip) = r.ip {
+                open.entry(ip).or_default().insert(r.port);
+            }
         }
         if let Some(w) = self.watch.as_mut() {
             w.observe(r);

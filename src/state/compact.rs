@@ -2,11 +2,11 @@
 //! epoch buffers and what the resume journal stores.
 
 use crate::model::{PortResult, Reason};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Reason codes, by position: the journal's on-disk codes.
-const REASONS: [Reason; 11] = Reason::ALL;
+const REASONS: [Reason; Reason::ALL.len()] = Reason::ALL;
 
 /// Bytes of [`Compact::to_bytes`].
 pub const COMPACT_BYTES: usize = 16;
@@ -29,7 +29,11 @@ impl Compact {
                 .timestamp
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            ip: u32::from(r.ip),
+            // IPv4 only until the record names its pair by position (IPv6 engine work).
+            ip: match r.ip {
+                IpAddr::V4(a) => u32::from(a),
+                IpAddr::V6(_) => 0,
+            },
             port: r.port,
             reason: REASONS.iter().position(|x| *x == r.reason).unwrap_or(2) as u8,
             ttl: r.ttl,
@@ -40,7 +44,7 @@ impl Compact {
     pub fn result(&self) -> Option<PortResult> {
         let reason = *REASONS.get(usize::from(self.reason))?;
         Some(PortResult {
-            ip: Ipv4Addr::from(self.ip),
+            ip: IpAddr::V4(Ipv4Addr::from(self.ip)),
             port: self.port,
             state: reason.state(),
             reason,
@@ -85,7 +89,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<Compact>(), 16);
         for (i, reason) in REASONS.iter().enumerate() {
             let r = PortResult {
-                ip: Ipv4Addr::new(198, 19, 0, i as u8),
+                ip: Ipv4Addr::new(198, 19, 0, i as u8).into(),
                 port: 1000 + i as u16,
                 state: reason.state(),
                 reason: *reason,
@@ -97,7 +101,7 @@ mod tests {
             assert_eq!(Compact::from_bytes(&c.to_bytes()), c);
         }
         let now = Compact::new(&PortResult {
-            ip: Ipv4Addr::LOCALHOST,
+            ip: Ipv4Addr::LOCALHOST.into(),
             port: 1,
             state: crate::model::PortState::Open,
             reason: Reason::SynAck,

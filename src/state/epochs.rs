@@ -203,7 +203,7 @@ mod tests {
 
     fn result(port: u16) -> PortResult {
         PortResult {
-            ip: Ipv4Addr::new(198, 19, 0, 1),
+            ip: Ipv4Addr::new(198, 19, 0, 1).into(),
             port,
             state: PortState::Closed,
             reason: Reason::Reset,
