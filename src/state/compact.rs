@@ -207,7 +207,7 @@ impl Decoder {
 /// skipped).
 pub fn decode_all(records: &[Compact]) -> impl Iterator<Item = PortResult> + '_ {
     let mut d = Decoder::new();
-    records.into_iter().filter_map(move |c| match d.push(*c) {
+    records.iter().filter_map(move |c| match d.push(*c) {
         Step::Result(r) => Some(r),
         Step::Partial | Step::Bad => None,
     })
