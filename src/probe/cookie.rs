@@ -224,7 +224,8 @@ mod tests {
         assert_eq!(
             c.source_port(SourcePorts::DEFAULT, US, d, 443),
             61000
-                + ((reference(c.k0, c.k1, pair(US, d), TAG_PORT | 443) >> 32) * 4536 >> 32) as u16
+                + (((reference(c.k0, c.k1, pair(US, d), TAG_PORT | 443) >> 32) * 4536) >> 32)
+                    as u16
         );
         assert_eq!(c.sequence(US, d, 61234, 443), 3_118_363_139);
         assert_eq!(c.source_port(SourcePorts::DEFAULT, US, d, 443), 64816);
@@ -249,7 +250,7 @@ mod tests {
         let ports = SourcePorts::DEFAULT;
         assert_eq!(
             c.source_port(ports, us, t, 80),
-            61000 + ((port_h >> 32) * 4536 >> 32) as u16
+            61000 + (((port_h >> 32) * 4536) >> 32) as u16
         );
         // Every bit of either address matters, high half and low half alike.
         let seq = c.sequence(us, t, 61000, 80);
