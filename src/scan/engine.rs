@@ -287,7 +287,7 @@ mod tests {
         let targets = Ipv4Set::from_ranges([(host(0), host(63))]);
         let ports = PortSet::from_ranges([(22, 22), (80, 80), (443, 443), (8080, 8080)]);
         EngineParams {
-            order: ProbeOrder::new(ProbeSpace::new(targets, ports), seed, Shard::WHOLE),
+            order: ProbeOrder::new(ProbeSpace::new(targets.into(), ports), seed, Shard::WHOLE),
             start: 0,
             crafter: ProbeCrafter::new(ProbeParams {
                 link: LinkLayer::RawIp,
@@ -437,7 +437,7 @@ mod tests {
             let want: std::collections::BTreeSet<_> =
                 (self.start..position).map(|p| self.order.get(p)).collect();
             let got: std::collections::BTreeSet<_> =
-                self.results.iter().map(|r| (v4(r.ip), r.port)).collect();
+                self.results.iter().map(|r| (r.ip, r.port)).collect();
             assert_eq!(got.len(), self.results.len(), "a result released twice");
             assert_eq!(got, want, "checkpoint at {position}");
             self.checkpoints.push(position);
@@ -508,7 +508,7 @@ mod tests {
             .map(|p| sink.order.get(p))
             .collect();
         let got: std::collections::BTreeSet<_> =
-            sink.results.iter().map(|r| (v4(r.ip), r.port)).collect();
+            sink.results.iter().map(|r| (r.ip, r.port)).collect();
         assert_eq!(
             (got, sink.results.len() as u64),
             (want, report.next_position)

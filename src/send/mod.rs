@@ -191,7 +191,7 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         let frames = buf.chunks_exact_mut(frame_len);
         for (frame, position) in frames.zip(retried.iter().copied().chain(new_run.clone())) {
             let (ip, port) = order.get(position);
-            crafter.craft(frame, ip, port);
+            crafter.craft(frame, crate::targets::ipv4_only(ip), port);
         }
         let new = new_run.end - new_run.start;
         if events
