@@ -4,7 +4,7 @@ pub(crate) mod auto_rate;
 pub(crate) mod pace;
 pub(crate) mod rate;
 
-use crate::net::Transmit;
+use crate::net::{Frames, Transmit};
 use crate::probe::ProbeCrafter;
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -128,8 +128,12 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         stop,
         counters,
     } = *shared;
-    let frame_len = crafter.frame_len();
-    let mut buf = vec![0u8; frame_len * MAX_BATCH];
+    // One slot per probe, as long as the longest family's frame; a batch that mixes
+    // families says each frame's length.
+    let slot = crafter.max_frame_len();
+    let uniform = crafter.uniform_frames();
+    let mut buf = vec![0u8; slot * MAX_BATCH];
+    let mut lens: Vec<u16> = Vec::with_capacity(MAX_BATCH);
     let mut pending: VecDeque<u64> = VecDeque::new();
     let mut new_done = false;
     let mut retries_open = true;
@@ -188,10 +192,12 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
             continue;
         }
         // The sender maps positions to pairs; the table never sees an address.
-        let frames = buf.chunks_exact_mut(frame_len);
-        for (frame, position) in frames.zip(retried.iter().copied().chain(new_run.clone())) {
+        lens.clear();
+        let slots = buf.chunks_exact_mut(slot);
+        for (frame, position) in slots.zip(retried.iter().copied().chain(new_run.clone())) {
             let (ip, port) = order.get(position);
-            crafter.craft(frame, ip, port);
+            let len = crafter.craft_ip(frame, ip.into(), port);
+            lens.push(u16::try_from(len).unwrap_or(0));
         }
         let new = new_run.end - new_run.start;
         if events
@@ -204,7 +210,12 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         {
             return;
         }
-        if let Err(e) = send_all(transmit, &buf[..n * frame_len], frame_len) {
+        let frames = if uniform {
+            Frames::uniform(&buf[..n * slot], slot)
+        } else {
+            Frames::sized(&buf[..n * slot], slot, &lens)
+        };
+        if let Err(e) = send_all(transmit, frames) {
             let _ = events.send(SenderEvent::Failed(format!(
                 "sending probes failed: {e}; check that the interface is up"
             )));
@@ -215,13 +226,13 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
     }
 }
 
-/// Sends every frame of `buf`, waiting briefly whenever the kernel's queue is full.
-fn send_all(transmit: &mut dyn Transmit, buf: &[u8], frame_len: usize) -> std::io::Result<()> {
-    let total = buf.len() / frame_len;
+/// Sends every frame, waiting briefly whenever the kernel's queue is full.
+fn send_all(transmit: &mut dyn Transmit, frames: Frames<'_>) -> std::io::Result<()> {
+    let total = frames.count();
     let mut done = 0;
     let mut stalls = 0u32;
     while done < total {
-        let n = transmit.send_frames(&buf[done * frame_len..], frame_len)?;
+        let n = transmit.send_batch(frames.skip(done))?;
         if n == 0 {
             stalls += 1;
             if stalls > 200_000 {
