@@ -28,6 +28,8 @@ pub(crate) mod stream;
 pub(crate) mod xml;
 
 #[cfg(test)]
+mod ipv6_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 use hosts::{HostReport, HostTable};

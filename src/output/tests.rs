@@ -26,7 +26,7 @@ impl Write for Buf {
 }
 
 impl Buf {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
 }

@@ -128,7 +128,12 @@ impl ResultWriter for XmlWriter {
                 h.reason.as_str(),
                 h.ttl
             )?;
-            writeln!(self.out, "<address addr=\"{}\" addrtype=\"ipv4\"/>", h.ip)?;
+            let family = if h.ip.is_ipv4() { "ipv4" } else { "ipv6" };
+            writeln!(
+                self.out,
+                "<address addr=\"{}\" addrtype=\"{family}\"/>",
+                h.ip
+            )?;
             // nmap -n writes an empty hostnames element; parsers expect the element. A name
             // typed on the command line is nmap's type "user".
             writeln!(self.out, "<hostnames>")?;
