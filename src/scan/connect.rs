@@ -197,11 +197,11 @@ impl ProbeModule for ConnectModule<'_> {
         Ok(())
     }
 
-    fn retry(&mut self, positions: Vec<u64>) {
-        for &position in &positions {
+    fn retry(&mut self, runs: Vec<std::ops::Range<u64>>) {
+        for position in runs.into_iter().flatten() {
             self.scanner.cancel(position);
+            self.retries.push_back(position);
         }
-        self.retries.extend(positions);
     }
 
     fn abandon(&mut self, position: u64) {
