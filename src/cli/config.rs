@@ -6,7 +6,7 @@ use crate::net::ScopedIp;
 use crate::output::{Format, OutputOptions, OutputSpec};
 use crate::probe::SourcePorts;
 pub use crate::state::RetryPolicy;
-use crate::targets::{self, Ipv4Set, PortSet, Resolver, Shard, Spec};
+use crate::targets::{self, PortSet, Resolver, Shard, Spec, TargetSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +20,8 @@ pub const MAX_ADAPTIVE_RETRIES: u32 = 10;
 
 /// Addresses left after excludes above which a scan needs --allow-large (a /8).
 pub const LARGE_SCAN_ADDRESSES: u64 = 1 << 24;
+/// Why a SYN scan of IPv6 targets is refused (until the SYN engine sends IPv6).
+pub const SYN_IPV6_REFUSAL: &str = "IPv6 targets need --connect (-sT) for now (not yet supported by the SYN scan): add --connect, or scan IPv4 targets";
 /// Where an interrupted scan writes its resume file by default.
 pub const DEFAULT_RESUME_FILE: &str = "synscan.resume";
 
@@ -49,7 +51,7 @@ pub enum SendPathChoice {
 #[derive(Clone, Debug)]
 pub struct ScanConfig {
     /// Addresses to scan.
-    pub targets: Ipv4Set,
+    pub targets: TargetSet,
     /// Ports to scan.
     pub ports: PortSet,
     /// Seed of the permutation.
@@ -470,15 +472,20 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
             .extend(ips.iter().map(|ip| (*ip, name.to_string())));
         Ok(ips)
     };
-    let targets = targets::build_target_set(&includes, &excludes, args.allow_reserved, &recording)?;
+    let targets = TargetSet::from(targets::build_target_set(
+        &includes,
+        &excludes,
+        args.allow_reserved,
+        &recording,
+    )?);
     let hostnames: Vec<(Ipv4Addr, String)> = named
         .into_inner()
         .into_iter()
-        .filter(|(ip, _)| targets.contains(*ip))
+        .filter(|(ip, _)| targets.v4.contains(*ip))
         .collect();
     // More than a /8 is rarely meant. Counted after excludes: an exclude list that removes
     // little does not make a huge scan deliberate.
-    if targets.len() > LARGE_SCAN_ADDRESSES && !args.allow_large && !args.dry_run {
+    if targets.len() > u128::from(LARGE_SCAN_ADDRESSES) && !args.allow_large && !args.dry_run {
         return Err(usage(format!(
             "the targets cover {} addresses after excludes, more than a /8: narrow them with --exclude/--excludefile, or pass --allow-large",
             targets.len()

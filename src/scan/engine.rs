@@ -276,6 +276,14 @@ mod tests {
 
     const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 
+    /// The IPv4 address of a result (these tests scan IPv4 only).
+    fn v4(ip: std::net::IpAddr) -> Ipv4Addr {
+        match ip {
+            std::net::IpAddr::V4(a) => a,
+            std::net::IpAddr::V6(a) => panic!("an IPv6 result {a} in an IPv4 scan"),
+        }
+    }
+
     fn host(i: u8) -> Ipv4Addr {
         Ipv4Addr::new(198, 19, 0, i)
     }
@@ -285,7 +293,7 @@ mod tests {
         let targets = Ipv4Set::from_ranges([(host(0), host(63))]);
         let ports = PortSet::from_ranges([(22, 22), (80, 80), (443, 443), (8080, 8080)]);
         EngineParams {
-            order: ProbeOrder::new(ProbeSpace::new(targets, ports), seed, Shard::WHOLE),
+            order: ProbeOrder::new(ProbeSpace::new(targets.into(), ports), seed, Shard::WHOLE),
             start: 0,
             crafter: ProbeCrafter::new(ProbeParams {
                 link: LinkLayer::RawIp,
@@ -339,7 +347,10 @@ mod tests {
         )
         .expect("run");
         let n = results.len();
-        let by_pair: BTreeMap<_, _> = results.into_iter().map(|r| ((r.ip, r.port), r)).collect();
+        let by_pair: BTreeMap<_, _> = results
+            .into_iter()
+            .map(|r| ((v4(r.ip), r.port), r))
+            .collect();
         assert_eq!(by_pair.len(), n, "a probe was decided twice");
         (report, by_pair)
     }
@@ -534,7 +545,7 @@ mod tests {
         for r in &results {
             assert_eq!(
                 (r.state, r.reason),
-                expected(r.ip, r.port),
+                expected(v4(r.ip), r.port),
                 "{}:{}",
                 r.ip,
                 r.port
@@ -563,7 +574,7 @@ mod tests {
         for r in &results {
             assert_eq!(
                 (r.state, r.reason),
-                expected(r.ip, r.port),
+                expected(v4(r.ip), r.port),
                 "{}:{}",
                 r.ip,
                 r.port

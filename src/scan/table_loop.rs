@@ -113,7 +113,7 @@ impl Recorder<'_> {
     /// A verified answer; decides its probe unless it is a duplicate, late, or for a pair
     /// outside this scan's order (or shard).
     pub fn replied(&mut self, ev: &ReplyEvent, wall: SystemTime) {
-        let position = self.order.position_of(ev.ip, ev.port);
+        let position = self.order.position_of(ev.ip.into(), ev.port);
         self.replied_at(ev, position, wall);
     }
 
@@ -374,7 +374,7 @@ impl Release {
                 Released::Answer(r) => sink.record(r),
                 Released::Positions(range) => table.for_each_silent(range, |p| {
                     let (ip, port) = order.get(p);
-                    sink.record(&no_response(ip, port, wall))
+                    sink.record(&no_response(crate::targets::ipv4_only(ip), port, wall))
                 }),
             })
             .map_err(|e| format!("writing results failed: {e}"))?;
@@ -423,7 +423,7 @@ mod tests {
         let host = Ipv4Addr::new(198, 19, 0, 1);
         let targets = Ipv4Set::from_ranges([(host, host)]);
         let ports = PortSet::from_ranges([(0, n - 1)]);
-        ProbeOrder::new(ProbeSpace::new(targets, ports), 5, Shard::WHOLE)
+        ProbeOrder::new(ProbeSpace::new(targets.into(), ports), 5, Shard::WHOLE)
     }
 
     /// Sends every position in one run; answers the probe of port p on try `answer_on[p]`
@@ -462,7 +462,7 @@ mod tests {
                     Reason::Reset
                 };
                 let ev = ReplyEvent {
-                    ip,
+                    ip: crate::targets::ipv4_only(ip),
                     port,
                     reason,
                     ttl: 64,
@@ -536,7 +536,7 @@ mod tests {
     /// Ports sorted by their positions in `order`.
     fn by_position(order: &ProbeOrder, mut ports: Vec<u16>) -> Vec<u16> {
         let host = Ipv4Addr::new(198, 19, 0, 1);
-        ports.sort_by_key(|&p| order.position_of(host, p));
+        ports.sort_by_key(|&p| order.position_of(host.into(), p));
         ports
     }
 

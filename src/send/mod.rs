@@ -194,7 +194,7 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         let retried_positions = retried.iter().flat_map(Clone::clone);
         for (frame, position) in frames.zip(retried_positions.chain(new_run.clone())) {
             let (ip, port) = order.get(position);
-            crafter.craft(frame, ip, port);
+            crafter.craft(frame, crate::targets::ipv4_only(ip), port);
         }
         let new = new_run.end - new_run.start;
         if events

@@ -380,7 +380,7 @@ impl WindowTable {
         self.forget();
         ReplyOutcome::Decided {
             result: PortResult {
-                ip: ev.ip,
+                ip: ev.ip.into(),
                 port: ev.port,
                 state: ev.reason.state(),
                 reason: ev.reason,
@@ -537,7 +537,7 @@ mod tests {
     use super::super::ProbeTable;
     use super::*;
     use crate::model::{PortState, Reason};
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -802,7 +802,7 @@ mod tests {
         let mut tag = 0u8;
         let mut outstanding: Vec<u64> = Vec::new();
         let reasons = [Reason::SynAck, Reason::Reset, Reason::HostUnreach];
-        let sorted = |mut v: Vec<(Ipv4Addr, u16, u8)>| {
+        let sorted = |mut v: Vec<(IpAddr, u16, u8)>| {
             v.sort_unstable();
             v
         };
@@ -848,7 +848,13 @@ mod tests {
                         .collect();
                     let f_b: Vec<_> = f_b
                         .iter()
-                        .map(|s| (pair(s.position).0, pair(s.position).1, s.epoch))
+                        .map(|s| {
+                            (
+                                IpAddr::from(pair(s.position).0),
+                                pair(s.position).1,
+                                s.epoch,
+                            )
+                        })
                         .collect();
                     assert_eq!(sorted(f_a), sorted(f_b), "seed {seed} step {step}: silent");
                     outstanding.extend(re_b);
@@ -898,7 +904,13 @@ mod tests {
             .collect();
         let f_b: Vec<_> = f_b
             .iter()
-            .map(|s| (pair(s.position).0, pair(s.position).1, s.epoch))
+            .map(|s| {
+                (
+                    IpAddr::from(pair(s.position).0),
+                    pair(s.position).1,
+                    s.epoch,
+                )
+            })
             .collect();
         assert_eq!(sorted(f_a), sorted(f_b), "seed {seed}: expire_all");
         assert_eq!(old.stats(), new.stats());
