@@ -750,6 +750,11 @@ fn stats_every_prints_status_lines_and_firewall_rule_names_the_ports() {
     assert!(
         text.contains("iptables -A OUTPUT -p tcp --sport 40000:40099 --tcp-flags RST RST -j DROP")
     );
+    // IPv6: the inet table's rule covers it; ip6tables needs its own.
+    assert!(text.contains("# nftables (an inet table: one rule for IPv4 and IPv6):\n"));
+    assert!(text.contains(
+        "\nip6tables -A OUTPUT -p tcp --sport 40000:40099 --tcp-flags RST RST -j DROP\n"
+    ));
 }
 
 #[test]
