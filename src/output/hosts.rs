@@ -680,7 +680,8 @@ mod tests {
         assert_eq!((t.hosts.v4.len(), t.hosts.v6.len()), (2, 2));
         let r = t.into_report(6);
         assert_eq!((r.up, r.down()), (4, 2));
-        let got: Vec<(String, Vec<(u16, PortState, Reason)>)> = r
+        type Ports = Vec<(u16, PortState, Reason)>;
+        let got: Vec<(String, Ports)> = r
             .hosts
             .iter()
             .map(|h| {
