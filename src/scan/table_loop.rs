@@ -184,6 +184,7 @@ pub fn snapshot(
     s.found_open = found_open;
     s.srtt = table.srtt();
     s.rate_pps = pacer.pps();
+    s.settled_pps = pacer.settled_pps();
     s
 }
 
