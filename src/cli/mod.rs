@@ -261,7 +261,7 @@ mod resume_tests {
         assert!(!only_resume(&v(&["synscan", "-v", "--resume=f"])));
     }
 
-    fn no_dns(name: &str) -> Result<Vec<std::net::Ipv4Addr>, String> {
+    fn no_dns(name: &str) -> Result<Vec<std::net::IpAddr>, String> {
         Err(format!("no DNS in tests ({name})"))
     }
 

@@ -12,7 +12,7 @@
 //! answered bits (the release hands out each epoch's range of positions), so a silent scan
 //! keeps nothing per probe.
 
-use super::compact::{decode_all, Compact};
+use super::compact::{decode_all, Compact, Records};
 use crate::model::PortResult;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -27,7 +27,8 @@ struct Epoch {
     /// Its probes sent and not yet decided.
     undecided: u64,
     /// Its decided results, waiting for release (16 bytes each, 32 for IPv6), in chunks
-    /// of [`CHUNK`]: a growing vector would hold up to twice its results while it doubles.
+    /// of [`CHUNK`] records: a growing vector would hold up to twice its results while it
+    /// doubles. A result's records never straddle two chunks.
     results: Vec<Vec<Compact>>,
 }
 
@@ -41,12 +42,13 @@ impl Epoch {
         }
     }
 
-    fn push(&mut self, c: Compact) {
+    /// Stores one result's records, in one chunk.
+    fn push(&mut self, records: Records) {
         match self.results.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK => chunk.push(c),
+            Some(chunk) if chunk.len() + records.len() <= CHUNK => chunk.extend(records),
             _ => {
                 let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(c);
+                chunk.extend(records);
                 self.results.push(chunk);
             }
         }
@@ -135,9 +137,7 @@ impl Epochs {
     pub fn decided(&mut self, tag: u8, r: PortResult) {
         if let Some(e) = self.tagged(tag) {
             e.undecided = e.undecided.saturating_sub(1);
-            for c in Compact::encode(&r) {
-                e.push(c);
-            }
+            e.push(Compact::encode(&r));
         }
     }
 
@@ -182,7 +182,7 @@ impl Epochs {
             let Some(e) = self.live.pop_front() else {
                 break;
             };
-            for r in decode_all(e.results.iter().flatten()) {
+            for r in e.results.iter().flat_map(|chunk| decode_all(chunk)) {
                 out(Released::Answer(&r))?;
             }
             let end = e.boundary.unwrap_or(self.released).max(self.released);
@@ -277,13 +277,38 @@ mod tests {
         let n = CHUNK as u64 * 2 + 5;
         e.sent_run(0..n);
         assert!(e.close());
+        // Every other result is IPv6 (two records): one falls on a chunk's last record
+        // and must go whole into the next chunk.
+        let v6 = |port: u16| PortResult {
+            ip: "2001:2:0:19::7"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .into(),
+            ..result(port)
+        };
         for p in (0..n).rev() {
-            e.decided(t, result(p as u16));
+            e.decided(
+                t,
+                if p % 2 == 0 {
+                    v6(p as u16)
+                } else {
+                    result(p as u16)
+                },
+            );
         }
-        assert_eq!(e.buffered(), n as usize);
-        let (at, got) = release(&mut e);
+        assert_eq!(e.buffered(), (n + n.div_ceil(2)) as usize);
+        let mut got = Vec::new();
+        let at = e
+            .release_ranges(|r| {
+                if let Released::Answer(r) = r {
+                    got.push((r.port, r.ip.is_ipv6()));
+                }
+                Ok::<(), ()>(())
+            })
+            .expect("release");
         assert_eq!(at, n);
-        assert_eq!(got, (0..n).rev().map(|p| p as u16).collect::<Vec<_>>());
+        let want: Vec<(u16, bool)> = (0..n).rev().map(|p| (p as u16, p % 2 == 0)).collect();
+        assert_eq!(got, want);
         assert_eq!(e.buffered(), 0);
     }
 
