@@ -1,12 +1,14 @@
 //! The keyed cookie: source port and sequence number are SipHash-1-3 of the flow under a
 //! per-scan key, so replies are validated statelessly and retries reproduce the same probe.
 //!
-//! SipHash-1-3 is computed inline for fixed two-word messages (16 bytes) instead of through
-//! `siphasher`'s streaming `Hasher`: same function (tests compare with the crate), but no
-//! buffering, so both hashes of a probe cost a few nanoseconds.
+//! SipHash-1-3 is computed inline for fixed messages of whole words (two for IPv4, 16 bytes;
+//! five for IPv6, 40 bytes) instead of through `siphasher`'s streaming `Hasher`: same function
+//! (tests compare with the crate), but no buffering, so both hashes of a probe cost a few
+//! nanoseconds. The IPv6 message holds both full addresses: folding them first would let
+//! anyone who sees one probe pick another address with the same fold.
 
 use super::SourcePorts;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Domain tag of the source-port hash (top byte of the second word).
 const TAG_PORT: u64 = 0x01 << 56;
@@ -34,13 +36,21 @@ fn sip_round(v: &mut [u64; 4]) {
 /// SipHash-1-3 of the 16-byte message `m0.to_le_bytes() ++ m1.to_le_bytes()`.
 #[inline(always)]
 pub fn siphash13_2words(k0: u64, k1: u64, m0: u64, m1: u64) -> u64 {
+    siphash13_words(k0, k1, [m0, m1])
+}
+
+/// SipHash-1-3 of the message of `N` little-endian words (8 x N bytes, N < 32).
+#[inline(always)]
+pub fn siphash13_words<const N: usize>(k0: u64, k1: u64, words: [u64; N]) -> u64 {
     let mut v = [
         k0 ^ 0x736f_6d65_7073_6575,
         k1 ^ 0x646f_7261_6e64_6f6d,
         k0 ^ 0x6c79_6765_6e65_7261,
         k1 ^ 0x7465_6462_7974_6573,
     ];
-    for m in [m0, m1, 16u64 << 56] {
+    // The final block is the message length in its top byte (no tail bytes: whole words).
+    let last = ((8 * N) as u64) << 56;
+    for m in words.into_iter().chain(std::iter::once(last)) {
         v[3] ^= m;
         sip_round(&mut v);
         v[0] ^= m;
@@ -64,6 +74,35 @@ fn pair(src: Ipv4Addr, dst: Ipv4Addr) -> u64 {
     (u64::from(u32::from(src)) << 32) | u64::from(u32::from(dst))
 }
 
+/// An address family the cookie hashes flows of: its two addresses plus one word of tag
+/// and ports make the keyed message.
+pub trait FlowAddress: Copy {
+    /// SipHash-1-3 under (k0, k1) of the flow from `src` to `dst` with `last` (tag and
+    /// ports) as the final word.
+    fn flow_siphash(k0: u64, k1: u64, src: Self, dst: Self, last: u64) -> u64;
+}
+
+impl FlowAddress for Ipv4Addr {
+    /// Two words: both addresses in one, then `last` (the message since the first release).
+    #[inline(always)]
+    fn flow_siphash(k0: u64, k1: u64, src: Self, dst: Self, last: u64) -> u64 {
+        siphash13_2words(k0, k1, pair(src, dst), last)
+    }
+}
+
+impl FlowAddress for Ipv6Addr {
+    /// Five words: each address as two, then `last`.
+    #[inline(always)]
+    fn flow_siphash(k0: u64, k1: u64, src: Self, dst: Self, last: u64) -> u64 {
+        let (s, d) = (u128::from(src), u128::from(dst));
+        siphash13_words(
+            k0,
+            k1,
+            [(s >> 64) as u64, s as u64, (d >> 64) as u64, d as u64, last],
+        )
+    }
+}
+
 impl Cookie {
     /// A cookie under `key`.
     pub fn new(key: [u64; 2]) -> Self {
@@ -76,13 +115,14 @@ impl Cookie {
     /// Source port for the flow to (dst, dport): `first + h * count / 2^32` (a multiply
     /// instead of `%`, same uniformity for a 32-bit h, no division on the hot path).
     #[inline(always)]
-    pub fn source_port(&self, ports: SourcePorts, src: Ipv4Addr, dst: Ipv4Addr, dport: u16) -> u16 {
-        let h = siphash13_2words(
-            self.k0,
-            self.k1,
-            pair(src, dst),
-            TAG_PORT | u64::from(dport),
-        );
+    pub fn source_port<A: FlowAddress>(
+        &self,
+        ports: SourcePorts,
+        src: A,
+        dst: A,
+        dport: u16,
+    ) -> u16 {
+        let h = A::flow_siphash(self.k0, self.k1, src, dst, TAG_PORT | u64::from(dport));
         let offset = ((h >> 32) * u64::from(ports.count)) >> 32;
         ports.first.wrapping_add(offset as u16)
     }
@@ -90,14 +130,14 @@ impl Cookie {
     /// 64 bits keyed over the full 4-tuple: the low 32 are the sequence number, the next 16
     /// the IPv4 ID (so retries are identical and IDs don't count up).
     #[inline(always)]
-    pub fn flow_hash(&self, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> u64 {
-        let m1 = TAG_SEQ | (u64::from(sport) << 16) | u64::from(dport);
-        siphash13_2words(self.k0, self.k1, pair(src, dst), m1)
+    pub fn flow_hash<A: FlowAddress>(&self, src: A, dst: A, sport: u16, dport: u16) -> u64 {
+        let last = TAG_SEQ | (u64::from(sport) << 16) | u64::from(dport);
+        A::flow_siphash(self.k0, self.k1, src, dst, last)
     }
 
     /// Sequence number of the SYN for the 4-tuple.
     #[inline(always)]
-    pub fn sequence(&self, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> u32 {
+    pub fn sequence<A: FlowAddress>(&self, src: A, dst: A, sport: u16, dport: u16) -> u32 {
         self.flow_hash(src, dst, sport, dport) as u32
     }
 }
@@ -164,10 +204,80 @@ mod tests {
         assert_ne!(c.sequence(US, d, 61000, 80), c.sequence(US, d, 80, 61000));
     }
 
+    /// SipHash-1-3 by the crate over `words` as little-endian bytes.
+    fn reference_words(k0: u64, k1: u64, words: &[u64]) -> u64 {
+        let msg: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        SipHasher13::new_with_keys(k0, k1).hash(&msg)
+    }
+
+    /// The IPv4 values are those of the releases before IPv6: the port and sequence of a
+    /// fixed flow, pinned (computed by an independent SipHash-1-3 outside this crate).
+    #[test]
+    fn ipv4_values_are_unchanged() {
+        let c = Cookie::new([0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908]);
+        let d = Ipv4Addr::new(198, 19, 4, 10);
+        // The IPv4 message is still pair(src, dst) then tag and ports: 16 bytes.
+        assert_eq!(
+            c.flow_hash(US, d, 61234, 443),
+            reference(c.k0, c.k1, pair(US, d), TAG_SEQ | (61234 << 16) | 443)
+        );
+        assert_eq!(
+            c.source_port(SourcePorts::DEFAULT, US, d, 443),
+            61000
+                + (((reference(c.k0, c.k1, pair(US, d), TAG_PORT | 443) >> 32) * 4536) >> 32)
+                    as u16
+        );
+        assert_eq!(c.sequence(US, d, 61234, 443), 3_118_363_139);
+        assert_eq!(c.source_port(SourcePorts::DEFAULT, US, d, 443), 64816);
+    }
+
+    fn v6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_hashes_the_whole_four_tuple() {
+        let c = Cookie::new([7, 8]);
+        let us = v6("2001:2:0:18::1");
+        let t = v6("2001:2:0:19::a");
+        let (s, d) = (u128::from(us), u128::from(t));
+        let words = |last: u64| [(s >> 64) as u64, s as u64, (d >> 64) as u64, d as u64, last];
+        assert_eq!(
+            c.flow_hash(us, t, 61000, 80),
+            reference_words(7, 8, &words(TAG_SEQ | (61000 << 16) | 80))
+        );
+        let port_h = reference_words(7, 8, &words(TAG_PORT | 80));
+        let ports = SourcePorts::DEFAULT;
+        assert_eq!(
+            c.source_port(ports, us, t, 80),
+            61000 + (((port_h >> 32) * 4536) >> 32) as u16
+        );
+        // Every bit of either address matters, high half and low half alike.
+        let seq = c.sequence(us, t, 61000, 80);
+        for bit in [0u32, 1, 63, 64, 100, 127] {
+            let flip = |a: Ipv6Addr| Ipv6Addr::from(u128::from(a) ^ (1u128 << bit));
+            assert_ne!(seq, c.sequence(flip(us), t, 61000, 80), "src bit {bit}");
+            assert_ne!(seq, c.sequence(us, flip(t), 61000, 80), "dst bit {bit}");
+        }
+        // Swapped addresses or ports differ; the IPv4-mapped form is another flow.
+        assert_ne!(seq, c.sequence(t, us, 61000, 80));
+        assert_ne!(seq, c.sequence(us, t, 80, 61000));
+        let mapped = v6("::ffff:198.19.4.10");
+        assert_ne!(
+            c.sequence(v6("::ffff:198.18.0.1"), mapped, 61000, 80),
+            c.sequence(US, Ipv4Addr::new(198, 19, 4, 10), 61000, 80)
+        );
+    }
+
     proptest! {
         #[test]
         fn matches_siphasher(k0: u64, k1: u64, m0: u64, m1: u64) {
             prop_assert_eq!(siphash13_2words(k0, k1, m0, m1), reference(k0, k1, m0, m1));
+        }
+
+        #[test]
+        fn five_words_match_siphasher(k0: u64, k1: u64, w: [u64; 5]) {
+            prop_assert_eq!(siphash13_words(k0, k1, w), reference_words(k0, k1, &w));
         }
     }
 }

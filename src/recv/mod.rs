@@ -128,6 +128,14 @@ pub fn sent_by_a_hop(frame: &[u8], link: LinkLayer) -> bool {
 /// How often the receiver reads the kernel's drop counter.
 const DROP_READ_EVERY: Duration = Duration::from_millis(100);
 
+/// Replies per batch handed to the table at most, so that the channel's bound in batches
+/// ([`REPLY_BATCHES`]) bounds the replies waiting in memory (~1.5 MiB at most).
+pub const MAX_REPLY_BATCH: usize = 1024;
+
+/// Batches the reply channel holds: past that the receiver waits and the capture ring
+/// (resident anyway) buffers.
+pub const REPLY_BATCHES: usize = 64;
+
 /// Captures until `stop` is set, sending verified replies in batches to `replies`.
 pub fn run_receiver(
     capture: &mut dyn Capture,
@@ -148,6 +156,14 @@ pub fn run_receiver(
         let mut batch = Vec::new();
         let (mut frames, mut malformed, mut uninteresting, mut not_ours) = (0u64, 0, 0, 0);
         let mut path_errors = 0u64;
+        let mut table_gone = false;
+        let hand_over = |batch: &mut Vec<ReplyEvent>| {
+            for ev in batch.iter() {
+                counters.count_reply(ev.reason);
+            }
+            // Blocks while the table is behind: the capture ring buffers meanwhile.
+            replies.send(std::mem::take(batch)).is_err()
+        };
         capture
             .poll(Duration::from_millis(10), &mut |frame| {
                 frames += 1;
@@ -165,6 +181,9 @@ pub fn run_receiver(
                     Err(Rejected::Uninteresting) => uninteresting += 1,
                     Err(Rejected::NotOurs) => not_ours += 1,
                 }
+                if batch.len() >= MAX_REPLY_BATCH && !table_gone {
+                    table_gone = hand_over(&mut batch);
+                }
             })
             .map_err(|e| format!("capturing replies failed: {e}"))?;
         counters.frames.fetch_add(frames, Ordering::Relaxed);
@@ -176,13 +195,8 @@ pub fn run_receiver(
         counters
             .path_errors
             .fetch_add(path_errors, Ordering::Relaxed);
-        if !batch.is_empty() {
-            for ev in &batch {
-                counters.count_reply(ev.reason);
-            }
-            if replies.send(batch).is_err() {
-                break;
-            }
+        if table_gone || (!batch.is_empty() && hand_over(&mut batch)) {
+            break;
         }
     }
     counters
@@ -718,5 +732,88 @@ mod tests {
         let mut te = unreachable(&c, GW, 0, &probe(&c));
         te[34] = 11;
         assert_eq!(run(&c, &te), Err(Rejected::Uninteresting));
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use crate::net::{CaptureStats, LinkLayer};
+    use crate::probe::{ProbeParams, SourcePorts};
+    use crate::wire::build::tcp_frame_with_options;
+    use crate::wire::tcp_flags::{ACK, RST};
+    use crate::wire::TcpSegment;
+    use std::io;
+    use std::net::Ipv4Addr;
+
+    /// Hands out all its frames in the first poll, then sets `stop`.
+    struct Burst<'a> {
+        frames: Vec<Vec<u8>>,
+        stop: &'a AtomicBool,
+    }
+
+    impl Capture for Burst<'_> {
+        fn poll(&mut self, _: Duration, on_frame: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
+            let n = self.frames.len();
+            for f in self.frames.drain(..) {
+                on_frame(&f);
+            }
+            self.stop.store(true, Ordering::Relaxed);
+            Ok(n)
+        }
+        fn link(&self) -> LinkLayer {
+            LinkLayer::RawIp
+        }
+        fn stats(&mut self) -> CaptureStats {
+            CaptureStats::default()
+        }
+    }
+
+    #[test]
+    fn one_poll_of_many_replies_is_handed_over_in_bounded_batches() {
+        let us = Ipv4Addr::new(198, 18, 0, 1);
+        let c = ProbeCrafter::new(ProbeParams {
+            link: LinkLayer::RawIp,
+            src_mac: [0; 6],
+            dst_mac: [0; 6],
+            src_ip: us,
+            source_ports: SourcePorts::DEFAULT,
+            key: [7, 8],
+        });
+        // Resets from 2.5 batches' worth of distinct targets, all in one poll.
+        let n = MAX_REPLY_BATCH * 5 / 2;
+        let frames: Vec<Vec<u8>> = (0..n as u32)
+            .map(|i| {
+                let t = Ipv4Addr::from(0xC613_0000 + i);
+                let seg = TcpSegment {
+                    src: t,
+                    dst: us,
+                    sport: 80,
+                    dport: c.source_port(t, 80),
+                    seq: 1,
+                    ack: c.sequence(t, 80).wrapping_add(1),
+                    flags: RST | ACK,
+                    ttl: 64,
+                    window: 0,
+                };
+                tcp_frame_with_options(LinkLayer::RawIp, [0; 6], [0; 6], &seg, &[])
+            })
+            .collect();
+        let stop = AtomicBool::new(false);
+        let mut cap = Burst {
+            frames,
+            stop: &stop,
+        };
+        let (tx, rx) = crossbeam_channel::bounded(REPLY_BATCHES);
+        let counters = RecvCounters::default();
+        run_receiver(&mut cap, &c, &tx, &stop, &counters).expect("receiver");
+        let sizes: Vec<usize> = rx.try_iter().map(|b| b.len()).collect();
+        assert_eq!(
+            sizes,
+            vec![MAX_REPLY_BATCH, MAX_REPLY_BATCH, MAX_REPLY_BATCH / 2]
+        );
+        let mut s = crate::model::ScanStats::default();
+        counters.read_into(&mut s);
+        assert_eq!((s.resets, s.frames), (n as u64, n as u64));
     }
 }

@@ -69,7 +69,7 @@ fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, scan_type: &'static str) -> S
         start: SystemTime::now(),
         command_line: cfg.command_line.clone(),
         ports: cfg.ports.clone(),
-        hosts: cfg.targets.len(),
+        hosts: order.space().hosts(),
         probes: order.len(),
         seed: cfg.seed,
         scan_type,
@@ -83,10 +83,14 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     announce(cfg, &order);
     let mut slot = prepare_privilege_drop(cfg, order.len())?;
     let helper = start_hand_off_helper(cfg)?;
-    let first = cfg
-        .targets
-        .nth(0)
-        .ok_or_else(|| ScanError::usage("no targets to scan"))?;
+    // Config refuses IPv6 targets for the SYN scan until its IPv6 path lands.
+    let first = match cfg.targets.nth(0) {
+        Some(std::net::IpAddr::V4(ip)) => ip,
+        Some(std::net::IpAddr::V6(_)) => {
+            return Err(ScanError::usage(crate::cli::config::SYN_IPV6_REFUSAL))
+        }
+        None => return Err(ScanError::usage("no targets to scan")),
+    };
     let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ipv4())?;
     let source_ports = match cfg.source_ports {
         Some(p) => {
@@ -253,7 +257,10 @@ impl Findings {
     /// Takes one decided result (of this run, or replayed from the journal on resume).
     fn observe(&mut self, r: &crate::model::PortResult) {
         if let (Some(open), crate::model::PortState::Open) = (self.open.as_mut(), r.state) {
-            open.entry(r.ip).or_default().insert(r.port);
+            // The nmap hand-off takes IPv4 hosts only (nmap needs -6 and one family a run).
+            if let std::net::IpAddr::V4(ip) = r.ip {
+                open.entry(ip).or_default().insert(r.port);
+            }
         }
         if let Some(w) = self.watch.as_mut() {
             w.observe(r);
@@ -316,7 +323,7 @@ impl engine::ResultSink for Sinks<'_> {
 fn start_hand_off_helper(cfg: &ScanConfig) -> Result<Option<handoff::Helper>, ScanError> {
     match cfg.nmap.as_deref() {
         Some(args) if crate::sys::caps::is_root() => {
-            handoff::Helper::start(args, &cfg.targets, &cfg.ports).map(Some)
+            handoff::Helper::start(args, &cfg.targets.v4, &cfg.ports).map(Some)
         }
         _ => Ok(None),
     }

@@ -4,12 +4,13 @@ pub(crate) mod auto_rate;
 pub(crate) mod pace;
 pub(crate) mod rate;
 
-use crate::net::Transmit;
+use crate::net::{Frames, Transmit};
 use crate::probe::ProbeCrafter;
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use pace::ThreadPacer;
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -22,10 +23,10 @@ pub const MAX_BATCH: usize = 256;
 pub struct SentBatch {
     /// When the batch was handed to the kernel.
     pub at: Instant,
-    /// Positions of the retries in it (they went first).
-    pub retried: Vec<u64>,
+    /// Positions of the retries in it (they went first), as runs of consecutive positions.
+    pub retried: Vec<Range<u64>>,
     /// Positions of the new probes, after the retries: one claimed run.
-    pub new_run: std::ops::Range<u64>,
+    pub new_run: Range<u64>,
 }
 
 /// What the sender tells the probe table.
@@ -88,8 +89,8 @@ pub struct SendShared<'a> {
     pub order: &'a ProbeOrder,
     /// The next unsent position.
     pub positions: &'a PositionClaimer,
-    /// Retries the table asks for, as positions; closed when the scan ends.
-    pub retries: &'a Receiver<Vec<u64>>,
+    /// Retries the table asks for, as runs of positions; closed when the scan ends.
+    pub retries: &'a Receiver<Vec<Range<u64>>>,
     /// Where sends are reported.
     pub events: &'a Sender<SenderEvent>,
     /// Set to stop new probes (retries go on).
@@ -128,9 +129,14 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         stop,
         counters,
     } = *shared;
-    let frame_len = crafter.frame_len();
-    let mut buf = vec![0u8; frame_len * MAX_BATCH];
-    let mut pending: VecDeque<u64> = VecDeque::new();
+    // One slot per probe, as long as the longest family's frame; a batch that mixes
+    // families says each frame's length.
+    let slot = crafter.max_frame_len();
+    let uniform = crafter.uniform_frames();
+    let mut buf = vec![0u8; slot * MAX_BATCH];
+    let mut lens: Vec<u16> = Vec::with_capacity(MAX_BATCH);
+    // Retries waiting, as runs: a silent run of a batch costs one entry, not one per probe.
+    let mut pending = RetryQueue::default();
     let mut new_done = false;
     let mut retries_open = true;
 
@@ -176,22 +182,25 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
             continue;
         }
 
-        let take = pending.len().min(granted);
-        let retried: Vec<u64> = pending.drain(..take).collect();
+        let retried = pending.take(granted as u64);
+        let resent = retried.iter().map(|r| r.end - r.start).sum::<u64>() as usize;
         let mut new_run = 0..0;
-        if !new_done && retried.len() < granted && !stop.load(Ordering::Relaxed) {
-            new_run = positions.claim((granted - retried.len()) as u64);
+        if !new_done && resent < granted && !stop.load(Ordering::Relaxed) {
+            new_run = positions.claim((granted - resent) as u64);
         }
-        let n = retried.len() + (new_run.end - new_run.start) as usize;
+        let n = resent + (new_run.end - new_run.start) as usize;
         pacer.refund((granted - n) as u32);
         if n == 0 {
             continue;
         }
         // The sender maps positions to pairs; the table never sees an address.
-        let frames = buf.chunks_exact_mut(frame_len);
-        for (frame, position) in frames.zip(retried.iter().copied().chain(new_run.clone())) {
+        lens.clear();
+        let slots = buf.chunks_exact_mut(slot);
+        let retried_positions = retried.iter().flat_map(Clone::clone);
+        for (frame, position) in slots.zip(retried_positions.chain(new_run.clone())) {
             let (ip, port) = order.get(position);
-            crafter.craft(frame, ip, port);
+            let len = crafter.craft_ip(frame, ip, port);
+            lens.push(u16::try_from(len).unwrap_or(0));
         }
         let new = new_run.end - new_run.start;
         if events
@@ -204,7 +213,12 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         {
             return;
         }
-        if let Err(e) = send_all(transmit, &buf[..n * frame_len], frame_len) {
+        let frames = if uniform {
+            Frames::uniform(&buf[..n * slot], slot)
+        } else {
+            Frames::sized(&buf[..n * slot], slot, &lens)
+        };
+        if let Err(e) = send_all(transmit, frames) {
             let _ = events.send(SenderEvent::Failed(format!(
                 "sending probes failed: {e}; check that the interface is up"
             )));
@@ -215,13 +229,49 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
     }
 }
 
-/// Sends every frame of `buf`, waiting briefly whenever the kernel's queue is full.
-fn send_all(transmit: &mut dyn Transmit, buf: &[u8], frame_len: usize) -> std::io::Result<()> {
-    let total = buf.len() / frame_len;
+/// Retries waiting to leave, as runs of positions, oldest first.
+#[derive(Debug, Default)]
+struct RetryQueue {
+    runs: VecDeque<Range<u64>>,
+}
+
+impl RetryQueue {
+    fn extend(&mut self, runs: Vec<Range<u64>>) {
+        self.runs.extend(runs.into_iter().filter(|r| !r.is_empty()));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Takes up to `n` positions from the front, splitting a run if need be.
+    fn take(&mut self, mut n: u64) -> Vec<Range<u64>> {
+        let mut out = Vec::new();
+        while n > 0 {
+            let Some(front) = self.runs.front_mut() else {
+                break;
+            };
+            let len = front.end - front.start;
+            if len <= n {
+                n -= len;
+                out.extend(self.runs.pop_front());
+            } else {
+                out.push(front.start..front.start + n);
+                front.start += n;
+                n = 0;
+            }
+        }
+        out
+    }
+}
+
+/// Sends every frame, waiting briefly whenever the kernel's queue is full.
+fn send_all(transmit: &mut dyn Transmit, frames: Frames<'_>) -> std::io::Result<()> {
+    let total = frames.count();
     let mut done = 0;
     let mut stalls = 0u32;
     while done < total {
-        let n = transmit.send_frames(&buf[done * frame_len..], frame_len)?;
+        let n = transmit.send_batch(frames.skip(done))?;
         if n == 0 {
             stalls += 1;
             if stalls > 200_000 {
@@ -237,4 +287,23 @@ fn send_all(transmit: &mut dyn Transmit, buf: &[u8], frame_len: usize) -> std::i
         done += n;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_queue_hands_out_runs_in_order_splitting_at_the_batch_size() {
+        let mut q = RetryQueue::default();
+        q.extend(vec![10..14, 20..20, 30..31]);
+        q.extend(std::iter::once(40..300).collect());
+        assert_eq!(q.take(3), vec![10..13]);
+        assert_eq!(q.take(3), vec![13..14, 30..31, 40..41]);
+        assert_eq!(q.take(256), vec![41..297]);
+        assert!(!q.is_empty());
+        assert_eq!(q.take(256), vec![297..300]);
+        assert!(q.is_empty());
+        assert_eq!(q.take(256), Vec::<Range<u64>>::new());
+    }
 }

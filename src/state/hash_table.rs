@@ -184,7 +184,7 @@ impl ProbeTable {
         }
         ReplyOutcome::Decided {
             result: PortResult {
-                ip: ev.ip,
+                ip: ev.ip.into(),
                 port: ev.port,
                 state: ev.reason.state(),
                 reason: ev.reason,
