@@ -2,16 +2,19 @@
 //! sent to `MemoryTransmit` are answered (or not) as the `Responder` says, and the replies come
 //! back through `MemoryCapture` as real frames built by `wire::build`.
 
-use super::{Capture, CaptureStats, LinkLayer, Transmit};
-use crate::wire::build::{icmp_unreachable_frame, tcp_frame, tcp_frame_with_options};
+use super::{Capture, CaptureStats, Frames, LinkLayer, Transmit};
+use crate::wire::build::{
+    icmp_unreachable_frame, icmpv6_unreachable_frame, tcp6_frame_with_options, tcp_frame,
+    tcp_frame_with_options,
+};
 use crate::wire::tcp_flags::{ACK, RST, SYN};
-use crate::wire::{parse_reply, Reply, TcpSegment};
+use crate::wire::{parse_ip_reply, IpReply, Reply, TcpSegment};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -30,15 +33,16 @@ pub enum Behaviour {
     Closed,
     /// No answer (filtered).
     Drop,
-    /// ICMP destination unreachable with this code (e.g. 3 port, 1 host, 13 prohibited).
+    /// ICMP destination unreachable with this code (e.g. 3 port, 1 host, 13 prohibited);
+    /// to an IPv6 target, ICMPv6 with this code (e.g. 1 prohibited, 3 address, 4 port).
     Unreachable(u8),
 }
 
 /// Script of the simulated targets.
 #[derive(Clone, Debug)]
 pub struct Responder {
-    pairs: HashMap<(Ipv4Addr, u16), Behaviour>,
-    hosts: HashMap<Ipv4Addr, Behaviour>,
+    pairs: HashMap<(IpAddr, u16), Behaviour>,
+    hosts: HashMap<IpAddr, Behaviour>,
     default: Behaviour,
     loss_percent: u8,
     seed: u64,
@@ -70,29 +74,29 @@ impl Responder {
         }
     }
     /// Sets how (ip, port) answers.
-    pub fn behaviour(mut self, ip: Ipv4Addr, port: u16, b: Behaviour) -> Self {
-        self.pairs.insert((ip, port), b);
+    pub fn behaviour(mut self, ip: impl Into<IpAddr>, port: u16, b: Behaviour) -> Self {
+        self.pairs.insert((ip.into(), port), b);
         self
     }
     /// (ip, port) answers SYN/ACK.
-    pub fn open(self, ip: Ipv4Addr, port: u16) -> Self {
+    pub fn open(self, ip: impl Into<IpAddr>, port: u16) -> Self {
         self.behaviour(ip, port, Behaviour::Open)
     }
     /// (ip, port) answers RST/ACK.
-    pub fn closed(self, ip: Ipv4Addr, port: u16) -> Self {
+    pub fn closed(self, ip: impl Into<IpAddr>, port: u16) -> Self {
         self.behaviour(ip, port, Behaviour::Closed)
     }
     /// (ip, port) never answers.
-    pub fn dropped(self, ip: Ipv4Addr, port: u16) -> Self {
+    pub fn dropped(self, ip: impl Into<IpAddr>, port: u16) -> Self {
         self.behaviour(ip, port, Behaviour::Drop)
     }
     /// (ip, port) answers ICMP unreachable with `code`.
-    pub fn unreachable(self, ip: Ipv4Addr, port: u16, code: u8) -> Self {
+    pub fn unreachable(self, ip: impl Into<IpAddr>, port: u16, code: u8) -> Self {
         self.behaviour(ip, port, Behaviour::Unreachable(code))
     }
     /// Every port of `ip` not listed by pair answers `b` (e.g. a host whose ports are closed).
-    pub fn host(mut self, ip: Ipv4Addr, b: Behaviour) -> Self {
-        self.hosts.insert(ip, b);
+    pub fn host(mut self, ip: impl Into<IpAddr>, b: Behaviour) -> Self {
+        self.hosts.insert(ip.into(), b);
         self
     }
     /// Behaviour of pairs and hosts not listed (initially `Drop`).
@@ -125,13 +129,15 @@ impl Responder {
         self.reply_ttl = ttl;
         self
     }
-    /// Sender of ICMP errors (default: the target itself, as for port unreachable).
+    /// Sender of IPv4 ICMP errors (default: the target itself, as for port unreachable;
+    /// ICMPv6 errors always come from the target).
     pub fn icmp_from(mut self, router: Ipv4Addr) -> Self {
         self.icmp_from = Some(router);
         self
     }
     /// How (ip, port) answers: the pair's entry, else the host's, else the default.
-    pub fn behaviour_of(&self, ip: Ipv4Addr, port: u16) -> Behaviour {
+    pub fn behaviour_of(&self, ip: impl Into<IpAddr>, port: u16) -> Behaviour {
+        let ip = ip.into();
         self.pairs
             .get(&(ip, port))
             .or_else(|| self.hosts.get(&ip))
@@ -147,7 +153,7 @@ struct Shared {
     syns: AtomicU64,
     lost: AtomicU64,
     replies: AtomicU64,
-    tries: Mutex<HashMap<(Ipv4Addr, u16), u32>>,
+    tries: Mutex<HashMap<(IpAddr, u16), u32>>,
 }
 
 /// A cloneable view of the network's counters, usable after the ends moved into threads.
@@ -172,9 +178,9 @@ impl MemoryCounters {
         self.0.replies.load(Ordering::Relaxed)
     }
     /// SYNs sent to (ip, port) so far.
-    pub fn tries(&self, ip: Ipv4Addr, port: u16) -> u32 {
+    pub fn tries(&self, ip: impl Into<IpAddr>, port: u16) -> u32 {
         let tries = self.0.tries.lock().unwrap_or_else(PoisonError::into_inner);
-        tries.get(&(ip, port)).copied().unwrap_or(0)
+        tries.get(&(ip.into(), port)).copied().unwrap_or(0)
     }
 }
 
@@ -246,7 +252,7 @@ impl MemoryTransmit {
 
     /// Answers one frame as the responder says.
     fn answer(&mut self, frame: &[u8]) {
-        let syn = match parse_reply(frame, self.link) {
+        let syn = match parse_ip_reply(frame, self.link).map(IpReply::into_ip) {
             Ok(Reply::Tcp(t)) if t.flags & (SYN | ACK | RST) == SYN => t,
             _ => return, // not a SYN: a real network would just carry it
         };
@@ -295,52 +301,90 @@ impl MemoryTransmit {
         (src, dst)
     }
 
-    fn tcp_answer(&mut self, frame: &[u8], syn: &TcpSegment, flags: u8) -> Vec<u8> {
+    fn tcp_answer(&mut self, frame: &[u8], syn: &TcpSegment<IpAddr>, flags: u8) -> Vec<u8> {
         let (src_mac, dst_mac) = self.reply_macs(frame);
         let open = flags & SYN != 0;
-        let spec = TcpSegment {
-            src: syn.dst,
-            dst: syn.src,
-            sport: syn.dport,
-            dport: syn.sport,
-            seq: if open { self.rng.random() } else { 0 },
-            ack: syn.seq.wrapping_add(1),
-            flags,
-            ttl: self.responder.reply_ttl,
-            window: if open { 65535 } else { 0 },
-        };
-        if open {
-            tcp_frame_with_options(self.link, src_mac, dst_mac, &spec, &SYN_ACK_OPTIONS)
-        } else {
-            tcp_frame(self.link, src_mac, dst_mac, &spec)
+        let seq = if open { self.rng.random() } else { 0 };
+        let window = if open { 65535 } else { 0 };
+        let options: &[u8] = if open { &SYN_ACK_OPTIONS } else { &[] };
+        let ttl = self.responder.reply_ttl;
+        let (sport, dport, ack) = (syn.dport, syn.sport, syn.seq.wrapping_add(1));
+        match (syn.src, syn.dst) {
+            (IpAddr::V6(us), IpAddr::V6(them)) => {
+                let spec = TcpSegment {
+                    src: them,
+                    dst: us,
+                    sport,
+                    dport,
+                    seq,
+                    ack,
+                    flags,
+                    ttl,
+                    window,
+                };
+                tcp6_frame_with_options(self.link, src_mac, dst_mac, &spec, options)
+            }
+            (us, them) => {
+                let spec = TcpSegment {
+                    src: v4(them),
+                    dst: v4(us),
+                    sport,
+                    dport,
+                    seq,
+                    ack,
+                    flags,
+                    ttl,
+                    window,
+                };
+                if open {
+                    tcp_frame_with_options(self.link, src_mac, dst_mac, &spec, options)
+                } else {
+                    tcp_frame(self.link, src_mac, dst_mac, &spec)
+                }
+            }
         }
     }
 
-    fn icmp_answer(&self, frame: &[u8], syn: &TcpSegment, code: u8) -> Vec<u8> {
+    fn icmp_answer(&self, frame: &[u8], syn: &TcpSegment<IpAddr>, code: u8) -> Vec<u8> {
         let (src_mac, dst_mac) = self.reply_macs(frame);
         let ip = frame.get(self.link.header_len()..).unwrap_or_default();
-        // parse_reply accepted the frame, so the IP header and 8 TCP bytes are present.
-        let ihl = ip.first().map_or(20, |b| usize::from(b & 0x0f) * 4);
-        let quote = ip.get(..ihl + 8).unwrap_or(ip);
-        let from = self.responder.icmp_from.unwrap_or(syn.dst);
         let ttl = self.responder.reply_ttl;
-        icmp_unreachable_frame(self.link, src_mac, dst_mac, from, syn.src, code, ttl, quote)
+        match (syn.src, syn.dst) {
+            // Like Linux, ICMPv6 quotes the whole probe.
+            (IpAddr::V6(us), IpAddr::V6(them)) => {
+                icmpv6_unreachable_frame(self.link, src_mac, dst_mac, them, us, code, ttl, ip)
+            }
+            (us, them) => {
+                // parse_reply accepted the frame, so the IP header and 8 TCP bytes are present.
+                let ihl = ip.first().map_or(20, |b| usize::from(b & 0x0f) * 4);
+                let quote = ip.get(..ihl + 8).unwrap_or(ip);
+                let from = self.responder.icmp_from.unwrap_or(v4(them));
+                icmp_unreachable_frame(self.link, src_mac, dst_mac, from, v4(us), code, ttl, quote)
+            }
+        }
+    }
+}
+
+/// The IPv4 address of a parsed IPv4 probe (its addresses are never IPv6).
+fn v4(ip: IpAddr) -> Ipv4Addr {
+    match ip {
+        IpAddr::V4(a) => a,
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
     }
 }
 
 impl Transmit for MemoryTransmit {
-    fn send_frames(&mut self, buf: &[u8], frame_len: usize) -> io::Result<usize> {
-        if frame_len == 0 {
+    fn send_batch(&mut self, frames: Frames<'_>) -> io::Result<usize> {
+        if frames.slot() == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "frame length 0: pass the crafter's frame_len",
             ));
         }
-        let mut n = 0;
-        for frame in buf.chunks_exact(frame_len) {
+        let n = frames.count();
+        for i in 0..n {
             self.shared.sent.fetch_add(1, Ordering::Relaxed);
-            self.answer(frame);
-            n += 1;
+            self.answer(frames.get(i));
         }
         Ok(n)
     }
@@ -412,6 +456,7 @@ impl Capture for MemoryCapture {
 mod tests {
     use super::*;
     use crate::probe::{ProbeCrafter, ProbeParams, SourcePorts};
+    use crate::wire::parse_reply;
     use std::time::Instant;
 
     const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -506,6 +551,65 @@ mod tests {
                     dropped: 0
                 }
             );
+        }
+    }
+
+    #[test]
+    fn a_batch_mixing_families_is_answered_per_family() {
+        use crate::probe::Ipv6Source;
+        use crate::wire::icmpv6;
+        use std::net::Ipv6Addr;
+        let us6: Ipv6Addr = "2001:2:0:18::1".parse().unwrap();
+        let (a, b): (Ipv6Addr, Ipv6Addr) = (
+            "2001:2:0:19::1".parse().unwrap(),
+            "2001:2:0:19::2".parse().unwrap(),
+        );
+        for link in [LinkLayer::Ethernet, LinkLayer::RawIp] {
+            let r = Responder::new()
+                .open(T1, 22)
+                .open(a, 22)
+                .closed(b, 80)
+                .unreachable(b, 443, icmpv6::unreachable::ADMIN_PROHIBITED);
+            let (mut tx, mut rx) = memory_network(r, link);
+            let c = crafter(link).with_ipv6(Ipv6Source {
+                src_ip: us6,
+                dst_mac: [2, 0, 0, 0, 0, 6],
+            });
+            let probes: [(IpAddr, u16); 4] = [
+                (a.into(), 22),
+                (T1.into(), 22),
+                (b.into(), 80),
+                (b.into(), 443),
+            ];
+            let slot = c.max_frame_len();
+            let mut buf = vec![0u8; slot * probes.len()];
+            let lens: Vec<u16> = buf
+                .chunks_exact_mut(slot)
+                .zip(probes)
+                .map(|(f, (ip, port))| c.craft_ip(f, ip, port) as u16)
+                .collect();
+            let h = link.header_len() as u16;
+            assert_eq!(lens, vec![h + 72, h + 52, h + 72, h + 72]);
+            let frames = Frames::sized(&buf, slot, &lens);
+            assert_eq!(tx.send_batch(frames).unwrap(), 4);
+            assert_eq!((tx.counters().syns(), tx.counters().tries(b, 443)), (4, 1));
+            let got: Vec<Reply<IpAddr>> = drain(&mut rx)
+                .iter()
+                .map(|f| parse_ip_reply(f, link).unwrap().into_ip())
+                .collect();
+            assert_eq!(got.len(), 4);
+            let answer = |i: usize| match got[i] {
+                Reply::Tcp(t) => (t.src, t.sport, t.flags, t.ack),
+                Reply::Unreachable(u) => (u.quoted.dst, u.quoted.dport, u.code, u.quoted.seq),
+            };
+            let seq6 = |ip, port| c.sequence6(ip, port).unwrap();
+            assert_eq!(answer(0), (a.into(), 22, SYN | ACK, seq6(a, 22) + 1));
+            assert_eq!(
+                answer(1),
+                (T1.into(), 22, SYN | ACK, c.sequence(T1, 22) + 1)
+            );
+            assert_eq!(answer(2), (b.into(), 80, RST | ACK, seq6(b, 80) + 1));
+            assert_eq!(answer(3), (b.into(), 443, 1, seq6(b, 443)));
         }
     }
 

@@ -25,15 +25,20 @@ mod ns6_tests;
 #[cfg(test)]
 mod ns_tests;
 
+pub use crate::sys::packet::Frames;
 pub use capture::{PacketCapture, RingCapture, DEFAULT_RING_BYTES};
 pub use packet_socket::{PacketTransmit, RingTransmit};
 pub use raw_socket::RawIpTransmit;
 
 /// Sends frames in batches.
 pub trait Transmit: Send {
-    /// Sends the frames laid back to back in `buf`, each `frame_len` bytes; returns how many
-    /// went out (a short count means the kernel's queue was full: retry the rest).
-    fn send_frames(&mut self, buf: &[u8], frame_len: usize) -> io::Result<usize>;
+    /// Sends `frames` (of either IP family, in any mix); returns how many went out (a short
+    /// count means the kernel's queue was full: retry the rest).
+    fn send_batch(&mut self, frames: Frames<'_>) -> io::Result<usize>;
+    /// Sends the frames laid back to back in `buf`, each `frame_len` bytes.
+    fn send_frames(&mut self, buf: &[u8], frame_len: usize) -> io::Result<usize> {
+        self.send_batch(Frames::uniform(buf, frame_len))
+    }
     /// What the frames must start with.
     fn link(&self) -> LinkLayer;
 }
@@ -201,25 +206,24 @@ fn sock_err(e: io::Error, what: &str) -> NetError {
     }
 }
 
-/// Sends `buf` through `send_some` (which sends a prefix of what it is given) until done or
-/// the kernel queue is full. With `skip_refused`, a frame the kernel refuses outright (no
+/// Sends `frames` through `send_some` (which sends a prefix of what it is given) until done
+/// or the kernel queue is full. With `skip_refused`, a frame the kernel refuses outright (no
 /// route, firewall) counts as sent so one bad target cannot stall the batch.
 fn send_all(
-    buf: &[u8],
-    frame_len: usize,
+    frames: Frames<'_>,
     skip_refused: bool,
-    mut send_some: impl FnMut(&[u8]) -> io::Result<usize>,
+    mut send_some: impl FnMut(Frames<'_>) -> io::Result<usize>,
 ) -> io::Result<usize> {
-    if frame_len == 0 {
+    if frames.slot() == 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "frame length 0",
         ));
     }
-    let n = buf.len() / frame_len;
+    let n = frames.count();
     let mut done = 0;
     while done < n {
-        match send_some(&buf[done * frame_len..n * frame_len]) {
+        match send_some(frames.skip(done)) {
             Ok(0) => break,
             Ok(k) => done += k,
             Err(e) => match e.raw_os_error() {

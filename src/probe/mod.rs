@@ -2,14 +2,14 @@
 
 use crate::wire::tcp_flags::{ACK, RST, SYN};
 use crate::wire::{LinkLayer, QuotedTcp, TcpSegment};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub mod cookie;
 pub(crate) mod kernel_ports;
 pub mod template;
 
-use cookie::Cookie;
-use template::Template;
+use cookie::{Cookie, FlowAddress};
+use template::{Template, Template6};
 
 /// Source ports our probes use: [first, first + count).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +67,8 @@ impl SourcePorts {
     }
 }
 
-/// Everything fixed about the probes of one scan.
+/// Everything fixed about the probes of one scan (the IPv4 family; IPv6 is added with
+/// [`ProbeCrafter::with_ipv6`]).
 #[derive(Clone, Debug)]
 pub struct ProbeParams {
     /// Link layer the frames are for.
@@ -84,13 +85,27 @@ pub struct ProbeParams {
     pub key: [u64; 2],
 }
 
-/// Crafts SYN frames into caller buffers and validates replies against the cookie.
+/// The IPv6 side of a scan's probes: our address and the next hop's MAC (the IPv6 router
+/// may be another box than the IPv4 one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv6Source {
+    /// Our IPv6 address.
+    pub src_ip: Ipv6Addr,
+    /// Next hop's MAC for IPv6 (ignored for RawIp).
+    pub dst_mac: [u8; 6],
+}
+
+/// Crafts SYN frames into caller buffers and validates replies against the cookie. It holds
+/// one template per family the targets hold; a reply of a family without one is never ours.
 #[derive(Clone, Debug)]
 pub struct ProbeCrafter {
     params: ProbeParams,
     ports: SourcePorts,
     cookie: Cookie,
-    template: Template,
+    /// The IPv4 template (None in an IPv6-only scan).
+    template: Option<Template>,
+    /// Our IPv6 address and the IPv6 template (None unless IPv6 targets are scanned).
+    v6: Option<(Ipv6Addr, Template6)>,
 }
 
 impl ProbeCrafter {
@@ -107,34 +122,119 @@ impl ProbeCrafter {
         ProbeCrafter {
             cookie: Cookie::new(params.key),
             ports,
-            template,
+            template: Some(template),
+            v6: None,
             params,
         }
     }
-    /// Length of every frame this crafter writes.
+    /// The same crafter with an IPv6 template from `v6.src_ip` to `v6.dst_mac` (same link,
+    /// source MAC, ports and key).
+    pub fn with_ipv6(mut self, v6: Ipv6Source) -> Self {
+        let p = &self.params;
+        let template = Template6::new(p.link, p.src_mac, v6.dst_mac, v6.src_ip);
+        self.v6 = Some((v6.src_ip, template));
+        self
+    }
+    /// The same crafter without its IPv4 template: an IPv6-only scan answers no IPv4 reply.
+    pub fn without_ipv4(mut self) -> Self {
+        self.template = None;
+        self
+    }
+    /// Our IPv4 address, when the scan sends IPv4.
+    pub fn ipv4_source(&self) -> Option<Ipv4Addr> {
+        self.template.as_ref().map(|_| self.params.src_ip)
+    }
+    /// Our IPv6 address, when the scan sends IPv6.
+    pub fn ipv6_source(&self) -> Option<Ipv6Addr> {
+        self.v6.as_ref().map(|(ip, _)| *ip)
+    }
+    /// Length of the IPv4 frames (of the IPv6 ones in an IPv6-only scan).
     pub fn frame_len(&self) -> usize {
-        self.template.len()
+        match (&self.template, &self.v6) {
+            (Some(t), _) => t.len(),
+            (None, Some((_, t))) => t.len(),
+            (None, None) => 0,
+        }
+    }
+    /// Length of the longest frame this crafter writes (a sender's slot size).
+    pub fn max_frame_len(&self) -> usize {
+        let v4 = self.template.as_ref().map_or(0, Template::len);
+        let v6 = self.v6.as_ref().map_or(0, |(_, t)| t.len());
+        v4.max(v6)
+    }
+    /// True when every frame has the same length (one family).
+    pub fn uniform_frames(&self) -> bool {
+        self.template.is_none() || self.v6.is_none()
     }
     /// Writes the SYN for (dst, dport) into `buf` (exactly frame_len bytes).
     #[inline]
     pub fn craft(&self, buf: &mut [u8], dst: Ipv4Addr, dport: u16) {
-        let src = self.params.src_ip;
-        let sport = self.cookie.source_port(self.ports, src, dst, dport);
-        let h = self.cookie.flow_hash(src, dst, sport, dport);
-        self.template
-            .write(buf, dst, (h >> 32) as u16, sport, dport, h as u32);
+        if let Some(t) = &self.template {
+            let src = self.params.src_ip;
+            let sport = self.cookie.source_port(self.ports, src, dst, dport);
+            let h = self.cookie.flow_hash(src, dst, sport, dport);
+            t.write(buf, dst, (h >> 32) as u16, sport, dport, h as u32);
+        }
+    }
+    /// Writes the IPv6 SYN for (dst, dport) into `buf`; returns its length (0, writing
+    /// nothing, when the scan has no IPv6 source).
+    #[inline]
+    pub fn craft6(&self, buf: &mut [u8], dst: Ipv6Addr, dport: u16) -> usize {
+        let Some((src, t)) = &self.v6 else {
+            return 0;
+        };
+        let sport = self.cookie.source_port(self.ports, *src, dst, dport);
+        let seq = self.cookie.sequence(*src, dst, sport, dport);
+        t.write(buf, dst, sport, dport, seq);
+        t.len()
+    }
+    /// Writes the SYN for (dst, dport) with its family's template; returns its length (0,
+    /// writing nothing, for a family the scan has no source of).
+    #[inline]
+    pub fn craft_ip(&self, buf: &mut [u8], dst: IpAddr, dport: u16) -> usize {
+        match dst {
+            IpAddr::V4(d) => match &self.template {
+                Some(t) => {
+                    self.craft(buf, d, dport);
+                    t.len()
+                }
+                None => 0,
+            },
+            IpAddr::V6(d) => self.craft6(buf, d, dport),
+        }
     }
     /// True when a SYN/ACK or RST answers one of our probes (ports and ack == cookie + 1).
     #[inline]
     pub fn validate_tcp(&self, reply: &TcpSegment) -> bool {
+        self.check_tcp(self.ipv4_source(), reply)
+    }
+    /// True when an IPv6 SYN/ACK or RST answers one of our probes.
+    #[inline]
+    pub fn validate_tcp6(&self, reply: &TcpSegment<Ipv6Addr>) -> bool {
+        self.check_tcp(self.ipv6_source(), reply)
+    }
+    /// True when an ICMP error quotes one of our probes (ports and seq == cookie).
+    #[inline]
+    pub fn validate_quote(&self, quoted: &QuotedTcp) -> bool {
+        self.check_quote(self.ipv4_source(), quoted)
+    }
+    /// True when an ICMPv6 error quotes one of our IPv6 probes.
+    #[inline]
+    pub fn validate_quote6(&self, quoted: &QuotedTcp<Ipv6Addr>) -> bool {
+        self.check_quote(self.ipv6_source(), quoted)
+    }
+    #[inline(always)]
+    fn check_tcp<A: FlowAddress + PartialEq>(&self, us: Option<A>, reply: &TcpSegment<A>) -> bool {
         let kind = reply.flags & (SYN | RST | ACK);
         if kind != SYN | ACK && kind != RST | ACK {
             return false;
         }
-        if reply.dst != self.params.src_ip || !self.owns_port(reply.dport) {
+        let Some(src) = us else {
+            return false;
+        };
+        if reply.dst != src || !self.owns_port(reply.dport) {
             return false;
         }
-        let src = self.params.src_ip;
         reply.dport
             == self
                 .cookie
@@ -145,10 +245,15 @@ impl ProbeCrafter {
                     .sequence(src, reply.src, reply.dport, reply.sport)
                     .wrapping_add(1)
     }
-    /// True when an ICMP error quotes one of our probes (ports and seq == cookie).
-    #[inline]
-    pub fn validate_quote(&self, quoted: &QuotedTcp) -> bool {
-        let src = self.params.src_ip;
+    #[inline(always)]
+    fn check_quote<A: FlowAddress + PartialEq>(
+        &self,
+        us: Option<A>,
+        quoted: &QuotedTcp<A>,
+    ) -> bool {
+        let Some(src) = us else {
+            return false;
+        };
         quoted.src == src
             && self.owns_port(quoted.sport)
             && quoted.sport
@@ -169,6 +274,17 @@ impl ProbeCrafter {
     pub fn sequence(&self, dst: Ipv4Addr, dport: u16) -> u32 {
         let sport = self.source_port(dst, dport);
         self.cookie.sequence(self.params.src_ip, dst, sport, dport)
+    }
+    /// Source port the IPv6 probe to (dst, dport) uses (None without an IPv6 source).
+    pub fn source_port6(&self, dst: Ipv6Addr, dport: u16) -> Option<u16> {
+        let src = self.ipv6_source()?;
+        Some(self.cookie.source_port(self.ports, src, dst, dport))
+    }
+    /// Sequence number the IPv6 probe to (dst, dport) carries (None without an IPv6 source).
+    pub fn sequence6(&self, dst: Ipv6Addr, dport: u16) -> Option<u32> {
+        let src = self.ipv6_source()?;
+        let sport = self.source_port6(dst, dport)?;
+        Some(self.cookie.sequence(src, dst, sport, dport))
     }
     /// The source range actually used (after clamping).
     pub fn source_ports(&self) -> SourcePorts {
@@ -484,6 +600,165 @@ mod tests {
             let sp = mk(65000, 1000).source_port(THEM, p);
             assert!(sp >= 65000);
         }
+    }
+
+    const US6: &str = "2001:2:0:18::1";
+    const THEM6: &str = "2001:2:0:19::a";
+
+    fn v6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn dual(link: LinkLayer, key: [u64; 2]) -> ProbeCrafter {
+        crafter(link, key).with_ipv6(Ipv6Source {
+            src_ip: v6(US6),
+            dst_mac: [0x02, 0, 0, 0, 0, 0x06],
+        })
+    }
+
+    /// Our IPv6 SYN to (dst, dport) read back by the parser: (sport, seq).
+    fn craft6_parsed(c: &ProbeCrafter, dst: Ipv6Addr, dport: u16) -> (usize, TcpSegment<Ipv6Addr>) {
+        let mut buf = vec![0u8; c.max_frame_len()];
+        let len = c.craft_ip(&mut buf, IpAddr::V6(dst), dport);
+        match crate::wire::parse_ip_reply(&buf[..len], c.params().link) {
+            Ok(crate::wire::IpReply::V6(Reply::Tcp(t))) => (len, t),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn one_template_per_family() {
+        for link in [LinkLayer::Ethernet, LinkLayer::RawIp] {
+            let c = dual(link, [3, 4]);
+            let h = link.header_len();
+            assert_eq!((c.frame_len(), c.max_frame_len()), (h + 52, h + 72));
+            assert!(!c.uniform_frames());
+            assert_eq!(c.ipv4_source(), Some(US));
+            assert_eq!(c.ipv6_source(), Some(v6(US6)));
+            // The IPv4 frame is byte for byte what the IPv4-only crafter writes.
+            let mut buf = vec![0xaau8; c.max_frame_len()];
+            assert_eq!(c.craft_ip(&mut buf, IpAddr::V4(THEM), 443), h + 52);
+            assert_eq!(
+                &buf[..h + 52],
+                &craft(&crafter(link, [3, 4]), THEM, 443)[..]
+            );
+            assert!(buf[h + 52..].iter().all(|&b| b == 0xaa));
+            let (len, syn) = craft6_parsed(&c, v6(THEM6), 443);
+            assert_eq!(len, h + 72);
+            assert_eq!((syn.src, syn.dst, syn.dport), (v6(US6), v6(THEM6), 443));
+            assert_eq!(syn.flags, SYN);
+            assert_eq!(Some(syn.sport), c.source_port6(v6(THEM6), 443));
+            assert_eq!(Some(syn.seq), c.sequence6(v6(THEM6), 443));
+            assert!((61000..=65535).contains(&syn.sport));
+            if link == LinkLayer::Ethernet {
+                assert_eq!(&buf[..6], &DST_MAC);
+                let mut f = vec![0u8; 86];
+                c.craft6(&mut f, v6(THEM6), 443);
+                assert_eq!(&f[..14], &[2, 0, 0, 0, 0, 6, 2, 0, 0, 0, 0, 1, 0x86, 0xdd]);
+            }
+        }
+        // One family alone: uniform frames; the missing family writes nothing.
+        let only4 = crafter(LinkLayer::Ethernet, [1, 1]);
+        assert!(only4.uniform_frames());
+        assert_eq!(
+            (only4.ipv6_source(), only4.source_port6(v6(THEM6), 1)),
+            (None, None)
+        );
+        let mut buf = [0x55u8; 100];
+        assert_eq!(only4.craft_ip(&mut buf, IpAddr::V6(v6(THEM6)), 80), 0);
+        assert!(buf.iter().all(|&b| b == 0x55));
+        let only6 = dual(LinkLayer::Ethernet, [1, 1]).without_ipv4();
+        assert!(only6.uniform_frames());
+        assert_eq!((only6.frame_len(), only6.max_frame_len()), (86, 86));
+        assert_eq!(only6.ipv4_source(), None);
+        assert_eq!(only6.craft_ip(&mut buf, IpAddr::V4(THEM), 80), 0);
+        assert!(buf.iter().all(|&b| b == 0x55));
+    }
+
+    fn answer6(
+        c: &ProbeCrafter,
+        dst: Ipv6Addr,
+        dport: u16,
+        flags: u8,
+        ack_delta: u32,
+    ) -> TcpSegment<Ipv6Addr> {
+        TcpSegment {
+            src: dst,
+            dst: v6(US6),
+            sport: dport,
+            dport: c.source_port6(dst, dport).unwrap(),
+            seq: 0x5555_0000,
+            ack: c.sequence6(dst, dport).unwrap().wrapping_add(ack_delta),
+            flags,
+            ttl: 60,
+            window: 65535,
+        }
+    }
+
+    #[test]
+    fn ipv6_reply_validation() {
+        let c = dual(LinkLayer::Ethernet, [5, 6]);
+        let t = v6(THEM6);
+        assert!(c.validate_tcp6(&answer6(&c, t, 22, SYN | ACK, 1)));
+        assert!(c.validate_tcp6(&answer6(&c, t, 22, RST | ACK, 1)));
+        for delta in [0, 2, 0x8000_0001] {
+            assert!(!c.validate_tcp6(&answer6(&c, t, 22, SYN | ACK, delta)));
+        }
+        for flags in [SYN, RST, SYN | RST | ACK, ACK] {
+            assert!(
+                !c.validate_tcp6(&answer6(&c, t, 22, flags, 1)),
+                "{flags:#x}"
+            );
+        }
+        let good = answer6(&c, t, 22, SYN | ACK, 1);
+        let other = v6("2001:2:0:19::b");
+        for bad in [
+            TcpSegment { sport: 23, ..good },
+            TcpSegment {
+                dport: good.dport ^ 1,
+                ..good
+            },
+            TcpSegment {
+                dport: 1000,
+                ..good
+            },
+            TcpSegment { dst: other, ..good },
+            TcpSegment { src: other, ..good },
+        ] {
+            assert!(!c.validate_tcp6(&bad), "{bad:?}");
+        }
+        // Another key, or a crafter without IPv6, rejects it.
+        assert!(!dual(LinkLayer::Ethernet, [5, 7]).validate_tcp6(&good));
+        assert!(!crafter(LinkLayer::Ethernet, [5, 6]).validate_tcp6(&good));
+        // An IPv6-only crafter answers no IPv4 reply, even one with the right cookie.
+        let v4 = syn_ack(&c, THEM, 22, SYN | ACK, 1);
+        assert!(c.validate_tcp(&v4));
+        assert!(!c.clone().without_ipv4().validate_tcp(&v4));
+        // Quotes: exact, then each field off.
+        let q = QuotedTcp {
+            src: v6(US6),
+            dst: t,
+            sport: c.source_port6(t, 3389).unwrap(),
+            dport: 3389,
+            seq: c.sequence6(t, 3389).unwrap(),
+        };
+        assert!(c.validate_quote6(&q));
+        for bad in [
+            QuotedTcp {
+                seq: q.seq.wrapping_add(1),
+                ..q
+            },
+            QuotedTcp { dport: 3390, ..q },
+            QuotedTcp { src: t, ..q },
+            QuotedTcp { dst: other, ..q },
+            QuotedTcp {
+                sport: q.sport ^ 1,
+                ..q
+            },
+        ] {
+            assert!(!c.validate_quote6(&bad), "{bad:?}");
+        }
+        assert!(!crafter(LinkLayer::Ethernet, [5, 6]).validate_quote6(&q));
     }
 
     proptest! {

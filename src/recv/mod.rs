@@ -80,6 +80,8 @@ pub struct RecvCounters {
     pub resets: AtomicU64,
     /// Verified ICMP unreachables meaning filtered.
     pub unreachables: AtomicU64,
+    /// Of those, the ones sent by a hop other than the probed target.
+    pub path_errors: AtomicU64,
     /// Frames that did not parse.
     pub malformed: AtomicU64,
     /// Frames that parsed but were not replies we care about.
@@ -108,11 +110,19 @@ impl RecvCounters {
         s.syn_acks = get(&self.syn_acks);
         s.resets = get(&self.resets);
         s.unreachables = get(&self.unreachables);
+        s.path_errors = get(&self.path_errors);
         s.malformed = get(&self.malformed);
         s.uninteresting = get(&self.uninteresting);
         s.not_ours = get(&self.not_ours);
         s.capture_drops = get(&self.capture_drops);
     }
+}
+
+/// Whether a frame is an ICMP error sent by a hop on the path (a router), not by the
+/// target it quotes: only the target's own unreachables answer for it, a router's may
+/// say the path is overrun.
+pub fn sent_by_a_hop(frame: &[u8], link: LinkLayer) -> bool {
+    matches!(wire::parse_reply(frame, link), Ok(Reply::Unreachable(u)) if u.from != u.quoted.dst)
 }
 
 /// How often the receiver reads the kernel's drop counter.
@@ -147,6 +157,7 @@ pub fn run_receiver(
         }
         let mut batch = Vec::new();
         let (mut frames, mut malformed, mut uninteresting, mut not_ours) = (0u64, 0, 0, 0);
+        let mut path_errors = 0u64;
         let mut table_gone = false;
         let hand_over = |batch: &mut Vec<ReplyEvent>| {
             for ev in batch.iter() {
@@ -161,7 +172,13 @@ pub fn run_receiver(
                 // Stamped when handled, like the table's clock: a stamp from before the
                 // poll would make replies look faster than the table can see them.
                 match classify(frame, link, crafter, Instant::now()) {
-                    Ok(ev) => batch.push(ev),
+                    Ok(ev) => {
+                        let icmp = !matches!(ev.reason, Reason::SynAck | Reason::Reset);
+                        if icmp && sent_by_a_hop(frame, link) {
+                            path_errors += 1;
+                        }
+                        batch.push(ev)
+                    }
                     Err(Rejected::Malformed) => malformed += 1,
                     Err(Rejected::Uninteresting) => uninteresting += 1,
                     Err(Rejected::NotOurs) => not_ours += 1,
@@ -177,6 +194,9 @@ pub fn run_receiver(
             .uninteresting
             .fetch_add(uninteresting, Ordering::Relaxed);
         counters.not_ours.fetch_add(not_ours, Ordering::Relaxed);
+        counters
+            .path_errors
+            .fetch_add(path_errors, Ordering::Relaxed);
         if table_gone || (!batch.is_empty() && hand_over(&mut batch)) {
             break;
         }
@@ -557,6 +577,64 @@ mod tests {
                 assert_eq!(run(&c, &f), Err(Rejected::Uninteresting), "code {code}");
             }
         }
+    }
+
+    /// Hands its frames over in one poll, then stops the receiver.
+    struct Frames {
+        frames: Vec<Vec<u8>>,
+        link: LinkLayer,
+        stop: std::sync::Arc<AtomicBool>,
+    }
+
+    impl Capture for Frames {
+        fn poll(&mut self, _: Duration, on_frame: &mut dyn FnMut(&[u8])) -> std::io::Result<usize> {
+            let n = self.frames.len();
+            for f in self.frames.drain(..) {
+                on_frame(&f);
+            }
+            self.stop.store(true, Ordering::Relaxed);
+            Ok(n)
+        }
+        fn link(&self) -> LinkLayer {
+            self.link
+        }
+        fn stats(&mut self) -> crate::net::CaptureStats {
+            crate::net::CaptureStats::default()
+        }
+    }
+
+    #[test]
+    fn unreachables_from_a_hop_are_counted_apart_and_still_mean_filtered() {
+        let c = crafter(LinkLayer::Ethernet);
+        let p = probe(&c);
+        let from_target = unreachable(&c, T, 1, &p);
+        let from_router = unreachable(&c, GW, 1, &p);
+        let syn_ack = frame(LinkLayer::Ethernet, &spec(&c, SYN | ACK, 0));
+        assert!(sent_by_a_hop(&from_router, LinkLayer::Ethernet));
+        assert!(!sent_by_a_hop(&from_target, LinkLayer::Ethernet));
+        assert!(!sent_by_a_hop(&syn_ack, LinkLayer::Ethernet));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut capture = Frames {
+            frames: vec![from_router.clone(), from_target, from_router, syn_ack],
+            link: LinkLayer::Ethernet,
+            stop: std::sync::Arc::clone(&stop),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let counters = RecvCounters::default();
+        run_receiver(&mut capture, &c, &tx, &stop, &counters).unwrap();
+        let mut s = ScanStats::default();
+        counters.read_into(&mut s);
+        assert_eq!((s.unreachables, s.path_errors, s.syn_acks), (3, 2, 1));
+        let reasons: Vec<Reason> = rx.try_iter().flatten().map(|e| e.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                Reason::HostUnreach,
+                Reason::HostUnreach,
+                Reason::HostUnreach,
+                Reason::SynAck
+            ]
+        );
     }
 
     #[test]

@@ -139,7 +139,7 @@ impl ConnectModule<'_> {
             };
             // A connect's token is its probe's position.
             let (ip, port) = self.order.get(position);
-            if self.scanner.start(ipv4_only(ip), port, position).is_err() {
+            if self.scanner.start(ip, port, position).is_err() {
                 break; // out of descriptors for now: try again after some finish
             }
             self.retries.pop_front();
@@ -150,7 +150,7 @@ impl ConnectModule<'_> {
         let first_new = self.pos;
         while budget > 0 && self.sending_new() {
             let (ip, port) = self.order.get(self.pos);
-            if self.scanner.start(ipv4_only(ip), port, self.pos).is_err() {
+            if self.scanner.start(ip, port, self.pos).is_err() {
                 break;
             }
             self.pos += 1;

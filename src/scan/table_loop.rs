@@ -184,6 +184,7 @@ pub fn snapshot(
     s.found_open = found_open;
     s.srtt = table.srtt();
     s.rate_pps = pacer.pps();
+    s.settled_pps = pacer.settled_pps();
     s
 }
 
@@ -374,7 +375,7 @@ impl Release {
                 Released::Answer(r) => sink.record(r),
                 Released::Positions(range) => table.for_each_silent(range, |p| {
                     let (ip, port) = order.get(p);
-                    sink.record(&no_response(crate::targets::ipv4_only(ip), port, wall))
+                    sink.record(&no_response(ip, port, wall))
                 }),
             })
             .map_err(|e| format!("writing results failed: {e}"))?;

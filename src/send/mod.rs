@@ -4,7 +4,7 @@ pub(crate) mod auto_rate;
 pub(crate) mod pace;
 pub(crate) mod rate;
 
-use crate::net::Transmit;
+use crate::net::{Frames, Transmit};
 use crate::probe::ProbeCrafter;
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -129,8 +129,12 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         stop,
         counters,
     } = *shared;
-    let frame_len = crafter.frame_len();
-    let mut buf = vec![0u8; frame_len * MAX_BATCH];
+    // One slot per probe, as long as the longest family's frame; a batch that mixes
+    // families says each frame's length.
+    let slot = crafter.max_frame_len();
+    let uniform = crafter.uniform_frames();
+    let mut buf = vec![0u8; slot * MAX_BATCH];
+    let mut lens: Vec<u16> = Vec::with_capacity(MAX_BATCH);
     // Retries waiting, as runs: a silent run of a batch costs one entry, not one per probe.
     let mut pending = RetryQueue::default();
     let mut new_done = false;
@@ -190,11 +194,13 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
             continue;
         }
         // The sender maps positions to pairs; the table never sees an address.
-        let frames = buf.chunks_exact_mut(frame_len);
+        lens.clear();
+        let slots = buf.chunks_exact_mut(slot);
         let retried_positions = retried.iter().flat_map(Clone::clone);
-        for (frame, position) in frames.zip(retried_positions.chain(new_run.clone())) {
+        for (frame, position) in slots.zip(retried_positions.chain(new_run.clone())) {
             let (ip, port) = order.get(position);
-            crafter.craft(frame, crate::targets::ipv4_only(ip), port);
+            let len = crafter.craft_ip(frame, ip, port);
+            lens.push(u16::try_from(len).unwrap_or(0));
         }
         let new = new_run.end - new_run.start;
         if events
@@ -207,7 +213,12 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         {
             return;
         }
-        if let Err(e) = send_all(transmit, &buf[..n * frame_len], frame_len) {
+        let frames = if uniform {
+            Frames::uniform(&buf[..n * slot], slot)
+        } else {
+            Frames::sized(&buf[..n * slot], slot, &lens)
+        };
+        if let Err(e) = send_all(transmit, frames) {
             let _ = events.send(SenderEvent::Failed(format!(
                 "sending probes failed: {e}; check that the interface is up"
             )));
@@ -254,13 +265,13 @@ impl RetryQueue {
     }
 }
 
-/// Sends every frame of `buf`, waiting briefly whenever the kernel's queue is full.
-fn send_all(transmit: &mut dyn Transmit, buf: &[u8], frame_len: usize) -> std::io::Result<()> {
-    let total = buf.len() / frame_len;
+/// Sends every frame, waiting briefly whenever the kernel's queue is full.
+fn send_all(transmit: &mut dyn Transmit, frames: Frames<'_>) -> std::io::Result<()> {
+    let total = frames.count();
     let mut done = 0;
     let mut stalls = 0u32;
     while done < total {
-        let n = transmit.send_frames(&buf[done * frame_len..], frame_len)?;
+        let n = transmit.send_batch(frames.skip(done))?;
         if n == 0 {
             stalls += 1;
             if stalls > 200_000 {

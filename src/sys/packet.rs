@@ -5,6 +5,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// EtherType IPv4.
 pub const ETH_P_IP: u16 = 0x0800;
+/// EtherType IPv6.
+pub const ETH_P_IPV6: u16 = 0x86dd;
+/// Every protocol (a capture of both IP families).
+pub const ETH_P_ALL: u16 = 0x0003;
 /// EtherType ARP.
 pub const ETH_P_ARP: u16 = 0x0806;
 /// Most messages one sendmmsg/recvmmsg call takes (UIO_MAXIOV).
@@ -111,10 +115,113 @@ pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
     Ok(Some(r as usize))
 }
 
+/// Frames laid out in slots of equal size: frame i is the first `len(i)` bytes of slot i.
+/// One length for all (`uniform`), or one each (`sized`), so a batch can mix IPv4 and IPv6.
+#[derive(Clone, Copy, Debug)]
+pub struct Frames<'a> {
+    buf: &'a [u8],
+    slot: usize,
+    lens: Option<&'a [u16]>,
+}
+
+impl<'a> Frames<'a> {
+    /// Frames of `frame_len` bytes back to back in `buf`.
+    pub fn uniform(buf: &'a [u8], frame_len: usize) -> Frames<'a> {
+        Frames {
+            buf,
+            slot: frame_len,
+            lens: None,
+        }
+    }
+
+    /// Frame i is `buf[i * slot..][..lens[i]]`.
+    pub fn sized(buf: &'a [u8], slot: usize, lens: &'a [u16]) -> Frames<'a> {
+        Frames {
+            buf,
+            slot,
+            lens: Some(lens),
+        }
+    }
+
+    /// The whole buffer and the frame length, when every frame has the slot's length.
+    pub fn as_uniform(&self) -> Option<(&'a [u8], usize)> {
+        match self.lens {
+            None => Some((self.buf, self.slot)),
+            Some(_) => None,
+        }
+    }
+
+    /// The slot size (the frame length of uniform frames).
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// How many frames are wholly in the buffer (0 for a slot size of 0).
+    pub fn count(&self) -> usize {
+        let Some(whole) = self.buf.len().checked_div(self.slot) else {
+            return 0;
+        };
+        match self.lens {
+            None => whole,
+            Some(l) if l.len() <= whole => l.len(),
+            // A last slot cut short still counts if its frame fits.
+            Some(l) => {
+                let len = usize::from(l[whole]).min(self.slot);
+                whole + usize::from(whole * self.slot + len <= self.buf.len())
+            }
+        }
+    }
+
+    /// Frame i (empty past the end or where a length overruns the buffer or its slot).
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        let len = match self.lens {
+            None => self.slot,
+            Some(l) => l.get(i).map_or(0, |&n| usize::from(n).min(self.slot)),
+        };
+        let start = i.saturating_mul(self.slot);
+        self.buf
+            .get(start..start.saturating_add(len))
+            .unwrap_or_default()
+    }
+
+    /// The frames after the first `n`.
+    pub fn skip(&self, n: usize) -> Frames<'a> {
+        let n = n.min(self.count());
+        let start = (n * self.slot).min(self.buf.len());
+        Frames {
+            buf: &self.buf[start..],
+            slot: self.slot,
+            lens: self.lens.map(|l| &l[n.min(l.len())..]),
+        }
+    }
+
+    /// The first `n` frames.
+    pub fn take(&self, n: usize) -> Frames<'a> {
+        let n = n.min(self.count());
+        let end = n.saturating_mul(self.slot).min(self.buf.len());
+        Frames {
+            buf: &self.buf[..end],
+            slot: self.slot,
+            lens: self.lens.map(|l| &l[..n.min(l.len())]),
+        }
+    }
+
+    /// How many leading frames share the first one's IP version (the first nibble past
+    /// `link_len` bytes of link header).
+    pub fn same_version_run(&self, link_len: usize) -> usize {
+        let version = |i: usize| self.get(i).get(link_len).map(|b| b >> 4);
+        let first = version(0);
+        (0..self.count())
+            .take_while(|&i| version(i) == first)
+            .count()
+    }
+}
+
 /// Where each batched frame goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dest {
-    /// Out of interface `ifindex` as EtherType `protocol` (AF_PACKET).
+    /// Out of interface `ifindex` as EtherType `protocol` (AF_PACKET); a frame whose
+    /// EtherType is IPv6 goes as IPv6.
     Link {
         /// EtherType.
         protocol: u16,
@@ -123,6 +230,12 @@ pub enum Dest {
     },
     /// To the IPv4 destination at bytes 16..20 of each frame (raw IP socket).
     Ipv4FromFrame,
+    /// To the IPv6 destination at bytes 24..40 of each frame (raw IPv6 socket), with the
+    /// scope (interface index) a link-local destination needs.
+    Ipv6FromFrame {
+        /// sin6_scope_id.
+        scope: u32,
+    },
 }
 
 /// Preallocated sendmmsg headers; the pointers are rebuilt on every call (they point into the
@@ -132,7 +245,9 @@ pub struct SendBatch {
     msgs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
     ins: Vec<libc::sockaddr_in>,
+    in6s: Vec<libc::sockaddr_in6>,
     ll: libc::sockaddr_ll,
+    ll6: libc::sockaddr_ll,
 }
 
 // SAFETY: the raw pointers inside are only meaningful during a send call on &mut self.
@@ -141,16 +256,21 @@ unsafe impl Send for SendBatch {}
 impl SendBatch {
     /// Headers for `dest`, sized for `cap` frames (grown on demand, never shrunk).
     pub fn new(dest: Dest, cap: usize) -> SendBatch {
-        let ll = match dest {
-            Dest::Link { protocol, ifindex } => sockaddr_ll(protocol, ifindex),
-            Dest::Ipv4FromFrame => sockaddr_ll(0, 0),
+        let (ll, ll6) = match dest {
+            Dest::Link { protocol, ifindex } => (
+                sockaddr_ll(protocol, ifindex),
+                sockaddr_ll(ETH_P_IPV6, ifindex),
+            ),
+            _ => (sockaddr_ll(0, 0), sockaddr_ll(0, 0)),
         };
         let mut b = SendBatch {
             dest,
             msgs: Vec::new(),
             iovs: Vec::new(),
             ins: Vec::new(),
+            in6s: Vec::new(),
             ll,
+            ll6,
         };
         b.grow(cap.min(MAX_BATCH));
         b
@@ -169,52 +289,72 @@ impl SendBatch {
                 iov_len: 0,
             },
         );
-        if self.dest == Dest::Ipv4FromFrame {
+        match self.dest {
             // SAFETY: as above.
-            self.ins.resize(n, unsafe { std::mem::zeroed() });
+            Dest::Ipv4FromFrame => self.ins.resize(n, unsafe { std::mem::zeroed() }),
+            // SAFETY: as above.
+            Dest::Ipv6FromFrame { .. } => self.in6s.resize(n, unsafe { std::mem::zeroed() }),
+            Dest::Link { .. } => {}
         }
     }
 
-    /// One sendmmsg of the frames in `frames` (each `frame_len` bytes, at most MAX_BATCH used);
-    /// returns how many the kernel took. Never blocks (MSG_DONTWAIT).
-    pub fn send(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        frames: &[u8],
-        frame_len: usize,
-    ) -> io::Result<usize> {
-        if frame_len == 0 {
+    /// One sendmmsg of `frames` (at most MAX_BATCH of them); returns how many the kernel
+    /// took. Never blocks (MSG_DONTWAIT).
+    pub fn send(&mut self, fd: BorrowedFd<'_>, frames: Frames<'_>) -> io::Result<usize> {
+        if frames.slot() == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "frame length 0",
             ));
         }
-        let n = (frames.len() / frame_len).min(MAX_BATCH);
+        let n = frames.count().min(MAX_BATCH);
         if n == 0 {
             return Ok(0);
         }
-        if self.dest == Dest::Ipv4FromFrame && frame_len < 20 {
+        let shortest = match self.dest {
+            Dest::Ipv4FromFrame => 20,
+            Dest::Ipv6FromFrame { .. } => 40,
+            Dest::Link { .. } => 1,
+        };
+        if (0..n).any(|i| frames.get(i).len() < shortest) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "IPv4 frames are at least 20 bytes",
+                format!("frames here are at least {shortest} bytes"),
             ));
         }
         self.grow(n);
-        let base = frames.as_ptr();
         for i in 0..n {
-            // SAFETY: i * frame_len + frame_len <= frames.len().
-            let p = unsafe { base.add(i * frame_len) };
+            let f = frames.get(i);
             self.iovs[i] = libc::iovec {
-                iov_base: p as *mut libc::c_void,
-                iov_len: frame_len,
+                iov_base: f.as_ptr() as *mut libc::c_void,
+                iov_len: f.len(),
             };
             let (name, namelen) = match self.dest {
-                Dest::Link { .. } => (
-                    &mut self.ll as *mut libc::sockaddr_ll as *mut libc::c_void,
-                    std::mem::size_of::<libc::sockaddr_ll>(),
-                ),
+                Dest::Link { .. } => {
+                    let ll = if f.get(12..14) == Some(&ETH_P_IPV6.to_be_bytes()[..]) {
+                        &mut self.ll6
+                    } else {
+                        &mut self.ll
+                    };
+                    (
+                        ll as *mut libc::sockaddr_ll as *mut libc::c_void,
+                        std::mem::size_of::<libc::sockaddr_ll>(),
+                    )
+                }
+                Dest::Ipv6FromFrame { scope } => {
+                    let sin6 = &mut self.in6s[i];
+                    sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                    sin6.sin6_port = 0;
+                    sin6.sin6_addr.s6_addr.copy_from_slice(&f[24..40]);
+                    // Only a link-local destination needs (and accepts) a scope.
+                    let link_local = f[24] == 0xfe && f[25] & 0xc0 == 0x80;
+                    sin6.sin6_scope_id = if link_local { scope } else { 0 };
+                    (
+                        sin6 as *mut libc::sockaddr_in6 as *mut libc::c_void,
+                        std::mem::size_of::<libc::sockaddr_in6>(),
+                    )
+                }
                 Dest::Ipv4FromFrame => {
-                    let f = &frames[i * frame_len..];
                     let sin = &mut self.ins[i];
                     sin.sin_family = libc::AF_INET as libc::sa_family_t;
                     sin.sin_port = 0;
@@ -352,4 +492,52 @@ pub fn drain(fd: &OwnedFd) -> io::Result<usize> {
         n += 1;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_frames() {
+        let buf: Vec<u8> = (0..10).collect();
+        let f = Frames::uniform(&buf, 3);
+        assert_eq!((f.count(), f.slot()), (3, 3));
+        assert_eq!(
+            (f.get(0), f.get(2), f.get(3)),
+            (&[0, 1, 2][..], &[6, 7, 8][..], &[][..])
+        );
+        assert_eq!(f.skip(1).get(0), &[3, 4, 5]);
+        assert_eq!((f.skip(5).count(), f.take(2).count()), (0, 2));
+        assert_eq!(f.as_uniform(), Some((&buf[..], 3)));
+        assert_eq!(Frames::uniform(&buf, 0).count(), 0);
+    }
+
+    #[test]
+    fn sized_frames_mix_lengths_and_never_overrun() {
+        // Slots of 4: an IPv4-like frame (version 4, 2 bytes), an IPv6-like one (4 bytes),
+        // another IPv6 (3), then one whose length overruns its slot (clamped to it).
+        let buf = [0x45, 1, 9, 9, 0x60, 2, 3, 4, 0x60, 5, 6, 9, 0x45, 7, 8, 9];
+        let lens = [2u16, 4, 3, 9];
+        let f = Frames::sized(&buf, 4, &lens);
+        assert_eq!(f.count(), 4);
+        assert_eq!(f.get(0), &[0x45, 1]);
+        assert_eq!(f.get(1), &[0x60, 2, 3, 4]);
+        assert_eq!(f.get(2), &[0x60, 5, 6]);
+        assert_eq!(f.get(3), &[0x45, 7, 8, 9]);
+        assert_eq!(f.get(4), &[] as &[u8]);
+        assert_eq!(f.as_uniform(), None);
+        // Runs of one IP version.
+        assert_eq!(f.same_version_run(0), 1);
+        assert_eq!(f.skip(1).same_version_run(0), 2);
+        assert_eq!(f.skip(1).take(1).count(), 1);
+        assert_eq!(f.skip(3).same_version_run(0), 1);
+        assert_eq!(f.skip(4).same_version_run(0), 0);
+        // Fewer lengths than slots, or fewer bytes than lengths: only what is there.
+        assert_eq!(Frames::sized(&buf, 4, &lens[..2]).count(), 2);
+        assert_eq!(Frames::sized(&buf[..6], 4, &lens).count(), 1);
+        let last_short = Frames::sized(&buf[..6], 4, &[4, 2]);
+        assert_eq!((last_short.count(), last_short.get(1)), (2, &[0x60, 2][..]));
+        assert_eq!(Frames::sized(&buf, 0, &lens).count(), 0);
+    }
 }
