@@ -13,7 +13,9 @@
 #      scan's size, its timeout and its rate grow, one at a time from /16 x 23 at --rate max:
 #      size: /16 x the lab's 23 ports and /16 x ports 1-300 (19.7M probes), both tools;
 #      timeout: --retries 0, default, 3 (a silent probe stays 1 s, 3 s, 9 s in flight);
-#      rate: --rate 100000 and 300000 besides max (masscan at the same rates).
+#      rate: --rate 100000 and 300000 besides max (masscan at the same rates);
+#      all three at once: /16 x ports 1-300, --rate max, --retries 3 (against the smallest
+#      row, /16 x 23 at --rate 100000: size x13, timeout x9, rate x30 or more).
 #      `make bench-memory` runs only this scenario (and the dry run).
 #   The adaptive default rate (issue #11), each against nmap or a fixed rate in the same run
 #   (`make bench-rate-e2e` runs h d l r; each row has its own lab of the same seed):
@@ -48,6 +50,8 @@
 #   E2E_MEM_PORTS="@PORTS@ 1-300"     scenario m: port lists for the size rows (@PORTS@: the lab's)
 #   E2E_MEM_RETRIES="0 default 3"     scenario m: synscan --retries values (/16 x 23, rate max)
 #   E2E_MEM_RATES="100000 300000"     scenario m: rates besides max (/16 x 23, both tools)
+#   E2E_MEM_SCALED="1-300 3"          scenario m: ports and --retries of the row that scales
+#                                     size, timeout and rate together ("" to skip it)
 #   E2E_DRYRUN_SECS=20                cap on the RSS dry run (10.0.0.0/8 x 100 ports is 1.68e9
 #                                     probes, ~3 min in full; 0 = run it to the end)
 #   E2E_WIRE_PPS=50000                scenario r: the wire's capacity (frames/s each way)
@@ -74,6 +78,7 @@ NMAP_PREFIX_B=${E2E_NMAP_PREFIX_B:-198.19.0.0/20}
 MEM_PORTS=${E2E_MEM_PORTS:-"@PORTS@ 1-300"}
 MEM_RETRIES=${E2E_MEM_RETRIES:-"0 default 3"}
 MEM_RATES=${E2E_MEM_RATES:-"100000 300000"}
+MEM_SCALED=${E2E_MEM_SCALED-"1-300 3"}
 DRYRUN_SECS=${E2E_DRYRUN_SECS:-20}
 WIRE_PPS=${E2E_WIRE_PPS:-50000}
 # Scenarios h, l and r: one host, and the /20 behind the wire.
@@ -501,6 +506,15 @@ for scen in $SCENARIOS; do
                     --wait 0 -oL @OUT@.list
             fi
         done
+        # Size, timeout and rate together: peak RSS must stay where the small rows are.
+        if has_tool synscan && [ -n "$MEM_SCALED" ]; then
+            read -r sports sretries <<<"$MEM_SCALED"
+            RUN_PORTS=$sports
+            run_tool m synscan "-p $sports --rate max --retries $sretries" "$PREFIX" -- --drop-all -- \
+                "$SYNSCAN" "$PREFIX" -p "$sports" --rate max --retries "$sretries" --wait 0 \
+                --seed "$SEED" --router-mac @MAC@ -oJ @OUT@.json
+            RUN_PORTS=""
+        fi
         ;;
     h)
         RUN_PORTS=1-65535

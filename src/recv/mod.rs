@@ -129,12 +129,14 @@ pub fn sent_by_a_hop(frame: &[u8], link: LinkLayer) -> bool {
 const DROP_READ_EVERY: Duration = Duration::from_millis(100);
 
 /// Replies per batch handed to the table at most, so that the channel's bound in batches
-/// ([`REPLY_BATCHES`]) bounds the replies waiting in memory (~1.5 MiB at most).
+/// ([`REPLY_BATCHES`]) bounds the replies waiting in memory.
 pub const MAX_REPLY_BATCH: usize = 1024;
 
-/// Batches the reply channel holds: past that the receiver waits and the capture ring
-/// (resident anyway) buffers.
-pub const REPLY_BATCHES: usize = 64;
+/// Batches the reply channel holds; past that the receiver waits and the capture ring
+/// buffers. The channel is the denser buffer (24 bytes a reply against ~128 in the ring):
+/// a bound of 64 made the ring overflow at `--rate max` on a loaded machine (231k capture
+/// drops in the answering lab), so it stays deep; it is empty unless the table falls behind.
+pub const REPLY_BATCHES: usize = 4096;
 
 /// Captures until `stop` is set, sending verified replies in batches to `replies`.
 pub fn run_receiver(
