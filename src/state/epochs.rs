@@ -182,7 +182,7 @@ impl Epochs {
             let Some(e) = self.live.pop_front() else {
                 break;
             };
-            for r in e.results.iter().flat_map(|chunk| decode_all(chunk)) {
+            for r in e.results.iter().flat_map(decode_all) {
                 out(Released::Answer(&r))?;
             }
             let end = e.boundary.unwrap_or(self.released).max(self.released);
