@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use synscan::probe::{ProbeCrafter, ProbeParams, SourcePorts};
 use synscan::recv::{classify, Rejected};
 use synscan::send::MAX_BATCH;
-use synscan::targets::{parse_ports, Ipv4Set, ProbeOrder, ProbeSpace, Shard};
+use synscan::targets::{ipv4_only, parse_ports, Ipv4Set, ProbeOrder, ProbeSpace, Shard};
 use synscan::wire::build::{tcp_frame, tcp_frame_with_options};
 use synscan::wire::tcp_flags::{ACK, RST, SYN};
 use synscan::wire::{ethernet, ipv4, parse_reply, tcp, LinkLayer, TcpSegment};
@@ -34,7 +34,7 @@ const ROUTER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 fn order(first: Ipv4Addr, last: Ipv4Addr, ports: &str) -> ProbeOrder {
     let targets = Ipv4Set::from_ranges([(first, last)]);
     let ports = parse_ports(ports).expect("ports");
-    ProbeOrder::new(ProbeSpace::new(targets, ports), 0x5eed, Shard::WHOLE)
+    ProbeOrder::new(ProbeSpace::new(targets.into(), ports), 0x5eed, Shard::WHOLE)
 }
 
 /// 198.19.0.0/16 x the lab's 23 ports: the e2e scenario's 1,507,328 probes.
@@ -122,7 +122,7 @@ fn probe_generation<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
         g.bench_function(format!("one/{label}"), |b| {
             b.iter(|| {
                 let (ip, port) = ord.get(pos);
-                crafter.craft(&mut buf, ip, port);
+                crafter.craft(&mut buf, ipv4_only(ip), port);
                 pos += 1;
                 if pos == len {
                     pos = 0;
@@ -140,7 +140,7 @@ fn probe_generation<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
             b.iter(|| {
                 for frame in batch.chunks_exact_mut(frame_len) {
                     let (ip, port) = ord.get(pos);
-                    crafter.craft(frame, ip, port);
+                    crafter.craft(frame, ipv4_only(ip), port);
                     pos += 1;
                     if pos == len {
                         pos = 0;

@@ -1,6 +1,6 @@
 //! Result vocabulary shared by every stage: port states, reasons and finished results.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 /// A port's state as nmap defines it.
@@ -50,11 +50,17 @@ pub enum Reason {
     AdminProhibited,
     /// connect() was refused (connect scan).
     ConnRefused,
+    /// ICMPv6 unreachable code 0 (no route to destination).
+    NoRoute,
+    /// ICMPv6 unreachable code 2 (beyond scope of source address).
+    BeyondScope,
+    /// ICMPv6 unreachable code 6 (reject route to destination).
+    RejectRoute,
 }
 
 impl Reason {
     /// Every reason, in a fixed order that files store as codes (append only).
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 14] = [
         Reason::SynAck,
         Reason::Reset,
         Reason::NoResponse,
@@ -66,6 +72,9 @@ impl Reason {
         Reason::HostProhibited,
         Reason::AdminProhibited,
         Reason::ConnRefused,
+        Reason::NoRoute,
+        Reason::BeyondScope,
+        Reason::RejectRoute,
     ];
 
     /// The name nmap prints for this reason.
@@ -82,6 +91,9 @@ impl Reason {
             Reason::HostProhibited => "host-prohibited",
             Reason::AdminProhibited => "admin-prohibited",
             Reason::ConnRefused => "conn-refused",
+            Reason::NoRoute => "no-route",
+            Reason::BeyondScope => "beyond-scope",
+            Reason::RejectRoute => "reject-route",
         }
     }
 
@@ -95,6 +107,21 @@ impl Reason {
             9 => Some(Reason::NetProhibited),
             10 => Some(Reason::HostProhibited),
             13 => Some(Reason::AdminProhibited),
+            _ => None,
+        }
+    }
+
+    /// The reason for an ICMPv6 destination-unreachable code, as nmap names it (every
+    /// code it knows marks a TCP port filtered; address unreachable is nmap's host-unreach
+    /// and a source-policy failure its admin-prohibited).
+    pub fn from_icmpv6_unreachable(code: u8) -> Option<Reason> {
+        match code {
+            0 => Some(Reason::NoRoute),
+            1 | 5 => Some(Reason::AdminProhibited),
+            2 => Some(Reason::BeyondScope),
+            3 => Some(Reason::HostUnreach),
+            4 => Some(Reason::PortUnreach),
+            6 => Some(Reason::RejectRoute),
             _ => None,
         }
     }
@@ -113,7 +140,7 @@ impl Reason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortResult {
     /// The target address.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// The target TCP port.
     pub port: u16,
     /// The decided state.
@@ -143,6 +170,58 @@ mod tests {
         assert_eq!(Reason::HostUnreach.state(), PortState::Filtered);
         assert_eq!(Reason::SynAck.state(), PortState::Open);
         assert_eq!(Reason::Reset.state(), PortState::Closed);
+    }
+
+    #[test]
+    fn icmpv6_codes_follow_nmap() {
+        let named: Vec<(u8, &str)> = (0..=255u8)
+            .filter_map(|c| Reason::from_icmpv6_unreachable(c).map(|r| (c, r.as_str())))
+            .collect();
+        assert_eq!(
+            named,
+            vec![
+                (0, "no-route"),
+                (1, "admin-prohibited"),
+                (2, "beyond-scope"),
+                (3, "host-unreach"),
+                (4, "port-unreach"),
+                (5, "admin-prohibited"),
+                (6, "reject-route"),
+            ]
+        );
+        for code in 0..=6 {
+            let reason = Reason::from_icmpv6_unreachable(code);
+            assert_eq!(
+                reason.map(Reason::state),
+                Some(PortState::Filtered),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn reason_codes_are_append_only() {
+        // Files store a reason as its index in ALL: the first eleven never move.
+        let names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "syn-ack",
+                "reset",
+                "no-response",
+                "net-unreach",
+                "host-unreach",
+                "proto-unreach",
+                "port-unreach",
+                "net-prohibited",
+                "host-prohibited",
+                "admin-prohibited",
+                "conn-refused",
+                "no-route",
+                "beyond-scope",
+                "reject-route",
+            ]
+        );
     }
 }
 

@@ -191,7 +191,7 @@ impl Unreach6Kind {
 /// Any non-zero value (or `--wire`) puts a middle namespace between the two, with a relay
 /// that holds every frame for DELAY +- JITTER ms and drops, duplicates or reorders a share
 /// of the non-ARP frames, in both directions independently.
-#[derive(Debug, Clone, Default, PartialEq, Args)]
+#[derive(Debug, Clone, PartialEq, Args)]
 pub struct WireArgs {
     /// Relay through a middle namespace even when every other wire option is zero.
     #[arg(long)]
@@ -212,6 +212,31 @@ pub struct WireArgs {
     /// Percentage of frames sent at once instead of after the delay, overtaking the others.
     #[arg(long, value_name = "PCT", default_value_t = 0.0)]
     pub reorder: f64,
+    /// Capacity of the wire in frames per second, each direction (0: unlimited): a link of
+    /// this rate with a tail-drop queue of --wire-queue frames in front, like a home router.
+    #[arg(long, value_name = "PPS", default_value_t = 0)]
+    pub wire_pps: u64,
+    /// Frames that may wait for the --wire-pps link, each direction; more are dropped.
+    #[arg(long, value_name = "FRAMES", default_value_t = DEFAULT_WIRE_QUEUE)]
+    pub wire_queue: u64,
+}
+
+/// Frames the finite-capacity wire queues before it drops (a small router buffer).
+pub const DEFAULT_WIRE_QUEUE: u64 = 128;
+
+impl Default for WireArgs {
+    fn default() -> WireArgs {
+        WireArgs {
+            wire: false,
+            delay_ms: 0,
+            jitter_ms: 0,
+            wire_loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            wire_pps: 0,
+            wire_queue: DEFAULT_WIRE_QUEUE,
+        }
+    }
 }
 
 impl WireArgs {
@@ -223,6 +248,7 @@ impl WireArgs {
             || self.wire_loss > 0.0
             || self.duplicate > 0.0
             || self.reorder > 0.0
+            || self.wire_pps > 0
     }
 }
 

@@ -277,6 +277,8 @@ impl Lab {
             .args(["--wire-loss", &w.wire_loss.to_string()])
             .args(["--duplicate", &w.duplicate.to_string()])
             .args(["--reorder", &w.reorder.to_string()])
+            .args(["--wire-pps", &w.wire_pps.to_string()])
+            .args(["--wire-queue", &w.wire_queue.to_string()])
             .args(["--seed", &seed.to_string()])
             .arg("--stats-file")
             .arg(&stats)

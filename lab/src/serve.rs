@@ -99,6 +99,8 @@ fn wire_info(p: &Plan) -> Option<WireInfo> {
         loss: w.wire_loss,
         duplicate: w.duplicate,
         reorder: w.reorder,
+        pps: w.wire_pps,
+        queue: w.wire_queue,
         stats_file: lab::stats_path(&p.names.name),
     })
 }
@@ -362,6 +364,7 @@ mod tests {
         assert_eq!(w["loss"], 10.0);
         assert_eq!(w["duplicate"], 0.0);
         assert_eq!(w["reorder"], 0.0);
+        assert_eq!((&w["pps"], &w["queue"]), (&0.into(), &128.into()));
         assert!(w["stats_file"]
             .as_str()
             .unwrap()
@@ -369,5 +372,10 @@ mod tests {
         let mut a = args();
         a.wire.wire = true;
         assert!(plan(&a, "unused").unwrap().shape.wire.is_some());
+        let mut a = args();
+        a.wire.wire_pps = 50_000;
+        let p = plan(&a, "unused").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&truth_json(&p)).unwrap();
+        assert_eq!(v["wire"]["pps"], 50_000);
     }
 }

@@ -119,6 +119,12 @@ pub struct WireInfo {
     pub duplicate: f64,
     /// Percentage of frames sent at once, overtaking the others.
     pub reorder: f64,
+    /// Capacity each way in frames per second (0: unlimited).
+    #[serde(default)]
+    pub pps: u64,
+    /// Frames queued for the capacity-limited link before it drops (tail drop).
+    #[serde(default)]
+    pub queue: u64,
     /// Where the relay publishes its counters (JSON, rewritten every 100 ms).
     pub stats_file: PathBuf,
 }

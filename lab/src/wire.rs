@@ -10,6 +10,11 @@
 //! entries fail for seconds at a time, which would measure Linux's ARP/ND instead of the
 //! scanner.
 //!
+//! With `--wire-pps N` each direction is also a link of finite capacity, like a home router's
+//! uplink: frames leave at most N a second, those that find the link busy wait in a queue of
+//! `--wire-queue` frames, and frames that find the queue full are dropped (tail drop). The
+//! delay is added after the link. ARP and neighbour discovery bypass the link.
+//!
 //! One receive thread per direction draws each frame's fate and puts it in that direction's
 //! heap ordered by release time; one send thread per direction sleeps until the earliest
 //! release and sends what is due. Socket buffers are 32 MiB so bursts at the scanner's rate
@@ -58,6 +63,10 @@ pub struct WireSpec {
     pub duplicate: f64,
     /// Percent of non-ARP frames sent at once, overtaking held ones.
     pub reorder: f64,
+    /// Capacity each way in frames per second (None: unlimited).
+    pub pps: Option<u64>,
+    /// Frames that may wait for the capacity-limited link.
+    pub queue: u64,
 }
 
 fn percent(flag: &str, v: f64) -> Result<f64, String> {
@@ -90,7 +99,44 @@ impl WireSpec {
             loss: percent("--wire-loss", a.wire_loss)?,
             duplicate: percent("--duplicate", a.duplicate)?,
             reorder: percent("--reorder", a.reorder)?,
+            pps: (a.wire_pps > 0).then_some(a.wire_pps),
+            queue: a.wire_queue,
         })
+    }
+}
+
+/// The finite-capacity link of one direction: frames leave one every `1 / pps`, in
+/// arrival order; a frame that would find `queue` frames already waiting is dropped.
+/// Pure: the caller passes the time.
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// Time one frame takes on the link.
+    gap: Duration,
+    queue: u64,
+    /// When the link is free for the next frame.
+    free_at: Option<Instant>,
+}
+
+impl Link {
+    /// A link carrying `pps` frames a second (at least 1) behind a queue of `queue` frames.
+    pub fn new(pps: u64, queue: u64) -> Link {
+        Link {
+            gap: Duration::from_nanos(1_000_000_000 / pps.max(1)),
+            queue,
+            free_at: None,
+        }
+    }
+
+    /// A frame arriving at `now`: when it leaves the link, or None when the queue is full.
+    pub fn admit(&mut self, now: Instant) -> Option<Instant> {
+        let start = self.free_at.map_or(now, |f| f.max(now));
+        // Frames ahead of this one that have not started on the link yet.
+        let waiting = start.saturating_duration_since(now).as_nanos() / self.gap.as_nanos();
+        if waiting > u128::from(self.queue) {
+            return None;
+        }
+        self.free_at = Some(start + self.gap);
+        Some(start)
     }
 }
 
@@ -211,6 +257,8 @@ pub struct Counters {
     duplicated: AtomicU64,
     reordered: AtomicU64,
     sent: AtomicU64,
+    /// Frames dropped because the capacity-limited link's queue was full.
+    overflow: AtomicU64,
     send_retries: AtomicU64,
     send_failed: AtomicU64,
     kernel_drops: AtomicU64,
@@ -236,6 +284,7 @@ impl Counters {
             "duplicated": duplicated,
             "reordered": g(&self.reordered),
             "sent": sent,
+            "overflow": g(&self.overflow),
             "send_retries": g(&self.send_retries),
             "send_failed": g(&self.send_failed),
             "kernel_drops": g(&self.kernel_drops),
@@ -283,6 +332,7 @@ impl Direction {
     fn receive(&self, spec: &WireSpec, seed: u64, stop: &AtomicBool) -> Result<(), String> {
         let mut batch = packet::RecvBatch::new(BATCH, SLOT);
         let mut rng = SmallRng::seed_from_u64(seed);
+        let mut link = spec.pps.map(|pps| Link::new(pps, spec.queue));
         let mut seq = 0u64;
         let c = &self.counters;
         while !stop.load(Ordering::Relaxed) {
@@ -310,7 +360,8 @@ impl Direction {
                         // Possibly cut short; pass it on anyway, but say so.
                         c.truncated.fetch_add(1, Ordering::Relaxed);
                     }
-                    match fate(spec, is_address_resolution(&f[VNET_HDR_LEN..]), &mut rng) {
+                    let resolution = is_address_resolution(&f[VNET_HDR_LEN..]);
+                    match fate(spec, resolution, &mut rng) {
                         Fate::Lost => {
                             c.lost.fetch_add(1, Ordering::Relaxed);
                         }
@@ -319,11 +370,22 @@ impl Direction {
                             copy,
                             reordered,
                         } => {
+                            // The delay runs from when the frame left the link.
+                            let left = match link.as_mut() {
+                                Some(l) if !resolution => match l.admit(now) {
+                                    Some(at) => at,
+                                    None => {
+                                        c.overflow.fetch_add(1, Ordering::Relaxed);
+                                        continue;
+                                    }
+                                },
+                                _ => now,
+                            };
                             if reordered {
                                 c.reordered.fetch_add(1, Ordering::Relaxed);
                             }
                             items.push(Held {
-                                release: now + delay,
+                                release: left + delay,
                                 seq,
                                 buf: f.to_vec(),
                             });
@@ -331,7 +393,7 @@ impl Direction {
                             if let Some(d) = copy {
                                 c.duplicated.fetch_add(1, Ordering::Relaxed);
                                 items.push(Held {
-                                    release: now + d,
+                                    release: left + d,
                                     seq,
                                     buf: f.to_vec(),
                                 });
@@ -599,6 +661,7 @@ mod tests {
             wire_loss: loss,
             duplicate: dup,
             reorder,
+            ..WireArgs::default()
         })
         .unwrap()
     }
@@ -640,7 +703,9 @@ mod tests {
                 jitter: Duration::from_millis(20),
                 loss: 10.0,
                 duplicate: 0.0,
-                reorder: 0.0
+                reorder: 0.0,
+                pps: None,
+                queue: crate::cli::DEFAULT_WIRE_QUEUE,
             }
         );
     }
@@ -781,6 +846,54 @@ mod tests {
         f[13] = 0xdd;
         assert!(!is_neighbour_discovery(&f[..54]));
         assert!(!is_address_resolution(&[0u8; 60]));
+    }
+
+    #[test]
+    fn a_link_carries_its_capacity_and_drops_beyond_its_queue() {
+        // 1000 pps (1 ms a frame) behind a queue of 4, offered 3000 pps for a second.
+        let t0 = Instant::now();
+        let mut link = Link::new(1000, 4);
+        let us = Duration::from_micros;
+        let mut left = Vec::new();
+        let mut dropped = 0;
+        for i in 0..3000u32 {
+            match link.admit(t0 + us(333) * i) {
+                Some(at) => left.push(at),
+                None => dropped += 1,
+            }
+        }
+        // Frames leave 1 ms apart from the first, in order: the 999 that left within the
+        // offered second (the last offer is at 998.7 ms), plus the frame on the link and the
+        // 4 queued when the offer ends.
+        assert_eq!(left.len(), 999 + 1 + 4, "{dropped} dropped");
+        assert_eq!(dropped, 3000 - left.len());
+        for (k, at) in left.iter().enumerate() {
+            assert_eq!(*at, t0 + Duration::from_millis(k as u64));
+        }
+        // Below capacity nothing waits and nothing is dropped.
+        let mut idle = Link::new(1000, 0);
+        for i in 0..100u32 {
+            let at = t0 + Duration::from_secs(10) + us(1500) * i;
+            assert_eq!(idle.admit(at), Some(at));
+        }
+        // A burst fills the queue: the frame on the link, `queue` waiting, then drops.
+        let mut burst = Link::new(1000, 4);
+        let got: Vec<bool> = (0..8).map(|_| burst.admit(t0).is_some()).collect();
+        assert_eq!(got, [true, true, true, true, true, false, false, false]);
+    }
+
+    #[test]
+    fn wire_pps_shapes_the_spec() {
+        let a = WireArgs {
+            wire_pps: 50_000,
+            wire_queue: 32,
+            ..WireArgs::default()
+        };
+        assert!(a.wanted());
+        let s = WireSpec::from_args(&a).unwrap();
+        assert_eq!((s.pps, s.queue), (Some(50_000), 32));
+        assert!(!WireArgs::default().wanted());
+        assert_eq!(WireSpec::from_args(&WireArgs::default()).unwrap().pps, None);
     }
 
     #[test]

@@ -11,13 +11,16 @@
 //! before its first reply. When the run probes every port of every target (no shard), those
 //! results are only counted: at the end the no-response ports of a host that replied are the
 //! scan's ports it has no other result for, so nothing is stored for silent hosts. Otherwise
-//! (a shard, or results fed by hand) they wait in one packed vector (8 bytes each), bounded.
+//! (a shard, or results fed by hand) they wait in a packed vector (8 bytes each for IPv4,
+//! 18 for IPv6), bounded.
+//!
+//! Hosts are kept in one map per family, so an IPv4 host's key stays 4 bytes.
 
 use super::OutputOptions;
 use crate::model::{PortResult, PortState, Reason};
 use crate::targets::PortSet;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Most no-response results kept for hosts that had not replied when they were recorded,
 /// in a run that does not probe every port of every target.
@@ -55,7 +58,7 @@ pub struct Hidden {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostView {
     /// The address.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// Why the host counts as up (its best reply).
     pub reason: Reason,
     /// TTL of that reply.
@@ -302,17 +305,70 @@ impl Entry {
     }
 }
 
+/// Hosts that replied, one map per family (an IPv4 key stays 4 bytes).
+#[derive(Debug, Default)]
+struct Hosts {
+    v4: HashMap<Ipv4Addr, Entry>,
+    v6: HashMap<Ipv6Addr, Entry>,
+}
+
+impl Hosts {
+    fn get_mut(&mut self, ip: IpAddr) -> Option<&mut Entry> {
+        match ip {
+            IpAddr::V4(a) => self.v4.get_mut(&a),
+            IpAddr::V6(a) => self.v6.get_mut(&a),
+        }
+    }
+
+    #[cfg(test)]
+    fn get(&self, ip: IpAddr) -> Option<&Entry> {
+        match ip {
+            IpAddr::V4(a) => self.v4.get(&a),
+            IpAddr::V6(a) => self.v6.get(&a),
+        }
+    }
+
+    fn entry(&mut self, ip: IpAddr, make: impl FnOnce() -> Entry) -> &mut Entry {
+        match ip {
+            IpAddr::V4(a) => self.v4.entry(a).or_insert_with(make),
+            IpAddr::V6(a) => self.v6.entry(a).or_insert_with(make),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.v4.values_mut().chain(self.v6.values_mut())
+    }
+
+    /// Every host, ascending by address: IPv4 before IPv6 (`IpAddr`'s order).
+    fn into_sorted(self) -> Vec<(IpAddr, Entry)> {
+        let mut v4: Vec<(Ipv4Addr, Entry)> = self.v4.into_iter().collect();
+        v4.sort_unstable_by_key(|h| h.0);
+        let mut v6: Vec<(Ipv6Addr, Entry)> = self.v6.into_iter().collect();
+        v6.sort_unstable_by_key(|h| h.0);
+        let v4 = v4.into_iter().map(|(a, e)| (IpAddr::V4(a), e));
+        v4.chain(v6.into_iter().map(|(a, e)| (IpAddr::V6(a), e)))
+            .collect()
+    }
+}
+
 /// Per-host state kept while the scan runs.
 #[derive(Debug)]
 pub struct HostTable {
-    hosts: HashMap<Ipv4Addr, Entry>,
+    hosts: Hosts,
     /// The scan's ports, when the run probes every port of every target: then no-response
     /// results of hosts that have not replied are only counted (see the module notes).
     index: Option<PortIndex>,
     /// Results recorded, of every host.
     recorded: u64,
-    /// (ip << 16 | port) of no-response results for hosts not yet replied (without `index`).
+    /// (ip << 16 | port) of IPv4 no-response results for hosts not yet replied (without
+    /// `index`).
     pending: Vec<u64>,
+    /// The same for IPv6 hosts; `limit` bounds both together.
+    pending6: Vec<(Ipv6Addr, u16)>,
     limit: usize,
     not_kept: u64,
     keep_closed: bool,
@@ -340,10 +396,11 @@ impl HostTable {
     /// An empty table with a custom bound on pending no-response results.
     pub fn with_limit(opts: &OutputOptions, limit: usize) -> HostTable {
         HostTable {
-            hosts: HashMap::new(),
+            hosts: Hosts::default(),
             index: None,
             recorded: 0,
             pending: Vec::new(),
+            pending6: Vec::new(),
             limit,
             not_kept: 0,
             keep_closed: !opts.open_only,
@@ -363,7 +420,7 @@ impl HostTable {
     /// No-response results kept so far for hosts that had not replied.
     #[cfg(test)]
     pub fn pending_count(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.pending6.len()
     }
 
     /// Records one decided result.
@@ -372,7 +429,7 @@ impl HostTable {
         let secs = super::epoch_secs(r.timestamp);
         let index = self.index.as_ref();
         if rank(r.reason) == 0 {
-            if let Some(e) = self.hosts.get_mut(&r.ip) {
+            if let Some(e) = self.hosts.get_mut(r.ip) {
                 e.count(r.state, r.reason, 1);
                 e.see(r.port, index);
                 if self.keep_filtered {
@@ -386,18 +443,19 @@ impl HostTable {
                 }
             } else if index.is_some() {
                 // Counted in `recorded`; named at the end if the host replies later.
-            } else if self.pending.len() < self.limit {
-                self.pending
-                    .push(u64::from(u32::from(r.ip)) << 16 | u64::from(r.port));
+            } else if self.pending.len() + self.pending6.len() < self.limit {
+                match r.ip {
+                    IpAddr::V4(a) => self
+                        .pending
+                        .push(u64::from(u32::from(a)) << 16 | u64::from(r.port)),
+                    IpAddr::V6(a) => self.pending6.push((a, r.port)),
+                }
             } else {
                 self.not_kept += 1;
             }
             return;
         }
-        let e = self
-            .hosts
-            .entry(r.ip)
-            .or_insert_with(|| Entry::new(r.reason, r.ttl, secs));
+        let e = self.hosts.entry(r.ip, || Entry::new(r.reason, r.ttl, secs));
         if rank(r.reason) > rank(e.reason) {
             e.reason = r.reason;
             e.ttl = r.ttl;
@@ -455,38 +513,50 @@ impl HostTable {
         }
     }
 
+    /// Gives a host that replied the no-response results that waited for it (`ports`, one
+    /// run of the sorted pending vector).
+    fn attach_pending(&mut self, ip: IpAddr, ports: impl ExactSizeIterator<Item = u16>) {
+        let (keep, show) = (self.keep_filtered, self.show_filtered);
+        let Some(e) = self.hosts.get_mut(ip) else {
+            return;
+        };
+        e.count(
+            PortState::Filtered,
+            Reason::NoResponse,
+            u32::try_from(ports.len()).unwrap_or(u32::MAX),
+        );
+        if keep {
+            for port in ports {
+                let l = Listed {
+                    port,
+                    state: PortState::Filtered,
+                    reason: Reason::NoResponse,
+                    ttl: 0,
+                };
+                e.list(l, show, None);
+            }
+        }
+    }
+
     /// Groups everything for printing; `total` is the number of target addresses.
     pub fn into_report(mut self, total: u64) -> HostReport {
         self.attach_unrecorded(total);
         // Attach pending no-response results to hosts that replied later; drop the rest.
-        self.pending.sort_unstable();
-        let mut i = 0;
-        while i < self.pending.len() {
-            let ip = Ipv4Addr::from((self.pending[i] >> 16) as u32);
-            let mut j = i;
-            while j < self.pending.len() && self.pending[j] >> 16 == self.pending[i] >> 16 {
-                j += 1;
-            }
-            if let Some(e) = self.hosts.get_mut(&ip) {
-                e.count(PortState::Filtered, Reason::NoResponse, (j - i) as u32);
-                if self.keep_filtered {
-                    for p in &self.pending[i..j] {
-                        let l = Listed {
-                            port: (*p & 0xffff) as u16,
-                            state: PortState::Filtered,
-                            reason: Reason::NoResponse,
-                            ttl: 0,
-                        };
-                        e.list(l, self.show_filtered, None);
-                    }
-                }
-            }
-            i = j;
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_unstable();
+        for run in pending.chunk_by(|a, b| a >> 16 == b >> 16) {
+            let ip = IpAddr::V4(Ipv4Addr::from((run[0] >> 16) as u32));
+            self.attach_pending(ip, run.iter().map(|p| (*p & 0xffff) as u16));
         }
-        self.pending = Vec::new();
+        drop(pending);
+        let mut pending6 = std::mem::take(&mut self.pending6);
+        pending6.sort_unstable();
+        for run in pending6.chunk_by(|a, b| a.0 == b.0) {
+            self.attach_pending(IpAddr::V6(run[0].0), run.iter().map(|p| p.1));
+        }
+        drop(pending6);
         let up = self.hosts.len() as u64;
-        let mut hosts: Vec<(Ipv4Addr, Entry)> = self.hosts.into_iter().collect();
-        hosts.sort_unstable_by_key(|h| h.0);
+        let hosts = std::mem::take(&mut self.hosts).into_sorted();
         let mut views = Vec::new();
         for (ip, mut e) in hosts {
             let n = |st: PortState| {
@@ -573,7 +643,7 @@ mod tests {
 
     fn res(ip: [u8; 4], port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
         PortResult {
-            ip: Ipv4Addr::from(ip),
+            ip: IpAddr::from(ip),
             port,
             state: reason.state(),
             reason,
@@ -691,7 +761,7 @@ mod tests {
                 };
                 t.record(&res(ip, p, reason, 64, 1));
             }
-            let listed = t.hosts[&Ipv4Addr::from(ip)].listed.len();
+            let listed = t.hosts.get(IpAddr::from(ip)).map_or(0, |e| e.listed.len());
             if show {
                 assert_eq!(listed, 501);
             } else {
@@ -741,7 +811,7 @@ mod tests {
                 for p in 0..filtered {
                     t.record(&res(ip, 5000 + p, Reason::NoResponse, 0, 1));
                 }
-                let kept = t.hosts[&Ipv4Addr::from(ip)].listed.len();
+                let kept = t.hosts.get(IpAddr::from(ip)).map_or(0, |e| e.listed.len());
                 let h = t.into_report(1).hosts.remove(0);
                 let listed = |st: PortState| h.ports.iter().filter(|l| l.state == st).count();
                 let want_closed = if show_closed || closed <= 25 {

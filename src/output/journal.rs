@@ -3,12 +3,12 @@
 //! resumed run replays the journal into its per-host table and writes one document
 //! holding both runs.
 //!
-//! Format: the 8 bytes `SYNJRNL1`, then one 16-byte record per result: address (4, big
+//! Format: the 8 bytes `SYNJRNL1`, then one 16-byte record per IPv4 result: address (4, big
 //! endian), port (2, big endian), reason code (1), TTL (1), milliseconds since the Unix
-//! epoch (8, little endian).
+//! epoch (8, little endian); an IPv6 result takes two records (see `state::compact`).
 
 use crate::model::PortResult;
-use crate::state::compact::{Compact, COMPACT_BYTES};
+use crate::state::compact::{Compact, Decoder, Step, COMPACT_BYTES};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 #[cfg(test)]
@@ -16,14 +16,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const MAGIC: &[u8; 8] = b"SYNJRNL1";
 const RECORD: usize = COMPACT_BYTES;
-
-fn encode(r: &PortResult) -> [u8; RECORD] {
-    Compact::new(r).to_bytes()
-}
-
-fn decode(b: &[u8; RECORD]) -> Option<PortResult> {
-    Compact::from_bytes(b).result()
-}
 
 /// An open journal, appended to as results are released.
 pub struct Journal {
@@ -73,11 +65,19 @@ impl Journal {
             return Err(damaged("not a synscan journal"));
         }
         let mut rec = [0u8; RECORD];
+        let mut decoder = Decoder::new();
         for _ in 0..(length - MAGIC.len() as u64) / RECORD as u64 {
             input
                 .read_exact(&mut rec)
                 .map_err(|e| damaged(&e.to_string()))?;
-            replay(&decode(&rec).ok_or_else(|| damaged("an unknown reason code"))?);
+            match decoder.push(Compact::from_bytes(&rec)) {
+                Step::Result(r) => replay(&r),
+                Step::Partial => {}
+                Step::Bad => return Err(damaged("a record this synscan did not write")),
+            }
+        }
+        if !decoder.at_boundary() {
+            return Err(damaged("it ends inside a result"));
         }
         drop(input);
         file.seek(SeekFrom::End(0))
@@ -90,8 +90,10 @@ impl Journal {
 
     /// Adds one released result.
     pub fn append(&mut self, r: &PortResult) -> io::Result<()> {
-        self.out.write_all(&encode(r))?;
-        self.len += RECORD as u64;
+        for c in Compact::encode(r) {
+            self.out.write_all(&c.to_bytes())?;
+            self.len += RECORD as u64;
+        }
         Ok(())
     }
 
@@ -125,7 +127,7 @@ mod tests {
 
     fn result(i: u8, reason: Reason) -> PortResult {
         PortResult {
-            ip: Ipv4Addr::new(198, 19, 0, i),
+            ip: Ipv4Addr::new(198, 19, 0, i).into(),
             port: 1000 + u16::from(i),
             state: reason.state(),
             reason,
@@ -174,6 +176,52 @@ mod tests {
         let mut again = Vec::new();
         Journal::resume(f, end, |r| again.push(*r)).expect("resume");
         assert_eq!(again, all);
+    }
+
+    #[test]
+    fn replays_ipv6_and_mixed_results_and_refuses_half_of_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j");
+        let mut j = Journal::create(File::create(&path).expect("create")).expect("journal");
+        let v6 = |last: u16, reason: Reason| PortResult {
+            ip: std::net::Ipv6Addr::new(0x2001, 2, 0, 0x19, 0, 0, 0, last).into(),
+            port: 443,
+            state: reason.state(),
+            reason,
+            ttl: 64,
+            timestamp: journal_time(SystemTime::now()),
+        };
+        let all = vec![
+            v6(5, Reason::SynAck),
+            result(1, Reason::Reset),
+            v6(0xffff, Reason::RejectRoute),
+            v6(6, Reason::NoResponse),
+            result(2, Reason::SynAck),
+        ];
+        for r in &all {
+            j.append(r).expect("append");
+        }
+        let end = j.sync().expect("sync");
+        assert_eq!(end, 8 + 16 * (2 * 3 + 2));
+        drop(j);
+        let open = || {
+            File::options()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .expect("open")
+        };
+        let mut got = Vec::new();
+        Journal::resume(open(), end, |r| got.push(*r)).expect("resume");
+        assert_eq!(got, all);
+        // A length that cuts the first IPv6 result in half.
+        let err = Journal::resume(open(), 8 + 16, |_| {})
+            .err()
+            .expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "the resume journal is damaged (it ends inside a result); start the scan again"
+        );
     }
 
     #[test]

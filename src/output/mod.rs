@@ -10,7 +10,7 @@ use crate::targets::PortSet;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufWriter, Write};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,6 +27,8 @@ pub(crate) mod services;
 pub(crate) mod stream;
 pub(crate) mod xml;
 
+#[cfg(test)]
+mod ipv6_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -254,10 +256,7 @@ impl Ctx {
         if r.state != PortState::Open {
             return None;
         }
-        self.opts
-            .policy
-            .as_deref()?
-            .judge(std::net::IpAddr::V4(r.ip), r.port)
+        self.opts.policy.as_deref()?.judge(r.ip, r.port)
     }
 
     /// Whether a streaming (machine) format writes a result in this state.
@@ -373,7 +372,7 @@ pub struct Outputs {
     slots: Vec<Slot>,
     table: Option<HostTable>,
     info: ScanInfo,
-    hostnames: HashMap<Ipv4Addr, String>,
+    hostnames: HashMap<IpAddr, String>,
     finished: bool,
     /// The file outputs, in the order given, to fsync and measure at checkpoints.
     files: Vec<std::fs::File>,
@@ -545,12 +544,13 @@ impl Outputs {
     /// line: `report for NAME (IP)` in -oN, `Host: IP (NAME)` in -oG and
     /// `<hostname name="NAME" type="user"/>` in -oX. The first name given for an address wins.
     /// Call before [`Outputs::finish`]; the map holds one entry per name typed, so it is small.
-    pub fn set_hostnames<I>(&mut self, names: I)
+    pub fn set_hostnames<I, A>(&mut self, names: I)
     where
-        I: IntoIterator<Item = (Ipv4Addr, String)>,
+        I: IntoIterator<Item = (A, String)>,
+        A: Into<IpAddr>,
     {
         for (ip, name) in names {
-            self.hostnames.entry(ip).or_insert(name);
+            self.hostnames.entry(ip.into()).or_insert(name);
         }
     }
 

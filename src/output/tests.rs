@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::model::Reason;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -26,7 +26,7 @@ impl Write for Buf {
 }
 
 impl Buf {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
 }
@@ -65,7 +65,7 @@ fn summary() -> ScanSummary {
 
 fn res(ip: [u8; 4], port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
     PortResult {
-        ip: Ipv4Addr::from(ip),
+        ip: IpAddr::from(ip),
         port,
         state: reason.state(),
         reason,
@@ -1303,7 +1303,7 @@ fn many_silent_hosts_are_counted_and_a_late_reply_still_gets_its_filtered_ports(
         let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 19, 0, 0)) + h);
         for &p in &ports {
             rs.push(PortResult {
-                ip,
+                ip: ip.into(),
                 ..res([0; 4], p, Reason::NoResponse, 0, 1)
             });
         }

@@ -128,7 +128,12 @@ impl ResultWriter for XmlWriter {
                 h.reason.as_str(),
                 h.ttl
             )?;
-            writeln!(self.out, "<address addr=\"{}\" addrtype=\"ipv4\"/>", h.ip)?;
+            let family = if h.ip.is_ipv4() { "ipv4" } else { "ipv6" };
+            writeln!(
+                self.out,
+                "<address addr=\"{}\" addrtype=\"{family}\"/>",
+                h.ip
+            )?;
             // nmap -n writes an empty hostnames element; parsers expect the element. A name
             // typed on the command line is nmap's type "user".
             writeln!(self.out, "<hostnames>")?;
@@ -184,7 +189,7 @@ impl ResultWriter for XmlWriter {
                 // Policy annotations ride in nmap's own element for script output.
                 if let Some(rule) = self.ctx.opts.policy.as_deref().and_then(|p| {
                     (l.state == PortState::Open)
-                        .then(|| p.judge(std::net::IpAddr::V4(h.ip), l.port))
+                        .then(|| p.judge(h.ip, l.port))
                         .flatten()
                 }) {
                     write!(

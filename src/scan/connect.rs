@@ -11,7 +11,7 @@ use crate::send::pace::{Pacer, ThreadPacer};
 use crate::send::SendCounters;
 use crate::state::window::WindowTable;
 use crate::state::ReplyEvent;
-use crate::targets::ProbeOrder;
+use crate::targets::{ipv4_only, ProbeOrder};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -139,7 +139,7 @@ impl ConnectModule<'_> {
             };
             // A connect's token is its probe's position.
             let (ip, port) = self.order.get(position);
-            if self.scanner.start(ip, port, position).is_err() {
+            if self.scanner.start(ipv4_only(ip), port, position).is_err() {
                 break; // out of descriptors for now: try again after some finish
             }
             self.retries.pop_front();
@@ -150,7 +150,7 @@ impl ConnectModule<'_> {
         let first_new = self.pos;
         while budget > 0 && self.sending_new() {
             let (ip, port) = self.order.get(self.pos);
-            if self.scanner.start(ip, port, self.pos).is_err() {
+            if self.scanner.start(ipv4_only(ip), port, self.pos).is_err() {
                 break;
             }
             self.pos += 1;
@@ -231,7 +231,7 @@ mod tests {
         let mut targets = Ipv4Set::new();
         targets.insert_range(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST);
         let set = PortSet::from_ranges(ports.iter().map(|&p| (p, p)));
-        let order = ProbeOrder::new(ProbeSpace::new(targets, set), 7, Shard::WHOLE);
+        let order = ProbeOrder::new(ProbeSpace::new(targets.into(), set), 7, Shard::WHOLE);
         let params = ConnectParams {
             order,
             start: 0,

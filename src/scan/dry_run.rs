@@ -11,6 +11,7 @@ use crate::output::files::{self, flag};
 use crate::output::{Format, OutputSpec};
 use crate::targets::ProbeOrder;
 use std::io::{self, Write};
+use std::net::IpAddr;
 
 /// How one dry-run output lists probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,9 +127,8 @@ fn write_all(order: &ProbeOrder, start: u64, seed: u64, targets: &mut [Target]) 
         }
         let (ip, port) = order.get(pos);
         plain.clear();
-        // Formatting by hand: a /8 dry run prints over a billion lines.
-        let mut ip_text = [0u8; 15];
-        let ip_len = push_ip(&mut ip_text, ip.octets());
+        let mut ip_text = [0u8; IP_TEXT_MAX];
+        let ip_len = push_ip(&mut ip_text, ip);
         plain.extend_from_slice(&ip_text[..ip_len]);
         plain.push(b' ');
         push_dec(&mut plain, u64::from(port));
@@ -162,8 +162,28 @@ fn write_all(order: &ProbeOrder, start: u64, seed: u64, targets: &mut [Target]) 
     }
 }
 
-/// Writes the dotted quad into `out` without allocating; returns its length.
-fn push_ip(out: &mut [u8; 15], octets: [u8; 4]) -> usize {
+/// Longest text of an address: an IPv6 one with an embedded dotted quad.
+const IP_TEXT_MAX: usize = 45;
+
+/// Writes `ip` as nmap prints it (dotted quad, RFC 5952 IPv6) into `out` without
+/// allocating; returns its length.
+fn push_ip(out: &mut [u8; IP_TEXT_MAX], ip: IpAddr) -> usize {
+    match ip {
+        IpAddr::V4(a) => push_ipv4(out, a.octets()),
+        IpAddr::V6(a) => {
+            let mut cursor = io::Cursor::new(&mut out[..]);
+            // 45 bytes hold any IPv6 text, so the write cannot fail; an empty text if it did.
+            match write!(cursor, "{a}") {
+                Ok(()) => cursor.position() as usize,
+                Err(_) => 0,
+            }
+        }
+    }
+}
+
+/// Writes the dotted quad into `out`; returns its length. By hand: a /8 dry run prints
+/// over a billion lines.
+fn push_ipv4(out: &mut [u8; IP_TEXT_MAX], octets: [u8; 4]) -> usize {
     let mut n = 0;
     for (i, b) in octets.iter().enumerate() {
         if i > 0 {
@@ -245,7 +265,7 @@ mod tests {
         let ips =
             Ipv4Set::from_ranges([(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2))]);
         let ports = PortSet::from_ranges([(80, 80), (443, 443)]);
-        let order = ProbeOrder::new(ProbeSpace::new(ips, ports), 5, Shard::WHOLE);
+        let order = ProbeOrder::new(ProbeSpace::new(ips.into(), ports), 5, Shard::WHOLE);
         let (plain, json) = (Buf::default(), Buf::default());
         let mut ts = vec![
             target(Style::Plain, "stdout", Box::new(plain.clone())),
@@ -296,10 +316,20 @@ mod tests {
 
     #[test]
     fn dotted_quads() {
-        for ip in ["0.0.0.0", "255.255.255.255", "198.18.10.7", "10.100.9.99"] {
-            let a: Ipv4Addr = ip.parse().unwrap();
-            let mut buf = [0u8; 15];
-            let n = push_ip(&mut buf, a.octets());
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "198.18.10.7",
+            "10.100.9.99",
+            "2001:2:0:19::1",
+            "2001:2:0:19:0:ff:0:1",
+            "::1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:255.255.255.255",
+        ] {
+            let a: IpAddr = ip.parse().unwrap();
+            let mut buf = [0u8; IP_TEXT_MAX];
+            let n = push_ip(&mut buf, a);
             assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), ip);
         }
     }

@@ -391,7 +391,7 @@ mod tests {
         let host = Ipv4Addr::new(198, 19, 0, 1);
         let targets = Ipv4Set::from_ranges([(host, host)]);
         let ports = PortSet::from_ranges([(0, n - 1)]);
-        ProbeOrder::new(ProbeSpace::new(targets, ports), 5, Shard::WHOLE)
+        ProbeOrder::new(ProbeSpace::new(targets.into(), ports), 5, Shard::WHOLE)
     }
 
     /// Sends every position in one run; answers the probe of port p on try `answer_on[p]`
@@ -503,7 +503,7 @@ mod tests {
     /// Ports sorted by their positions in `order`.
     fn by_position(order: &ProbeOrder, mut ports: Vec<u16>) -> Vec<u16> {
         let host = Ipv4Addr::new(198, 19, 0, 1);
-        ports.sort_by_key(|&p| order.position_of(host, p));
+        ports.sort_by_key(|&p| order.position_of(host.into(), p));
         ports
     }
 

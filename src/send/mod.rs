@@ -196,7 +196,7 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         let slots = buf.chunks_exact_mut(slot);
         for (frame, position) in slots.zip(retried.iter().copied().chain(new_run.clone())) {
             let (ip, port) = order.get(position);
-            let len = crafter.craft_ip(frame, ip.into(), port);
+            let len = crafter.craft_ip(frame, ip, port);
             lens.push(u16::try_from(len).unwrap_or(0));
         }
         let new = new_run.end - new_run.start;

@@ -12,7 +12,7 @@
 //! answered bits (the release hands out each epoch's range of positions), so a silent scan
 //! keeps nothing per probe.
 
-use super::compact::Compact;
+use super::compact::{decode_all, Compact};
 use crate::model::PortResult;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -26,7 +26,7 @@ struct Epoch {
     boundary: Option<u64>,
     /// Its probes sent and not yet decided.
     undecided: u64,
-    /// Its decided results, waiting for release (16 bytes each).
+    /// Its decided results, waiting for release (16 bytes each, 32 for IPv6).
     results: Vec<Compact>,
 }
 
@@ -120,7 +120,7 @@ impl Epochs {
     pub fn decided(&mut self, tag: u8, r: PortResult) {
         if let Some(e) = self.tagged(tag) {
             e.undecided = e.undecided.saturating_sub(1);
-            e.results.push(Compact::new(&r));
+            e.results.extend(Compact::encode(&r));
         }
     }
 
@@ -164,7 +164,7 @@ impl Epochs {
             let Some(e) = self.live.pop_front() else {
                 break;
             };
-            for r in e.results.iter().filter_map(Compact::result) {
+            for r in decode_all(&e.results) {
                 out(Released::Answer(&r))?;
             }
             let end = e.boundary.unwrap_or(self.released).max(self.released);
@@ -203,7 +203,7 @@ mod tests {
 
     fn result(port: u16) -> PortResult {
         PortResult {
-            ip: Ipv4Addr::new(198, 19, 0, 1),
+            ip: Ipv4Addr::new(198, 19, 0, 1).into(),
             port,
             state: PortState::Closed,
             reason: Reason::Reset,

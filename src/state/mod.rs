@@ -14,14 +14,14 @@ pub(crate) mod window;
 pub(crate) use hash_table::ProbeTable;
 
 use crate::model::{PortResult, PortState, Reason};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
 /// A verified reply to one of our probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplyEvent {
     /// The target address.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// The target port.
     pub port: u16,
     /// What the reply says.
@@ -128,9 +128,9 @@ pub(crate) fn backoff_step(try_no: u8) -> usize {
 }
 
 /// The filtered result of a probe that used every try without an answer.
-pub(crate) fn no_response(ip: Ipv4Addr, port: u16, wall: SystemTime) -> PortResult {
+pub(crate) fn no_response(ip: impl Into<IpAddr>, port: u16, wall: SystemTime) -> PortResult {
     PortResult {
-        ip,
+        ip: ip.into(),
         port,
         state: PortState::Filtered,
         reason: Reason::NoResponse,

@@ -508,7 +508,7 @@ mod tests {
     use super::super::ProbeTable;
     use super::*;
     use crate::model::{PortState, Reason};
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -533,7 +533,7 @@ mod tests {
     fn reply(p: u64, reason: Reason, at: Instant) -> ReplyEvent {
         let (ip, port) = pair(p);
         ReplyEvent {
-            ip,
+            ip: ip.into(),
             port,
             reason,
             ttl: 64,
@@ -744,7 +744,7 @@ mod tests {
         let mut tag = 0u8;
         let mut outstanding: Vec<u64> = Vec::new();
         let reasons = [Reason::SynAck, Reason::Reset, Reason::HostUnreach];
-        let sorted = |mut v: Vec<(Ipv4Addr, u16, u8)>| {
+        let sorted = |mut v: Vec<(IpAddr, u16, u8)>| {
             v.sort_unstable();
             v
         };
@@ -789,7 +789,13 @@ mod tests {
                         .collect();
                     let f_b: Vec<_> = f_b
                         .iter()
-                        .map(|s| (pair(s.position).0, pair(s.position).1, s.epoch))
+                        .map(|s| {
+                            (
+                                IpAddr::from(pair(s.position).0),
+                                pair(s.position).1,
+                                s.epoch,
+                            )
+                        })
                         .collect();
                     assert_eq!(sorted(f_a), sorted(f_b), "seed {seed} step {step}: silent");
                     outstanding.extend(re_b);
@@ -824,7 +830,13 @@ mod tests {
             .collect();
         let f_b: Vec<_> = f_b
             .iter()
-            .map(|s| (pair(s.position).0, pair(s.position).1, s.epoch))
+            .map(|s| {
+                (
+                    IpAddr::from(pair(s.position).0),
+                    pair(s.position).1,
+                    s.epoch,
+                )
+            })
             .collect();
         assert_eq!(sorted(f_a), sorted(f_b), "seed {seed}: expire_all");
         assert_eq!(old.stats(), new.stats());

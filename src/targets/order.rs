@@ -5,11 +5,11 @@
 //! whole space; shard s of n takes every n-th global position starting at s-1, so the shards of
 //! one seed partition the space exactly.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::ipset::Ipv4Set;
 use super::permutation::Permutation;
 use super::ports::PortSet;
+use super::target_set::TargetSet;
 use super::TargetError;
 
 /// One part of `count` of a scan; `index` is 1-based as in masscan's --shard 1/2.
@@ -73,22 +73,58 @@ impl FastDiv {
     }
 }
 
-/// A guide table over the host intervals: bucket `i >> shift` names the first interval that can
-/// hold host index i, so a lookup scans a handful of intervals instead of binary-searching all.
+/// The host intervals of both families in index order (IPv4 first), with u64 prefix counts:
+/// the hot path's view of the target set. A guide table over it names, for bucket `i >> shift`,
+/// the first interval that can hold host index i, so a lookup scans a handful of intervals
+/// instead of binary-searching all.
 #[derive(Debug, Clone, Default)]
-struct HostIndex {
+struct HostTable {
+    /// First address of each interval (an IPv4 one widened to u128).
+    firsts: Vec<u128>,
+    /// Hosts before each interval.
+    starts: Vec<u64>,
+    /// Intervals `..v4_intervals` are IPv4, the rest IPv6.
+    v4_intervals: usize,
     shift: u32,
     /// Interval index holding host index `b << shift`, per bucket.
     guide: Vec<u32>,
 }
 
-impl HostIndex {
-    /// Builds the guide with about two buckets per interval.
-    fn new(set: &Ipv4Set) -> Self {
-        let hosts = set.len();
-        let intervals = set.range_count() as u64;
+impl HostTable {
+    /// The table of `set`, with about two guide buckets per interval. Counts saturate at
+    /// u64::MAX (config refuses target sets whose probes do not fit in u64).
+    fn new(set: &TargetSet) -> Self {
+        let v4 = set.v4.inner.ranges().iter().map(|r| u128::from(r.0));
+        let v6 = set.v6.inner.ranges().iter().map(|r| r.0);
+        let firsts: Vec<u128> = v4.chain(v6).collect();
+        let widths4 = set
+            .v4
+            .inner
+            .ranges()
+            .iter()
+            .map(|r| u128::from(r.1 - r.0) + 1);
+        let widths6 = set
+            .v6
+            .inner
+            .ranges()
+            .iter()
+            .map(|r| (r.1 - r.0).saturating_add(1));
+        let mut starts = Vec::with_capacity(firsts.len());
+        let mut acc = 0u64;
+        for w in widths4.chain(widths6) {
+            starts.push(acc);
+            acc = acc.saturating_add(u64::try_from(w).unwrap_or(u64::MAX));
+        }
+        let mut table = HostTable {
+            firsts,
+            starts,
+            v4_intervals: set.v4.range_count(),
+            ..HostTable::default()
+        };
+        let hosts = acc;
+        let intervals = table.firsts.len() as u64;
         if hosts == 0 || intervals > u64::from(u32::MAX) {
-            return HostIndex::default();
+            return table;
         }
         let target = (intervals * 2).max(1);
         let mut shift = 0;
@@ -96,47 +132,80 @@ impl HostIndex {
             shift += 1;
         }
         let buckets = ((hosts - 1) >> shift) + 1;
-        let starts = set.inner.starts();
         let mut guide = Vec::with_capacity(buckets as usize);
         let mut k = 0usize;
         for b in 0..buckets {
             let first = b << shift;
-            while k + 1 < starts.len() && starts[k + 1] <= first {
+            while k + 1 < table.starts.len() && table.starts[k + 1] <= first {
                 k += 1;
             }
             guide.push(k as u32);
         }
-        HostIndex { shift, guide }
+        table.shift = shift;
+        table.guide = guide;
+        table
+    }
+
+    /// The host address with index `h` (< hosts).
+    #[inline]
+    fn host(&self, h: u64) -> Option<IpAddr> {
+        let starts = &self.starts;
+        let g = &self.guide;
+        let k = match g.get((h >> self.shift) as usize) {
+            Some(&lo) => {
+                // Intervals lo..=hi can hold h: hi is where the next bucket starts.
+                let lo = lo as usize;
+                let hi = g
+                    .get((h >> self.shift) as usize + 1)
+                    .map_or(starts.len() - 1, |&x| x as usize);
+                lo + starts.get(lo + 1..=hi)?.partition_point(|&s| s <= h)
+            }
+            None => starts.partition_point(|&s| s <= h).checked_sub(1)?,
+        };
+        let off = h.checked_sub(*starts.get(k)?)?;
+        let addr = self.firsts.get(k)?.wrapping_add(u128::from(off));
+        Some(if k < self.v4_intervals {
+            IpAddr::V4(Ipv4Addr::from(addr as u32))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(addr))
+        })
     }
 }
 
-/// Every (address, port) pair of a scan, indexed in [0, hosts x ports).
+/// Every (address, port) pair of a scan, indexed in [0, hosts x ports); hosts are the IPv4
+/// targets, then the IPv6 ones.
 #[derive(Debug, Clone)]
 pub struct ProbeSpace {
-    targets: Ipv4Set,
+    targets: TargetSet,
     ports: PortSet,
     hosts: u64,
     len: u64,
     host_div: FastDiv,
-    host_index: HostIndex,
+    host_table: HostTable,
     /// Every port, ascending: at most 65535 entries, so port lookup is one load.
     port_table: Vec<u16>,
 }
 
 impl ProbeSpace {
-    /// The space of `targets` x `ports`.
-    pub fn new(targets: Ipv4Set, ports: PortSet) -> Self {
-        let hosts = targets.len();
+    /// The space of `targets` x `ports`. The caller checks that it fits in u64 (see
+    /// [`ProbeSpace::count`]); a larger one is cut at u64::MAX probes, never wrapped.
+    pub fn new(targets: TargetSet, ports: PortSet) -> Self {
+        let hosts = u64::try_from(targets.len()).unwrap_or(u64::MAX);
         let len = hosts.saturating_mul(ports.len());
         ProbeSpace {
             host_div: FastDiv::new(hosts),
-            host_index: HostIndex::new(&targets),
+            host_table: HostTable::new(&targets),
             port_table: ports.iter().collect(),
             hosts,
             len,
             targets,
             ports,
         }
+    }
+
+    /// hosts x ports of `targets` and `ports`, or None when it does not fit in u64.
+    pub fn count(targets: &TargetSet, ports: &PortSet) -> Option<u64> {
+        u64::try_from(targets.len()).ok()?.checked_mul(ports.len())
     }
 
     /// hosts x ports.
@@ -149,51 +218,33 @@ impl ProbeSpace {
         self.len == 0
     }
 
-    /// The host address with index `h` (< hosts).
-    #[inline]
-    fn host(&self, h: u64) -> Option<Ipv4Addr> {
-        let inner = &self.targets.inner;
-        let starts = inner.starts();
-        let ranges = inner.ranges();
-        let g = &self.host_index.guide;
-        let k = match g.get((h >> self.host_index.shift) as usize) {
-            Some(&lo) => {
-                // Intervals lo..=hi can hold h: hi is where the next bucket starts.
-                let lo = lo as usize;
-                let hi = g
-                    .get((h >> self.host_index.shift) as usize + 1)
-                    .map_or(starts.len() - 1, |&x| x as usize);
-                lo + starts.get(lo + 1..=hi)?.partition_point(|&s| s <= h)
-            }
-            None => inner.interval_of(h),
-        };
-        let off = h.checked_sub(*starts.get(k)?)?;
-        Some(Ipv4Addr::from(ranges.get(k)?.0.wrapping_add(off as u32)))
-    }
-
     /// The pair at index `i`.
     #[inline]
-    pub fn get(&self, i: u64) -> Option<(Ipv4Addr, u16)> {
+    pub fn get(&self, i: u64) -> Option<(IpAddr, u16)> {
         if i >= self.len {
             return None;
         }
         let (p, h) = self.host_div.div_rem(i);
         let port = *self.port_table.get(p as usize)?;
-        Some((self.host(h)?, port))
+        Some((self.host_table.host(h)?, port))
     }
 
     /// The index of the pair (`ip`, `port`), the inverse of [`ProbeSpace::get`]; None for a
     /// pair outside the space. O(log intervals + log ports), no allocation.
     #[inline]
-    pub fn index_of(&self, ip: Ipv4Addr, port: u16) -> Option<u64> {
-        let h = self.targets.rank(ip)?;
+    pub fn index_of(&self, ip: IpAddr, port: u16) -> Option<u64> {
+        let h = u64::try_from(self.targets.rank(ip)?).ok()?;
+        if h >= self.hosts {
+            return None;
+        }
         let p = self.port_table.binary_search(&port).ok()? as u64;
         // p < ports and h < hosts, so p x hosts + h < len fits in u64.
-        Some(p * self.hosts + h)
+        let i = p * self.hosts + h;
+        (i < self.len).then_some(i)
     }
 
     /// The target set.
-    pub fn targets(&self) -> &Ipv4Set {
+    pub fn targets(&self) -> &TargetSet {
         &self.targets
     }
 
@@ -207,6 +258,9 @@ impl ProbeSpace {
         self.hosts
     }
 }
+
+/// What [`ProbeOrder::get`] gives for a position past the end.
+const SENTINEL: (IpAddr, u16) = (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 /// The send order of one shard: positions 0..len map through the permutation to probes.
 #[derive(Debug, Clone)]
@@ -252,22 +306,22 @@ impl ProbeOrder {
 
     /// The probe at `position` (< len); out of range gives the sentinel (0.0.0.0, 0).
     #[inline]
-    pub fn get(&self, position: u64) -> (Ipv4Addr, u16) {
+    pub fn get(&self, position: u64) -> (IpAddr, u16) {
         if position >= self.len {
-            return (Ipv4Addr::UNSPECIFIED, 0);
+            return SENTINEL;
         }
         // position < len guarantees the global position is < space.len(), so no overflow.
         let global = (self.shard.index - 1) + position * self.shard.count;
         self.space
             .get(self.perm.permute(global))
-            .unwrap_or((Ipv4Addr::UNSPECIFIED, 0))
+            .unwrap_or(SENTINEL)
     }
 
     /// The position of the pair (`ip`, `port`) in this shard's order, the inverse of
     /// [`ProbeOrder::get`]: None for a pair outside the scan or sent by another shard.
     /// O(log) with no allocation, so a reply maps back to its probe's position.
     #[inline]
-    pub fn position_of(&self, ip: Ipv4Addr, port: u16) -> Option<u64> {
+    pub fn position_of(&self, ip: IpAddr, port: u16) -> Option<u64> {
         let global = self.perm.invert(self.space.index_of(ip, port)?);
         let offset = global.checked_sub(self.shard.index - 1)?;
         if offset % self.shard.count != 0 {
@@ -278,7 +332,7 @@ impl ProbeOrder {
     }
 
     /// The probes from `start` (a position) to the end of this shard, in send order.
-    pub fn iter_from(&self, start: u64) -> impl Iterator<Item = (Ipv4Addr, u16)> + '_ {
+    pub fn iter_from(&self, start: u64) -> impl Iterator<Item = (IpAddr, u16)> + '_ {
         (start.min(self.len)..self.len).map(move |j| self.get(j))
     }
 
@@ -296,22 +350,47 @@ impl ProbeOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::targets::{Ipv4Set, Ipv6Set};
     use std::collections::HashSet;
 
-    fn set(r: &[(u32, u32)]) -> Ipv4Set {
+    fn set(r: &[(u32, u32)]) -> TargetSet {
         Ipv4Set::from_ranges(
             r.iter()
                 .map(|&(a, b)| (Ipv4Addr::from(a), Ipv4Addr::from(b))),
         )
+        .into()
+    }
+
+    /// IPv4 intervals and IPv6 ones (as u128) in one set.
+    fn mixed(r4: &[(u32, u32)], r6: &[(u128, u128)]) -> TargetSet {
+        let v6 = Ipv6Set::from_ranges(
+            r6.iter()
+                .map(|&(a, b)| (Ipv6Addr::from(a), Ipv6Addr::from(b))),
+        );
+        TargetSet::from_sets(set(r4).v4, v6)
+    }
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    }
+
+    /// 2001:2:0:19:: plus `low`.
+    fn lab6(low: u128) -> u128 {
+        0x2001_0002_0000_0019_0000_0000_0000_0000 + low
     }
 
     /// Independent enumeration of every pair, by walking ranges and ports directly.
-    fn all_pairs(t: &Ipv4Set, p: &PortSet) -> Vec<(Ipv4Addr, u16)> {
+    fn all_pairs(t: &TargetSet, p: &PortSet) -> Vec<(IpAddr, u16)> {
         let mut v = Vec::new();
         for port in p.iter() {
-            for (a, b) in t.ranges() {
+            for (a, b) in t.v4.ranges() {
                 for x in u32::from(a)..=u32::from(b) {
-                    v.push((Ipv4Addr::from(x), port));
+                    v.push((IpAddr::V4(Ipv4Addr::from(x)), port));
+                }
+            }
+            for (a, b) in t.v6.ranges() {
+                for x in u128::from(a)..=u128::from(b) {
+                    v.push((IpAddr::V6(Ipv6Addr::from(x)), port));
                 }
             }
         }
@@ -381,26 +460,68 @@ mod tests {
         let s = ProbeSpace::new(t.clone(), p.clone());
         assert_eq!(s.len(), 12);
         assert_eq!(s.hosts(), 4);
-        assert_eq!(s.get(0), Some((Ipv4Addr::new(10, 0, 0, 1), 22)));
-        assert_eq!(s.get(3), Some((Ipv4Addr::new(10, 0, 0, 16), 22)));
-        assert_eq!(s.get(4), Some((Ipv4Addr::new(10, 0, 0, 1), 80)));
-        assert_eq!(s.get(11), Some((Ipv4Addr::new(10, 0, 0, 16), 81)));
+        assert_eq!(s.get(0), Some((v4(10, 0, 0, 1), 22)));
+        assert_eq!(s.get(3), Some((v4(10, 0, 0, 16), 22)));
+        assert_eq!(s.get(4), Some((v4(10, 0, 0, 1), 80)));
+        assert_eq!(s.get(11), Some((v4(10, 0, 0, 16), 81)));
         assert_eq!(s.get(12), None);
         assert_eq!(s.targets(), &t);
         assert_eq!(s.ports(), &p);
-        let e = ProbeSpace::new(Ipv4Set::new(), p);
+        let e = ProbeSpace::new(TargetSet::new(), p);
         assert!(e.is_empty());
         assert_eq!(e.get(0), None);
         // The full space fits in u64.
         let all = ProbeSpace::new(set(&[(0, u32::MAX)]), PortSet::from_ranges([(1, 65535)]));
         assert_eq!(all.len(), (1u64 << 32) * 65535);
-        assert_eq!(all.get(all.len() - 1), Some((Ipv4Addr::BROADCAST, 65535)));
-        assert_eq!(all.get(1u64 << 32), Some((Ipv4Addr::UNSPECIFIED, 2)));
+        assert_eq!(
+            all.get(all.len() - 1),
+            Some((v4(255, 255, 255, 255), 65535))
+        );
+        assert_eq!(all.get(1u64 << 32), Some((v4(0, 0, 0, 0), 2)));
+        // IPv6 hosts follow the IPv4 ones, port by port.
+        let m = ProbeSpace::new(
+            mixed(
+                &[(0x0a00_0001, 0x0a00_0002)],
+                &[(lab6(1), lab6(1)), (lab6(9), lab6(9))],
+            ),
+            PortSet::from_ranges([(22, 22), (80, 80)]),
+        );
+        let lab = |low| IpAddr::V6(Ipv6Addr::from(lab6(low)));
+        let got: Vec<_> = (0..9).map(|i| m.get(i)).collect();
+        assert_eq!(
+            got,
+            vec![
+                Some((v4(10, 0, 0, 1), 22)),
+                Some((v4(10, 0, 0, 2), 22)),
+                Some((lab(1), 22)),
+                Some((lab(9), 22)),
+                Some((v4(10, 0, 0, 1), 80)),
+                Some((v4(10, 0, 0, 2), 80)),
+                Some((lab(1), 80)),
+                Some((lab(9), 80)),
+                None,
+            ]
+        );
+        // A /64 of IPv6 hosts x every port fits in u64 (2^64 - 2^48 probes).
+        let wide = mixed(&[], &[(lab6(0), lab6(u128::from(u64::MAX)))]);
+        let ports = PortSet::from_ranges([(1, 65535)]);
+        assert_eq!(ProbeSpace::count(&wide, &ports), None);
+        let half = mixed(&[], &[(lab6(0), lab6(u128::from(u64::MAX >> 16)))]);
+        assert_eq!(ProbeSpace::count(&half, &ports), Some((1u64 << 48) * 65535));
+        let big = ProbeSpace::new(half, ports);
+        assert_eq!(
+            big.get(big.len() - 1),
+            Some((
+                IpAddr::V6(Ipv6Addr::from(lab6(u128::from(u64::MAX >> 16)))),
+                65535
+            ))
+        );
     }
 
     #[test]
     fn host_index_matches_nth() {
-        // Many intervals of varied widths: the guided lookup must equal Ipv4Set::nth.
+        // Many intervals of varied widths, IPv4 then IPv6: the guided lookup must equal
+        // TargetSet::nth.
         let mut raw = Vec::new();
         let mut x: u32 = 100;
         for k in 0..500u32 {
@@ -408,17 +529,22 @@ mod tests {
             raw.push((x, x + w));
             x += w + 2 + (k % 5);
         }
-        let t = set(&raw);
+        let raw6: Vec<(u128, u128)> = raw
+            .iter()
+            .map(|&(a, b)| (lab6(u128::from(a)), lab6(u128::from(b))))
+            .collect();
+        let t = mixed(&raw, &raw6);
         let s = ProbeSpace::new(t.clone(), PortSet::from_ranges([(1, 1)]));
-        for i in 0..t.len() {
-            assert_eq!(s.get(i).map(|p| p.0), t.nth(i), "host {i}");
+        assert_eq!(u128::from(s.hosts()), t.len());
+        for i in 0..s.hosts() {
+            assert_eq!(s.get(i).map(|p| p.0), t.nth(u128::from(i)), "host {i}");
         }
     }
 
-    fn check_shards(t: &Ipv4Set, p: &PortSet, n: u64, seed: u64) {
+    fn check_shards(t: &TargetSet, p: &PortSet, n: u64, seed: u64) {
         let space = ProbeSpace::new(t.clone(), p.clone());
-        let want: Vec<(Ipv4Addr, u16)> = all_pairs(t, p);
-        let mut got: Vec<(Ipv4Addr, u16)> = Vec::new();
+        let want: Vec<(IpAddr, u16)> = all_pairs(t, p);
+        let mut got: Vec<(IpAddr, u16)> = Vec::new();
         let mut total = 0;
         for s in 1..=n {
             let o = ProbeOrder::new(space.clone(), seed, Shard { index: s, count: n });
@@ -446,18 +572,20 @@ mod tests {
             let (ip, port) = s.get(i).expect("in range");
             assert_eq!(s.index_of(ip, port), Some(i));
         }
-        assert_eq!(s.index_of(Ipv4Addr::new(10, 0, 0, 4), 22), None);
-        assert_eq!(s.index_of(Ipv4Addr::new(10, 0, 0, 1), 23), None);
+        assert_eq!(s.index_of(v4(10, 0, 0, 4), 22), None);
+        assert_eq!(s.index_of(v4(10, 0, 0, 1), 23), None);
+        // The same address as IPv4-mapped IPv6 is another host.
+        assert_eq!(s.index_of("::ffff:10.0.0.1".parse().unwrap(), 22), None);
         let all = ProbeSpace::new(set(&[(0, u32::MAX)]), PortSet::from_ranges([(1, 65535)]));
         assert_eq!(
-            all.index_of(Ipv4Addr::BROADCAST, 65535),
+            all.index_of(v4(255, 255, 255, 255), 65535),
             Some(all.len() - 1)
         );
     }
 
     /// Every position of every shard maps back to itself; pairs of other shards and pairs
     /// outside the scan map to None.
-    fn check_positions(t: &Ipv4Set, p: &PortSet, n: u64, seed: u64) {
+    fn check_positions(t: &TargetSet, p: &PortSet, n: u64, seed: u64) {
         let space = ProbeSpace::new(t.clone(), p.clone());
         let orders: Vec<ProbeOrder> = (1..=n)
             .map(|s| ProbeOrder::new(space.clone(), seed, Shard { index: s, count: n }))
@@ -472,17 +600,29 @@ mod tests {
                     }
                 }
             }
-            let last = t.ranges().last().map_or(0, |r| u32::from(r.1));
+            let port = p.nth(0).unwrap_or(1);
+            let last = t.v4.ranges().last().map_or(0, |r| u32::from(r.1));
             if last < u32::MAX {
-                let outside = Ipv4Addr::from(last + 1);
-                assert_eq!(o.position_of(outside, p.nth(0).unwrap_or(1)), None);
+                let outside = IpAddr::V4(Ipv4Addr::from(last + 1));
+                assert_eq!(o.position_of(outside, port), None);
             }
+            let last6 = t.v6.ranges().last().map_or(0, |r| u128::from(r.1));
+            let outside6 = IpAddr::V6(Ipv6Addr::from(last6.wrapping_add(1)));
+            assert_eq!(o.position_of(outside6, port), None);
         }
     }
 
     #[test]
     fn positions_invert_the_order_in_every_shard() {
-        let cases: Vec<(Ipv4Set, PortSet)> = vec![
+        let cases: Vec<(TargetSet, PortSet)> = vec![
+            (
+                mixed(&[(5, 6)], &[(lab6(0), lab6(3)), (lab6(100), lab6(100))]),
+                PortSet::from_ranges([(22, 22), (443, 443)]),
+            ),
+            (
+                mixed(&[], &[(u128::MAX - 9, u128::MAX)]),
+                PortSet::from_ranges([(80, 81)]),
+            ),
             (set(&[(5, 5)]), PortSet::from_ranges([(80, 80)])),
             (set(&[(5, 6)]), PortSet::from_ranges([(80, 80)])),
             (set(&[(0, 6)]), PortSet::from_ranges([(1, 1), (3, 4)])),
@@ -503,16 +643,21 @@ mod tests {
             }
         }
         let empty = ProbeOrder::new(
-            ProbeSpace::new(Ipv4Set::new(), PortSet::new()),
+            ProbeSpace::new(TargetSet::new(), PortSet::new()),
             1,
             Shard::WHOLE,
         );
-        assert_eq!(empty.position_of(Ipv4Addr::new(1, 2, 3, 4), 80), None);
+        assert_eq!(empty.position_of(v4(1, 2, 3, 4), 80), None);
     }
 
     #[test]
     fn shards_partition_the_space() {
-        let spaces: Vec<(Ipv4Set, PortSet)> = vec![
+        let spaces: Vec<(TargetSet, PortSet)> = vec![
+            (
+                mixed(&[(0, 2)], &[(lab6(7), lab6(9)), (u128::MAX, u128::MAX)]),
+                PortSet::from_ranges([(1, 5)]),
+            ),
+            (mixed(&[], &[(0, 0)]), PortSet::from_ranges([(80, 80)])),
             (set(&[(5, 5)]), PortSet::from_ranges([(80, 80)])),
             (set(&[(5, 6)]), PortSet::from_ranges([(80, 80)])),
             (set(&[(0, 6)]), PortSet::from_ranges([(1, 1), (3, 4)])),
@@ -548,7 +693,7 @@ mod tests {
         assert_eq!(lens, vec![1, 1, 0, 0, 0]);
         let o = ProbeOrder::new(space.clone(), 3, Shard { index: 4, count: 5 });
         assert!(o.is_empty());
-        assert_eq!(o.get(0), (Ipv4Addr::UNSPECIFIED, 0));
+        assert_eq!(o.get(0), (v4(0, 0, 0, 0), 0));
         assert_eq!(o.iter_from(0).count(), 0);
         let o = ProbeOrder::new(space, 3, Shard::WHOLE);
         assert_eq!(o.iter_from(1).count(), 1);
@@ -556,7 +701,7 @@ mod tests {
         assert_eq!(o.shard(), Shard::WHOLE);
         assert_eq!(o.space().len(), 2);
         let e = ProbeOrder::new(
-            ProbeSpace::new(Ipv4Set::new(), PortSet::new()),
+            ProbeSpace::new(TargetSet::new(), PortSet::new()),
             1,
             Shard::WHOLE,
         );
@@ -570,8 +715,99 @@ mod tests {
             PortSet::from_ranges([(80, 80)]),
         );
         let o = ProbeOrder::new(space, 12345, Shard::WHOLE);
-        let v: Vec<u32> = o.iter_from(0).map(|(a, _)| u32::from(a)).collect();
+        let v: Vec<u32> = o
+            .iter_from(0)
+            .map(|(a, _)| u32::from(crate::targets::ipv4_only(a)))
+            .collect();
         let ascending = v.windows(2).filter(|w| w[1] == w[0] + 1).count();
         assert!(ascending < 20, "{ascending} consecutive steps");
+    }
+
+    /// The order of an IPv4-only scan is the one earlier versions drew for the same seed:
+    /// pairs recorded from the IPv4-only implementation (before IPv6 joined the space).
+    #[test]
+    fn ipv4_order_is_unchanged() {
+        let t: TargetSet = Ipv4Set::from_ranges([
+            (Ipv4Addr::new(198, 18, 0, 0), Ipv4Addr::new(198, 18, 0, 3)),
+            (Ipv4Addr::new(10, 0, 0, 5), Ipv4Addr::new(10, 0, 0, 5)),
+        ])
+        .into();
+        let p = PortSet::from_ranges([(22, 22), (80, 80), (443, 443)]);
+        let text = |o: &ProbeOrder| -> Vec<String> {
+            o.iter_from(0).map(|(a, b)| format!("{a} {b}")).collect()
+        };
+        let o = ProbeOrder::new(ProbeSpace::new(t.clone(), p.clone()), 42, Shard::WHOLE);
+        assert_eq!(
+            text(&o),
+            [
+                "198.18.0.1 80",
+                "198.18.0.2 80",
+                "198.18.0.0 443",
+                "198.18.0.0 22",
+                "198.18.0.3 22",
+                "10.0.0.5 80",
+                "10.0.0.5 443",
+                "198.18.0.1 22",
+                "10.0.0.5 22",
+                "198.18.0.1 443",
+                "198.18.0.2 443",
+                "198.18.0.3 443",
+                "198.18.0.0 80",
+                "198.18.0.3 80",
+                "198.18.0.2 22",
+            ]
+        );
+        let o = ProbeOrder::new(ProbeSpace::new(t, p), 7, Shard { index: 2, count: 3 });
+        assert_eq!(
+            text(&o),
+            [
+                "198.18.0.1 80",
+                "198.18.0.3 80",
+                "198.18.0.2 22",
+                "198.18.0.2 443",
+                "198.18.0.0 80",
+            ]
+        );
+        // A /20 x 1000 ports (4,096,000 probes): FNV-1a over every pair in send order.
+        let big: TargetSet = Ipv4Set::from_ranges([(
+            Ipv4Addr::new(198, 19, 0, 0),
+            Ipv4Addr::new(198, 19, 15, 255),
+        )])
+        .into();
+        let o = ProbeOrder::new(
+            ProbeSpace::new(big, PortSet::from_ranges([(1, 1000)])),
+            0x5eed,
+            Shard::WHOLE,
+        );
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (a, b) in o.iter_from(0) {
+            let IpAddr::V4(a) = a else {
+                panic!("an IPv6 address in an IPv4 scan: {a}");
+            };
+            for byte in a.octets().into_iter().chain(b.to_be_bytes()) {
+                h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        assert_eq!((h, o.len()), (0x90e1_8144_da9b_a641, 4_096_000));
+    }
+
+    /// The order is the keyed permutation of the space's index order (ports outer, hosts
+    /// inner, IPv4 hosts before IPv6 ones), whatever the families.
+    #[test]
+    fn order_is_the_permuted_index_order() {
+        let t = mixed(
+            &[(0x0a00_0000, 0x0a00_0004)],
+            &[(lab6(1), lab6(6)), (lab6(0x100), lab6(0x102))],
+        );
+        let p = PortSet::from_ranges([(22, 23), (8080, 8080)]);
+        let pairs = all_pairs(&t, &p);
+        for seed in [0u64, 1, 0x5eed] {
+            let o = ProbeOrder::new(ProbeSpace::new(t.clone(), p.clone()), seed, Shard::WHOLE);
+            let perm = Permutation::new(pairs.len() as u64, seed);
+            let want: Vec<(IpAddr, u16)> = (0..pairs.len() as u64)
+                .map(|j| pairs[perm.permute(j) as usize])
+                .collect();
+            assert_eq!(o.iter_from(0).collect::<Vec<_>>(), want, "seed {seed}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use super::TargetError;
 /// Sorted set of TCP ports stored as intervals.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortSet {
-    inner: Intervals,
+    inner: Intervals<u32>,
 }
 
 impl PortSet {
@@ -33,7 +33,8 @@ impl PortSet {
 
     /// Number of ports.
     pub fn len(&self) -> u64 {
-        self.inner.len()
+        // At most 65536.
+        self.inner.len() as u64
     }
 
     /// True when empty.
@@ -44,7 +45,7 @@ impl PortSet {
     /// The i-th port in ascending order.
     pub fn nth(&self, i: u64) -> Option<u16> {
         // Members are only ever inserted from u16 values, so the narrowing is lossless.
-        self.inner.nth(i).map(|p| p as u16)
+        self.inner.nth(u128::from(i)).map(|p| p as u16)
     }
 
     /// True when `port` is in the set.

@@ -12,7 +12,7 @@ use crate::output::tests::Buf;
 
 fn res(last: u8, port: u16, reason: Reason) -> PortResult {
     PortResult {
-        ip: Ipv4Addr::new(198, 19, 0, last),
+        ip: Ipv4Addr::new(198, 19, 0, last).into(),
         port,
         state: reason.state(),
         reason,

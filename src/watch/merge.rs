@@ -59,7 +59,7 @@ pub fn to_port_result(r: &Record) -> Option<PortResult> {
         _ => return None,
     };
     Some(PortResult {
-        ip,
+        ip: std::net::IpAddr::V4(ip),
         port: r.port,
         state,
         reason: reason_of(&r.reason, state),

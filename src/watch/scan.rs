@@ -175,11 +175,11 @@ impl Watch {
             if r.state == want {
                 self.expect.matched += 1;
             } else if self.expect.first_miss.is_none() {
-                self.expect.first_miss = Some((IpAddr::V4(r.ip), r.port, r.state));
+                self.expect.first_miss = Some((r.ip, r.port, r.state));
             }
         }
         let pair = Pair {
-            ip: IpAddr::V4(r.ip),
+            ip: r.ip,
             proto: Transport::Tcp,
             port: r.port,
         };
@@ -351,7 +351,7 @@ mod tests {
 
     fn res(last: u8, port: u16, reason: Reason) -> PortResult {
         PortResult {
-            ip: Ipv4Addr::new(198, 19, 0, last),
+            ip: Ipv4Addr::new(198, 19, 0, last).into(),
             port,
             state: reason.state(),
             reason,

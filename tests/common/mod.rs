@@ -207,7 +207,7 @@ impl Lab {
 
     /// The wire's counters (None without a wire): `{"final":..,"directions":[{"from",
     /// "to","received","lost","duplicated","reordered","sent","send_retries","send_failed",
-    /// "kernel_drops","truncated","max_held","max_late_us","held","overdue_us"}, ...]}`; the
+    /// "overflow","kernel_drops","truncated","max_held","max_late_us","held","overdue_us"}, ...]}`; the
     /// first direction runs scanner -> target. Waits for a fresh copy (the file is rewritten
     /// every 100 ms).
     pub fn wire_stats(&self) -> Option<serde_json::Value> {

@@ -619,3 +619,56 @@ fn capability_files_have_required_keys() {
         &["setcap.sh", "synscan.service", "k8s-job.yaml"],
     );
 }
+
+/// The finite-capacity wire (`--wire-pps`): offered three times its capacity, it passes its
+/// capacity (within 10 %, counted by the target veth's own rx counter over a second in the
+/// middle of the overload) and drops the rest at its queue; the loss share is 0.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn the_wire_carries_its_capacity_and_drops_the_excess() {
+    const CAP: u64 = 20_000;
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.0.0/16",
+        "--ports",
+        "22,80,443",
+        "--open-hosts",
+        "1",
+        "--filtered",
+        "0",
+        "--drop-all",
+        "--wire-pps",
+        &CAP.to_string(),
+    ]);
+    assert_eq!(lab.truth.wire.as_ref().map(|w| w.pps), Some(CAP));
+    // 196 608 probes at 60k pps: 3.3 s of overload.
+    let mut scan = lab
+        .scanner_command(crate::common::synscan_bin())
+        .args(["198.19.0.0/16", "-p", "22,80,443", "--rate", "60000"])
+        .args(["--retries", "0", "--wait", "0", "--seed", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn synscan");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let (a, ta) = (lab.rx_packets(), std::time::Instant::now());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (b, tb) = (lab.rx_packets(), std::time::Instant::now());
+    let _ = scan.wait();
+    let pps = (b - a) as f64 / (tb - ta).as_secs_f64();
+    assert!(
+        (CAP as f64 * 0.9..=CAP as f64 * 1.1).contains(&pps),
+        "the target saw {pps:.0} pps through a {CAP} pps wire"
+    );
+    let stats = lab.wire_stats().expect("the lab has a wire");
+    let d = &stats["directions"][0];
+    assert_eq!(d["lost"], 0, "{d}");
+    let (sent, overflow) = (
+        d["sent"].as_u64().unwrap_or(0),
+        d["overflow"].as_u64().unwrap_or(0),
+    );
+    assert!(
+        overflow > sent,
+        "two thirds of the offer overflow the queue: {d}"
+    );
+}
