@@ -12,7 +12,7 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share
 
-.PHONY: all build demo test lint bench bench-e2e bench-memory bench-rate clean install uninstall
+.PHONY: all build demo test lint bench bench-e2e bench-memory bench-rate bench-rate-e2e clean install uninstall
 
 all: build
 
@@ -46,6 +46,10 @@ bench-e2e: build
 # Peak RSS send-only against masscan as the scan's size, timeout and rate grow (scenario m).
 bench-memory: build
 	RELEASE=$(RELEASE) E2E_SCENARIOS=m E2E_TOOLS="synscan masscan" bash benches/e2e.sh
+
+# The adaptive default rate against nmap -T4 and fixed rates (issue #11's rows h d l r).
+bench-rate-e2e: build
+	RELEASE=$(RELEASE) E2E_SCENARIOS="h d l r" E2E_TOOLS="synscan nmap" bash benches/e2e.sh
 
 # --rate accuracy from 1k pps to the ceiling, on a send-only lab.
 bench-rate: build

@@ -13,8 +13,22 @@
 #      scan's size, its timeout and its rate grow, one at a time from /16 x 23 at --rate max:
 #      size: /16 x the lab's 23 ports and /16 x ports 1-300 (19.7M probes), both tools;
 #      timeout: --retries 0, default, 3 (a silent probe stays 1 s, 3 s, 9 s in flight);
-#      rate: --rate 100000 and 300000 besides max (masscan at the same rates).
+#      rate: --rate 100000 and 300000 besides max (masscan at the same rates);
+#      all three at once: /16 x ports 1-300, --rate max, --retries 3 (against the smallest
+#      row, /16 x 23 at --rate 100000: size x13, timeout x9, rate x30 or more).
 #      `make bench-memory` runs only this scenario (and the dry run).
+#   The adaptive default rate (issue #11), each against nmap or a fixed rate in the same run
+#   (`make bench-rate-e2e` runs h d l r; each row has its own lab of the same seed):
+#   h  one host, all 65535 ports, 8 open and 1 filtered: synscan with no rate flag against
+#      `nmap -sS -T4 -p-`, `synscan --connect` against `nmap -sT -T4 -p-`, and `--rate max`
+#      for reference. Open and filtered must be exact; the ratios are the wall times.
+#   d  the /16 x 23 lab of scenario a: no rate flag against `--rate max` (bar: <= 1.5x), exact.
+#   l  a /20 x 23 behind the lab's wire with 10 % loss each way and 50 +- 20 ms delay: no
+#      rate flag against `--rate 10000` (the old fixed default): recall >= 99.9 %, and the
+#      default no slower.
+#   r  a /20 x 23 behind a wire of finite capacity (`serve --wire-pps $E2E_WIRE_PPS`, 0 %
+#      loss, tail drop beyond a small queue): no rate flag, exact; the rate it settled on
+#      (the end line) over the capacity.
 #
 # Every tool run gets its own lab (same truth seed, so the same truth) and is measured the same
 # way: wall time and peak RSS from /usr/bin/time, packets from the target veth's rx_packets
@@ -36,8 +50,11 @@
 #   E2E_MEM_PORTS="@PORTS@ 1-300"     scenario m: port lists for the size rows (@PORTS@: the lab's)
 #   E2E_MEM_RETRIES="0 default 3"     scenario m: synscan --retries values (/16 x 23, rate max)
 #   E2E_MEM_RATES="100000 300000"     scenario m: rates besides max (/16 x 23, both tools)
+#   E2E_MEM_SCALED="1-300 3"          scenario m: ports and --retries of the row that scales
+#                                     size, timeout and rate together ("" to skip it)
 #   E2E_DRYRUN_SECS=20                cap on the RSS dry run (10.0.0.0/8 x 100 ports is 1.68e9
 #                                     probes, ~3 min in full; 0 = run it to the end)
+#   E2E_WIRE_PPS=50000                scenario r: the wire's capacity (frames/s each way)
 #   E2E_SEED=42                       truth seed and scan seeds
 #   E2E_OUT=DIR                       keep logs and outputs there (default: a new /tmp dir)
 #   E2E_NO_BUILD=1                    skip `cargo build --release`
@@ -61,7 +78,13 @@ NMAP_PREFIX_B=${E2E_NMAP_PREFIX_B:-198.19.0.0/20}
 MEM_PORTS=${E2E_MEM_PORTS:-"@PORTS@ 1-300"}
 MEM_RETRIES=${E2E_MEM_RETRIES:-"0 default 3"}
 MEM_RATES=${E2E_MEM_RATES:-"100000 300000"}
+MEM_SCALED=${E2E_MEM_SCALED-"1-300 3"}
 DRYRUN_SECS=${E2E_DRYRUN_SECS:-20}
+WIRE_PPS=${E2E_WIRE_PPS:-50000}
+# Scenarios h, l and r: one host, and the /20 behind the wire.
+HOST=198.19.0.1/32
+HOST_SERVE=(--prefix "$HOST" --ports 1-65535 --open-hosts 1 --open-per-host 8 --filtered 1)
+WIRE_PREFIX=198.19.16.0/20
 SEED=${E2E_SEED:-42}
 PREFIX=198.19.0.0/16
 SCANNER_IP=198.18.0.1
@@ -115,6 +138,9 @@ OUT=${E2E_OUT:-$(mktemp -d /tmp/synscan-e2e.XXXXXX)}
 mkdir -p "$OUT"
 ROWS=$OUT/rows.tsv
 : >"$ROWS"
+# scenario, settings, the adaptive rate's settled value (synscan's end line), per run
+SETTLED=$OUT/settled.tsv
+: >"$SETTLED"
 say "logs and outputs in $OUT"
 
 # ---------------------------------------------------------------------------------------------
@@ -362,8 +388,10 @@ run_tool() {
     fi
     pps=$(awk -v d="$delta" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? d / w : 0) }')
     spps=$(send_pps "$base.samples")
-    local open=- filtered=- extra=0 o f
-    if [ "$scen" = a ]; then
+    local open=- filtered=- extra=0 o f settled
+    settled=$(sed -n 's/^synscan: the adaptive rate settled at \([0-9]*\) pps.*/\1/p' "$base.stderr" | tail -n 1)
+    if [ -n "$settled" ]; then printf '%s\t%s\t%s\n' "$scen" "$settings" "$settled" >>"$SETTLED"; fi
+    if [ "$scen" != b ] && [ "$scen" != m ]; then
         case $tool in
         synscan)
             pairs_of_json "$base.json" open >"$base.open"
@@ -478,8 +506,57 @@ for scen in $SCENARIOS; do
                     --wait 0 -oL @OUT@.list
             fi
         done
+        # Size, timeout and rate together: peak RSS must stay where the small rows are.
+        if has_tool synscan && [ -n "$MEM_SCALED" ]; then
+            read -r sports sretries <<<"$MEM_SCALED"
+            RUN_PORTS=$sports
+            run_tool m synscan "-p $sports --rate max --retries $sretries" "$PREFIX" -- --drop-all -- \
+                "$SYNSCAN" "$PREFIX" -p "$sports" --rate max --retries "$sretries" --wait 0 \
+                --seed "$SEED" --router-mac @MAC@ -oJ @OUT@.json
+            RUN_PORTS=""
+        fi
         ;;
-    *) die "unknown scenario $scen (use a, b and/or m)" ;;
+    h)
+        RUN_PORTS=1-65535
+        if has_tool synscan; then
+            for flags in "" "--connect" "--rate max"; do
+                # shellcheck disable=SC2086 # the flags are words
+                run_tool h synscan "${flags:-no rate flag}" "$HOST" -- "${HOST_SERVE[@]}" -- \
+                    "$SYNSCAN" "${HOST%/*}" -p- $flags --seed "$SEED" -oJ @OUT@.json \
+                    --show filtered
+            done
+        fi
+        if has_tool nmap; then
+            for t in -sS -sT; do
+                run_tool h nmap "$t -T4 -p-" "$HOST" -- "${HOST_SERVE[@]}" -- \
+                    nmap "$t" -n -Pn -T4 -p- "${HOST%/*}" -oG @OUT@.gnmap
+            done
+        fi
+        RUN_PORTS=""
+        ;;
+    d)
+        for flags in "" "--rate max"; do
+            # shellcheck disable=SC2086
+            run_tool d synscan "${flags:-no rate flag}" "$PREFIX" -- -- \
+                "$SYNSCAN" "$PREFIX" -p @PORTS@ $flags --seed "$SEED" --router-mac @MAC@ \
+                -oJ @OUT@.json --show filtered
+        done
+        ;;
+    l)
+        for flags in "" "--rate 10000"; do
+            # shellcheck disable=SC2086
+            run_tool l synscan "${flags:-no rate flag}" "$WIRE_PREFIX" -- \
+                --prefix "$WIRE_PREFIX" --wire-loss 10 --delay-ms 50 --jitter-ms 20 -- \
+                "$SYNSCAN" "$WIRE_PREFIX" -p @PORTS@ $flags --seed "$SEED" \
+                -oJ @OUT@.json --show filtered
+        done
+        ;;
+    r)
+        run_tool r synscan "no rate flag, wire $WIRE_PPS pps" "$WIRE_PREFIX" -- \
+            --prefix "$WIRE_PREFIX" --wire-pps "$WIRE_PPS" -- \
+            "$SYNSCAN" "$WIRE_PREFIX" -p @PORTS@ --seed "$SEED" -oJ @OUT@.json --show filtered
+        ;;
+    *) die "unknown scenario $scen (use a, b, m, h, d, l and/or r)" ;;
     esac
 done
 
@@ -514,6 +591,10 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
         case $scen in
         a) label="a: replies" ;;
         b) label="b: send-only" ;;
+        h) label="h: one host -p-" ;;
+        d) label="d: /16 x 23 default" ;;
+        l) label="l: 10% loss, 50+-20 ms" ;;
+        r) label="r: ${WIRE_PPS} pps wire" ;;
         *) label="m: memory" ;;
         esac
         prate=$(awk -v n="$probes" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? n / w : 0) }')
@@ -529,6 +610,21 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
     awk -F'\t' -v b="$MASSCAN_RATE_B" '$1 == "m" { k = $3; sub(" --rate " b "$", " --rate max", k)
             if ($2 == "synscan") s[k] = $13; else m[k] = $13 }
         END { for (k in s) if (k in m && m[k] > 0) printf "Memory (m), `%s`: synscan/masscan peak RSS = %.2f\n", k, s[k] / m[k] }' "$ROWS" | sort
+    # The adaptive default (h d l r): wall-time ratios and the settled rate.
+    awk -F'\t' '$1 ~ /^[hdl]$/ { w[$1 " " $3] = $6 }
+        function ratio(label, a, b) { if ((a in w) && (b in w) && w[b] > 0)
+            printf "%s: %.2fx (%s s / %s s)\n", label, w[a] / w[b], w[a], w[b] }
+        END {
+            ratio("One host -p- (h): default / nmap -sS -T4", "h no rate flag", "h -sS -T4 -p-")
+            ratio("One host -p- (h): --connect / nmap -sT -T4", "h --connect", "h -sT -T4 -p-")
+            ratio("One host -p- (h): default / --rate max", "h no rate flag", "h --rate max")
+            ratio("/16 x 23 (d): default / --rate max (bar <= 1.5)", "d no rate flag", "d --rate max")
+            ratio("10% loss wire (l): default / --rate 10000 (bar <= 1)", "l no rate flag", "l --rate 10000")
+        }' "$ROWS"
+    awk -F'\t' '$1 == "l" { split($10, o, "/"); if (o[2] > 0)
+            printf "10%% loss wire (l), `%s`: recall %.2f%% (bar >= 99.9%%)\n", $3, 100 * o[1] / o[2] }' "$ROWS"
+    awk -F'\t' -v cap="$WIRE_PPS" '{ printf "Adaptive rate settled at (%s, `%s`): %s pps%s\n", $1, $2, $3,
+            ($1 == "r" ? sprintf(", %.2f of the wire'"'"'s %d pps", $3 / cap, cap) : "") }' "$SETTLED"
     echo
     echo "Dry run \`synscan --dry-run 10.0.0.0/8 -p 1-100\` (empty namespace$([ "$DRYRUN_SECS" != 0 ] && echo ", stopped after ${DRYRUN_SECS} s")):" \
         "peak RSS $(mib "$dry_rss") MiB, $(fmt_int "$lines") probes in ${dry_wall} s ($(fmt_int "$dry_rate") probes/s, printed)."

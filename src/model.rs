@@ -241,6 +241,9 @@ pub struct ScanStats {
     pub resets: u64,
     /// Verified ICMP unreachables that mean filtered, duplicates included.
     pub unreachables: u64,
+    /// Of those, the ones a hop on the path sent rather than the probed target (a router's
+    /// net or host unreachable): a congestion signal when their share rises with the rate.
+    pub path_errors: u64,
     /// Answers that decided a probe.
     pub replies: u64,
     /// Of those, the answers that came only on a retry.
@@ -265,4 +268,7 @@ pub struct ScanStats {
     pub srtt: Option<Duration>,
     /// The send rate in force (None: unlimited).
     pub rate_pps: Option<u64>,
+    /// The rate the adaptive rate settled on while probes were left to send (None when
+    /// the rate is fixed or unlimited): what the end line and the -oJ summary report.
+    pub settled_pps: Option<u64>,
 }

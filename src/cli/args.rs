@@ -61,7 +61,8 @@ EXIT CODES:
     disable_version_flag = true
 )]
 pub struct Args {
-    /// Targets: addresses, CIDR, a.b.c.d-e.f.g.h ranges, nmap octet ranges, hostnames.
+    /// Targets: IPv4 and IPv6 addresses, CIDR blocks and prefixes, ranges (10.0.0.1-9,
+    /// 2001:2::1-ff), nmap octet ranges, hostnames.
     #[arg(value_name = "TARGET", help_heading = TARGETS)]
     pub targets: Vec<String>,
     /// Read targets from FILE ("-" for stdin; whitespace separated, # comments) [-iL].
@@ -73,12 +74,16 @@ pub struct Args {
     /// Exclude the targets listed in FILE.
     #[arg(long, value_name = "FILE", help_heading = TARGETS)]
     pub excludefile: Vec<String>,
-    /// Allow multicast, broadcast and 0.0.0.0/8 targets.
+    /// Allow multicast, broadcast, 0.0.0.0/8, unspecified (::), IPv4-mapped and documentation
+    /// targets.
     #[arg(long = "allow-reserved", help_heading = TARGETS)]
     pub allow_reserved: bool,
-    /// Allow more than a /8 of addresses (counted after excludes).
+    /// Allow more than 2^24 addresses (an IPv4 /8, an IPv6 /104; counted after excludes).
     #[arg(long = "allow-large", help_heading = TARGETS)]
     pub allow_large: bool,
+    /// Scan hostnames' IPv6 addresses (AAAA) when they have any, else their IPv4 ones.
+    #[arg(short = '6', long = "ipv6", help_heading = TARGETS)]
+    pub ipv6: bool,
 
     /// Ports: 22,80,8000-8100; -p- for all [default: --top-ports 100].
     #[arg(

@@ -6,8 +6,8 @@ use crate::net::ScopedIp;
 use crate::output::{Format, OutputOptions, OutputSpec};
 use crate::probe::SourcePorts;
 pub use crate::state::RetryPolicy;
-use crate::targets::{self, PortSet, Resolver, Shard, Spec, TargetSet};
-use std::net::Ipv4Addr;
+use crate::targets::{self, NameFamily, PortSet, ProbeSpace, Resolver, Shard, Spec, TargetSet};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,6 +20,9 @@ pub const MAX_ADAPTIVE_RETRIES: u32 = 10;
 
 /// Addresses left after excludes above which a scan needs --allow-large (a /8).
 pub const LARGE_SCAN_ADDRESSES: u64 = 1 << 24;
+/// Why a connect scan of IPv6 targets is refused (until it connects over IPv6).
+pub const CONNECT_IPV6_REFUSAL: &str =
+    "IPv6 targets are not scanned yet (only listed by --dry-run): give IPv4 targets";
 /// Where an interrupted scan writes its resume file by default.
 pub const DEFAULT_RESUME_FILE: &str = "synscan.resume";
 
@@ -103,7 +106,7 @@ pub struct ScanConfig {
     /// Arguments for an nmap run on the open ports found.
     pub nmap: Option<String>,
     /// Addresses of the hostnames given as targets, with the name.
-    pub hostnames: Vec<(Ipv4Addr, String)>,
+    pub hostnames: Vec<(IpAddr, String)>,
     /// --baseline, --policy, --expect, --metrics-file (files read and checked).
     pub watch: crate::watch::scan::WatchConfig,
 }
@@ -494,6 +497,63 @@ pub(crate) fn check_user(user: &str) -> Result<(), ScanError> {
     Ok(())
 }
 
+/// The target set of `args` and the names the user typed for its addresses; refuses scans
+/// too large to mean (without --allow-large), too large to count, and IPv6 targets where the
+/// scan cannot send to them yet.
+fn build_targets(
+    args: &Args,
+    ports: &PortSet,
+    resolve: Resolver,
+) -> Result<(TargetSet, Vec<(IpAddr, String)>), ScanError> {
+    let (includes, excludes) = collect_target_specs(args)?;
+    // Names the user typed label their addresses in the reports (nmap's "user" hostnames).
+    let named: std::cell::RefCell<Vec<(IpAddr, String)>> = Default::default();
+    let recording = |name: &str| -> Result<Vec<IpAddr>, String> {
+        let ips = resolve(name)?;
+        named
+            .borrow_mut()
+            .extend(ips.iter().map(|ip| (*ip, name.to_string())));
+        Ok(ips)
+    };
+    let names = if args.ipv6 {
+        NameFamily::PreferIpv6
+    } else {
+        NameFamily::Ipv4
+    };
+    let targets =
+        targets::build_target_set(&includes, &excludes, args.allow_reserved, names, &recording)?;
+    let hostnames: Vec<(IpAddr, String)> = named
+        .into_inner()
+        .into_iter()
+        .filter(|(ip, _)| targets.contains(*ip))
+        .collect();
+    // More than a /8 is rarely meant. Counted after excludes: an exclude list that removes
+    // little does not make a huge scan deliberate.
+    if targets.len() > u128::from(LARGE_SCAN_ADDRESSES) && !args.allow_large && !args.dry_run {
+        let what = if targets.v6.is_empty() {
+            "a /8"
+        } else {
+            "2^24 (an IPv4 /8, an IPv6 /104)"
+        };
+        return Err(usage(format!(
+            "the targets cover {} addresses after excludes, more than {what}: narrow them with --exclude/--excludefile, or pass --allow-large",
+            targets.len()
+        )));
+    }
+    if ProbeSpace::count(&targets, ports).is_none() {
+        return Err(usage(format!(
+            "the scan is too large to count: {} addresses x {} ports makes 2^64 probes or more; narrow the targets or the ports",
+            targets.len(),
+            ports.len()
+        )));
+    }
+    // The SYN scan sends IPv6; the connect scan does not yet.
+    if !targets.v6.is_empty() && !args.dry_run && args.connect {
+        return Err(usage(CONNECT_IPV6_REFUSAL.to_string()));
+    }
+    Ok((targets, hostnames))
+}
+
 /// Validates `args` into a ScanConfig, resolving hostnames through `resolve`;
 /// `command_line` is what the output headers show.
 pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanConfig, ScanError> {
@@ -502,35 +562,7 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
         crate::net::check_interface(iface)?;
     }
     let ports = select_ports(args)?;
-    let (includes, excludes) = collect_target_specs(args)?;
-    // Names the user typed label their addresses in the reports (nmap's "user" hostnames).
-    let named: std::cell::RefCell<Vec<(Ipv4Addr, String)>> = Default::default();
-    let recording = |name: &str| -> Result<Vec<Ipv4Addr>, String> {
-        let ips = resolve(name)?;
-        named
-            .borrow_mut()
-            .extend(ips.iter().map(|ip| (*ip, name.to_string())));
-        Ok(ips)
-    };
-    let targets = TargetSet::from(targets::build_target_set(
-        &includes,
-        &excludes,
-        args.allow_reserved,
-        &recording,
-    )?);
-    let hostnames: Vec<(Ipv4Addr, String)> = named
-        .into_inner()
-        .into_iter()
-        .filter(|(ip, _)| targets.v4.contains(*ip))
-        .collect();
-    // More than a /8 is rarely meant. Counted after excludes: an exclude list that removes
-    // little does not make a huge scan deliberate.
-    if targets.len() > u128::from(LARGE_SCAN_ADDRESSES) && !args.allow_large && !args.dry_run {
-        return Err(usage(format!(
-            "the targets cover {} addresses after excludes, more than a /8: narrow them with --exclude/--excludefile, or pass --allow-large",
-            targets.len()
-        )));
-    }
+    let (targets, hostnames) = build_targets(args, &ports, resolve)?;
     let seed = match &args.seed {
         Some(s) => parse_u64(
             "--seed",
@@ -918,7 +950,7 @@ mod tests {
         assert!(collect_outputs(&two).is_err());
     }
 
-    fn no_dns(name: &str) -> Result<Vec<Ipv4Addr>, String> {
+    fn no_dns(name: &str) -> Result<Vec<IpAddr>, String> {
         Err(format!("no DNS in tests ({name})"))
     }
 
@@ -977,6 +1009,110 @@ mod tests {
             ..target_args(&["16.0.0.0/7"])
         };
         assert_eq!(build_err(&args), "accepted");
+    }
+
+    #[test]
+    fn the_large_scan_guard_counts_ipv6_too() {
+        let args = |targets: &[&str], exclude: &[&str], allow_large| Args {
+            exclude: exclude.iter().map(|e| e.to_string()).collect(),
+            allow_large,
+            dry_run: true,
+            ..target_args(targets)
+        };
+        // A dry run lists any size, as for IPv4; a scan needs --allow-large past 2^24.
+        let scan = |a: Args| Args {
+            dry_run: false,
+            ..a
+        };
+        assert_eq!(
+            build_err(&scan(args(&["2001:2::/103"], &[], false))),
+            "the targets cover 33554432 addresses after excludes, more than 2^24 (an IPv4 /8, an IPv6 /104): narrow them with --exclude/--excludefile, or pass --allow-large"
+        );
+        assert_eq!(
+            build_err(&scan(args(&["10.0.0.0/8", "2001:2::1"], &[], false))),
+            "the targets cover 16777217 addresses after excludes, more than 2^24 (an IPv4 /8, an IPv6 /104): narrow them with --exclude/--excludefile, or pass --allow-large"
+        );
+        assert_eq!(build_err(&args(&["2001:2::/103"], &[], false)), "accepted");
+        assert_eq!(
+            build_err(&args(&["2001:2::/103"], &["2001:2::/104"], false)),
+            "accepted"
+        );
+        assert_eq!(build_err(&args(&["2001:2::/65"], &[], true)), "accepted");
+        // Past 2^64 probes the space cannot be counted: refused whatever the flags.
+        let too_many = "the scan is too large to count: 18446744073709551616 addresses x 1 ports makes 2^64 probes or more; narrow the targets or the ports";
+        assert_eq!(
+            build_err(&args(&["2001:2::/65", "2001:2:0:0:8000::/65"], &[], true)),
+            too_many
+        );
+        let wide_ports = Args {
+            ports: Some("-".into()),
+            ..args(&["2001:2::/72"], &[], true)
+        };
+        assert_eq!(
+            build_err(&wide_ports),
+            "the scan is too large to count: 72057594037927936 addresses x 65535 ports makes 2^64 probes or more; narrow the targets or the ports"
+        );
+        let fits = Args {
+            ports: Some("1-255".into()),
+            ..args(&["2001:2::/72"], &[], true)
+        };
+        assert_eq!(build_err(&fits), "accepted");
+    }
+
+    #[test]
+    fn ipv6_targets_are_scanned_by_syn_and_listed_by_a_dry_run() {
+        let mixed = &["198.19.0.1", "2001:2:0:19::1-3"];
+        let dry = Args {
+            dry_run: true,
+            ..target_args(mixed)
+        };
+        let cfg = build(&dry, "synscan", &no_dns).unwrap();
+        assert_eq!((cfg.targets.v4.len(), cfg.targets.v6.len()), (1, 3));
+        assert_eq!(build_err(&target_args(mixed)), "accepted");
+        let connect = Args {
+            connect: true,
+            ..target_args(mixed)
+        };
+        assert_eq!(build_err(&connect), CONNECT_IPV6_REFUSAL);
+        // IPv4 alone is unchanged.
+        assert_eq!(build_err(&target_args(&["198.19.0.1"])), "accepted");
+    }
+
+    #[test]
+    fn dash_6_picks_the_ipv6_addresses_of_names() {
+        let dns = |name: &str| -> Result<Vec<IpAddr>, String> {
+            match name {
+                "dual.test" => Ok(vec![
+                    "198.19.0.7".parse().unwrap(),
+                    "2001:2:0:19::7".parse().unwrap(),
+                ]),
+                _ => Err("unknown".to_string()),
+            }
+        };
+        let args = Args {
+            dry_run: true,
+            ..target_args(&["dual.test", "198.19.0.9"])
+        };
+        let cfg = build(&args, "synscan", &dns).unwrap();
+        assert_eq!(cfg.targets.v4.ranges().len(), 2);
+        assert!(cfg.targets.v6.is_empty());
+        assert_eq!(
+            cfg.hostnames,
+            vec![("198.19.0.7".parse().unwrap(), "dual.test".to_string())]
+        );
+        let cfg = build(&Args { ipv6: true, ..args }, "synscan", &dns).unwrap();
+        assert_eq!(cfg.targets.v4.len(), 1);
+        assert_eq!(
+            cfg.targets.v6.ranges(),
+            vec![(
+                "2001:2:0:19::7".parse().unwrap(),
+                "2001:2:0:19::7".parse().unwrap()
+            )]
+        );
+        assert_eq!(
+            cfg.hostnames,
+            vec![("2001:2:0:19::7".parse().unwrap(), "dual.test".to_string())]
+        );
     }
 
     #[test]

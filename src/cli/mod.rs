@@ -211,18 +211,42 @@ fn firewall_rules(args: &args::Args) -> Result<String, ScanError> {
         "# synscan sends from TCP source ports {first}-{last}. The kernel has no socket on them,\n\
          # so it answers every SYN/ACK with a RST. These rules drop those RSTs (optional:\n\
          # scans are exact without them; targets then see fewer resets).\n\
-         # nftables:\n\
+         # nftables (an inet table: one rule for IPv4 and IPv6):\n\
          nft add table inet synscan\n\
          nft add chain inet synscan out '{{ type filter hook output priority 0; }}'\n\
          nft add rule inet synscan out tcp sport {first}-{last} tcp flags rst drop\n\
-         # iptables:\n\
-         iptables -A OUTPUT -p tcp --sport {first}:{last} --tcp-flags RST RST -j DROP\n"
+         # iptables (IPv4), ip6tables (IPv6):\n\
+         iptables -A OUTPUT -p tcp --sport {first}:{last} --tcp-flags RST RST -j DROP\n\
+         ip6tables -A OUTPUT -p tcp --sport {first}:{last} --tcp-flags RST RST -j DROP\n"
     ))
 }
 
 #[cfg(test)]
 mod resume_tests {
     use super::*;
+
+    #[test]
+    fn firewall_rules_cover_both_families() {
+        let args = args::Args::try_parse_from([
+            "synscan",
+            "--firewall-rule",
+            "--source-port",
+            "40000-40099",
+        ])
+        .expect("flags");
+        let text = firewall_rules(&args).expect("rules");
+        let rules: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            rules,
+            [
+                "nft add table inet synscan",
+                "nft add chain inet synscan out '{ type filter hook output priority 0; }'",
+                "nft add rule inet synscan out tcp sport 40000-40099 tcp flags rst drop",
+                "iptables -A OUTPUT -p tcp --sport 40000:40099 --tcp-flags RST RST -j DROP",
+                "ip6tables -A OUTPUT -p tcp --sport 40000:40099 --tcp-flags RST RST -j DROP",
+            ]
+        );
+    }
 
     fn v(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
@@ -237,7 +261,7 @@ mod resume_tests {
         assert!(!only_resume(&v(&["synscan", "-v", "--resume=f"])));
     }
 
-    fn no_dns(name: &str) -> Result<Vec<std::net::Ipv4Addr>, String> {
+    fn no_dns(name: &str) -> Result<Vec<std::net::IpAddr>, String> {
         Err(format!("no DNS in tests ({name})"))
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -17,17 +17,20 @@ pub enum ConnectOutcome {
     Open,
     /// The target answered with RST.
     Refused,
-    /// Unreachable: 0 network, 1 host (ICMP-like codes).
+    /// Unreachable, as ICMP codes: 0 network, 1 host, 13 administratively prohibited.
     Unreachable(u8),
     /// Any other failure (firewall EPERM, kernel timeout, ...).
     OtherError,
 }
 
-fn classify(errno: Option<i32>) -> ConnectOutcome {
+/// The outcome a connect's errno means. Over IPv6, Linux reports ICMPv6 administratively
+/// prohibited, source-policy failure and reject-route as EACCES (nmap's admin-prohibited).
+fn classify(errno: Option<i32>, ipv6: bool) -> ConnectOutcome {
     match errno {
         Some(libc::ECONNREFUSED) => ConnectOutcome::Refused,
         Some(libc::ENETUNREACH) => ConnectOutcome::Unreachable(0),
         Some(libc::EHOSTUNREACH) => ConnectOutcome::Unreachable(1),
+        Some(libc::EACCES) if ipv6 => ConnectOutcome::Unreachable(13),
         _ => ConnectOutcome::OtherError,
     }
 }
@@ -36,6 +39,7 @@ struct Slot {
     sock: Socket,
     token: u64,
     gen: u32,
+    ipv6: bool,
 }
 
 /// Runs many non-blocking connects at once and reports each outcome once.
@@ -65,13 +69,26 @@ impl ConnectScanner {
 
     /// Starts connecting to dst:port; the outcome comes from `poll` with `token`. Errors mean
     /// a local resource shortage (e.g. EMFILE): retry later with fewer in flight.
-    pub fn start(&mut self, dst: Ipv4Addr, port: u16, token: u64) -> io::Result<()> {
+    pub fn start(&mut self, dst: IpAddr, port: u16, token: u64) -> io::Result<()> {
         self.cancel(token);
-        let sock = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+        let (domain, to, ipv6) = match dst {
+            IpAddr::V4(a) => (
+                Domain::IPV4,
+                SocketAddr::V4(SocketAddrV4::new(a, port)),
+                false,
+            ),
+            // No scope id: targets carry no zone (config refuses fe80::1%eth0 forms).
+            IpAddr::V6(a) => (
+                Domain::IPV6,
+                SocketAddr::V6(SocketAddrV6::new(a, port, 0, 0)),
+                true,
+            ),
+        };
+        let sock = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
         sock.set_nonblocking(true)?;
         // Close with RST: open ports are not left in FIN_WAIT/TIME_WAIT.
         sock.set_linger(Some(Duration::ZERO))?;
-        match sock.connect(&SocketAddrV4::new(dst, port).into()) {
+        match sock.connect(&to.into()) {
             Ok(()) => {
                 self.ready.push((token, ConnectOutcome::Open));
                 return Ok(());
@@ -83,7 +100,7 @@ impl ConnectScanner {
                         libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN,
                     ) => Err(e),
                     errno => {
-                        self.ready.push((token, classify(errno)));
+                        self.ready.push((token, classify(errno, ipv6)));
                         Ok(())
                     }
                 };
@@ -106,6 +123,7 @@ impl ConnectScanner {
             sock,
             token,
             gen: self.gen,
+            ipv6,
         });
         self.by_token.insert(token, idx);
         Ok(())
@@ -142,8 +160,8 @@ impl ConnectScanner {
             self.by_token.remove(&slot.token);
             let outcome = match slot.sock.take_error() {
                 Ok(None) => ConnectOutcome::Open,
-                Ok(Some(e)) => classify(e.raw_os_error()),
-                Err(e) => classify(e.raw_os_error()),
+                Ok(Some(e)) => classify(e.raw_os_error(), slot.ipv6),
+                Err(e) => classify(e.raw_os_error(), slot.ipv6),
             };
             out.push((slot.token, outcome));
             // Dropping the socket closes it (RST if open) and removes it from epoll.
@@ -176,16 +194,21 @@ mod tests {
 
     #[test]
     fn open_refused_and_cancel_on_loopback() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        for lo in ["127.0.0.1", "::1"] {
+            open_refused_and_cancel_on(lo.parse().unwrap());
+        }
+    }
+
+    fn open_refused_and_cancel_on(lo: IpAddr) {
+        let l = TcpListener::bind((lo, 0)).unwrap();
         let open = l.local_addr().unwrap().port();
         // A port that was just free: bind then drop.
-        let closed = TcpListener::bind("127.0.0.1:0")
+        let closed = TcpListener::bind((lo, 0))
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let mut s = ConnectScanner::new().unwrap();
-        let lo = Ipv4Addr::LOCALHOST;
         s.start(lo, open, 1).unwrap();
         s.start(lo, closed, 2).unwrap();
         s.start(lo, open, 3).unwrap();
@@ -208,16 +231,31 @@ mod tests {
 
     #[test]
     fn errno_classification() {
-        assert_eq!(classify(Some(libc::ECONNREFUSED)), ConnectOutcome::Refused);
         assert_eq!(
-            classify(Some(libc::ENETUNREACH)),
+            classify(Some(libc::ECONNREFUSED), false),
+            ConnectOutcome::Refused
+        );
+        assert_eq!(
+            classify(Some(libc::ENETUNREACH), false),
             ConnectOutcome::Unreachable(0)
         );
         assert_eq!(
-            classify(Some(libc::EHOSTUNREACH)),
+            classify(Some(libc::EHOSTUNREACH), true),
             ConnectOutcome::Unreachable(1)
         );
-        assert_eq!(classify(Some(libc::EPERM)), ConnectOutcome::OtherError);
-        assert_eq!(classify(None), ConnectOutcome::OtherError);
+        assert_eq!(
+            classify(Some(libc::EPERM), true),
+            ConnectOutcome::OtherError
+        );
+        assert_eq!(classify(None, false), ConnectOutcome::OtherError);
+        // EACCES is ICMPv6 admin-prohibited over IPv6; over IPv4 it stays undecided.
+        assert_eq!(
+            classify(Some(libc::EACCES), true),
+            ConnectOutcome::Unreachable(13)
+        );
+        assert_eq!(
+            classify(Some(libc::EACCES), false),
+            ConnectOutcome::OtherError
+        );
     }
 }

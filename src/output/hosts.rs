@@ -652,6 +652,88 @@ mod tests {
         }
     }
 
+    fn res6(last: u16, port: u16, reason: Reason, t: u64) -> PortResult {
+        PortResult {
+            ip: Ipv6Addr::new(0x2001, 2, 0, 0x19, 0, 0, 0, last).into(),
+            ..res(
+                [0, 0, 0, 0],
+                port,
+                reason,
+                if reason == Reason::NoResponse { 0 } else { 64 },
+                t,
+            )
+        }
+    }
+
+    #[test]
+    fn ipv6_and_mixed_hosts_group_by_family_ipv4_first() {
+        let mut t = HostTable::new(&OutputOptions::default());
+        // Pending no-response results of both families, attached when their host replies.
+        t.record(&res6(0xa, 81, Reason::NoResponse, 100));
+        t.record(&res6(0xb, 81, Reason::NoResponse, 100));
+        t.record(&res([198, 19, 0, 200], 81, Reason::NoResponse, 0, 100));
+        assert_eq!(t.pending_count(), 3);
+        t.record(&res6(0xa, 80, Reason::SynAck, 101));
+        t.record(&res6(2, 22, Reason::NoRoute, 102));
+        t.record(&res([198, 19, 0, 200], 22, Reason::Reset, 64, 103));
+        t.record(&res([198, 19, 0, 3], 443, Reason::SynAck, 64, 104));
+        assert_eq!((t.hosts.v4.len(), t.hosts.v6.len()), (2, 2));
+        let r = t.into_report(6);
+        assert_eq!((r.up, r.down()), (4, 2));
+        type Ports = Vec<(u16, PortState, Reason)>;
+        let got: Vec<(String, Ports)> = r
+            .hosts
+            .iter()
+            .map(|h| {
+                let ports = h
+                    .ports
+                    .iter()
+                    .map(|l| (l.port, l.state, l.reason))
+                    .collect();
+                (h.ip.to_string(), ports)
+            })
+            .collect();
+        use PortState::*;
+        assert_eq!(
+            got,
+            vec![
+                ("198.19.0.3".into(), vec![(443, Open, Reason::SynAck)]),
+                (
+                    "198.19.0.200".into(),
+                    vec![
+                        (22, Closed, Reason::Reset),
+                        (81, Filtered, Reason::NoResponse)
+                    ]
+                ),
+                (
+                    "2001:2:0:19::2".into(),
+                    vec![(22, Filtered, Reason::NoRoute)]
+                ),
+                (
+                    "2001:2:0:19::a".into(),
+                    vec![
+                        (80, Open, Reason::SynAck),
+                        (81, Filtered, Reason::NoResponse)
+                    ]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_covering_run_stores_nothing_for_silent_ipv6_hosts() {
+        let ports = crate::targets::parse_ports("22,80").expect("ports");
+        let mut t = HostTable::covering(&OutputOptions::default(), &ports);
+        for last in 0..100u16 {
+            for p in [22, 80] {
+                t.record(&res6(last, p, Reason::NoResponse, 100));
+            }
+        }
+        assert_eq!((t.host_count(), t.pending_count()), (0, 0));
+        t.record(&res6(7, 443, Reason::SynAck, 101));
+        assert_eq!((t.host_count(), t.pending_count()), (1, 0));
+    }
+
     #[test]
     fn late_reply_picks_up_pending_no_response_and_silent_hosts_vanish() {
         let mut t = HostTable::new(&OutputOptions::default());

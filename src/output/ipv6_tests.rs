@@ -354,3 +354,65 @@ fn same_results_as_nmap_6_give_nmaps_text() {
         "{xml}"
     );
 }
+
+#[test]
+fn ndiff_finds_no_difference_from_nmap_6s_own_xml() {
+    // The results nmap -6 wrote in tests/data/nmap6_lab.xml (hosts ::40 and ::41).
+    let rs: Vec<PortResult> = nmap6_lab_results()
+        .into_iter()
+        .filter(|r| r.ip != "2001:2:0:19::45".parse::<IpAddr>().expect("addr"))
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ours = dir.path().join("ours.xml");
+    let nmap = dir.path().join("nmap.xml");
+    std::fs::write(
+        &ours,
+        run_with(Format::Xml, OutputOptions::default(), &rs, 2),
+    )
+    .expect("write");
+    std::fs::write(&nmap, include_str!("../../tests/data/nmap6_lab.xml")).expect("write");
+    let out = match std::process::Command::new("ndiff")
+        .arg(&nmap)
+        .arg(&ours)
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) => {
+            eprintln!("note: ndiff not installed; skipping");
+            return;
+        }
+    };
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ndiff: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One port changed is seen, on the IPv6 host.
+    let changed: Vec<PortResult> = rs
+        .iter()
+        .map(|r| match r.port {
+            80 if r.ip == "2001:2:0:19::41".parse::<IpAddr>().expect("addr") => {
+                res("2001:2:0:19::41", 80, Reason::SynAck, 64, 1)
+            }
+            _ => *r,
+        })
+        .collect();
+    std::fs::write(
+        &ours,
+        run_with(Format::Xml, OutputOptions::default(), &changed, 2),
+    )
+    .expect("write");
+    let out = std::process::Command::new("ndiff")
+        .arg(&nmap)
+        .arg(&ours)
+        .output()
+        .expect("ndiff");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("2001:2:0:19::41") && text.contains("+80/tcp open"),
+        "{text}"
+    );
+}

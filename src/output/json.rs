@@ -58,7 +58,8 @@ impl StreamFormat for Json {
             s.stats.replies_only_on_retry,
             s.stats.capture_drops,
             s.stats
-                .rate_pps
+                .settled_pps
+                .or(s.stats.rate_pps)
                 .map_or_else(|| "null".to_string(), |p| p.to_string()),
             s.losing_probes(),
             s.interrupted

@@ -101,6 +101,8 @@ pub struct RecvCounters {
     pub resets: AtomicU64,
     /// Verified ICMP unreachables meaning filtered.
     pub unreachables: AtomicU64,
+    /// Of those, the ones sent by a hop other than the probed target.
+    pub path_errors: AtomicU64,
     /// Frames that did not parse.
     pub malformed: AtomicU64,
     /// Frames that parsed but were not replies we care about.
@@ -129,6 +131,7 @@ impl RecvCounters {
         s.syn_acks = get(&self.syn_acks);
         s.resets = get(&self.resets);
         s.unreachables = get(&self.unreachables);
+        s.path_errors = get(&self.path_errors);
         s.malformed = get(&self.malformed);
         s.uninteresting = get(&self.uninteresting);
         s.not_ours = get(&self.not_ours);
@@ -136,8 +139,25 @@ impl RecvCounters {
     }
 }
 
+/// Whether a frame is an ICMP error sent by a hop on the path (a router), not by the
+/// target it quotes: only the target's own unreachables answer for it, a router's may
+/// say the path is overrun.
+pub fn sent_by_a_hop(frame: &[u8], link: LinkLayer) -> bool {
+    matches!(wire::parse_reply(frame, link), Ok(Reply::Unreachable(u)) if u.from != u.quoted.dst)
+}
+
 /// How often the receiver reads the kernel's drop counter.
 const DROP_READ_EVERY: Duration = Duration::from_millis(100);
+
+/// Replies per batch handed to the table at most, so that the channel's bound in batches
+/// ([`REPLY_BATCHES`]) bounds the replies waiting in memory.
+pub const MAX_REPLY_BATCH: usize = 1024;
+
+/// Batches the reply channel holds; past that the receiver waits and the capture ring
+/// buffers. The channel is the denser buffer (24 bytes a reply against ~128 in the ring):
+/// a bound of 64 made the ring overflow at `--rate max` on a loaded machine (231k capture
+/// drops in the answering lab), so it stays deep; it is empty unless the table falls behind.
+pub const REPLY_BATCHES: usize = 4096;
 
 /// Captures until `stop` is set, sending verified replies in batches to `replies`.
 pub fn run_receiver(
@@ -158,16 +178,34 @@ pub fn run_receiver(
         }
         let mut batch = Vec::new();
         let (mut frames, mut malformed, mut uninteresting, mut not_ours) = (0u64, 0, 0, 0);
+        let mut path_errors = 0u64;
+        let mut table_gone = false;
+        let hand_over = |batch: &mut Vec<ReplyEvent>| {
+            for ev in batch.iter() {
+                counters.count_reply(ev.reason);
+            }
+            // Blocks while the table is behind: the capture ring buffers meanwhile.
+            replies.send(std::mem::take(batch)).is_err()
+        };
         capture
             .poll(Duration::from_millis(10), &mut |frame| {
                 frames += 1;
                 // Stamped when handled, like the table's clock: a stamp from before the
                 // poll would make replies look faster than the table can see them.
                 match classify(frame, link, crafter, Instant::now()) {
-                    Ok(ev) => batch.push(ev),
+                    Ok(ev) => {
+                        let icmp = !matches!(ev.reason, Reason::SynAck | Reason::Reset);
+                        if icmp && sent_by_a_hop(frame, link) {
+                            path_errors += 1;
+                        }
+                        batch.push(ev)
+                    }
                     Err(Rejected::Malformed) => malformed += 1,
                     Err(Rejected::Uninteresting) => uninteresting += 1,
                     Err(Rejected::NotOurs) => not_ours += 1,
+                }
+                if batch.len() >= MAX_REPLY_BATCH && !table_gone {
+                    table_gone = hand_over(&mut batch);
                 }
             })
             .map_err(|e| format!("capturing replies failed: {e}"))?;
@@ -177,13 +215,11 @@ pub fn run_receiver(
             .uninteresting
             .fetch_add(uninteresting, Ordering::Relaxed);
         counters.not_ours.fetch_add(not_ours, Ordering::Relaxed);
-        if !batch.is_empty() {
-            for ev in &batch {
-                counters.count_reply(ev.reason);
-            }
-            if replies.send(batch).is_err() {
-                break;
-            }
+        counters
+            .path_errors
+            .fetch_add(path_errors, Ordering::Relaxed);
+        if table_gone || (!batch.is_empty() && hand_over(&mut batch)) {
+            break;
         }
     }
     counters
@@ -564,6 +600,64 @@ mod tests {
         }
     }
 
+    /// Hands its frames over in one poll, then stops the receiver.
+    struct Frames {
+        frames: Vec<Vec<u8>>,
+        link: LinkLayer,
+        stop: std::sync::Arc<AtomicBool>,
+    }
+
+    impl Capture for Frames {
+        fn poll(&mut self, _: Duration, on_frame: &mut dyn FnMut(&[u8])) -> std::io::Result<usize> {
+            let n = self.frames.len();
+            for f in self.frames.drain(..) {
+                on_frame(&f);
+            }
+            self.stop.store(true, Ordering::Relaxed);
+            Ok(n)
+        }
+        fn link(&self) -> LinkLayer {
+            self.link
+        }
+        fn stats(&mut self) -> crate::net::CaptureStats {
+            crate::net::CaptureStats::default()
+        }
+    }
+
+    #[test]
+    fn unreachables_from_a_hop_are_counted_apart_and_still_mean_filtered() {
+        let c = crafter(LinkLayer::Ethernet);
+        let p = probe(&c);
+        let from_target = unreachable(&c, T, 1, &p);
+        let from_router = unreachable(&c, GW, 1, &p);
+        let syn_ack = frame(LinkLayer::Ethernet, &spec(&c, SYN | ACK, 0));
+        assert!(sent_by_a_hop(&from_router, LinkLayer::Ethernet));
+        assert!(!sent_by_a_hop(&from_target, LinkLayer::Ethernet));
+        assert!(!sent_by_a_hop(&syn_ack, LinkLayer::Ethernet));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut capture = Frames {
+            frames: vec![from_router.clone(), from_target, from_router, syn_ack],
+            link: LinkLayer::Ethernet,
+            stop: std::sync::Arc::clone(&stop),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let counters = RecvCounters::default();
+        run_receiver(&mut capture, &c, &tx, &stop, &counters).unwrap();
+        let mut s = ScanStats::default();
+        counters.read_into(&mut s);
+        assert_eq!((s.unreachables, s.path_errors, s.syn_acks), (3, 2, 1));
+        let reasons: Vec<Reason> = rx.try_iter().flatten().map(|e| e.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                Reason::HostUnreach,
+                Reason::HostUnreach,
+                Reason::HostUnreach,
+                Reason::SynAck
+            ]
+        );
+    }
+
     #[test]
     fn icmp_quoting_a_forged_probe_is_ignored() {
         let c = crafter(LinkLayer::Ethernet);
@@ -928,5 +1022,88 @@ mod tests {
         let mut te = unreachable(&c, GW, 0, &probe(&c));
         te[34] = 11;
         assert_eq!(run(&c, &te), Err(Rejected::Uninteresting));
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use crate::net::{CaptureStats, LinkLayer};
+    use crate::probe::{ProbeParams, SourcePorts};
+    use crate::wire::build::tcp_frame_with_options;
+    use crate::wire::tcp_flags::{ACK, RST};
+    use crate::wire::TcpSegment;
+    use std::io;
+    use std::net::Ipv4Addr;
+
+    /// Hands out all its frames in the first poll, then sets `stop`.
+    struct Burst<'a> {
+        frames: Vec<Vec<u8>>,
+        stop: &'a AtomicBool,
+    }
+
+    impl Capture for Burst<'_> {
+        fn poll(&mut self, _: Duration, on_frame: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
+            let n = self.frames.len();
+            for f in self.frames.drain(..) {
+                on_frame(&f);
+            }
+            self.stop.store(true, Ordering::Relaxed);
+            Ok(n)
+        }
+        fn link(&self) -> LinkLayer {
+            LinkLayer::RawIp
+        }
+        fn stats(&mut self) -> CaptureStats {
+            CaptureStats::default()
+        }
+    }
+
+    #[test]
+    fn one_poll_of_many_replies_is_handed_over_in_bounded_batches() {
+        let us = Ipv4Addr::new(198, 18, 0, 1);
+        let c = ProbeCrafter::new(ProbeParams {
+            link: LinkLayer::RawIp,
+            src_mac: [0; 6],
+            dst_mac: [0; 6],
+            src_ip: us,
+            source_ports: SourcePorts::DEFAULT,
+            key: [7, 8],
+        });
+        // Resets from 2.5 batches' worth of distinct targets, all in one poll.
+        let n = MAX_REPLY_BATCH * 5 / 2;
+        let frames: Vec<Vec<u8>> = (0..n as u32)
+            .map(|i| {
+                let t = Ipv4Addr::from(0xC613_0000 + i);
+                let seg = TcpSegment {
+                    src: t,
+                    dst: us,
+                    sport: 80,
+                    dport: c.source_port(t, 80),
+                    seq: 1,
+                    ack: c.sequence(t, 80).wrapping_add(1),
+                    flags: RST | ACK,
+                    ttl: 64,
+                    window: 0,
+                };
+                tcp_frame_with_options(LinkLayer::RawIp, [0; 6], [0; 6], &seg, &[])
+            })
+            .collect();
+        let stop = AtomicBool::new(false);
+        let mut cap = Burst {
+            frames,
+            stop: &stop,
+        };
+        let (tx, rx) = crossbeam_channel::bounded(REPLY_BATCHES);
+        let counters = RecvCounters::default();
+        run_receiver(&mut cap, &c, &tx, &stop, &counters).expect("receiver");
+        let sizes: Vec<usize> = rx.try_iter().map(|b| b.len()).collect();
+        assert_eq!(
+            sizes,
+            vec![MAX_REPLY_BATCH, MAX_REPLY_BATCH, MAX_REPLY_BATCH / 2]
+        );
+        let mut s = crate::model::ScanStats::default();
+        counters.read_into(&mut s);
+        assert_eq!((s.resets, s.frames), (n as u64, n as u64));
     }
 }

@@ -267,3 +267,82 @@ proptest::proptest! {
         }
     }
 }
+
+/// nmap 7.93's own `-6 -oX` from the IPv6 lab (`synscan-lab serve --family 6
+/// --unreach6-kind no-route`; two of its hosts, ICMPv6 no-route with `reason_ip`, `<times>`).
+const NMAP6_XML: &str = include_str!("../../tests/data/nmap6_lab.xml");
+
+/// nmap 7.93's own `-6 -oG` from the same run (two hosts).
+const NMAP6_GREPABLE: &str = "# Nmap 7.93 scan initiated Mon Nov 30 18:00:13 2026 as: nmap -6 -n -Pn -sS -p 22,80,443 --max-retries 1 -T4 --reason -oX nmap6.xml -oN nmap6.nmap -oG nmap6.gnmap 2001:2:0:19::40/124\nHost: 2001:2:0:19::40 ()\tStatus: Up\nHost: 2001:2:0:19::40 ()\tPorts: 22/closed/tcp//ssh///, 80/closed/tcp//http///, 443/filtered/tcp//https///\nHost: 2001:2:0:19::41 ()\tStatus: Up\nHost: 2001:2:0:19::41 ()\tPorts: 22/open/tcp//ssh///, 80/closed/tcp//http///, 443/open/tcp//https///\n# Nmap done at Mon Nov 30 18:00:14 2026 -- 16 IP addresses (16 hosts up) scanned in 1.32 seconds\n";
+
+fn nmap6_records(time: Option<u64>, with_reasons: bool) -> Vec<Record> {
+    let r = |last: &str, port: u16, state: State, reason: &str| {
+        let reason = if with_reasons { reason } else { "" };
+        rec(
+            &format!("2001:2:0:19::{last}"),
+            port,
+            Transport::Tcp,
+            state,
+            reason,
+            time,
+        )
+    };
+    vec![
+        r("40", 22, State::Closed, "reset"),
+        r("40", 80, State::Closed, "reset"),
+        r("40", 443, State::Filtered, "no-route"),
+        r("41", 22, State::Open, "syn-ack"),
+        r("41", 80, State::Closed, "reset"),
+        r("41", 443, State::Open, "syn-ack"),
+    ]
+}
+
+#[test]
+fn nmap_6_xml_and_grepable_from_the_ipv6_lab() {
+    let r = parse("nmap6.xml", NMAP6_XML.as_bytes()).unwrap();
+    assert_eq!(r.format, Format::Xml);
+    assert_eq!(r.records, nmap6_records(Some(1796061613), true));
+    assert!(r.warnings.is_empty());
+    let r = parse("nmap6.gnmap", NMAP6_GREPABLE.as_bytes()).unwrap();
+    assert_eq!(r.format, Format::Grepable);
+    assert_eq!(r.records, nmap6_records(None, false));
+    assert!(r.warnings.is_empty());
+}
+
+#[test]
+fn synscan_lines_over_ipv6_and_mixed() {
+    let json = "{\"ip\":\"2001:2:0:19::5\",\"port\":80,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":64,\"ts\":1795437761,\"service\":\"http\"}\n{\"ip\":\"198.19.0.5\",\"port\":22,\"proto\":\"tcp\",\"state\":\"closed\",\"reason\":\"reset\",\"ttl\":64,\"ts\":1795437762}\n";
+    let csv = "ip,port,proto,state,reason,ttl,timestamp,service\n2001:2:0:19::5,80,tcp,open,syn-ack,64,1795437761,http\n198.19.0.5,22,tcp,closed,reset,64,1795437762,ssh\n";
+    let want = vec![
+        rec(
+            "2001:2:0:19::5",
+            80,
+            Transport::Tcp,
+            State::Open,
+            "syn-ack",
+            Some(1795437761),
+        ),
+        rec(
+            "198.19.0.5",
+            22,
+            Transport::Tcp,
+            State::Closed,
+            "reset",
+            Some(1795437762),
+        ),
+    ];
+    for (name, text, format) in [("a.json", json, Format::Json), ("a.csv", csv, Format::Csv)] {
+        let r = parse(name, text.as_bytes()).unwrap();
+        assert_eq!((r.format, &r.records), (format, &want), "{name}");
+    }
+    let list = "#masscan\nopen tcp 80 2001:2:0:19::5 1795437761\nclosed tcp 22 198.19.0.5 1795437762\n# end\n";
+    let r = parse("a.lst", list.as_bytes()).unwrap();
+    let no_reason: Vec<Record> = want
+        .iter()
+        .map(|x| Record {
+            reason: String::new(),
+            ..x.clone()
+        })
+        .collect();
+    assert_eq!((r.format, r.records), (Format::List, no_reason));
+}

@@ -11,7 +11,7 @@ use crate::send::pace::{Pacer, ThreadPacer};
 use crate::send::SendCounters;
 use crate::state::window::WindowTable;
 use crate::state::ReplyEvent;
-use crate::targets::{ipv4_only, ProbeOrder};
+use crate::targets::ProbeOrder;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -139,7 +139,7 @@ impl ConnectModule<'_> {
             };
             // A connect's token is its probe's position.
             let (ip, port) = self.order.get(position);
-            if self.scanner.start(ipv4_only(ip), port, position).is_err() {
+            if self.scanner.start(ip, port, position).is_err() {
                 break; // out of descriptors for now: try again after some finish
             }
             self.retries.pop_front();
@@ -150,7 +150,7 @@ impl ConnectModule<'_> {
         let first_new = self.pos;
         while budget > 0 && self.sending_new() {
             let (ip, port) = self.order.get(self.pos);
-            if self.scanner.start(ipv4_only(ip), port, self.pos).is_err() {
+            if self.scanner.start(ip, port, self.pos).is_err() {
                 break;
             }
             self.pos += 1;
@@ -197,11 +197,11 @@ impl ProbeModule for ConnectModule<'_> {
         Ok(())
     }
 
-    fn retry(&mut self, positions: Vec<u64>) {
-        for &position in &positions {
+    fn retry(&mut self, runs: Vec<std::ops::Range<u64>>) {
+        for position in runs.into_iter().flatten() {
             self.scanner.cancel(position);
+            self.retries.push_back(position);
         }
-        self.retries.extend(positions);
     }
 
     fn abandon(&mut self, position: u64) {

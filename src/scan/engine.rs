@@ -8,13 +8,14 @@ pub use super::table_loop::{ResultSink, CHECKPOINT_EVERY};
 use crate::model::ScanStats;
 use crate::net::{Capture, Transmit};
 use crate::probe::ProbeCrafter;
-use crate::recv::{run_receiver, RecvCounters};
+use crate::recv::{run_receiver, RecvCounters, REPLY_BATCHES};
 use crate::send::pace::Pacer;
 use crate::send::{run_sender, PositionClaimer, SendCounters, SendShared, SenderEvent, MAX_BATCH};
 use crate::state::window::WindowTable;
 use crate::state::ReplyEvent;
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -77,7 +78,7 @@ pub fn run(
     } = params;
     let began = Instant::now();
     let (event_tx, event_rx) = unbounded::<SenderEvent>();
-    let (reply_tx, reply_rx) = bounded(4096);
+    let (reply_tx, reply_rx) = bounded(REPLY_BATCHES);
     let (retry_tx, retry_rx) = unbounded();
     let recv_stop = AtomicBool::new(false);
     let send_counters = SendCounters::default();
@@ -140,6 +141,11 @@ pub fn run(
             let _ = sender.join();
         }
         recv_stop.store(true, Ordering::Relaxed);
+        // The receiver may be waiting for room in the bounded reply channel: empty it
+        // until the receiver has seen the stop.
+        while !receiver.is_finished() {
+            let _ = reply_rx.recv_timeout(Duration::from_millis(5));
+        }
         let recv_result = receiver.join();
         let complete = module.new_done.is_some_and(|d| d.1);
         let end = result?;
@@ -165,7 +171,7 @@ struct SynModule<'a> {
     events: &'a Receiver<SenderEvent>,
     replies: &'a Receiver<Vec<ReplyEvent>>,
     /// Dropped when the loop ends, which ends the senders.
-    retry_tx: Option<crossbeam_channel::Sender<Vec<u64>>>,
+    retry_tx: Option<crossbeam_channel::Sender<Vec<Range<u64>>>>,
     /// Senders that have not yet reported the end of their new probes.
     senders_running: usize,
     /// Set once every sender has reported: (next position, complete).
@@ -182,7 +188,7 @@ impl SynModule<'_> {
         while let Ok(ev) = self.events.try_recv() {
             match ev {
                 SenderEvent::Sent(b) => {
-                    rec.resent(b.at, b.retried.iter().copied());
+                    rec.resent_runs(b.at, &b.retried);
                     rec.sent_new(b.at, b.new_run);
                 }
                 SenderEvent::NewProbesDone {
@@ -230,9 +236,9 @@ impl ProbeModule for SynModule<'_> {
         }
     }
 
-    fn retry(&mut self, positions: Vec<u64>) {
+    fn retry(&mut self, runs: Vec<Range<u64>>) {
         if let Some(tx) = &self.retry_tx {
-            let _ = tx.send(positions);
+            let _ = tx.send(runs);
         }
     }
 

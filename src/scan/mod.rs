@@ -568,8 +568,8 @@ fn finish(
     };
     report_loss(&summary);
     let stats = &report.stats;
-    if let (true, Some(pps)) = (report.adaptive_rate, stats.rate_pps) {
-        eprintln!("synscan: the adaptive rate ended at {pps} pps");
+    if let (true, Some(pps)) = (report.adaptive_rate, stats.settled_pps) {
+        eprintln!("synscan: the adaptive rate settled at {pps} pps");
     }
     eprintln!(
         "synscan: sent {} packets in {:.2} s ({:.0} pps), {} replies, {} frames failed the cookie, {} capture drops",

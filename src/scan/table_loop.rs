@@ -8,7 +8,7 @@ use super::progress::Progress;
 use crate::model::{PortResult, PortState, ScanStats};
 use crate::send::pace::Pacer;
 use crate::state::epochs::{Epochs, Released};
-use crate::state::window::{Silent, WindowTable};
+use crate::state::window::{Expired, WindowTable};
 use crate::state::{no_response, ReplyEvent, ReplyOutcome};
 use crate::targets::ProbeOrder;
 use std::io;
@@ -44,8 +44,10 @@ impl ResultSink for crate::output::Outputs {
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 /// Epochs per checkpoint interval: short epochs release results sooner, so a checkpoint
-/// lags the sending less and fewer results wait in memory.
-const EPOCHS_PER_CHECKPOINT: u32 = 8;
+/// lags the sending less and fewer results wait in memory (an epoch's answers wait until
+/// its slowest probe is decided, so they cost answers/s x (probe lifetime + epoch)). At
+/// 62 ms, the 250 live tags still span 15 s of lifetimes.
+const EPOCHS_PER_CHECKPOINT: u32 = 32;
 
 /// How often the monitor shows progress (adaptive rate control reads every turn).
 const MONITOR_EVERY: Duration = Duration::from_millis(250);
@@ -59,8 +61,8 @@ pub trait ProbeModule {
     /// the table's next deadline, clamped); records both through `rec`. An error ends the
     /// scan (results found so far are kept).
     fn exchange(&mut self, rec: &mut Recorder<'_>, timeout: Duration) -> Result<(), String>;
-    /// Probes the table wants sent again, by position in the order.
-    fn retry(&mut self, positions: Vec<u64>);
+    /// Probes the table wants sent again: runs of consecutive positions in the order.
+    fn retry(&mut self, runs: Vec<Range<u64>>);
     /// The probe at `position` was decided without an answer: stop waiting for it.
     fn abandon(&mut self, _position: u64) {}
     /// True once no new probe and no queued retry will start.
@@ -96,6 +98,14 @@ impl Recorder<'_> {
     pub fn resent(&mut self, at: Instant, positions: impl IntoIterator<Item = u64>) {
         for position in positions {
             self.table.on_resent(position, at);
+            self.last_send = self.last_send.max(at);
+        }
+    }
+
+    /// Retries of the runs of positions `runs` that left together at `at`.
+    pub fn resent_runs(&mut self, at: Instant, runs: &[Range<u64>]) {
+        for run in runs {
+            self.table.on_resent_run(run.clone(), at);
             self.last_send = self.last_send.max(at);
         }
     }
@@ -174,6 +184,7 @@ pub fn snapshot(
     s.found_open = found_open;
     s.srtt = table.srtt();
     s.rate_pps = pacer.pps();
+    s.settled_pps = pacer.settled_pps();
     s
 }
 
@@ -237,14 +248,19 @@ fn run_loop(
     monitor: &mut Monitor<'_>,
 ) -> Result<(), String> {
     let mut retries = Vec::new();
-    let mut silent = Vec::new();
     let mut last_tick = Instant::now();
     loop {
         let timeout = rec.until_deadline(Instant::now());
         module.exchange(rec, timeout)?;
         let now = Instant::now();
-        rec.table.expire(now, &mut retries, &mut silent);
-        take_silent(module, rec, &mut silent);
+        rec.table.expire(
+            now,
+            &mut Expiry {
+                retries: &mut retries,
+                module,
+                epochs: &mut rec.release.epochs,
+            },
+        );
         if !retries.is_empty() {
             module.retry(std::mem::take(&mut retries));
         }
@@ -260,8 +276,11 @@ fn run_loop(
             }
             if let Some(w) = wait {
                 if now.saturating_duration_since(rec.last_send) >= w {
-                    rec.table.expire_all(&mut silent);
-                    take_silent(module, rec, &mut silent);
+                    rec.table.expire_all(&mut Expiry {
+                        retries: &mut retries,
+                        module,
+                        epochs: &mut rec.release.epochs,
+                    });
                     return Ok(());
                 }
             }
@@ -269,12 +288,26 @@ fn run_loop(
     }
 }
 
-/// Probes that used every try: nothing is stored, their results come from their positions
-/// when their epoch is released.
-fn take_silent(module: &mut dyn ProbeModule, rec: &mut Recorder<'_>, silent: &mut Vec<Silent>) {
-    for s in silent.drain(..) {
-        module.abandon(s.position);
-        rec.release.epochs.decided_silent(s.epoch);
+/// What expiry decides goes straight where it is needed: retries to a list of runs for
+/// the module; probes that used every try to the module (stop waiting) and to their epoch
+/// as a count. Nothing is stored per silent probe: its result comes from its position when
+/// its epoch is released.
+struct Expiry<'a, 'm> {
+    retries: &'a mut Vec<Range<u64>>,
+    module: &'a mut (dyn ProbeModule + 'm),
+    epochs: &'a mut Epochs,
+}
+
+impl Expired for Expiry<'_, '_> {
+    fn retry(&mut self, run: Range<u64>) {
+        self.retries.push(run);
+    }
+
+    fn silent(&mut self, run: Range<u64>, epoch: u8) {
+        self.epochs.decided_silent(epoch, run.end - run.start);
+        for position in run {
+            self.module.abandon(position);
+        }
     }
 }
 
@@ -464,7 +497,8 @@ mod tests {
             Ok(())
         }
 
-        fn retry(&mut self, positions: Vec<u64>) {
+        fn retry(&mut self, runs: Vec<Range<u64>>) {
+            let positions: Vec<u64> = runs.into_iter().flatten().collect();
             let ports: Vec<u16> = positions.iter().map(|&p| self.port(p)).collect();
             self.retried.extend(ports);
             self.queued.extend(positions);

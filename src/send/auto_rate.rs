@@ -3,7 +3,12 @@
 //! and comes down when that share falls below the best seen (a queue overrun somewhere)
 //! or the capture drops frames. Random path loss keeps the share steady whatever the
 //! rate, so it does not pull the rate down; congestion makes the share fall as the rate
-//! rises, so it does. With too few answers to judge (a sparse sweep), the rate holds.
+//! rises, so it does. ICMP errors from a hop on the path (a router) are not answers from
+//! the targets: a router that turns the excess into unreachables makes the share fall
+//! like a router that drops it, while a steady share of them (an unrouted block) does not
+//! move the rate. With too few answers to judge (a sparse sweep), the rate holds; with few
+//! new probes left to send (the scan's tail), it is not judged at all. The rate reported
+//! at the end is the one it settled on while there were probes to send.
 //! Pure: the caller passes time and the scan's running totals.
 
 use std::collections::VecDeque;
@@ -48,6 +53,9 @@ const AVOIDANCE_GROWTH: f64 = 1.1;
 const BINDING_SHARE: f64 = 0.8;
 /// Send history kept to find what was sent one round trip before a window.
 const HISTORY: Duration = Duration::from_secs(4);
+/// A window in which fewer new probes than this share of the rate went out is the tail
+/// (few probes left) or a pause: what comes back then says nothing about the rate.
+const TAIL_SHARE: f64 = 0.25;
 
 /// Bounds of the adaptive rate (--min-rate, --max-rate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +86,8 @@ pub struct Totals {
     pub first_try_answers: u64,
     /// Frames the capture dropped.
     pub capture_drops: u64,
+    /// ICMP errors sent by a hop on the path rather than the probed target.
+    pub path_errors: u64,
     /// The smoothed round trip, once measured.
     pub srtt: Option<Duration>,
 }
@@ -95,6 +105,39 @@ pub struct AutoRate {
     best_share: Option<f64>,
     /// Windows to sit out after a change: its effect shows a round trip later.
     cool_down: u32,
+    /// What the rate settled on, from the windows with probes to send.
+    settled: Settled,
+}
+
+/// The rate a scan settled on: the time-weighted mean of the rate it held (what was sent,
+/// when the senders fell short of the limit) after slow start, or the highest it held
+/// when slow start never ended. Windows of the tail do not count.
+#[derive(Clone, Copy, Debug, Default)]
+struct Settled {
+    /// Rate x seconds summed over the windows after slow start.
+    pps_secs: f64,
+    secs: f64,
+    /// Highest rate held in a slow-start window.
+    peak: f64,
+}
+
+impl Settled {
+    fn note(&mut self, pps: f64, secs: f64, slow_start: bool) {
+        if slow_start {
+            self.peak = self.peak.max(pps);
+        } else {
+            self.pps_secs += pps * secs;
+            self.secs += secs;
+        }
+    }
+
+    fn rate(&self) -> Option<f64> {
+        if self.secs > 0.0 {
+            Some(self.pps_secs / self.secs)
+        } else {
+            (self.peak > 0.0).then_some(self.peak)
+        }
+    }
 }
 
 impl AutoRate {
@@ -111,7 +154,13 @@ impl AutoRate {
             sends: VecDeque::from([(now, 0)]),
             best_share: None,
             cool_down: 0,
+            settled: Settled::default(),
         }
+    }
+
+    /// The rate settled on so far (the current rate before any window was judged).
+    pub fn settled_pps(&self) -> u64 {
+        self.settled.rate().map_or(self.pps(), |r| r.round() as u64)
     }
 
     /// The current rate.
@@ -159,9 +208,11 @@ impl AutoRate {
             return (self.pps() != old).then_some(self.pps());
         }
         let rtt = t.srtt.map_or(DEFAULT_WINDOW, |r| r + COUNTING_LAG);
+        // A router's unreachables decide probes but are not the targets' answers.
         let answers = t
             .first_try_answers
-            .saturating_sub(self.at_start.first_try_answers);
+            .saturating_sub(self.at_start.first_try_answers)
+            .saturating_sub(t.path_errors.saturating_sub(self.at_start.path_errors));
         if elapsed < rtt.clamp(MIN_WINDOW, MAX_WINDOW)
             || (answers < MIN_ANSWERS && elapsed < MAX_WINDOW)
         {
@@ -171,11 +222,21 @@ impl AutoRate {
         let sent = self
             .sent_by(now.checked_sub(rtt).unwrap_or(now))
             .saturating_sub(self.sent_by(self.window_start.checked_sub(rtt).unwrap_or(now)));
-        let actual = t.packets.saturating_sub(self.at_start.packets) as f64 / elapsed.as_secs_f64();
+        let secs = elapsed.as_secs_f64();
+        let actual = t.packets.saturating_sub(self.at_start.packets) as f64 / secs;
+        let new_probes = t.new_probes.saturating_sub(self.at_start.new_probes) as f64;
+        let busy = new_probes >= TAIL_SHARE * self.pps * secs;
         self.close_window(now, t);
+        if busy {
+            self.settled
+                .note(self.pps.min(actual), secs, self.slow_start);
+        }
         if self.cool_down > 0 {
             self.cool_down -= 1;
             return None;
+        }
+        if !busy {
+            return None; // the tail: nothing to judge the rate by
         }
         if answers < MIN_ANSWERS || sent == 0 {
             return None; // too little to clock on: hold
@@ -223,8 +284,10 @@ mod tests {
     use super::*;
 
     /// A simulated path, stepped every millisecond: the senders manage at most
-    /// `sender_max` pps, the path carries `capacity` pps (the excess is lost), every
-    /// probe is answered unless lost (`loss` each way), after `rtt`.
+    /// `sender_max` pps, the path carries `capacity` pps (the excess is lost, or answered
+    /// by the router with unreachables when `router_answers_excess`), every probe is
+    /// answered unless lost (`loss` each way), after `rtt`; `path_errors` of the carried
+    /// probes are answered by a router's unreachable whatever the rate.
     struct Path {
         sender_max: f64,
         capacity: f64,
@@ -232,6 +295,10 @@ mod tests {
         answered: f64,
         rtt: Duration,
         seed: u64,
+        router_answers_excess: bool,
+        path_errors: f64,
+        /// New probes a second from the given millisecond of a run on (the tail of a scan).
+        tail: Option<(u64, f64)>,
     }
 
     impl Path {
@@ -246,22 +313,36 @@ mod tests {
         /// Runs `secs` seconds; returns the rate at each millisecond.
         fn run(&mut self, c: &mut AutoRate, t0: Instant, secs: u64) -> Vec<u64> {
             let ms = Duration::from_millis(1);
-            let lag = (self.rtt.as_millis() as usize).max(1);
+            // Answers are counted the counting lag after they arrive, as in the table loop.
+            let lag = ((self.rtt + COUNTING_LAG).as_millis() as usize).max(1);
             let mut t = Totals {
                 srtt: Some(self.rtt),
                 ..Totals::default()
             };
-            let mut in_flight: VecDeque<u64> = VecDeque::from(vec![0; lag]);
+            let mut in_flight: VecDeque<(u64, u64)> = VecDeque::from(vec![(0, 0); lag]);
             let mut carry = 0.0;
             let mut rates = Vec::new();
             for i in 1..=secs * 1000 {
                 let now = t0 + ms * i as u32;
-                carry += c.pps().min(self.sender_max as u64) as f64 / 1000.0;
+                let mut pps = c.pps().min(self.sender_max as u64) as f64;
+                if let Some((from, left)) = self.tail {
+                    if i >= from {
+                        pps = pps.min(left);
+                    }
+                }
+                carry += pps / 1000.0;
                 let sent = carry.floor();
                 carry -= sent;
                 let carried = sent.min(self.capacity / 1000.0);
-                let mut answers = 0;
+                let (mut answers, mut errors) = (0, 0);
+                if self.router_answers_excess {
+                    errors += (sent - carried) as u64;
+                }
                 for _ in 0..carried as u64 {
+                    if self.rand() < self.path_errors {
+                        errors += 1;
+                        continue;
+                    }
                     let lost = self.rand() < self.loss || self.rand() < self.loss;
                     if !lost && self.rand() < self.answered {
                         answers += 1;
@@ -269,8 +350,11 @@ mod tests {
                 }
                 t.packets += sent as u64;
                 t.new_probes += sent as u64;
-                in_flight.push_back(answers);
-                t.first_try_answers += in_flight.pop_front().unwrap_or(0);
+                in_flight.push_back((answers, errors));
+                let (a, e) = in_flight.pop_front().unwrap_or((0, 0));
+                // A router's unreachable decides its probe on the first try too.
+                t.first_try_answers += a + e;
+                t.path_errors += e;
                 c.update(now, &t);
                 rates.push(c.pps());
             }
@@ -286,6 +370,9 @@ mod tests {
             answered,
             rtt: Duration::from_millis(rtt_ms),
             seed: 0x9e37_79b9_7f4a_7c15,
+            router_answers_excess: false,
+            path_errors: 0.0,
+            tail: None,
         }
     }
 
@@ -345,6 +432,70 @@ mod tests {
     }
 
     #[test]
+    fn a_router_that_answers_the_excess_with_unreachables_settles_near_its_capacity() {
+        // Every probe above 50k pps comes back as a router's host unreachable: the probes
+        // are all decided on their first try, but the targets' share falls.
+        let t0 = Instant::now();
+        let mut c = AutoRate::new(t0, Bounds::default());
+        let mut p = path(50_000.0, 0.0, 1.0, 2);
+        p.router_answers_excess = true;
+        let rates = p.run(&mut c, t0, 5);
+        let settled = mean(&rates[2000..]);
+        assert!(
+            (35_000.0..=65_000.0).contains(&settled),
+            "settled at {settled}"
+        );
+        assert!(rates[2000..].iter().all(|&r| r < 150_000), "runs away");
+    }
+
+    #[test]
+    fn a_steady_share_of_router_unreachables_does_not_hold_the_rate_back() {
+        // 30% of probes go to an unrouted block whose router answers each, at any rate.
+        let t0 = Instant::now();
+        let mut c = AutoRate::new(t0, Bounds::default());
+        let mut p = path(f64::INFINITY, 0.0, 1.0, 1);
+        p.path_errors = 0.3;
+        let rates = p.run(&mut c, t0, 1);
+        assert!(rates[299] >= 320_000, "{}", rates[299]);
+        assert!(rates[999] >= 320_000, "{}", rates[999]);
+    }
+
+    #[test]
+    fn the_settled_rate_is_held_through_the_tail() {
+        // A 50k path for 3 s, then the last probes trickle out at 2k pps to targets that
+        // answer half as often: the tail is not judged, and the settled rate is the mean
+        // held after slow start.
+        let t0 = Instant::now();
+        let mut c = AutoRate::new(t0, Bounds::default());
+        let mut p = path(50_000.0, 0.0, 1.0, 2);
+        let rates = p.run(&mut c, t0, 3);
+        let held = mean(&rates[1500..]);
+        let before_tail = c.pps();
+        p.tail = Some((1, 2_000.0));
+        p.answered = 0.5;
+        let tail = p.run(&mut c, t0 + Duration::from_secs(3), 1);
+        assert!(tail.iter().all(|&r| r == before_tail), "judged the tail");
+        let settled = c.settled_pps() as f64;
+        assert!(
+            (35_000.0..=55_000.0).contains(&settled),
+            "settled at {settled}"
+        );
+        assert!((settled - held).abs() < held * 0.15, "{settled} vs {held}");
+    }
+
+    #[test]
+    fn the_settled_rate_of_a_scan_that_never_left_slow_start_is_its_peak() {
+        // A clean path with senders that manage 400k: the rate doubles to 640k, but what
+        // left was 400k at most.
+        let t0 = Instant::now();
+        let mut c = AutoRate::new(t0, Bounds::default());
+        assert_eq!(c.settled_pps(), START_PPS, "before any window");
+        path(f64::INFINITY, 0.0, 1.0, 1).run(&mut c, t0, 1);
+        let settled = c.settled_pps();
+        assert!((320_000..=400_000).contains(&settled), "{settled}");
+    }
+
+    #[test]
     fn a_sparse_sweep_holds_the_starting_rate() {
         // 1 probe in 10 000 answered: 1 answer a second at 10k pps, nothing to clock on.
         let t0 = Instant::now();
@@ -374,6 +525,7 @@ mod tests {
             new_probes: 1_000_000,
             first_try_answers: 1_000_000,
             capture_drops: 5,
+            path_errors: 0,
             srtt: Some(ms(1)),
         };
         assert_eq!(c.update(t0 + ms(1001), &t), Some(70_000));

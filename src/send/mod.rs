@@ -10,6 +10,7 @@ use crate::targets::ProbeOrder;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use pace::ThreadPacer;
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -22,10 +23,10 @@ pub const MAX_BATCH: usize = 256;
 pub struct SentBatch {
     /// When the batch was handed to the kernel.
     pub at: Instant,
-    /// Positions of the retries in it (they went first).
-    pub retried: Vec<u64>,
+    /// Positions of the retries in it (they went first), as runs of consecutive positions.
+    pub retried: Vec<Range<u64>>,
     /// Positions of the new probes, after the retries: one claimed run.
-    pub new_run: std::ops::Range<u64>,
+    pub new_run: Range<u64>,
 }
 
 /// What the sender tells the probe table.
@@ -88,8 +89,8 @@ pub struct SendShared<'a> {
     pub order: &'a ProbeOrder,
     /// The next unsent position.
     pub positions: &'a PositionClaimer,
-    /// Retries the table asks for, as positions; closed when the scan ends.
-    pub retries: &'a Receiver<Vec<u64>>,
+    /// Retries the table asks for, as runs of positions; closed when the scan ends.
+    pub retries: &'a Receiver<Vec<Range<u64>>>,
     /// Where sends are reported.
     pub events: &'a Sender<SenderEvent>,
     /// Set to stop new probes (retries go on).
@@ -134,7 +135,8 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
     let uniform = crafter.uniform_frames();
     let mut buf = vec![0u8; slot * MAX_BATCH];
     let mut lens: Vec<u16> = Vec::with_capacity(MAX_BATCH);
-    let mut pending: VecDeque<u64> = VecDeque::new();
+    // Retries waiting, as runs: a silent run of a batch costs one entry, not one per probe.
+    let mut pending = RetryQueue::default();
     let mut new_done = false;
     let mut retries_open = true;
 
@@ -180,13 +182,13 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
             continue;
         }
 
-        let take = pending.len().min(granted);
-        let retried: Vec<u64> = pending.drain(..take).collect();
+        let retried = pending.take(granted as u64);
+        let resent = retried.iter().map(|r| r.end - r.start).sum::<u64>() as usize;
         let mut new_run = 0..0;
-        if !new_done && retried.len() < granted && !stop.load(Ordering::Relaxed) {
-            new_run = positions.claim((granted - retried.len()) as u64);
+        if !new_done && resent < granted && !stop.load(Ordering::Relaxed) {
+            new_run = positions.claim((granted - resent) as u64);
         }
-        let n = retried.len() + (new_run.end - new_run.start) as usize;
+        let n = resent + (new_run.end - new_run.start) as usize;
         pacer.refund((granted - n) as u32);
         if n == 0 {
             continue;
@@ -194,7 +196,8 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         // The sender maps positions to pairs; the table never sees an address.
         lens.clear();
         let slots = buf.chunks_exact_mut(slot);
-        for (frame, position) in slots.zip(retried.iter().copied().chain(new_run.clone())) {
+        let retried_positions = retried.iter().flat_map(Clone::clone);
+        for (frame, position) in slots.zip(retried_positions.chain(new_run.clone())) {
             let (ip, port) = order.get(position);
             let len = crafter.craft_ip(frame, ip, port);
             lens.push(u16::try_from(len).unwrap_or(0));
@@ -226,6 +229,42 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
     }
 }
 
+/// Retries waiting to leave, as runs of positions, oldest first.
+#[derive(Debug, Default)]
+struct RetryQueue {
+    runs: VecDeque<Range<u64>>,
+}
+
+impl RetryQueue {
+    fn extend(&mut self, runs: Vec<Range<u64>>) {
+        self.runs.extend(runs.into_iter().filter(|r| !r.is_empty()));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Takes up to `n` positions from the front, splitting a run if need be.
+    fn take(&mut self, mut n: u64) -> Vec<Range<u64>> {
+        let mut out = Vec::new();
+        while n > 0 {
+            let Some(front) = self.runs.front_mut() else {
+                break;
+            };
+            let len = front.end - front.start;
+            if len <= n {
+                n -= len;
+                out.extend(self.runs.pop_front());
+            } else {
+                out.push(front.start..front.start + n);
+                front.start += n;
+                n = 0;
+            }
+        }
+        out
+    }
+}
+
 /// Sends every frame, waiting briefly whenever the kernel's queue is full.
 fn send_all(transmit: &mut dyn Transmit, frames: Frames<'_>) -> std::io::Result<()> {
     let total = frames.count();
@@ -248,4 +287,23 @@ fn send_all(transmit: &mut dyn Transmit, frames: Frames<'_>) -> std::io::Result<
         done += n;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_queue_hands_out_runs_in_order_splitting_at_the_batch_size() {
+        let mut q = RetryQueue::default();
+        q.extend(vec![10..14, 20..20, 30..31]);
+        q.extend(std::iter::once(40..300).collect());
+        assert_eq!(q.take(3), vec![10..13]);
+        assert_eq!(q.take(3), vec![13..14, 30..31, 40..41]);
+        assert_eq!(q.take(256), vec![41..297]);
+        assert!(!q.is_empty());
+        assert_eq!(q.take(256), vec![297..300]);
+        assert!(q.is_empty());
+        assert_eq!(q.take(256), Vec::<Range<u64>>::new());
+    }
 }

@@ -93,6 +93,7 @@ impl Pacer {
                 new_probes: stats.new_probes,
                 first_try_answers: stats.replies.saturating_sub(stats.replies_only_on_retry),
                 capture_drops: stats.capture_drops,
+                path_errors: stats.path_errors,
                 srtt: stats.srtt,
             };
             if let Some(pps) = c.update(now, &totals) {
@@ -107,6 +108,12 @@ impl Pacer {
             UNLIMITED => None,
             p => Some(p),
         }
+    }
+
+    /// The rate the adaptive rate settled on while there were probes to send (None when
+    /// the rate is fixed or unlimited).
+    pub fn settled_pps(&self) -> Option<u64> {
+        self.controller.as_ref().map(AutoRate::settled_pps)
     }
 
     /// True when the rate follows the scan's counters.

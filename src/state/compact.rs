@@ -205,9 +205,11 @@ impl Decoder {
 
 /// The results of records written by [`Compact::encode`] (records that do not decode are
 /// skipped).
-pub fn decode_all(records: &[Compact]) -> impl Iterator<Item = PortResult> + '_ {
+pub fn decode_all<'a>(
+    records: impl IntoIterator<Item = &'a Compact> + 'a,
+) -> impl Iterator<Item = PortResult> + 'a {
     let mut d = Decoder::new();
-    records.iter().filter_map(move |c| match d.push(*c) {
+    records.into_iter().filter_map(move |c| match d.push(*c) {
         Step::Result(r) => Some(r),
         Step::Partial | Step::Bad => None,
     })

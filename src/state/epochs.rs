@@ -12,7 +12,7 @@
 //! answered bits (the release hands out each epoch's range of positions), so a silent scan
 //! keeps nothing per probe.
 
-use super::compact::{decode_all, Compact};
+use super::compact::{decode_all, Compact, Records};
 use crate::model::PortResult;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -26,8 +26,10 @@ struct Epoch {
     boundary: Option<u64>,
     /// Its probes sent and not yet decided.
     undecided: u64,
-    /// Its decided results, waiting for release (16 bytes each, 32 for IPv6).
-    results: Vec<Compact>,
+    /// Its decided results, waiting for release (16 bytes each, 32 for IPv6), in chunks
+    /// of [`CHUNK`] records: a growing vector would hold up to twice its results while it
+    /// doubles. A result's records never straddle two chunks.
+    results: Vec<Vec<Compact>>,
 }
 
 impl Epoch {
@@ -39,7 +41,22 @@ impl Epoch {
             results: Vec::new(),
         }
     }
+
+    /// Stores one result's records, in one chunk.
+    fn push(&mut self, records: Records) {
+        match self.results.last_mut() {
+            Some(chunk) if chunk.len() + records.len() <= CHUNK => chunk.extend(records),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.extend(records);
+                self.results.push(chunk);
+            }
+        }
+    }
 }
+
+/// Results per chunk of an epoch's buffer (64 KiB).
+const CHUNK: usize = 4096;
 
 /// What a release hands out, in order.
 #[derive(Debug, PartialEq, Eq)]
@@ -120,15 +137,16 @@ impl Epochs {
     pub fn decided(&mut self, tag: u8, r: PortResult) {
         if let Some(e) = self.tagged(tag) {
             e.undecided = e.undecided.saturating_sub(1);
-            e.results.extend(Compact::encode(&r));
+            e.push(Compact::encode(&r));
         }
     }
 
-    /// A probe of the epoch tagged `tag` is decided without an answer: nothing is stored,
-    /// its result comes from its position at release (see [`Released::Positions`]).
-    pub fn decided_silent(&mut self, tag: u8) {
+    /// `n` probes of the epoch tagged `tag` are decided without an answer: nothing is
+    /// stored, their results come from their positions at release (see
+    /// [`Released::Positions`]).
+    pub fn decided_silent(&mut self, tag: u8, n: u64) {
         if let Some(e) = self.tagged(tag) {
-            e.undecided = e.undecided.saturating_sub(1);
+            e.undecided = e.undecided.saturating_sub(n);
         }
     }
 
@@ -164,7 +182,7 @@ impl Epochs {
             let Some(e) = self.live.pop_front() else {
                 break;
             };
-            for r in decode_all(&e.results) {
+            for r in e.results.iter().flat_map(decode_all) {
                 out(Released::Answer(&r))?;
             }
             let end = e.boundary.unwrap_or(self.released).max(self.released);
@@ -190,7 +208,11 @@ impl Epochs {
     /// Results waiting for release.
     #[cfg(test)]
     pub fn buffered(&self) -> usize {
-        self.live.iter().map(|e| e.results.len()).sum()
+        self.live
+            .iter()
+            .flat_map(|e| &e.results)
+            .map(Vec::len)
+            .sum()
     }
 }
 
@@ -249,6 +271,48 @@ mod tests {
     }
 
     #[test]
+    fn an_epoch_of_several_chunks_releases_every_result_in_decision_order() {
+        let mut e = Epochs::new(0);
+        let t = e.open_tag();
+        let n = CHUNK as u64 * 2 + 5;
+        e.sent_run(0..n);
+        assert!(e.close());
+        // Every other result is IPv6 (two records): one falls on a chunk's last record
+        // and must go whole into the next chunk.
+        let v6 = |port: u16| PortResult {
+            ip: "2001:2:0:19::7"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .into(),
+            ..result(port)
+        };
+        for p in (0..n).rev() {
+            e.decided(
+                t,
+                if p % 2 == 0 {
+                    v6(p as u16)
+                } else {
+                    result(p as u16)
+                },
+            );
+        }
+        assert_eq!(e.buffered(), (n + n.div_ceil(2)) as usize);
+        let mut got = Vec::new();
+        let at = e
+            .release_ranges(|r| {
+                if let Released::Answer(r) = r {
+                    got.push((r.port, r.ip.is_ipv6()));
+                }
+                Ok::<(), ()>(())
+            })
+            .expect("release");
+        assert_eq!(at, n);
+        let want: Vec<(u16, bool)> = (0..n).rev().map(|p| (p as u16, p % 2 == 0)).collect();
+        assert_eq!(got, want);
+        assert_eq!(e.buffered(), 0);
+    }
+
+    #[test]
     fn the_open_epoch_is_never_released() {
         let mut e = Epochs::new(0);
         let t = e.open_tag();
@@ -293,9 +357,8 @@ mod tests {
         e.sent_run(9..10);
         assert!(e.close());
         e.decided(t0, result(6));
-        e.decided_silent(t0);
-        e.decided_silent(t0);
-        e.decided_silent(t1);
+        e.decided_silent(t0, 2);
+        e.decided_silent(t1, 1);
         assert_eq!(e.buffered(), 1);
         let mut got = Vec::new();
         let mut out = |r: Released<'_>| {
@@ -307,7 +370,7 @@ mod tests {
         };
         // Epoch 0 still has an undecided probe: nothing goes.
         assert_eq!(e.release_ranges(&mut out), Ok(5));
-        e.decided_silent(t0);
+        e.decided_silent(t0, 1);
         assert_eq!(e.release_ranges(&mut out), Ok(10));
         assert_eq!(got, vec!["answer 6", "5..9", "9..10"]);
     }

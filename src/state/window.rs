@@ -25,13 +25,14 @@ use std::collections::VecDeque;
 use std::ops::Range;
 use std::time::{Duration, Instant, SystemTime};
 
-/// A probe that used every try without an answer: its position and release epoch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Silent {
-    /// Its position in the order.
-    pub position: u64,
-    /// The release epoch of its first send.
-    pub epoch: u8,
+/// Where expiry puts what it decides, as it decides it: nothing is collected per probe, so
+/// a window of millions of silent probes expires without a list of them.
+pub trait Expired {
+    /// Send the positions `run` again: consecutive unanswered members of one run.
+    fn retry(&mut self, run: Range<u64>);
+    /// The positions `run` (consecutive unanswered members of one run, first sent in
+    /// release epoch `epoch`) used every try without an answer.
+    fn silent(&mut self, run: Range<u64>, epoch: u8);
 }
 
 /// One answered bit per position over a sliding range of positions.
@@ -95,6 +96,23 @@ impl AnswerBits {
         }
         if self.words.is_empty() {
             self.base = p & !63;
+        }
+    }
+
+    /// Calls `f` with the maximal runs of consecutive positions of `range` whose bits are
+    /// clear, ascending.
+    fn for_each_clear_run(&self, range: Range<u64>, mut f: impl FnMut(Range<u64>)) {
+        let mut open: Option<Range<u64>> = None;
+        self.for_each_clear(range, |p| match &mut open {
+            Some(r) if r.end == p => r.end = p + 1,
+            _ => {
+                if let Some(r) = open.replace(p..p + 1) {
+                    f(r);
+                }
+            }
+        });
+        if let Some(r) = open {
+            f(r);
         }
     }
 
@@ -279,28 +297,44 @@ impl WindowTable {
     /// Records that the retry of `position` left at `at`. The run's next try starts with
     /// its first retry; its deadline counts from the last one.
     pub fn on_resent(&mut self, position: u64, at: Instant) {
+        self.on_resent_run(position..position.saturating_add(1), at);
+    }
+
+    /// Records that the retries of the positions `resent` left together at `at` (as many
+    /// calls of [`WindowTable::on_resent`], one per position).
+    pub fn on_resent_run(&mut self, resent: Range<u64>, at: Instant) {
         let now_us = self.micros(at);
-        let Some(i) = self.run_of(position) else {
-            return;
-        };
-        let run = &mut self.runs[i];
-        if run.awaiting == 0 {
-            return;
-        }
-        if run.resent_any {
-            run.last_sent_us = run.last_sent_us.max(now_us);
-        } else {
-            run.resent_any = true;
-            run.tries = run.tries.saturating_add(1);
-            run.last_sent_us = now_us;
-        }
-        run.awaiting -= 1;
-        if run.awaiting == 0 {
-            run.resent_any = false;
-        }
-        if run.awaiting == 0 && run.undecided > 0 {
-            let (start, try_no, sent_us) = (run.start, run.tries, run.last_sent_us);
-            self.deadlines[backoff_step(try_no)].push_back(Deadline::new(start, try_no, sent_us));
+        let mut p = resent.start;
+        while p < resent.end {
+            let Some(i) = self.run_of(p) else {
+                // Not in a run: skip to the next run's start, if it is in range.
+                let next = self.runs.partition_point(|r| r.start <= p);
+                p = self.runs.get(next).map_or(resent.end, |r| r.start);
+                continue;
+            };
+            let end = self.runs[i].positions().end.min(resent.end);
+            let n = u32::try_from(end - p).unwrap_or(u32::MAX);
+            p = end;
+            let run = &mut self.runs[i];
+            if run.awaiting == 0 {
+                continue;
+            }
+            if run.resent_any {
+                run.last_sent_us = run.last_sent_us.max(now_us);
+            } else {
+                run.resent_any = true;
+                run.tries = run.tries.saturating_add(1);
+                run.last_sent_us = now_us;
+            }
+            run.awaiting = run.awaiting.saturating_sub(n);
+            if run.awaiting == 0 {
+                run.resent_any = false;
+                if run.undecided > 0 {
+                    let (start, try_no, sent_us) = (run.start, run.tries, run.last_sent_us);
+                    self.deadlines[backoff_step(try_no)]
+                        .push_back(Deadline::new(start, try_no, sent_us));
+                }
+            }
         }
     }
 
@@ -358,9 +392,9 @@ impl WindowTable {
         }
     }
 
-    /// Expires runs whose timeout has passed: asks for retries of their unanswered members
-    /// while tries remain (as positions), otherwise decides those silent.
-    pub fn expire(&mut self, now: Instant, retries: &mut Vec<u64>, silent: &mut Vec<Silent>) {
+    /// Expires runs whose timeout has passed: asks `out` for retries of their unanswered
+    /// members while tries remain, otherwise decides those silent.
+    pub fn expire(&mut self, now: Instant, out: &mut dyn Expired) {
         let max_tries = self.tries_allowed();
         let now_us = self.micros(now);
         for step in 0..BACKOFF_STEPS {
@@ -382,17 +416,13 @@ impl WindowTable {
                     self.runs[i].awaiting = run.undecided;
                     self.stats.retries_requested += u64::from(run.undecided);
                     self.answered
-                        .for_each_clear(run.positions(), |p| retries.push(p));
+                        .for_each_clear_run(run.positions(), |r| out.retry(r));
                 } else {
                     self.runs[i].undecided = 0;
                     self.in_flight -= u64::from(run.undecided);
                     self.stats.timed_out += u64::from(run.undecided);
-                    self.answered.for_each_clear(run.positions(), |position| {
-                        silent.push(Silent {
-                            position,
-                            epoch: run.epoch,
-                        })
-                    });
+                    self.answered
+                        .for_each_clear_run(run.positions(), |r| out.silent(r, run.epoch));
                 }
             }
         }
@@ -401,7 +431,7 @@ impl WindowTable {
 
     /// Decides every probe still in the window silent (end of the listening time), in
     /// position order.
-    pub fn expire_all(&mut self, silent: &mut Vec<Silent>) {
+    pub fn expire_all(&mut self, out: &mut dyn Expired) {
         self.deadlines.iter_mut().for_each(VecDeque::clear);
         for run in self.runs.iter_mut().filter(|r| r.undecided > 0) {
             self.stats.timed_out += u64::from(run.undecided);
@@ -409,9 +439,8 @@ impl WindowTable {
             run.awaiting = 0;
             run.resent_any = false;
             let epoch = run.epoch;
-            self.answered.for_each_clear(run.positions(), |position| {
-                silent.push(Silent { position, epoch })
-            });
+            self.answered
+                .for_each_clear_run(run.positions(), |r| out.silent(r, epoch));
         }
         self.in_flight = 0;
         self.forget();
@@ -543,6 +572,34 @@ mod tests {
 
     const WALL: SystemTime = SystemTime::UNIX_EPOCH;
 
+    /// A silent probe as the tests list them.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct Silent {
+        position: u64,
+        epoch: u8,
+    }
+
+    /// What expiry decided, one entry per probe.
+    #[derive(Default)]
+    struct Collected {
+        retries: Vec<u64>,
+        silent: Vec<Silent>,
+        /// The runs as handed out, to check they are maximal.
+        runs: Vec<Range<u64>>,
+    }
+
+    impl Expired for Collected {
+        fn retry(&mut self, run: Range<u64>) {
+            self.runs.push(run.clone());
+            self.retries.extend(run);
+        }
+        fn silent(&mut self, run: Range<u64>, epoch: u8) {
+            self.runs.push(run.clone());
+            self.silent
+                .extend(run.map(|position| Silent { position, epoch }));
+        }
+    }
+
     #[test]
     fn answered_bits_cover_both_ways_and_list_the_clear_ones() {
         let mut b = AnswerBits::default();
@@ -586,23 +643,24 @@ mod tests {
             }
         ));
         assert_eq!(t.srtt(), Some(ms(5)));
-        let (mut re, mut silent) = (Vec::new(), Vec::new());
-        t.expire(t0 + ms(99), &mut re, &mut silent);
-        assert!(re.is_empty());
-        t.expire(t0 + ms(100), &mut re, &mut silent);
-        assert_eq!(re, vec![10, 12, 13]);
+        let mut x = Collected::default();
+        t.expire(t0 + ms(99), &mut x);
+        assert!(x.retries.is_empty());
+        t.expire(t0 + ms(100), &mut x);
+        assert_eq!(x.retries, vec![10, 12, 13]);
+        // Handed out as maximal runs of unanswered positions.
+        assert_eq!(x.runs, vec![10..11, 12..14]);
         // Nothing more is asked until the retries leave.
-        t.expire(t0 + ms(500), &mut re, &mut silent);
-        assert_eq!(re.len(), 3);
-        for p in [10, 12, 13] {
-            t.on_resent(p, t0 + ms(500));
-        }
+        t.expire(t0 + ms(500), &mut x);
+        assert_eq!(x.retries.len(), 3);
+        t.on_resent(10, t0 + ms(500));
+        t.on_resent_run(12..14, t0 + ms(500));
         assert_eq!(t.next_deadline(), Some(t0 + ms(700)));
         let out = t.on_reply(&reply(12, Reason::Reset, t0 + ms(510)), Some(12), WALL);
         assert!(matches!(out, ReplyOutcome::Decided { on_retry: true, .. }));
-        t.expire(t0 + ms(700), &mut re, &mut silent);
+        t.expire(t0 + ms(700), &mut x);
         assert_eq!(
-            silent,
+            x.silent,
             vec![
                 Silent {
                     position: 10,
@@ -651,12 +709,12 @@ mod tests {
             let out = t.on_reply(&reply(p, Reason::Reset, t0 + ms(2)), Some(p), WALL);
             assert!(matches!(out, ReplyOutcome::Decided { .. }), "{p}");
         }
-        let (mut re, mut silent) = (Vec::new(), Vec::new());
-        t.expire(t0 + ms(100), &mut re, &mut silent);
-        assert_eq!(silent.len(), 256 - 2);
-        t.expire(t0 + ms(101), &mut re, &mut silent);
-        assert_eq!(silent.len(), 512 - 3);
-        assert!(re.is_empty() && t.is_empty());
+        let mut x = Collected::default();
+        t.expire(t0 + ms(100), &mut x);
+        assert_eq!(x.silent.len(), 256 - 2);
+        t.expire(t0 + ms(101), &mut x);
+        assert_eq!(x.silent.len(), 512 - 3);
+        assert!(x.retries.is_empty() && t.is_empty());
         // The answers stay readable from the kept position on.
         let mut s = Vec::new();
         let pushed = t.for_each_silent(0..8, |p| {
@@ -691,13 +749,13 @@ mod tests {
         let mut t = table(3);
         t.on_sent(5..7, t0, 1);
         t.on_sent(0..2, t0, 0);
-        let (mut re, mut silent) = (Vec::new(), Vec::new());
-        t.expire(t0 + ms(100), &mut re, &mut silent);
+        let mut x = Collected::default();
+        t.expire(t0 + ms(100), &mut x);
         // Retries come in deadline order.
-        assert_eq!(re, vec![5, 6, 0, 1]);
-        let mut all = Vec::new();
+        assert_eq!(x.retries, vec![5, 6, 0, 1]);
+        let mut all = Collected::default();
         t.expire_all(&mut all);
-        let got: Vec<(u64, u8)> = all.iter().map(|s| (s.position, s.epoch)).collect();
+        let got: Vec<(u64, u8)> = all.silent.iter().map(|s| (s.position, s.epoch)).collect();
         assert_eq!(got, vec![(0, 0), (1, 0), (5, 1), (6, 1)]);
         assert!(t.is_empty() && t.next_deadline().is_none());
         // Retries reported after the end change nothing.
@@ -776,9 +834,10 @@ mod tests {
                 6..=7 => {
                     now += ms(rng.below(180));
                     let (mut re_a, mut f_a) = (Vec::new(), Vec::new());
-                    let (mut re_b, mut f_b) = (Vec::new(), Vec::new());
+                    let mut x = Collected::default();
                     old.expire(now, WALL, &mut re_a, &mut f_a);
-                    new.expire(now, &mut re_b, &mut f_b);
+                    new.expire(now, &mut x);
+                    let (re_b, f_b) = (x.retries, x.silent);
                     let mut re_b_pairs: Vec<_> = re_b.iter().map(|&p| pair(p)).collect();
                     re_a.sort_unstable();
                     re_b_pairs.sort_unstable();
@@ -801,13 +860,27 @@ mod tests {
                     outstanding.extend(re_b);
                 }
                 _ => {
-                    // Every retry asked for so far leaves now, in one batch.
+                    // Every retry asked for so far leaves now, in one batch: the window
+                    // table hears of consecutive positions as one run when the draw says so.
                     now += ms(rng.below(3));
-                    for p in outstanding.drain(..) {
-                        let (ip, port) = pair(p);
-                        old.on_resent(ip, port, now);
-                        new.on_resent(p, now);
+                    let as_runs = rng.below(2) == 0;
+                    let mut i = 0;
+                    while i < outstanding.len() {
+                        let mut j = i + 1;
+                        while as_runs
+                            && j < outstanding.len()
+                            && outstanding[j] == outstanding[j - 1] + 1
+                        {
+                            j += 1;
+                        }
+                        for &p in &outstanding[i..j] {
+                            let (ip, port) = pair(p);
+                            old.on_resent(ip, port, now);
+                        }
+                        new.on_resent_run(outstanding[i]..outstanding[j - 1] + 1, now);
+                        i = j;
                     }
+                    outstanding.clear();
                 }
             }
             assert_eq!(old.stats(), new.stats(), "seed {seed} step {step}");
@@ -821,9 +894,10 @@ mod tests {
             assert_eq!((old.rto(), old.srtt()), (new.rto(), new.srtt()));
         }
         let mut f_a = Vec::new();
-        let mut f_b = Vec::new();
+        let mut x = Collected::default();
         old.expire_all(WALL, &mut f_a);
-        new.expire_all(&mut f_b);
+        new.expire_all(&mut x);
+        let f_b = x.silent;
         let f_a: Vec<_> = f_a
             .iter()
             .map(|t| (t.result.ip, t.result.port, t.epoch))

@@ -23,8 +23,9 @@ mod top_ports;
 pub use ipset::{IpSet, Ipv4Set, Ipv6Set, Point, SetAddr};
 pub use order::{ProbeOrder, ProbeSpace, Shard};
 pub use parse::{
-    build_target_set, parse_target, read_spec_file, reserved_blocks, split_spec_lines, split_specs,
-    system_resolver, Resolver, Spec, MAX_SPEC_INTERVALS,
+    build_target_set, parse_target, read_spec_file, reserved_blocks, reserved_blocks6,
+    split_spec_lines, split_specs, system_resolver, NameFamily, Resolver, Spec, SpecRanges,
+    MAX_SPEC_INTERVALS,
 };
 pub use permutation::Permutation;
 pub use ports::{parse_ports, PortSet};

@@ -1,37 +1,59 @@
-//! Target specs: addresses, CIDR blocks, a-b ranges, nmap octet ranges and hostnames; spec
-//! files (-iL); reserved blocks; and the include-minus-exclude target set.
+//! Target specs: addresses, CIDR blocks, a-b ranges, nmap octet ranges and hostnames, IPv4
+//! and IPv6; spec files (-iL); reserved blocks; and the include-minus-exclude target set.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Read;
-use std::net::{Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
-use super::ipset::{Intervals, Ipv4Set};
+use super::ipset::{Intervals, Ipv4Set, Ipv6Set};
+use super::target_set::TargetSet;
 use super::TargetError;
 
-/// Resolves a hostname to IPv4 addresses (injected so tests need no DNS).
-pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<Vec<Ipv4Addr>, String>;
+/// Resolves a hostname to its addresses of both families (injected so tests need no DNS).
+pub type Resolver<'a> = &'a dyn Fn(&str) -> Result<Vec<IpAddr>, String>;
+
+/// Which of a hostname's addresses are scanned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NameFamily {
+    /// Its IPv4 addresses (A records), as nmap does by default.
+    #[default]
+    Ipv4,
+    /// Its IPv6 addresses (AAAA records) when it has any, else its IPv4 ones (`-6`).
+    PreferIpv6,
+}
+
+/// The address ranges one target spec names: one family per spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpecRanges {
+    /// IPv4 ranges, inclusive.
+    V4(Vec<(Ipv4Addr, Ipv4Addr)>),
+    /// IPv6 ranges, inclusive.
+    V6(Vec<(Ipv6Addr, Ipv6Addr)>),
+}
+
+/// IPv6 ranges of this many addresses or more (a /64) are refused as targets.
+const SWEEPABLE_LIMIT: u128 = 1 << 64;
 
 /// Most intervals one octet-range spec may expand to (8 bytes each: 8 MiB at the cap).
 pub const MAX_SPEC_INTERVALS: usize = 1 << 20;
 
-/// The resolver that asks the system (getaddrinfo through std).
-pub fn system_resolver(name: &str) -> Result<Vec<Ipv4Addr>, String> {
+/// The resolver that asks the system (getaddrinfo through std): every address of both
+/// families, first-seen order, without repeats.
+pub fn system_resolver(name: &str) -> Result<Vec<IpAddr>, String> {
     let addrs = (name, 0u16).to_socket_addrs().map_err(|e| e.to_string())?;
-    let mut v4: Vec<Ipv4Addr> = Vec::new();
+    let mut ips: Vec<IpAddr> = Vec::new();
     for a in addrs {
-        if let std::net::SocketAddr::V4(s) = a {
-            if !v4.contains(s.ip()) {
-                v4.push(*s.ip());
-            }
+        if !ips.contains(&a.ip()) {
+            ips.push(a.ip());
         }
     }
-    if v4.is_empty() {
-        Err("no IPv4 address for this name".to_string())
+    if ips.is_empty() {
+        Err("no address for this name".to_string())
     } else {
-        Ok(v4)
+        Ok(ips)
     }
 }
 
@@ -43,6 +65,14 @@ fn bad_target(spec: &str) -> TargetError {
     ))
 }
 
+/// Error for a spec with ':' that matches no IPv6 form.
+fn bad_target6(spec: &str) -> TargetError {
+    TargetError(format!(
+        "bad target \"{spec}\": use an IPv6 address (2001:2::1), prefix (2001:2::/120) or \
+         range (2001:2::1-2001:2::ff or 2001:2::1-ff)"
+    ))
+}
+
 /// True for names that could be DNS hostnames: host characters only, at least one letter.
 fn looks_like_hostname(s: &str) -> bool {
     !s.is_empty()
@@ -51,17 +81,135 @@ fn looks_like_hostname(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_')
 }
 
-/// Resolves `name` with `resolve`, mapping failures to a one-line TargetError.
-fn resolve_name(name: &str, resolve: Resolver) -> Result<Vec<Ipv4Addr>, TargetError> {
-    match resolve(name) {
-        Ok(v) if !v.is_empty() => Ok(v),
-        Ok(_) => Err(TargetError(format!(
+/// The addresses of one family a name resolved to.
+#[derive(Debug)]
+enum NameAddrs {
+    V4(Vec<Ipv4Addr>),
+    V6(Vec<Ipv6Addr>),
+}
+
+/// Resolves `name` with `resolve` and keeps the family `names` asks for, mapping failures
+/// to a one-line TargetError.
+fn resolve_name(
+    name: &str,
+    resolve: Resolver,
+    names: NameFamily,
+) -> Result<NameAddrs, TargetError> {
+    let all = resolve(name).map_err(|e| {
+        TargetError(format!(
+            "cannot resolve \"{name}\": {e}; check the name or give an address"
+        ))
+    })?;
+    let mut v4: Vec<Ipv4Addr> = Vec::new();
+    let mut v6: Vec<Ipv6Addr> = Vec::new();
+    for ip in all {
+        match ip {
+            IpAddr::V4(a) => v4.push(a),
+            IpAddr::V6(a) => v6.push(a),
+        }
+    }
+    match names {
+        NameFamily::PreferIpv6 if !v6.is_empty() => Ok(NameAddrs::V6(v6)),
+        _ if !v4.is_empty() => Ok(NameAddrs::V4(v4)),
+        NameFamily::Ipv4 if !v6.is_empty() => Err(TargetError(format!(
+            "cannot resolve \"{name}\": no IPv4 address, only IPv6 ones; pass -6 to scan those, \
+             or give an address"
+        ))),
+        NameFamily::Ipv4 => Err(TargetError(format!(
             "cannot resolve \"{name}\": no IPv4 address; check the name or give an address"
         ))),
-        Err(e) => Err(TargetError(format!(
-            "cannot resolve \"{name}\": {e}; check the name or give an address"
+        NameFamily::PreferIpv6 => Err(TargetError(format!(
+            "cannot resolve \"{name}\": no address; check the name or give an address"
         ))),
     }
+}
+
+/// Every address of a name as single-address ranges, ascending, merged.
+fn name_ranges(addrs: NameAddrs) -> SpecRanges {
+    match addrs {
+        NameAddrs::V4(v) => {
+            SpecRanges::V4(Ipv4Set::from_ranges(v.into_iter().map(|a| (a, a))).ranges())
+        }
+        NameAddrs::V6(v) => {
+            SpecRanges::V6(Ipv6Set::from_ranges(v.into_iter().map(|a| (a, a))).ranges())
+        }
+    }
+}
+
+/// Parses a prefix length of digits only, at most `max`.
+fn prefix_len(prefix: &str, max: u8) -> Option<u8> {
+    let p = prefix.trim();
+    if p.is_empty() || p.len() > 3 || !p.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    p.parse::<u8>().ok().filter(|&v| v <= max)
+}
+
+fn bad_prefix(prefix: &str, spec: &str, max: u8) -> TargetError {
+    TargetError(format!(
+        "bad prefix length \"/{prefix}\" in target \"{spec}\": use /0 to /{max}"
+    ))
+}
+
+/// The block `addr/plen` as an inclusive range (host bits may be set, as nmap allows).
+fn ipv6_block(addr: Ipv6Addr, plen: u8) -> (Ipv6Addr, Ipv6Addr) {
+    match Ipv6Net::new(addr, plen) {
+        Ok(net) => (net.network(), net.broadcast()),
+        // plen <= 128 is checked by the callers; a single address otherwise.
+        Err(_) => (addr, addr),
+    }
+}
+
+/// Parses an IPv6 spec: an address (bracketed or not), `addr/len`, `first-last` or
+/// `first-hhhh` (nmap-like: the last 16-bit group ranges up to hhhh).
+fn parse_ipv6_spec(spec: &str) -> Result<SpecRanges, TargetError> {
+    if let Some((addr, zone)) = spec.split_once('%') {
+        return Err(TargetError(format!(
+            "bad target \"{spec}\": a zone (%{zone}) is not supported in targets; give the address \
+             {} without it",
+            addr.trim_start_matches('[')
+        )));
+    }
+    let unbracket = |t: &str| -> String {
+        let t = t.trim();
+        match t.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+            Some(inner) => inner.to_string(),
+            None => t.to_string(),
+        }
+    };
+    let addr = |t: &str| unbracket(t).parse::<Ipv6Addr>().ok();
+    let one = |a: Ipv6Addr, b: Ipv6Addr| SpecRanges::V6(vec![(a, b)]);
+
+    if let Some(a) = addr(spec) {
+        return Ok(one(a, a));
+    }
+    if let Some((host, prefix)) = spec.split_once('/') {
+        let a = addr(host).ok_or_else(|| bad_target6(spec))?;
+        let plen = prefix_len(prefix, 128).ok_or_else(|| bad_prefix(prefix, spec, 128))?;
+        let (first, last) = ipv6_block(a, plen);
+        return Ok(one(first, last));
+    }
+    if let Some((a, b)) = spec.split_once('-') {
+        let first = addr(a).ok_or_else(|| bad_target6(spec))?;
+        let b = b.trim();
+        let last = if b.contains(':') {
+            addr(b).ok_or_else(|| bad_target6(spec))?
+        } else if !b.is_empty() && b.len() <= 4 && b.bytes().all(|c| c.is_ascii_hexdigit()) {
+            let group = u16::from_str_radix(b, 16).map_err(|_| bad_target6(spec))?;
+            let mut seg = first.segments();
+            seg[7] = group;
+            Ipv6Addr::from(seg)
+        } else {
+            return Err(bad_target6(spec));
+        };
+        if first > last {
+            return Err(TargetError(format!(
+                "bad range \"{spec}\": the first address must not exceed the last"
+            )));
+        }
+        return Ok(one(first, last));
+    }
+    Err(bad_target6(spec))
 }
 
 /// Parses one octet field of an nmap-style range ("1-254", "*", "0,2,5-7", "-5", "5-").
@@ -162,11 +310,13 @@ fn parse_octet_spec(spec: &str) -> Result<Vec<(u32, u32)>, TargetError> {
     expand_octets(&octets, spec)
 }
 
-/// Parses one target spec (address, CIDR, a-b range, nmap octet range, hostname) into intervals.
+/// Parses one target spec (address, CIDR, a-b range, nmap octet range, hostname; IPv4 or
+/// IPv6) into intervals of one family; a hostname gives the addresses `names` selects.
 pub fn parse_target(
     spec: &str,
     resolve: Resolver,
-) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>, TargetError> {
+    names: NameFamily,
+) -> Result<SpecRanges, TargetError> {
     let spec = spec.trim();
     if spec.is_empty() {
         return Err(TargetError(
@@ -174,45 +324,46 @@ pub fn parse_target(
         ));
     }
     let to_addrs = |v: Vec<(u32, u32)>| {
-        v.into_iter()
-            .map(|(a, b)| (Ipv4Addr::from(a), Ipv4Addr::from(b)))
-            .collect::<Vec<_>>()
+        SpecRanges::V4(
+            v.into_iter()
+                .map(|(a, b)| (Ipv4Addr::from(a), Ipv4Addr::from(b)))
+                .collect::<Vec<_>>(),
+        )
     };
 
     // Hostnames never contain ':', so any ':' means an IPv6 literal (or garbage).
     if spec.contains(':') {
-        let addr_part = spec.split('/').next().unwrap_or(spec);
-        let addr_part = addr_part.trim_start_matches('[').trim_end_matches(']');
-        if addr_part.parse::<Ipv6Addr>().is_ok() || addr_part.contains("::") {
-            return Err(TargetError(format!(
-                "IPv6 targets are not supported: \"{spec}\"; give IPv4 addresses or hostnames"
-            )));
-        }
-        return Err(bad_target(spec));
+        return parse_ipv6_spec(spec);
     }
 
     if let Ok(ip) = spec.parse::<Ipv4Addr>() {
-        return Ok(vec![(ip, ip)]);
+        return Ok(SpecRanges::V4(vec![(ip, ip)]));
     }
 
     // CIDR: address (or hostname, as nmap allows) with a prefix length; host bits may be set.
     if let Some((host, prefix)) = spec.split_once('/') {
-        let plen = match prefix.trim().parse::<u8>() {
-            Ok(p) if p <= 32 && prefix.trim().bytes().all(|c| c.is_ascii_digit()) => p,
-            _ => {
-                return Err(TargetError(format!(
-                    "bad prefix length \"/{prefix}\" in target \"{spec}\": use /0 to /32"
-                )))
-            }
-        };
         let host = host.trim();
-        let addr = match host.parse::<Ipv4Addr>() {
-            Ok(a) => a,
-            Err(_) if looks_like_hostname(host) => resolve_name(host, resolve)?[0],
-            Err(_) => return Err(bad_target(spec)),
-        };
+        if host.parse::<Ipv4Addr>().is_err() && looks_like_hostname(host) {
+            // The name's family decides the longest prefix.
+            let plen = prefix_len(prefix, 128).ok_or_else(|| bad_prefix(prefix, spec, 128))?;
+            return match resolve_name(host, resolve, names)? {
+                NameAddrs::V4(v) => {
+                    let plen = Some(plen)
+                        .filter(|&p| p <= 32)
+                        .ok_or_else(|| bad_prefix(prefix, spec, 32))?;
+                    let net = Ipv4Net::new(v[0], plen).map_err(|_| bad_target(spec))?;
+                    Ok(SpecRanges::V4(vec![(net.network(), net.broadcast())]))
+                }
+                NameAddrs::V6(v) => {
+                    let (first, last) = ipv6_block(v[0], plen);
+                    Ok(SpecRanges::V6(vec![(first, last)]))
+                }
+            };
+        }
+        let plen = prefix_len(prefix, 32).ok_or_else(|| bad_prefix(prefix, spec, 32))?;
+        let addr = host.parse::<Ipv4Addr>().map_err(|_| bad_target(spec))?;
         let net = Ipv4Net::new(addr, plen).map_err(|_| bad_target(spec))?;
-        return Ok(vec![(net.network(), net.broadcast())]);
+        return Ok(SpecRanges::V4(vec![(net.network(), net.broadcast())]));
     }
 
     // Full range a.b.c.d-e.f.g.h.
@@ -224,7 +375,7 @@ pub fn parse_target(
                     "bad range \"{spec}\": the first address must not exceed the last"
                 )));
             }
-            return Ok(vec![(first, last)]);
+            return Ok(SpecRanges::V4(vec![(first, last)]));
         }
     }
 
@@ -237,14 +388,7 @@ pub fn parse_target(
     }
 
     if looks_like_hostname(spec) {
-        let mut v: Vec<u32> = resolve_name(spec, resolve)?
-            .into_iter()
-            .map(u32::from)
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        let set = Intervals::from_unsorted(v.into_iter().map(|a| (a, a)).collect());
-        return Ok(to_addrs(set.ranges().to_vec()));
+        return resolve_name(spec, resolve, names).map(name_ranges);
     }
     Err(bad_target(spec))
 }
@@ -321,7 +465,7 @@ pub fn read_spec_file(path: &str, flag: &str) -> Result<Vec<Spec>, TargetError> 
     }
 }
 
-/// Reserved blocks with the reason each is refused.
+/// Reserved IPv4 blocks with the reason each is refused.
 const RESERVED: [(Ipv4Addr, u8, &str); 3] = [
     (Ipv4Addr::new(0, 0, 0, 0), 8, "\"this network\""),
     (Ipv4Addr::new(224, 0, 0, 0), 4, "multicast"),
@@ -332,7 +476,30 @@ const RESERVED: [(Ipv4Addr, u8, &str); 3] = [
     ),
 ];
 
-/// The reserved blocks refused without --allow-reserved: 0/8, 224/4, 240/4, 255.255.255.255.
+/// Reserved IPv6 blocks with the reason each is refused. Loopback (::1) is allowed, as
+/// 127.0.0.0/8 is; the benchmarking prefix 2001:2::/48 (RFC 5180) is allowed.
+const RESERVED6: [(Ipv6Addr, u8, &str); 5] = [
+    (Ipv6Addr::UNSPECIFIED, 128, "unspecified"),
+    (
+        Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0),
+        96,
+        "IPv4-mapped: give the IPv4 address instead",
+    ),
+    (
+        Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0),
+        32,
+        "documentation",
+    ),
+    (
+        Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0),
+        20,
+        "documentation",
+    ),
+    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8, "multicast"),
+];
+
+/// The IPv4 reserved blocks refused without --allow-reserved: 0/8, 224/4, 240/4,
+/// 255.255.255.255.
 pub fn reserved_blocks() -> Ipv4Set {
     Ipv4Set::from_ranges(RESERVED.iter().filter_map(|&(a, p, _)| {
         Ipv4Net::new(a, p)
@@ -341,30 +508,116 @@ pub fn reserved_blocks() -> Ipv4Set {
     }))
 }
 
-/// Parses every spec into one set; an error names the file and line a spec came from.
-fn specs_to_set(specs: &[Spec], resolve: Resolver) -> Result<Ipv4Set, TargetError> {
-    let mut raw: Vec<(Ipv4Addr, Ipv4Addr)> = Vec::new();
-    for s in specs {
-        let parsed = parse_target(&s.text, resolve).map_err(|e| match &s.origin {
-            Some(origin) => TargetError(format!("{origin}: {e}")),
-            None => e,
-        })?;
-        raw.extend(parsed);
-    }
-    Ok(Ipv4Set::from_ranges(raw))
+/// The IPv6 reserved blocks refused without --allow-reserved: ::/128, ::ffff:0:0/96,
+/// 2001:db8::/32, 3fff::/20, ff00::/8.
+pub fn reserved_blocks6() -> Ipv6Set {
+    Ipv6Set::from_ranges(RESERVED6.iter().map(|&(a, p, _)| ipv6_block(a, p)))
 }
 
-/// Builds the target set: includes minus excludes; refuses reserved addresses unless allowed.
+/// "2^k" when `n` is a power of two, else the number.
+fn count_text(n: u128) -> String {
+    if n == u128::MAX {
+        "2^128".to_string()
+    } else if n.is_power_of_two() {
+        format!("2^{}", n.trailing_zeros())
+    } else {
+        n.to_string()
+    }
+}
+
+/// Parses every spec into one set; an error names the file and line a spec came from.
+/// `targets` (includes, not excludes) refuses IPv6 ranges of a /64 or more.
+fn specs_to_set(
+    specs: &[Spec],
+    resolve: Resolver,
+    names: NameFamily,
+    targets: bool,
+) -> Result<TargetSet, TargetError> {
+    let mut raw4: Vec<(u32, u32)> = Vec::new();
+    let mut raw6: Vec<(u128, u128)> = Vec::new();
+    for s in specs {
+        let at = |e: TargetError| match &s.origin {
+            Some(origin) => TargetError(format!("{origin}: {e}")),
+            None => e,
+        };
+        match parse_target(&s.text, resolve, names).map_err(at)? {
+            SpecRanges::V4(v) => raw4.extend(v.into_iter().map(|(a, b)| (a.into(), b.into()))),
+            SpecRanges::V6(v) => {
+                for (a, b) in v {
+                    let (a, b) = (u128::from(a), u128::from(b));
+                    let count = (b - a).saturating_add(1);
+                    if targets && count >= SWEEPABLE_LIMIT {
+                        return Err(at(TargetError(format!(
+                            "target \"{}\" covers {} addresses: a /64 or wider cannot be swept at \
+                             any rate; list the addresses you want in a hitlist file and pass it \
+                             with -iL",
+                            s.text.trim(),
+                            count_text(count)
+                        ))));
+                    }
+                    raw6.push((a, b));
+                }
+            }
+        }
+    }
+    Ok(TargetSet::from_sets(
+        Ipv4Set {
+            inner: Intervals::from_unsorted(raw4),
+        },
+        Ipv6Set {
+            inner: Intervals::from_unsorted(raw6),
+        },
+    ))
+}
+
+/// "a" or "a-b" for the run of addresses `lo..=hi`.
+fn run_text<A: std::fmt::Display + PartialEq>(lo: A, hi: A) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}-{hi}")
+    }
+}
+
+/// Refuses the first reserved address among `set`'s, naming its block.
+fn refuse_reserved(set: &TargetSet) -> Result<(), TargetError> {
+    let refuse = |which: String, net: String, why: &str| {
+        Err(TargetError(format!(
+            "targets include reserved addresses {which} ({net}, {why}): exclude them or \
+             pass --allow-reserved"
+        )))
+    };
+    for &(a, p, why) in &RESERVED {
+        let Ok(net) = Ipv4Net::new(a, p) else {
+            continue;
+        };
+        let block = Ipv4Set::from_ranges([(net.network(), net.broadcast())]);
+        if let Some((lo, hi)) = set.v4.first_overlap(&block) {
+            return refuse(run_text(lo, hi), net.to_string(), why);
+        }
+    }
+    for &(a, p, why) in &RESERVED6 {
+        let block = Ipv6Set::from_ranges([ipv6_block(a, p)]);
+        if let Some((lo, hi)) = set.v6.first_overlap(&block) {
+            return refuse(run_text(lo, hi), format!("{a}/{p}"), why);
+        }
+    }
+    Ok(())
+}
+
+/// Builds the target set: includes minus excludes (both families); refuses IPv6 ranges of a
+/// /64 or more, and reserved addresses unless allowed; hostnames give the addresses `names`
+/// selects.
 pub fn build_target_set(
     includes: &[Spec],
     excludes: &[Spec],
     allow_reserved: bool,
+    names: NameFamily,
     resolve: Resolver,
-) -> Result<Ipv4Set, TargetError> {
+) -> Result<TargetSet, TargetError> {
     // Cache so a name repeated across includes and excludes is looked up once.
-    let cache: RefCell<HashMap<String, Result<Vec<Ipv4Addr>, String>>> =
-        RefCell::new(HashMap::new());
-    let cached = |name: &str| -> Result<Vec<Ipv4Addr>, String> {
+    let cache: RefCell<HashMap<String, Result<Vec<IpAddr>, String>>> = RefCell::new(HashMap::new());
+    let cached = |name: &str| -> Result<Vec<IpAddr>, String> {
         if let Some(r) = cache.borrow().get(name) {
             return r.clone();
         }
@@ -378,9 +631,10 @@ pub fn build_target_set(
                 .to_string(),
         ));
     }
-    let mut set = specs_to_set(includes, &cached)?;
-    let ex = specs_to_set(excludes, &cached)?;
-    set.subtract(&ex);
+    let mut set = specs_to_set(includes, &cached, names, true)?;
+    let ex = specs_to_set(excludes, &cached, names, false)?;
+    set.v4.subtract(&ex.v4);
+    set.v6.subtract(&ex.v6);
     if set.is_empty() {
         return Err(TargetError(
             "no targets left to scan (after excludes): check the targets and --exclude lists"
@@ -388,23 +642,7 @@ pub fn build_target_set(
         ));
     }
     if !allow_reserved {
-        for &(a, p, why) in &RESERVED {
-            let Ok(net) = Ipv4Net::new(a, p) else {
-                continue;
-            };
-            let block = Ipv4Set::from_ranges([(net.network(), net.broadcast())]);
-            if let Some((lo, hi)) = set.first_overlap(&block) {
-                let which = if lo == hi {
-                    lo.to_string()
-                } else {
-                    format!("{lo}-{hi}")
-                };
-                return Err(TargetError(format!(
-                    "targets include reserved addresses {which} ({net}, {why}): exclude them or \
-                     pass --allow-reserved"
-                )));
-            }
-        }
+        refuse_reserved(&set)?;
     }
     Ok(set)
 }
@@ -423,21 +661,46 @@ mod tests {
         r.iter().map(|&(a, b)| (ip(a), ip(b))).collect()
     }
 
-    fn fake(name: &str) -> Result<Vec<Ipv4Addr>, String> {
+    fn ip6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn rs6(r: &[(&str, &str)]) -> Vec<(Ipv6Addr, Ipv6Addr)> {
+        r.iter().map(|&(a, b)| (ip6(a), ip6(b))).collect()
+    }
+
+    fn fake(name: &str) -> Result<Vec<IpAddr>, String> {
+        let ips = |v: &[&str]| Ok(v.iter().map(|s| s.parse().unwrap()).collect());
         match name {
-            "example.test" => Ok(vec![ip("198.18.0.7"), ip("198.18.0.5"), ip("198.18.0.6")]),
-            "one.test" => Ok(vec![ip("198.18.1.1")]),
+            "example.test" => ips(&["198.18.0.7", "198.18.0.5", "198.18.0.6"]),
+            "one.test" => ips(&["198.18.1.1"]),
+            "dual.test" => ips(&["2001:2:0:19::6", "198.18.2.1", "2001:2:0:19::5"]),
+            "v6only.test" => ips(&["2001:2:0:19::9"]),
             "empty.test" => Ok(vec![]),
             _ => Err("Name or service not known".to_string()),
         }
     }
 
+    fn parse(s: &str, names: NameFamily) -> Result<SpecRanges, String> {
+        parse_target(s, &fake, names).map_err(|e| e.to_string())
+    }
+
     fn pt(s: &str) -> Vec<(Ipv4Addr, Ipv4Addr)> {
-        parse_target(s, &fake).unwrap()
+        match parse(s, NameFamily::Ipv4) {
+            Ok(SpecRanges::V4(v)) => v,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn pt6(s: &str) -> Vec<(Ipv6Addr, Ipv6Addr)> {
+        match parse(s, NameFamily::PreferIpv6) {
+            Ok(SpecRanges::V6(v)) => v,
+            other => panic!("{s}: {other:?}"),
+        }
     }
 
     fn pe(s: &str) -> String {
-        parse_target(s, &fake).unwrap_err().to_string()
+        parse(s, NameFamily::Ipv4).unwrap_err()
     }
 
     #[test]
@@ -560,7 +823,7 @@ mod tests {
             calls.set(calls.get() + 1);
             fake(n)
         };
-        parse_target("example.test", &counting).unwrap();
+        parse_target("example.test", &counting, NameFamily::Ipv4).unwrap();
         assert_eq!(calls.get(), 1);
         // Not hostnames and not other forms.
         assert!(pe("foo bar").starts_with("bad target"));
@@ -573,23 +836,131 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_refused() {
+    fn ipv6_forms() {
+        let one = |s: &str| rs6(&[(s, s)]);
+        assert_eq!(pt6("2001:2:0:19::1"), one("2001:2:0:19::1"));
+        assert_eq!(pt6(" [2001:2:0:19::1] "), one("2001:2:0:19::1"));
+        assert_eq!(pt6("::1"), one("::1"));
+        assert_eq!(pt6("::ffff:10.0.0.1"), one("::ffff:10.0.0.1"));
+        assert_eq!(
+            pt6("2001:2:0:19::/120"),
+            rs6(&[("2001:2:0:19::", "2001:2:0:19::ff")])
+        );
+        // Host bits may be set, as for IPv4 blocks.
+        assert_eq!(
+            pt6("2001:2:0:19::1:5/112"),
+            rs6(&[("2001:2:0:19::1:0", "2001:2:0:19::1:ffff")])
+        );
+        assert_eq!(pt6("[2001:2::7]/128"), one("2001:2::7"));
+        assert_eq!(
+            pt6("::/0"),
+            rs6(&[("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")])
+        );
+        assert_eq!(
+            pt6("2001:2::1-2001:2::1:0"),
+            rs6(&[("2001:2::1", "2001:2::1:0")])
+        );
+        assert_eq!(pt6("2001:2::1 - 2001:2::1"), one("2001:2::1"));
+        // nmap-like short range: the last 16-bit group runs up to the given hex value.
+        assert_eq!(pt6("2001:2::1-ff"), rs6(&[("2001:2::1", "2001:2::ff")]));
+        assert_eq!(
+            pt6("2001:2::a:1-FFFF"),
+            rs6(&[("2001:2::a:1", "2001:2::a:ffff")])
+        );
+        assert_eq!(
+            pt6("[2001:2::10]-[2001:2::20]"),
+            rs6(&[("2001:2::10", "2001:2::20")])
+        );
+    }
+
+    #[test]
+    fn ipv6_errors() {
+        let bad = |s: &str| {
+            format!(
+                "bad target \"{s}\": use an IPv6 address (2001:2::1), prefix (2001:2::/120) or \
+                 range (2001:2::1-2001:2::ff or 2001:2::1-ff)"
+            )
+        };
         for s in [
-            "::1",
-            "2001:db8::1",
-            "2001:db8::/32",
-            "[::1]",
-            "fe80::1%eth0",
-            "::",
+            "2001:2::1::2",
+            "2001:2:::1",
+            "2001:2::g",
+            "1:2:3:4:5:6:7:8:9",
+            "10.0.0.1:80",
+            "2001:2::1-10000",
+            "2001:2::1-",
+            "2001:2::1-zz",
+            "2001:2::1-2001:2::x",
+            "foo:bar/64",
+            "[2001:2::1",
         ] {
-            assert_eq!(
-                pe(s),
-                format!(
-                    "IPv6 targets are not supported: \"{s}\"; give IPv4 addresses or hostnames"
-                )
-            );
+            assert_eq!(pe(s), bad(s), "{s}");
         }
-        assert!(pe("10.0.0.1:80").starts_with("bad target"));
+        assert_eq!(
+            pe("2001:2::/129"),
+            "bad prefix length \"/129\" in target \"2001:2::/129\": use /0 to /128"
+        );
+        assert!(pe("2001:2::/").contains("use /0 to /128"));
+        assert!(pe("2001:2::/-1").contains("use /0 to /128"));
+        assert!(pe("2001:2::/0128").contains("use /0 to /128"));
+        assert_eq!(
+            pe("2001:2::ff-2001:2::1"),
+            "bad range \"2001:2::ff-2001:2::1\": the first address must not exceed the last"
+        );
+        assert_eq!(
+            pe("2001:2::ff-1"),
+            "bad range \"2001:2::ff-1\": the first address must not exceed the last"
+        );
+        assert_eq!(
+            pe("fe80::1%eth0"),
+            "bad target \"fe80::1%eth0\": a zone (%eth0) is not supported in targets; give the \
+             address fe80::1 without it"
+        );
+    }
+
+    #[test]
+    fn hostnames_by_family() {
+        // Without -6 a name gives its IPv4 addresses, as before.
+        assert_eq!(pt("dual.test"), rs(&[("198.18.2.1", "198.18.2.1")]));
+        assert_eq!(
+            pe("v6only.test"),
+            "cannot resolve \"v6only.test\": no IPv4 address, only IPv6 ones; pass -6 to scan \
+             those, or give an address"
+        );
+        // -6 prefers the IPv6 ones, and falls back to IPv4 for a name without any.
+        assert_eq!(
+            pt6("dual.test"),
+            rs6(&[("2001:2:0:19::5", "2001:2:0:19::6")])
+        );
+        assert_eq!(
+            pt6("v6only.test"),
+            rs6(&[("2001:2:0:19::9", "2001:2:0:19::9")])
+        );
+        assert_eq!(
+            parse("one.test", NameFamily::PreferIpv6),
+            Ok(SpecRanges::V4(rs(&[("198.18.1.1", "198.18.1.1")])))
+        );
+        assert_eq!(
+            parse("empty.test", NameFamily::PreferIpv6),
+            Err(
+                "cannot resolve \"empty.test\": no address; check the name or give an address"
+                    .to_string()
+            )
+        );
+        // A name with a prefix: the family of its address decides the longest prefix.
+        assert_eq!(
+            pt6("dual.test/126"),
+            rs6(&[("2001:2:0:19::4", "2001:2:0:19::7")])
+        );
+        assert_eq!(pt("dual.test/24"), rs(&[("198.18.2.0", "198.18.2.255")]));
+        assert_eq!(
+            pe("dual.test/33"),
+            "bad prefix length \"/33\" in target \"dual.test/33\": use /0 to /32"
+        );
+        assert_eq!(
+            pe("dual.test/129"),
+            "bad prefix length \"/129\" in target \"dual.test/129\": use /0 to /128"
+        );
     }
 
     #[test]
@@ -639,13 +1010,13 @@ mod tests {
         write!(f, "# list\n198.18.0.1\n\n198.18.0.2 10.0.0.300\n").unwrap();
         let path = f.path().to_str().unwrap();
         let inc = read_spec_file(path, "-iL").unwrap();
-        let e = build_target_set(&inc, &[], false, &fake).unwrap_err();
+        let e = build_target_set(&inc, &[], false, V4, &fake).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!("-iL \"{path}\" line 4: {}", pe("10.0.0.300"))
         );
         let ex = read_spec_file(path, "--excludefile").unwrap();
-        let e = build_target_set(&s(&["198.18.0.0/24"]), &ex, false, &fake).unwrap_err();
+        let e = build_target_set(&s(&["198.18.0.0/24"]), &ex, false, V4, &fake).unwrap_err();
         assert!(
             e.to_string()
                 .starts_with(&format!("--excludefile \"{path}\" line 4: bad octet")),
@@ -668,6 +1039,8 @@ mod tests {
         assert!(!r.contains(ip("223.255.255.255")));
     }
 
+    const V4: NameFamily = NameFamily::Ipv4;
+
     fn s(v: &[&str]) -> Vec<Spec> {
         v.iter().map(|x| Spec::from(*x)).collect()
     }
@@ -678,11 +1051,12 @@ mod tests {
             &s(&["198.18.0.0/24", "198.18.1.0/24", "one.test"]),
             &s(&["198.18.0.128/25", "198.18.1.1", "198.18.1.200-198.18.1.255"]),
             false,
+            V4,
             &fake,
         )
         .unwrap();
         assert_eq!(
-            set.ranges(),
+            set.v4.ranges(),
             rs(&[
                 ("198.18.0.0", "198.18.0.127"),
                 ("198.18.1.0", "198.18.1.0"),
@@ -691,43 +1065,204 @@ mod tests {
         );
         assert_eq!(set.len(), 128 + 1 + 198);
 
-        let e = build_target_set(&s(&["10.0.0.0/24"]), &s(&["10.0.0.0/23"]), false, &fake);
+        let e = build_target_set(&s(&["10.0.0.0/24"]), &s(&["10.0.0.0/23"]), false, V4, &fake);
         assert_eq!(
             e.unwrap_err().to_string(),
             "no targets left to scan (after excludes): check the targets and --exclude lists"
         );
-        assert!(build_target_set(&[], &[], false, &fake)
+        assert!(build_target_set(&[], &[], false, V4, &fake)
             .unwrap_err()
             .to_string()
             .starts_with("no targets given"));
 
-        let e = build_target_set(&s(&["223.255.255.250-224.0.0.3"]), &[], false, &fake);
+        let e = build_target_set(&s(&["223.255.255.250-224.0.0.3"]), &[], false, V4, &fake);
         assert_eq!(
             e.unwrap_err().to_string(),
             "targets include reserved addresses 224.0.0.0-224.0.0.3 (224.0.0.0/4, multicast): \
              exclude them or pass --allow-reserved"
         );
-        let e = build_target_set(&s(&["255.255.255.255"]), &[], false, &fake);
+        let e = build_target_set(&s(&["255.255.255.255"]), &[], false, V4, &fake);
         assert!(e
             .unwrap_err()
             .to_string()
             .starts_with("targets include reserved addresses 255.255.255.255 (240.0.0.0/4,"));
-        let e = build_target_set(&s(&["0.0.0.0/0"]), &[], false, &fake).unwrap_err();
+        let e = build_target_set(&s(&["0.0.0.0/0"]), &[], false, V4, &fake).unwrap_err();
         assert!(e.to_string().contains("0.0.0.0-0.255.255.255 (0.0.0.0/8"));
-        let all = build_target_set(&s(&["0.0.0.0/0"]), &[], true, &fake).unwrap();
-        assert_eq!(all.len(), 1u64 << 32);
+        let all = build_target_set(&s(&["0.0.0.0/0"]), &[], true, V4, &fake).unwrap();
+        assert_eq!(all.len(), 1u128 << 32);
         // Excluding the reserved part makes it acceptable.
         let ok = build_target_set(
             &s(&["223.255.255.250-224.0.0.3"]),
             &s(&["224.0.0.0/4"]),
             false,
+            V4,
             &fake,
         )
         .unwrap();
         assert_eq!(ok.len(), 6);
         // Errors inside specs propagate.
-        assert!(build_target_set(&s(&["10.0.0.300"]), &[], false, &fake).is_err());
-        assert!(build_target_set(&s(&["10.0.0.1"]), &s(&["::1"]), false, &fake).is_err());
+        assert!(build_target_set(&s(&["10.0.0.300"]), &[], false, V4, &fake).is_err());
+        // An IPv6 exclude leaves the IPv4 targets alone.
+        let only4 = build_target_set(&s(&["10.0.0.1"]), &s(&["::1"]), false, V4, &fake).unwrap();
+        assert_eq!((only4.v4.len(), only4.v6.len()), (1, 0));
+    }
+
+    #[test]
+    fn build_mixed_sets() {
+        let set = build_target_set(
+            &s(&[
+                "198.18.0.0/30",
+                "2001:2:0:19::/120",
+                "2001:2:0:19::1000-2001:2:0:19::1003",
+                "::1",
+                "dual.test",
+            ]),
+            &s(&["198.18.0.1", "2001:2:0:19::80/121", "2001:2:0:19::1001"]),
+            false,
+            NameFamily::PreferIpv6,
+            &fake,
+        )
+        .unwrap();
+        assert_eq!(
+            set.v4.ranges(),
+            rs(&[("198.18.0.0", "198.18.0.0"), ("198.18.0.2", "198.18.0.3")])
+        );
+        assert_eq!(
+            set.v6.ranges(),
+            rs6(&[
+                ("::1", "::1"),
+                ("2001:2:0:19::", "2001:2:0:19::7f"),
+                ("2001:2:0:19::1000", "2001:2:0:19::1000"),
+                ("2001:2:0:19::1002", "2001:2:0:19::1003"),
+            ])
+        );
+        assert_eq!(set.len(), 3 + 1 + 128 + 3);
+        // Excluding a whole family's addresses leaves the other.
+        let set = build_target_set(
+            &s(&["198.18.0.1", "2001:2::/120"]),
+            &s(&["2001:2::/48", "198.18.0.0/15"]),
+            false,
+            V4,
+            &fake,
+        );
+        assert_eq!(
+            set.unwrap_err().to_string(),
+            "no targets left to scan (after excludes): check the targets and --exclude lists"
+        );
+    }
+
+    #[test]
+    fn wide_ipv6_targets_point_to_hitlists() {
+        let hint = "cannot be swept at any rate; list the addresses you want in a hitlist file \
+                    and pass it with -iL";
+        for (spec, count) in [
+            ("2001:2:0:19::/64", "2^64"),
+            ("2001:2::/48", "2^80"),
+            ("::/0", "2^128"),
+            ("2001:2::-2001:2:0:1::", "18446744073709551617"),
+        ] {
+            let e = build_target_set(&s(&[spec]), &[], true, V4, &fake).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("target \"{spec}\" covers {count} addresses: a /64 or wider {hint}")
+            );
+        }
+        // A /65 is not refused here (--allow-large decides), nor is a wide exclude.
+        let set = build_target_set(&s(&["2001:2:0:19::/65"]), &[], false, V4, &fake).unwrap();
+        assert_eq!(set.len(), 1u128 << 63);
+        let set = build_target_set(
+            &s(&["2001:2:0:19::1"]),
+            &s(&["2001:2::/32", "::/0"]),
+            false,
+            V4,
+            &fake,
+        );
+        assert!(set.unwrap_err().to_string().starts_with("no targets left"));
+        // From a file, the file and line are named.
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        write!(f, "2001:2:0:19::1\n2001:2:0:18::/60\n").unwrap();
+        let path = f.path().to_str().unwrap();
+        let inc = read_spec_file(path, "-iL").unwrap();
+        let e = build_target_set(&inc, &[], false, V4, &fake).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("-iL \"{path}\" line 2: target \"2001:2:0:18::/60\" covers 2^68 addresses: a /64 or wider {hint}")
+        );
+    }
+
+    #[test]
+    fn reserved_ipv6_blocks() {
+        let refused = |spec: &str| {
+            build_target_set(&s(&[spec]), &[], false, V4, &fake)
+                .unwrap_err()
+                .to_string()
+        };
+        for (spec, which, block, why) in [
+            ("::", "::", "::/128", "unspecified"),
+            (
+                "::ffff:10.0.0.1",
+                "::ffff:10.0.0.1",
+                "::ffff:0.0.0.0/96",
+                "IPv4-mapped: give the IPv4 address instead",
+            ),
+            (
+                "2001:db8::5",
+                "2001:db8::5",
+                "2001:db8::/32",
+                "documentation",
+            ),
+            (
+                "3fff:fff::1-3",
+                "3fff:fff::1-3fff:fff::3",
+                "3fff::/20",
+                "documentation",
+            ),
+            ("ff02::1", "ff02::1", "ff00::/8", "multicast"),
+            (
+                "feff:ffff:ffff:ffff:ffff:ffff:ffff:fff0-ff00::f",
+                "ff00::-ff00::f",
+                "ff00::/8",
+                "multicast",
+            ),
+        ] {
+            assert_eq!(
+                refused(spec),
+                format!(
+                    "targets include reserved addresses {which} ({block}, {why}): exclude them \
+                     or pass --allow-reserved"
+                ),
+                "{spec}"
+            );
+            assert!(
+                build_target_set(&s(&[spec]), &[], true, V4, &fake).is_ok(),
+                "{spec}"
+            );
+        }
+        // Loopback, link-local and the benchmarking prefix are targets like any other.
+        for spec in [
+            "::1",
+            "fe80::1",
+            "2001:2::/120",
+            "2001:2:ffff:ffff::1",
+            "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff",
+            "2001:db9::",
+        ] {
+            assert!(
+                build_target_set(&s(&[spec]), &[], false, V4, &fake).is_ok(),
+                "{spec}"
+            );
+        }
+        let r = reserved_blocks6();
+        assert_eq!(
+            r.ranges(),
+            rs6(&[
+                ("::", "::"),
+                ("::ffff:0.0.0.0", "::ffff:255.255.255.255"),
+                ("2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"),
+                ("3fff::", "3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff"),
+                ("ff00::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+            ])
+        );
     }
 
     #[test]
@@ -741,12 +1276,13 @@ mod tests {
             &s(&["example.test", "example.test", "one.test/31"]),
             &s(&["one.test"]),
             false,
+            V4,
             &counting,
         )
         .unwrap();
         assert_eq!(calls.get(), 2);
         assert_eq!(
-            set.ranges(),
+            set.v4.ranges(),
             rs(&[("198.18.0.5", "198.18.0.7"), ("198.18.1.0", "198.18.1.0")])
         );
     }

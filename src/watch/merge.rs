@@ -43,12 +43,9 @@ fn reason_of(s: &str, state: PortState) -> Reason {
         })
 }
 
-/// The scan result a record stands for, when synscan's writers can show it (IPv4 TCP
-/// with an open, closed or filtered state).
+/// The scan result a record stands for, when synscan's writers can show it (TCP with an
+/// open, closed or filtered state, over IPv4 or IPv6).
 pub fn to_port_result(r: &Record) -> Option<PortResult> {
-    let std::net::IpAddr::V4(ip) = r.ip else {
-        return None;
-    };
     if r.proto != Transport::Tcp {
         return None;
     }
@@ -59,7 +56,7 @@ pub fn to_port_result(r: &Record) -> Option<PortResult> {
         _ => return None,
     };
     Some(PortResult {
-        ip: std::net::IpAddr::V4(ip),
+        ip: r.ip,
         port: r.port,
         state,
         reason: reason_of(&r.reason, state),
@@ -156,9 +153,51 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_and_mixed_shards_merge_into_results_the_writers_show() {
+        let a = vec![
+            rec("2001:2:0:19::5", 443, State::Open, Some(10)),
+            rec("198.19.0.5", 22, State::Closed, Some(10)),
+        ];
+        let b = vec![
+            rec("2001:2:0:19::5", 443, State::Filtered, Some(20)),
+            rec("2001:2:0:19::5", 22, State::Open, Some(5)),
+        ];
+        let m = merge(vec![a, b]);
+        assert_eq!(
+            m,
+            vec![
+                rec("198.19.0.5", 22, State::Closed, Some(10)),
+                rec("2001:2:0:19::5", 22, State::Open, Some(5)),
+                rec("2001:2:0:19::5", 443, State::Filtered, Some(20)),
+            ]
+        );
+        let shown: Vec<(std::net::IpAddr, u16, PortState, Reason)> = m
+            .iter()
+            .filter_map(to_port_result)
+            .map(|p| (p.ip, p.port, p.state, p.reason))
+            .collect();
+        let v6: std::net::IpAddr = "2001:2:0:19::5".parse().unwrap();
+        assert_eq!(
+            shown,
+            vec![
+                (
+                    "198.19.0.5".parse().unwrap(),
+                    22,
+                    PortState::Closed,
+                    Reason::Reset
+                ),
+                (v6, 22, PortState::Open, Reason::SynAck),
+                (v6, 443, PortState::Filtered, Reason::NoResponse),
+            ]
+        );
+    }
+
+    #[test]
     fn records_writers_cannot_show_are_skipped() {
         let mut r = rec("2001:2::1", 80, State::Open, None);
+        r.proto = Transport::Udp;
         assert_eq!(to_port_result(&r), None);
+        r.proto = Transport::Tcp;
         r.ip = "10.0.0.1".parse().unwrap();
         r.reason = "reset".to_string();
         let p = to_port_result(&r).unwrap();

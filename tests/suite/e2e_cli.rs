@@ -230,6 +230,145 @@ fn bad_input_gets_exit_2_and_one_line() {
     }
 }
 
+/// Issue #12 item 1: bad IPv6 targets are refused with exit 2 and one line naming the
+/// part and the fix.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn bad_ipv6_targets_get_exit_2_and_one_line() {
+    let ns = EmptyNs::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("hitlist.txt");
+    std::fs::write(
+        &list,
+        "2001:2:0:19::1\n# a comment\n2001:2:0:19::5-2001:2:0:19::1\n",
+    )
+    .expect("write hitlist");
+    let list = list.to_str().expect("utf-8 path");
+    let cases: &[(&[&str], &str)] = &[
+        (&["2001:2:0:19::/64", "-p", "80"], "cannot be swept at any rate; list the addresses you want in a hitlist file and pass it with -iL"),
+        (&["2001:2::/48", "-p", "80", "--allow-large"], "covers 2^80 addresses"),
+        (&["2001:2::/129", "-p", "80"], "use /0 to /128"),
+        (&["2001:2::ff-2001:2::1", "-p", "80"], "the first address must not exceed the last"),
+        (&["2001:2::g", "-p", "80"], "bad target \"2001:2::g\""),
+        (&["2001:2::1-fffff", "-p", "80"], "2001:2::1-fffff"),
+        (&["fe80::1%lo", "-p", "80"], "zone (%lo)"),
+        (&["ff02::1", "-p", "80"], "(ff00::/8, multicast): exclude them or pass --allow-reserved"),
+        (&["2001:db8::1", "-p", "80"], "2001:db8::/32, documentation"),
+        (&["3fff::1", "-p", "80"], "3fff::/20, documentation"),
+        (&["::", "-p", "80"], "::/128, unspecified"),
+        (&["::ffff:198.19.0.1", "-p", "80"], "IPv4-mapped"),
+        (&["2001:2::/103", "-p", "80"], "--allow-large"),
+        (&["2001:2::/72", "-p-", "--allow-large", "--dry-run"], "2^64 probes or more"),
+        (&["2001:2::/65", "2001:2:0:0:8000::/65", "-p", "80", "--allow-large", "--dry-run"], "2^64 probes or more"),
+        (&["-iL", list, "-p", "80"], "line 3: bad range"),
+        (&["198.19.0.1", "--exclude", "2001:2::/200"], "2001:2::/200"),
+        (&["2001:2:0:19::1", "--exclude", "2001:2::/48"], "no targets left"),
+    ];
+    for (args, needle) in cases {
+        let out = ns.synscan(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?} -> {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line expected, got {err}"
+        );
+        assert!(
+            err.contains(needle),
+            "{args:?}: {err:?} should name {needle}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed {:?}", out.stdout);
+    }
+    // --allow-reserved lets a reserved block through, as for IPv4.
+    let out = ns.synscan(&["ff02::1", "-p", "80", "--allow-reserved", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(lines(&out), vec!["ff02::1 80"]);
+}
+
+/// Issue #12 item 1: IPv4 and IPv6 targets from the command line, a hitlist and excludes
+/// make one probe list, printed as nmap prints addresses; the IPv4-only order is unchanged.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn dry_run_lists_mixed_ipv4_and_ipv6_targets() {
+    let ns = EmptyNs::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("hitlist.txt");
+    std::fs::write(
+        &list,
+        "# hitlist\n2001:2:0:19::10\n[2001:2:0:19::a:1]  2001:2:0:19:0:0:0:1\n198.19.0.9\n",
+    )
+    .expect("write hitlist");
+    let excludes = dir.path().join("ex.txt");
+    std::fs::write(&excludes, "2001:2:0:19::3\n").expect("write excludes");
+    let args = [
+        "198.19.0.1-2",
+        "2001:2:0:19::1-4",
+        "-iL",
+        list.to_str().expect("utf-8"),
+        "--exclude",
+        "2001:2:0:19::2,198.19.0.2",
+        "--excludefile",
+        excludes.to_str().expect("utf-8"),
+        "-p",
+        "80,443",
+        "--seed",
+        "11",
+        "--dry-run",
+    ];
+    let out = ns.synscan(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = lines(&out);
+    let mut want: Vec<String> = Vec::new();
+    for ip in [
+        "198.19.0.1",
+        "198.19.0.9",
+        "2001:2:0:19::1",
+        "2001:2:0:19::4",
+        "2001:2:0:19::10",
+        "2001:2:0:19::a:1",
+    ] {
+        for port in [80, 443] {
+            want.push(format!("{ip} {port}"));
+        }
+    }
+    let sorted = |v: &[String]| v.iter().cloned().collect::<BTreeSet<_>>();
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    assert_eq!(sorted(&got), sorted(&want));
+    // Same seed, same order; the families are interleaved by the one permutation.
+    assert_eq!(lines(&ns.synscan(&args)), got);
+    let first_v6 = got.iter().position(|l| l.contains(':'));
+    let last_v4 = got.iter().rposition(|l| !l.contains(':'));
+    assert!(first_v6 < last_v4, "not one permutation over both: {got:?}");
+    // -oJ lists the same probes with the address in JSON.
+    let json = dir.path().join("probes.json");
+    let mut json_args = args.to_vec();
+    json_args.extend(["-oJ", json.to_str().expect("utf-8")]);
+    let out = ns.synscan(&json_args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&json).expect("read -oJ");
+    let from_json: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("port").is_some())
+        .map(|v| format!("{} {}", v["ip"].as_str().unwrap_or("?"), v["port"]))
+        .collect();
+    assert_eq!(from_json, got);
+    // Shards of a mixed list are disjoint and cover it.
+    let mut union: Vec<String> = Vec::new();
+    for shard in ["1/3", "2/3", "3/3"] {
+        let mut shard_args = args.to_vec();
+        shard_args.extend(["--shard", shard]);
+        let out = ns.synscan(&shard_args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        union.extend(lines(&out));
+    }
+    assert_eq!(union.len(), got.len());
+    assert_eq!(sorted(&union), sorted(&got));
+    // IPv6 targets are listed, not yet scanned.
+    let out = ns.synscan(&["2001:2:0:19::1", "-p", "80"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
 /// Issue #8 items 3, 8 and 9: each case is refused with exit 2 and one line that contains
 /// the first needle and not the second.
 #[test]
@@ -611,6 +750,11 @@ fn stats_every_prints_status_lines_and_firewall_rule_names_the_ports() {
     assert!(
         text.contains("iptables -A OUTPUT -p tcp --sport 40000:40099 --tcp-flags RST RST -j DROP")
     );
+    // IPv6: the inet table's rule covers it; ip6tables needs its own.
+    assert!(text.contains("# nftables (an inet table: one rule for IPv4 and IPv6):\n"));
+    assert!(text.contains(
+        "\nip6tables -A OUTPUT -p tcp --sport 40000:40099 --tcp-flags RST RST -j DROP\n"
+    ));
 }
 
 #[test]

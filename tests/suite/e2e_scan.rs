@@ -277,7 +277,7 @@ fn rate_auto_grows_on_a_clean_path_and_stays_exact() {
     let err = String::from_utf8_lossy(&out.stderr);
     let pps: u64 = err
         .lines()
-        .find_map(|l| l.strip_prefix("synscan: the adaptive rate ended at "))
+        .find_map(|l| l.strip_prefix("synscan: the adaptive rate settled at "))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no final rate in: {err}"));

@@ -954,3 +954,121 @@ fn a_resumed_scan_checks_its_baseline_against_both_runs() {
         show(&resumed)
     );
 }
+
+/// nmap 7.93's own `-6 -oX` of two hosts of the IPv6 lab (see src/results/tests.rs).
+const NMAP6_XML: &str = include_str!("../data/nmap6_lab.xml");
+
+/// `synscan diff`, `merge` and `check --policy` over nmap -6's XML and a mixed IPv4 + IPv6
+/// NDJSON file: pairs match across formats and families, the merged XML names each
+/// family and validates, and policy blocks apply per family.
+#[test]
+fn diff_merge_and_check_work_on_ipv6_and_mixed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { dir.path().join(n) };
+    let s = |n: &str| p(n).to_string_lossy().into_owned();
+    std::fs::write(p("old.xml"), NMAP6_XML).unwrap();
+    // A day later: ::41 port 80 opened, ::41 port 443 closed, an IPv4 host appears.
+    std::fs::write(
+        p("new.json"),
+        concat!(
+            "{\"ip\":\"2001:2:0:19::41\",\"port\":22,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":64,\"ts\":1796148013}\n",
+            "{\"ip\":\"2001:2:0:19::41\",\"port\":80,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":64,\"ts\":1796148013}\n",
+            "{\"ip\":\"2001:2:0:19::41\",\"port\":443,\"proto\":\"tcp\",\"state\":\"closed\",\"reason\":\"reset\",\"ttl\":64,\"ts\":1796148013}\n",
+            "{\"ip\":\"198.19.0.9\",\"port\":443,\"proto\":\"tcp\",\"state\":\"open\",\"reason\":\"syn-ack\",\"ttl\":64,\"ts\":1796148013}\n",
+        ),
+    )
+    .unwrap();
+    let o = synscan_local(&["diff", &s("old.xml"), &s("new.json")]);
+    assert_eq!(code(&o), Some(1), "{}", show(&o));
+    assert_eq!(
+        text(&o.stdout),
+        format!(
+            "3 change(s) from {} (2026-11-30 18:00 UTC) to {} (2026-12-01 18:00 UTC):\n198.19.0.9\n  443/tcp: unscanned -> open\n2001:2:0:19::41\n  80/tcp: closed -> open\n  443/tcp: open -> closed\n",
+            s("old.xml"),
+            s("new.json")
+        )
+    );
+    // The newer record of each pair wins; ::40 comes from nmap's file only.
+    let m = synscan_local(&[
+        "merge",
+        &s("old.xml"),
+        &s("new.json"),
+        "-oJ",
+        &s("m.json"),
+        "-oX",
+        &s("m.xml"),
+        "--show",
+        "closed,filtered",
+    ]);
+    assert_eq!(code(&m), Some(0), "{}", show(&m));
+    let merged: BTreeSet<(String, u64, String, String)> = read(&p("m.json"))
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["ip"].is_string())
+        .map(|v| {
+            let f = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (
+                f("ip"),
+                v["port"].as_u64().unwrap_or(0),
+                f("state"),
+                f("reason"),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, u64, String, String)> = [
+        ("198.19.0.9", 443, "open", "syn-ack"),
+        ("2001:2:0:19::40", 22, "closed", "reset"),
+        ("2001:2:0:19::40", 80, "closed", "reset"),
+        ("2001:2:0:19::40", 443, "filtered", "no-route"),
+        ("2001:2:0:19::41", 22, "open", "syn-ack"),
+        ("2001:2:0:19::41", 80, "open", "syn-ack"),
+        ("2001:2:0:19::41", 443, "closed", "reset"),
+    ]
+    .iter()
+    .map(|(i, p, st, r)| (i.to_string(), *p, st.to_string(), r.to_string()))
+    .collect();
+    assert_eq!(merged, want);
+    let xml = read(&p("m.xml"));
+    let addresses: Vec<&str> = xml.lines().filter(|l| l.starts_with("<address")).collect();
+    assert_eq!(
+        addresses,
+        [
+            "<address addr=\"198.19.0.9\" addrtype=\"ipv4\"/>",
+            "<address addr=\"2001:2:0:19::40\" addrtype=\"ipv6\"/>",
+            "<address addr=\"2001:2:0:19::41\" addrtype=\"ipv6\"/>",
+        ]
+    );
+    if Path::new(DTD).exists() && on_path("xmllint") {
+        let as_nmap = p("as_nmap.xml");
+        std::fs::write(
+            &as_nmap,
+            xml.replacen("scanner=\"synscan\"", "scanner=\"nmap\"", 1),
+        )
+        .unwrap();
+        let v = Command::new("xmllint")
+            .args(["--noout", "--dtdvalid", DTD, as_nmap.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(v.status.success(), "xmllint: {}", text(&v.stderr));
+    }
+    // The merged XML reads back to the same pairs as the NDJSON.
+    let d = synscan_local(&["diff", &s("m.json"), &s("m.xml")]);
+    assert_eq!(code(&d), Some(0), "{}", show(&d));
+    // A policy with an IPv6 block and an IPv4 block.
+    std::fs::write(
+        p("policy.toml"),
+        "[[allow]]\nname = \"WEB6\"\nhosts = [\"2001:2:0:19::/64\"]\nports = [22, 443]\n\n[[allow]]\nname = \"WEB4\"\nhosts = [\"198.19.0.0/24\"]\nports = [443]\n",
+    )
+    .unwrap();
+    let c = synscan_local(&["check", &s("m.xml"), "--policy", &s("policy.toml")]);
+    assert_eq!(code(&c), Some(1), "{}", show(&c));
+    let violations: Vec<&str> = std::str::from_utf8(&c.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("policy violation:"))
+        .collect();
+    assert_eq!(
+        violations,
+        ["policy violation: 2001:2:0:19::41 port 80/tcp is open; breaks \"default: no [[allow]] rule covers this port\""]
+    );
+}
