@@ -187,9 +187,11 @@ pub struct Args {
     /// Interface to send on [default: the route's].
     #[arg(short = 'e', long = "interface", value_name = "IFACE", help_heading = NETWORK)]
     pub interface: Option<String>,
-    /// Source address of the probes [default: the route's].
+    /// Source address of the probes [default: the route's]; once per family in a scan of
+    /// IPv4 and IPv6 targets.
     #[arg(long = "source-ip", value_name = "IP", help_heading = NETWORK)]
-    pub source_ip: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub source_ip: Vec<String>,
     /// Source port (N) or range (A-B) of the probes.
     #[arg(
         long = "source-port",
@@ -301,6 +303,22 @@ pub struct Args {
     #[arg(long, value_name = "WHAT", hide = true)]
     #[serde(skip)]
     pub generate: Option<String>,
+}
+
+/// A list saved as a list, or as one string (resume files from before --source-ip could be
+/// given once per family).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(s)) => vec![s],
+        Some(OneOrMany::Many(v)) => v,
+    })
 }
 
 /// The clap command behind the help, the man page and the completions.

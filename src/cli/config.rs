@@ -20,9 +20,6 @@ pub const MAX_ADAPTIVE_RETRIES: u32 = 10;
 
 /// Addresses left after excludes above which a scan needs --allow-large (a /8).
 pub const LARGE_SCAN_ADDRESSES: u64 = 1 << 24;
-/// Why a SYN scan of IPv6 targets is refused (until the SYN engine sends IPv6).
-pub const SYN_IPV6_REFUSAL: &str =
-    "IPv6 targets are not scanned yet (only listed by --dry-run): give IPv4 targets";
 /// Why a connect scan of IPv6 targets is refused (until it connects over IPv6).
 pub const CONNECT_IPV6_REFUSAL: &str =
     "IPv6 targets are not scanned yet (only listed by --dry-run): give IPv4 targets";
@@ -74,8 +71,9 @@ pub struct ScanConfig {
     pub dry_run: bool,
     /// -e.
     pub interface: Option<String>,
-    /// --source-ip (IPv4 while the targets are; see [`ScanConfig::source_ipv4`]).
-    pub source_ip: Option<ScopedIp>,
+    /// --source-ip, at most one per family (see [`ScanConfig::source_ipv4`] and
+    /// [`ScanConfig::source_ipv6`]).
+    pub source_ip: Vec<ScopedIp>,
     /// --source-port.
     pub source_ports: Option<SourcePorts>,
     /// --router-mac.
@@ -114,12 +112,17 @@ pub struct ScanConfig {
 }
 
 impl ScanConfig {
-    /// The IPv4 --source-ip (`build` refuses an IPv6 one while the targets are IPv4).
+    /// The IPv4 --source-ip.
     pub fn source_ipv4(&self) -> Option<Ipv4Addr> {
-        match self.source_ip.as_ref().map(|s| s.ip) {
-            Some(std::net::IpAddr::V4(a)) => Some(a),
-            _ => None,
-        }
+        self.source_ip.iter().find_map(|s| match s.ip {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        })
+    }
+
+    /// The IPv6 --source-ip, with its zone when it has one.
+    pub fn source_ipv6(&self) -> Option<&ScopedIp> {
+        self.source_ip.iter().find(|s| s.ip.is_ipv6())
     }
 }
 
@@ -259,6 +262,42 @@ fn parse_source_ip(value: &str) -> Result<ScopedIp, ScanError> {
             "bad --source-ip \"{value}\": use an IPv4 or IPv6 address of this machine (a link-local one with its interface, as in fe80::1%eth0)"
         ))
     })
+}
+
+/// At most one --source-ip per family, each for a family the targets hold, and a zone only
+/// where -e names the same interface.
+fn check_sources(
+    sources: Vec<ScopedIp>,
+    targets: &targets::TargetSet,
+    interface: Option<&str>,
+) -> Result<Vec<ScopedIp>, ScanError> {
+    for (i, s) in sources.iter().enumerate() {
+        let (family, has_targets) = match s.ip {
+            std::net::IpAddr::V4(_) => ("IPv4", !targets.v4.is_empty()),
+            std::net::IpAddr::V6(_) => ("IPv6", !targets.v6.is_empty()),
+        };
+        if sources[..i]
+            .iter()
+            .any(|o| o.ip.is_ipv6() == s.ip.is_ipv6())
+        {
+            return Err(usage(format!(
+                "bad --source-ip \"{s}\": a second {family} source; give --source-ip at most once per family"
+            )));
+        }
+        if !has_targets {
+            return Err(usage(format!(
+                "bad --source-ip \"{s}\": there is no {family} target to send from it; drop it or add {family} targets"
+            )));
+        }
+        if let (Some(zone), Some(iface)) = (&s.zone, interface) {
+            if zone != iface {
+                return Err(usage(format!(
+                    "bad --source-ip \"{s}\": its zone {zone} is not the -e interface {iface}; name the same interface in both"
+                )));
+            }
+        }
+    }
+    Ok(sources)
 }
 
 fn parse_mac(value: &str) -> Result<[u8; 6], ScanError> {
@@ -426,7 +465,7 @@ fn refuse_idle_flags(args: &Args) -> Result<(), ScanError> {
             (args.send_path.is_some(), "--send-path"),
             (args.source_port.is_some(), "--source-port"),
             (args.interface.is_some(), "-e/--interface"),
-            (args.source_ip.is_some(), "--source-ip"),
+            (!args.source_ip.is_empty(), "--source-ip"),
             (args.capture_buffer.is_some(), "--capture-buffer"),
         ];
         if let Some((_, flag)) = raw_only.iter().find(|(given, _)| *given) {
@@ -508,12 +547,9 @@ fn build_targets(
             ports.len()
         )));
     }
-    if !targets.v6.is_empty() && !args.dry_run {
-        return Err(usage(if args.connect {
-            CONNECT_IPV6_REFUSAL.to_string()
-        } else {
-            SYN_IPV6_REFUSAL.to_string()
-        }));
+    // The SYN scan sends IPv6; the connect scan does not yet.
+    if !targets.v6.is_empty() && !args.dry_run && args.connect {
+        return Err(usage(CONNECT_IPV6_REFUSAL.to_string()));
     }
     Ok((targets, hostnames))
 }
@@ -564,12 +600,14 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
         .as_deref()
         .map(|w| parse_seconds("--wait", w))
         .transpose()?;
-    let source_ip = args.source_ip.as_deref().map(parse_source_ip).transpose()?;
-    if let Some(s) = source_ip.as_ref().filter(|s| s.ip.is_ipv6()) {
-        return Err(usage(format!(
-            "bad --source-ip \"{s}\": the targets are IPv4 addresses; an IPv6 source goes with IPv6 targets, which the scan does not send to yet"
-        )));
-    }
+    let source_ip = check_sources(
+        args.source_ip
+            .iter()
+            .map(|s| parse_source_ip(s))
+            .collect::<Result<Vec<_>, _>>()?,
+        &targets,
+        args.interface.as_deref(),
+    )?;
     let send_path = match args.send_path.as_deref() {
         None => None,
         Some("packet") => Some(SendPathChoice::Packet),
@@ -790,20 +828,76 @@ mod tests {
                 Err(format!("bad --source-ip \"{bad}\": use an IPv4 or IPv6 address of this machine (a link-local one with its interface, as in fe80::1%eth0)"))
             );
         }
-        // Parsed, but refused while the targets are IPv4.
+        // One source per family, each for a family the targets hold, a zone matching -e.
+        let v4: Ipv4Addr = "198.19.0.1".parse().unwrap();
+        let v6: std::net::Ipv6Addr = "2001:2:0:19::1".parse().unwrap();
+        let set = |four: bool, six: bool| {
+            targets::TargetSet::from_sets(
+                targets::Ipv4Set::from_ranges(four.then_some((v4, v4))),
+                targets::Ipv6Set::from_ranges(six.then_some((v6, v6))),
+            )
+        };
+        let check = |sources: &[&str], four, six, iface: Option<&str>| {
+            let parsed = sources
+                .iter()
+                .map(|s| ScopedIp::parse(s).unwrap())
+                .collect();
+            check_sources(parsed, &set(four, six), iface).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            check(&["fe80::1%veth0"], true, false, None),
+            Err("bad --source-ip \"fe80::1%veth0\": there is no IPv6 target to send from it; drop it or add IPv6 targets".into())
+        );
+        assert_eq!(
+            check(&["198.18.0.1"], false, true, None),
+            Err("bad --source-ip \"198.18.0.1\": there is no IPv4 target to send from it; drop it or add IPv4 targets".into())
+        );
+        assert_eq!(
+            check(&["2001:2:0:18::1", "2001:2:0:18::3"], true, true, None),
+            Err("bad --source-ip \"2001:2:0:18::3\": a second IPv6 source; give --source-ip at most once per family".into())
+        );
+        assert_eq!(
+            check(&["198.18.0.1", "198.18.0.3"], true, true, None),
+            Err("bad --source-ip \"198.18.0.3\": a second IPv4 source; give --source-ip at most once per family".into())
+        );
+        assert_eq!(
+            check(&["fe80::1%veth9"], false, true, Some("lo")),
+            Err("bad --source-ip \"fe80::1%veth9\": its zone veth9 is not the -e interface lo; name the same interface in both".into())
+        );
+        assert!(check(&["fe80::1%lo"], false, true, Some("lo")).is_ok());
+        assert!(check(&["fe80::1%lo"], false, true, None).is_ok());
+        let both = check(&["2001:2:0:18::1", "198.18.0.1"], true, true, None).unwrap();
+        let cfg = ScanConfig {
+            source_ip: both,
+            ..build(&target_args(&["198.19.0.1"]), "synscan", &no_dns).unwrap()
+        };
+        assert_eq!(cfg.source_ipv4(), Some(Ipv4Addr::new(198, 18, 0, 1)));
+        assert_eq!(
+            cfg.source_ipv6().map(|s| s.ip),
+            Some("2001:2:0:18::1".parse().unwrap())
+        );
+        // Resume files saved --source-ip as one string before it could repeat.
+        let old: Args = serde_json::from_str(r#"{"source_ip": "198.18.0.1"}"#).unwrap();
+        let new: Args = serde_json::from_str(r#"{"source_ip": ["198.18.0.1", "::1"]}"#).unwrap();
+        assert_eq!(
+            (old.source_ip, new.source_ip.len()),
+            (vec!["198.18.0.1".to_string()], 2)
+        );
+        // Through the flags: an IPv6 source with IPv4 targets only is refused.
         let args = Args {
-            source_ip: Some("fe80::1%veth0".into()),
+            source_ip: vec!["fe80::1%veth0".into()],
             ..target_args(&["198.19.0.1"])
         };
         assert_eq!(
             build_err(&args),
-            "bad --source-ip \"fe80::1%veth0\": the targets are IPv4 addresses; an IPv6 source goes with IPv6 targets, which the scan does not send to yet"
+            "bad --source-ip \"fe80::1%veth0\": there is no IPv6 target to send from it; drop it or add IPv6 targets"
         );
         let v4 = Args {
-            source_ip: Some("198.18.0.1".into()),
+            source_ip: vec!["198.18.0.1".into()],
             ..target_args(&["198.19.0.1"])
         };
         let cfg = build(&v4, "synscan", &no_dns).unwrap();
+        assert_eq!(cfg.source_ipv6(), None);
         assert_eq!(cfg.source_ipv4(), Some(Ipv4Addr::new(198, 18, 0, 1)));
     }
 
@@ -966,7 +1060,7 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_targets_are_listed_by_a_dry_run_only() {
+    fn ipv6_targets_are_scanned_by_syn_and_listed_by_a_dry_run() {
         let mixed = &["198.19.0.1", "2001:2:0:19::1-3"];
         let dry = Args {
             dry_run: true,
@@ -974,7 +1068,7 @@ mod tests {
         };
         let cfg = build(&dry, "synscan", &no_dns).unwrap();
         assert_eq!((cfg.targets.v4.len(), cfg.targets.v6.len()), (1, 3));
-        assert_eq!(build_err(&target_args(mixed)), SYN_IPV6_REFUSAL);
+        assert_eq!(build_err(&target_args(mixed)), "accepted");
         let connect = Args {
             connect: true,
             ..target_args(mixed)
@@ -1058,7 +1152,7 @@ mod tests {
             ),
             (
                 Args {
-                    source_ip: Some("127.0.0.1".into()),
+                    source_ip: vec!["127.0.0.1".into()],
                     ..connect()
                 },
                 "--source-ip",

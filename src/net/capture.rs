@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use super::{sock_err, Capture, CaptureFilter, CaptureStats, LinkLayer, NetError, Route};
-use crate::sys::packet::{self, RecvBatch, ETH_P_IP};
+use crate::sys::packet::{self, RecvBatch, ETH_P_ALL, ETH_P_IP, ETH_P_IPV6};
 use crate::sys::rxring::RxRing;
 use crate::sys::{bpf, sock};
 
@@ -22,7 +22,10 @@ pub struct PacketCapture {
 
 /// A socket that receives nothing yet (protocol 0) with the filter attached, so no frame
 /// can arrive unfiltered once it is bound.
-fn open_filtered(route: &Route, filter: &CaptureFilter) -> Result<(OwnedFd, LinkLayer), NetError> {
+fn open_filtered<A>(
+    route: &Route<A>,
+    filter: &CaptureFilter,
+) -> Result<(OwnedFd, LinkLayer), NetError> {
     let hatype = sock::hw_type(&route.iface)
         .map_err(|e| NetError::Setup(format!("interface {}: {e}", route.iface)))?;
     // Ethernet and loopback give a 14-byte header in SOCK_RAW; anything else (tun, ppp,
@@ -32,9 +35,10 @@ fn open_filtered(route: &Route, filter: &CaptureFilter) -> Result<(OwnedFd, Link
         _ => (libc::SOCK_DGRAM, LinkLayer::RawIp),
     };
     let fd = packet::open(ty, 0).map_err(|e| sock_err(e, "opening the capture socket"))?;
-    let prog = bpf::capture_program(
+    let prog = bpf::capture_program_for(
         link.header_len() as u32,
         filter.local_ip,
+        filter.local_ip6,
         filter.first_port,
         filter.last_port,
     );
@@ -45,8 +49,17 @@ fn open_filtered(route: &Route, filter: &CaptureFilter) -> Result<(OwnedFd, Link
     Ok((fd, link))
 }
 
-fn bind(fd: &OwnedFd, route: &Route) -> Result<(), NetError> {
-    packet::bind(fd.as_fd(), ETH_P_IP, route.ifindex).map_err(|e| {
+/// The EtherType the capture binds to: the family it filters for, or every one for both.
+fn protocol(filter: &CaptureFilter) -> u16 {
+    match (filter.local_ip, filter.local_ip6) {
+        (_, None) => ETH_P_IP,
+        (None, Some(_)) => ETH_P_IPV6,
+        (Some(_), Some(_)) => ETH_P_ALL,
+    }
+}
+
+fn bind<A>(fd: &OwnedFd, route: &Route<A>, filter: &CaptureFilter) -> Result<(), NetError> {
+    packet::bind(fd.as_fd(), protocol(filter), route.ifindex).map_err(|e| {
         NetError::Setup(format!(
             "binding the capture socket to {}: {e}",
             route.iface
@@ -61,14 +74,14 @@ fn bind(fd: &OwnedFd, route: &Route) -> Result<(), NetError> {
 impl PacketCapture {
     /// Opens the capture: socket with protocol 0 (receives nothing), filter, then bind; the
     /// kernel buffers up to `rcvbuf_bytes` of frames.
-    pub fn open(
-        route: &Route,
+    pub fn open<A>(
+        route: &Route<A>,
         filter: &CaptureFilter,
         rcvbuf_bytes: usize,
     ) -> Result<PacketCapture, NetError> {
         let (fd, link) = open_filtered(route, filter)?;
         let _ = sock::grow_rcvbuf(fd.as_fd(), i32::try_from(rcvbuf_bytes).unwrap_or(i32::MAX));
-        bind(&fd, route)?;
+        bind(&fd, route, filter)?;
         Ok(PacketCapture {
             fd,
             batch: RecvBatch::new(64, 2048),
@@ -139,8 +152,8 @@ fn ring_geometry(bytes: usize) -> (usize, usize) {
 
 impl RingCapture {
     /// Opens a ring of about `ring_bytes` on the route's interface.
-    pub fn open(
-        route: &Route,
+    pub fn open<A>(
+        route: &Route<A>,
         filter: &CaptureFilter,
         ring_bytes: usize,
     ) -> Result<RingCapture, NetError> {
@@ -149,7 +162,7 @@ impl RingCapture {
         let ring = RxRing::new(fd, block_size, blocks, RING_RETIRE_MS).map_err(|e| {
             NetError::Setup(format!("setting up an RX ring on {}: {e}", route.iface))
         })?;
-        bind(ring.fd(), route)?;
+        bind(ring.fd(), route, filter)?;
         Ok(RingCapture {
             ring,
             link,

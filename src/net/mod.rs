@@ -146,11 +146,14 @@ pub fn resolve_next_hop_mac_v6(
     ndp::resolve_next_hop_mac(route, timeout)
 }
 
-/// What the kernel filter lets through: TCP to our ports on our address, and ICMP unreachables.
+/// What the kernel filter lets through: TCP to our ports on our address of each family the
+/// scan sends, and ICMP / ICMPv6 unreachables. An IPv4-only scan gets the IPv4-only program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CaptureFilter {
-    /// Our address.
-    pub local_ip: Ipv4Addr,
+    /// Our IPv4 address (None: no IPv4 targets).
+    pub local_ip: Option<Ipv4Addr>,
+    /// Our IPv6 address (None: no IPv6 targets).
+    pub local_ip6: Option<Ipv6Addr>,
     /// First of our source ports.
     pub first_port: u16,
     /// Last of our source ports.
@@ -159,8 +162,8 @@ pub struct CaptureFilter {
 
 /// Opens the capture on the route's interface with the kernel BPF filter attached, with
 /// about `buffer_bytes` of kernel buffer for frames not yet read.
-pub fn open_capture(
-    route: &Route,
+pub fn open_capture<A>(
+    route: &Route<A>,
     filter: &CaptureFilter,
     buffer_bytes: usize,
 ) -> Result<Box<dyn Capture>, NetError> {
@@ -190,11 +193,22 @@ pub enum SendPath {
     RawIp,
 }
 
-/// Opens the sender for the route.
+/// Opens the IPv4 sender for the route.
 pub fn open_transmit(route: &Route, path: SendPath) -> Result<Box<dyn Transmit>, NetError> {
+    open_transmit_for(route, path, true, false)
+}
+
+/// Opens a sender for the route that sends the families asked for (a packet socket sends
+/// either; the raw path needs a socket per family).
+pub fn open_transmit_for<A>(
+    route: &Route<A>,
+    path: SendPath,
+    ipv4: bool,
+    ipv6: bool,
+) -> Result<Box<dyn Transmit>, NetError> {
     match path {
         SendPath::Packet { .. } => Ok(Box::new(PacketTransmit::open(route)?)),
-        SendPath::RawIp => Ok(Box::new(RawIpTransmit::open(route)?)),
+        SendPath::RawIp => Ok(Box::new(RawIpTransmit::open_families(route, ipv4, ipv6)?)),
     }
 }
 

@@ -185,7 +185,8 @@ fn collect(
 }
 
 const FILTER: CaptureFilter = CaptureFilter {
-    local_ip: A_IP,
+    local_ip: Some(A_IP),
+    local_ip6: None,
     first_port: 40000,
     last_port: 40010,
 };
@@ -320,7 +321,8 @@ fn loopback_capture_sees_each_reply_once() {
             [0; 6]
         );
         let filter = CaptureFilter {
-            local_ip: lo,
+            local_ip: Some(lo),
+            local_ip6: None,
             first_port: 40000,
             last_port: 40010,
         };

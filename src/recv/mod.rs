@@ -5,8 +5,9 @@ use crate::model::{Reason, ScanStats};
 use crate::net::Capture;
 use crate::probe::ProbeCrafter;
 use crate::state::ReplyEvent;
-use crate::wire::{self, tcp_flags, LinkLayer, Reply};
+use crate::wire::{self, tcp_flags, IpReply, LinkLayer, Reply};
 use crossbeam_channel::Sender;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -21,51 +22,71 @@ pub enum Rejected {
     NotOurs,
 }
 
-/// Turns one captured frame into a verified reply.
+/// Turns one captured frame of either IP family into a verified reply.
 pub fn classify(
     frame: &[u8],
     link: LinkLayer,
     crafter: &ProbeCrafter,
     at: Instant,
 ) -> Result<ReplyEvent, Rejected> {
-    match wire::parse_reply(frame, link) {
+    match wire::parse_ip_reply(frame, link) {
         // Well-formed but not TCP or an ICMP unreachable quoting TCP (e.g. quoting UDP).
         Err(wire::ParseError::Uninteresting) => Err(Rejected::Uninteresting),
         Err(_) => Err(Rejected::Malformed),
-        Ok(Reply::Tcp(t)) => {
-            let reason = if t.flags & tcp_flags::RST != 0 {
-                Reason::Reset
-            } else if t.flags & (tcp_flags::SYN | tcp_flags::ACK)
-                == (tcp_flags::SYN | tcp_flags::ACK)
-            {
-                Reason::SynAck
-            } else {
-                return Err(Rejected::Uninteresting);
-            };
+        Ok(IpReply::V4(Reply::Tcp(t))) => {
+            let reason = tcp_reason(t.flags)?;
             if !crafter.validate_tcp(&t) {
                 return Err(Rejected::NotOurs);
             }
-            Ok(ReplyEvent {
-                ip: t.src,
-                port: t.sport,
-                reason,
-                ttl: t.ttl,
-                at,
-            })
+            Ok(event(IpAddr::V4(t.src), t.sport, reason, t.ttl, at))
         }
-        Ok(Reply::Unreachable(u)) => {
+        Ok(IpReply::V4(Reply::Unreachable(u))) => {
             let reason = Reason::from_icmp_unreachable(u.code).ok_or(Rejected::Uninteresting)?;
             if !crafter.validate_quote(&u.quoted) {
                 return Err(Rejected::NotOurs);
             }
-            Ok(ReplyEvent {
-                ip: u.quoted.dst,
-                port: u.quoted.dport,
-                reason,
-                ttl: u.ttl,
-                at,
-            })
+            let q = u.quoted;
+            Ok(event(IpAddr::V4(q.dst), q.dport, reason, u.ttl, at))
         }
+        Ok(IpReply::V6(Reply::Tcp(t))) => {
+            let reason = tcp_reason(t.flags)?;
+            if !crafter.validate_tcp6(&t) {
+                return Err(Rejected::NotOurs);
+            }
+            Ok(event(IpAddr::V6(t.src), t.sport, reason, t.ttl, at))
+        }
+        Ok(IpReply::V6(Reply::Unreachable(u))) => {
+            let reason = Reason::from_icmpv6_unreachable(u.code).ok_or(Rejected::Uninteresting)?;
+            if !crafter.validate_quote6(&u.quoted) {
+                return Err(Rejected::NotOurs);
+            }
+            let q = u.quoted;
+            Ok(event(IpAddr::V6(q.dst), q.dport, reason, u.ttl, at))
+        }
+    }
+}
+
+/// What a TCP reply to our SYN says: RST (closed) or SYN/ACK (open); anything else is not
+/// an answer.
+#[inline]
+fn tcp_reason(flags: u8) -> Result<Reason, Rejected> {
+    if flags & tcp_flags::RST != 0 {
+        Ok(Reason::Reset)
+    } else if flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK) {
+        Ok(Reason::SynAck)
+    } else {
+        Err(Rejected::Uninteresting)
+    }
+}
+
+#[inline]
+fn event(ip: IpAddr, port: u16, reason: Reason, ttl: u8, at: Instant) -> ReplyEvent {
+    ReplyEvent {
+        ip,
+        port,
+        reason,
+        ttl,
+        at,
     }
 }
 
@@ -269,7 +290,7 @@ mod tests {
 
     fn event(ip: Ipv4Addr, port: u16, reason: Reason, ttl: u8) -> Result<ReplyEvent, Rejected> {
         Ok(ReplyEvent {
-            ip,
+            ip: IpAddr::V4(ip),
             port,
             reason,
             ttl,
@@ -718,6 +739,273 @@ mod tests {
         q.extend_from_slice(&p[20..28]);
         let f = unreachable(&c, GW, 10, &q);
         assert_eq!(run(&c, &f), event(T, PORT, Reason::HostProhibited, 250));
+    }
+
+    mod ipv6 {
+        use super::*;
+        use crate::probe::Ipv6Source;
+        use crate::wire::build::{icmpv6_unreachable_frame, tcp6_frame_with_options};
+        use crate::wire::icmpv6::unreachable as code6;
+        use std::net::Ipv6Addr;
+
+        fn a(s: &str) -> Ipv6Addr {
+            s.parse().unwrap()
+        }
+        fn us6() -> Ipv6Addr {
+            a("2001:2:0:18::1")
+        }
+        fn t6() -> Ipv6Addr {
+            a("2001:2:0:19::a")
+        }
+
+        pub(super) fn dual(link: LinkLayer) -> ProbeCrafter {
+            crafter(link).with_ipv6(Ipv6Source {
+                src_ip: us6(),
+                dst_mac: [2, 0, 0, 0, 0, 6],
+            })
+        }
+
+        fn spec6(c: &ProbeCrafter, flags: u8, ack_delta: u32) -> TcpSegment<Ipv6Addr> {
+            TcpSegment {
+                src: t6(),
+                dst: us6(),
+                sport: PORT,
+                dport: c.source_port6(t6(), PORT).unwrap(),
+                seq: 0x7777_0000,
+                ack: c
+                    .sequence6(t6(), PORT)
+                    .unwrap()
+                    .wrapping_add(1)
+                    .wrapping_add(ack_delta),
+                flags,
+                ttl: 61,
+                window: 64240,
+            }
+        }
+
+        fn frame6(link: LinkLayer, s: &TcpSegment<Ipv6Addr>) -> Vec<u8> {
+            tcp6_frame_with_options(link, [2, 0, 0, 0, 0, 6], [2, 0, 0, 0, 0, 1], s, &MSS)
+        }
+
+        fn ev6(ip: Ipv6Addr, reason: Reason, ttl: u8) -> Result<ReplyEvent, Rejected> {
+            Ok(ReplyEvent {
+                ip: IpAddr::V6(ip),
+                port: PORT,
+                reason,
+                ttl,
+                at: at(),
+            })
+        }
+
+        /// Our IPv6 probe of (t6, PORT), IPv6 header first.
+        fn probe6(c: &ProbeCrafter) -> Vec<u8> {
+            let mut buf = vec![0u8; c.max_frame_len()];
+            let len = c.craft6(&mut buf, t6(), PORT);
+            buf.truncate(len);
+            buf.split_off(c.params().link.header_len())
+        }
+
+        fn unreach6(c: &ProbeCrafter, from: Ipv6Addr, code: u8, quote: &[u8]) -> Vec<u8> {
+            let link = c.params().link;
+            let (m1, m2) = ([2, 0, 0, 0, 0, 6], [2, 0, 0, 0, 0, 1]);
+            icmpv6_unreachable_frame(link, m1, m2, from, us6(), code, 250, quote)
+        }
+
+        /// `f` (an Ethernet IPv6 frame) with extension headers `ext` (each whole, its first
+        /// byte set to the next header as it is chained) before the upper layer.
+        fn with_extensions(f: &[u8], ext: &[&[u8]]) -> Vec<u8> {
+            let mut g = f[..54].to_vec();
+            let next = g[20];
+            let kinds = [0u8, 60, 43];
+            g[20] = kinds[0];
+            let mut body = Vec::new();
+            for (i, e) in ext.iter().enumerate() {
+                let mut e = e.to_vec();
+                e[0] = if i + 1 == ext.len() {
+                    next
+                } else {
+                    kinds[i + 1]
+                };
+                body.extend_from_slice(&e);
+            }
+            g.extend_from_slice(&body);
+            g.extend_from_slice(&f[54..]);
+            let len = u16::from_be_bytes([g[18], g[19]]) + body.len() as u16;
+            g[18..20].copy_from_slice(&len.to_be_bytes());
+            g
+        }
+
+        #[test]
+        fn genuine_ipv6_replies_are_accepted() {
+            for link in [LinkLayer::Ethernet, LinkLayer::RawIp] {
+                let c = dual(link);
+                let open = frame6(link, &spec6(&c, SYN | ACK, 0));
+                assert_eq!(run(&c, &open), ev6(t6(), Reason::SynAck, 61));
+                let closed = frame6(link, &spec6(&c, RST | ACK, 0));
+                assert_eq!(run(&c, &closed), ev6(t6(), Reason::Reset, 61));
+                // IPv4 replies still pass beside them.
+                let v4 = frame(link, &spec(&c, SYN | ACK, 0));
+                assert_eq!(run(&c, &v4), event(T, PORT, Reason::SynAck, 61));
+                // An IPv4-only scan takes no IPv6 reply, an IPv6-only one no IPv4 reply.
+                assert_eq!(run(&crafter(link), &open), Err(Rejected::NotOurs));
+                let only6 = dual(link).without_ipv4();
+                assert_eq!(run(&only6, &v4), Err(Rejected::NotOurs));
+                assert_eq!(run(&only6, &open), ev6(t6(), Reason::SynAck, 61));
+            }
+        }
+
+        #[test]
+        fn wrong_cookie_flags_or_addresses_are_not_ours() {
+            let c = dual(LinkLayer::Ethernet);
+            for delta in [u32::MAX, 1, 0x8000_0000] {
+                let f = frame6(LinkLayer::Ethernet, &spec6(&c, SYN | ACK, delta));
+                assert_eq!(run(&c, &f), Err(Rejected::NotOurs), "{delta:#x}");
+            }
+            let good = spec6(&c, SYN | ACK, 0);
+            for s in [
+                TcpSegment {
+                    src: a("2001:2:0:19::b"),
+                    ..good
+                },
+                TcpSegment {
+                    dst: a("2001:2:0:18::2"),
+                    ..good
+                },
+                TcpSegment {
+                    sport: PORT + 1,
+                    ..good
+                },
+                TcpSegment {
+                    dport: good.dport ^ 1,
+                    ..good
+                },
+            ] {
+                let f = frame6(LinkLayer::Ethernet, &s);
+                assert_eq!(run(&c, &f), Err(Rejected::NotOurs), "{s:?}");
+            }
+            for flags in [ACK, SYN, FIN | ACK, 0] {
+                let f = frame6(LinkLayer::Ethernet, &spec6(&c, flags, 0));
+                assert_eq!(run(&c, &f), Err(Rejected::Uninteresting), "{flags:#x}");
+            }
+            // The IPv4-mapped form of an IPv4 target is another address.
+            let mapped = TcpSegment {
+                src: a("::ffff:198.19.4.10"),
+                ..good
+            };
+            assert_eq!(
+                run(&c, &frame6(LinkLayer::Ethernet, &mapped)),
+                Err(Rejected::NotOurs)
+            );
+        }
+
+        #[test]
+        fn extension_headers_are_skipped_and_truncated_chains_malformed() {
+            let c = dual(LinkLayer::Ethernet);
+            let f = frame6(LinkLayer::Ethernet, &spec6(&c, SYN | ACK, 0));
+            let opts: [u8; 8] = [0, 0, 1, 4, 0, 0, 0, 0]; // PadN
+            let routing: [u8; 8] = [0, 0, 0, 0, 0, 0, 0, 0];
+            let g = with_extensions(&f, &[&opts, &opts, &routing]);
+            assert_eq!(run(&c, &g), ev6(t6(), Reason::SynAck, 61));
+            // The same chain with a forged ack is still rejected.
+            let forged = frame6(LinkLayer::Ethernet, &spec6(&c, SYN | ACK, 3));
+            assert_eq!(
+                run(&c, &with_extensions(&forged, &[&opts])),
+                Err(Rejected::NotOurs)
+            );
+            // Cut anywhere in the chain or the TCP header: malformed, never accepted.
+            for len in 14..g.len() {
+                let mut h = g[..len].to_vec();
+                if len >= 20 {
+                    // The IPv6 payload length agrees with the cut.
+                    let payload = (len.saturating_sub(54)) as u16;
+                    h[18..20].copy_from_slice(&payload.to_be_bytes());
+                }
+                assert_eq!(run(&c, &h), Err(Rejected::Malformed), "{len}");
+            }
+            // An extension header claiming more than the packet holds.
+            let mut h = g.clone();
+            h[55] = 200;
+            assert_eq!(run(&c, &h), Err(Rejected::Malformed));
+            // A first fragment (more to come) is never read as TCP; a later one neither.
+            for offset_m in [[0u8, 1], [1, 0x10]] {
+                let frag: [u8; 8] = [0, 0, offset_m[0], offset_m[1], 0, 0, 0, 7];
+                let mut h = with_extensions(&f, &[&frag]);
+                h[20] = 44;
+                assert_eq!(run(&c, &h), Err(Rejected::Malformed), "{offset_m:?}");
+            }
+        }
+
+        #[test]
+        fn icmpv6_unreachable_quoting_our_probe_is_filtered_with_nmap_reasons() {
+            for link in [LinkLayer::Ethernet, LinkLayer::RawIp] {
+                let c = dual(link);
+                let p = probe6(&c);
+                let named = [
+                    (code6::NO_ROUTE, "no-route"),
+                    (code6::ADMIN_PROHIBITED, "admin-prohibited"),
+                    (code6::ADDRESS, "host-unreach"),
+                    (code6::PORT, "port-unreach"),
+                    (code6::REJECT_ROUTE, "reject-route"),
+                ];
+                let router = a("2001:2:0:18::fe");
+                for (code, name) in named {
+                    let reason = Reason::from_icmpv6_unreachable(code).unwrap();
+                    assert_eq!(reason.as_str(), name);
+                    for (from, quote) in [(t6(), &p[..]), (router, &p[..48])] {
+                        let f = unreach6(&c, from, code, quote);
+                        assert_eq!(run(&c, &f), ev6(t6(), reason, 250), "code {code}");
+                    }
+                }
+                // Codes that say nothing about the port.
+                for code in [7u8, 8, 255] {
+                    let f = unreach6(&c, router, code, &p);
+                    assert_eq!(run(&c, &f), Err(Rejected::Uninteresting), "code {code}");
+                }
+            }
+        }
+
+        #[test]
+        fn bogus_icmpv6_quotes_are_rejected() {
+            let c = dual(LinkLayer::Ethernet);
+            let p = probe6(&c);
+            let router = a("2001:2:0:18::fe");
+            let patched = |at: usize, bytes: &[u8]| {
+                let mut q = p.clone();
+                q[at..at + bytes.len()].copy_from_slice(bytes);
+                run(&c, &unreach6(&c, router, code6::ADMIN_PROHIBITED, &q))
+            };
+            let seq = c.sequence6(t6(), PORT).unwrap();
+            let sport = c.source_port6(t6(), PORT).unwrap();
+            // Sequence, source port, our address, the target, the target port.
+            assert_eq!(
+                patched(44, &seq.wrapping_add(1).to_be_bytes()),
+                Err(Rejected::NotOurs)
+            );
+            assert_eq!(
+                patched(40, &(sport ^ 1).to_be_bytes()),
+                Err(Rejected::NotOurs)
+            );
+            assert_eq!(patched(8, &router.octets()), Err(Rejected::NotOurs));
+            assert_eq!(
+                patched(24, &a("2001:2:0:19::b").octets()),
+                Err(Rejected::NotOurs)
+            );
+            assert_eq!(
+                patched(42, &(PORT + 1).to_be_bytes()),
+                Err(Rejected::NotOurs)
+            );
+            // Quoting UDP: not a probe of ours; an IPv4 header behind ICMPv6: broken.
+            assert_eq!(patched(6, &[17]), Err(Rejected::Uninteresting));
+            assert_eq!(patched(0, &[0x45]), Err(Rejected::Malformed));
+            // Too short to hold ports and sequence.
+            for len in [0, 39, 40, 47] {
+                let f = unreach6(&c, router, code6::PORT, &p[..len]);
+                assert_eq!(run(&c, &f), Err(Rejected::Malformed), "quote of {len}");
+            }
+            // An IPv4 quote of the IPv6 probe's cookie under ICMPv4 is not ours either.
+            let v4 = unreachable(&c, GW, 13, &probe(&c));
+            assert_eq!(run(&c, &v4), event(T, PORT, Reason::AdminProhibited, 250));
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::send::pace::{Pacer, ThreadPacer};
 use crate::send::SendCounters;
 use crate::state::window::WindowTable;
 use crate::state::ReplyEvent;
-use crate::targets::{ipv4_only, ProbeOrder};
+use crate::targets::ProbeOrder;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -186,7 +186,7 @@ impl ProbeModule for ConnectModule<'_> {
             };
             self.recv_counters.count_reply(reason);
             let ev = ReplyEvent {
-                ip: ipv4_only(ip),
+                ip,
                 port,
                 reason,
                 ttl: 0,

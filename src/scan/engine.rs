@@ -407,6 +407,71 @@ mod tests {
         }
     }
 
+    /// IPv4 hosts 198.19.0.0-31 and IPv6 hosts 2001:2:0:19::0-1f in one order, one scan:
+    /// every pair decided once, each family's answers as its responder scripted them.
+    #[test]
+    fn a_mixed_list_is_scanned_in_one_order() {
+        use crate::probe::Ipv6Source;
+        use crate::targets::{Ipv6Set, TargetSet};
+        use std::net::{IpAddr, Ipv6Addr};
+        let h6 = |i: u8| Ipv6Addr::new(0x2001, 2, 0, 0x19, 0, 0, 0, u16::from(i));
+        for link in [LinkLayer::RawIp, LinkLayer::Ethernet] {
+            let mut r = Responder::new().default_behaviour(Behaviour::Closed);
+            for i in 0..32 {
+                r = r.open(host(i), 22).dropped(host(i), 443).open(h6(i), 22);
+                // ICMPv6 administratively prohibited on odd IPv6 hosts' 443, silence on even.
+                r = match i % 2 {
+                    1 => r.unreachable(h6(i), 443, 1),
+                    _ => r.dropped(h6(i), 443),
+                };
+            }
+            let targets = TargetSet::from_sets(
+                Ipv4Set::from_ranges([(host(0), host(31))]),
+                Ipv6Set::from_ranges([(h6(0), h6(31))]),
+            );
+            let ports = PortSet::from_ranges([(22, 22), (80, 80), (443, 443)]);
+            let mut p = params(RetryPolicy::Fixed(1), 17);
+            p.order = ProbeOrder::new(ProbeSpace::new(targets, ports), 17, Shard::WHOLE);
+            p.crafter = ProbeCrafter::new(ProbeParams {
+                link,
+                ..p.crafter.params().clone()
+            })
+            .with_ipv6(Ipv6Source {
+                src_ip: "2001:2:0:18::1".parse().unwrap(),
+                dst_mac: [2, 0, 0, 0, 0, 6],
+            });
+            let (mut tx, mut rx) = memory_network(r, link);
+            let mut results: Vec<PortResult> = Vec::new();
+            let report = run(
+                p,
+                vec![&mut tx],
+                &mut rx,
+                &mut results,
+                &AtomicBool::new(false),
+            )
+            .expect("run");
+            assert!(report.complete);
+            let by_pair: BTreeMap<_, _> = results.iter().map(|r| ((r.ip, r.port), r)).collect();
+            assert_eq!((by_pair.len(), results.len()), (192, 192));
+            for ((ip, port), res) in &by_pair {
+                let want = match (ip, port) {
+                    (_, 22) => (PortState::Open, Reason::SynAck),
+                    (_, 80) => (PortState::Closed, Reason::Reset),
+                    (IpAddr::V6(a), 443) if a.segments()[7] % 2 == 1 => {
+                        (PortState::Filtered, Reason::AdminProhibited)
+                    }
+                    _ => (PortState::Filtered, Reason::NoResponse),
+                };
+                assert_eq!((res.state, res.reason), want, "{link:?} {ip}:{port}");
+            }
+            let v6 = results.iter().filter(|r| r.ip.is_ipv6()).count();
+            assert_eq!(v6, 96);
+            // 32 + 16 silent probes sent twice; nothing failed the cookie.
+            assert_eq!(report.stats.packets_sent, 192 + 48);
+            assert_eq!((report.stats.not_ours, report.stats.malformed), (0, 0));
+        }
+    }
+
     #[test]
     fn a_stop_before_the_start_sends_nothing_new() {
         let (mut tx, mut rx) = memory_network(responder(), LinkLayer::RawIp);

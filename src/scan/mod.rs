@@ -83,15 +83,8 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     announce(cfg, &order);
     let mut slot = prepare_privilege_drop(cfg, order.len())?;
     let helper = start_hand_off_helper(cfg)?;
-    // Config refuses IPv6 targets for the SYN scan until its IPv6 path lands.
-    let first = match cfg.targets.nth(0) {
-        Some(std::net::IpAddr::V4(ip)) => ip,
-        Some(std::net::IpAddr::V6(_)) => {
-            return Err(ScanError::usage(crate::cli::config::SYN_IPV6_REFUSAL))
-        }
-        None => return Err(ScanError::usage("no targets to scan")),
-    };
-    let route = net::route_to(first, cfg.interface.as_deref(), cfg.source_ipv4())?;
+    let hops = NextHops::find(cfg)?;
+    let route = hops.link();
     let source_ports = match cfg.source_ports {
         Some(p) => {
             if let Some(w) = crate::probe::kernel_ports::KernelPorts::read()
@@ -103,22 +96,41 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         }
         None => SourcePorts::system_default(),
     };
-    let path = match (cfg.send_path, route.is_loopback) {
-        (Some(SendPathChoice::RawIp), _) | (None, true) => SendPath::RawIp,
+    let raw = match (cfg.send_path, route.is_loopback) {
+        (Some(SendPathChoice::RawIp), _) | (None, true) => true,
         (Some(SendPathChoice::Packet), true) => {
             return Err(ScanError::usage(
                 "--send-path packet does not work on loopback: use --send-path raw",
             ))
         }
-        (_, false) => SendPath::Packet {
-            dst_mac: match cfg.router_mac {
-                Some(mac) => mac,
-                None => net::resolve_next_hop_mac(&route, Duration::from_secs(3))?,
-            },
-        },
+        (_, false) => false,
     };
+    // Each family's next hop (the IPv4 and IPv6 routers may be different boxes).
+    let wait_mac = Duration::from_secs(3);
+    let (mut mac4, mut mac6) = ([0u8; 6], [0u8; 6]);
+    if !raw {
+        if let Some(r) = &hops.v4 {
+            mac4 = match cfg.router_mac {
+                Some(mac) => mac,
+                None => net::resolve_next_hop_mac(r, wait_mac)?,
+            };
+        }
+        if let Some(r) = &hops.v6 {
+            mac6 = match cfg.router_mac {
+                Some(mac) => mac,
+                None => net::resolve_next_hop_mac_v6(r, wait_mac)?,
+            };
+        }
+    }
+    let path = if raw {
+        SendPath::RawIp
+    } else {
+        SendPath::Packet { dst_mac: mac4 }
+    };
+    let local6 = hops.v6.as_ref().map(|r| r.source_ip);
     let filter = CaptureFilter {
-        local_ip: route.source_ip,
+        local_ip: hops.v4.as_ref().map(|r| r.source_ip),
+        local_ip6: local6,
         first_port: source_ports.first,
         last_port: source_ports.last(),
     };
@@ -127,23 +139,36 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut transmits = Vec::new();
     for _ in 0..pacer.sender_threads(cores) {
-        transmits.push(net::open_transmit(&route, path)?);
+        transmits.push(net::open_transmit_for(
+            &route,
+            path,
+            hops.v4.is_some(),
+            hops.v6.is_some(),
+        )?);
     }
     let link = transmits[0].link();
-    let dst_mac = match path {
-        SendPath::Packet { dst_mac } => dst_mac,
-        SendPath::RawIp => [0; 6],
-    };
     // The cookie key mixes fresh randomness with the seed: knowing the seed printed on the
     // terminal must not let anyone forge replies.
-    let crafter = ProbeCrafter::new(ProbeParams {
+    let mut crafter = ProbeCrafter::new(ProbeParams {
         link,
         src_mac: route.source_mac,
-        dst_mac,
-        src_ip: route.source_ip,
+        dst_mac: mac4,
+        src_ip: hops
+            .v4
+            .as_ref()
+            .map_or(std::net::Ipv4Addr::UNSPECIFIED, |r| r.source_ip),
         source_ports,
         key: [cfg.seed ^ rand::random::<u64>(), rand::random::<u64>()],
     });
+    if let Some(src_ip) = local6 {
+        crafter = crafter.with_ipv6(crate::probe::Ipv6Source {
+            src_ip,
+            dst_mac: mac6,
+        });
+    }
+    if hops.v4.is_none() {
+        crafter = crafter.without_ipv4();
+    }
     let info = scan_info(cfg, &order, "syn");
     let mut findings = Findings::new(cfg);
     let mut outputs = open_outputs(cfg, &info, &mut findings)?;
@@ -176,6 +201,65 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     let watch = sinks.findings.watch.take();
     let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
     hand_off(cfg, code, open, helper)
+}
+
+/// Where a SYN scan's probes leave: the kernel's route to the first target of each family
+/// the targets hold (-e and --source-ip override its choices), on one interface.
+struct NextHops {
+    v4: Option<net::Route>,
+    v6: Option<net::Route<std::net::Ipv6Addr>>,
+}
+
+impl NextHops {
+    fn find(cfg: &ScanConfig) -> Result<NextHops, ScanError> {
+        let iface = cfg.interface.as_deref();
+        let v4 = match cfg.targets.v4.nth(0) {
+            Some(first) => Some(net::route_to(first, iface, cfg.source_ipv4())?),
+            None => None,
+        };
+        let v6 = match cfg.targets.v6.nth(0) {
+            Some(first) => {
+                let source = cfg.source_ipv6();
+                // A link-local source names its interface; -e wins (config checked they agree).
+                let zone = iface.or(source.and_then(|s| s.zone.as_deref()));
+                let ip = source.and_then(|s| match s.ip {
+                    std::net::IpAddr::V6(a) => Some(a),
+                    std::net::IpAddr::V4(_) => None,
+                });
+                Some(net::route_to_v6(first, zone, ip)?)
+            }
+            None => None,
+        };
+        if let (Some(a), Some(b)) = (&v4, &v6) {
+            if a.ifindex != b.ifindex {
+                return Err(ScanError::usage(format!(
+                    "the IPv4 targets are routed through {} and the IPv6 targets through {}: one scan sends on one interface; pick it with -e, or scan each family in its own run",
+                    a.iface, b.iface
+                )));
+            }
+        }
+        if v4.is_none() && v6.is_none() {
+            return Err(ScanError::usage("no targets to scan"));
+        }
+        Ok(NextHops { v4, v6 })
+    }
+
+    /// The interface both families share, as a route without addresses.
+    fn link(&self) -> net::Route<()> {
+        let strip = |iface: &str, ifindex, source_mac, is_loopback| net::Route {
+            iface: iface.to_string(),
+            ifindex,
+            source_ip: (),
+            source_mac,
+            next_hop: (),
+            is_loopback,
+        };
+        match (&self.v4, &self.v6) {
+            (Some(r), _) => strip(&r.iface, r.ifindex, r.source_mac, r.is_loopback),
+            (None, Some(r)) => strip(&r.iface, r.ifindex, r.source_mac, r.is_loopback),
+            (None, None) => strip("", 0, [0; 6], false),
+        }
+    }
 }
 
 /// Opens the outputs (on resume: cut back to the checkpoint, grouped ones rewritten with

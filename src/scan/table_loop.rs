@@ -113,7 +113,7 @@ impl Recorder<'_> {
     /// A verified answer; decides its probe unless it is a duplicate, late, or for a pair
     /// outside this scan's order (or shard).
     pub fn replied(&mut self, ev: &ReplyEvent, wall: SystemTime) {
-        let position = self.order.position_of(ev.ip.into(), ev.port);
+        let position = self.order.position_of(ev.ip, ev.port);
         self.replied_at(ev, position, wall);
     }
 
@@ -463,7 +463,7 @@ mod tests {
                     Reason::Reset
                 };
                 let ev = ReplyEvent {
-                    ip: crate::targets::ipv4_only(ip),
+                    ip,
                     port,
                     reason,
                     ttl: 64,

@@ -166,7 +166,10 @@ impl ProbeTable {
 
     /// Decides a probe from a verified reply; duplicates and late replies are ignored.
     pub fn on_reply(&mut self, ev: &ReplyEvent, now: SystemTime) -> ReplyOutcome {
-        let Some(entry) = self.entries.remove(&key(ev.ip, ev.port)) else {
+        let Some(entry) = self
+            .entries
+            .remove(&key(crate::targets::ipv4_only(ev.ip), ev.port))
+        else {
             self.stats.ignored_replies += 1;
             return ReplyOutcome::Ignored;
         };
@@ -184,7 +187,7 @@ impl ProbeTable {
         }
         ReplyOutcome::Decided {
             result: PortResult {
-                ip: ev.ip.into(),
+                ip: ev.ip,
                 port: ev.port,
                 state: ev.reason.state(),
                 reason: ev.reason,
@@ -311,7 +314,7 @@ mod tests {
 
     fn reply(port: u16, reason: Reason, at: Instant) -> ReplyEvent {
         ReplyEvent {
-            ip: A,
+            ip: A.into(),
             port,
             reason,
             ttl: 64,
@@ -523,7 +526,7 @@ mod tests {
         let mut t = table(1);
         t.on_sent(A, 80, t0, 0);
         let stranger = ReplyEvent {
-            ip: Ipv4Addr::new(198, 19, 0, 2),
+            ip: Ipv4Addr::new(198, 19, 0, 2).into(),
             ..reply(80, Reason::SynAck, t0)
         };
         assert_eq!(t.on_reply(&stranger, wall), ReplyOutcome::Ignored);

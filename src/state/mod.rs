@@ -14,14 +14,14 @@ pub(crate) mod window;
 pub(crate) use hash_table::ProbeTable;
 
 use crate::model::{PortResult, PortState, Reason};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
 /// A verified reply to one of our probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplyEvent {
     /// The target address.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// The target port.
     pub port: u16,
     /// What the reply says.

@@ -380,7 +380,7 @@ impl WindowTable {
         self.forget();
         ReplyOutcome::Decided {
             result: PortResult {
-                ip: ev.ip.into(),
+                ip: ev.ip,
                 port: ev.port,
                 state: ev.reason.state(),
                 reason: ev.reason,
@@ -562,7 +562,7 @@ mod tests {
     fn reply(p: u64, reason: Reason, at: Instant) -> ReplyEvent {
         let (ip, port) = pair(p);
         ReplyEvent {
-            ip,
+            ip: ip.into(),
             port,
             reason,
             ttl: 64,

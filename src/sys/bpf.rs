@@ -136,14 +136,57 @@ pub fn capture_program(link_len: u32, local: Ipv4Addr, first: u16, last: u16) ->
     finish(b, accept, reject)
 }
 
+/// The capture filter for the families a scan sends: the IPv4-only program (byte for byte
+/// `capture_program`) when there is no IPv6 address, the IPv6-only one when there is no IPv4
+/// address, the dual one for both, and a program that rejects everything for neither.
+pub fn capture_program_for(
+    link_len: u32,
+    local4: Option<Ipv4Addr>,
+    local6: Option<Ipv6Addr>,
+    first: u16,
+    last: u16,
+) -> Vec<Insn> {
+    match (local4, local6) {
+        (Some(v4), None) => capture_program(link_len, v4, first, last),
+        (Some(v4), Some(v6)) => capture_program_dual(link_len, v4, v6, first, last),
+        (None, Some(v6)) => capture_program_v6(link_len, v6, first, last),
+        (None, None) => vec![Insn {
+            code: RET | K,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }],
+    }
+}
+
+/// The IPv6-only capture filter: IPv6 as `capture_program_dual` passes it, and nothing else.
+pub fn capture_program_v6(link_len: u32, local6: Ipv6Addr, first: u16, last: u16) -> Vec<Insn> {
+    let l = link_len;
+    let mut b = Builder::new();
+    let accept = b.label();
+    let reject = b.label();
+    let v6 = b.label();
+    if l >= ethernet::HEADER_LEN as u32 {
+        b.op(LD | H | ABS, l - 2);
+        b.jump(JEQ, u32::from(ethertype::IPV6), v6, reject);
+    } else {
+        let maybe6 = b.label();
+        b.op(LD | B | ABS, at(l, ipv6::field::VER_TC_FLOW.start));
+        b.jump(JGE, 0x60, maybe6, reject);
+        b.bind(maybe6);
+        b.jump(JGT, 0x6f, reject, v6);
+    }
+    b.bind(v6);
+    ipv6_branch(&mut b, l, local6, first, last, accept, reject);
+    finish(b, accept, reject)
+}
+
 /// The capture filter for both families: IPv4 as `capture_program` passes it, and IPv6 to
 /// `local6` carrying TCP with destination port in `first..=last` or an ICMPv6 destination
 /// unreachable. An IPv6 packet to `local6` whose next header is an extension header
 /// (hop-by-hop, routing, fragment, destination options) is passed too: classic BPF cannot
 /// walk the chain, the parser does (bounded) and the cookie decides. Ethernet frames are
 /// told apart by EtherType, raw IP ones (`link_len` 0) by the version nibble.
-// Unused until the scan captures IPv6 (issue #12 wires it in net::capture).
-#[allow(dead_code)]
 pub fn capture_program_dual(
     link_len: u32,
     local4: Ipv4Addr,
@@ -224,7 +267,6 @@ fn ipv4_branch(
 
 /// IPv6 at offset `l`, to `local`: TCP with destination port in `first..=last`, ICMPv6
 /// destination unreachable, or an extension header first (left to the parser).
-#[allow(dead_code)]
 fn ipv6_branch(
     b: &mut Builder,
     l: u32,
@@ -595,6 +637,60 @@ mod tests {
             assert_eq!(run(&raw, &f), 0, "{version:#x}");
         }
         assert_eq!(run(&raw, &[]), 0);
+    }
+
+    #[test]
+    fn the_program_follows_the_families_scanned() {
+        let local6 = local6();
+        for l in [14u32, 0] {
+            // IPv4 alone: the IPv4 program itself, byte for byte.
+            assert_eq!(
+                capture_program_for(l, Some(LOCAL), None, 1, 9),
+                capture_program(l, LOCAL, 1, 9)
+            );
+            assert_eq!(
+                capture_program_for(l, Some(LOCAL), Some(local6), 1, 9),
+                capture_program_dual(l, LOCAL, local6, 1, 9)
+            );
+            assert_eq!(
+                capture_program_for(l, None, None, 1, 9),
+                vec![Insn {
+                    code: RET | K,
+                    jt: 0,
+                    jf: 0,
+                    k: 0
+                }]
+            );
+        }
+        // IPv6 alone: what the dual program passes of IPv6, and no IPv4 at all.
+        for (l, cut) in [(14u32, 0usize), (0, 14)] {
+            let only6 = capture_program_for(l, None, Some(local6), 40000, 40999);
+            let dual = capture_program_dual(l, LOCAL, local6, 40000, 40999);
+            let mut frames = vec![
+                frame6(6, local6, &tcp(443, 40000)),
+                frame6(6, local6, &tcp(443, 41000)),
+                frame6(58, local6, &icmp(1)),
+                frame6(58, local6, &icmp(3)),
+                frame6(43, local6, &tcp(443, 1)),
+                frame6(6, "2001:2:0:18::2".parse().unwrap(), &tcp(443, 40000)),
+                frame6(17, local6, &tcp(443, 40000)),
+            ];
+            for f in &frames {
+                assert_eq!(run(&only6, &f[cut..]), run(&dual, &f[cut..]), "{f:?}");
+            }
+            assert_eq!(run(&only6, &frames[0][cut..]), ACCEPT_LEN);
+            for f in [
+                frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40000)),
+                frame(0x0800, 1, LOCAL, 0, 0, &icmp(3)),
+            ] {
+                assert_eq!(run(&dual, &f[cut..]), ACCEPT_LEN);
+                assert_eq!(run(&only6, &f[cut..]), 0);
+            }
+            // Another version nibble or EtherType.
+            frames[0][12..14].copy_from_slice(&[0x08, 0x06]);
+            frames[0][14] = 0x50;
+            assert_eq!(run(&only6, &frames[0][cut..]), 0);
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use pnet::packet::tcp::TcpPacket;
 use pnet::packet::vlan::VlanPacket;
 use pnet::packet::Packet;
 use proptest::prelude::*;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 use synscan::model::Reason;
 use synscan::probe::{ProbeCrafter, ProbeParams, SourcePorts};
@@ -71,6 +71,9 @@ fn oracle_ip(frame: &[u8], link: LinkLayer) -> Option<Vec<u8>> {
 /// What an accepted frame must be, derived independently: the reply pnet sees in it has to
 /// carry the cookie of the probe to (ip, port) that the event names.
 fn check_accepted(frame: &[u8], link: LinkLayer, c: &ProbeCrafter, ev: &ReplyEvent) {
+    let IpAddr::V4(ev_ip) = ev.ip else {
+        panic!("an IPv4-only crafter accepted an IPv6 reply: {ev:?}");
+    };
     let ip_bytes = oracle_ip(frame, link).expect("accepted frame is IPv4 per pnet");
     let ip = Ipv4Packet::new(&ip_bytes).expect("IPv4 header");
     assert_eq!(ip.get_version(), 4);
@@ -86,11 +89,11 @@ fn check_accepted(frame: &[u8], link: LinkLayer, c: &ProbeCrafter, ev: &ReplyEve
         let doff = usize::from(t.get_data_offset()) * 4;
         assert!(doff >= 20 && doff <= payload.len(), "data offset");
         assert_eq!(ip.get_destination(), US);
-        assert_eq!((ip.get_source(), t.get_source()), (ev.ip, ev.port));
-        assert_eq!(t.get_destination(), c.source_port(ev.ip, ev.port));
+        assert_eq!((ip.get_source(), t.get_source()), (ev_ip, ev.port));
+        assert_eq!(t.get_destination(), c.source_port(ev_ip, ev.port));
         assert_eq!(
             t.get_acknowledgement(),
-            c.sequence(ev.ip, ev.port).wrapping_add(1)
+            c.sequence(ev_ip, ev.port).wrapping_add(1)
         );
         let kind = t.get_flags() & (SYN | RST | ACK);
         let want = match kind {
@@ -120,9 +123,9 @@ fn check_accepted(frame: &[u8], link: LinkLayer, c: &ProbeCrafter, ev: &ReplyEve
         let dport = u16::from_be_bytes([th[2], th[3]]);
         let seq = u32::from_be_bytes([th[4], th[5], th[6], th[7]]);
         assert_eq!(q.get_source(), US);
-        assert_eq!((q.get_destination(), dport), (ev.ip, ev.port));
-        assert_eq!(sport, c.source_port(ev.ip, ev.port));
-        assert_eq!(seq, c.sequence(ev.ip, ev.port));
+        assert_eq!((q.get_destination(), dport), (ev_ip, ev.port));
+        assert_eq!(sport, c.source_port(ev_ip, ev.port));
+        assert_eq!(seq, c.sequence(ev_ip, ev.port));
         assert_eq!(ev.ttl, ip.get_ttl());
     }
 }
@@ -331,7 +334,7 @@ proptest! {
         let (f, _) = genuine(&c, &s);
         let ev = classify_checked(&f, link, &c).expect("genuine reply rejected");
         let reason = if s.rst { Reason::Reset } else { Reason::SynAck };
-        prop_assert_eq!((ev.ip, ev.port, ev.reason, ev.ttl), (s.target, s.port, reason, s.ttl));
+        prop_assert_eq!((ev.ip, ev.port, ev.reason, ev.ttl), (IpAddr::V4(s.target), s.port, reason, s.ttl));
     }
 
     /// Any change of the acknowledgement number makes the reply not ours.
@@ -426,7 +429,7 @@ proptest! {
         let ev = classify_checked(&f, link, &c).expect("genuine ICMP rejected");
         prop_assert_eq!(
             (ev.ip, ev.port, Some(ev.reason)),
-            (s.target, s.port, Reason::from_icmp_unreachable(code))
+            (IpAddr::V4(s.target), s.port, Reason::from_icmp_unreachable(code))
         );
         // Our probe is quoted with a 20-byte IPv4 header: its TCP header follows it.
         let qt = q + ipv4::HEADER_LEN;
