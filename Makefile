@@ -12,7 +12,7 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share
 
-.PHONY: all build demo test lint bench bench-e2e bench-memory bench-rate bench-rate-e2e clean install uninstall
+.PHONY: all build demo test lint bench bench-e2e bench-memory bench-rate bench-rate-e2e bench-ipv6 clean install uninstall
 
 all: build
 
@@ -46,6 +46,10 @@ bench-e2e: build
 # Peak RSS send-only against masscan as the scan's size, timeout and rate grow (scenario m).
 bench-memory: build
 	RELEASE=$(RELEASE) E2E_SCENARIOS=m E2E_TOOLS="synscan masscan" bash benches/e2e.sh
+
+# IPv6 send-only against IPv4 on one mixed lab, with masscan and nmap -6 (issue #12's row).
+bench-ipv6: build
+	RELEASE=$(RELEASE) E2E_SCENARIOS=6 bash benches/e2e.sh
 
 # The adaptive default rate against nmap -T4 and fixed rates (issue #11's rows h d l r).
 bench-rate-e2e: build

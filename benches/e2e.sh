@@ -17,6 +17,10 @@
 #      all three at once: /16 x ports 1-300, --rate max, --retries 3 (against the smallest
 #      row, /16 x 23 at --rate 100000: size x13, timeout x9, rate x30 or more).
 #      `make bench-memory` runs only this scenario (and the dry run).
+#   6  IPv6 send-only against IPv4 on one mixed lab (`serve --family mixed --drop-all`):
+#      synscan and masscan over 198.19.0.0/16 and 2001:2:0:19::/112 (65,536 hosts each) x the
+#      lab's 23 ports, and nmap -sS / nmap -6 -sS over a /20 and a /116 (4,096 hosts each);
+#      the summary prints IPv6 send pps over IPv4's (bar: within 10 %).
 #   The adaptive default rate (issue #11), each against nmap or a fixed rate in the same run
 #   (`make bench-rate-e2e` runs h d l r; each row has its own lab of the same seed):
 #   h  one host, all 65535 ports, 8 open and 1 filtered: synscan with no rate flag against
@@ -88,6 +92,10 @@ WIRE_PREFIX=198.19.16.0/20
 SEED=${E2E_SEED:-42}
 PREFIX=198.19.0.0/16
 SCANNER_IP=198.18.0.1
+# Scenario 6: the IPv6 twins of PREFIX and NMAP_PREFIX_B, and the scanner's IPv6 address.
+PREFIX6=2001:2:0:19::/112
+NMAP_PREFIX6=2001:2:0:19::/116
+SCANNER_IP6=2001:2:0:18::1
 # Hard cap per tool run (seconds); nmap's scenario a takes 50-80 s on a 2-core box.
 RUN_LIMIT=600
 
@@ -386,12 +394,16 @@ run_tool() {
     if [ -n "${RUN_PORTS:-}" ]; then
         probes=$(((1 << (32 - ${targets#*/})) * $(port_count "${RUN_PORTS//@PORTS@/$L_PORTS}")))
     fi
+    # IPv6 targets: their host count comes from 128 bits.
+    if [[ $targets == *:* ]]; then
+        probes=$(((1 << (128 - ${targets#*/})) * $(awk -F, '{ print NF }' <<<"$L_PORTS")))
+    fi
     pps=$(awk -v d="$delta" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? d / w : 0) }')
     spps=$(send_pps "$base.samples")
     local open=- filtered=- extra=0 o f settled
     settled=$(sed -n 's/^synscan: the adaptive rate settled at \([0-9]*\) pps.*/\1/p' "$base.stderr" | tail -n 1)
     if [ -n "$settled" ]; then printf '%s\t%s\t%s\n' "$scen" "$settings" "$settled" >>"$SETTLED"; fi
-    if [ "$scen" != b ] && [ "$scen" != m ]; then
+    if [ "$scen" != b ] && [ "$scen" != m ] && [ "$scen" != 6 ]; then
         case $tool in
         synscan)
             pairs_of_json "$base.json" open >"$base.open"
@@ -556,7 +568,35 @@ for scen in $SCENARIOS; do
             --prefix "$WIRE_PREFIX" --wire-pps "$WIRE_PPS" -- \
             "$SYNSCAN" "$WIRE_PREFIX" -p @PORTS@ --seed "$SEED" -oJ @OUT@.json --show filtered
         ;;
-    *) die "unknown scenario $scen (use a, b, m, h, d, l and/or r)" ;;
+    6)
+        for fam in 4 6; do
+            if [ "$fam" = 4 ]; then
+                t=$PREFIX nt=$NMAP_PREFIX_B ip=$SCANNER_IP six=()
+            else
+                t=$PREFIX6 nt=$NMAP_PREFIX6 ip=$SCANNER_IP6 six=(-6)
+            fi
+            if has_tool synscan; then
+                run_tool 6 synscan "IPv$fam --rate max --retries 0 --wait 0" "$t" -- \
+                    --family mixed --drop-all -- \
+                    "$SYNSCAN" "$t" -p @PORTS@ --rate max --retries 0 --wait 0 \
+                    --seed "$SEED" --router-mac @MAC@ -oJ @OUT@.json
+            fi
+            if has_tool masscan; then
+                run_tool 6 masscan "IPv$fam --rate $MASSCAN_RATE_B --wait 0" "$t" -- \
+                    --family mixed --drop-all -- \
+                    masscan "$t" -p @PORTS@ --rate "$MASSCAN_RATE_B" --seed "$SEED" \
+                    --interface @SIF@ --adapter-ip "$ip" --router-mac @MAC@ --wait 0 \
+                    -oL @OUT@.list
+            fi
+            if has_tool nmap; then
+                run_tool 6 nmap "IPv$fam $nt -T5 --min-rate 100000 --max-retries 0" "$nt" -- \
+                    --family mixed --drop-all -- \
+                    nmap "${six[@]}" -sS -n -Pn -T5 --min-rate 100000 --max-retries 0 \
+                    -p @PORTS@ "$nt" -oG @OUT@.gnmap
+            fi
+        done
+        ;;
+    *) die "unknown scenario $scen (use a, b, m, h, d, l, r and/or 6)" ;;
     esac
 done
 
@@ -595,6 +635,7 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
         d) label="d: /16 x 23 default" ;;
         l) label="l: 10% loss, 50+-20 ms" ;;
         r) label="r: ${WIRE_PPS} pps wire" ;;
+        6) label="6: IPv6 vs IPv4 send-only" ;;
         *) label="m: memory" ;;
         esac
         prate=$(awk -v n="$probes" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? n / w : 0) }')
@@ -606,6 +647,11 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
     # synscan/masscan send-rate ratio in scenario b
     awk -F'\t' '$1 == "b" && $2 == "synscan" { s = $8 } $1 == "b" && $2 == "masscan" { m = $8 }
         END { if (s > 0 && m > 0) printf "Send-only (b): synscan/masscan send pps = %.2f\n\n", s / m }' "$ROWS"
+    # Scenario 6: each tool's IPv6 send pps over its IPv4 send pps, and synscan over masscan.
+    awk -F'\t' '$1 == "6" { split($3, f, " "); p[$2 " " f[1]] = $8 }
+        END { for (t in p) if (t ~ / IPv6$/) { u = t; sub(/IPv6$/, "IPv4", u)
+                if ((u in p) && p[u] > 0) printf "IPv6 (6): %s send pps / IPv4 = %.2f\n", t, p[t] / p[u] }
+            if (p["masscan IPv6"] > 0) printf "IPv6 (6): synscan/masscan send pps = %.2f\n", p["synscan IPv6"] / p["masscan IPv6"] }' "$ROWS" | sort
     # Scenario m: synscan's peak RSS over masscan's, per row pair with the same settings.
     awk -F'\t' -v b="$MASSCAN_RATE_B" '$1 == "m" { k = $3; sub(" --rate " b "$", " --rate max", k)
             if ($2 == "synscan") s[k] = $13; else m[k] = $13 }
