@@ -1,0 +1,270 @@
+//! End-to-end IPv6 scans of the built binary against the lab's IPv6 side (`serve --family 6`
+//! or `mixed`): every reported state is compared with the lab's random truth. Root is needed.
+
+use crate::common::{synscan_bin, Lab};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::Path;
+
+/// An (address, port) pair of either family.
+type AnyPair = (IpAddr, u16);
+
+/// Every result line of an -oJ file as pair -> every (state, reason) reported for it.
+fn read_results(path: &Path) -> BTreeMap<AnyPair, Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).expect("read -oJ output");
+    let mut out: BTreeMap<AnyPair, Vec<(String, String)>> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("valid JSON line");
+        let (Some(port), Some(ip)) = (v.get("port").and_then(|p| p.as_u64()), v.get("ip")) else {
+            continue;
+        };
+        let ip: IpAddr = ip.as_str().and_then(|s| s.parse().ok()).expect("ip");
+        let port = u16::try_from(port).expect("port");
+        out.entry((ip, port)).or_default().push((
+            v["state"].as_str().unwrap_or("").to_string(),
+            v["reason"].as_str().unwrap_or("").to_string(),
+        ));
+    }
+    out
+}
+
+/// Runs synscan over `targets` and the lab's ports with `extra` flags (exit 0 insisted on);
+/// returns the -oJ results and stderr.
+fn scan(
+    lab: &Lab,
+    targets: &[&str],
+    extra: &[&str],
+) -> (BTreeMap<AnyPair, Vec<(String, String)>>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("out.json");
+    let ports = lab.truth.ports_arg();
+    let json_s = json.to_string_lossy().to_string();
+    let mut args: Vec<&str> = targets.to_vec();
+    args.extend_from_slice(&["-p", &ports, "-oJ", &json_s, "--show", "closed,filtered"]);
+    args.extend_from_slice(extra);
+    let out = lab.run_in_scanner(synscan_bin(), &args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "synscan {args:?} failed: {err}");
+    (read_results(&json), err)
+}
+
+/// Every host of `prefix` (an IPv4 or IPv6 CIDR the test chose small).
+fn hosts_of(prefix: &str) -> Vec<IpAddr> {
+    let (addr, len) = prefix.split_once('/').expect("CIDR");
+    let len: u32 = len.parse().expect("prefix length");
+    match addr.parse::<IpAddr>().expect("address") {
+        IpAddr::V4(a) => {
+            let n = 1u32 << (32 - len);
+            (0..n)
+                .map(|i| IpAddr::from((u32::from(a) + i).to_be_bytes()))
+                .collect()
+        }
+        IpAddr::V6(a) => {
+            let n = 1u128 << (128 - len);
+            (0..n)
+                .map(|i| IpAddr::from((u128::from(a) + i).to_be_bytes()))
+                .collect()
+        }
+    }
+}
+
+/// The expected (state, reason) of every pair of `prefix` x `ports`.
+fn expected(
+    prefix: &str,
+    ports: &[u16],
+    open: &BTreeSet<AnyPair>,
+    filtered: &BTreeSet<AnyPair>,
+    unreachable: &BTreeSet<AnyPair>,
+    unreach_reason: &str,
+) -> BTreeMap<AnyPair, (String, String)> {
+    let mut out = BTreeMap::new();
+    for h in hosts_of(prefix) {
+        for &p in ports {
+            let pair = (h, p);
+            let (s, r) = if open.contains(&pair) {
+                ("open", "syn-ack")
+            } else if filtered.contains(&pair) {
+                ("filtered", "no-response")
+            } else if unreachable.contains(&pair) {
+                ("filtered", unreach_reason)
+            } else {
+                ("closed", "reset")
+            };
+            out.insert(pair, (s.to_string(), r.to_string()));
+        }
+    }
+    out
+}
+
+/// The lab's IPv6 truth as expected results over its IPv6 prefix.
+fn expected6(lab: &Lab, unreach_reason: &str) -> BTreeMap<AnyPair, (String, String)> {
+    let t6 = lab.truth.ipv6.as_ref().expect("the lab has an IPv6 side");
+    let any = |s: &BTreeSet<(std::net::Ipv6Addr, u16)>| -> BTreeSet<AnyPair> {
+        s.iter().map(|&(a, p)| (IpAddr::V6(a), p)).collect()
+    };
+    expected(
+        &t6.prefix,
+        &lab.truth.ports,
+        &any(&t6.open),
+        &any(&t6.filtered),
+        &any(&t6.unreachable),
+        unreach_reason,
+    )
+}
+
+/// The lab's IPv4 truth as expected results over its IPv4 prefix.
+fn expected4(lab: &Lab) -> BTreeMap<AnyPair, (String, String)> {
+    let t = &lab.truth;
+    let any = |s: &BTreeSet<(std::net::Ipv4Addr, u16)>| -> BTreeSet<AnyPair> {
+        s.iter().map(|&(a, p)| (IpAddr::V4(a), p)).collect()
+    };
+    expected(
+        &t.prefix,
+        &t.ports,
+        &any(&t.open),
+        &any(&t.filtered),
+        &any(&t.unreachable),
+        "host-unreach",
+    )
+}
+
+/// Every pair reported exactly once with exactly its expected state and reason; on a
+/// mismatch, the first few differences and the counts per state.
+fn assert_exact(
+    got: &BTreeMap<AnyPair, Vec<(String, String)>>,
+    want: &BTreeMap<AnyPair, (String, String)>,
+    what: &str,
+) {
+    let count = |states: Vec<&str>| -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for s in states {
+            *m.entry(s.to_string()).or_insert(0) += 1;
+        }
+        m
+    };
+    let mut diffs = Vec::new();
+    for (pair, w) in want {
+        match got.get(pair).map(Vec::as_slice) {
+            Some([g]) if g == w => {}
+            other => diffs.push(format!("{pair:?}: want {w:?}, got {other:?}")),
+        }
+    }
+    for (pair, g) in got {
+        if !want.contains_key(pair) {
+            diffs.push(format!("{pair:?}: not scanned, got {g:?}"));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{what}: {} differences, e.g.\n{}\nwant per state {:?}, got {:?}",
+        diffs.len(),
+        diffs
+            .iter()
+            .take(12)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n"),
+        count(want.values().map(|(s, _)| s.as_str()).collect()),
+        count(got.values().flatten().map(|(s, _)| s.as_str()).collect()),
+    );
+}
+
+/// An IPv6 lab over 2001:2:0:19::100/120 (256 hosts x 23 ports), `extra` lab flags added.
+fn lab6(extra: &[&str]) -> Lab {
+    let mut args = vec![
+        "--family",
+        "6",
+        "--prefix6",
+        "2001:2:0:19::100/120",
+        "--open-hosts",
+        "16",
+        "--open-per-host",
+        "3",
+        "--filtered",
+        "12",
+    ];
+    args.extend_from_slice(extra);
+    Lab::start(&args)
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn ipv6_syn_scan_is_exact() {
+    let lab = lab6(&[]);
+    let t6 = lab.truth.ipv6.clone().expect("IPv6 side");
+    assert_eq!(t6.open.len(), 48);
+    assert_eq!(t6.filtered.len(), 12);
+    let want = expected6(&lab, "-");
+    assert_eq!(want.len(), 256 * 23);
+    let (got, _) = scan(&lab, &[&t6.prefix], &["--rate", "20000", "--retries", "1"]);
+    assert_exact(&got, &want, "IPv6 SYN scan");
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn icmpv6_unreachable_codes_give_their_reasons() {
+    // The lab's --unreach6-kind (nft's name) and the reason synscan must report for it.
+    let kinds = [
+        ("no-route", "no-route"),
+        ("admin-prohibited", "admin-prohibited"),
+        ("addr-unreachable", "host-unreach"),
+        ("port-unreachable", "port-unreach"),
+        ("reject-route", "reject-route"),
+    ];
+    for (kind, reason) in kinds {
+        let lab = Lab::start(&[
+            "--family",
+            "6",
+            "--prefix6",
+            "2001:2:0:19::a0/124",
+            "--open-hosts",
+            "4",
+            "--open-per-host",
+            "2",
+            "--filtered",
+            "3",
+            "--unreachable",
+            "10",
+            "--unreach6-kind",
+            kind,
+        ]);
+        let t6 = lab.truth.ipv6.clone().expect("IPv6 side");
+        assert_eq!(t6.unreach_kind, kind);
+        assert_eq!(t6.unreachable.len(), 10);
+        let want = expected6(&lab, reason);
+        let (got, _) = scan(&lab, &[&t6.prefix], &["--rate", "20000", "--retries", "1"]);
+        assert_exact(&got, &want, &format!("ICMPv6 {kind}"));
+    }
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn mixed_ipv4_and_ipv6_lab_in_one_run_is_exact() {
+    let lab = Lab::start(&[
+        "--family",
+        "mixed",
+        "--prefix",
+        "198.19.4.0/24",
+        "--prefix6",
+        "2001:2:0:19::100/120",
+        "--open-hosts",
+        "16",
+        "--open-per-host",
+        "3",
+        "--filtered",
+        "12",
+        "--unreachable",
+        "8",
+    ]);
+    let t6 = lab.truth.ipv6.clone().expect("IPv6 side");
+    assert_eq!((lab.truth.open.len(), t6.open.len()), (48, 48));
+    let mut want = expected4(&lab);
+    want.extend(expected6(&lab, "host-unreach"));
+    assert_eq!(want.len(), 2 * 256 * 23);
+    let (got, _) = scan(
+        &lab,
+        &[&lab.truth.prefix, &t6.prefix],
+        &["--rate", "20000", "--retries", "1"],
+    );
+    assert_exact(&got, &want, "mixed IPv4 + IPv6 scan");
+}
