@@ -268,3 +268,105 @@ fn mixed_ipv4_and_ipv6_lab_in_one_run_is_exact() {
     );
     assert_exact(&got, &want, "mixed IPv4 + IPv6 scan");
 }
+
+/// The value of `name="..."` in `s`.
+fn attr<'a>(s: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("{name}=\"");
+    let start = s.find(&key)? + key.len();
+    let end = s[start..].find('"')? + start;
+    Some(&s[start..end])
+}
+
+/// Every listed port of an nmap-style XML as pair -> state, by string search per <host>.
+fn xml_states(t: &str) -> BTreeMap<AnyPair, String> {
+    let mut v = BTreeMap::new();
+    for block in t.split("<host ").skip(1) {
+        let block = block.split("</host>").next().unwrap_or("");
+        let addr = block.split("<address ").nth(1).expect("host address");
+        assert_eq!(attr(addr, "addrtype"), Some("ipv6"), "{addr}");
+        let ip: IpAddr = attr(addr, "addr")
+            .and_then(|a| a.parse().ok())
+            .expect("addr");
+        for port in block.split("<port ").skip(1) {
+            let state = port.split("<state ").nth(1).expect("port state");
+            let portid: u16 = attr(port, "portid")
+                .and_then(|p| p.parse().ok())
+                .expect("portid");
+            v.insert(
+                (ip, portid),
+                attr(state, "state").expect("state").to_string(),
+            );
+        }
+    }
+    v
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn nmap_6_and_synscan_agree_by_ndiff_on_the_ipv6_lab() {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
+    };
+    if !on_path("nmap") || !on_path("ndiff") {
+        eprintln!("note: nmap or ndiff not installed; skipping (apt-get install nmap ndiff)");
+        return;
+    }
+    // 8 hosts x 23 ports, every state at most 25 ports, so nmap lists them all.
+    let lab = Lab::start(&[
+        "--family",
+        "6",
+        "--prefix6",
+        "2001:2:0:19::40/125",
+        "--open-hosts",
+        "3",
+        "--open-per-host",
+        "2",
+        "--filtered",
+        "5",
+        "--seed",
+        "14",
+    ]);
+    let t6 = lab.truth.ipv6.clone().expect("IPv6 side");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let ports = lab.truth.ports_arg();
+    let hosts: Vec<String> = hosts_of(&t6.prefix).iter().map(|h| h.to_string()).collect();
+    let mut nmap_args = vec!["-6", "-n", "-Pn", "-sS", "-T4", "-p", &ports];
+    nmap_args.extend(hosts.iter().map(String::as_str));
+    let n_xml = p("n.xml");
+    nmap_args.extend(["-oX", n_xml.as_str()]);
+    let nmap = lab.run_in_scanner("nmap", &nmap_args);
+    assert!(
+        nmap.status.success(),
+        "nmap: {}{}",
+        String::from_utf8_lossy(&nmap.stdout),
+        String::from_utf8_lossy(&nmap.stderr)
+    );
+    let s_xml = p("s.xml");
+    let out = lab.run_in_scanner(synscan_bin(), &[&t6.prefix, "-p", &ports, "-oX", &s_xml]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "synscan: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: BTreeMap<AnyPair, String> = expected6(&lab, "-")
+        .into_iter()
+        .map(|(pair, (state, _))| (pair, state))
+        .collect();
+    let read = |f: &str| std::fs::read_to_string(f).expect("read XML");
+    assert_eq!(xml_states(&read(&n_xml)), want, "nmap -6 vs truth");
+    assert_eq!(xml_states(&read(&s_xml)), want, "synscan vs truth");
+    let diff = std::process::Command::new("ndiff")
+        .args([&n_xml, &s_xml])
+        .output()
+        .expect("run ndiff");
+    assert_eq!(
+        diff.status.code(),
+        Some(0),
+        "ndiff nmap -6 vs synscan:\n{}{}",
+        String::from_utf8_lossy(&diff.stdout),
+        String::from_utf8_lossy(&diff.stderr)
+    );
+}
