@@ -370,3 +370,29 @@ fn nmap_6_and_synscan_agree_by_ndiff_on_the_ipv6_lab() {
         String::from_utf8_lossy(&diff.stderr)
     );
 }
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn ipv6_connect_scan_is_exact() {
+    let lab = lab6(&[]);
+    let t6 = lab.truth.ipv6.clone().expect("IPv6 side");
+    // The kernel's handshake: closed ports are refused connects.
+    let want: BTreeMap<AnyPair, (String, String)> = expected6(&lab, "-")
+        .into_iter()
+        .map(|(pair, (state, reason))| {
+            let reason = if state == "closed" {
+                "conn-refused".to_string()
+            } else {
+                reason
+            };
+            (pair, (state, reason))
+        })
+        .collect();
+    assert_eq!(want.len(), 256 * 23);
+    let (got, _) = scan(
+        &lab,
+        &[&t6.prefix],
+        &["--connect", "--rate", "20000", "--retries", "1"],
+    );
+    assert_exact(&got, &want, "IPv6 connect scan");
+}
