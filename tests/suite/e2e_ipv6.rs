@@ -441,3 +441,133 @@ fn ipv6_syn_scan_over_a_lossy_wire_finds_every_open_pair() {
     );
     assert!(closed_missed.len() <= 2, "{closed_missed:?}");
 }
+
+/// The "ADDRESS PORT" lines of a --dry-run over `args`, as pairs.
+fn dry_run(lab: &Lab, args: &[&str]) -> Vec<AnyPair> {
+    let mut all = args.to_vec();
+    all.push("--dry-run");
+    let out = lab.run_in_scanner(synscan_bin(), &all);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (ip, port) = l.split_once(' ').expect("ip port");
+            (ip.parse().expect("ip"), port.parse().expect("port"))
+        })
+        .collect()
+}
+
+/// Two shards of a mixed IPv4 + IPv6 list, the second interrupted and resumed: each shard
+/// decides exactly its --dry-run list, the union is the whole list once, every state exact.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn shards_and_resume_over_a_mixed_list_cover_it_exactly() {
+    let lab = Lab::start(&[
+        "--family",
+        "mixed",
+        "--prefix",
+        "198.19.5.0/24",
+        "--prefix6",
+        "2001:2:0:19::200/120",
+        "--open-hosts",
+        "16",
+        "--open-per-host",
+        "3",
+        "--filtered",
+        "0",
+    ]);
+    let t6 = lab.truth.ipv6.clone().expect("IPv6 side");
+    let mut want = expected4(&lab);
+    want.extend(expected6(&lab, "-"));
+    let ports = lab.truth.ports_arg();
+    let seed = rand::random::<u64>().to_string();
+    let base = [
+        lab.truth.prefix.as_str(),
+        t6.prefix.as_str(),
+        "-p",
+        ports.as_str(),
+        "--seed",
+        seed.as_str(),
+    ];
+    let whole = dry_run(&lab, &base);
+    assert_eq!(
+        whole.iter().copied().collect::<BTreeSet<_>>(),
+        want.keys().copied().collect::<BTreeSet<_>>(),
+        "the dry run lists every pair of both prefixes"
+    );
+    assert_eq!(whole.len(), want.len());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut union: BTreeMap<AnyPair, Vec<(String, String)>> = BTreeMap::new();
+    for (shard, interrupt) in [("1/2", false), ("2/2", true)] {
+        let mut args = base.to_vec();
+        args.extend(["--shard", shard]);
+        let list = dry_run(&lab, &args);
+        let json = dir.path().join(format!("{}.json", &shard[..1]));
+        let resume = dir.path().join(format!("{}.resume", &shard[..1]));
+        let (json_s, resume_s) = (
+            json.to_string_lossy().to_string(),
+            resume.to_string_lossy().to_string(),
+        );
+        args.extend([
+            "--rate",
+            "3000",
+            "-oJ",
+            &json_s,
+            "--show",
+            "closed,filtered",
+            "--resume-file",
+            &resume_s,
+        ]);
+        if interrupt {
+            // 5888 probes at 3000 pps take ~2 s: stop somewhere inside.
+            let child = lab
+                .scanner_command(synscan_bin())
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start synscan");
+            let after = 300 + rand::random::<u64>() % 1200;
+            std::thread::sleep(std::time::Duration::from_millis(after));
+            let kill = std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(kill.success());
+            let first = child.wait_with_output().expect("wait");
+            let err = String::from_utf8_lossy(&first.stderr);
+            assert_eq!(first.status.code(), Some(130), "after {after} ms: {err}");
+            let second = lab.run_in_scanner(synscan_bin(), &["--resume", &resume_s]);
+            assert_eq!(
+                second.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&second.stderr)
+            );
+            assert!(!resume.exists(), "a finished resume removes its file");
+        } else {
+            let out = lab.run_in_scanner(synscan_bin(), &args);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let got = read_results(&json);
+        assert_eq!(
+            got.keys().copied().collect::<BTreeSet<_>>(),
+            list.iter().copied().collect::<BTreeSet<_>>(),
+            "shard {shard} decided exactly its dry-run list"
+        );
+        for (pair, reports) in got {
+            union.entry(pair).or_default().extend(reports);
+        }
+    }
+    assert_exact(&union, &want, "two shards of a mixed list");
+}
