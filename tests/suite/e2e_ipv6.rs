@@ -571,3 +571,56 @@ fn shards_and_resume_over_a_mixed_list_cover_it_exactly() {
     }
     assert_exact(&union, &want, "two shards of a mixed list");
 }
+
+/// --connect over IPv6 meets ICMPv6 unreachables as filtered, like the SYN scan, but with
+/// no reason: this kernel (6.x) does not abort a connect in SYN_SENT on an ICMPv6 error; it
+/// keeps it as a soft error shown only after the SYN's 1 s retransmission timeout (see
+/// `Lab::connect`), and the scan decides before that. Even port-unreachable waits. A connect
+/// scan that wants the reasons would have to read the socket's error queue (IPV6_RECVERR).
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn icmpv6_unreachable_codes_through_connect() {
+    let kinds = [
+        ("no-route", "filtered", "no-response"),
+        ("admin-prohibited", "filtered", "no-response"),
+        ("addr-unreachable", "filtered", "no-response"),
+        ("port-unreachable", "filtered", "no-response"),
+        ("reject-route", "filtered", "no-response"),
+    ];
+    for (kind, state, reason) in kinds {
+        let lab = Lab::start(&[
+            "--family",
+            "6",
+            "--prefix6",
+            "2001:2:0:19::b0/124",
+            "--open-hosts",
+            "4",
+            "--open-per-host",
+            "2",
+            "--filtered",
+            "3",
+            "--unreachable",
+            "10",
+            "--unreach6-kind",
+            kind,
+        ]);
+        let t6 = lab.truth.ipv6.clone().expect("IPv6 side");
+        let want: BTreeMap<AnyPair, (String, String)> = expected6(&lab, reason)
+            .into_iter()
+            .map(|(pair, (s, r))| {
+                let (s, r) = match (s.as_str(), r.as_str()) {
+                    ("closed", _) => (s, "conn-refused".to_string()),
+                    (_, r) if r == reason => (state.to_string(), r.to_string()),
+                    _ => (s, r),
+                };
+                (pair, (s, r))
+            })
+            .collect();
+        let (got, _) = scan(
+            &lab,
+            &[&t6.prefix],
+            &["--connect", "--rate", "20000", "--retries", "1"],
+        );
+        assert_exact(&got, &want, &format!("--connect, ICMPv6 {kind}"));
+    }
+}
