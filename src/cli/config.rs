@@ -20,9 +20,6 @@ pub const MAX_ADAPTIVE_RETRIES: u32 = 10;
 
 /// Addresses left after excludes above which a scan needs --allow-large (a /8).
 pub const LARGE_SCAN_ADDRESSES: u64 = 1 << 24;
-/// Why a connect scan of IPv6 targets is refused (until it connects over IPv6).
-pub const CONNECT_IPV6_REFUSAL: &str =
-    "IPv6 targets are not scanned yet (only listed by --dry-run): give IPv4 targets";
 /// Where an interrupted scan writes its resume file by default.
 pub const DEFAULT_RESUME_FILE: &str = "synscan.resume";
 
@@ -547,10 +544,6 @@ fn build_targets(
             ports.len()
         )));
     }
-    // The SYN scan sends IPv6; the connect scan does not yet.
-    if !targets.v6.is_empty() && !args.dry_run && args.connect {
-        return Err(usage(CONNECT_IPV6_REFUSAL.to_string()));
-    }
     Ok((targets, hostnames))
 }
 
@@ -1060,7 +1053,7 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_targets_are_scanned_by_syn_and_listed_by_a_dry_run() {
+    fn ipv6_targets_are_scanned_by_syn_and_connect_and_listed_by_a_dry_run() {
         let mixed = &["198.19.0.1", "2001:2:0:19::1-3"];
         let dry = Args {
             dry_run: true,
@@ -1073,7 +1066,7 @@ mod tests {
             connect: true,
             ..target_args(mixed)
         };
-        assert_eq!(build_err(&connect), CONNECT_IPV6_REFUSAL);
+        assert_eq!(build_err(&connect), "accepted");
         // IPv4 alone is unchanged.
         assert_eq!(build_err(&target_args(&["198.19.0.1"])), "accepted");
     }

@@ -364,9 +364,14 @@ fn dry_run_lists_mixed_ipv4_and_ipv6_targets() {
     }
     assert_eq!(union.len(), got.len());
     assert_eq!(sorted(&union), sorted(&got));
-    // IPv6 targets are listed, not yet scanned.
+    // IPv6 targets are scanned: in this empty namespace the scan stops at the missing route.
     let out = ns.synscan(&["2001:2:0:19::1", "-p", "80"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("synscan: no route to 2001:2:0:19::1: "),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Issue #8 items 3, 8 and 9: each case is refused with exit 2 and one line that contains

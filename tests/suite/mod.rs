@@ -3,6 +3,7 @@
 mod e2e_accuracy;
 mod e2e_cli;
 mod e2e_hostile;
+mod e2e_ipv6;
 mod e2e_local;
 mod e2e_outputs;
 mod e2e_resume;
