@@ -200,7 +200,7 @@ fn bad_input_gets_exit_2_and_one_line() {
         (&["198.19.0.1", "-oL", "-", "-oJ", "-"], "stdout"),
         (&["198.19.0.1", "--exclude", "198.19.0.1"], "no targets"),
         (&[], "no targets"),
-        (&["::1", "-p", "80"], "IPv6"),
+        (&["2001:2:0:19::/64", "-p", "80"], "hitlist"),
         (&["16.0.0.0/7", "-p", "80"], "--allow-large"),
         (
             &["198.19.0.1", "--user", "no-such-user-xyz"],
