@@ -1,7 +1,7 @@
 //! End-to-end IPv6 scans of the built binary against the lab's IPv6 side (`serve --family 6`
 //! or `mixed`): every reported state is compared with the lab's random truth. Root is needed.
 
-use crate::common::{synscan_bin, Lab};
+use crate::common::{synscan_bin, Lab, AS_NOBODY};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
@@ -46,6 +46,31 @@ fn scan(
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(0), "synscan {args:?} failed: {err}");
     (read_results(&json), err)
+}
+
+/// As [`scan`], run as nobody with no capability (setpriv), -oJ to stdout.
+fn scan_as_nobody(
+    lab: &Lab,
+    targets: &[&str],
+    extra: &[&str],
+) -> BTreeMap<AnyPair, Vec<(String, String)>> {
+    let ports = lab.truth.ports_arg();
+    let mut args: Vec<&str> = AS_NOBODY.to_vec();
+    args.push(synscan_bin());
+    args.extend_from_slice(targets);
+    args.extend_from_slice(&["-p", &ports, "-oJ", "-", "--show", "closed,filtered"]);
+    args.extend_from_slice(extra);
+    let out = lab.run_in_scanner("setpriv", &args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "synscan {args:?} as nobody failed: {err}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("stdout.json");
+    std::fs::write(&json, &out.stdout).expect("write stdout");
+    read_results(&json)
 }
 
 /// Every host of `prefix` (an IPv4 or IPv6 CIDR the test chose small).
@@ -373,7 +398,7 @@ fn nmap_6_and_synscan_agree_by_ndiff_on_the_ipv6_lab() {
 
 #[test]
 #[ignore = "needs root: network namespaces"]
-fn ipv6_connect_scan_is_exact() {
+fn ipv6_connect_scan_without_privileges_is_exact() {
     let lab = lab6(&[]);
     let t6 = lab.truth.ipv6.clone().expect("IPv6 side");
     // The kernel's handshake: closed ports are refused connects.
@@ -389,12 +414,13 @@ fn ipv6_connect_scan_is_exact() {
         })
         .collect();
     assert_eq!(want.len(), 256 * 23);
-    let (got, _) = scan(
+    // As nobody with no capability at all: connect() over IPv6 needs no privilege either.
+    let got = scan_as_nobody(
         &lab,
         &[&t6.prefix],
         &["--connect", "--rate", "20000", "--retries", "1"],
     );
-    assert_exact(&got, &want, "IPv6 connect scan");
+    assert_exact(&got, &want, "IPv6 connect scan as nobody");
 }
 
 /// 5% loss each way on the wire: with 4 retries a pair goes unanswered with odds of about
