@@ -614,6 +614,14 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
     let (show_closed, show_filtered) = crate::output::parse_show(&args.show)?;
     if let Some(a) = &args.nmap {
         crate::handoff::check_args(&crate::handoff::split_args(a)?)?;
+        // The hand-off's nmap run is IPv4 (nmap scans one family a run, IPv6 with -6):
+        // refuse rather than leave IPv6 open ports out of it unsaid.
+        if !targets.v6.is_empty() {
+            return Err(usage(
+                "--nmap hands IPv4 hosts to nmap only: scan the IPv6 targets in a run without --nmap (then run nmap -6 on its open ports)"
+                    .to_string(),
+            ));
+        }
     }
     if let Some(user) = &args.user {
         check_user(user)?;

@@ -201,6 +201,10 @@ fn bad_input_gets_exit_2_and_one_line() {
         (&["198.19.0.1", "--exclude", "198.19.0.1"], "no targets"),
         (&[], "no targets"),
         (&["2001:2:0:19::/64", "-p", "80"], "hitlist"),
+        (
+            &["2001:2:0:19::1", "-p", "80", "--nmap=-sV"],
+            "--nmap hands IPv4 hosts to nmap only",
+        ),
         (&["16.0.0.0/7", "-p", "80"], "--allow-large"),
         (
             &["198.19.0.1", "--user", "no-such-user-xyz"],
