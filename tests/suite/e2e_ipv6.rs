@@ -194,6 +194,26 @@ fn assert_exact(
     );
 }
 
+/// A small IPv6 lab (a /124) whose 10 unreachable pairs answer with ICMPv6 `kind`.
+fn unreach6_lab(prefix6: &str, kind: &str) -> Lab {
+    Lab::start(&[
+        "--family",
+        "6",
+        "--prefix6",
+        prefix6,
+        "--open-hosts",
+        "4",
+        "--open-per-host",
+        "2",
+        "--filtered",
+        "3",
+        "--unreachable",
+        "10",
+        "--unreach6-kind",
+        kind,
+    ])
+}
+
 /// An IPv6 lab over 2001:2:0:19::100/120 (256 hosts x 23 ports), `extra` lab flags added.
 fn lab6(extra: &[&str]) -> Lab {
     let mut args = vec![
@@ -237,22 +257,7 @@ fn icmpv6_unreachable_codes_give_their_reasons() {
         ("reject-route", "reject-route"),
     ];
     for (kind, reason) in kinds {
-        let lab = Lab::start(&[
-            "--family",
-            "6",
-            "--prefix6",
-            "2001:2:0:19::a0/124",
-            "--open-hosts",
-            "4",
-            "--open-per-host",
-            "2",
-            "--filtered",
-            "3",
-            "--unreachable",
-            "10",
-            "--unreach6-kind",
-            kind,
-        ]);
+        let lab = unreach6_lab("2001:2:0:19::a0/124", kind);
         let t6 = lab.truth.ipv6.clone().expect("IPv6 side");
         assert_eq!(t6.unreach_kind, kind);
         assert_eq!(t6.unreachable.len(), 10);
@@ -614,22 +619,7 @@ fn icmpv6_unreachable_codes_through_connect() {
         ("reject-route", "filtered", "no-response"),
     ];
     for (kind, state, reason) in kinds {
-        let lab = Lab::start(&[
-            "--family",
-            "6",
-            "--prefix6",
-            "2001:2:0:19::b0/124",
-            "--open-hosts",
-            "4",
-            "--open-per-host",
-            "2",
-            "--filtered",
-            "3",
-            "--unreachable",
-            "10",
-            "--unreach6-kind",
-            kind,
-        ]);
+        let lab = unreach6_lab("2001:2:0:19::b0/124", kind);
         let t6 = lab.truth.ipv6.clone().expect("IPv6 side");
         let want: BTreeMap<AnyPair, (String, String)> = expected6(&lab, reason)
             .into_iter()
