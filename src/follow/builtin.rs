@@ -80,7 +80,9 @@ pub fn table() -> ProbeDb {
 mod tests {
     use super::*;
 
-    fn name(db: &ProbeDb, probe: &str, answer: &[u8]) -> (String, Option<String>, Option<String>) {
+    type Named = (String, Option<String>, Option<String>);
+
+    fn name(db: &ProbeDb, probe: &str, answer: &[u8]) -> Named {
         let id = db.probes().iter().position(|p| p.name == probe).unwrap();
         let m = db.match_answer(id, answer).unwrap_or_default();
         (m.service, m.product, m.version)
@@ -101,7 +103,8 @@ mod tests {
     #[test]
     fn names_the_common_services() {
         let db = table();
-        let cases: &[(&str, &[u8], (&str, Option<String>, Option<String>))] = &[
+        type Case<'a> = (&'a str, &'a [u8], (&'a str, Option<String>, Option<String>));
+        let cases: &[Case] = &[
             (
                 "NULL",
                 b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6\r\n",

@@ -137,6 +137,11 @@ pub struct MatchDetails {
 }
 
 impl MatchLine {
+    /// The line's regular expression.
+    pub fn pattern(&self) -> &Pattern {
+        &self.pattern
+    }
+
     /// The details when this line matches `answer`, None otherwise.
     pub fn test(&self, answer: &[u8]) -> Option<MatchDetails> {
         let caps = self.pattern.captures(answer)?;
