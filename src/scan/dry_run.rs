@@ -9,6 +9,7 @@
 use crate::error::{self, ScanError};
 use crate::output::files::{self, flag};
 use crate::output::{Format, OutputSpec};
+use crate::sys::fs::Claims;
 use crate::targets::ProbeOrder;
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -72,15 +73,17 @@ pub fn check_outputs(specs: &[OutputSpec]) -> Result<(), ScanError> {
 }
 
 /// Runs the dry run: every probe of `order` from `start` to stdout and to each -oJ output
-/// (opened with the same care as a scan's outputs). Returns the exit code.
+/// (opened with the same care as a scan's outputs, none of them one of the `inputs`).
+/// Returns the exit code.
 pub fn run(
     order: &ProbeOrder,
     start: u64,
     seed: u64,
     specs: &[OutputSpec],
+    inputs: &Claims,
 ) -> Result<i32, ScanError> {
     check_outputs(specs)?;
-    let opened = files::open_outputs(specs, false)?;
+    let opened = files::open_outputs(specs, false, &mut inputs.clone())?;
     let mut targets: Vec<Target> = opened
         .outputs
         .into_iter()

@@ -671,7 +671,7 @@ fn planted_huge_and_malformed_inputs_are_refused_with_exit_2() {
     let cases: [(&[&str], &str); 7] = [
         (
             &["check", &s("results.json"), "--policy", &q("huge.toml")],
-            "more than the 1048576 this file may have",
+            "more than the 1048576 bytes this file may have",
         ),
         (
             &["diff", &q("huge.json"), &s("results.json")],
