@@ -413,7 +413,7 @@ fn collect_target_specs(
     let mut read = |flag: &str, file: &str| -> Result<Vec<Spec>, ScanError> {
         let f = targets::read_spec_file(file, flag)?;
         claims
-            .claim(f.id, format!("{flag} {file}"))
+            .input(f.id, format!("{flag} {file}"))
             .map_err(usage)?;
         Ok(f.specs)
     };

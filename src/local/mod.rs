@@ -221,7 +221,7 @@ fn read_compare(
 ) -> Result<crate::results::Results, ScanError> {
     let (results, id) = crate::watch::cli::load(path, crate::sys::fs::Trust::Data)?;
     claims
-        .claim(id, format!("--compare {}", path.display()))
+        .input(id, format!("--compare {}", path.display()))
         .map_err(ScanError::usage)?;
     Ok(results)
 }

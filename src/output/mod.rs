@@ -428,7 +428,7 @@ impl Outputs {
             Some(p) => {
                 let (services, id) = Services::from_nmap_services(p)?;
                 claims
-                    .claim(id, format!("--services-file {}", p.display()))
+                    .input(id, format!("--services-file {}", p.display()))
                     .map_err(OutputError)?;
                 services
             }

@@ -34,7 +34,7 @@ pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
     let space = ProbeSpace::new(cfg.targets.clone(), cfg.ports.clone());
     let order = ProbeOrder::new(space, cfg.seed, cfg.shard);
     if cfg.dry_run {
-        return dry_run::run(&order, cfg.start, cfg.seed, &cfg.outputs, &cfg.inputs);
+        return dry_run::run(&order, cfg.start, cfg.seed, &cfg.outputs, &cfg.inputs, stop);
     }
     match cfg.mode {
         ScanMode::Syn => syn_scan(&cfg, order, stop),

@@ -564,7 +564,8 @@ pub fn place_of(path: &Path) -> Result<(OwnedFd, PathBuf, CString), OpenError> {
 /// are named by path and checked once the outputs exist, before anything is truncated.
 #[derive(Clone, Debug, Default)]
 pub struct Claims {
-    files: Vec<(Identity, String)>,
+    /// Each file, whether the run writes it, and what it is to the run.
+    files: Vec<(Identity, bool, String)>,
     later: Vec<(PathBuf, String)>,
 }
 
@@ -585,16 +586,29 @@ impl Claims {
         Claims::default()
     }
 
-    /// Adds the file `id`, described as `what` ("-oJ out.json", "--policy p.toml"); Err is
-    /// the one line naming both uses when another claim is the same file.
+    /// Adds the output `id`, described as `what` ("-oJ out.json"); Err is the one line
+    /// naming both uses when another file of the run is the same file.
     pub fn claim(&mut self, id: Identity, what: impl Into<String>) -> Result<(), String> {
-        let what = what.into();
+        self.add(id, true, what.into())
+    }
+
+    /// Adds the input `id`, described as `what` ("--policy p.toml"): an input may be read
+    /// twice (`diff a a`), but no output may be it.
+    pub fn input(&mut self, id: Identity, what: impl Into<String>) -> Result<(), String> {
+        self.add(id, false, what.into())
+    }
+
+    fn add(&mut self, id: Identity, writes: bool, what: String) -> Result<(), String> {
         if !id.char_device {
-            if let Some((_, first)) = self.files.iter().find(|(other, _)| *other == id) {
+            let twin = self
+                .files
+                .iter()
+                .find(|(other, w, _)| *other == id && (*w || writes));
+            if let Some((_, _, first)) = twin {
                 return Err(same_file(first, &what));
             }
         }
-        self.files.push((id, what));
+        self.files.push((id, writes, what));
         Ok(())
     }
 
@@ -613,7 +627,7 @@ impl Claims {
                 continue;
             };
             if let Some(id) = place.1.filter(|id| !id.char_device) {
-                if let Some((_, first)) = self.files.iter().find(|(other, _)| *other == id) {
+                if let Some((_, _, first)) = self.files.iter().find(|(other, _, _)| *other == id) {
                     return Err(same_file(first, what));
                 }
             }

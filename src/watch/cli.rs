@@ -157,7 +157,7 @@ fn load_inputs(paths: &[&Path], claims: &mut Claims) -> Result<Vec<Results>, Sca
     for p in paths {
         let (results, id) = load(p, Trust::Data)?;
         claims
-            .claim(id, format!("input {}", p.display()))
+            .input(id, format!("input {}", p.display()))
             .map_err(ScanError::usage)?;
         out.push(results);
     }
@@ -257,7 +257,7 @@ fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
     let mut claims = Claims::new();
     let (policy, id) = Policy::read(&a.policy)?;
     claims
-        .claim(id, format!("--policy {}", a.policy.display()))
+        .input(id, format!("--policy {}", a.policy.display()))
         .map_err(ScanError::usage)?;
     let results = load_inputs(&[&a.results], &mut claims)?
         .pop()

@@ -48,7 +48,7 @@ impl WatchConfig {
                 let path = PathBuf::from(p);
                 let (results, id) = crate::watch::cli::load(&path, crate::sys::fs::Trust::Strict)?;
                 claims
-                    .claim(id, format!("--baseline {p}"))
+                    .input(id, format!("--baseline {p}"))
                     .map_err(ScanError::usage)?;
                 let time = diff::scan_time(&results.records);
                 Some((path, Arc::new(diff::latest(&results.records)), time))
@@ -60,7 +60,7 @@ impl WatchConfig {
                 let path = PathBuf::from(p);
                 let (policy, id) = Policy::read(&path)?;
                 claims
-                    .claim(id, format!("--policy {p}"))
+                    .input(id, format!("--policy {p}"))
                     .map_err(ScanError::usage)?;
                 Some((path, Arc::new(policy)))
             }

@@ -68,7 +68,7 @@ fn lab(prefix: &str, seed: &str) -> Lab {
 /// A directory the scan can still write after it switches to nobody.
 fn shared_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     dir
 }
 

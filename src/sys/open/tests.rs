@@ -182,6 +182,7 @@ fn claims_refuse_one_file_twice_but_not_a_device() {
         char_device: true,
     };
     c.claim(f, "-oJ a").unwrap();
+    c.input(f, "--policy a").unwrap_err();
     c.claim(null, "-oX /dev/null").unwrap();
     c.claim(null, "-oN /dev/null").unwrap();
     assert_eq!(
