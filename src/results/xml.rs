@@ -2,7 +2,7 @@
 //! and `<port protocol portid><state state reason/></port>` elements. A small tag scanner,
 //! not a general XML parser: it reads the elements named here and skips the rest.
 
-use super::{Record, State, Transport};
+use super::{Record, PortState, Protocol};
 use std::net::IpAddr;
 
 /// One tag: its name, attributes, and whether it closes (`</x>`) or is empty (`<x/>`).
@@ -111,9 +111,9 @@ fn tag_end(text: &str, from: usize) -> Option<usize> {
 
 /// A port element being read.
 struct OpenPort {
-    proto: Transport,
+    proto: Protocol,
     port: u16,
-    state: Option<(State, String)>,
+    state: Option<(PortState, String)>,
 }
 
 /// Parses the whole document; returns the records and, when it ends before
@@ -217,7 +217,7 @@ fn handle(t: &Tag, c: &mut Ctx) -> Result<(), String> {
             let p = t.attr("protocol").unwrap_or("");
             let id = t.attr("portid").unwrap_or("");
             *c.port = Some(OpenPort {
-                proto: Transport::parse(p)
+                proto: Protocol::parse(p)
                     .ok_or_else(|| format!("port protocol {p:?} is not tcp, udp or sctp"))?,
                 port: id
                     .parse()
@@ -232,7 +232,7 @@ fn handle(t: &Tag, c: &mut Ctx) -> Result<(), String> {
             if let Some(p) = c.port.as_mut() {
                 let s = t.attr("state").unwrap_or("");
                 p.state = Some((
-                    State::parse(s).ok_or_else(|| format!("state {s:?} is not a port state"))?,
+                    PortState::parse(s).ok_or_else(|| format!("state {s:?} is not a port state"))?,
                     t.attr("reason").unwrap_or("").to_string(),
                 ));
             }

@@ -3,11 +3,12 @@
 //! - [`Ipv4Set`] / [`Ipv6Set`] / [`PortSet`]: sorted merged intervals with prefix counts (`nth`
 //!   is a binary search; memory is per interval, never per address); [`TargetSet`] holds one
 //!   of each address family, indexed IPv4 first.
-//! - [`parse_ports`], [`top_ports`]: `-p` and `--top-ports` (the project's own ranked list).
+//! - [`parse_ports`], [`top_ports`]: `-p` and `--top-ports` (the project's own ranked list);
+//!   [`ServiceSet`]: the (protocol, port) pairs of a scan, a port set per protocol.
 //! - [`parse_target`], [`read_spec_file`], [`build_target_set`]: nmap-style target specs,
 //!   `-iL` files, excludes and the reserved-block guard.
 //! - [`Permutation`], [`ProbeSpace`], [`ProbeOrder`], [`Shard`]: the keyed, shardable send order
-//!   over every (address, port) pair, one permutation over both families.
+//!   over every (address, service) pair, one permutation over both families and every protocol.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -17,6 +18,7 @@ mod order;
 mod parse;
 mod permutation;
 mod ports;
+mod services;
 mod target_set;
 mod top_ports;
 
@@ -29,6 +31,7 @@ pub use parse::{
 };
 pub use permutation::Permutation;
 pub use ports::{parse_ports, PortSet};
+pub use services::ServiceSet;
 pub use target_set::TargetSet;
 pub use top_ports::{top_ports, TOP_PORTS};
 

@@ -192,13 +192,13 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ScanError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::Transport;
+    use crate::results::Protocol;
 
     fn sample() -> ScanMetrics {
         ScanMetrics {
             open: vec![Pair {
                 ip: "198.19.0.1".parse().unwrap(),
-                proto: Transport::Tcp,
+                proto: Protocol::Tcp,
                 port: 80,
             }],
             open_count: 1,
