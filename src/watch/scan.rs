@@ -498,7 +498,7 @@ mod tests {
         for expect in [None, Some("open"), Some("filtered"), Some("closed")] {
             let cfg = WatchConfig {
                 baseline: Some((PathBuf::from("b"), Arc::new(base.clone()), None)),
-                ..WatchConfig::build(None, None, expect, None).unwrap()
+                ..WatchConfig::build(None, None, expect, None, &mut Default::default()).unwrap()
             };
             let mut all = Watch::new(&cfg);
             let mut kept = Vec::new();
