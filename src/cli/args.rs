@@ -259,10 +259,14 @@ pub struct Args {
     #[arg(long = "services-file", value_name = "FILE", help_heading = OUTPUT)]
     pub services_file: Option<String>,
 
-    /// After the scan, run nmap with ARGS on the open ports found (e.g. "-sV -oX svc.xml";
-    /// not -p or targets). Started as root, nmap runs as root in the invoking directory:
-    /// every nmap option works. Started as a user with CAP_NET_RAW, nmap runs as that user
-    /// without capabilities: -sV, scripts and -oX work, -O and -sS need root.
+    /// After the scan, run nmap with ARGS on the open ports found (e.g. "-sV -oX svc.xml").
+    /// synscan gives nmap the hosts and ports; ARGS hold only options from the hand-off's
+    /// list: -sV, -sC, -sS, -sT, --version-*, --script, --script-args, -O, -A,
+    /// --traceroute, -T0..5 and the timing options, -Pn, -n, -R, -v, -d, --reason, --open,
+    /// --packet-trace, -oN/-oX/-oG/-oS/-oA FILE, -e IFACE, --privileged (the README lists
+    /// them all). Started as root, nmap runs as root in the invoking directory. Started as
+    /// a user with CAP_NET_RAW, nmap runs as that user without capabilities: -sV, scripts
+    /// and -oX work, -O and -sS need root.
     #[arg(
         long,
         value_name = "ARGS",

@@ -664,6 +664,107 @@ fn nmap_hand_off_from_root_runs_a_privileged_nmap() {
     );
 }
 
+/// Issue #18 item 6: the root hand-off's nmap scans only the hosts and ports the scan found
+/// open. Every way of naming another target or other ports in ARGS (a bare address, a
+/// single-dash long option, `--opt=value`, a glued short option, a target file) is refused
+/// with exit 2 before anything is sent, and nmap never starts; an allowed run, with the
+/// real nmap and a listener answering on every 127/8 address, reports 127.0.0.1 alone.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn nmap_hand_off_scans_only_the_hosts_the_scan_found() {
+    use std::os::unix::fs::PermissionsExt;
+    let ns = EmptyNs::new();
+    let bin = tempfile::tempdir().expect("tempdir");
+    let record = bin.path().join("ran.txt");
+    std::fs::write(
+        bin.path().join("nmap"),
+        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\n", record.display()),
+    )
+    .expect("write fake nmap");
+    std::fs::set_permissions(
+        bin.path().join("nmap"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::write(work.path().join("more.txt"), "127.0.0.2\n").expect("write target list");
+    let fake_path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.path().display());
+    // 0.0.0.0:8080: 127.0.0.2 and every other loopback address answer too.
+    let mut listener = ns.listen(8080);
+    let scan = |nmap_args: &str, path: &str| -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &ns.name, synscan_bin()])
+            .args(["127.0.0.1", "-p", "8080,8081", "--nmap", nmap_args])
+            .arg("--resume-file")
+            .arg(work.path().join("r.resume"))
+            .current_dir(work.path())
+            .env("PATH", path)
+            .output()
+            .expect("run synscan")
+    };
+    for (args, word) in [
+        ("-sT -Pn -n 127.0.0.2", "127.0.0.2"),
+        ("-sT 127.0.0.0/24", "127.0.0.0/24"),
+        ("-top-ports 3", "-top-ports"),
+        ("--top-ports=3", "--top-ports=3"),
+        ("--iR 3", "--iR"),
+        ("-iR=3", "-iR=3"),
+        ("-iL more.txt", "-iL"),
+        ("-iLmore.txt", "-iLmore.txt"),
+        ("-p 8081", "-p"),
+        ("-p-", "-p-"),
+        ("-port-ratio=0.5", "-port-ratio=0.5"),
+        ("--exclude-ports 22", "--exclude-ports"),
+        ("-F", "-F"),
+        ("-6", "-6"),
+        ("-sn", "-sn"),
+        ("-sV -- 127.0.0.2", "--"),
+        ("--script-args newtargets", "newtargets"),
+    ] {
+        let out = scan(args, &fake_path);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args}: {err}");
+        assert!(err.starts_with("synscan: --nmap: "), "{args}: {err}");
+        assert!(err.contains(word), "{args}: {err} should name {word}");
+        assert!(!record.exists(), "{args}: nmap ran");
+    }
+    // Allowed: the fake nmap is handed 127.0.0.1 and its open port, nothing else.
+    let out = scan("-sT -Pn -n --reason -oX svc.xml", &fake_path);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&record).expect("nmap ran"),
+        "-sT\n-Pn\n-n\n--reason\n-oX\nsvc.xml\n-p\n8080\n127.0.0.1\n"
+    );
+    // And the real nmap, run as root by the helper, scans exactly that.
+    assert!(
+        std::path::Path::new("/usr/bin/nmap").exists(),
+        "needs nmap (apt install nmap, as .ci/run does)"
+    );
+    {
+        let out = scan(
+            "-sT -Pn -n --reason -oX svc.xml",
+            "/usr/sbin:/usr/bin:/sbin:/bin",
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let xml = std::fs::read_to_string(work.path().join("svc.xml")).expect("nmap's -oX");
+        let addresses: Vec<&str> = xml
+            .split("<address addr=\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .collect();
+        assert_eq!(addresses, ["127.0.0.1"], "{xml}");
+        let ports: Vec<&str> = xml
+            .split("<port protocol=\"tcp\" portid=\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .collect();
+        assert_eq!(ports, ["8080"], "{xml}");
+    }
+    let _ = listener.kill();
+    let _ = listener.wait();
+}
+
 /// The root hand-off helper plays against a compromised scanner: open ports outside the
 /// scope it was given while the scan was still root are refused, and nmap never starts.
 #[test]
