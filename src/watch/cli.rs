@@ -144,16 +144,25 @@ pub fn load(path: &Path) -> Result<Results, ScanError> {
     Ok(results)
 }
 
-/// Opens "-" (stdout) or a file for NDJSON lines, writes them, and flushes.
-fn write_lines(path: &str, lines: &[String]) -> Result<(), ScanError> {
-    let fail = |e: std::io::Error| ScanError::runtime(format!("cannot write {path}: {e}"));
-    let mut out: Box<dyn Write> = if path == "-" {
-        Box::new(std::io::stdout().lock())
-    } else {
-        Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(fail)?,
+/// Opens "-" (stdout) or a file for NDJSON lines. A path that cannot be opened is the
+/// user's to fix (exit 2, as for a scan's or merge's outputs). Opened after the inputs are
+/// read and before anything is printed, so a bad path leaves no half-done run behind.
+fn open_lines(path: &str) -> Result<Box<dyn Write>, ScanError> {
+    if path == "-" {
+        return Ok(Box::new(std::io::stdout().lock()));
+    }
+    let file = std::fs::File::create(path).map_err(|e| {
+        ScanError::usage(format!(
+            "cannot open output file {path}: {e}; check that the directory exists and is writable"
         ))
-    };
+    })?;
+    Ok(Box::new(std::io::BufWriter::new(file)))
+}
+
+/// Writes NDJSON lines to `out` (opened by [`open_lines`] for `path`) and flushes; a failed
+/// write is a runtime error.
+fn write_lines(mut out: Box<dyn Write>, path: &str, lines: &[String]) -> Result<(), ScanError> {
+    let fail = |e: std::io::Error| ScanError::runtime(format!("cannot write {path}: {e}"));
     for l in lines {
         writeln!(out, "{l}").map_err(fail)?;
     }
@@ -174,6 +183,7 @@ fn run_diff(a: &DiffArgs) -> Result<i32, ScanError> {
     let new = load(&a.new)?;
     let (t_old, t_new) = (diff::scan_time(&old.records), diff::scan_time(&new.records));
     let changes = diff::diff(&diff::latest(&old.records), &diff::latest(&new.records));
+    let json = a.output_json.as_deref().map(open_lines).transpose()?;
     if a.output_json.as_deref() != Some("-") {
         if changes.is_empty() {
             println!(
@@ -195,12 +205,12 @@ fn run_diff(a: &DiffArgs) -> Result<i32, ScanError> {
             print!("{}", diff::render_text(&changes));
         }
     }
-    if let Some(path) = &a.output_json {
+    if let (Some(out), Some(path)) = (json, &a.output_json) {
         let lines: Vec<String> = changes
             .iter()
             .map(|c| diff::json_line(c, t_old, t_new))
             .collect();
-        write_lines(path, &lines)?;
+        write_lines(out, path, &lines)?;
     }
     Ok(if changes.is_empty() {
         EXIT_OK
@@ -225,6 +235,7 @@ fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
     let results = load(&a.results)?;
     let open = open_pairs(&results.records);
     let findings = policy.evaluate(open.iter());
+    let json = a.output_json.as_deref().map(open_lines).transpose()?;
     if a.output_json.as_deref() != Some("-") {
         if findings.count() == 0 {
             println!(
@@ -243,8 +254,8 @@ fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
             );
         }
     }
-    if let Some(path) = &a.output_json {
-        write_lines(path, &findings.json_lines())?;
+    if let (Some(out), Some(path)) = (json, &a.output_json) {
+        write_lines(out, path, &findings.json_lines())?;
     }
     Ok(if findings.count() == 0 {
         EXIT_OK

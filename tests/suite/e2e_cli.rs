@@ -465,6 +465,164 @@ fn refusals_are_usage_errors_naming_the_flag_file_and_line() {
     assert_eq!(lines(&out).len(), 2);
 }
 
+/// Issue #18 item 15: flags that would do nothing, scan types synscan does not do yet, and
+/// bad paths and ports of the subcommands are each refused with exit 2 and one line that
+/// names the flag.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn idle_flags_unsupported_scan_types_and_bad_outputs_get_exit_2_and_one_line() {
+    let ns = EmptyNs::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = dir.path().join("old.lst");
+    let new = dir.path().join("new.lst");
+    std::fs::write(&old, "#masscan\nopen tcp 22 198.19.0.5 1700000000\n").expect("write");
+    std::fs::write(&new, "#masscan\nopen tcp 80 198.19.0.5 1700000100\n").expect("write");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[allow]]\nname = \"web\"\nhosts = [\"198.19.0.0/16\"]\nports = [80]\n",
+    )
+    .expect("write");
+    let (old, new) = (old.to_str().expect("utf-8"), new.to_str().expect("utf-8"));
+    let policy = policy.to_str().expect("utf-8");
+    let dry = |flag: &'static str, value: &'static str| -> (Vec<&'static str>, String) {
+        (
+            vec!["198.19.0.1", "-p", "80", "--dry-run", flag, value],
+            format!(
+                "--dry-run sends nothing, so {flag} would do nothing: drop {flag} (or --dry-run)"
+            ),
+        )
+    };
+    let not_yet = |args: &[&'static str], flag: &str, what: &str| -> (Vec<&'static str>, String) {
+        (
+            args.to_vec(),
+            format!("{flag} ({what}) is not supported yet: "),
+        )
+    };
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec!["local", "--port", "0"],
+            "--port 0 names no port: give a port from 1 to 65535".into(),
+        ),
+        (
+            vec!["diff", old, new, "-oJ", "/nonexistent/x"],
+            "cannot open output file /nonexistent/x: No such file or directory".into(),
+        ),
+        (
+            vec!["check", old, "--policy", policy, "-oJ", "/nonexistent/x"],
+            "cannot open output file /nonexistent/x: No such file or directory".into(),
+        ),
+        dry("--rate", "1000"),
+        dry("--wait", "1"),
+        dry("--retries", "2"),
+        dry("--min-rate", "10"),
+        dry("--max-rate", "10k"),
+        dry("--user", "nobody"),
+        not_yet(&["-sU", "198.19.0.1"], "-sU", "UDP scan"),
+        not_yet(
+            &["198.19.0.1", "-sV"],
+            "-sV",
+            "service and version detection",
+        ),
+        not_yet(
+            &["198.19.0.1", "-sn"],
+            "-sn",
+            "host discovery without a port scan (ping scan)",
+        ),
+        not_yet(&["198.19.0.1", "-sSU"], "-sU", "UDP scan"),
+        not_yet(&["198.19.0.1", "-sA"], "-sA", "ACK scan"),
+        not_yet(&["198.19.0.1", "-sF"], "-sF", "FIN scan"),
+        not_yet(&["198.19.0.1", "-sN"], "-sN", "NULL scan"),
+        not_yet(&["198.19.0.1", "-sX"], "-sX", "Xmas scan"),
+        not_yet(&["198.19.0.1", "-sW"], "-sW", "Window scan"),
+        not_yet(&["198.19.0.1", "-PE"], "-PE", "ICMP echo host discovery"),
+        not_yet(&["198.19.0.1", "-PS22,80"], "-PS", "TCP SYN host discovery"),
+        not_yet(&["198.19.0.1", "-O"], "-O", "OS detection"),
+    ];
+    for (args, needle) in &cases {
+        let out = ns.synscan(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?} -> {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains(needle.as_str()),
+            "{args:?}: {err:?} should say {needle:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?} printed {:?}", out.stdout);
+    }
+    // The scan types' values are left alone where they are another flag's value.
+    let out = ns.synscan(&["198.19.0.1", "-p", "80", "--dry-run", "--exclude", "-sU"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        !stderr(&out).contains("not supported yet"),
+        "{}",
+        stderr(&out)
+    );
+    // --user when not started as root: refused, since it would do nothing.
+    let out = ns.run(
+        "setpriv",
+        &[
+            &AS_NOBODY[..],
+            &[
+                synscan_bin(),
+                "127.0.0.1",
+                "-p",
+                "80",
+                "--connect",
+                "--user",
+                "nobody",
+            ],
+        ]
+        .concat(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "synscan: --user nobody only applies to a scan started as root (it switches to that user once its sockets are open); this one already runs as you: drop --user"
+    );
+}
+
+/// Issue #18 item 15: a --source-ip this machine does not own gets one warning line (its
+/// replies never come back here); one it owns, an interface's or a local route's, none.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_source_ip_that_is_not_local_is_warned_of() {
+    let ns = EmptyNs::new();
+    let scan = |source: &str| -> Output {
+        ns.synscan(&[
+            "127.0.0.1",
+            "-p",
+            "9",
+            "-e",
+            "lo",
+            "--source-ip",
+            source,
+            "--retries",
+            "0",
+            "--wait",
+            "0.2",
+            "-oL",
+            "/dev/null",
+        ])
+    };
+    let out = scan("198.18.7.7");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(
+        warnings,
+        ["synscan: warning: --source-ip 198.18.7.7 is not an address of this machine: replies to it come back only if the network routes them here (add it to an interface, e.g. `ip addr add 198.18.7.7/32 dev IFACE`, or drop --source-ip)"],
+        "{err}"
+    );
+    for local in ["127.0.0.1", "127.0.0.5"] {
+        let out = scan(local);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{local}: {err}");
+        assert!(!err.contains("warning"), "{local}: {err}");
+    }
+}
+
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn missing_privilege_exits_3_with_the_fix() {
