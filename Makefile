@@ -12,7 +12,7 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share
 
-.PHONY: all build demo test lint bench bench-e2e bench-memory bench-rate bench-rate-e2e bench-ipv6 clean install uninstall
+.PHONY: all build demo test lint bench bench-follow-regex bench-e2e bench-memory bench-rate bench-rate-e2e bench-ipv6 clean install uninstall
 
 all: build
 
@@ -39,6 +39,10 @@ test: lint
 
 bench:
 	$(CARGO) bench --bench hot_paths
+
+# The follow-up layer's regex engines over nmap-service-probes and the banner corpus.
+bench-follow-regex:
+	$(CARGO) bench --bench follow_regex
 
 bench-e2e: build
 	RELEASE=$(RELEASE) bash benches/e2e.sh
