@@ -36,7 +36,8 @@ SUBCOMMANDS (each has its own --help):
 CAPABILITIES:
   A SYN scan needs CAP_NET_RAW, not root: `sudo setcap cap_net_raw+ep $(command -v synscan)`
   (see capabilities/ in the sources). Once its sockets and files are open synscan drops every
-  capability; started as root it also runs as --user (default nobody), which must not be uid 0.
+  capability; started as root it also runs as --user (default: the system user synscan when it
+  exists, else nobody), which must not be uid 0.
   --connect needs no privilege.
 
 EXIT CODES:
@@ -275,8 +276,9 @@ pub struct Args {
     )]
     pub nmap: Option<String>,
 
-    /// When started as root, run as this user once the sockets are open (not uid 0)
-    /// [default: nobody].
+    /// When started as root, run as this user once the sockets are open (not uid 0; refused
+    /// when not started as root) [default: the system user synscan when it exists, else
+    /// nobody].
     #[arg(long, value_name = "USER", help_heading = PRIVILEGES)]
     pub user: Option<String>,
 

@@ -505,7 +505,7 @@ pub(crate) fn check_user(user: &str) -> Result<(), ScanError> {
         .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;
     if uid == 0 {
         return Err(usage(format!(
-            "bad --user \"{user}\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: nobody)"
+            "bad --user \"{user}\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: synscan when that system user exists, else nobody)"
         )));
     }
     Ok(())
@@ -1000,7 +1000,7 @@ mod tests {
         let e = check_user("root").unwrap_err().to_string();
         assert_eq!(
             e,
-            "bad --user \"root\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: nobody)"
+            "bad --user \"root\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: synscan when that system user exists, else nobody)"
         );
         assert_eq!(check_user("nobody"), Ok(()));
         let args = Args {
