@@ -162,6 +162,22 @@ impl CookieField {
         }
     }
 
+    /// The word sum (`wire::checksum::sum_words_at`) the field adds to the datagram's
+    /// checksum when it holds `cookie` (the payload starts at an even offset of it).
+    pub fn checksum_share(&self, cookie: u64) -> u64 {
+        let value = self.value(cookie);
+        let mut next = 0;
+        let mut sum = 0;
+        for r in self.ranges() {
+            let n = r.len();
+            if let Some(bytes) = value.get(next..next + n) {
+                sum += crate::wire::checksum::sum_words_at(r.start, bytes);
+            }
+            next += n;
+        }
+        sum
+    }
+
     /// True when `reply` (a UDP payload) is an answer of the protocol that echoes the cookie.
     pub fn check(&self, reply: &[u8], cookie: u64) -> bool {
         let value = self.value(cookie);
