@@ -12,7 +12,7 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share
 
-.PHONY: all build demo test lint bench bench-e2e bench-memory bench-rate bench-rate-e2e bench-ipv6 clean install uninstall
+.PHONY: all build demo test lint bench bench-follow-regex bench-e2e bench-memory bench-rate bench-rate-e2e bench-tries bench-ipv6 clean install uninstall
 
 all: build
 
@@ -40,6 +40,10 @@ test: lint
 bench:
 	$(CARGO) bench --bench hot_paths
 
+# The follow-up layer's regex engines over nmap-service-probes and the banner corpus.
+bench-follow-regex:
+	$(CARGO) bench --bench follow_regex
+
 bench-e2e: build
 	RELEASE=$(RELEASE) bash benches/e2e.sh
 
@@ -54,6 +58,10 @@ bench-ipv6: build
 # The adaptive default rate against nmap -T4 and fixed rates (issue #11's rows h d l r).
 bench-rate-e2e: build
 	RELEASE=$(RELEASE) E2E_SCENARIOS="h d l r" E2E_TOOLS="synscan nmap" bash benches/e2e.sh
+
+# Retries under 5% loss each way: misses over many runs against the tries' arithmetic.
+bench-tries: build
+	RELEASE=$(RELEASE) E2E_SCENARIOS=t E2E_TOOLS=synscan bash benches/e2e.sh
 
 # --rate accuracy from 1k pps to the ceiling, on a send-only lab.
 bench-rate: build

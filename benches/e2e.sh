@@ -33,6 +33,12 @@
 #   r  a /20 x 23 behind a wire of finite capacity (`serve --wire-pps $E2E_WIRE_PPS`, 0 %
 #      loss, tail drop beyond a small queue): no rate flag, exact; the rate it settled on
 #      (the end line) over the capacity.
+#   t  retries under loss (issue #18 item 17): E2E_TRIES_RUNS runs over a /20 x 23 (1,002 open
+#      pairs) behind a wire losing 5 % each way, --retries 2 --rate 50000, each run with its
+#      own truth and loss draws; the open and closed pairs missed, summed over the runs,
+#      against three independent tries' arithmetic, runs x pairs x (1 - 0.95^2)^3 (bar: the
+#      open pairs' ratio near 1; a retry that repeats a pending request's SYN made it ~3.2).
+#      `make bench-tries` runs only this scenario.
 #
 # Every tool run gets its own lab (same truth seed, so the same truth) and is measured the same
 # way: wall time and peak RSS from /usr/bin/time, packets from the target veth's rx_packets
@@ -59,6 +65,7 @@
 #   E2E_DRYRUN_SECS=20                cap on the RSS dry run (10.0.0.0/8 x 100 ports is 1.68e9
 #                                     probes, ~3 min in full; 0 = run it to the end)
 #   E2E_WIRE_PPS=50000                scenario r: the wire's capacity (frames/s each way)
+#   E2E_TRIES_RUNS=10                 scenario t: runs
 #   E2E_SEED=42                       truth seed and scan seeds
 #   E2E_OUT=DIR                       keep logs and outputs there (default: a new /tmp dir)
 #   E2E_NO_BUILD=1                    skip `cargo build --release`
@@ -85,6 +92,7 @@ MEM_RATES=${E2E_MEM_RATES:-"100000 300000"}
 MEM_SCALED=${E2E_MEM_SCALED-"1-300 3"}
 DRYRUN_SECS=${E2E_DRYRUN_SECS:-20}
 WIRE_PPS=${E2E_WIRE_PPS:-50000}
+TRIES_RUNS=${E2E_TRIES_RUNS:-10}
 # Scenarios h, l and r: one host, and the /20 behind the wire.
 HOST=198.19.0.1/32
 HOST_SERVE=(--prefix "$HOST" --ports 1-65535 --open-hosts 1 --open-per-host 8 --filtered 1)
@@ -149,6 +157,9 @@ ROWS=$OUT/rows.tsv
 # scenario, settings, the adaptive rate's settled value (synscan's end line), per run
 SETTLED=$OUT/settled.tsv
 : >"$SETTLED"
+# scenario t: run, open truth, open missed, closed pairs, closed missed
+TRIES=$OUT/tries.tsv
+: >"$TRIES"
 say "logs and outputs in $OUT"
 
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +215,7 @@ lab_up() {
     LABS+=("$L_NAME")
     # stdin is a FIFO serve holds open read-write itself: it never sees EOF, so it serves until
     # SIGTERM, and no tool we start inherits a descriptor that keeps the lab alive.
-    "$LAB" serve --name "$L_NAME" --seed "$SEED" "$@" <>"$fifo" >"$L_TRUTH" 2>"$OUT/$L_NAME.serve.log" &
+    "$LAB" serve --name "$L_NAME" --seed "${LAB_SEED:-$SEED}" "$@" <>"$fifo" >"$L_TRUTH" 2>"$OUT/$L_NAME.serve.log" &
     L_PID=$!
     for i in $(seq 600); do
         [ -s "$L_TRUTH" ] && break
@@ -568,6 +579,26 @@ for scen in $SCENARIOS; do
             --prefix "$WIRE_PREFIX" --wire-pps "$WIRE_PPS" -- \
             "$SYNSCAN" "$WIRE_PREFIX" -p @PORTS@ --seed "$SEED" -oJ @OUT@.json --show filtered
         ;;
+    t)
+        for i in $(seq "$TRIES_RUNS"); do
+            # Each run its own truth and wire draws (the wire's seed follows the lab's).
+            LAB_SEED=$((SEED + i))
+            run_tool t synscan "run $i: 5% loss each way, --retries 2 --rate 50000" "$WIRE_PREFIX" -- \
+                --prefix "$WIRE_PREFIX" --open-hosts 334 --open-per-host 3 --wire-loss 5 -- \
+                "$SYNSCAN" "$WIRE_PREFIX" -p @PORTS@ --retries 2 --rate 50000 --seed "$LAB_SEED" \
+                -oJ @OUT@.json --show closed,filtered
+            LAB_SEED=""
+            base=$OUT/$L_NAME.synscan
+            truth_pairs filtered >"$base.truth.filtered"
+            truth_pairs open >"$base.truth.open"
+            open_truth=$(wc -l <"$base.truth.open")
+            open_missed=$(comm -23 "$base.truth.open" "$base.open" | wc -l)
+            # Closed pairs reported filtered: not in the filtered or the open truth.
+            closed_missed=$(sort -u "$base.truth.filtered" "$base.truth.open" | comm -13 - "$base.filtered" | wc -l)
+            closed=$(($(pairs_of_json "$base.json" closed | wc -l) + closed_missed))
+            printf '%s\t%s\t%s\t%s\t%s\n' "$i" "$open_truth" "$open_missed" "$closed" "$closed_missed" >>"$TRIES"
+        done
+        ;;
     6)
         for fam in 4 6; do
             if [ "$fam" = 4 ]; then
@@ -596,7 +627,7 @@ for scen in $SCENARIOS; do
             fi
         done
         ;;
-    *) die "unknown scenario $scen (use a, b, m, h, d, l, r and/or 6)" ;;
+    *) die "unknown scenario $scen (use a, b, m, h, d, l, r, t and/or 6)" ;;
     esac
 done
 
@@ -635,6 +666,7 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
         d) label="d: /16 x 23 default" ;;
         l) label="l: 10% loss, 50+-20 ms" ;;
         r) label="r: ${WIRE_PPS} pps wire" ;;
+        t) label="t: retries, 5% loss" ;;
         6) label="6: IPv6 vs IPv4 send-only" ;;
         *) label="m: memory" ;;
         esac
@@ -669,6 +701,12 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
         }' "$ROWS"
     awk -F'\t' '$1 == "l" { split($10, o, "/"); if (o[2] > 0)
             printf "10%% loss wire (l), `%s`: recall %.2f%% (bar >= 99.9%%)\n", $3, 100 * o[1] / o[2] }' "$ROWS"
+    # Scenario t: misses over the runs against three independent tries' arithmetic.
+    awk -F'\t' 'BEGIN { p = (1 - 0.95 * 0.95) ^ 3 }
+        { runs++; ot += $2; om += $3; ct += $4; cm += $5 }
+        END { if (runs > 0) {
+            printf "Retries under 5%% loss (t), %d runs: open pairs missed %d of %d, predicted %.1f (ratio %.2f, bar near 1);", runs, om, ot, ot * p, om / (ot * p)
+            printf " closed pairs missed %d of %d, predicted %.1f (ratio %.2f)\n", cm, ct, ct * p, cm / (ct * p) } }' "$TRIES"
     awk -F'\t' -v cap="$WIRE_PPS" '{ printf "Adaptive rate settled at (%s, `%s`): %s pps%s\n", $1, $2, $3,
             ($1 == "r" ? sprintf(", %.2f of the wire'"'"'s %d pps", $3 / cap, cap) : "") }' "$SETTLED"
     echo

@@ -122,7 +122,7 @@ fn probe_generation<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
         g.bench_function(format!("one/{label}"), |b| {
             b.iter(|| {
                 let (ip, port) = ord.get(pos);
-                crafter.craft(&mut buf, ipv4_only(ip), port);
+                crafter.craft(&mut buf, ipv4_only(ip), port, 0);
                 pos += 1;
                 if pos == len {
                     pos = 0;
@@ -140,7 +140,7 @@ fn probe_generation<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
             b.iter(|| {
                 for frame in batch.chunks_exact_mut(frame_len) {
                     let (ip, port) = ord.get(pos);
-                    crafter.craft(frame, ipv4_only(ip), port);
+                    crafter.craft(frame, ipv4_only(ip), port, 0);
                     pos += 1;
                     if pos == len {
                         pos = 0;
@@ -172,7 +172,12 @@ fn probe_generation<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
         b.iter(|| {
             n = n.wrapping_add(0x9e37_79b9);
             let ip = Ipv4Addr::from(0xc613_0000 | (n >> 16));
-            crafter.craft(&mut buf, black_box(ip), black_box((n & 0xfff) as u16 + 1));
+            crafter.craft(
+                &mut buf,
+                black_box(ip),
+                black_box((n & 0xfff) as u16 + 1),
+                0,
+            );
             black_box(&buf);
         })
     });
@@ -191,7 +196,7 @@ fn reply_frames(crafter: &ProbeCrafter) -> Frames {
     // The SYN we sent, crafted by the project's template, and read back with the parser's
     // view of its fields (so the replies answer exactly this frame).
     let mut syn = vec![0u8; crafter.frame_len()];
-    crafter.craft(&mut syn, target, 443);
+    crafter.craft(&mut syn, target, 443, 0);
     let ip = ipv4::Packet::new_checked(&syn[ethernet::HEADER_LEN..]).expect("IPv4");
     let probe = tcp::Packet::new_checked(ip.payload()).expect("TCP");
     let (sport, seq) = (probe.src_port(), probe.seq_number());

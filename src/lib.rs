@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod follow;
 pub mod handoff;
 pub mod local;
 pub mod model;

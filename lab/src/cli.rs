@@ -83,6 +83,9 @@ pub struct ServeArgs {
     /// The address families the truth covers.
     #[command(flatten)]
     pub v6: Ipv6Args,
+    /// How the target rations its answers beyond the truth.
+    #[command(flatten)]
+    pub answers: crate::answers::AnswerArgs,
 }
 
 /// Which families a lab's truth covers, and its IPv6 side (2001:2::/48 only).

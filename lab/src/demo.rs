@@ -32,6 +32,7 @@ pub fn demo_args(a: &DemoArgs) -> ServeArgs {
         drop_all: false,
         wire: WireArgs::default(),
         v6: crate::cli::Ipv6Args::default(),
+        answers: crate::answers::AnswerArgs::default(),
     }
 }
 

@@ -871,7 +871,7 @@ mod tests {
             let port = e.scanned_port(&mut rng);
             // The probe as the scanner sent it, sniffed back.
             let mut syn = vec![0u8; c.frame_len()];
-            c.craft(&mut syn, target, port);
+            c.craft(&mut syn, target, port, 0);
             let Sniffed::Probe(p) = sniff(&syn, US) else {
                 panic!("probe not recognised")
             };

@@ -36,6 +36,8 @@ pub struct Shape {
     pub v4: bool,
     /// The IPv6 side, when the lab has one.
     pub v6: Option<Shape6>,
+    /// How the target rations its answers beyond the truth.
+    pub answers: crate::answers::Answers,
 }
 
 /// The IPv6 side of a lab.
@@ -214,6 +216,12 @@ impl Lab {
                 for batch in nft::element_batches(set, pairs, nft::CHUNK) {
                     netns::nft_load(t, &batch)?;
                 }
+            }
+        }
+        if let Some(rules) = shape.answers.ruleset(shape.prefix) {
+            netns::nft_load(t, &rules)?;
+            for batch in shape.answers.alive_batches(nft::CHUNK) {
+                netns::nft_load(t, &batch)?;
             }
         }
         if shape.drop_all {

@@ -8,6 +8,7 @@
 //! The tests read a raised lab through [`truth::Truth`], the line `serve` prints.
 #![forbid(unsafe_code)]
 
+pub mod answers;
 pub mod cli;
 pub mod connect;
 pub mod demo;

@@ -1,5 +1,6 @@
 //! `synscan-lab serve`: raise a lab, print its truth as one JSON line, serve until told to stop.
 
+use crate::answers::Answers;
 use crate::cli::{self, ServeArgs};
 use crate::lab::{self, Lab, Shape, Shape6};
 use crate::netns::{Names, SCANNER_ADDR, SCANNER_ADDR6, TARGET_ADDR, TARGET_ADDR6};
@@ -69,6 +70,12 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
     } else {
         (None, None)
     };
+    let answers = Answers::plan(
+        &a.answers,
+        truth::candidate_hosts(prefix),
+        &truth.open,
+        seed,
+    )?;
     let shape = Shape {
         prefix,
         loss: a.loss,
@@ -79,6 +86,7 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
         wire_seed: seed.rotate_left(17) ^ 0x5bd1_e995,
         v4: family.has_v4(),
         v6,
+        answers,
     };
     Ok(Plan {
         names: Names::new(&name),
@@ -126,6 +134,7 @@ pub fn truth(p: &Plan) -> Truth {
         drop_all: p.shape.drop_all,
         wire: wire_info(p),
         ipv6: truth6(p),
+        answers: p.shape.answers.clone(),
     }
 }
 
@@ -245,6 +254,7 @@ mod tests {
             drop_all: false,
             wire: WireArgs::default(),
             v6: crate::cli::Ipv6Args::default(),
+            answers: crate::answers::AnswerArgs::default(),
         }
     }
 

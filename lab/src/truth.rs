@@ -82,6 +82,10 @@ pub struct Truth {
     /// The IPv6 side, when the lab has one (`serve --family 6` or `mixed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<Truth6>,
+    /// How the target rations its answers (`serve --lose-syn-acks`, `--alive`,
+    /// `--rst-limit`); absent when it does not.
+    #[serde(default, skip_serializing_if = "crate::answers::Answers::is_plain")]
+    pub answers: crate::answers::Answers,
 }
 
 /// The IPv6 side of a lab: addresses on 2001:2:0:18::/64, targets in 2001:2:0:19::/64.

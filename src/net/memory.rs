@@ -17,7 +17,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Frames one `poll` hands out at most, like a ring's batch.
 const MAX_POLL_BATCH: usize = 4096;
@@ -48,9 +48,18 @@ pub struct Responder {
     seed: u64,
     duplicate: bool,
     answer_from_try: u32,
+    lose_first_replies: u32,
     reply_ttl: u8,
     icmp_from: Option<Ipv4Addr>,
 }
+
+/// Shortest interval between two answers to a repeated SYN of a pending connection request
+/// (Linux's net.ipv4.tcp_invalid_ratelimit default).
+pub const REPEATED_SYN_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A connection request as the target keeps it: (our address, our port, its address, its
+/// port).
+type FourTuple = (IpAddr, u16, IpAddr, u16);
 
 impl Default for Responder {
     fn default() -> Self {
@@ -69,6 +78,7 @@ impl Responder {
             seed: 0,
             duplicate: false,
             answer_from_try: 1,
+            lose_first_replies: 0,
             reply_ttl: 64,
             icmp_from: None,
         }
@@ -124,6 +134,13 @@ impl Responder {
         self.answer_from_try = n.max(1);
         self
     }
+    /// Loses the first `n` SYN/ACKs to each pair on their way back. The target then holds
+    /// the request pending, as Linux does: a repeat of its SYN (same 4-tuple) is answered
+    /// at most once per [`REPEATED_SYN_INTERVAL`].
+    pub fn lose_first_replies(mut self, n: u32) -> Self {
+        self.lose_first_replies = n;
+        self
+    }
     /// IPv4 TTL of replies (default 64).
     pub fn reply_ttl(mut self, ttl: u8) -> Self {
         self.reply_ttl = ttl;
@@ -153,7 +170,13 @@ struct Shared {
     syns: AtomicU64,
     lost: AtomicU64,
     replies: AtomicU64,
+    /// Repeated SYNs of pending requests left unanswered by the target's rate limit.
+    repeats_unanswered: AtomicU64,
     tries: Mutex<HashMap<(IpAddr, u16), u32>>,
+    /// SYN/ACKs sent to each pair (lost or not).
+    syn_acks: Mutex<HashMap<(IpAddr, u16), u32>>,
+    /// Requests whose SYN/ACK was lost, with when a repeated SYN was last answered.
+    pending: Mutex<HashMap<FourTuple, Option<Instant>>>,
 }
 
 /// A cloneable view of the network's counters, usable after the ends moved into threads.
@@ -176,6 +199,10 @@ impl MemoryCounters {
     /// Reply frames queued to the capture (duplicates included).
     pub fn replies(&self) -> u64 {
         self.0.replies.load(Ordering::Relaxed)
+    }
+    /// Repeated SYNs of pending requests the target left unanswered (its rate limit).
+    pub fn repeats_unanswered(&self) -> u64 {
+        self.0.repeats_unanswered.load(Ordering::Relaxed)
     }
     /// SYNs sent to (ip, port) so far.
     pub fn tries(&self, ip: impl Into<IpAddr>, port: u16) -> u32 {
@@ -278,7 +305,12 @@ impl MemoryTransmit {
         }
         let reply = match self.responder.behaviour_of(syn.dst, syn.dport) {
             Behaviour::Drop => return,
-            Behaviour::Open => self.tcp_answer(frame, &syn, SYN | ACK),
+            Behaviour::Open => {
+                if !self.syn_ack_reaches_us(&syn) {
+                    return;
+                }
+                self.tcp_answer(frame, &syn, SYN | ACK)
+            }
             Behaviour::Closed => self.tcp_answer(frame, &syn, RST | ACK),
             Behaviour::Unreachable(code) => self.icmp_answer(frame, &syn, code),
         };
@@ -288,6 +320,45 @@ impl MemoryTransmit {
                 self.shared.replies.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Plays a Linux target's connection requests for an open port: whether the SYN/ACK
+    /// answering `syn` is sent and reaches us. A request whose SYN/ACK was lost stays
+    /// pending; a repeat of its SYN is answered at most once per [`REPEATED_SYN_INTERVAL`].
+    /// One that reaches us is closed (our kernel answers it with a RST).
+    fn syn_ack_reaches_us(&self, syn: &TcpSegment<IpAddr>) -> bool {
+        let key = (syn.src, syn.sport, syn.dst, syn.dport);
+        let now = Instant::now();
+        let mut pending = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(last) = pending.get_mut(&key) {
+            if last.is_some_and(|t| now.saturating_duration_since(t) < REPEATED_SYN_INTERVAL) {
+                self.shared
+                    .repeats_unanswered
+                    .fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            *last = Some(now);
+        }
+        let sent = {
+            let mut syn_acks = self
+                .shared
+                .syn_acks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let n = syn_acks.entry((syn.dst, syn.dport)).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if sent <= self.responder.lose_first_replies {
+            pending.entry(key).or_insert(None);
+            return false;
+        }
+        pending.remove(&key);
+        true
     }
 
     /// MACs of a reply: the probe's swapped.
@@ -479,7 +550,7 @@ mod tests {
         let len = c.frame_len();
         let mut buf = vec![0u8; len * probes.len()];
         for (chunk, &(ip, port)) in buf.chunks_exact_mut(len).zip(probes) {
-            c.craft(chunk, ip, port);
+            c.craft(chunk, ip, port, 0);
         }
         assert_eq!(tx.send_frames(&buf, len).unwrap(), probes.len());
     }
@@ -586,7 +657,7 @@ mod tests {
             let lens: Vec<u16> = buf
                 .chunks_exact_mut(slot)
                 .zip(probes)
-                .map(|(f, (ip, port))| c.craft_ip(f, ip, port) as u16)
+                .map(|(f, (ip, port))| c.craft_ip(f, ip, port, 0) as u16)
                 .collect();
             let h = link.header_len() as u16;
             assert_eq!(lens, vec![h + 72, h + 52, h + 72, h + 72]);
@@ -628,7 +699,7 @@ mod tests {
         assert_eq!(&f[6..12], &[2, 0, 0, 0, 0, 2]);
         assert_eq!(f.len(), 14 + 20 + 8 + 28);
         let mut probe = vec![0u8; c.frame_len()];
-        c.craft(&mut probe, T1, 9);
+        c.craft(&mut probe, T1, 9, 0);
         assert_eq!(&f[42..], &probe[14..42]);
         match parse_reply(f, LinkLayer::Ethernet) {
             Ok(Reply::Unreachable(u)) => assert_eq!(u.from, Ipv4Addr::new(198, 18, 0, 254)),
@@ -695,6 +766,37 @@ mod tests {
         }
         assert_eq!(counters.tries(T1, 444), 0);
         assert_eq!((counters.sent(), counters.replies()), (4, 4));
+    }
+
+    #[test]
+    fn a_request_whose_syn_ack_was_lost_answers_a_repeated_syn_once_per_interval() {
+        let c = crafter(LinkLayer::RawIp);
+        let r = Responder::new().open(T1, 443).lose_first_replies(2);
+        let (mut tx, mut rx) = memory_network(r, LinkLayer::RawIp);
+        let counters = tx.counters();
+        let send_try = |tx: &mut MemoryTransmit, k: u8| {
+            let mut f = vec![0u8; c.frame_len()];
+            c.craft(&mut f, T1, 443, k);
+            assert_eq!(tx.send_frames(&f, f.len()).unwrap(), 1);
+        };
+        // The first SYN/ACK is lost; the repeat is answered once, and that answer is lost.
+        send_try(&mut tx, 0);
+        send_try(&mut tx, 0);
+        assert!(drain(&mut rx).is_empty());
+        // Within 500 ms of that answer, the same 4-tuple gets nothing.
+        send_try(&mut tx, 0);
+        assert!(drain(&mut rx).is_empty());
+        assert_eq!(counters.repeats_unanswered(), 1);
+        // A try from another source port is a new request: answered at once.
+        send_try(&mut tx, 1);
+        match parsed(&mut rx, LinkLayer::RawIp)[..] {
+            [Reply::Tcp(t)] => {
+                assert_eq!(t.dport, c.source_port_of_try(T1, 443, 1));
+                assert!(c.validate_tcp(&t));
+            }
+            ref other => panic!("{other:?}"),
+        }
+        assert_eq!(counters.repeats_unanswered(), 1);
     }
 
     #[test]

@@ -414,15 +414,24 @@ impl Outputs {
     /// one file never named twice, no planted symlink followed) and writes the headers; adds
     /// Normal on stdout when no output writes there. A header that cannot be written is a
     /// failed output reported by [`Outputs::finish`], not an error here.
+    /// `claims` holds the run's other files (inputs, files written later): an output that
+    /// is one of them is refused before anything is truncated.
     pub fn open(
         specs: &[OutputSpec],
         opts: &OutputOptions,
         info: &ScanInfo,
+        claims: &mut crate::sys::fs::Claims,
     ) -> Result<Outputs, OutputError> {
         check_one_stdout(specs)?;
         // Read before any file is opened: a bad services file leaves every output alone.
         let services = match &opts.services_file {
-            Some(p) => Services::from_nmap_services(p)?,
+            Some(p) => {
+                let (services, id) = Services::from_nmap_services(p)?;
+                claims
+                    .input(id, format!("--services-file {}", p.display()))
+                    .map_err(OutputError)?;
+                services
+            }
             None => Services::default_table(),
         };
         let ctx = Arc::new(Ctx {
@@ -432,7 +441,7 @@ impl Outputs {
         });
         // A resumed run appends to streaming outputs; grouped ones are written anew from
         // the journal and this run's results.
-        let opened = files::open_outputs(specs, opts.append)?;
+        let opened = files::open_outputs(specs, opts.append, claims)?;
         let files = opened.handles;
         let mut named = opened.outputs;
         if opened.stdout_free {

@@ -1,5 +1,6 @@
 //! The keyed cookie: source port and sequence number are SipHash-1-3 of the flow under a
-//! per-scan key, so replies are validated statelessly and retries reproduce the same probe.
+//! per-scan key, so replies are validated statelessly. Try k of a probe leaves from the
+//! first try's port plus k, so the try is read back from the reply's port.
 //!
 //! SipHash-1-3 is computed inline for fixed messages of whole words (two for IPv4, 16 bytes;
 //! five for IPv6, 40 bytes) instead of through `siphasher`'s streaming `Hasher`: same function
@@ -125,6 +126,50 @@ impl Cookie {
         let h = A::flow_siphash(self.k0, self.k1, src, dst, TAG_PORT | u64::from(dport));
         let offset = ((h >> 32) * u64::from(ports.count)) >> 32;
         ports.first.wrapping_add(offset as u16)
+    }
+
+    /// Source port of try `try_index` (0: the first send) of the flow to (dst, dport): the
+    /// first try's port moved up `try_index` places, wrapping within the range. Each retry
+    /// is then a new connection request to the target, not a repeat of a pending one
+    /// (Linux answers a repeated SYN at most once per net.ipv4.tcp_invalid_ratelimit, 500
+    /// ms); nmap numbers its tries in the source port the same way.
+    #[inline(always)]
+    pub fn source_port_of_try<A: FlowAddress>(
+        &self,
+        ports: SourcePorts,
+        src: A,
+        dst: A,
+        dport: u16,
+        try_index: u8,
+    ) -> u16 {
+        let first = self.source_port(ports, src, dst, dport);
+        let offset =
+            (u32::from(first - ports.first) + u32::from(try_index)) % u32::from(ports.count.max(1));
+        ports.first.wrapping_add(offset as u16)
+    }
+
+    /// Which try of the flow to (dst, dport) left from `sport`: Some(k) when `sport` is try
+    /// k's port for some k below `tries` (a port of the range, `ports.count >= 1`).
+    #[inline(always)]
+    pub fn try_of_port<A: FlowAddress>(
+        &self,
+        ports: SourcePorts,
+        src: A,
+        dst: A,
+        dport: u16,
+        sport: u16,
+        tries: u16,
+    ) -> Option<u8> {
+        let first = u32::from(self.source_port(ports, src, dst, dport) - ports.first);
+        let at = u32::from(sport.wrapping_sub(ports.first));
+        let count = u32::from(ports.count);
+        // Places from the first try's port up to `sport`, wrapping: no division.
+        let k = if at >= first {
+            at - first
+        } else {
+            at + count - first
+        };
+        u8::try_from(k).ok().filter(|_| k < u32::from(tries))
     }
 
     /// 64 bits keyed over the full 4-tuple: the low 32 are the sequence number, the next 16
@@ -267,6 +312,48 @@ mod tests {
             c.sequence(v6("::ffff:198.18.0.1"), mapped, 61000, 80),
             c.sequence(US, Ipv4Addr::new(198, 19, 4, 10), 61000, 80)
         );
+    }
+
+    #[test]
+    fn each_try_has_its_own_port_and_the_port_names_the_try() {
+        let c = Cookie::new([9, 10]);
+        let d = Ipv4Addr::new(198, 19, 4, 10);
+        let ports = SourcePorts::DEFAULT;
+        let first = c.source_port(ports, US, d, 443);
+        assert_eq!(c.source_port_of_try(ports, US, d, 443, 0), first);
+        for k in 0..21u8 {
+            let p = c.source_port_of_try(ports, US, d, 443, k);
+            assert!((61000..=65535).contains(&p), "try {k}: {p}");
+            assert_eq!(c.try_of_port(ports, US, d, 443, p, 21), Some(k), "try {k}");
+            assert_eq!(c.try_of_port(ports, US, d, 443, p, u16::from(k)), None);
+        }
+        // A port below the first try's (a wrap of 4536 - 1 tries) is no try of ours.
+        let below = 61000 + (first - 61000 + 4535) % 4536;
+        assert_eq!(c.try_of_port(ports, US, d, 443, below, 21), None);
+        // Tries wrap within a small range: 10 ports, the first try's at some offset.
+        let small = SourcePorts {
+            first: 50000,
+            count: 10,
+        };
+        let f = c.source_port(small, US, d, 80) - 50000;
+        let got: Vec<u16> = (0..12)
+            .map(|k| c.source_port_of_try(small, US, d, 80, k) - 50000)
+            .collect();
+        let want: Vec<u16> = (0..12).map(|k| (f + k) % 10).collect();
+        assert_eq!(got, want);
+        for (k, &off) in got.iter().take(10).enumerate() {
+            assert_eq!(
+                c.try_of_port(small, US, d, 80, 50000 + off, 10),
+                Some(k as u8)
+            );
+        }
+        // One source port: every try leaves from it.
+        let one = SourcePorts {
+            first: 40000,
+            count: 1,
+        };
+        assert_eq!(c.source_port_of_try(one, US, d, 80, 5), 40000);
+        assert_eq!(c.try_of_port(one, US, d, 80, 40000, 1), Some(0));
     }
 
     proptest! {

@@ -69,6 +69,10 @@ impl SourcePorts {
     }
 }
 
+/// Most sends of one probe (--retries 20, plus the first): each try has its own source
+/// port, so replies are accepted from this many ports per flow.
+pub const MAX_TRIES: u8 = 21;
+
 /// Everything fixed about the probes of one scan (the IPv4 family; IPv6 is added with
 /// [`ProbeCrafter::with_ipv6`]).
 #[derive(Clone, Debug)]
@@ -103,6 +107,8 @@ pub struct Ipv6Source {
 pub struct ProbeCrafter {
     params: ProbeParams,
     ports: SourcePorts,
+    /// Tries with a port of their own (fewer than [`MAX_TRIES`] only when the range is).
+    try_ports: u16,
     cookie: Cookie,
     /// The IPv4 template (None in an IPv6-only scan).
     template: Option<Template>,
@@ -124,6 +130,7 @@ impl ProbeCrafter {
         ProbeCrafter {
             cookie: Cookie::new(params.key),
             ports,
+            try_ports: count.min(u16::from(MAX_TRIES)),
             template: Some(template),
             v6: None,
             params,
@@ -168,41 +175,46 @@ impl ProbeCrafter {
     pub fn uniform_frames(&self) -> bool {
         self.template.is_none() || self.v6.is_none()
     }
-    /// Writes the SYN for (dst, dport) into `buf` (exactly frame_len bytes).
+    /// Writes try `try_index` (0: the first send) of the SYN for (dst, dport) into `buf`
+    /// (exactly frame_len bytes).
     #[inline]
-    pub fn craft(&self, buf: &mut [u8], dst: Ipv4Addr, dport: u16) {
+    pub fn craft(&self, buf: &mut [u8], dst: Ipv4Addr, dport: u16, try_index: u8) {
         if let Some(t) = &self.template {
             let src = self.params.src_ip;
-            let sport = self.cookie.source_port(self.ports, src, dst, dport);
+            let sport = self
+                .cookie
+                .source_port_of_try(self.ports, src, dst, dport, try_index);
             let h = self.cookie.flow_hash(src, dst, sport, dport);
             t.write(buf, dst, (h >> 32) as u16, sport, dport, h as u32);
         }
     }
-    /// Writes the IPv6 SYN for (dst, dport) into `buf`; returns its length (0, writing
-    /// nothing, when the scan has no IPv6 source).
+    /// Writes try `try_index` of the IPv6 SYN for (dst, dport) into `buf`; returns its
+    /// length (0, writing nothing, when the scan has no IPv6 source).
     #[inline]
-    pub fn craft6(&self, buf: &mut [u8], dst: Ipv6Addr, dport: u16) -> usize {
+    pub fn craft6(&self, buf: &mut [u8], dst: Ipv6Addr, dport: u16, try_index: u8) -> usize {
         let Some((src, t)) = &self.v6 else {
             return 0;
         };
-        let sport = self.cookie.source_port(self.ports, *src, dst, dport);
+        let sport = self
+            .cookie
+            .source_port_of_try(self.ports, *src, dst, dport, try_index);
         let seq = self.cookie.sequence(*src, dst, sport, dport);
         t.write(buf, dst, sport, dport, seq);
         t.len()
     }
-    /// Writes the SYN for (dst, dport) with its family's template; returns its length (0,
-    /// writing nothing, for a family the scan has no source of).
+    /// Writes try `try_index` of the SYN for (dst, dport) with its family's template;
+    /// returns its length (0, writing nothing, for a family the scan has no source of).
     #[inline]
-    pub fn craft_ip(&self, buf: &mut [u8], dst: IpAddr, dport: u16) -> usize {
+    pub fn craft_ip(&self, buf: &mut [u8], dst: IpAddr, dport: u16, try_index: u8) -> usize {
         match dst {
             IpAddr::V4(d) => match &self.template {
                 Some(t) => {
-                    self.craft(buf, d, dport);
+                    self.craft(buf, d, dport, try_index);
                     t.len()
                 }
                 None => 0,
             },
-            IpAddr::V6(d) => self.craft6(buf, d, dport),
+            IpAddr::V6(d) => self.craft6(buf, d, dport, try_index),
         }
     }
     /// True when a SYN/ACK or RST answers one of our probes (ports and ack == cookie + 1).
@@ -234,13 +246,8 @@ impl ProbeCrafter {
         let Some(src) = us else {
             return false;
         };
-        if reply.dst != src || !self.owns_port(reply.dport) {
-            return false;
-        }
-        reply.dport
-            == self
-                .cookie
-                .source_port(self.ports, src, reply.src, reply.sport)
+        reply.dst == src
+            && self.is_try_port(src, reply.src, reply.sport, reply.dport)
             && reply.ack
                 == self
                     .cookie
@@ -257,32 +264,50 @@ impl ProbeCrafter {
             return false;
         };
         quoted.src == src
-            && self.owns_port(quoted.sport)
-            && quoted.sport
-                == self
-                    .cookie
-                    .source_port(self.ports, src, quoted.dst, quoted.dport)
+            && self.is_try_port(src, quoted.dst, quoted.dport, quoted.sport)
             && quoted.seq
                 == self
                     .cookie
                     .sequence(src, quoted.dst, quoted.sport, quoted.dport)
     }
-    /// Source port the probe to (dst, dport) uses (what a capture filter or a test expects).
-    pub fn source_port(&self, dst: Ipv4Addr, dport: u16) -> u16 {
-        self.cookie
-            .source_port(self.ports, self.params.src_ip, dst, dport)
+    /// True when `sport` is the source port of one of the tries of the probe from `src` to
+    /// (dst, dport); the sequence number, keyed over the whole 4-tuple, is checked after.
+    #[inline(always)]
+    fn is_try_port<A: FlowAddress>(&self, src: A, dst: A, dport: u16, sport: u16) -> bool {
+        self.owns_port(sport)
+            && self
+                .cookie
+                .try_of_port(self.ports, src, dst, dport, sport, self.try_ports)
+                .is_some()
     }
-    /// Sequence number the probe to (dst, dport) carries.
+    /// Source port the probe to (dst, dport) uses on its first try (what a capture filter
+    /// or a test expects).
+    pub fn source_port(&self, dst: Ipv4Addr, dport: u16) -> u16 {
+        self.source_port_of_try(dst, dport, 0)
+    }
+    /// Source port of try `try_index` of the probe to (dst, dport).
+    pub fn source_port_of_try(&self, dst: Ipv4Addr, dport: u16, try_index: u8) -> u16 {
+        let src = self.params.src_ip;
+        self.cookie
+            .source_port_of_try(self.ports, src, dst, dport, try_index)
+    }
+    /// Sequence number the probe to (dst, dport) carries on its first try.
     pub fn sequence(&self, dst: Ipv4Addr, dport: u16) -> u32 {
-        let sport = self.source_port(dst, dport);
+        self.sequence_of_try(dst, dport, 0)
+    }
+    /// Sequence number of try `try_index` of the probe to (dst, dport).
+    pub fn sequence_of_try(&self, dst: Ipv4Addr, dport: u16, try_index: u8) -> u32 {
+        let sport = self.source_port_of_try(dst, dport, try_index);
         self.cookie.sequence(self.params.src_ip, dst, sport, dport)
     }
-    /// Source port the IPv6 probe to (dst, dport) uses (None without an IPv6 source).
+    /// Source port the IPv6 probe to (dst, dport) uses on its first try (None without an
+    /// IPv6 source).
     pub fn source_port6(&self, dst: Ipv6Addr, dport: u16) -> Option<u16> {
         let src = self.ipv6_source()?;
         Some(self.cookie.source_port(self.ports, src, dst, dport))
     }
-    /// Sequence number the IPv6 probe to (dst, dport) carries (None without an IPv6 source).
+    /// Sequence number the IPv6 probe to (dst, dport) carries on its first try (None
+    /// without an IPv6 source).
     pub fn sequence6(&self, dst: Ipv6Addr, dport: u16) -> Option<u32> {
         let src = self.ipv6_source()?;
         let sport = self.source_port6(dst, dport)?;
@@ -382,7 +407,7 @@ mod tests {
 
     fn craft(c: &ProbeCrafter, dst: Ipv4Addr, dport: u16) -> Vec<u8> {
         let mut buf = vec![0u8; c.frame_len()];
-        c.craft(&mut buf, dst, dport);
+        c.craft(&mut buf, dst, dport, 0);
         buf
     }
 
@@ -434,7 +459,7 @@ mod tests {
     fn craft_only_touches_frame_len_bytes() {
         let c = crafter(LinkLayer::RawIp, [1, 1]);
         let mut buf = vec![0xaau8; 60];
-        c.craft(&mut buf, THEM, 80);
+        c.craft(&mut buf, THEM, 80, 0);
         assert_eq!(c.frame_len(), 52);
         assert!(buf[52..].iter().all(|&b| b == 0xaa));
     }
@@ -570,6 +595,103 @@ mod tests {
         assert!(same_port < 5, "{same_port}"); // 1/4536 chance each
     }
 
+    /// The SYN `c` writes for try `k` to (dst, dport), read back by the parser.
+    fn crafted_try(c: &ProbeCrafter, dst: IpAddr, dport: u16, k: u8) -> TcpSegment<IpAddr> {
+        let mut buf = vec![0u8; c.max_frame_len()];
+        let len = c.craft_ip(&mut buf, dst, dport, k);
+        match crate::wire::parse_ip_reply(&buf[..len], c.params().link) {
+            Ok(ip) => match ip.into_ip() {
+                Reply::Tcp(t) => t,
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The target's SYN/ACK to `syn` (from `them` to `us`) and a router's quote of `syn`.
+    fn answer_and_quote<A: Copy>(
+        syn: &TcpSegment<IpAddr>,
+        us: A,
+        them: A,
+    ) -> (TcpSegment<A>, QuotedTcp<A>) {
+        let answer = TcpSegment {
+            src: them,
+            dst: us,
+            sport: syn.dport,
+            dport: syn.sport,
+            seq: 7,
+            ack: syn.seq.wrapping_add(1),
+            flags: SYN | ACK,
+            ttl: 60,
+            window: 65535,
+        };
+        let quote = QuotedTcp {
+            src: us,
+            dst: them,
+            sport: syn.sport,
+            dport: syn.dport,
+            seq: syn.seq,
+        };
+        (answer, quote)
+    }
+
+    /// Whether `c` takes the target's SYN/ACK to `syn`, and a router's quote of it.
+    fn answers_validate(c: &ProbeCrafter, syn: &TcpSegment<IpAddr>) -> (bool, bool) {
+        match (syn.src, syn.dst) {
+            (IpAddr::V4(us), IpAddr::V4(them)) => {
+                let (a, q) = answer_and_quote(syn, us, them);
+                (c.validate_tcp(&a), c.validate_quote(&q))
+            }
+            (IpAddr::V6(us), IpAddr::V6(them)) => {
+                let (a, q) = answer_and_quote(syn, us, them);
+                (c.validate_tcp6(&a), c.validate_quote6(&q))
+            }
+            _ => panic!("mixed families"),
+        }
+    }
+
+    #[test]
+    fn each_try_leaves_from_its_own_port_and_its_answers_validate() {
+        let c = dual(LinkLayer::Ethernet, [7, 7]);
+        for dst in [IpAddr::V4(THEM), IpAddr::V6(v6(THEM6))] {
+            let first = crafted_try(&c, dst, 443, 0);
+            let mut seen = std::collections::BTreeSet::new();
+            for k in 0..MAX_TRIES {
+                let syn = crafted_try(&c, dst, 443, k);
+                // One place up per try (the default range is wide enough not to wrap here
+                // unless the first port is near its top).
+                let want = 61000 + (first.sport - 61000 + u16::from(k)) % 4536;
+                assert_eq!(syn.sport, want, "{dst} try {k}");
+                assert!(seen.insert((syn.sport, syn.seq)), "{dst} try {k} repeats");
+                assert_eq!(answers_validate(&c, &syn), (true, true), "{dst} try {k}");
+                // Another try's sequence number on this port is not an answer.
+                let crossed = TcpSegment {
+                    seq: first.seq,
+                    ..syn
+                };
+                if k > 0 {
+                    assert_eq!(answers_validate(&c, &crossed), (false, false));
+                }
+            }
+            if let IpAddr::V4(t) = dst {
+                let k = 3;
+                let syn = crafted_try(&c, dst, 443, k);
+                assert_eq!(syn.sport, c.source_port_of_try(t, 443, k));
+                assert_eq!(syn.seq, c.sequence_of_try(t, 443, k));
+            }
+            // A try past the last one's port is not ours, though its cookie is right.
+            let mut past = crafted_try(&c, dst, 443, 0);
+            past.sport = 61000 + (first.sport - 61000 + u16::from(MAX_TRIES)) % 4536;
+            let (us, them) = (past.src, past.dst);
+            past.seq = match (us, them) {
+                (IpAddr::V4(u), IpAddr::V4(t)) => c.cookie.sequence(u, t, past.sport, 443),
+                (IpAddr::V6(u), IpAddr::V6(t)) => c.cookie.sequence(u, t, past.sport, 443),
+                _ => unreachable!(),
+            };
+            assert_eq!(answers_validate(&c, &past), (false, false), "{dst}");
+        }
+    }
+
     #[test]
     fn source_range_is_clamped() {
         let mk = |first, count| {
@@ -621,7 +743,7 @@ mod tests {
     /// Our IPv6 SYN to (dst, dport) read back by the parser: (sport, seq).
     fn craft6_parsed(c: &ProbeCrafter, dst: Ipv6Addr, dport: u16) -> (usize, TcpSegment<Ipv6Addr>) {
         let mut buf = vec![0u8; c.max_frame_len()];
-        let len = c.craft_ip(&mut buf, IpAddr::V6(dst), dport);
+        let len = c.craft_ip(&mut buf, IpAddr::V6(dst), dport, 0);
         match crate::wire::parse_ip_reply(&buf[..len], c.params().link) {
             Ok(crate::wire::IpReply::V6(Reply::Tcp(t))) => (len, t),
             other => panic!("{other:?}"),
@@ -639,7 +761,7 @@ mod tests {
             assert_eq!(c.ipv6_source(), Some(v6(US6)));
             // The IPv4 frame is byte for byte what the IPv4-only crafter writes.
             let mut buf = vec![0xaau8; c.max_frame_len()];
-            assert_eq!(c.craft_ip(&mut buf, IpAddr::V4(THEM), 443), h + 52);
+            assert_eq!(c.craft_ip(&mut buf, IpAddr::V4(THEM), 443, 0), h + 52);
             assert_eq!(
                 &buf[..h + 52],
                 &craft(&crafter(link, [3, 4]), THEM, 443)[..]
@@ -655,7 +777,7 @@ mod tests {
             if link == LinkLayer::Ethernet {
                 assert_eq!(&buf[..6], &DST_MAC);
                 let mut f = vec![0u8; 86];
-                c.craft6(&mut f, v6(THEM6), 443);
+                c.craft6(&mut f, v6(THEM6), 443, 0);
                 assert_eq!(&f[..14], &[2, 0, 0, 0, 0, 6, 2, 0, 0, 0, 0, 1, 0x86, 0xdd]);
             }
         }
@@ -667,13 +789,13 @@ mod tests {
             (None, None)
         );
         let mut buf = [0x55u8; 100];
-        assert_eq!(only4.craft_ip(&mut buf, IpAddr::V6(v6(THEM6)), 80), 0);
+        assert_eq!(only4.craft_ip(&mut buf, IpAddr::V6(v6(THEM6)), 80, 0), 0);
         assert!(buf.iter().all(|&b| b == 0x55));
         let only6 = dual(LinkLayer::Ethernet, [1, 1]).without_ipv4();
         assert!(only6.uniform_frames());
         assert_eq!((only6.frame_len(), only6.max_frame_len()), (86, 86));
         assert_eq!(only6.ipv4_source(), None);
-        assert_eq!(only6.craft_ip(&mut buf, IpAddr::V4(THEM), 80), 0);
+        assert_eq!(only6.craft_ip(&mut buf, IpAddr::V4(THEM), 80, 0), 0);
         assert!(buf.iter().all(|&b| b == 0x55));
     }
 

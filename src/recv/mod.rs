@@ -550,7 +550,7 @@ mod tests {
     /// Our probe of (T, PORT) as it left, IPv4 header first.
     fn probe(c: &ProbeCrafter) -> Vec<u8> {
         let mut buf = vec![0u8; c.frame_len()];
-        c.craft(&mut buf, T, PORT);
+        c.craft(&mut buf, T, PORT, 0);
         buf.split_off(c.params().link.header_len())
     }
 
@@ -800,7 +800,7 @@ mod tests {
         /// Our IPv6 probe of (t6, PORT), IPv6 header first.
         fn probe6(c: &ProbeCrafter) -> Vec<u8> {
             let mut buf = vec![0u8; c.max_frame_len()];
-            let len = c.craft6(&mut buf, t6(), PORT);
+            let len = c.craft6(&mut buf, t6(), PORT, 0);
             buf.truncate(len);
             buf.split_off(c.params().link.header_len())
         }

@@ -197,8 +197,8 @@ impl ProbeModule for ConnectModule<'_> {
         Ok(())
     }
 
-    fn retry(&mut self, runs: Vec<std::ops::Range<u64>>) {
-        for position in runs.into_iter().flatten() {
+    fn retry(&mut self, runs: Vec<crate::state::Resend>) {
+        for position in runs.into_iter().flat_map(|r| r.positions) {
             self.scanner.cancel(position);
             self.retries.push_back(position);
         }

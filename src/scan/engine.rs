@@ -12,10 +12,9 @@ use crate::recv::{run_receiver, RecvCounters, REPLY_BATCHES};
 use crate::send::pace::Pacer;
 use crate::send::{run_sender, PositionClaimer, SendCounters, SendShared, SenderEvent, MAX_BATCH};
 use crate::state::window::WindowTable;
-use crate::state::ReplyEvent;
+use crate::state::{ReplyEvent, Resend};
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
-use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -171,7 +170,7 @@ struct SynModule<'a> {
     events: &'a Receiver<SenderEvent>,
     replies: &'a Receiver<Vec<ReplyEvent>>,
     /// Dropped when the loop ends, which ends the senders.
-    retry_tx: Option<crossbeam_channel::Sender<Vec<Range<u64>>>>,
+    retry_tx: Option<crossbeam_channel::Sender<Vec<Resend>>>,
     /// Senders that have not yet reported the end of their new probes.
     senders_running: usize,
     /// Set once every sender has reported: (next position, complete).
@@ -236,7 +235,7 @@ impl ProbeModule for SynModule<'_> {
         }
     }
 
-    fn retry(&mut self, runs: Vec<Range<u64>>) {
+    fn retry(&mut self, runs: Vec<Resend>) {
         if let Some(tx) = &self.retry_tx {
             let _ = tx.send(runs);
         }
@@ -405,6 +404,37 @@ mod tests {
         for ((ip, port), res) in &adaptive {
             assert_eq!((res.state, res.reason), expected(*ip, *port), "{ip}:{port}");
         }
+    }
+
+    #[test]
+    fn retries_get_past_targets_that_ration_repeated_syns() {
+        // Every open port's first two SYN/ACKs are lost. A Linux target then holds the
+        // request and answers a repeat of its SYN at most once per 500 ms: two retries
+        // from the first try's port would find the third try unanswered. From ports of
+        // their own, each try is a new request.
+        let mut r = Responder::new().default_behaviour(Behaviour::Closed);
+        for i in 0..64 {
+            r = r.open(host(i), 22);
+        }
+        let (mut tx, mut rx) = memory_network(r.lose_first_replies(2), LinkLayer::RawIp);
+        let counters = tx.counters();
+        let mut results: Vec<PortResult> = Vec::new();
+        let report = run(
+            params(RetryPolicy::Fixed(2), 23),
+            vec![&mut tx],
+            &mut rx,
+            &mut results,
+            &AtomicBool::new(false),
+        )
+        .expect("run");
+        let open = results
+            .iter()
+            .filter(|r| r.state == PortState::Open)
+            .count();
+        assert_eq!((open, results.len()), (64, 256), "{:?}", report.stats);
+        assert_eq!(counters.repeats_unanswered(), 0);
+        // Three SYNs to each open port, one to every closed one.
+        assert_eq!(report.stats.packets_sent, 64 * 3 + 192);
     }
 
     /// IPv4 hosts 198.19.0.0-31 and IPv6 hosts 2001:2:0:19::0-1f in one order, one scan:

@@ -34,7 +34,7 @@ pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
     let space = ProbeSpace::new(cfg.targets.clone(), cfg.ports.clone());
     let order = ProbeOrder::new(space, cfg.seed, cfg.shard);
     if cfg.dry_run {
-        return dry_run::run(&order, cfg.start, cfg.seed, &cfg.outputs);
+        return dry_run::run(&order, cfg.start, cfg.seed, &cfg.outputs, &cfg.inputs, stop);
     }
     match cfg.mode {
         ScanMode::Syn => syn_scan(&cfg, order, stop),
@@ -272,12 +272,26 @@ fn open_outputs(
     if let Some(state) = &cfg.resumed {
         resume::cut_outputs(state)?;
     }
-    let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, info)?;
+    let mut claims = cfg.inputs.clone();
+    claims.later(
+        &cfg.resume_file,
+        format!("--resume-file {}", cfg.resume_file.display()),
+    );
+    let journal_path = crate::sys::fs::with_suffix(&cfg.resume_file, resume::JOURNAL_SUFFIX);
+    if keeps_journal(cfg) {
+        claims.later(
+            &journal_path,
+            format!("the resume journal {}", journal_path.display()),
+        );
+    }
+    if let Some(m) = &cfg.watch.metrics_file {
+        claims.later(m, format!("--metrics-file {}", m.display()));
+    }
+    let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, info, &mut claims)?;
     outputs.set_hostnames(cfg.hostnames.iter().cloned());
     if !keeps_journal(cfg) {
         return Ok(outputs);
     }
-    let journal_path = crate::sys::fs::with_suffix(&cfg.resume_file, resume::JOURNAL_SUFFIX);
     let place = crate::sys::fs::DirFile::new(&journal_path).map_err(|e| {
         ScanError::usage(format!(
             "cannot use {} for the resume journal: {e}",

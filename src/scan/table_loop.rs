@@ -9,7 +9,7 @@ use crate::model::{PortResult, PortState, ScanStats};
 use crate::send::pace::Pacer;
 use crate::state::epochs::{Epochs, Released};
 use crate::state::window::{Expired, WindowTable};
-use crate::state::{no_response, ReplyEvent, ReplyOutcome};
+use crate::state::{no_response, ReplyEvent, ReplyOutcome, Resend};
 use crate::targets::ProbeOrder;
 use std::io;
 use std::ops::Range;
@@ -61,8 +61,9 @@ pub trait ProbeModule {
     /// the table's next deadline, clamped); records both through `rec`. An error ends the
     /// scan (results found so far are kept).
     fn exchange(&mut self, rec: &mut Recorder<'_>, timeout: Duration) -> Result<(), String>;
-    /// Probes the table wants sent again: runs of consecutive positions in the order.
-    fn retry(&mut self, runs: Vec<Range<u64>>);
+    /// Probes the table wants sent again: runs of consecutive positions in the order, each
+    /// with the try it goes out as.
+    fn retry(&mut self, runs: Vec<Resend>);
     /// The probe at `position` was decided without an answer: stop waiting for it.
     fn abandon(&mut self, _position: u64) {}
     /// True once no new probe and no queued retry will start.
@@ -293,14 +294,17 @@ fn run_loop(
 /// as a count. Nothing is stored per silent probe: its result comes from its position when
 /// its epoch is released.
 struct Expiry<'a, 'm> {
-    retries: &'a mut Vec<Range<u64>>,
+    retries: &'a mut Vec<Resend>,
     module: &'a mut (dyn ProbeModule + 'm),
     epochs: &'a mut Epochs,
 }
 
 impl Expired for Expiry<'_, '_> {
-    fn retry(&mut self, run: Range<u64>) {
-        self.retries.push(run);
+    fn retry(&mut self, run: Range<u64>, try_index: u8) {
+        self.retries.push(Resend {
+            positions: run,
+            try_index,
+        });
     }
 
     fn silent(&mut self, run: Range<u64>, epoch: u8) {
@@ -497,8 +501,8 @@ mod tests {
             Ok(())
         }
 
-        fn retry(&mut self, runs: Vec<Range<u64>>) {
-            let positions: Vec<u64> = runs.into_iter().flatten().collect();
+        fn retry(&mut self, runs: Vec<Resend>) {
+            let positions: Vec<u64> = runs.into_iter().flat_map(|r| r.positions).collect();
             let ports: Vec<u16> = positions.iter().map(|&p| self.port(p)).collect();
             self.retried.extend(ports);
             self.queued.extend(positions);

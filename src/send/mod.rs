@@ -6,6 +6,7 @@ pub(crate) mod rate;
 
 use crate::net::{Frames, Transmit};
 use crate::probe::ProbeCrafter;
+use crate::state::Resend;
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use pace::ThreadPacer;
@@ -90,7 +91,7 @@ pub struct SendShared<'a> {
     /// The next unsent position.
     pub positions: &'a PositionClaimer,
     /// Retries the table asks for, as runs of positions; closed when the scan ends.
-    pub retries: &'a Receiver<Vec<Range<u64>>>,
+    pub retries: &'a Receiver<Vec<Resend>>,
     /// Where sends are reported.
     pub events: &'a Sender<SenderEvent>,
     /// Set to stop new probes (retries go on).
@@ -183,7 +184,10 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         }
 
         let retried = pending.take(granted as u64);
-        let resent = retried.iter().map(|r| r.end - r.start).sum::<u64>() as usize;
+        let resent = retried
+            .iter()
+            .map(|r| r.positions.end - r.positions.start)
+            .sum::<u64>() as usize;
         let mut new_run = 0..0;
         if !new_done && resent < granted && !stop.load(Ordering::Relaxed) {
             new_run = positions.claim((granted - resent) as u64);
@@ -196,17 +200,21 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         // The sender maps positions to pairs; the table never sees an address.
         lens.clear();
         let slots = buf.chunks_exact_mut(slot);
-        let retried_positions = retried.iter().flat_map(Clone::clone);
-        for (frame, position) in slots.zip(retried_positions.chain(new_run.clone())) {
+        // Each retry leaves from its try's own source port (see `Cookie::source_port_of_try`).
+        let retried_probes = retried
+            .iter()
+            .flat_map(|r| r.positions.clone().map(|p| (p, r.try_index)));
+        let new_probes = new_run.clone().map(|p| (p, 0));
+        for (frame, (position, try_index)) in slots.zip(retried_probes.chain(new_probes)) {
             let (ip, port) = order.get(position);
-            let len = crafter.craft_ip(frame, ip, port);
+            let len = crafter.craft_ip(frame, ip, port, try_index);
             lens.push(u16::try_from(len).unwrap_or(0));
         }
         let new = new_run.end - new_run.start;
         if events
             .send(SenderEvent::Sent(SentBatch {
                 at: Instant::now(),
-                retried,
+                retried: retried.into_iter().map(|r| r.positions).collect(),
                 new_run,
             }))
             .is_err()
@@ -232,12 +240,13 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
 /// Retries waiting to leave, as runs of positions, oldest first.
 #[derive(Debug, Default)]
 struct RetryQueue {
-    runs: VecDeque<Range<u64>>,
+    runs: VecDeque<Resend>,
 }
 
 impl RetryQueue {
-    fn extend(&mut self, runs: Vec<Range<u64>>) {
-        self.runs.extend(runs.into_iter().filter(|r| !r.is_empty()));
+    fn extend(&mut self, runs: Vec<Resend>) {
+        self.runs
+            .extend(runs.into_iter().filter(|r| !r.positions.is_empty()));
     }
 
     fn is_empty(&self) -> bool {
@@ -245,19 +254,23 @@ impl RetryQueue {
     }
 
     /// Takes up to `n` positions from the front, splitting a run if need be.
-    fn take(&mut self, mut n: u64) -> Vec<Range<u64>> {
+    fn take(&mut self, mut n: u64) -> Vec<Resend> {
         let mut out = Vec::new();
         while n > 0 {
             let Some(front) = self.runs.front_mut() else {
                 break;
             };
-            let len = front.end - front.start;
+            let run = &mut front.positions;
+            let len = run.end - run.start;
             if len <= n {
                 n -= len;
                 out.extend(self.runs.pop_front());
             } else {
-                out.push(front.start..front.start + n);
-                front.start += n;
+                out.push(Resend {
+                    positions: run.start..run.start + n,
+                    try_index: front.try_index,
+                });
+                run.start += n;
                 n = 0;
             }
         }
@@ -295,15 +308,26 @@ mod tests {
 
     #[test]
     fn retry_queue_hands_out_runs_in_order_splitting_at_the_batch_size() {
+        let resend = |positions: Range<u64>, try_index| Resend {
+            positions,
+            try_index,
+        };
         let mut q = RetryQueue::default();
-        q.extend(vec![10..14, 20..20, 30..31]);
-        q.extend(std::iter::once(40..300).collect());
-        assert_eq!(q.take(3), vec![10..13]);
-        assert_eq!(q.take(3), vec![13..14, 30..31, 40..41]);
-        assert_eq!(q.take(256), vec![41..297]);
+        q.extend(vec![
+            resend(10..14, 1),
+            resend(20..20, 1),
+            resend(30..31, 2),
+        ]);
+        q.extend(vec![resend(40..300, 1)]);
+        assert_eq!(q.take(3), vec![resend(10..13, 1)]);
+        assert_eq!(
+            q.take(3),
+            vec![resend(13..14, 1), resend(30..31, 2), resend(40..41, 1)]
+        );
+        assert_eq!(q.take(256), vec![resend(41..297, 1)]);
         assert!(!q.is_empty());
-        assert_eq!(q.take(256), vec![297..300]);
+        assert_eq!(q.take(256), vec![resend(297..300, 1)]);
         assert!(q.is_empty());
-        assert_eq!(q.take(256), Vec::<Range<u64>>::new());
+        assert_eq!(q.take(256), Vec::<Resend>::new());
     }
 }

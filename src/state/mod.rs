@@ -32,6 +32,16 @@ pub struct ReplyEvent {
     pub at: Instant,
 }
 
+/// Probes the table wants sent again: consecutive positions of one run, all on the same
+/// try.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resend {
+    /// The positions in the order.
+    pub positions: std::ops::Range<u64>,
+    /// The try they go out as (0 is the first send, 1 the first retry).
+    pub try_index: u8,
+}
+
 /// What the table decided about a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyOutcome {

@@ -28,8 +28,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// Where expiry puts what it decides, as it decides it: nothing is collected per probe, so
 /// a window of millions of silent probes expires without a list of them.
 pub trait Expired {
-    /// Send the positions `run` again: consecutive unanswered members of one run.
-    fn retry(&mut self, run: Range<u64>);
+    /// Send the positions `run` again as try `try_index` (1: the first retry): consecutive
+    /// unanswered members of one run.
+    fn retry(&mut self, run: Range<u64>, try_index: u8);
     /// The positions `run` (consecutive unanswered members of one run, first sent in
     /// release epoch `epoch`) used every try without an answer.
     fn silent(&mut self, run: Range<u64>, epoch: u8);
@@ -415,8 +416,9 @@ impl WindowTable {
                 if run.tries < max_tries {
                     self.runs[i].awaiting = run.undecided;
                     self.stats.retries_requested += u64::from(run.undecided);
+                    // `tries` sends so far: the next is try `tries` counting from 0.
                     self.answered
-                        .for_each_clear_run(run.positions(), |r| out.retry(r));
+                        .for_each_clear_run(run.positions(), |r| out.retry(r, run.tries));
                 } else {
                     self.runs[i].undecided = 0;
                     self.in_flight -= u64::from(run.undecided);
@@ -583,13 +585,16 @@ mod tests {
     #[derive(Default)]
     struct Collected {
         retries: Vec<u64>,
+        /// The try each retried run goes out as.
+        retry_tries: Vec<u8>,
         silent: Vec<Silent>,
         /// The runs as handed out, to check they are maximal.
         runs: Vec<Range<u64>>,
     }
 
     impl Expired for Collected {
-        fn retry(&mut self, run: Range<u64>) {
+        fn retry(&mut self, run: Range<u64>, try_index: u8) {
+            self.retry_tries.push(try_index);
             self.runs.push(run.clone());
             self.retries.extend(run);
         }
@@ -598,6 +603,22 @@ mod tests {
             self.silent
                 .extend(run.map(|position| Silent { position, epoch }));
         }
+    }
+
+    #[test]
+    fn each_retry_names_the_try_it_goes_out_as() {
+        let t0 = Instant::now();
+        let mut t = table(2);
+        t.on_sent(0..2, t0, 0);
+        let mut x = Collected::default();
+        t.expire(t0 + ms(100), &mut x);
+        t.on_resent_run(0..2, t0 + ms(100));
+        t.expire(t0 + ms(300), &mut x);
+        t.on_resent_run(0..2, t0 + ms(300));
+        t.expire(t0 + ms(2000), &mut x);
+        assert_eq!(x.retry_tries, vec![1, 2]);
+        assert_eq!(x.retries, vec![0, 1, 0, 1]);
+        assert_eq!(x.silent.len(), 2);
     }
 
     #[test]
@@ -650,6 +671,7 @@ mod tests {
         assert_eq!(x.retries, vec![10, 12, 13]);
         // Handed out as maximal runs of unanswered positions.
         assert_eq!(x.runs, vec![10..11, 12..14]);
+        assert_eq!(x.retry_tries, vec![1, 1], "the first retry is try 1");
         // Nothing more is asked until the retries leave.
         t.expire(t0 + ms(500), &mut x);
         assert_eq!(x.retries.len(), 3);

@@ -69,6 +69,7 @@ pub fn to_port_result(r: &Record) -> Option<PortResult> {
 pub fn write(
     records: &[Record],
     specs: &[OutputSpec],
+    claims: &mut crate::sys::fs::Claims,
     opts: &OutputOptions,
     command_line: String,
 ) -> Result<usize, ScanError> {
@@ -91,7 +92,7 @@ pub fn write(
         scan_type: "syn",
     };
     // A bad output path is the user's to fix (exit 2), as in a scan.
-    let mut outputs = Outputs::open(specs, opts, &info)?;
+    let mut outputs = Outputs::open(specs, opts, &info, claims)?;
     for r in &results {
         outputs
             .record(r)

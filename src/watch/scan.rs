@@ -40,12 +40,16 @@ impl WatchConfig {
         policy: Option<&str>,
         expect: Option<&str>,
         metrics_file: Option<&str>,
+        claims: &mut crate::sys::fs::Claims,
     ) -> Result<WatchConfig, ScanError> {
         let baseline = match baseline {
             None => None,
             Some(p) => {
                 let path = PathBuf::from(p);
-                let results = crate::watch::cli::load(&path)?;
+                let (results, id) = crate::watch::cli::load(&path, crate::sys::fs::Trust::Strict)?;
+                claims
+                    .input(id, format!("--baseline {p}"))
+                    .map_err(ScanError::usage)?;
                 let time = diff::scan_time(&results.records);
                 Some((path, Arc::new(diff::latest(&results.records)), time))
             }
@@ -54,7 +58,10 @@ impl WatchConfig {
             None => None,
             Some(p) => {
                 let path = PathBuf::from(p);
-                let policy = Policy::read(&path)?;
+                let (policy, id) = Policy::read(&path)?;
+                claims
+                    .input(id, format!("--policy {p}"))
+                    .map_err(ScanError::usage)?;
                 Some((path, Arc::new(policy)))
             }
         };
@@ -416,7 +423,8 @@ mod tests {
 
     #[test]
     fn expect_names_what_was_found() {
-        let cfg = WatchConfig::build(None, None, Some("open"), None).unwrap();
+        let cfg =
+            WatchConfig::build(None, None, Some("open"), None, &mut Default::default()).unwrap();
         let mut w = Watch::new(&cfg);
         w.observe(&res(1, 80, Reason::SynAck));
         let v = w.conclude();
@@ -435,7 +443,9 @@ mod tests {
             ))
         );
         assert_eq!(w.report(&v, &ScanSummary::default(), 0), 1);
-        assert!(WatchConfig::build(None, None, Some("shut"), None).is_err());
+        assert!(
+            WatchConfig::build(None, None, Some("shut"), None, &mut Default::default()).is_err()
+        );
     }
 
     #[test]

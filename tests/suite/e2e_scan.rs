@@ -80,45 +80,119 @@ fn exact_states_without_loss() {
     assert_reasons(&results, "reset");
 }
 
+/// The smallest k with P(X > k) < `alpha` for X Poisson of `mean`.
+fn poisson_bound(mean: f64, alpha: f64) -> u64 {
+    let (mut k, mut term) = (0u64, (-mean).exp());
+    let mut below = term;
+    while 1.0 - below >= alpha {
+        k += 1;
+        term *= mean / k as f64;
+        below += term;
+    }
+    k
+}
+
+#[test]
+fn poisson_bounds() {
+    // Mean 0.93: P(X > 4) = 0.0028, P(X > 5) = 0.0005.
+    assert_eq!(poisson_bound(0.93, 1e-3), 5);
+    assert_eq!(poisson_bound(0.0, 1e-3), 0);
+    assert_eq!(poisson_bound(9.3, 1e-3), 20);
+}
+
+/// 5% loss each way on the wire and two retries: each pair has three tries, each answered
+/// with probability 0.95^2, so a pair is missed with probability (1 - 0.95^2)^3 (9.3e-4)
+/// when the tries are independent. The closed pairs (RSTs leave nothing pending at the
+/// target) measure that share in this run; the open pairs must miss no more often. Before
+/// retries left from ports of their own, a SYN/ACK lost on the way back left the request
+/// pending, and the target answered the repeated SYN of the third try not at all (Linux:
+/// once per 500 ms), so open pairs missed about 3.2 times as often as closed ones.
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn recall_under_five_percent_loss_with_two_retries() {
-    // 1002 open pairs: recall >= 99.9% allows at most one miss.
+    // 10,000 open pairs: enough for a miss share 3.2 times the closed pairs' to show.
     let lab = Lab::start(&[
         "--prefix",
         "198.19.16.0/20",
         "--open-hosts",
-        "334",
+        "2000",
         "--open-per-host",
-        "3",
+        "5",
         "--filtered",
         "20",
-        "--loss",
+        "--wire-loss",
         "5",
     ]);
     let (out, results) = scan_lab(&lab, &["--rate", "50000", "--retries", "2"]);
     let t = &lab.truth;
     let open = with_state(&results, "open");
     assert!(open.is_subset(&t.open), "false open ports reported");
-    // 5% of SYNs lost: the scan notices and says so.
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("answers came only on a retry: the network is losing probes; lower --rate"),
         "{err}"
-    );
-    let missed = t.open.len() - open.len();
-    // The scan's own counters (capture drops, retries) say where a miss came from.
-    assert!(
-        missed <= 1,
-        "missed {missed} of {} open pairs; wire {:?}; synscan said: {err}",
-        t.open.len(),
-        lab.wire_stats()
     );
     let filtered = with_state(&results, "filtered");
     assert!(
         t.filtered.is_subset(&filtered),
         "a dropped pair was not reported filtered"
     );
+    let pairs = results.len() as u64;
+    let closed_pairs = pairs - t.open.len() as u64 - t.filtered.len() as u64;
+    let closed_missed = (filtered.len() - t.filtered.len()) as u64;
+    let missed = (t.open.len() - open.len()) as u64;
+    // Three independent tries through 5% loss each way, or what the closed pairs show
+    // (a loaded machine's wire may lose more).
+    let per_pair = (1.0f64 - 0.95 * 0.95).powi(3);
+    let share = per_pair.max(closed_missed as f64 / closed_pairs as f64);
+    let predicted = share * t.open.len() as f64;
+    let bound = poisson_bound(predicted, 1e-3);
+    assert!(
+        missed <= bound,
+        "missed {missed} of {} open pairs, predicted {predicted:.1} (at most {bound}); \
+         closed pairs missed {closed_missed} of {closed_pairs}; wire {:?}; synscan said: {err}",
+        t.open.len(),
+        lab.wire_stats()
+    );
+}
+
+/// Every open pair's first two SYN/ACKs are lost on their way out (the target's own
+/// kernel then holds each request pending): the third try must be a new request to be
+/// answered, since Linux answers a repeated SYN of a pending request at most once per
+/// net.ipv4.tcp_invalid_ratelimit (500 ms, left at its default here).
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn the_third_try_is_answered_after_two_lost_syn_acks() {
+    // One lab per scan (the same seed, so the same truth): each lab loses two answers of
+    // each open pair once.
+    let lab = || {
+        Lab::start(&[
+            "--seed",
+            "18",
+            "--prefix",
+            "198.19.5.0/24",
+            "--open-hosts",
+            "40",
+            "--open-per-host",
+            "2",
+            "--filtered",
+            "0",
+            "--lose-syn-acks",
+            "2",
+        ])
+    };
+    // Two tries are not enough: both answers of each open pair are lost.
+    let two = lab();
+    assert_eq!(two.truth.answers.lose_syn_acks, 2);
+    let (_, results) = scan_lab(&two, &["--rate", "20000", "--retries", "1"]);
+    assert!(with_state(&results, "open").is_empty());
+    assert_eq!(with_state(&results, "filtered"), two.truth.open);
+    drop(two);
+    let three = lab();
+    let (_, results) = scan_lab(&three, &["--rate", "20000", "--retries", "2"]);
+    assert_eq!(with_state(&results, "open"), three.truth.open);
+    assert!(with_state(&results, "filtered").is_empty());
+    assert_reasons(&results, "reset");
 }
 
 #[test]

@@ -253,7 +253,7 @@ fn decorate(
 fn genuine_icmp(c: &ProbeCrafter, s: &Shape, code: u8, quote_len: usize) -> (Vec<u8>, usize) {
     let link = link_of(s.raw);
     let mut probe = vec![0u8; c.frame_len()];
-    c.craft(&mut probe, s.target, s.port);
+    c.craft(&mut probe, s.target, s.port, 0);
     let probe = &probe[link.header_len()..];
     let quote = &probe[..quote_len.clamp(28, probe.len())];
     let f = icmp_unreachable_frame(
