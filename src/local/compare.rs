@@ -2,7 +2,7 @@
 
 use super::socket::Proto;
 use super::Listener;
-use crate::results::{Record, PortState, Protocol};
+use crate::results::{PortState, Protocol, Record};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 

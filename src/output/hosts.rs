@@ -8,19 +8,20 @@
 //! memory stays bounded per host.
 //!
 //! Most hosts of a large scan never reply, and a host's no-response results often come
-//! before its first reply. When the run probes every port of every target (no shard), those
-//! results are only counted: at the end the no-response ports of a host that replied are the
-//! scan's ports it has no other result for, so nothing is stored for silent hosts. Otherwise
-//! (a shard, or results fed by hand) they wait in a packed vector (8 bytes each for IPv4,
-//! 18 for IPv6), bounded.
+//! before its first reply. When the table knows which pairs the run probes (every port of
+//! every target, or a shard's part of them), those results are only counted: at the end the
+//! no-response ports of a host that replied are the probed ports it has no other result
+//! for, so nothing is stored for silent hosts. Otherwise (results fed by hand) they wait in
+//! a packed vector (8 bytes each for IPv4, 18 for IPv6), bounded.
 //!
 //! Hosts are kept in one map per family, so an IPv4 host's key stays 4 bytes.
 
 use super::OutputOptions;
 use crate::model::{PortResult, PortState, Protocol, Reason, Service};
-use crate::targets::ServiceSet;
+use crate::targets::{ProbeOrder, ServiceSet};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// Most no-response results kept for hosts that had not replied when they were recorded,
 /// in a run that does not probe every port of every target.
@@ -347,9 +348,16 @@ impl Entry {
         }
     }
 
-    /// Lists the first `n` of the scan's ports this host has no result for, as no-response
-    /// filtered: in a run over every port those are its results from before its first reply.
-    fn list_unrecorded(&mut self, index: &ServiceIndex, silence: Silence, n: u64) {
+    /// Lists the first `n` of the services of `silence`'s protocol probed on this host
+    /// (`probed`) that it has no result for, as its no-response results: in a complete run
+    /// those are its results from before its first reply.
+    fn list_unrecorded(
+        &mut self,
+        index: &ServiceIndex,
+        silence: Silence,
+        probed: impl Fn(Service) -> bool,
+        n: u64,
+    ) {
         let listed: Vec<Service> = {
             let mut v: Vec<Service> = self.listed.iter().map(Listed::service).collect();
             v.sort_unstable();
@@ -361,7 +369,7 @@ impl Entry {
         };
         let missing: Vec<Listed> = index
             .iter()
-            .filter(|s| s.protocol == silence.protocol && !recorded(*s))
+            .filter(|s| s.protocol == silence.protocol && probed(*s) && !recorded(*s))
             .take(usize::try_from(n).unwrap_or(usize::MAX))
             .map(|s| Listed {
                 port: s.port,
@@ -409,8 +417,9 @@ impl Hosts {
         self.v4.len() + self.v6.len()
     }
 
-    fn values_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
-        self.v4.values_mut().chain(self.v6.values_mut())
+    fn iter_mut(&mut self) -> impl Iterator<Item = (IpAddr, &mut Entry)> {
+        let v4 = self.v4.iter_mut().map(|(a, e)| (IpAddr::V4(*a), e));
+        v4.chain(self.v6.iter_mut().map(|(a, e)| (IpAddr::V6(*a), e)))
     }
 
     /// Every host, ascending by address: IPv4 before IPv6 (`IpAddr`'s order).
@@ -429,9 +438,11 @@ impl Hosts {
 #[derive(Debug)]
 pub struct HostTable {
     hosts: Hosts,
-    /// The scan's ports, when the run probes every port of every target: then no-response
+    /// The scan's ports, when the table knows which pairs the run probes: then no-response
     /// results of hosts that have not replied are only counted (see the module notes).
     index: Option<ServiceIndex>,
+    /// With `index`, the order of a shard: it probes only the pairs this order holds.
+    shard: Option<Arc<ProbeOrder>>,
     /// The state each protocol's silent probes got, learned from the first one recorded
     /// (it is one state per protocol in a scan: the probe kind's outcome for silence).
     silence: [Option<PortState>; Protocol::ALL.len()],
@@ -466,11 +477,20 @@ impl HostTable {
         t
     }
 
+    /// An empty table for a run that probes exactly the pairs of `shard` (one part of
+    /// targets x ports): nothing is stored for hosts that have not replied.
+    pub fn covering_shard(opts: &OutputOptions, shard: Arc<ProbeOrder>) -> HostTable {
+        let mut t = HostTable::covering(opts, shard.space().services());
+        t.shard = Some(shard);
+        t
+    }
+
     /// An empty table with a custom bound on pending no-response results.
     pub fn with_limit(opts: &OutputOptions, limit: usize) -> HostTable {
         HostTable {
             hosts: Hosts::default(),
             index: None,
+            shard: None,
             silence: [None; Protocol::ALL.len()],
             recorded: 0,
             pending: Vec::new(),
@@ -497,8 +517,10 @@ impl HostTable {
         self.pending.len() + self.pending6.len()
     }
 
-    /// Records one decided result.
-    pub fn record(&mut self, r: &PortResult) {
+    /// Records one decided result; false when it was only counted (a no-response result
+    /// of a host that has not replied, in a table that knows the probed pairs, or one past
+    /// the bound), so [`HostTable::record_silent`] stands for it as well.
+    pub fn record(&mut self, r: &PortResult) -> bool {
         self.recorded += 1;
         let secs = super::epoch_secs(r.timestamp);
         let index = self.index.as_ref();
@@ -517,9 +539,13 @@ impl HostTable {
                     };
                     e.list(l, self.show_filtered, index);
                 }
-            } else if index.is_some() {
+                return true;
+            }
+            if index.is_some() {
                 // Counted in `recorded`; named at the end if the host replies later.
-            } else if self.pending.len() + self.pending6.len() < self.limit {
+                return false;
+            }
+            if self.pending.len() + self.pending6.len() < self.limit {
                 match r.ip {
                     IpAddr::V4(a) => self.pending.push(
                         u64::from(u32::from(a)) << 24
@@ -528,10 +554,10 @@ impl HostTable {
                     ),
                     IpAddr::V6(a) => self.pending6.push((a, r.service())),
                 }
-            } else {
-                self.not_kept += 1;
+                return true;
             }
-            return;
+            self.not_kept += 1;
+            return false;
         }
         let (keeps, show_all) = (self.keeps(r.state), self.shows_all(r.state));
         let e = self.hosts.entry(r.ip, || Entry::new(r.reason, r.ttl, secs));
@@ -552,6 +578,16 @@ impl HostTable {
                 ttl: r.ttl,
             };
             e.list(l, show_all, index);
+        }
+        true
+    }
+
+    /// Records `n` no-response results that [`HostTable::record`] would only have counted
+    /// (a resumed run replaying its journal's counts).
+    pub fn record_silent(&mut self, n: u64) {
+        self.recorded += n;
+        if self.index.is_none() {
+            self.not_kept += n;
         }
     }
 
@@ -583,13 +619,16 @@ impl HostTable {
     }
 
     /// Gives each host that replied its no-response results from before its first reply:
-    /// the scan's services it has no result for, when every service of every target was
-    /// decided.
+    /// the probed services it has no result for, when every probe of the run was decided.
     fn attach_unrecorded(&mut self, total: u64) {
         let Some(index) = self.index.as_ref() else {
             return;
         };
-        if self.recorded != total.saturating_mul(index.len as u64) {
+        let probes = match &self.shard {
+            Some(order) => order.len(),
+            None => total.saturating_mul(index.len as u64),
+        };
+        if self.recorded != probes {
             // Stopped early: a service without a result may never have been decided.
             return;
         }
@@ -599,9 +638,19 @@ impl HostTable {
             .map(|p| (self.silence_of(p), index.len_of(p)))
             .filter(|&(_, n)| n > 0)
             .collect();
-        for e in self.hosts.values_mut() {
+        let shard = self.shard.as_deref();
+        for (ip, e) in self.hosts.iter_mut() {
+            let probed = |s: Service| shard.is_none_or(|o| o.position_of(ip, s).is_some());
             for &(silence, services) in &silences {
-                let missing = services.saturating_sub(e.recorded_of(silence.protocol));
+                let on_host = match shard {
+                    // One lookup per scanned service of each host that replied.
+                    Some(_) => index
+                        .iter()
+                        .filter(|s| s.protocol == silence.protocol && probed(*s))
+                        .count() as u64,
+                    None => services,
+                };
+                let missing = on_host.saturating_sub(e.recorded_of(silence.protocol));
                 if missing == 0 {
                     continue;
                 }
@@ -613,7 +662,7 @@ impl HostTable {
                 );
                 let shown = e.state_count(silence.state);
                 if self.keep_filtered && (self.show_filtered || shown <= max) {
-                    e.list_unrecorded(index, silence, missing);
+                    e.list_unrecorded(index, silence, probed, missing);
                 }
             }
         }
@@ -652,7 +701,7 @@ impl HostTable {
         for run in pending.chunk_by(|a, b| a >> 24 == b >> 24) {
             let ip = IpAddr::V4(Ipv4Addr::from((run[0] >> 24) as u32));
             let service = |p: &u64| Service {
-                protocol: Protocol::from_code((p >> 16) as u8 & 0xff).unwrap_or_default(),
+                protocol: Protocol::from_code((p >> 16) as u8).unwrap_or_default(),
                 port: (p & 0xffff) as u16,
             };
             self.attach_pending(ip, run.iter().map(service));
@@ -743,7 +792,7 @@ mod tests {
 
     fn res(ip: [u8; 4], port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
         PortResult {
-    protocol: crate::model::Protocol::Tcp,
+            protocol: crate::model::Protocol::Tcp,
             ip: IpAddr::from(ip),
             port,
             state: reason.state(),
@@ -898,13 +947,13 @@ mod tests {
             r.hosts[0].hidden,
             vec![
                 Hidden {
-    protocol: crate::model::Protocol::Tcp,
+                    protocol: crate::model::Protocol::Tcp,
                     state: PortState::Filtered,
                     reason: Reason::NoResponse,
                     count: 30
                 },
                 Hidden {
-    protocol: crate::model::Protocol::Tcp,
+                    protocol: crate::model::Protocol::Tcp,
                     state: PortState::Filtered,
                     reason: Reason::AdminProhibited,
                     count: 1
@@ -963,13 +1012,13 @@ mod tests {
                     h.hidden,
                     vec![
                         Hidden {
-    protocol: crate::model::Protocol::Tcp,
+                            protocol: crate::model::Protocol::Tcp,
                             state: PortState::Filtered,
                             reason: Reason::NoResponse,
                             count: 260
                         },
                         Hidden {
-    protocol: crate::model::Protocol::Tcp,
+                            protocol: crate::model::Protocol::Tcp,
                             state: PortState::Filtered,
                             reason: Reason::HostUnreach,
                             count: 250

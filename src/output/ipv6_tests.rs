@@ -21,6 +21,7 @@ fn info(hosts: u64) -> ScanInfo {
         probes: 3 * hosts,
         seed: 7,
         scan_types: vec![(crate::model::Protocol::Tcp, "syn")],
+        shard: None,
     }
 }
 
@@ -39,7 +40,7 @@ fn summary() -> ScanSummary {
 
 fn res(ip: &str, port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
     PortResult {
-    protocol: crate::model::Protocol::Tcp,
+        protocol: crate::model::Protocol::Tcp,
         ip: ip.parse::<IpAddr>().expect("address"),
         port,
         state: reason.state(),

@@ -227,9 +227,15 @@ mod tests {
         let missing = dir.path().join("nope");
         let m = missing.to_str().unwrap();
         let s = Services::first_readable(&[m, n], e);
-        assert_eq!((s.name(Service::tcp(111)), s.source()), (Some("rpcbind"), Some(n)));
+        assert_eq!(
+            (s.name(Service::tcp(111)), s.source()),
+            (Some("rpcbind"), Some(n))
+        );
         let s = Services::first_readable(&[m], e);
-        assert_eq!((s.name(Service::tcp(111)), s.source()), (Some("sunrpc"), Some(e)));
+        assert_eq!(
+            (s.name(Service::tcp(111)), s.source()),
+            (Some("sunrpc"), Some(e))
+        );
         let s = Services::first_readable(&[m], m);
         assert_eq!((s.is_empty(), s.source()), (true, None));
         if std::path::Path::new(NMAP_SERVICES[1]).exists() {

@@ -44,6 +44,7 @@ fn info() -> ScanInfo {
         probes: 9,
         seed: 7,
         scan_types: vec![(crate::model::Protocol::Tcp, "syn")],
+        shard: None,
     }
 }
 
@@ -65,7 +66,7 @@ fn summary() -> ScanSummary {
 
 fn res(ip: [u8; 4], port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
     PortResult {
-    protocol: crate::model::Protocol::Tcp,
+        protocol: crate::model::Protocol::Tcp,
         ip: IpAddr::from(ip),
         port,
         state: reason.state(),

@@ -1,6 +1,6 @@
 //! The line formats: NDJSON, masscan list, CSV and grepable.
 
-use super::{Format, Record, PortState, Protocol};
+use super::{Format, PortState, Protocol, Record};
 use std::net::IpAddr;
 
 /// What one line held: nothing to keep (comment, summary, host status) or records.

@@ -2,7 +2,7 @@
 //! and `<port protocol portid><state state reason/></port>` elements. A small tag scanner,
 //! not a general XML parser: it reads the elements named here and skips the rest.
 
-use super::{Record, PortState, Protocol};
+use super::{PortState, Protocol, Record};
 use std::net::IpAddr;
 
 /// One tag: its name, attributes, and whether it closes (`</x>`) or is empty (`<x/>`).
@@ -232,7 +232,8 @@ fn handle(t: &Tag, c: &mut Ctx) -> Result<(), String> {
             if let Some(p) = c.port.as_mut() {
                 let s = t.attr("state").unwrap_or("");
                 p.state = Some((
-                    PortState::parse(s).ok_or_else(|| format!("state {s:?} is not a port state"))?,
+                    PortState::parse(s)
+                        .ok_or_else(|| format!("state {s:?} is not a port state"))?,
                     t.attr("reason").unwrap_or("").to_string(),
                 ));
             }

@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::permutation::Permutation;
 use super::services::ServiceSet;
 use super::target_set::TargetSet;
-use crate::model::Service;
 use super::TargetError;
+use crate::model::Service;
 
 /// One part of `count` of a scan; `index` is 1-based as in masscan's --shard 1/2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +209,9 @@ impl ProbeSpace {
 
     /// hosts x services of `targets` and `services`, or None when it does not fit in u64.
     pub fn count(targets: &TargetSet, services: &ServiceSet) -> Option<u64> {
-        u64::try_from(targets.len()).ok()?.checked_mul(services.len())
+        u64::try_from(targets.len())
+            .ok()?
+            .checked_mul(services.len())
     }
 
     /// hosts x services.
@@ -582,7 +584,10 @@ mod tests {
         assert_eq!(s.index_of(v4(10, 0, 0, 4), Service::tcp(22)), None);
         assert_eq!(s.index_of(v4(10, 0, 0, 1), Service::tcp(23)), None);
         // The same address as IPv4-mapped IPv6 is another host.
-        assert_eq!(s.index_of("::ffff:10.0.0.1".parse().unwrap(), Service::tcp(22)), None);
+        assert_eq!(
+            s.index_of("::ffff:10.0.0.1".parse().unwrap(), Service::tcp(22)),
+            None
+        );
         let all = ProbeSpace::new(set(&[(0, u32::MAX)]), PortSet::from_ranges([(1, 65535)]));
         assert_eq!(
             all.index_of(v4(255, 255, 255, 255), Service::tcp(65535)),

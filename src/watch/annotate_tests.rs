@@ -12,7 +12,7 @@ use crate::output::tests::Buf;
 
 fn res(last: u8, port: u16, reason: Reason) -> PortResult {
     PortResult {
-    protocol: crate::model::Protocol::Tcp,
+        protocol: crate::model::Protocol::Tcp,
         ip: Ipv4Addr::new(198, 19, 0, last).into(),
         port,
         state: reason.state(),
@@ -48,6 +48,7 @@ fn write(format: Format, policy: Option<&str>) -> String {
         probes: 3,
         seed: 1,
         scan_types: vec![(crate::model::Protocol::Tcp, "syn")],
+        shard: None,
     };
     let buf = Buf::default();
     let sinks: Vec<(Format, bool, Sink)> = vec![(format, false, Box::new(buf.clone()))];

@@ -2,7 +2,7 @@
 //! whose openness differs. A pair found in only one set is "unscanned" in the other, never
 //! "closed"; closed and filtered are both "not open" and do not differ from each other.
 
-use crate::results::{Record, PortState, Protocol};
+use crate::results::{PortState, Protocol, Record};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
