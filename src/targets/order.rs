@@ -746,7 +746,9 @@ mod tests {
         .into();
         let p = PortSet::from_ranges([(22, 22), (80, 80), (443, 443)]);
         let text = |o: &ProbeOrder| -> Vec<String> {
-            o.iter_from(0).map(|(a, b)| format!("{a} {b}")).collect()
+            o.iter_from(0)
+                .map(|(a, b)| format!("{a} {}", b.port))
+                .collect()
         };
         let o = ProbeOrder::new(ProbeSpace::new(t.clone(), p.clone()), 42, Shard::WHOLE);
         assert_eq!(

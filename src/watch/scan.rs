@@ -114,7 +114,7 @@ struct Expectation {
     want: Option<PortState>,
     matched: u64,
     seen: u64,
-    first_miss: Option<(IpAddr, u16, PortState)>,
+    first_miss: Option<(IpAddr, crate::model::Service, PortState)>,
 }
 
 /// Watches the results of a running scan.
@@ -177,7 +177,7 @@ impl Watch {
             if r.state == want {
                 self.expect.matched += 1;
             } else if self.expect.first_miss.is_none() {
-                self.expect.first_miss = Some((r.ip, r.port, r.state));
+                self.expect.first_miss = Some((r.ip, r.service(), r.state));
                 kept = true;
             }
         }
@@ -261,8 +261,8 @@ impl Watch {
                     want.as_str(),
                     want.as_str()
                 ),
-                (Some((ip, port, got)), n) => format!(
-                    "expected {}: {ip} port {port}/tcp is {} ({} of {n} scanned ports are {})",
+                (Some((ip, service, got)), n) => format!(
+                    "expected {}: {ip} port {service} is {} ({} of {n} scanned ports are {})",
                     want.as_str(),
                     got.as_str(),
                     e.matched,
