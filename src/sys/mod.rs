@@ -5,6 +5,7 @@
 pub(crate) mod bpf;
 pub(crate) mod caps;
 pub(crate) mod epoll;
+pub(crate) mod errno;
 pub(crate) mod fs;
 pub(crate) mod keeper;
 pub(crate) mod netlink;
