@@ -162,14 +162,17 @@ fn synscan(args: &[&str]) -> Output {
 }
 
 /// The run exits 2 with one line on stderr that contains every one of `needles` (after
-/// the line a scan starts with, which says its size and seed); returns that line.
+/// the line a scan starts with, which says its size and seed, and its notes, such as the
+/// one about running as the shared user nobody); returns that line.
 fn refused(out: &Output, needles: &[&str]) -> String {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
     let lines: Vec<&str> = err.trim_end().lines().collect();
     let (last, before) = lines.split_last().expect("a line on stderr");
     assert!(
-        before.iter().all(|l| l.contains(" probes, seed ")),
+        before
+            .iter()
+            .all(|l| l.contains(" probes, seed ") || l.starts_with("synscan: note: ")),
         "one line: {err}"
     );
     for n in needles {
