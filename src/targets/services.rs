@@ -62,6 +62,16 @@ impl ServiceSet {
     }
 }
 
+impl From<super::ServicePorts> for ServiceSet {
+    /// The ports `-p` gave each protocol.
+    fn from(p: super::ServicePorts) -> ServiceSet {
+        ServiceSet {
+            tcp: p.tcp,
+            udp: p.udp,
+        }
+    }
+}
+
 impl From<PortSet> for ServiceSet {
     /// The TCP ports of the set.
     fn from(ports: PortSet) -> ServiceSet {
