@@ -6,6 +6,7 @@ use crate::net::ScopedIp;
 use crate::output::{Format, OutputOptions, OutputSpec};
 use crate::probe::SourcePorts;
 pub use crate::state::RetryPolicy;
+use crate::sys::fs::Claims;
 use crate::targets::{self, NameFamily, PortSet, ProbeSpace, Resolver, Shard, Spec, TargetSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -106,6 +107,9 @@ pub struct ScanConfig {
     pub hostnames: Vec<(IpAddr, String)>,
     /// --baseline, --policy, --expect, --metrics-file (files read and checked).
     pub watch: crate::watch::scan::WatchConfig,
+    /// The files read to build this config (-iL, --excludefile, --baseline, --policy):
+    /// no output may be one of them.
+    pub inputs: Claims,
 }
 
 impl ScanConfig {
@@ -402,14 +406,24 @@ fn collect_outputs(args: &Args) -> Result<Vec<OutputSpec>, ScanError> {
     Ok(specs)
 }
 
-fn collect_target_specs(args: &Args) -> Result<(Vec<Spec>, Vec<Spec>), ScanError> {
+fn collect_target_specs(
+    args: &Args,
+    claims: &mut Claims,
+) -> Result<(Vec<Spec>, Vec<Spec>), ScanError> {
+    let mut read = |flag: &str, file: &str| -> Result<Vec<Spec>, ScanError> {
+        let f = targets::read_spec_file(file, flag)?;
+        claims
+            .input(f.id, format!("{flag} {file}"))
+            .map_err(usage)?;
+        Ok(f.specs)
+    };
     let mut includes: Vec<Spec> = args
         .targets
         .iter()
         .map(|t| Spec::from(t.as_str()))
         .collect();
     for file in &args.input_list {
-        includes.extend(targets::read_spec_file(file, "-iL")?);
+        includes.extend(read("-iL", file)?);
     }
     let mut excludes: Vec<Spec> = args
         .exclude
@@ -420,7 +434,7 @@ fn collect_target_specs(args: &Args) -> Result<(Vec<Spec>, Vec<Spec>), ScanError
         .map(Spec::from)
         .collect();
     for file in &args.excludefile {
-        excludes.extend(targets::read_spec_file(file, "--excludefile")?);
+        excludes.extend(read("--excludefile", file)?);
     }
     if includes.is_empty() {
         return Err(usage(
@@ -471,6 +485,23 @@ fn refuse_idle_flags(args: &Args) -> Result<(), ScanError> {
             )));
         }
     }
+    if args.dry_run {
+        // A dry run prints the probes and sends none: pacing, retries, listening and the
+        // user the sending process runs as do not apply.
+        let sending_only = [
+            (args.rate.is_some(), "--rate"),
+            (args.min_rate.is_some(), "--min-rate"),
+            (args.max_rate.is_some(), "--max-rate"),
+            (args.retries.is_some(), "--retries"),
+            (args.wait.is_some(), "--wait"),
+            (args.user.is_some(), "--user"),
+        ];
+        if let Some((_, flag)) = sending_only.iter().find(|(given, _)| *given) {
+            return Err(usage(format!(
+                "--dry-run sends nothing, so {flag} would do nothing: drop {flag} (or --dry-run)"
+            )));
+        }
+    }
     if let (Some(shard), None) = (&args.shard, &args.seed) {
         if Shard::parse(shard)?.count > 1 {
             return Err(usage(format!(
@@ -488,7 +519,7 @@ pub(crate) fn check_user(user: &str) -> Result<(), ScanError> {
         .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;
     if uid == 0 {
         return Err(usage(format!(
-            "bad --user \"{user}\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: nobody)"
+            "bad --user \"{user}\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: synscan when that system user exists, else nobody)"
         )));
     }
     Ok(())
@@ -501,8 +532,9 @@ fn build_targets(
     args: &Args,
     ports: &PortSet,
     resolve: Resolver,
+    claims: &mut Claims,
 ) -> Result<(TargetSet, Vec<(IpAddr, String)>), ScanError> {
-    let (includes, excludes) = collect_target_specs(args)?;
+    let (includes, excludes) = collect_target_specs(args, claims)?;
     // Names the user typed label their addresses in the reports (nmap's "user" hostnames).
     let named: std::cell::RefCell<Vec<(IpAddr, String)>> = Default::default();
     let recording = |name: &str| -> Result<Vec<IpAddr>, String> {
@@ -555,7 +587,8 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
         crate::net::check_interface(iface)?;
     }
     let ports = select_ports(args)?;
-    let (targets, hostnames) = build_targets(args, &ports, resolve)?;
+    let mut inputs = Claims::new();
+    let (targets, hostnames) = build_targets(args, &ports, resolve, &mut inputs)?;
     let seed = match &args.seed {
         Some(s) => parse_u64(
             "--seed",
@@ -625,12 +658,18 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
     }
     if let Some(user) = &args.user {
         check_user(user)?;
+        if !crate::sys::caps::is_root() {
+            return Err(usage(format!(
+                "--user {user} only applies to a scan started as root (it switches to that user once its sockets are open); this one already runs as you: drop --user"
+            )));
+        }
     }
     let watch = crate::watch::scan::WatchConfig::build(
         args.baseline.as_deref(),
         args.policy.as_deref(),
         args.expect.as_deref(),
         args.metrics_file.as_deref(),
+        &mut inputs,
     )?;
     Ok(ScanConfig {
         targets,
@@ -691,6 +730,7 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
         nmap: args.nmap.clone(),
         hostnames,
         watch,
+        inputs,
     })
 }
 
@@ -978,7 +1018,7 @@ mod tests {
         let e = check_user("root").unwrap_err().to_string();
         assert_eq!(
             e,
-            "bad --user \"root\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: nobody)"
+            "bad --user \"root\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: synscan when that system user exists, else nobody)"
         );
         assert_eq!(check_user("nobody"), Ok(()));
         let args = Args {

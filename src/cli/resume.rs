@@ -14,6 +14,9 @@ use std::path::Path;
 /// options; formats 1 and 2 held raw arguments and are refused with a clear line.
 pub const FORMAT: u32 = 3;
 
+/// Largest resume file read (one holds the scan's flags and a line per output).
+pub const MAX_BYTES: u64 = 16 << 20;
+
 /// An output file and its length at the checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,14 +141,17 @@ impl ResumeState {
         Ok(st)
     }
 
-    /// Reads `path` if it is trusted: owned by the real user or root, writable by nobody
-    /// else, not a link planted in a shared directory.
+    /// Reads `path` if it is trusted (`sys::fs::Trust::Strict`: owned by the real user
+    /// or root, as is every directory above it, writable by nobody else, not a link
+    /// planted in a shared directory) and a regular file of at most [`MAX_BYTES`].
     pub fn read(path: &Path) -> Result<ResumeState, ScanError> {
-        use std::io::Read;
-        let mut f = fs::open_trusted_for_reading(path)?;
-        let mut text = String::new();
-        f.read_to_string(&mut text).map_err(|e| {
-            ScanError::usage(format!("cannot read resume file {}: {e}", path.display()))
+        let contents = fs::read_input(path, fs::Trust::Strict, MAX_BYTES)
+            .map_err(|e| ScanError::usage(e.line("resume file", path)))?;
+        let text = String::from_utf8(contents.bytes).map_err(|_| {
+            ScanError::usage(format!(
+                "{}: not a synscan resume file (not UTF-8 text)",
+                path.display()
+            ))
         })?;
         Self::from_text(&text).map_err(|e| e.context(format!("{}: ", path.display())))
     }

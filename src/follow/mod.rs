@@ -9,8 +9,17 @@
 //! ```
 
 pub mod builtin;
+pub mod engine;
+pub mod envelope;
+pub mod escape;
+pub mod http;
 pub mod pattern;
+pub mod plan;
 pub mod probes;
 pub mod template;
+pub mod tls;
 
+pub use engine::{Engine, FollowConfig, FollowTarget};
+pub use envelope::FollowResult;
+pub use plan::Intensity;
 pub use probes::{MatchDetails, Probe, ProbeDb, ProbeId, Transport};

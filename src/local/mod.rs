@@ -141,7 +141,13 @@ fn family_ok(args: &cli::LocalArgs, l: &Listener) -> bool {
 
 /// Runs `synscan local` and returns the exit code.
 pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
-    let mut out = render::Outputs::open(args)?;
+    let mut claims = crate::sys::fs::Claims::new();
+    // Read before any output is opened: an output over it is refused, not truncated.
+    let compared = match &args.compare {
+        Some(file) => Some(read_compare(std::path::Path::new(file), &mut claims)?),
+        None => None,
+    };
+    let mut out = render::Outputs::open(args, &mut claims)?;
     if let Some(count) = args.free {
         let proto = if args.udp { Proto::Udp } else { Proto::Tcp };
         let range = args.range.as_deref().map(cli::parse_range).transpose()?;
@@ -182,11 +188,7 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
         .cloned()
         .collect();
     shown.sort_by_key(|l| (l.socket.proto, l.socket.port));
-    let code = if let Some(file) = &args.compare {
-        let results = crate::results::read_file(std::path::Path::new(file))?;
-        for w in &results.warnings {
-            eprintln!("synscan: {w}");
-        }
+    let code = if let Some(results) = compared {
         let report = compare::compare(&shown, &results.records);
         out.compare(&report)?;
         eprintln!("synscan: {}", compare::summary(&report));
@@ -209,6 +211,19 @@ pub fn run(args: &cli::LocalArgs) -> Result<i32, ScanError> {
     }
     out.finish()?;
     Ok(code)
+}
+
+/// Reads the --compare results by the one opener for inputs (a regular file, at most
+/// `watch::input::MAX_RESULTS_BYTES`), claimed as an input of the run.
+fn read_compare(
+    path: &std::path::Path,
+    claims: &mut crate::sys::fs::Claims,
+) -> Result<crate::results::Results, ScanError> {
+    let (results, id) = crate::watch::cli::load(path, crate::sys::fs::Trust::Data)?;
+    claims
+        .input(id, format!("--compare {}", path.display()))
+        .map_err(ScanError::usage)?;
+    Ok(results)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use super::socket::Proto;
 use super::Listener;
 use crate::error::ScanError;
 use crate::output::csv::field;
+use crate::sys::fs::Claims;
 use std::io::{self, Write};
 
 type Sink = Box<dyn Write>;
@@ -17,16 +18,58 @@ pub struct Outputs {
     csv: Vec<(String, Sink)>,
 }
 
-fn open(path: &str) -> Result<(String, Sink), ScanError> {
-    if path == "-" {
-        return Ok(("stdout".to_string(), Box::new(io::stdout())));
+/// An output opened by the one opener for outputs, not yet emptied.
+struct Opened {
+    flag: &'static str,
+    path: String,
+    out: Option<crate::sys::fs::Output>,
+}
+
+fn open(flag: &'static str, path: &str) -> Result<Opened, ScanError> {
+    let file = std::path::Path::new(path);
+    // "-" and /dev/stdout are both stdout: one name, so two of them are told apart.
+    let out = match crate::sys::fs::inherited_fd(file, false) {
+        Some(1) => None,
+        _ => Some(crate::sys::fs::open_output(file, false).map_err(|e| {
+            ScanError::usage(match e {
+                crate::sys::fs::OpenError::Io(e) => format!(
+                    "cannot create output file {path}: {e}; check the directory exists and is writable"
+                ),
+                refused => refused.line("output file", file),
+            })
+        })?),
+    };
+    Ok(Opened {
+        flag,
+        path: path.to_string(),
+        out,
+    })
+}
+
+/// Removes the files these outputs created (the run gives up before writing).
+fn remove_created(opened: &[Opened]) {
+    for o in opened {
+        if let Some(place) = o.out.as_ref().and_then(|o| o.created.as_ref()) {
+            let _ = place.remove();
+        }
     }
-    let f = std::fs::File::create(path).map_err(|e| {
-        ScanError::usage(format!(
-            "cannot create output file {path}: {e}; check the directory exists and is writable"
-        ))
-    })?;
-    Ok((path.to_string(), Box::new(io::BufWriter::new(f))))
+}
+
+/// One output on stdout at most, and no file twice (among the outputs and `claims`).
+fn check_distinct(opened: &[Opened], claims: &mut Claims) -> Result<(), String> {
+    let stdout: Vec<&Opened> = opened.iter().filter(|o| o.out.is_none()).collect();
+    if let [a, b, ..] = stdout.as_slice() {
+        return Err(format!(
+            "{} {} and {} {} both write to stdout; send one of them to a file",
+            a.flag, a.path, b.flag, b.path
+        ));
+    }
+    for o in opened {
+        if let Some(out) = &o.out {
+            claims.claim(out.id, format!("{} {}", o.flag, o.path))?;
+        }
+    }
+    Ok(())
 }
 
 fn write_err(name: &str, e: io::Error) -> ScanError {
@@ -200,24 +243,50 @@ fn outside_text(r: &Row) -> String {
 }
 
 impl Outputs {
-    /// Opens every output the flags name; the table on stdout when none is named.
-    pub fn open(args: &LocalArgs) -> Result<Outputs, ScanError> {
+    /// Opens every output the flags name (the table on stdout when none is named), all
+    /// before any is emptied: two on one file, two on stdout, or one on a file of `claims`
+    /// (the --compare input) are refused first, leaving every file as it was.
+    pub fn open(args: &LocalArgs, claims: &mut Claims) -> Result<Outputs, ScanError> {
+        let mut opened: Vec<Opened> = Vec::new();
+        for (flag, path) in [
+            ("-oN", &args.output_normal),
+            ("-oJ", &args.output_json),
+            ("--output-filename", &args.output_filename),
+        ] {
+            let Some(path) = path else { continue };
+            match open(flag, path) {
+                Ok(o) => opened.push(o),
+                Err(e) => {
+                    remove_created(&opened);
+                    return Err(e);
+                }
+            }
+        }
+        if opened.is_empty() {
+            opened.push(open("-oN", "-")?);
+        }
+        if let Err(e) = check_distinct(&opened, claims) {
+            remove_created(&opened);
+            return Err(ScanError::usage(e));
+        }
         let mut o = Outputs {
             table: Vec::new(),
             json: Vec::new(),
             csv: Vec::new(),
         };
-        if let Some(p) = &args.output_normal {
-            o.table.push(open(p)?);
-        }
-        if let Some(p) = &args.output_json {
-            o.json.push(open(p)?);
-        }
-        if let Some(p) = &args.output_filename {
-            o.csv.push(open(p)?);
-        }
-        if o.table.is_empty() && o.json.is_empty() && o.csv.is_empty() {
-            o.table.push(open("-")?);
+        for x in opened {
+            let sink: (String, Sink) = match x.out {
+                None => ("stdout".to_string(), Box::new(io::stdout())),
+                Some(out) => {
+                    out.clear().map_err(|e| write_err(&x.path, e))?;
+                    (x.path, Box::new(io::BufWriter::new(out.file)))
+                }
+            };
+            match x.flag {
+                "-oN" => o.table.push(sink),
+                "-oJ" => o.json.push(sink),
+                _ => o.csv.push(sink),
+            }
         }
         Ok(o)
     }

@@ -1,22 +1,18 @@
 //! Opening output files so that a run never clobbers, mixes or follows what it should not.
 //!
-//! - Every output is opened (created when missing) before any is truncated: a bad path in the
-//!   last output leaves the existing files of the others as they were, and files this run
-//!   created are removed again.
+//! - Every output is opened (created when missing) by `sys::fs::open_output`, the one
+//!   opener for files synscan writes (planted links, FIFOs and files in shared directories
+//!   refused; see the README, "Files synscan trusts"), before any is truncated: a bad path
+//!   in the last output leaves the existing files of the others as they were, and files
+//!   this run created are removed again.
 //! - Two outputs on one file are refused by device and inode, not by spelling (`b.out`,
 //!   `./b.out`, a hard link, a symlink). An output that is the same file as stdout counts as
 //!   the stdout output (`-oJ /dev/stdout` replaces the default report there).
-//! - The kernel's protected-symlinks rule, applied here too (it may be switched off, and the
-//!   scanner often runs as root): a symlink in a sticky world-writable directory (/tmp) is
-//!   followed only when its owner is the invoking user or the directory's owner; any other
-//!   final component there is opened with O_NOFOLLOW, so a link planted after the check is
-//!   not followed either.
 
 use super::{Format, NamedSink, OutputError, OutputSpec};
-use crate::sys::files::{real_uid, ELOOP, O_NOFOLLOW};
-use std::fs::{self, File, Metadata, OpenOptions};
+use crate::sys::fs::{open_output, Claims, Identity, OpenError, Output};
+use std::fs::File;
 use std::io::{self, BufWriter};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Buffer of a file output: large writes, few syscalls.
@@ -45,47 +41,25 @@ pub fn flag(format: Format) -> &'static str {
     }
 }
 
-/// What makes two opened outputs the same file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Identity {
-    dev: u64,
-    ino: u64,
-    /// Character devices (/dev/null, a terminal) may be shared: nothing is stored to mix.
-    char_device: bool,
-}
-
-impl Identity {
-    fn of(m: &Metadata) -> Identity {
-        Identity {
-            dev: m.dev(),
-            ino: m.ino(),
-            char_device: m.file_type().is_char_device(),
-        }
-    }
-}
-
-/// A file opened for an output, not yet truncated.
-struct OpenFile {
-    file: File,
-    /// This run created it (removed again when a later output fails).
-    created: bool,
-    regular: bool,
-    id: Identity,
-}
-
 /// The identity of the process's stdout, if it is open.
 fn stdout_identity() -> Option<Identity> {
     use std::os::fd::AsFd;
     let out = io::stdout();
     let fd = out.as_fd().try_clone_to_owned().ok()?;
-    File::from(fd).metadata().ok().map(|m| Identity::of(&m))
+    Identity::of_file(&File::from(fd)).ok()
 }
 
 /// Opens every output in `specs` ("-" is stdout) without truncating any, checks that no two
-/// are one file, then truncates them all, except, with `append` (a resumed run), the
-/// streaming formats: grouped ones are written anew from the journal and this run.
-pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs, OutputError> {
-    let mut files: Vec<Option<OpenFile>> = Vec::with_capacity(specs.len());
+/// are one file and that none is a file of `claims` (the run's inputs, and the files it
+/// writes later), then truncates them all, except, with `append` (a resumed run), the
+/// streaming formats: grouped ones are written anew from the journal and this run. The
+/// outputs join `claims`.
+pub fn open_outputs(
+    specs: &[OutputSpec],
+    append: bool,
+    claims: &mut Claims,
+) -> Result<OpenedOutputs, OutputError> {
+    let mut files: Vec<Option<Output>> = Vec::with_capacity(specs.len());
     for s in specs {
         if s.path == "-" {
             files.push(None);
@@ -94,7 +68,7 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
         match open_file(&s.path, append && !s.format.grouped()) {
             Ok(f) => files.push(Some(f)),
             Err(e) => {
-                remove_created(specs, &files);
+                remove_created(&files);
                 return Err(e);
             }
         }
@@ -108,7 +82,7 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
         for j in 0..i {
             let same = matches!((ids[i], ids[j]), (Some(a), Some(b)) if a == b && !a.char_device);
             if same {
-                remove_created(specs, &files);
+                remove_created(&files);
                 return Err(OutputError(format!(
                     "{} {} and {} {} are the same file; give each output its own file",
                     flag(specs[j].format),
@@ -119,10 +93,21 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
             }
         }
     }
+    for (s, f) in specs.iter().zip(&files) {
+        let Some(f) = f else { continue };
+        if let Err(e) = claims.claim(f.id, format!("{} {}", flag(s.format), s.path)) {
+            remove_created(&files);
+            return Err(OutputError(e));
+        }
+    }
+    if let Err(e) = claims.check_later() {
+        remove_created(&files);
+        return Err(OutputError(e));
+    }
     let stdout_free = stdout_id.is_none_or(|so| !ids.contains(&Some(so)));
     // A file that is stdout (`-oJ /dev/stdout > out` or `>> log`) is written through
     // stdout itself: the shell already truncated it or asked for appending.
-    let is_stdout = |f: &OpenFile| stdout_id == Some(f.id);
+    let is_stdout = |f: &Output| stdout_id == Some(f.id);
     let mut handles = Vec::new();
     for (s, f) in specs.iter().zip(&files) {
         let Some(f) = f else { continue };
@@ -135,7 +120,7 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
         match handle {
             Ok(h) => handles.push(h),
             Err(e) => {
-                remove_created(specs, &files);
+                remove_created(&files);
                 return Err(e);
             }
         }
@@ -143,9 +128,9 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
         if !append || s.format.grouped() {
             // Only regular files: ftruncate fails on devices and pipes, and there is
             // nothing stored in them to clear.
-            if f.regular && !f.created && !is_stdout(f) {
-                if let Err(e) = f.file.set_len(0) {
-                    remove_created(specs, &files);
+            if !is_stdout(f) {
+                if let Err(e) = f.clear() {
+                    remove_created(&files);
                     return Err(OutputError(format!(
                         "cannot truncate output file {}: {e}; check that it is writable",
                         s.path
@@ -184,111 +169,30 @@ pub fn open_outputs(specs: &[OutputSpec], append: bool) -> Result<OpenedOutputs,
 }
 
 /// Removes the files this run created before it gave up.
-fn remove_created(specs: &[OutputSpec], files: &[Option<OpenFile>]) {
-    for (s, f) in specs.iter().zip(files) {
-        if matches!(f, Some(f) if f.created) {
-            let _ = fs::remove_file(&s.path);
+fn remove_created(files: &[Option<Output>]) {
+    for f in files.iter().flatten() {
+        if let Some(place) = &f.created {
+            let _ = place.remove();
         }
     }
-}
-
-/// How the last component of an output path may be opened.
-#[derive(Debug, PartialEq, Eq)]
-enum LinkRule {
-    /// Follow a symlink there (an ordinary directory, or a link the user may trust).
-    Follow,
-    /// Never follow one: a shared sticky directory where anyone may plant a link.
-    NoFollow,
-}
-
-/// The protected-symlinks check: Err when the final component is a symlink that another
-/// user planted in a sticky world-writable directory.
-fn link_rule(path: &Path, uid: u32) -> Result<LinkRule, OutputError> {
-    let parent = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    // A missing or unreadable directory: the open reports it.
-    let Ok(dir) = fs::metadata(parent) else {
-        return Ok(LinkRule::Follow);
-    };
-    let shared = dir.mode() & 0o1002 == 0o1002;
-    if !shared {
-        return Ok(LinkRule::Follow);
-    }
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            if m.uid() == uid || m.uid() == dir.uid() {
-                // Only its owner or the directory's can replace it: safe to follow.
-                Ok(LinkRule::Follow)
-            } else {
-                Err(protected_link_error(path, parent, Some(m.uid())))
-            }
-        }
-        _ => Ok(LinkRule::NoFollow),
-    }
-}
-
-fn protected_link_error(path: &Path, dir: &Path, owner: Option<u32>) -> OutputError {
-    let owner = owner.map_or(String::new(), |u| format!(" owned by uid {u}"));
-    OutputError(format!(
-        "refusing output file {}: it is a symbolic link{owner} in the shared directory {}, where another user could point it at any file; remove the link or write elsewhere",
-        path.display(),
-        dir.display()
-    ))
 }
 
 /// Opens one output file for writing without truncating it; creates it when missing.
-fn open_file(path: &str, append: bool) -> Result<OpenFile, OutputError> {
-    let p = Path::new(path);
-    let rule = link_rule(p, real_uid())?;
-    let flags = if rule == LinkRule::NoFollow {
-        O_NOFOLLOW
-    } else {
-        0
-    };
-    let options = |create_new: bool| {
-        let mut o = OpenOptions::new();
-        o.write(true).append(append).custom_flags(flags);
-        if create_new {
-            o.create_new(true);
-        } else {
-            o.create(true);
-        }
-        o
-    };
-    // O_EXCL first, to know whether this run created the file (and may remove it).
-    let opened = match options(true).open(p) {
-        Ok(f) => Ok((f, true)),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            options(false).open(p).map(|f| (f, false))
-        }
-        Err(e) => Err(e),
-    };
-    let (file, created) = opened.map_err(|e| {
-        if e.raw_os_error() == Some(ELOOP) && rule == LinkRule::NoFollow {
-            let dir = p.parent().unwrap_or(Path::new("."));
-            protected_link_error(p, dir, None)
-        } else {
-            OutputError(format!(
+fn open_file(path: &str, append: bool) -> Result<Output, OutputError> {
+    open_output(Path::new(path), append).map_err(|e| {
+        OutputError(match e {
+            OpenError::Io(e) => format!(
                 "cannot open output file {path}: {e}; check that the directory exists and is writable"
-            ))
-        }
-    })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| OutputError(format!("cannot inspect output file {path}: {e}")))?;
-    Ok(OpenFile {
-        regular: meta.file_type().is_file(),
-        id: Identity::of(&meta),
-        file,
-        created,
+            ),
+            refused => refused.line("output file", Path::new(path)),
+        })
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::{symlink, PermissionsExt};
 
     fn spec(format: Format, path: &Path) -> OutputSpec {
@@ -310,7 +214,9 @@ mod tests {
             spec(Format::List, &new),
             spec(Format::Json, &bad),
         ];
-        let e = open_outputs(&specs, false).err().unwrap();
+        let e = open_outputs(&specs, false, &mut Claims::new())
+            .err()
+            .unwrap();
         assert!(
             e.0.starts_with(&format!("cannot open output file {}: ", bad.display())),
             "{e}"
@@ -331,7 +237,9 @@ mod tests {
         symlink(&b, &soft).unwrap();
         for other in [&dotted, &hard, &soft] {
             let specs = [spec(Format::Json, &b), spec(Format::Xml, other)];
-            let e = open_outputs(&specs, false).err().unwrap();
+            let e = open_outputs(&specs, false, &mut Claims::new())
+                .err()
+                .unwrap();
             assert_eq!(
                 e.0,
                 format!(
@@ -347,7 +255,13 @@ mod tests {
             spec(Format::Json, Path::new("/dev/null")),
             spec(Format::Xml, Path::new("/dev/null")),
         ];
-        assert_eq!(open_outputs(&null, false).unwrap().outputs.len(), 2);
+        assert_eq!(
+            open_outputs(&null, false, &mut Claims::new())
+                .unwrap()
+                .outputs
+                .len(),
+            2
+        );
     }
 
     #[test]
@@ -356,13 +270,13 @@ mod tests {
         let a = dir.path().join("a");
         fs::write(&a, "old").unwrap();
         let specs = [spec(Format::Json, &a), spec(Format::List, Path::new("-"))];
-        let mut o = open_outputs(&specs, true).unwrap();
+        let mut o = open_outputs(&specs, true, &mut Claims::new()).unwrap();
         assert!(!o.stdout_free);
         assert_eq!(o.outputs[1].name, "stdout");
         o.outputs[0].sink.write_all(b"+new").unwrap();
         drop(o);
         assert_eq!(fs::read_to_string(&a).unwrap(), "old+new");
-        let o = open_outputs(&specs[..1], false).unwrap();
+        let o = open_outputs(&specs[..1], false, &mut Claims::new()).unwrap();
         assert_eq!(o.outputs[0].name, format!("output file {}", a.display()));
         drop(o);
         assert_eq!(fs::read_to_string(&a).unwrap(), "");
@@ -372,9 +286,8 @@ mod tests {
 
     #[test]
     #[ignore = "needs root: lchown"]
-    fn links_in_sticky_shared_dirs_follow_only_trusted_owners() {
-        assert_eq!(real_uid(), 0, "needs root (lchown)");
-        const NOBODY: u32 = 65534;
+    fn a_link_planted_in_a_shared_dir_is_refused_and_new_files_removed() {
+        assert_eq!(crate::sys::fs::real_uid(), 0, "needs root (lchown)");
         let dir = tempfile::tempdir().unwrap();
         let shared = dir.path().join("shared");
         fs::create_dir(&shared).unwrap();
@@ -383,35 +296,24 @@ mod tests {
         fs::write(&target, "x").unwrap();
         let link = shared.join("out.json");
         symlink(&target, &link).unwrap();
-        // Root's own link in root's shared directory: followed.
-        assert_eq!(link_rule(&link, 0), Ok(LinkRule::Follow));
-        // Planted by nobody: root refuses it, nobody may follow its own link.
-        std::os::unix::fs::lchown(&link, Some(NOBODY), None).unwrap();
-        let e = link_rule(&link, 0).err().unwrap();
+        std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+        let new = dir.path().join("new.xml");
+        let e = open_outputs(
+            &[spec(Format::Xml, &new), spec(Format::Json, &link)],
+            false,
+            &mut Claims::new(),
+        )
+        .err()
+        .unwrap();
         assert_eq!(
             e.0,
             format!(
-                "refusing output file {}: it is a symbolic link owned by uid {NOBODY} in the shared directory {}, where another user could point it at any file; remove the link or write elsewhere",
+                "refusing output file {}: it is a symbolic link owned by another user (uid 65534) in the shared directory {}, where anyone could point it at any file; remove the link or use another path",
                 link.display(),
                 shared.display()
             )
         );
-        assert_eq!(link_rule(&link, NOBODY), Ok(LinkRule::Follow));
-        // The kernel also trusts links owned by the directory's owner.
-        std::os::unix::fs::chown(&shared, Some(NOBODY), None).unwrap();
-        assert_eq!(link_rule(&link, 0), Ok(LinkRule::Follow));
-        // Without the sticky bit the directory is not "shared" in the kernel's sense.
-        std::os::unix::fs::chown(&shared, Some(0), None).unwrap();
-        fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
-        assert_eq!(link_rule(&link, 0), Ok(LinkRule::Follow));
-        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
-        // A plain name in a shared directory is opened without following links.
-        assert_eq!(link_rule(&shared.join("plain"), 0), Ok(LinkRule::NoFollow));
-        // The whole open refuses the planted link and leaves the victim alone.
-        let e = open_outputs(&[spec(Format::Json, &link)], false)
-            .err()
-            .unwrap();
-        assert!(e.0.starts_with("refusing output file "), "{e}");
         assert_eq!(fs::read_to_string(&target).unwrap(), "x");
+        assert!(!new.exists(), "a file this run created stays behind");
     }
 }

@@ -3,7 +3,11 @@
 //! tools compare them), else /etc/services, or a file given with --services-file.
 
 use super::OutputError;
+use crate::sys::fs::{read_input, Identity, OpenError, Trust};
 use std::path::Path;
+
+/// Largest services file read (nmap's is about 1 MB).
+pub const MAX_SERVICES_BYTES: u64 = 16 << 20;
 
 /// TCP service names, sorted by port for binary search (a few hundred to a few thousand entries).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -31,7 +35,7 @@ impl Services {
     /// The first of `nmap_files` that reads and parses, else `fallback` leniently.
     pub fn first_readable(nmap_files: &[&str], fallback: &str) -> Services {
         for f in nmap_files {
-            if let Ok(s) = Services::from_nmap_services(f) {
+            if let Ok((s, _)) = Services::from_nmap_services(f) {
                 if !s.is_empty() {
                     return s;
                 }
@@ -46,8 +50,8 @@ impl Services {
     }
 
     fn from_system_file(path: &str) -> Services {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Services::parse(&text, false)
+        match read_input(Path::new(path), Trust::Strict, MAX_SERVICES_BYTES) {
+            Ok(c) => Services::parse(&String::from_utf8_lossy(&c.bytes), false)
                 .map(|s| s.with_source(path))
                 .unwrap_or_default(),
             Err(_) => Services::default(),
@@ -66,17 +70,24 @@ impl Services {
         self.source.as_deref()
     }
 
-    /// Reads a file in nmap-services format ("name port/proto freq # comment"); /etc/services also parses.
-    pub fn from_nmap_services(path: impl AsRef<Path>) -> Result<Services, OutputError> {
+    /// Reads a file in nmap-services format ("name port/proto freq # comment"); /etc/services
+    /// also parses. The file changes what reports say, so it is trusted as strictly as a
+    /// policy (`Trust::Strict`), and at most [`MAX_SERVICES_BYTES`]. Returns the file's
+    /// identity too, to tell it from the run's outputs.
+    pub fn from_nmap_services(path: impl AsRef<Path>) -> Result<(Services, Identity), OutputError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            OutputError(format!(
-                "cannot read services file {}: {e}; give a readable nmap-services file to --services-file",
-                path.display()
-            ))
+        let contents = read_input(path, Trust::Strict, MAX_SERVICES_BYTES).map_err(|e| {
+            OutputError(match e {
+                OpenError::Io(e) => format!(
+                    "cannot read services file {}: {e}; give a readable nmap-services file to --services-file",
+                    path.display()
+                ),
+                refused => refused.line("services file", path),
+            })
         })?;
+        let text = String::from_utf8_lossy(&contents.bytes);
         Services::parse(&text, true)
-            .map(|s| s.with_source(&path.display().to_string()))
+            .map(|s| (s.with_source(&path.display().to_string()), contents.id))
             .map_err(|(line, what)| {
                 OutputError(format!(
                     "services file {} line {line}: {what}; expected \"name port/proto\" lines",
@@ -189,7 +200,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("svc");
         std::fs::write(&p, "http 80/tcp 0.48\n").unwrap();
-        let s = Services::from_nmap_services(&p).unwrap();
+        let (s, _) = Services::from_nmap_services(&p).unwrap();
         assert_eq!(s.name(80), Some("http"));
         let missing = dir.path().join("nope");
         let e = Services::from_nmap_services(&missing).unwrap_err();

@@ -44,6 +44,7 @@ fn info() -> ScanInfo {
         probes: 9,
         seed: 7,
         scan_type: "syn",
+        shard: None,
     }
 }
 
@@ -596,7 +597,7 @@ fn open_writes_files_and_rejects_bad_requests() {
     };
     std::fs::write(dir.path().join("svc"), "http 80/tcp 0.5\n").unwrap();
     std::fs::write(path("a.lst"), "old junk\n").unwrap();
-    let mut o = Outputs::open(&specs, &opts, &info()).unwrap();
+    let mut o = Outputs::open(&specs, &opts, &info(), &mut crate::sys::fs::Claims::new()).unwrap();
     o.record(&res([198, 19, 0, 5], 80, Reason::SynAck, 64, 2))
         .unwrap();
     o.finish(&summary()).unwrap();
@@ -605,7 +606,7 @@ fn open_writes_files_and_rejects_bad_requests() {
     assert_eq!(std::fs::read_to_string(path("a.lst")).unwrap(), want);
     opts.append = true;
     let specs = &specs[..1];
-    let mut o = Outputs::open(specs, &opts, &info()).unwrap();
+    let mut o = Outputs::open(specs, &opts, &info(), &mut crate::sys::fs::Claims::new()).unwrap();
     o.finish(&summary()).unwrap();
     drop(o);
     assert_eq!(
@@ -623,9 +624,14 @@ fn open_writes_files_and_rejects_bad_requests() {
             path: "-".into(),
         },
     ];
-    let e = Outputs::open(&two_stdout, &OutputOptions::default(), &info())
-        .err()
-        .unwrap();
+    let e = Outputs::open(
+        &two_stdout,
+        &OutputOptions::default(),
+        &info(),
+        &mut crate::sys::fs::Claims::new(),
+    )
+    .err()
+    .unwrap();
     assert_eq!(
         e.0,
         "more than one output writes to stdout (-); give all but one a file path"
@@ -640,14 +646,25 @@ fn open_writes_files_and_rejects_bad_requests() {
             path: path("x"),
         },
     ];
-    assert!(Outputs::open(&twice, &OutputOptions::default(), &info()).is_err());
+    assert!(Outputs::open(
+        &twice,
+        &OutputOptions::default(),
+        &info(),
+        &mut crate::sys::fs::Claims::new()
+    )
+    .is_err());
     let bad = [OutputSpec {
         format: Format::Xml,
         path: path("no/such/dir/x.xml"),
     }];
-    let e = Outputs::open(&bad, &OutputOptions::default(), &info())
-        .err()
-        .unwrap();
+    let e = Outputs::open(
+        &bad,
+        &OutputOptions::default(),
+        &info(),
+        &mut crate::sys::fs::Claims::new(),
+    )
+    .err()
+    .unwrap();
     assert!(
         e.0.starts_with("cannot open output file ") && !e.0.contains('\n'),
         "{e}"
@@ -656,7 +673,7 @@ fn open_writes_files_and_rejects_bad_requests() {
         services_file: Some(dir.path().join("missing")),
         ..Default::default()
     };
-    assert!(Outputs::open(specs, &opts, &info()).is_err());
+    assert!(Outputs::open(specs, &opts, &info(), &mut crate::sys::fs::Claims::new()).is_err());
 }
 
 #[test]

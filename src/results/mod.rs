@@ -160,15 +160,18 @@ impl From<ResultsError> for crate::error::ScanError {
     }
 }
 
-/// Reads and parses a result file.
+/// Reads (by `sys::fs::read_input`: a regular file, at most
+/// `watch::input::MAX_RESULTS_BYTES`) and parses a result file.
 pub fn read_file(path: &Path) -> Result<Results, ResultsError> {
+    use crate::sys::fs::{read_input, Trust};
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ResultsError {
+    let limit = crate::watch::input::MAX_RESULTS_BYTES;
+    let contents = read_input(path, Trust::Data, limit).map_err(|e| ResultsError {
         file: name.clone(),
         line: None,
         what: format!("cannot read it: {e}"),
     })?;
-    parse(&name, &bytes)
+    parse(&name, &contents.bytes)
 }
 
 /// Parses the bytes of a result file called `name` (used in messages).

@@ -9,9 +9,11 @@
 use crate::error::{self, ScanError};
 use crate::output::files::{self, flag};
 use crate::output::{Format, OutputSpec};
+use crate::sys::fs::Claims;
 use crate::targets::ProbeOrder;
 use std::io::{self, Write};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How one dry-run output lists probes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,15 +74,18 @@ pub fn check_outputs(specs: &[OutputSpec]) -> Result<(), ScanError> {
 }
 
 /// Runs the dry run: every probe of `order` from `start` to stdout and to each -oJ output
-/// (opened with the same care as a scan's outputs). Returns the exit code.
+/// (opened with the same care as a scan's outputs, none of them one of the `inputs`), until
+/// `stop` is set (Ctrl-C: what was listed is flushed, exit 130). Returns the exit code.
 pub fn run(
     order: &ProbeOrder,
     start: u64,
     seed: u64,
     specs: &[OutputSpec],
+    inputs: &Claims,
+    stop: &AtomicBool,
 ) -> Result<i32, ScanError> {
     check_outputs(specs)?;
-    let opened = files::open_outputs(specs, false)?;
+    let opened = files::open_outputs(specs, false, &mut inputs.clone())?;
     let mut targets: Vec<Target> = opened
         .outputs
         .into_iter()
@@ -101,12 +106,15 @@ pub fn run(
             failed: None,
         });
     }
-    write_all(order, start, seed, &mut targets);
+    let complete = write_all(order, start, seed, &mut targets, stop);
     let failed: Vec<String> = targets
         .iter()
         .filter_map(|t| t.failed.as_ref().map(|e| format!("{}: {e}", t.name)))
         .collect();
-    if failed.is_empty() {
+    if failed.is_empty() && !complete {
+        eprintln!("synscan: dry run interrupted; the probes listed so far are written");
+        Ok(error::EXIT_INTERRUPTED)
+    } else if failed.is_empty() {
         Ok(error::EXIT_OK)
     } else {
         Err(ScanError::runtime(format!(
@@ -116,14 +124,28 @@ pub fn run(
     }
 }
 
-/// Writes every probe to every target still open; stops early when none is.
-fn write_all(order: &ProbeOrder, start: u64, seed: u64, targets: &mut [Target]) {
+/// Writes every probe to every target still open; stops early when none is, and when
+/// `stop` is set (then flushes what was written, without the trailer that would say the
+/// list is whole). False when stopped.
+fn write_all(
+    order: &ProbeOrder,
+    start: u64,
+    seed: u64,
+    targets: &mut [Target],
+    stop: &AtomicBool,
+) -> bool {
     let want_json = targets.iter().any(|t| t.style == Style::Json);
     let mut plain = Vec::with_capacity(24);
     let mut json = Vec::with_capacity(80);
     for pos in start..order.len() {
         if !targets.iter().any(Target::live) {
-            return;
+            return true;
+        }
+        if stop.load(Ordering::Relaxed) {
+            for t in targets.iter_mut() {
+                t.flush();
+            }
+            return false;
         }
         let (ip, port) = order.get(pos);
         plain.clear();
@@ -160,6 +182,7 @@ fn write_all(order: &ProbeOrder, start: u64, seed: u64, targets: &mut [Target]) 
         }
         t.flush();
     }
+    true
 }
 
 /// Longest text of an address: an IPv6 one with an embedded dotted quad.
@@ -261,6 +284,21 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_ends_the_list_without_its_trailer() {
+        let ips =
+            Ipv4Set::from_ranges([(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 1))]);
+        let order = ProbeOrder::new(
+            ProbeSpace::new(ips.into(), PortSet::from_ranges([(80, 81)])),
+            5,
+            Shard::WHOLE,
+        );
+        let json = Buf::default();
+        let mut ts = vec![target(Style::Json, "j", Box::new(json.clone()))];
+        assert!(!write_all(&order, 0, 5, &mut ts, &AtomicBool::new(true)));
+        assert!(json.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
     fn plain_and_json_list_the_same_probes_in_order() {
         let ips =
             Ipv4Set::from_ranges([(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2))]);
@@ -273,7 +311,7 @@ mod tests {
             target(Style::Json, "output file /dev/full", Box::new(Failing(28))),
             target(Style::Plain, "stdout", Box::new(Failing(32))),
         ];
-        write_all(&order, 1, 5, &mut ts);
+        assert!(write_all(&order, 1, 5, &mut ts, &AtomicBool::new(false)));
         let text = |b: &Buf| String::from_utf8(b.0.lock().unwrap().clone()).unwrap();
         let mut want_plain = String::new();
         let mut want_json = String::new();

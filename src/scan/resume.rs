@@ -50,20 +50,24 @@ impl Checkpoint {
 pub fn cut_outputs(state: &ResumeState) -> Result<(), ScanError> {
     for o in &state.outputs {
         let path = Path::new(&o.path);
-        fs::check_link(path)?;
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| {
-                ScanError::usage(format!(
+        let out = fs::open_output(path, false).map_err(|e| {
+            ScanError::usage(match e {
+                fs::OpenError::Io(e) => format!(
                     "cannot reopen output {} of the interrupted scan: {e}; restore it or start the scan again",
                     o.path
-                ))
-            })?;
+                ),
+                refused => refused.line("output", path),
+            })
+        })?;
+        let f = out.file;
+        if let Some(created) = &out.created {
+            // It was missing: the run must not leave an empty file it made behind.
+            let _ = created.remove();
+        }
         let meta = f
             .metadata()
             .map_err(|e| ScanError::usage(format!("cannot inspect output {}: {e}", o.path)))?;
-        if !meta.is_file() {
+        if !meta.is_file() || out.inherited {
             continue;
         }
         if meta.len() < o.length {

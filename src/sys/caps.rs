@@ -67,12 +67,6 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// The effective user id.
-pub fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() }
-}
-
 /// True when CAP_NET_RAW is in the effective set.
 pub fn has_net_raw() -> bool {
     has_cap(CAP_NET_RAW)

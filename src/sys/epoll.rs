@@ -6,6 +6,10 @@ use std::time::Duration;
 
 /// Readiness: writable (a connect finished).
 pub const EPOLLOUT: u32 = libc::EPOLLOUT as u32;
+/// Readiness: readable (data, or the peer's close).
+pub const EPOLLIN: u32 = libc::EPOLLIN as u32;
+/// Readiness: the peer shut down its side.
+pub const EPOLLRDHUP: u32 = libc::EPOLLRDHUP as u32;
 
 /// An epoll instance with a reusable event buffer.
 pub struct Epoll {
@@ -36,6 +40,24 @@ impl Epoll {
             libc::epoll_ctl(
                 self.fd.as_raw_fd(),
                 libc::EPOLL_CTL_ADD,
+                fd.as_raw_fd(),
+                &mut ev,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Changes what `fd` is watched for.
+    pub fn modify(&self, fd: BorrowedFd<'_>, events: u32, data: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events, u64: data };
+        // SAFETY: as in add.
+        let r = unsafe {
+            libc::epoll_ctl(
+                self.fd.as_raw_fd(),
+                libc::EPOLL_CTL_MOD,
                 fd.as_raw_fd(),
                 &mut ev,
             )

@@ -1,14 +1,22 @@
-//! Files a privileged process may write in directories other users can write to: named
-//! relative to an opened directory, created exclusively under unpredictable names, never
-//! through a symbolic link, made durable (fsync) before they replace the old file.
+//! Files synscan opens: the one opener for outputs and the one for inputs (`sys::open`,
+//! re-exported here), and files a privileged process replaces whole in directories other
+//! users can write to: named relative to an opened directory, created exclusively under
+//! unpredictable names, never through a symbolic link, made durable (fsync) before they
+//! replace the old file.
 
-use crate::error::ScanError;
+pub use super::open::{
+    inherited_fd, open_output, read_input, real_uid, strict_file_problem, Claims, Contents,
+    Identity, OpenError, Output, Trust, NOT_QUOTED,
+};
+// For inputs read as a stream rather than whole.
+#[allow(unused_imports)]
+pub use super::open::{open_input, Input};
+use super::walk::{self, Walked};
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// A file named inside an opened directory: renames and removals stay in that directory
@@ -31,69 +39,21 @@ fn check(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// The directory part of `path` ("." for a bare name).
-fn parent_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
-    let c = cstring(dir.as_os_str().as_bytes())?;
-    // SAFETY: c is a valid NUL-terminated string; the flags open a directory read-only.
-    let fd = check(unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    })?;
-    // SAFETY: open just returned this descriptor and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// stat of `name` in `dir` without following a final link.
-fn stat_at(dir: &OwnedFd, name: &CString) -> io::Result<libc::stat> {
-    // SAFETY: an all-zero stat is a valid value to be overwritten.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: dir is an open descriptor, name a valid C string, st a valid out pointer.
-    check(unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })?;
-    Ok(st)
-}
-
-fn fstat(fd: &impl AsRawFd) -> io::Result<libc::stat> {
-    // SAFETY: an all-zero stat is a valid value to be overwritten.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is open for the duration of the call; st is a valid out pointer.
-    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-    Ok(st)
-}
-
-/// The real user id (the user who started the process, even under sudo's root).
-pub fn real_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
-}
-
 impl DirFile {
-    /// Opens the directory of `path`; the file itself need not exist.
+    /// Opens the directory of `path`, walked by the rules of `sys::open` (no planted link
+    /// in a directory part is followed); the file itself need not exist, and a link at its
+    /// name is replaced, never followed.
     pub fn new(path: &Path) -> io::Result<DirFile> {
-        let name = path.file_name().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{} names no file", path.display()),
-            )
-        })?;
+        let (dir, _, name) = super::open::place_of(path)?;
+        Ok(DirFile { dir, name })
+    }
+
+    /// The last name of a walk, in its directory (for removing a file just created).
+    pub(super) fn at(w: &Walked) -> io::Result<DirFile> {
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY;
         Ok(DirFile {
-            dir: open_dir(&parent_of(path))?,
-            name: cstring(name.as_bytes())?,
+            dir: walk::open_at(&w.dir, &cstring(b".")?, flags, 0)?,
+            name: w.name.clone(),
         })
     }
 
@@ -205,8 +165,8 @@ impl DirFile {
         let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
         match self.open_at(&self.name, flags) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let st = stat_at(&self.dir, &self.name)?;
-                if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_uid != real_uid() {
+                let st = walk::lstat_at(&self.dir, &self.name)?;
+                if !st.is_file() || st.uid != real_uid() {
                     return Err(io::Error::new(
                         io::ErrorKind::AlreadyExists,
                         format!(
@@ -223,93 +183,14 @@ impl DirFile {
     }
 
     /// Opens the existing file for reading and writing, never through a link, and checks
-    /// that it is trusted (see [`trust_problem`]).
+    /// that it is trusted (see [`strict_file_problem`]).
     pub fn open_trusted(&self) -> io::Result<File> {
         let f = self.open_at(&self.name, libc::O_RDWR)?;
-        let st = fstat(&f)?;
-        if let Some(why) = trust_problem(st.st_mode, st.st_uid, real_uid()) {
+        let st = walk::fstat(&f)?;
+        if let Some(why) = strict_file_problem(&st, real_uid()) {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
         }
         Ok(f)
-    }
-}
-
-/// Why a file with this mode and owner must not be trusted by `uid`, if it must not: it
-/// must be a regular file owned by `uid` or root and writable by nobody else (as ssh
-/// requires of its configuration).
-pub fn trust_problem(mode: u32, owner: u32, uid: u32) -> Option<String> {
-    if mode & libc::S_IFMT != libc::S_IFREG {
-        return Some("it is not a regular file".to_string());
-    }
-    if owner != uid && owner != 0 {
-        return Some(format!(
-            "it belongs to user id {owner}, not to you (user id {uid}) or root"
-        ));
-    }
-    if mode & 0o022 != 0 {
-        return Some(format!(
-            "it is writable by {} (mode {:o}); run chmod go-w on it",
-            if mode & 0o002 != 0 {
-                "anyone"
-            } else {
-                "its group"
-            },
-            mode & 0o7777
-        ));
-    }
-    None
-}
-
-/// The kernel's protected-symlinks rule, applied by us: a link in a sticky world-writable
-/// directory is followed only when it belongs to `uid` or to the directory's owner.
-pub fn link_allowed(dir_mode: u32, dir_owner: u32, link_owner: u32, uid: u32) -> bool {
-    let shared = dir_mode & libc::S_ISVTX != 0 && dir_mode & 0o002 != 0;
-    !shared || link_owner == uid || link_owner == dir_owner
-}
-
-/// Checks `path` as a file to trust before opening it: a final symbolic link must pass
-/// the protected-symlinks rule for the real user. Returns one line on refusal.
-pub fn check_link(path: &Path) -> Result<(), ScanError> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(_) => return Ok(()), // the open that follows reports it
-    };
-    if !meta.file_type().is_symlink() {
-        return Ok(());
-    }
-    let dir = std::fs::metadata(parent_of(path)).map_err(|e| {
-        ScanError::usage(format!(
-            "cannot inspect the directory of {}: {e}",
-            path.display()
-        ))
-    })?;
-    if link_allowed(dir.mode(), dir.uid(), meta.uid(), real_uid()) {
-        Ok(())
-    } else {
-        Err(ScanError::usage(format!(
-            "{} is a symbolic link planted by user id {} in a shared directory; remove it",
-            path.display(),
-            meta.uid()
-        )))
-    }
-}
-
-/// Opens `path` for reading only if it is trusted: the link rule above, then a regular
-/// file owned by the real user or root and writable by nobody else.
-pub fn open_trusted_for_reading(path: &Path) -> Result<File, ScanError> {
-    check_link(path)?;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .open(path)
-        .map_err(|e| ScanError::usage(format!("cannot read {}: {e}", path.display())))?;
-    let st = fstat(&f)
-        .map_err(|e| ScanError::usage(format!("cannot inspect {}: {e}", path.display())))?;
-    match trust_problem(st.st_mode, st.st_uid, real_uid()) {
-        Some(why) => Err(ScanError::usage(format!(
-            "refusing {}: {why}",
-            path.display()
-        ))),
-        None => Ok(f),
     }
 }
 
@@ -368,27 +249,5 @@ mod tests {
         let j = DirFile::new(&dir.path().join("j")).expect("dir");
         assert!(j.open_trusted().is_err());
         assert_eq!(std::fs::read(&victim).expect("read"), b"precious");
-    }
-
-    #[test]
-    fn trust_rules() {
-        let reg = libc::S_IFREG;
-        assert_eq!(trust_problem(reg | 0o600, 1000, 1000), None);
-        assert_eq!(trust_problem(reg | 0o644, 0, 1000), None);
-        assert!(trust_problem(reg | 0o600, 1001, 1000)
-            .expect("other user")
-            .contains("1001"));
-        assert!(trust_problem(reg | 0o666, 1000, 1000)
-            .expect("world-writable")
-            .contains("anyone"));
-        assert!(trust_problem(reg | 0o620, 1000, 1000)
-            .expect("group-writable")
-            .contains("group"));
-        assert!(trust_problem(libc::S_IFDIR | 0o700, 1000, 1000).is_some());
-        let sticky_tmp = libc::S_IFDIR | 0o1777;
-        assert!(!link_allowed(sticky_tmp, 0, 65534, 0));
-        assert!(link_allowed(sticky_tmp, 0, 0, 0));
-        assert!(link_allowed(sticky_tmp, 0, 1000, 1000));
-        assert!(link_allowed(libc::S_IFDIR | 0o755, 0, 65534, 0));
     }
 }

@@ -5,13 +5,15 @@
 pub(crate) mod bpf;
 pub(crate) mod caps;
 pub(crate) mod epoll;
-pub(crate) mod files;
+pub(crate) mod errno;
 pub(crate) mod fs;
 pub(crate) mod keeper;
 pub(crate) mod netlink;
 pub mod netns;
+pub(crate) mod open;
 pub mod packet;
 pub(crate) mod rawip;
 pub(crate) mod rxring;
 pub mod sock;
 pub(crate) mod txring;
+pub(crate) mod walk;

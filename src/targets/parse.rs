@@ -3,8 +3,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+use std::path::Path;
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
@@ -400,21 +400,37 @@ pub struct Spec {
     pub text: String,
     /// `-iL "FILE" line N` for a spec read from a file; None for one from the command line.
     pub origin: Option<String>,
+    /// An error may quote it: false for a line of a file that is not the user's own (see
+    /// `sys::fs::NOT_QUOTED`), which a planted link could have pointed at /etc/shadow.
+    pub quote: bool,
 }
 
 impl From<&str> for Spec {
     fn from(text: &str) -> Spec {
-        Spec {
-            text: text.to_string(),
-            origin: None,
-        }
+        Spec::from(text.to_string())
     }
 }
 
 impl From<String> for Spec {
     fn from(text: String) -> Spec {
-        Spec { text, origin: None }
+        Spec {
+            text,
+            origin: None,
+            quote: true,
+        }
     }
+}
+
+/// Largest target or exclude list read (-iL, --excludefile): about ten million addresses.
+pub const MAX_SPEC_FILE_BYTES: u64 = 256 << 20;
+
+/// The specs of one -iL or --excludefile file, and which file it was.
+#[derive(Debug)]
+pub struct SpecFile {
+    /// Its specs, in order.
+    pub specs: Vec<Spec>,
+    /// The file, to tell it from the run's outputs.
+    pub id: crate::sys::fs::Identity,
 }
 
 /// Splits spec-file text into specs with their 1-based line numbers: whitespace separated,
@@ -436,33 +452,37 @@ pub fn split_specs(text: &str) -> Vec<String> {
 
 /// Reads whitespace-separated specs from a file, `-` meaning stdin; `#` starts a comment.
 /// `flag` (`-iL` or `--excludefile`) names the file in errors, with the line of a bad spec.
-pub fn read_spec_file(path: &str, flag: &str) -> Result<Vec<Spec>, TargetError> {
-    let mut text = String::new();
-    let res = if path == "-" {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
-    } else {
-        std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
-    };
+/// The file is opened by `sys::fs::read_input` (planted links and FIFOs refused, at most
+/// [`MAX_SPEC_FILE_BYTES`]); `-`, /dev/stdin and `<(...)` read the inherited descriptor.
+pub fn read_spec_file(path: &str, flag: &str) -> Result<SpecFile, TargetError> {
+    use crate::sys::fs::{read_input, OpenError, Trust};
     let what = if path == "-" {
         "standard input".to_string()
     } else {
         format!("\"{path}\"")
     };
-    match res {
-        Ok(()) => Ok(split_spec_lines(&text)
-            .into_iter()
-            .map(|(line, text)| Spec {
-                text,
-                origin: Some(format!("{flag} {what} line {line}")),
-            })
-            .collect()),
-        Err(e) => {
-            let list = if flag == "-iL" { "target" } else { "exclude" };
-            Err(TargetError(format!(
-                "cannot read {list} list {what}: {e}; check the {flag} path"
-            )))
-        }
-    }
+    let list = if flag == "-iL" { "target" } else { "exclude" };
+    let contents = read_input(Path::new(path), Trust::Data, MAX_SPEC_FILE_BYTES).map_err(|e| {
+        TargetError(match e {
+            OpenError::Io(e) => {
+                format!("cannot read {list} list {what}: {e}; check the {flag} path")
+            }
+            OpenError::Refused(why) => format!("refusing {list} list {what}: {why}"),
+        })
+    })?;
+    let text = String::from_utf8_lossy(&contents.bytes);
+    let specs = split_spec_lines(&text)
+        .into_iter()
+        .map(|(line, text)| Spec {
+            text,
+            origin: Some(format!("{flag} {what} line {line}")),
+            quote: contents.own,
+        })
+        .collect();
+    Ok(SpecFile {
+        specs,
+        id: contents.id,
+    })
 }
 
 /// Reserved IPv4 blocks with the reason each is refused.
@@ -537,6 +557,10 @@ fn specs_to_set(
     let mut raw6: Vec<(u128, u128)> = Vec::new();
     for s in specs {
         let at = |e: TargetError| match &s.origin {
+            Some(origin) if !s.quote => TargetError(format!(
+                "{origin}: not a valid target; {}",
+                crate::sys::fs::NOT_QUOTED
+            )),
             Some(origin) => TargetError(format!("{origin}: {e}")),
             None => e,
         };
@@ -972,7 +996,7 @@ mod tests {
         writeln!(f, "   198.18.0.0/24").unwrap();
         write!(f, "host.test#no-space comment").unwrap();
         let path = f.path().to_str().unwrap();
-        let specs = read_spec_file(path, "-iL").unwrap();
+        let specs = read_spec_file(path, "-iL").unwrap().specs;
         let texts: Vec<&str> = specs.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(
             texts,
@@ -989,7 +1013,9 @@ mod tests {
         assert_eq!(lines, vec![at(2), at(2), at(2), at(4), at(5)]);
         let empty = tempfile::NamedTempFile::new().unwrap();
         assert_eq!(
-            read_spec_file(empty.path().to_str().unwrap(), "-iL").unwrap(),
+            read_spec_file(empty.path().to_str().unwrap(), "-iL")
+                .unwrap()
+                .specs,
             Vec::<Spec>::new()
         );
         let e = read_spec_file("/nonexistent/synscan-targets.txt", "-iL").unwrap_err();
@@ -1009,13 +1035,13 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         write!(f, "# list\n198.18.0.1\n\n198.18.0.2 10.0.0.300\n").unwrap();
         let path = f.path().to_str().unwrap();
-        let inc = read_spec_file(path, "-iL").unwrap();
+        let inc = read_spec_file(path, "-iL").unwrap().specs;
         let e = build_target_set(&inc, &[], false, V4, &fake).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!("-iL \"{path}\" line 4: {}", pe("10.0.0.300"))
         );
-        let ex = read_spec_file(path, "--excludefile").unwrap();
+        let ex = read_spec_file(path, "--excludefile").unwrap().specs;
         let e = build_target_set(&s(&["198.18.0.0/24"]), &ex, false, V4, &fake).unwrap_err();
         assert!(
             e.to_string()
@@ -1182,7 +1208,7 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         write!(f, "2001:2:0:19::1\n2001:2:0:18::/60\n").unwrap();
         let path = f.path().to_str().unwrap();
-        let inc = read_spec_file(path, "-iL").unwrap();
+        let inc = read_spec_file(path, "-iL").unwrap().specs;
         let e = build_target_set(&inc, &[], false, V4, &fake).unwrap_err();
         assert_eq!(
             e.to_string(),

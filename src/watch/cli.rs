@@ -4,8 +4,9 @@
 use crate::error::{ScanError, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::output::{Format, OutputOptions, OutputSpec};
 use crate::results::{Record, Results};
+use crate::sys::fs::{open_output, Claims, Identity, Trust};
 use crate::watch::diff;
-use crate::watch::input::{read_trusted, MAX_RESULTS_BYTES};
+use crate::watch::input::{self, MAX_RESULTS_BYTES};
 use crate::watch::policy::Policy;
 use clap::Parser;
 use std::io::Write;
@@ -134,26 +135,61 @@ pub fn run(cmd: WatchCommand) -> Result<i32, ScanError> {
     }
 }
 
-/// Reads a result file through the shared reader, printing its warnings on stderr.
-pub fn load(path: &Path) -> Result<Results, ScanError> {
-    let bytes = read_trusted(path, MAX_RESULTS_BYTES)?;
-    let results = crate::results::parse(&path.display().to_string(), &bytes)?;
+/// Reads a result file through the shared reader, printing its warnings on stderr; a
+/// baseline is trusted as an input that changes the verdict ([`Trust::Strict`]). Returns
+/// the file's identity too, to tell it from the run's outputs.
+pub fn load(path: &Path, trust: Trust) -> Result<(Results, Identity), ScanError> {
+    let what = match trust {
+        Trust::Strict => "baseline",
+        Trust::Data => "result file",
+    };
+    let contents = input::read(path, what, trust, MAX_RESULTS_BYTES)?;
+    let results = crate::results::parse(&path.display().to_string(), &contents.bytes)?;
     for w in &results.warnings {
         eprintln!("synscan: warning: {w}");
     }
-    Ok(results)
+    Ok((results, contents.id))
 }
 
-/// Opens "-" (stdout) or a file for NDJSON lines, writes them, and flushes.
-fn write_lines(path: &str, lines: &[String]) -> Result<(), ScanError> {
+/// Loads each of `paths` as data, each claimed as an input of the run.
+fn load_inputs(paths: &[&Path], claims: &mut Claims) -> Result<Vec<Results>, ScanError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let (results, id) = load(p, Trust::Data)?;
+        claims
+            .input(id, format!("input {}", p.display()))
+            .map_err(ScanError::usage)?;
+        out.push(results);
+    }
+    Ok(out)
+}
+
+/// Opens "-" (stdout) or a file for NDJSON lines by the one opener for outputs, and
+/// refuses it when it is one of the run's inputs (before truncating anything). A path that
+/// cannot be opened is the user's to fix (exit 2, as for a scan's or merge's outputs).
+/// Called after the inputs are read and before anything is printed, so a bad path leaves
+/// no half-done run behind.
+fn open_lines(path: &str, claims: &mut Claims) -> Result<Box<dyn Write>, ScanError> {
+    if path == "-" {
+        return Ok(Box::new(std::io::stdout().lock()));
+    }
+    let file = Path::new(path);
+    let o = open_output(file, false).map_err(|e| ScanError::usage(e.line("output file", file)))?;
+    if let Err(e) = claims.claim(o.id, format!("-oJ {path}")) {
+        if let Some(created) = &o.created {
+            let _ = created.remove();
+        }
+        return Err(ScanError::usage(e));
+    }
+    o.clear()
+        .map_err(|e| ScanError::runtime(format!("cannot write {path}: {e}")))?;
+    Ok(Box::new(std::io::BufWriter::new(o.file)))
+}
+
+/// Writes NDJSON lines to `out` (opened by [`open_lines`] for `path`) and flushes; a failed
+/// write is a runtime error.
+fn write_lines(mut out: Box<dyn Write>, path: &str, lines: &[String]) -> Result<(), ScanError> {
     let fail = |e: std::io::Error| ScanError::runtime(format!("cannot write {path}: {e}"));
-    let mut out: Box<dyn Write> = if path == "-" {
-        Box::new(std::io::stdout().lock())
-    } else {
-        Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(fail)?,
-        ))
-    };
     for l in lines {
         writeln!(out, "{l}").map_err(fail)?;
     }
@@ -170,10 +206,18 @@ fn time_text(t: Option<u64>) -> String {
 }
 
 fn run_diff(a: &DiffArgs) -> Result<i32, ScanError> {
-    let old = load(&a.old)?;
-    let new = load(&a.new)?;
+    let mut claims = Claims::new();
+    let mut inputs = load_inputs(&[&a.old, &a.new], &mut claims)?;
+    let (Some(new), Some(old)) = (inputs.pop(), inputs.pop()) else {
+        return Err(ScanError::runtime("diff read fewer than two files"));
+    };
     let (t_old, t_new) = (diff::scan_time(&old.records), diff::scan_time(&new.records));
     let changes = diff::diff(&diff::latest(&old.records), &diff::latest(&new.records));
+    let json = a
+        .output_json
+        .as_deref()
+        .map(|path| open_lines(path, &mut claims))
+        .transpose()?;
     if a.output_json.as_deref() != Some("-") {
         if changes.is_empty() {
             println!(
@@ -195,12 +239,12 @@ fn run_diff(a: &DiffArgs) -> Result<i32, ScanError> {
             print!("{}", diff::render_text(&changes));
         }
     }
-    if let Some(path) = &a.output_json {
+    if let (Some(out), Some(path)) = (json, &a.output_json) {
         let lines: Vec<String> = changes
             .iter()
             .map(|c| diff::json_line(c, t_old, t_new))
             .collect();
-        write_lines(path, &lines)?;
+        write_lines(out, path, &lines)?;
     }
     Ok(if changes.is_empty() {
         EXIT_OK
@@ -221,10 +265,21 @@ fn open_pairs(records: &[Record]) -> Vec<diff::Pair> {
 }
 
 fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
-    let policy = Policy::read(&a.policy)?;
-    let results = load(&a.results)?;
+    let mut claims = Claims::new();
+    let (policy, id) = Policy::read(&a.policy)?;
+    claims
+        .input(id, format!("--policy {}", a.policy.display()))
+        .map_err(ScanError::usage)?;
+    let results = load_inputs(&[&a.results], &mut claims)?
+        .pop()
+        .ok_or_else(|| ScanError::runtime("check read no file"))?;
     let open = open_pairs(&results.records);
     let findings = policy.evaluate(open.iter());
+    let json = a
+        .output_json
+        .as_deref()
+        .map(|path| open_lines(path, &mut claims))
+        .transpose()?;
     if a.output_json.as_deref() != Some("-") {
         if findings.count() == 0 {
             println!(
@@ -243,8 +298,8 @@ fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
             );
         }
     }
-    if let Some(path) = &a.output_json {
-        write_lines(path, &findings.json_lines())?;
+    if let (Some(out), Some(path)) = (json, &a.output_json) {
+        write_lines(out, path, &findings.json_lines())?;
     }
     Ok(if findings.count() == 0 {
         EXIT_OK
@@ -274,15 +329,18 @@ fn run_merge(a: &MergeArgs) -> Result<i32, ScanError> {
         open_only: a.open,
         ..OutputOptions::default()
     };
-    let mut sets = Vec::new();
-    for f in &a.files {
-        sets.push(load(f)?.records);
-    }
+    let mut claims = Claims::new();
+    let paths: Vec<&Path> = a.files.iter().map(PathBuf::as_path).collect();
+    let sets = load_inputs(&paths, &mut claims)?
+        .into_iter()
+        .map(|r| r.records)
+        .collect();
     let merged = crate::watch::merge::merge(sets);
     let files: Vec<String> = a.files.iter().map(|f| f.display().to_string()).collect();
     let skipped = crate::watch::merge::write(
         &merged,
         &specs,
+        &mut claims,
         &opts,
         format!("synscan merge {}", files.join(" ")),
     )?;

@@ -69,6 +69,7 @@ pub fn to_port_result(r: &Record) -> Option<PortResult> {
 pub fn write(
     records: &[Record],
     specs: &[OutputSpec],
+    claims: &mut crate::sys::fs::Claims,
     opts: &OutputOptions,
     command_line: String,
 ) -> Result<usize, ScanError> {
@@ -89,9 +90,10 @@ pub fn write(
         probes: results.len() as u64,
         seed: 0,
         scan_type: "syn",
+        shard: None,
     };
     // A bad output path is the user's to fix (exit 2), as in a scan.
-    let mut outputs = Outputs::open(specs, opts, &info)?;
+    let mut outputs = Outputs::open(specs, opts, &info, claims)?;
     for r in &results {
         outputs
             .record(r)

@@ -162,7 +162,10 @@ pub fn render(m: &ScanMetrics, previous_complete: Option<u64>) -> String {
 
 /// The completion time an earlier metrics file at `path` shows, if any.
 pub fn previous_complete(path: &Path) -> Option<u64> {
-    let bytes = crate::watch::input::read_trusted(path, 64 << 20).ok()?;
+    let trust = crate::sys::fs::Trust::Data;
+    let bytes = crate::watch::input::read(path, "metrics file", trust, 64 << 20)
+        .ok()?
+        .bytes;
     let text = String::from_utf8_lossy(&bytes);
     text.lines()
         .filter_map(|l| l.strip_prefix(LAST_COMPLETE))

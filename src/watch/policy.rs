@@ -154,9 +154,14 @@ impl Findings {
 }
 
 impl Policy {
-    /// Reads and checks a policy file (refusing planted, huge or non-regular files).
-    pub fn read(path: &Path) -> Result<Policy, ScanError> {
-        let bytes = crate::watch::input::read_trusted(path, crate::watch::input::MAX_POLICY_BYTES)?;
+    /// Reads and checks a policy file (refusing planted, huge or non-regular files, and
+    /// any another user could have changed: `Trust::Strict`); returns the file's identity
+    /// too, to tell it from the run's outputs.
+    pub fn read(path: &Path) -> Result<(Policy, crate::sys::fs::Identity), ScanError> {
+        use crate::watch::input;
+        let trust = crate::sys::fs::Trust::Strict;
+        let contents = input::read(path, "policy", trust, input::MAX_POLICY_BYTES)?;
+        let bytes = contents.bytes;
         let name = path.display().to_string();
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             ScanError::usage(format!(
@@ -164,7 +169,7 @@ impl Policy {
                 e.valid_up_to()
             ))
         })?;
-        Policy::parse(&name, text)
+        Policy::parse(&name, text).map(|p| (p, contents.id))
     }
 
     /// Parses policy text; errors name `file`, the line and what was expected.

@@ -897,7 +897,7 @@ fn outputs_never_follow_planted_links_clobber_or_mix() {
     assert_eq!(
         line,
         format!(
-            "synscan: refusing output file {planted}: it is a symbolic link owned by uid 65534 in the shared directory {}, where another user could point it at any file; remove the link or write elsewhere",
+            "synscan: refusing output file {planted}: it is a symbolic link owned by another user (uid 65534) in the shared directory {}, where anyone could point it at any file; remove the link or use another path",
             shared.display()
         )
     );

@@ -68,7 +68,7 @@ fn lab(prefix: &str, seed: &str) -> Lab {
 /// A directory the scan can still write after it switches to nobody.
 fn shared_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     dir
 }
 
@@ -671,7 +671,7 @@ fn planted_huge_and_malformed_inputs_are_refused_with_exit_2() {
     let cases: [(&[&str], &str); 7] = [
         (
             &["check", &s("results.json"), "--policy", &q("huge.toml")],
-            "more than the 1048576 this file may have",
+            "more than the 1048576 bytes this file may have",
         ),
         (
             &["diff", &q("huge.json"), &s("results.json")],
