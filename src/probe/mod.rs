@@ -313,7 +313,8 @@ impl ProbeCrafter {
         if reply.dst != src || !self.owns_port(reply.dport) {
             return None;
         }
-        let try_index = c.try_of_port(self.ports, src, reply.src, reply.sport, reply.dport, tries)?;
+        let try_index =
+            c.try_of_port(self.ports, src, reply.src, reply.sport, reply.dport, tries)?;
         let ack = c.sequence(src, reply.src, reply.dport, reply.sport);
         (reply.ack == ack.wrapping_add(1)).then_some(try_index)
     }

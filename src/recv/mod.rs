@@ -684,6 +684,55 @@ mod tests {
     }
 
     #[test]
+    fn answers_to_pilots_are_counted_apart_and_never_results() {
+        let c = crafter(LinkLayer::Ethernet);
+        let mut frames = Vec::new();
+        for g in 0..PILOT_GENERATIONS {
+            let mut buf = vec![0u8; c.frame_len()];
+            c.craft_pilot(&mut buf, IpAddr::V4(T), PORT, g);
+            let Ok(Reply::Tcp(syn)) = wire::parse_reply(&buf, LinkLayer::Ethernet) else {
+                panic!("pilot {g} is no TCP segment");
+            };
+            // The scan's own source port and sequence for the pair are not the pilot's.
+            assert_ne!(syn.sport, c.source_port(T, PORT));
+            let answer = TcpSegment {
+                dport: syn.sport,
+                ack: syn.seq.wrapping_add(1),
+                ..spec(&c, SYN | ACK, 0)
+            };
+            let f = frame(LinkLayer::Ethernet, &answer);
+            assert_eq!(run(&c, &f), Err(Rejected::Pilot(g)));
+            // Off by one in the ack: not ours at all.
+            let forged = TcpSegment {
+                ack: syn.seq.wrapping_add(2),
+                ..answer
+            };
+            let f2 = frame(LinkLayer::Ethernet, &forged);
+            assert_eq!(run(&c, &f2), Err(Rejected::NotOurs));
+            frames.push(f);
+            frames.push(f2);
+        }
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut capture = Frames {
+            frames,
+            link: LinkLayer::Ethernet,
+            stop: std::sync::Arc::clone(&stop),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let counters = RecvCounters::default();
+        run_receiver(&mut capture, &c, &tx, &stop, &counters).unwrap();
+        let mut s = ScanStats::default();
+        counters.read_into(&mut s);
+        assert_eq!(s.pilot_answers, [1; PILOT_GENERATIONS as usize]);
+        assert_eq!((s.syn_acks, s.not_ours), (0, 4));
+        assert_eq!(
+            rx.try_iter().flatten().count(),
+            0,
+            "no pilot answer is a result"
+        );
+    }
+
+    #[test]
     fn icmp_quoting_a_forged_probe_is_ignored() {
         let c = crafter(LinkLayer::Ethernet);
         let p = probe(&c);
@@ -986,6 +1035,51 @@ mod tests {
                     let f = unreach6(&c, router, code, &p);
                     assert_eq!(run(&c, &f), Err(Rejected::Uninteresting), "code {code}");
                 }
+            }
+        }
+
+        #[test]
+        fn icmpv6_unreachables_from_a_hop_are_path_errors() {
+            let c = dual(LinkLayer::Ethernet);
+            let p = probe6(&c);
+            let from_router = unreach6(&c, a("2001:2:0:18::fe"), code6::ADDRESS, &p);
+            let from_target = unreach6(&c, t6(), code6::PORT, &p);
+            let syn_ack = frame6(LinkLayer::Ethernet, &spec6(&c, SYN | ACK, 0));
+            assert!(sent_by_a_hop(&from_router, LinkLayer::Ethernet));
+            assert!(!sent_by_a_hop(&from_target, LinkLayer::Ethernet));
+            assert!(!sent_by_a_hop(&syn_ack, LinkLayer::Ethernet));
+            let stop = std::sync::Arc::new(AtomicBool::new(false));
+            let mut capture = Frames {
+                frames: vec![from_router.clone(), from_target, from_router, syn_ack],
+                link: LinkLayer::Ethernet,
+                stop: std::sync::Arc::clone(&stop),
+            };
+            let (tx, _rx) = crossbeam_channel::unbounded();
+            let counters = RecvCounters::default();
+            run_receiver(&mut capture, &c, &tx, &stop, &counters).unwrap();
+            let mut s = ScanStats::default();
+            counters.read_into(&mut s);
+            assert_eq!((s.unreachables, s.path_errors, s.syn_acks), (3, 2, 1));
+        }
+
+        #[test]
+        fn answers_to_ipv6_pilots_are_counted_apart() {
+            let c = dual(LinkLayer::Ethernet);
+            for g in 0..PILOT_GENERATIONS {
+                let mut buf = vec![0u8; c.max_frame_len()];
+                let len = c.craft_pilot(&mut buf, IpAddr::V6(t6()), PORT, g);
+                let probe = crate::wire::parse_ip_reply(&buf[..len], LinkLayer::Ethernet);
+                let Ok(IpReply::V6(Reply::Tcp(syn))) = probe else {
+                    panic!("pilot {g} is no IPv6 TCP segment: {probe:?}");
+                };
+                let answer = TcpSegment {
+                    sport: PORT,
+                    dport: syn.sport,
+                    ack: syn.seq.wrapping_add(1),
+                    ..spec6(&c, RST | ACK, 0)
+                };
+                let f = frame6(LinkLayer::Ethernet, &answer);
+                assert_eq!(run(&c, &f), Err(Rejected::Pilot(g)));
             }
         }
 

@@ -292,9 +292,6 @@ impl AutoRate {
         let elapsed = now.saturating_duration_since(self.window_start);
         let local = t.capture_drops > self.at_start.capture_drops
             || t.local_drops > self.at_start.local_drops;
-        if local && std::env::var_os("SYNSCAN_DEBUG_RATE").is_some() {
-            eprintln!("DBG local drops pps={:.0} cap={} local={}", self.pps, t.capture_drops, t.local_drops);
-        }
         if local {
             // This machine cannot take the replies, or send the probes: no need to wait
             // for the window.
@@ -347,8 +344,13 @@ impl AutoRate {
             Some((RateSignal::Answers, share, sent))
         } else {
             self.wants_pilots = true;
-            (pilots >= MIN_PILOTS)
-                .then(|| (RateSignal::Pilots, pilot_answers as f64 / pilots as f64, pilots))
+            (pilots >= MIN_PILOTS).then(|| {
+                (
+                    RateSignal::Pilots,
+                    pilot_answers as f64 / pilots as f64,
+                    pilots,
+                )
+            })
         };
         if sweeping {
             let signal = judged.map(|j| j.0);
@@ -361,9 +363,6 @@ impl AutoRate {
         }
         if !busy {
             return None; // the tail: nothing to judge the rate by
-        }
-        if std::env::var_os("SYNSCAN_DEBUG_RATE").is_some() {
-            eprintln!("DBG pps={:.0} actual={:.0} ans={} sent={} pil={}/{} judged={:?} base={:?} local={}/{} ss={}", self.pps, actual, answers, sent, pilot_answers, pilots, judged, self.pilot_baseline, t.capture_drops, t.local_drops, self.slow_start);
         }
         let Some((signal, share, n)) = judged else {
             return None; // too little to clock on: hold

@@ -133,7 +133,9 @@ impl Pacer {
 
     /// The generation new pilot probes belong to.
     pub fn pilot_generation(&self) -> u8 {
-        self.controller.as_ref().map_or(0, AutoRate::pilot_generation)
+        self.controller
+            .as_ref()
+            .map_or(0, AutoRate::pilot_generation)
     }
 
     /// True when the rate follows the scan's counters.
