@@ -19,4 +19,6 @@ pub mod netns;
 pub mod nft;
 pub mod serve;
 pub mod truth;
+pub mod udp_daemons;
+pub mod udp_truth;
 pub mod wire;
