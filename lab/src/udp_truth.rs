@@ -313,16 +313,12 @@ mod tests {
         v.iter().filter(|o| **o == UdpOutcome::Closed).count()
     }
 
-    /// The truth holds against a real kernel over IPv4 and IPv6: open pairs reach the
-    /// daemon, dropped pairs stay silent, rejected pairs get their code from the target, and
-    /// closed ports answer at most the burst at once per (lab address, scanner address),
-    /// then one a second; a second lab address has a bucket of its own.
-    #[test]
-    #[ignore = "needs root: network namespaces, nftables and memcached"]
-    fn truth_and_pair_limit_against_the_kernel() {
+    /// The lab of these tests: memcached open on 11211 of T4 and T6, 9 dropped, 10 and 11
+    /// rejected (host unreachable and admin prohibited; IPv6: admin prohibited and address
+    /// unreachable), every other port closed behind Linux's pair limit; a second address
+    /// of each family (.21) is all closed.
+    fn raise() -> (Pair, UdpDaemons) {
         let pair = Pair::new();
-        let t4b: Ipv4Addr = "198.19.0.21".parse().unwrap();
-        let t6b: Ipv6Addr = "2001:2:0:19::21".parse().unwrap();
         ip(&["-n", &pair.t, "addr", "add", "198.19.0.21/32", "dev", "lo"]).unwrap();
         ip(&[
             "-n",
@@ -354,7 +350,7 @@ mod tests {
             script += &element_script(&reject_set(v6, codes[1]), &[(a, 11)]);
         }
         nft_load(&pair.t, &script).unwrap();
-        let _memcached = UdpDaemons::start(&pair.t, &[UdpDaemon::Memcached], T4, Some(T6)).unwrap();
+        let memcached = UdpDaemons::start(&pair.t, &[UdpDaemon::Memcached], T4, Some(T6)).unwrap();
         // memcached binds a moment after it starts.
         let give_up = Instant::now() + Duration::from_secs(10);
         while !matches!(
@@ -363,6 +359,21 @@ mod tests {
         ) {
             assert!(Instant::now() < give_up, "memcached never answered");
         }
+        (pair, memcached)
+    }
+
+    /// The truth holds against a real kernel over IPv4 and IPv6: open pairs reach the
+    /// daemon, dropped pairs stay silent, rejected pairs get their code from the target, and
+    /// closed ports answer at most the burst at once per (lab address, scanner address),
+    /// then one a second; a second lab address has a bucket of its own.
+    #[test]
+    #[ignore = "needs root: network namespaces, nftables and memcached"]
+    fn truth_and_pair_limit_against_the_kernel() {
+        let (pair, _memcached) = raise();
+        let (t4b, t6b): (Ipv4Addr, Ipv6Addr) = (
+            "198.19.0.21".parse().unwrap(),
+            "2001:2:0:19::21".parse().unwrap(),
+        );
         let f = |ty, code, from: IpAddr| UdpOutcome::Filtered {
             icmp_type: ty,
             icmp_code: code,
@@ -405,5 +416,95 @@ mod tests {
                 "{a} refilled after {elapsed:.2} s: {got:?}"
             );
         }
+    }
+
+    /// nmap -sU, run in the scanner namespace against the lab only, sees the truth: open,
+    /// open|filtered (dropped), filtered (both rejections) and closed, over both families.
+    #[test]
+    #[ignore = "needs root: network namespaces, nftables, memcached and nmap"]
+    fn nmap_sees_the_truth() {
+        let (pair, _memcached) = raise();
+        for (flag, a) in [("-4", T4.to_string()), ("-6", T6.to_string())] {
+            let out = crate::netns::run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &pair.s,
+                    "nmap",
+                    flag,
+                    "-sU",
+                    "-Pn",
+                    "-n",
+                    "--reason",
+                    "-p",
+                    "9,10,11,2000,11211",
+                    "-oG",
+                    "-",
+                    &a,
+                ],
+                None,
+            )
+            .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let ports = text
+                .lines()
+                .find_map(|l| l.split_once("Ports: ").map(|(_, p)| p))
+                .unwrap_or_else(|| panic!("no Ports line: {text}"));
+            let states: Vec<(&str, &str)> = ports
+                .split(", ")
+                .map(|p| {
+                    let f: Vec<&str> = p.split('/').collect();
+                    (f[0], f[1])
+                })
+                .collect();
+            assert_eq!(
+                states,
+                [
+                    ("9", "open|filtered"),
+                    ("10", "filtered"),
+                    ("11", "filtered"),
+                    ("2000", "closed"),
+                    ("11211", "open"),
+                ],
+                "{a}: {text}"
+            );
+        }
+    }
+
+    /// The kernel's own limit, the lab shape for a single address: Linux's defaults put back
+    /// and no closed rule, so the kernel answers closed ports with one bucket per scanner
+    /// address shared by every lab address: 6 answers in all for two addresses at once
+    /// (which is why the main shape gives each address its own bucket in nftables).
+    #[test]
+    #[ignore = "needs root: network namespaces and nftables"]
+    fn kernel_limit_is_one_bucket_for_every_lab_address() {
+        let pair = Pair::new();
+        ip(&["-n", &pair.t, "addr", "add", "198.19.0.21/32", "dev", "lo"]).unwrap();
+        sysctl(
+            &pair.t,
+            &[
+                "net.ipv4.icmp_ratelimit=1000",
+                "net.ipv4.icmp_msgs_per_sec=1000",
+                "net.ipv4.icmp_msgs_burst=50",
+            ],
+        )
+        .unwrap();
+        let r = UdpRules {
+            prefix4: "198.19.0.0/24".parse().unwrap(),
+            prefix6: None,
+            reject_codes4: vec![],
+            reject_codes6: vec![],
+            closed_limit: None,
+        };
+        nft_load(&pair.t, &ruleset(&r).unwrap()).unwrap();
+        let many = |a: Ipv4Addr| (2000..2012).map(move |p| (IpAddr::V4(a), p));
+        let got = probe_all(
+            &pair.s,
+            many(T4)
+                .chain(many("198.19.0.21".parse().unwrap()))
+                .collect(),
+        );
+        assert_eq!(closed_count(&got), 6, "{got:?}");
     }
 }
