@@ -10,11 +10,11 @@ use crate::model::{PortResult, PortState};
 use crate::output::ScanSummary;
 use crate::results::{State, Transport};
 use crate::watch::diff::{self, Change, Pair};
-use crate::watch::metrics::{self, ScanMetrics};
+use crate::watch::metrics::{self, MetricsFile, ScanMetrics};
 use crate::watch::policy::{Findings, Policy};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The latest state of each pair of a result file.
@@ -78,9 +78,12 @@ impl WatchConfig {
         };
         let metrics_file = metrics_file.map(PathBuf::from);
         if let Some(m) = &metrics_file {
-            if m.file_name().is_none() {
+            // The file is replaced by rename, so the path must end in its name.
+            let bytes = std::os::unix::ffi::OsStrExt::as_bytes(m.as_os_str());
+            let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
+            if matches!(last, b"" | b"." | b"..") {
                 return Err(ScanError::usage(format!(
-                    "bad --metrics-file \"{}\": give a file path such as /var/lib/node_exporter/synscan.prom",
+                    "bad --metrics-file \"{}\": it names a directory; give a file path such as /var/lib/node_exporter/textfile/synscan.prom",
                     m.display()
                 )));
             }
@@ -301,8 +304,15 @@ impl Watch {
     }
 
     /// Prints the verdict on stdout and writes the metrics file; returns the exit code the
-    /// scan ends with (a clean scan whose check failed exits 1).
-    pub fn report(&self, v: &Verdict, summary: &ScanSummary, code: i32) -> i32 {
+    /// scan ends with: a clean scan whose check failed exits 1, and a failed metrics write
+    /// (one line on stderr) turns only a clean 0 into 4.
+    pub fn report(
+        &self,
+        v: &Verdict,
+        summary: &ScanSummary,
+        code: i32,
+        metrics: Option<&mut MetricsFile>,
+    ) -> i32 {
         if let Some((path, _, _)) = &self.cfg.baseline {
             if v.changes.is_empty() {
                 println!("synscan: no change against the baseline {}", path.display());
@@ -330,23 +340,28 @@ impl Watch {
         if let Some((line, _)) = &v.expect {
             println!("synscan: {line}");
         }
-        let mut code = code;
-        if let Some(path) = &self.cfg.metrics_file {
-            if let Err(e) = self.write_metrics(path, v, summary) {
+        let mut code = if code == crate::error::EXIT_OK && v.failed() {
+            crate::error::EXIT_CHECK_FAILED
+        } else {
+            code
+        };
+        if let Some(file) = metrics {
+            if let Err(e) = self.write_metrics(file, v, summary) {
                 eprintln!("synscan: {e}");
                 if code == crate::error::EXIT_OK {
                     code = e.exit_code();
                 }
             }
         }
-        if code == crate::error::EXIT_OK && v.failed() {
-            crate::error::EXIT_CHECK_FAILED
-        } else {
-            code
-        }
+        code
     }
 
-    fn write_metrics(&self, path: &Path, v: &Verdict, s: &ScanSummary) -> Result<(), ScanError> {
+    fn write_metrics(
+        &self,
+        file: &mut MetricsFile,
+        v: &Verdict,
+        s: &ScanSummary,
+    ) -> Result<(), ScanError> {
         let end = s.end.map(crate::output::epoch_secs).unwrap_or(0);
         let m = ScanMetrics {
             open: self.open_pairs(),
@@ -363,8 +378,7 @@ impl Watch {
             complete: !s.interrupted,
             end_time: end,
         };
-        let previous = metrics::previous_complete(path);
-        metrics::write_atomic(path, &metrics::render(&m, previous))
+        file.write(&metrics::render(&m, file.previous_complete()))
     }
 }
 
@@ -436,8 +450,8 @@ mod tests {
             ]
         );
         assert!(v.failed());
-        assert_eq!(w.report(&v, &ScanSummary::default(), 0), 1);
-        assert_eq!(w.report(&v, &ScanSummary::default(), 130), 130);
+        assert_eq!(w.report(&v, &ScanSummary::default(), 0, None), 1);
+        assert_eq!(w.report(&v, &ScanSummary::default(), 130, None), 130);
     }
 
     #[test]
@@ -461,7 +475,7 @@ mod tests {
                 false
             ))
         );
-        assert_eq!(w.report(&v, &ScanSummary::default(), 0), 1);
+        assert_eq!(w.report(&v, &ScanSummary::default(), 0, None), 1);
         assert!(
             WatchConfig::build(None, None, Some("shut"), None, &mut Default::default()).is_err()
         );
