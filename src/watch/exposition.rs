@@ -60,8 +60,11 @@ fn family<'a>(name: &'a str, types: &std::collections::HashMap<String, String>) 
     name
 }
 
-/// Reads `{a="x",b="y"}` at the start of `s`: the labels (values unescaped) and the rest.
-fn labels(s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+/// Label names and values (unescaped).
+type Labels = Vec<(String, String)>;
+
+/// Reads `{a="x",b="y"}` at the start of `s`: the labels and the rest.
+fn labels(s: &str) -> Result<(Labels, &str), String> {
     let mut rest = s
         .strip_prefix('{')
         .ok_or("expected '{'")?
@@ -181,9 +184,7 @@ impl Families {
     }
 
     fn sample(&mut self, line: &str) -> Result<(), String> {
-        let end = line
-            .find(|c: char| c == '{' || c == ' ' || c == '\t')
-            .unwrap_or(line.len());
+        let end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
         let name = &line[..end];
         if !is_metric_name(name) {
             return Err(format!("bad metric name {name:?}"));
@@ -225,7 +226,8 @@ pub fn check(text: &str) -> Result<(), String> {
         return Err("the text does not end with a newline".to_string());
     }
     let mut f = Families::default();
-    for (i, line) in text.lines().enumerate() {
+    // Split on '\n' alone: lines() would take a "\r\n" ending the collector refuses.
+    for (i, line) in text.split('\n').enumerate() {
         let at = |why: String| format!("line {}: {why}", i + 1);
         if line.contains('\r') {
             return Err(at("a carriage return".to_string()));

@@ -481,6 +481,53 @@ mod tests {
         );
     }
 
+    /// A failed check keeps exit 1 when the metrics write fails too; a clean scan whose
+    /// metrics write fails exits 4; an interrupted one stays 130.
+    #[test]
+    fn a_failed_metrics_write_never_hides_a_failed_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("textfile");
+        std::fs::create_dir(&sub).unwrap();
+        let path = sub.join("synscan.prom");
+        let cfg = WatchConfig::build(
+            None,
+            None,
+            Some("open"),
+            path.to_str(),
+            &mut Default::default(),
+        )
+        .unwrap();
+        let mut file = MetricsFile::open(&path, false).unwrap();
+        let mut w = Watch::new(&cfg);
+        w.observe(&res(1, 80, Reason::Reset));
+        let v = w.conclude();
+        assert!(v.failed());
+        // Written when it can be.
+        assert_eq!(w.report(&v, &ScanSummary::default(), 0, Some(&mut file)), 1);
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\nsynscan_ports{state=\"closed\"} 1\n"));
+        // The directory checked at the start is gone by the end.
+        std::fs::remove_dir_all(&sub).unwrap();
+        assert_eq!(w.report(&v, &ScanSummary::default(), 0, Some(&mut file)), 1);
+        assert_eq!(
+            w.report(&v, &ScanSummary::default(), 130, Some(&mut file)),
+            130
+        );
+        let mut ok = Watch::new(&cfg);
+        ok.observe(&res(1, 80, Reason::SynAck));
+        let v = ok.conclude();
+        assert!(!v.failed());
+        assert_eq!(
+            ok.report(&v, &ScanSummary::default(), 0, Some(&mut file)),
+            4
+        );
+        assert!(
+            WatchConfig::build(None, None, None, Some("textfile/"), &mut Default::default())
+                .is_err()
+        );
+    }
+
     #[test]
     fn without_checks_nothing_is_kept() {
         let mut w = Watch::new(&WatchConfig::default());
