@@ -333,7 +333,7 @@ mod tests {
         let mut m = sample();
         m.open.push(Pair {
             ip: "2001:2::1".parse().unwrap(),
-            proto: Transport::Tcp,
+            proto: Protocol::Tcp,
             port: 443,
         });
         m.policy_violations = Some(1);
