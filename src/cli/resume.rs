@@ -10,9 +10,10 @@ use crate::sys::fs;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Version of the file format this synscan writes and reads. Format 3 holds the parsed
-/// options; formats 1 and 2 held raw arguments and are refused with a clear line.
-pub const FORMAT: u32 = 3;
+/// Version of the file format this synscan writes and reads. Format 4 names each output by
+/// its absolute path and the file it was (device, inode); format 3 named them as given,
+/// formats 1 and 2 held raw arguments: older formats are refused with a clear line.
+pub const FORMAT: u32 = 4;
 
 /// Largest resume file read (one holds the scan's flags and a line per output).
 pub const MAX_BYTES: u64 = 16 << 20;
@@ -23,8 +24,44 @@ pub const MAX_BYTES: u64 = 16 << 20;
 pub struct SavedOutput {
     /// The path, as given on the command line.
     pub path: String,
+    /// The path from the root, as the scan's directory made it: what a resumed run opens,
+    /// wherever it is started from.
+    pub absolute: String,
+    /// The file the scan wrote, as (device, inode); none for an inherited descriptor
+    /// (/dev/stdout, /dev/fd/N). A resumed run refuses another file at that path.
+    #[serde(default)]
+    pub file: Option<(u64, u64)>,
     /// Bytes that belong to the results before `position`.
     pub length: u64,
+}
+
+impl SavedOutput {
+    /// The output `path` names, seen from the current directory, before it is opened.
+    pub fn new(path: &str) -> Result<SavedOutput, ScanError> {
+        let absolute = if Path::new(path).is_absolute() {
+            path.to_string()
+        } else {
+            let cwd = std::env::current_dir().map_err(|e| {
+                ScanError::usage(format!(
+                    "cannot tell the current directory ({e}), where output {path} goes; give the outputs absolute paths"
+                ))
+            })?;
+            cwd.join(path)
+                .into_os_string()
+                .into_string()
+                .map_err(|_| {
+                    ScanError::usage(format!(
+                        "the current directory's path is not UTF-8 text, so output {path} cannot be saved for a resume; give the outputs absolute paths"
+                    ))
+                })?
+        };
+        Ok(SavedOutput {
+            path: path.to_string(),
+            absolute,
+            file: None,
+            length: 0,
+        })
+    }
 }
 
 /// What `--resume FILE` needs to finish exactly the rest of a scan.
@@ -100,6 +137,15 @@ impl ResumeState {
         st
     }
 
+    /// This state with the outputs' files (device, inode), in the order of `outputs`.
+    pub fn with_files(&self, files: &[Option<(u64, u64)>]) -> ResumeState {
+        let mut st = self.clone();
+        for (o, f) in st.outputs.iter_mut().zip(files) {
+            o.file = *f;
+        }
+        st
+    }
+
     /// The file's text (one JSON object).
     pub fn to_text(&self) -> String {
         // Serializing plain strings, numbers and flags cannot fail.
@@ -115,7 +161,7 @@ impl ResumeState {
         let value: serde_json::Value = serde_json::from_str(text).map_err(not_ours)?;
         match value.get("synscan_resume").and_then(|v| v.as_u64()) {
             Some(f) if f == u64::from(FORMAT) => {}
-            Some(old @ (1 | 2)) => {
+            Some(old @ (1..=3)) => {
                 return Err(ScanError::usage(format!(
                     "resume file format {old} was written by an older synscan and is not supported (this synscan writes {FORMAT}); finish the scan with that version, or start it again"
                 )))
@@ -250,6 +296,8 @@ mod tests {
         );
         st.outputs.push(SavedOutput {
             path: "a.xml".into(),
+            absolute: "/home/u/a.xml".into(),
+            file: Some((2049, 1234)),
             length: 77,
         });
         st.journal = Some(8);
@@ -315,7 +363,7 @@ mod tests {
                       "probes": 1, "args": ["198.19.0.1", "-p", "80", "--seed", "5"]}"#;
         assert_eq!(
             ResumeState::from_text(old).unwrap_err().to_string(),
-            "resume file format 2 was written by an older synscan and is not supported (this synscan writes 3); finish the scan with that version, or start it again"
+            "resume file format 2 was written by an older synscan and is not supported (this synscan writes 4); finish the scan with that version, or start it again"
         );
     }
 

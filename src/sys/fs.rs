@@ -162,6 +162,20 @@ impl DirFile {
     /// Creates the file afresh for reading and writing, mode 0600, never through a link.
     /// An old regular file of the real user's is replaced; anything else is refused.
     pub fn create_private(&self) -> io::Result<File> {
+        match self.create_private_new()? {
+            Some(f) => Ok(f),
+            None => {
+                self.unlink(&self.name)?;
+                self.open_at(&self.name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL)
+            }
+        }
+    }
+
+    /// Creates the file for reading and writing, mode 0600, never through a link, when it
+    /// is missing; None when an old regular file of the real user's is there (which
+    /// [`DirFile::create_private`] replaces); anything else there is refused. Changes
+    /// nothing that exists, so a caller can check this before the rest of its work.
+    pub fn create_private_new(&self) -> io::Result<Option<File>> {
         let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
         match self.open_at(&self.name, flags) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -175,10 +189,9 @@ impl DirFile {
                         ),
                     ));
                 }
-                self.unlink(&self.name)?;
-                self.open_at(&self.name, flags)
+                Ok(None)
             }
-            other => other,
+            other => other.map(Some),
         }
     }
 

@@ -132,14 +132,14 @@ fn links_planted_in_a_shared_directory_never_redirect_roots_writes() {
 }
 
 /// A resume file for a one-probe scan of 198.19.0.1 with `extra` options (the parsed
-/// flags, as format 3 saves them).
+/// flags, as format 4 saves them).
 fn resume_text(extra: serde_json::Value) -> String {
     let mut options = serde_json::json!({"targets": ["198.19.0.1"], "ports": "80", "seed": "5"});
     if let (Some(o), Some(e)) = (options.as_object_mut(), extra.as_object()) {
         o.extend(e.clone());
     }
     serde_json::json!({
-        "synscan_resume": 3,
+        "synscan_resume": 4,
         "seed": 5,
         "shard": "1/1",
         "position": 0,
@@ -293,7 +293,10 @@ fn assert_one_line_refusal(out: &Output, why: &str) {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let last = err.trim().lines().last().unwrap_or_default();
-    assert!(last.contains(why), "expected {why:?} in the last line of: {err}");
+    assert!(
+        last.contains(why),
+        "expected {why:?} in the last line of: {err}"
+    );
     assert_eq!(err.matches(why).count(), 1, "one line: {err}");
 }
 
