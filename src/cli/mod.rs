@@ -108,6 +108,11 @@ fn resume(
             state.probes
         )));
     }
+    if resume::digest(&cfg) != state.digest {
+        return Err(ScanError::usage(format!(
+            "{file}: the targets, ports or seed differ from the interrupted scan's (the file was edited, or a hostname or target file changed since), so the rest cannot be told apart; start the scan again"
+        )));
+    }
     let outputs: Vec<&str> = cfg
         .outputs
         .iter()

@@ -5,6 +5,7 @@
 //! links) and a check that the options do not keep root.
 
 use super::args::Args;
+use super::config::ScanConfig;
 use crate::error::ScanError;
 use crate::sys::fs;
 use serde::{Deserialize, Serialize};
@@ -78,6 +79,9 @@ pub struct ResumeState {
     pub position: u64,
     /// Probes in the shard: a resumed run must find the same number.
     pub probes: u64,
+    /// [`digest`] of the resolved targets, ports, seed and shard: a resumed run must find
+    /// the same.
+    pub digest: String,
     /// The scan's flags as parsed (seed pinned); only what differs from the defaults is
     /// written. --resume, --resume-file, --firewall-rule and --generate cannot be in it.
     #[serde(serialize_with = "compact_options")]
@@ -119,6 +123,7 @@ impl ResumeState {
             shard,
             position,
             probes,
+            digest: String::new(),
             options,
             outputs: Vec::new(),
             journal: None,
@@ -221,6 +226,37 @@ impl ResumeState {
     }
 }
 
+/// What a scan probes, as "sha256:HEX" over the resolved targets (after exclusions), the
+/// ports, the seed and the shard: a resumed run whose targets resolve to anything else
+/// (an edited file, a hostname that moved, a target file that changed) would mix two
+/// scans in one report, even with as many probes.
+pub fn digest(cfg: &ScanConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"synscan probes 1\0");
+    for (first, last) in cfg.targets.v4.ranges() {
+        h.update(b"4");
+        h.update(first.octets());
+        h.update(last.octets());
+    }
+    for (first, last) in cfg.targets.v6.ranges() {
+        h.update(b"6");
+        h.update(first.octets());
+        h.update(last.octets());
+    }
+    for (first, last) in cfg.ports.ranges() {
+        h.update(b"p");
+        h.update(first.to_be_bytes());
+        h.update(last.to_be_bytes());
+    }
+    h.update(b"s");
+    h.update(cfg.seed.to_be_bytes());
+    h.update(b"h");
+    h.update(cfg.shard.index.to_be_bytes());
+    h.update(cfg.shard.count.to_be_bytes());
+    format!("sha256:{:x}", h.finalize())
+}
+
 /// `args` as arguments (flags in their clap order, the short form where there is one).
 pub fn argv_of(args: &Args) -> Vec<String> {
     use serde_json::Value;
@@ -302,6 +338,47 @@ mod tests {
         });
         st.journal = Some(8);
         assert_eq!(ResumeState::from_text(&st.to_text()), Ok(st));
+    }
+
+    #[test]
+    fn the_digest_tells_apart_targets_ports_seeds_and_shards_of_one_size() {
+        let no_dns = |name: &str| -> Result<Vec<std::net::IpAddr>, String> {
+            Err(format!("no DNS in tests ({name})"))
+        };
+        let build = |argv: &[&str]| {
+            use clap::Parser;
+            let args = Args::try_parse_from(std::iter::once("synscan").chain(argv.iter().copied()))
+                .unwrap();
+            crate::cli::config::build(&args, "synscan", &no_dns).unwrap()
+        };
+        let d = |argv: &[&str]| digest(&build(argv));
+        let base = d(&["127.0.0.1", "-p", "22,80", "--seed", "5"]);
+        assert!(
+            base.starts_with("sha256:") && base.len() == 7 + 64,
+            "{base}"
+        );
+        assert_eq!(base, d(&["127.0.0.1", "-p", "80,22", "--seed", "5"]));
+        assert_eq!(
+            base,
+            d(&[
+                "127.0.0.0/31",
+                "--exclude",
+                "127.0.0.0",
+                "-p",
+                "22,80",
+                "--seed",
+                "5"
+            ])
+        );
+        for other in [
+            d(&["127.0.0.2", "-p", "22,80", "--seed", "5"]),
+            d(&["127.0.0.1", "-p", "22,81", "--seed", "5"]),
+            d(&["127.0.0.1", "-p", "22,80", "--seed", "6"]),
+            d(&["::1", "-p", "22,80", "--seed", "5"]),
+            d(&["127.0.0.1", "-p", "22,80", "--seed", "5", "--shard", "1/2"]),
+        ] {
+            assert_ne!(other, base);
+        }
     }
 
     #[test]

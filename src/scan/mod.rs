@@ -569,6 +569,7 @@ fn prepare_privilege_drop(
         probes,
         cfg.options.clone(),
     );
+    template.digest = crate::cli::resume::digest(cfg);
     template.outputs = match &cfg.resumed {
         // The interrupted scan's files, named as it named them.
         Some(state) => state.outputs.clone(),
@@ -587,12 +588,7 @@ fn prepare_privilege_drop(
         )));
     }
     template.journal = keeps_journal(cfg).then_some(0);
-    let slot = resume::ResumeSlot::new(&cfg.resume_file, template, root).map_err(|e| {
-        ScanError::usage(format!(
-            "cannot use {} as the resume file: {e}; give --resume-file a path in a directory you can write",
-            cfg.resume_file.display()
-        ))
-    })?;
+    let slot = resume::ResumeSlot::new(&cfg.resume_file, template, root, cfg.resumed.is_some())?;
     Ok((slot, user))
 }
 

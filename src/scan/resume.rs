@@ -5,12 +5,16 @@
 //! `cli::resume`, beside the configuration it restores.
 
 pub use crate::cli::resume::{ResumeState, SavedOutput};
+use crate::error::ScanError;
 use crate::sys::fs::DirFile;
 use crate::sys::keeper::{self, FileKeeper};
 use std::path::{Path, PathBuf};
 
 /// Suffix of the journal kept beside the resume file for grouped outputs.
 pub const JOURNAL_SUFFIX: &str = ".journal";
+/// Suffix of the file a scan holds an flock on for its whole life, beside the resume
+/// file (which is replaced by rename at every checkpoint, so cannot carry the lock).
+pub const LOCK_SUFFIX: &str = ".lock";
 
 /// One checkpoint's numbers: with the outputs' files, all the keeper is ever sent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -81,14 +85,63 @@ pub struct ResumeSlot {
     template: ResumeState,
     writer: Writer,
     written: bool,
+    /// The lock file and the flock held on it while the slot lives.
+    lock: (DirFile, std::fs::File),
 }
 
 impl ResumeSlot {
     /// A slot for `path` whose checkpoints fill in `template`; with `keep`, a keeper
-    /// process writes it (call while the process has one thread).
-    pub fn new(path: &Path, template: ResumeState, keep: bool) -> std::io::Result<ResumeSlot> {
-        let file = DirFile::new(path)?;
-        let companions = vec![file.sibling(JOURNAL_SUFFIX)?];
+    /// process writes it (call while the process has one thread). Holds the lock beside
+    /// the file: refused while another scan uses the file, and, unless `resuming` from
+    /// it, when it holds an interrupted scan's state.
+    pub fn new(
+        path: &Path,
+        template: ResumeState,
+        keep: bool,
+        resuming: bool,
+    ) -> Result<ResumeSlot, ScanError> {
+        let shown = path.display();
+        let cannot = |e: std::io::Error| {
+            ScanError::usage(format!(
+                "cannot use {shown} as the resume file: {e}; give --resume-file a path in a directory you can write"
+            ))
+        };
+        let file = DirFile::new(path).map_err(cannot)?;
+        let lock_place = file.sibling(LOCK_SUFFIX).map_err(cannot)?;
+        let Some(lock) = lock_place.lock().map_err(|e| {
+            ScanError::usage(format!(
+                "cannot lock the resume file {shown} ({shown}{LOCK_SUFFIX}: {e}); give this scan its own --resume-file"
+            ))
+        })?
+        else {
+            return Err(ScanError::usage(format!(
+                "another scan is using the resume file {shown} (it holds {shown}{LOCK_SUFFIX}); wait for it to end, or give this scan its own --resume-file"
+            )));
+        };
+        // Locked: from here on the lock file goes when the run gives up.
+        let unlock = |e: ScanError| {
+            let _ = lock_place.remove();
+            e
+        };
+        match (file.holds_own_file().map_err(cannot).map_err(unlock)?, resuming) {
+            (true, false) => {
+                return Err(unlock(ScanError::usage(format!(
+                    "{shown} holds the state of an interrupted scan; finish that scan with `synscan --resume {shown}`, remove the file, or give this scan its own --resume-file"
+                ))))
+            }
+            (false, true) => {
+                return Err(unlock(ScanError::usage(format!(
+                    "the resume file {shown} is gone: the scan it held was finished or started again since"
+                ))))
+            }
+            _ => {}
+        }
+        let companions = vec![
+            file.sibling(JOURNAL_SUFFIX)
+                .map_err(cannot)
+                .map_err(unlock)?,
+            file.sibling(LOCK_SUFFIX).map_err(cannot).map_err(unlock)?,
+        ];
         let writer = if keep {
             let words = 2 + 3 * template.outputs.len();
             let t = template.clone();
@@ -96,7 +149,11 @@ impl ResumeSlot {
                 let (cp, files) = Checkpoint::from_numbers(n);
                 cp.apply(&t.with_files(&files)).to_text().into_bytes()
             });
-            Writer::Kept(keeper::spawn(file, companions, words, render)?)
+            Writer::Kept(
+                keeper::spawn(file, companions, words, render)
+                    .map_err(cannot)
+                    .map_err(unlock)?,
+            )
         } else {
             Writer::InProcess(file, companions)
         };
@@ -105,6 +162,7 @@ impl ResumeSlot {
             template,
             writer,
             written: false,
+            lock: (lock_place, lock),
         })
     }
 
@@ -142,8 +200,8 @@ impl ResumeSlot {
         r
     }
 
-    /// The scan completed: removes the journal, and the file if this run wrote it or
-    /// resumed from it (another scan's file is left alone).
+    /// The scan completed: removes the journal and the lock file, and the file if this run
+    /// wrote it or resumed from it (another scan's file is left alone).
     pub fn complete(&mut self, resumed: bool) {
         let file = resumed || self.written;
         let removed = match &mut self.writer {
@@ -159,6 +217,15 @@ impl ResumeSlot {
                 self.path.display()
             );
         }
+    }
+}
+
+impl Drop for ResumeSlot {
+    /// The lock file goes with the run (while its flock is still held): it only matters
+    /// while held. Best effort: a scanner that gave up root may not remove it, and a later
+    /// scan takes it again.
+    fn drop(&mut self) {
+        let _ = self.lock.0.remove();
     }
 }
 

@@ -205,6 +205,56 @@ impl DirFile {
         }
         Ok(f)
     }
+
+    /// Whether a regular file of the real user's is at the name (a link or another user's
+    /// file is not: those are replaced, never followed).
+    pub fn holds_own_file(&self) -> io::Result<bool> {
+        match walk::lstat_at(&self.dir, &self.name) {
+            Ok(st) => Ok(st.is_file() && st.uid == real_uid()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes an exclusive flock on the file (created empty, mode 0600, when missing; never
+    /// through a link), held while the returned file is open; None when another process
+    /// holds it. A lock file removed by its holder while this one waited is not taken: the
+    /// lock is on the file the name holds once locked.
+    pub fn lock(&self) -> io::Result<Option<File>> {
+        for _ in 0..8 {
+            // O_NONBLOCK: a FIFO planted at the name cannot block the open.
+            let f = self.open_at(
+                &self.name,
+                libc::O_RDONLY | libc::O_CREAT | libc::O_NONBLOCK,
+            )?;
+            let st = walk::fstat(&f)?;
+            if !st.is_file() || st.uid != real_uid() {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is not a file of yours; remove it",
+                        self.name().to_string_lossy()
+                    ),
+                ));
+            }
+            // SAFETY: flock on an open descriptor; no memory is passed.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::EWOULDBLOCK) => Ok(None),
+                    _ => Err(e),
+                };
+            }
+            match walk::lstat_at(&self.dir, &self.name) {
+                Ok(now) if (now.dev, now.ino) == (st.dev, st.ino) => return Ok(Some(f)),
+                // Removed or replaced by the holder that just let go: lock the new one.
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("the lock file keeps changing"))
+    }
 }
 
 /// `path` + `suffix` as a path.
@@ -242,6 +292,27 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         f.remove().expect("remove");
         f.remove().expect("a missing file is fine");
+    }
+
+    #[test]
+    fn a_lock_is_held_once_and_taken_again_after_removal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let place = DirFile::new(&dir.path().join("r.lock")).expect("dir");
+        let held = place.lock().expect("lock").expect("free");
+        // Another open file description: flock refuses it while the first is held.
+        let again = DirFile::new(&dir.path().join("r.lock")).expect("dir");
+        assert!(again.lock().expect("lock").is_none(), "held twice");
+        // The holder removes the file and lets go: a new file, a new lock.
+        place.remove().expect("remove");
+        drop(held);
+        let second = again.lock().expect("lock").expect("free again");
+        assert!(dir.path().join("r.lock").exists());
+        drop(second);
+        assert!(place.holds_own_file().expect("stat"));
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).expect("link");
+        let link = DirFile::new(&dir.path().join("link")).expect("dir");
+        assert!(!link.holds_own_file().expect("stat"), "a link is no file");
+        assert!(link.lock().is_err(), "never through a link");
     }
 
     #[test]

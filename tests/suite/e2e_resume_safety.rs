@@ -144,6 +144,7 @@ fn resume_text(extra: serde_json::Value) -> String {
         "shard": "1/1",
         "position": 0,
         "probes": 1,
+        "digest": "sha256:0",
         "options": options,
     })
     .to_string()
@@ -486,4 +487,168 @@ fn a_resume_writes_only_the_files_of_the_scan_it_continues() {
     let xml = std::fs::read_to_string(h("out.xml")).expect("read");
     assert_eq!(xml.matches("<nmaprun").count(), 1, "one XML document");
     assert!(!resume.exists(), "the finished scan's resume file stays");
+}
+
+/// Issue #18 item 9: a scan holds its resume file for its whole life; a second scan that
+/// would use the same file, running or interrupted, is refused and told what to do, and
+/// never writes or removes the first one's file.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn two_scans_never_share_a_resume_file() {
+    let lab = small_lab();
+    let ports = lab.truth.ports_arg();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |name: &str| dir.path().join(name);
+    let scan = |json: &str| {
+        let mut c = lab.scanner_command(synscan_bin());
+        c.current_dir(dir.path()).args([
+            lab.truth.prefix.as_str(),
+            "-p",
+            ports.as_str(),
+            "--rate",
+            "200",
+            "-oJ",
+            json,
+        ]);
+        c
+    };
+    // Scan A runs 7 s with the default resume file.
+    let a = scan("a.json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start synscan");
+    std::thread::sleep(Duration::from_millis(2500));
+    let a_state = std::fs::read(p("synscan.resume")).expect("A checkpointed");
+    // Scan B in the same directory, while A runs.
+    let b = scan("b.json").output().expect("run synscan");
+    assert_one_line_refusal(
+        &b,
+        "another scan is using the resume file synscan.resume (it holds synscan.resume.lock); wait for it to end, or give this scan its own --resume-file",
+    );
+    assert!(!p("b.json").exists(), "B opened its output");
+    assert!(Command::new("kill")
+        .args(["-INT", &a.id().to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    let a = a.wait_with_output().expect("wait");
+    assert_eq!(a.status.code(), Some(130), "{}", text(&a.stderr));
+    let saved = std::fs::read(p("synscan.resume")).expect("A's resume file");
+    assert_ne!(saved, a_state, "A's last checkpoint");
+
+    // A is interrupted: a new scan would overwrite its state, then delete it.
+    let c = scan("c.json").output().expect("run synscan");
+    assert_one_line_refusal(
+        &c,
+        "synscan.resume holds the state of an interrupted scan; finish that scan with `synscan --resume synscan.resume`, remove the file, or give this scan its own --resume-file",
+    );
+    assert!(!p("c.json").exists(), "C opened its output");
+    assert_eq!(std::fs::read(p("synscan.resume")).expect("read"), saved);
+
+    // Its own --resume-file: C runs beside A's state.
+    let c = scan("c.json")
+        .args(["--rate", "100000", "--resume-file", "c.resume"])
+        .output()
+        .expect("run synscan");
+    assert_eq!(c.status.code(), Some(0), "{}", text(&c.stderr));
+    assert_eq!(std::fs::read(p("synscan.resume")).expect("read"), saved);
+
+    // A finishes; nothing of the resume file stays behind.
+    let out = lab
+        .scanner_command(synscan_bin())
+        .current_dir(dir.path())
+        .args(["--resume", "synscan.resume"])
+        .output()
+        .expect("run synscan");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let reports = crate::common::read_ndjson(&p("a.json"));
+    assert_eq!(crate::common::with_state(&reports, "open"), lab.truth.open);
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["a.json", "c.json"]);
+}
+
+/// Issue #18 item 12: a resume file whose targets, ports or seed were edited is refused,
+/// even when the number of probes stays the same.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_resume_file_with_edited_targets_ports_or_seed_is_refused() {
+    let lab = small_lab();
+    let ports = lab.truth.ports_arg();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let resume = dir.path().join("r");
+    let resume_s = resume.to_string_lossy().into_owned();
+    interrupted_scan(
+        &lab,
+        dir.path(),
+        &[
+            lab.truth.prefix.as_str(),
+            "-p",
+            ports.as_str(),
+            "--rate",
+            "200",
+            "-oJ",
+            "a.json",
+            "--resume-file",
+            "r",
+        ],
+    );
+    let original = std::fs::read_to_string(&resume).expect("resume file");
+    let saved: serde_json::Value = serde_json::from_str(&original).expect("JSON");
+    let seed = saved["seed"].as_u64().expect("seed");
+    assert_eq!(lab.truth.prefix, "198.19.8.0/26");
+    let first_port = lab.truth.ports[0];
+    let unused = (1..u16::MAX)
+        .find(|p| !lab.truth.ports.contains(p))
+        .expect("a port");
+    let edits: [(&str, Box<dyn Fn(&mut serde_json::Value)>); 3] = [
+        (
+            "another /26",
+            Box::new(|v| v["options"]["targets"] = serde_json::json!(["198.19.9.0/26"])),
+        ),
+        (
+            "another port",
+            Box::new(move |v| {
+                let others: Vec<String> = lab_ports_without(&ports, first_port);
+                v["options"]["ports"] = serde_json::json!(format!("{},{unused}", others.join(",")));
+            }),
+        ),
+        (
+            "another seed",
+            Box::new(move |v| {
+                v["seed"] = serde_json::json!(seed ^ 1);
+                v["options"]["seed"] = serde_json::json!((seed ^ 1).to_string());
+            }),
+        ),
+    ];
+    for (what, edit) in &edits {
+        let mut v = saved.clone();
+        edit(&mut v);
+        assert_eq!(v["probes"], saved["probes"]);
+        std::fs::write(&resume, v.to_string()).expect("write");
+        let before = snapshot(dir.path(), &["a.json", "r"]);
+        let out = lab.run_in_scanner(synscan_bin(), &["--resume", &resume_s]);
+        assert_one_line_refusal(
+            &out,
+            &format!("{resume_s}: the targets, ports or seed differ from the interrupted scan's"),
+        );
+        assert_eq!(snapshot(dir.path(), &["a.json", "r"]), before, "{what}");
+    }
+    // The file as the scan wrote it resumes.
+    std::fs::write(&resume, &original).expect("write");
+    let out = lab.run_in_scanner(synscan_bin(), &["--resume", &resume_s]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// The lab's ports argument ("22,80,...") without `port`.
+fn lab_ports_without(ports: &str, port: u16) -> Vec<String> {
+    ports
+        .split(',')
+        .filter(|p| p.parse::<u16>().ok() != Some(port))
+        .map(str::to_string)
+        .collect()
 }
