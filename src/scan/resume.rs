@@ -123,18 +123,20 @@ impl ResumeSlot {
             let _ = lock_place.remove();
             e
         };
-        match (file.holds_own_file().map_err(cannot).map_err(unlock)?, resuming) {
-            (true, false) => {
-                return Err(unlock(ScanError::usage(format!(
-                    "{shown} holds the state of an interrupted scan; finish that scan with `synscan --resume {shown}`, remove the file, or give this scan its own --resume-file"
-                ))))
-            }
-            (false, true) => {
-                return Err(unlock(ScanError::usage(format!(
-                    "the resume file {shown} is gone: the scan it held was finished or started again since"
-                ))))
-            }
-            _ => {}
+        // What is there now (a link or a FIFO is replaced, never followed or read).
+        let head = file.head(64).map_err(cannot).map_err(unlock)?;
+        let state = head
+            .as_ref()
+            .is_some_and(|h| String::from_utf8_lossy(h).contains("\"synscan_resume\""));
+        if !resuming && state {
+            return Err(unlock(ScanError::usage(format!(
+                "{shown} holds the state of an interrupted scan; finish that scan with `synscan --resume {shown}`, remove the file, or give this scan its own --resume-file"
+            ))));
+        }
+        if resuming && head.is_none() {
+            return Err(unlock(ScanError::usage(format!(
+                "the resume file {shown} is gone: the scan it held was finished or started again since"
+            ))));
         }
         let companions = vec![
             file.sibling(JOURNAL_SUFFIX)

@@ -14,7 +14,7 @@ pub use super::open::{open_input, Input};
 use super::walk::{self, Walked};
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -206,14 +206,26 @@ impl DirFile {
         Ok(f)
     }
 
-    /// Whether a regular file of the real user's is at the name (a link or another user's
-    /// file is not: those are replaced, never followed).
-    pub fn holds_own_file(&self) -> io::Result<bool> {
-        match walk::lstat_at(&self.dir, &self.name) {
-            Ok(st) => Ok(st.is_file() && st.uid == real_uid()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
+    /// The first `n` bytes (fewer if it is shorter) of the regular file at the name; None
+    /// when nothing is there, or a link, or anything else (never followed or read).
+    pub fn head(&self, n: usize) -> io::Result<Option<Vec<u8>>> {
+        let f = match self.open_at(&self.name, libc::O_RDONLY | libc::O_NONBLOCK) {
+            Ok(f) => f,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ELOOP) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let st = walk::fstat(&f)?;
+        if !st.is_file() {
+            return Ok(None);
         }
+        walk::clear_nonblock(&f)?;
+        let mut bytes = Vec::with_capacity(n);
+        (&f).take(n as u64).read_to_end(&mut bytes)?;
+        Ok(Some(bytes))
     }
 
     /// Takes an exclusive flock on the file (created empty, mode 0600, when missing; never
@@ -308,10 +320,12 @@ mod tests {
         let second = again.lock().expect("lock").expect("free again");
         assert!(dir.path().join("r.lock").exists());
         drop(second);
-        assert!(place.holds_own_file().expect("stat"));
+        assert_eq!(place.head(8).expect("read"), Some(Vec::new()));
+        std::fs::write(dir.path().join("r.lock"), b"0123456789").expect("write");
+        assert_eq!(place.head(4).expect("read"), Some(b"0123".to_vec()));
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).expect("link");
         let link = DirFile::new(&dir.path().join("link")).expect("dir");
-        assert!(!link.holds_own_file().expect("stat"), "a link is no file");
+        assert_eq!(link.head(4).expect("read"), None, "a link is not read");
         assert!(link.lock().is_err(), "never through a link");
     }
 
