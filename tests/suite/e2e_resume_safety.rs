@@ -499,21 +499,21 @@ fn two_scans_never_share_a_resume_file() {
     let ports = lab.truth.ports_arg();
     let dir = tempfile::tempdir().expect("tempdir");
     let p = |name: &str| dir.path().join(name);
-    let scan = |json: &str| {
+    let scan = |json: &str, rate: &str| {
         let mut c = lab.scanner_command(synscan_bin());
         c.current_dir(dir.path()).args([
             lab.truth.prefix.as_str(),
             "-p",
             ports.as_str(),
             "--rate",
-            "200",
+            rate,
             "-oJ",
             json,
         ]);
         c
     };
     // Scan A runs 7 s with the default resume file.
-    let a = scan("a.json")
+    let a = scan("a.json", "200")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -521,7 +521,7 @@ fn two_scans_never_share_a_resume_file() {
     std::thread::sleep(Duration::from_millis(2500));
     let a_state = std::fs::read(p("synscan.resume")).expect("A checkpointed");
     // Scan B in the same directory, while A runs.
-    let b = scan("b.json").output().expect("run synscan");
+    let b = scan("b.json", "200").output().expect("run synscan");
     assert_one_line_refusal(
         &b,
         "another scan is using the resume file synscan.resume (it holds synscan.resume.lock); wait for it to end, or give this scan its own --resume-file",
@@ -538,7 +538,7 @@ fn two_scans_never_share_a_resume_file() {
     assert_ne!(saved, a_state, "A's last checkpoint");
 
     // A is interrupted: a new scan would overwrite its state, then delete it.
-    let c = scan("c.json").output().expect("run synscan");
+    let c = scan("c.json", "200").output().expect("run synscan");
     assert_one_line_refusal(
         &c,
         "synscan.resume holds the state of an interrupted scan; finish that scan with `synscan --resume synscan.resume`, remove the file, or give this scan its own --resume-file",
@@ -547,8 +547,8 @@ fn two_scans_never_share_a_resume_file() {
     assert_eq!(std::fs::read(p("synscan.resume")).expect("read"), saved);
 
     // Its own --resume-file: C runs beside A's state.
-    let c = scan("c.json")
-        .args(["--rate", "100000", "--resume-file", "c.resume"])
+    let c = scan("c.json", "100000")
+        .args(["--resume-file", "c.resume"])
         .output()
         .expect("run synscan");
     assert_eq!(c.status.code(), Some(0), "{}", text(&c.stderr));
