@@ -605,7 +605,8 @@ fn a_resume_file_with_edited_targets_ports_or_seed_is_refused() {
     let unused = (1..u16::MAX)
         .find(|p| !lab.truth.ports.contains(p))
         .expect("a port");
-    let edits: [(&str, Box<dyn Fn(&mut serde_json::Value)>); 3] = [
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let edits: [(&str, Edit); 3] = [
         (
             "another /26",
             Box::new(|v| v["options"]["targets"] = serde_json::json!(["198.19.9.0/26"])),
