@@ -451,7 +451,7 @@ mod tests {
         let text = |options: serde_json::Value| {
             serde_json::json!({
                 "synscan_resume": FORMAT, "seed": 5, "shard": "1/1", "position": 0,
-                "probes": 1, "options": options,
+                "probes": 1, "digest": "sha256:0", "options": options,
             })
             .to_string()
         };
