@@ -36,18 +36,8 @@ pub fn demo_args(a: &DemoArgs) -> ServeArgs {
     }
 }
 
-/// The truth as a friendly per-host table.
-pub fn truth_table(p: &Plan) -> String {
-    let mut rows: BTreeMap<Ipv4Addr, Row> = BTreeMap::new();
-    for (a, port) in &p.truth.open {
-        rows.entry(*a).or_default().0.push(*port);
-    }
-    for (a, port) in &p.truth.filtered {
-        rows.entry(*a).or_default().1.push(*port);
-    }
-    for (a, port) in &p.truth.unreachable {
-        rows.entry(*a).or_default().2.push(*port);
-    }
+/// Ports of one host per column, as a friendly table: one row per host, "-" for none.
+fn port_table(headers: &[&str], rows: &BTreeMap<Ipv4Addr, Vec<Vec<u16>>>) -> String {
     let list = |v: &Vec<u16>| -> String {
         if v.is_empty() {
             "-".into()
@@ -55,21 +45,50 @@ pub fn truth_table(p: &Plan) -> String {
             v.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
         }
     };
-    let mut s = format!(
-        "  {:<15}  {:<14}  {:<14}  {}\n",
-        "host", "open", "filtered", "unreachable"
-    );
-    for (a, (o, f, u)) in rows {
-        s.push_str(&format!(
-            "  {:<15}  {:<14}  {:<14}  {}\n",
-            a.to_string(),
-            list(&o),
-            list(&f),
-            list(&u)
-        ));
+    let line = |first: &str, cells: Vec<String>| -> String {
+        let mut l = format!("  {first:<15}");
+        for c in cells {
+            l.push_str(&format!("  {c:<14}"));
+        }
+        format!("{}\n", l.trim_end())
+    };
+    let mut s = line("host", headers.iter().map(|h| h.to_string()).collect());
+    for (a, columns) in rows {
+        s.push_str(&line(&a.to_string(), columns.iter().map(list).collect()));
     }
+    s
+}
+
+/// Rows of a table from lists of pairs, one column per list (each cell's ports ascending).
+fn rows_of<'a, L>(columns: &[L]) -> BTreeMap<Ipv4Addr, Vec<Vec<u16>>>
+where
+    L: IntoIterator<Item = &'a Pair> + Copy,
+{
+    let mut rows: BTreeMap<Ipv4Addr, Vec<Vec<u16>>> = BTreeMap::new();
+    for (i, pairs) in columns.iter().enumerate() {
+        for (a, port) in *pairs {
+            rows.entry(*a).or_insert_with(|| vec![Vec::new(); columns.len()])[i].push(*port);
+        }
+    }
+    for cells in rows.values_mut() {
+        for ports in cells {
+            ports.sort_unstable();
+        }
+    }
+    rows
+}
+
+/// The truth as a friendly per-host table.
+pub fn truth_table(p: &Plan) -> String {
+    let rows = rows_of(&[&p.truth.open, &p.truth.filtered, &p.truth.unreachable]);
+    let mut s = port_table(&["open", "filtered", "unreachable"], &rows);
     s.push_str("  (every other host:port in the block is closed)\n");
     s
+}
+
+/// What synscan found open and filtered, in the same table shape.
+pub fn found_table(open: &BTreeSet<Pair>, filtered: &BTreeSet<Pair>) -> String {
+    port_table(&["open", "filtered"], &rows_of(&[open, filtered]))
 }
 
 /// Open and filtered pairs out of synscan's NDJSON (`{"ip":..,"port":..,"state":..}` lines).
@@ -194,18 +213,30 @@ pub fn run(a: &DemoArgs) -> i32 {
         plan.shape.prefix,
         crate::netns::TARGET_IP
     );
+    println!("what the lab holds:");
     print!("{}", truth_table(&plan));
     let ports: Vec<String> = plan.ports.iter().map(u16::to_string).collect();
     let ports = ports.join(",");
     let prefix = plan.shape.prefix.to_string();
     let json_path = std::env::temp_dir().join(format!("synscan-lab-{}.ndjson", n.name));
     let _ = std::fs::remove_file(&json_path);
+    let (report, report_path) = match create_report(&n.name) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("synscan-lab: {e}");
+            drop(lab);
+            return LAB_FAILURE;
+        }
+    };
     println!(
-        "\n$ ip netns exec {} {} {prefix} -p {ports} --show filtered -oJ {}\n",
+        "\n$ ip netns exec {} {} {prefix} -p {ports} --show filtered -oJ {} > {}\n",
         n.scanner_ns,
         synscan.display(),
-        json_path.display()
+        json_path.display(),
+        report_path.display()
     );
+    // synscan's report lists every port of every host (thousands of lines): it goes to the
+    // report file, and the screen gets the open and filtered ports and the verdict.
     let status = Command::new("ip")
         .args(["netns", "exec", &n.scanner_ns])
         .arg(&synscan)
@@ -219,6 +250,7 @@ pub fn run(a: &DemoArgs) -> i32 {
         ])
         .arg(&json_path)
         .args(&a.extra)
+        .stdout(report)
         .status();
     let code = match status {
         Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
@@ -235,6 +267,7 @@ pub fn run(a: &DemoArgs) -> i32 {
         Ok(t) => t,
         Err(_) => {
             println!("\nverdict: no results - synscan wrote no -oJ file (exit code {code})");
+            println!("synscan's report: {}", report_path.display());
             drop(lab);
             return code;
         }
@@ -249,13 +282,53 @@ pub fn run(a: &DemoArgs) -> i32 {
         .chain(&plan.truth.unreachable)
         .copied()
         .collect();
-    println!();
+    println!("\nwhat synscan found:");
+    print!("{}", found_table(&found_open, &found_filt));
+    println!("  (every other port: closed)");
     println!(
-        "{}",
+        "\n{}",
         verdict(&truth_open, &found_open, &truth_filt, &found_filt)
+    );
+    println!(
+        "full report (every port of every host): {}",
+        report_path.display()
     );
     drop(lab);
     code
+}
+
+/// Creates the report file in the temporary directory under a new name (never one that
+/// exists: the directory is shared, and another user may have planted a link there).
+fn create_report(lab: &str) -> Result<(std::fs::File, PathBuf), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir();
+    let mut last = None;
+    for n in 0..100u32 {
+        let name = match n {
+            0 => format!("synscan-demo-{lab}.txt"),
+            n => format!("synscan-demo-{lab}-{n}.txt"),
+        };
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+        {
+            Ok(f) => return Ok((f, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(path),
+            Err(e) => {
+                return Err(format!(
+                    "cannot create the report file {}: {e}",
+                    path.display()
+                ))
+            }
+        }
+    }
+    Err(format!(
+        "cannot create the report file: {} and 99 others exist; remove them",
+        last.map_or_else(String::new, |p| p.display().to_string())
+    ))
 }
 
 #[cfg(test)]

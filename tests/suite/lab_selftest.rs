@@ -672,3 +672,76 @@ fn the_wire_carries_its_capacity_and_drops_the_excess() {
         "two thirds of the offer overflow the queue: {d}"
     );
 }
+
+/// The lines of `text` after the line `start` up to (not including) the first line that
+/// starts with `end` (trimmed), the first of them (the table's header) left out.
+fn table_rows<'a>(text: &'a str, start: &str, end: &str) -> Vec<&'a str> {
+    text.lines()
+        .skip_while(|l| *l != start)
+        .skip(2)
+        .take_while(|l| !l.trim_start().starts_with(end))
+        .collect()
+}
+
+/// Issue #18 item 19: `make demo` fits on a screen (it printed 7,268 lines, every closed
+/// port of 256 hosts): the truth, synscan's summary, the open and filtered ports found
+/// (here exactly the truth's), the verdict, and the path of the full report, which holds
+/// every host.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn demo_fits_on_a_screen_and_leaves_the_full_report_in_a_file() {
+    let out = std::process::Command::new(crate::common::lab_bin())
+        .args(["demo", "--seed", "18", "--synscan", crate::common::synscan_bin()])
+        .output()
+        .expect("run synscan-lab demo");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let screen = stdout.lines().count() + stderr.lines().count();
+    assert!(screen <= 50, "{screen} lines:\n{stdout}{stderr}");
+    let truth: Vec<String> = table_rows(&stdout, "what the lab holds:", "(every other")
+        .iter()
+        // The demo lab has no unreachable ports: its column is "-" on every row.
+        .map(|r| r.strip_suffix("  -").unwrap_or(r).trim_end().to_string())
+        .collect();
+    let found: Vec<String> = table_rows(&stdout, "what synscan found:", "(every other")
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(truth.len(), 12, "8 open hosts, 4 filtered pairs:\n{stdout}");
+    assert_eq!(found, truth, "{stdout}");
+    assert!(
+        stdout.contains("\nverdict: OK - all 16 open pairs found, no false positives; filtered 4/4 reported\n"),
+        "{stdout}"
+    );
+    let last = stdout.lines().last().unwrap_or("");
+    let report = last
+        .strip_prefix("full report (every port of every host): ")
+        .unwrap_or_else(|| panic!("no report path on the last line: {last}"));
+    let text = std::fs::read_to_string(report).expect("read the report");
+    let _ = std::fs::remove_file(report);
+    assert!(
+        text.contains("synscan done: 256 IP addresses (256 hosts up)"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("synscan scan report for "))
+            .count(),
+        256
+    );
+    assert!(
+        stdout.contains(&format!("> {report}\n")),
+        "the command shown names the report: {stdout}"
+    );
+    // The lab is gone: no namespace of its name is left.
+    let name = stdout
+        .split_whitespace()
+        .nth(1)
+        .expect("the first line names the lab");
+    assert!(
+        netns_list().iter().all(|n| !n.starts_with(name)),
+        "{name}: {:?}",
+        netns_list()
+    );
+}
