@@ -74,6 +74,7 @@ fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, scan_type: &'static str) -> S
         probes: order.len(),
         seed: cfg.seed,
         scan_type,
+        shard: (order.shard().count > 1).then(|| std::sync::Arc::new(order.clone())),
     }
 }
 
@@ -333,9 +334,9 @@ fn open_outputs(
                     journal_path.display()
                 ))
             })?;
-            crate::output::journal::Journal::resume(file, length, |r| {
-                outputs.replay(r);
-                findings.observe(r);
+            crate::output::journal::Journal::resume(file, length, |entry| {
+                outputs.replay(entry);
+                findings.replay(entry);
             })?
         }
         None => place
@@ -379,16 +380,30 @@ impl Findings {
         }
     }
 
-    /// Takes one decided result (of this run, or replayed from the journal on resume).
-    fn observe(&mut self, r: &crate::model::PortResult) {
+    /// Takes one decided result (of this run, or replayed from the journal on resume);
+    /// true when a check needs this very result again after a resume (the journal keeps
+    /// it whole rather than counting it).
+    fn observe(&mut self, r: &crate::model::PortResult) -> bool {
         if let (Some(open), crate::model::PortState::Open) = (self.open.as_mut(), r.state) {
             // The nmap hand-off takes IPv4 hosts only (nmap needs -6 and one family a run).
             if let std::net::IpAddr::V4(ip) = r.ip {
                 open.entry(ip).or_default().insert(r.port);
             }
         }
-        if let Some(w) = self.watch.as_mut() {
-            w.observe(r);
+        self.watch.as_mut().is_some_and(|w| w.observe(r))
+    }
+
+    /// Takes what an earlier run journaled.
+    fn replay(&mut self, entry: crate::output::journal::Entry) {
+        match entry {
+            crate::output::journal::Entry::Result(r) => {
+                self.observe(&r);
+            }
+            crate::output::journal::Entry::Silent(n) => {
+                if let Some(w) = self.watch.as_mut() {
+                    w.observe_silent(n);
+                }
+            }
         }
     }
 }
@@ -419,8 +434,8 @@ impl<'a> Sinks<'a> {
 
 impl engine::ResultSink for Sinks<'_> {
     fn record(&mut self, r: &crate::model::PortResult) -> std::io::Result<()> {
-        self.findings.observe(r);
-        self.outputs.record(r)
+        let needed = self.findings.observe(r);
+        self.outputs.record_kept(r, needed)
     }
 
     fn checkpoint(&mut self, position: u64) -> std::io::Result<()> {
