@@ -13,9 +13,6 @@ use std::process::Command;
 /// Exit code when the lab itself could not be raised.
 pub const LAB_FAILURE: i32 = 4;
 
-/// One table row: open, filtered and unreachable ports of a host.
-type Row = (Vec<u16>, Vec<u16>, Vec<u16>);
-
 /// The fixed demo shape: a /24, 8 open hosts x 2 ports, 4 filtered pairs.
 pub fn demo_args(a: &DemoArgs) -> ServeArgs {
     ServeArgs {
@@ -36,59 +33,45 @@ pub fn demo_args(a: &DemoArgs) -> ServeArgs {
     }
 }
 
-/// Ports of one host per column, as a friendly table: one row per host, "-" for none.
-fn port_table(headers: &[&str], rows: &BTreeMap<Ipv4Addr, Vec<Vec<u16>>>) -> String {
-    let list = |v: &Vec<u16>| -> String {
+/// What the lab holds, in one line (the verdict names any pair synscan got wrong).
+pub fn truth_line(p: &Plan) -> String {
+    let t = &p.truth;
+    let unreachable = match t.unreachable.len() {
+        0 => String::new(),
+        n => format!(", {n} unreachable"),
+    };
+    format!(
+        "the lab holds {} open, {} filtered{unreachable} host:port pairs in {} hosts x {} ports; every other pair is closed",
+        t.open.len(),
+        t.filtered.len(),
+        1u64 << (32 - p.shape.prefix.prefix_len()),
+        p.ports.len()
+    )
+}
+
+/// What synscan found open and filtered: one row per host, ports ascending, "-" for none.
+pub fn found_table(open: &BTreeSet<Pair>, filtered: &BTreeSet<Pair>) -> String {
+    let mut rows: BTreeMap<Ipv4Addr, [Vec<u16>; 2]> = BTreeMap::new();
+    for (column, pairs) in [open, filtered].into_iter().enumerate() {
+        // A set of (address, port) iterates each host's ports in ascending order.
+        for (a, port) in pairs {
+            rows.entry(*a).or_default()[column].push(*port);
+        }
+    }
+    let list = |v: &[u16]| -> String {
         if v.is_empty() {
             "-".into()
         } else {
             v.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
         }
     };
-    let line = |first: &str, cells: Vec<String>| -> String {
-        let mut l = format!("  {first:<15}");
-        for c in cells {
-            l.push_str(&format!("  {c:<14}"));
-        }
-        format!("{}\n", l.trim_end())
-    };
-    let mut s = line("host", headers.iter().map(|h| h.to_string()).collect());
-    for (a, columns) in rows {
-        s.push_str(&line(&a.to_string(), columns.iter().map(list).collect()));
+    let line =
+        |host: &str, open: &str, filtered: &str| format!("  {host:<15}  {open:<14}  {filtered}\n");
+    let mut s = line("host", "open", "filtered");
+    for (a, [o, f]) in &rows {
+        s.push_str(&line(&a.to_string(), &list(o), &list(f)));
     }
     s
-}
-
-/// Rows of a table from lists of pairs, one column per list (each cell's ports ascending).
-fn rows_of<'a, L>(columns: &[L]) -> BTreeMap<Ipv4Addr, Vec<Vec<u16>>>
-where
-    L: IntoIterator<Item = &'a Pair> + Copy,
-{
-    let mut rows: BTreeMap<Ipv4Addr, Vec<Vec<u16>>> = BTreeMap::new();
-    for (i, pairs) in columns.iter().enumerate() {
-        for (a, port) in *pairs {
-            rows.entry(*a).or_insert_with(|| vec![Vec::new(); columns.len()])[i].push(*port);
-        }
-    }
-    for cells in rows.values_mut() {
-        for ports in cells {
-            ports.sort_unstable();
-        }
-    }
-    rows
-}
-
-/// The truth as a friendly per-host table.
-pub fn truth_table(p: &Plan) -> String {
-    let rows = rows_of(&[&p.truth.open, &p.truth.filtered, &p.truth.unreachable]);
-    let mut s = port_table(&["open", "filtered", "unreachable"], &rows);
-    s.push_str("  (every other host:port in the block is closed)\n");
-    s
-}
-
-/// What synscan found open and filtered, in the same table shape.
-pub fn found_table(open: &BTreeSet<Pair>, filtered: &BTreeSet<Pair>) -> String {
-    port_table(&["open", "filtered"], &rows_of(&[open, filtered]))
 }
 
 /// Open and filtered pairs out of synscan's NDJSON (`{"ip":..,"port":..,"state":..}` lines).
@@ -213,8 +196,7 @@ pub fn run(a: &DemoArgs) -> i32 {
         plan.shape.prefix,
         crate::netns::TARGET_IP
     );
-    println!("what the lab holds:");
-    print!("{}", truth_table(&plan));
+    println!("{}", truth_line(&plan));
     let ports: Vec<String> = plan.ports.iter().map(u16::to_string).collect();
     let ports = ports.join(",");
     let prefix = plan.shape.prefix.to_string();
@@ -282,9 +264,8 @@ pub fn run(a: &DemoArgs) -> i32 {
         .chain(&plan.truth.unreachable)
         .copied()
         .collect();
-    println!("\nwhat synscan found:");
+    println!("\nwhat synscan found (every other port closed):");
     print!("{}", found_table(&found_open, &found_filt));
-    println!("  (every other port: closed)");
     println!(
         "\n{}",
         verdict(&truth_open, &found_open, &truth_filt, &found_filt)
@@ -368,6 +349,20 @@ not json
     }
 
     #[test]
+    fn found_table_has_a_row_per_host_with_ports_ascending() {
+        let open = BTreeSet::from([
+            p("198.19.0.9", 443),
+            p("198.19.0.9", 22),
+            p("198.19.0.5", 80),
+        ]);
+        let filtered = BTreeSet::from([p("198.19.0.7", 22)]);
+        assert_eq!(
+            found_table(&open, &filtered),
+            "  host             open            filtered\n  198.19.0.5       80              -\n  198.19.0.7       -               22\n  198.19.0.9       22,443          -\n"
+        );
+    }
+
+    #[test]
     fn demo_shape() {
         let a = DemoArgs {
             synscan: None,
@@ -379,18 +374,9 @@ not json
         assert_eq!(plan.truth.open.len(), 16);
         assert_eq!(plan.truth.filtered.len(), 4);
         assert_eq!(plan.shape.prefix.to_string(), "198.19.0.0/24");
-        let table = truth_table(&plan);
         assert_eq!(
-            table.lines().count(),
-            1 + plan
-                .truth
-                .open
-                .iter()
-                .chain(&plan.truth.filtered)
-                .map(|x| x.0)
-                .collect::<BTreeSet<_>>()
-                .len()
-                + 1
+            truth_line(&plan),
+            "the lab holds 16 open, 4 filtered host:port pairs in 256 hosts x 23 ports; every other pair is closed"
         );
     }
 }

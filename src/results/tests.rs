@@ -349,7 +349,9 @@ fn synscan_lines_over_ipv6_and_mixed() {
 
 /// NMAP_XML with `extra` inserted just before the first `<port`.
 fn nmap_xml_with(extra: &str) -> String {
-    let at = NMAP_XML.find("<port protocol=\"tcp\" portid=\"22\">").unwrap();
+    let at = NMAP_XML
+        .find("<port protocol=\"tcp\" portid=\"22\">")
+        .unwrap();
     format!("{}{extra}{}", &NMAP_XML[..at], &NMAP_XML[at..])
 }
 
@@ -396,7 +398,10 @@ fn entities_are_never_expanded() {
             "<port protocol=\"tcp\" portid=\"22\">",
             "&lol9;&xxe;&port;<port protocol=\"tcp\" portid=\"22\">",
         )
-        .replace("reason=\"syn-ack\"", "reason=\"syn&#45;ack&#x3b;&amp;&lt;&unknown;\"");
+        .replace(
+            "reason=\"syn-ack\"",
+            "reason=\"syn&#45;ack&#x3b;&amp;&lt;&unknown;\"",
+        );
     let started = std::time::Instant::now();
     let r = parse("laughs.xml", text.as_bytes()).unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(1));
@@ -445,7 +450,9 @@ fn cut_inside_markup_reads_what_came_before_and_bad_nesting_is_an_error() {
     }
     let e = parse(
         "nest.xml",
-        NMAP_XML.replace("</ports>\n</host>", "</host>\n</ports>").as_bytes(),
+        NMAP_XML
+            .replace("</ports>\n</host>", "</host>\n</ports>")
+            .as_bytes(),
     )
     .unwrap_err();
     assert_eq!(e.line, Some(15), "{e}");
