@@ -19,4 +19,5 @@ pub mod netns;
 pub mod nft;
 pub mod serve;
 pub mod truth;
+pub mod udp_daemons;
 pub mod wire;

@@ -18,12 +18,15 @@ mod packet_socket;
 mod raw_socket;
 mod route;
 mod rtnl;
+pub mod udp_connect;
 pub use route::{check_interface, is_link_local, is_local_address, ScopedIp};
 
 #[cfg(test)]
 mod ns6_tests;
 #[cfg(test)]
 mod ns_tests;
+#[cfg(test)]
+mod udp_ns_tests;
 
 pub use crate::sys::packet::Frames;
 pub use capture::{PacketCapture, RingCapture, DEFAULT_RING_BYTES};

@@ -104,6 +104,11 @@ fn tee_follows(sc: &Scene, path: &Path) {
         eprintln!("fs.protected_symlinks is set here: the kernel blocks the attack too");
         return;
     }
+    tee_writes(path, &sc.victim);
+}
+
+/// Root's `tee` writing to `path` changes `victim` (restored after).
+fn tee_writes(path: &Path, victim: &Path) {
     let mut tee = Command::new("tee")
         .arg(path)
         .stdin(Stdio::piped())
@@ -113,11 +118,11 @@ fn tee_follows(sc: &Scene, path: &Path) {
     std::io::Write::write_all(&mut tee.stdin.take().expect("stdin"), b"pwned\n").expect("write");
     assert!(tee.wait().expect("tee").success());
     assert_eq!(
-        std::fs::read_to_string(&sc.victim).expect("victim"),
+        std::fs::read_to_string(victim).expect("victim"),
         "pwned\n",
-        "the control: tee follows the planted link"
+        "the control: tee writes through what was planted"
     );
-    std::fs::write(&sc.victim, PRECIOUS).expect("restore");
+    std::fs::write(victim, PRECIOUS).expect("restore");
 }
 
 /// Runs `cmd` with a deadline: a run that blocks (a FIFO) is killed and fails the test.
@@ -337,6 +342,28 @@ fn a_planted_fifo_or_file_never_receives_the_report() {
     ] {
         refused(&synscan(&args), &[&file_line]);
         assert_eq!(std::fs::read_to_string(&planted).expect("planted"), "mine");
+    }
+    // A hard link nobody made, in the shared directory, to a file of root's that nobody
+    // may write (so fs.protected_hardlinks allows the link): a root-owned regular file, as
+    // a link to /etc/shadow would be where that sysctl is 0; only its link count tells.
+    let world = sc.private.join("world.log");
+    std::fs::write(&world, PRECIOUS).expect("write");
+    chmod(&world, 0o666);
+    let hard = sc.shared.join("hard.json");
+    as_nobody("ln", &[&s(&world), &s(&hard)]);
+    tee_writes(&hard, &world);
+    let h = s(&hard);
+    let hard_line = format!(
+        "it has 2 hard links in the shared directory {} (owner uid 0)",
+        sc.shared.display()
+    );
+    for args in [
+        vec!["--dry-run", "198.18.0.1", "-p", "80", "-oJ", &h],
+        vec!["diff", &a, &b, "-oJ", &h],
+        vec!["local", "-oJ", &h],
+    ] {
+        refused(&synscan(&args), &[&hard_line]);
+        assert_untouched(&world);
     }
     // A new output in the shared directory is root's own and written.
     let own = sc.shared.join("own.json");
