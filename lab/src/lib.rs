@@ -20,4 +20,5 @@ pub mod nft;
 pub mod serve;
 pub mod truth;
 pub mod udp_daemons;
+pub mod udp_truth;
 pub mod wire;

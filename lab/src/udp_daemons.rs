@@ -238,7 +238,7 @@ impl Drop for UdpDaemons {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::netns::{ip, sysctl};
     use std::time::{Duration, Instant};
@@ -247,18 +247,18 @@ mod tests {
 
     static LABS: AtomicU32 = AtomicU32::new(0);
 
-    const T4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 20);
-    const T6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0x19, 0, 0, 0, 0x20);
+    pub(crate) const T4: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 20);
+    pub(crate) const T6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0x19, 0, 0, 0, 0x20);
 
     /// Scanner and target namespaces on a veth pair, the target answering for T4 and T6;
     /// removed on drop, also when the test fails.
-    struct Pair {
-        s: String,
-        t: String,
+    pub(crate) struct Pair {
+        pub(crate) s: String,
+        pub(crate) t: String,
     }
 
     impl Pair {
-        fn new() -> Pair {
+        pub(crate) fn new() -> Pair {
             let n = LABS.fetch_add(1, Ordering::Relaxed);
             let pid = std::process::id() % 1_000_000;
             let p = Pair {
