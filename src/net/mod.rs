@@ -55,6 +55,52 @@ pub struct CaptureStats {
     pub dropped: u64,
 }
 
+/// Frames an interface dropped on the way out since it was opened, as the kernel counts
+/// them (`/sys/class/net/IFACE/statistics/tx_dropped`); read at most every 100 ms.
+#[derive(Debug)]
+pub struct InterfaceDrops {
+    path: std::path::PathBuf,
+    base: u64,
+    last: u64,
+    read_at: std::time::Instant,
+}
+
+impl InterfaceDrops {
+    /// The counter of `iface`, or None where the kernel does not report it.
+    pub fn open(iface: &str) -> Option<InterfaceDrops> {
+        if iface.is_empty() || iface.contains('/') || iface.starts_with('.') {
+            return None;
+        }
+        let path = std::path::Path::new("/sys/class/net")
+            .join(iface)
+            .join("statistics/tx_dropped");
+        let base = read_counter(&path)?;
+        Some(InterfaceDrops {
+            path,
+            base,
+            last: 0,
+            read_at: std::time::Instant::now(),
+        })
+    }
+
+    /// Drops since opened (the last reading when read less than 100 ms ago).
+    pub fn read(&mut self) -> u64 {
+        let now = std::time::Instant::now();
+        if now.saturating_duration_since(self.read_at) >= Duration::from_millis(100) {
+            self.read_at = now;
+            if let Some(n) = read_counter(&self.path) {
+                self.last = n.saturating_sub(self.base);
+            }
+        }
+        self.last
+    }
+}
+
+/// A sysfs counter: one decimal number.
+fn read_counter(path: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
 /// Receives frames that passed the kernel filter.
 pub trait Capture: Send {
     /// Waits at most `timeout` for frames and calls `on_frame` for each; returns how many.
