@@ -20,6 +20,7 @@ use crate::send::pace::Pacer;
 use crate::state::rtt::RttEstimator;
 use crate::state::window::WindowTable;
 use crate::targets::{ProbeOrder, ProbeSpace};
+use crate::watch::metrics::MetricsFile;
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
@@ -85,7 +86,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     }
     announce(cfg, &order);
     warn_of_foreign_sources(cfg);
-    let (mut slot, run_as) = prepare_privilege_drop(cfg, order.len())?;
+    let (mut slot, mut metrics, run_as) = prepare_privilege_drop(cfg, order.len())?;
     let helper = start_hand_off_helper(cfg)?;
     let hops = NextHops::find(cfg)?;
     let route = hops.link();
@@ -204,7 +205,14 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     .map_err(ScanError::runtime);
     let open = sinks.findings.open.take();
     let watch = sinks.findings.watch.take();
-    let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
+    let code = finish(
+        cfg,
+        &mut slot,
+        outcome,
+        &mut outputs,
+        watch,
+        metrics.as_mut(),
+    )?;
     hand_off(cfg, code, open, helper)
 }
 
@@ -500,15 +508,23 @@ fn hand_off(
 }
 
 /// Resolves the user to switch to (when started as root: --user, else synscan or nobody,
-/// see [`run_as`]) and prepares the resume file's checkpoints; when started as root,
-/// forks the keeper of the resume file before any socket or file is open (the keeper must
-/// hold none). Returns the slot and the user to switch to (None: not started as root).
+/// see [`run_as`]), checks the metrics file's place and prepares the resume file's
+/// checkpoints; when started as root, forks the keepers of the metrics file and of the
+/// resume file before any socket is open. Returns the slot, the metrics file and the user
+/// to switch to (None: not started as root).
 fn prepare_privilege_drop(
     cfg: &ScanConfig,
     probes: u64,
-) -> Result<(resume::ResumeSlot, Option<String>), ScanError> {
+) -> Result<(resume::ResumeSlot, Option<MetricsFile>, Option<String>), ScanError> {
     let user = run_as::resolve(cfg.user.as_deref())?;
     let root = user.is_some();
+    // Before the first probe, like every output; written as root when started as root.
+    let metrics = cfg
+        .watch
+        .metrics_file
+        .as_deref()
+        .map(|p| MetricsFile::open(p, root))
+        .transpose()?;
     let mut template = resume::ResumeState::new(
         cfg.seed,
         format!("{}/{}", cfg.shard.index, cfg.shard.count),
@@ -532,7 +548,7 @@ fn prepare_privilege_drop(
             cfg.resume_file.display()
         ))
     })?;
-    Ok((slot, user))
+    Ok((slot, metrics, user))
 }
 
 /// Sockets and files are open: runs as `run_as` (started as root) and drops every
@@ -555,7 +571,7 @@ fn new_table(cfg: &ScanConfig) -> WindowTable {
 
 fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i32, ScanError> {
     announce(cfg, &order);
-    let (mut slot, run_as) = prepare_privilege_drop(cfg, order.len())?;
+    let (mut slot, mut metrics, run_as) = prepare_privilege_drop(cfg, order.len())?;
     let helper = start_hand_off_helper(cfg)?;
     // One descriptor per connect in flight; keep some for outputs and the rest.
     let nofile = crate::sys::sock::raise_nofile_limit().unwrap_or(1024);
@@ -582,7 +598,14 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
     let outcome = connect::run(params, &mut scanner, &mut sinks, stop).map_err(ScanError::runtime);
     let open = sinks.findings.open.take();
     let watch = sinks.findings.watch.take();
-    let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
+    let code = finish(
+        cfg,
+        &mut slot,
+        outcome,
+        &mut outputs,
+        watch,
+        metrics.as_mut(),
+    )?;
     hand_off(cfg, code, open, helper)
 }
 
@@ -594,6 +617,7 @@ fn finish(
     outcome: Result<engine::EngineReport, ScanError>,
     outputs: &mut Outputs,
     watch: Option<crate::watch::scan::Watch>,
+    mut metrics: Option<&mut MetricsFile>,
 ) -> Result<i32, ScanError> {
     let (report, failure) = match outcome {
         Ok(r) => (r, None),
@@ -619,8 +643,8 @@ fn finish(
     }
     written.map_err(|e| ScanError::runtime(format!("writing results failed: {e}")))?;
     // The checks print their verdict, write the metrics and may turn 0 into 1.
-    let checked = |code: i32| match (&watch, &verdict) {
-        (Some(w), Some(v)) => w.report(v, &summary, code),
+    let mut checked = |code: i32| match (&watch, &verdict) {
+        (Some(w), Some(v)) => w.report(v, &summary, code, metrics.take()),
         _ => code,
     };
     report_loss(&summary);
