@@ -85,8 +85,9 @@ pub struct ResumeSlot {
     template: ResumeState,
     writer: Writer,
     written: bool,
-    /// The lock file and the flock held on it while the slot lives.
-    lock: (DirFile, std::fs::File),
+    /// The lock file and the flock held on it while the slot lives; None where the
+    /// directory cannot be written (no resume file can be written there either).
+    lock: Option<(DirFile, std::fs::File)>,
 }
 
 impl ResumeSlot {
@@ -108,19 +109,36 @@ impl ResumeSlot {
         };
         let file = DirFile::new(path).map_err(cannot)?;
         let lock_place = file.sibling(LOCK_SUFFIX).map_err(cannot)?;
-        let Some(lock) = lock_place.lock().map_err(|e| {
-            ScanError::usage(format!(
-                "cannot lock the resume file {shown} ({shown}{LOCK_SUFFIX}: {e}); give this scan its own --resume-file"
-            ))
-        })?
-        else {
-            return Err(ScanError::usage(format!(
-                "another scan is using the resume file {shown} (it holds {shown}{LOCK_SUFFIX}); wait for it to end, or give this scan its own --resume-file"
-            )));
+        let lock = match lock_place.lock() {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => {
+                return Err(ScanError::usage(format!(
+                    "another scan is using the resume file {shown} (it holds {shown}{LOCK_SUFFIX}); wait for it to end, or give this scan its own --resume-file"
+                )));
+            }
+            // A directory this scan cannot write (an unprivileged scan in a root-owned
+            // working directory): nothing can be checkpointed there, so nothing to share;
+            // the scan runs as it did before the lock existed.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                None
+            }
+            Err(e) => {
+                return Err(ScanError::usage(format!(
+                    "cannot lock the resume file {shown} ({shown}{LOCK_SUFFIX}: {e}); give this scan its own --resume-file"
+                )));
+            }
         };
         // Locked: from here on the lock file goes when the run gives up.
+        let locked = lock.is_some();
         let unlock = |e: ScanError| {
-            let _ = lock_place.remove();
+            if locked {
+                let _ = lock_place.remove();
+            }
             e
         };
         // What is there now (a link or a FIFO is replaced, never followed or read).
@@ -164,7 +182,7 @@ impl ResumeSlot {
             template,
             writer,
             written: false,
-            lock: (lock_place, lock),
+            lock: lock.map(|l| (lock_place, l)),
         })
     }
 
@@ -227,7 +245,9 @@ impl Drop for ResumeSlot {
     /// while held. Best effort: a scanner that gave up root may not remove it, and a later
     /// scan takes it again.
     fn drop(&mut self) {
-        let _ = self.lock.0.remove();
+        if let Some((place, _)) = &self.lock {
+            let _ = place.remove();
+        }
     }
 }
 
