@@ -234,6 +234,20 @@ impl DirFile {
     /// Creates the file afresh for reading and writing, mode 0600, never through a link.
     /// An old regular file of the real user's is replaced; anything else is refused.
     pub fn create_private(&self) -> io::Result<File> {
+        match self.create_private_new()? {
+            Some(f) => Ok(f),
+            None => {
+                self.unlink(&self.name)?;
+                self.open_at(&self.name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL)
+            }
+        }
+    }
+
+    /// Creates the file for reading and writing, mode 0600, never through a link, when it
+    /// is missing; None when an old regular file of the real user's is there (which
+    /// [`DirFile::create_private`] replaces); anything else there is refused. Changes
+    /// nothing that exists, so a caller can check this before the rest of its work.
+    pub fn create_private_new(&self) -> io::Result<Option<File>> {
         let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
         match self.open_at(&self.name, flags) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -247,10 +261,9 @@ impl DirFile {
                         ),
                     ));
                 }
-                self.unlink(&self.name)?;
-                self.open_at(&self.name, flags)
+                Ok(None)
             }
-            other => other,
+            other => other.map(Some),
         }
     }
 
@@ -263,6 +276,68 @@ impl DirFile {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
         }
         Ok(f)
+    }
+
+    /// The first `n` bytes (fewer if it is shorter) of the regular file at the name; None
+    /// when nothing is there, or a link, or anything else (never followed or read).
+    pub fn head(&self, n: usize) -> io::Result<Option<Vec<u8>>> {
+        let f = match self.open_at(&self.name, libc::O_RDONLY | libc::O_NONBLOCK) {
+            Ok(f) => f,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ELOOP) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let st = walk::fstat(&f)?;
+        if !st.is_file() {
+            return Ok(None);
+        }
+        walk::clear_nonblock(&f)?;
+        let mut bytes = Vec::with_capacity(n);
+        (&f).take(n as u64).read_to_end(&mut bytes)?;
+        Ok(Some(bytes))
+    }
+
+    /// Takes an exclusive flock on the file (created empty, mode 0600, when missing; never
+    /// through a link), held while the returned file is open; None when another process
+    /// holds it. A lock file removed by its holder while this one waited is not taken: the
+    /// lock is on the file the name holds once locked.
+    pub fn lock(&self) -> io::Result<Option<File>> {
+        for _ in 0..8 {
+            // O_NONBLOCK: a FIFO planted at the name cannot block the open.
+            let f = self.open_at(
+                &self.name,
+                libc::O_RDONLY | libc::O_CREAT | libc::O_NONBLOCK,
+            )?;
+            let st = walk::fstat(&f)?;
+            if !st.is_file() || st.uid != real_uid() {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is not a file of yours; remove it",
+                        self.name().to_string_lossy()
+                    ),
+                ));
+            }
+            // SAFETY: flock on an open descriptor; no memory is passed.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::EWOULDBLOCK) => Ok(None),
+                    _ => Err(e),
+                };
+            }
+            match walk::lstat_at(&self.dir, &self.name) {
+                Ok(now) if (now.dev, now.ino) == (st.dev, st.ino) => return Ok(Some(f)),
+                // Removed or replaced by the holder that just let go: lock the new one.
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("the lock file keeps changing"))
     }
 }
 
@@ -301,6 +376,29 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         f.remove().expect("remove");
         f.remove().expect("a missing file is fine");
+    }
+
+    #[test]
+    fn a_lock_is_held_once_and_taken_again_after_removal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let place = DirFile::new(&dir.path().join("r.lock")).expect("dir");
+        let held = place.lock().expect("lock").expect("free");
+        // Another open file description: flock refuses it while the first is held.
+        let again = DirFile::new(&dir.path().join("r.lock")).expect("dir");
+        assert!(again.lock().expect("lock").is_none(), "held twice");
+        // The holder removes the file and lets go: a new file, a new lock.
+        place.remove().expect("remove");
+        drop(held);
+        let second = again.lock().expect("lock").expect("free again");
+        assert!(dir.path().join("r.lock").exists());
+        drop(second);
+        assert_eq!(place.head(8).expect("read"), Some(Vec::new()));
+        std::fs::write(dir.path().join("r.lock"), b"0123456789").expect("write");
+        assert_eq!(place.head(4).expect("read"), Some(b"0123".to_vec()));
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).expect("link");
+        let link = DirFile::new(&dir.path().join("link")).expect("dir");
+        assert_eq!(link.head(4).expect("read"), None, "a link is not read");
+        assert!(link.lock().is_err(), "never through a link");
     }
 
     #[test]
