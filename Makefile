@@ -11,6 +11,9 @@ DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share
+# The dedicated user root-started scans switch to (src/scan/run_as.rs names the same).
+SYSTEM_USER := synscan
+CREATE_SYSTEM_USER := useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin $(SYSTEM_USER)
 
 .PHONY: all build demo test lint bench bench-follow-regex bench-e2e bench-memory bench-rate bench-rate-e2e bench-tries bench-ipv6 clean install uninstall
 
@@ -73,7 +76,11 @@ clean:
 # The binary to $(DESTDIR)$(BINDIR), the man page and bash/zsh/fish completions generated
 # from the clap definition. File capabilities are not set here (a packager's DESTDIR
 # cannot hold them): run `sudo setcap cap_net_raw+ep $(BINDIR)/synscan` afterwards, or
-# capabilities/setcap.sh $(BINDIR)/synscan.
+# capabilities/setcap.sh $(BINDIR)/synscan. It also creates the dedicated system user
+# $(SYSTEM_USER) (no shell, no home) that root-started scans switch to once their sockets are
+# open, since nobody is shared with other daemons, and that the systemd units in
+# capabilities/ name: on a real install as root; a packager (DESTDIR) creates it in the
+# package's own scripts.
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions \
@@ -84,9 +91,15 @@ install: build
 	$(RELEASE)/synscan --generate bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/synscan
 	$(RELEASE)/synscan --generate zsh > $(DESTDIR)$(DATADIR)/zsh/site-functions/_synscan
 	$(RELEASE)/synscan --generate fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/synscan.fish
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		id -u $(SYSTEM_USER) >/dev/null 2>&1 || $(CREATE_SYSTEM_USER); \
+	else \
+		echo "create the $(SYSTEM_USER) system user as root: $(CREATE_SYSTEM_USER)"; \
+	fi
 	@echo "installed $(DESTDIR)$(BINDIR)/synscan; to scan without root: sudo setcap cap_net_raw+ep $(BINDIR)/synscan"
 
 uninstall:
+	@echo "the $(SYSTEM_USER) system user is kept (userdel $(SYSTEM_USER) removes it)"
 	rm -f $(DESTDIR)$(BINDIR)/synscan $(DESTDIR)$(MANDIR)/man1/synscan.1 \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions/synscan \
 		$(DESTDIR)$(DATADIR)/zsh/site-functions/_synscan \

@@ -19,6 +19,7 @@ pub mod local;
 pub mod model;
 pub mod net;
 pub mod output;
+pub mod payload;
 pub mod probe;
 pub mod recv;
 pub mod results;

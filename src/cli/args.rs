@@ -36,7 +36,8 @@ SUBCOMMANDS (each has its own --help):
 CAPABILITIES:
   A SYN scan needs CAP_NET_RAW, not root: `sudo setcap cap_net_raw+ep $(command -v synscan)`
   (see capabilities/ in the sources). Once its sockets and files are open synscan drops every
-  capability; started as root it also runs as --user (default nobody), which must not be uid 0.
+  capability; started as root it also runs as --user (default: the system user synscan when it
+  exists, else nobody), which must not be uid 0.
   --connect needs no privilege.
 
 EXIT CODES:
@@ -259,10 +260,14 @@ pub struct Args {
     #[arg(long = "services-file", value_name = "FILE", help_heading = OUTPUT)]
     pub services_file: Option<String>,
 
-    /// After the scan, run nmap with ARGS on the open ports found (e.g. "-sV -oX svc.xml";
-    /// not -p or targets). Started as root, nmap runs as root in the invoking directory:
-    /// every nmap option works. Started as a user with CAP_NET_RAW, nmap runs as that user
-    /// without capabilities: -sV, scripts and -oX work, -O and -sS need root.
+    /// After the scan, run nmap with ARGS on the open ports found (e.g. "-sV -oX svc.xml").
+    /// synscan gives nmap the hosts and ports; ARGS hold only options from the hand-off's
+    /// list: -sV, -sC, -sS, -sT, --version-*, --script, --script-args, -O, -A,
+    /// --traceroute, -T0..5 and the timing options, -Pn, -n, -R, -v, -d, --reason, --open,
+    /// --packet-trace, -oN/-oX/-oG/-oS/-oA FILE, -e IFACE, --privileged (the README lists
+    /// them all). Started as root, nmap runs as root in the invoking directory. Started as
+    /// a user with CAP_NET_RAW, nmap runs as that user without capabilities: -sV, scripts
+    /// and -oX work, -O and -sS need root.
     #[arg(
         long,
         value_name = "ARGS",
@@ -271,8 +276,9 @@ pub struct Args {
     )]
     pub nmap: Option<String>,
 
-    /// When started as root, run as this user once the sockets are open (not uid 0)
-    /// [default: nobody].
+    /// When started as root, run as this user once the sockets are open (not uid 0; refused
+    /// when not started as root) [default: the system user synscan when it exists, else
+    /// nobody].
     #[arg(long, value_name = "USER", help_heading = PRIVILEGES)]
     pub user: Option<String>,
 

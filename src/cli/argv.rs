@@ -74,29 +74,44 @@ impl ValueFlags {
     }
 }
 
+/// For each argument of argv (program name first): true where it stands as a flag, false
+/// for the program name, the value of a flag that takes one, and everything after `--`.
+fn flag_positions(args: &[String], flags: &ValueFlags) -> Vec<bool> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut value_next = false;
+    let mut after_double_dash = false;
+    for (i, arg) in args.iter().enumerate() {
+        if i == 0 || after_double_dash || value_next {
+            value_next = false;
+            out.push(false);
+            continue;
+        }
+        after_double_dash = arg == "--";
+        value_next = flags.next_is_value(arg);
+        out.push(!after_double_dash);
+    }
+    out
+}
+
+/// The arguments of argv (program name first) that stand as flags, not as values.
+pub fn flag_words(args: &[String]) -> Vec<&str> {
+    let positions = flag_positions(args, &ValueFlags::from_clap());
+    args.iter()
+        .zip(positions)
+        .filter(|(_, flag)| *flag)
+        .map(|(a, _)| a.as_str())
+        .collect()
+}
+
 /// Returns argv (program name first) with every nmap-style two-letter flag of synscan's own
 /// turned into its long form.
 pub fn rewrite(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    let flags = ValueFlags::from_clap();
-    let mut args = args.into_iter();
-    let mut out: Vec<String> = args.next().into_iter().collect();
-    let mut value_next = false;
-    let mut after_double_dash = false;
-    for arg in args {
-        if after_double_dash || value_next {
-            value_next = false;
-            out.push(arg);
-            continue;
-        }
-        if arg == "--" {
-            after_double_dash = true;
-            out.push(arg);
-            continue;
-        }
-        value_next = flags.next_is_value(&arg);
-        out.push(rewrite_one(arg));
-    }
-    out
+    let args: Vec<String> = args.into_iter().collect();
+    let positions = flag_positions(&args, &ValueFlags::from_clap());
+    args.into_iter()
+        .zip(positions)
+        .map(|(arg, flag)| if flag { rewrite_one(arg) } else { arg })
+        .collect()
 }
 
 fn rewrite_one(arg: String) -> String {

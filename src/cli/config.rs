@@ -485,6 +485,23 @@ fn refuse_idle_flags(args: &Args) -> Result<(), ScanError> {
             )));
         }
     }
+    if args.dry_run {
+        // A dry run prints the probes and sends none: pacing, retries, listening and the
+        // user the sending process runs as do not apply.
+        let sending_only = [
+            (args.rate.is_some(), "--rate"),
+            (args.min_rate.is_some(), "--min-rate"),
+            (args.max_rate.is_some(), "--max-rate"),
+            (args.retries.is_some(), "--retries"),
+            (args.wait.is_some(), "--wait"),
+            (args.user.is_some(), "--user"),
+        ];
+        if let Some((_, flag)) = sending_only.iter().find(|(given, _)| *given) {
+            return Err(usage(format!(
+                "--dry-run sends nothing, so {flag} would do nothing: drop {flag} (or --dry-run)"
+            )));
+        }
+    }
     if let (Some(shard), None) = (&args.shard, &args.seed) {
         if Shard::parse(shard)?.count > 1 {
             return Err(usage(format!(
@@ -502,7 +519,7 @@ pub(crate) fn check_user(user: &str) -> Result<(), ScanError> {
         .map_err(|e| usage(format!("bad --user \"{user}\": {e}")))?;
     if uid == 0 {
         return Err(usage(format!(
-            "bad --user \"{user}\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: nobody)"
+            "bad --user \"{user}\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: synscan when that system user exists, else nobody)"
         )));
     }
     Ok(())
@@ -641,6 +658,11 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
     }
     if let Some(user) = &args.user {
         check_user(user)?;
+        if !crate::sys::caps::is_root() {
+            return Err(usage(format!(
+                "--user {user} only applies to a scan started as root (it switches to that user once its sockets are open); this one already runs as you: drop --user"
+            )));
+        }
     }
     let watch = crate::watch::scan::WatchConfig::build(
         args.baseline.as_deref(),
@@ -996,7 +1018,7 @@ mod tests {
         let e = check_user("root").unwrap_err().to_string();
         assert_eq!(
             e,
-            "bad --user \"root\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: nobody)"
+            "bad --user \"root\": it has uid 0, so the scan would keep root's rights after opening its sockets; name an unprivileged user (default: synscan when that system user exists, else nobody)"
         );
         assert_eq!(check_user("nobody"), Ok(()));
         let args = Args {

@@ -3,6 +3,7 @@
 pub(crate) mod args;
 pub(crate) mod argv;
 pub(crate) mod config;
+pub(crate) mod not_yet;
 pub(crate) mod resume;
 
 pub use config::{Rate, ScanConfig, ScanMode, SendPathChoice};
@@ -37,6 +38,7 @@ pub fn parse(argv: Vec<String>, resolve: crate::targets::Resolver) -> Result<Com
             crate::watch::cli::Parsed::Print(text) => Command::Print(text),
         });
     }
+    not_yet::refuse(&argv::flag_words(&argv))?;
     let rewritten = argv::rewrite(argv.clone());
     let args = match args::Args::try_parse_from(rewritten) {
         Ok(a) => a,

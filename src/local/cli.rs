@@ -133,6 +133,11 @@ impl LocalArgs {
         if self.range.is_some() && self.free.is_none() {
             return Err(ScanError::usage("--range only applies to --free"));
         }
+        if self.port == Some(0) {
+            return Err(ScanError::usage(
+                "--port 0 names no port: give a port from 1 to 65535",
+            ));
+        }
         if self.free == Some(0) {
             return Err(ScanError::usage("--free needs a COUNT of at least 1"));
         }

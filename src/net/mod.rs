@@ -18,7 +18,7 @@ mod packet_socket;
 mod raw_socket;
 mod route;
 mod rtnl;
-pub use route::{check_interface, is_link_local, ScopedIp};
+pub use route::{check_interface, is_link_local, is_local_address, ScopedIp};
 
 #[cfg(test)]
 mod ns6_tests;

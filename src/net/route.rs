@@ -121,6 +121,15 @@ pub fn check_interface(name: &str) -> Result<(), crate::error::ScanError> {
     )))
 }
 
+/// True when `ip` is an address of this machine (network namespace): one an interface
+/// carries, or one the kernel lets a socket bind (a local route such as 127.0.0.0/8).
+pub fn is_local_address(ip: IpAddr) -> bool {
+    datalink::interfaces()
+        .iter()
+        .any(|i| i.ips.iter().any(|n| n.ip() == ip))
+        || std::net::UdpSocket::bind((ip, 0)).is_ok()
+}
+
 /// See `net::route_to`.
 pub(crate) fn route_to(
     dst: Ipv4Addr,

@@ -8,19 +8,20 @@
 //! memory stays bounded per host.
 //!
 //! Most hosts of a large scan never reply, and a host's no-response results often come
-//! before its first reply. When the run probes every port of every target (no shard), those
-//! results are only counted: at the end the no-response ports of a host that replied are the
-//! scan's ports it has no other result for, so nothing is stored for silent hosts. Otherwise
-//! (a shard, or results fed by hand) they wait in a packed vector (8 bytes each for IPv4,
-//! 18 for IPv6), bounded.
+//! before its first reply. When the table knows which pairs the run probes (every port of
+//! every target, or a shard's part of them), those results are only counted: at the end the
+//! no-response ports of a host that replied are the probed ports it has no other result
+//! for, so nothing is stored for silent hosts. Otherwise (results fed by hand) they wait in
+//! a packed vector (8 bytes each for IPv4, 18 for IPv6), bounded.
 //!
 //! Hosts are kept in one map per family, so an IPv4 host's key stays 4 bytes.
 
 use super::OutputOptions;
 use crate::model::{PortResult, PortState, Reason};
-use crate::targets::PortSet;
+use crate::targets::{PortSet, ProbeOrder};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// Most no-response results kept for hosts that had not replied when they were recorded,
 /// in a run that does not probe every port of every target.
@@ -278,9 +279,10 @@ impl Entry {
         }
     }
 
-    /// Lists the first `n` of the scan's ports this host has no result for, as no-response
-    /// filtered: in a run over every port those are its results from before its first reply.
-    fn list_unrecorded(&mut self, index: &PortIndex, n: u64) {
+    /// Lists the first `n` of the ports probed on this host (`probed`) that it has no result
+    /// for, as no-response filtered: in a complete run those are its results from before
+    /// its first reply.
+    fn list_unrecorded(&mut self, index: &PortIndex, probed: impl Fn(u16) -> bool, n: u64) {
         let listed: Vec<u16> = {
             let mut v: Vec<u16> = self.listed.iter().map(|l| l.port).collect();
             v.sort_unstable();
@@ -292,7 +294,7 @@ impl Entry {
         };
         let missing: Vec<Listed> = index
             .iter()
-            .filter(|&p| !recorded(p))
+            .filter(|&p| probed(p) && !recorded(p))
             .take(usize::try_from(n).unwrap_or(usize::MAX))
             .map(|port| Listed {
                 port,
@@ -339,8 +341,9 @@ impl Hosts {
         self.v4.len() + self.v6.len()
     }
 
-    fn values_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
-        self.v4.values_mut().chain(self.v6.values_mut())
+    fn iter_mut(&mut self) -> impl Iterator<Item = (IpAddr, &mut Entry)> {
+        let v4 = self.v4.iter_mut().map(|(a, e)| (IpAddr::V4(*a), e));
+        v4.chain(self.v6.iter_mut().map(|(a, e)| (IpAddr::V6(*a), e)))
     }
 
     /// Every host, ascending by address: IPv4 before IPv6 (`IpAddr`'s order).
@@ -359,9 +362,11 @@ impl Hosts {
 #[derive(Debug)]
 pub struct HostTable {
     hosts: Hosts,
-    /// The scan's ports, when the run probes every port of every target: then no-response
+    /// The scan's ports, when the table knows which pairs the run probes: then no-response
     /// results of hosts that have not replied are only counted (see the module notes).
     index: Option<PortIndex>,
+    /// With `index`, the order of a shard: it probes only the pairs this order holds.
+    shard: Option<Arc<ProbeOrder>>,
     /// Results recorded, of every host.
     recorded: u64,
     /// (ip << 16 | port) of IPv4 no-response results for hosts not yet replied (without
@@ -393,11 +398,20 @@ impl HostTable {
         t
     }
 
+    /// An empty table for a run that probes exactly the pairs of `shard` (one part of
+    /// targets x ports): nothing is stored for hosts that have not replied.
+    pub fn covering_shard(opts: &OutputOptions, shard: Arc<ProbeOrder>) -> HostTable {
+        let mut t = HostTable::covering(opts, shard.space().ports());
+        t.shard = Some(shard);
+        t
+    }
+
     /// An empty table with a custom bound on pending no-response results.
     pub fn with_limit(opts: &OutputOptions, limit: usize) -> HostTable {
         HostTable {
             hosts: Hosts::default(),
             index: None,
+            shard: None,
             recorded: 0,
             pending: Vec::new(),
             pending6: Vec::new(),
@@ -423,8 +437,10 @@ impl HostTable {
         self.pending.len() + self.pending6.len()
     }
 
-    /// Records one decided result.
-    pub fn record(&mut self, r: &PortResult) {
+    /// Records one decided result; false when it was only counted (a no-response result
+    /// of a host that has not replied, in a table that knows the probed pairs, or one past
+    /// the bound), so [`HostTable::record_silent`] stands for it as well.
+    pub fn record(&mut self, r: &PortResult) -> bool {
         self.recorded += 1;
         let secs = super::epoch_secs(r.timestamp);
         let index = self.index.as_ref();
@@ -441,19 +457,23 @@ impl HostTable {
                     };
                     e.list(l, self.show_filtered, index);
                 }
-            } else if index.is_some() {
+                return true;
+            }
+            if index.is_some() {
                 // Counted in `recorded`; named at the end if the host replies later.
-            } else if self.pending.len() + self.pending6.len() < self.limit {
+                return false;
+            }
+            if self.pending.len() + self.pending6.len() < self.limit {
                 match r.ip {
                     IpAddr::V4(a) => self
                         .pending
                         .push(u64::from(u32::from(a)) << 16 | u64::from(r.port)),
                     IpAddr::V6(a) => self.pending6.push((a, r.port)),
                 }
-            } else {
-                self.not_kept += 1;
+                return true;
             }
-            return;
+            self.not_kept += 1;
+            return false;
         }
         let e = self.hosts.entry(r.ip, || Entry::new(r.reason, r.ttl, secs));
         if rank(r.reason) > rank(e.reason) {
@@ -482,22 +502,43 @@ impl HostTable {
             };
             e.list(l, show_all, index);
         }
+        true
+    }
+
+    /// Records `n` no-response results that [`HostTable::record`] would only have counted
+    /// (a resumed run replaying its journal's counts).
+    pub fn record_silent(&mut self, n: u64) {
+        self.recorded += n;
+        if self.index.is_none() {
+            self.not_kept += n;
+        }
     }
 
     /// Gives each host that replied its no-response results from before its first reply:
-    /// the scan's ports it has no result for, when every port of every target was decided.
+    /// the probed ports it has no result for, when every probe of the run was decided.
     fn attach_unrecorded(&mut self, total: u64) {
         let Some(index) = self.index.as_ref() else {
             return;
         };
         let ports = index.len as u64;
-        if self.recorded != total.saturating_mul(ports) {
+        let probes = match &self.shard {
+            Some(order) => order.len(),
+            None => total.saturating_mul(ports),
+        };
+        if self.recorded != probes {
             // Stopped early: a port without a result may never have been decided.
             return;
         }
         let max = u64::from(MAX_LISTED_PER_STATE);
-        for e in self.hosts.values_mut() {
-            let missing = ports.saturating_sub(e.recorded());
+        let shard = self.shard.as_deref();
+        for (ip, e) in self.hosts.iter_mut() {
+            let probed = |p: u16| shard.is_none_or(|o| o.position_of(ip, p).is_some());
+            let on_host = match shard {
+                // One lookup per scanned port of each host that replied.
+                Some(_) => index.iter().filter(|&p| probed(p)).count() as u64,
+                None => ports,
+            };
+            let missing = on_host.saturating_sub(e.recorded());
             if missing == 0 {
                 continue;
             }
@@ -508,7 +549,7 @@ impl HostTable {
             );
             let filtered = e.state_count(PortState::Filtered);
             if self.keep_filtered && (self.show_filtered || filtered <= max) {
-                e.list_unrecorded(index, missing);
+                e.list_unrecorded(index, probed, missing);
             }
         }
     }

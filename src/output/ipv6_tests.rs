@@ -21,6 +21,7 @@ fn info(hosts: u64) -> ScanInfo {
         probes: 3 * hosts,
         seed: 7,
         scan_type: "syn",
+        shard: None,
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) mod xml;
 #[cfg(test)]
 mod ipv6_tests;
 #[cfg(test)]
+mod resume_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 use hosts::{HostReport, HostTable};
@@ -118,6 +120,9 @@ pub struct ScanInfo {
     pub seed: u64,
     /// "syn" or "connect".
     pub scan_type: &'static str,
+    /// The order of a shard (a run that probes only its part of targets x ports), so the
+    /// per-host table knows which pairs it probes; None for a whole scan.
+    pub shard: Option<Arc<crate::targets::ProbeOrder>>,
 }
 
 /// Facts about the scan known when it ends.
@@ -380,15 +385,17 @@ pub struct Outputs {
     journal: Option<journal::Journal>,
 }
 
-/// The per-host table for a run: one that stores nothing for silent hosts when the run
-/// probes every port of every target (no shard), else one that keeps their no-response
-/// results, bounded.
+/// The per-host table for a run: one that stores nothing for silent hosts when it knows
+/// which pairs the run probes (every port of every target, or a shard's part), else one
+/// that keeps their no-response results, bounded.
 fn host_table(opts: &OutputOptions, info: &ScanInfo) -> HostTable {
     let every_port = info.hosts.checked_mul(info.ports.len()) == Some(info.probes);
-    if every_port && !info.ports.is_empty() {
-        HostTable::covering(opts, &info.ports)
-    } else {
-        HostTable::new(opts)
+    match &info.shard {
+        _ if every_port && !info.ports.is_empty() => HostTable::covering(opts, &info.ports),
+        Some(order) if order.len() == info.probes && !order.is_empty() => {
+            HostTable::covering_shard(opts, Arc::clone(order))
+        }
+        _ => HostTable::new(opts),
     }
 }
 
@@ -522,10 +529,16 @@ impl Outputs {
         self.journal = Some(journal);
     }
 
-    /// Feeds a result of an earlier run to the per-host table only (journal replay).
-    pub fn replay(&mut self, r: &PortResult) {
-        if let Some(t) = self.table.as_mut() {
-            t.record(r);
+    /// Feeds what an earlier run journaled to the per-host table only (journal replay).
+    pub fn replay(&mut self, entry: journal::Entry) {
+        let Some(t) = self.table.as_mut() else {
+            return;
+        };
+        match entry {
+            journal::Entry::Result(r) => {
+                t.record(&r);
+            }
+            journal::Entry::Silent(n) => t.record_silent(n),
         }
     }
 
@@ -564,14 +577,26 @@ impl Outputs {
     }
 
     /// Records one decided result. A failing output is set aside (reported at finish) and
-    /// the others go on, so this never fails.
+    /// the others go on, so this fails only when the journal cannot be written.
     pub fn record(&mut self, r: &PortResult) -> io::Result<()> {
-        if let Some(t) = self.table.as_mut() {
-            t.record(r);
-        }
+        self.record_kept(r, false)
+    }
+
+    /// [`Outputs::record`], told whether something beside the outputs (a check) needs
+    /// this result itself after a resume: the journal keeps a result whole when it was
+    /// answered or anyone keeps it, and only counts the rest.
+    pub fn record_kept(&mut self, r: &PortResult, needed: bool) -> io::Result<()> {
+        let kept = match self.table.as_mut() {
+            Some(t) => t.record(r),
+            None => false,
+        };
         // The journal is what a resume rebuilds grouped outputs from: losing it is an error.
         if let Some(j) = self.journal.as_mut() {
-            j.append(r)?;
+            if needed || kept || r.reason != crate::model::Reason::NoResponse {
+                j.append(r)?;
+            } else {
+                j.count_silent();
+            }
         }
         for s in self.slots.iter_mut() {
             s.guard(|w| w.record(r));

@@ -44,6 +44,7 @@ fn info() -> ScanInfo {
         probes: 9,
         seed: 7,
         scan_type: "syn",
+        shard: None,
     }
 }
 

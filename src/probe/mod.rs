@@ -1,4 +1,5 @@
-//! The SYN template (built once, patched per probe) and the keyed cookie that validates replies.
+//! The SYN template (built once, patched per probe), the UDP templates (one per payload), and
+//! the keyed cookie that validates replies.
 
 use crate::wire::tcp_flags::{ACK, RST, SYN};
 use crate::wire::{LinkLayer, QuotedTcp, TcpSegment};
@@ -7,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub mod cookie;
 pub(crate) mod kernel_ports;
 pub mod template;
+pub mod udp_template;
 
 use cookie::{Cookie, FlowAddress};
 use template::{Template, Template6};

@@ -24,7 +24,13 @@ pub const TCP_LEN: usize = tcp::HEADER_LEN + SYN_OPTIONS.len();
 pub const MAX_FRAME: usize = ethernet::HEADER_LEN + IP_LEN + TCP_LEN;
 
 /// Writes the Ethernet header of a template (nothing on a raw-IP link).
-fn emit_ethernet(link: LinkLayer, bytes: &mut [u8], src: [u8; 6], dst: [u8; 6], ethertype: u16) {
+pub(crate) fn emit_ethernet(
+    link: LinkLayer,
+    bytes: &mut [u8],
+    src: [u8; 6],
+    dst: [u8; 6],
+    ethertype: u16,
+) {
     if link == LinkLayer::Ethernet {
         ethernet::Repr {
             src,

@@ -43,6 +43,7 @@ fn write(format: Format, policy: Option<&str>) -> String {
         probes: 3,
         seed: 1,
         scan_type: "syn",
+        shard: None,
     };
     let buf = Buf::default();
     let sinks: Vec<(Format, bool, Sink)> = vec![(format, false, Box::new(buf.clone()))];

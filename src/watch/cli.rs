@@ -164,26 +164,32 @@ fn load_inputs(paths: &[&Path], claims: &mut Claims) -> Result<Vec<Results>, Sca
     Ok(out)
 }
 
-/// Opens "-" (stdout) or a file for NDJSON lines by the one opener for outputs, refuses
-/// it when it is one of the run's inputs (before truncating anything), writes the lines
-/// and flushes.
-fn write_lines(path: &str, lines: &[String], claims: &mut Claims) -> Result<(), ScanError> {
-    let fail = |e: std::io::Error| ScanError::runtime(format!("cannot write {path}: {e}"));
-    let mut out: Box<dyn Write> = if path == "-" {
-        Box::new(std::io::stdout().lock())
-    } else {
-        let file = Path::new(path);
-        let o =
-            open_output(file, false).map_err(|e| ScanError::usage(e.line("output file", file)))?;
-        if let Err(e) = claims.claim(o.id, format!("-oJ {path}")) {
-            if let Some(created) = &o.created {
-                let _ = created.remove();
-            }
-            return Err(ScanError::usage(e));
+/// Opens "-" (stdout) or a file for NDJSON lines by the one opener for outputs, and
+/// refuses it when it is one of the run's inputs (before truncating anything). A path that
+/// cannot be opened is the user's to fix (exit 2, as for a scan's or merge's outputs).
+/// Called after the inputs are read and before anything is printed, so a bad path leaves
+/// no half-done run behind.
+fn open_lines(path: &str, claims: &mut Claims) -> Result<Box<dyn Write>, ScanError> {
+    if path == "-" {
+        return Ok(Box::new(std::io::stdout().lock()));
+    }
+    let file = Path::new(path);
+    let o = open_output(file, false).map_err(|e| ScanError::usage(e.line("output file", file)))?;
+    if let Err(e) = claims.claim(o.id, format!("-oJ {path}")) {
+        if let Some(created) = &o.created {
+            let _ = created.remove();
         }
-        o.clear().map_err(fail)?;
-        Box::new(std::io::BufWriter::new(o.file))
-    };
+        return Err(ScanError::usage(e));
+    }
+    o.clear()
+        .map_err(|e| ScanError::runtime(format!("cannot write {path}: {e}")))?;
+    Ok(Box::new(std::io::BufWriter::new(o.file)))
+}
+
+/// Writes NDJSON lines to `out` (opened by [`open_lines`] for `path`) and flushes; a failed
+/// write is a runtime error.
+fn write_lines(mut out: Box<dyn Write>, path: &str, lines: &[String]) -> Result<(), ScanError> {
+    let fail = |e: std::io::Error| ScanError::runtime(format!("cannot write {path}: {e}"));
     for l in lines {
         writeln!(out, "{l}").map_err(fail)?;
     }
@@ -207,6 +213,11 @@ fn run_diff(a: &DiffArgs) -> Result<i32, ScanError> {
     };
     let (t_old, t_new) = (diff::scan_time(&old.records), diff::scan_time(&new.records));
     let changes = diff::diff(&diff::latest(&old.records), &diff::latest(&new.records));
+    let json = a
+        .output_json
+        .as_deref()
+        .map(|path| open_lines(path, &mut claims))
+        .transpose()?;
     if a.output_json.as_deref() != Some("-") {
         if changes.is_empty() {
             println!(
@@ -228,12 +239,12 @@ fn run_diff(a: &DiffArgs) -> Result<i32, ScanError> {
             print!("{}", diff::render_text(&changes));
         }
     }
-    if let Some(path) = &a.output_json {
+    if let (Some(out), Some(path)) = (json, &a.output_json) {
         let lines: Vec<String> = changes
             .iter()
             .map(|c| diff::json_line(c, t_old, t_new))
             .collect();
-        write_lines(path, &lines, &mut claims)?;
+        write_lines(out, path, &lines)?;
     }
     Ok(if changes.is_empty() {
         EXIT_OK
@@ -264,6 +275,11 @@ fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
         .ok_or_else(|| ScanError::runtime("check read no file"))?;
     let open = open_pairs(&results.records);
     let findings = policy.evaluate(open.iter());
+    let json = a
+        .output_json
+        .as_deref()
+        .map(|path| open_lines(path, &mut claims))
+        .transpose()?;
     if a.output_json.as_deref() != Some("-") {
         if findings.count() == 0 {
             println!(
@@ -282,8 +298,8 @@ fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
             );
         }
     }
-    if let Some(path) = &a.output_json {
-        write_lines(path, &findings.json_lines(), &mut claims)?;
+    if let (Some(out), Some(path)) = (json, &a.output_json) {
+        write_lines(out, path, &findings.json_lines())?;
     }
     Ok(if findings.count() == 0 {
         EXIT_OK

@@ -90,6 +90,7 @@ pub fn write(
         probes: results.len() as u64,
         seed: 0,
         scan_type: "syn",
+        shard: None,
     };
     // A bad output path is the user's to fix (exit 2), as in a scan.
     let mut outputs = Outputs::open(specs, opts, &info, claims)?;

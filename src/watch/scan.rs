@@ -174,15 +174,20 @@ impl Watch {
         }
     }
 
-    /// Sees one decided result.
-    pub fn observe(&mut self, r: &PortResult) {
+    /// Sees one decided result; true when the checks keep something of this very result
+    /// (a baseline pair's state, an open pair, the first --expect miss), so a resumed run
+    /// must see it again. A result that only counts can be replayed by
+    /// [`Watch::observe_silent`].
+    pub fn observe(&mut self, r: &PortResult) -> bool {
         self.counts[r.state as usize] += 1;
+        let mut kept = false;
         if let Some(want) = self.expect.want {
             self.expect.seen += 1;
             if r.state == want {
                 self.expect.matched += 1;
             } else if self.expect.first_miss.is_none() {
                 self.expect.first_miss = Some((r.ip, r.port, r.state));
+                kept = true;
             }
         }
         let pair = Pair {
@@ -194,11 +199,25 @@ impl Watch {
         if let Some((_, base, _)) = &self.cfg.baseline {
             if base.contains_key(&pair) {
                 self.now.insert(pair, state);
-                return;
+                return true;
             }
         }
         if state == State::Open && (self.cfg.baseline.is_some() || self.keep_open) {
             self.new_open.push(pair);
+            kept = true;
+        }
+        kept
+    }
+
+    /// Sees `n` no-response results for which [`Watch::observe`] kept nothing but counts.
+    pub fn observe_silent(&mut self, n: u64) {
+        let state = crate::model::Reason::NoResponse.state();
+        self.counts[state as usize] += n;
+        if let Some(want) = self.expect.want {
+            self.expect.seen += n;
+            if state == want {
+                self.expect.matched += n;
+            }
         }
     }
 
@@ -454,5 +473,55 @@ mod tests {
         w.observe(&res(1, 80, Reason::SynAck));
         assert!(w.new_open.is_empty());
         assert!(!w.conclude().failed());
+    }
+
+    /// A resumed run sees only the answered results and those `observe` kept, plus a count
+    /// of the others: its
+    /// verdict, counts and --expect line are the uninterrupted run's.
+    #[test]
+    fn kept_results_and_a_silent_count_conclude_like_every_result() {
+        let mut base = HashMap::new();
+        base.insert(pair(3, 22), State::Open);
+        base.insert(pair(4, 80), State::Filtered);
+        let results: Vec<PortResult> = (1..=6u8)
+            .flat_map(|h| {
+                [22, 80, 443].map(move |p| {
+                    let reason = match (h, p) {
+                        (1, 80) | (5, 443) => Reason::SynAck,
+                        (2, 22) => Reason::Reset,
+                        _ => Reason::NoResponse,
+                    };
+                    res(h, p, reason)
+                })
+            })
+            .collect();
+        for expect in [None, Some("open"), Some("filtered"), Some("closed")] {
+            let cfg = WatchConfig {
+                baseline: Some((PathBuf::from("b"), Arc::new(base.clone()), None)),
+                ..WatchConfig::build(None, None, expect, None, &mut Default::default()).unwrap()
+            };
+            let mut all = Watch::new(&cfg);
+            let mut kept = Vec::new();
+            let mut silent = 0;
+            for r in &results {
+                // The journal keeps every answered result and what observe keeps.
+                if all.observe(r) || r.reason != Reason::NoResponse {
+                    kept.push(*r);
+                } else {
+                    silent += 1;
+                }
+            }
+            assert!(silent >= 10, "{expect:?}: {silent}");
+            let mut replayed = Watch::new(&cfg);
+            for r in &kept {
+                replayed.observe(r);
+            }
+            replayed.observe_silent(silent);
+            let (a, b) = (all.conclude(), replayed.conclude());
+            assert_eq!(format!("{:?}", a.changes), format!("{:?}", b.changes));
+            assert_eq!(a.expect, b.expect, "{expect:?}");
+            assert_eq!(all.counts, replayed.counts);
+            assert_eq!(all.open_pairs(), replayed.open_pairs());
+        }
     }
 }

@@ -1,11 +1,14 @@
 //! Frame builders for tests, the lab injector and the in-memory network (allocation is fine
 //! here: none of this is on the scan's hot path). Each header is written by its view's
-//! representation (`ethernet::Repr`, `ipv4::Repr`, `TcpSegment`, `icmp::UnreachableRepr`).
+//! representation (`ethernet::Repr`, `ipv4::Repr`, `TcpSegment`, `UdpHeader`,
+//! `icmp::UnreachableRepr`).
 
 use super::ethernet::{self, ethertype};
 use super::icmp::{self, UnreachableRepr};
 use super::ip::protocol;
+use super::parse_udp::UdpDatagram;
 use super::tcp::{self, TcpSegment};
+use super::udp::{self, UdpHeader};
 use super::LinkLayer;
 use super::{icmpv6, ipv4, ipv6};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -96,6 +99,38 @@ pub fn tcp_frame(link: LinkLayer, src_mac: [u8; 6], dst_mac: [u8; 6], seg: &TcpS
     tcp_frame_with_options(link, src_mac, dst_mac, seg, &[])
 }
 
+/// A UDP datagram (header, then `payload`) from `src` to `dst` with its checksum.
+fn udp_datagram<A: super::IpAddress>(src: A, dst: A, d: &UdpDatagram<'_, A>) -> Vec<u8> {
+    let len = UdpHeader::buffer_len(d.payload.len()).unwrap_or(udp::HEADER_LEN);
+    let payload = &d.payload[..len - udp::HEADER_LEN];
+    let mut u = vec![0u8; len];
+    UdpHeader {
+        sport: d.sport,
+        dport: d.dport,
+    }
+    .emit(
+        &mut udp::Packet::new_unchecked(&mut u[..]),
+        src,
+        dst,
+        payload,
+    );
+    u
+}
+
+/// An IPv4 frame carrying the datagram `d` (TTL `d.ttl`), IP and UDP checksums correct.
+pub fn udp_frame(
+    link: LinkLayer,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    d: &UdpDatagram<'_, Ipv4Addr>,
+) -> Vec<u8> {
+    let u = udp_datagram(d.src, d.dst, d);
+    let mut f = link_header(link, src_mac, dst_mac);
+    f.extend_from_slice(&ipv4_header(d.src, d.dst, protocol::UDP, d.ttl, 0, u.len()));
+    f.extend_from_slice(&u);
+    f
+}
+
 /// An ICMP destination unreachable (type 3, `code`) from `from` to `to` quoting
 /// `quoted_ip_packet` (pass at least its IP header + 8 bytes; like Linux, up to 576 bytes in all).
 #[allow(clippy::too_many_arguments)]
@@ -159,6 +194,20 @@ pub fn tcp6_frame_with_options(
         tcp.len(),
     ));
     f.extend_from_slice(&tcp);
+    f
+}
+
+/// An IPv6 frame carrying the datagram `d` (hop limit `d.ttl`), UDP checksum correct.
+pub fn udp6_frame(
+    link: LinkLayer,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    d: &UdpDatagram<'_, Ipv6Addr>,
+) -> Vec<u8> {
+    let u = udp_datagram(d.src, d.dst, d);
+    let mut f = link_header_for(link, src_mac, dst_mac, ethertype::IPV6);
+    f.extend_from_slice(&ipv6_header(d.src, d.dst, protocol::UDP, d.ttl, u.len()));
+    f.extend_from_slice(&u);
     f
 }
 

@@ -1,4 +1,4 @@
-//! Internet checksum (RFC 1071), the TCP pseudo-header checksum, and incremental
+//! Internet checksum (RFC 1071), the TCP and UDP pseudo-header checksums, and incremental
 //! updates (RFC 1624) so the probe template is patched without a full recompute.
 
 use super::ip::{protocol, IpAddress};
@@ -45,6 +45,39 @@ pub fn pseudo_header_sum<A: IpAddress>(src: A, dst: A, protocol: u8, len: usize)
 pub fn tcp_checksum<A: IpAddress>(src: A, dst: A, segment: &[u8]) -> u16 {
     let pseudo = pseudo_header_sum(src, dst, protocol::TCP, segment.len());
     !fold(pseudo + sum_words(segment))
+}
+
+/// UDP checksum over the pseudo-header of (src, dst) and `datagram`, as it is written in the
+/// header: the checksum field must be zero, and a computed zero is sent as 0xffff, because a
+/// zero field means "no checksum" (RFC 768; over IPv6 the checksum is mandatory, RFC 8200 8.1).
+pub fn udp_checksum<A: IpAddress>(src: A, dst: A, datagram: &[u8]) -> u16 {
+    let pseudo = pseudo_header_sum(src, dst, protocol::UDP, datagram.len());
+    udp_field(!fold(pseudo + sum_words(datagram)))
+}
+
+/// The UDP checksum field for a computed checksum `csum` (zero is sent as 0xffff).
+#[inline]
+pub fn udp_field(csum: u16) -> u16 {
+    if csum == 0 {
+        0xffff
+    } else {
+        csum
+    }
+}
+
+/// Word sum (see `sum_words`) of `data` lying at byte `offset` of a checksummed run: at an
+/// odd offset each byte falls in the other half of its word. Lets a template add the sum of
+/// bytes patched anywhere in a payload.
+#[inline]
+pub fn sum_words_at(offset: usize, data: &[u8]) -> u64 {
+    if offset.is_multiple_of(2) {
+        return sum_words(data);
+    }
+    let (first, rest) = match data.split_first() {
+        Some(split) => split,
+        None => return 0,
+    };
+    u64::from(*first) + sum_words(rest)
 }
 
 /// Checksum after one 16-bit word changed from `old` to `new` (RFC 1624 eqn. 3:
@@ -143,6 +176,18 @@ mod tests {
         );
     }
 
+    #[test]
+    fn udp_checksum_substitutes_zero() {
+        assert_eq!(udp_field(0), 0xffff);
+        assert_eq!(udp_field(0x1234), 0x1234);
+        // Independent of pnet: a hand-computed example. 198.18.0.1:1 -> 198.18.0.2:2, length
+        // 8, no payload: sum c612+0001+c612+0002+0011+0008 + 0001+0002+0008 = 18c4b -> 8c4c.
+        let src = Ipv4Addr::new(198, 18, 0, 1);
+        let dst = Ipv4Addr::new(198, 18, 0, 2);
+        let d = [0, 1, 0, 2, 0, 8, 0, 0];
+        assert_eq!(udp_checksum(src, dst, &d), !0x8c4c);
+    }
+
     /// Word-by-word reference sum written differently from `sum_words` (u32 with eager fold).
     fn reference_checksum(data: &[u8]) -> u16 {
         let mut acc: u32 = 0;
@@ -232,6 +277,14 @@ mod tests {
             let old = u32::from_be_bytes([data[2 * w], data[2 * w + 1], data[2 * w + 2], data[2 * w + 3]]);
             data[2 * w..2 * w + 4].copy_from_slice(&new.to_be_bytes());
             prop_assert_eq!(update_u32(before, old, new), pnet_checksum(&data, NO_SKIP));
+        }
+
+        /// Bytes at any offset sum as they would in place.
+        #[test]
+        fn sum_at_offset_equals_in_place(offset in 0usize..9, data in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let mut run = vec![0u8; offset];
+            run.extend_from_slice(&data);
+            prop_assert_eq!(fold(sum_words_at(offset, &data)), fold(sum_words(&run)));
         }
 
         /// Filling several zeroed words at once, as the probe template does.

@@ -1,5 +1,5 @@
-//! What the IP versions share: the address trait the TCP checksum's pseudo-header is built
-//! from, and the protocol (next header) numbers.
+//! What the IP versions share: the address trait the TCP and UDP checksums' pseudo-header is
+//! built from, and the protocol (next header) numbers.
 
 use std::fmt::Debug;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -10,6 +10,8 @@ pub mod protocol {
     pub const ICMP: u8 = 1;
     /// TCP.
     pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
     /// ICMP for IPv6.
     pub const ICMPV6: u8 = 58;
 }

@@ -9,11 +9,14 @@
 //! - `ipv4`: the IPv4 header, options skipped, fragments recognised;
 //! - `tcp`: the TCP header with options, and `TcpSegment`, the one representation of a
 //!   segment (a reply parsed, a frame built);
+//! - `udp`: the UDP header, its checksum over either pseudo-header, and the header an ICMP
+//!   error quotes of a UDP probe;
 //! - `icmp`: ICMPv4, the destination unreachable and the probe it quotes;
 //! - `ip`: what the IP versions share (the address trait the TCP checksum's pseudo-header is
 //!   built from, protocol numbers).
 //!
-//! `parse_reply` (in `parse`) reads untrusted frames with these views; `build` writes frames
+//! `parse_reply` (in `parse`) reads untrusted frames with these views, and `parse_udp_reply`
+//! (in `parse_udp`) those that may answer a UDP probe; `build` writes frames
 //! for tests, the lab and the in-memory network; `probe::template` writes the SYN with them.
 
 use std::net::Ipv4Addr;
@@ -27,10 +30,15 @@ pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
 mod parse;
+mod parse_udp;
 pub mod tcp;
+pub mod udp;
 
 pub use ip::IpAddress;
 pub use parse::{parse_ip_reply, parse_reply, IpReply};
+pub use parse_udp::{
+    parse_udp_reply, IpUdpReply, QuotedUdp, UdpDatagram, UdpReply, UdpUnreachable,
+};
 pub use tcp::flags as tcp_flags;
 pub use tcp::TcpSegment;
 

@@ -37,117 +37,206 @@ fn parse_tcp<A: IpAddress>(
     Ok(Reply::Tcp(TcpSegment::parse(src, dst, ttl, &packet)))
 }
 
-/// The IPv4 + TCP start of our probe that an ICMP error quotes.
+/// What a reply parser reads of a checked, unfragmented IP packet of either version.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IpPayload<'a, A> {
+    /// Source address.
+    pub src: A,
+    /// Destination address.
+    pub dst: A,
+    /// TTL (IPv6 hop limit).
+    pub ttl: u8,
+    /// The upper-layer protocol (behind any IPv6 extension headers).
+    pub protocol: u8,
+    /// Its bytes, bounded by the packet's length.
+    pub payload: &'a [u8],
+}
+
+/// The start of a probe as an ICMP error quotes it: its addresses, and the upper-layer
+/// protocol with the quoted bytes of it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QuotedIp<'a, A> {
+    /// Quoted source (us).
+    pub src: A,
+    /// Quoted destination (the target).
+    pub dst: A,
+    /// The quoted upper-layer protocol.
+    pub protocol: u8,
+    /// What is quoted of it (a prefix).
+    pub upper: &'a [u8],
+}
+
+/// The IP packet of a frame and its version (the EtherType, or for raw IP the version
+/// nibble, decides).
 #[inline]
-fn parse_ipv4_quote(quote: &[u8]) -> Result<QuotedTcp<Ipv4Addr>, ParseError> {
+pub(crate) fn ip_of_frame(frame: &[u8], link: LinkLayer) -> Result<(u8, &[u8]), ParseError> {
+    match link {
+        LinkLayer::Ethernet => match ethernet::untag(frame)? {
+            (ethertype::IPV4, ip) => Ok((Ipv4Addr::VERSION, ip)),
+            (ethertype::IPV6, ip) => Ok((Ipv6Addr::VERSION, ip)),
+            _ => Err(ParseError::NotIp),
+        },
+        LinkLayer::RawIp => Ok((*frame.first().ok_or(ParseError::Truncated)? >> 4, frame)),
+    }
+}
+
+/// A checked IPv4 packet that is not a fragment.
+#[inline]
+pub(crate) fn ipv4_payload(bytes: &[u8]) -> Result<IpPayload<'_, Ipv4Addr>, ParseError> {
+    let ip = ipv4::Packet::new_checked(bytes)?;
+    if ip.is_fragment() {
+        return Err(ParseError::Fragment);
+    }
+    Ok(IpPayload {
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        ttl: ip.ttl(),
+        protocol: ip.protocol(),
+        payload: ip
+            .into_inner()
+            .get(ip.header_len()..ip.total_len())
+            .unwrap_or_default(),
+    })
+}
+
+/// A checked IPv6 packet that is not a fragment, behind any extension headers.
+#[inline]
+pub(crate) fn ipv6_payload(bytes: &[u8]) -> Result<IpPayload<'_, Ipv6Addr>, ParseError> {
+    let ip = ipv6::Packet::new_checked(bytes)?;
+    let (src, dst, hop_limit) = (ip.src_addr(), ip.dst_addr(), ip.hop_limit());
+    let next = ip.next_header();
+    let payload = ip
+        .into_inner()
+        .get(ipv6::HEADER_LEN..ipv6::HEADER_LEN + ip.payload_len())
+        .unwrap_or_default();
+    let upper = ipv6::skip_extension_headers(next, payload)?;
+    if upper.first_fragment {
+        // Only a reassembled packet would be complete.
+        return Err(ParseError::Fragment);
+    }
+    Ok(IpPayload {
+        src,
+        dst,
+        ttl: hop_limit,
+        protocol: upper.protocol,
+        payload: upper.payload,
+    })
+}
+
+/// The IPv4 start of our probe that an ICMP error quotes; a later fragment (no upper-layer
+/// header in it) is `Uninteresting`.
+#[inline]
+pub(crate) fn ipv4_quote(quote: &[u8]) -> Result<QuotedIp<'_, Ipv4Addr>, ParseError> {
     let ip = ipv4::Packet::new_quoted(quote).map_err(|e| match e {
         // Behind an IPv4 ICMP header, another version is a broken quote, not another family.
         ParseError::NotIp => ParseError::BadHeader,
         e => e,
     })?;
-    if ip.protocol() != protocol::TCP || ip.frag_offset() != 0 {
-        // Not TCP, or a later fragment that carries no TCP header.
+    if ip.frag_offset() != 0 {
         return Err(ParseError::Uninteresting);
     }
-    let tcp = QuotedHeader::parse(ip.quoted_payload())?;
-    Ok(QuotedTcp {
+    Ok(QuotedIp {
         src: ip.src_addr(),
         dst: ip.dst_addr(),
-        sport: tcp.sport,
-        dport: tcp.dport,
-        seq: tcp.seq,
+        protocol: ip.protocol(),
+        upper: ip.into_inner().get(ip.header_len()..).unwrap_or_default(),
     })
 }
 
-/// An ICMPv4 message in a checked IPv4 packet.
+/// The IPv6 start of our probe that an ICMPv6 error quotes (extension headers skipped); a
+/// later fragment is `Uninteresting`.
 #[inline]
-fn parse_icmp(from: Ipv4Addr, ttl: u8, message: &[u8]) -> Result<Reply, ParseError> {
-    let icmp = icmp::Packet::new_checked(message)?;
-    if icmp.msg_type() != icmp::DEST_UNREACHABLE {
-        return Err(ParseError::Uninteresting);
-    }
-    // The quote is a prefix of our probe, so its total length is not checked against it.
-    Ok(Reply::Unreachable(IcmpUnreachable {
-        from,
-        code: icmp.code(),
-        ttl,
-        quoted: parse_ipv4_quote(icmp.payload())?,
-    }))
-}
-
-/// An IPv4 packet: TCP, or ICMP quoting TCP.
-#[inline]
-fn parse_ipv4(bytes: &[u8]) -> Result<Reply, ParseError> {
-    let ip = ipv4::Packet::new_checked(bytes)?;
-    if ip.is_fragment() {
-        return Err(ParseError::Fragment);
-    }
-    let (src, dst, ttl) = (ip.src_addr(), ip.dst_addr(), ip.ttl());
-    match ip.protocol() {
-        protocol::TCP => parse_tcp(src, dst, ttl, ip.payload()),
-        protocol::ICMP => parse_icmp(src, ttl, ip.payload()),
-        _ => Err(ParseError::Uninteresting),
-    }
-}
-
-/// The IPv6 + TCP start of our probe that an ICMPv6 error quotes (extension headers skipped).
-#[inline]
-fn parse_ipv6_quote(quote: &[u8]) -> Result<QuotedTcp<Ipv6Addr>, ParseError> {
+pub(crate) fn ipv6_quote(quote: &[u8]) -> Result<QuotedIp<'_, Ipv6Addr>, ParseError> {
     let ip = ipv6::Packet::new_quoted(quote).map_err(|e| match e {
         // Behind an ICMPv6 header, another version is a broken quote, not another family.
         ParseError::NotIp => ParseError::BadHeader,
         e => e,
     })?;
-    let upper = match ipv6::skip_extension_headers(ip.next_header(), ip.quoted_payload()) {
-        // A later fragment that carries no TCP header.
+    let (src, dst, next) = (ip.src_addr(), ip.dst_addr(), ip.next_header());
+    let rest = ip.into_inner().get(ipv6::HEADER_LEN..).unwrap_or_default();
+    let upper = match ipv6::skip_extension_headers(next, rest) {
         Err(ParseError::Fragment) => return Err(ParseError::Uninteresting),
         other => other?,
     };
-    if upper.protocol != protocol::TCP {
+    Ok(QuotedIp {
+        src,
+        dst,
+        protocol: upper.protocol,
+        upper: upper.payload,
+    })
+}
+
+/// The destination unreachable in an ICMPv4 message: its code and quote.
+#[inline]
+pub(crate) fn icmp_unreachable(message: &[u8]) -> Result<(u8, &[u8]), ParseError> {
+    let icmp = icmp::Packet::new_checked(message)?;
+    if icmp.msg_type() != icmp::DEST_UNREACHABLE {
         return Err(ParseError::Uninteresting);
     }
-    let tcp = QuotedHeader::parse(upper.payload)?;
+    // The quote is a prefix of our probe, so its total length is not checked against it.
+    Ok((icmp.code(), &message[icmp::HEADER_LEN..]))
+}
+
+/// The destination unreachable in an ICMPv6 message: its code and quote.
+#[inline]
+pub(crate) fn icmpv6_unreachable(message: &[u8]) -> Result<(u8, &[u8]), ParseError> {
+    let icmp = icmpv6::Packet::new_checked(message)?;
+    if icmp.msg_type() != icmpv6::DEST_UNREACHABLE {
+        return Err(ParseError::Uninteresting);
+    }
+    Ok((icmp.code(), &message[icmpv6::HEADER_LEN..]))
+}
+
+/// The TCP start of our probe an ICMP error quotes.
+#[inline]
+fn quoted_tcp<A>(ip: QuotedIp<'_, A>) -> Result<QuotedTcp<A>, ParseError> {
+    if ip.protocol != protocol::TCP {
+        return Err(ParseError::Uninteresting);
+    }
+    let tcp = QuotedHeader::parse(ip.upper)?;
     Ok(QuotedTcp {
-        src: ip.src_addr(),
-        dst: ip.dst_addr(),
+        src: ip.src,
+        dst: ip.dst,
         sport: tcp.sport,
         dport: tcp.dport,
         seq: tcp.seq,
     })
 }
 
-/// An ICMPv6 message in a checked IPv6 packet.
+/// An IPv4 packet: TCP, or ICMP quoting TCP.
 #[inline]
-fn parse_icmpv6(
-    from: Ipv6Addr,
-    hop_limit: u8,
-    message: &[u8],
-) -> Result<Reply<Ipv6Addr>, ParseError> {
-    let icmp = icmpv6::Packet::new_checked(message)?;
-    if icmp.msg_type() != icmpv6::DEST_UNREACHABLE {
-        return Err(ParseError::Uninteresting);
+fn parse_ipv4(bytes: &[u8]) -> Result<Reply, ParseError> {
+    let ip = ipv4_payload(bytes)?;
+    match ip.protocol {
+        protocol::TCP => parse_tcp(ip.src, ip.dst, ip.ttl, ip.payload),
+        protocol::ICMP => {
+            let (code, quote) = icmp_unreachable(ip.payload)?;
+            Ok(Reply::Unreachable(IcmpUnreachable {
+                from: ip.src,
+                code,
+                ttl: ip.ttl,
+                quoted: quoted_tcp(ipv4_quote(quote)?)?,
+            }))
+        }
+        _ => Err(ParseError::Uninteresting),
     }
-    Ok(Reply::Unreachable(IcmpUnreachable {
-        from,
-        code: icmp.code(),
-        ttl: hop_limit,
-        quoted: parse_ipv6_quote(icmp.payload())?,
-    }))
 }
 
 /// An IPv6 packet: TCP, or ICMPv6 quoting TCP, behind any extension headers.
 #[inline]
 fn parse_ipv6(bytes: &[u8]) -> Result<Reply<Ipv6Addr>, ParseError> {
-    let ip = ipv6::Packet::new_checked(bytes)?;
-    let upper = ipv6::skip_extension_headers(ip.next_header(), ip.payload())?;
-    if upper.first_fragment {
-        // Only a reassembled packet would be complete.
-        return Err(ParseError::Fragment);
-    }
-    let (src, dst, hop_limit) = (ip.src_addr(), ip.dst_addr(), ip.hop_limit());
-    match upper.protocol {
-        protocol::TCP => parse_tcp(src, dst, hop_limit, upper.payload),
-        protocol::ICMPV6 => parse_icmpv6(src, hop_limit, upper.payload),
+    let ip = ipv6_payload(bytes)?;
+    match ip.protocol {
+        protocol::TCP => parse_tcp(ip.src, ip.dst, ip.ttl, ip.payload),
+        protocol::ICMPV6 => {
+            let (code, quote) = icmpv6_unreachable(ip.payload)?;
+            Ok(Reply::Unreachable(IcmpUnreachable {
+                from: ip.src,
+                code,
+                ttl: ip.ttl,
+                quoted: quoted_tcp(ipv6_quote(quote)?)?,
+            }))
+        }
         _ => Err(ParseError::Uninteresting),
     }
 }
@@ -185,17 +274,9 @@ impl IpReply {
 /// Parses an untrusted frame carrying IPv4 or IPv6 (the EtherType, or for raw IP the version
 /// nibble, decides); checks every length first and never panics.
 pub fn parse_ip_reply(frame: &[u8], link: LinkLayer) -> Result<IpReply, ParseError> {
-    let (version, ip) = match link {
-        LinkLayer::Ethernet => match ethernet::untag(frame)? {
-            (ethertype::IPV4, ip) => (Ipv4Addr::VERSION, ip),
-            (ethertype::IPV6, ip) => (Ipv6Addr::VERSION, ip),
-            _ => return Err(ParseError::NotIp),
-        },
-        LinkLayer::RawIp => (frame.first().ok_or(ParseError::Truncated)? >> 4, frame),
-    };
-    match version {
-        4 => parse_ipv4(ip).map(IpReply::V4),
-        6 => parse_ipv6(ip).map(IpReply::V6),
+    match ip_of_frame(frame, link)? {
+        (4, ip) => parse_ipv4(ip).map(IpReply::V4),
+        (6, ip) => parse_ipv6(ip).map(IpReply::V6),
         _ => Err(ParseError::NotIp),
     }
 }

@@ -1,6 +1,6 @@
 //! Property tests of the receive path (parse + cookie validation + classification) over
-//! random frames and random mutations of genuine replies: nothing panics, and a frame is
-//! accepted only when it truly answers a probe (checked against an independent parse with
+//! random frames and random mutations of genuine replies, TCP and UDP: nothing panics, and a
+//! frame is accepted only when it truly answers a probe (checked against an independent parse with
 //! pnet and the cookie recomputed from the crafter). Frames are built and mutated through the
 //! wire views' field tables; the oracle reads them with pnet (and its own offsets for the
 //! 8 quoted TCP bytes pnet has no view of), so it stays independent of them.
@@ -448,5 +448,213 @@ proptest! {
             f[pos + i] ^= bytes[4 - len + i];
         }
         prop_assert_eq!(classify_checked(&f, link, &c), Err(Rejected::NotOurs));
+    }
+}
+
+/// UDP replies: datagrams and ICMP errors quoting a UDP probe, read by `parse_udp_reply`
+/// and checked against pnet's independent reading; the DNS ID field accepts only its cookie.
+mod udp {
+    use super::*;
+    use pnet::packet::udp::UdpPacket;
+    use synscan::payload::builtin;
+    use synscan::payload::field::CookieField;
+    use synscan::probe::udp_template::UdpTemplate;
+    use synscan::wire::build::udp_frame;
+    use synscan::wire::{parse_udp_reply, IpUdpReply, UdpDatagram, UdpReply};
+
+    /// The built-in DNS request: its bytes and field.
+    fn dns() -> (Vec<u8>, CookieField) {
+        let p = builtin::payloads().into_iter().next().expect("dns");
+        (p.data.to_vec(), p.field.expect("dns field"))
+    }
+
+    /// The DNS answer to our probe of `target` carrying `cookie`: the query with QR set.
+    fn answer(s: &Shape, sport: u16, cookie: u64) -> (Vec<u8>, usize) {
+        let (mut q, f) = dns();
+        f.patch(&mut q, cookie);
+        q[2] |= 0x80;
+        let d = UdpDatagram {
+            src: s.target,
+            dst: US,
+            sport: 53,
+            dport: sport,
+            ttl: s.ttl,
+            payload: &q,
+        };
+        let link = link_of(s.raw);
+        let f = udp_frame(link, GW_MAC, OUR_MAC, &d);
+        let (f, ip) = decorate(f, link, s.ip_option_words, s.vlan_tags, s.padding);
+        (f, ip)
+    }
+
+    /// The ICMP port unreachable quoting our templated DNS probe, and the template.
+    fn unreachable(s: &Shape, sport: u16, cookie: u64, code: u8) -> (Vec<u8>, UdpTemplate) {
+        let link = link_of(s.raw);
+        let (q, f) = dns();
+        let t = UdpTemplate::new(LinkLayer::RawIp, OUR_MAC, GW_MAC, US, &q, Some(f)).unwrap();
+        let mut probe = vec![0u8; t.len()];
+        t.write(&mut probe, s.target, 1, sport, 53, cookie);
+        let frame =
+            icmp_unreachable_frame(link, GW_MAC, OUR_MAC, s.target, US, code, s.ttl, &probe);
+        (
+            decorate(frame, link, s.ip_option_words, s.vlan_tags, s.padding).0,
+            t,
+        )
+    }
+
+    /// What pnet reads where `parse_udp_reply` accepted a frame: the same datagram or quote.
+    fn check_parsed(frame: &[u8], link: LinkLayer, r: &UdpReply<'_>) {
+        let ip_bytes = oracle_ip(frame, link).expect("accepted frame is IPv4 per pnet");
+        let ip = Ipv4Packet::new(&ip_bytes).expect("IPv4 header");
+        let ihl = usize::from(ip.get_header_length()) * 4;
+        let total = usize::from(ip.get_total_length());
+        assert!(ihl >= 20 && total >= ihl && total <= ip_bytes.len());
+        assert_eq!(ip.get_fragment_offset(), 0);
+        assert_eq!(ip.get_flags() & 1, 0);
+        let payload = &ip_bytes[ihl..total];
+        match r {
+            UdpReply::Datagram(d) => {
+                assert_eq!(ip.get_next_level_protocol(), IpNextHeaderProtocols::Udp);
+                let u = UdpPacket::new(payload).expect("UDP header");
+                let len = usize::from(u.get_length());
+                assert!(len >= 8 && len <= payload.len());
+                assert_eq!(
+                    (d.src, d.dst, d.ttl),
+                    (ip.get_source(), ip.get_destination(), ip.get_ttl())
+                );
+                assert_eq!((d.sport, d.dport), (u.get_source(), u.get_destination()));
+                assert_eq!(d.payload, &payload[8..len]);
+            }
+            UdpReply::Unreachable(un) => {
+                assert_eq!(ip.get_next_level_protocol(), IpNextHeaderProtocols::Icmp);
+                let i = IcmpPacket::new(payload).expect("ICMP header");
+                assert_eq!(i.get_icmp_type(), IcmpTypes::DestinationUnreachable);
+                assert_eq!(un.code, i.get_icmp_code().0);
+                let quote = &payload[8..];
+                let q = Ipv4Packet::new(quote).expect("quoted IPv4 header");
+                assert_eq!(q.get_next_level_protocol(), IpNextHeaderProtocols::Udp);
+                assert_eq!(q.get_fragment_offset(), 0);
+                let qihl = usize::from(q.get_header_length()) * 4;
+                let u = UdpPacket::new(&quote[qihl..]).expect("quoted UDP header");
+                assert_eq!(
+                    (un.quoted.src, un.quoted.dst),
+                    (q.get_source(), q.get_destination())
+                );
+                assert_eq!(
+                    (
+                        un.quoted.sport,
+                        un.quoted.dport,
+                        un.quoted.len,
+                        un.quoted.checksum
+                    ),
+                    (
+                        u.get_source(),
+                        u.get_destination(),
+                        u.get_length(),
+                        u.get_checksum()
+                    )
+                );
+            }
+        }
+    }
+
+    fn parse_checked(frame: &[u8], link: LinkLayer) -> Option<UdpReply<'_>> {
+        match parse_udp_reply(frame, link) {
+            Ok(IpUdpReply::V4(r)) => {
+                check_parsed(frame, link, &r);
+                Some(r)
+            }
+            Ok(IpUdpReply::V6(r)) => panic!("IPv6 read from an IPv4 frame: {r:?}"),
+            Err(_) => None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            for link in [LinkLayer::Ethernet, LinkLayer::RawIp] {
+                let _ = parse_checked(&bytes, link);
+            }
+        }
+
+        /// A genuine answer, whatever its options, tags and padding, parses exactly and its
+        /// DNS ID holds the cookie; any other cookie is refused.
+        #[test]
+        fn genuine_answers(s in shape(), sport in 1u16.., cookie: u64, other: u64) {
+            let link = link_of(s.raw);
+            let (f, _) = answer(&s, sport, cookie);
+            let Some(UdpReply::Datagram(d)) = parse_checked(&f, link) else {
+                panic!("genuine answer not read");
+            };
+            prop_assert_eq!((d.src, d.sport, d.dport, d.ttl), (s.target, 53, sport, s.ttl));
+            let (_, field) = dns();
+            prop_assert!(field.check(d.payload, cookie));
+            let same_id = other.to_be_bytes()[..2] == cookie.to_be_bytes()[..2];
+            prop_assert_eq!(field.check(d.payload, other), same_id);
+        }
+
+        /// An ICMP error quoting our probe gives back its ports, length and checksum; the
+        /// checksum is that of our probe with our cookie in its DNS ID.
+        #[test]
+        fn genuine_quotes(s in shape(), sport in 1u16.., cookie: u64, other: u64,
+                          code in prop::sample::select(vec![0u8, 1, 2, 3, 9, 10, 13])) {
+            let link = link_of(s.raw);
+            let (f, t) = unreachable(&s, sport, cookie, code);
+            let Some(UdpReply::Unreachable(u)) = parse_checked(&f, link) else {
+                panic!("genuine quote not read");
+            };
+            prop_assert_eq!((u.quoted.src, u.quoted.dst, u.code), (US, s.target, code));
+            prop_assert_eq!((u.quoted.sport, u.quoted.dport), (sport, 53));
+            prop_assert_eq!(u.quoted.len, t.udp_len());
+            prop_assert_eq!(u.quoted.checksum, t.quoted_checksum(s.target, sport, 53, cookie));
+            // Another DNS ID gives another checksum (but for the ones'-complement twins
+            // 0x0000 and 0xffff, one value to a checksum).
+            let id = |c: u64| u16::from_be_bytes([c.to_be_bytes()[0], c.to_be_bytes()[1]]);
+            let twins = |a: u16, b: u16| a == b || (a | b == 0xffff && a & b == 0);
+            prop_assert_eq!(
+                u.quoted.checksum == t.quoted_checksum(s.target, sport, 53, other),
+                twins(id(cookie), id(other))
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20000))]
+
+        /// Random edits and cuts of genuine answers and quotes never panic, and whatever
+        /// still parses is what pnet reads; a DNS ID check passes only on the cookie's bytes
+        /// in a response.
+        #[test]
+        fn mutated_replies_never_lie(
+            s in shape(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..10),
+            cut in any::<prop::sample::Index>(),
+            icmp: bool,
+            cookie: u64,
+        ) {
+            let link = link_of(s.raw);
+            let mut f = if icmp {
+                unreachable(&s, 61001, cookie, 3).0
+            } else {
+                answer(&s, 61001, cookie).0
+            };
+            for (at, v) in edits {
+                let i = at.index(f.len());
+                f[i] = v;
+            }
+            let len = cut.index(f.len() + 1);
+            for frame in [&f[..], &f[..len]] {
+                if let Some(UdpReply::Datagram(d)) = parse_checked(frame, link) {
+                    let (_, field) = dns();
+                    if field.check(d.payload, cookie) {
+                        prop_assert!(d.payload.len() >= 12);
+                        prop_assert_eq!(&d.payload[..2], &cookie.to_be_bytes()[..2]);
+                        prop_assert!(d.payload[2] & 0x80 != 0);
+                    }
+                }
+            }
+        }
     }
 }

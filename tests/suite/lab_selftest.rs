@@ -573,7 +573,7 @@ fn capability_files_have_required_keys() {
             "AmbientCapabilities=CAP_NET_RAW",
             "CapabilityBoundingSet=CAP_NET_RAW",
             "NoNewPrivileges=yes",
-            "DynamicUser=yes",
+            "User=synscan",
             "ProtectSystem=strict",
             "PrivateTmp=yes",
             "StateDirectory=",
