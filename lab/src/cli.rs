@@ -42,6 +42,10 @@ pub enum Cmd {
     /// target namespace.
     #[command(hide = true)]
     Hostile(crate::follow::HostileArgs),
+    /// (internal) Run the real daemons (sshd, nginx, vsftpd, exim, redis, a TLS 1.0 endpoint)
+    /// in a lab's target namespace until stdin EOF.
+    #[command(hide = true)]
+    Services(crate::services::ServicesArgs),
     /// (internal) Listen on 0.0.0.0:PORT (and [::]:PORT with --ipv6) for each port until
     /// stdin EOF.
     #[command(hide = true)]

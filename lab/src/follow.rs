@@ -46,7 +46,33 @@ pub struct ReplayArgs {
 
 /// `synscan-lab hostile`: serve the hostile servers (until stdin EOF or a signal).
 #[derive(Debug, Clone, Args)]
-pub struct HostileArgs {}
+pub struct HostileArgs {
+    /// Also this many silent ports (accept, never send, never close): [`silent_addr`].
+    #[arg(long, default_value_t = 0)]
+    pub silent: usize,
+    /// Also this many slow ports (an SMTP banner 4 s after the connection): [`slow_addr`].
+    #[arg(long, default_value_t = 0)]
+    pub slow: usize,
+}
+
+/// The port silent and slow listeners use (no port-table name, no probe's ports list).
+pub const QUIET_PORT: u16 = 7777;
+
+/// The address of silent listener `i` (198.19.4.x, 198.19.5.x, ...).
+pub fn silent_addr(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(198, 19, 4 + (i / 250) as u8, (i % 250 + 1) as u8)
+}
+
+/// The address of slow listener `i` (198.19.8.x, 198.19.9.x, ...).
+pub fn slow_addr(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(198, 19, 8 + (i / 250) as u8, (i % 250 + 1) as u8)
+}
+
+/// What a slow listener sends after [`SLOW_DELAY`].
+pub const SLOW_BANNER: &[u8] = b"220 slow.lab.example ESMTP Postfix (Debian/GNU)\r\n";
+
+/// How long a slow listener waits before its banner.
+pub const SLOW_DELAY: Duration = Duration::from_secs(4);
 
 /// One corpus entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +180,8 @@ fn hold(s: &mut TcpStream, limit: Duration) {
     }
 }
 
-fn serve_until_eof() -> i32 {
+/// Prints "ready", then waits for stdin EOF or a stop signal.
+pub fn serve_until_eof() -> i32 {
     println!("ready");
     let _ = std::io::stdout().flush();
     let stop = match crate::serve::stop_flag() {
@@ -219,7 +246,28 @@ pub fn run_replay(a: &ReplayArgs) -> i32 {
 }
 
 /// `synscan-lab hostile`.
-pub fn run_hostile(_a: &HostileArgs) -> i32 {
+pub fn run_hostile(a: &HostileArgs) -> i32 {
+    if a.silent > 1000 || a.slow > 1000 {
+        eprintln!("synscan-lab hostile: --silent and --slow are at most 1000");
+        return 2;
+    }
+    let quiet = (0..a.silent)
+        .map(|i| (silent_addr(i), false))
+        .chain((0..a.slow).map(|i| (slow_addr(i), true)));
+    for (ip, slow) in quiet {
+        let addr = SocketAddr::new(ip.into(), QUIET_PORT);
+        let r = spawn_listener(addr, move |mut s| {
+            if slow {
+                thread::sleep(SLOW_DELAY);
+                let _ = s.write_all(SLOW_BANNER);
+            }
+            hold(&mut s, Duration::from_secs(600));
+        });
+        if let Err(e) = r {
+            eprintln!("synscan-lab hostile: {e}");
+            return 1;
+        }
+    }
     for &(name, ip, port) in HOSTILE {
         let addr = SocketAddr::new(ip.into(), port);
         let r = match name {

@@ -4,9 +4,37 @@
 //! [`Services`] stops them all.
 
 use std::net::Ipv4Addr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use clap::Args;
+
+/// `synscan-lab services`: the lab's real daemons in a target namespace (until stdin EOF).
+#[derive(Debug, Clone, Args)]
+pub struct ServicesArgs {
+    /// The lab's target namespace.
+    #[arg(long)]
+    pub ns: String,
+    /// Where their configuration, keys and certificate go (made if missing).
+    #[arg(long)]
+    pub dir: PathBuf,
+}
+
+/// `synscan-lab services`: prints "ready" once every daemon listens, stops them at stdin EOF.
+pub fn run_services(a: &ServicesArgs) -> i32 {
+    let services = match Services::start(&a.ns, &a.dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("synscan-lab services: {e}");
+            return 1;
+        }
+    };
+    let rc = crate::follow::serve_until_eof();
+    drop(services);
+    rc
+}
 
 /// One service of the lab: its name, address, port, and whether it speaks TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,9 +103,24 @@ pub struct Services {
 }
 
 impl Drop for Services {
+    /// Each daemon leads its own process group (nginx's workers, sshd's and exim's per-
+    /// connection children): TERM the group, give it 3 s, then KILL what is left of it.
     fn drop(&mut self) {
+        let signal_group = |sig: &str, pid: u32| {
+            let _ = Command::new("kill")
+                .args([sig, "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        };
+        for (_, c) in &self.children {
+            signal_group("-TERM", c.id());
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
         for (_, c) in &mut self.children {
-            let _ = c.kill();
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            signal_group("-KILL", c.id());
             let _ = c.wait();
         }
     }
@@ -210,6 +253,7 @@ impl Services {
             let child = Command::new("ip")
                 .args(["netns", "exec", ns])
                 .args(&argv)
+                .process_group(0)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().map_err(|e| e.to_string())?)
                 .stderr(log)

@@ -216,7 +216,7 @@ impl Engine {
         Ok(Engine {
             db,
             cfg,
-            epoll: Epoll::new(256)?,
+            epoll: Epoll::new(1024)?,
             conns: Vec::new(),
             free: Vec::new(),
             conn_gen: 0,
@@ -799,6 +799,21 @@ impl Engine {
     }
 
     fn on_deadline(&mut self, slot: usize, now: Instant) {
+        // The loop can fall behind the kernel (a batch of answers to match, more ready sockets
+        // than one epoll batch, a loaded machine): what the socket already holds, a finished
+        // connect or an answer, counts before the deadline does.
+        let Some(Some(c)) = self.conns.get(slot) else {
+            return;
+        };
+        let gen = c.gen;
+        if c.connected || c.sock.peer_addr().is_ok() {
+            self.on_ready(slot, EPOLLIN | EPOLLOUT, now);
+            let still_due =
+                matches!(self.conns.get(slot), Some(Some(c)) if c.gen == gen && c.deadline <= now);
+            if !still_due {
+                return;
+            }
+        }
         let connected = matches!(self.conns.get(slot), Some(Some(c)) if c.connected);
         let outcome = if connected {
             Outcome::TimedOut

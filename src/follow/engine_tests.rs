@@ -83,6 +83,29 @@ fn drain(mut s: &std::net::TcpStream) -> Vec<u8> {
 }
 
 #[test]
+fn a_deadline_reached_late_still_counts_what_the_socket_holds() {
+    let port = listener(|mut s| {
+        let _ = s.write_all(b"SSH-2.0-Late_1.0\r\n");
+        thread::sleep(Duration::from_secs(2));
+    });
+    let mut e = Engine::new(db(), cfg()).unwrap();
+    let mut out = Vec::new();
+    e.submit(target(port));
+    // The NULL probe's connect goes out; then the loop stalls past its connect deadline
+    // (0.5 s) without seeing the socket's events, as behind a long batch of matching.
+    e.pump(Instant::now());
+    assert_eq!(e.open, 1);
+    thread::sleep(Duration::from_millis(700));
+    e.on_deadline(0, Instant::now());
+    while e.pending() > 0 {
+        e.poll(Duration::from_millis(50), &mut out).unwrap();
+    }
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].service.status, ServiceStatus::Matched);
+    assert_eq!(out[0].service.details.product.as_deref(), Some("Late_1.0"));
+}
+
+#[test]
 fn banner_is_identified_at_once_on_one_connection() {
     static CONNS: AtomicUsize = AtomicUsize::new(0);
     let port = listener(|mut s| {

@@ -246,7 +246,14 @@ fn lab_services_equal_nmap_and_their_certificate_equals_openssl() {
     assert_eq!(https["service"]["tunnel"], "ssl");
     assert_eq!(https["http"]["result"]["title"], "synscan lab tls");
     assert_eq!(https["http"]["result"]["status"], 200);
-    assert_eq!(https["http"]["result"]["server"], "nginx/1.22.1");
+    // nginx -v prints "nginx version: nginx/1.22.1" on stderr.
+    let nginx_v = Command::new("nginx").arg("-v").output().unwrap();
+    let server = String::from_utf8_lossy(&nginx_v.stderr)
+        .trim()
+        .strip_prefix("nginx version: ")
+        .unwrap()
+        .to_string();
+    assert_eq!(https["http"]["result"]["server"], server.as_str());
     let http = &ours[&("198.19.0.3".to_string(), 80)];
     assert_eq!(http["http"]["result"]["title"], "synscan lab");
     assert!(http.get("tls").is_none());
