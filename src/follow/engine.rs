@@ -557,9 +557,13 @@ impl Engine {
                     let wait = self.read_wait(purpose);
                     self.set_deadline(slot, now + wait);
                     if purpose == Purpose::Probe(self.null_id()) {
-                        if let Some(j) = self.jobs.get_mut(&self.conn_job(slot)) {
+                        let job = self.conn_job(slot);
+                        if let Some(j) = self.jobs.get_mut(&job) {
                             j.null_quiet_since = Some(now);
                         }
+                        // Its quiet time starts now: let the job schedule the others' release
+                        // (a server that neither speaks nor closes sends no event to wait on).
+                        self.timers.push(Reverse((now, Timer::Job(job))));
                     }
                 }
                 Ok(None) => return,

@@ -162,6 +162,26 @@ fn request_service_is_identified_after_the_grace_period_with_http_facts() {
 }
 
 #[test]
+fn a_null_probe_held_open_is_not_waited_for() {
+    // A web server that neither greets nor closes the NULL probe's connection (nginx, redis).
+    let port = listener(|mut s| {
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+        let mut buf = [0u8; 1024];
+        if matches!(s.read(&mut buf), Ok(n) if n > 0 && buf.starts_with(b"GET / HTTP/1.0")) {
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nServer: Held/1\r\n\r\n");
+        }
+    });
+    let c = FollowConfig {
+        http: false,
+        ..cfg()
+    };
+    let (r, took) = run_one(c, port);
+    assert_eq!(r.service.details.product.as_deref(), Some("Held/1"));
+    // 200 ms of quiet, not the NULL probe's 600 ms.
+    assert!(took < Duration::from_millis(500), "{took:?}");
+}
+
+#[test]
 fn softmatch_then_a_narrowed_probe_hard_matches() {
     let port = listener(|mut s| {
         let _ = s.write_all(b"220 hello\r\n");
