@@ -33,6 +33,15 @@
 #   r  a /20 x 23 behind a wire of finite capacity (`serve --wire-pps $E2E_WIRE_PPS`, 0 %
 #      loss, tail drop beyond a small queue): no rate flag, exact; the rate it settled on
 #      (the end line) over the capacity.
+#   The adaptive rate where answers are scarce (issue #22; `make bench-sparse` runs s1 s2 s3):
+#   s1 a /16 x 3 ports with 1 % of the addresses alive (655, 100 with an open port), the
+#      rest silent: no rate flag against `--rate max` (bar: <= 1.5x), exact.
+#   s2 the s1 lab behind the finite-capacity wire (`serve --wire-pps $E2E_WIRE_PPS`): no rate
+#      flag, exact; the rate it settled on over the capacity (bar: 0.5-1).
+#   s3 one host x ports 1-10000 (8 open) whose RSTs are limited to 200/s, burst 200
+#      (`serve --rst-limit 200/200`): no rate flag, and `nmap -sS -T4` beside it; every closed
+#      port closed, none filtered (the extra column counts false filtered), against the
+#      floor (closed - 200) / 200 s (bar: <= 1.1x the floor + 2 s).
 #   t  retries under loss (issue #18 item 17): E2E_TRIES_RUNS runs over a /20 x 23 (1,002 open
 #      pairs) behind a wire losing 5 % each way, --retries 2 --rate 50000, each run with its
 #      own truth and loss draws; the open and closed pairs missed, summed over the runs,
@@ -93,6 +102,11 @@ MEM_SCALED=${E2E_MEM_SCALED-"1-300 3"}
 DRYRUN_SECS=${E2E_DRYRUN_SECS:-20}
 WIRE_PPS=${E2E_WIRE_PPS:-50000}
 TRIES_RUNS=${E2E_TRIES_RUNS:-10}
+# Scenarios s1 s2 (a sparse /16) and s3 (a host whose RSTs are rationed).
+SPARSE_SERVE=(--prefix 198.19.0.0/16 --ports 22,80,443 --open-hosts 100 --open-per-host 1
+    --filtered 0 --alive 655)
+RST_SERVE=(--prefix 198.19.0.1/32 --ports 1-10000 --open-hosts 1 --open-per-host 8 --filtered 0
+    --rst-limit 200/200)
 # Scenarios h, l and r: one host, and the /20 behind the wire.
 HOST=198.19.0.1/32
 HOST_SERVE=(--prefix "$HOST" --ports 1-65535 --open-hosts 1 --open-per-host 8 --filtered 1)
@@ -579,6 +593,31 @@ for scen in $SCENARIOS; do
             --prefix "$WIRE_PREFIX" --wire-pps "$WIRE_PPS" -- \
             "$SYNSCAN" "$WIRE_PREFIX" -p @PORTS@ --seed "$SEED" -oJ @OUT@.json --show filtered
         ;;
+    s1)
+        for flags in "" "--rate max"; do
+            # shellcheck disable=SC2086
+            run_tool s1 synscan "${flags:-no rate flag}" "$PREFIX" -- "${SPARSE_SERVE[@]}" -- \
+                "$SYNSCAN" "$PREFIX" -p @PORTS@ $flags --seed "$SEED" -oJ @OUT@.json \
+                --show filtered
+        done
+        ;;
+    s2)
+        run_tool s2 synscan "no rate flag, wire $WIRE_PPS pps" "$PREFIX" -- "${SPARSE_SERVE[@]}" \
+            --wire-pps "$WIRE_PPS" -- \
+            "$SYNSCAN" "$PREFIX" -p @PORTS@ --seed "$SEED" -oJ @OUT@.json --show filtered
+        ;;
+    s3)
+        RUN_PORTS=1-10000
+        if has_tool synscan; then
+            run_tool s3 synscan "no rate flag" 198.19.0.1/32 -- "${RST_SERVE[@]}" -- \
+                "$SYNSCAN" 198.19.0.1 -p 1-10000 --seed "$SEED" -oJ @OUT@.json --show filtered
+        fi
+        if has_tool nmap; then
+            run_tool s3 nmap "-sS -T4" 198.19.0.1/32 -- "${RST_SERVE[@]}" -- \
+                nmap -sS -n -Pn -T4 -p 1-10000 198.19.0.1 -oG @OUT@.gnmap
+        fi
+        RUN_PORTS=""
+        ;;
     t)
         for i in $(seq "$TRIES_RUNS"); do
             # Each run its own truth and wire draws (the wire's seed follows the lab's).
@@ -627,7 +666,7 @@ for scen in $SCENARIOS; do
             fi
         done
         ;;
-    *) die "unknown scenario $scen (use a, b, m, h, d, l, r, t and/or 6)" ;;
+    *) die "unknown scenario $scen (use a, b, m, h, d, l, r, t, s1, s2, s3 and/or 6)" ;;
     esac
 done
 
@@ -689,7 +728,7 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
             if ($2 == "synscan") s[k] = $13; else m[k] = $13 }
         END { for (k in s) if (k in m && m[k] > 0) printf "Memory (m), `%s`: synscan/masscan peak RSS = %.2f\n", k, s[k] / m[k] }' "$ROWS" | sort
     # The adaptive default (h d l r): wall-time ratios and the settled rate.
-    awk -F'\t' '$1 ~ /^[hdl]$/ { w[$1 " " $3] = $6 }
+    awk -F'\t' '$1 ~ /^([hdl]|s[13])$/ { w[$1 " " $3] = $6 }
         function ratio(label, a, b) { if ((a in w) && (b in w) && w[b] > 0)
             printf "%s: %.2fx (%s s / %s s)\n", label, w[a] / w[b], w[a], w[b] }
         END {
@@ -698,6 +737,10 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
             ratio("One host -p- (h): default / --rate max", "h no rate flag", "h --rate max")
             ratio("/16 x 23 (d): default / --rate max (bar <= 1.5)", "d no rate flag", "d --rate max")
             ratio("10% loss wire (l): default / --rate 10000 (bar <= 1)", "l no rate flag", "l --rate 10000")
+            ratio("Sparse /16 (s1): default / --rate max (bar <= 1.5)", "s1 no rate flag", "s1 --rate max")
+            ratio("Rationed RSTs (s3): default / nmap -sS -T4", "s3 no rate flag", "s3 -sS -T4")
+            # (10000 - 8 open - 200 burst) / 200 per second
+            if ("s3 no rate flag" in w) printf "Rationed RSTs (s3): default / the floor %.1f s = %.2fx (bar <= 1.1x + 2 s)\n", 9792 / 200, w["s3 no rate flag"] / (9792 / 200)
         }' "$ROWS"
     awk -F'\t' '$1 == "l" { split($10, o, "/"); if (o[2] > 0)
             printf "10%% loss wire (l), `%s`: recall %.2f%% (bar >= 99.9%%)\n", $3, 100 * o[1] / o[2] }' "$ROWS"
@@ -708,7 +751,7 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
             printf "Retries under 5%% loss (t), %d runs: open pairs missed %d of %d, predicted %.1f (ratio %.2f, bar near 1);", runs, om, ot, ot * p, om / (ot * p)
             printf " closed pairs missed %d of %d, predicted %.1f (ratio %.2f)\n", cm, ct, ct * p, cm / (ct * p) } }' "$TRIES"
     awk -F'\t' -v cap="$WIRE_PPS" '{ printf "Adaptive rate settled at (%s, `%s`): %s pps%s\n", $1, $2, $3,
-            ($1 == "r" ? sprintf(", %.2f of the wire'"'"'s %d pps", $3 / cap, cap) : "") }' "$SETTLED"
+            ($1 == "r" || $1 == "s2" ? sprintf(", %.2f of the wire'"'"'s %d pps", $3 / cap, cap) : "") }' "$SETTLED"
     echo
     echo "Dry run \`synscan --dry-run 10.0.0.0/8 -p 1-100\` (empty namespace$([ "$DRYRUN_SECS" != 0 ] && echo ", stopped after ${DRYRUN_SECS} s")):" \
         "peak RSS $(mib "$dry_rss") MiB, $(fmt_int "$lines") probes in ${dry_wall} s ($(fmt_int "$dry_rate") probes/s, printed)."

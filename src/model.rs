@@ -225,6 +225,9 @@ mod tests {
     }
 }
 
+/// Generations of pilot probes (see [`crate::probe::PILOT_GENERATIONS`]).
+pub const PILOT_GENERATIONS: usize = crate::probe::PILOT_GENERATIONS as usize;
+
 /// One reading of a scan's counters: the progress line, the end-of-scan line, the -oJ
 /// summary and the metrics file all read this one type.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -262,6 +265,15 @@ pub struct ScanStats {
     pub uninteresting: u64,
     /// Frames the kernel dropped because the capture buffer was full.
     pub capture_drops: u64,
+    /// Times the kernel took fewer frames than offered (its queue full: ENOBUFS, EAGAIN).
+    pub send_stalls: u64,
+    /// Frames the interface dropped on the way out (its tx_dropped, where it reports it).
+    pub tx_dropped: u64,
+    /// Pilot probes sent (re-probes of answered pairs that clock the adaptive rate), by
+    /// generation (each window of the adaptive rate sends its own).
+    pub pilots_sent: [u64; PILOT_GENERATIONS],
+    /// Verified answers to pilot probes, by the generation they answer.
+    pub pilot_answers: [u64; PILOT_GENERATIONS],
     /// Open ports found.
     pub found_open: u64,
     /// The smoothed round-trip time, once measured.
@@ -271,4 +283,29 @@ pub struct ScanStats {
     /// The rate the adaptive rate settled on while probes were left to send (None when
     /// the rate is fixed or unlimited): what the end line and the -oJ summary report.
     pub settled_pps: Option<u64>,
+    /// What the adaptive rate settled on judging by (None when the rate is fixed).
+    pub rate_signal: Option<RateSignal>,
+}
+
+/// What the adaptive rate judged the path by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateSignal {
+    /// The share of the sweep's own probes answered on their first try.
+    Answers,
+    /// The share of pilot probes answered (re-probes of pairs that answered before): the
+    /// sweep drew too few answers to judge by.
+    Pilots,
+    /// Nothing answered enough to judge by: only this machine's own drops moved the rate.
+    LocalDrops,
+}
+
+impl RateSignal {
+    /// The name the end line and the -oJ summary use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateSignal::Answers => "answers",
+            RateSignal::Pilots => "pilots",
+            RateSignal::LocalDrops => "local drops only",
+        }
+    }
 }

@@ -214,6 +214,9 @@ pub struct ProbeDb {
     source: String,
 }
 
+/// Largest probe file read (nmap 7.93's is about 2.5 MB).
+pub const MAX_PROBES_BYTES: u64 = 64 << 20;
+
 impl ProbeDb {
     /// nmap's file from the first place nmap installs it; None when nmap is not installed.
     pub fn from_nmap() -> Option<Result<ProbeDb, DbError>> {
@@ -231,12 +234,15 @@ impl ProbeDb {
         }
     }
 
-    /// Reads a probe file.
+    /// Reads a probe file: it decides what is sent, so it is trusted as strictly as a
+    /// policy (`sys::fs::Trust::Strict`: root's or the user's, in directories no one else
+    /// may write), and at most [`MAX_PROBES_BYTES`].
     pub fn load(path: impl AsRef<Path>) -> Result<ProbeDb, DbError> {
+        use crate::sys::fs::{read_input, Trust};
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|e| DbError(format!("cannot read {}: {e}", path.display())))?;
-        ProbeDb::parse(&bytes, &path.display().to_string())
+        let contents = read_input(path, Trust::Strict, MAX_PROBES_BYTES)
+            .map_err(|e| DbError(e.line("service probes file", path)))?;
+        ProbeDb::parse(&contents.bytes, &path.display().to_string())
     }
 
     /// Parses probe-file text; `source` names it in reports.

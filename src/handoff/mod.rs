@@ -231,16 +231,19 @@ fn write_target_file(targets: &[String]) -> Result<TargetFile, ScanError> {
         "synscan-nmap-targets-{}-{nanos}.txt",
         std::process::id()
     ));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| {
-            ScanError::runtime(format!(
-                "--nmap: cannot write the target list {}: {e}",
-                path.display()
-            ))
-        })?;
+    // A new file of ours: one already there (planted under a guessed name) is refused.
+    let created = crate::sys::fs::open_output(&path, false)
+        .map_err(|e| e.to_string())
+        .and_then(|o| match o.created {
+            Some(_) => Ok(o.file),
+            None => Err("it exists already".to_string()),
+        });
+    let mut f = created.map_err(|e| {
+        ScanError::runtime(format!(
+            "--nmap: cannot write the target list {}: {e}",
+            path.display()
+        ))
+    })?;
     let guard = TargetFile(path);
     let mut text = targets.join("\n");
     text.push('\n');

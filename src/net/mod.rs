@@ -18,12 +18,15 @@ mod packet_socket;
 mod raw_socket;
 mod route;
 mod rtnl;
+pub mod udp_connect;
 pub use route::{check_interface, is_link_local, is_local_address, ScopedIp};
 
 #[cfg(test)]
 mod ns6_tests;
 #[cfg(test)]
 mod ns_tests;
+#[cfg(test)]
+mod udp_ns_tests;
 
 pub use crate::sys::packet::Frames;
 pub use capture::{PacketCapture, RingCapture, DEFAULT_RING_BYTES};
@@ -50,6 +53,52 @@ pub struct CaptureStats {
     pub received: u64,
     /// Frames the kernel dropped for lack of buffer.
     pub dropped: u64,
+}
+
+/// Frames an interface dropped on the way out since it was opened, as the kernel counts
+/// them (`/sys/class/net/IFACE/statistics/tx_dropped`); read at most every 100 ms.
+#[derive(Debug)]
+pub struct InterfaceDrops {
+    path: std::path::PathBuf,
+    base: u64,
+    last: u64,
+    read_at: std::time::Instant,
+}
+
+impl InterfaceDrops {
+    /// The counter of `iface`, or None where the kernel does not report it.
+    pub fn open(iface: &str) -> Option<InterfaceDrops> {
+        if iface.is_empty() || iface.contains('/') || iface.starts_with('.') {
+            return None;
+        }
+        let path = std::path::Path::new("/sys/class/net")
+            .join(iface)
+            .join("statistics/tx_dropped");
+        let base = read_counter(&path)?;
+        Some(InterfaceDrops {
+            path,
+            base,
+            last: 0,
+            read_at: std::time::Instant::now(),
+        })
+    }
+
+    /// Drops since opened (the last reading when read less than 100 ms ago).
+    pub fn read(&mut self) -> u64 {
+        let now = std::time::Instant::now();
+        if now.saturating_duration_since(self.read_at) >= Duration::from_millis(100) {
+            self.read_at = now;
+            if let Some(n) = read_counter(&self.path) {
+                self.last = n.saturating_sub(self.base);
+            }
+        }
+        self.last
+    }
+}
+
+/// A sysfs counter: one decimal number.
+fn read_counter(path: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// Receives frames that passed the kernel filter.

@@ -47,7 +47,7 @@ impl StreamFormat for Json {
     fn trailer(&self, out: &mut Sink, info: &ScanInfo, s: &ScanSummary) -> io::Result<()> {
         writeln!(
             out,
-            "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"capture_drops\":{},\"rate_pps\":{},\"lower_rate_advised\":{},\"interrupted\":{}}}",
+            "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"capture_drops\":{},\"rate_pps\":{},\"rate_signal\":{},\"lower_rate_advised\":{},\"interrupted\":{}}}",
             epoch_secs(info.start),
             epoch_secs(end_time(info, s)),
             s.elapsed.as_secs_f64(),
@@ -61,6 +61,9 @@ impl StreamFormat for Json {
                 .settled_pps
                 .or(s.stats.rate_pps)
                 .map_or_else(|| "null".to_string(), |p| p.to_string()),
+            s.stats
+                .rate_signal
+                .map_or_else(|| "null".to_string(), |r| quote(r.as_str())),
             s.losing_probes(),
             s.interrupted
         )

@@ -44,6 +44,19 @@ impl fmt::Display for PayloadError {
 
 impl std::error::Error for PayloadError {}
 
+/// Largest payload file read (nmap 7.93's nmap-payloads is about 40 KB; nmap's probe file,
+/// read for its UDP probes, has its own bound, `follow::probes::MAX_PROBES_BYTES`).
+pub const MAX_PAYLOAD_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a payload source through the one opener for inputs: what it holds decides what is
+/// sent, so it is trusted as strictly as a policy (`Trust::Strict`), up to `limit` bytes.
+fn read_strict(path: &Path, what: &str, limit: u64, hint: &str) -> Result<Vec<u8>, PayloadError> {
+    use crate::sys::fs::{read_input, Trust};
+    read_input(path, Trust::Strict, limit)
+        .map(|c| c.bytes)
+        .map_err(|e| PayloadError(format!("{}; {hint}", e.line(what, path))))
+}
+
 impl From<PayloadError> for crate::error::ScanError {
     fn from(e: PayloadError) -> Self {
         crate::error::ScanError::usage(e.0)

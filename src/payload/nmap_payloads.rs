@@ -127,12 +127,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Payload>, PayloadError> {
 
 /// Reads nmap-payloads at `path`.
 pub fn read(path: &Path) -> Result<PayloadDb, PayloadError> {
-    let text = std::fs::read(path).map_err(|e| {
-        PayloadError(format!(
-            "cannot read {}: {e}; make it readable or remove it to use synscan's built-in payloads",
-            path.display()
-        ))
-    })?;
+    let text = super::read_strict(
+        path,
+        "nmap payload file",
+        super::MAX_PAYLOAD_FILE_BYTES,
+        "make it root's and readable, or remove it to use synscan's built-in payloads",
+    )?;
     let text = String::from_utf8_lossy(&text);
     let payloads = parse(&text, path)?;
     Ok(PayloadDb::new(

@@ -109,12 +109,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Payload>, PayloadError> {
 
 /// Reads the UDP payloads of nmap-service-probes at `path`.
 pub fn read(path: &Path) -> Result<PayloadDb, PayloadError> {
-    let text = std::fs::read(path).map_err(|e| {
-        PayloadError(format!(
-            "cannot read {}: {e}; make it readable or remove it to use synscan's built-in payloads",
-            path.display()
-        ))
-    })?;
+    let text = super::read_strict(
+        path,
+        "service probes file",
+        crate::follow::probes::MAX_PROBES_BYTES,
+        "make it root's and readable, or remove it to use synscan's built-in payloads",
+    )?;
     let payloads = parse(&String::from_utf8_lossy(&text), path)?;
     Ok(PayloadDb::new(
         Source::ServiceProbes(path.to_path_buf()),

@@ -149,12 +149,12 @@ pub fn parse_file_text(text: &str, path: &Path) -> Result<Vec<UserPayload>, Payl
 
 /// Reads a payload file.
 pub fn read_file(path: &Path) -> Result<Vec<UserPayload>, PayloadError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        PayloadError(format!(
-            "cannot read payload file {}: {e}; give a readable file to --udp-payload-file",
-            path.display()
-        ))
-    })?;
+    let bytes = super::read_strict(
+        path,
+        "payload file",
+        super::MAX_PAYLOAD_FILE_BYTES,
+        "give --udp-payload-file a readable file of yours, in directories only you or root may write",
+    )?;
     let text = String::from_utf8(bytes).map_err(|e| {
         PayloadError(format!(
             "payload file {} is not UTF-8 text (byte {}): write bytes as hex or escapes",
@@ -261,7 +261,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let missing = dir.join("none");
         let e = read_file(&missing).unwrap_err().to_string();
-        assert!(e.starts_with(&format!("cannot read payload file {}: ", missing.display())));
+        assert!(e.starts_with(&format!("cannot open payload file {}: ", missing.display())));
         let bin = dir.join("bin");
         std::fs::write(&bin, b"53 00\n\xff\xfe").unwrap();
         let e = read_file(&bin).unwrap_err().to_string();
@@ -271,6 +271,14 @@ mod tests {
                 "payload file {} is not UTF-8 text (byte 6): write bytes as hex or escapes",
                 bin.display()
             )
+        );
+        // What decides the datagrams sent is trusted like a policy: others may not write it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o646)).unwrap();
+        let e = read_file(&bin).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("refusing payload file {}: ", bin.display())),
+            "{e}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -113,6 +113,15 @@ impl Cookie {
         }
     }
 
+    /// Another cookie keyed from this one and `tag`: the same flows hash to unrelated
+    /// ports and sequence numbers (pilot probes answer to it, never to the scan's).
+    pub fn derive(&self, tag: u64) -> Cookie {
+        Cookie {
+            k0: siphash13_2words(self.k0, self.k1, tag, 0),
+            k1: siphash13_2words(self.k0, self.k1, tag, 1),
+        }
+    }
+
     /// Source port for the flow to (dst, dport): `first + h * count / 2^32` (a multiply
     /// instead of `%`, same uniformity for a 32-bit h, no division on the hot path).
     #[inline(always)]

@@ -73,6 +73,13 @@ impl SourcePorts {
 /// port, so replies are accepted from this many ports per flow.
 pub const MAX_TRIES: u8 = 21;
 
+/// Generations pilot probes are told apart by (the source port offset of a pilot), so
+/// each window's pilots are counted with their own answers.
+pub const PILOT_GENERATIONS: u8 = 4;
+
+/// Tag of the pilot probes' cookie, derived from the scan's key.
+const PILOT_TAG: u64 = 0x7069_6c6f_7473;
+
 /// Everything fixed about the probes of one scan (the IPv4 family; IPv6 is added with
 /// [`ProbeCrafter::with_ipv6`]).
 #[derive(Clone, Debug)]
@@ -110,6 +117,8 @@ pub struct ProbeCrafter {
     /// Tries with a port of their own (fewer than [`MAX_TRIES`] only when the range is).
     try_ports: u16,
     cookie: Cookie,
+    /// The pilot probes' cookie: their answers never pass for the scan's.
+    pilot: Cookie,
     /// The IPv4 template (None in an IPv6-only scan).
     template: Option<Template>,
     /// Our IPv6 address and the IPv6 template (None unless IPv6 targets are scanned).
@@ -127,8 +136,10 @@ impl ProbeCrafter {
             count,
         };
         let template = Template::new(params.link, params.src_mac, params.dst_mac, params.src_ip);
+        let cookie = Cookie::new(params.key);
         ProbeCrafter {
-            cookie: Cookie::new(params.key),
+            pilot: cookie.derive(PILOT_TAG),
+            cookie,
             ports,
             try_ports: count.min(u16::from(MAX_TRIES)),
             template: Some(template),
@@ -179,12 +190,14 @@ impl ProbeCrafter {
     /// (exactly frame_len bytes).
     #[inline]
     pub fn craft(&self, buf: &mut [u8], dst: Ipv4Addr, dport: u16, try_index: u8) {
+        self.craft4_with(&self.cookie, buf, dst, dport, try_index);
+    }
+    #[inline(always)]
+    fn craft4_with(&self, c: &Cookie, buf: &mut [u8], dst: Ipv4Addr, dport: u16, try_index: u8) {
         if let Some(t) = &self.template {
             let src = self.params.src_ip;
-            let sport = self
-                .cookie
-                .source_port_of_try(self.ports, src, dst, dport, try_index);
-            let h = self.cookie.flow_hash(src, dst, sport, dport);
+            let sport = c.source_port_of_try(self.ports, src, dst, dport, try_index);
+            let h = c.flow_hash(src, dst, sport, dport);
             t.write(buf, dst, (h >> 32) as u16, sport, dport, h as u32);
         }
     }
@@ -192,13 +205,22 @@ impl ProbeCrafter {
     /// length (0, writing nothing, when the scan has no IPv6 source).
     #[inline]
     pub fn craft6(&self, buf: &mut [u8], dst: Ipv6Addr, dport: u16, try_index: u8) -> usize {
+        self.craft6_with(&self.cookie, buf, dst, dport, try_index)
+    }
+    #[inline(always)]
+    fn craft6_with(
+        &self,
+        c: &Cookie,
+        buf: &mut [u8],
+        dst: Ipv6Addr,
+        dport: u16,
+        try_index: u8,
+    ) -> usize {
         let Some((src, t)) = &self.v6 else {
             return 0;
         };
-        let sport = self
-            .cookie
-            .source_port_of_try(self.ports, *src, dst, dport, try_index);
-        let seq = self.cookie.sequence(*src, dst, sport, dport);
+        let sport = c.source_port_of_try(self.ports, *src, dst, dport, try_index);
+        let seq = c.sequence(*src, dst, sport, dport);
         t.write(buf, dst, sport, dport, seq);
         t.len()
     }
@@ -206,15 +228,33 @@ impl ProbeCrafter {
     /// returns its length (0, writing nothing, for a family the scan has no source of).
     #[inline]
     pub fn craft_ip(&self, buf: &mut [u8], dst: IpAddr, dport: u16, try_index: u8) -> usize {
+        self.craft_ip_with(&self.cookie, buf, dst, dport, try_index)
+    }
+    /// Writes a pilot probe of `generation` (below [`PILOT_GENERATIONS`]) to (dst, dport):
+    /// a SYN under the pilots' own cookie, whose answer counts for the rate and never as a
+    /// result; returns its length as [`ProbeCrafter::craft_ip`] does.
+    #[inline]
+    pub fn craft_pilot(&self, buf: &mut [u8], dst: IpAddr, dport: u16, generation: u8) -> usize {
+        self.craft_ip_with(&self.pilot, buf, dst, dport, generation)
+    }
+    #[inline(always)]
+    fn craft_ip_with(
+        &self,
+        c: &Cookie,
+        buf: &mut [u8],
+        dst: IpAddr,
+        dport: u16,
+        try_index: u8,
+    ) -> usize {
         match dst {
             IpAddr::V4(d) => match &self.template {
                 Some(t) => {
-                    self.craft(buf, d, dport, try_index);
+                    self.craft4_with(c, buf, d, dport, try_index);
                     t.len()
                 }
                 None => 0,
             },
-            IpAddr::V6(d) => self.craft6(buf, d, dport, try_index),
+            IpAddr::V6(d) => self.craft6_with(c, buf, d, dport, try_index),
         }
     }
     /// True when a SYN/ACK or RST answers one of our probes (ports and ack == cookie + 1).
@@ -226,6 +266,20 @@ impl ProbeCrafter {
     #[inline]
     pub fn validate_tcp6(&self, reply: &TcpSegment<Ipv6Addr>) -> bool {
         self.check_tcp(self.ipv6_source(), reply)
+    }
+    /// The generation of the pilot probe a SYN/ACK or RST answers, if it answers one.
+    #[inline]
+    pub fn validate_pilot(&self, reply: &TcpSegment) -> Option<u8> {
+        self.check_tcp_with(&self.pilot, self.pilot_tries(), self.ipv4_source(), reply)
+    }
+    /// The generation of the pilot probe an IPv6 SYN/ACK or RST answers, if it answers one.
+    #[inline]
+    pub fn validate_pilot6(&self, reply: &TcpSegment<Ipv6Addr>) -> Option<u8> {
+        self.check_tcp_with(&self.pilot, self.pilot_tries(), self.ipv6_source(), reply)
+    }
+    /// Pilot generations with a port of their own (fewer only when the range is).
+    fn pilot_tries(&self) -> u16 {
+        self.ports.count.min(u16::from(PILOT_GENERATIONS))
     }
     /// True when an ICMP error quotes one of our probes (ports and seq == cookie).
     #[inline]
@@ -239,20 +293,30 @@ impl ProbeCrafter {
     }
     #[inline(always)]
     fn check_tcp<A: FlowAddress + PartialEq>(&self, us: Option<A>, reply: &TcpSegment<A>) -> bool {
+        self.check_tcp_with(&self.cookie, self.try_ports, us, reply)
+            .is_some()
+    }
+    #[inline(always)]
+    /// The try `reply` answers under cookie `c` (tries below `tries`), if it answers one.
+    fn check_tcp_with<A: FlowAddress + PartialEq>(
+        &self,
+        c: &Cookie,
+        tries: u16,
+        us: Option<A>,
+        reply: &TcpSegment<A>,
+    ) -> Option<u8> {
         let kind = reply.flags & (SYN | RST | ACK);
         if kind != SYN | ACK && kind != RST | ACK {
-            return false;
+            return None;
         }
-        let Some(src) = us else {
-            return false;
-        };
-        reply.dst == src
-            && self.is_try_port(src, reply.src, reply.sport, reply.dport)
-            && reply.ack
-                == self
-                    .cookie
-                    .sequence(src, reply.src, reply.dport, reply.sport)
-                    .wrapping_add(1)
+        let src = us?;
+        if reply.dst != src || !self.owns_port(reply.dport) {
+            return None;
+        }
+        let try_index =
+            c.try_of_port(self.ports, src, reply.src, reply.sport, reply.dport, tries)?;
+        let ack = c.sequence(src, reply.src, reply.dport, reply.sport);
+        (reply.ack == ack.wrapping_add(1)).then_some(try_index)
     }
     #[inline(always)]
     fn check_quote<A: FlowAddress + PartialEq>(

@@ -3,7 +3,7 @@
 
 use crate::model::{Reason, ScanStats};
 use crate::net::Capture;
-use crate::probe::ProbeCrafter;
+use crate::probe::{ProbeCrafter, PILOT_GENERATIONS};
 use crate::state::ReplyEvent;
 use crate::wire::{self, tcp_flags, IpReply, LinkLayer, Reply};
 use crossbeam_channel::Sender;
@@ -20,6 +20,9 @@ pub enum Rejected {
     Uninteresting,
     /// Failed the cookie: not an answer to our probes.
     NotOurs,
+    /// A SYN/ACK or RST answering a pilot probe of this generation: counted for the
+    /// rate, never a result.
+    Pilot(u8),
 }
 
 /// Turns one captured frame of either IP family into a verified reply.
@@ -36,7 +39,7 @@ pub fn classify(
         Ok(IpReply::V4(Reply::Tcp(t))) => {
             let reason = tcp_reason(t.flags)?;
             if !crafter.validate_tcp(&t) {
-                return Err(Rejected::NotOurs);
+                return Err(not_ours_or_pilot(crafter.validate_pilot(&t)));
             }
             Ok(event(IpAddr::V4(t.src), t.sport, reason, t.ttl, at))
         }
@@ -51,7 +54,7 @@ pub fn classify(
         Ok(IpReply::V6(Reply::Tcp(t))) => {
             let reason = tcp_reason(t.flags)?;
             if !crafter.validate_tcp6(&t) {
-                return Err(Rejected::NotOurs);
+                return Err(not_ours_or_pilot(crafter.validate_pilot6(&t)));
             }
             Ok(event(IpAddr::V6(t.src), t.sport, reason, t.ttl, at))
         }
@@ -64,6 +67,12 @@ pub fn classify(
             Ok(event(IpAddr::V6(q.dst), q.dport, reason, u.ttl, at))
         }
     }
+}
+
+/// A TCP reply that failed the scan's cookie: a pilot's answer, or not ours.
+#[inline]
+fn not_ours_or_pilot(pilot: Option<u8>) -> Rejected {
+    pilot.map_or(Rejected::NotOurs, Rejected::Pilot)
 }
 
 /// What a TCP reply to our SYN says: RST (closed) or SYN/ACK (open); anything else is not
@@ -111,6 +120,8 @@ pub struct RecvCounters {
     pub not_ours: AtomicU64,
     /// Frames the kernel dropped because the capture buffer was full (running total).
     pub capture_drops: AtomicU64,
+    /// Verified answers to pilot probes, by generation.
+    pub pilot_answers: [AtomicU64; PILOT_GENERATIONS as usize],
 }
 
 impl RecvCounters {
@@ -136,14 +147,19 @@ impl RecvCounters {
         s.uninteresting = get(&self.uninteresting);
         s.not_ours = get(&self.not_ours);
         s.capture_drops = get(&self.capture_drops);
+        s.pilot_answers = self.pilot_answers.each_ref().map(get);
     }
 }
 
-/// Whether a frame is an ICMP error sent by a hop on the path (a router), not by the
-/// target it quotes: only the target's own unreachables answer for it, a router's may
+/// Whether a frame is an ICMP or ICMPv6 error sent by a hop on the path (a router), not by
+/// the target it quotes: only the target's own unreachables answer for it, a router's may
 /// say the path is overrun.
 pub fn sent_by_a_hop(frame: &[u8], link: LinkLayer) -> bool {
-    matches!(wire::parse_reply(frame, link), Ok(Reply::Unreachable(u)) if u.from != u.quoted.dst)
+    match wire::parse_ip_reply(frame, link) {
+        Ok(IpReply::V4(Reply::Unreachable(u))) => u.from != u.quoted.dst,
+        Ok(IpReply::V6(Reply::Unreachable(u))) => u.from != u.quoted.dst,
+        _ => false,
+    }
 }
 
 /// How often the receiver reads the kernel's drop counter.
@@ -179,6 +195,7 @@ pub fn run_receiver(
         let mut batch = Vec::new();
         let (mut frames, mut malformed, mut uninteresting, mut not_ours) = (0u64, 0, 0, 0);
         let mut path_errors = 0u64;
+        let mut pilots = [0u64; PILOT_GENERATIONS as usize];
         let mut table_gone = false;
         let hand_over = |batch: &mut Vec<ReplyEvent>| {
             for ev in batch.iter() {
@@ -203,6 +220,11 @@ pub fn run_receiver(
                     Err(Rejected::Malformed) => malformed += 1,
                     Err(Rejected::Uninteresting) => uninteresting += 1,
                     Err(Rejected::NotOurs) => not_ours += 1,
+                    Err(Rejected::Pilot(g)) => {
+                        if let Some(n) = pilots.get_mut(usize::from(g)) {
+                            *n += 1;
+                        }
+                    }
                 }
                 if batch.len() >= MAX_REPLY_BATCH && !table_gone {
                     table_gone = hand_over(&mut batch);
@@ -218,6 +240,9 @@ pub fn run_receiver(
         counters
             .path_errors
             .fetch_add(path_errors, Ordering::Relaxed);
+        for (c, n) in counters.pilot_answers.iter().zip(pilots) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
         if table_gone || (!batch.is_empty() && hand_over(&mut batch)) {
             break;
         }
@@ -659,6 +684,55 @@ mod tests {
     }
 
     #[test]
+    fn answers_to_pilots_are_counted_apart_and_never_results() {
+        let c = crafter(LinkLayer::Ethernet);
+        let mut frames = Vec::new();
+        for g in 0..PILOT_GENERATIONS {
+            let mut buf = vec![0u8; c.frame_len()];
+            c.craft_pilot(&mut buf, IpAddr::V4(T), PORT, g);
+            let Ok(Reply::Tcp(syn)) = wire::parse_reply(&buf, LinkLayer::Ethernet) else {
+                panic!("pilot {g} is no TCP segment");
+            };
+            // The scan's own source port and sequence for the pair are not the pilot's.
+            assert_ne!(syn.sport, c.source_port(T, PORT));
+            let answer = TcpSegment {
+                dport: syn.sport,
+                ack: syn.seq.wrapping_add(1),
+                ..spec(&c, SYN | ACK, 0)
+            };
+            let f = frame(LinkLayer::Ethernet, &answer);
+            assert_eq!(run(&c, &f), Err(Rejected::Pilot(g)));
+            // Off by one in the ack: not ours at all.
+            let forged = TcpSegment {
+                ack: syn.seq.wrapping_add(2),
+                ..answer
+            };
+            let f2 = frame(LinkLayer::Ethernet, &forged);
+            assert_eq!(run(&c, &f2), Err(Rejected::NotOurs));
+            frames.push(f);
+            frames.push(f2);
+        }
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut capture = Frames {
+            frames,
+            link: LinkLayer::Ethernet,
+            stop: std::sync::Arc::clone(&stop),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let counters = RecvCounters::default();
+        run_receiver(&mut capture, &c, &tx, &stop, &counters).unwrap();
+        let mut s = ScanStats::default();
+        counters.read_into(&mut s);
+        assert_eq!(s.pilot_answers, [1; PILOT_GENERATIONS as usize]);
+        assert_eq!((s.syn_acks, s.not_ours), (0, 4));
+        assert_eq!(
+            rx.try_iter().flatten().count(),
+            0,
+            "no pilot answer is a result"
+        );
+    }
+
+    #[test]
     fn icmp_quoting_a_forged_probe_is_ignored() {
         let c = crafter(LinkLayer::Ethernet);
         let p = probe(&c);
@@ -961,6 +1035,51 @@ mod tests {
                     let f = unreach6(&c, router, code, &p);
                     assert_eq!(run(&c, &f), Err(Rejected::Uninteresting), "code {code}");
                 }
+            }
+        }
+
+        #[test]
+        fn icmpv6_unreachables_from_a_hop_are_path_errors() {
+            let c = dual(LinkLayer::Ethernet);
+            let p = probe6(&c);
+            let from_router = unreach6(&c, a("2001:2:0:18::fe"), code6::ADDRESS, &p);
+            let from_target = unreach6(&c, t6(), code6::PORT, &p);
+            let syn_ack = frame6(LinkLayer::Ethernet, &spec6(&c, SYN | ACK, 0));
+            assert!(sent_by_a_hop(&from_router, LinkLayer::Ethernet));
+            assert!(!sent_by_a_hop(&from_target, LinkLayer::Ethernet));
+            assert!(!sent_by_a_hop(&syn_ack, LinkLayer::Ethernet));
+            let stop = std::sync::Arc::new(AtomicBool::new(false));
+            let mut capture = Frames {
+                frames: vec![from_router.clone(), from_target, from_router, syn_ack],
+                link: LinkLayer::Ethernet,
+                stop: std::sync::Arc::clone(&stop),
+            };
+            let (tx, _rx) = crossbeam_channel::unbounded();
+            let counters = RecvCounters::default();
+            run_receiver(&mut capture, &c, &tx, &stop, &counters).unwrap();
+            let mut s = ScanStats::default();
+            counters.read_into(&mut s);
+            assert_eq!((s.unreachables, s.path_errors, s.syn_acks), (3, 2, 1));
+        }
+
+        #[test]
+        fn answers_to_ipv6_pilots_are_counted_apart() {
+            let c = dual(LinkLayer::Ethernet);
+            for g in 0..PILOT_GENERATIONS {
+                let mut buf = vec![0u8; c.max_frame_len()];
+                let len = c.craft_pilot(&mut buf, IpAddr::V6(t6()), PORT, g);
+                let probe = crate::wire::parse_ip_reply(&buf[..len], LinkLayer::Ethernet);
+                let Ok(IpReply::V6(Reply::Tcp(syn))) = probe else {
+                    panic!("pilot {g} is no IPv6 TCP segment: {probe:?}");
+                };
+                let answer = TcpSegment {
+                    sport: PORT,
+                    dport: syn.sport,
+                    ack: syn.seq.wrapping_add(1),
+                    ..spec6(&c, RST | ACK, 0)
+                };
+                let f = frame6(LinkLayer::Ethernet, &answer);
+                assert_eq!(run(&c, &f), Err(Rejected::Pilot(g)));
             }
         }
 

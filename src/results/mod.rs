@@ -171,7 +171,18 @@ pub fn read_file(path: &Path) -> Result<Results, ResultsError> {
         line: None,
         what: format!("cannot read it: {e}"),
     })?;
-    parse(&name, &contents.bytes)
+    parse_contents(&name, &contents)
+}
+
+/// Parses a file read by `sys::fs::read_input`: an error quotes nothing of a file that is
+/// not the user's own (a planted link may lead to any file root can read).
+pub fn parse_contents(name: &str, c: &crate::sys::fs::Contents) -> Result<Results, ResultsError> {
+    parse(name, &c.bytes).map_err(|mut e| {
+        if !c.own {
+            e.what = format!("not a record synscan reads; {}", crate::sys::fs::NOT_QUOTED);
+        }
+        e
+    })
 }
 
 /// Parses the bytes of a result file called `name` (used in messages).

@@ -6,10 +6,11 @@ use super::progress::{Progress, ProgressStyle};
 use super::table_loop::{self, LoopParams, ProbeModule, Recorder};
 pub use super::table_loop::{ResultSink, CHECKPOINT_EVERY};
 use crate::model::ScanStats;
-use crate::net::{Capture, Transmit};
+use crate::net::{Capture, InterfaceDrops, Transmit};
 use crate::probe::ProbeCrafter;
 use crate::recv::{run_receiver, RecvCounters, REPLY_BATCHES};
 use crate::send::pace::Pacer;
+use crate::send::pilots::Pilot;
 use crate::send::{run_sender, PositionClaimer, SendCounters, SendShared, SenderEvent, MAX_BATCH};
 use crate::state::window::WindowTable;
 use crate::state::{ReplyEvent, Resend};
@@ -36,6 +37,8 @@ pub struct EngineParams {
     pub progress: Option<ProgressStyle>,
     /// Time between checkpoints ([`CHECKPOINT_EVERY`] unless a test wants it shorter).
     pub checkpoint_every: Duration,
+    /// The sending interface's own drop counter, where the kernel reports one.
+    pub interface_drops: Option<InterfaceDrops>,
 }
 
 /// What a finished engine run reports.
@@ -74,11 +77,13 @@ pub fn run(
         wait,
         progress,
         checkpoint_every,
+        interface_drops,
     } = params;
     let began = Instant::now();
     let (event_tx, event_rx) = unbounded::<SenderEvent>();
     let (reply_tx, reply_rx) = bounded(REPLY_BATCHES);
     let (retry_tx, retry_rx) = unbounded();
+    let (pilot_tx, pilot_rx) = unbounded();
     let recv_stop = AtomicBool::new(false);
     let send_counters = SendCounters::default();
     let recv_counters = RecvCounters::default();
@@ -92,6 +97,7 @@ pub fn run(
         order: &order,
         positions: &positions,
         retries: &retry_rx,
+        pilots: &pilot_rx,
         events: &event_tx,
         stop,
         counters: &send_counters,
@@ -114,6 +120,9 @@ pub fn run(
             events: &event_rx,
             replies: &reply_rx,
             retry_tx: Some(retry_tx),
+            pilot_tx,
+            interface_drops,
+            tx_dropped: 0,
             senders_running: senders.len(),
             new_done: None,
             reported: (start, false),
@@ -171,6 +180,10 @@ struct SynModule<'a> {
     replies: &'a Receiver<Vec<ReplyEvent>>,
     /// Dropped when the loop ends, which ends the senders.
     retry_tx: Option<crossbeam_channel::Sender<Vec<Resend>>>,
+    pilot_tx: crossbeam_channel::Sender<Vec<Pilot>>,
+    interface_drops: Option<InterfaceDrops>,
+    /// The interface's drops at the last turn.
+    tx_dropped: u64,
     /// Senders that have not yet reported the end of their new probes.
     senders_running: usize,
     /// Set once every sender has reported: (next position, complete).
@@ -211,6 +224,9 @@ impl SynModule<'_> {
 
 impl ProbeModule for SynModule<'_> {
     fn exchange(&mut self, rec: &mut Recorder<'_>, _timeout: Duration) -> Result<(), String> {
+        if let Some(d) = self.interface_drops.as_mut() {
+            self.tx_dropped = d.read();
+        }
         self.drain_sender(rec);
         if let Some(e) = self.failure.take() {
             // Results found so far are kept; the in-flight window is abandoned.
@@ -241,6 +257,10 @@ impl ProbeModule for SynModule<'_> {
         }
     }
 
+    fn pilot(&mut self, pilots: Vec<Pilot>) {
+        let _ = self.pilot_tx.send(pilots);
+    }
+
     fn sending_done(&self) -> bool {
         self.new_done.is_some()
     }
@@ -248,6 +268,7 @@ impl ProbeModule for SynModule<'_> {
     fn read_counters(&self, s: &mut ScanStats) {
         self.send_counters.read_into(s);
         self.recv_counters.read_into(s);
+        s.tx_dropped = self.tx_dropped;
     }
 }
 
@@ -307,6 +328,7 @@ mod tests {
             wait: Some(Duration::from_secs(5)),
             progress: None,
             checkpoint_every: CHECKPOINT_EVERY,
+            interface_drops: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod table_loop;
 use crate::cli::{ScanConfig, ScanMode, SendPathChoice};
 use crate::error::{self, ScanError};
 use crate::handoff;
+use crate::model::RateSignal;
 use crate::net::{self, CaptureFilter, SendPath};
 use crate::output::{Outputs, ScanInfo, ScanSummary};
 use crate::probe::{ProbeCrafter, ProbeParams, SourcePorts};
@@ -186,6 +187,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         wait: cfg.wait,
         progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
         checkpoint_every: engine::CHECKPOINT_EVERY,
+        interface_drops: net::InterfaceDrops::open(&route.iface),
     };
     let mut sinks = Sinks::new(&mut outputs, &mut slot, findings);
     let outcome = engine::run(
@@ -624,7 +626,16 @@ fn finish(
     report_loss(&summary);
     let stats = &report.stats;
     if let (true, Some(pps)) = (report.adaptive_rate, stats.settled_pps) {
-        eprintln!("synscan: the adaptive rate settled at {pps} pps");
+        let judged = match stats.rate_signal {
+            Some(RateSignal::Pilots) => {
+                "by pilot probes (re-probes of pairs that answered: the sweep drew too few answers)"
+            }
+            Some(RateSignal::LocalDrops) => {
+                "by this machine's own drops only (too little answered to judge the path by)"
+            }
+            _ => "by the share of probes answered on their first try",
+        };
+        eprintln!("synscan: the adaptive rate settled at {pps} pps, judged {judged}");
     }
     eprintln!(
         "synscan: sent {} packets in {:.2} s ({:.0} pps), {} replies, {} frames failed the cookie, {} capture drops",

@@ -5,8 +5,9 @@
 //! scan is over. A change to retries or finishing is made here, once.
 
 use super::progress::Progress;
-use crate::model::{PortResult, PortState, ScanStats};
+use crate::model::{PortResult, PortState, Reason, ScanStats};
 use crate::send::pace::Pacer;
+use crate::send::pilots::{Pilot, PilotPool};
 use crate::state::epochs::{Epochs, Released};
 use crate::state::window::{Expired, WindowTable};
 use crate::state::{no_response, ReplyEvent, ReplyOutcome, Resend};
@@ -66,6 +67,9 @@ pub trait ProbeModule {
     fn retry(&mut self, runs: Vec<Resend>);
     /// The probe at `position` was decided without an answer: stop waiting for it.
     fn abandon(&mut self, _position: u64) {}
+    /// Re-probe these pairs, which answered before, as pilots (their answers clock the
+    /// adaptive rate and are never results); a module without pilots ignores them.
+    fn pilot(&mut self, _pilots: Vec<Pilot>) {}
     /// True once no new probe and no queued retry will start.
     fn sending_done(&self) -> bool;
     /// Fills in the send and capture counters of `s`.
@@ -81,6 +85,8 @@ pub struct Recorder<'a> {
     release: Release,
     found_open: u64,
     last_send: Instant,
+    /// Pairs that answered, for pilot probes.
+    pilots: PilotPool,
 }
 
 impl Recorder<'_> {
@@ -122,6 +128,10 @@ impl Recorder<'_> {
     pub fn replied_at(&mut self, ev: &ReplyEvent, position: Option<u64>, wall: SystemTime) {
         if let ReplyOutcome::Decided { result, epoch, .. } = self.table.on_reply(ev, position, wall)
         {
+            // The target itself answered: a pair pilots may re-probe.
+            if matches!(result.reason, Reason::SynAck | Reason::Reset) {
+                self.pilots.offer((result.ip, result.port));
+            }
             self.decided(epoch, result);
         }
     }
@@ -186,6 +196,7 @@ pub fn snapshot(
     s.srtt = table.srtt();
     s.rate_pps = pacer.pps();
     s.settled_pps = pacer.settled_pps();
+    s.rate_signal = pacer.rate_signal();
     s
 }
 
@@ -215,15 +226,26 @@ pub fn run(
         release: Release::new(start, checkpoint_every),
         found_open: 0,
         last_send: Instant::now(),
+        pilots: PilotPool::default(),
     };
     let adaptive = pacer.adaptive();
     let looped = run_loop(module, &mut rec, sink, wait, &mut |module, rec, show| {
         // An adaptive rate is clocked by answers: it reads the counters every turn.
         if adaptive || show {
+            let now = Instant::now();
             let stats = snapshot(module, rec.table, rec.found_open, pacer);
-            pacer.observe(Instant::now(), &stats);
+            pacer.observe(now, &stats);
             if let (true, Some(p)) = (show, progress.as_mut()) {
                 p.tick(&stats);
+            }
+            // Pilots while the sweep is too sparse to judge the rate by, and probes go out.
+            if adaptive && !rec.table.is_empty() {
+                let due = rec
+                    .pilots
+                    .due(now, pacer.pilot_pps(), pacer.pilot_generation());
+                if !due.is_empty() {
+                    module.pilot(due);
+                }
             }
         }
     });
@@ -239,7 +261,7 @@ pub fn run(
 }
 
 /// Called every turn; the flag says a progress tick is due.
-type Monitor<'m> = dyn FnMut(&dyn ProbeModule, &Recorder<'_>, bool) + 'm;
+type Monitor<'m> = dyn FnMut(&mut dyn ProbeModule, &mut Recorder<'_>, bool) + 'm;
 
 fn run_loop(
     module: &mut dyn ProbeModule,

@@ -6,11 +6,17 @@
 //! rises, so it does. ICMP errors from a hop on the path (a router) are not answers from
 //! the targets: a router that turns the excess into unreachables makes the share fall
 //! like a router that drops it, while a steady share of them (an unrouted block) does not
-//! move the rate. With too few answers to judge (a sparse sweep), the rate holds; with few
-//! new probes left to send (the scan's tail), it is not judged at all. The rate reported
-//! at the end is the one it settled on while there were probes to send.
+//! move the rate. A sparse sweep draws too few answers to judge by: then pilot probes
+//! (re-probes of pairs that answered before, at a small share of the rate, see
+//! [`super::pilots`]) are judged instead, whose answered share falls with the path's
+//! drops just the same. A sweep in which nothing answered has no pilots either, and holds.
+//! This machine's own drops (capture, interface, a full send queue) always back off. With
+//! few new probes left to send (the scan's tail), the rate is not judged at all. The rate
+//! reported at the end is the one it settled on while there were probes to send, with the
+//! signal it judged by.
 //! Pure: the caller passes time and the scan's running totals.
 
+use crate::model::{RateSignal, PILOT_GENERATIONS};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -33,6 +39,25 @@ const DEFAULT_WINDOW: Duration = Duration::from_millis(100);
 const MAX_WINDOW: Duration = Duration::from_secs(1);
 /// First-try answers a window needs before its share means anything.
 const MIN_ANSWERS: u64 = 100;
+/// Pilots a window needs to be judged by their share, in slow start...
+const MIN_PILOTS: u64 = 16;
+/// ...and after it, where a finer share holds the rate nearer a bottleneck.
+const MIN_PILOTS_AVOIDANCE: u64 = 48;
+/// Weight of a calm window's pilot share in the pilots' baseline when it is above the
+/// baseline, and when below: the baseline follows a path's loss, while the falling share
+/// of a path filling up does not drag it down before it counts as congestion.
+const PILOT_BASELINE_UP: f64 = 0.5;
+const PILOT_BASELINE_DOWN: f64 = 0.05;
+/// A pilot share this far below the baseline means congestion: pilots are nearly all
+/// answered on a clean path, so a smaller fall than the sweep's shows.
+const PILOT_MARGIN: f64 = 0.05;
+/// Pilots see congestion a window late (their answers are judged a window after they
+/// left): the back-off goes this much further below what the path carried.
+const PILOT_BACK_OFF: f64 = 0.9;
+/// Pilots go out at this share of the rate while the sweep draws too few answers...
+const PILOT_SHARE: f64 = 0.04;
+/// ...and never faster than this.
+pub const PILOT_MAX_PPS: f64 = 400.0;
 /// A window whose answered share is this far below the best seen means congestion.
 const CONGESTION_MARGIN: f64 = 0.10;
 /// The best share seen forgets this much per window, so a drifting mix of targets does
@@ -90,6 +115,13 @@ pub struct Totals {
     pub path_errors: u64,
     /// The smoothed round trip, once measured.
     pub srtt: Option<Duration>,
+    /// Frames this machine's own send path dropped or refused (interface drops, send
+    /// stalls).
+    pub local_drops: u64,
+    /// Pilot probes sent, by generation.
+    pub pilots_sent: [u64; PILOT_GENERATIONS],
+    /// Answers to pilot probes, by the generation they answer.
+    pub pilot_answers: [u64; PILOT_GENERATIONS],
 }
 
 /// The controller's state.
@@ -103,6 +135,17 @@ pub struct AutoRate {
     /// (time, new probes sent by then), oldest first.
     sends: VecDeque<(Instant, u64)>,
     best_share: Option<f64>,
+    /// The pilots' usual share: the mean over windows that showed no congestion (pilots
+    /// and the sweep are answered at other shares).
+    pilot_baseline: Option<f64>,
+    /// The generation this window's pilots belong to; each window's are judged, once
+    /// their answers are back, at the end of the next.
+    generation: u8,
+    /// Pilots sent and answered of each generation when it last became current.
+    pilot_base: [(u64, u64); PILOT_GENERATIONS],
+    /// False once a window was judged by the sweep's own answers (pilots then stop),
+    /// true again when a window lacks them.
+    wants_pilots: bool,
     /// Windows to sit out after a change: its effect shows a round trip later.
     cool_down: u32,
     /// What the rate settled on, from the windows with probes to send.
@@ -111,7 +154,8 @@ pub struct AutoRate {
 
 /// The rate a scan settled on: the time-weighted mean of the rate it held (what was sent,
 /// when the senders fell short of the limit) after slow start, or the highest it held
-/// when slow start never ended. Windows of the tail do not count.
+/// when slow start never ended. Windows of the tail do not count. Its signal is the one
+/// that judged most of those windows' time.
 #[derive(Clone, Copy, Debug, Default)]
 struct Settled {
     /// Rate x seconds summed over the windows after slow start.
@@ -119,15 +163,33 @@ struct Settled {
     secs: f64,
     /// Highest rate held in a slow-start window.
     peak: f64,
+    /// Seconds of busy windows judged by the sweep's answers, and by the pilots'.
+    by_answers: f64,
+    by_pilots: f64,
 }
 
 impl Settled {
-    fn note(&mut self, pps: f64, secs: f64, slow_start: bool) {
+    fn note(&mut self, pps: f64, secs: f64, slow_start: bool, signal: Option<RateSignal>) {
         if slow_start {
             self.peak = self.peak.max(pps);
         } else {
             self.pps_secs += pps * secs;
             self.secs += secs;
+        }
+        match signal {
+            Some(RateSignal::Answers) => self.by_answers += secs,
+            Some(RateSignal::Pilots) => self.by_pilots += secs,
+            _ => {}
+        }
+    }
+
+    fn signal(&self) -> RateSignal {
+        if self.by_answers == 0.0 && self.by_pilots == 0.0 {
+            RateSignal::LocalDrops
+        } else if self.by_answers >= self.by_pilots {
+            RateSignal::Answers
+        } else {
+            RateSignal::Pilots
         }
     }
 
@@ -153,6 +215,10 @@ impl AutoRate {
             at_start: Totals::default(),
             sends: VecDeque::from([(now, 0)]),
             best_share: None,
+            pilot_baseline: None,
+            generation: 0,
+            pilot_base: [(0, 0); PILOT_GENERATIONS],
+            wants_pilots: true,
             cool_down: 0,
             settled: Settled::default(),
         }
@@ -163,9 +229,29 @@ impl AutoRate {
         self.settled.rate().map_or(self.pps(), |r| r.round() as u64)
     }
 
+    /// The signal the settled rate was judged by.
+    pub fn signal(&self) -> RateSignal {
+        self.settled.signal()
+    }
+
     /// The current rate.
     pub fn pps(&self) -> u64 {
         self.pps.round() as u64
+    }
+
+    /// How fast pilot probes should go out now: a small share of the rate while the sweep
+    /// draws too few answers to judge by, else none.
+    pub fn pilot_pps(&self) -> f64 {
+        if self.wants_pilots {
+            (self.pps * PILOT_SHARE).min(PILOT_MAX_PPS)
+        } else {
+            0.0
+        }
+    }
+
+    /// The generation new pilots belong to.
+    pub fn pilot_generation(&self) -> u8 {
+        self.generation
     }
 
     /// New probes sent by `t` (as far as the history tells).
@@ -175,6 +261,15 @@ impl AutoRate {
             0 => self.sends.front().map_or(0, |s| s.1),
             _ => self.sends[i - 1].1,
         }
+    }
+
+    /// Pilots sent and answered of generation `g` since it became current.
+    fn pilots_of(&self, t: &Totals, g: usize) -> (u64, u64) {
+        let (sent, answered) = self.pilot_base[g];
+        (
+            t.pilots_sent[g].saturating_sub(sent),
+            t.pilot_answers[g].saturating_sub(answered),
+        )
     }
 
     fn set(&mut self, pps: f64) {
@@ -195,8 +290,11 @@ impl AutoRate {
             self.sends.pop_front();
         }
         let elapsed = now.saturating_duration_since(self.window_start);
-        if t.capture_drops > self.at_start.capture_drops {
-            // This machine cannot take the replies: no need to wait for the window.
+        let local = t.capture_drops > self.at_start.capture_drops
+            || t.local_drops > self.at_start.local_drops;
+        if local {
+            // This machine cannot take the replies, or send the probes: no need to wait
+            // for the window.
             let actual = t.packets.saturating_sub(self.at_start.packets) as f64
                 / elapsed.as_secs_f64().max(1e-3);
             if self.cool_down > 0 {
@@ -213,23 +311,51 @@ impl AutoRate {
             .first_try_answers
             .saturating_sub(self.at_start.first_try_answers)
             .saturating_sub(t.path_errors.saturating_sub(self.at_start.path_errors));
-        if elapsed < rtt.clamp(MIN_WINDOW, MAX_WINDOW)
-            || (answers < MIN_ANSWERS && elapsed < MAX_WINDOW)
-        {
+        let g = usize::from(self.generation) % PILOT_GENERATIONS;
+        let min_pilots = if self.slow_start {
+            MIN_PILOTS
+        } else {
+            MIN_PILOTS_AVOIDANCE
+        };
+        // A window long enough for its own pilots to be judged at the end of the next.
+        let enough = answers >= MIN_ANSWERS || self.pilots_of(t, g).0 >= min_pilots;
+        if elapsed < rtt.clamp(MIN_WINDOW, MAX_WINDOW) || (!enough && elapsed < MAX_WINDOW) {
             return None;
         }
         // The answers of this window were sent one round trip earlier.
         let sent = self
             .sent_by(now.checked_sub(rtt).unwrap_or(now))
             .saturating_sub(self.sent_by(self.window_start.checked_sub(rtt).unwrap_or(now)));
+        // The previous window's pilots, all sent a window ago: their answers are back.
+        let (pilots, pilot_answers) =
+            self.pilots_of(t, (g + PILOT_GENERATIONS - 1) % PILOT_GENERATIONS);
         let secs = elapsed.as_secs_f64();
         let actual = t.packets.saturating_sub(self.at_start.packets) as f64 / secs;
         let new_probes = t.new_probes.saturating_sub(self.at_start.new_probes) as f64;
-        let busy = new_probes >= TAIL_SHARE * self.pps * secs;
+        // New probes flowing: the sweep's first-try share means something. Probes flowing,
+        // retries included: the pilots' share does (a tail of retries can overrun a path).
+        let sweeping = new_probes >= TAIL_SHARE * self.pps * secs;
+        let busy = actual >= TAIL_SHARE * self.pps;
         self.close_window(now, t);
-        if busy {
+        // The sweep's own answers judge when there are enough of them; else the pilots'.
+        let judged = if sweeping && answers >= MIN_ANSWERS && sent > 0 {
+            self.wants_pilots = false;
+            let share = answers as f64 / sent as f64;
+            Some((RateSignal::Answers, share, sent))
+        } else {
+            self.wants_pilots = true;
+            (pilots >= MIN_PILOTS).then(|| {
+                (
+                    RateSignal::Pilots,
+                    pilot_answers as f64 / pilots as f64,
+                    pilots,
+                )
+            })
+        };
+        if sweeping {
+            let signal = judged.map(|j| j.0);
             self.settled
-                .note(self.pps.min(actual), secs, self.slow_start);
+                .note(self.pps.min(actual), secs, self.slow_start, signal);
         }
         if self.cool_down > 0 {
             self.cool_down -= 1;
@@ -238,20 +364,18 @@ impl AutoRate {
         if !busy {
             return None; // the tail: nothing to judge the rate by
         }
-        if answers < MIN_ANSWERS || sent == 0 {
+        let Some((signal, share, n)) = judged else {
             return None; // too little to clock on: hold
-        }
+        };
         // Answers counted late can make one window look better than every probe answered.
-        let share = (answers as f64 / sent as f64).min(1.0);
-        let best = self
-            .best_share
-            .map_or(share, |b| (b * BEST_DECAY).max(share));
-        self.best_share = Some(best);
-        // Below the best by the margin and by more than counting noise (3 sigma).
-        let sigma = (share * (1.0 - share).max(0.0) / sent as f64).sqrt();
-        if share < best * (1.0 - CONGESTION_MARGIN) - 3.0 * sigma {
+        let share = share.min(1.0);
+        let congested = match signal {
+            RateSignal::Pilots => self.pilots_congested(share, n),
+            _ => self.answers_congested(share, n),
+        };
+        if let Some(carried) = congested {
             // What the path carried is about the share's fall times what was sent.
-            self.back_off(actual, share / best);
+            self.back_off(actual, carried);
         } else if actual >= self.pps * BINDING_SHARE {
             let factor = if self.slow_start {
                 2.0
@@ -261,6 +385,38 @@ impl AutoRate {
             self.set(self.pps * factor);
         }
         (self.pps() != old).then_some(self.pps())
+    }
+
+    /// Whether the sweep's first-try share `share` (of `n` probes) fell below the best seen
+    /// by the margin and by more than counting noise (3 sigma); the share of the best the
+    /// path carried, if so.
+    fn answers_congested(&mut self, share: f64, n: u64) -> Option<f64> {
+        let best = self
+            .best_share
+            .map_or(share, |b| (b * BEST_DECAY).max(share));
+        self.best_share = Some(best);
+        let sigma = (share * (1.0 - share).max(0.0) / n as f64).sqrt();
+        (share < best * (1.0 - CONGESTION_MARGIN) - 3.0 * sigma).then(|| share / best)
+    }
+
+    /// Whether the pilots' share `share` (of `n` pilots) fell below their baseline by the
+    /// margin and by more than the baseline's own counting noise (3 sigma and one pilot):
+    /// pilots are nearly all answered on a clean path, so a few lost mean the path drops.
+    /// A calm window moves the baseline; the share of it the path carried, if congested.
+    fn pilots_congested(&mut self, share: f64, n: u64) -> Option<f64> {
+        let base = *self.pilot_baseline.get_or_insert(share);
+        let sigma = (base * (1.0 - base).max(0.0) / n as f64).sqrt();
+        let floor = base * (1.0 - PILOT_MARGIN) - 3.0 * sigma - 1.0 / n as f64;
+        if share < floor {
+            return Some(PILOT_BACK_OFF * share / base.max(1e-9));
+        }
+        let weight = if share > base {
+            PILOT_BASELINE_UP
+        } else {
+            PILOT_BASELINE_DOWN
+        };
+        self.pilot_baseline = Some(base + weight * (share - base));
+        None
     }
 
     /// Comes down from what was actually sent (when the senders fell short of the rate),
@@ -276,6 +432,10 @@ impl AutoRate {
     fn close_window(&mut self, now: Instant, t: &Totals) {
         self.window_start = now;
         self.at_start = *t;
+        // The next window's pilots are a generation of their own.
+        let g = (usize::from(self.generation) + 1) % PILOT_GENERATIONS;
+        self.generation = g as u8;
+        self.pilot_base[g] = (t.pilots_sent[g], t.pilot_answers[g]);
     }
 }
 
@@ -319,8 +479,10 @@ mod tests {
                 srtt: Some(self.rtt),
                 ..Totals::default()
             };
-            let mut in_flight: VecDeque<(u64, u64)> = VecDeque::from(vec![(0, 0); lag]);
-            let mut carry = 0.0;
+            let none = (0, 0, [0u64; PILOT_GENERATIONS]);
+            let mut in_flight: VecDeque<(u64, u64, [u64; PILOT_GENERATIONS])> =
+                VecDeque::from(vec![none; lag]);
+            let (mut carry, mut pilot_carry) = (0.0, 0.0);
             let mut rates = Vec::new();
             for i in 1..=secs * 1000 {
                 let now = t0 + ms * i as u32;
@@ -333,28 +495,51 @@ mod tests {
                 carry += pps / 1000.0;
                 let sent = carry.floor();
                 carry -= sent;
-                let carried = sent.min(self.capacity / 1000.0);
-                let (mut answers, mut errors) = (0, 0);
-                if self.router_answers_excess {
-                    errors += (sent - carried) as u64;
+                // Pilots re-probe pairs that answered: none before the first answer.
+                if t.first_try_answers > 0 {
+                    pilot_carry += c.pilot_pps() / 1000.0;
                 }
-                for _ in 0..carried as u64 {
-                    if self.rand() < self.path_errors {
+                let pilots = pilot_carry.floor();
+                pilot_carry -= pilots;
+                let g = usize::from(c.pilot_generation());
+                // The path carries what fits in its capacity, probes and pilots alike.
+                let total = sent + pilots;
+                let carried_share = (self.capacity / 1000.0 / total.max(1.0)).min(1.0);
+                let (mut answers, mut errors) = (0, 0);
+                let mut pilot_answers = [0u64; PILOT_GENERATIONS];
+                for k in 0..total as u64 {
+                    let pilot = k < pilots as u64;
+                    if self.rand() >= carried_share {
+                        if self.router_answers_excess && !pilot {
+                            errors += 1;
+                        }
+                        continue;
+                    }
+                    if !pilot && self.rand() < self.path_errors {
                         errors += 1;
                         continue;
                     }
                     let lost = self.rand() < self.loss || self.rand() < self.loss;
-                    if !lost && self.rand() < self.answered {
+                    if lost {
+                        continue;
+                    }
+                    if pilot {
+                        pilot_answers[g] += 1;
+                    } else if self.rand() < self.answered {
                         answers += 1;
                     }
                 }
-                t.packets += sent as u64;
+                t.packets += total as u64;
                 t.new_probes += sent as u64;
-                in_flight.push_back((answers, errors));
-                let (a, e) = in_flight.pop_front().unwrap_or((0, 0));
+                t.pilots_sent[g] += pilots as u64;
+                in_flight.push_back((answers, errors, pilot_answers));
+                let (a, e, pa) = in_flight.pop_front().unwrap_or(none);
                 // A router's unreachable decides its probe on the first try too.
                 t.first_try_answers += a + e;
                 t.path_errors += e;
+                for (n, x) in t.pilot_answers.iter_mut().zip(pa) {
+                    *n += x;
+                }
                 c.update(now, &t);
                 rates.push(c.pps());
             }
@@ -496,12 +681,51 @@ mod tests {
     }
 
     #[test]
-    fn a_sparse_sweep_holds_the_starting_rate() {
-        // 1 probe in 10 000 answered: 1 answer a second at 10k pps, nothing to clock on.
+    fn a_sweep_where_nothing_answers_holds_its_starting_rate() {
+        // Nothing answers: no pilot has a pair to re-probe, nothing to clock on.
         let t0 = Instant::now();
         let mut c = AutoRate::new(t0, Bounds::default());
-        let rates = path(f64::INFINITY, 0.0, 0.0001, 1).run(&mut c, t0, 3);
+        let rates = path(f64::INFINITY, 0.0, 0.0, 1).run(&mut c, t0, 3);
         assert!(rates.iter().all(|&r| r == START_PPS));
+        assert_eq!(c.signal(), RateSignal::LocalDrops);
+        assert_eq!(c.settled_pps(), START_PPS);
+    }
+
+    #[test]
+    fn a_sparse_sweep_on_a_clean_path_ramps_up_on_the_pilots() {
+        // 1 probe in 1000 answered (10 answers a second at 10k pps): the sweep alone gives
+        // too little to clock on, the pilots do; slow start doubles as on a dense sweep.
+        let t0 = Instant::now();
+        let mut c = AutoRate::new(t0, Bounds::default());
+        let rates = path(f64::INFINITY, 0.0, 0.001, 1).run(&mut c, t0, 2);
+        assert!(rates[999] >= 320_000, "{}", rates[999]);
+        assert!(rates.iter().all(|&r| r <= 640_000));
+        assert_eq!(c.signal(), RateSignal::Pilots);
+        assert!(c.settled_pps() >= 320_000, "{}", c.settled_pps());
+    }
+
+    #[test]
+    fn a_sparse_sweep_through_a_bottleneck_backs_off_on_the_pilots() {
+        // 1% answered behind a 50k pps path: the pilots' share falls past it.
+        let t0 = Instant::now();
+        let mut c = AutoRate::new(t0, Bounds::default());
+        let rates = path(50_000.0, 0.0, 0.01, 2).run(&mut c, t0, 8);
+        let held = mean(&rates[3000..]);
+        assert!((25_000.0..=52_000.0).contains(&held), "held {held}");
+        assert!(rates[3000..].iter().all(|&r| r < 100_000), "runs away");
+        let settled = c.settled_pps();
+        assert!((25_000..=52_000).contains(&settled), "settled at {settled}");
+        assert_eq!(c.signal(), RateSignal::Pilots);
+    }
+
+    #[test]
+    fn random_loss_does_not_drag_a_sparse_sweep_down() {
+        // 10% each way: a fifth of the pilots go unanswered at any rate.
+        let t0 = Instant::now();
+        let mut c = AutoRate::new(t0, Bounds::default());
+        let rates = path(f64::INFINITY, 0.10, 0.001, 20).run(&mut c, t0, 5);
+        let held = mean(&rates[3000..]);
+        assert!(held >= 200_000.0, "held {held}");
     }
 
     #[test]
@@ -527,6 +751,7 @@ mod tests {
             capture_drops: 5,
             path_errors: 0,
             srtt: Some(ms(1)),
+            ..Totals::default()
         };
         assert_eq!(c.update(t0 + ms(1001), &t), Some(70_000));
         let mut low = AutoRate::new(t0, Bounds { min: 1, max: 5_000 });

@@ -2,6 +2,7 @@
 
 pub(crate) mod auto_rate;
 pub(crate) mod pace;
+pub(crate) mod pilots;
 pub(crate) mod rate;
 
 use crate::net::{Frames, Transmit};
@@ -10,6 +11,7 @@ use crate::state::Resend;
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use pace::ThreadPacer;
+use pilots::Pilot;
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -92,6 +94,8 @@ pub struct SendShared<'a> {
     pub positions: &'a PositionClaimer,
     /// Retries the table asks for, as runs of positions; closed when the scan ends.
     pub retries: &'a Receiver<Vec<Resend>>,
+    /// Pilot probes the table asks for (re-probes of answered pairs, never results).
+    pub pilots: &'a Receiver<Vec<Pilot>>,
     /// Where sends are reported.
     pub events: &'a Sender<SenderEvent>,
     /// Set to stop new probes (retries go on).
@@ -107,6 +111,10 @@ pub struct SendCounters {
     pub packets: AtomicU64,
     /// New probes sent (not retries).
     pub new_probes: AtomicU64,
+    /// Pilot probes sent, by generation.
+    pub pilots: [AtomicU64; crate::model::PILOT_GENERATIONS],
+    /// Times the kernel took fewer frames than offered (its queue full).
+    pub stalls: AtomicU64,
 }
 
 impl SendCounters {
@@ -114,6 +122,8 @@ impl SendCounters {
     pub fn read_into(&self, s: &mut crate::model::ScanStats) {
         s.packets_sent = self.packets.load(Ordering::Relaxed);
         s.new_probes = self.new_probes.load(Ordering::Relaxed);
+        s.pilots_sent = self.pilots.each_ref().map(|c| c.load(Ordering::Relaxed));
+        s.send_stalls = self.stalls.load(Ordering::Relaxed);
     }
 }
 
@@ -126,6 +136,7 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         order,
         positions,
         retries,
+        pilots,
         events,
         stop,
         counters,
@@ -138,6 +149,7 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
     let mut lens: Vec<u16> = Vec::with_capacity(MAX_BATCH);
     // Retries waiting, as runs: a silent run of a batch costs one entry, not one per probe.
     let mut pending = RetryQueue::default();
+    let mut pilots_due: VecDeque<Pilot> = VecDeque::new();
     let mut new_done = false;
     let mut retries_open = true;
 
@@ -153,6 +165,10 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
                 }
             }
         }
+        // Pilots clock the rate while probes go out, new ones or retries.
+        while let Ok(v) = pilots.try_recv() {
+            pilots_due.extend(v);
+        }
         if !new_done && (positions.exhausted() || stop.load(Ordering::Relaxed)) {
             new_done = true;
             // Another sender may still be sending what it claimed; the table waits for
@@ -166,6 +182,8 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
             }
         }
         if new_done && pending.is_empty() {
+            // Pilots alone clock nothing.
+            pilots_due.clear();
             if !retries_open {
                 return;
             }
@@ -188,18 +206,29 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
             .iter()
             .map(|r| r.positions.end - r.positions.start)
             .sum::<u64>() as usize;
+        let piloted = pilots_due.len().min(granted - resent);
         let mut new_run = 0..0;
-        if !new_done && resent < granted && !stop.load(Ordering::Relaxed) {
-            new_run = positions.claim((granted - resent) as u64);
+        if !new_done && resent + piloted < granted && !stop.load(Ordering::Relaxed) {
+            new_run = positions.claim((granted - resent - piloted) as u64);
         }
-        let n = resent + (new_run.end - new_run.start) as usize;
+        let n = resent + piloted + (new_run.end - new_run.start) as usize;
         pacer.refund((granted - n) as u32);
         if n == 0 {
             continue;
         }
         // The sender maps positions to pairs; the table never sees an address.
         lens.clear();
-        let slots = buf.chunks_exact_mut(slot);
+        let mut slots = buf.chunks_exact_mut(slot);
+        // Pilots first: they carry their own cookie and are no probe of the order.
+        // (The pilots drive the zip: a slot is taken only for a pilot.)
+        let mut pilots_by_generation = [0u64; crate::model::PILOT_GENERATIONS];
+        for ((ip, port, generation), frame) in pilots_due.drain(..piloted).zip(slots.by_ref()) {
+            let len = crafter.craft_pilot(frame, ip, port, generation);
+            lens.push(u16::try_from(len).unwrap_or(0));
+            if let Some(n) = pilots_by_generation.get_mut(usize::from(generation)) {
+                *n += 1;
+            }
+        }
         // Each retry leaves from its try's own source port (see `Cookie::source_port_of_try`).
         let retried_probes = retried
             .iter()
@@ -226,14 +255,22 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
         } else {
             Frames::sized(&buf[..n * slot], slot, &lens)
         };
-        if let Err(e) = send_all(transmit, frames) {
-            let _ = events.send(SenderEvent::Failed(format!(
-                "sending probes failed: {e}; check that the interface is up"
-            )));
-            return;
+        match send_all(transmit, frames) {
+            Ok(stalls) => {
+                counters.stalls.fetch_add(stalls, Ordering::Relaxed);
+            }
+            Err(e) => {
+                let _ = events.send(SenderEvent::Failed(format!(
+                    "sending probes failed: {e}; check that the interface is up"
+                )));
+                return;
+            }
         }
         counters.packets.fetch_add(n as u64, Ordering::Relaxed);
         counters.new_probes.fetch_add(new, Ordering::Relaxed);
+        for (c, n) in counters.pilots.iter().zip(pilots_by_generation) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
     }
 }
 
@@ -278,13 +315,18 @@ impl RetryQueue {
     }
 }
 
-/// Sends every frame, waiting briefly whenever the kernel's queue is full.
-fn send_all(transmit: &mut dyn Transmit, frames: Frames<'_>) -> std::io::Result<()> {
+/// Sends every frame, waiting briefly whenever the kernel's queue is full; returns how
+/// often it took fewer frames than offered (a local signal for the adaptive rate).
+fn send_all(transmit: &mut dyn Transmit, frames: Frames<'_>) -> std::io::Result<u64> {
     let total = frames.count();
     let mut done = 0;
     let mut stalls = 0u32;
+    let mut short = 0u64;
     while done < total {
         let n = transmit.send_batch(frames.skip(done))?;
+        if n < total - done {
+            short += 1;
+        }
         if n == 0 {
             stalls += 1;
             if stalls > 200_000 {
@@ -299,7 +341,7 @@ fn send_all(transmit: &mut dyn Transmit, frames: Frames<'_>) -> std::io::Result<
         }
         done += n;
     }
-    Ok(())
+    Ok(short)
 }
 
 #[cfg(test)]

@@ -95,6 +95,9 @@ impl Pacer {
                 capture_drops: stats.capture_drops,
                 path_errors: stats.path_errors,
                 srtt: stats.srtt,
+                local_drops: stats.send_stalls + stats.tx_dropped,
+                pilots_sent: stats.pilots_sent,
+                pilot_answers: stats.pilot_answers,
             };
             if let Some(pps) = c.update(now, &totals) {
                 self.current.store(pps, Ordering::Relaxed);
@@ -114,6 +117,25 @@ impl Pacer {
     /// the rate is fixed or unlimited).
     pub fn settled_pps(&self) -> Option<u64> {
         self.controller.as_ref().map(AutoRate::settled_pps)
+    }
+
+    /// What the adaptive rate settled on judging by (None when the rate is fixed or
+    /// unlimited).
+    pub fn rate_signal(&self) -> Option<crate::model::RateSignal> {
+        self.controller.as_ref().map(AutoRate::signal)
+    }
+
+    /// How fast pilot probes should go out now (0 unless the rate is adaptive and the
+    /// sweep draws too few answers to judge by).
+    pub fn pilot_pps(&self) -> f64 {
+        self.controller.as_ref().map_or(0.0, AutoRate::pilot_pps)
+    }
+
+    /// The generation new pilot probes belong to.
+    pub fn pilot_generation(&self) -> u8 {
+        self.controller
+            .as_ref()
+            .map_or(0, AutoRate::pilot_generation)
     }
 
     /// True when the rate follows the scan's counters.

@@ -13,6 +13,7 @@ pub mod netns;
 pub(crate) mod open;
 pub mod packet;
 pub(crate) mod rawip;
+pub(crate) mod recverr;
 pub(crate) mod rxring;
 pub mod sock;
 pub(crate) mod txring;

@@ -227,7 +227,8 @@ pub fn strict_file_problem(st: &Stat, uid: u32) -> Option<String> {
 }
 
 /// StrictModes for one directory holding `entry`: owned by `uid` or root, writable by no
-/// one else, except a sticky directory for an entry of `uid` or root (/tmp).
+/// one else, except a sticky directory for an entry of `uid` or root (/tmp), and a
+/// directory on a read-only mount, which no one writes whatever its mode says.
 fn strict_dir_problem(step: &Step, uid: u32) -> Option<String> {
     let d = &step.dir_stat;
     let shown = step.dir.display();
@@ -238,7 +239,7 @@ fn strict_dir_problem(step: &Step, uid: u32) -> Option<String> {
         ));
     }
     let sticky_ok = d.mode & libc::S_ISVTX != 0 && (step.entry.uid == uid || step.entry.uid == 0);
-    if d.mode & 0o022 != 0 && !sticky_ok {
+    if d.mode & 0o022 != 0 && !sticky_ok && !step.read_only {
         return Some(format!(
             "the directory {shown} above it is writable by {} (mode {:o}); keep the file in a directory only you can write",
             writable_by(d.mode),

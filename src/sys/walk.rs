@@ -206,6 +206,31 @@ pub struct Step {
     pub dir_stat: Stat,
     /// The entry found in it (a directory, a link or the final file).
     pub entry: Stat,
+    /// It is on a read-only mount (a Kubernetes ConfigMap volume is 0777 but mounted
+    /// read-only): its mode bits say nothing of who may write it. Looked up only for a
+    /// directory whose mode lets others write.
+    pub read_only: bool,
+}
+
+impl Step {
+    fn new(dir: PathBuf, fd: &OwnedFd, dir_stat: Stat, entry: Stat) -> Step {
+        let read_only = dir_stat.mode & 0o022 != 0 && on_read_only_mount(fd);
+        Step {
+            dir,
+            dir_stat,
+            entry,
+            read_only,
+        }
+    }
+}
+
+/// Whether the file open at `fd` (O_PATH included) is on a read-only mount.
+fn on_read_only_mount(fd: &OwnedFd) -> bool {
+    // SAFETY: an all-zero statvfs is a valid value to be overwritten.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is open (fstatfs accepts O_PATH descriptors); st is a valid out pointer.
+    let r = unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut st) };
+    r == 0 && st.f_flag & libc::ST_RDONLY != 0
 }
 
 /// Where a path leads: the directory that holds its last name, opened, and that name.
@@ -256,11 +281,7 @@ impl Walked {
             shown = shown
                 .parent()
                 .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
-            out.push(Step {
-                dir: shown.clone(),
-                dir_stat: pst,
-                entry: st,
-            });
+            out.push(Step::new(shown.clone(), &parent, pst, st));
             fd = parent;
             st = pst;
         }
@@ -376,15 +397,11 @@ pub fn walk(path: &Path, uid: u32) -> Result<Walked, WalkError> {
             Err(e) => return Err(WalkError::Io(e)),
         };
         let st = fstat(&fd)?;
-        steps.push(Step {
-            dir: shown.clone(),
-            dir_stat,
-            entry: st,
-        });
+        steps.push(Step::new(shown.clone(), &dir, dir_stat, st));
         if st.kind() == libc::S_IFLNK {
             if !link_allowed(&dir_stat, st.uid, uid) {
                 return Err(WalkError::Link {
-                    link: (!last || links > 0).then_some(here),
+                    link: (!last || trailing_slash || links > 0).then_some(here),
                     owner: st.uid,
                     dir: shown,
                 });

@@ -3,7 +3,8 @@
 //! - [`Ipv4Set`] / [`Ipv6Set`] / [`PortSet`]: sorted merged intervals with prefix counts (`nth`
 //!   is a binary search; memory is per interval, never per address); [`TargetSet`] holds one
 //!   of each address family, indexed IPv4 first.
-//! - [`parse_ports`], [`top_ports`]: `-p` and `--top-ports` (the project's own ranked list).
+//! - [`parse_ports`], [`top_ports`]: `-p` and `--top-ports` (the project's own ranked list);
+//!   [`parse_service_ports`] and [`top_udp_ports`]: nmap's `-p U:53,T:22` and the UDP list.
 //! - [`parse_target`], [`read_spec_file`], [`build_target_set`]: nmap-style target specs,
 //!   `-iL` files, excludes and the reserved-block guard.
 //! - [`Permutation`], [`ProbeSpace`], [`ProbeOrder`], [`Shard`]: the keyed, shardable send order
@@ -17,8 +18,10 @@ mod order;
 mod parse;
 mod permutation;
 mod ports;
+mod service_ports;
 mod target_set;
 mod top_ports;
+mod top_udp_ports;
 
 pub use ipset::{IpSet, Ipv4Set, Ipv6Set, Point, SetAddr};
 pub use order::{ProbeOrder, ProbeSpace, Shard};
@@ -29,8 +32,10 @@ pub use parse::{
 };
 pub use permutation::Permutation;
 pub use ports::{parse_ports, PortSet};
+pub use service_ports::{parse_service_ports, Scanned, ServicePorts};
 pub use target_set::TargetSet;
 pub use top_ports::{top_ports, TOP_PORTS};
+pub use top_udp_ports::{top_udp_ports, TOP_UDP_PORTS};
 
 /// The IPv4 address of a probe, for the stages that are IPv4-only until IPv6 reaches them
 /// (the SYN sender, results). Config refuses IPv6 targets before such a stage runs, so an

@@ -107,6 +107,34 @@ fn port_number(text: &str) -> Result<u16, TargetError> {
     }
 }
 
+/// One `-p` item without its protocol prefix: "22", "8000-8100", "-" (all), "1-", "-1024".
+pub(super) fn port_range(item: &str) -> Result<(u16, u16), TargetError> {
+    match item.split_once('-') {
+        None => {
+            let p = port_number(item)?;
+            Ok((p, p))
+        }
+        Some((a, b)) => {
+            let first = if a.trim().is_empty() {
+                1
+            } else {
+                port_number(a)?
+            };
+            let last = if b.trim().is_empty() {
+                65535
+            } else {
+                port_number(b)?
+            };
+            if first > last {
+                return Err(TargetError(format!(
+                    "bad port range \"{item}\" in -p: the first port must not exceed the last"
+                )));
+            }
+            Ok((first, last))
+        }
+    }
+}
+
 /// Parses `-p`: "22,80,8000-8100", "-" (all), "1-", "-1024", optional "T:" prefixes.
 pub fn parse_ports(spec: &str) -> Result<PortSet, TargetError> {
     if spec.trim().is_empty() {
@@ -134,31 +162,7 @@ pub fn parse_ports(spec: &str) -> Result<PortSet, TargetError> {
                 spec.trim()
             )));
         }
-        let (first, last) = match item.split_once('-') {
-            None => {
-                let p = port_number(item)?;
-                (p, p)
-            }
-            Some((a, b)) => {
-                let first = if a.trim().is_empty() {
-                    1
-                } else {
-                    port_number(a)?
-                };
-                let last = if b.trim().is_empty() {
-                    65535
-                } else {
-                    port_number(b)?
-                };
-                if first > last {
-                    return Err(TargetError(format!(
-                        "bad port range \"{item}\" in -p: the first port must not exceed the last"
-                    )));
-                }
-                (first, last)
-            }
-        };
-        raw.push((first, last));
+        raw.push(port_range(item)?);
     }
     Ok(PortSet::from_ranges(raw))
 }

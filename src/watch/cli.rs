@@ -144,7 +144,7 @@ pub fn load(path: &Path, trust: Trust) -> Result<(Results, Identity), ScanError>
         Trust::Data => "result file",
     };
     let contents = input::read(path, what, trust, MAX_RESULTS_BYTES)?;
-    let results = crate::results::parse(&path.display().to_string(), &contents.bytes)?;
+    let results = crate::results::parse_contents(&path.display().to_string(), &contents)?;
     for w in &results.warnings {
         eprintln!("synscan: warning: {w}");
     }

@@ -365,6 +365,73 @@ fn rate_auto_grows_on_a_clean_path_and_stays_exact() {
 
 #[test]
 #[ignore = "needs root: network namespaces"]
+fn a_sparse_sweep_ramps_up_on_pilot_probes_and_says_so() {
+    // 1% of a /18 answers at all: too few answers for the sweep to clock the rate by.
+    let lab = Lab::start(&[
+        "--prefix",
+        "198.19.0.0/18",
+        "--ports",
+        "22,80,443",
+        "--open-hosts",
+        "16",
+        "--open-per-host",
+        "1",
+        "--filtered",
+        "0",
+        "--alive",
+        "164",
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("out.json");
+    let json_s = json.to_string_lossy().to_string();
+    let out = lab.run_in_scanner(
+        synscan_bin(),
+        &[
+            &lab.truth.prefix,
+            "-p",
+            "22,80,443",
+            "-oJ",
+            &json_s,
+            "--show",
+            "closed",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let results = read_results(&json);
+    let alive = lab.truth.answers.alive.as_ref().expect("a sparse lab");
+    let t = &lab.truth;
+    assert_eq!(with_state(&results, "open"), t.open);
+    let closed: BTreeSet<Pair> = alive
+        .iter()
+        .flat_map(|&ip| t.ports.iter().map(move |&p| (ip, p)))
+        .filter(|p| !t.open.contains(p))
+        .collect();
+    assert_eq!(with_state(&results, "closed"), closed);
+    assert_eq!(results.len(), t.open.len() + closed.len());
+    let line = err
+        .lines()
+        .find_map(|l| l.strip_prefix("synscan: the adaptive rate settled at "))
+        .unwrap_or_else(|| panic!("no final rate in: {err}"));
+    let pps: u64 = line
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {line:?}"));
+    assert!(pps > 20_000, "the pilots let the rate grow: {line}");
+    assert!(line.contains("judged by pilot probes"), "{line}");
+    let text = std::fs::read_to_string(&json).expect("read -oJ output");
+    let summary = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .expect("a summary line");
+    assert_eq!(summary["rate_signal"], "pilots", "{summary}");
+    assert_eq!(summary["rate_pps"], pps, "{summary}");
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
 fn nmap_hand_off_runs_on_the_open_ports_found() {
     let lab = Lab::start(&[
         "--prefix",

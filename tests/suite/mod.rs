@@ -10,6 +10,7 @@ mod e2e_outputs;
 mod e2e_resume;
 mod e2e_resume_safety;
 mod e2e_scan;
+mod e2e_trust;
 mod e2e_watch;
 mod hostile_frames;
 mod lab_selftest;
