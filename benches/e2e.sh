@@ -35,7 +35,8 @@
 #      (the end line) over the capacity.
 #   The adaptive rate where answers are scarce (issue #22; `make bench-sparse` runs s1 s2 s3):
 #   s1 a /16 x 3 ports with 1 % of the addresses alive (655, 100 with an open port), the
-#      rest silent: no rate flag against `--rate max` (bar: <= 1.5x), exact.
+#      rest silent: no rate flag against `--rate max` (bar: <= 1.5x), exact (open ports only
+#      are listed: the silent addresses are rightly filtered).
 #   s2 the s1 lab behind the finite-capacity wire (`serve --wire-pps $E2E_WIRE_PPS`): no rate
 #      flag, exact; the rate it settled on over the capacity (bar: 0.5-1).
 #   s3 one host x ports 1-10000 (8 open) whose RSTs are limited to 200/s, burst 200
@@ -597,14 +598,13 @@ for scen in $SCENARIOS; do
         for flags in "" "--rate max"; do
             # shellcheck disable=SC2086
             run_tool s1 synscan "${flags:-no rate flag}" "$PREFIX" -- "${SPARSE_SERVE[@]}" -- \
-                "$SYNSCAN" "$PREFIX" -p @PORTS@ $flags --seed "$SEED" -oJ @OUT@.json \
-                --show filtered
+                "$SYNSCAN" "$PREFIX" -p @PORTS@ $flags --seed "$SEED" -oJ @OUT@.json
         done
         ;;
     s2)
         run_tool s2 synscan "no rate flag, wire $WIRE_PPS pps" "$PREFIX" -- "${SPARSE_SERVE[@]}" \
             --wire-pps "$WIRE_PPS" -- \
-            "$SYNSCAN" "$PREFIX" -p @PORTS@ --seed "$SEED" -oJ @OUT@.json --show filtered
+            "$SYNSCAN" "$PREFIX" -p @PORTS@ --seed "$SEED" -oJ @OUT@.json
         ;;
     s3)
         RUN_PORTS=1-10000
@@ -707,6 +707,9 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
         r) label="r: ${WIRE_PPS} pps wire" ;;
         t) label="t: retries, 5% loss" ;;
         6) label="6: IPv6 vs IPv4 send-only" ;;
+        s1) label="s1: sparse /16, 1% alive" ;;
+        s2) label="s2: s1 behind a ${WIRE_PPS} pps wire" ;;
+        s3) label="s3: RSTs limited to 200/s" ;;
         *) label="m: memory" ;;
         esac
         prate=$(awk -v n="$probes" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0 ? n / w : 0) }')
