@@ -34,7 +34,7 @@ pub const MAX_RTO: Duration = Duration::from_millis(3000);
 
 /// Runs the scan `cfg` describes; returns the exit code.
 pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
-    let space = ProbeSpace::new(cfg.targets.clone(), cfg.ports.clone());
+    let space = ProbeSpace::new(cfg.targets.clone(), cfg.services.clone());
     let order = ProbeOrder::new(space, cfg.seed, cfg.shard);
     if cfg.dry_run {
         return dry_run::run(&order, cfg.start, cfg.seed, &cfg.outputs, &cfg.inputs, stop);
@@ -55,7 +55,7 @@ fn announce(cfg: &ScanConfig, order: &ProbeOrder) {
     eprintln!(
         "synscan: {} hosts x {} ports = {} probes{}, seed {} (repeat the order with --seed {})",
         cfg.targets.len(),
-        cfg.ports.len(),
+        cfg.services.len(),
         order.len(),
         if cfg.shard.count > 1 {
             format!(" in shard {}/{}", cfg.shard.index, cfg.shard.count)
@@ -71,11 +71,11 @@ fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, scan_type: &'static str) -> S
     ScanInfo {
         start: SystemTime::now(),
         command_line: cfg.command_line.clone(),
-        ports: cfg.ports.clone(),
+        services: cfg.services.clone(),
         hosts: order.space().hosts(),
         probes: order.len(),
         seed: cfg.seed,
-        scan_type,
+        scan_types: vec![(crate::model::Protocol::Tcp, scan_type)],
         shard: (order.shard().count > 1).then(|| std::sync::Arc::new(order.clone())),
     }
 }
@@ -528,7 +528,7 @@ impl engine::ResultSink for Sinks<'_> {
 fn start_hand_off_helper(cfg: &ScanConfig) -> Result<Option<handoff::Helper>, ScanError> {
     match cfg.nmap.as_deref() {
         Some(args) if crate::sys::caps::is_root() => {
-            handoff::Helper::start(args, &cfg.targets.v4, &cfg.ports).map(Some)
+            handoff::Helper::start(args, &cfg.targets.v4, &cfg.services.tcp).map(Some)
         }
         _ => Ok(None),
     }

@@ -10,7 +10,7 @@ use crate::send::pace::Pacer;
 use crate::send::pilots::{Pilot, PilotPool};
 use crate::state::epochs::{Epochs, Released};
 use crate::state::window::{Expired, WindowTable};
-use crate::state::{no_response, ReplyEvent, ReplyOutcome, Resend};
+use crate::state::{ReplyEvent, ReplyOutcome, Resend, Silence};
 use crate::targets::ProbeOrder;
 use std::io;
 use std::ops::Range;
@@ -120,7 +120,7 @@ impl Recorder<'_> {
     /// A verified answer; decides its probe unless it is a duplicate, late, or for a pair
     /// outside this scan's order (or shard).
     pub fn replied(&mut self, ev: &ReplyEvent, wall: SystemTime) {
-        let position = self.order.position_of(ev.ip, ev.port);
+        let position = self.order.position_of(ev.ip, ev.service);
         self.replied_at(ev, position, wall);
     }
 
@@ -174,6 +174,8 @@ pub struct LoopParams<'a> {
     pub pacer: &'a mut Pacer,
     /// Progress on stderr, if any.
     pub progress: Option<Progress>,
+    /// What silent probes decide, per protocol.
+    pub silence: Silence,
 }
 
 /// The scan's counters now: the module's send and capture counters, the table's, the
@@ -217,13 +219,14 @@ pub fn run(
         wait,
         pacer,
         mut progress,
+        silence,
     } = params;
     // The silent probes of a range are read from the answered bits at its release.
     table.keep_answers_from(start);
     let mut rec = Recorder {
         table,
         order,
-        release: Release::new(start, checkpoint_every),
+        release: Release::new(start, checkpoint_every, silence),
         found_open: 0,
         last_send: Instant::now(),
         pilots: PilotPool::default(),
@@ -341,6 +344,7 @@ impl Expired for Expiry<'_, '_> {
 pub struct Release {
     /// The epoch bookkeeping.
     pub epochs: Epochs,
+    silence: Silence,
     every: Duration,
     last_close: Instant,
     last_checkpoint: Instant,
@@ -348,11 +352,13 @@ pub struct Release {
 }
 
 impl Release {
-    /// Release for a scan starting at `start`, checkpointing every `every`.
-    pub fn new(start: u64, every: Duration) -> Release {
+    /// Release for a scan starting at `start`, checkpointing every `every`; silent probes
+    /// decide what `silence` says.
+    pub fn new(start: u64, every: Duration, silence: Silence) -> Release {
         let now = Instant::now();
         Release {
             epochs: Epochs::new(start),
+            silence,
             every,
             last_close: now,
             // The first checkpoint comes after half the interval: a scan killed early
@@ -386,8 +392,9 @@ impl Release {
         Ok(())
     }
 
-    /// Releases every epoch that is ready: its answers, then its silent probes (filtered,
-    /// no-response) in position order, named from the table's answered bits.
+    /// Releases every epoch that is ready: its answers, then its silent probes (no-response,
+    /// in the state their kind gives silence) in position order, named from the table's
+    /// answered bits.
     fn release(
         &mut self,
         sink: &mut dyn ResultSink,
@@ -395,13 +402,14 @@ impl Release {
         order: &ProbeOrder,
     ) -> Result<u64, String> {
         let wall = SystemTime::now();
+        let silence = self.silence;
         let released = self
             .epochs
             .release_ranges(|r| match r {
                 Released::Answer(r) => sink.record(r),
                 Released::Positions(range) => table.for_each_silent(range, |p| {
-                    let (ip, port) = order.get(p);
-                    sink.record(&no_response(ip, port, wall))
+                    let (ip, service) = order.get(p);
+                    sink.record(&silence.result(ip, service, wall))
                 }),
             })
             .map_err(|e| format!("writing results failed: {e}"))?;
@@ -479,7 +487,8 @@ mod tests {
         }
 
         fn answer(&mut self, rec: &mut Recorder<'_>, position: u64, now: Instant) {
-            let (ip, port) = self.order.get(position);
+            let (ip, service) = self.order.get(position);
+            let port = service.port;
             let t = self.tries.entry(port).or_insert(0);
             *t += 1;
             if self.answer_on[usize::from(port)] == *t {
@@ -490,7 +499,8 @@ mod tests {
                 };
                 let ev = ReplyEvent {
                     ip,
-                    port,
+                    service,
+                    state: reason.state(),
                     reason,
                     ttl: 64,
                     at: now,
@@ -500,7 +510,7 @@ mod tests {
         }
 
         fn port(&self, position: u64) -> u16 {
-            self.order.get(position).1
+            self.order.get(position).1.port
         }
     }
 
@@ -549,6 +559,7 @@ mod tests {
             wait,
             pacer: Box::leak(Box::new(Pacer::new(Rate::Max, Instant::now()))),
             progress: None,
+            silence: Silence::new(|_| PortState::Filtered),
         }
     }
 
@@ -563,7 +574,7 @@ mod tests {
     /// Ports sorted by their positions in `order`.
     fn by_position(order: &ProbeOrder, mut ports: Vec<u16>) -> Vec<u16> {
         let host = Ipv4Addr::new(198, 19, 0, 1);
-        ports.sort_by_key(|&p| order.position_of(host.into(), p));
+        ports.sort_by_key(|&p| order.position_of(host.into(), crate::model::Service::tcp(p)));
         ports
     }
 
