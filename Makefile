@@ -15,7 +15,7 @@ DATADIR ?= $(PREFIX)/share
 SYSTEM_USER := synscan
 CREATE_SYSTEM_USER := useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin $(SYSTEM_USER)
 
-.PHONY: all build demo test lint bench bench-follow-regex bench-e2e bench-memory bench-rate bench-rate-e2e bench-sparse bench-tries bench-ipv6 clean install uninstall
+.PHONY: all build demo test lint bench bench-follow-regex bench-follow bench-e2e bench-memory bench-rate bench-rate-e2e bench-sparse bench-tries bench-ipv6 clean install uninstall
 
 all: build
 
@@ -47,6 +47,11 @@ bench:
 # The follow-up layer's regex engines over nmap-service-probes and the banner corpus.
 bench-follow-regex:
 	$(CARGO) bench --bench follow_regex
+
+# The follow-up library alone (service, TLS, HTTP) against nmap -sV -T4 on the lab's real
+# daemons, the replayed banner corpus and quiet ports.
+bench-follow: build
+	RELEASE=$(RELEASE) E2E_NO_BUILD=1 bash benches/follow.sh
 
 bench-e2e: build
 	RELEASE=$(RELEASE) bash benches/e2e.sh

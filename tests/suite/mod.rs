@@ -2,6 +2,7 @@
 
 mod e2e_accuracy;
 mod e2e_cli;
+mod e2e_follow;
 mod e2e_hostile;
 mod e2e_ipv6;
 mod e2e_local;
