@@ -324,7 +324,7 @@ mod tests {
         for code in 0..=6 {
             let reason = Reason::from_icmpv6_unreachable(code);
             assert_eq!(
-                reason.map(Reason::state),
+                reason.map(|r| crate::probe::ProbeKind::TcpSyn.verdict(r)),
                 Some(PortState::Filtered),
                 "{code}"
             );

@@ -4,7 +4,6 @@ use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-
 use super::route::read_proc_net;
 use super::{sock_err, NetError, Route};
 use crate::sys::packet::{self, ETH_P_ARP};

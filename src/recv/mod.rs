@@ -622,7 +622,10 @@ mod tests {
                     assert_eq!(run(&c, &f), event(T, PORT, reason, 250), "code {code}");
                 }
                 assert_eq!(reason.as_str(), name);
-                assert_eq!(crate::probe::ProbeKind::TcpSyn.verdict(reason), crate::model::PortState::Filtered);
+                assert_eq!(
+                    crate::probe::ProbeKind::TcpSyn.verdict(reason),
+                    crate::model::PortState::Filtered
+                );
             }
             // Other codes (fragmentation needed, source route failed, unknown net/host, ...)
             // do not say the port is filtered.
