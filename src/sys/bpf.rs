@@ -568,11 +568,20 @@ mod tests {
         };
         let p = capture_program_dual(14, LOCAL, local6(), udp);
         // UDP's destination port sits where TCP's does: the same 20 bytes serve.
-        assert_eq!(run(&p, &frame(0x0800, 17, LOCAL, 0, 0, &tcp(53, 40000))), ACCEPT_LEN);
-        assert_eq!(run(&p, &frame(0x0800, 17, LOCAL, 1, 0, &tcp(53, 40999))), ACCEPT_LEN);
+        assert_eq!(
+            run(&p, &frame(0x0800, 17, LOCAL, 0, 0, &tcp(53, 40000))),
+            ACCEPT_LEN
+        );
+        assert_eq!(
+            run(&p, &frame(0x0800, 17, LOCAL, 1, 0, &tcp(53, 40999))),
+            ACCEPT_LEN
+        );
         assert_eq!(run(&p, &frame(0x0800, 17, LOCAL, 0, 0, &tcp(53, 41000))), 0);
         assert_eq!(run(&p, &frame(0x0800, 6, LOCAL, 0, 0, &tcp(53, 40000))), 0);
-        assert_eq!(run(&p, &frame(0x0800, 1, LOCAL, 0, 0, &icmp(3))), ACCEPT_LEN);
+        assert_eq!(
+            run(&p, &frame(0x0800, 1, LOCAL, 0, 0, &icmp(3))),
+            ACCEPT_LEN
+        );
         assert_eq!(run(&p, &frame6(17, local6(), &tcp(53, 40500))), ACCEPT_LEN);
         assert_eq!(run(&p, &frame6(17, local6(), &tcp(53, 39999))), 0);
         assert_eq!(run(&p, &frame6(6, local6(), &tcp(53, 40500))), 0);
