@@ -123,6 +123,7 @@ pub struct Answers {
     pub last: u16,
 }
 
+#[cfg(test)]
 impl Answers {
     /// TCP segments to `first..=last`.
     pub fn tcp(first: u16, last: u16) -> Answers {
