@@ -153,6 +153,10 @@ impl Host {
                 // The host's bucket was just emptied by what we sent.
                 self.tokens = 0.0;
                 self.refilled = now;
+                // Judged next on a second of paced sends only.
+                self.slots.clear();
+                self.slots.push_back((0, 0));
+                self.slot_start = now;
             }
             Standing::Suspected | Standing::Rationed if share < SUSPECT_SHARE => {
                 if self.standing == Standing::Suspected {
