@@ -23,7 +23,8 @@ all: build
 build:
 	$(CARGO) build --release --bins
 
-# Raises a throwaway two-namespace lab, scans it, prints the results, tears it down.
+# Raises a throwaway two-namespace lab, scans it, shows the open and filtered ports and the
+# verdict, leaves the full report in a file it names, tears the lab down.
 demo: build
 	$(RELEASE)/synscan-lab demo --synscan $(RELEASE)/synscan
 

@@ -13,9 +13,6 @@ use std::process::Command;
 /// Exit code when the lab itself could not be raised.
 pub const LAB_FAILURE: i32 = 4;
 
-/// One table row: open, filtered and unreachable ports of a host.
-type Row = (Vec<u16>, Vec<u16>, Vec<u16>);
-
 /// The fixed demo shape: a /24, 8 open hosts x 2 ports, 4 filtered pairs.
 pub fn demo_args(a: &DemoArgs) -> ServeArgs {
     ServeArgs {
@@ -36,39 +33,44 @@ pub fn demo_args(a: &DemoArgs) -> ServeArgs {
     }
 }
 
-/// The truth as a friendly per-host table.
-pub fn truth_table(p: &Plan) -> String {
-    let mut rows: BTreeMap<Ipv4Addr, Row> = BTreeMap::new();
-    for (a, port) in &p.truth.open {
-        rows.entry(*a).or_default().0.push(*port);
+/// What the lab holds, in one line (the verdict names any pair synscan got wrong).
+pub fn truth_line(p: &Plan) -> String {
+    let t = &p.truth;
+    let unreachable = match t.unreachable.len() {
+        0 => String::new(),
+        n => format!(", {n} unreachable"),
+    };
+    format!(
+        "the lab holds {} open, {} filtered{unreachable} host:port pairs in {} hosts x {} ports; every other pair is closed",
+        t.open.len(),
+        t.filtered.len(),
+        1u64 << (32 - p.shape.prefix.prefix_len()),
+        p.ports.len()
+    )
+}
+
+/// What synscan found open and filtered: one row per host, ports ascending, "-" for none.
+pub fn found_table(open: &BTreeSet<Pair>, filtered: &BTreeSet<Pair>) -> String {
+    let mut rows: BTreeMap<Ipv4Addr, [Vec<u16>; 2]> = BTreeMap::new();
+    for (column, pairs) in [open, filtered].into_iter().enumerate() {
+        // A set of (address, port) iterates each host's ports in ascending order.
+        for (a, port) in pairs {
+            rows.entry(*a).or_default()[column].push(*port);
+        }
     }
-    for (a, port) in &p.truth.filtered {
-        rows.entry(*a).or_default().1.push(*port);
-    }
-    for (a, port) in &p.truth.unreachable {
-        rows.entry(*a).or_default().2.push(*port);
-    }
-    let list = |v: &Vec<u16>| -> String {
+    let list = |v: &[u16]| -> String {
         if v.is_empty() {
             "-".into()
         } else {
             v.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
         }
     };
-    let mut s = format!(
-        "  {:<15}  {:<14}  {:<14}  {}\n",
-        "host", "open", "filtered", "unreachable"
-    );
-    for (a, (o, f, u)) in rows {
-        s.push_str(&format!(
-            "  {:<15}  {:<14}  {:<14}  {}\n",
-            a.to_string(),
-            list(&o),
-            list(&f),
-            list(&u)
-        ));
+    let line =
+        |host: &str, open: &str, filtered: &str| format!("  {host:<15}  {open:<14}  {filtered}\n");
+    let mut s = line("host", "open", "filtered");
+    for (a, [o, f]) in &rows {
+        s.push_str(&line(&a.to_string(), &list(o), &list(f)));
     }
-    s.push_str("  (every other host:port in the block is closed)\n");
     s
 }
 
@@ -194,18 +196,29 @@ pub fn run(a: &DemoArgs) -> i32 {
         plan.shape.prefix,
         crate::netns::TARGET_IP
     );
-    print!("{}", truth_table(&plan));
+    println!("{}", truth_line(&plan));
     let ports: Vec<String> = plan.ports.iter().map(u16::to_string).collect();
     let ports = ports.join(",");
     let prefix = plan.shape.prefix.to_string();
     let json_path = std::env::temp_dir().join(format!("synscan-lab-{}.ndjson", n.name));
     let _ = std::fs::remove_file(&json_path);
+    let (report, report_path) = match create_report(&n.name) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("synscan-lab: {e}");
+            drop(lab);
+            return LAB_FAILURE;
+        }
+    };
     println!(
-        "\n$ ip netns exec {} {} {prefix} -p {ports} --show filtered -oJ {}\n",
+        "\n$ ip netns exec {} {} {prefix} -p {ports} --show filtered -oJ {} > {}\n",
         n.scanner_ns,
         synscan.display(),
-        json_path.display()
+        json_path.display(),
+        report_path.display()
     );
+    // synscan's report lists every port of every host (thousands of lines): it goes to the
+    // report file, and the screen gets the open and filtered ports and the verdict.
     let status = Command::new("ip")
         .args(["netns", "exec", &n.scanner_ns])
         .arg(&synscan)
@@ -219,6 +232,7 @@ pub fn run(a: &DemoArgs) -> i32 {
         ])
         .arg(&json_path)
         .args(&a.extra)
+        .stdout(report)
         .status();
     let code = match status {
         Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
@@ -235,6 +249,7 @@ pub fn run(a: &DemoArgs) -> i32 {
         Ok(t) => t,
         Err(_) => {
             println!("\nverdict: no results - synscan wrote no -oJ file (exit code {code})");
+            println!("synscan's report: {}", report_path.display());
             drop(lab);
             return code;
         }
@@ -249,13 +264,52 @@ pub fn run(a: &DemoArgs) -> i32 {
         .chain(&plan.truth.unreachable)
         .copied()
         .collect();
-    println!();
+    println!("\nwhat synscan found (every other port closed):");
+    print!("{}", found_table(&found_open, &found_filt));
     println!(
-        "{}",
+        "\n{}",
         verdict(&truth_open, &found_open, &truth_filt, &found_filt)
+    );
+    println!(
+        "full report (every port of every host): {}",
+        report_path.display()
     );
     drop(lab);
     code
+}
+
+/// Creates the report file in the temporary directory under a new name (never one that
+/// exists: the directory is shared, and another user may have planted a link there).
+fn create_report(lab: &str) -> Result<(std::fs::File, PathBuf), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir();
+    let mut last = None;
+    for n in 0..100u32 {
+        let name = match n {
+            0 => format!("synscan-demo-{lab}.txt"),
+            n => format!("synscan-demo-{lab}-{n}.txt"),
+        };
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+        {
+            Ok(f) => return Ok((f, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(path),
+            Err(e) => {
+                return Err(format!(
+                    "cannot create the report file {}: {e}",
+                    path.display()
+                ))
+            }
+        }
+    }
+    Err(format!(
+        "cannot create the report file: {} and 99 others exist; remove them",
+        last.map_or_else(String::new, |p| p.display().to_string())
+    ))
 }
 
 #[cfg(test)]
@@ -295,6 +349,20 @@ not json
     }
 
     #[test]
+    fn found_table_has_a_row_per_host_with_ports_ascending() {
+        let open = BTreeSet::from([
+            p("198.19.0.9", 443),
+            p("198.19.0.9", 22),
+            p("198.19.0.5", 80),
+        ]);
+        let filtered = BTreeSet::from([p("198.19.0.7", 22)]);
+        assert_eq!(
+            found_table(&open, &filtered),
+            "  host             open            filtered\n  198.19.0.5       80              -\n  198.19.0.7       -               22\n  198.19.0.9       22,443          -\n"
+        );
+    }
+
+    #[test]
     fn demo_shape() {
         let a = DemoArgs {
             synscan: None,
@@ -306,18 +374,9 @@ not json
         assert_eq!(plan.truth.open.len(), 16);
         assert_eq!(plan.truth.filtered.len(), 4);
         assert_eq!(plan.shape.prefix.to_string(), "198.19.0.0/24");
-        let table = truth_table(&plan);
         assert_eq!(
-            table.lines().count(),
-            1 + plan
-                .truth
-                .open
-                .iter()
-                .chain(&plan.truth.filtered)
-                .map(|x| x.0)
-                .collect::<BTreeSet<_>>()
-                .len()
-                + 1
+            truth_line(&plan),
+            "the lab holds 16 open, 4 filtered host:port pairs in 256 hosts x 23 ports; every other pair is closed"
         );
     }
 }

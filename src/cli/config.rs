@@ -708,6 +708,7 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
             reason: args.reason,
             verbose: args.verbose > 0,
             append: false,
+            continued: Vec::new(),
             services_file: args.services_file.as_ref().map(PathBuf::from),
             policy: watch.policy(),
         },

@@ -108,24 +108,44 @@ fn resume(
             state.probes
         )));
     }
+    if resume::digest(&cfg) != state.digest {
+        return Err(ScanError::usage(format!(
+            "{file}: the targets, ports or seed differ from the interrupted scan's (the file was edited, or a hostname or target file changed since), so the rest cannot be told apart; start the scan again"
+        )));
+    }
     let outputs: Vec<&str> = cfg
         .outputs
         .iter()
         .filter(|o| o.path != "-")
         .map(|o| o.path.as_str())
         .collect();
-    if !state.outputs.is_empty()
-        && outputs
-            != state
-                .outputs
-                .iter()
-                .map(|o| o.path.as_str())
-                .collect::<Vec<_>>()
+    if outputs
+        != state
+            .outputs
+            .iter()
+            .map(|o| o.path.as_str())
+            .collect::<Vec<_>>()
     {
         return Err(ScanError::usage(format!(
             "{file}: the outputs it lists differ from its saved arguments; the file is damaged"
         )));
     }
+    // The interrupted scan's own files, wherever the resume is started from; each must
+    // still be the file it wrote (checked when the outputs are opened).
+    let mut saved = state.outputs.iter();
+    for o in cfg.outputs.iter_mut().filter(|o| o.path != "-") {
+        if let Some(s) = saved.next() {
+            o.path = s.absolute.clone();
+        }
+    }
+    cfg.output_options.continued = state
+        .outputs
+        .iter()
+        .map(|o| crate::output::Continued {
+            file: o.file,
+            length: o.length,
+        })
+        .collect();
     cfg.start = state.position;
     cfg.output_options.append = true;
     cfg.resume_file = path.clone();

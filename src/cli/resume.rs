@@ -5,14 +5,16 @@
 //! links) and a check that the options do not keep root.
 
 use super::args::Args;
+use super::config::ScanConfig;
 use crate::error::ScanError;
 use crate::sys::fs;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Version of the file format this synscan writes and reads. Format 3 holds the parsed
-/// options; formats 1 and 2 held raw arguments and are refused with a clear line.
-pub const FORMAT: u32 = 3;
+/// Version of the file format this synscan writes and reads. Format 4 names each output by
+/// its absolute path and the file it was (device, inode); format 3 named them as given,
+/// formats 1 and 2 held raw arguments: older formats are refused with a clear line.
+pub const FORMAT: u32 = 4;
 
 /// Largest resume file read (one holds the scan's flags and a line per output).
 pub const MAX_BYTES: u64 = 16 << 20;
@@ -23,8 +25,44 @@ pub const MAX_BYTES: u64 = 16 << 20;
 pub struct SavedOutput {
     /// The path, as given on the command line.
     pub path: String,
+    /// The path from the root, as the scan's directory made it: what a resumed run opens,
+    /// wherever it is started from.
+    pub absolute: String,
+    /// The file the scan wrote, as (device, inode); none for an inherited descriptor
+    /// (/dev/stdout, /dev/fd/N). A resumed run refuses another file at that path.
+    #[serde(default)]
+    pub file: Option<(u64, u64)>,
     /// Bytes that belong to the results before `position`.
     pub length: u64,
+}
+
+impl SavedOutput {
+    /// The output `path` names, seen from the current directory, before it is opened.
+    pub fn new(path: &str) -> Result<SavedOutput, ScanError> {
+        let absolute = if Path::new(path).is_absolute() {
+            path.to_string()
+        } else {
+            let cwd = std::env::current_dir().map_err(|e| {
+                ScanError::usage(format!(
+                    "cannot tell the current directory ({e}), where output {path} goes; give the outputs absolute paths"
+                ))
+            })?;
+            cwd.join(path)
+                .into_os_string()
+                .into_string()
+                .map_err(|_| {
+                    ScanError::usage(format!(
+                        "the current directory's path is not UTF-8 text, so output {path} cannot be saved for a resume; give the outputs absolute paths"
+                    ))
+                })?
+        };
+        Ok(SavedOutput {
+            path: path.to_string(),
+            absolute,
+            file: None,
+            length: 0,
+        })
+    }
 }
 
 /// What `--resume FILE` needs to finish exactly the rest of a scan.
@@ -41,6 +79,9 @@ pub struct ResumeState {
     pub position: u64,
     /// Probes in the shard: a resumed run must find the same number.
     pub probes: u64,
+    /// [`digest`] of the resolved targets, ports, seed and shard: a resumed run must find
+    /// the same.
+    pub digest: String,
     /// The scan's flags as parsed (seed pinned); only what differs from the defaults is
     /// written. --resume, --resume-file, --firewall-rule and --generate cannot be in it.
     #[serde(serialize_with = "compact_options")]
@@ -82,6 +123,7 @@ impl ResumeState {
             shard,
             position,
             probes,
+            digest: String::new(),
             options,
             outputs: Vec::new(),
             journal: None,
@@ -100,6 +142,15 @@ impl ResumeState {
         st
     }
 
+    /// This state with the outputs' files (device, inode), in the order of `outputs`.
+    pub fn with_files(&self, files: &[Option<(u64, u64)>]) -> ResumeState {
+        let mut st = self.clone();
+        for (o, f) in st.outputs.iter_mut().zip(files) {
+            o.file = *f;
+        }
+        st
+    }
+
     /// The file's text (one JSON object).
     pub fn to_text(&self) -> String {
         // Serializing plain strings, numbers and flags cannot fail.
@@ -115,7 +166,7 @@ impl ResumeState {
         let value: serde_json::Value = serde_json::from_str(text).map_err(not_ours)?;
         match value.get("synscan_resume").and_then(|v| v.as_u64()) {
             Some(f) if f == u64::from(FORMAT) => {}
-            Some(old @ (1 | 2)) => {
+            Some(old @ (1..=3)) => {
                 return Err(ScanError::usage(format!(
                     "resume file format {old} was written by an older synscan and is not supported (this synscan writes {FORMAT}); finish the scan with that version, or start it again"
                 )))
@@ -173,6 +224,37 @@ impl ResumeState {
     pub fn command_line(&self) -> String {
         crate::handoff::NmapCommand::shell_line(&argv_of(&self.options))
     }
+}
+
+/// What a scan probes, as "sha256:HEX" over the resolved targets (after exclusions), the
+/// ports, the seed and the shard: a resumed run whose targets resolve to anything else
+/// (an edited file, a hostname that moved, a target file that changed) would mix two
+/// scans in one report, even with as many probes.
+pub fn digest(cfg: &ScanConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"synscan probes 1\0");
+    for (first, last) in cfg.targets.v4.ranges() {
+        h.update(b"4");
+        h.update(first.octets());
+        h.update(last.octets());
+    }
+    for (first, last) in cfg.targets.v6.ranges() {
+        h.update(b"6");
+        h.update(first.octets());
+        h.update(last.octets());
+    }
+    for (first, last) in cfg.ports.ranges() {
+        h.update(b"p");
+        h.update(first.to_be_bytes());
+        h.update(last.to_be_bytes());
+    }
+    h.update(b"s");
+    h.update(cfg.seed.to_be_bytes());
+    h.update(b"h");
+    h.update(cfg.shard.index.to_be_bytes());
+    h.update(cfg.shard.count.to_be_bytes());
+    format!("sha256:{:x}", h.finalize())
 }
 
 /// `args` as arguments (flags in their clap order, the short form where there is one).
@@ -250,10 +332,53 @@ mod tests {
         );
         st.outputs.push(SavedOutput {
             path: "a.xml".into(),
+            absolute: "/home/u/a.xml".into(),
+            file: Some((2049, 1234)),
             length: 77,
         });
         st.journal = Some(8);
         assert_eq!(ResumeState::from_text(&st.to_text()), Ok(st));
+    }
+
+    #[test]
+    fn the_digest_tells_apart_targets_ports_seeds_and_shards_of_one_size() {
+        let no_dns = |name: &str| -> Result<Vec<std::net::IpAddr>, String> {
+            Err(format!("no DNS in tests ({name})"))
+        };
+        let build = |argv: &[&str]| {
+            use clap::Parser;
+            let args = Args::try_parse_from(std::iter::once("synscan").chain(argv.iter().copied()))
+                .unwrap();
+            crate::cli::config::build(&args, "synscan", &no_dns).unwrap()
+        };
+        let d = |argv: &[&str]| digest(&build(argv));
+        let base = d(&["127.0.0.1", "-p", "22,80", "--seed", "5"]);
+        assert!(
+            base.starts_with("sha256:") && base.len() == 7 + 64,
+            "{base}"
+        );
+        assert_eq!(base, d(&["127.0.0.1", "-p", "80,22", "--seed", "5"]));
+        assert_eq!(
+            base,
+            d(&[
+                "127.0.0.0/31",
+                "--exclude",
+                "127.0.0.0",
+                "-p",
+                "22,80",
+                "--seed",
+                "5"
+            ])
+        );
+        for other in [
+            d(&["127.0.0.2", "-p", "22,80", "--seed", "5"]),
+            d(&["127.0.0.1", "-p", "22,81", "--seed", "5"]),
+            d(&["127.0.0.1", "-p", "22,80", "--seed", "6"]),
+            d(&["::1", "-p", "22,80", "--seed", "5"]),
+            d(&["127.0.0.1", "-p", "22,80", "--seed", "5", "--shard", "1/2"]),
+        ] {
+            assert_ne!(other, base);
+        }
     }
 
     #[test]
@@ -315,7 +440,7 @@ mod tests {
                       "probes": 1, "args": ["198.19.0.1", "-p", "80", "--seed", "5"]}"#;
         assert_eq!(
             ResumeState::from_text(old).unwrap_err().to_string(),
-            "resume file format 2 was written by an older synscan and is not supported (this synscan writes 3); finish the scan with that version, or start it again"
+            "resume file format 2 was written by an older synscan and is not supported (this synscan writes 4); finish the scan with that version, or start it again"
         );
     }
 
@@ -326,7 +451,7 @@ mod tests {
         let text = |options: serde_json::Value| {
             serde_json::json!({
                 "synscan_resume": FORMAT, "seed": 5, "shard": "1/1", "position": 0,
-                "probes": 1, "options": options,
+                "probes": 1, "digest": "sha256:0", "options": options,
             })
             .to_string()
         };

@@ -8,8 +8,11 @@
 //! - Two outputs on one file are refused by device and inode, not by spelling (`b.out`,
 //!   `./b.out`, a hard link, a symlink). An output that is the same file as stdout counts as
 //!   the stdout output (`-oJ /dev/stdout` replaces the default report there).
+//! - A resumed run checks that every output is still the file the interrupted scan wrote,
+//!   at least as long as at the checkpoint, before it cuts any back: a refused resume
+//!   leaves every file as it was.
 
-use super::{Format, NamedSink, OutputError, OutputSpec};
+use super::{Continued, Format, NamedSink, OutputError, OutputSpec};
 use crate::sys::fs::{open_output, Claims, Identity, OpenError, Output};
 use std::fs::File;
 use std::io::{self, BufWriter};
@@ -25,6 +28,9 @@ pub struct OpenedOutputs {
     /// Another handle on each file output (every spec but "-"), in the order of the specs:
     /// checkpoints fsync them and record their lengths.
     pub handles: Vec<File>,
+    /// The file each handle is (device, inode), None for an inherited descriptor: what a
+    /// resume file saves.
+    pub files: Vec<Option<(u64, u64)>>,
     /// True when no output writes to stdout, so the caller may put its default report there.
     pub stdout_free: bool,
 }
@@ -52,11 +58,14 @@ fn stdout_identity() -> Option<Identity> {
 /// Opens every output in `specs` ("-" is stdout) without truncating any, checks that no two
 /// are one file and that none is a file of `claims` (the run's inputs, and the files it
 /// writes later), then truncates them all, except, with `append` (a resumed run), the
-/// streaming formats: grouped ones are written anew from the journal and this run. The
-/// outputs join `claims`.
+/// streaming formats: grouped ones are written anew from the journal and this run.
+/// `continued` (a resumed run: one per file output, in order) is what each file was at the
+/// checkpoint: each must still be that file, no shorter, and streaming ones are cut back to
+/// it. The outputs join `claims`.
 pub fn open_outputs(
     specs: &[OutputSpec],
     append: bool,
+    continued: &[Continued],
     claims: &mut Claims,
 ) -> Result<OpenedOutputs, OutputError> {
     let mut files: Vec<Option<Output>> = Vec::with_capacity(specs.len());
@@ -104,12 +113,27 @@ pub fn open_outputs(
         remove_created(&files);
         return Err(OutputError(e));
     }
+    // The checkpoint each file output continues from, aligned with the specs.
+    let mut next = continued.iter();
+    let continues: Vec<Option<&Continued>> = files
+        .iter()
+        .map(|f| f.as_ref().and_then(|_| next.next()))
+        .collect();
+    for ((s, f), c) in specs.iter().zip(&files).zip(&continues) {
+        if let (Some(f), Some(c)) = (f, c) {
+            if let Err(e) = check_continued(s, f, c) {
+                remove_created(&files);
+                return Err(e);
+            }
+        }
+    }
     let stdout_free = stdout_id.is_none_or(|so| !ids.contains(&Some(so)));
     // A file that is stdout (`-oJ /dev/stdout > out` or `>> log`) is written through
     // stdout itself: the shell already truncated it or asked for appending.
     let is_stdout = |f: &Output| stdout_id == Some(f.id);
     let mut handles = Vec::new();
-    for (s, f) in specs.iter().zip(&files) {
+    let mut ids = Vec::new();
+    for ((s, f), c) in specs.iter().zip(&files).zip(&continues) {
         let Some(f) = f else { continue };
         let handle = f.file.try_clone().map_err(|e| {
             OutputError(format!(
@@ -118,25 +142,36 @@ pub fn open_outputs(
             ))
         });
         match handle {
-            Ok(h) => handles.push(h),
+            Ok(h) => {
+                handles.push(h);
+                ids.push((!f.inherited).then_some((f.id.dev, f.id.ino)));
+            }
             Err(e) => {
                 remove_created(&files);
                 return Err(e);
             }
         }
-        // A resumed run appends to streaming outputs; grouped ones are written anew.
-        if !append || s.format.grouped() {
+        if is_stdout(f) {
+            continue;
+        }
+        // A resumed run appends to streaming outputs, cut back to the checkpoint; grouped
+        // ones are written anew.
+        let cleared = match c {
+            Some(c) if append && !s.format.grouped() => cut(f, c.length)
+                .map_err(|e| format!("cannot cut output {} back to the checkpoint: {e}", s.path)),
             // Only regular files: ftruncate fails on devices and pipes, and there is
             // nothing stored in them to clear.
-            if !is_stdout(f) {
-                if let Err(e) = f.clear() {
-                    remove_created(&files);
-                    return Err(OutputError(format!(
-                        "cannot truncate output file {}: {e}; check that it is writable",
-                        s.path
-                    )));
-                }
-            }
+            _ if !append || s.format.grouped() => f.clear().map_err(|e| {
+                format!(
+                    "cannot truncate output file {}: {e}; check that it is writable",
+                    s.path
+                )
+            }),
+            _ => Ok(()),
+        };
+        if let Err(e) = cleared {
+            remove_created(&files);
+            return Err(OutputError(e));
         }
     }
     let outputs = specs
@@ -164,8 +199,53 @@ pub fn open_outputs(
     Ok(OpenedOutputs {
         outputs,
         handles,
+        files: ids,
         stdout_free,
     })
+}
+
+/// Whether the output `f` opened for `s` is still what the interrupted scan left at its
+/// checkpoint `c`: the same file (by device and inode), at least as long.
+fn check_continued(s: &OutputSpec, f: &Output, c: &Continued) -> Result<(), OutputError> {
+    if f.created.is_some() {
+        return Err(OutputError(format!(
+            "output {} of the interrupted scan is missing; restore it or start the scan again",
+            s.path
+        )));
+    }
+    if f.inherited {
+        return Ok(());
+    }
+    if c.file.is_some_and(|saved| saved != (f.id.dev, f.id.ino)) {
+        return Err(OutputError(format!(
+            "output {} is no longer the file the interrupted scan wrote (it was replaced or moved since); put that file back or start the scan again",
+            s.path
+        )));
+    }
+    if !f.regular || s.format.grouped() {
+        return Ok(());
+    }
+    let len = f
+        .file
+        .metadata()
+        .map_err(|e| OutputError(format!("cannot inspect output {}: {e}", s.path)))?
+        .len();
+    if len < c.length {
+        return Err(OutputError(format!(
+            "output {} holds {len} bytes where the interrupted scan had written {}; it changed since, so restore it or start the scan again",
+            s.path, c.length
+        )));
+    }
+    Ok(())
+}
+
+/// Cuts a regular file output back to `length`, dropping what a killed run wrote after
+/// its checkpoint (and will write again).
+fn cut(f: &Output, length: u64) -> io::Result<()> {
+    if f.regular && !f.inherited {
+        f.file.set_len(length)?;
+    }
+    Ok(())
 }
 
 /// Removes the files this run created before it gave up.
@@ -214,7 +294,7 @@ mod tests {
             spec(Format::List, &new),
             spec(Format::Json, &bad),
         ];
-        let e = open_outputs(&specs, false, &mut Claims::new())
+        let e = open_outputs(&specs, false, &[], &mut Claims::new())
             .err()
             .unwrap();
         assert!(
@@ -237,7 +317,7 @@ mod tests {
         symlink(&b, &soft).unwrap();
         for other in [&dotted, &hard, &soft] {
             let specs = [spec(Format::Json, &b), spec(Format::Xml, other)];
-            let e = open_outputs(&specs, false, &mut Claims::new())
+            let e = open_outputs(&specs, false, &[], &mut Claims::new())
                 .err()
                 .unwrap();
             assert_eq!(
@@ -256,7 +336,7 @@ mod tests {
             spec(Format::Xml, Path::new("/dev/null")),
         ];
         assert_eq!(
-            open_outputs(&null, false, &mut Claims::new())
+            open_outputs(&null, false, &[], &mut Claims::new())
                 .unwrap()
                 .outputs
                 .len(),
@@ -270,13 +350,13 @@ mod tests {
         let a = dir.path().join("a");
         fs::write(&a, "old").unwrap();
         let specs = [spec(Format::Json, &a), spec(Format::List, Path::new("-"))];
-        let mut o = open_outputs(&specs, true, &mut Claims::new()).unwrap();
+        let mut o = open_outputs(&specs, true, &[], &mut Claims::new()).unwrap();
         assert!(!o.stdout_free);
         assert_eq!(o.outputs[1].name, "stdout");
         o.outputs[0].sink.write_all(b"+new").unwrap();
         drop(o);
         assert_eq!(fs::read_to_string(&a).unwrap(), "old+new");
-        let o = open_outputs(&specs[..1], false, &mut Claims::new()).unwrap();
+        let o = open_outputs(&specs[..1], false, &[], &mut Claims::new()).unwrap();
         assert_eq!(o.outputs[0].name, format!("output file {}", a.display()));
         drop(o);
         assert_eq!(fs::read_to_string(&a).unwrap(), "");
@@ -301,6 +381,7 @@ mod tests {
         let e = open_outputs(
             &[spec(Format::Xml, &new), spec(Format::Json, &link)],
             false,
+            &[],
             &mut Claims::new(),
         )
         .err()

@@ -74,63 +74,22 @@ impl Journal {
         })
     }
 
-    /// Continues the journal in `file`: cuts it back to `length` (the checkpoint's) and
-    /// hands every entry it holds to `replay`. One line on a damaged journal.
+    /// Reads the journal in `file` up to `length` (the checkpoint's) and checks that this
+    /// synscan wrote every record, changing nothing: a resumed run checks its journal
+    /// before it truncates any output. One line on a damaged journal.
+    pub fn check(file: &mut File, length: u64) -> Result<(), ScanError> {
+        read(file, length, |_| {})
+    }
+
+    /// Continues the journal in `file`: hands every entry up to `length` (the
+    /// checkpoint's) to `replay`, then cuts it back to `length`. One line on a damaged
+    /// journal, left as it was.
     pub fn resume(
         mut file: File,
         length: u64,
-        mut replay: impl FnMut(Entry),
+        replay: impl FnMut(Entry),
     ) -> Result<Journal, ScanError> {
-        let damaged = |why: &str| {
-            ScanError::usage(format!(
-                "the resume journal is damaged ({why}); start the scan again"
-            ))
-        };
-        let actual = file.metadata().map_err(|e| damaged(&e.to_string()))?.len();
-        if length < MAGIC.len() as u64
-            || !(length - MAGIC.len() as u64).is_multiple_of(RECORD as u64)
-            || actual < length
-        {
-            return Err(damaged("its length does not match the resume file"));
-        }
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| damaged(&e.to_string()))?;
-        let mut input = BufReader::with_capacity(64 * 1024, &mut file);
-        let mut magic = [0u8; 8];
-        input
-            .read_exact(&mut magic)
-            .map_err(|e| damaged(&e.to_string()))?;
-        if &magic == OLD_MAGIC {
-            return Err(ScanError::usage(
-                "the resume journal was written by an older synscan; finish the scan with that version, or start it again",
-            ));
-        }
-        if &magic != MAGIC {
-            return Err(damaged("not a synscan journal"));
-        }
-        let mut rec = [0u8; RECORD];
-        let mut decoder = Decoder::new();
-        for _ in 0..(length - MAGIC.len() as u64) / RECORD as u64 {
-            input
-                .read_exact(&mut rec)
-                .map_err(|e| damaged(&e.to_string()))?;
-            if let Some(n) = silent_count(&rec) {
-                if !decoder.at_boundary() {
-                    return Err(damaged("a record this synscan did not write"));
-                }
-                replay(Entry::Silent(n));
-                continue;
-            }
-            match decoder.push(Compact::from_bytes(&rec)) {
-                Step::Result(r) => replay(Entry::Result(r)),
-                Step::Partial => {}
-                Step::Bad => return Err(damaged("a record this synscan did not write")),
-            }
-        }
-        if !decoder.at_boundary() {
-            return Err(damaged("it ends inside a result"));
-        }
-        drop(input);
+        read(&mut file, length, replay)?;
         // Read whole before cutting: a journal refused above is left as it was.
         file.set_len(length).map_err(|e| damaged(&e.to_string()))?;
         file.seek(SeekFrom::End(0))
@@ -169,6 +128,61 @@ impl Journal {
         self.out.get_ref().sync_data()?;
         Ok(self.len)
     }
+}
+
+fn damaged(why: &str) -> ScanError {
+    ScanError::usage(format!(
+        "the resume journal is damaged ({why}); start the scan again"
+    ))
+}
+
+/// Reads the entries of the journal in `file` up to `length` into `replay`, checking each.
+fn read(file: &mut File, length: u64, mut replay: impl FnMut(Entry)) -> Result<(), ScanError> {
+    let actual = file.metadata().map_err(|e| damaged(&e.to_string()))?.len();
+    if length < MAGIC.len() as u64
+        || !(length - MAGIC.len() as u64).is_multiple_of(RECORD as u64)
+        || actual < length
+    {
+        return Err(damaged("its length does not match the resume file"));
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| damaged(&e.to_string()))?;
+    let mut input = BufReader::with_capacity(64 * 1024, file);
+    let mut magic = [0u8; 8];
+    input
+        .read_exact(&mut magic)
+        .map_err(|e| damaged(&e.to_string()))?;
+    if &magic == OLD_MAGIC {
+        return Err(ScanError::usage(
+            "the resume journal was written by an older synscan; finish the scan with that version, or start it again",
+        ));
+    }
+    if &magic != MAGIC {
+        return Err(damaged("not a synscan journal"));
+    }
+    let mut rec = [0u8; RECORD];
+    let mut decoder = Decoder::new();
+    for _ in 0..(length - MAGIC.len() as u64) / RECORD as u64 {
+        input
+            .read_exact(&mut rec)
+            .map_err(|e| damaged(&e.to_string()))?;
+        if let Some(n) = silent_count(&rec) {
+            if !decoder.at_boundary() {
+                return Err(damaged("a record this synscan did not write"));
+            }
+            replay(Entry::Silent(n));
+            continue;
+        }
+        match decoder.push(Compact::from_bytes(&rec)) {
+            Step::Result(r) => replay(Entry::Result(r)),
+            Step::Partial => {}
+            Step::Bad => return Err(damaged("a record this synscan did not write")),
+        }
+    }
+    if !decoder.at_boundary() {
+        return Err(damaged("it ends inside a result"));
+    }
+    Ok(())
 }
 
 /// A result's journal record time has millisecond precision.
@@ -363,6 +377,34 @@ mod tests {
             "the resume journal is damaged (a record this synscan did not write); start the scan again"
         );
         assert_eq!(std::fs::read(&path).expect("read"), bytes, "left as it was");
+    }
+
+    #[test]
+    fn check_reads_without_cutting_and_refuses_what_resume_refuses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j");
+        let mut j = Journal::create(File::create(&path).expect("create")).expect("journal");
+        j.append(&result(1, Reason::SynAck)).expect("append");
+        let at = j.sync().expect("sync");
+        j.append(&result(2, Reason::Reset)).expect("append");
+        let end = j.sync().expect("sync");
+        drop(j);
+        let whole = std::fs::read(&path).expect("read");
+        Journal::check(&mut reopen(&path), at).expect("a good journal");
+        assert_eq!(std::fs::read(&path).expect("read"), whole, "nothing cut");
+        let mut bad = whole.clone();
+        bad[..8].copy_from_slice(b"SYNJRNL9");
+        std::fs::write(&path, &bad).expect("write");
+        for e in [
+            Journal::check(&mut reopen(&path), end).err(),
+            Journal::resume(reopen(&path), end, |_| {}).err(),
+        ] {
+            assert_eq!(
+                e.expect("refused").to_string(),
+                "the resume journal is damaged (not a synscan journal); start the scan again"
+            );
+        }
+        assert_eq!(std::fs::read(&path).expect("read"), bad, "left as it was");
     }
 
     #[test]

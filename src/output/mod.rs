@@ -97,10 +97,22 @@ pub struct OutputOptions {
     pub verbose: bool,
     /// Append to files instead of truncating (resume).
     pub append: bool,
+    /// A resumed run: each file output of the interrupted scan at its checkpoint, in order.
+    pub continued: Vec<Continued>,
     /// --services-file.
     pub services_file: Option<PathBuf>,
     /// --policy: open ports that break it are annotated (-oJ fields, -oX script elements).
     pub policy: Option<Arc<dyn PortRules>>,
+}
+
+/// A file output of the interrupted scan a resumed run continues: the file it must still
+/// be and its length at the checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Continued {
+    /// (device, inode); None for an inherited descriptor (/dev/stdout).
+    pub file: Option<(u64, u64)>,
+    /// Bytes that belong to the results before the checkpoint.
+    pub length: u64,
 }
 
 /// Facts about the scan known before it starts.
@@ -381,6 +393,8 @@ pub struct Outputs {
     finished: bool,
     /// The file outputs, in the order given, to fsync and measure at checkpoints.
     files: Vec<std::fs::File>,
+    /// The file each of `files` is (device, inode; None for an inherited descriptor).
+    ids: Vec<Option<(u64, u64)>>,
     /// The journal of released results for a resumed run's grouped outputs.
     journal: Option<journal::Journal>,
 }
@@ -448,8 +462,9 @@ impl Outputs {
         });
         // A resumed run appends to streaming outputs; grouped ones are written anew from
         // the journal and this run's results.
-        let opened = files::open_outputs(specs, opts.append, claims)?;
+        let opened = files::open_outputs(specs, opts.append, &opts.continued, claims)?;
         let files = opened.handles;
+        let ids = opened.files;
         let mut named = opened.outputs;
         if opened.stdout_free {
             named.push(NamedSink {
@@ -461,6 +476,7 @@ impl Outputs {
         }
         let mut outputs = Outputs::with_named_sinks(named, ctx, info);
         outputs.files = files;
+        outputs.ids = ids;
         Ok(outputs)
     }
 
@@ -511,6 +527,7 @@ impl Outputs {
             hostnames: HashMap::new(),
             finished: false,
             files: Vec::new(),
+            ids: Vec::new(),
             journal: None,
         }
     }
@@ -521,6 +538,12 @@ impl Outputs {
             .iter()
             .filter_map(|s| s.failed.as_ref().map(|e| format!("{}: {e}", s.name)))
             .collect()
+    }
+
+    /// The file each file output is (device, inode; None for an inherited descriptor), in
+    /// the order given: what a resume file saves.
+    pub fn file_ids(&self) -> &[Option<(u64, u64)>] {
+        &self.ids
     }
 
     /// Keeps a journal of every released result (for a later resume's grouped outputs);

@@ -632,6 +632,25 @@ mod tests {
         stop: std::sync::Arc<AtomicBool>,
     }
 
+    /// Runs the receiver over `frames` to the end: its counters and what it reported.
+    fn receive_all(
+        c: &ProbeCrafter,
+        frames: Vec<Vec<u8>>,
+    ) -> (ScanStats, crossbeam_channel::Receiver<Vec<ReplyEvent>>) {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut capture = Frames {
+            frames,
+            link: LinkLayer::Ethernet,
+            stop: std::sync::Arc::clone(&stop),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let counters = RecvCounters::default();
+        run_receiver(&mut capture, c, &tx, &stop, &counters).unwrap();
+        let mut s = ScanStats::default();
+        counters.read_into(&mut s);
+        (s, rx)
+    }
+
     impl Capture for Frames {
         fn poll(&mut self, _: Duration, on_frame: &mut dyn FnMut(&[u8])) -> std::io::Result<usize> {
             let n = self.frames.len();
@@ -659,17 +678,10 @@ mod tests {
         assert!(sent_by_a_hop(&from_router, LinkLayer::Ethernet));
         assert!(!sent_by_a_hop(&from_target, LinkLayer::Ethernet));
         assert!(!sent_by_a_hop(&syn_ack, LinkLayer::Ethernet));
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let mut capture = Frames {
-            frames: vec![from_router.clone(), from_target, from_router, syn_ack],
-            link: LinkLayer::Ethernet,
-            stop: std::sync::Arc::clone(&stop),
-        };
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let counters = RecvCounters::default();
-        run_receiver(&mut capture, &c, &tx, &stop, &counters).unwrap();
-        let mut s = ScanStats::default();
-        counters.read_into(&mut s);
+        let (s, rx) = receive_all(
+            &c,
+            vec![from_router.clone(), from_target, from_router, syn_ack],
+        );
         assert_eq!((s.unreachables, s.path_errors, s.syn_acks), (3, 2, 1));
         let reasons: Vec<Reason> = rx.try_iter().flatten().map(|e| e.reason).collect();
         assert_eq!(
@@ -712,17 +724,7 @@ mod tests {
             frames.push(f);
             frames.push(f2);
         }
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let mut capture = Frames {
-            frames,
-            link: LinkLayer::Ethernet,
-            stop: std::sync::Arc::clone(&stop),
-        };
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let counters = RecvCounters::default();
-        run_receiver(&mut capture, &c, &tx, &stop, &counters).unwrap();
-        let mut s = ScanStats::default();
-        counters.read_into(&mut s);
+        let (s, rx) = receive_all(&c, frames);
         assert_eq!(s.pilot_answers, [1; PILOT_GENERATIONS as usize]);
         assert_eq!((s.syn_acks, s.not_ours), (0, 4));
         assert_eq!(
@@ -1048,17 +1050,10 @@ mod tests {
             assert!(sent_by_a_hop(&from_router, LinkLayer::Ethernet));
             assert!(!sent_by_a_hop(&from_target, LinkLayer::Ethernet));
             assert!(!sent_by_a_hop(&syn_ack, LinkLayer::Ethernet));
-            let stop = std::sync::Arc::new(AtomicBool::new(false));
-            let mut capture = Frames {
-                frames: vec![from_router.clone(), from_target, from_router, syn_ack],
-                link: LinkLayer::Ethernet,
-                stop: std::sync::Arc::clone(&stop),
-            };
-            let (tx, _rx) = crossbeam_channel::unbounded();
-            let counters = RecvCounters::default();
-            run_receiver(&mut capture, &c, &tx, &stop, &counters).unwrap();
-            let mut s = ScanStats::default();
-            counters.read_into(&mut s);
+            let (s, _rx) = receive_all(
+                &c,
+                vec![from_router.clone(), from_target, from_router, syn_ack],
+            );
             assert_eq!((s.unreachables, s.path_errors, s.syn_acks), (3, 2, 1));
         }
 

@@ -346,3 +346,115 @@ fn synscan_lines_over_ipv6_and_mixed() {
         .collect();
     assert_eq!((r.format, r.records), (Format::List, no_reason));
 }
+
+/// NMAP_XML with `extra` inserted just before the first `<port`.
+fn nmap_xml_with(extra: &str) -> String {
+    let at = NMAP_XML
+        .find("<port protocol=\"tcp\" portid=\"22\">")
+        .unwrap();
+    format!("{}{extra}{}", &NMAP_XML[..at], &NMAP_XML[at..])
+}
+
+/// Issue #18 item 16: markup inside a CDATA section or a comment is text. A script's output
+/// (nmap writes some as CDATA) that looks like a closed host and a new one with an open
+/// port adds no record: the tag scanner this reader replaced reported 10.6.6.6:31337 open.
+#[test]
+fn markup_inside_cdata_and_comments_is_text() {
+    let fake = r#"</ports></host><host><address addr="10.6.6.6" addrtype="ipv4"/><ports><port protocol="tcp" portid="31337"><state state="open" reason="syn-ack"/></port>"#;
+    for extra in [
+        format!(r#"<script id="banner" output="x"><![CDATA[{fake}]]></script>"#),
+        format!("<!-- {fake} -->"),
+        format!(r#"<?pi {fake} ?>"#),
+        // `]]` and `>` inside CDATA end nothing until `]]>`.
+        format!("<elem><![CDATA[ a]] > b ]] {fake} ]]></elem>"),
+    ] {
+        let r = parse("a.xml", nmap_xml_with(&extra).as_bytes()).unwrap();
+        assert_eq!(r.records, xml_records(), "{extra}");
+        assert!(r.warnings.is_empty(), "{extra}");
+    }
+}
+
+/// Entities are never expanded: the five predefined ones and character references decode
+/// in attribute values, any other stays as written. A DOCTYPE declaring nested entities
+/// ("billion laughs"), an external one and one whose value holds markup costs nothing and
+/// adds nothing.
+#[test]
+fn entities_are_never_expanded() {
+    let mut laughs = String::from("<!ENTITY lol0 \"lol\">\n");
+    for i in 1..10 {
+        let refs = format!("&lol{};", i - 1).repeat(10);
+        laughs.push_str(&format!("<!ENTITY lol{i} \"{refs}\">\n"));
+    }
+    let doctype = format!(
+        "<!DOCTYPE nmaprun [\n{laughs}<!ENTITY xxe SYSTEM \"file:///etc/shadow\">\n<!ENTITY port \"<port protocol='tcp' portid='7'><state state='open' reason='x'/></port>\">\n]>"
+    );
+    let text = NMAP_XML
+        .replace("<!DOCTYPE nmaprun>", &doctype)
+        .replace(
+            "args=\"nmap -oX - -p22,80 198.19.0.5 &gt; x\"",
+            "args=\"&lol9; &xxe;\"",
+        )
+        .replace(
+            "<port protocol=\"tcp\" portid=\"22\">",
+            "&lol9;&xxe;&port;<port protocol=\"tcp\" portid=\"22\">",
+        )
+        .replace(
+            "reason=\"syn-ack\"",
+            "reason=\"syn&#45;ack&#x3b;&amp;&lt;&unknown;\"",
+        );
+    let started = std::time::Instant::now();
+    let r = parse("laughs.xml", text.as_bytes()).unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let mut want = xml_records();
+    want[0].reason = "syn-ack;&<&unknown;".to_string();
+    assert_eq!(r.records, want);
+    // An undeclared entity where an address belongs is not expanded but refused.
+    let e = parse(
+        "ent.xml",
+        NMAP_XML
+            .replace("addr=\"198.19.0.5\"", "addr=\"&xxe;\"")
+            .as_bytes(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ent.xml line 8: address \"&xxe;\" is not an IP address"
+    );
+    // Character references decode where a value is read.
+    let r = parse(
+        "num.xml",
+        NMAP_XML
+            .replace("portid=\"22\"", "portid=\"&#50;&#x32;\"")
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.records, xml_records());
+}
+
+/// A file cut inside a CDATA section, a comment, a tag or an attribute value reads the
+/// records before the cut, with a warning; broken nesting is an error naming the line.
+#[test]
+fn cut_inside_markup_reads_what_came_before_and_bad_nesting_is_an_error() {
+    let text = nmap_xml_with("");
+    let at = text.find("<port protocol=\"tcp\" portid=\"80\">").unwrap();
+    for tail in [
+        "<![CDATA[ <port protocol=\"tcp\" portid=\"9\">",
+        "<!-- <port",
+        "<port protocol=\"tc",
+        "<elem attr='x",
+    ] {
+        let cut = format!("{}{tail}", &text[..at]);
+        let r = parse("cut.xml", cut.as_bytes()).unwrap();
+        assert_eq!(r.records, xml_records()[..1].to_vec(), "{tail}");
+        assert_eq!(r.warnings.len(), 1, "{tail}");
+    }
+    let e = parse(
+        "nest.xml",
+        NMAP_XML
+            .replace("</ports>\n</host>", "</host>\n</ports>")
+            .as_bytes(),
+    )
+    .unwrap_err();
+    assert_eq!(e.line, Some(15), "{e}");
+    assert!(e.to_string().contains("</host>"), "{e}");
+}

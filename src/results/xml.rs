@@ -1,28 +1,50 @@
 //! nmap's XML (-oX, as nmap and synscan write it): `<host>` elements with an `<address>`
-//! and `<port protocol portid><state state reason/></port>` elements. A small tag scanner,
-//! not a general XML parser: it reads the elements named here and skips the rest.
+//! and `<port protocol portid><state state reason/></port>` elements, read with quick-xml
+//! (CDATA, comments, processing instructions and DOCTYPEs are what XML says they are).
+//! No entity is ever expanded: attribute values decode the five predefined entities and
+//! character references, any other `&name;` stays as written, and a DOCTYPE's declarations
+//! are skipped unread (no external entities, no "billion laughs"). The input is already
+//! bounded by the caller (`read_file`'s size limit).
 
 use super::{Record, State, Transport};
+use quick_xml::errors::{Error as XmlError, SyntaxError};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
 use std::net::IpAddr;
 
-/// One tag: its name, attributes, and whether it closes (`</x>`) or is empty (`<x/>`).
+/// One element's start: its name, attributes (values decoded), and whether it is empty
+/// (`<x/>`).
 struct Tag<'a> {
     name: &'a str,
-    attrs: Vec<(&'a str, String)>,
-    closing: bool,
+    attrs: Vec<(String, String)>,
     empty: bool,
 }
 
-impl Tag<'_> {
+impl<'a> Tag<'a> {
+    /// Reads an element's start; an attribute quick-xml cannot read is an error.
+    fn read(e: &'a BytesStart<'a>, empty: bool) -> Result<Tag<'a>, String> {
+        let mut attrs = Vec::new();
+        for a in e.attributes() {
+            let a = a.map_err(|err| format!("<{}>: {err}", e.name().0))?;
+            attrs.push((a.key.0.to_string(), unescape(&a.value)));
+        }
+        Ok(Tag {
+            name: e.name().0,
+            attrs,
+            empty,
+        })
+    }
+
     fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
-            .find(|(k, _)| *k == name)
+            .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 }
 
-/// Decodes the five named entities and numeric character references.
+/// Decodes the five predefined entities and numeric character references; anything else
+/// (an entity a DOCTYPE may declare, a bare `&`) stays as written: nothing is expanded.
 fn unescape(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
@@ -65,48 +87,39 @@ fn unescape(s: &str) -> String {
     out
 }
 
-/// Parses the inside of `<...>` (without the brackets).
-fn tag(inner: &str) -> Tag<'_> {
-    let closing = inner.starts_with('/');
-    let body = inner.trim_start_matches('/');
-    let empty = body.ends_with('/');
-    let body = body.trim_end_matches('/');
-    let name_end = body.find(|c: char| c.is_whitespace()).unwrap_or(body.len());
-    let name = &body[..name_end];
-    let mut attrs = Vec::new();
-    let mut rest = &body[name_end..];
-    while let Some(eq) = rest.find('=') {
-        let key = rest[..eq].trim();
-        let after = rest[eq + 1..].trim_start();
-        let Some(q) = after.chars().next().filter(|c| *c == '"' || *c == '\'') else {
-            break;
-        };
-        let Some(close) = after[1..].find(q) else {
-            break;
-        };
-        attrs.push((key, unescape(&after[1..1 + close])));
-        rest = &after[1 + close + 1..];
-    }
-    Tag {
-        name,
-        attrs,
-        closing,
-        empty,
+/// Whether quick-xml's error means the input ended inside some markup (the file was cut),
+/// rather than markup that is wrong. `rest` is the input from the error's position.
+fn ends_inside_markup(e: &XmlError, rest: &str) -> bool {
+    match e {
+        // `<!` with nothing after it that says what it opens.
+        XmlError::Syntax(SyntaxError::InvalidBangMarkup) => rest.trim_end() == "<!",
+        XmlError::Syntax(_) => true,
+        _ => false,
     }
 }
 
-/// The end of a tag starting at `from` (the index of its '>'), skipping quoted values.
-fn tag_end(text: &str, from: usize) -> Option<usize> {
-    let mut quote: Option<u8> = None;
-    for (i, &b) in text.as_bytes()[from..].iter().enumerate() {
-        match (quote, b) {
-            (None, b'"') | (None, b'\'') => quote = Some(b),
-            (Some(q), b) if b == q => quote = None,
-            (None, b'>') => return Some(from + i),
-            _ => {}
+/// Counts lines up to byte offsets that only move forward.
+struct Lines<'a> {
+    text: &'a str,
+    at: usize,
+    line: usize,
+}
+
+impl Lines<'_> {
+    /// The 1-based line of byte `offset` (clamped to the text).
+    fn of(&mut self, offset: u64) -> usize {
+        let to = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        if to > self.at {
+            self.line += self.text.as_bytes()[self.at..to]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.at = to;
         }
+        self.line
     }
-    None
 }
 
 /// A port element being read.
@@ -119,145 +132,153 @@ struct OpenPort {
 /// Parses the whole document; returns the records and, when it ends before
 /// `</nmaprun>`, the last line's number.
 pub fn parse(text: &str) -> Result<(Vec<Record>, Option<usize>), (usize, String)> {
-    let mut records = Vec::new();
-    let mut line = 1usize;
-    let mut counted = 0usize;
-    let mut at = 0usize;
-    let mut seen_root = false;
-    let mut finished = false;
-    let mut run_time: Option<u64> = None;
-    let mut host_addr: Option<IpAddr> = None;
-    let mut host_time: Option<u64> = None;
-    let mut port: Option<OpenPort> = None;
+    let mut reader = Reader::from_str(text);
+    let config = reader.config_mut();
+    // Text is never read (nmap keeps everything in attributes): leave it as it is.
+    config.trim_text(false);
+    config.check_end_names = true;
+    config.allow_dangling_amp = true;
+    let mut lines = Lines {
+        text,
+        at: 0,
+        line: 1,
+    };
+    let mut ctx = Ctx::default();
     let last_line = text.lines().count().max(1);
-    while let Some(lt) = text[at..].find('<').map(|i| at + i) {
-        line += text.as_bytes()[counted..lt]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        counted = lt;
-        let rest = &text[lt..];
-        let skip_to = |end: &str| rest.find(end).map(|i| lt + i + end.len());
-        let next = if rest.starts_with("<!--") {
-            skip_to("-->")
-        } else if rest.starts_with("<?") {
-            skip_to("?>")
-        } else if rest.starts_with("<!") {
-            skip_to(">")
-        } else {
-            match tag_end(text, lt + 1) {
-                Some(gt) => {
-                    let t = tag(&text[lt + 1..gt]);
-                    handle(
-                        &t,
-                        &mut Ctx {
-                            records: &mut records,
-                            seen_root: &mut seen_root,
-                            finished: &mut finished,
-                            run_time: &mut run_time,
-                            host_addr: &mut host_addr,
-                            host_time: &mut host_time,
-                            port: &mut port,
-                        },
-                    )
-                    .map_err(|e| (line, e))?;
-                    Some(gt + 1)
+    loop {
+        let start = reader.buffer_position();
+        let event = match reader.read_event() {
+            Ok(ev) => ev,
+            Err(e) => {
+                let at = usize::try_from(reader.error_position()).unwrap_or(usize::MAX);
+                if ends_inside_markup(&e, text.get(at..).unwrap_or("")) {
+                    break;
                 }
-                None => None,
+                return Err((
+                    lines.of(reader.error_position()),
+                    format!("not well-formed XML: {e}"),
+                ));
             }
         };
-        match next {
-            Some(n) => at = n,
-            None => break,
+        let tag = match &event {
+            Event::Start(e) => Some((e, false)),
+            Event::Empty(e) => Some((e, true)),
+            Event::End(e) => {
+                ctx.close(e.name().0)
+                    .map_err(|what| (lines.of(start), what))?;
+                None
+            }
+            Event::Eof => break,
+            // Text, CDATA, comments, entity references in text, processing instructions,
+            // the XML declaration and the DOCTYPE carry nothing this reader uses.
+            _ => None,
+        };
+        if let Some((e, empty)) = tag {
+            Tag::read(e, empty)
+                .and_then(|t| ctx.open(&t))
+                .map_err(|what| (lines.of(start), what))?;
         }
     }
-    if !seen_root {
+    if !ctx.seen_root {
         return Err((
             1,
             "XML without an <nmaprun> element: not nmap or synscan -oX output".to_string(),
         ));
     }
-    Ok((records, (!finished).then_some(last_line)))
+    Ok((ctx.records, (!ctx.finished).then_some(last_line)))
 }
 
-/// The parser's state, borrowed for one tag.
-struct Ctx<'a> {
-    records: &'a mut Vec<Record>,
-    seen_root: &'a mut bool,
-    finished: &'a mut bool,
-    run_time: &'a mut Option<u64>,
-    host_addr: &'a mut Option<IpAddr>,
-    host_time: &'a mut Option<u64>,
-    port: &'a mut Option<OpenPort>,
+/// The parser's state.
+#[derive(Default)]
+struct Ctx {
+    records: Vec<Record>,
+    seen_root: bool,
+    finished: bool,
+    run_time: Option<u64>,
+    host_addr: Option<IpAddr>,
+    host_time: Option<u64>,
+    port: Option<OpenPort>,
 }
 
-fn handle(t: &Tag, c: &mut Ctx) -> Result<(), String> {
-    let time = |k: &str| t.attr(k).and_then(|v| v.parse::<u64>().ok());
-    match (t.name, t.closing) {
-        ("nmaprun", false) => {
-            *c.seen_root = true;
-            *c.run_time = time("start");
-        }
-        ("nmaprun", true) => *c.finished = true,
-        ("host", false) => {
-            *c.host_addr = None;
-            *c.host_time = time("endtime").or(time("starttime")).or(*c.run_time);
-        }
-        ("host", true) => *c.host_addr = None,
-        ("address", false) => {
-            if matches!(t.attr("addrtype"), Some("ipv4") | Some("ipv6")) {
-                let a = t.attr("addr").unwrap_or("");
-                *c.host_addr = Some(
-                    a.parse()
-                        .map_err(|_| format!("address {a:?} is not an IP address"))?,
-                );
+impl Ctx {
+    /// An element starts (or is empty).
+    fn open(&mut self, t: &Tag) -> Result<(), String> {
+        let time = |k: &str| t.attr(k).and_then(|v| v.parse::<u64>().ok());
+        match t.name {
+            "nmaprun" => {
+                self.seen_root = true;
+                self.run_time = time("start");
             }
-        }
-        ("port", false) => {
-            let p = t.attr("protocol").unwrap_or("");
-            let id = t.attr("portid").unwrap_or("");
-            *c.port = Some(OpenPort {
-                proto: Transport::parse(p)
-                    .ok_or_else(|| format!("port protocol {p:?} is not tcp, udp or sctp"))?,
-                port: id
-                    .parse()
-                    .map_err(|_| format!("portid {id:?} is not a port number"))?,
-                state: None,
-            });
-            if t.empty {
-                *c.port = None;
+            "host" => {
+                self.host_addr = None;
+                self.host_time = time("endtime").or(time("starttime")).or(self.run_time);
             }
-        }
-        ("state", false) => {
-            if let Some(p) = c.port.as_mut() {
-                let s = t.attr("state").unwrap_or("");
-                p.state = Some((
-                    State::parse(s).ok_or_else(|| format!("state {s:?} is not a port state"))?,
-                    t.attr("reason").unwrap_or("").to_string(),
-                ));
+            "address" => {
+                if matches!(t.attr("addrtype"), Some("ipv4") | Some("ipv6")) {
+                    let a = t.attr("addr").unwrap_or("");
+                    self.host_addr = Some(
+                        a.parse()
+                            .map_err(|_| format!("address {a:?} is not an IP address"))?,
+                    );
+                }
             }
-        }
-        ("port", true) => {
-            if let Some(OpenPort {
-                proto,
-                port,
-                state: Some((state, reason)),
-            }) = c.port.take()
-            {
-                let ip = c
-                    .host_addr
-                    .ok_or("a <port> in a <host> without an IPv4 or IPv6 <address>")?;
-                c.records.push(Record {
-                    ip,
-                    port,
-                    proto,
-                    state,
-                    reason,
-                    time: *c.host_time,
+            "port" => {
+                let p = t.attr("protocol").unwrap_or("");
+                let id = t.attr("portid").unwrap_or("");
+                self.port = Some(OpenPort {
+                    proto: Transport::parse(p)
+                        .ok_or_else(|| format!("port protocol {p:?} is not tcp, udp or sctp"))?,
+                    port: id
+                        .parse()
+                        .map_err(|_| format!("portid {id:?} is not a port number"))?,
+                    state: None,
                 });
+                if t.empty {
+                    self.port = None;
+                }
             }
+            "state" => {
+                if let Some(p) = self.port.as_mut() {
+                    let s = t.attr("state").unwrap_or("");
+                    p.state = Some((
+                        State::parse(s)
+                            .ok_or_else(|| format!("state {s:?} is not a port state"))?,
+                        t.attr("reason").unwrap_or("").to_string(),
+                    ));
+                }
+            }
+            _ => {}
         }
-        _ => {}
+        Ok(())
     }
-    Ok(())
+
+    /// An element ends (`</name>`; quick-xml has checked it closes the open one).
+    fn close(&mut self, name: &str) -> Result<(), String> {
+        match name {
+            "nmaprun" => self.finished = true,
+            "host" => self.host_addr = None,
+            "port" => {
+                if let Some(OpenPort {
+                    proto,
+                    port,
+                    state: Some((state, reason)),
+                }) = self.port.take()
+                {
+                    let ip = self
+                        .host_addr
+                        .ok_or("a <port> in a <host> without an IPv4 or IPv6 <address>")?;
+                    self.records.push(Record {
+                        ip,
+                        port,
+                        proto,
+                        state,
+                        reason,
+                        time: self.host_time,
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }

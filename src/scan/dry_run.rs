@@ -85,7 +85,7 @@ pub fn run(
     stop: &AtomicBool,
 ) -> Result<i32, ScanError> {
     check_outputs(specs)?;
-    let opened = files::open_outputs(specs, false, &mut inputs.clone())?;
+    let opened = files::open_outputs(specs, false, &[], &mut inputs.clone())?;
     let mut targets: Vec<Target> = opened
         .outputs
         .into_iter()

@@ -20,6 +20,7 @@ use crate::send::pace::Pacer;
 use crate::state::rtt::RttEstimator;
 use crate::state::window::WindowTable;
 use crate::targets::{ProbeOrder, ProbeSpace};
+use crate::watch::metrics::MetricsFile;
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
@@ -85,7 +86,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     }
     announce(cfg, &order);
     warn_of_foreign_sources(cfg);
-    let (mut slot, run_as) = prepare_privilege_drop(cfg, order.len())?;
+    let (mut slot, mut metrics, run_as) = prepare_privilege_drop(cfg, order.len())?;
     let helper = start_hand_off_helper(cfg)?;
     let hops = NextHops::find(cfg)?;
     let route = hops.link();
@@ -175,7 +176,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     }
     let info = scan_info(cfg, &order, "syn");
     let mut findings = Findings::new(cfg);
-    let mut outputs = open_outputs(cfg, &info, &mut findings)?;
+    let mut outputs = open_outputs(cfg, &info, &mut findings, &mut slot)?;
     give_up_privileges(run_as.as_deref())?;
 
     let params = engine::EngineParams {
@@ -204,7 +205,14 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
     .map_err(ScanError::runtime);
     let open = sinks.findings.open.take();
     let watch = sinks.findings.watch.take();
-    let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
+    let code = finish(
+        cfg,
+        &mut slot,
+        outcome,
+        &mut outputs,
+        watch,
+        metrics.as_mut(),
+    )?;
     hand_off(cfg, code, open, helper)
 }
 
@@ -293,15 +301,15 @@ impl NextHops {
 }
 
 /// Opens the outputs (on resume: cut back to the checkpoint, grouped ones rewritten with
-/// the journal replayed) and the journal, while the process may still be root.
+/// the journal replayed) and the journal, while the process may still be root; the slot
+/// learns which files the outputs are. Everything that can refuse the run (the journal
+/// read whole, every output checked) does so before any output is truncated or cut.
 fn open_outputs(
     cfg: &ScanConfig,
     info: &ScanInfo,
     findings: &mut Findings,
+    slot: &mut resume::ResumeSlot,
 ) -> Result<Outputs, ScanError> {
-    if let Some(state) = &cfg.resumed {
-        resume::cut_outputs(state)?;
-    }
     let mut claims = cfg.inputs.clone();
     claims.later(
         &cfg.resume_file,
@@ -317,42 +325,97 @@ fn open_outputs(
     if let Some(m) = &cfg.watch.metrics_file {
         claims.later(m, format!("--metrics-file {}", m.display()));
     }
-    let mut outputs = Outputs::open(&cfg.outputs, &cfg.output_options, info, &mut claims)?;
+    let journal = match keeps_journal(cfg) {
+        true => Some(JournalFile::prepare(cfg, &journal_path)?),
+        false => None,
+    };
+    let mut outputs = match Outputs::open(&cfg.outputs, &cfg.output_options, info, &mut claims) {
+        Ok(o) => o,
+        Err(e) => {
+            if let Some(j) = journal {
+                j.abandon();
+            }
+            return Err(e.into());
+        }
+    };
+    slot.bind_files(outputs.file_ids());
     outputs.set_hostnames(cfg.hostnames.iter().cloned());
-    if !keeps_journal(cfg) {
+    let Some(journal) = journal else {
         return Ok(outputs);
-    }
-    let place = crate::sys::fs::DirFile::new(&journal_path).map_err(|e| {
+    };
+    let cannot = |e: std::io::Error| {
         ScanError::usage(format!(
-            "cannot use {} for the resume journal: {e}",
+            "cannot create the resume journal {}: {e}",
             journal_path.display()
         ))
-    })?;
-    let journal = match cfg.resumed.as_ref().and_then(|s| s.journal) {
-        Some(length) => {
-            let file = place.open_trusted().map_err(|e| {
-                ScanError::usage(format!(
-                    "cannot use the resume journal {}: {e}",
-                    journal_path.display()
-                ))
-            })?;
+    };
+    let journal = match journal {
+        JournalFile::Continued(file, length) => {
             crate::output::journal::Journal::resume(file, length, |entry| {
                 outputs.replay(entry);
                 findings.replay(entry);
             })?
         }
-        None => place
+        JournalFile::Created(_, file) => {
+            crate::output::journal::Journal::create(file).map_err(cannot)?
+        }
+        JournalFile::Stale(place) => place
             .create_private()
             .and_then(crate::output::journal::Journal::create)
-            .map_err(|e| {
-                ScanError::usage(format!(
-                    "cannot create the resume journal {}: {e}",
-                    journal_path.display()
-                ))
-            })?,
+            .map_err(cannot)?,
     };
     outputs.attach_journal(journal);
     Ok(outputs)
+}
+
+/// The journal's file, made ready before the outputs are opened.
+enum JournalFile {
+    /// A resumed run's journal, read whole and found sound; its length at the checkpoint.
+    Continued(std::fs::File, u64),
+    /// Created by this run (removed again if the run gives up before it starts).
+    Created(crate::sys::fs::DirFile, std::fs::File),
+    /// An old journal of the user's without a scan to resume: replaced once the outputs
+    /// are open.
+    Stale(crate::sys::fs::DirFile),
+}
+
+impl JournalFile {
+    /// Opens (resume: and checks) or creates the journal at `path`, changing no file that
+    /// exists.
+    fn prepare(cfg: &ScanConfig, path: &std::path::Path) -> Result<JournalFile, ScanError> {
+        let place = crate::sys::fs::DirFile::new(path).map_err(|e| {
+            ScanError::usage(format!(
+                "cannot use {} for the resume journal: {e}",
+                path.display()
+            ))
+        })?;
+        if let Some(length) = cfg.resumed.as_ref().and_then(|s| s.journal) {
+            let mut file = place.open_trusted().map_err(|e| {
+                ScanError::usage(format!(
+                    "cannot use the resume journal {}: {e}",
+                    path.display()
+                ))
+            })?;
+            crate::output::journal::Journal::check(&mut file, length)?;
+            return Ok(JournalFile::Continued(file, length));
+        }
+        match place.create_private_new() {
+            Ok(Some(file)) => Ok(JournalFile::Created(place, file)),
+            Ok(None) => Ok(JournalFile::Stale(place)),
+            Err(e) => Err(ScanError::usage(format!(
+                "cannot create the resume journal {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// The run gives up before it starts: a journal it created goes.
+    fn abandon(self) {
+        if let JournalFile::Created(place, file) = self {
+            drop(file);
+            let _ = place.remove();
+        }
+    }
 }
 
 /// What a resumed run must know of the results before the interruption needs a journal:
@@ -500,15 +563,23 @@ fn hand_off(
 }
 
 /// Resolves the user to switch to (when started as root: --user, else synscan or nobody,
-/// see [`run_as`]) and prepares the resume file's checkpoints; when started as root,
-/// forks the keeper of the resume file before any socket or file is open (the keeper must
-/// hold none). Returns the slot and the user to switch to (None: not started as root).
+/// see [`run_as`]), checks the metrics file's place and prepares the resume file's
+/// checkpoints; when started as root, forks the keepers of the metrics file and of the
+/// resume file before any socket is open. Returns the slot, the metrics file and the user
+/// to switch to (None: not started as root).
 fn prepare_privilege_drop(
     cfg: &ScanConfig,
     probes: u64,
-) -> Result<(resume::ResumeSlot, Option<String>), ScanError> {
+) -> Result<(resume::ResumeSlot, Option<MetricsFile>, Option<String>), ScanError> {
     let user = run_as::resolve(cfg.user.as_deref())?;
     let root = user.is_some();
+    // Before the first probe, like every output; written as root when started as root.
+    let metrics = cfg
+        .watch
+        .metrics_file
+        .as_deref()
+        .map(|p| MetricsFile::open(p, root))
+        .transpose()?;
     let mut template = resume::ResumeState::new(
         cfg.seed,
         format!("{}/{}", cfg.shard.index, cfg.shard.count),
@@ -516,23 +587,27 @@ fn prepare_privilege_drop(
         probes,
         cfg.options.clone(),
     );
-    template.outputs = cfg
-        .outputs
-        .iter()
-        .filter(|s| s.path != "-")
-        .map(|s| resume::SavedOutput {
-            path: s.path.clone(),
-            length: 0,
-        })
-        .collect();
+    template.digest = crate::cli::resume::digest(cfg);
+    template.outputs = match &cfg.resumed {
+        // The interrupted scan's files, named as it named them.
+        Some(state) => state.outputs.clone(),
+        None => cfg
+            .outputs
+            .iter()
+            .filter(|s| s.path != "-")
+            .map(|s| resume::SavedOutput::new(&s.path))
+            .collect::<Result<_, _>>()?,
+    };
+    if template.outputs.len() > resume::MAX_OUTPUTS {
+        return Err(ScanError::usage(format!(
+            "{} output files: a scan writes at most {} (its resume file keeps the place of each)",
+            template.outputs.len(),
+            resume::MAX_OUTPUTS
+        )));
+    }
     template.journal = keeps_journal(cfg).then_some(0);
-    let slot = resume::ResumeSlot::new(&cfg.resume_file, template, root).map_err(|e| {
-        ScanError::usage(format!(
-            "cannot use {} as the resume file: {e}; give --resume-file a path in a directory you can write",
-            cfg.resume_file.display()
-        ))
-    })?;
-    Ok((slot, user))
+    let slot = resume::ResumeSlot::new(&cfg.resume_file, template, root, cfg.resumed.is_some())?;
+    Ok((slot, metrics, user))
 }
 
 /// Sockets and files are open: runs as `run_as` (started as root) and drops every
@@ -555,7 +630,7 @@ fn new_table(cfg: &ScanConfig) -> WindowTable {
 
 fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i32, ScanError> {
     announce(cfg, &order);
-    let (mut slot, run_as) = prepare_privilege_drop(cfg, order.len())?;
+    let (mut slot, mut metrics, run_as) = prepare_privilege_drop(cfg, order.len())?;
     let helper = start_hand_off_helper(cfg)?;
     // One descriptor per connect in flight; keep some for outputs and the rest.
     let nofile = crate::sys::sock::raise_nofile_limit().unwrap_or(1024);
@@ -566,7 +641,7 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         .map_err(|e| ScanError::runtime(format!("cannot create the connect poller: {e}")))?;
     let info = scan_info(cfg, &order, "connect");
     let mut findings = Findings::new(cfg);
-    let mut outputs = open_outputs(cfg, &info, &mut findings)?;
+    let mut outputs = open_outputs(cfg, &info, &mut findings, &mut slot)?;
     give_up_privileges(run_as.as_deref())?;
     let params = connect::ConnectParams {
         order,
@@ -582,7 +657,14 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
     let outcome = connect::run(params, &mut scanner, &mut sinks, stop).map_err(ScanError::runtime);
     let open = sinks.findings.open.take();
     let watch = sinks.findings.watch.take();
-    let code = finish(cfg, &mut slot, outcome, &mut outputs, watch)?;
+    let code = finish(
+        cfg,
+        &mut slot,
+        outcome,
+        &mut outputs,
+        watch,
+        metrics.as_mut(),
+    )?;
     hand_off(cfg, code, open, helper)
 }
 
@@ -594,6 +676,7 @@ fn finish(
     outcome: Result<engine::EngineReport, ScanError>,
     outputs: &mut Outputs,
     watch: Option<crate::watch::scan::Watch>,
+    mut metrics: Option<&mut MetricsFile>,
 ) -> Result<i32, ScanError> {
     let (report, failure) = match outcome {
         Ok(r) => (r, None),
@@ -619,8 +702,8 @@ fn finish(
     }
     written.map_err(|e| ScanError::runtime(format!("writing results failed: {e}")))?;
     // The checks print their verdict, write the metrics and may turn 0 into 1.
-    let checked = |code: i32| match (&watch, &verdict) {
-        (Some(w), Some(v)) => w.report(v, &summary, code),
+    let mut checked = |code: i32| match (&watch, &verdict) {
+        (Some(w), Some(v)) => w.report(v, &summary, code, metrics.take()),
         _ => code,
     };
     report_loss(&summary);

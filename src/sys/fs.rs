@@ -14,9 +14,10 @@ pub use super::open::{open_input, Input};
 use super::walk::{self, Walked};
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// A file named inside an opened directory: renames and removals stay in that directory
@@ -48,6 +49,35 @@ impl DirFile {
         Ok(DirFile { dir, name })
     }
 
+    /// The place of a file replaced whole by rename (the metrics file), checked before the
+    /// run starts: the directory walked by the rules of `sys::open`; what the name holds
+    /// now refused when it is a directory, or when the rules for a shared sticky directory
+    /// refuse it (a FIFO, a link, another user's file, a file with more hard links); and a
+    /// temporary created and removed there, proving the directory writable.
+    pub fn replaceable(path: &Path) -> Result<DirFile, OpenError> {
+        let (dir, dir_path, name) = super::open::place_of(path)?;
+        let dir_stat = walk::fstat(&dir)?;
+        match walk::lstat_at(&dir, &name) {
+            Ok(st) if st.is_dir() => {
+                return Err(OpenError::Refused(
+                    "it is a directory; name a file in it".to_string(),
+                ))
+            }
+            Ok(st) => {
+                let problem =
+                    super::open::shared_dir_problem(&dir_stat, &dir_path, &st, real_uid());
+                if let Some(why) = problem {
+                    return Err(OpenError::Refused(why));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(OpenError::Io(e)),
+        }
+        let file = DirFile { dir, name };
+        file.check_writable()?;
+        Ok(file)
+    }
+
     /// The last name of a walk, in its directory (for removing a file just created).
     pub(super) fn at(w: &Walked) -> io::Result<DirFile> {
         let flags = libc::O_RDONLY | libc::O_DIRECTORY;
@@ -68,6 +98,11 @@ impl DirFile {
             dir: unsafe { OwnedFd::from_raw_fd(fd) },
             name: cstring(&name)?,
         })
+    }
+
+    /// The directory's descriptor (for a keeper, which closes every other one it has).
+    pub(super) fn dir_fd(&self) -> std::os::fd::RawFd {
+        self.dir.as_raw_fd()
     }
 
     /// The file's own name.
@@ -110,9 +145,34 @@ impl DirFile {
         self.write_atomic_mode(bytes, 0o600)
     }
 
-    /// [`DirFile::write_atomic`] with another mode for the new file (before the umask), for
-    /// files other users must read.
+    /// [`DirFile::write_atomic`] with another mode for the new file (exactly this mode,
+    /// whatever the umask), for files other users must read.
     pub fn write_atomic_mode(&self, bytes: &[u8], mode: u32) -> io::Result<()> {
+        let (tmp, mut f) = self.create_temp(mode)?;
+        let written = f.write_all(bytes).and_then(|_| f.sync_all());
+        drop(f);
+        let renamed = written.and_then(|_| {
+            // SAFETY: both names are valid C strings relative to the same open directory.
+            check(unsafe {
+                libc::renameat(
+                    self.dir.as_raw_fd(),
+                    tmp.as_ptr(),
+                    self.dir.as_raw_fd(),
+                    self.name.as_ptr(),
+                )
+            })
+            .map(|_| ())
+        });
+        if let Err(e) = renamed {
+            let _ = self.unlink(&tmp);
+            return Err(e);
+        }
+        self.sync_dir()
+    }
+
+    /// A fresh temporary beside the file (exclusive, no link followed, random name), with
+    /// exactly `mode`.
+    fn create_temp(&self, mode: u32) -> io::Result<(CString, File)> {
         let mut last = None;
         for _ in 0..8 {
             let mut tmp = b".".to_vec();
@@ -120,35 +180,47 @@ impl DirFile {
             tmp.extend_from_slice(format!(".{:016x}.tmp", rand::random::<u64>()).as_bytes());
             let tmp = cstring(&tmp)?;
             let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
-            let mut f = match self.open_at_mode(&tmp, flags, mode) {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    last = Some(e);
-                    continue;
+            match self.open_at_mode(&tmp, flags, mode) {
+                Ok(f) => {
+                    // The umask may have taken bits a reader needs (node_exporter's 0644).
+                    if let Err(e) = f.set_permissions(std::fs::Permissions::from_mode(mode)) {
+                        let _ = self.unlink(&tmp);
+                        return Err(e);
+                    }
+                    return Ok((tmp, f));
                 }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
                 Err(e) => return Err(e),
-            };
-            let written = f.write_all(bytes).and_then(|_| f.sync_all());
-            drop(f);
-            let renamed = written.and_then(|_| {
-                // SAFETY: both names are valid C strings relative to the same open directory.
-                check(unsafe {
-                    libc::renameat(
-                        self.dir.as_raw_fd(),
-                        tmp.as_ptr(),
-                        self.dir.as_raw_fd(),
-                        self.name.as_ptr(),
-                    )
-                })
-                .map(|_| ())
-            });
-            if let Err(e) = renamed {
-                let _ = self.unlink(&tmp);
-                return Err(e);
             }
-            return self.sync_dir();
         }
         Err(last.unwrap_or_else(|| io::Error::other("no free temporary name")))
+    }
+
+    /// Proves now that [`DirFile::write_atomic`] can create its temporary here (the
+    /// directory exists and this process may write it): creates one and removes it.
+    pub fn check_writable(&self) -> io::Result<()> {
+        let (tmp, f) = self.create_temp(0o600)?;
+        drop(f);
+        self.unlink(&tmp)
+    }
+
+    /// The file's bytes when it is a regular file of at most `limit` bytes (None when it
+    /// is missing, of another type, or bigger), never following a link at its name.
+    pub fn read_regular(&self, limit: u64) -> io::Result<Option<Vec<u8>>> {
+        let flags = libc::O_RDONLY | libc::O_NONBLOCK;
+        let f = match self.open_at(&self.name, flags) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let st = walk::fstat(&f)?;
+        if !st.is_file() || st.size > limit {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        f.take(limit + 1).read_to_end(&mut bytes)?;
+        Ok((bytes.len() as u64 <= limit).then_some(bytes))
     }
 
     /// Removes the file; a missing file is fine.
@@ -162,6 +234,20 @@ impl DirFile {
     /// Creates the file afresh for reading and writing, mode 0600, never through a link.
     /// An old regular file of the real user's is replaced; anything else is refused.
     pub fn create_private(&self) -> io::Result<File> {
+        match self.create_private_new()? {
+            Some(f) => Ok(f),
+            None => {
+                self.unlink(&self.name)?;
+                self.open_at(&self.name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL)
+            }
+        }
+    }
+
+    /// Creates the file for reading and writing, mode 0600, never through a link, when it
+    /// is missing; None when an old regular file of the real user's is there (which
+    /// [`DirFile::create_private`] replaces); anything else there is refused. Changes
+    /// nothing that exists, so a caller can check this before the rest of its work.
+    pub fn create_private_new(&self) -> io::Result<Option<File>> {
         let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
         match self.open_at(&self.name, flags) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -175,10 +261,9 @@ impl DirFile {
                         ),
                     ));
                 }
-                self.unlink(&self.name)?;
-                self.open_at(&self.name, flags)
+                Ok(None)
             }
-            other => other,
+            other => other.map(Some),
         }
     }
 
@@ -191,6 +276,68 @@ impl DirFile {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
         }
         Ok(f)
+    }
+
+    /// The first `n` bytes (fewer if it is shorter) of the regular file at the name; None
+    /// when nothing is there, or a link, or anything else (never followed or read).
+    pub fn head(&self, n: usize) -> io::Result<Option<Vec<u8>>> {
+        let f = match self.open_at(&self.name, libc::O_RDONLY | libc::O_NONBLOCK) {
+            Ok(f) => f,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ELOOP) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let st = walk::fstat(&f)?;
+        if !st.is_file() {
+            return Ok(None);
+        }
+        walk::clear_nonblock(&f)?;
+        let mut bytes = Vec::with_capacity(n);
+        (&f).take(n as u64).read_to_end(&mut bytes)?;
+        Ok(Some(bytes))
+    }
+
+    /// Takes an exclusive flock on the file (created empty, mode 0600, when missing; never
+    /// through a link), held while the returned file is open; None when another process
+    /// holds it. A lock file removed by its holder while this one waited is not taken: the
+    /// lock is on the file the name holds once locked.
+    pub fn lock(&self) -> io::Result<Option<File>> {
+        for _ in 0..8 {
+            // O_NONBLOCK: a FIFO planted at the name cannot block the open.
+            let f = self.open_at(
+                &self.name,
+                libc::O_RDONLY | libc::O_CREAT | libc::O_NONBLOCK,
+            )?;
+            let st = walk::fstat(&f)?;
+            if !st.is_file() || st.uid != real_uid() {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is not a file of yours; remove it",
+                        self.name().to_string_lossy()
+                    ),
+                ));
+            }
+            // SAFETY: flock on an open descriptor; no memory is passed.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::EWOULDBLOCK) => Ok(None),
+                    _ => Err(e),
+                };
+            }
+            match walk::lstat_at(&self.dir, &self.name) {
+                Ok(now) if (now.dev, now.ino) == (st.dev, st.ino) => return Ok(Some(f)),
+                // Removed or replaced by the holder that just let go: lock the new one.
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("the lock file keeps changing"))
     }
 }
 
@@ -229,6 +376,29 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         f.remove().expect("remove");
         f.remove().expect("a missing file is fine");
+    }
+
+    #[test]
+    fn a_lock_is_held_once_and_taken_again_after_removal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let place = DirFile::new(&dir.path().join("r.lock")).expect("dir");
+        let held = place.lock().expect("lock").expect("free");
+        // Another open file description: flock refuses it while the first is held.
+        let again = DirFile::new(&dir.path().join("r.lock")).expect("dir");
+        assert!(again.lock().expect("lock").is_none(), "held twice");
+        // The holder removes the file and lets go: a new file, a new lock.
+        place.remove().expect("remove");
+        drop(held);
+        let second = again.lock().expect("lock").expect("free again");
+        assert!(dir.path().join("r.lock").exists());
+        drop(second);
+        assert_eq!(place.head(8).expect("read"), Some(Vec::new()));
+        std::fs::write(dir.path().join("r.lock"), b"0123456789").expect("write");
+        assert_eq!(place.head(4).expect("read"), Some(b"0123".to_vec()));
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).expect("link");
+        let link = DirFile::new(&dir.path().join("link")).expect("dir");
+        assert_eq!(link.head(4).expect("read"), None, "a link is not read");
+        assert!(link.lock().is_err(), "never through a link");
     }
 
     #[test]

@@ -168,7 +168,12 @@ fn inherited(path: &Path, fd: i32) -> Result<(File, Stat), OpenError> {
 
 /// The one-line refusal of `st`, found as `name` in the directory `dir`, if the shared
 /// directory rules refuse it (the directory is sticky and world-writable).
-fn shared_dir_problem(dir: &Stat, dir_path: &Path, st: &Stat, uid: u32) -> Option<String> {
+pub(super) fn shared_dir_problem(
+    dir: &Stat,
+    dir_path: &Path,
+    st: &Stat,
+    uid: u32,
+) -> Option<String> {
     if !dir.is_shared_dir() || st.is_dir() {
         return None;
     }
@@ -532,11 +537,13 @@ pub fn identity(path: &Path) -> Result<Option<Identity>, OpenError> {
 /// last name itself is never followed.
 pub fn place_of(path: &Path) -> Result<(OwnedFd, PathBuf, CString), OpenError> {
     let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    // "dir/." names dir itself, whose file_name() the Path would report as the last name.
+    let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
     let name = match path.file_name() {
-        Some(n) if !bytes.ends_with(b"/") => n,
+        Some(n) if !matches!(last, b"" | b"." | b"..") => n,
         _ => {
             return Err(OpenError::Refused(
-                "it names no file (it ends in '/' or '..'); name a file".to_string(),
+                "it names no file (it ends in '/', '.' or '..'); name a file".to_string(),
             ))
         }
     };

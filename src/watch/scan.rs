@@ -10,11 +10,11 @@ use crate::model::{PortResult, PortState};
 use crate::output::ScanSummary;
 use crate::results::{State, Transport};
 use crate::watch::diff::{self, Change, Pair};
-use crate::watch::metrics::{self, ScanMetrics};
+use crate::watch::metrics::{self, MetricsFile, ScanMetrics};
 use crate::watch::policy::{Findings, Policy};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The latest state of each pair of a result file.
@@ -78,9 +78,12 @@ impl WatchConfig {
         };
         let metrics_file = metrics_file.map(PathBuf::from);
         if let Some(m) = &metrics_file {
-            if m.file_name().is_none() {
+            // The file is replaced by rename, so the path must end in its name.
+            let bytes = std::os::unix::ffi::OsStrExt::as_bytes(m.as_os_str());
+            let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
+            if matches!(last, b"" | b"." | b"..") {
                 return Err(ScanError::usage(format!(
-                    "bad --metrics-file \"{}\": give a file path such as /var/lib/node_exporter/synscan.prom",
+                    "bad --metrics-file \"{}\": it names a directory; give a file path such as /var/lib/node_exporter/textfile/synscan.prom",
                     m.display()
                 )));
             }
@@ -301,8 +304,15 @@ impl Watch {
     }
 
     /// Prints the verdict on stdout and writes the metrics file; returns the exit code the
-    /// scan ends with (a clean scan whose check failed exits 1).
-    pub fn report(&self, v: &Verdict, summary: &ScanSummary, code: i32) -> i32 {
+    /// scan ends with: a clean scan whose check failed exits 1, and a failed metrics write
+    /// (one line on stderr) turns only a clean 0 into 4.
+    pub fn report(
+        &self,
+        v: &Verdict,
+        summary: &ScanSummary,
+        code: i32,
+        metrics: Option<&mut MetricsFile>,
+    ) -> i32 {
         if let Some((path, _, _)) = &self.cfg.baseline {
             if v.changes.is_empty() {
                 println!("synscan: no change against the baseline {}", path.display());
@@ -330,23 +340,28 @@ impl Watch {
         if let Some((line, _)) = &v.expect {
             println!("synscan: {line}");
         }
-        let mut code = code;
-        if let Some(path) = &self.cfg.metrics_file {
-            if let Err(e) = self.write_metrics(path, v, summary) {
+        let mut code = if code == crate::error::EXIT_OK && v.failed() {
+            crate::error::EXIT_CHECK_FAILED
+        } else {
+            code
+        };
+        if let Some(file) = metrics {
+            if let Err(e) = self.write_metrics(file, v, summary) {
                 eprintln!("synscan: {e}");
                 if code == crate::error::EXIT_OK {
                     code = e.exit_code();
                 }
             }
         }
-        if code == crate::error::EXIT_OK && v.failed() {
-            crate::error::EXIT_CHECK_FAILED
-        } else {
-            code
-        }
+        code
     }
 
-    fn write_metrics(&self, path: &Path, v: &Verdict, s: &ScanSummary) -> Result<(), ScanError> {
+    fn write_metrics(
+        &self,
+        file: &mut MetricsFile,
+        v: &Verdict,
+        s: &ScanSummary,
+    ) -> Result<(), ScanError> {
         let end = s.end.map(crate::output::epoch_secs).unwrap_or(0);
         let m = ScanMetrics {
             open: self.open_pairs(),
@@ -363,8 +378,7 @@ impl Watch {
             complete: !s.interrupted,
             end_time: end,
         };
-        let previous = metrics::previous_complete(path);
-        metrics::write_atomic(path, &metrics::render(&m, previous))
+        file.write(&metrics::render(&m, file.previous_complete()))
     }
 }
 
@@ -436,8 +450,8 @@ mod tests {
             ]
         );
         assert!(v.failed());
-        assert_eq!(w.report(&v, &ScanSummary::default(), 0), 1);
-        assert_eq!(w.report(&v, &ScanSummary::default(), 130), 130);
+        assert_eq!(w.report(&v, &ScanSummary::default(), 0, None), 1);
+        assert_eq!(w.report(&v, &ScanSummary::default(), 130, None), 130);
     }
 
     #[test]
@@ -461,9 +475,56 @@ mod tests {
                 false
             ))
         );
-        assert_eq!(w.report(&v, &ScanSummary::default(), 0), 1);
+        assert_eq!(w.report(&v, &ScanSummary::default(), 0, None), 1);
         assert!(
             WatchConfig::build(None, None, Some("shut"), None, &mut Default::default()).is_err()
+        );
+    }
+
+    /// A failed check keeps exit 1 when the metrics write fails too; a clean scan whose
+    /// metrics write fails exits 4; an interrupted one stays 130.
+    #[test]
+    fn a_failed_metrics_write_never_hides_a_failed_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("textfile");
+        std::fs::create_dir(&sub).unwrap();
+        let path = sub.join("synscan.prom");
+        let cfg = WatchConfig::build(
+            None,
+            None,
+            Some("open"),
+            path.to_str(),
+            &mut Default::default(),
+        )
+        .unwrap();
+        let mut file = MetricsFile::open(&path, false).unwrap();
+        let mut w = Watch::new(&cfg);
+        w.observe(&res(1, 80, Reason::Reset));
+        let v = w.conclude();
+        assert!(v.failed());
+        // Written when it can be.
+        assert_eq!(w.report(&v, &ScanSummary::default(), 0, Some(&mut file)), 1);
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\nsynscan_ports{state=\"closed\"} 1\n"));
+        // The directory checked at the start is gone by the end.
+        std::fs::remove_dir_all(&sub).unwrap();
+        assert_eq!(w.report(&v, &ScanSummary::default(), 0, Some(&mut file)), 1);
+        assert_eq!(
+            w.report(&v, &ScanSummary::default(), 130, Some(&mut file)),
+            130
+        );
+        let mut ok = Watch::new(&cfg);
+        ok.observe(&res(1, 80, Reason::SynAck));
+        let v = ok.conclude();
+        assert!(!v.failed());
+        assert_eq!(
+            ok.report(&v, &ScanSummary::default(), 0, Some(&mut file)),
+            4
+        );
+        assert!(
+            WatchConfig::build(None, None, None, Some("textfile/"), &mut Default::default())
+                .is_err()
         );
     }
 

@@ -1072,3 +1072,31 @@ fn diff_merge_and_check_work_on_ipv6_and_mixed_files() {
         ["policy violation: 2001:2:0:19::41 port 80/tcp is open; breaks \"default: no [[allow]] rule covers this port\""]
     );
 }
+
+/// Issue #18 item 16: nmap's XML is read as XML. A script's output in CDATA (or a comment)
+/// that looks like the end of the host and a new host with an open port adds nothing, and
+/// a DOCTYPE declaring nested and external entities is skipped unexpanded: `diff` of such a
+/// file against the plain one finds no change (the old tag scanner reported 10.6.6.6:31337
+/// open and moved the host's ports to it).
+#[test]
+fn diff_reads_cdata_comments_and_entity_declarations_in_nmap_xml_as_xml() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { dir.path().join(n) };
+    let s = |n: &str| p(n).to_string_lossy().into_owned();
+    let fake = r#"</ports></host><host><address addr="10.6.6.6" addrtype="ipv4"/><ports><port protocol="tcp" portid="31337"><state state="open" reason="syn-ack"/></port>"#;
+    let at = NMAP6_XML.find("<port ").expect("a port in the fixture");
+    let entities = "<!DOCTYPE nmaprun [\n<!ENTITY a \"aaaaaaaaaa\">\n<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">\n<!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">\n<!ENTITY x SYSTEM \"file:///etc/shadow\">\n]>";
+    let planted = format!(
+        "{}<script id=\"banner\" output=\"x\"><![CDATA[{fake}]]></script><!-- {fake} -->&c;&x;{}",
+        &NMAP6_XML[..at],
+        &NMAP6_XML[at..]
+    )
+    .replacen("<!DOCTYPE nmaprun>", entities, 1);
+    assert!(planted.contains("<!ENTITY x SYSTEM"));
+    std::fs::write(p("plain.xml"), NMAP6_XML).unwrap();
+    std::fs::write(p("planted.xml"), &planted).unwrap();
+    let d = synscan_local(&["diff", &s("plain.xml"), &s("planted.xml")]);
+    assert_eq!(code(&d), Some(0), "{}\n{planted}", show(&d));
+    assert!(text(&d.stdout).starts_with("no change: "), "{}", show(&d));
+    assert_eq!(text(&d.stderr), "", "{}", show(&d));
+}

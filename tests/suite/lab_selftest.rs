@@ -672,3 +672,121 @@ fn the_wire_carries_its_capacity_and_drops_the_excess() {
         "two thirds of the offer overflow the queue: {d}"
     );
 }
+
+/// Issue #18 item 19: `make demo` fits on a screen (it printed 7,268 lines, every closed
+/// port of 256 hosts): what the lab holds, synscan's summary, the open and filtered ports
+/// found, the verdict, and the path of the full report, which holds every port of every host.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn demo_fits_on_a_screen_and_leaves_the_full_report_in_a_file() {
+    let out = std::process::Command::new(crate::common::lab_bin())
+        .args([
+            "demo",
+            "--seed",
+            "18",
+            "--synscan",
+            crate::common::synscan_bin(),
+        ])
+        .output()
+        .expect("run synscan-lab demo");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let screen = stdout.lines().count() + stderr.lines().count();
+    assert!(screen <= 30, "{screen} lines:\n{all}");
+    assert!(
+        stdout.contains("\nthe lab holds 16 open, 4 filtered host:port pairs in 256 hosts x 23 ports; every other pair is closed\n"),
+        "{all}"
+    );
+    // The table of what synscan found: a header, then one row per host with an open or
+    // filtered port (8 hosts with 2 open ports each, 4 with one filtered port).
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .skip_while(|l| *l != "what synscan found (every other port closed):")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows.first(),
+        Some(&vec!["host", "open", "filtered"]),
+        "{all}"
+    );
+    let rows = &rows[1..];
+    assert_eq!(rows.len(), 12, "{all}");
+    let ports = |cell: &str| -> usize {
+        match cell {
+            "-" => 0,
+            c => c.split(',').count(),
+        }
+    };
+    let open: Vec<usize> = rows.iter().map(|r| ports(r[1])).collect();
+    let filtered: Vec<usize> = rows.iter().map(|r| ports(r[2])).collect();
+    assert_eq!(open.iter().filter(|&&n| n == 2).count(), 8, "{all}");
+    assert_eq!(filtered.iter().filter(|&&n| n == 1).count(), 4, "{all}");
+    assert_eq!(
+        (open.iter().sum::<usize>(), filtered.iter().sum::<usize>()),
+        (16, 4)
+    );
+    assert!(
+        stdout.contains(
+            "\nverdict: OK - all 16 open pairs found, no false positives; filtered 4/4 reported\n"
+        ),
+        "{all}"
+    );
+    // synscan's own summary (stderr) reaches the screen.
+    assert!(
+        stderr.contains("synscan: 256 hosts x 23 ports = 5888 probes"),
+        "{all}"
+    );
+    let last = stdout.lines().last().unwrap_or("");
+    let report = last
+        .strip_prefix("full report (every port of every host): ")
+        .unwrap_or_else(|| panic!("no report path on the last line: {last}"));
+    assert!(
+        stdout.contains(&format!(" > {report}\n")),
+        "the command shown names the report: {all}"
+    );
+    let text = std::fs::read_to_string(report).expect("read the report");
+    let _ = std::fs::remove_file(report);
+    // Complete: every host, every port of it, and the closing line.
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("synscan scan report for "))
+            .count(),
+        256
+    );
+    let states: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.split_once('/')
+                .is_some_and(|(p, rest)| p.parse::<u16>().is_ok() && rest.starts_with("tcp "))
+        })
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    let count = |s: &str| states.iter().filter(|&&x| x == s).count();
+    assert_eq!(
+        (
+            states.len(),
+            count("open"),
+            count("filtered"),
+            count("closed")
+        ),
+        (5888, 16, 4, 5868)
+    );
+    assert!(
+        text.contains("\nsynscan done: 256 IP addresses (256 hosts up)"),
+        "{text}"
+    );
+    // The lab is gone: no namespace of its name is left.
+    let name = stdout
+        .split_whitespace()
+        .nth(1)
+        .expect("the first line names the lab");
+    assert!(
+        netns_list().iter().all(|n| !n.starts_with(name)),
+        "{name}: {:?}",
+        netns_list()
+    );
+}

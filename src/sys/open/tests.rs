@@ -160,7 +160,7 @@ fn a_file_replaced_whole_is_placed_without_following_its_name() {
     let (_, dir, name) = place_of(&d.path().join("l/state")).unwrap();
     assert_eq!(dir, real.canonicalize().unwrap());
     assert_eq!(name.as_bytes(), b"state");
-    for bad in ["/", "x/..", "x/"] {
+    for bad in ["/", "x/..", "x/", "x/."] {
         assert!(
             refused(place_of(&d.path().join(bad))).starts_with("it names no file"),
             "{bad}"
