@@ -3,12 +3,17 @@
 //! against the probes it was sent, and the pace that follows from it. Protocol-neutral:
 //! TCP counts a host's SYN/ACKs and RSTs, UDP its ICMP port unreachables.
 //!
-//! A host is suspected when, over a second, it answers fewer than half the probes it was
-//! sent: its bucket is then taken as the answers it gave (the rate from its latest half
-//! second, the burst from its busiest tenth), and it is paced to it. Paced, a host that
-//! rations its answers answers nearly every probe (confirmed; the rate then creeps up 10%
-//! a second while it does, so a low first guess does not stick); a host that does not
-//! (its ports are filtered, or the path drops) still answers few, and is let go for good.
+//! A host is suspected when, over its latest history (at least 300 ms and 50 probes, at
+//! most a second), it answers fewer than half the probes it was sent: its bucket is then
+//! taken as the answers it gave (the rate from its typical tenth of a second, the burst
+//! from its busiest), and it is paced to it. Judged that soon, a host is found out before
+//! the tries of its first probes run out. Paced, a host that rations its answers answers
+//! nearly every probe (confirmed; the rate then creeps up while it answers all, so a low
+//! first guess does not stick, and steps back when a few go unanswered); a host that does
+//! not (its ports are filtered, or the path drops) still answers few, and is let go for
+//! good. The scan's rate is capped so that each paced host gets its pace (see
+//! [`HostBuckets::scan_cap`]); a silent probe of a paced host is no evidence yet (the
+//! probe table retries it, see `Expired::held`).
 //! Pure: the caller passes time. Memory: only hosts that answered, at most [`MAX_HOSTS`].
 
 use std::collections::{HashMap, VecDeque};
@@ -21,6 +26,8 @@ pub const MAX_HOSTS: usize = 4096;
 const SLOT: Duration = Duration::from_millis(100);
 /// Slots kept: a second.
 const SLOTS: usize = 10;
+/// Complete slots a judgement needs at least, and the time between two.
+const JUDGE_SLOTS: usize = 3;
 /// Sends a second needs before its answered share means anything.
 const MIN_SENT: u64 = 50;
 /// Answers a second needs (fewer: the host is silent, not rationing).
@@ -29,10 +36,14 @@ const MIN_ANSWERED: u64 = 5;
 const SUSPECT_SHARE: f64 = 0.5;
 /// Paced, at or above this share a host is confirmed...
 const CONFIRM_SHARE: f64 = 0.8;
-/// ...and at or above this one its rate creeps up.
-const CREEP_SHARE: f64 = 0.95;
-/// Growth a second of a confirmed host's rate while it answers nearly every probe.
-const CREEP: f64 = 1.10;
+/// ...at or above this one (every probe answered) its rate creeps up until the first probes
+/// go unanswered, and then steps back when some do.
+const CREEP_SHARE: f64 = 0.99;
+/// Growth per judgement (about 10% a second) of a confirmed host's rate while it answers
+/// every probe...
+const CREEP: f64 = 1.03;
+/// ...and the step back when a few go unanswered: the pace is at the host's edge.
+const EASE: f64 = 0.97;
 /// Pace this share of the learned rate: a little under the host's, so its bucket never
 /// runs dry from our estimate's error.
 const MARGIN: f64 = 0.95;
@@ -66,15 +77,19 @@ struct Host {
     slot_start: Instant,
     standing: Standing,
     bucket: Bucket,
-    /// Our model of the host's bucket: probes that may leave now.
-    tokens: f64,
-    refilled: Instant,
+    /// Probes sent to the host since it was first tracked...
+    sent_total: u64,
+    /// ...and the scan's total when it was: the host's share of the scan's probes is the
+    /// first over the scan's since.
+    scan_sent_from: u64,
     /// When the standing was last judged.
     judged: Instant,
+    /// The pace found the host's edge: it creeps no more.
+    settled: bool,
 }
 
 impl Host {
-    fn new(now: Instant) -> Host {
+    fn new(now: Instant, scan_sent_from: u64) -> Host {
         Host {
             slots: VecDeque::from([(0, 0)]),
             slot_start: now,
@@ -83,9 +98,10 @@ impl Host {
                 rate: 0.0,
                 burst: 0.0,
             },
-            tokens: 0.0,
-            refilled: now,
+            sent_total: 0,
+            scan_sent_from,
             judged: now,
+            settled: false,
         }
     }
 
@@ -106,37 +122,45 @@ impl Host {
         }
     }
 
-    /// Tops the modelled bucket up to `now`.
-    fn refill(&mut self, now: Instant) {
-        let dt = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.refilled = now;
-        self.tokens = (self.tokens + dt * self.bucket.rate * MARGIN).min(self.bucket.burst);
-    }
-
-    /// The complete slots of the last second: (sent, answered, the busiest slot's answers).
-    fn second(&self) -> Option<(u64, u64, u64)> {
-        if self.slots.len() <= SLOTS {
+    /// The complete slots (the current one is not): (sent, answered, the busiest slot's
+    /// answers), once there are [`JUDGE_SLOTS`] of them.
+    fn history(&self) -> Option<(u64, u64, u64)> {
+        let complete = self.slots.len().saturating_sub(1);
+        if complete < JUDGE_SLOTS {
             return None;
         }
-        let done = self.slots.iter().take(SLOTS);
+        let done = self.slots.iter().take(complete);
         let (sent, answered) = done.clone().fold((0, 0), |a, s| (a.0 + s.0, a.1 + s.1));
         let busiest = done.map(|s| s.1).max().unwrap_or(0);
         Some((sent, answered, busiest))
     }
 
-    /// Answers a second over the latest complete half second.
-    fn recent_rate(&self) -> f64 {
-        let n = SLOTS / 2;
-        let answered: u64 = self.slots.iter().rev().skip(1).take(n).map(|s| s.1).sum();
-        answered as f64 / (SLOT.as_secs_f64() * n as f64)
+    /// Answers a second in the host's typical recent slot (the median of the newer half of
+    /// the complete slots: a burst from a full bucket comes first, and is not the rate).
+    fn typical_rate(&self) -> f64 {
+        let complete = self.slots.len().saturating_sub(1);
+        let newer = complete.div_ceil(2);
+        let mut answered: Vec<u64> = self
+            .slots
+            .iter()
+            .take(complete)
+            .skip(complete - newer)
+            .map(|s| s.1)
+            .collect();
+        answered.sort_unstable();
+        let median = answered
+            .get(answered.len().saturating_sub(1) / 2)
+            .copied()
+            .unwrap_or(0);
+        median as f64 / SLOT.as_secs_f64()
     }
 
-    /// Judges the host on its last second, at most once a second.
+    /// Judges the host on its history, at most once every [`JUDGE_SLOTS`] slots.
     fn judge(&mut self, now: Instant) {
-        if now.saturating_duration_since(self.judged) < SLOT * SLOTS as u32 {
+        if now.saturating_duration_since(self.judged) < SLOT * JUDGE_SLOTS as u32 {
             return;
         }
-        let Some((sent, answered, busiest)) = self.second() else {
+        let Some((sent, answered, busiest)) = self.history() else {
             return;
         };
         if sent < MIN_SENT {
@@ -146,17 +170,11 @@ impl Host {
         let share = answered as f64 / sent as f64;
         match self.standing {
             Standing::Plain if answered >= MIN_ANSWERED && share < SUSPECT_SHARE => {
-                let rate = self.recent_rate().max(1.0);
+                let rate = self.typical_rate().max(1.0);
                 let burst = (busiest as f64 - rate * SLOT.as_secs_f64()).max(1.0);
                 self.bucket = Bucket { rate, burst };
                 self.standing = Standing::Suspected;
-                // The host's bucket was just emptied by what we sent.
-                self.tokens = 0.0;
-                self.refilled = now;
-                // Judged next on a second of paced sends only.
-                self.slots.clear();
-                self.slots.push_back((0, 0));
-                self.slot_start = now;
+                self.restart_history(now);
             }
             Standing::Suspected | Standing::Rationed if share < SUSPECT_SHARE => {
                 if self.standing == Standing::Suspected {
@@ -164,17 +182,38 @@ impl Host {
                     self.standing = Standing::Cleared;
                 } else {
                     // The host's rate fell: follow it down.
-                    self.bucket.rate = self.recent_rate().max(1.0);
+                    self.bucket.rate = self.typical_rate().max(1.0);
                 }
             }
             Standing::Suspected | Standing::Rationed if share >= CONFIRM_SHARE => {
                 self.standing = Standing::Rationed;
-                if share >= CREEP_SHARE {
-                    self.bucket.rate *= CREEP;
+                match (share >= CREEP_SHARE, self.settled) {
+                    (true, false) => self.bucket.rate *= CREEP,
+                    (true, true) => return,
+                    // The first probes unanswered: the last pace that had none is the
+                    // host's, and the rate creeps no more.
+                    (false, false) => {
+                        self.bucket.rate /= CREEP;
+                        self.settled = true;
+                    }
+                    (false, true) => self.bucket.rate *= EASE,
                 }
+                self.restart_history(now);
+            }
+            Standing::Suspected | Standing::Rationed => {
+                // Paced too fast for it: pace what it answered.
+                self.bucket.rate = self.typical_rate().max(1.0);
+                self.restart_history(now);
             }
             _ => {}
         }
+    }
+
+    /// Forgets the history: the next judgement is of the pace from `now` on only.
+    fn restart_history(&mut self, now: Instant) {
+        self.slots.clear();
+        self.slots.push_back((0, 0));
+        self.slot_start = now;
     }
 
     fn paced(&self) -> bool {
@@ -186,18 +225,38 @@ impl Host {
 #[derive(Debug, Default)]
 pub struct HostBuckets {
     hosts: HashMap<IpAddr, Host>,
+    /// Probes the scan sent to any host.
+    sent_total: u64,
+    /// Hosts paced now.
+    paced: usize,
 }
 
 impl HostBuckets {
-    /// `n` probes left for `ip` at `now`. A host that never answered is not tracked.
+    /// `n` probes left for `ip` at `now` (every probe of the scan comes through here; a
+    /// host that never answered is not tracked).
     pub fn sent(&mut self, ip: IpAddr, now: Instant, n: u64) {
+        self.sent_total += n;
         if let Some(h) = self.hosts.get_mut(&ip) {
+            h.sent_total += n;
             h.roll(now);
             if let Some(s) = h.slots.back_mut() {
                 s.0 += n;
             }
+            let was = h.paced();
             h.judge(now);
+            self.paced = self.paced + usize::from(h.paced()) - usize::from(was);
         }
+    }
+
+    /// `n` probes left for hosts none of which is tracked (as many [`HostBuckets::sent`]
+    /// calls, without naming each probe's host).
+    pub fn sent_untracked(&mut self, n: u64) {
+        self.sent_total += n;
+    }
+
+    /// True while no host is tracked (none answered).
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
     }
 
     /// `ip` answered at `now` (an answer of its own, not a router's on its behalf).
@@ -205,56 +264,62 @@ impl HostBuckets {
         if !self.hosts.contains_key(&ip) && self.hosts.len() >= MAX_HOSTS {
             return;
         }
-        let h = self.hosts.entry(ip).or_insert_with(|| Host::new(now));
+        let from = self.sent_total;
+        let h = self.hosts.entry(ip).or_insert_with(|| Host::new(now, from));
         h.roll(now);
         if let Some(s) = h.slots.back_mut() {
             s.1 += 1;
         }
+        let was = h.paced();
         h.judge(now);
+        self.paced = self.paced + usize::from(h.paced()) - usize::from(was);
     }
 
-    /// Whether a probe to `ip` may leave at `now`; takes its token if so. Hosts not paced
-    /// always may.
-    pub fn admit(&mut self, ip: IpAddr, now: Instant) -> bool {
-        let Some(h) = self.hosts.get_mut(&ip).filter(|h| h.paced()) else {
-            return true;
-        };
-        h.refill(now);
-        if h.tokens >= 1.0 {
-            h.tokens -= 1.0;
-            true
-        } else {
-            false
+    /// The scan's rate at which every paced host gets a little under its learned rate
+    /// (None: no host is paced). A host's probes are spread evenly over the scan's order,
+    /// so it gets its share of the scan's rate; the others are not held back in the end,
+    /// since the scan lasts at least as long as the paced host's probes take anyway.
+    pub fn scan_cap(&self) -> Option<f64> {
+        if self.paced == 0 {
+            return None;
         }
+        self.hosts
+            .values()
+            .filter(|h| h.paced())
+            .map(|h| {
+                let scan = self.sent_total.saturating_sub(h.scan_sent_from).max(1);
+                let share = (h.sent_total as f64 / scan as f64).clamp(1e-6, 1.0);
+                h.bucket.rate * MARGIN / share
+            })
+            .min_by(f64::total_cmp)
     }
 
-    /// When `ip`'s bucket is full again as of `now` (`now` for a host not paced): its
-    /// silent probes are retried only then, so their silence is not the bucket's.
-    pub fn refilled_at(&mut self, ip: IpAddr, now: Instant) -> Instant {
-        let Some(h) = self.hosts.get_mut(&ip).filter(|h| h.paced()) else {
-            return now;
-        };
-        h.refill(now);
-        let missing = (h.bucket.burst - h.tokens).max(0.0);
-        now + Duration::from_secs_f64(missing / (h.bucket.rate * MARGIN).max(1e-3))
+    /// Whether `ip` is paced: its silent probes are not yet evidence of anything.
+    pub fn is_paced(&self, ip: IpAddr) -> bool {
+        self.hosts.get(&ip).is_some_and(Host::paced)
     }
 
     /// The learned bucket of `ip`, when it is paced.
+    #[cfg(test)]
     pub fn bucket(&self, ip: IpAddr) -> Option<Bucket> {
         self.hosts.get(&ip).filter(|h| h.paced()).map(|h| h.bucket)
     }
 
-    /// Hosts shown to ration their answers, with their buckets (for the report).
-    pub fn rationed(&self) -> impl Iterator<Item = (IpAddr, Bucket)> + '_ {
-        self.hosts
+    /// Hosts shown to ration their answers, with their buckets (for the report), by address.
+    pub fn rationed(&self) -> Vec<(IpAddr, Bucket)> {
+        let mut out: Vec<_> = self
+            .hosts
             .iter()
             .filter(|(_, h)| h.standing == Standing::Rationed)
             .map(|(ip, h)| (*ip, h.bucket))
+            .collect();
+        out.sort_by_key(|r| r.0);
+        out
     }
 
-    /// Whether any host is paced (the sender then looks up each probe's host).
+    /// Whether any host is paced.
     pub fn any_paced(&self) -> bool {
-        self.hosts.values().any(Host::paced)
+        self.paced > 0
     }
 }
 
@@ -313,11 +378,11 @@ mod tests {
         sent: u64,
     }
 
-    /// A scan of ports 1..=n of `host` at `pps`, the engine's way: new probes in order,
-    /// each through the host's pace, a silent one retried once its try's timeout (`rto`)
-    /// passed and the host's bucket refilled, called filtered after `tries` tries. Once the
-    /// host is paced, only tries that left paced are evidence: those sent before it was
-    /// found out met an empty bucket.
+    /// A scan of ports 1..=n of `host` at `pps`, the engine's way: new probes in order at
+    /// the scan's rate capped by [`HostBuckets::scan_cap`], a silent one retried once its
+    /// try's timeout (`rto`) passed, called filtered after `tries` tries. Once the host is
+    /// paced, only tries that left paced are evidence: those sent before it was found out
+    /// met an empty bucket.
     fn scan(host: &mut RationingHost, n: u16, pps: f64, tries: u8, rto: Duration) -> Outcome {
         let t0 = Instant::now();
         let ip = IpAddr::V4(Ipv4Addr::new(198, 19, 0, 5));
@@ -344,10 +409,11 @@ mod tests {
                 if evidence >= tries {
                     filtered.insert(port);
                 } else {
-                    retries.push_back((b.refilled_at(ip, now).max(now), port, k));
+                    retries.push_back((now, port, k));
                 }
             }
-            credit += pps * tick.as_secs_f64();
+            let rate = b.scan_cap().map_or(pps, |cap| cap.min(pps));
+            credit = (credit + rate * tick.as_secs_f64()).min(rate * 0.01 + 1.0);
             while credit >= 1.0 {
                 // Retries first (those due), then new probes.
                 let (port, k) = match retries.front() {
@@ -361,11 +427,6 @@ mod tests {
                     }
                     _ => break,
                 };
-                if !b.admit(ip, now) {
-                    // Held back: the same try waits for the next token, costing no rate.
-                    retries.push_front((now + tick, port, k));
-                    break;
-                }
                 credit -= 1.0;
                 sent += 1;
                 let paced = u8::from(b.bucket(ip).is_some());
@@ -377,7 +438,6 @@ mod tests {
                     waiting.push_back((now + rto, port, (k.0 + 1, k.1 + paced)));
                 }
             }
-            credit = credit.min(pps * 0.01);
         }
         Outcome {
             answered,
@@ -400,8 +460,9 @@ mod tests {
             "{} s, floor {floor} s",
             out.secs
         );
-        // Paced, not flooded: a little over one probe a port.
-        assert!(out.sent < 12_000, "sent {}", out.sent);
+        // Paced, not flooded: what left at full rate before the host was found out (0.3 s
+        // and a turn), then a little over one probe a port.
+        assert!(out.sent < 10_000 + 8_000 + 1_000, "sent {}", out.sent);
     }
 
     #[test]
@@ -410,8 +471,8 @@ mod tests {
         let t0 = Instant::now();
         let ip = IpAddr::V4(Ipv4Addr::new(198, 19, 0, 5));
         let mut b = HostBuckets::default();
-        // 10k pps at the host for 1.2 s, nothing paced yet.
-        for i in 0..12_000u32 {
+        // 10k pps at the host for 0.35 s: judged once, at 0.3 s.
+        for i in 0..3_500u32 {
             let now = t0 + Duration::from_micros(100 * u64::from(i));
             b.sent(ip, now, 1);
             if host.answers(now, 1) {
@@ -421,7 +482,7 @@ mod tests {
         let bucket = b.bucket(ip).expect("a suspected host is paced");
         assert!((180.0..=220.0).contains(&bucket.rate), "{bucket:?}");
         assert!((150.0..=250.0).contains(&bucket.burst), "{bucket:?}");
-        assert_eq!(b.rationed().count(), 0, "not yet shown at the pace");
+        assert_eq!(b.rationed().len(), 0, "not yet shown at the pace");
         assert!(b.any_paced());
     }
 
@@ -436,11 +497,15 @@ mod tests {
         let mut b = HostBuckets::default();
         let mut port = 0u16;
         let mut paced_once = false;
+        let mut credit = 0.0;
         for i in 0..60_000u32 {
             let now = t0 + Duration::from_micros(100 * u64::from(i));
-            if !b.admit(ip, now) {
+            // 10k a second, or the cap.
+            credit += b.scan_cap().map_or(10_000.0, |c| c.min(10_000.0)) * 1e-4;
+            if credit < 1.0 {
                 continue;
             }
+            credit -= 1.0;
             port = port % 10_000 + 1;
             b.sent(ip, now, 1);
             if host.answers(now, port) {
@@ -450,7 +515,7 @@ mod tests {
         }
         assert!(paced_once, "a low share is suspected first");
         assert_eq!(b.bucket(ip), None, "and let go when pacing changes nothing");
-        assert_eq!(b.rationed().count(), 0);
+        assert_eq!(b.rationed().len(), 0);
         assert!(!b.any_paced());
     }
 
@@ -469,7 +534,33 @@ mod tests {
         assert_eq!(b.hosts.len(), MAX_HOSTS);
         assert!(!b.any_paced());
         let ip = IpAddr::V4(Ipv4Addr::from(0xc613_0000));
-        assert!(b.admit(ip, t0));
-        assert_eq!(b.refilled_at(ip, t0), t0);
+        assert!(!b.is_paced(ip));
+        assert_eq!(b.scan_cap(), None);
+    }
+
+    #[test]
+    fn the_scan_is_capped_so_that_a_paced_host_gets_its_rate_over_its_share() {
+        // Four hosts in turn at 8k a second; one answers 200 a second at most.
+        let mut host = RationingHost::new(200.0, 200.0);
+        let t0 = Instant::now();
+        let ip = |i: u32| IpAddr::V4(Ipv4Addr::from(0xc613_0000 + i));
+        let mut b = HostBuckets::default();
+        for i in 0..2_800u32 {
+            let now = t0 + Duration::from_micros(125 * u64::from(i));
+            let to = ip(i % 4);
+            b.sent(to, now, 1);
+            if i % 4 != 0 || host.answers(now, 1) {
+                b.answered(to, now);
+            }
+        }
+        assert!(b.is_paced(ip(0)));
+        assert!(!b.is_paced(ip(1)));
+        // A quarter of the scan's probes go to it: 4 x 0.95 x its rate.
+        let cap = b.scan_cap().expect("capped");
+        assert!(
+            (700.0..=830.0).contains(&cap),
+            "{cap} {:?}",
+            b.bucket(ip(0))
+        );
     }
 }

@@ -1,11 +1,9 @@
 //! The sender: rate limiter and the loop that crafts probes into batches and transmits them.
 
 pub(crate) mod auto_rate;
+pub(crate) mod host_buckets;
 pub(crate) mod pace;
 pub(crate) mod pilots;
-// Learned and tested, not yet wired into the engine (issue #22, per-host buckets).
-#[allow(dead_code)]
-pub(crate) mod host_buckets;
 pub(crate) mod rate;
 
 use crate::net::{Frames, Transmit};
