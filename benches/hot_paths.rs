@@ -121,8 +121,8 @@ fn probe_generation<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
         let mut pos = 0u64;
         g.bench_function(format!("one/{label}"), |b| {
             b.iter(|| {
-                let (ip, port) = ord.get(pos);
-                crafter.craft(&mut buf, ipv4_only(ip), port, 0);
+                let (ip, service) = ord.get(pos);
+                crafter.craft(&mut buf, ipv4_only(ip), service.port, 0);
                 pos += 1;
                 if pos == len {
                     pos = 0;
@@ -139,8 +139,8 @@ fn probe_generation<M: Measurement>(c: &mut Criterion<M>, prefix: &str) {
         g.bench_function(format!("batch256/{label}"), |b| {
             b.iter(|| {
                 for frame in batch.chunks_exact_mut(frame_len) {
-                    let (ip, port) = ord.get(pos);
-                    crafter.craft(frame, ipv4_only(ip), port, 0);
+                    let (ip, service) = ord.get(pos);
+                    crafter.craft(frame, ipv4_only(ip), service.port, 0);
                     pos += 1;
                     if pos == len {
                         pos = 0;

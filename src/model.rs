@@ -3,25 +3,153 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-/// A port's state as nmap defines it.
+/// A transport protocol: the first half of a service's identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Protocol {
+    /// TCP.
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP (read back from nmap -sY results; synscan does not probe it).
+    Sctp,
+}
+
+impl Protocol {
+    /// Every protocol, in a fixed order that files store as codes (append only).
+    pub const ALL: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+
+    /// Parses "tcp", "udp" or "sctp" (any case).
+    pub fn parse(s: &str) -> Option<Protocol> {
+        Protocol::ALL
+            .into_iter()
+            .find(|p| s.eq_ignore_ascii_case(p.as_str()))
+    }
+
+    /// The lower-case name nmap and masscan print.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+
+    /// The IP protocol number (IPv4 protocol, IPv6 next header).
+    pub fn ip_number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
+
+    /// The protocol of an IP protocol number, if it is one of ours.
+    pub fn from_ip_number(n: u8) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.ip_number() == n)
+    }
+
+    /// Its code in files (its index in [`Protocol::ALL`]).
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The protocol of a file code.
+    pub fn from_code(code: u8) -> Option<Protocol> {
+        Protocol::ALL.get(usize::from(code)).copied()
+    }
+}
+
+/// What a probe asks about on a host: a port of a protocol. The probe space is hosts x
+/// services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Service {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The port.
+    pub port: u16,
+}
+
+impl Service {
+    /// A TCP port.
+    pub const fn tcp(port: u16) -> Service {
+        Service {
+            protocol: Protocol::Tcp,
+            port,
+        }
+    }
+
+    /// A UDP port.
+    pub const fn udp(port: u16) -> Service {
+        Service {
+            protocol: Protocol::Udp,
+            port,
+        }
+    }
+}
+
+impl std::fmt::Display for Service {
+    /// nmap's form: "80/tcp".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.port, self.protocol.as_str())
+    }
+}
+
+/// A port's state as nmap defines it. Which replies (and which silence) lead to which state
+/// is each probe kind's to say (`probe::kind`); this is only the vocabulary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PortState {
-    /// The target answered SYN/ACK.
+    /// Something answers there (SYN/ACK, a UDP reply).
     Open,
-    /// The target answered RST.
+    /// Reachable, nothing listening (RST to a SYN, port unreachable to UDP).
     Closed,
-    /// No answer after every try, or an ICMP unreachable.
+    /// A filter stops the probe or its answer.
     Filtered,
+    /// Reachable, open or closed unknown (nmap -sA).
+    Unfiltered,
+    /// Open, or a filter drops the probe: silence where an open port may stay silent (UDP,
+    /// FIN/NULL/Xmas).
+    OpenFiltered,
+    /// Closed, or a filter drops the probe (nmap -sI; --defeat-icmp-ratelimit).
+    ClosedFiltered,
 }
 
 impl PortState {
+    /// Every state, in a fixed order that files store as codes (append only).
+    pub const ALL: [PortState; 6] = [
+        PortState::Open,
+        PortState::Closed,
+        PortState::Filtered,
+        PortState::Unfiltered,
+        PortState::OpenFiltered,
+        PortState::ClosedFiltered,
+    ];
+
     /// The lower-case name nmap prints.
     pub fn as_str(self) -> &'static str {
         match self {
             PortState::Open => "open",
             PortState::Closed => "closed",
             PortState::Filtered => "filtered",
+            PortState::Unfiltered => "unfiltered",
+            PortState::OpenFiltered => "open|filtered",
+            PortState::ClosedFiltered => "closed|filtered",
         }
+    }
+
+    /// Parses nmap's state names.
+    pub fn parse(s: &str) -> Option<PortState> {
+        PortState::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Its code in files (its index in [`PortState::ALL`]).
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The state of a file code.
+    pub fn from_code(code: u8) -> Option<PortState> {
+        PortState::ALL.get(usize::from(code)).copied()
     }
 }
 
@@ -56,11 +184,13 @@ pub enum Reason {
     BeyondScope,
     /// ICMPv6 unreachable code 6 (reject route to destination).
     RejectRoute,
+    /// A UDP datagram came back.
+    UdpResponse,
 }
 
 impl Reason {
     /// Every reason, in a fixed order that files store as codes (append only).
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 15] = [
         Reason::SynAck,
         Reason::Reset,
         Reason::NoResponse,
@@ -75,6 +205,7 @@ impl Reason {
         Reason::NoRoute,
         Reason::BeyondScope,
         Reason::RejectRoute,
+        Reason::UdpResponse,
     ];
 
     /// The name nmap prints for this reason.
@@ -94,6 +225,7 @@ impl Reason {
             Reason::NoRoute => "no-route",
             Reason::BeyondScope => "beyond-scope",
             Reason::RejectRoute => "reject-route",
+            Reason::UdpResponse => "udp-response",
         }
     }
 
@@ -141,8 +273,10 @@ impl Reason {
 pub struct PortResult {
     /// The target address.
     pub ip: IpAddr,
-    /// The target TCP port.
+    /// The target port.
     pub port: u16,
+    /// The port's protocol.
+    pub protocol: Protocol,
     /// The decided state.
     pub state: PortState,
     /// Why it has that state.
@@ -151,6 +285,16 @@ pub struct PortResult {
     pub ttl: u8,
     /// When it was decided.
     pub timestamp: SystemTime,
+}
+
+impl PortResult {
+    /// The (protocol, port) the result is about.
+    pub fn service(&self) -> Service {
+        Service {
+            protocol: self.protocol,
+            port: self.port,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +364,7 @@ mod tests {
                 "no-route",
                 "beyond-scope",
                 "reject-route",
+                "udp-response",
             ]
         );
     }

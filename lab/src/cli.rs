@@ -31,6 +31,21 @@ pub enum Cmd {
     /// Connect to each "ADDRESS PORT" line of stdin (a plain kernel connect, IPv4 or IPv6)
     /// and print "ADDRESS PORT OUTCOME"; run it in a lab's scanner namespace.
     Connect(ConnectArgs),
+    /// Run synscan's follow-up library (service, TLS, HTTP) against ADDRESS:PORT targets and
+    /// print one JSON result a line; run it in a lab's scanner namespace.
+    Follow(crate::follow::FollowArgs),
+    /// (internal) Serve the banner corpus on 198.19.1.x until stdin EOF; run it in a lab's
+    /// target namespace.
+    #[command(hide = true)]
+    Replay(crate::follow::ReplayArgs),
+    /// (internal) Serve the hostile servers on 198.19.3.x until stdin EOF; run it in a lab's
+    /// target namespace.
+    #[command(hide = true)]
+    Hostile(crate::follow::HostileArgs),
+    /// (internal) Run the real daemons (sshd, nginx, vsftpd, exim, redis, a TLS 1.0 endpoint)
+    /// in a lab's target namespace until stdin EOF.
+    #[command(hide = true)]
+    Services(crate::services::ServicesArgs),
     /// (internal) Listen on 0.0.0.0:PORT (and [::]:PORT with --ipv6) for each port until
     /// stdin EOF.
     #[command(hide = true)]
@@ -86,6 +101,9 @@ pub struct ServeArgs {
     /// How the target rations its answers beyond the truth.
     #[command(flatten)]
     pub answers: crate::answers::AnswerArgs,
+    /// Which probe kinds each address answers (a host discovery lab).
+    #[command(flatten)]
+    pub discovery: crate::discovery::DiscoveryArgs,
 }
 
 /// Which families a lab's truth covers, and its IPv6 side (2001:2::/48 only).

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use synscan_lab::cli::{self, Cli, Cmd};
-use synscan_lab::{connect, demo, inject, lab, listen, netns, serve, wire};
+use synscan_lab::{connect, demo, follow, inject, lab, listen, netns, serve, services, wire};
 
 fn main() {
     let cli = Cli::parse();
@@ -38,6 +38,10 @@ fn main() {
         Cmd::Wire(a) => wire::run(&a),
         Cmd::Inject(a) => inject::run(&a),
         Cmd::Connect(a) => connect::run(&a),
+        Cmd::Follow(a) => follow::run_follow(&a),
+        Cmd::Replay(a) => follow::run_replay(&a),
+        Cmd::Hostile(a) => follow::run_hostile(&a),
+        Cmd::Services(a) => services::run_services(&a),
         Cmd::Listen(a) => match cli::parse_ports(&a.ports)
             // Neither flag: IPv4, as before there was a choice.
             .and_then(|p| listen::listen(&p, a.ipv4 || !a.ipv6, a.ipv6))

@@ -7,7 +7,9 @@ use crate::output::{Format, OutputOptions, OutputSpec};
 use crate::probe::SourcePorts;
 pub use crate::state::RetryPolicy;
 use crate::sys::fs::Claims;
-use crate::targets::{self, NameFamily, PortSet, ProbeSpace, Resolver, Shard, Spec, TargetSet};
+use crate::targets::{
+    self, NameFamily, PortSet, ProbeSpace, Resolver, ServiceSet, Shard, Spec, TargetSet,
+};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -51,8 +53,8 @@ pub enum SendPathChoice {
 pub struct ScanConfig {
     /// Addresses to scan.
     pub targets: TargetSet,
-    /// Ports to scan.
-    pub ports: PortSet,
+    /// Services to scan: (protocol, port) pairs.
+    pub services: ServiceSet,
     /// Seed of the permutation.
     pub seed: u64,
     /// This run's part of the scan.
@@ -533,7 +535,7 @@ pub(crate) fn check_user(user: &str) -> Result<(), ScanError> {
 /// scan cannot send to them yet.
 fn build_targets(
     args: &Args,
-    ports: &PortSet,
+    services: &ServiceSet,
     resolve: Resolver,
     claims: &mut Claims,
 ) -> Result<(TargetSet, Vec<(IpAddr, String)>), ScanError> {
@@ -572,11 +574,11 @@ fn build_targets(
             targets.len()
         )));
     }
-    if ProbeSpace::count(&targets, ports).is_none() {
+    if ProbeSpace::count(&targets, services).is_none() {
         return Err(usage(format!(
             "the scan is too large to count: {} addresses x {} ports makes 2^64 probes or more; narrow the targets or the ports",
             targets.len(),
-            ports.len()
+            services.len()
         )));
     }
     Ok((targets, hostnames))
@@ -589,9 +591,9 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
     if let Some(iface) = &args.interface {
         crate::net::check_interface(iface)?;
     }
-    let ports = select_ports(args)?;
+    let services = ServiceSet::tcp(select_ports(args)?);
     let mut inputs = Claims::new();
-    let (targets, hostnames) = build_targets(args, &ports, resolve, &mut inputs)?;
+    let (targets, hostnames) = build_targets(args, &services, resolve, &mut inputs)?;
     let seed = match &args.seed {
         Some(s) => parse_u64(
             "--seed",
@@ -676,7 +678,7 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
     )?;
     Ok(ScanConfig {
         targets,
-        ports,
+        services,
         seed,
         shard,
         rate,

@@ -97,7 +97,7 @@ fn resume(
     );
     let mut cfg = config::build(&state.options, &command_line, resolve)?;
     let probes = crate::targets::ProbeOrder::new(
-        crate::targets::ProbeSpace::new(cfg.targets.clone(), cfg.ports.clone()),
+        crate::targets::ProbeSpace::new(cfg.targets.clone(), cfg.services.clone()),
         cfg.seed,
         cfg.shard,
     )

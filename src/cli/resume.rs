@@ -244,10 +244,13 @@ pub fn digest(cfg: &ScanConfig) -> String {
         h.update(first.octets());
         h.update(last.octets());
     }
-    for (first, last) in cfg.ports.ranges() {
-        h.update(b"p");
-        h.update(first.to_be_bytes());
-        h.update(last.to_be_bytes());
+    // TCP ports under "p" as before UDP existed, so a TCP-only scan's digest is unchanged.
+    for (tag, ports) in [(b"p", &cfg.services.tcp), (b"u", &cfg.services.udp)] {
+        for (first, last) in ports.ranges() {
+            h.update(tag);
+            h.update(first.to_be_bytes());
+            h.update(last.to_be_bytes());
+        }
     }
     h.update(b"s");
     h.update(cfg.seed.to_be_bytes());

@@ -136,6 +136,9 @@ struct Job {
     tls: Option<Module<TlsInfo>>,
     tls_check_done: bool,
     legacy_started: bool,
+    /// A TLS reading on a likely TLS port runs before plain probing (a server that takes
+    /// one connection at a time would otherwise keep it waiting behind the NULL probe).
+    legacy_pending: bool,
     http: Option<Module<HttpInfo>>,
     http_started: bool,
     open_conns: usize,
@@ -213,7 +216,7 @@ impl Engine {
         Ok(Engine {
             db,
             cfg,
-            epoll: Epoll::new(256)?,
+            epoll: Epoll::new(1024)?,
             conns: Vec::new(),
             free: Vec::new(),
             conn_gen: 0,
@@ -283,6 +286,7 @@ impl Engine {
             tls: None,
             tls_check_done: !likely_tls,
             legacy_started: false,
+            legacy_pending: false,
             http: None,
             http_started: false,
             open_conns: 0,
@@ -553,9 +557,13 @@ impl Engine {
                     let wait = self.read_wait(purpose);
                     self.set_deadline(slot, now + wait);
                     if purpose == Purpose::Probe(self.null_id()) {
-                        if let Some(j) = self.jobs.get_mut(&self.conn_job(slot)) {
+                        let job = self.conn_job(slot);
+                        if let Some(j) = self.jobs.get_mut(&job) {
                             j.null_quiet_since = Some(now);
                         }
+                        // Its quiet time starts now: let the job schedule the others' release
+                        // (a server that neither speaks nor closes sends no event to wait on).
+                        self.timers.push(Reverse((now, Timer::Job(job))));
                     }
                 }
                 Ok(None) => return,
@@ -795,6 +803,21 @@ impl Engine {
     }
 
     fn on_deadline(&mut self, slot: usize, now: Instant) {
+        // The loop can fall behind the kernel (a batch of answers to match, more ready sockets
+        // than one epoll batch, a loaded machine): what the socket already holds, a finished
+        // connect or an answer, counts before the deadline does.
+        let Some(Some(c)) = self.conns.get(slot) else {
+            return;
+        };
+        let gen = c.gen;
+        if c.connected || c.sock.peer_addr().is_ok() {
+            self.on_ready(slot, EPOLLIN | EPOLLOUT, now);
+            let still_due =
+                matches!(self.conns.get(slot), Some(Some(c)) if c.gen == gen && c.deadline <= now);
+            if !still_due {
+                return;
+            }
+        }
         let connected = matches!(self.conns.get(slot), Some(Some(c)) if c.connected);
         let outcome = if connected {
             Outcome::TimedOut
@@ -856,21 +879,23 @@ impl Engine {
             }
             Purpose::TlsCheck => {
                 j.tls_check_done = true;
-                let is_tls = c.raw_first.first().is_some_and(|&b| b == 0x15 || b == 0x16);
                 match outcome {
                     // It speaks TLS: as nmap would after matching "ssl", probe through it.
                     Outcome::Handshaken if j.service.is_none() && !j.tls_phase => {
                         self.enter_tls_phase(job, None, now);
                     }
-                    // It speaks TLS rustls refuses: read the handshake ourselves.
-                    Outcome::TlsFailed(_) if is_tls && !j.legacy_started => {
+                    // A TLS peer rustls refuses (or no TLS at all): read the handshake
+                    // ourselves before plain probing starts.
+                    Outcome::TlsFailed(_) if !j.legacy_started => {
                         j.legacy_started = true;
+                        j.legacy_pending = true;
                         self.enqueue(job, Purpose::LegacyTls);
                     }
                     _ => {}
                 }
             }
             Purpose::LegacyTls => {
+                j.legacy_pending = false;
                 let name = tls::server_name(j.target.ip, j.target.host.as_deref());
                 let module = match outcome {
                     Outcome::Legacy(f) => Module::success(tls::facts(
@@ -942,9 +967,11 @@ impl Engine {
                     if !j.others_released && (null_done || release_at.is_some_and(|t| t <= now)) {
                         j.others_released = true;
                     }
+                    // On a likely TLS port the TLS check (and our own reading) go first.
+                    let gate_open = j.tls_check_done && !j.legacy_pending;
                     let mut launch = Vec::new();
                     for p in unsent {
-                        if Some(p) == null || j.others_released {
+                        if gate_open && (Some(p) == null || j.others_released) {
                             j.runs.insert(p, Run::Queued);
                             launch.push(p);
                         }
@@ -994,11 +1021,13 @@ impl Engine {
         let Some(service) = j.service.clone() else {
             return;
         };
+        // HTTP by name, or by an answer that is one (a web server no match line names).
         let is_http = service
             .name
             .as_deref()
-            .is_some_and(|n| n.starts_with("http"));
-        if cfg_http && is_http && !j.http_started && service.status == ServiceStatus::Matched {
+            .is_some_and(|n| n.starts_with("http"))
+            || (service.name.is_none() && j.answers.values().any(|a| a.starts_with(b"HTTP/1.")));
+        if cfg_http && is_http && !j.http_started {
             j.http_started = true;
             self.enqueue(id, Purpose::Http);
             return;
@@ -1202,17 +1231,16 @@ fn service_info(db: &ProbeDb, j: &Job, verdict: Verdict) -> ServiceInfo {
             error: None,
         },
         Verdict::NoMatch | Verdict::Wait(_) => {
-            match (&j.plain_ssl, j.tls.as_ref().map(|t| t.status)) {
-                // Through TLS nothing matched, or TLS could not be spoken: nmap's "ssl" stands.
-                (Some(ssl), _) => {
-                    let mut s = probed(ServiceStatus::Matched, ssl);
-                    s.tunnel = None;
-                    if j.tls_phase {
-                        s.status = ServiceStatus::Matched;
-                    }
+            match &j.plain_ssl {
+                // "ssl" matched, then nothing through TLS (or TLS could not be spoken): nmap
+                // reports the port table's name over an ssl tunnel.
+                Some(_) if j.tls_phase => {
+                    let mut s = ServiceInfo::table(ServiceStatus::Unknown, None);
+                    s.tunnel = Some("ssl".into());
                     s
                 }
-                _ => {
+                Some(ssl) => probed(ServiceStatus::Matched, ssl),
+                None => {
                     let mut s = ServiceInfo::table(ServiceStatus::Unknown, None);
                     s.banner = j
                         .answers

@@ -83,6 +83,29 @@ fn drain(mut s: &std::net::TcpStream) -> Vec<u8> {
 }
 
 #[test]
+fn a_deadline_reached_late_still_counts_what_the_socket_holds() {
+    let port = listener(|mut s| {
+        let _ = s.write_all(b"SSH-2.0-Late_1.0\r\n");
+        thread::sleep(Duration::from_secs(2));
+    });
+    let mut e = Engine::new(db(), cfg()).unwrap();
+    let mut out = Vec::new();
+    e.submit(target(port));
+    // The NULL probe's connect goes out; then the loop stalls past its connect deadline
+    // (0.5 s) without seeing the socket's events, as behind a long batch of matching.
+    e.pump(Instant::now());
+    assert_eq!(e.open, 1);
+    thread::sleep(Duration::from_millis(700));
+    e.on_deadline(0, Instant::now());
+    while e.pending() > 0 {
+        e.poll(Duration::from_millis(50), &mut out).unwrap();
+    }
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].service.status, ServiceStatus::Matched);
+    assert_eq!(out[0].service.details.product.as_deref(), Some("Late_1.0"));
+}
+
+#[test]
 fn banner_is_identified_at_once_on_one_connection() {
     static CONNS: AtomicUsize = AtomicUsize::new(0);
     let port = listener(|mut s| {
@@ -136,6 +159,26 @@ fn request_service_is_identified_after_the_grace_period_with_http_facts() {
         took >= Duration::from_millis(200) && took < Duration::from_millis(580),
         "{took:?}"
     );
+}
+
+#[test]
+fn a_null_probe_held_open_is_not_waited_for() {
+    // A web server that neither greets nor closes the NULL probe's connection (nginx, redis).
+    let port = listener(|mut s| {
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+        let mut buf = [0u8; 1024];
+        if matches!(s.read(&mut buf), Ok(n) if n > 0 && buf.starts_with(b"GET / HTTP/1.0")) {
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nServer: Held/1\r\n\r\n");
+        }
+    });
+    let c = FollowConfig {
+        http: false,
+        ..cfg()
+    };
+    let (r, took) = run_one(c, port);
+    assert_eq!(r.service.details.product.as_deref(), Some("Held/1"));
+    // 200 ms of quiet, not the NULL probe's 600 ms.
+    assert!(took < Duration::from_millis(500), "{took:?}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use super::socket::Proto;
 use super::Listener;
-use crate::results::{Record, State, Transport};
+use crate::results::{PortState, Protocol, Record};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -46,26 +46,26 @@ pub struct Row {
     /// The verdict.
     pub verdict: Verdict,
     /// What the scan saw for this port: (address, state), sorted.
-    pub outside: Vec<(IpAddr, State)>,
+    pub outside: Vec<(IpAddr, PortState)>,
 }
 
-fn proto_of(t: Transport) -> Option<Proto> {
+fn proto_of(t: Protocol) -> Option<Proto> {
     match t {
-        Transport::Tcp => Some(Proto::Tcp),
-        Transport::Udp => Some(Proto::Udp),
-        Transport::Sctp => None,
+        Protocol::Tcp => Some(Proto::Tcp),
+        Protocol::Udp => Some(Proto::Udp),
+        Protocol::Sctp => None,
     }
 }
 
 /// The verdict for a listener from every state the scan saw on its port.
-fn verdict(states: &[(IpAddr, State)]) -> Verdict {
-    let has = |f: fn(State) -> bool| states.iter().any(|(_, s)| f(*s));
-    if has(|s| s == State::Open) {
+fn verdict(states: &[(IpAddr, PortState)]) -> Verdict {
+    let has = |f: fn(PortState) -> bool| states.iter().any(|(_, s)| f(*s));
+    if has(|s| s == PortState::Open) {
         Verdict::Exposed
     } else if has(|s| {
         matches!(
             s,
-            State::Filtered | State::OpenFiltered | State::ClosedFiltered
+            PortState::Filtered | PortState::OpenFiltered | PortState::ClosedFiltered
         )
     }) {
         Verdict::Firewalled
@@ -78,7 +78,7 @@ fn verdict(states: &[(IpAddr, State)]) -> Verdict {
 
 /// The audit: a row per listener, then a row per port open from outside with no listener.
 pub fn compare(listeners: &[Listener], records: &[Record]) -> Vec<Row> {
-    let mut seen: BTreeMap<(Proto, u16), Vec<(IpAddr, State)>> = BTreeMap::new();
+    let mut seen: BTreeMap<(Proto, u16), Vec<(IpAddr, PortState)>> = BTreeMap::new();
     for r in records {
         if let Some(p) = proto_of(r.proto) {
             seen.entry((p, r.port)).or_default().push((r.ip, r.state));
@@ -106,7 +106,7 @@ pub fn compare(listeners: &[Listener], records: &[Record]) -> Vec<Row> {
         let listened = listeners
             .iter()
             .any(|l| l.socket.proto == *proto && l.socket.port == *port);
-        if !listened && outside.iter().any(|(_, s)| *s == State::Open) {
+        if !listened && outside.iter().any(|(_, s)| *s == PortState::Open) {
             rows.push(Row {
                 listener: None,
                 proto: *proto,
@@ -114,7 +114,7 @@ pub fn compare(listeners: &[Listener], records: &[Record]) -> Vec<Row> {
                 verdict: Verdict::OpenNoListener,
                 outside: outside
                     .iter()
-                    .filter(|(_, s)| *s == State::Open)
+                    .filter(|(_, s)| *s == PortState::Open)
                     .cloned()
                     .collect(),
             });
@@ -174,11 +174,11 @@ mod tests {
         }
     }
 
-    fn rec(ip: &str, port: u16, state: State) -> Record {
+    fn rec(ip: &str, port: u16, state: PortState) -> Record {
         Record {
             ip: ip.parse().unwrap(),
             port,
-            proto: Transport::Tcp,
+            proto: Protocol::Tcp,
             state,
             reason: String::new(),
             time: None,
@@ -195,11 +195,11 @@ mod tests {
             listener(Proto::Udp, "0.0.0.0", 53),
         ];
         let recs = vec![
-            rec("198.19.0.5", 22, State::Open),
-            rec("198.19.0.5", 3306, State::Filtered),
-            rec("198.19.0.5", 631, State::Closed),
-            rec("198.19.0.5", 8080, State::Open),
-            rec("198.19.0.5", 8081, State::Closed),
+            rec("198.19.0.5", 22, PortState::Open),
+            rec("198.19.0.5", 3306, PortState::Filtered),
+            rec("198.19.0.5", 631, PortState::Closed),
+            rec("198.19.0.5", 8080, PortState::Open),
+            rec("198.19.0.5", 8081, PortState::Closed),
         ];
         let rows = compare(&ls, &recs);
         let got: Vec<(Proto, u16, Verdict)> =
@@ -217,7 +217,7 @@ mod tests {
         );
         assert_eq!(
             rows[0].outside,
-            vec![("198.19.0.5".parse().unwrap(), State::Open)]
+            vec![("198.19.0.5".parse().unwrap(), PortState::Open)]
         );
         assert_eq!(
             summary(&rows),
@@ -233,8 +233,8 @@ mod tests {
     fn open_anywhere_wins() {
         let ls = vec![listener(Proto::Tcp, "0.0.0.0", 80)];
         let recs = vec![
-            rec("198.19.0.5", 80, State::Filtered),
-            rec("198.19.0.6", 80, State::Open),
+            rec("198.19.0.5", 80, PortState::Filtered),
+            rec("198.19.0.6", 80, PortState::Open),
         ];
         assert_eq!(compare(&ls, &recs)[0].verdict, Verdict::Exposed);
     }

@@ -35,14 +35,15 @@ impl StreamFormat for Csv {
     fn line(&self, out: &mut Sink, ctx: &Ctx, r: &PortResult) -> io::Result<()> {
         writeln!(
             out,
-            "{},{},tcp,{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{}",
             r.ip,
             r.port,
+            r.protocol.as_str(),
             r.state.as_str(),
             r.reason.as_str(),
             r.ttl,
             epoch_secs(r.timestamp),
-            field(ctx.services.name(r.port).unwrap_or(""))
+            field(ctx.services.name(r.service()).unwrap_or(""))
         )
     }
 }

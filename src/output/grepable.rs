@@ -4,7 +4,7 @@ use super::hosts::HostReport;
 use super::{
     ctime, end_time, hosts_phrase, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink, VERSION,
 };
-use crate::model::PortResult;
+use crate::model::{PortResult, Protocol};
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -46,11 +46,19 @@ impl ResultWriter for GrepableWriter {
             writeln!(self.out, "# Service names from {src}")?;
         }
         if self.ctx.opts.verbose {
-            // As nmap -v writes it; synscan scans TCP only.
+            // As nmap -v writes it: every protocol, those not scanned as (0;).
+            let of = |protocol: Protocol| {
+                let ports = self.ctx.scanned.iter().find(|x| x.protocol == protocol);
+                ports.map_or("0;".to_string(), |x| {
+                    format!("{};{}", x.ports.count, x.ports.spec)
+                })
+            };
             writeln!(
                 self.out,
-                "# Ports scanned: TCP({};{}) UDP(0;) SCTP(0;) PROTOCOLS(0;)",
-                self.ctx.ports.count, self.ctx.ports.spec
+                "# Ports scanned: TCP({}) UDP({}) SCTP({}) PROTOCOLS(0;)",
+                of(Protocol::Tcp),
+                of(Protocol::Udp),
+                of(Protocol::Sctp)
             )?;
         }
         self.out.flush()
@@ -71,10 +79,16 @@ impl ResultWriter for GrepableWriter {
                     let svc = self
                         .ctx
                         .services
-                        .name(l.port)
+                        .name(l.service())
                         .map(field)
                         .unwrap_or_default();
-                    format!("{}/{}/tcp//{}///", l.port, l.state.as_str(), svc)
+                    format!(
+                        "{}/{}/{}//{}///",
+                        l.port,
+                        l.state.as_str(),
+                        l.protocol.as_str(),
+                        svc
+                    )
                 })
                 .collect();
             write!(

@@ -17,8 +17,8 @@
 //! Hosts are kept in one map per family, so an IPv4 host's key stays 4 bytes.
 
 use super::OutputOptions;
-use crate::model::{PortResult, PortState, Reason};
-use crate::targets::{PortSet, ProbeOrder};
+use crate::model::{PortResult, PortState, Protocol, Reason, Service};
+use crate::targets::{ProbeOrder, ServiceSet};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -36,6 +36,8 @@ pub const MAX_LISTED_PER_STATE: u32 = 25;
 pub struct Listed {
     /// The port.
     pub port: u16,
+    /// Its protocol.
+    pub protocol: Protocol,
     /// Its state.
     pub state: PortState,
     /// Its reason.
@@ -44,9 +46,21 @@ pub struct Listed {
     pub ttl: u8,
 }
 
-/// Ports of one state and reason that a host report counts but does not list.
+impl Listed {
+    /// The (protocol, port) listed.
+    pub fn service(&self) -> Service {
+        Service {
+            protocol: self.protocol,
+            port: self.port,
+        }
+    }
+}
+
+/// Ports of one protocol, state and reason that a host report counts but does not list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hidden {
+    /// The ports' protocol.
+    pub protocol: Protocol,
     /// The state.
     pub state: PortState,
     /// The reason.
@@ -124,6 +138,22 @@ impl HostReport {
     }
 }
 
+/// What a protocol's silent probes decided in a scan.
+#[derive(Clone, Copy, Debug)]
+struct Silence {
+    protocol: Protocol,
+    state: PortState,
+}
+
+/// How many of a host's results have one protocol, state and reason.
+#[derive(Clone, Copy, Debug)]
+struct Count {
+    protocol: Protocol,
+    state: PortState,
+    reason: Reason,
+    n: u32,
+}
+
 #[derive(Debug)]
 struct Entry {
     reason: Reason,
@@ -131,22 +161,34 @@ struct Entry {
     start: u64,
     end: u64,
     listed: Vec<Listed>,
-    counts: Vec<(PortState, Reason, u32)>,
-    /// Closed, filtered: that state's ports stopped being listed (too many to show).
-    folded: [bool; 2],
+    counts: Vec<Count>,
+    /// Per non-open state (see [`fold_index`]): that state's ports stopped being listed
+    /// (too many to show).
+    folded: [bool; FOLDED_STATES],
     /// Which of the scan's ports this host has a result for (bit per port rank), kept only
     /// while its closed ports are folded and its filtered ones not: then `listed` no
     /// longer names every recorded port, and the end may need to name the others.
     seen: Option<Vec<u64>>,
 }
 
+/// [`fold_index`] of filtered.
+const FILTERED_FOLD: usize = 1;
+
+/// The states a host's listing folds into a count: every one but open.
+const FOLDED_STATES: usize = PortState::ALL.len() - 1;
+
 /// Index of a foldable state in [`Entry::folded`]; None for open (always listed).
 fn fold_index(state: PortState) -> Option<usize> {
     match state {
         PortState::Open => None,
-        PortState::Closed => Some(0),
-        PortState::Filtered => Some(1),
+        s => Some(usize::from(s.code()) - 1),
     }
+}
+
+/// Whether a state is shown as closed is (by --show-closed and its keeping); the others
+/// but open go as filtered does.
+fn closed_like(state: PortState) -> bool {
+    matches!(state, PortState::Closed | PortState::ClosedFiltered)
 }
 
 /// Ranks host-up reasons: a SYN/ACK says most about a host, then a reset, then ICMP.
@@ -159,33 +201,51 @@ fn rank(r: Reason) -> u8 {
     }
 }
 
-/// The scan's ports with their ranks (a bit per port in [`Entry::seen`]).
+/// The scan's services with their ranks (a bit per service in [`Entry::seen`]).
 #[derive(Debug)]
-struct PortIndex {
+struct ServiceIndex {
     /// (first, last, rank of first), ascending.
-    ranges: Vec<(u16, u16, usize)>,
+    ranges: Vec<(Service, u16, usize)>,
     len: usize,
 }
 
-impl PortIndex {
-    fn new(ports: &PortSet) -> PortIndex {
+impl ServiceIndex {
+    fn new(services: &ServiceSet) -> ServiceIndex {
         let mut ranges = Vec::new();
         let mut len = 0;
-        for (a, b) in ports.ranges() {
-            ranges.push((a, b, len));
-            len += usize::from(b - a) + 1;
+        for (protocol, ports) in services.by_protocol() {
+            for (a, b) in ports.ranges() {
+                ranges.push((Service { protocol, port: a }, b, len));
+                len += usize::from(b - a) + 1;
+            }
         }
-        PortIndex { ranges, len }
+        ServiceIndex { ranges, len }
     }
 
-    fn rank(&self, port: u16) -> Option<usize> {
-        let i = self.ranges.partition_point(|r| r.1 < port);
+    fn rank(&self, s: Service) -> Option<usize> {
+        let i = self
+            .ranges
+            .partition_point(|r| (r.0.protocol, r.1) < (s.protocol, s.port));
         let &(a, _, first) = self.ranges.get(i)?;
-        (port >= a).then(|| first + usize::from(port - a))
+        (a.protocol == s.protocol && s.port >= a.port).then(|| first + usize::from(s.port - a.port))
     }
 
-    fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        self.ranges.iter().flat_map(|&(a, b, _)| a..=b)
+    fn iter(&self) -> impl Iterator<Item = Service> + '_ {
+        self.ranges.iter().flat_map(|&(a, b, _)| {
+            (a.port..=b).map(move |port| Service {
+                protocol: a.protocol,
+                port,
+            })
+        })
+    }
+
+    /// How many services of `protocol`.
+    fn len_of(&self, protocol: Protocol) -> u64 {
+        self.ranges
+            .iter()
+            .filter(|r| r.0.protocol == protocol)
+            .map(|r| u64::from(r.1 - r.0.port) + 1)
+            .sum()
     }
 }
 
@@ -208,39 +268,48 @@ impl Entry {
             end: secs,
             listed: Vec::new(),
             counts: Vec::new(),
-            folded: [false; 2],
+            folded: [false; FOLDED_STATES],
             seen: None,
         }
     }
 
-    fn count(&mut self, state: PortState, reason: Reason, n: u32) {
+    fn count(&mut self, protocol: Protocol, state: PortState, reason: Reason, n: u32) {
         match self
             .counts
             .iter_mut()
-            .find(|c| c.0 == state && c.1 == reason)
+            .find(|c| c.protocol == protocol && c.state == state && c.reason == reason)
         {
-            Some(c) => c.2 = c.2.saturating_add(n),
-            None => self.counts.push((state, reason, n)),
+            Some(c) => c.n = c.n.saturating_add(n),
+            None => self.counts.push(Count {
+                protocol,
+                state,
+                reason,
+                n,
+            }),
         }
     }
 
     fn state_count(&self, state: PortState) -> u64 {
         self.counts
             .iter()
-            .filter(|c| c.0 == state)
-            .map(|c| u64::from(c.2))
+            .filter(|c| c.state == state)
+            .map(|c| u64::from(c.n))
             .sum()
     }
 
-    fn recorded(&self) -> u64 {
-        self.counts.iter().map(|c| u64::from(c.2)).sum()
+    fn recorded_of(&self, protocol: Protocol) -> u64 {
+        self.counts
+            .iter()
+            .filter(|c| c.protocol == protocol)
+            .map(|c| u64::from(c.n))
+            .sum()
     }
 
     /// Lists a port unless its state has too many on this host to show; past the limit the
     /// state's listed ports are dropped (they would be folded into a count at the end anyway).
     /// With `index` (a run over every port), the ports of a host whose closed ports fold
     /// while its filtered ones are still listed are kept as bits instead.
-    fn list(&mut self, l: Listed, show_all: bool, index: Option<&PortIndex>) {
+    fn list(&mut self, l: Listed, show_all: bool, index: Option<&ServiceIndex>) {
         let Some(i) = fold_index(l.state) else {
             self.listed.push(l);
             return;
@@ -250,9 +319,9 @@ impl Entry {
         }
         if !show_all && self.state_count(l.state) > u64::from(MAX_LISTED_PER_STATE) {
             match (l.state, index) {
-                (PortState::Closed, Some(index)) if !self.folded[1] => {
+                (PortState::Closed, Some(index)) if !self.folded[FILTERED_FOLD] => {
                     let mut bits = vec![0u64; index.len.div_ceil(64)];
-                    for p in self.listed.iter().map(|x| x.port).chain([l.port]) {
+                    for p in self.listed.iter().map(Listed::service).chain([l.service()]) {
                         if let Some(r) = index.rank(p) {
                             set_bit(&mut bits, r);
                         }
@@ -272,33 +341,40 @@ impl Entry {
         self.listed.push(l);
     }
 
-    /// Records that the host has a result for `port` (only while [`Entry::seen`] is kept).
-    fn see(&mut self, port: u16, index: Option<&PortIndex>) {
-        if let (Some(bits), Some(r)) = (self.seen.as_mut(), index.and_then(|x| x.rank(port))) {
+    /// Records that the host has a result for `service` (only while [`Entry::seen`] is kept).
+    fn see(&mut self, service: Service, index: Option<&ServiceIndex>) {
+        if let (Some(bits), Some(r)) = (self.seen.as_mut(), index.and_then(|x| x.rank(service))) {
             set_bit(bits, r);
         }
     }
 
-    /// Lists the first `n` of the ports probed on this host (`probed`) that it has no result
-    /// for, as no-response filtered: in a complete run those are its results from before
-    /// its first reply.
-    fn list_unrecorded(&mut self, index: &PortIndex, probed: impl Fn(u16) -> bool, n: u64) {
-        let listed: Vec<u16> = {
-            let mut v: Vec<u16> = self.listed.iter().map(|l| l.port).collect();
+    /// Lists the first `n` of the services of `silence`'s protocol probed on this host
+    /// (`probed`) that it has no result for, as its no-response results: in a complete run
+    /// those are its results from before its first reply.
+    fn list_unrecorded(
+        &mut self,
+        index: &ServiceIndex,
+        silence: Silence,
+        probed: impl Fn(Service) -> bool,
+        n: u64,
+    ) {
+        let listed: Vec<Service> = {
+            let mut v: Vec<Service> = self.listed.iter().map(Listed::service).collect();
             v.sort_unstable();
             v
         };
-        let recorded = |p: u16| match (&self.seen, index.rank(p)) {
+        let recorded = |s: Service| match (&self.seen, index.rank(s)) {
             (Some(bits), Some(r)) => bit(bits, r),
-            _ => listed.binary_search(&p).is_ok(),
+            _ => listed.binary_search(&s).is_ok(),
         };
         let missing: Vec<Listed> = index
             .iter()
-            .filter(|&p| probed(p) && !recorded(p))
+            .filter(|s| s.protocol == silence.protocol && probed(*s) && !recorded(*s))
             .take(usize::try_from(n).unwrap_or(usize::MAX))
-            .map(|port| Listed {
-                port,
-                state: PortState::Filtered,
+            .map(|s| Listed {
+                port: s.port,
+                protocol: s.protocol,
+                state: silence.state,
                 reason: Reason::NoResponse,
                 ttl: 0,
             })
@@ -364,16 +440,19 @@ pub struct HostTable {
     hosts: Hosts,
     /// The scan's ports, when the table knows which pairs the run probes: then no-response
     /// results of hosts that have not replied are only counted (see the module notes).
-    index: Option<PortIndex>,
+    index: Option<ServiceIndex>,
     /// With `index`, the order of a shard: it probes only the pairs this order holds.
     shard: Option<Arc<ProbeOrder>>,
+    /// The state each protocol's silent probes got, learned from the first one recorded
+    /// (it is one state per protocol in a scan: the probe kind's outcome for silence).
+    silence: [Option<PortState>; Protocol::ALL.len()],
     /// Results recorded, of every host.
     recorded: u64,
-    /// (ip << 16 | port) of IPv4 no-response results for hosts not yet replied (without
-    /// `index`).
+    /// (ip << 24 | protocol code << 16 | port) of IPv4 no-response results for hosts not
+    /// yet replied (without `index`).
     pending: Vec<u64>,
     /// The same for IPv6 hosts; `limit` bounds both together.
-    pending6: Vec<(Ipv6Addr, u16)>,
+    pending6: Vec<(Ipv6Addr, Service)>,
     limit: usize,
     not_kept: u64,
     keep_closed: bool,
@@ -390,18 +469,18 @@ impl HostTable {
         HostTable::with_limit(opts, PENDING_LIMIT)
     }
 
-    /// An empty table for a run that probes every one of `ports` on every target: nothing
-    /// is stored for hosts that have not replied.
-    pub fn covering(opts: &OutputOptions, ports: &PortSet) -> HostTable {
+    /// An empty table for a run that probes every one of `services` on every target:
+    /// nothing is stored for hosts that have not replied.
+    pub fn covering(opts: &OutputOptions, services: &ServiceSet) -> HostTable {
         let mut t = HostTable::with_limit(opts, 0);
-        t.index = Some(PortIndex::new(ports));
+        t.index = Some(ServiceIndex::new(services));
         t
     }
 
     /// An empty table for a run that probes exactly the pairs of `shard` (one part of
     /// targets x ports): nothing is stored for hosts that have not replied.
     pub fn covering_shard(opts: &OutputOptions, shard: Arc<ProbeOrder>) -> HostTable {
-        let mut t = HostTable::covering(opts, shard.space().ports());
+        let mut t = HostTable::covering(opts, shard.space().services());
         t.shard = Some(shard);
         t
     }
@@ -412,6 +491,7 @@ impl HostTable {
             hosts: Hosts::default(),
             index: None,
             shard: None,
+            silence: [None; Protocol::ALL.len()],
             recorded: 0,
             pending: Vec::new(),
             pending6: Vec::new(),
@@ -445,12 +525,14 @@ impl HostTable {
         let secs = super::epoch_secs(r.timestamp);
         let index = self.index.as_ref();
         if rank(r.reason) == 0 {
+            self.silence[usize::from(r.protocol.code())].get_or_insert(r.state);
             if let Some(e) = self.hosts.get_mut(r.ip) {
-                e.count(r.state, r.reason, 1);
-                e.see(r.port, index);
+                e.count(r.protocol, r.state, r.reason, 1);
+                e.see(r.service(), index);
                 if self.keep_filtered {
                     let l = Listed {
                         port: r.port,
+                        protocol: r.protocol,
                         state: r.state,
                         reason: r.reason,
                         ttl: 0,
@@ -465,16 +547,19 @@ impl HostTable {
             }
             if self.pending.len() + self.pending6.len() < self.limit {
                 match r.ip {
-                    IpAddr::V4(a) => self
-                        .pending
-                        .push(u64::from(u32::from(a)) << 16 | u64::from(r.port)),
-                    IpAddr::V6(a) => self.pending6.push((a, r.port)),
+                    IpAddr::V4(a) => self.pending.push(
+                        u64::from(u32::from(a)) << 24
+                            | u64::from(r.protocol.code()) << 16
+                            | u64::from(r.port),
+                    ),
+                    IpAddr::V6(a) => self.pending6.push((a, r.service())),
                 }
                 return true;
             }
             self.not_kept += 1;
             return false;
         }
+        let (keeps, show_all) = (self.keeps(r.state), self.shows_all(r.state));
         let e = self.hosts.entry(r.ip, || Entry::new(r.reason, r.ttl, secs));
         if rank(r.reason) > rank(e.reason) {
             e.reason = r.reason;
@@ -482,23 +567,15 @@ impl HostTable {
         }
         e.start = e.start.min(secs);
         e.end = e.end.max(secs);
-        e.count(r.state, r.reason, 1);
-        e.see(r.port, index);
-        let keep = match r.state {
-            PortState::Open => true,
-            PortState::Closed => self.keep_closed,
-            PortState::Filtered => self.keep_filtered,
-        };
-        if keep {
+        e.count(r.protocol, r.state, r.reason, 1);
+        e.see(r.service(), index);
+        if keeps {
             let l = Listed {
                 port: r.port,
+                protocol: r.protocol,
                 state: r.state,
                 reason: r.reason,
                 ttl: r.ttl,
-            };
-            let show_all = match r.state {
-                PortState::Closed => self.show_closed,
-                _ => self.show_filtered,
             };
             e.list(l, show_all, index);
         }
@@ -514,63 +591,99 @@ impl HostTable {
         }
     }
 
+    /// Whether ports of `state` are kept for listing at all.
+    fn keeps(&self, state: PortState) -> bool {
+        match state {
+            PortState::Open => true,
+            s if closed_like(s) => self.keep_closed,
+            _ => self.keep_filtered,
+        }
+    }
+
+    /// Whether every port of `state` is listed, however many (--show-closed/-filtered).
+    fn shows_all(&self, state: PortState) -> bool {
+        if closed_like(state) {
+            self.show_closed
+        } else {
+            self.show_filtered
+        }
+    }
+
+    /// What a silent probe of `protocol` decided (no-response filtered, the SYN scan's,
+    /// until one was recorded).
+    fn silence_of(&self, protocol: Protocol) -> Silence {
+        Silence {
+            protocol,
+            state: self.silence[usize::from(protocol.code())].unwrap_or(PortState::Filtered),
+        }
+    }
+
     /// Gives each host that replied its no-response results from before its first reply:
-    /// the probed ports it has no result for, when every probe of the run was decided.
+    /// the probed services it has no result for, when every probe of the run was decided.
     fn attach_unrecorded(&mut self, total: u64) {
         let Some(index) = self.index.as_ref() else {
             return;
         };
-        let ports = index.len as u64;
         let probes = match &self.shard {
             Some(order) => order.len(),
-            None => total.saturating_mul(ports),
+            None => total.saturating_mul(index.len as u64),
         };
         if self.recorded != probes {
-            // Stopped early: a port without a result may never have been decided.
+            // Stopped early: a service without a result may never have been decided.
             return;
         }
         let max = u64::from(MAX_LISTED_PER_STATE);
+        let silences: Vec<(Silence, u64)> = Protocol::ALL
+            .into_iter()
+            .map(|p| (self.silence_of(p), index.len_of(p)))
+            .filter(|&(_, n)| n > 0)
+            .collect();
         let shard = self.shard.as_deref();
         for (ip, e) in self.hosts.iter_mut() {
-            let probed = |p: u16| shard.is_none_or(|o| o.position_of(ip, p).is_some());
-            let on_host = match shard {
-                // One lookup per scanned port of each host that replied.
-                Some(_) => index.iter().filter(|&p| probed(p)).count() as u64,
-                None => ports,
-            };
-            let missing = on_host.saturating_sub(e.recorded());
-            if missing == 0 {
-                continue;
-            }
-            e.count(
-                PortState::Filtered,
-                Reason::NoResponse,
-                u32::try_from(missing).unwrap_or(u32::MAX),
-            );
-            let filtered = e.state_count(PortState::Filtered);
-            if self.keep_filtered && (self.show_filtered || filtered <= max) {
-                e.list_unrecorded(index, probed, missing);
+            let probed = |s: Service| shard.is_none_or(|o| o.position_of(ip, s).is_some());
+            for &(silence, services) in &silences {
+                let on_host = match shard {
+                    // One lookup per scanned service of each host that replied.
+                    Some(_) => index
+                        .iter()
+                        .filter(|s| s.protocol == silence.protocol && probed(*s))
+                        .count() as u64,
+                    None => services,
+                };
+                let missing = on_host.saturating_sub(e.recorded_of(silence.protocol));
+                if missing == 0 {
+                    continue;
+                }
+                e.count(
+                    silence.protocol,
+                    silence.state,
+                    Reason::NoResponse,
+                    u32::try_from(missing).unwrap_or(u32::MAX),
+                );
+                let shown = e.state_count(silence.state);
+                if self.keep_filtered && (self.show_filtered || shown <= max) {
+                    e.list_unrecorded(index, silence, probed, missing);
+                }
             }
         }
     }
 
-    /// Gives a host that replied the no-response results that waited for it (`ports`, one
-    /// run of the sorted pending vector).
-    fn attach_pending(&mut self, ip: IpAddr, ports: impl ExactSizeIterator<Item = u16>) {
+    /// Gives a host that replied the no-response results that waited for it (`services`,
+    /// one run of the sorted pending vectors).
+    fn attach_pending(&mut self, ip: IpAddr, services: impl Iterator<Item = Service>) {
         let (keep, show) = (self.keep_filtered, self.show_filtered);
+        let silence: Vec<Silence> = Protocol::ALL.map(|p| self.silence_of(p)).to_vec();
         let Some(e) = self.hosts.get_mut(ip) else {
             return;
         };
-        e.count(
-            PortState::Filtered,
-            Reason::NoResponse,
-            u32::try_from(ports.len()).unwrap_or(u32::MAX),
-        );
-        if keep {
-            for port in ports {
+        for s in services {
+            let silence = silence[usize::from(s.protocol.code())];
+            e.count(s.protocol, silence.state, Reason::NoResponse, 1);
+            if keep {
                 let l = Listed {
-                    port,
-                    state: PortState::Filtered,
+                    port: s.port,
+                    protocol: s.protocol,
+                    state: silence.state,
                     reason: Reason::NoResponse,
                     ttl: 0,
                 };
@@ -585,9 +698,13 @@ impl HostTable {
         // Attach pending no-response results to hosts that replied later; drop the rest.
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_unstable();
-        for run in pending.chunk_by(|a, b| a >> 16 == b >> 16) {
-            let ip = IpAddr::V4(Ipv4Addr::from((run[0] >> 16) as u32));
-            self.attach_pending(ip, run.iter().map(|p| (*p & 0xffff) as u16));
+        for run in pending.chunk_by(|a, b| a >> 24 == b >> 24) {
+            let ip = IpAddr::V4(Ipv4Addr::from((run[0] >> 24) as u32));
+            let service = |p: &u64| Service {
+                protocol: Protocol::from_code((p >> 16) as u8).unwrap_or_default(),
+                port: (p & 0xffff) as u16,
+            };
+            self.attach_pending(ip, run.iter().map(service));
         }
         drop(pending);
         let mut pending6 = std::mem::take(&mut self.pending6);
@@ -600,40 +717,30 @@ impl HostTable {
         let hosts = std::mem::take(&mut self.hosts).into_sorted();
         let mut views = Vec::new();
         for (ip, mut e) in hosts {
-            let n = |st: PortState| {
-                e.counts
-                    .iter()
-                    .filter(|c| c.0 == st)
-                    .map(|c| u64::from(c.2))
-                    .sum::<u64>()
-            };
+            let n = |st: PortState| e.state_count(st);
             if self.open_only && n(PortState::Open) == 0 {
                 continue;
             }
             let max = u64::from(MAX_LISTED_PER_STATE);
-            let list_filtered =
-                self.keep_filtered && (self.show_filtered || n(PortState::Filtered) <= max);
-            let list_closed = self.keep_closed && (self.show_closed || n(PortState::Closed) <= max);
-            e.listed.retain(|l| match l.state {
-                PortState::Open => true,
-                PortState::Closed => list_closed,
-                PortState::Filtered => list_filtered,
-            });
-            // Ord on state puts open first, so a duplicate port keeps its best state.
-            e.listed.sort_unstable_by_key(|l| (l.port, l.state));
-            e.listed.dedup_by_key(|l| l.port);
+            let lists = |st: PortState| {
+                st == PortState::Open || self.keeps(st) && (self.shows_all(st) || n(st) <= max)
+            };
+            let listed_states: Vec<PortState> =
+                PortState::ALL.into_iter().filter(|&st| lists(st)).collect();
+            e.listed.retain(|l| listed_states.contains(&l.state));
+            // Ord on state puts open first, so a duplicate service keeps its best state;
+            // TCP ports are listed before UDP ones, as nmap lists them.
+            e.listed.sort_unstable_by_key(|l| (l.service(), l.state));
+            e.listed.dedup_by_key(|l| l.service());
             let mut hidden: Vec<Hidden> = e
                 .counts
                 .iter()
-                .filter(|c| match c.0 {
-                    PortState::Open => false,
-                    PortState::Closed => !list_closed,
-                    PortState::Filtered => !list_filtered,
-                })
+                .filter(|c| !listed_states.contains(&c.state))
                 .map(|c| Hidden {
-                    state: c.0,
-                    reason: c.1,
-                    count: u64::from(c.2),
+                    protocol: c.protocol,
+                    state: c.state,
+                    reason: c.reason,
+                    count: u64::from(c.n),
                 })
                 .collect();
             // nmap's order: the state with more ports first (closed before filtered on a tie),
@@ -645,7 +752,7 @@ impl HostTable {
                     .map(|h| h.count)
                     .sum()
             };
-            let totals: Vec<(PortState, u64)> = [PortState::Closed, PortState::Filtered]
+            let totals: Vec<(PortState, u64)> = PortState::ALL
                 .iter()
                 .map(|&st| (st, state_total(st)))
                 .collect();
@@ -654,6 +761,7 @@ impl HostTable {
                 total_of(b.state)
                     .cmp(&total_of(a.state))
                     .then(a.state.cmp(&b.state))
+                    .then(a.protocol.cmp(&b.protocol))
                     .then(b.count.cmp(&a.count))
                     .then(a.reason.as_str().cmp(b.reason.as_str()))
             });
@@ -684,6 +792,7 @@ mod tests {
 
     fn res(ip: [u8; 4], port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
         PortResult {
+            protocol: crate::model::Protocol::Tcp,
             ip: IpAddr::from(ip),
             port,
             state: reason.state(),
@@ -764,7 +873,7 @@ mod tests {
     #[test]
     fn a_covering_run_stores_nothing_for_silent_ipv6_hosts() {
         let ports = crate::targets::parse_ports("22,80").expect("ports");
-        let mut t = HostTable::covering(&OutputOptions::default(), &ports);
+        let mut t = HostTable::covering(&OutputOptions::default(), &ports.into());
         for last in 0..100u16 {
             for p in [22, 80] {
                 t.record(&res6(last, p, Reason::NoResponse, 100));
@@ -838,11 +947,13 @@ mod tests {
             r.hosts[0].hidden,
             vec![
                 Hidden {
+                    protocol: crate::model::Protocol::Tcp,
                     state: PortState::Filtered,
                     reason: Reason::NoResponse,
                     count: 30
                 },
                 Hidden {
+                    protocol: crate::model::Protocol::Tcp,
                     state: PortState::Filtered,
                     reason: Reason::AdminProhibited,
                     count: 1
@@ -901,11 +1012,13 @@ mod tests {
                     h.hidden,
                     vec![
                         Hidden {
+                            protocol: crate::model::Protocol::Tcp,
                             state: PortState::Filtered,
                             reason: Reason::NoResponse,
                             count: 260
                         },
                         Hidden {
+                            protocol: crate::model::Protocol::Tcp,
                             state: PortState::Filtered,
                             reason: Reason::HostUnreach,
                             count: 250

@@ -16,11 +16,11 @@ fn info(hosts: u64) -> ScanInfo {
     ScanInfo {
         start: at(T0),
         command_line: "synscan -p 22,80,443 198.19.0.4-5 2001:2:0:19::5-7".into(),
-        ports: PortSet::default(),
+        services: crate::targets::ServiceSet::default(),
         hosts,
         probes: 3 * hosts,
         seed: 7,
-        scan_type: "syn",
+        scan_types: vec![(crate::model::Protocol::Tcp, "syn")],
         shard: None,
     }
 }
@@ -41,6 +41,7 @@ fn summary() -> ScanSummary {
 
 fn res(ip: &str, port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
     PortResult {
+        protocol: crate::model::Protocol::Tcp,
         ip: ip.parse::<IpAddr>().expect("address"),
         port,
         state: reason.state(),
@@ -71,7 +72,11 @@ fn run_with(format: Format, opts: OutputOptions, rs: &[PortResult], hosts: u64) 
         opts,
         services: Services::parse("ssh 22/tcp\nhttp 80/tcp\nhttps 443/tcp\n", true)
             .expect("services"),
-        ports: PortsInfo::from_ports(vec![22, 80, 443]),
+        scanned: vec![crate::output::Scanned {
+            protocol: crate::model::Protocol::Tcp,
+            scan_type: "syn",
+            ports: PortsInfo::from_ports(vec![22, 80, 443]),
+        }],
     });
     let mut o = Outputs::with_sinks(sinks, ctx, &info(hosts)).expect("outputs");
     for r in rs {

@@ -207,6 +207,7 @@ mod tests {
 
     fn result(i: u8, reason: Reason) -> PortResult {
         PortResult {
+            protocol: crate::model::Protocol::Tcp,
             ip: Ipv4Addr::new(198, 19, 0, i).into(),
             port: 1000 + u16::from(i),
             state: reason.state(),
@@ -272,6 +273,7 @@ mod tests {
         let path = dir.path().join("j");
         let mut j = Journal::create(File::create(&path).expect("create")).expect("journal");
         let v6 = |last: u16, reason: Reason| PortResult {
+            protocol: crate::model::Protocol::Tcp,
             ip: std::net::Ipv6Addr::new(0x2001, 2, 0, 0x19, 0, 0, 0, last).into(),
             port: 443,
             state: reason.state(),

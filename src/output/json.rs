@@ -27,15 +27,16 @@ impl StreamFormat for Json {
     fn line(&self, out: &mut Sink, ctx: &Ctx, r: &PortResult) -> io::Result<()> {
         write!(
             out,
-            "{{\"ip\":\"{}\",\"port\":{},\"proto\":\"tcp\",\"state\":\"{}\",\"reason\":\"{}\",\"ttl\":{},\"ts\":{}",
+            "{{\"ip\":\"{}\",\"port\":{},\"proto\":\"{}\",\"state\":\"{}\",\"reason\":\"{}\",\"ttl\":{},\"ts\":{}",
             r.ip,
             r.port,
+            r.protocol.as_str(),
             r.state.as_str(),
             r.reason.as_str(),
             r.ttl,
             epoch_secs(r.timestamp)
         )?;
-        if let Some(name) = ctx.services.name(r.port) {
+        if let Some(name) = ctx.services.name(r.service()) {
             write!(out, ",\"service\":{}", quote(name))?;
         }
         if let Some(rule) = ctx.policy_breach(r) {

@@ -26,8 +26,9 @@ impl StreamFormat for List {
     fn line(&self, out: &mut Sink, _ctx: &Ctx, r: &PortResult) -> io::Result<()> {
         writeln!(
             out,
-            "{} tcp {} {} {}",
+            "{} {} {} {} {}",
             r.state.as_str(),
+            r.protocol.as_str(),
             r.port,
             r.ip,
             epoch_secs(r.timestamp)

@@ -5,8 +5,8 @@
 //! so the dispatcher keeps one compact per-host table ([`hosts::HostTable`]) of the hosts
 //! that replied, and they write at finish; silent hosts' results are only counted.
 
-use crate::model::{PortResult, PortState, ScanStats};
-use crate::targets::PortSet;
+use crate::model::{PortResult, PortState, Protocol, ScanStats};
+use crate::targets::{PortSet, ServiceSet};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufWriter, Write};
@@ -122,19 +122,45 @@ pub struct ScanInfo {
     pub start: SystemTime,
     /// The command line as typed.
     pub command_line: String,
-    /// Ports scanned.
-    pub ports: PortSet,
+    /// Services scanned.
+    pub services: ServiceSet,
     /// Number of target addresses.
     pub hosts: u64,
     /// Number of probes in this run (this shard).
     pub probes: u64,
     /// Seed of the permutation and cookie.
     pub seed: u64,
-    /// "syn" or "connect".
-    pub scan_type: &'static str,
-    /// The order of a shard (a run that probes only its part of targets x ports), so the
+    /// nmap's scan type for each protocol probed ("syn", "connect"), in the order of
+    /// `services`.
+    pub scan_types: Vec<(Protocol, &'static str)>,
+    /// The order of a shard (a run that probes only its part of targets x services), so the
     /// per-host table knows which pairs it probes; None for a whole scan.
     pub shard: Option<Arc<crate::targets::ProbeOrder>>,
+}
+
+impl ScanInfo {
+    /// What nmap's `<scaninfo>` and "# Ports scanned" say of each protocol probed.
+    pub fn scanned(&self) -> Vec<Scanned> {
+        self.scan_types
+            .iter()
+            .map(|&(protocol, scan_type)| Scanned {
+                protocol,
+                scan_type,
+                ports: PortsInfo::from_set(self.services.ports(protocol)),
+            })
+            .collect()
+    }
+}
+
+/// One protocol a scan probes, as nmap's `<scaninfo>` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scanned {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// nmap's scan type ("syn", "connect").
+    pub scan_type: &'static str,
+    /// Its ports.
+    pub ports: PortsInfo,
 }
 
 /// Facts about the scan known when it ends.
@@ -265,8 +291,8 @@ pub struct Ctx {
     pub opts: OutputOptions,
     /// Service names.
     pub services: Services,
-    /// Ports scanned.
-    pub ports: PortsInfo,
+    /// What was scanned, per protocol.
+    pub scanned: Vec<Scanned>,
 }
 
 impl Ctx {
@@ -282,8 +308,10 @@ impl Ctx {
     pub fn stream_shows(&self, state: PortState) -> bool {
         match state {
             PortState::Open => true,
-            PortState::Closed => self.opts.show_closed && !self.opts.open_only,
-            PortState::Filtered => self.opts.show_filtered && !self.opts.open_only,
+            PortState::Closed | PortState::ClosedFiltered => {
+                self.opts.show_closed && !self.opts.open_only
+            }
+            _ => self.opts.show_filtered && !self.opts.open_only,
         }
     }
 }
@@ -405,9 +433,9 @@ pub struct Outputs {
 /// which pairs the run probes (every port of every target, or a shard's part), else one
 /// that keeps their no-response results, bounded.
 fn host_table(opts: &OutputOptions, info: &ScanInfo) -> HostTable {
-    let every_port = info.hosts.checked_mul(info.ports.len()) == Some(info.probes);
+    let every_port = info.hosts.checked_mul(info.services.len()) == Some(info.probes);
     match &info.shard {
-        _ if every_port && !info.ports.is_empty() => HostTable::covering(opts, &info.ports),
+        _ if every_port && !info.services.is_empty() => HostTable::covering(opts, &info.services),
         Some(order) if order.len() == info.probes && !order.is_empty() => {
             HostTable::covering_shard(opts, Arc::clone(order))
         }
@@ -460,7 +488,7 @@ impl Outputs {
         let ctx = Arc::new(Ctx {
             opts: opts.clone(),
             services,
-            ports: PortsInfo::from_set(&info.ports),
+            scanned: info.scanned(),
         });
         // A resumed run appends to streaming outputs; grouped ones are written anew from
         // the journal and this run's results.

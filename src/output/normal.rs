@@ -5,7 +5,7 @@ use super::{
     ctime, end_time, hosts_phrase, reason_text, short_date, Ctx, ResultWriter, ScanInfo,
     ScanSummary, Sink, VERSION,
 };
-use crate::model::{PortResult, PortState};
+use crate::model::{PortResult, PortState, Service};
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -22,8 +22,8 @@ impl NormalWriter {
         NormalWriter { out, stdout, ctx }
     }
 
-    fn service(&self, port: u16) -> &str {
-        self.ctx.services.name(port).unwrap_or("unknown")
+    fn service(&self, service: Service) -> &str {
+        self.ctx.services.name(service).unwrap_or("unknown")
     }
 
     fn host(&mut self, h: &HostView) -> io::Result<()> {
@@ -57,9 +57,10 @@ impl NormalWriter {
                 .map(|x| {
                     // nmap pluralises by the state's total, not by this reason's count.
                     format!(
-                        "{} {} tcp port{} ({})",
+                        "{} {} {} port{} ({})",
                         x.count,
                         x.state.as_str(),
+                        x.protocol.as_str(),
                         if h.hidden_total(x.state) == 1 {
                             ""
                         } else {
@@ -79,9 +80,9 @@ impl NormalWriter {
                 .iter()
                 .map(|l| {
                     [
-                        format!("{}/tcp", l.port),
+                        l.service().to_string(),
                         l.state.as_str().to_string(),
-                        self.service(l.port).to_string(),
+                        self.service(l.service()).to_string(),
                         reason_text(l.reason, l.ttl),
                     ]
                 })
@@ -142,7 +143,7 @@ impl ResultWriter for NormalWriter {
 
     fn record(&mut self, r: &PortResult) -> io::Result<()> {
         if self.stdout && self.ctx.opts.verbose && r.state == PortState::Open {
-            writeln!(self.out, "Discovered open port {}/tcp on {}", r.port, r.ip)?;
+            writeln!(self.out, "Discovered open port {} on {}", r.service(), r.ip)?;
             self.out.flush()?;
         }
         Ok(())

@@ -43,11 +43,12 @@ fn results(order: &ProbeOrder) -> Vec<PortResult> {
     order
         .iter_from(0)
         .enumerate()
-        .map(|(i, (ip, port))| {
-            let reason = reason(ip, port);
+        .map(|(i, (ip, service))| {
+            let reason = reason(ip, service.port);
             PortResult {
                 ip,
-                port,
+                port: service.port,
+                protocol: service.protocol,
                 state: reason.state(),
                 reason,
                 ttl: if reason == Reason::NoResponse { 0 } else { 64 },
@@ -62,11 +63,11 @@ fn info(order: &ProbeOrder) -> ScanInfo {
     ScanInfo {
         start: UNIX_EPOCH + Duration::from_secs(T0),
         command_line: "synscan 198.19.4.0-199 -p 1-120,443".into(),
-        ports: order.space().ports().clone(),
+        services: order.space().services().clone(),
         hosts: order.space().hosts(),
         probes: order.len(),
         seed: 11,
-        scan_type: "syn",
+        scan_types: vec![(crate::model::Protocol::Tcp, "syn")],
         shard: (order.shard().count > 1).then(|| Arc::new(order.clone())),
     }
 }
@@ -90,7 +91,7 @@ fn outputs(info: &ScanInfo, opts: &OutputOptions) -> (Outputs, Vec<Buf>) {
     let ctx = Arc::new(Ctx {
         opts: opts.clone(),
         services: services::Services::default_table(),
-        ports: PortsInfo::from_set(&info.ports),
+        scanned: info.scanned(),
     });
     (
         Outputs::with_sinks(sinks, ctx, info).expect("outputs"),

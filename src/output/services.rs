@@ -1,18 +1,20 @@
-//! Service names by TCP port: nmap's own table when nmap is installed (read at run time,
+//! Service names by (protocol, port): nmap's own table when nmap is installed (read at run time,
 //! never shipped: nmap's names differ from /etc/services, e.g. rpcbind for sunrpc, and nmap's
 //! tools compare them), else /etc/services, or a file given with --services-file.
 
 use super::OutputError;
+use crate::model::{Protocol, Service};
 use crate::sys::fs::{read_input, Identity, OpenError, Trust};
 use std::path::Path;
 
 /// Largest services file read (nmap's is about 1 MB).
 pub const MAX_SERVICES_BYTES: u64 = 16 << 20;
 
-/// TCP service names, sorted by port for binary search (a few hundred to a few thousand entries).
+/// Service names, sorted by service for binary search (a few hundred to a few thousand
+/// entries per protocol).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Services {
-    entries: Vec<(u16, Box<str>)>,
+    entries: Vec<(Service, Box<str>)>,
     /// The file the names came from; None for an empty table.
     source: Option<String>,
 }
@@ -96,10 +98,11 @@ impl Services {
             })
     }
 
-    /// Parses services text, keeping tcp entries; the first name for a port wins.
+    /// Parses services text, keeping the entries of the protocols synscan knows; the first
+    /// name for a service wins.
     /// Strict parsing reports the first malformed line as (line number, problem).
     pub fn parse(text: &str, strict: bool) -> Result<Services, (usize, String)> {
-        let mut entries: Vec<(u16, Box<str>)> = Vec::new();
+        let mut entries: Vec<(Service, Box<str>)> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("");
             let mut fields = line.split_whitespace();
@@ -122,11 +125,11 @@ impl Services {
                 }
                 continue;
             };
-            if proto.eq_ignore_ascii_case("tcp") {
-                entries.push((port, name.into()));
+            if let Some(protocol) = Protocol::parse(proto) {
+                entries.push((Service { protocol, port }, name.into()));
             }
         }
-        // Stable sort keeps file order among equal ports, so dedup keeps the first name.
+        // Stable sort keeps file order among equal services, so dedup keeps the first name.
         entries.sort_by_key(|e| e.0);
         entries.dedup_by_key(|e| e.0);
         Ok(Services {
@@ -135,15 +138,15 @@ impl Services {
         })
     }
 
-    /// The service name for a TCP port, if the table has one.
-    pub fn name(&self, port: u16) -> Option<&str> {
+    /// The name of a service, if the table has one.
+    pub fn name(&self, service: Service) -> Option<&str> {
         self.entries
-            .binary_search_by_key(&port, |e| e.0)
+            .binary_search_by_key(&service, |e| e.0)
             .ok()
             .map(|i| &*self.entries[i].1)
     }
 
-    /// Number of TCP entries.
+    /// Number of entries, of every protocol.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -165,13 +168,17 @@ mod tests {
                     http\t\t80/tcp\t\twww\t\t# WorldWideWeb HTTP\nwww-alt 80/tcp\n\
                     syslog\t\t514/udp\n";
         let s = Services::parse(text, false).unwrap();
-        assert_eq!(s.len(), 4);
-        assert_eq!(s.name(1), Some("tcpmux"));
-        assert_eq!(s.name(7), Some("echo"));
-        assert_eq!(s.name(9), Some("discard"));
-        assert_eq!(s.name(80), Some("http"));
-        assert_eq!(s.name(514), None);
-        assert_eq!(s.name(2), None);
+        assert_eq!(s.len(), 6);
+        let tcp = |port| s.name(Service::tcp(port));
+        assert_eq!(tcp(1), Some("tcpmux"));
+        assert_eq!(tcp(7), Some("echo"));
+        assert_eq!(tcp(9), Some("discard"));
+        assert_eq!(tcp(80), Some("http"));
+        assert_eq!(tcp(514), None);
+        assert_eq!(tcp(2), None);
+        assert_eq!(s.name(Service::udp(514)), Some("syslog"));
+        assert_eq!(s.name(Service::udp(7)), Some("echo"));
+        assert_eq!(s.name(Service::udp(80)), None);
     }
 
     #[test]
@@ -180,10 +187,11 @@ mod tests {
                     unknown\t4/tcp\t0.000477\nssh\t22/tcp\t0.182286\t# Secure Shell Login\n\
                     ssh\t22/udp\t0.003905\n";
         let s = Services::parse(text, true).unwrap();
-        assert_eq!(s.name(3), Some("compressnet"));
-        assert_eq!(s.name(4), Some("unknown"));
-        assert_eq!(s.name(22), Some("ssh"));
-        assert_eq!(s.len(), 3);
+        assert_eq!(s.name(Service::tcp(3)), Some("compressnet"));
+        assert_eq!(s.name(Service::tcp(4)), Some("unknown"));
+        assert_eq!(s.name(Service::tcp(22)), Some("ssh"));
+        assert_eq!(s.name(Service::udp(22)), Some("ssh"));
+        assert_eq!(s.len(), 4);
         assert_eq!(
             Services::parse("ok 1/tcp\nbad x/tcp\n", true),
             Err((2, "\"x\" is not a port number".to_string()))
@@ -201,7 +209,7 @@ mod tests {
         let p = dir.path().join("svc");
         std::fs::write(&p, "http 80/tcp 0.48\n").unwrap();
         let (s, _) = Services::from_nmap_services(&p).unwrap();
-        assert_eq!(s.name(80), Some("http"));
+        assert_eq!(s.name(Service::tcp(80)), Some("http"));
         let missing = dir.path().join("nope");
         let e = Services::from_nmap_services(&missing).unwrap_err();
         assert!(e.0.starts_with("cannot read services file "), "{e}");
@@ -219,14 +227,20 @@ mod tests {
         let missing = dir.path().join("nope");
         let m = missing.to_str().unwrap();
         let s = Services::first_readable(&[m, n], e);
-        assert_eq!((s.name(111), s.source()), (Some("rpcbind"), Some(n)));
+        assert_eq!(
+            (s.name(Service::tcp(111)), s.source()),
+            (Some("rpcbind"), Some(n))
+        );
         let s = Services::first_readable(&[m], e);
-        assert_eq!((s.name(111), s.source()), (Some("sunrpc"), Some(e)));
+        assert_eq!(
+            (s.name(Service::tcp(111)), s.source()),
+            (Some("sunrpc"), Some(e))
+        );
         let s = Services::first_readable(&[m], m);
         assert_eq!((s.is_empty(), s.source()), (true, None));
         if std::path::Path::new(NMAP_SERVICES[1]).exists() {
             let s = Services::default_table();
-            assert_eq!(s.name(111), Some("rpcbind"));
+            assert_eq!(s.name(Service::tcp(111)), Some("rpcbind"));
             assert!(s.source().unwrap().ends_with("/nmap-services"));
         }
     }
@@ -235,8 +249,8 @@ mod tests {
     fn system_table_has_well_known_ports_when_present() {
         let s = Services::system();
         if std::path::Path::new("/etc/services").exists() {
-            assert_eq!(s.name(22), Some("ssh"));
-            assert_eq!(s.name(80), Some("http"));
+            assert_eq!(s.name(Service::tcp(22)), Some("ssh"));
+            assert_eq!(s.name(Service::tcp(80)), Some("http"));
         } else {
             eprintln!("note: /etc/services missing (install netbase); system table is empty");
             assert!(s.is_empty());

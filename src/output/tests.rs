@@ -39,11 +39,11 @@ fn info() -> ScanInfo {
     ScanInfo {
         start: at(T0),
         command_line: "synscan -p 22,80,443 198.19.0.5-7 -oX \"a&b\".xml".into(),
-        ports: PortSet::default(),
+        services: crate::targets::ServiceSet::default(),
         hosts: 3,
         probes: 9,
         seed: 7,
-        scan_type: "syn",
+        scan_types: vec![(crate::model::Protocol::Tcp, "syn")],
         shard: None,
     }
 }
@@ -67,6 +67,7 @@ fn summary() -> ScanSummary {
 
 fn res(ip: [u8; 4], port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
     PortResult {
+        protocol: crate::model::Protocol::Tcp,
         ip: IpAddr::from(ip),
         port,
         state: reason.state(),
@@ -92,7 +93,11 @@ fn ctx(opts: OutputOptions, ports: &[u16]) -> Arc<Ctx> {
     Arc::new(Ctx {
         opts,
         services: Services::parse("ssh 22/tcp\nhttp 80/tcp\nhttps 443/tcp\n", true).unwrap(),
-        ports: PortsInfo::from_ports(ports.to_vec()),
+        scanned: vec![crate::output::Scanned {
+            protocol: crate::model::Protocol::Tcp,
+            scan_type: "syn",
+            ports: PortsInfo::from_ports(ports.to_vec()),
+        }],
     })
 }
 
@@ -927,7 +932,11 @@ fn run_nmap_lab(format: Format, opts: OutputOptions, rs: &[PortResult]) -> Strin
             true,
         )
         .unwrap(),
-        ports: PortsInfo::from_ports((1..=60).collect()),
+        scanned: vec![crate::output::Scanned {
+            protocol: crate::model::Protocol::Tcp,
+            scan_type: "syn",
+            ports: PortsInfo::from_ports((1..=60).collect()),
+        }],
     });
     let mut o = Outputs::with_sinks(sinks, ctx, &info()).unwrap();
     for r in rs {
@@ -1193,7 +1202,7 @@ fn covering_info(hosts: u64, ports: &[u16]) -> ScanInfo {
     ScanInfo {
         probes: hosts * set.len(),
         hosts,
-        ports: set,
+        services: set.into(),
         ..info()
     }
 }

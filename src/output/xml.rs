@@ -95,16 +95,16 @@ impl ResultWriter for XmlWriter {
             escape(&info.command_line),
             epoch_secs(info.start)
         )?;
-        let scan_type = if info.scan_type == "connect" {
-            "connect"
-        } else {
-            "syn"
-        };
-        writeln!(
-            self.out,
-            "<scaninfo type=\"{scan_type}\" protocol=\"tcp\" numservices=\"{}\" services=\"{}\"/>",
-            self.ctx.ports.count, self.ctx.ports.spec
-        )?;
+        for scanned in &self.ctx.scanned {
+            writeln!(
+                self.out,
+                "<scaninfo type=\"{}\" protocol=\"{}\" numservices=\"{}\" services=\"{}\"/>",
+                scanned.scan_type,
+                scanned.protocol.as_str(),
+                scanned.ports.count,
+                scanned.ports.spec
+            )?;
+        }
         writeln!(
             self.out,
             "<verbose level=\"{}\"/>",
@@ -162,9 +162,10 @@ impl ResultWriter for XmlWriter {
                 for x in &group {
                     writeln!(
                         self.out,
-                        "<extrareasons reason=\"{}\" count=\"{}\" proto=\"tcp\"/>",
+                        "<extrareasons reason=\"{}\" count=\"{}\" proto=\"{}\"/>",
                         x.reason.as_str(),
-                        x.count
+                        x.count,
+                        x.protocol.as_str()
                     )?;
                 }
                 writeln!(self.out, "</extraports>")?;
@@ -173,13 +174,14 @@ impl ResultWriter for XmlWriter {
             for l in &h.ports {
                 write!(
                     self.out,
-                    "<port protocol=\"tcp\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/>",
+                    "<port protocol=\"{}\" portid=\"{}\"><state state=\"{}\" reason=\"{}\" reason_ttl=\"{}\"/>",
+                    l.protocol.as_str(),
                     l.port,
                     l.state.as_str(),
                     l.reason.as_str(),
                     l.ttl
                 )?;
-                if let Some(name) = self.ctx.services.name(l.port) {
+                if let Some(name) = self.ctx.services.name(l.service()) {
                     write!(
                         self.out,
                         "<service name=\"{}\" method=\"table\" conf=\"3\"/>",

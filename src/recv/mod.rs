@@ -92,7 +92,8 @@ fn tcp_reason(flags: u8) -> Result<Reason, Rejected> {
 fn event(ip: IpAddr, port: u16, reason: Reason, ttl: u8, at: Instant) -> ReplyEvent {
     ReplyEvent {
         ip,
-        port,
+        service: crate::model::Service::tcp(port),
+        state: reason.state(),
         reason,
         ttl,
         at,
@@ -316,7 +317,8 @@ mod tests {
     fn event(ip: Ipv4Addr, port: u16, reason: Reason, ttl: u8) -> Result<ReplyEvent, Rejected> {
         Ok(ReplyEvent {
             ip: IpAddr::V4(ip),
-            port,
+            service: crate::model::Service::tcp(port),
+            state: reason.state(),
             reason,
             ttl,
             at: at(),
@@ -866,7 +868,8 @@ mod tests {
         fn ev6(ip: Ipv6Addr, reason: Reason, ttl: u8) -> Result<ReplyEvent, Rejected> {
             Ok(ReplyEvent {
                 ip: IpAddr::V6(ip),
-                port: PORT,
+                service: crate::model::Service::tcp(PORT),
+                state: reason.state(),
                 reason,
                 ttl,
                 at: at(),

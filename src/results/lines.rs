@@ -1,6 +1,6 @@
 //! The line formats: NDJSON, masscan list, CSV and grepable.
 
-use super::{Format, Record, State, Transport};
+use super::{Format, PortState, Protocol, Record};
 use std::net::IpAddr;
 
 /// What one line held: nothing to keep (comment, summary, host status) or records.
@@ -54,12 +54,12 @@ fn port(s: &str) -> Result<u16, String> {
         .map_err(|_| format!("{s:?} is not a port number (0-65535)"))
 }
 
-fn state(s: &str) -> Result<State, String> {
-    State::parse(s.trim()).ok_or_else(|| format!("{s:?} is not a port state"))
+fn state(s: &str) -> Result<PortState, String> {
+    PortState::parse(s.trim()).ok_or_else(|| format!("{s:?} is not a port state"))
 }
 
-fn proto(s: &str) -> Result<Transport, String> {
-    Transport::parse(s.trim()).ok_or_else(|| format!("{s:?} is not tcp, udp or sctp"))
+fn proto(s: &str) -> Result<Protocol, String> {
+    Protocol::parse(s.trim()).ok_or_else(|| format!("{s:?} is not tcp, udp or sctp"))
 }
 
 /// `{"ip":..,"port":..,"proto":..,"state":..,"reason":..,"ts":..}`; `{"type":..}` lines
@@ -83,7 +83,7 @@ fn json_line(line: &str) -> LineResult {
         port: portv,
         proto: match text("proto") {
             Some(p) => proto(p)?,
-            None => Transport::Tcp,
+            None => Protocol::Tcp,
         },
         state: state(text("state").ok_or("no \"state\" string")?)?,
         reason: text("reason").unwrap_or("").to_string(),

@@ -13,81 +13,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 
-/// Transport protocol of a result.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Transport {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// SCTP (nmap -sY).
-    Sctp,
-}
-
-impl Transport {
-    /// Parses "tcp", "udp" or "sctp" (any case).
-    pub fn parse(s: &str) -> Option<Transport> {
-        match s.to_ascii_lowercase().as_str() {
-            "tcp" => Some(Transport::Tcp),
-            "udp" => Some(Transport::Udp),
-            "sctp" => Some(Transport::Sctp),
-            _ => None,
-        }
-    }
-
-    /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
-            Transport::Sctp => "sctp",
-        }
-    }
-}
-
-/// A port state as nmap names them (synscan writes the first three).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum State {
-    /// open
-    Open,
-    /// closed
-    Closed,
-    /// filtered
-    Filtered,
-    /// unfiltered (nmap -sA)
-    Unfiltered,
-    /// open|filtered (nmap UDP and others)
-    OpenFiltered,
-    /// closed|filtered (nmap -sI)
-    ClosedFiltered,
-}
-
-impl State {
-    /// Parses nmap's state names.
-    pub fn parse(s: &str) -> Option<State> {
-        match s {
-            "open" => Some(State::Open),
-            "closed" => Some(State::Closed),
-            "filtered" => Some(State::Filtered),
-            "unfiltered" => Some(State::Unfiltered),
-            "open|filtered" => Some(State::OpenFiltered),
-            "closed|filtered" => Some(State::ClosedFiltered),
-            _ => None,
-        }
-    }
-
-    /// nmap's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Open => "open",
-            State::Closed => "closed",
-            State::Filtered => "filtered",
-            State::Unfiltered => "unfiltered",
-            State::OpenFiltered => "open|filtered",
-            State::ClosedFiltered => "closed|filtered",
-        }
-    }
-}
+pub use crate::model::{PortState, Protocol};
 
 /// One result read back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,9 +23,9 @@ pub struct Record {
     /// Target port.
     pub port: u16,
     /// Protocol.
-    pub proto: Transport,
+    pub proto: Protocol,
     /// State.
-    pub state: State,
+    pub state: PortState,
     /// Reason ("syn-ack", ...); empty when the format has none.
     pub reason: String,
     /// When it was found (Unix seconds), when the format says.
@@ -259,8 +185,8 @@ fn detect(text: &str) -> Option<Format> {
         }
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.len() >= 4
-            && State::parse(words[0]).is_some()
-            && Transport::parse(words[1]).is_some()
+            && PortState::parse(words[0]).is_some()
+            && Protocol::parse(words[1]).is_some()
         {
             return Some(Format::List);
         }

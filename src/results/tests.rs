@@ -5,8 +5,8 @@ use super::*;
 fn rec(
     ip: &str,
     port: u16,
-    proto: Transport,
-    state: State,
+    proto: Protocol,
+    state: PortState,
     reason: &str,
     time: Option<u64>,
 ) -> Record {
@@ -27,16 +27,16 @@ fn two() -> Vec<Record> {
         rec(
             "198.19.0.5",
             22,
-            Transport::Tcp,
-            State::Open,
+            Protocol::Tcp,
+            PortState::Open,
             "syn-ack",
             Some(1732372800),
         ),
         rec(
             "198.19.0.6",
             80,
-            Transport::Tcp,
-            State::Filtered,
+            Protocol::Tcp,
+            PortState::Filtered,
             "no-response",
             Some(1732372801),
         ),
@@ -70,16 +70,16 @@ fn masscan_list() {
             rec(
                 "198.19.0.5",
                 22,
-                Transport::Tcp,
-                State::Open,
+                Protocol::Tcp,
+                PortState::Open,
                 "",
                 Some(1732372800)
             ),
             rec(
                 "2001:2::1",
                 53,
-                Transport::Udp,
-                State::Open,
+                Protocol::Udp,
+                PortState::Open,
                 "",
                 Some(1732372801)
             ),
@@ -96,16 +96,16 @@ fn nmap_grepable() {
     assert_eq!(
         r.records,
         vec![
-            rec("198.19.0.5", 22, Transport::Tcp, State::Open, "", None),
+            rec("198.19.0.5", 22, Protocol::Tcp, PortState::Open, "", None),
             rec(
                 "198.19.0.5",
                 53,
-                Transport::Udp,
-                State::OpenFiltered,
+                Protocol::Udp,
+                PortState::OpenFiltered,
                 "",
                 None
             ),
-            rec("198.19.0.5", 80, Transport::Tcp, State::Closed, "", None),
+            rec("198.19.0.5", 80, Protocol::Tcp, PortState::Closed, "", None),
         ]
     );
 }
@@ -141,24 +141,24 @@ fn xml_records() -> Vec<Record> {
         rec(
             "198.19.0.5",
             22,
-            Transport::Tcp,
-            State::Open,
+            Protocol::Tcp,
+            PortState::Open,
             "syn-ack",
             Some(1732528805),
         ),
         rec(
             "198.19.0.5",
             80,
-            Transport::Tcp,
-            State::Filtered,
+            Protocol::Tcp,
+            PortState::Filtered,
             "no-response",
             Some(1732528805),
         ),
         rec(
             "2001:2::9",
             53,
-            Transport::Udp,
-            State::OpenFiltered,
+            Protocol::Udp,
+            PortState::OpenFiltered,
             "no-response",
             Some(1732528806),
         ),
@@ -276,24 +276,24 @@ const NMAP6_XML: &str = include_str!("../../tests/data/nmap6_lab.xml");
 const NMAP6_GREPABLE: &str = "# Nmap 7.93 scan initiated Mon Nov 30 18:00:13 2026 as: nmap -6 -n -Pn -sS -p 22,80,443 --max-retries 1 -T4 --reason -oX nmap6.xml -oN nmap6.nmap -oG nmap6.gnmap 2001:2:0:19::40/124\nHost: 2001:2:0:19::40 ()\tStatus: Up\nHost: 2001:2:0:19::40 ()\tPorts: 22/closed/tcp//ssh///, 80/closed/tcp//http///, 443/filtered/tcp//https///\nHost: 2001:2:0:19::41 ()\tStatus: Up\nHost: 2001:2:0:19::41 ()\tPorts: 22/open/tcp//ssh///, 80/closed/tcp//http///, 443/open/tcp//https///\n# Nmap done at Mon Nov 30 18:00:14 2026 -- 16 IP addresses (16 hosts up) scanned in 1.32 seconds\n";
 
 fn nmap6_records(time: Option<u64>, with_reasons: bool) -> Vec<Record> {
-    let r = |last: &str, port: u16, state: State, reason: &str| {
+    let r = |last: &str, port: u16, state: PortState, reason: &str| {
         let reason = if with_reasons { reason } else { "" };
         rec(
             &format!("2001:2:0:19::{last}"),
             port,
-            Transport::Tcp,
+            Protocol::Tcp,
             state,
             reason,
             time,
         )
     };
     vec![
-        r("40", 22, State::Closed, "reset"),
-        r("40", 80, State::Closed, "reset"),
-        r("40", 443, State::Filtered, "no-route"),
-        r("41", 22, State::Open, "syn-ack"),
-        r("41", 80, State::Closed, "reset"),
-        r("41", 443, State::Open, "syn-ack"),
+        r("40", 22, PortState::Closed, "reset"),
+        r("40", 80, PortState::Closed, "reset"),
+        r("40", 443, PortState::Filtered, "no-route"),
+        r("41", 22, PortState::Open, "syn-ack"),
+        r("41", 80, PortState::Closed, "reset"),
+        r("41", 443, PortState::Open, "syn-ack"),
     ]
 }
 
@@ -317,16 +317,16 @@ fn synscan_lines_over_ipv6_and_mixed() {
         rec(
             "2001:2:0:19::5",
             80,
-            Transport::Tcp,
-            State::Open,
+            Protocol::Tcp,
+            PortState::Open,
             "syn-ack",
             Some(1795437761),
         ),
         rec(
             "198.19.0.5",
             22,
-            Transport::Tcp,
-            State::Closed,
+            Protocol::Tcp,
+            PortState::Closed,
             "reset",
             Some(1795437762),
         ),

@@ -6,7 +6,7 @@
 //! are skipped unread (no external entities, no "billion laughs"). The input is already
 //! bounded by the caller (`read_file`'s size limit).
 
-use super::{Record, State, Transport};
+use super::{PortState, Protocol, Record};
 use quick_xml::errors::{Error as XmlError, SyntaxError};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -124,9 +124,9 @@ impl Lines<'_> {
 
 /// A port element being read.
 struct OpenPort {
-    proto: Transport,
+    proto: Protocol,
     port: u16,
-    state: Option<(State, String)>,
+    state: Option<(PortState, String)>,
 }
 
 /// Parses the whole document; returns the records and, when it ends before
@@ -226,7 +226,7 @@ impl Ctx {
                 let p = t.attr("protocol").unwrap_or("");
                 let id = t.attr("portid").unwrap_or("");
                 self.port = Some(OpenPort {
-                    proto: Transport::parse(p)
+                    proto: Protocol::parse(p)
                         .ok_or_else(|| format!("port protocol {p:?} is not tcp, udp or sctp"))?,
                     port: id
                         .parse()
@@ -241,7 +241,7 @@ impl Ctx {
                 if let Some(p) = self.port.as_mut() {
                     let s = t.attr("state").unwrap_or("");
                     p.state = Some((
-                        State::parse(s)
+                        PortState::parse(s)
                             .ok_or_else(|| format!("state {s:?} is not a port state"))?,
                         t.attr("reason").unwrap_or("").to_string(),
                     ));

@@ -4,13 +4,13 @@
 use super::engine::EngineReport;
 use super::progress::{Progress, ProgressStyle};
 use super::table_loop::{self, LoopParams, ProbeModule, Recorder, ResultSink};
-use crate::model::{Reason, ScanStats};
+use crate::model::{PortState, Reason, ScanStats};
 use crate::net::connect::{ConnectOutcome, ConnectScanner};
 use crate::recv::RecvCounters;
 use crate::send::pace::{Pacer, ThreadPacer};
 use crate::send::SendCounters;
 use crate::state::window::WindowTable;
-use crate::state::ReplyEvent;
+use crate::state::{ReplyEvent, Silence};
 use crate::targets::ProbeOrder;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,6 +48,19 @@ pub fn outcome_reason(o: ConnectOutcome) -> Option<Reason> {
         ConnectOutcome::OtherError => None,
     }
 }
+
+/// The state a connect outcome's reason puts the port in: connected is open, refused is
+/// closed, an unreachable is filtered (nmap -sT's rules).
+pub fn outcome_state(reason: Reason) -> PortState {
+    match reason {
+        Reason::SynAck => PortState::Open,
+        Reason::ConnRefused => PortState::Closed,
+        _ => PortState::Filtered,
+    }
+}
+
+/// A connect that never completes, refuses or meets an unreachable is filtered.
+pub const CONNECT_SILENCE: PortState = PortState::Filtered;
 
 /// Runs a connect scan, writing results to `sink`.
 pub fn run(
@@ -95,6 +108,7 @@ pub fn run(
             progress: progress.map(|style| Progress::new(total, style)),
             // The kernel's connects are few at a time and retried by the kernel itself.
             wait_for_rationed: false,
+            silence: Silence::new(|_| CONNECT_SILENCE),
         },
     )?;
     Ok(EngineReport {
@@ -141,8 +155,8 @@ impl ConnectModule<'_> {
                 break;
             };
             // A connect's token is its probe's position.
-            let (ip, port) = self.order.get(position);
-            if self.scanner.start(ip, port, position).is_err() {
+            let (ip, service) = self.order.get(position);
+            if self.scanner.start(ip, service.port, position).is_err() {
                 break; // out of descriptors for now: try again after some finish
             }
             self.retries.pop_front();
@@ -152,8 +166,8 @@ impl ConnectModule<'_> {
         }
         let first_new = self.pos;
         while budget > 0 && self.sending_new() {
-            let (ip, port) = self.order.get(self.pos);
-            if self.scanner.start(ip, port, self.pos).is_err() {
+            let (ip, service) = self.order.get(self.pos);
+            if self.scanner.start(ip, service.port, self.pos).is_err() {
                 break;
             }
             self.pos += 1;
@@ -183,14 +197,15 @@ impl ProbeModule for ConnectModule<'_> {
         let now = Instant::now();
         let wall = SystemTime::now();
         for (position, outcome) in self.outcomes.drain(..) {
-            let (ip, port) = self.order.get(position);
+            let (ip, service) = self.order.get(position);
             let Some(reason) = outcome_reason(outcome) else {
                 continue; // undecided: the probe's timeout retries it
             };
             self.recv_counters.count_reply(reason);
             let ev = ReplyEvent {
                 ip,
-                port,
+                service,
+                state: outcome_state(reason),
                 reason,
                 ttl: 0,
                 at: now,

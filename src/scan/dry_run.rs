@@ -147,21 +147,23 @@ fn write_all(
             }
             return false;
         }
-        let (ip, port) = order.get(pos);
+        let (ip, service) = order.get(pos);
         plain.clear();
         let mut ip_text = [0u8; IP_TEXT_MAX];
         let ip_len = push_ip(&mut ip_text, ip);
         plain.extend_from_slice(&ip_text[..ip_len]);
         plain.push(b' ');
-        push_dec(&mut plain, u64::from(port));
+        push_dec(&mut plain, u64::from(service.port));
         plain.push(b'\n');
         if want_json {
             json.clear();
             json.extend_from_slice(b"{\"ip\":\"");
             json.extend_from_slice(&ip_text[..ip_len]);
             json.extend_from_slice(b"\",\"port\":");
-            push_dec(&mut json, u64::from(port));
-            json.extend_from_slice(b",\"proto\":\"tcp\",\"probe\":");
+            push_dec(&mut json, u64::from(service.port));
+            json.extend_from_slice(b",\"proto\":\"");
+            json.extend_from_slice(service.protocol.as_str().as_bytes());
+            json.extend_from_slice(b"\",\"probe\":");
             push_dec(&mut json, pos);
             json.extend_from_slice(b"}\n");
         }
@@ -316,7 +318,8 @@ mod tests {
         let mut want_plain = String::new();
         let mut want_json = String::new();
         for pos in 1..4 {
-            let (ip, port) = order.get(pos);
+            let (ip, service) = order.get(pos);
+            let port = service.port;
             want_plain.push_str(&format!("{ip} {port}\n"));
             want_json.push_str(&format!(
                 "{{\"ip\":\"{ip}\",\"port\":{port},\"proto\":\"tcp\",\"probe\":{pos}}}\n"

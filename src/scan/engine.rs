@@ -150,6 +150,7 @@ pub fn run(
                 pacer: &mut pacer,
                 progress: progress.map(|style| Progress::new(total, style)),
                 wait_for_rationed,
+                silence: crate::state::Silence::new(|_| crate::model::PortState::Filtered),
             },
         );
         // Closing the retry channel ends the sender; then stop capturing.
@@ -571,7 +572,7 @@ mod tests {
             let want: std::collections::BTreeSet<_> =
                 (self.start..position).map(|p| self.order.get(p)).collect();
             let got: std::collections::BTreeSet<_> =
-                self.results.iter().map(|r| (r.ip, r.port)).collect();
+                self.results.iter().map(|r| (r.ip, r.service())).collect();
             assert_eq!(got.len(), self.results.len(), "a result released twice");
             assert_eq!(got, want, "checkpoint at {position}");
             self.checkpoints.push(position);
@@ -642,7 +643,7 @@ mod tests {
             .map(|p| sink.order.get(p))
             .collect();
         let got: std::collections::BTreeSet<_> =
-            sink.results.iter().map(|r| (r.ip, r.port)).collect();
+            sink.results.iter().map(|r| (r.ip, r.service())).collect();
         assert_eq!(
             (got, sink.results.len() as u64),
             (want, report.next_position)

@@ -11,7 +11,7 @@ use crate::send::pace::Pacer;
 use crate::send::pilots::{Pilot, PilotPool};
 use crate::state::epochs::{Epochs, Released};
 use crate::state::window::{Expired, WindowTable};
-use crate::state::{no_response, ReplyEvent, ReplyOutcome, Resend};
+use crate::state::{ReplyEvent, ReplyOutcome, Resend, Silence};
 use crate::targets::ProbeOrder;
 use std::io;
 use std::net::IpAddr;
@@ -145,7 +145,7 @@ impl Recorder<'_> {
     /// A verified answer; decides its probe unless it is a duplicate, late, or for a pair
     /// outside this scan's order (or shard).
     pub fn replied(&mut self, ev: &ReplyEvent, wall: SystemTime) {
-        let position = self.order.position_of(ev.ip, ev.port);
+        let position = self.order.position_of(ev.ip, ev.service);
         self.replied_at(ev, position, wall);
     }
 
@@ -208,6 +208,8 @@ pub struct LoopParams<'a> {
     /// Whether ports of hosts that ration their answers wait for them (paced, retried
     /// until the evidence says filtered); false under --defeat-rst-ratelimit.
     pub wait_for_rationed: bool,
+    /// What silent probes decide, per protocol.
+    pub silence: Silence,
 }
 
 /// The scan's counters now: the module's send and capture counters, the table's, the
@@ -252,13 +254,14 @@ pub fn run(
         pacer,
         mut progress,
         wait_for_rationed,
+        silence,
     } = params;
     // The silent probes of a range are read from the answered bits at its release.
     table.keep_answers_from(start);
     let mut rec = Recorder {
         table,
         order,
-        release: Release::new(start, checkpoint_every),
+        release: Release::new(start, checkpoint_every, silence),
         found_open: 0,
         last_send: Instant::now(),
         pilots: PilotPool::default(),
@@ -395,6 +398,7 @@ impl Expired for Expiry<'_, '_> {
 pub struct Release {
     /// The epoch bookkeeping.
     pub epochs: Epochs,
+    silence: Silence,
     every: Duration,
     last_close: Instant,
     last_checkpoint: Instant,
@@ -402,11 +406,13 @@ pub struct Release {
 }
 
 impl Release {
-    /// Release for a scan starting at `start`, checkpointing every `every`.
-    pub fn new(start: u64, every: Duration) -> Release {
+    /// Release for a scan starting at `start`, checkpointing every `every`; silent probes
+    /// decide what `silence` says.
+    pub fn new(start: u64, every: Duration, silence: Silence) -> Release {
         let now = Instant::now();
         Release {
             epochs: Epochs::new(start),
+            silence,
             every,
             last_close: now,
             // The first checkpoint comes after half the interval: a scan killed early
@@ -440,8 +446,9 @@ impl Release {
         Ok(())
     }
 
-    /// Releases every epoch that is ready: its answers, then its silent probes (filtered,
-    /// no-response) in position order, named from the table's answered bits.
+    /// Releases every epoch that is ready: its answers, then its silent probes (no-response,
+    /// in the state their kind gives silence) in position order, named from the table's
+    /// answered bits.
     fn release(
         &mut self,
         sink: &mut dyn ResultSink,
@@ -449,13 +456,14 @@ impl Release {
         order: &ProbeOrder,
     ) -> Result<u64, String> {
         let wall = SystemTime::now();
+        let silence = self.silence;
         let released = self
             .epochs
             .release_ranges(|r| match r {
                 Released::Answer(r) => sink.record(r),
                 Released::Positions(range) => table.for_each_silent(range, |p| {
-                    let (ip, port) = order.get(p);
-                    sink.record(&no_response(ip, port, wall))
+                    let (ip, service) = order.get(p);
+                    sink.record(&silence.result(ip, service, wall))
                 }),
             })
             .map_err(|e| format!("writing results failed: {e}"))?;
@@ -533,7 +541,8 @@ mod tests {
         }
 
         fn answer(&mut self, rec: &mut Recorder<'_>, position: u64, now: Instant) {
-            let (ip, port) = self.order.get(position);
+            let (ip, service) = self.order.get(position);
+            let port = service.port;
             let t = self.tries.entry(port).or_insert(0);
             *t += 1;
             if self.answer_on[usize::from(port)] == *t {
@@ -544,7 +553,8 @@ mod tests {
                 };
                 let ev = ReplyEvent {
                     ip,
-                    port,
+                    service,
+                    state: reason.state(),
                     reason,
                     ttl: 64,
                     at: now,
@@ -554,7 +564,7 @@ mod tests {
         }
 
         fn port(&self, position: u64) -> u16 {
-            self.order.get(position).1
+            self.order.get(position).1.port
         }
     }
 
@@ -604,6 +614,7 @@ mod tests {
             pacer: Box::leak(Box::new(Pacer::new(Rate::Max, Instant::now()))),
             progress: None,
             wait_for_rationed: true,
+            silence: Silence::new(|_| PortState::Filtered),
         }
     }
 
@@ -618,7 +629,7 @@ mod tests {
     /// Ports sorted by their positions in `order`.
     fn by_position(order: &ProbeOrder, mut ports: Vec<u16>) -> Vec<u16> {
         let host = Ipv4Addr::new(198, 19, 0, 1);
-        ports.sort_by_key(|&p| order.position_of(host.into(), p));
+        ports.sort_by_key(|&p| order.position_of(host.into(), crate::model::Service::tcp(p)));
         ports
     }
 

@@ -236,8 +236,8 @@ pub fn run_sender(transmit: &mut dyn Transmit, mut pacer: ThreadPacer, shared: &
             .flat_map(|r| r.positions.clone().map(|p| (p, r.try_index)));
         let new_probes = new_run.clone().map(|p| (p, 0));
         for (frame, (position, try_index)) in slots.zip(retried_probes.chain(new_probes)) {
-            let (ip, port) = order.get(position);
-            let len = crafter.craft_ip(frame, ip, port, try_index);
+            let (ip, service) = order.get(position);
+            let len = crafter.craft_ip(frame, ip, service.port, try_index);
             lens.push(u16::try_from(len).unwrap_or(0));
         }
         let new = new_run.end - new_run.start;

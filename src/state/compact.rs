@@ -113,6 +113,7 @@ impl Compact {
         Some(PortResult {
             ip,
             port: self.port,
+            protocol: crate::model::Protocol::Tcp,
             state: reason.state(),
             reason,
             ttl: self.ttl,
@@ -223,6 +224,7 @@ mod tests {
 
     fn result(ip: IpAddr, i: usize, reason: Reason) -> PortResult {
         PortResult {
+            protocol: crate::model::Protocol::Tcp,
             ip,
             port: 1000 + i as u16,
             state: reason.state(),
@@ -260,6 +262,7 @@ mod tests {
         }
         assert_eq!(round_trip(&rs), rs);
         let now = Compact::encode(&PortResult {
+            protocol: crate::model::Protocol::Tcp,
             ip: Ipv4Addr::LOCALHOST.into(),
             port: 1,
             state: PortState::Open,

@@ -225,6 +225,7 @@ mod tests {
 
     fn result(port: u16) -> PortResult {
         PortResult {
+            protocol: crate::model::Protocol::Tcp,
             ip: Ipv4Addr::new(198, 19, 0, 1).into(),
             port,
             state: PortState::Closed,

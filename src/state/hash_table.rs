@@ -168,7 +168,7 @@ impl ProbeTable {
     pub fn on_reply(&mut self, ev: &ReplyEvent, now: SystemTime) -> ReplyOutcome {
         let Some(entry) = self
             .entries
-            .remove(&key(crate::targets::ipv4_only(ev.ip), ev.port))
+            .remove(&key(crate::targets::ipv4_only(ev.ip), ev.service.port))
         else {
             self.stats.ignored_replies += 1;
             return ReplyOutcome::Ignored;
@@ -188,8 +188,9 @@ impl ProbeTable {
         ReplyOutcome::Decided {
             result: PortResult {
                 ip: ev.ip,
-                port: ev.port,
-                state: ev.reason.state(),
+                port: ev.service.port,
+                protocol: ev.service.protocol,
+                state: ev.state,
                 reason: ev.reason,
                 ttl: ev.ttl,
                 timestamp: now,
@@ -233,7 +234,7 @@ impl ProbeTable {
                     self.entries.remove(&d.key());
                     self.stats.timed_out += 1;
                     filtered.push(Tagged {
-                        result: no_response(ip, port, wall),
+                        result: silent(ip, port, wall),
                         epoch,
                     });
                 }
@@ -256,7 +257,7 @@ impl ProbeTable {
             let (ip, port) = unkey(k);
             self.stats.timed_out += 1;
             filtered.push(Tagged {
-                result: no_response(ip, port, wall),
+                result: silent(ip, port, wall),
                 epoch: e.epoch,
             });
         }
@@ -301,6 +302,16 @@ impl ProbeTable {
     }
 }
 
+/// The no-response result of a silent SYN probe of (ip, port): filtered.
+fn silent(ip: std::net::Ipv4Addr, port: u16, wall: SystemTime) -> PortResult {
+    no_response(
+        ip,
+        crate::model::Service::tcp(port),
+        crate::model::PortState::Filtered,
+        wall,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,7 +326,8 @@ mod tests {
     fn reply(port: u16, reason: Reason, at: Instant) -> ReplyEvent {
         ReplyEvent {
             ip: A.into(),
-            port,
+            service: crate::model::Service::tcp(port),
+            state: reason.state(),
             reason,
             ttl: 64,
             at,

@@ -13,7 +13,7 @@ pub(crate) mod window;
 #[cfg(test)]
 pub(crate) use hash_table::ProbeTable;
 
-use crate::model::{PortResult, PortState, Reason};
+use crate::model::{PortResult, PortState, Protocol, Reason, Service};
 use std::net::IpAddr;
 use std::time::{Instant, SystemTime};
 
@@ -22,9 +22,11 @@ use std::time::{Instant, SystemTime};
 pub struct ReplyEvent {
     /// The target address.
     pub ip: IpAddr,
-    /// The target port.
-    pub port: u16,
-    /// What the reply says.
+    /// The service probed.
+    pub service: Service,
+    /// The state the reply puts the port in (the probe kind's verdict).
+    pub state: PortState,
+    /// Why.
     pub reason: Reason,
     /// TTL of the reply.
     pub ttl: u8,
@@ -137,12 +139,42 @@ pub(crate) fn backoff_step(try_no: u8) -> usize {
     usize::from(try_no.max(1) - 1).min(BACKOFF_STEPS - 1)
 }
 
-/// The filtered result of a probe that used every try without an answer.
-pub(crate) fn no_response(ip: impl Into<IpAddr>, port: u16, wall: SystemTime) -> PortResult {
+/// What a probe that used every try without an answer decides, per protocol: each
+/// protocol's probe kind says (filtered for a SYN, open|filtered for UDP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Silence([PortState; Protocol::ALL.len()]);
+
+impl Silence {
+    /// The states `of` gives each protocol.
+    pub fn new(of: impl Fn(Protocol) -> PortState) -> Silence {
+        Silence(Protocol::ALL.map(of))
+    }
+
+    /// The state a silent probe of `protocol` gets.
+    #[inline]
+    pub fn of(&self, protocol: Protocol) -> PortState {
+        self.0[usize::from(protocol.code())]
+    }
+
+    /// The no-response result of a silent probe of `service` on `ip`.
+    pub fn result(&self, ip: impl Into<IpAddr>, service: Service, wall: SystemTime) -> PortResult {
+        no_response(ip, service, self.of(service.protocol), wall)
+    }
+}
+
+/// The result of a probe of `service` that used every try without an answer: `state` is
+/// its probe kind's outcome for silence.
+pub(crate) fn no_response(
+    ip: impl Into<IpAddr>,
+    service: Service,
+    state: PortState,
+    wall: SystemTime,
+) -> PortResult {
     PortResult {
         ip: ip.into(),
-        port,
-        state: PortState::Filtered,
+        port: service.port,
+        protocol: service.protocol,
+        state,
         reason: Reason::NoResponse,
         ttl: 0,
         timestamp: wall,

@@ -398,8 +398,9 @@ impl WindowTable {
         ReplyOutcome::Decided {
             result: PortResult {
                 ip: ev.ip,
-                port: ev.port,
-                state: ev.reason.state(),
+                port: ev.service.port,
+                protocol: ev.service.protocol,
+                state: ev.state,
                 reason: ev.reason,
                 ttl: ev.ttl,
                 timestamp: now,
@@ -598,7 +599,8 @@ mod tests {
         let (ip, port) = pair(p);
         ReplyEvent {
             ip: ip.into(),
-            port,
+            service: crate::model::Service::tcp(port),
+            state: reason.state(),
             reason,
             ttl: 64,
             at,
@@ -1060,7 +1062,12 @@ mod tests {
     #[test]
     fn silent_probes_are_filtered_no_response() {
         // What the engine makes of a Silent: nmap's filtered, no-response.
-        let r = super::super::no_response(Ipv4Addr::new(198, 19, 0, 1), 80, WALL);
+        let silence = super::super::Silence::new(|_| PortState::Filtered);
+        let r = silence.result(
+            Ipv4Addr::new(198, 19, 0, 1),
+            crate::model::Service::tcp(80),
+            WALL,
+        );
         assert_eq!(
             (r.state, r.reason),
             (PortState::Filtered, Reason::NoResponse)

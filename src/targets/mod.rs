@@ -4,11 +4,12 @@
 //!   is a binary search; memory is per interval, never per address); [`TargetSet`] holds one
 //!   of each address family, indexed IPv4 first.
 //! - [`parse_ports`], [`top_ports`]: `-p` and `--top-ports` (the project's own ranked list);
+//!   [`ServiceSet`]: the (protocol, port) pairs of a scan, a port set per protocol.
 //!   [`parse_service_ports`] and [`top_udp_ports`]: nmap's `-p U:53,T:22` and the UDP list.
 //! - [`parse_target`], [`read_spec_file`], [`build_target_set`]: nmap-style target specs,
 //!   `-iL` files, excludes and the reserved-block guard.
 //! - [`Permutation`], [`ProbeSpace`], [`ProbeOrder`], [`Shard`]: the keyed, shardable send order
-//!   over every (address, port) pair, one permutation over both families.
+//!   over every (address, service) pair, one permutation over both families and every protocol.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -19,6 +20,7 @@ mod parse;
 mod permutation;
 mod ports;
 mod service_ports;
+mod services;
 mod target_set;
 mod top_ports;
 mod top_udp_ports;
@@ -33,6 +35,7 @@ pub use parse::{
 pub use permutation::Permutation;
 pub use ports::{parse_ports, PortSet};
 pub use service_ports::{parse_service_ports, Scanned, ServicePorts};
+pub use services::ServiceSet;
 pub use target_set::TargetSet;
 pub use top_ports::{top_ports, TOP_PORTS};
 pub use top_udp_ports::{top_udp_ports, TOP_UDP_PORTS};

@@ -1,16 +1,18 @@
-//! The probe space (every address x port pair), shards, and the keyed send order.
+//! The probe space (every address x service pair), shards, and the keyed send order.
 //!
-//! Index i of the space is host `i % hosts`, port `i / hosts`, so consecutive indices spread
-//! over hosts first. The send order maps positions through the keyed [`Permutation`] of the
+//! Index i of the space is host `i % hosts`, service `i / hosts` (services in
+//! [`ServiceSet`]'s order: TCP ports, then UDP ports), so consecutive indices spread over
+//! hosts first. With TCP ports only, this is the space of (address, port) pairs it always was. The send order maps positions through the keyed [`Permutation`] of the
 //! whole space; shard s of n takes every n-th global position starting at s-1, so the shards of
 //! one seed partition the space exactly.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::permutation::Permutation;
-use super::ports::PortSet;
+use super::services::ServiceSet;
 use super::target_set::TargetSet;
 use super::TargetError;
+use crate::model::Service;
 
 /// One part of `count` of a scan; `index` is 1-based as in masscan's --shard 1/2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,43 +174,47 @@ impl HostTable {
     }
 }
 
-/// Every (address, port) pair of a scan, indexed in [0, hosts x ports); hosts are the IPv4
-/// targets, then the IPv6 ones.
+/// Every (address, service) pair of a scan, indexed in [0, hosts x services); hosts are
+/// the IPv4 targets, then the IPv6 ones.
 #[derive(Debug, Clone)]
 pub struct ProbeSpace {
     targets: TargetSet,
-    ports: PortSet,
+    services: ServiceSet,
     hosts: u64,
     len: u64,
     host_div: FastDiv,
     host_table: HostTable,
-    /// Every port, ascending: at most 65535 entries, so port lookup is one load.
-    port_table: Vec<u16>,
+    /// Every service, in index order (ascending): at most 2 x 65536 entries, so service
+    /// lookup is one load.
+    service_table: Vec<Service>,
 }
 
 impl ProbeSpace {
-    /// The space of `targets` x `ports`. The caller checks that it fits in u64 (see
+    /// The space of `targets` x `services`. The caller checks that it fits in u64 (see
     /// [`ProbeSpace::count`]); a larger one is cut at u64::MAX probes, never wrapped.
-    pub fn new(targets: TargetSet, ports: PortSet) -> Self {
+    pub fn new(targets: TargetSet, services: impl Into<ServiceSet>) -> Self {
+        let services = services.into();
         let hosts = u64::try_from(targets.len()).unwrap_or(u64::MAX);
-        let len = hosts.saturating_mul(ports.len());
+        let len = hosts.saturating_mul(services.len());
         ProbeSpace {
             host_div: FastDiv::new(hosts),
             host_table: HostTable::new(&targets),
-            port_table: ports.iter().collect(),
+            service_table: services.iter().collect(),
             hosts,
             len,
             targets,
-            ports,
+            services,
         }
     }
 
-    /// hosts x ports of `targets` and `ports`, or None when it does not fit in u64.
-    pub fn count(targets: &TargetSet, ports: &PortSet) -> Option<u64> {
-        u64::try_from(targets.len()).ok()?.checked_mul(ports.len())
+    /// hosts x services of `targets` and `services`, or None when it does not fit in u64.
+    pub fn count(targets: &TargetSet, services: &ServiceSet) -> Option<u64> {
+        u64::try_from(targets.len())
+            .ok()?
+            .checked_mul(services.len())
     }
 
-    /// hosts x ports.
+    /// hosts x services.
     pub fn len(&self) -> u64 {
         self.len
     }
@@ -220,26 +226,26 @@ impl ProbeSpace {
 
     /// The pair at index `i`.
     #[inline]
-    pub fn get(&self, i: u64) -> Option<(IpAddr, u16)> {
+    pub fn get(&self, i: u64) -> Option<(IpAddr, Service)> {
         if i >= self.len {
             return None;
         }
-        let (p, h) = self.host_div.div_rem(i);
-        let port = *self.port_table.get(p as usize)?;
-        Some((self.host_table.host(h)?, port))
+        let (s, h) = self.host_div.div_rem(i);
+        let service = *self.service_table.get(s as usize)?;
+        Some((self.host_table.host(h)?, service))
     }
 
-    /// The index of the pair (`ip`, `port`), the inverse of [`ProbeSpace::get`]; None for a
-    /// pair outside the space. O(log intervals + log ports), no allocation.
+    /// The index of the pair (`ip`, `service`), the inverse of [`ProbeSpace::get`]; None
+    /// for a pair outside the space. O(log intervals + log services), no allocation.
     #[inline]
-    pub fn index_of(&self, ip: IpAddr, port: u16) -> Option<u64> {
+    pub fn index_of(&self, ip: IpAddr, service: Service) -> Option<u64> {
         let h = u64::try_from(self.targets.rank(ip)?).ok()?;
         if h >= self.hosts {
             return None;
         }
-        let p = self.port_table.binary_search(&port).ok()? as u64;
-        // p < ports and h < hosts, so p x hosts + h < len fits in u64.
-        let i = p * self.hosts + h;
+        let s = self.service_table.binary_search(&service).ok()? as u64;
+        // s < services and h < hosts, so s x hosts + h < len fits in u64.
+        let i = s * self.hosts + h;
         (i < self.len).then_some(i)
     }
 
@@ -248,9 +254,9 @@ impl ProbeSpace {
         &self.targets
     }
 
-    /// The port set.
-    pub fn ports(&self) -> &PortSet {
-        &self.ports
+    /// The services.
+    pub fn services(&self) -> &ServiceSet {
+        &self.services
     }
 
     /// Number of target addresses.
@@ -260,7 +266,7 @@ impl ProbeSpace {
 }
 
 /// What [`ProbeOrder::get`] gives for a position past the end.
-const SENTINEL: (IpAddr, u16) = (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+const SENTINEL: (IpAddr, Service) = (IpAddr::V4(Ipv4Addr::UNSPECIFIED), Service::tcp(0));
 
 /// The send order of one shard: positions 0..len map through the permutation to probes.
 #[derive(Debug, Clone)]
@@ -304,9 +310,9 @@ impl ProbeOrder {
         self.len == 0
     }
 
-    /// The probe at `position` (< len); out of range gives the sentinel (0.0.0.0, 0).
+    /// The probe at `position` (< len); out of range gives the sentinel (0.0.0.0, 0/tcp).
     #[inline]
-    pub fn get(&self, position: u64) -> (IpAddr, u16) {
+    pub fn get(&self, position: u64) -> (IpAddr, Service) {
         if position >= self.len {
             return SENTINEL;
         }
@@ -317,12 +323,12 @@ impl ProbeOrder {
             .unwrap_or(SENTINEL)
     }
 
-    /// The position of the pair (`ip`, `port`) in this shard's order, the inverse of
+    /// The position of the pair (`ip`, `service`) in this shard's order, the inverse of
     /// [`ProbeOrder::get`]: None for a pair outside the scan or sent by another shard.
     /// O(log) with no allocation, so a reply maps back to its probe's position.
     #[inline]
-    pub fn position_of(&self, ip: IpAddr, port: u16) -> Option<u64> {
-        let global = self.perm.invert(self.space.index_of(ip, port)?);
+    pub fn position_of(&self, ip: IpAddr, service: Service) -> Option<u64> {
+        let global = self.perm.invert(self.space.index_of(ip, service)?);
         let offset = global.checked_sub(self.shard.index - 1)?;
         if offset % self.shard.count != 0 {
             return None;
@@ -332,7 +338,7 @@ impl ProbeOrder {
     }
 
     /// The probes from `start` (a position) to the end of this shard, in send order.
-    pub fn iter_from(&self, start: u64) -> impl Iterator<Item = (IpAddr, u16)> + '_ {
+    pub fn iter_from(&self, start: u64) -> impl Iterator<Item = (IpAddr, Service)> + '_ {
         (start.min(self.len)..self.len).map(move |j| self.get(j))
     }
 
@@ -350,7 +356,7 @@ impl ProbeOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::{Ipv4Set, Ipv6Set};
+    use crate::targets::{Ipv4Set, Ipv6Set, PortSet};
     use std::collections::HashSet;
 
     fn set(r: &[(u32, u32)]) -> TargetSet {
@@ -380,17 +386,17 @@ mod tests {
     }
 
     /// Independent enumeration of every pair, by walking ranges and ports directly.
-    fn all_pairs(t: &TargetSet, p: &PortSet) -> Vec<(IpAddr, u16)> {
+    fn all_pairs(t: &TargetSet, p: &PortSet) -> Vec<(IpAddr, Service)> {
         let mut v = Vec::new();
         for port in p.iter() {
             for (a, b) in t.v4.ranges() {
                 for x in u32::from(a)..=u32::from(b) {
-                    v.push((IpAddr::V4(Ipv4Addr::from(x)), port));
+                    v.push((IpAddr::V4(Ipv4Addr::from(x)), Service::tcp(port)));
                 }
             }
             for (a, b) in t.v6.ranges() {
                 for x in u128::from(a)..=u128::from(b) {
-                    v.push((IpAddr::V6(Ipv6Addr::from(x)), port));
+                    v.push((IpAddr::V6(Ipv6Addr::from(x)), Service::tcp(port)));
                 }
             }
         }
@@ -460,13 +466,13 @@ mod tests {
         let s = ProbeSpace::new(t.clone(), p.clone());
         assert_eq!(s.len(), 12);
         assert_eq!(s.hosts(), 4);
-        assert_eq!(s.get(0), Some((v4(10, 0, 0, 1), 22)));
-        assert_eq!(s.get(3), Some((v4(10, 0, 0, 16), 22)));
-        assert_eq!(s.get(4), Some((v4(10, 0, 0, 1), 80)));
-        assert_eq!(s.get(11), Some((v4(10, 0, 0, 16), 81)));
+        assert_eq!(s.get(0), Some((v4(10, 0, 0, 1), Service::tcp(22))));
+        assert_eq!(s.get(3), Some((v4(10, 0, 0, 16), Service::tcp(22))));
+        assert_eq!(s.get(4), Some((v4(10, 0, 0, 1), Service::tcp(80))));
+        assert_eq!(s.get(11), Some((v4(10, 0, 0, 16), Service::tcp(81))));
         assert_eq!(s.get(12), None);
         assert_eq!(s.targets(), &t);
-        assert_eq!(s.ports(), &p);
+        assert_eq!(s.services(), &ServiceSet::tcp(p.clone()));
         let e = ProbeSpace::new(TargetSet::new(), p);
         assert!(e.is_empty());
         assert_eq!(e.get(0), None);
@@ -475,9 +481,9 @@ mod tests {
         assert_eq!(all.len(), (1u64 << 32) * 65535);
         assert_eq!(
             all.get(all.len() - 1),
-            Some((v4(255, 255, 255, 255), 65535))
+            Some((v4(255, 255, 255, 255), Service::tcp(65535)))
         );
-        assert_eq!(all.get(1u64 << 32), Some((v4(0, 0, 0, 0), 2)));
+        assert_eq!(all.get(1u64 << 32), Some((v4(0, 0, 0, 0), Service::tcp(2))));
         // IPv6 hosts follow the IPv4 ones, port by port.
         let m = ProbeSpace::new(
             mixed(
@@ -491,29 +497,32 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                Some((v4(10, 0, 0, 1), 22)),
-                Some((v4(10, 0, 0, 2), 22)),
-                Some((lab(1), 22)),
-                Some((lab(9), 22)),
-                Some((v4(10, 0, 0, 1), 80)),
-                Some((v4(10, 0, 0, 2), 80)),
-                Some((lab(1), 80)),
-                Some((lab(9), 80)),
+                Some((v4(10, 0, 0, 1), Service::tcp(22))),
+                Some((v4(10, 0, 0, 2), Service::tcp(22))),
+                Some((lab(1), Service::tcp(22))),
+                Some((lab(9), Service::tcp(22))),
+                Some((v4(10, 0, 0, 1), Service::tcp(80))),
+                Some((v4(10, 0, 0, 2), Service::tcp(80))),
+                Some((lab(1), Service::tcp(80))),
+                Some((lab(9), Service::tcp(80))),
                 None,
             ]
         );
         // A /64 of IPv6 hosts x every port fits in u64 (2^64 - 2^48 probes).
         let wide = mixed(&[], &[(lab6(0), lab6(u128::from(u64::MAX)))]);
         let ports = PortSet::from_ranges([(1, 65535)]);
-        assert_eq!(ProbeSpace::count(&wide, &ports), None);
+        assert_eq!(ProbeSpace::count(&wide, &ports.clone().into()), None);
         let half = mixed(&[], &[(lab6(0), lab6(u128::from(u64::MAX >> 16)))]);
-        assert_eq!(ProbeSpace::count(&half, &ports), Some((1u64 << 48) * 65535));
+        assert_eq!(
+            ProbeSpace::count(&half, &ports.clone().into()),
+            Some((1u64 << 48) * 65535)
+        );
         let big = ProbeSpace::new(half, ports);
         assert_eq!(
             big.get(big.len() - 1),
             Some((
                 IpAddr::V6(Ipv6Addr::from(lab6(u128::from(u64::MAX >> 16)))),
-                65535
+                Service::tcp(65535)
             ))
         );
     }
@@ -543,8 +552,8 @@ mod tests {
 
     fn check_shards(t: &TargetSet, p: &PortSet, n: u64, seed: u64) {
         let space = ProbeSpace::new(t.clone(), p.clone());
-        let want: Vec<(IpAddr, u16)> = all_pairs(t, p);
-        let mut got: Vec<(IpAddr, u16)> = Vec::new();
+        let want: Vec<(IpAddr, Service)> = all_pairs(t, p);
+        let mut got: Vec<(IpAddr, Service)> = Vec::new();
         let mut total = 0;
         for s in 1..=n {
             let o = ProbeOrder::new(space.clone(), seed, Shard { index: s, count: n });
@@ -572,13 +581,16 @@ mod tests {
             let (ip, port) = s.get(i).expect("in range");
             assert_eq!(s.index_of(ip, port), Some(i));
         }
-        assert_eq!(s.index_of(v4(10, 0, 0, 4), 22), None);
-        assert_eq!(s.index_of(v4(10, 0, 0, 1), 23), None);
+        assert_eq!(s.index_of(v4(10, 0, 0, 4), Service::tcp(22)), None);
+        assert_eq!(s.index_of(v4(10, 0, 0, 1), Service::tcp(23)), None);
         // The same address as IPv4-mapped IPv6 is another host.
-        assert_eq!(s.index_of("::ffff:10.0.0.1".parse().unwrap(), 22), None);
+        assert_eq!(
+            s.index_of("::ffff:10.0.0.1".parse().unwrap(), Service::tcp(22)),
+            None
+        );
         let all = ProbeSpace::new(set(&[(0, u32::MAX)]), PortSet::from_ranges([(1, 65535)]));
         assert_eq!(
-            all.index_of(v4(255, 255, 255, 255), 65535),
+            all.index_of(v4(255, 255, 255, 255), Service::tcp(65535)),
             Some(all.len() - 1)
         );
     }
@@ -604,11 +616,11 @@ mod tests {
             let last = t.v4.ranges().last().map_or(0, |r| u32::from(r.1));
             if last < u32::MAX {
                 let outside = IpAddr::V4(Ipv4Addr::from(last + 1));
-                assert_eq!(o.position_of(outside, port), None);
+                assert_eq!(o.position_of(outside, Service::tcp(port)), None);
             }
             let last6 = t.v6.ranges().last().map_or(0, |r| u128::from(r.1));
             let outside6 = IpAddr::V6(Ipv6Addr::from(last6.wrapping_add(1)));
-            assert_eq!(o.position_of(outside6, port), None);
+            assert_eq!(o.position_of(outside6, Service::tcp(port)), None);
         }
     }
 
@@ -647,7 +659,7 @@ mod tests {
             1,
             Shard::WHOLE,
         );
-        assert_eq!(empty.position_of(v4(1, 2, 3, 4), 80), None);
+        assert_eq!(empty.position_of(v4(1, 2, 3, 4), Service::tcp(80)), None);
     }
 
     #[test]
@@ -693,7 +705,7 @@ mod tests {
         assert_eq!(lens, vec![1, 1, 0, 0, 0]);
         let o = ProbeOrder::new(space.clone(), 3, Shard { index: 4, count: 5 });
         assert!(o.is_empty());
-        assert_eq!(o.get(0), (v4(0, 0, 0, 0), 0));
+        assert_eq!(o.get(0), (v4(0, 0, 0, 0), Service::tcp(0)));
         assert_eq!(o.iter_from(0).count(), 0);
         let o = ProbeOrder::new(space, 3, Shard::WHOLE);
         assert_eq!(o.iter_from(1).count(), 1);
@@ -734,7 +746,9 @@ mod tests {
         .into();
         let p = PortSet::from_ranges([(22, 22), (80, 80), (443, 443)]);
         let text = |o: &ProbeOrder| -> Vec<String> {
-            o.iter_from(0).map(|(a, b)| format!("{a} {b}")).collect()
+            o.iter_from(0)
+                .map(|(a, b)| format!("{a} {}", b.port))
+                .collect()
         };
         let o = ProbeOrder::new(ProbeSpace::new(t.clone(), p.clone()), 42, Shard::WHOLE);
         assert_eq!(
@@ -784,7 +798,7 @@ mod tests {
             let IpAddr::V4(a) = a else {
                 panic!("an IPv6 address in an IPv4 scan: {a}");
             };
-            for byte in a.octets().into_iter().chain(b.to_be_bytes()) {
+            for byte in a.octets().into_iter().chain(b.port.to_be_bytes()) {
                 h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
             }
         }
@@ -804,7 +818,7 @@ mod tests {
         for seed in [0u64, 1, 0x5eed] {
             let o = ProbeOrder::new(ProbeSpace::new(t.clone(), p.clone()), seed, Shard::WHOLE);
             let perm = Permutation::new(pairs.len() as u64, seed);
-            let want: Vec<(IpAddr, u16)> = (0..pairs.len() as u64)
+            let want: Vec<(IpAddr, Service)> = (0..pairs.len() as u64)
                 .map(|j| pairs[perm.permute(j) as usize])
                 .collect();
             assert_eq!(o.iter_from(0).collect::<Vec<_>>(), want, "seed {seed}");

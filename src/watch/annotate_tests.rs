@@ -12,6 +12,7 @@ use crate::output::tests::Buf;
 
 fn res(last: u8, port: u16, reason: Reason) -> PortResult {
     PortResult {
+        protocol: crate::model::Protocol::Tcp,
         ip: Ipv4Addr::new(198, 19, 0, last).into(),
         port,
         state: reason.state(),
@@ -33,16 +34,20 @@ fn write(format: Format, policy: Option<&str>) -> String {
     let ctx = Arc::new(Ctx {
         opts,
         services: Services::parse("", true).unwrap(),
-        ports: PortsInfo::from_ports(vec![22, 80, 443]),
+        scanned: vec![crate::output::Scanned {
+            protocol: crate::model::Protocol::Tcp,
+            scan_type: "syn",
+            ports: PortsInfo::from_ports(vec![22, 80, 443]),
+        }],
     });
     let info = ScanInfo {
         start: UNIX_EPOCH + Duration::from_secs(1000),
         command_line: "synscan".into(),
-        ports: crate::targets::PortSet::default(),
+        services: crate::targets::ServiceSet::default(),
         hosts: 1,
         probes: 3,
         seed: 1,
-        scan_type: "syn",
+        scan_types: vec![(crate::model::Protocol::Tcp, "syn")],
         shard: None,
     };
     let buf = Buf::default();

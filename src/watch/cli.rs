@@ -257,7 +257,7 @@ fn run_diff(a: &DiffArgs) -> Result<i32, ScanError> {
 fn open_pairs(records: &[Record]) -> Vec<diff::Pair> {
     let mut open: Vec<diff::Pair> = diff::latest(records)
         .into_iter()
-        .filter(|(_, s)| *s == crate::results::State::Open)
+        .filter(|(_, s)| *s == crate::model::PortState::Open)
         .map(|(p, _)| p)
         .collect();
     open.sort();

@@ -2,7 +2,7 @@
 //! whose openness differs. A pair found in only one set is "unscanned" in the other, never
 //! "closed"; closed and filtered are both "not open" and do not differ from each other.
 
-use crate::results::{Record, State, Transport};
+use crate::results::{PortState, Protocol, Record};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -13,7 +13,7 @@ pub struct Pair {
     /// Address.
     pub ip: IpAddr,
     /// Protocol.
-    pub proto: Transport,
+    pub proto: Protocol,
     /// Port.
     pub port: u16,
 }
@@ -34,25 +34,25 @@ impl Pair {
 pub struct Change {
     /// The pair.
     pub pair: Pair,
-    /// State in the old results.
-    pub was: Option<State>,
-    /// State in the new results.
-    pub now: Option<State>,
+    /// PortState in the old results.
+    pub was: Option<PortState>,
+    /// PortState in the new results.
+    pub now: Option<PortState>,
 }
 
 /// The name of a side's state ("unscanned" when the pair is absent).
-pub fn state_name(s: Option<State>) -> &'static str {
-    s.map_or("unscanned", State::as_str)
+pub fn state_name(s: Option<PortState>) -> &'static str {
+    s.map_or("unscanned", PortState::as_str)
 }
 
 impl Change {
     /// A short word for what happened: "opened" or "closed", "filtered", "unscanned".
     pub fn kind(&self) -> &'static str {
-        if self.now == Some(State::Open) {
+        if self.now == Some(PortState::Open) {
             "opened"
         } else {
             match self.now {
-                Some(State::Closed) => "closed",
+                Some(PortState::Closed) => "closed",
                 None => "unscanned",
                 _ => "filtered",
             }
@@ -61,13 +61,13 @@ impl Change {
 }
 
 /// True when a change between these two states is reported: exactly one side is open.
-pub fn differs(was: Option<State>, now: Option<State>) -> bool {
-    (was == Some(State::Open)) != (now == Some(State::Open))
+pub fn differs(was: Option<PortState>, now: Option<PortState>) -> bool {
+    (was == Some(PortState::Open)) != (now == Some(PortState::Open))
 }
 
 /// The latest state of each pair of a record list (a later record of a pair wins, as in a
 /// file a resumed scan appended to).
-pub fn latest(records: &[Record]) -> HashMap<Pair, State> {
+pub fn latest(records: &[Record]) -> HashMap<Pair, PortState> {
     let mut m = HashMap::with_capacity(records.len());
     for r in records {
         m.insert(Pair::of(r), r.state);
@@ -76,7 +76,7 @@ pub fn latest(records: &[Record]) -> HashMap<Pair, State> {
 }
 
 /// Every change from `old` to `new`, sorted by address, protocol and port.
-pub fn diff(old: &HashMap<Pair, State>, new: &HashMap<Pair, State>) -> Vec<Change> {
+pub fn diff(old: &HashMap<Pair, PortState>, new: &HashMap<Pair, PortState>) -> Vec<Change> {
     let mut out: Vec<Change> = Vec::new();
     for (pair, was) in old {
         let now = new.get(pair).copied();
@@ -89,7 +89,7 @@ pub fn diff(old: &HashMap<Pair, State>, new: &HashMap<Pair, State>) -> Vec<Chang
         }
     }
     for (pair, now) in new {
-        if *now == State::Open && !old.contains_key(pair) {
+        if *now == PortState::Open && !old.contains_key(pair) {
             out.push(Change {
                 pair: *pair,
                 was: None,
@@ -149,11 +149,11 @@ pub fn json_line(c: &Change, was_time: Option<u64>, now_time: Option<u64>) -> St
 mod tests {
     use super::*;
 
-    fn rec(ip: &str, port: u16, state: State) -> Record {
+    fn rec(ip: &str, port: u16, state: PortState) -> Record {
         Record {
             ip: ip.parse().unwrap(),
             port,
-            proto: Transport::Tcp,
+            proto: Protocol::Tcp,
             state,
             reason: String::new(),
             time: Some(100),
@@ -163,7 +163,7 @@ mod tests {
     fn pair(ip: &str, port: u16) -> Pair {
         Pair {
             ip: ip.parse().unwrap(),
-            proto: Transport::Tcp,
+            proto: Protocol::Tcp,
             port,
         }
     }
@@ -171,20 +171,20 @@ mod tests {
     #[test]
     fn reports_only_changes_of_openness() {
         let old = latest(&[
-            rec("10.0.0.1", 22, State::Open),
-            rec("10.0.0.1", 80, State::Open),
-            rec("10.0.0.1", 443, State::Closed),
-            rec("10.0.0.2", 25, State::Closed),
-            rec("10.0.0.2", 26, State::Open),
-            rec("10.0.0.3", 1, State::Filtered),
+            rec("10.0.0.1", 22, PortState::Open),
+            rec("10.0.0.1", 80, PortState::Open),
+            rec("10.0.0.1", 443, PortState::Closed),
+            rec("10.0.0.2", 25, PortState::Closed),
+            rec("10.0.0.2", 26, PortState::Open),
+            rec("10.0.0.3", 1, PortState::Filtered),
         ]);
         let new = latest(&[
-            rec("10.0.0.1", 22, State::Open),
-            rec("10.0.0.1", 80, State::Filtered),
-            rec("10.0.0.1", 443, State::Open),
-            rec("10.0.0.2", 25, State::Filtered),
-            rec("10.0.0.4", 8080, State::Open),
-            rec("10.0.0.4", 8081, State::Closed),
+            rec("10.0.0.1", 22, PortState::Open),
+            rec("10.0.0.1", 80, PortState::Filtered),
+            rec("10.0.0.1", 443, PortState::Open),
+            rec("10.0.0.2", 25, PortState::Filtered),
+            rec("10.0.0.4", 8080, PortState::Open),
+            rec("10.0.0.4", 8081, PortState::Closed),
         ]);
         let changes = diff(&old, &new);
         assert_eq!(
@@ -192,23 +192,23 @@ mod tests {
             vec![
                 Change {
                     pair: pair("10.0.0.1", 80),
-                    was: Some(State::Open),
-                    now: Some(State::Filtered)
+                    was: Some(PortState::Open),
+                    now: Some(PortState::Filtered)
                 },
                 Change {
                     pair: pair("10.0.0.1", 443),
-                    was: Some(State::Closed),
-                    now: Some(State::Open)
+                    was: Some(PortState::Closed),
+                    now: Some(PortState::Open)
                 },
                 Change {
                     pair: pair("10.0.0.2", 26),
-                    was: Some(State::Open),
+                    was: Some(PortState::Open),
                     now: None
                 },
                 Change {
                     pair: pair("10.0.0.4", 8080),
                     was: None,
-                    now: Some(State::Open)
+                    now: Some(PortState::Open)
                 },
             ]
         );
@@ -221,8 +221,8 @@ mod tests {
     #[test]
     fn same_sets_in_another_order_do_not_differ() {
         let a = vec![
-            rec("10.0.0.1", 1, State::Open),
-            rec("10.0.0.2", 2, State::Open),
+            rec("10.0.0.1", 1, PortState::Open),
+            rec("10.0.0.2", 2, PortState::Open),
         ];
         let b: Vec<Record> = a.iter().rev().cloned().collect();
         assert!(diff(&latest(&a), &latest(&b)).is_empty());
@@ -231,17 +231,17 @@ mod tests {
     #[test]
     fn later_record_of_a_pair_wins() {
         let m = latest(&[
-            rec("10.0.0.1", 1, State::Open),
-            rec("10.0.0.1", 1, State::Closed),
+            rec("10.0.0.1", 1, PortState::Open),
+            rec("10.0.0.1", 1, PortState::Closed),
         ]);
-        assert_eq!(m.get(&pair("10.0.0.1", 1)), Some(&State::Closed));
+        assert_eq!(m.get(&pair("10.0.0.1", 1)), Some(&PortState::Closed));
     }
 
     #[test]
     fn json_has_the_fields_scripts_use() {
         let c = Change {
             pair: pair("10.0.0.1", 80),
-            was: Some(State::Open),
+            was: Some(PortState::Open),
             now: None,
         };
         assert_eq!(

@@ -2,10 +2,10 @@
 //! are merged by pair, the latest state winning, and written through the scan's writers.
 
 use crate::error::ScanError;
-use crate::model::{PortResult, PortState, Reason};
+use crate::model::{PortResult, PortState, Protocol, Reason};
 use crate::output::{OutputOptions, OutputSpec, Outputs, ScanInfo, ScanSummary};
-use crate::results::{Record, State, Transport};
-use crate::targets::PortSet;
+use crate::results::Record;
+use crate::targets::ServiceSet;
 use crate::watch::diff::Pair;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, UNIX_EPOCH};
@@ -31,33 +31,35 @@ pub fn merge(sets: Vec<Vec<Record>>) -> Vec<Record> {
     out
 }
 
-/// The reason named `s`, or the usual one for the state when the file names none we know.
+/// The reason named `s` when a SYN scan gives it with `state`, or the usual one for the
+/// state when the file names none we know.
 fn reason_of(s: &str, state: PortState) -> Reason {
-    Reason::ALL
-        .into_iter()
-        .find(|r| r.as_str() == s && r.state() == state)
-        .unwrap_or(match state {
-            PortState::Open => Reason::SynAck,
-            PortState::Closed => Reason::Reset,
-            PortState::Filtered => Reason::NoResponse,
-        })
+    let usual = match state {
+        PortState::Open => Reason::SynAck,
+        PortState::Closed => Reason::Reset,
+        _ => Reason::NoResponse,
+    };
+    let named = Reason::ALL.into_iter().find(|r| r.as_str() == s);
+    match named {
+        Some(r) if r.state() == state => r,
+        _ => usual,
+    }
 }
 
 /// The scan result a record stands for, when synscan's writers can show it (TCP with an
 /// open, closed or filtered state, over IPv4 or IPv6).
 pub fn to_port_result(r: &Record) -> Option<PortResult> {
-    if r.proto != Transport::Tcp {
+    if r.proto != Protocol::Tcp {
         return None;
     }
     let state = match r.state {
-        State::Open => PortState::Open,
-        State::Closed => PortState::Closed,
-        State::Filtered => PortState::Filtered,
+        PortState::Open | PortState::Closed | PortState::Filtered => r.state,
         _ => return None,
     };
     Some(PortResult {
         ip: r.ip,
         port: r.port,
+        protocol: r.proto,
         state,
         reason: reason_of(&r.reason, state),
         ttl: 0,
@@ -75,9 +77,13 @@ pub fn write(
 ) -> Result<usize, ScanError> {
     let results: Vec<PortResult> = records.iter().filter_map(to_port_result).collect();
     let skipped = records.len() - results.len();
-    let mut ports = PortSet::new();
+    let mut services = ServiceSet::default();
     for r in &results {
-        ports.insert_range(r.port, r.port);
+        match r.protocol {
+            Protocol::Tcp => services.tcp.insert_range(r.port, r.port),
+            Protocol::Udp => services.udp.insert_range(r.port, r.port),
+            Protocol::Sctp => {}
+        }
     }
     let hosts: HashSet<_> = results.iter().map(|r| r.ip).collect();
     let first = records.iter().filter_map(|r| r.time).min().unwrap_or(0);
@@ -85,11 +91,11 @@ pub fn write(
     let info = ScanInfo {
         start: UNIX_EPOCH + Duration::from_secs(first),
         command_line,
-        ports,
+        services,
         hosts: hosts.len() as u64,
         probes: results.len() as u64,
         seed: 0,
-        scan_type: "syn",
+        scan_types: vec![(Protocol::Tcp, "syn")],
         shard: None,
     };
     // A bad output path is the user's to fix (exit 2), as in a scan.
@@ -114,11 +120,11 @@ pub fn write(
 mod tests {
     use super::*;
 
-    fn rec(ip: &str, port: u16, state: State, time: Option<u64>) -> Record {
+    fn rec(ip: &str, port: u16, state: PortState, time: Option<u64>) -> Record {
         Record {
             ip: ip.parse().unwrap(),
             port,
-            proto: Transport::Tcp,
+            proto: Protocol::Tcp,
             state,
             reason: String::new(),
             time,
@@ -128,49 +134,49 @@ mod tests {
     #[test]
     fn latest_state_of_a_pair_wins() {
         let a = vec![
-            rec("10.0.0.1", 80, State::Open, Some(10)),
-            rec("10.0.0.1", 22, State::Open, Some(30)),
+            rec("10.0.0.1", 80, PortState::Open, Some(10)),
+            rec("10.0.0.1", 22, PortState::Open, Some(30)),
         ];
         let b = vec![
-            rec("10.0.0.1", 80, State::Closed, Some(20)),
-            rec("10.0.0.1", 22, State::Closed, Some(20)),
-            rec("10.0.0.2", 1, State::Filtered, None),
+            rec("10.0.0.1", 80, PortState::Closed, Some(20)),
+            rec("10.0.0.1", 22, PortState::Closed, Some(20)),
+            rec("10.0.0.2", 1, PortState::Filtered, None),
         ];
         let m = merge(vec![a, b]);
         assert_eq!(
             m,
             vec![
-                rec("10.0.0.1", 22, State::Open, Some(30)),
-                rec("10.0.0.1", 80, State::Closed, Some(20)),
-                rec("10.0.0.2", 1, State::Filtered, None),
+                rec("10.0.0.1", 22, PortState::Open, Some(30)),
+                rec("10.0.0.1", 80, PortState::Closed, Some(20)),
+                rec("10.0.0.2", 1, PortState::Filtered, None),
             ]
         );
     }
 
     #[test]
     fn disjoint_shards_union() {
-        let a = vec![rec("10.0.0.1", 80, State::Open, Some(1))];
-        let b = vec![rec("10.0.0.2", 80, State::Open, Some(1))];
+        let a = vec![rec("10.0.0.1", 80, PortState::Open, Some(1))];
+        let b = vec![rec("10.0.0.2", 80, PortState::Open, Some(1))];
         assert_eq!(merge(vec![a.clone(), b.clone()]), [a, b].concat());
     }
 
     #[test]
     fn ipv6_and_mixed_shards_merge_into_results_the_writers_show() {
         let a = vec![
-            rec("2001:2:0:19::5", 443, State::Open, Some(10)),
-            rec("198.19.0.5", 22, State::Closed, Some(10)),
+            rec("2001:2:0:19::5", 443, PortState::Open, Some(10)),
+            rec("198.19.0.5", 22, PortState::Closed, Some(10)),
         ];
         let b = vec![
-            rec("2001:2:0:19::5", 443, State::Filtered, Some(20)),
-            rec("2001:2:0:19::5", 22, State::Open, Some(5)),
+            rec("2001:2:0:19::5", 443, PortState::Filtered, Some(20)),
+            rec("2001:2:0:19::5", 22, PortState::Open, Some(5)),
         ];
         let m = merge(vec![a, b]);
         assert_eq!(
             m,
             vec![
-                rec("198.19.0.5", 22, State::Closed, Some(10)),
-                rec("2001:2:0:19::5", 22, State::Open, Some(5)),
-                rec("2001:2:0:19::5", 443, State::Filtered, Some(20)),
+                rec("198.19.0.5", 22, PortState::Closed, Some(10)),
+                rec("2001:2:0:19::5", 22, PortState::Open, Some(5)),
+                rec("2001:2:0:19::5", 443, PortState::Filtered, Some(20)),
             ]
         );
         let shown: Vec<(std::net::IpAddr, u16, PortState, Reason)> = m
@@ -196,16 +202,16 @@ mod tests {
 
     #[test]
     fn records_writers_cannot_show_are_skipped() {
-        let mut r = rec("2001:2::1", 80, State::Open, None);
-        r.proto = Transport::Udp;
+        let mut r = rec("2001:2::1", 80, PortState::Open, None);
+        r.proto = Protocol::Udp;
         assert_eq!(to_port_result(&r), None);
-        r.proto = Transport::Tcp;
+        r.proto = Protocol::Tcp;
         r.ip = "10.0.0.1".parse().unwrap();
         r.reason = "reset".to_string();
         let p = to_port_result(&r).unwrap();
         // A reason that contradicts the state is replaced by the state's usual one.
         assert_eq!(p.reason, Reason::SynAck);
-        r.state = State::OpenFiltered;
+        r.state = PortState::OpenFiltered;
         assert_eq!(to_port_result(&r), None);
     }
 }

@@ -264,13 +264,13 @@ impl MetricsFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::Transport;
+    use crate::results::Protocol;
 
     fn sample() -> ScanMetrics {
         ScanMetrics {
             open: vec![Pair {
                 ip: "198.19.0.1".parse().unwrap(),
-                proto: Transport::Tcp,
+                proto: Protocol::Tcp,
                 port: 80,
             }],
             open_count: 1,
@@ -333,7 +333,7 @@ mod tests {
         let mut m = sample();
         m.open.push(Pair {
             ip: "2001:2::1".parse().unwrap(),
-            proto: Transport::Tcp,
+            proto: Protocol::Tcp,
             port: 443,
         });
         m.policy_violations = Some(1);

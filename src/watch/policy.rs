@@ -419,7 +419,7 @@ fn in_ranges(ranges: &[(u16, u16)], port: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::Transport;
+    use crate::results::Protocol;
 
     const GOOD: &str = r#"
 [[allow]]
@@ -444,7 +444,7 @@ limit = 2
     fn pair(ip: &str, port: u16) -> Pair {
         Pair {
             ip: ip.parse().unwrap(),
-            proto: Transport::Tcp,
+            proto: Protocol::Tcp,
             port,
         }
     }

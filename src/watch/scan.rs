@@ -8,7 +8,6 @@
 use crate::error::ScanError;
 use crate::model::{PortResult, PortState};
 use crate::output::ScanSummary;
-use crate::results::{State, Transport};
 use crate::watch::diff::{self, Change, Pair};
 use crate::watch::metrics::{self, MetricsFile, ScanMetrics};
 use crate::watch::policy::{Findings, Policy};
@@ -18,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The latest state of each pair of a result file.
-pub type PairStates = HashMap<Pair, State>;
+pub type PairStates = HashMap<Pair, PortState>;
 
 /// The validated watch flags of a scan (files already read).
 #[derive(Clone, Debug, Default)]
@@ -118,7 +117,7 @@ struct Expectation {
     want: Option<PortState>,
     matched: u64,
     seen: u64,
-    first_miss: Option<(IpAddr, u16, PortState)>,
+    first_miss: Option<(IpAddr, crate::model::Service, PortState)>,
 }
 
 /// Watches the results of a running scan.
@@ -127,11 +126,11 @@ pub struct Watch {
     /// The flags (the baseline map is shared with the config, not copied).
     cfg: WatchConfig,
     /// The new state of each baseline pair scanned.
-    now: HashMap<Pair, State>,
+    now: HashMap<Pair, PortState>,
     /// Open pairs that are not in the baseline (all open pairs when no baseline).
     new_open: Vec<Pair>,
     keep_open: bool,
-    counts: [u64; 3],
+    counts: [u64; PortState::ALL.len()],
     expect: Expectation,
 }
 
@@ -152,14 +151,6 @@ impl Verdict {
         !self.changes.is_empty()
             || self.findings.count() > 0
             || self.expect.as_ref().is_some_and(|(_, ok)| !ok)
-    }
-}
-
-fn to_state(s: PortState) -> State {
-    match s {
-        PortState::Open => State::Open,
-        PortState::Closed => State::Closed,
-        PortState::Filtered => State::Filtered,
     }
 }
 
@@ -189,23 +180,23 @@ impl Watch {
             if r.state == want {
                 self.expect.matched += 1;
             } else if self.expect.first_miss.is_none() {
-                self.expect.first_miss = Some((r.ip, r.port, r.state));
+                self.expect.first_miss = Some((r.ip, r.service(), r.state));
                 kept = true;
             }
         }
         let pair = Pair {
             ip: r.ip,
-            proto: Transport::Tcp,
+            proto: r.protocol,
             port: r.port,
         };
-        let state = to_state(r.state);
+        let state = r.state;
         if let Some((_, base, _)) = &self.cfg.baseline {
             if base.contains_key(&pair) {
                 self.now.insert(pair, state);
                 return true;
             }
         }
-        if state == State::Open && (self.cfg.baseline.is_some() || self.keep_open) {
+        if state == PortState::Open && (self.cfg.baseline.is_some() || self.keep_open) {
             self.new_open.push(pair);
             kept = true;
         }
@@ -229,7 +220,7 @@ impl Watch {
         let mut open: Vec<Pair> = self
             .now
             .iter()
-            .filter(|(_, now)| **now == State::Open)
+            .filter(|(_, now)| **now == PortState::Open)
             .map(|(p, _)| *p)
             .chain(self.new_open.iter().copied())
             .collect();
@@ -254,7 +245,7 @@ impl Watch {
                 .chain(self.new_open.iter().map(|p| Change {
                     pair: *p,
                     was: None,
-                    now: Some(State::Open),
+                    now: Some(PortState::Open),
                 }))
                 .collect();
             v.changes.sort_by_key(|c| c.pair);
@@ -273,8 +264,8 @@ impl Watch {
                     want.as_str(),
                     want.as_str()
                 ),
-                (Some((ip, port, got)), n) => format!(
-                    "expected {}: {ip} port {port}/tcp is {} ({} of {n} scanned ports are {})",
+                (Some((ip, service, got)), n) => format!(
+                    "expected {}: {ip} port {service} is {} ({} of {n} scanned ports are {})",
                     want.as_str(),
                     got.as_str(),
                     e.matched,
@@ -391,6 +382,7 @@ mod tests {
 
     fn res(last: u8, port: u16, reason: Reason) -> PortResult {
         PortResult {
+            protocol: crate::model::Protocol::Tcp,
             ip: Ipv4Addr::new(198, 19, 0, last).into(),
             port,
             state: reason.state(),
@@ -403,7 +395,7 @@ mod tests {
     fn pair(last: u8, port: u16) -> Pair {
         Pair {
             ip: IpAddr::V4(Ipv4Addr::new(198, 19, 0, last)),
-            proto: Transport::Tcp,
+            proto: crate::model::Protocol::Tcp,
             port,
         }
     }
@@ -411,11 +403,11 @@ mod tests {
     #[test]
     fn baseline_changes_are_exactly_the_openness_changes() {
         let mut base = HashMap::new();
-        base.insert(pair(1, 80), State::Open);
-        base.insert(pair(1, 443), State::Open);
-        base.insert(pair(1, 22), State::Closed);
-        base.insert(pair(1, 25), State::Open);
-        base.insert(pair(9, 25), State::Open);
+        base.insert(pair(1, 80), PortState::Open);
+        base.insert(pair(1, 443), PortState::Open);
+        base.insert(pair(1, 22), PortState::Closed);
+        base.insert(pair(1, 25), PortState::Open);
+        base.insert(pair(9, 25), PortState::Open);
         let cfg = WatchConfig {
             baseline: Some((PathBuf::from("b"), Arc::new(base), None)),
             ..WatchConfig::default()
@@ -542,8 +534,8 @@ mod tests {
     #[test]
     fn kept_results_and_a_silent_count_conclude_like_every_result() {
         let mut base = HashMap::new();
-        base.insert(pair(3, 22), State::Open);
-        base.insert(pair(4, 80), State::Filtered);
+        base.insert(pair(3, 22), PortState::Open);
+        base.insert(pair(4, 80), PortState::Filtered);
         let results: Vec<PortResult> = (1..=6u8)
             .flat_map(|h| {
                 [22, 80, 443].map(move |p| {

@@ -89,11 +89,11 @@ fn check_accepted(frame: &[u8], link: LinkLayer, c: &ProbeCrafter, ev: &ReplyEve
         let doff = usize::from(t.get_data_offset()) * 4;
         assert!(doff >= 20 && doff <= payload.len(), "data offset");
         assert_eq!(ip.get_destination(), US);
-        assert_eq!((ip.get_source(), t.get_source()), (ev_ip, ev.port));
-        assert_eq!(t.get_destination(), c.source_port(ev_ip, ev.port));
+        assert_eq!((ip.get_source(), t.get_source()), (ev_ip, ev.service.port));
+        assert_eq!(t.get_destination(), c.source_port(ev_ip, ev.service.port));
         assert_eq!(
             t.get_acknowledgement(),
-            c.sequence(ev_ip, ev.port).wrapping_add(1)
+            c.sequence(ev_ip, ev.service.port).wrapping_add(1)
         );
         let kind = t.get_flags() & (SYN | RST | ACK);
         let want = match kind {
@@ -123,9 +123,9 @@ fn check_accepted(frame: &[u8], link: LinkLayer, c: &ProbeCrafter, ev: &ReplyEve
         let dport = u16::from_be_bytes([th[2], th[3]]);
         let seq = u32::from_be_bytes([th[4], th[5], th[6], th[7]]);
         assert_eq!(q.get_source(), US);
-        assert_eq!((q.get_destination(), dport), (ev_ip, ev.port));
-        assert_eq!(sport, c.source_port(ev_ip, ev.port));
-        assert_eq!(seq, c.sequence(ev_ip, ev.port));
+        assert_eq!((q.get_destination(), dport), (ev_ip, ev.service.port));
+        assert_eq!(sport, c.source_port(ev_ip, ev.service.port));
+        assert_eq!(seq, c.sequence(ev_ip, ev.service.port));
         assert_eq!(ev.ttl, ip.get_ttl());
     }
 }
@@ -334,7 +334,7 @@ proptest! {
         let (f, _) = genuine(&c, &s);
         let ev = classify_checked(&f, link, &c).expect("genuine reply rejected");
         let reason = if s.rst { Reason::Reset } else { Reason::SynAck };
-        prop_assert_eq!((ev.ip, ev.port, ev.reason, ev.ttl), (IpAddr::V4(s.target), s.port, reason, s.ttl));
+        prop_assert_eq!((ev.ip, ev.service.port, ev.reason, ev.ttl), (IpAddr::V4(s.target), s.port, reason, s.ttl));
     }
 
     /// Any change of the acknowledgement number makes the reply not ours.
@@ -428,7 +428,7 @@ proptest! {
         let (mut f, q) = genuine_icmp(&c, &s, code, quote_len);
         let ev = classify_checked(&f, link, &c).expect("genuine ICMP rejected");
         prop_assert_eq!(
-            (ev.ip, ev.port, Some(ev.reason)),
+            (ev.ip, ev.service.port, Some(ev.reason)),
             (IpAddr::V4(s.target), s.port, Reason::from_icmp_unreachable(code))
         );
         // Our probe is quoted with a 20-byte IPv4 header: its TCP header follows it.

@@ -2,6 +2,7 @@
 
 mod e2e_accuracy;
 mod e2e_cli;
+mod e2e_follow;
 mod e2e_hostile;
 mod e2e_ipv6;
 mod e2e_local;
@@ -13,4 +14,5 @@ mod e2e_scan;
 mod e2e_trust;
 mod e2e_watch;
 mod hostile_frames;
+mod lab_discovery;
 mod lab_selftest;
