@@ -72,8 +72,8 @@ bench-rate-e2e: build
 bench-sparse: build
 	RELEASE=$(RELEASE) E2E_SCENARIOS="s1 s2 s3" E2E_TOOLS="synscan nmap" bash benches/e2e.sh
 
-# Host discovery on a /16 with 1% alive in three kinds (issue #21's row D1): nmap -sn -T4,
-# masscan --ping and zmap's icmp_echoscan against the lab's truth.
+# Host discovery (issue #21 rows D1, D2): a /16 with 1% alive in three kinds (nmap -sn -T4,
+# masscan --ping, zmap icmp_echoscan) and an ARP sweep of a /24 (nmap -sn, masscan --arpscan).
 bench-discovery: build
 	RELEASE=$(RELEASE) bash benches/discovery.sh
 

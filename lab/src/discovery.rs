@@ -134,6 +134,17 @@ pub struct RouterBlock {
     pub code: String,
 }
 
+/// A host's `<status>` as nmap -sn writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NmapStatus {
+    /// "up" or "down".
+    pub state: &'static str,
+    /// nmap's reason ("echo-reply", ..., "no-response").
+    pub reason: &'static str,
+    /// The reply's TTL (hop limit) nmap writes, 0 without a reply or for ARP and ND.
+    pub reason_ttl: u8,
+}
+
 /// The discovery truth of a lab (`discovery` in the description `serve` prints).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscoveryTruth {
@@ -162,6 +173,25 @@ impl DiscoveryTruth {
             .filter(|h| h.reason == reason)
             .map(|h| h.addr)
             .collect()
+    }
+
+    /// How a host discovery scan must report `addr`, as nmap 7.93 `-sn` does: up with its
+    /// reason, or down with no-response. A host behind the router's unreachable is down with
+    /// no-response too: nmap sees the errors (`-d` prints "Got destination unreachable") but
+    /// keeps retrying, and names no reason_ip (its port scan does: [`RouterBlock::via`]).
+    pub fn nmap_status(&self, addr: IpAddr) -> NmapStatus {
+        match self.reason(addr) {
+            Some(r) => NmapStatus {
+                state: "up",
+                reason: r.as_str(),
+                reason_ttl: r.reason_ttl(),
+            },
+            None => NmapStatus {
+                state: "down",
+                reason: "no-response",
+                reason_ttl: 0,
+            },
+        }
     }
 
     /// The router block holding `addr`, if any.
@@ -647,6 +677,20 @@ mod tests {
             Some(ip("2001:2:0:18::2"))
         );
         assert!(t.router_for(ip("198.19.0.9")).is_none());
+        let st = |state, reason, reason_ttl| NmapStatus {
+            state,
+            reason,
+            reason_ttl,
+        };
+        assert_eq!(t.nmap_status(ip("198.19.0.5")), st("up", "reset", 64));
+        assert_eq!(
+            t.nmap_status(ip("2001:2:0:18::10")),
+            st("up", "nd-response", 0)
+        );
+        assert_eq!(
+            t.nmap_status(ip("198.19.255.9")),
+            st("down", "no-response", 0)
+        );
         assert_eq!(t.up.len(), 4 + 2 + 2 + 2);
         let json = serde_json::to_string(&t).unwrap();
         assert!(

@@ -36,20 +36,15 @@ fn statuses(xml: &str) -> BTreeMap<IpAddr, Status> {
     out
 }
 
-/// What nmap 7.93 `-sn` writes for `addr` in the lab: up with the truth's reason, or down
-/// with no-response. A host behind the router's host-unreachable is down with no-response
-/// too: nmap sees the errors (`-d` prints "Got destination unreachable") but keeps retrying
-/// and reports no reason_ip; the port scan below shows the router.
+/// What the truth says nmap -sn writes for `addr`, in the form [`statuses`] reads.
 fn nmap_status(t: &DiscoveryTruth, addr: IpAddr) -> Status {
-    match t.reason(addr) {
-        Some(r) => (
-            "up".into(),
-            r.as_str().into(),
-            r.reason_ttl().to_string(),
-            None,
-        ),
-        None => ("down".into(), "no-response".into(), "0".into(), None),
-    }
+    let s = t.nmap_status(addr);
+    (
+        s.state.into(),
+        s.reason.into(),
+        s.reason_ttl.to_string(),
+        None,
+    )
 }
 
 /// `nmap ARGS -oX - -oG FILE` in the lab's scanner namespace: its XML and grepable output.
