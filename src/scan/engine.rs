@@ -150,7 +150,7 @@ pub fn run(
                 pacer: &mut pacer,
                 progress: progress.map(|style| Progress::new(total, style)),
                 wait_for_rationed,
-                silence: crate::state::Silence::new(|_| crate::model::PortState::Filtered),
+                silence: crate::state::Silence::of_kinds(&[crafter.kind()]),
             },
         );
         // Closing the retry channel ends the sender; then stop capturing.

@@ -15,7 +15,7 @@ use crate::handoff;
 use crate::model::RateSignal;
 use crate::net::{self, CaptureFilter, SendPath};
 use crate::output::{Outputs, ScanInfo, ScanSummary};
-use crate::probe::{ProbeCrafter, ProbeParams, SourcePorts};
+use crate::probe::{ProbeCrafter, ProbeKind, ProbeParams, SourcePorts};
 use crate::send::host_buckets::Bucket;
 use crate::send::pace::Pacer;
 use crate::state::rtt::RttEstimator;
@@ -69,7 +69,7 @@ fn announce(cfg: &ScanConfig, order: &ProbeOrder) {
     );
 }
 
-fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, scan_type: &'static str) -> ScanInfo {
+fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, kind: ProbeKind) -> ScanInfo {
     ScanInfo {
         start: SystemTime::now(),
         command_line: cfg.command_line.clone(),
@@ -77,19 +77,20 @@ fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, scan_type: &'static str) -> S
         hosts: order.space().hosts(),
         probes: order.len(),
         seed: cfg.seed,
-        scan_types: vec![(crate::model::Protocol::Tcp, scan_type)],
+        scan_types: vec![(kind.protocol(), kind.nmap_type())],
         shard: (order.shard().count > 1).then(|| std::sync::Arc::new(order.clone())),
     }
 }
 
 /// The scan setup every scan shares, written once: announce, resume slot and privilege
-/// drop, the hand-off helper, the outputs, the run, the finish and the hand-off. `open`
+/// drop, the hand-off helper, the outputs, the run, the finish and the hand-off, for a scan
+/// of `kind`. `open`
 /// opens what the scan's engine needs while the process may still be root; `run` runs it
 /// unprivileged, feeding `Sinks`.
 fn run_scan<E>(
     cfg: &ScanConfig,
     order: ProbeOrder,
-    scan_type: &'static str,
+    kind: ProbeKind,
     open: impl FnOnce() -> Result<E, ScanError>,
     run: impl FnOnce(E, ProbeOrder, &mut Sinks<'_>) -> Result<engine::EngineReport, ScanError>,
 ) -> Result<i32, ScanError> {
@@ -97,7 +98,7 @@ fn run_scan<E>(
     let (mut slot, mut metrics, run_as) = prepare_privilege_drop(cfg, order.len())?;
     let helper = start_hand_off_helper(cfg)?;
     let engine = open()?;
-    let info = scan_info(cfg, &order, scan_type);
+    let info = scan_info(cfg, &order, kind);
     let mut findings = Findings::new(cfg);
     let mut outputs = open_outputs(cfg, &info, &mut findings, &mut slot)?;
     give_up_privileges(run_as.as_deref())?;
@@ -156,7 +157,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         // The engine's failures are the network's or the system's, at run time.
         .map_err(ScanError::runtime)
     };
-    run_scan(cfg, order, "syn", || SynEngine::open(cfg), run)
+    run_scan(cfg, order, ProbeKind::TcpSyn, || SynEngine::open(cfg), run)
 }
 
 /// What a SYN scan opens before the privileges go: the keyed crafter, the pacer, the
@@ -711,7 +712,7 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         };
         connect::run(params, &mut scanner, sinks, stop).map_err(ScanError::runtime)
     };
-    run_scan(cfg, order, "connect", open, run)
+    run_scan(cfg, order, ProbeKind::TcpConnect, open, run)
 }
 
 /// Writes the summary, reports the run on stderr and picks the exit code. Results found
