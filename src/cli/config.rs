@@ -65,6 +65,9 @@ pub struct ScanConfig {
     pub retries: RetryPolicy,
     /// Cap on listening after the last send.
     pub wait: Option<Duration>,
+    /// --defeat-rst-ratelimit: hosts that ration their answers are not waited for, and
+    /// only open ports are reported.
+    pub defeat_rst_ratelimit: bool,
     /// SYN or connect.
     pub mode: ScanMode,
     /// Print probes instead of sending.
@@ -681,6 +684,7 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
         rate,
         retries,
         wait,
+        defeat_rst_ratelimit: args.defeat_rst_ratelimit,
         mode: if args.connect {
             ScanMode::Connect
         } else {
@@ -706,7 +710,8 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
         output_options: OutputOptions {
             show_closed,
             show_filtered,
-            open_only: args.open,
+            // Closed ports are not waited for: what is not open is not known.
+            open_only: args.open || args.defeat_rst_ratelimit,
             reason: args.reason,
             verbose: args.verbose > 0,
             append: false,

@@ -35,6 +35,7 @@ fn summary() -> ScanSummary {
             ..ScanStats::default()
         },
         interrupted: false,
+        rate_limited: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ use crate::model::ScanStats;
 use crate::net::{Capture, InterfaceDrops, Transmit};
 use crate::probe::ProbeCrafter;
 use crate::recv::{run_receiver, RecvCounters, REPLY_BATCHES};
+use crate::send::host_buckets::Bucket;
 use crate::send::pace::Pacer;
 use crate::send::pilots::Pilot;
 use crate::send::{run_sender, PositionClaimer, SendCounters, SendShared, SenderEvent, MAX_BATCH};
@@ -16,6 +17,7 @@ use crate::state::window::WindowTable;
 use crate::state::{ReplyEvent, Resend};
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -39,6 +41,9 @@ pub struct EngineParams {
     pub checkpoint_every: Duration,
     /// The sending interface's own drop counter, where the kernel reports one.
     pub interface_drops: Option<InterfaceDrops>,
+    /// Wait for hosts that ration their answers (pace them, retry their silent ports
+    /// until the evidence says filtered); false under --defeat-rst-ratelimit.
+    pub wait_for_rationed: bool,
 }
 
 /// What a finished engine run reports.
@@ -57,6 +62,8 @@ pub struct EngineReport {
     /// True when the rate followed the scan's counters (then `stats.rate_pps` is where it
     /// ended).
     pub adaptive_rate: bool,
+    /// Hosts that rationed their answers, with their learned buckets, by address.
+    pub rationed: Vec<(IpAddr, Bucket)>,
 }
 
 /// Runs a SYN scan with one sender thread per transmit socket and one receiver on
@@ -78,6 +85,7 @@ pub fn run(
         progress,
         checkpoint_every,
         interface_drops,
+        wait_for_rationed,
     } = params;
     let began = Instant::now();
     let (event_tx, event_rx) = unbounded::<SenderEvent>();
@@ -141,6 +149,7 @@ pub fn run(
                 wait,
                 pacer: &mut pacer,
                 progress: progress.map(|style| Progress::new(total, style)),
+                wait_for_rationed,
                 silence: crate::state::Silence::of_kinds(&[crafter.kind()]),
             },
         );
@@ -170,6 +179,7 @@ pub fn run(
             elapsed: began.elapsed(),
             stats: table_loop::snapshot(&module, &table, end.found_open, &pacer),
             adaptive_rate: pacer.adaptive(),
+            rationed: end.rationed,
         })
     })
 }
@@ -330,6 +340,7 @@ mod tests {
             progress: None,
             checkpoint_every: CHECKPOINT_EVERY,
             interface_drops: None,
+            wait_for_rationed: true,
         }
     }
 

@@ -567,3 +567,117 @@ fn capture_drops_from_a_tiny_ring_are_reported() {
         "warning: {stderr}"
     );
 }
+
+/// The lab host 198.19.0.5 with ports 1-`last` (8 open, none filtered), its RSTs limited
+/// to 200 a second after a burst of 200, as FreeBSD's default limits them.
+fn rationed_host_lab(last: u16) -> Lab {
+    Lab::start(&[
+        "--prefix",
+        "198.19.0.5/32",
+        "--ports",
+        &format!("1-{last}"),
+        "--open-hosts",
+        "1",
+        "--open-per-host",
+        "8",
+        "--filtered",
+        "0",
+        "--rst-limit",
+        "200/200",
+    ])
+}
+
+/// The -oJ summary line of `path`.
+fn summary_of(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("read -oJ output");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .expect("a summary line")
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_host_that_rations_its_rsts_is_paced_and_no_closed_port_is_called_filtered() {
+    // 3000 ports: 2800 RSTs beyond the burst take 14 s at 200 a second. Without pacing, the
+    // default rate met an empty bucket and called most closed ports filtered.
+    let lab = rationed_host_lab(3000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("out.json");
+    let json_s = json.to_string_lossy().to_string();
+    let out = lab.run_in_scanner(
+        synscan_bin(),
+        &[
+            "198.19.0.5",
+            "-p",
+            "1-3000",
+            "-oJ",
+            &json_s,
+            "--show",
+            "closed,filtered",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let results = read_results(&json);
+    let t = &lab.truth;
+    assert_eq!(with_state(&results, "open"), t.open, "{err}");
+    assert_eq!(with_state(&results, "filtered"), BTreeSet::new(), "{err}");
+    let closed: BTreeSet<Pair> = t
+        .ports
+        .iter()
+        .map(|&p| (Ipv4Addr::new(198, 19, 0, 5), p))
+        .filter(|p| !t.open.contains(p))
+        .collect();
+    assert_eq!(with_state(&results, "closed"), closed);
+    assert_eq!((t.open.len(), results.len()), (8, 3000));
+    let line = err
+        .lines()
+        .find_map(|l| l.strip_prefix("synscan: 198.19.0.5: answers rate-limited at ~"))
+        .unwrap_or_else(|| panic!("no rate-limited host in: {err}"));
+    let rate: f64 = line
+        .split('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {line:?}"));
+    assert!((150.0..=260.0).contains(&rate), "{line}");
+    assert!(line.contains("(burst ~"), "{line}");
+    let hosts = &summary_of(&json)["rate_limited_hosts"];
+    assert_eq!(hosts[0]["ip"], "198.19.0.5", "{hosts}");
+    assert_eq!(hosts.as_array().map(Vec::len), Some(1), "{hosts}");
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn defeat_rst_ratelimit_lists_open_ports_only_without_waiting_for_rsts() {
+    let lab = rationed_host_lab(3000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("out.json");
+    let json_s = json.to_string_lossy().to_string();
+    let out = lab.run_in_scanner(
+        synscan_bin(),
+        &[
+            "198.19.0.5",
+            "-p",
+            "1-3000",
+            "--defeat-rst-ratelimit",
+            "-oJ",
+            &json_s,
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let results = read_results(&json);
+    assert_eq!(with_state(&results, "open"), lab.truth.open, "{err}");
+    assert_eq!(results.len(), 8, "open ports only: {err}");
+    assert!(
+        err.contains("--defeat-rst-ratelimit: open ports only"),
+        "{err}"
+    );
+    // Not paced to the RSTs, nor reported as rationed.
+    assert!(!err.contains("answers rate-limited"), "{err}");
+    assert_eq!(
+        summary_of(&json)["rate_limited_hosts"],
+        serde_json::json!([])
+    );
+}
