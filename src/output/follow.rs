@@ -21,9 +21,16 @@ pub fn port_version(r: &FollowResult) -> PortVersion {
         }
     };
     let d = &s.details;
+    // A port that gave a certificate speaks TLS, whatever the probes made of it (nmap:
+    // "ssl/https?" for a TLS port it cannot name).
+    let tls = r
+        .tls
+        .as_ref()
+        .is_some_and(|m| m.status == ModuleStatus::Success);
+    let tunnel = s.tunnel.clone().or_else(|| tls.then(|| "ssl".to_string()));
     PortVersion {
         name,
-        tunnel: s.tunnel.clone(),
+        tunnel,
         method: Some(method),
         conf,
         product: d.product.clone(),

@@ -57,6 +57,26 @@ fn cpes(xml: &str) -> BTreeMap<(String, u16), Vec<String>> {
     out
 }
 
+/// An -oX text without the `<script>` elements of one script id.
+fn without_script(xml: &str, id: &str) -> String {
+    let open = format!("<script id=\"{id}\"");
+    let mut out = String::new();
+    let mut rest = xml;
+    while let Some(at) = rest.find(&open) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let end = match (tail.find("/>"), tail.find("</script>")) {
+            (Some(e), Some(c)) if e < c && !tail[..e].contains('>') => e + 2,
+            (_, Some(c)) => c + "</script>".len(),
+            (Some(e), None) => e + 2,
+            (None, None) => tail.len(),
+        };
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn between(s: &str, start: &str, end: &str) -> Option<String> {
     let rest = &s[s.find(start)? + start.len()..];
     Some(rest[..rest.find(end)?].to_string())
@@ -123,16 +143,27 @@ fn sv_outputs_equal_nmap_sv_with_ssl_cert_by_ndiff_and_line_by_line() {
     assert!(n.status.success(), "{}", String::from_utf8_lossy(&n.stderr));
 
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+    // nmap 7.93's ndiff (Python 3) cannot read a port with two scripts, nmap's own files
+    // included ("'<' not supported between instances of 'ScriptResult'"): both files lose
+    // http-server-header before ndiff; the -oN comparison below still covers it.
+    let (a, b) = (out("theirs-ndiff.xml"), out("ours-ndiff.xml"));
+    std::fs::write(
+        &a,
+        without_script(&read(&format!("{theirs}.xml")), "http-server-header"),
+    )
+    .unwrap();
+    std::fs::write(&b, without_script(&read(&ox), "http-server-header")).unwrap();
     let nd = Command::new("ndiff")
-        .arg(format!("{theirs}.xml"))
-        .arg(&ox)
+        .arg(&a)
+        .arg(&b)
         .output()
         .expect("ndiff");
     assert_eq!(
         nd.status.code(),
         Some(0),
-        "ndiff nmap synscan:\n{}\n--- ours:\n{}",
+        "ndiff nmap synscan:\n{}{}\n--- ours:\n{}",
         String::from_utf8_lossy(&nd.stdout),
+        String::from_utf8_lossy(&nd.stderr),
         read(&on)
     );
     let (their_cpes, our_cpes) = (cpes(&read(&format!("{theirs}.xml"))), cpes(&read(&ox)));
