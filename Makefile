@@ -15,7 +15,7 @@ DATADIR ?= $(PREFIX)/share
 SYSTEM_USER := synscan
 CREATE_SYSTEM_USER := useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin $(SYSTEM_USER)
 
-.PHONY: all build demo test lint bench bench-follow-regex bench-follow bench-e2e bench-memory bench-rate bench-rate-e2e bench-sparse bench-tries bench-ipv6 clean install uninstall
+.PHONY: all build demo test lint bench bench-follow-regex bench-follow bench-e2e bench-memory bench-rate bench-rate-e2e bench-sparse bench-discovery bench-tries bench-ipv6 clean install uninstall
 
 all: build
 
@@ -71,6 +71,11 @@ bench-rate-e2e: build
 # The adaptive rate where answers are scarce (issue #22's rows s1 s2 s3; S4 is bench-rate-e2e's d l r).
 bench-sparse: build
 	RELEASE=$(RELEASE) E2E_SCENARIOS="s1 s2 s3" E2E_TOOLS="synscan nmap" bash benches/e2e.sh
+
+# Host discovery (issue #21 rows D1, D2): a /16 with 1% alive in three kinds (nmap -sn -T4,
+# masscan --ping, zmap icmp_echoscan) and an ARP sweep of a /24 (nmap -sn, masscan --arpscan).
+bench-discovery: build
+	RELEASE=$(RELEASE) bash benches/discovery.sh
 
 # Retries under 5% loss each way: misses over many runs against the tries' arithmetic.
 bench-tries: build

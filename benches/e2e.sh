@@ -33,6 +33,9 @@
 #   r  a /20 x 23 behind a wire of finite capacity (`serve --wire-pps $E2E_WIRE_PPS`, 0 %
 #      loss, tail drop beyond a small queue): no rate flag, exact; the rate it settled on
 #      (the end line) over the capacity.
+#   D1 D2 host discovery (issue #21; benches/discovery.sh, `make bench-discovery`): a /16 with 1 %
+#      alive in three kinds (nmap -sn -T4, masscan --ping, zmap icmp_echoscan; D1_TOOLS), and an
+#      ARP sweep of the scanner's /24; their own table at the end.
 #   The adaptive rate where answers are scarce (issue #22; `make bench-sparse` runs s1 s2 s3):
 #   s1 a /16 x 3 ports with 1 % of the addresses alive (655, 100 with an open port), the
 #      rest silent: no rate flag against `--rate max` (bar: <= 1.5x), exact (open ports only
@@ -208,6 +211,7 @@ cleanup() {
     [ -n "$L_PID" ] && stop_pid "$L_PID"
     for n in "${LABS[@]}"; do "$LAB" down --name "$n" >/dev/null 2>&1 || true; done
     for n in "${NETNS[@]}"; do ip netns del "$n" 2>/dev/null || true; done
+    if declare -F d1_cleanup >/dev/null; then d1_cleanup; fi
     if [ "$rc" -ne 0 ]; then say "failed (exit $rc); logs in $OUT"; fi
     exit "$rc"
 }
@@ -666,7 +670,16 @@ for scen in $SCENARIOS; do
             fi
         done
         ;;
-    *) die "unknown scenario $scen (use a, b, m, h, d, l, r, t, s1, s2, s3 and/or 6)" ;;
+    D1 | D2)
+        # Host discovery (issue #21): benches/discovery.sh's rows, each tool in a lab of its own.
+        if ! declare -F d1_run >/dev/null; then
+            # shellcheck source=benches/discovery.sh
+            D1_SOURCED=1 source "$ROOT/benches/discovery.sh"
+        fi
+        D1_OUT=$OUT
+        if [ "$scen" = D1 ]; then d1_run "$OUT/discovery.tsv"; else d2_run "$OUT/discovery.tsv"; fi
+        ;;
+    *) die "unknown scenario $scen (use a, b, m, h, d, l, r, t, s1, s2, s3, 6, D1 and/or D2)" ;;
     esac
 done
 
@@ -758,6 +771,12 @@ fmt_int() { awk -v n="$1" 'BEGIN { if (n == "-") { print "-"; exit } s = sprintf
     echo
     echo "Dry run \`synscan --dry-run 10.0.0.0/8 -p 1-100\` (empty namespace$([ "$DRYRUN_SECS" != 0 ] && echo ", stopped after ${DRYRUN_SECS} s")):" \
         "peak RSS $(mib "$dry_rss") MiB, $(fmt_int "$lines") probes in ${dry_wall} s ($(fmt_int "$dry_rate") probes/s, printed)."
+    if [ -s "$OUT/discovery.tsv" ]; then
+        echo
+        echo "| row | tool, flags | wall s | found | extra | right reasons | found per kind |"
+        echo "|---|---|---:|---|---:|---|---|"
+        awk -F'\t' '{ printf "| %s | %s `%s` | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$OUT/discovery.tsv"
+    fi
     echo
     echo "Host: $(nproc) CPUs, $(uname -r), load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 } | tee "$OUT/table.md"

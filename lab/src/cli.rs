@@ -101,6 +101,9 @@ pub struct ServeArgs {
     /// How the target rations its answers beyond the truth.
     #[command(flatten)]
     pub answers: crate::answers::AnswerArgs,
+    /// Which probe kinds each address answers (a host discovery lab).
+    #[command(flatten)]
+    pub discovery: crate::discovery::DiscoveryArgs,
 }
 
 /// Which families a lab's truth covers, and its IPv6 side (2001:2::/48 only).

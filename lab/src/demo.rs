@@ -30,6 +30,7 @@ pub fn demo_args(a: &DemoArgs) -> ServeArgs {
         wire: WireArgs::default(),
         v6: crate::cli::Ipv6Args::default(),
         answers: crate::answers::AnswerArgs::default(),
+        discovery: crate::discovery::DiscoveryArgs::default(),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod answers;
 pub mod cli;
 pub mod connect;
 pub mod demo;
+pub mod discovery;
 pub mod follow;
 pub mod inject;
 pub mod lab;

@@ -2,6 +2,7 @@
 
 use crate::answers::Answers;
 use crate::cli::{self, ServeArgs};
+use crate::discovery;
 use crate::lab::{self, Lab, Shape, Shape6};
 use crate::netns::{Names, SCANNER_ADDR, SCANNER_ADDR6, TARGET_ADDR, TARGET_ADDR6};
 use crate::truth::{self, Chosen, Spec, Truth, Truth6, WireInfo};
@@ -26,6 +27,8 @@ pub struct Plan {
     pub truth: Chosen,
     /// The chosen IPv6 truth, when the lab has an IPv6 side.
     pub truth6: Option<Chosen<Ipv6Addr>>,
+    /// The host discovery shape, with --discovery.
+    pub discovery: Option<discovery::Plan>,
 }
 
 /// Check the options and choose the truth (no side effects).
@@ -76,6 +79,19 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
         &truth.open,
         seed,
     )?;
+    let pairs6 = truth6
+        .as_ref()
+        .map_or(0, |t| t.open.len() + t.filtered.len() + t.unreachable.len());
+    let discovery = discovery::Plan::new(
+        &a.discovery,
+        &discovery::Context {
+            prefix,
+            prefix6: v6.as_ref().map(|s| s.prefix),
+            alive: answers.alive.as_ref(),
+            port_pairs: truth.open.len() + truth.filtered.len() + truth.unreachable.len() + pairs6,
+            seed,
+        },
+    )?;
     let shape = Shape {
         prefix,
         loss: a.loss,
@@ -95,6 +111,7 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
         shape,
         truth,
         truth6,
+        discovery,
     })
 }
 
@@ -135,6 +152,7 @@ pub fn truth(p: &Plan) -> Truth {
         wire: wire_info(p),
         ipv6: truth6(p),
         answers: p.shape.answers.clone(),
+        discovery: p.discovery.as_ref().map(discovery::Plan::truth),
     }
 }
 
@@ -199,6 +217,13 @@ pub fn run(a: &ServeArgs) -> i32 {
             return 4;
         }
     };
+    if let Some(d) = &plan.discovery {
+        if let Err(e) = d.raise(&lab.names) {
+            drop(lab);
+            eprintln!("synscan-lab: discovery setup failed (torn down): {e}");
+            return 4;
+        }
+    }
     let mut out = std::io::stdout();
     if let Err(e) = writeln!(out, "{}", truth_json(&plan)).and_then(|_| out.flush()) {
         eprintln!("synscan-lab: cannot print the truth: {e}");
@@ -255,6 +280,7 @@ mod tests {
             wire: WireArgs::default(),
             v6: crate::cli::Ipv6Args::default(),
             answers: crate::answers::AnswerArgs::default(),
+            discovery: crate::discovery::DiscoveryArgs::default(),
         }
     }
 

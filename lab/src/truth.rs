@@ -86,6 +86,9 @@ pub struct Truth {
     /// `--rst-limit`); absent when it does not.
     #[serde(default, skip_serializing_if = "crate::answers::Answers::is_plain")]
     pub answers: crate::answers::Answers,
+    /// Which probe kinds each address answers (`serve --discovery`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<crate::discovery::DiscoveryTruth>,
 }
 
 /// The IPv6 side of a lab: addresses on 2001:2:0:18::/64, targets in 2001:2:0:19::/64.

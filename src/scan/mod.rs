@@ -80,131 +80,31 @@ fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, scan_type: &'static str) -> S
     }
 }
 
-fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i32, ScanError> {
-    if !crate::sys::caps::has_net_raw() {
-        return Err(error::missing_net_raw());
-    }
+/// The scan setup every scan shares, written once: announce, resume slot and privilege
+/// drop, the hand-off helper, the outputs, the run (with the -sV stage it feeds), the
+/// finish and the hand-off. `open`
+/// opens what the scan's engine needs while the process may still be root; `run` runs it
+/// unprivileged, feeding `Sinks`.
+fn run_scan<E>(
+    cfg: &ScanConfig,
+    order: ProbeOrder,
+    scan_type: &'static str,
+    open: impl FnOnce() -> Result<E, ScanError>,
+    run: impl FnOnce(E, ProbeOrder, &mut Sinks<'_>) -> Result<engine::EngineReport, ScanError>,
+    stop: &AtomicBool,
+) -> Result<i32, ScanError> {
     announce(cfg, &order);
-    warn_of_foreign_sources(cfg);
     let (mut slot, mut metrics, run_as) = prepare_privilege_drop(cfg, order.len())?;
     let helper = start_hand_off_helper(cfg)?;
-    let hops = NextHops::find(cfg)?;
-    let route = hops.link();
-    let source_ports = match cfg.source_ports {
-        Some(p) => {
-            if let Some(w) = crate::probe::kernel_ports::KernelPorts::read()
-                .and_then(|k| p.ephemeral_overlap_warning(&k))
-            {
-                eprintln!("synscan: warning: {w}");
-            }
-            p
-        }
-        None => SourcePorts::system_default(),
-    };
-    let raw = match (cfg.send_path, route.is_loopback) {
-        (Some(SendPathChoice::RawIp), _) | (None, true) => true,
-        (Some(SendPathChoice::Packet), true) => {
-            return Err(ScanError::usage(
-                "--send-path packet does not work on loopback: use --send-path raw",
-            ))
-        }
-        (_, false) => false,
-    };
-    // Each family's next hop (the IPv4 and IPv6 routers may be different boxes).
-    let wait_mac = Duration::from_secs(3);
-    let (mut mac4, mut mac6) = ([0u8; 6], [0u8; 6]);
-    if !raw {
-        if let Some(r) = &hops.v4 {
-            mac4 = match cfg.router_mac {
-                Some(mac) => mac,
-                None => net::resolve_next_hop_mac(r, wait_mac)?,
-            };
-        }
-        if let Some(r) = &hops.v6 {
-            mac6 = match cfg.router_mac {
-                Some(mac) => mac,
-                None => net::resolve_next_hop_mac_v6(r, wait_mac)?,
-            };
-        }
-    }
-    let path = if raw {
-        SendPath::RawIp
-    } else {
-        SendPath::Packet { dst_mac: mac4 }
-    };
-    let local6 = hops.v6.as_ref().map(|r| r.source_ip);
-    let filter = CaptureFilter {
-        local_ip: hops.v4.as_ref().map(|r| r.source_ip),
-        local_ip6: local6,
-        first_port: source_ports.first,
-        last_port: source_ports.last(),
-    };
-    let mut capture = net::open_capture(&route, &filter, cfg.capture_buffer)?;
-    let pacer = Pacer::new(cfg.rate, std::time::Instant::now());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut transmits = Vec::new();
-    for _ in 0..pacer.sender_threads(cores) {
-        transmits.push(net::open_transmit_for(
-            &route,
-            path,
-            hops.v4.is_some(),
-            hops.v6.is_some(),
-        )?);
-    }
-    let link = transmits[0].link();
-    // The cookie key mixes fresh randomness with the seed: knowing the seed printed on the
-    // terminal must not let anyone forge replies.
-    let mut crafter = ProbeCrafter::new(ProbeParams {
-        link,
-        src_mac: route.source_mac,
-        dst_mac: mac4,
-        src_ip: hops
-            .v4
-            .as_ref()
-            .map_or(std::net::Ipv4Addr::UNSPECIFIED, |r| r.source_ip),
-        source_ports,
-        key: [cfg.seed ^ rand::random::<u64>(), rand::random::<u64>()],
-    });
-    if let Some(src_ip) = local6 {
-        crafter = crafter.with_ipv6(crate::probe::Ipv6Source {
-            src_ip,
-            dst_mac: mac6,
-        });
-    }
-    if hops.v4.is_none() {
-        crafter = crafter.without_ipv4();
-    }
-    let info = scan_info(cfg, &order, "syn");
+    let engine = open()?;
+    let info = scan_info(cfg, &order, scan_type);
     let mut findings = Findings::new(cfg);
     let mut outputs = open_outputs(cfg, &info, &mut findings, &mut slot)?;
     give_up_privileges(run_as.as_deref())?;
     let follow = start_follow(cfg)?;
-
-    let params = engine::EngineParams {
-        order,
-        start: cfg.start,
-        crafter,
-        pacer,
-        table: new_table(cfg),
-        wait: cfg.wait,
-        progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
-        checkpoint_every: engine::CHECKPOINT_EVERY,
-        interface_drops: net::InterfaceDrops::open(&route.iface),
-    };
     let mut sinks = Sinks::new(&mut outputs, &mut slot, findings);
     sinks.follow = follow;
-    let outcome = engine::run(
-        params,
-        transmits
-            .iter_mut()
-            .map(|t| -> &mut dyn net::Transmit { t.as_mut() })
-            .collect(),
-        capture.as_mut(),
-        &mut sinks,
-        stop,
-    )
-    // The engine's failures are the network's or the system's, at run time.
-    .map_err(ScanError::runtime);
+    let outcome = run(engine, order, &mut sinks);
     let outcome = finish_follow(sinks.follow.take(), &mut sinks, outcome, stop);
     let open = sinks.findings.open.take();
     let watch = sinks.findings.watch.take();
@@ -217,6 +117,159 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         metrics.as_mut(),
     )?;
     hand_off(cfg, code, open, helper)
+}
+
+fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i32, ScanError> {
+    if !crate::sys::caps::has_net_raw() {
+        return Err(error::missing_net_raw());
+    }
+    let run = |e: SynEngine, order: ProbeOrder, sinks: &mut Sinks<'_>| {
+        let SynEngine {
+            crafter,
+            pacer,
+            mut transmits,
+            mut capture,
+            interface_drops,
+        } = e;
+        let params = engine::EngineParams {
+            order,
+            start: cfg.start,
+            crafter,
+            pacer,
+            table: new_table(cfg),
+            wait: cfg.wait,
+            progress: progress::ProgressStyle::choose(
+                cfg.stats_every,
+                std::io::stderr().is_terminal(),
+            ),
+            checkpoint_every: engine::CHECKPOINT_EVERY,
+            interface_drops,
+        };
+        engine::run(
+            params,
+            transmits
+                .iter_mut()
+                .map(|t| -> &mut dyn net::Transmit { t.as_mut() })
+                .collect(),
+            capture.as_mut(),
+            sinks,
+            stop,
+        )
+        // The engine's failures are the network's or the system's, at run time.
+        .map_err(ScanError::runtime)
+    };
+    run_scan(cfg, order, "syn", || SynEngine::open(cfg), run, stop)
+}
+
+/// What a SYN scan opens before the privileges go: the keyed crafter, the pacer, the
+/// transmits (one per sender thread), the capture and the interface's drop counter.
+struct SynEngine {
+    crafter: ProbeCrafter,
+    pacer: Pacer,
+    transmits: Vec<Box<dyn net::Transmit>>,
+    capture: Box<dyn net::Capture>,
+    interface_drops: Option<net::InterfaceDrops>,
+}
+
+impl SynEngine {
+    /// Finds the next hops, resolves their MAC addresses, opens the capture and the
+    /// transmits and keys the crafter.
+    fn open(cfg: &ScanConfig) -> Result<SynEngine, ScanError> {
+        warn_of_foreign_sources(cfg);
+        let hops = NextHops::find(cfg)?;
+        let route = hops.link();
+        let source_ports = match cfg.source_ports {
+            Some(p) => {
+                if let Some(w) = crate::probe::kernel_ports::KernelPorts::read()
+                    .and_then(|k| p.ephemeral_overlap_warning(&k))
+                {
+                    eprintln!("synscan: warning: {w}");
+                }
+                p
+            }
+            None => SourcePorts::system_default(),
+        };
+        let raw = match (cfg.send_path, route.is_loopback) {
+            (Some(SendPathChoice::RawIp), _) | (None, true) => true,
+            (Some(SendPathChoice::Packet), true) => {
+                return Err(ScanError::usage(
+                    "--send-path packet does not work on loopback: use --send-path raw",
+                ))
+            }
+            (_, false) => false,
+        };
+        // Each family's next hop (the IPv4 and IPv6 routers may be different boxes).
+        let wait_mac = Duration::from_secs(3);
+        let (mut mac4, mut mac6) = ([0u8; 6], [0u8; 6]);
+        if !raw {
+            if let Some(r) = &hops.v4 {
+                mac4 = match cfg.router_mac {
+                    Some(mac) => mac,
+                    None => net::resolve_next_hop_mac(r, wait_mac)?,
+                };
+            }
+            if let Some(r) = &hops.v6 {
+                mac6 = match cfg.router_mac {
+                    Some(mac) => mac,
+                    None => net::resolve_next_hop_mac_v6(r, wait_mac)?,
+                };
+            }
+        }
+        let path = if raw {
+            SendPath::RawIp
+        } else {
+            SendPath::Packet { dst_mac: mac4 }
+        };
+        let local6 = hops.v6.as_ref().map(|r| r.source_ip);
+        let filter = CaptureFilter {
+            local_ip: hops.v4.as_ref().map(|r| r.source_ip),
+            local_ip6: local6,
+            first_port: source_ports.first,
+            last_port: source_ports.last(),
+        };
+        let capture = net::open_capture(&route, &filter, cfg.capture_buffer)?;
+        let pacer = Pacer::new(cfg.rate, std::time::Instant::now());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut transmits = Vec::new();
+        for _ in 0..pacer.sender_threads(cores) {
+            transmits.push(net::open_transmit_for(
+                &route,
+                path,
+                hops.v4.is_some(),
+                hops.v6.is_some(),
+            )?);
+        }
+        let link = transmits[0].link();
+        // The cookie key mixes fresh randomness with the seed: knowing the seed printed on the
+        // terminal must not let anyone forge replies.
+        let mut crafter = ProbeCrafter::new(ProbeParams {
+            link,
+            src_mac: route.source_mac,
+            dst_mac: mac4,
+            src_ip: hops
+                .v4
+                .as_ref()
+                .map_or(std::net::Ipv4Addr::UNSPECIFIED, |r| r.source_ip),
+            source_ports,
+            key: [cfg.seed ^ rand::random::<u64>(), rand::random::<u64>()],
+        });
+        if let Some(src_ip) = local6 {
+            crafter = crafter.with_ipv6(crate::probe::Ipv6Source {
+                src_ip,
+                dst_mac: mac6,
+            });
+        }
+        if hops.v4.is_none() {
+            crafter = crafter.without_ipv4();
+        }
+        Ok(SynEngine {
+            crafter,
+            pacer,
+            transmits,
+            capture,
+            interface_drops: net::InterfaceDrops::open(&route.iface),
+        })
+    }
 }
 
 /// One warning line for each --source-ip this machine does not own: the targets answer
@@ -707,46 +760,35 @@ fn new_table(cfg: &ScanConfig) -> WindowTable {
 }
 
 fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i32, ScanError> {
-    announce(cfg, &order);
-    let (mut slot, mut metrics, run_as) = prepare_privilege_drop(cfg, order.len())?;
-    let helper = start_hand_off_helper(cfg)?;
-    // One descriptor per connect in flight; keep some for outputs and the rest.
-    let nofile = crate::sys::sock::raise_nofile_limit().unwrap_or(1024);
-    let max_in_flight = usize::try_from(nofile.saturating_sub(64))
-        .unwrap_or(usize::MAX)
-        .clamp(16, 16_384);
-    let mut scanner = net::connect::ConnectScanner::new()
-        .map_err(|e| ScanError::runtime(format!("cannot create the connect poller: {e}")))?;
-    let info = scan_info(cfg, &order, "connect");
-    let mut findings = Findings::new(cfg);
-    let mut outputs = open_outputs(cfg, &info, &mut findings, &mut slot)?;
-    give_up_privileges(run_as.as_deref())?;
-    let follow = start_follow(cfg)?;
-    let params = connect::ConnectParams {
-        order,
-        start: cfg.start,
-        pacer: Pacer::new(cfg.rate, std::time::Instant::now()),
-        table: new_table(cfg),
-        wait: cfg.wait,
-        max_in_flight,
-        progress: progress::ProgressStyle::choose(cfg.stats_every, std::io::stderr().is_terminal()),
-        checkpoint_every: engine::CHECKPOINT_EVERY,
+    let open = || {
+        // One descriptor per connect in flight; keep some for outputs and the rest.
+        let nofile = crate::sys::sock::raise_nofile_limit().unwrap_or(1024);
+        let max_in_flight = usize::try_from(nofile.saturating_sub(64))
+            .unwrap_or(usize::MAX)
+            .clamp(16, 16_384);
+        let scanner = net::connect::ConnectScanner::new()
+            .map_err(|e| ScanError::runtime(format!("cannot create the connect poller: {e}")))?;
+        Ok((scanner, max_in_flight))
     };
-    let mut sinks = Sinks::new(&mut outputs, &mut slot, findings);
-    sinks.follow = follow;
-    let outcome = connect::run(params, &mut scanner, &mut sinks, stop).map_err(ScanError::runtime);
-    let outcome = finish_follow(sinks.follow.take(), &mut sinks, outcome, stop);
-    let open = sinks.findings.open.take();
-    let watch = sinks.findings.watch.take();
-    let code = finish(
-        cfg,
-        &mut slot,
-        outcome,
-        &mut outputs,
-        watch,
-        metrics.as_mut(),
-    )?;
-    hand_off(cfg, code, open, helper)
+    let run = |(mut scanner, max_in_flight): (net::connect::ConnectScanner, usize),
+               order: ProbeOrder,
+               sinks: &mut Sinks<'_>| {
+        let params = connect::ConnectParams {
+            order,
+            start: cfg.start,
+            pacer: Pacer::new(cfg.rate, std::time::Instant::now()),
+            table: new_table(cfg),
+            wait: cfg.wait,
+            max_in_flight,
+            progress: progress::ProgressStyle::choose(
+                cfg.stats_every,
+                std::io::stderr().is_terminal(),
+            ),
+            checkpoint_every: engine::CHECKPOINT_EVERY,
+        };
+        connect::run(params, &mut scanner, sinks, stop).map_err(ScanError::runtime)
+    };
+    run_scan(cfg, order, "connect", open, run, stop)
 }
 
 /// Writes the summary, reports the run on stderr and picks the exit code. Results found

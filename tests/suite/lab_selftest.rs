@@ -18,7 +18,7 @@ struct NmapResult<A = Ipv4Addr> {
 }
 
 /// The value of `attr="..."` in `s`, searching from the start.
-fn attr<'a>(s: &'a str, attr: &str) -> Option<&'a str> {
+pub(super) fn attr<'a>(s: &'a str, attr: &str) -> Option<&'a str> {
     let key = format!("{attr}=\"");
     let start = s.find(&key)? + key.len();
     let end = s[start..].find('"')? + start;

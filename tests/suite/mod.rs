@@ -15,4 +15,5 @@ mod e2e_service;
 mod e2e_trust;
 mod e2e_watch;
 mod hostile_frames;
+mod lab_discovery;
 mod lab_selftest;
