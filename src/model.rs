@@ -257,15 +257,6 @@ impl Reason {
             _ => None,
         }
     }
-
-    /// The state a reply with this reason puts a port in.
-    pub fn state(self) -> PortState {
-        match self {
-            Reason::SynAck => PortState::Open,
-            Reason::Reset | Reason::ConnRefused => PortState::Closed,
-            _ => PortState::Filtered,
-        }
-    }
 }
 
 /// One decided probe: what a port on a host turned out to be.
@@ -311,9 +302,6 @@ mod tests {
             Reason::from_icmp_unreachable(13).map(Reason::as_str),
             Some("admin-prohibited")
         );
-        assert_eq!(Reason::HostUnreach.state(), PortState::Filtered);
-        assert_eq!(Reason::SynAck.state(), PortState::Open);
-        assert_eq!(Reason::Reset.state(), PortState::Closed);
     }
 
     #[test]
@@ -336,7 +324,7 @@ mod tests {
         for code in 0..=6 {
             let reason = Reason::from_icmpv6_unreachable(code);
             assert_eq!(
-                reason.map(Reason::state),
+                reason.map(|r| crate::probe::ProbeKind::TcpSyn.verdict(r)),
                 Some(PortState::Filtered),
                 "{code}"
             );

@@ -4,14 +4,11 @@ use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use pnet::packet::arp::{ArpHardwareTypes, ArpOperations, ArpPacket, MutableArpPacket};
-use pnet::packet::ethernet::EtherTypes;
-use pnet::util::MacAddr;
-
 use super::route::read_proc_net;
 use super::{sock_err, NetError, Route};
 use crate::sys::packet::{self, ETH_P_ARP};
 use crate::sys::sock;
+use crate::wire::{arp, ethernet};
 
 const RETRY: Duration = Duration::from_millis(200);
 
@@ -68,34 +65,33 @@ fn from_table(route: &Route) -> Option<[u8; 6]> {
 /// A broadcast ARP request for `target` from (mac, ip).
 pub(crate) fn arp_request(mac: [u8; 6], ip: Ipv4Addr, target: Ipv4Addr) -> [u8; 42] {
     let mut f = [0u8; 42];
-    f[0..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(&mac);
-    f[12..14].copy_from_slice(&ETH_P_ARP.to_be_bytes());
-    if let Some(mut a) = MutableArpPacket::new(&mut f[14..]) {
-        a.set_hardware_type(ArpHardwareTypes::Ethernet);
-        a.set_protocol_type(EtherTypes::Ipv4);
-        a.set_hw_addr_len(6);
-        a.set_proto_addr_len(4);
-        a.set_operation(ArpOperations::Request);
-        a.set_sender_hw_addr(MacAddr::from(mac));
-        a.set_sender_proto_addr(ip);
-        a.set_target_hw_addr(MacAddr::zero());
-        a.set_target_proto_addr(target);
+    ethernet::Repr {
+        dst: [0xff; 6],
+        src: mac,
+        ethertype: ethernet::ethertype::ARP,
     }
+    .emit(&mut ethernet::Frame::new_unchecked(&mut f[..]));
+    arp::Repr {
+        operation: arp::REQUEST,
+        sender_mac: mac,
+        sender_ip: ip,
+        target_mac: [0; 6],
+        target_ip: target,
+    }
+    .emit(&mut arp::Packet::new_unchecked(
+        &mut f[ethernet::HEADER_LEN..],
+    ));
     f
 }
 
 /// The sender MAC when `frame` is an ARP reply from `from`.
 pub(crate) fn parse_arp_reply(frame: &[u8], from: Ipv4Addr) -> Option<[u8; 6]> {
-    if frame.len() < 42 || frame[12..14] != ETH_P_ARP.to_be_bytes() {
+    let eth = ethernet::Frame::new_checked(frame).ok()?;
+    if eth.ethertype() != ethernet::ethertype::ARP {
         return None;
     }
-    let a = ArpPacket::new(&frame[14..])?;
-    if a.get_operation() != ArpOperations::Reply || a.get_sender_proto_addr() != from {
-        return None;
-    }
-    let m = a.get_sender_hw_addr();
-    Some([m.0, m.1, m.2, m.3, m.4, m.5])
+    let a = arp::Repr::parse(&arp::Packet::new_checked(eth.payload()).ok()?);
+    (a.operation == arp::REPLY && a.sender_ip == from).then_some(a.sender_mac)
 }
 
 /// See `net::resolve_next_hop_mac`.

@@ -8,17 +8,12 @@ use std::time::{Duration, Instant};
 use super::rtnl::{self, Neighbour};
 use super::{sock_err, NetError, Route};
 use crate::sys::netlink::Netlink;
-use crate::sys::{packet, sock};
-use crate::wire::checksum::{fold, sum_words};
+use crate::sys::packet::{self, ETH_P_IPV6};
+use crate::sys::sock;
+use crate::wire::ip::protocol;
+use crate::wire::{ethernet, icmpv6, ipv6, ndp};
 
 const RETRY: Duration = Duration::from_millis(200);
-/// EtherType of IPv6.
-pub const ETH_P_IPV6: u16 = 0x86dd;
-const ICMPV6: u8 = 58;
-const NEIGHBOR_SOLICIT: u8 = 135;
-const NEIGHBOR_ADVERT: u8 = 136;
-const OPT_SOURCE_LLADDR: u8 = 1;
-const OPT_TARGET_LLADDR: u8 = 2;
 /// Length of a solicitation frame: Ethernet 14, IPv6 40, ICMPv6 24, source-address option 8.
 pub const SOLICITATION_LEN: usize = 86;
 
@@ -53,53 +48,36 @@ fn from_table(route: &Route<Ipv6Addr>) -> Option<[u8; 6]> {
     lookup(&table().ok()?, route.next_hop, route.ifindex)
 }
 
-/// The solicited-node multicast address of `target` (ff02::1:ffXX:XXXX) and its MAC
-/// (33:33 and the address's last four bytes).
-pub(crate) fn solicited_node(target: Ipv6Addr) -> (Ipv6Addr, [u8; 6]) {
-    let t = target.octets();
-    let mut group = [0u8; 16];
-    group[..2].copy_from_slice(&[0xff, 0x02]);
-    group[11..13].copy_from_slice(&[0x01, 0xff]);
-    group[13..].copy_from_slice(&t[13..]);
-    let g = Ipv6Addr::from(group);
-    let mac = [0x33, 0x33, group[12], group[13], group[14], group[15]];
-    (g, mac)
-}
-
-/// ICMPv6 checksum over the IPv6 pseudo-header and `message` (checksum field zero).
-fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, message: &[u8]) -> u16 {
-    let mut pseudo = [0u8; 40];
-    pseudo[..16].copy_from_slice(&src.octets());
-    pseudo[16..32].copy_from_slice(&dst.octets());
-    pseudo[32..36].copy_from_slice(&(message.len() as u32).to_be_bytes());
-    pseudo[39] = ICMPV6;
-    !fold(sum_words(&pseudo) + sum_words(message))
-}
-
 /// A neighbour solicitation for `target` from (mac, ip), to the target's solicited-node
 /// group, carrying our MAC so the advertisement can come straight back.
 pub(crate) fn solicitation(mac: [u8; 6], ip: Ipv6Addr, target: Ipv6Addr) -> [u8; SOLICITATION_LEN] {
-    let (group, group_mac) = solicited_node(target);
+    let (group, group_mac) = ndp::solicited_node(target);
+    let message = ndp::Repr {
+        msg_type: ndp::NEIGHBOR_SOLICIT,
+        target,
+        lladdr: Some(mac),
+    };
     let mut f = [0u8; SOLICITATION_LEN];
-    f[0..6].copy_from_slice(&group_mac);
-    f[6..12].copy_from_slice(&mac);
-    f[12..14].copy_from_slice(&ETH_P_IPV6.to_be_bytes());
-    let ip6 = &mut f[14..54];
-    ip6[0] = 0x60;
-    ip6[4..6].copy_from_slice(&32u16.to_be_bytes());
-    ip6[6] = ICMPV6;
-    // Hop limit 255: receivers drop neighbour discovery that crossed a router.
-    ip6[7] = 255;
-    ip6[8..24].copy_from_slice(&ip.octets());
-    ip6[24..40].copy_from_slice(&group.octets());
-    let icmp = &mut f[54..];
-    icmp[0] = NEIGHBOR_SOLICIT;
-    icmp[8..24].copy_from_slice(&target.octets());
-    icmp[24] = OPT_SOURCE_LLADDR;
-    icmp[25] = 1;
-    icmp[26..32].copy_from_slice(&mac);
-    let c = icmpv6_checksum(ip, group, icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    ethernet::Repr {
+        dst: group_mac,
+        src: mac,
+        ethertype: ethernet::ethertype::IPV6,
+    }
+    .emit(&mut ethernet::Frame::new_unchecked(&mut f[..]));
+    let ip6 = &mut f[ethernet::HEADER_LEN..];
+    ipv6::Repr {
+        src: ip,
+        dst: group,
+        next_header: protocol::ICMPV6,
+        hop_limit: ndp::HOP_LIMIT,
+        payload_len: message.buffer_len(),
+    }
+    .emit(&mut ipv6::Packet::new_unchecked(&mut ip6[..]));
+    message.emit(
+        &mut icmpv6::Packet::new_unchecked(&mut ip6[ipv6::HEADER_LEN..]),
+        ip,
+        group,
+    );
     f
 }
 
@@ -107,39 +85,23 @@ pub(crate) fn solicitation(mac: [u8; 6], ip: Ipv6Addr, target: Ipv6Addr) -> [u8;
 /// 255, checksum right, target address matching; the target link-layer option if present,
 /// else the frame's Ethernet source.
 pub(crate) fn parse_advertisement(frame: &[u8], target: Ipv6Addr) -> Option<[u8; 6]> {
-    if frame.get(12..14)? != ETH_P_IPV6.to_be_bytes() {
+    let eth = ethernet::Frame::new_checked(frame).ok()?;
+    if eth.ethertype() != ethernet::ethertype::IPV6 {
         return None;
     }
-    let ip6 = frame.get(14..54)?;
-    if ip6[0] >> 4 != 6 || ip6[6] != ICMPV6 || ip6[7] != 255 {
+    let ip6 = ipv6::Packet::new_checked(eth.payload()).ok()?;
+    if ip6.next_header() != protocol::ICMPV6 || ip6.hop_limit() != ndp::HOP_LIMIT {
         return None;
     }
-    let len = usize::from(u16::from_be_bytes([ip6[4], ip6[5]]));
-    let icmp = frame.get(54..54 + len)?;
-    if icmp.len() < 24 || icmp[0] != NEIGHBOR_ADVERT || icmp[1] != 0 {
+    let icmp = icmpv6::Packet::new_checked(ip6.payload()).ok()?;
+    if !icmp.verify_checksum(ip6.src_addr(), ip6.dst_addr()) {
         return None;
     }
-    let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip6[8..24]).ok()?);
-    let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip6[24..40]).ok()?);
-    // Summed with its checksum in place, a correct message complements to zero.
-    if icmpv6_checksum(src, dst, icmp) != 0 {
+    let advert = ndp::Repr::parse(&icmp)?;
+    if advert.msg_type != ndp::NEIGHBOR_ADVERT || advert.target != target {
         return None;
     }
-    if icmp[8..24] != target.octets() {
-        return None;
-    }
-    let mut opts = &icmp[24..];
-    while opts.len() >= 8 {
-        let olen = usize::from(opts[1]) * 8;
-        if olen == 0 || olen > opts.len() {
-            break;
-        }
-        if opts[0] == OPT_TARGET_LLADDR && olen == 8 {
-            return <[u8; 6]>::try_from(&opts[2..8]).ok();
-        }
-        opts = &opts[olen..];
-    }
-    <[u8; 6]>::try_from(frame.get(6..12)?).ok()
+    advert.lladdr.or(Some(eth.src_addr()))
 }
 
 /// See `net::resolve_next_hop_mac_v6`.
@@ -206,6 +168,8 @@ pub(crate) fn resolve_next_hop_mac(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::checksum::fold;
+    use crate::wire::ndp::{solicited_node, NEIGHBOR_ADVERT, OPT_TARGET_LLADDR};
 
     fn ip(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
@@ -272,8 +236,7 @@ mod tests {
             icmp.extend([OPT_TARGET_LLADDR, 1]);
             icmp.extend(THEIRS);
         }
-        let c = icmpv6_checksum(src, dst, &icmp);
-        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        icmpv6::Packet::new_unchecked(&mut icmp[..]).fill_checksum(src, dst);
         let mut f = OURS.to_vec();
         f.extend([2, 0, 0, 0, 0, 0x99]);
         f.extend(ETH_P_IPV6.to_be_bytes());

@@ -798,7 +798,7 @@ mod tests {
             protocol: crate::model::Protocol::Tcp,
             ip: IpAddr::from(ip),
             port,
-            state: reason.state(),
+            state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
             reason,
             ttl,
             timestamp: UNIX_EPOCH + Duration::from_secs(t),

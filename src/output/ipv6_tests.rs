@@ -43,7 +43,7 @@ fn res(ip: &str, port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
         protocol: crate::model::Protocol::Tcp,
         ip: ip.parse::<IpAddr>().expect("address"),
         port,
-        state: reason.state(),
+        state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
         reason,
         ttl,
         timestamp: at(T0 + t),

@@ -8,11 +8,12 @@
 //! --expect miss). Every other no-response result is only counted, one count record per
 //! checkpoint, so a silent sweep's journal stays a few hundred bytes a minute.
 //!
-//! Format: the 8 bytes `SYNJRNL2`, then 16-byte records: an IPv4 result is one record,
+//! Format: the 8 bytes `SYNJRNL3`, then 16-byte records: an IPv4 result is one record,
 //! address (4, big endian), port (2, big endian), reason code (1), TTL (1), milliseconds
-//! since the Unix epoch (8, little endian); an IPv6 result takes two (see
-//! `state::compact`); a count record has [`SILENT`] for its reason code and the number of
-//! no-response results it stands for in the last 8 bytes (little endian).
+//! since the Unix epoch (6, little endian), protocol code (1), state code (1); an IPv6
+//! result takes two (see `state::compact`); a count record has [`SILENT`] for its reason
+//! code and the number of no-response results it stands for in the last 8 bytes (little
+//! endian). Journals of earlier formats (no protocol nor state) are refused with one line.
 
 use crate::error::ScanError;
 use crate::model::PortResult;
@@ -22,9 +23,10 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 #[cfg(test)]
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const MAGIC: &[u8; 8] = b"SYNJRNL2";
-/// The magic of journals that stored every result (synscan before the count records).
-const OLD_MAGIC: &[u8; 8] = b"SYNJRNL1";
+const MAGIC: &[u8; 8] = b"SYNJRNL3";
+/// The magics of earlier journals: every result stored (1), results without protocol and
+/// state (2).
+const OLD_MAGICS: [&[u8; 8]; 2] = [b"SYNJRNL1", b"SYNJRNL2"];
 const RECORD: usize = COMPACT_BYTES;
 /// Reason-code byte of a count record (never a reason code nor an IPv6 marker).
 const SILENT: u8 = 0xFD;
@@ -152,7 +154,7 @@ fn read(file: &mut File, length: u64, mut replay: impl FnMut(Entry)) -> Result<(
     input
         .read_exact(&mut magic)
         .map_err(|e| damaged(&e.to_string()))?;
-    if &magic == OLD_MAGIC {
+    if OLD_MAGICS.contains(&&magic) {
         return Err(ScanError::usage(
             "the resume journal was written by an older synscan; finish the scan with that version, or start it again",
         ));
@@ -210,7 +212,7 @@ mod tests {
             protocol: crate::model::Protocol::Tcp,
             ip: Ipv4Addr::new(198, 19, 0, i).into(),
             port: 1000 + u16::from(i),
-            state: reason.state(),
+            state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
             reason,
             ttl: i,
             timestamp: journal_time(SystemTime::now()),
@@ -276,7 +278,7 @@ mod tests {
             protocol: crate::model::Protocol::Tcp,
             ip: std::net::Ipv6Addr::new(0x2001, 2, 0, 0x19, 0, 0, 0, last).into(),
             port: 443,
-            state: reason.state(),
+            state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
             reason,
             ttl: 64,
             timestamp: journal_time(SystemTime::now()),
@@ -312,7 +314,7 @@ mod tests {
     fn refuses_lengths_and_bytes_that_do_not_fit() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("j");
-        std::fs::write(&path, b"SYNJRNL2").expect("write");
+        std::fs::write(&path, b"SYNJRNL3").expect("write");
         let open = || reopen(&path);
         assert!(Journal::resume(open(), 9, |_| {}).is_err());
         assert!(
@@ -321,7 +323,7 @@ mod tests {
         );
         std::fs::write(&path, [b'x'; 24]).expect("write");
         assert!(Journal::resume(open(), 24, |_| {}).is_err(), "no magic");
-        let mut bad = b"SYNJRNL2".to_vec();
+        let mut bad = b"SYNJRNL3".to_vec();
         bad.extend_from_slice(&[0, 0, 0, 0, 0, 0, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         std::fs::write(&path, bad).expect("write");
         assert!(Journal::resume(open(), 24, |_| {}).is_err(), "bad reason");
@@ -413,16 +415,18 @@ mod tests {
     fn an_older_journal_is_refused_with_what_to_do_and_left_alone() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("j");
-        let mut old = b"SYNJRNL1".to_vec();
-        old.extend_from_slice(&[0u8; 32]);
-        std::fs::write(&path, &old).expect("write");
-        let f = reopen(&path);
-        let err = Journal::resume(f, 24, |_| {}).err().expect("refused");
-        assert_eq!(
-            err.to_string(),
-            "the resume journal was written by an older synscan; finish the scan with that version, or start it again"
-        );
-        assert_eq!(std::fs::read(&path).expect("read"), old);
+        for magic in [b"SYNJRNL1", b"SYNJRNL2"] {
+            let mut old = magic.to_vec();
+            old.extend_from_slice(&[0u8; 32]);
+            std::fs::write(&path, &old).expect("write");
+            let f = reopen(&path);
+            let err = Journal::resume(f, 24, |_| {}).err().expect("refused");
+            assert_eq!(
+                err.to_string(),
+                "the resume journal was written by an older synscan; finish the scan with that version, or start it again"
+            );
+            assert_eq!(std::fs::read(&path).expect("read"), old);
+        }
     }
 
     #[test]

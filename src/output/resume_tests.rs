@@ -49,7 +49,7 @@ fn results(order: &ProbeOrder) -> Vec<PortResult> {
                 ip,
                 port: service.port,
                 protocol: service.protocol,
-                state: reason.state(),
+                state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
                 reason,
                 ttl: if reason == Reason::NoResponse { 0 } else { 64 },
                 // Whole milliseconds: the journal keeps a result's time to the millisecond.

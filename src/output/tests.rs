@@ -69,7 +69,7 @@ fn res(ip: [u8; 4], port: u16, reason: Reason, ttl: u8, t: u64) -> PortResult {
         protocol: crate::model::Protocol::Tcp,
         ip: IpAddr::from(ip),
         port,
-        state: reason.state(),
+        state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
         reason,
         ttl,
         timestamp: at(T0 + t),

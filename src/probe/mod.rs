@@ -7,10 +7,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub mod cookie;
 pub(crate) mod kernel_ports;
+pub mod kind;
 pub mod template;
 pub mod udp_template;
 
 use cookie::{Cookie, FlowAddress};
+pub use kind::ProbeKind;
 use template::{Template, Template6};
 
 /// Source ports our probes use: [first, first + count).
@@ -112,6 +114,8 @@ pub struct Ipv6Source {
 /// one template per family the targets hold; a reply of a family without one is never ours.
 #[derive(Clone, Debug)]
 pub struct ProbeCrafter {
+    /// The kind of probe it crafts (which replies answer it and what they mean).
+    kind: ProbeKind,
     params: ProbeParams,
     ports: SourcePorts,
     /// Tries with a port of their own (fewer than [`MAX_TRIES`] only when the range is).
@@ -138,6 +142,7 @@ impl ProbeCrafter {
         let template = Template::new(params.link, params.src_mac, params.dst_mac, params.src_ip);
         let cookie = Cookie::new(params.key);
         ProbeCrafter {
+            kind: ProbeKind::TcpSyn,
             pilot: cookie.derive(PILOT_TAG),
             cookie,
             ports,
@@ -159,6 +164,11 @@ impl ProbeCrafter {
     pub fn without_ipv4(mut self) -> Self {
         self.template = None;
         self
+    }
+    /// The kind of probe it crafts.
+    #[inline]
+    pub fn kind(&self) -> ProbeKind {
+        self.kind
     }
     /// Our IPv4 address, when the scan sends IPv4.
     pub fn ipv4_source(&self) -> Option<Ipv4Addr> {

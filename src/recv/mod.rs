@@ -1,11 +1,11 @@
 //! The receiver: classifies captured frames into verified replies and hands them to the
 //! probe table in batches. Frames that fail parsing or the cookie are counted, never reported.
 
-use crate::model::{Reason, ScanStats};
+use crate::model::{Reason, ScanStats, Service};
 use crate::net::Capture;
 use crate::probe::{ProbeCrafter, PILOT_GENERATIONS};
 use crate::state::ReplyEvent;
-use crate::wire::{self, tcp_flags, IpReply, LinkLayer, Reply};
+use crate::wire::{self, IpReply, LinkLayer, Reply};
 use crossbeam_channel::Sender;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,6 +25,17 @@ pub enum Rejected {
     Pilot(u8),
 }
 
+/// A verified reply, and whether an ICMP error in it came from a hop on the path (a
+/// router) rather than the target it quotes: only the target's own unreachables answer for
+/// it, a router's may say the path is overrun.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The reply as the table takes it.
+    pub event: ReplyEvent,
+    /// An ICMP error sent by another address than the probed one.
+    pub from_hop: bool,
+}
+
 /// Turns one captured frame of either IP family into a verified reply.
 pub fn classify(
     frame: &[u8],
@@ -32,16 +43,43 @@ pub fn classify(
     crafter: &ProbeCrafter,
     at: Instant,
 ) -> Result<ReplyEvent, Rejected> {
+    verify(frame, link, crafter, at).map(|v| v.event)
+}
+
+/// Parses one captured frame once, checks it against the cookie and lets the crafter's
+/// probe kind say what it means.
+pub fn verify(
+    frame: &[u8],
+    link: LinkLayer,
+    crafter: &ProbeCrafter,
+    at: Instant,
+) -> Result<Verified, Rejected> {
+    let kind = crafter.kind();
+    let answer = |flags: u8| kind.tcp_answer(flags).ok_or(Rejected::Uninteresting);
+    let verified = |ip: IpAddr, port: u16, reason: Reason, ttl: u8, from_hop: bool| Verified {
+        event: ReplyEvent {
+            ip,
+            service: Service {
+                protocol: kind.protocol(),
+                port,
+            },
+            state: kind.verdict(reason),
+            reason,
+            ttl,
+            at,
+        },
+        from_hop,
+    };
     match wire::parse_ip_reply(frame, link) {
         // Well-formed but not TCP or an ICMP unreachable quoting TCP (e.g. quoting UDP).
         Err(wire::ParseError::Uninteresting) => Err(Rejected::Uninteresting),
         Err(_) => Err(Rejected::Malformed),
         Ok(IpReply::V4(Reply::Tcp(t))) => {
-            let reason = tcp_reason(t.flags)?;
+            let reason = answer(t.flags)?;
             if !crafter.validate_tcp(&t) {
                 return Err(not_ours_or_pilot(crafter.validate_pilot(&t)));
             }
-            Ok(event(IpAddr::V4(t.src), t.sport, reason, t.ttl, at))
+            Ok(verified(IpAddr::V4(t.src), t.sport, reason, t.ttl, false))
         }
         Ok(IpReply::V4(Reply::Unreachable(u))) => {
             let reason = Reason::from_icmp_unreachable(u.code).ok_or(Rejected::Uninteresting)?;
@@ -49,14 +87,15 @@ pub fn classify(
                 return Err(Rejected::NotOurs);
             }
             let q = u.quoted;
-            Ok(event(IpAddr::V4(q.dst), q.dport, reason, u.ttl, at))
+            let hop = u.from != q.dst;
+            Ok(verified(IpAddr::V4(q.dst), q.dport, reason, u.ttl, hop))
         }
         Ok(IpReply::V6(Reply::Tcp(t))) => {
-            let reason = tcp_reason(t.flags)?;
+            let reason = answer(t.flags)?;
             if !crafter.validate_tcp6(&t) {
                 return Err(not_ours_or_pilot(crafter.validate_pilot6(&t)));
             }
-            Ok(event(IpAddr::V6(t.src), t.sport, reason, t.ttl, at))
+            Ok(verified(IpAddr::V6(t.src), t.sport, reason, t.ttl, false))
         }
         Ok(IpReply::V6(Reply::Unreachable(u))) => {
             let reason = Reason::from_icmpv6_unreachable(u.code).ok_or(Rejected::Uninteresting)?;
@@ -64,7 +103,8 @@ pub fn classify(
                 return Err(Rejected::NotOurs);
             }
             let q = u.quoted;
-            Ok(event(IpAddr::V6(q.dst), q.dport, reason, u.ttl, at))
+            let hop = u.from != q.dst;
+            Ok(verified(IpAddr::V6(q.dst), q.dport, reason, u.ttl, hop))
         }
     }
 }
@@ -73,31 +113,6 @@ pub fn classify(
 #[inline]
 fn not_ours_or_pilot(pilot: Option<u8>) -> Rejected {
     pilot.map_or(Rejected::NotOurs, Rejected::Pilot)
-}
-
-/// What a TCP reply to our SYN says: RST (closed) or SYN/ACK (open); anything else is not
-/// an answer.
-#[inline]
-fn tcp_reason(flags: u8) -> Result<Reason, Rejected> {
-    if flags & tcp_flags::RST != 0 {
-        Ok(Reason::Reset)
-    } else if flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK) {
-        Ok(Reason::SynAck)
-    } else {
-        Err(Rejected::Uninteresting)
-    }
-}
-
-#[inline]
-fn event(ip: IpAddr, port: u16, reason: Reason, ttl: u8, at: Instant) -> ReplyEvent {
-    ReplyEvent {
-        ip,
-        service: crate::model::Service::tcp(port),
-        state: reason.state(),
-        reason,
-        ttl,
-        at,
-    }
 }
 
 /// Receiver counters.
@@ -152,17 +167,6 @@ impl RecvCounters {
     }
 }
 
-/// Whether a frame is an ICMP or ICMPv6 error sent by a hop on the path (a router), not by
-/// the target it quotes: only the target's own unreachables answer for it, a router's may
-/// say the path is overrun.
-pub fn sent_by_a_hop(frame: &[u8], link: LinkLayer) -> bool {
-    match wire::parse_ip_reply(frame, link) {
-        Ok(IpReply::V4(Reply::Unreachable(u))) => u.from != u.quoted.dst,
-        Ok(IpReply::V6(Reply::Unreachable(u))) => u.from != u.quoted.dst,
-        _ => false,
-    }
-}
-
 /// How often the receiver reads the kernel's drop counter.
 const DROP_READ_EVERY: Duration = Duration::from_millis(100);
 
@@ -210,13 +214,10 @@ pub fn run_receiver(
                 frames += 1;
                 // Stamped when handled, like the table's clock: a stamp from before the
                 // poll would make replies look faster than the table can see them.
-                match classify(frame, link, crafter, Instant::now()) {
-                    Ok(ev) => {
-                        let icmp = !matches!(ev.reason, Reason::SynAck | Reason::Reset);
-                        if icmp && sent_by_a_hop(frame, link) {
-                            path_errors += 1;
-                        }
-                        batch.push(ev)
+                match verify(frame, link, crafter, Instant::now()) {
+                    Ok(v) => {
+                        path_errors += u64::from(v.from_hop);
+                        batch.push(v.event)
                     }
                     Err(Rejected::Malformed) => malformed += 1,
                     Err(Rejected::Uninteresting) => uninteresting += 1,
@@ -304,6 +305,11 @@ mod tests {
         tcp_frame_with_options(link, [2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], s, &MSS)
     }
 
+    /// Whether `f`, verified, is an ICMP error from a hop rather than from the target.
+    fn from_hop(c: &ProbeCrafter, f: &[u8], link: LinkLayer) -> bool {
+        verify(f, link, c, at()).is_ok_and(|v| v.from_hop)
+    }
+
     fn run(c: &ProbeCrafter, f: &[u8]) -> Result<ReplyEvent, Rejected> {
         classify(f, c.params().link, c, at())
     }
@@ -318,7 +324,7 @@ mod tests {
         Ok(ReplyEvent {
             ip: IpAddr::V4(ip),
             service: crate::model::Service::tcp(port),
-            state: reason.state(),
+            state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
             reason,
             ttl,
             at: at(),
@@ -616,7 +622,10 @@ mod tests {
                     assert_eq!(run(&c, &f), event(T, PORT, reason, 250), "code {code}");
                 }
                 assert_eq!(reason.as_str(), name);
-                assert_eq!(reason.state(), crate::model::PortState::Filtered);
+                assert_eq!(
+                    crate::probe::ProbeKind::TcpSyn.verdict(reason),
+                    crate::model::PortState::Filtered
+                );
             }
             // Other codes (fragmentation needed, source route failed, unknown net/host, ...)
             // do not say the port is filtered.
@@ -677,9 +686,9 @@ mod tests {
         let from_target = unreachable(&c, T, 1, &p);
         let from_router = unreachable(&c, GW, 1, &p);
         let syn_ack = frame(LinkLayer::Ethernet, &spec(&c, SYN | ACK, 0));
-        assert!(sent_by_a_hop(&from_router, LinkLayer::Ethernet));
-        assert!(!sent_by_a_hop(&from_target, LinkLayer::Ethernet));
-        assert!(!sent_by_a_hop(&syn_ack, LinkLayer::Ethernet));
+        assert!(from_hop(&c, &from_router, LinkLayer::Ethernet));
+        assert!(!from_hop(&c, &from_target, LinkLayer::Ethernet));
+        assert!(!from_hop(&c, &syn_ack, LinkLayer::Ethernet));
         let (s, rx) = receive_all(
             &c,
             vec![from_router.clone(), from_target, from_router, syn_ack],
@@ -869,7 +878,7 @@ mod tests {
             Ok(ReplyEvent {
                 ip: IpAddr::V6(ip),
                 service: crate::model::Service::tcp(PORT),
-                state: reason.state(),
+                state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
                 reason,
                 ttl,
                 at: at(),
@@ -1050,9 +1059,9 @@ mod tests {
             let from_router = unreach6(&c, a("2001:2:0:18::fe"), code6::ADDRESS, &p);
             let from_target = unreach6(&c, t6(), code6::PORT, &p);
             let syn_ack = frame6(LinkLayer::Ethernet, &spec6(&c, SYN | ACK, 0));
-            assert!(sent_by_a_hop(&from_router, LinkLayer::Ethernet));
-            assert!(!sent_by_a_hop(&from_target, LinkLayer::Ethernet));
-            assert!(!sent_by_a_hop(&syn_ack, LinkLayer::Ethernet));
+            assert!(from_hop(&c, &from_router, LinkLayer::Ethernet));
+            assert!(!from_hop(&c, &from_target, LinkLayer::Ethernet));
+            assert!(!from_hop(&c, &syn_ack, LinkLayer::Ethernet));
             let (s, _rx) = receive_all(
                 &c,
                 vec![from_router.clone(), from_target, from_router, syn_ack],

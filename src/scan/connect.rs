@@ -4,8 +4,9 @@
 use super::engine::EngineReport;
 use super::progress::{Progress, ProgressStyle};
 use super::table_loop::{self, LoopParams, ProbeModule, Recorder, ResultSink};
-use crate::model::{PortState, Reason, ScanStats};
+use crate::model::{Reason, ScanStats};
 use crate::net::connect::{ConnectOutcome, ConnectScanner};
+use crate::probe::ProbeKind;
 use crate::recv::RecvCounters;
 use crate::send::pace::{Pacer, ThreadPacer};
 use crate::send::SendCounters;
@@ -48,19 +49,6 @@ pub fn outcome_reason(o: ConnectOutcome) -> Option<Reason> {
         ConnectOutcome::OtherError => None,
     }
 }
-
-/// The state a connect outcome's reason puts the port in: connected is open, refused is
-/// closed, an unreachable is filtered (nmap -sT's rules).
-pub fn outcome_state(reason: Reason) -> PortState {
-    match reason {
-        Reason::SynAck => PortState::Open,
-        Reason::ConnRefused => PortState::Closed,
-        _ => PortState::Filtered,
-    }
-}
-
-/// A connect that never completes, refuses or meets an unreachable is filtered.
-pub const CONNECT_SILENCE: PortState = PortState::Filtered;
 
 /// Runs a connect scan, writing results to `sink`.
 pub fn run(
@@ -106,7 +94,7 @@ pub fn run(
             wait,
             pacer: &mut pacer,
             progress: progress.map(|style| Progress::new(total, style)),
-            silence: Silence::new(|_| CONNECT_SILENCE),
+            silence: Silence::of_kinds(&[ProbeKind::TcpConnect]),
         },
     )?;
     Ok(EngineReport {
@@ -202,7 +190,7 @@ impl ProbeModule for ConnectModule<'_> {
             let ev = ReplyEvent {
                 ip,
                 service,
-                state: outcome_state(reason),
+                state: ProbeKind::TcpConnect.verdict(reason),
                 reason,
                 ttl: 0,
                 at: now,

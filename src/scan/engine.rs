@@ -141,7 +141,7 @@ pub fn run(
                 wait,
                 pacer: &mut pacer,
                 progress: progress.map(|style| Progress::new(total, style)),
-                silence: crate::state::Silence::new(|_| crate::model::PortState::Filtered),
+                silence: crate::state::Silence::of_kinds(&[crafter.kind()]),
             },
         );
         // Closing the retry channel ends the sender; then stop capturing.

@@ -15,7 +15,7 @@ use crate::handoff;
 use crate::model::RateSignal;
 use crate::net::{self, CaptureFilter, SendPath};
 use crate::output::{Outputs, ScanInfo, ScanSummary};
-use crate::probe::{ProbeCrafter, ProbeParams, SourcePorts};
+use crate::probe::{ProbeCrafter, ProbeKind, ProbeParams, SourcePorts};
 use crate::send::pace::Pacer;
 use crate::state::rtt::RttEstimator;
 use crate::state::window::WindowTable;
@@ -67,7 +67,7 @@ fn announce(cfg: &ScanConfig, order: &ProbeOrder) {
     );
 }
 
-fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, scan_type: &'static str) -> ScanInfo {
+fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, kind: ProbeKind) -> ScanInfo {
     ScanInfo {
         start: SystemTime::now(),
         command_line: cfg.command_line.clone(),
@@ -75,20 +75,20 @@ fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, scan_type: &'static str) -> S
         hosts: order.space().hosts(),
         probes: order.len(),
         seed: cfg.seed,
-        scan_types: vec![(crate::model::Protocol::Tcp, scan_type)],
+        scan_types: vec![(kind.protocol(), kind.nmap_type())],
         shard: (order.shard().count > 1).then(|| std::sync::Arc::new(order.clone())),
     }
 }
 
 /// The scan setup every scan shares, written once: announce, resume slot and privilege
 /// drop, the hand-off helper, the outputs, the run (with the -sV stage it feeds), the
-/// finish and the hand-off. `open`
+/// finish and the hand-off, for a scan of `kind`. `open`
 /// opens what the scan's engine needs while the process may still be root; `run` runs it
 /// unprivileged, feeding `Sinks`.
 fn run_scan<E>(
     cfg: &ScanConfig,
     order: ProbeOrder,
-    scan_type: &'static str,
+    kind: ProbeKind,
     open: impl FnOnce() -> Result<E, ScanError>,
     run: impl FnOnce(E, ProbeOrder, &mut Sinks<'_>) -> Result<engine::EngineReport, ScanError>,
     stop: &AtomicBool,
@@ -97,7 +97,7 @@ fn run_scan<E>(
     let (mut slot, mut metrics, run_as) = prepare_privilege_drop(cfg, order.len())?;
     let helper = start_hand_off_helper(cfg)?;
     let engine = open()?;
-    let info = scan_info(cfg, &order, scan_type);
+    let info = scan_info(cfg, &order, kind);
     let mut findings = Findings::new(cfg);
     let mut outputs = open_outputs(cfg, &info, &mut findings, &mut slot)?;
     give_up_privileges(run_as.as_deref())?;
@@ -158,7 +158,14 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         // The engine's failures are the network's or the system's, at run time.
         .map_err(ScanError::runtime)
     };
-    run_scan(cfg, order, "syn", || SynEngine::open(cfg), run, stop)
+    run_scan(
+        cfg,
+        order,
+        ProbeKind::TcpSyn,
+        || SynEngine::open(cfg),
+        run,
+        stop,
+    )
 }
 
 /// What a SYN scan opens before the privileges go: the keyed crafter, the pacer, the
@@ -788,7 +795,7 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         };
         connect::run(params, &mut scanner, sinks, stop).map_err(ScanError::runtime)
     };
-    run_scan(cfg, order, "connect", open, run, stop)
+    run_scan(cfg, order, ProbeKind::TcpConnect, open, run, stop)
 }
 
 /// Writes the summary, reports the run on stderr and picks the exit code. Results found

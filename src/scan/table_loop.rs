@@ -500,7 +500,7 @@ mod tests {
                 let ev = ReplyEvent {
                     ip,
                     service,
-                    state: reason.state(),
+                    state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
                     reason,
                     ttl: 64,
                     at: now,

@@ -1,12 +1,15 @@
-//! A decided result in 16-byte records (millisecond time, reason as a code): what waits in
-//! the epoch buffers and what the resume journal stores.
+//! A decided result in 16-byte records (millisecond time, protocol, state and reason as
+//! codes): what waits in the epoch buffers and what the resume journal stores.
 //!
 //! An IPv4 result takes one record. An IPv6 result takes two in a row: a head (the first
-//! 4 address bytes, port, TTL, time, and a marker where the reason code goes) and a tail
-//! (the other 12 address bytes and the reason code). IPv4 results, the bulk of most scans,
-//! keep their 16 bytes, and the record layout is the one journals always had.
+//! 4 address bytes, port, TTL, time, protocol, state, and a marker where the reason code
+//! goes) and a tail (the other 12 address bytes and the reason code). IPv4 results, the
+//! bulk of most scans, keep their 16 bytes.
+//!
+//! The state is stored, not derived from the reason: which reply means which state is the
+//! probe kind's to say (a reset is closed to a SYN, unfiltered to an ACK).
 
-use crate::model::{PortResult, Reason};
+use crate::model::{PortResult, PortState, Protocol, Reason};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -21,9 +24,15 @@ const V6_TAIL: u8 = 0xFE;
 /// Bytes of [`Compact::to_bytes`].
 pub const COMPACT_BYTES: usize = 16;
 
+/// The low 48 bits of a head record's stamp: milliseconds since the Unix epoch (to the
+/// year 10889). Above them: the protocol code, then the state code.
+const MILLIS: u64 = (1 << 48) - 1;
+
 /// One 16-byte record: a whole IPv4 result, or half of an IPv6 one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Compact {
+    /// Head records: milliseconds (48 bits), protocol code (8), state code (8). A tail:
+    /// address bytes 8..16.
     at_ms: u64,
     ip: u32,
     port: u16,
@@ -59,10 +68,13 @@ impl Records {
     }
 }
 
-fn millis(r: &PortResult) -> u64 {
-    r.timestamp
+/// A head record's stamp: the result's time, protocol and state.
+fn stamp(r: &PortResult) -> u64 {
+    let ms = r
+        .timestamp
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    ms.min(MILLIS) | u64::from(r.protocol.code()) << 48 | u64::from(r.state.code()) << 56
 }
 
 fn reason_code(reason: Reason) -> u8 {
@@ -72,7 +84,7 @@ fn reason_code(reason: Reason) -> u8 {
 impl Compact {
     /// Packs a result (its time to the millisecond) into its records.
     pub fn encode(r: &PortResult) -> Records {
-        let at_ms = millis(r);
+        let at_ms = stamp(r);
         match r.ip {
             IpAddr::V4(a) => Records {
                 first: Compact {
@@ -113,18 +125,19 @@ impl Compact {
         Some(PortResult {
             ip,
             port: self.port,
-            protocol: crate::model::Protocol::Tcp,
-            state: reason.state(),
+            protocol: Protocol::from_code((self.at_ms >> 48) as u8)?,
+            state: PortState::from_code((self.at_ms >> 56) as u8)?,
             reason,
             ttl: self.ttl,
-            timestamp: UNIX_EPOCH + Duration::from_millis(self.at_ms),
+            timestamp: UNIX_EPOCH + Duration::from_millis(self.at_ms & MILLIS),
         })
     }
 
     /// On-disk form: address (4, big endian), port (2, big endian), reason code, TTL,
-    /// milliseconds since the Unix epoch (8, little endian). An IPv6 head has 0xFF for the
-    /// reason code and address bytes 0..4 for the address; its tail holds address bytes
-    /// 4..8, a zero port, 0xFE, the reason code, then address bytes 8..16.
+    /// milliseconds since the Unix epoch (6, little endian), protocol code, state code. An
+    /// IPv6 head has 0xFF for the reason code and address bytes 0..4 for the address; its
+    /// tail holds address bytes 4..8, a zero port, 0xFE, the reason code, then address
+    /// bytes 8..16.
     pub fn to_bytes(&self) -> [u8; COMPACT_BYTES] {
         let mut b = [0u8; COMPACT_BYTES];
         b[0..4].copy_from_slice(&self.ip.to_be_bytes());
@@ -219,7 +232,6 @@ pub fn decode_all<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::PortState;
     use std::time::SystemTime;
 
     fn result(ip: IpAddr, i: usize, reason: Reason) -> PortResult {
@@ -227,7 +239,7 @@ mod tests {
             protocol: crate::model::Protocol::Tcp,
             ip,
             port: 1000 + i as u16,
-            state: reason.state(),
+            state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
             reason,
             ttl: i as u8,
             timestamp: UNIX_EPOCH + Duration::from_millis(1_764_000_000_123 + i as u64),
@@ -280,8 +292,43 @@ mod tests {
         let r = result(Ipv4Addr::new(198, 19, 0, 5).into(), 0, Reason::Reset);
         let records: Vec<Compact> = Compact::encode(&r).into_iter().collect();
         let mut want = vec![198, 19, 0, 5, 0x03, 0xe8, 1, 0];
-        want.extend_from_slice(&1_764_000_000_123u64.to_le_bytes());
+        want.extend_from_slice(&1_764_000_000_123u64.to_le_bytes()[..6]);
+        want.extend_from_slice(&[0, 1]); // tcp, closed
         assert_eq!(records[0].to_bytes().to_vec(), want);
+    }
+
+    /// The record keeps the protocol and the state beside the reason: a reset that means
+    /// unfiltered, a UDP no-response that means open|filtered.
+    #[test]
+    fn protocol_and_state_travel_with_the_reason() {
+        let a: Ipv6Addr = "2001:2:0:19::7".parse().expect("addr");
+        let mut rs = Vec::new();
+        for (i, (protocol, state, reason)) in [
+            (Protocol::Udp, PortState::OpenFiltered, Reason::NoResponse),
+            (Protocol::Udp, PortState::Open, Reason::UdpResponse),
+            (Protocol::Tcp, PortState::Unfiltered, Reason::Reset),
+            (Protocol::Udp, PortState::ClosedFiltered, Reason::NoResponse),
+            (Protocol::Sctp, PortState::Filtered, Reason::NoResponse),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for ip in [Ipv4Addr::new(198, 19, 0, 7).into(), IpAddr::V6(a)] {
+                rs.push(PortResult {
+                    protocol,
+                    state,
+                    ..result(ip, i, reason)
+                });
+            }
+        }
+        assert_eq!(round_trip(&rs), rs);
+        // Codes no synscan wrote.
+        let mut bad = Compact::encode(&rs[0]).first.to_bytes();
+        bad[14] = 9;
+        assert_eq!(Decoder::new().push(Compact::from_bytes(&bad)), Step::Bad);
+        let mut bad = Compact::encode(&rs[0]).first.to_bytes();
+        bad[15] = 6;
+        assert_eq!(Decoder::new().push(Compact::from_bytes(&bad)), Step::Bad);
     }
 
     #[test]
@@ -311,6 +358,7 @@ mod tests {
             head.to_bytes()[..8].to_vec(),
             vec![0x20, 0x01, 0, 2, 0x03, 0xe8, 0xff, 0]
         );
+        assert_eq!(head.to_bytes()[14..].to_vec(), vec![0, 0], "tcp, open");
         assert_eq!(
             tail.to_bytes().to_vec(),
             vec![0, 0, 0, 0x19, 0, 0, 0xfe, 0, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xff, 0x05]

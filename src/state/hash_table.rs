@@ -327,7 +327,7 @@ mod tests {
         ReplyEvent {
             ip: A.into(),
             service: crate::model::Service::tcp(port),
-            state: reason.state(),
+            state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
             reason,
             ttl: 64,
             at,

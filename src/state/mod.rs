@@ -150,6 +150,17 @@ impl Silence {
         Silence(Protocol::ALL.map(of))
     }
 
+    /// The outcomes for silence of a scan's probe kinds, one per protocol (a protocol no
+    /// kind probes: filtered, never used).
+    pub fn of_kinds(kinds: &[crate::probe::ProbeKind]) -> Silence {
+        Silence::new(|p| {
+            kinds
+                .iter()
+                .find(|k| k.protocol() == p)
+                .map_or(PortState::Filtered, |k| k.silence())
+        })
+    }
+
     /// The state a silent probe of `protocol` gets.
     #[inline]
     pub fn of(&self, protocol: Protocol) -> PortState {

@@ -567,7 +567,7 @@ mod tests {
         ReplyEvent {
             ip: ip.into(),
             service: crate::model::Service::tcp(port),
-            state: reason.state(),
+            state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
             reason,
             ttl: 64,
             at,

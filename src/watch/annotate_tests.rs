@@ -15,7 +15,7 @@ fn res(last: u8, port: u16, reason: Reason) -> PortResult {
         protocol: crate::model::Protocol::Tcp,
         ip: Ipv4Addr::new(198, 19, 0, last).into(),
         port,
-        state: reason.state(),
+        state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
         reason,
         ttl: 64,
         timestamp: UNIX_EPOCH + Duration::from_secs(1000),

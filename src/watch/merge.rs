@@ -41,7 +41,7 @@ fn reason_of(s: &str, state: PortState) -> Reason {
     };
     let named = Reason::ALL.into_iter().find(|r| r.as_str() == s);
     match named {
-        Some(r) if r.state() == state => r,
+        Some(r) if crate::probe::ProbeKind::TcpSyn.verdict(r) == state => r,
         _ => usual,
     }
 }

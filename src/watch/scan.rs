@@ -205,7 +205,8 @@ impl Watch {
 
     /// Sees `n` no-response results for which [`Watch::observe`] kept nothing but counts.
     pub fn observe_silent(&mut self, n: u64) {
-        let state = crate::model::Reason::NoResponse.state();
+        // The journal counts silent probes of the TCP kinds.
+        let state = crate::probe::ProbeKind::TcpSyn.silence();
         self.counts[state as usize] += n;
         if let Some(want) = self.expect.want {
             self.expect.seen += n;
@@ -385,7 +386,7 @@ mod tests {
             protocol: crate::model::Protocol::Tcp,
             ip: Ipv4Addr::new(198, 19, 0, last).into(),
             port,
-            state: reason.state(),
+            state: crate::probe::ProbeKind::TcpSyn.verdict(reason),
             reason,
             ttl: 64,
             timestamp: SystemTime::UNIX_EPOCH,

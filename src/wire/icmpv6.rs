@@ -99,6 +99,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn verify_checksum(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
         message_checksum(src, dst, self.buffer.as_ref()) == 0
     }
+    /// The whole message.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
     /// The bytes after the header (for an error, the quoted packet).
     #[inline]
     pub fn payload(&self) -> &[u8] {
@@ -121,6 +126,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn set_checksum(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::CHECKSUM, value);
+    }
+    /// The whole message, writable.
+    #[inline]
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        self.buffer.as_mut()
     }
     /// The bytes after the header, writable.
     #[inline]

@@ -12,6 +12,8 @@
 //! - `udp`: the UDP header, its checksum over either pseudo-header, and the header an ICMP
 //!   error quotes of a UDP probe;
 //! - `icmp`: ICMPv4, the destination unreachable and the probe it quotes;
+//! - `arp`: the ARP request and reply that resolve an IPv4 next hop;
+//! - `ndp`: neighbour solicitation and advertisement (ICMPv6), the same for IPv6;
 //! - `ip`: what the IP versions share (the address trait the TCP checksum's pseudo-header is
 //!   built from, protocol numbers).
 //!
@@ -21,6 +23,7 @@
 
 use std::net::Ipv4Addr;
 
+pub mod arp;
 pub mod build;
 pub mod checksum;
 pub mod ethernet;
@@ -29,6 +32,7 @@ pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ndp;
 mod parse;
 mod parse_udp;
 pub mod tcp;
