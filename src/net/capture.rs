@@ -39,8 +39,11 @@ fn open_filtered<A>(
         link.header_len() as u32,
         filter.local_ip,
         filter.local_ip6,
-        filter.first_port,
-        filter.last_port,
+        bpf::Answers {
+            transport: filter.protocol.ip_number(),
+            first: filter.first_port,
+            last: filter.last_port,
+        },
     );
     bpf::attach(fd.as_fd(), &prog)
         .map_err(|e| NetError::Setup(format!("attaching the capture filter: {e}")))?;

@@ -207,6 +207,8 @@ pub struct CaptureFilter {
     pub first_port: u16,
     /// Last of our source ports.
     pub last_port: u16,
+    /// The protocol the probe kind's answers come in.
+    pub protocol: crate::model::Protocol,
 }
 
 /// Opens the capture on the route's interface with the kernel BPF filter attached, with

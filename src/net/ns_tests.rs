@@ -189,6 +189,7 @@ const FILTER: CaptureFilter = CaptureFilter {
     local_ip6: None,
     first_port: 40000,
     last_port: 40010,
+    protocol: crate::model::Protocol::Tcp,
 };
 
 #[test]
@@ -325,6 +326,7 @@ fn loopback_capture_sees_each_reply_once() {
             local_ip6: None,
             first_port: 40000,
             last_port: 40010,
+            protocol: crate::model::Protocol::Tcp,
         };
         let mut cap = open_capture(&route, &filter, DEFAULT_RING_BYTES).unwrap();
         assert_eq!(cap.link(), LinkLayer::Ethernet);

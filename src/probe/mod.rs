@@ -165,6 +165,11 @@ impl ProbeCrafter {
         self.template = None;
         self
     }
+    /// The same crafter for probes of `kind` (a SYN unless told).
+    pub fn with_kind(mut self, kind: ProbeKind) -> Self {
+        self.kind = kind;
+        self
+    }
     /// The kind of probe it crafts.
     #[inline]
     pub fn kind(&self) -> ProbeKind {

@@ -158,14 +158,8 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         // The engine's failures are the network's or the system's, at run time.
         .map_err(ScanError::runtime)
     };
-    run_scan(
-        cfg,
-        order,
-        ProbeKind::TcpSyn,
-        || SynEngine::open(cfg),
-        run,
-        stop,
-    )
+    let kind = ProbeKind::TcpSyn;
+    run_scan(cfg, order, kind, || SynEngine::open(cfg, kind), run, stop)
 }
 
 /// What a SYN scan opens before the privileges go: the keyed crafter, the pacer, the
@@ -179,9 +173,9 @@ struct SynEngine {
 }
 
 impl SynEngine {
-    /// Finds the next hops, resolves their MAC addresses, opens the capture and the
-    /// transmits and keys the crafter.
-    fn open(cfg: &ScanConfig) -> Result<SynEngine, ScanError> {
+    /// Finds the next hops, resolves their MAC addresses, opens the capture (with the
+    /// `kind`'s branch of the filter) and the transmits and keys the crafter of `kind`.
+    fn open(cfg: &ScanConfig, kind: ProbeKind) -> Result<SynEngine, ScanError> {
         warn_of_foreign_sources(cfg);
         let hops = NextHops::find(cfg)?;
         let route = hops.link();
@@ -233,6 +227,7 @@ impl SynEngine {
             local_ip6: local6,
             first_port: source_ports.first,
             last_port: source_ports.last(),
+            protocol: kind.protocol(),
         };
         let capture = net::open_capture(&route, &filter, cfg.capture_buffer)?;
         let pacer = Pacer::new(cfg.rate, std::time::Instant::now());
@@ -259,7 +254,8 @@ impl SynEngine {
                 .map_or(std::net::Ipv4Addr::UNSPECIFIED, |r| r.source_ip),
             source_ports,
             key: [cfg.seed ^ rand::random::<u64>(), rand::random::<u64>()],
-        });
+        })
+        .with_kind(kind);
         if let Some(src_ip) = local6 {
             crafter = crafter.with_ipv6(crate::probe::Ipv6Source {
                 src_ip,

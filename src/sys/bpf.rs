@@ -2,7 +2,7 @@
 
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::ip::protocol;
-use crate::wire::{icmp, icmpv6, ipv4, ipv6, tcp};
+use crate::wire::{icmp, icmpv6, ipv4, ipv6, tcp, udp};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -111,16 +111,43 @@ impl Builder {
 /// Bytes an accepted frame keeps (whole frames up to 256 KiB).
 pub const ACCEPT_LEN: u32 = 0x40000;
 
+/// The probe kind's branch of the filter: its answers are segments or datagrams of
+/// `transport` (an IP protocol number) to one of our source ports, `first..=last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answers {
+    /// IP protocol number of the answers (TCP for a SYN, UDP for a datagram).
+    pub transport: u8,
+    /// First of our source ports.
+    pub first: u16,
+    /// Last of our source ports.
+    pub last: u16,
+}
+
+#[cfg(test)]
+impl Answers {
+    /// TCP segments to `first..=last`.
+    pub fn tcp(first: u16, last: u16) -> Answers {
+        Answers {
+            transport: protocol::TCP,
+            first,
+            last,
+        }
+    }
+}
+
+// One load reads the destination port of either transport the kinds answer with.
+const _: () = assert!(tcp::field::DST_PORT.start == udp::field::DST_PORT.start);
+
 /// Offset of a header field `f` (a `wire::*::field` constant) as a BPF load offset from the
 /// header's start `at`.
 fn at(start: u32, field: usize) -> u32 {
     start + field as u32
 }
 
-/// The capture filter: IPv4 and either (TCP to `local` with destination port in
-/// `first..=last`, not a non-first fragment) or (ICMP type 3). `link_len` is 14 for Ethernet
-/// frames (the EtherType is checked too) and 0 when frames start at the IPv4 header.
-pub fn capture_program(link_len: u32, local: Ipv4Addr, first: u16, last: u16) -> Vec<Insn> {
+/// The capture filter: IPv4 and either (the kind's `answers` to `local`, not a non-first
+/// fragment) or (ICMP type 3). `link_len` is 14 for Ethernet frames (the EtherType is
+/// checked too) and 0 when frames start at the IPv4 header.
+pub fn capture_program(link_len: u32, local: Ipv4Addr, answers: Answers) -> Vec<Insn> {
     let l = link_len;
     let mut b = Builder::new();
     let accept = b.label();
@@ -132,7 +159,7 @@ pub fn capture_program(link_len: u32, local: Ipv4Addr, first: u16, last: u16) ->
         b.jump(JEQ, u32::from(ethertype::IPV4), ip, reject);
         b.bind(ip);
     }
-    ipv4_branch(&mut b, l, local, first, last, accept, reject);
+    ipv4_branch(&mut b, l, local, answers, accept, reject);
     finish(b, accept, reject)
 }
 
@@ -143,13 +170,12 @@ pub fn capture_program_for(
     link_len: u32,
     local4: Option<Ipv4Addr>,
     local6: Option<Ipv6Addr>,
-    first: u16,
-    last: u16,
+    answers: Answers,
 ) -> Vec<Insn> {
     match (local4, local6) {
-        (Some(v4), None) => capture_program(link_len, v4, first, last),
-        (Some(v4), Some(v6)) => capture_program_dual(link_len, v4, v6, first, last),
-        (None, Some(v6)) => capture_program_v6(link_len, v6, first, last),
+        (Some(v4), None) => capture_program(link_len, v4, answers),
+        (Some(v4), Some(v6)) => capture_program_dual(link_len, v4, v6, answers),
+        (None, Some(v6)) => capture_program_v6(link_len, v6, answers),
         (None, None) => vec![Insn {
             code: RET | K,
             jt: 0,
@@ -160,7 +186,7 @@ pub fn capture_program_for(
 }
 
 /// The IPv6-only capture filter: IPv6 as `capture_program_dual` passes it, and nothing else.
-pub fn capture_program_v6(link_len: u32, local6: Ipv6Addr, first: u16, last: u16) -> Vec<Insn> {
+pub fn capture_program_v6(link_len: u32, local6: Ipv6Addr, answers: Answers) -> Vec<Insn> {
     let l = link_len;
     let mut b = Builder::new();
     let accept = b.label();
@@ -177,12 +203,12 @@ pub fn capture_program_v6(link_len: u32, local6: Ipv6Addr, first: u16, last: u16
         b.jump(JGT, 0x6f, reject, v6);
     }
     b.bind(v6);
-    ipv6_branch(&mut b, l, local6, first, last, accept, reject);
+    ipv6_branch(&mut b, l, local6, answers, accept, reject);
     finish(b, accept, reject)
 }
 
 /// The capture filter for both families: IPv4 as `capture_program` passes it, and IPv6 to
-/// `local6` carrying TCP with destination port in `first..=last` or an ICMPv6 destination
+/// `local6` carrying the kind's `answers` or an ICMPv6 destination
 /// unreachable. An IPv6 packet to `local6` whose next header is an extension header
 /// (hop-by-hop, routing, fragment, destination options) is passed too: classic BPF cannot
 /// walk the chain, the parser does (bounded) and the cookie decides. Ethernet frames are
@@ -191,8 +217,7 @@ pub fn capture_program_dual(
     link_len: u32,
     local4: Ipv4Addr,
     local6: Ipv6Addr,
-    first: u16,
-    last: u16,
+    answers: Answers,
 ) -> Vec<Insn> {
     let l = link_len;
     let mut b = Builder::new();
@@ -219,27 +244,26 @@ pub fn capture_program_dual(
         b.jump(JGT, 0x4f, reject, v4);
     }
     b.bind(v4);
-    ipv4_branch(&mut b, l, local4, first, last, accept, reject);
+    ipv4_branch(&mut b, l, local4, answers, accept, reject);
     b.bind(v6);
-    ipv6_branch(&mut b, l, local6, first, last, accept, reject);
+    ipv6_branch(&mut b, l, local6, answers, accept, reject);
     finish(b, accept, reject)
 }
 
-/// IPv4 at offset `l`: TCP to `local` with destination port in `first..=last` (not a
-/// non-first fragment), or ICMP destination unreachable.
+/// IPv4 at offset `l`: the kind's `answers` to `local` (not a non-first fragment), or ICMP
+/// destination unreachable.
 fn ipv4_branch(
     b: &mut Builder,
     l: u32,
     local: Ipv4Addr,
-    first: u16,
-    last: u16,
+    answers: Answers,
     accept: Label,
     reject: Label,
 ) {
     let icmp = b.label();
     let tcp = b.label();
     b.op(LD | B | ABS, at(l, ipv4::field::PROTOCOL));
-    b.jump(JEQ, u32::from(protocol::TCP), tcp, icmp);
+    b.jump(JEQ, u32::from(answers.transport), tcp, icmp);
     b.bind(tcp);
     let dst_ok = b.label();
     b.op(LD | W | ABS, at(l, ipv4::field::DST_ADDR.start));
@@ -253,9 +277,9 @@ fn ipv4_branch(
     b.op(LDX | B | MSH, at(l, ipv4::field::VER_IHL));
     b.op(LD | H | IND, at(l, tcp::field::DST_PORT.start));
     let above_first = b.label();
-    b.jump(JGE, u32::from(first), above_first, reject);
+    b.jump(JGE, u32::from(answers.first), above_first, reject);
     b.bind(above_first);
-    b.jump(JGT, u32::from(last), reject, accept);
+    b.jump(JGT, u32::from(answers.last), reject, accept);
     b.bind(icmp);
     let is_icmp = b.label();
     b.jump(JEQ, u32::from(protocol::ICMP), is_icmp, reject);
@@ -265,14 +289,13 @@ fn ipv4_branch(
     b.jump(JEQ, u32::from(icmp::DEST_UNREACHABLE), accept, reject);
 }
 
-/// IPv6 at offset `l`, to `local`: TCP with destination port in `first..=last`, ICMPv6
-/// destination unreachable, or an extension header first (left to the parser).
+/// IPv6 at offset `l`, to `local`: the kind's `answers`, ICMPv6 destination unreachable,
+/// or an extension header first (left to the parser).
 fn ipv6_branch(
     b: &mut Builder,
     l: u32,
     local: Ipv6Addr,
-    first: u16,
-    last: u16,
+    answers: Answers,
     accept: Label,
     reject: Label,
 ) {
@@ -286,7 +309,7 @@ fn ipv6_branch(
     }
     let (tcp, not_tcp, icmp, not_icmp) = (b.label(), b.label(), b.label(), b.label());
     b.op(LD | B | ABS, at(l, ipv6::field::NXT_HDR));
-    b.jump(JEQ, u32::from(protocol::TCP), tcp, not_tcp);
+    b.jump(JEQ, u32::from(answers.transport), tcp, not_tcp);
     b.bind(not_tcp);
     b.jump(JEQ, u32::from(protocol::ICMPV6), icmp, not_icmp);
     b.bind(not_icmp);
@@ -306,9 +329,9 @@ fn ipv6_branch(
     let transport = at(l, ipv6::field::PAYLOAD);
     b.op(LD | H | ABS, transport + tcp::field::DST_PORT.start as u32);
     let above_first = b.label();
-    b.jump(JGE, u32::from(first), above_first, reject);
+    b.jump(JGE, u32::from(answers.first), above_first, reject);
     b.bind(above_first);
-    b.jump(JGT, u32::from(last), reject, accept);
+    b.jump(JGT, u32::from(answers.last), reject, accept);
     b.bind(icmp);
     b.op(LD | B | ABS, transport + icmpv6::field::TYPE as u32);
     b.jump(JEQ, u32::from(icmpv6::DEST_UNREACHABLE), accept, reject);
@@ -450,7 +473,7 @@ mod tests {
 
     #[test]
     fn exact_instructions_for_ethernet() {
-        let p = capture_program(14, LOCAL, 40000, 40999);
+        let p = capture_program(14, LOCAL, Answers::tcp(40000, 40999));
         let want = [
             (0x28, 0, 0, 12),
             (0x15, 0, 15, 0x0800),
@@ -477,7 +500,7 @@ mod tests {
 
     #[test]
     fn ethernet_filter_accepts_and_rejects() {
-        let p = capture_program(14, LOCAL, 40000, 40999);
+        let p = capture_program(14, LOCAL, Answers::tcp(40000, 40999));
         let ok = |f: &[u8]| run(&p, f);
         let other = Ipv4Addr::new(198, 18, 0, 9);
         assert_eq!(
@@ -525,7 +548,7 @@ mod tests {
 
     #[test]
     fn raw_ip_filter_has_no_ethertype_check() {
-        let p = capture_program(0, LOCAL, 1, 1);
+        let p = capture_program(0, LOCAL, Answers::tcp(1, 1));
         assert_eq!(p.len(), 16);
         let f = frame(0x0800, 6, LOCAL, 0, 0, &tcp(443, 1));
         assert_eq!(run(&p, &f[14..]), ACCEPT_LEN);
@@ -533,6 +556,36 @@ mod tests {
         assert_eq!(run(&p, &f[14..]), 0);
         let f = frame(0x0800, 1, LOCAL, 0, 0, &icmp(3));
         assert_eq!(run(&p, &f[14..]), ACCEPT_LEN);
+    }
+
+    /// Another kind's branch: UDP answers pass to our ports in both families, TCP does not,
+    /// and ICMP errors still do.
+    #[test]
+    fn a_udp_kinds_branch_passes_its_datagrams_and_not_tcp() {
+        let udp = Answers {
+            transport: protocol::UDP,
+            first: 40000,
+            last: 40999,
+        };
+        let p = capture_program_dual(14, LOCAL, local6(), udp);
+        // UDP's destination port sits where TCP's does: the same 20 bytes serve.
+        assert_eq!(
+            run(&p, &frame(0x0800, 17, LOCAL, 0, 0, &tcp(53, 40000))),
+            ACCEPT_LEN
+        );
+        assert_eq!(
+            run(&p, &frame(0x0800, 17, LOCAL, 1, 0, &tcp(53, 40999))),
+            ACCEPT_LEN
+        );
+        assert_eq!(run(&p, &frame(0x0800, 17, LOCAL, 0, 0, &tcp(53, 41000))), 0);
+        assert_eq!(run(&p, &frame(0x0800, 6, LOCAL, 0, 0, &tcp(53, 40000))), 0);
+        assert_eq!(
+            run(&p, &frame(0x0800, 1, LOCAL, 0, 0, &icmp(3))),
+            ACCEPT_LEN
+        );
+        assert_eq!(run(&p, &frame6(17, local6(), &tcp(53, 40500))), ACCEPT_LEN);
+        assert_eq!(run(&p, &frame6(17, local6(), &tcp(53, 39999))), 0);
+        assert_eq!(run(&p, &frame6(6, local6(), &tcp(53, 40500))), 0);
     }
 
     fn local6() -> Ipv6Addr {
@@ -556,10 +609,10 @@ mod tests {
     fn dual_filter_passes_both_families_and_nothing_else() {
         let local6 = local6();
         for (l, cut) in [(14u32, 0usize), (0, 14)] {
-            let p = capture_program_dual(l, LOCAL, local6, 40000, 40999);
+            let p = capture_program_dual(l, LOCAL, local6, Answers::tcp(40000, 40999));
             let ok = |f: &[u8]| run(&p, &f[cut..]);
             // IPv4 exactly as the IPv4 filter takes it.
-            let v4 = capture_program(l, LOCAL, 40000, 40999);
+            let v4 = capture_program(l, LOCAL, Answers::tcp(40000, 40999));
             let other = Ipv4Addr::new(198, 18, 0, 9);
             for f in [
                 frame(0x0800, 6, LOCAL, 0, 0, &tcp(80, 40000)),
@@ -622,7 +675,7 @@ mod tests {
             assert_eq!(ok(&f[..14 + 40]), 0);
         }
         // Ethernet: other EtherTypes; raw IP: other versions.
-        let p = capture_program_dual(14, LOCAL, local6, 40000, 40999);
+        let p = capture_program_dual(14, LOCAL, local6, Answers::tcp(40000, 40999));
         let mut arp = frame6(6, local6, &tcp(443, 40000));
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         assert_eq!(run(&p, &arp), 0);
@@ -630,7 +683,7 @@ mod tests {
         let mut mislabeled = frame6(6, local6, &tcp(443, 40000));
         mislabeled[12..14].copy_from_slice(&[0x08, 0x00]);
         assert_eq!(run(&p, &mislabeled), 0);
-        let raw = capture_program_dual(0, LOCAL, local6, 40000, 40999);
+        let raw = capture_program_dual(0, LOCAL, local6, Answers::tcp(40000, 40999));
         for version in [0x00u8, 0x30, 0x50, 0x70, 0xf0] {
             let mut f = frame6(6, local6, &tcp(443, 40000))[14..].to_vec();
             f[0] = version;
@@ -645,15 +698,15 @@ mod tests {
         for l in [14u32, 0] {
             // IPv4 alone: the IPv4 program itself, byte for byte.
             assert_eq!(
-                capture_program_for(l, Some(LOCAL), None, 1, 9),
-                capture_program(l, LOCAL, 1, 9)
+                capture_program_for(l, Some(LOCAL), None, Answers::tcp(1, 9)),
+                capture_program(l, LOCAL, Answers::tcp(1, 9))
             );
             assert_eq!(
-                capture_program_for(l, Some(LOCAL), Some(local6), 1, 9),
-                capture_program_dual(l, LOCAL, local6, 1, 9)
+                capture_program_for(l, Some(LOCAL), Some(local6), Answers::tcp(1, 9)),
+                capture_program_dual(l, LOCAL, local6, Answers::tcp(1, 9))
             );
             assert_eq!(
-                capture_program_for(l, None, None, 1, 9),
+                capture_program_for(l, None, None, Answers::tcp(1, 9)),
                 vec![Insn {
                     code: RET | K,
                     jt: 0,
@@ -664,8 +717,8 @@ mod tests {
         }
         // IPv6 alone: what the dual program passes of IPv6, and no IPv4 at all.
         for (l, cut) in [(14u32, 0usize), (0, 14)] {
-            let only6 = capture_program_for(l, None, Some(local6), 40000, 40999);
-            let dual = capture_program_dual(l, LOCAL, local6, 40000, 40999);
+            let only6 = capture_program_for(l, None, Some(local6), Answers::tcp(40000, 40999));
+            let dual = capture_program_dual(l, LOCAL, local6, Answers::tcp(40000, 40999));
             let mut frames = vec![
                 frame6(6, local6, &tcp(443, 40000)),
                 frame6(6, local6, &tcp(443, 41000)),
