@@ -12,6 +12,7 @@ const TIMING: &str = "TIMING AND PERFORMANCE";
 const NETWORK: &str = "NETWORK";
 const OUTPUT: &str = "OUTPUT";
 const NMAP: &str = "NMAP HAND-OFF";
+const SERVICE: &str = "SERVICE AND VERSION DETECTION";
 const PRIVILEGES: &str = "PRIVILEGES";
 const MISC: &str = "MISC";
 const WATCH: &str = "WATCHING A SURFACE";
@@ -279,6 +280,24 @@ pub struct Args {
         help_heading = NMAP
     )]
     pub nmap: Option<String>,
+
+    /// Identify the services behind the open TCP ports as they are found (nmap's probe
+    /// database when nmap is installed, else a built-in table): product and version, TLS
+    /// certificate, HTTP title [-sV].
+    #[arg(long = "service-version", help_heading = SERVICE)]
+    pub service_version: bool,
+    /// How many of nmap's probes to try, 0 (the likeliest) to 9 (all) [default: 7].
+    #[arg(long = "version-intensity", value_name = "0-9", help_heading = SERVICE)]
+    pub version_intensity: Option<String>,
+    /// --version-intensity 2.
+    #[arg(long = "version-light", help_heading = SERVICE)]
+    pub version_light: bool,
+    /// --version-intensity 9.
+    #[arg(long = "version-all", help_heading = SERVICE)]
+    pub version_all: bool,
+    /// Most connections -sV keeps open at once [default: 512; the open-file limit caps it].
+    #[arg(long = "max-connections", value_name = "N", help_heading = SERVICE)]
+    pub max_connections: Option<String>,
 
     /// When started as root, run as this user once the sockets are open (not uid 0; refused
     /// when not started as root) [default: the system user synscan when it exists, else

@@ -19,7 +19,12 @@ const TWO_LETTER: &[(&str, &str)] = &[
 ];
 
 /// Flags that take no value and only switch a mode.
-const MODE_FLAGS: &[(&str, &str)] = &[("-sS", "--syn"), ("-sT", "--connect"), ("-Pn", "--no-ping")];
+const MODE_FLAGS: &[(&str, &str)] = &[
+    ("-sS", "--syn"),
+    ("-sT", "--connect"),
+    ("-sV", "--service-version"),
+    ("-Pn", "--no-ping"),
+];
 
 /// The long names (aliases included) and short letters of synscan's flags that take a value.
 struct ValueFlags {

@@ -108,6 +108,8 @@ pub struct ScanConfig {
     pub stats_every: Option<Duration>,
     /// Arguments for an nmap run on the open ports found.
     pub nmap: Option<String>,
+    /// -sV: the follow-up stage's settings (None without -sV).
+    pub follow: Option<FollowOptions>,
     /// Addresses of the hostnames given as targets, with the name.
     pub hostnames: Vec<(IpAddr, String)>,
     /// --baseline, --policy, --expect, --metrics-file (files read and checked).
@@ -230,6 +232,73 @@ fn parse_seconds(flag: &str, value: &str) -> Result<Duration, ScanError> {
 }
 
 /// --stats-every: seconds above zero (0 would print a line on every tick of the loop).
+/// What -sV runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FollowOptions {
+    /// nmap's version intensity, 0-9.
+    pub intensity: u8,
+    /// Most connections open at once.
+    pub max_connections: usize,
+}
+
+/// -sV and its options (`--version-*`, `--max-connections`); those options without -sV
+/// are refused, as they would do nothing.
+fn follow_options(args: &Args) -> Result<Option<FollowOptions>, ScanError> {
+    let chosen = [
+        args.version_intensity.is_some(),
+        args.version_light,
+        args.version_all,
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if chosen > 1 {
+        return Err(usage(
+            "give one of --version-intensity, --version-light and --version-all".to_string(),
+        ));
+    }
+    let intensity = match (
+        &args.version_intensity,
+        args.version_light,
+        args.version_all,
+    ) {
+        (Some(v), _, _) => match v.trim().parse::<u8>() {
+            Ok(n) if n <= 9 => n,
+            _ => {
+                return Err(usage(format!(
+                    "bad --version-intensity \"{v}\": use a number from 0 to 9"
+                )))
+            }
+        },
+        (None, true, _) => 2,
+        (None, _, true) => 9,
+        (None, false, false) => 7,
+    };
+    let max_connections = match &args.max_connections {
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=1_000_000).contains(&n) => n,
+            _ => {
+                return Err(usage(format!(
+                    "bad --max-connections \"{v}\": use a number from 1 to 1000000"
+                )))
+            }
+        },
+        None => 512,
+    };
+    if !args.service_version {
+        if chosen > 0 || args.max_connections.is_some() {
+            return Err(usage(
+                "--version-intensity, --version-light, --version-all and --max-connections set up -sV: add -sV".to_string(),
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(FollowOptions {
+        intensity,
+        max_connections,
+    }))
+}
+
 fn parse_stats_every(value: &str) -> Result<Duration, ScanError> {
     let d = parse_seconds("--stats-every", value)?;
     if d.is_zero() {
@@ -736,6 +805,7 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
             .map(parse_stats_every)
             .transpose()?,
         nmap: args.nmap.clone(),
+        follow: follow_options(args)?,
         hostnames,
         watch,
         inputs,

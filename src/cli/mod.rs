@@ -6,7 +6,7 @@ pub(crate) mod config;
 pub(crate) mod not_yet;
 pub(crate) mod resume;
 
-pub use config::{Rate, ScanConfig, ScanMode, SendPathChoice};
+pub use config::{FollowOptions, Rate, ScanConfig, ScanMode, SendPathChoice};
 
 use crate::error::ScanError;
 use clap::Parser;

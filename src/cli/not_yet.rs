@@ -8,20 +8,11 @@ use crate::error::ScanError;
 const NOT_YET: &[(&str, &str, &str)] = &[
     ("-sU", "UDP scan", SCANS_TCP),
     (
-        "-sV",
-        "service and version detection",
-        "hand the open ports to nmap with --nmap \"-sV\"",
-    ),
-    (
         "-sC",
         "script scan",
         "hand the open ports to nmap with --nmap \"-sC\"",
     ),
-    (
-        "-sR",
-        "service and version detection",
-        "hand the open ports to nmap with --nmap \"-sV\"",
-    ),
+    ("-sR", "RPC scan (nmap folds it into -sV)", "use -sV"),
     (
         "-sn",
         "host discovery without a port scan (ping scan)",
@@ -78,7 +69,7 @@ fn entry(word: &str) -> Option<&'static (&'static str, &'static str, &'static st
     if let Some(kinds) = word.strip_prefix("-s").filter(|k| !k.is_empty()) {
         return kinds
             .chars()
-            .filter(|k| *k != 'S' && *k != 'T')
+            .filter(|k| !matches!(k, 'S' | 'T' | 'V'))
             .find_map(|k| NOT_YET.iter().find(|(f, _, _)| *f == format!("-s{k}")));
     }
     NOT_YET.iter().find(|(f, _, _)| {
@@ -107,10 +98,9 @@ mod tests {
     fn each_scan_type_not_done_yet_is_named() {
         for (words, line) in [
             (&["-sU"][..], "-sU (UDP scan) is not supported yet: synscan scans TCP ports with SYN (-sS, the default) or connect() (-sT)"),
-            (&["-sV"], "-sV (service and version detection) is not supported yet: hand the open ports to nmap with --nmap \"-sV\""),
             (&["-sn"], "-sn (host discovery without a port scan (ping scan)) is not supported yet: synscan probes every target's ports without host discovery first, as nmap -Pn does"),
             (&["-v", "-sSU"], "-sU (UDP scan) is not supported yet: synscan scans TCP ports with SYN (-sS, the default) or connect() (-sT)"),
-            (&["-sSV"], "-sV (service and version detection) is not supported yet: hand the open ports to nmap with --nmap \"-sV\""),
+            (&["-sR"], "-sR (RPC scan (nmap folds it into -sV)) is not supported yet: use -sV"),
             (&["-PS22,80"], "-PS (TCP SYN host discovery) is not supported yet: synscan probes every target's ports without host discovery first, as nmap -Pn does"),
             (&["-PE"], "-PE (ICMP echo host discovery) is not supported yet: synscan probes every target's ports without host discovery first, as nmap -Pn does"),
             (&["-sL"], "-sL (list scan) is not supported yet: --dry-run prints the probes a scan would send"),
@@ -130,7 +120,8 @@ mod tests {
     #[test]
     fn what_synscan_does_passes() {
         for word in [
-            "-sS", "-sT", "-Pn", "-p", "-p-", "-P", "-s", "-sST", "-v", "-n", "-6", "-e",
+            "-sS", "-sT", "-sV", "-sSV", "-Pn", "-p", "-p-", "-P", "-s", "-sST", "-v", "-n", "-6",
+            "-e",
         ] {
             assert_eq!(refuse(&[word]), Ok(()), "{word}");
         }

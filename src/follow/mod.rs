@@ -16,6 +16,7 @@ pub mod http;
 pub mod pattern;
 pub mod plan;
 pub mod probes;
+pub mod stage;
 pub mod template;
 pub mod tls;
 

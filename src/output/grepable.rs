@@ -76,18 +76,20 @@ impl ResultWriter for GrepableWriter {
                 .ports
                 .iter()
                 .map(|l| {
-                    let svc = self
-                        .ctx
-                        .services
-                        .name(l.service())
-                        .map(field)
-                        .unwrap_or_default();
+                    let table = self.ctx.services.name(l.service());
+                    // With -sV: the SERVICE column's name and the VERSION column's text,
+                    // as nmap -sV -oG writes them ("ssl|http", '/' made '|').
+                    let (svc, version) = match hosts.versions.get(h.ip, l.protocol, l.port) {
+                        Some(v) => (field(&v.service_column(table)), field(&v.version_column())),
+                        None => (table.map(field).unwrap_or_default(), String::new()),
+                    };
                     format!(
-                        "{}/{}/{}//{}///",
+                        "{}/{}/{}//{}//{}/",
                         l.port,
                         l.state.as_str(),
                         l.protocol.as_str(),
-                        svc
+                        svc,
+                        version
                     )
                 })
                 .collect();

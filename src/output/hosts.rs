@@ -129,6 +129,8 @@ pub struct HostReport {
     pub total: u64,
     /// No-response results dropped by the memory bound.
     pub not_kept: u64,
+    /// The follow-up stage's identifications (-sV), empty without it.
+    pub versions: super::versions::Versions,
 }
 
 impl HostReport {
@@ -781,6 +783,7 @@ impl HostTable {
             up,
             total: total.max(up),
             not_kept: self.not_kept,
+            versions: super::versions::Versions::default(),
         }
     }
 }

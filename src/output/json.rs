@@ -1,4 +1,5 @@
-//! NDJSON (-oJ): one object per shown result, then one {"type":"summary"} line.
+//! NDJSON (-oJ): one object per shown result, one {"type":"service"} line per port the
+//! follow-up stage identified (-sV), then one {"type":"summary"} line.
 
 use super::stream::{StreamFormat, StreamWriter};
 use super::{end_time, epoch_secs, Ctx, ScanInfo, ScanSummary, Sink};
@@ -75,6 +76,24 @@ impl StreamFormat for Json {
                 .collect::<Vec<_>>()
                 .join(","),
             s.interrupted
+        )
+    }
+
+    fn version_line(
+        &self,
+        out: &mut Sink,
+        ip: std::net::IpAddr,
+        protocol: crate::model::Protocol,
+        port: u16,
+        v: &super::versions::PortVersion,
+    ) -> io::Result<()> {
+        // A "type" line: readers of results skip it, as they skip the summary.
+        let sep = if v.json.is_empty() { "" } else { "," };
+        writeln!(
+            out,
+            "{{\"type\":\"service\",\"ip\":\"{ip}\",\"port\":{port},\"proto\":\"{}\"{sep}{}}}",
+            protocol.as_str(),
+            v.json
         )
     }
 

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) mod csv;
 pub(crate) mod files;
+pub mod follow;
 pub(crate) mod grepable;
 pub(crate) mod hosts;
 pub(crate) mod journal;
@@ -25,6 +26,7 @@ pub(crate) mod list;
 pub(crate) mod normal;
 pub(crate) mod services;
 pub(crate) mod stream;
+pub mod versions;
 pub(crate) mod xml;
 
 #[cfg(test)]
@@ -36,6 +38,7 @@ pub(crate) mod tests;
 
 use hosts::{HostReport, HostTable};
 use services::Services;
+use versions::{PortVersion, Versions};
 
 /// Version printed in headers.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -240,6 +243,17 @@ pub trait ResultWriter: Send {
     fn flush(&mut self) -> io::Result<()>;
     /// True for formats that need the per-host table.
     fn grouped(&self) -> bool;
+    /// Sees one port's identification by the follow-up stage (-oJ writes it now; grouped
+    /// formats find it in the report at finish).
+    fn version(
+        &mut self,
+        _ip: IpAddr,
+        _protocol: Protocol,
+        _port: u16,
+        _v: &PortVersion,
+    ) -> io::Result<()> {
+        Ok(())
+    }
     /// Extra NDJSON records (baseline changes, policy findings) before the trailer; only
     /// the -oJ writer writes them.
     fn extra_json(&mut self, _lines: &[String]) -> io::Result<()> {
@@ -427,6 +441,8 @@ pub struct Outputs {
     ids: Vec<Option<(u64, u64)>>,
     /// The journal of released results for a resumed run's grouped outputs.
     journal: Option<journal::Journal>,
+    /// The follow-up stage's identifications, for the grouped outputs.
+    versions: Versions,
 }
 
 /// The per-host table for a run: one that stores nothing for silent hosts when it knows
@@ -559,6 +575,7 @@ impl Outputs {
             files: Vec::new(),
             ids: Vec::new(),
             journal: None,
+            versions: Versions::default(),
         }
     }
 
@@ -657,6 +674,22 @@ impl Outputs {
         Ok(())
     }
 
+    /// Records one port's identification by the follow-up stage: -oJ writes it at once,
+    /// grouped formats show it at finish. Failures are kept for [`Outputs::finish`].
+    pub fn record_version(&mut self, ip: IpAddr, protocol: Protocol, port: u16, v: PortVersion) {
+        for s in self.slots.iter_mut() {
+            s.guard(|w| w.version(ip, protocol, port, &v));
+        }
+        if self.table.is_some() {
+            // The grouped formats print the fields, never the -oJ record.
+            let kept = PortVersion {
+                json: String::new(),
+                ..v
+            };
+            self.versions.insert(ip, protocol, port, kept);
+        }
+    }
+
     /// Hands extra NDJSON records (watch checks) to the -oJ outputs; call before
     /// [`Outputs::finish`]. Failures are kept for [`Outputs::finish`].
     pub fn extra_json(&mut self, lines: &[String]) -> io::Result<()> {
@@ -685,6 +718,7 @@ impl Outputs {
             Some(t) => t.into_report(self.info.hosts),
             None => HostReport::default(),
         };
+        report.versions = std::mem::take(&mut self.versions);
         if !self.hostnames.is_empty() {
             for h in report.hosts.iter_mut() {
                 h.hostname = self.hostnames.get(&h.ip).cloned();

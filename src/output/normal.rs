@@ -1,11 +1,12 @@
 //! nmap "normal" text (-oN, and stdout): a report per host, written at finish.
 
 use super::hosts::{HostReport, HostView};
+use super::versions::Versions;
 use super::{
     ctime, end_time, hosts_phrase, reason_text, short_date, Ctx, ResultWriter, ScanInfo,
     ScanSummary, Sink, VERSION,
 };
-use crate::model::{PortResult, PortState, Service};
+use crate::model::{PortResult, PortState};
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -22,11 +23,7 @@ impl NormalWriter {
         NormalWriter { out, stdout, ctx }
     }
 
-    fn service(&self, service: Service) -> &str {
-        self.ctx.services.name(service).unwrap_or("unknown")
-    }
-
-    fn host(&mut self, h: &HostView) -> io::Result<()> {
+    fn host(&mut self, h: &HostView, versions: &Versions) -> io::Result<()> {
         let reason = self.ctx.opts.reason;
         // nmap's NameIP(): "name (ip)" for a name the user typed, else the address.
         let name_ip = match &h.hostname {
@@ -75,48 +72,107 @@ impl NormalWriter {
             writeln!(self.out)?;
         }
         if !h.ports.is_empty() {
-            let rows: Vec<[String; 4]> = h
-                .ports
-                .iter()
-                .map(|l| {
-                    [
-                        l.service().to_string(),
-                        l.state.as_str().to_string(),
-                        self.service(l.service()).to_string(),
-                        reason_text(l.reason, l.ttl),
-                    ]
-                })
-                .collect();
-            let heads = ["PORT", "STATE", "SERVICE", "REASON"];
-            let cols = if reason { 4 } else { 3 };
-            let width = |c: usize| {
+            self.port_table(h, versions)?;
+        }
+        writeln!(self.out)
+    }
+}
+
+impl NormalWriter {
+    /// The port table: PORT STATE SERVICE [REASON] [VERSION] as nmap lays it out (every
+    /// column but the last padded to its widest cell), each port's script output under
+    /// its row, and the host's "Service Info:" line after the table.
+    fn port_table(&mut self, h: &HostView, versions: &Versions) -> io::Result<()> {
+        let reason = self.ctx.opts.reason;
+        let with_versions = !versions.is_empty();
+        let mut heads = vec!["PORT", "STATE", "SERVICE"];
+        if reason {
+            heads.push("REASON");
+        }
+        if with_versions {
+            heads.push("VERSION");
+        }
+        let rows: Vec<Vec<String>> = h
+            .ports
+            .iter()
+            .map(|l| {
+                let table = self.ctx.services.name(l.service());
+                let v = versions.get(h.ip, l.protocol, l.port);
+                let mut row = vec![
+                    l.service().to_string(),
+                    l.state.as_str().to_string(),
+                    match v {
+                        Some(v) => v.service_column(table),
+                        None => table.unwrap_or("unknown").to_string(),
+                    },
+                ];
+                if reason {
+                    row.push(reason_text(l.reason, l.ttl));
+                }
+                if with_versions {
+                    row.push(v.map(|v| v.version_column()).unwrap_or_default());
+                }
+                row
+            })
+            .collect();
+        let widths: Vec<usize> = (0..heads.len())
+            .map(|c| {
                 rows.iter()
                     .map(|r| r[c].len())
                     .max()
                     .unwrap_or(0)
                     .max(heads[c].len())
                     + 1
-            };
-            let widths: Vec<usize> = (0..cols).map(width).collect();
-            let line = |cells: &[&str]| {
-                let mut s = String::new();
-                for (c, cell) in cells.iter().enumerate().take(cols) {
-                    if c + 1 == cols {
-                        s.push_str(cell);
-                    } else {
-                        s.push_str(&format!("{cell:<w$}", w = widths[c]));
-                    }
+            })
+            .collect();
+        let line = |cells: &[&str]| {
+            let mut s = String::new();
+            for (c, cell) in cells.iter().enumerate() {
+                if c + 1 == cells.len() {
+                    s.push_str(cell);
+                } else {
+                    s.push_str(&format!("{cell:<w$}", w = widths[c]));
                 }
-                s
-            };
-            writeln!(self.out, "{}", line(&heads))?;
-            for r in &rows {
-                let cells = [r[0].as_str(), r[1].as_str(), r[2].as_str(), r[3].as_str()];
-                writeln!(self.out, "{}", line(&cells))?;
+            }
+            // An empty last cell (no version) leaves no trailing blanks, as in nmap.
+            s.trim_end().to_string()
+        };
+        writeln!(self.out, "{}", line(&heads))?;
+        for (l, r) in h.ports.iter().zip(&rows) {
+            let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+            writeln!(self.out, "{}", line(&cells))?;
+            if let Some(v) = versions.get(h.ip, l.protocol, l.port) {
+                for script in &v.scripts {
+                    write_script(&mut self.out, script)?;
+                }
             }
         }
-        writeln!(self.out)
+        let open: Vec<_> = h
+            .ports
+            .iter()
+            .filter(|l| l.state == PortState::Open)
+            .map(|l| (l.protocol, l.port))
+            .collect();
+        if let Some(info) = versions.service_info(h.ip, &open) {
+            writeln!(self.out, "{info}")?;
+        }
+        Ok(())
     }
+}
+
+/// A script's output under its port, as nmap prints it: `| id: first line`, `| line`, and
+/// `|_` on the last line (one line: `|_id: line`).
+fn write_script(out: &mut Sink, script: &super::versions::Script) -> io::Result<()> {
+    let lines: Vec<&str> = script.output.split('\n').collect();
+    for (i, text) in lines.iter().enumerate() {
+        let bar = if i + 1 == lines.len() { "|_" } else { "| " };
+        if i == 0 {
+            writeln!(out, "{bar}{}: {text}", script.id)?;
+        } else {
+            writeln!(out, "{bar}{text}")?;
+        }
+    }
+    Ok(())
 }
 
 impl ResultWriter for NormalWriter {
@@ -151,7 +207,7 @@ impl ResultWriter for NormalWriter {
 
     fn finish(&mut self, info: &ScanInfo, s: &ScanSummary, hosts: &HostReport) -> io::Result<()> {
         for h in &hosts.hosts {
-            self.host(h)?;
+            self.host(h, &hosts.versions)?;
         }
         if hosts.not_kept > 0 {
             writeln!(

@@ -15,6 +15,17 @@ pub trait StreamFormat: Send {
     }
     /// One result the options show.
     fn line(&self, out: &mut Sink, ctx: &Ctx, r: &PortResult) -> io::Result<()>;
+    /// One port's identification by the follow-up stage (-oJ only).
+    fn version_line(
+        &self,
+        _out: &mut Sink,
+        _ip: std::net::IpAddr,
+        _protocol: crate::model::Protocol,
+        _port: u16,
+        _v: &super::versions::PortVersion,
+    ) -> io::Result<()> {
+        Ok(())
+    }
     /// Written once at the end.
     fn trailer(&self, _out: &mut Sink, _info: &ScanInfo, _s: &ScanSummary) -> io::Result<()> {
         Ok(())
@@ -63,6 +74,17 @@ impl<F: StreamFormat> ResultWriter for StreamWriter<F> {
 
     fn grouped(&self) -> bool {
         false
+    }
+
+    fn version(
+        &mut self,
+        ip: std::net::IpAddr,
+        protocol: crate::model::Protocol,
+        port: u16,
+        v: &super::versions::PortVersion,
+    ) -> io::Result<()> {
+        self.format
+            .version_line(&mut self.out, ip, protocol, port, v)
     }
 
     fn extra_json(&mut self, lines: &[String]) -> io::Result<()> {

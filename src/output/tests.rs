@@ -1401,3 +1401,125 @@ fn many_silent_hosts_are_counted_and_a_late_reply_still_gets_its_filtered_ports(
         "{partial}"
     );
 }
+
+/// -sV: one host with ssh on 22, 80 closed and nginx over TLS on 443, identified as the
+/// follow-up stage reports them; the lines expected are nmap 7.93's (-sV --script ssl-cert
+/// against the lab's real sshd and nginx).
+fn run_sv(format: Format) -> String {
+    use versions::{Method, PortVersion, Script};
+    let ip = IpAddr::from([198, 19, 0, 5]);
+    let rs = vec![
+        res([198, 19, 0, 5], 22, Reason::SynAck, 64, 1),
+        res([198, 19, 0, 5], 80, Reason::Reset, 64, 1),
+        res([198, 19, 0, 5], 443, Reason::SynAck, 64, 2),
+    ];
+    let ssh = PortVersion {
+        name: Some("ssh".into()),
+        method: Some(Method::Probed),
+        conf: 10,
+        product: Some("OpenSSH".into()),
+        version: Some("9.2p1 Debian 2+deb12u10".into()),
+        extrainfo: Some("protocol 2.0".into()),
+        ostype: Some("Linux".into()),
+        cpe: vec![
+            "cpe:/a:openbsd:openssh:9.2p1".into(),
+            "cpe:/o:linux:linux_kernel".into(),
+        ],
+        json: r#""service":{"status":"matched"}"#.into(),
+        ..PortVersion::default()
+    };
+    let https = PortVersion {
+        name: Some("http".into()),
+        tunnel: Some("ssl".into()),
+        method: Some(Method::Probed),
+        conf: 10,
+        product: Some("nginx".into()),
+        version: Some("1.22.1".into()),
+        cpe: vec!["cpe:/a:igor_sysoev:nginx:1.22.1".into()],
+        scripts: vec![
+            Script {
+                id: "http-server-header".into(),
+                output: "nginx/1.22.1".into(),
+                xml: "<elem>nginx/1.22.1</elem>".into(),
+            },
+            Script {
+                id: "ssl-cert".into(),
+                output: "Subject: commonName=lab.example/organizationName=synscan lab/countryName=US\nNot valid after:  2027-01-06T17:28:35".into(),
+                xml: String::new(),
+            },
+        ],
+        ..PortVersion::default()
+    };
+    let buf = Buf::default();
+    let sinks: Vec<(Format, bool, Sink)> = vec![(format, false, Box::new(buf.clone()))];
+    let mut o = Outputs::with_sinks(
+        sinks,
+        ctx(OutputOptions::default(), &[22, 80, 443]),
+        &info(),
+    )
+    .unwrap();
+    for r in &rs {
+        o.record(r).unwrap();
+    }
+    o.record_version(ip, crate::model::Protocol::Tcp, 22, ssh);
+    o.record_version(ip, crate::model::Protocol::Tcp, 443, https);
+    o.finish(&summary()).unwrap();
+    buf.text()
+}
+
+#[test]
+fn sv_normal_has_nmaps_version_column_scripts_and_service_info() {
+    let want = String::from(HEAD)
+        + "synscan scan report for 198.19.0.5\n\
+           Host is up.\n\
+           \n\
+           PORT    STATE  SERVICE  VERSION\n\
+           22/tcp  open   ssh      OpenSSH 9.2p1 Debian 2+deb12u10 (protocol 2.0)\n\
+           80/tcp  closed http\n\
+           443/tcp open   ssl/http nginx 1.22.1\n\
+           |_http-server-header: nginx/1.22.1\n\
+           | ssl-cert: Subject: commonName=lab.example/organizationName=synscan lab/countryName=US\n\
+           |_Not valid after:  2027-01-06T17:28:35\n\
+           Service Info: OS: Linux; CPE: cpe:/o:linux:linux_kernel\n\
+           \n\
+           # synscan done at Mon Nov 23 12:42:44 2026 -- 3 IP addresses (1 host up) scanned in 4.35 seconds\n";
+    assert_eq!(run_sv(Format::Normal), want);
+}
+
+#[test]
+fn sv_grepable_has_nmaps_version_field() {
+    let text = run_sv(Format::Grepable);
+    let ports: Vec<&str> = text.lines().filter(|l| l.contains("\tPorts: ")).collect();
+    assert_eq!(
+        ports,
+        ["Host: 198.19.0.5 ()\tPorts: 22/open/tcp//ssh//OpenSSH 9.2p1 Debian 2+deb12u10 (protocol 2.0)/, 80/closed/tcp//http///, 443/open/tcp//ssl|http//nginx 1.22.1/"]
+    );
+}
+
+#[test]
+fn sv_xml_has_nmaps_service_cpe_and_script_elements() {
+    let text = run_sv(Format::Xml);
+    for want in [
+        "<port protocol=\"tcp\" portid=\"22\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"64\"/><service name=\"ssh\" product=\"OpenSSH\" version=\"9.2p1 Debian 2+deb12u10\" extrainfo=\"protocol 2.0\" ostype=\"Linux\" method=\"probed\" conf=\"10\"><cpe>cpe:/a:openbsd:openssh:9.2p1</cpe><cpe>cpe:/o:linux:linux_kernel</cpe></service></port>",
+        "<port protocol=\"tcp\" portid=\"80\"><state state=\"closed\" reason=\"reset\" reason_ttl=\"64\"/><service name=\"http\" method=\"table\" conf=\"3\"/></port>",
+        "<port protocol=\"tcp\" portid=\"443\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"64\"/><service name=\"http\" product=\"nginx\" version=\"1.22.1\" tunnel=\"ssl\" method=\"probed\" conf=\"10\"><cpe>cpe:/a:igor_sysoev:nginx:1.22.1</cpe></service><script id=\"http-server-header\" output=\"nginx/1.22.1\"><elem>nginx/1.22.1</elem></script><script id=\"ssl-cert\" output=\"Subject: commonName=lab.example/organizationName=synscan lab/countryName=US&#10;Not valid after:  2027-01-06T17:28:35\"></script></port>",
+    ] {
+        assert!(text.contains(want), "{want}\nnot in\n{text}");
+    }
+}
+
+#[test]
+fn sv_json_has_one_service_line_per_identified_port() {
+    let text = run_sv(Format::Json);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"type\":\"service\""))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            r#"{"type":"service","ip":"198.19.0.5","port":22,"proto":"tcp","service":{"status":"matched"}}"#,
+            r#"{"type":"service","ip":"198.19.0.5","port":443,"proto":"tcp"}"#,
+        ]
+    );
+}

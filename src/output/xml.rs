@@ -7,6 +7,7 @@
 //! optional in the DTD; the port lists would need every hidden port kept per host).
 
 use super::hosts::HostReport;
+use super::versions::{Method, PortVersion};
 use super::{
     ctime, end_time, epoch_secs, hosts_phrase, Ctx, ResultWriter, ScanInfo, ScanSummary, Sink,
     VERSION,
@@ -63,6 +64,39 @@ pub fn comment_text(s: &str) -> String {
         }
     }
     o
+}
+
+/// A port's `<service>` as nmap -sV writes it: name, the version fields present,
+/// tunnel, method and conf, then its `<cpe>` elements.
+fn write_service(out: &mut Sink, v: &PortVersion, table: Option<&str>) -> io::Result<()> {
+    let name = v.name.as_deref().or(table).unwrap_or("unknown");
+    write!(out, "<service name=\"{}\"", escape(name))?;
+    for (key, value) in [
+        ("product", &v.product),
+        ("version", &v.version),
+        ("extrainfo", &v.extrainfo),
+        ("hostname", &v.hostname),
+        ("ostype", &v.ostype),
+        ("devicetype", &v.devicetype),
+        ("tunnel", &v.tunnel),
+    ] {
+        if let Some(value) = value {
+            write!(out, " {key}=\"{}\"", escape(value))?;
+        }
+    }
+    let conf = match v.method() {
+        Method::Table => 3,
+        Method::Probed => v.conf,
+    };
+    write!(out, " method=\"{}\" conf=\"{conf}\"", v.method().as_str())?;
+    if v.cpe.is_empty() {
+        return write!(out, "/>");
+    }
+    write!(out, ">")?;
+    for c in &v.cpe {
+        write!(out, "<cpe>{}</cpe>", escape(c))?;
+    }
+    write!(out, "</service>")
 }
 
 /// Where nmap's Debian package installs the stylesheet nmap's own XML points to.
@@ -181,12 +215,29 @@ impl ResultWriter for XmlWriter {
                     l.reason.as_str(),
                     l.ttl
                 )?;
-                if let Some(name) = self.ctx.services.name(l.service()) {
-                    write!(
-                        self.out,
-                        "<service name=\"{}\" method=\"table\" conf=\"3\"/>",
-                        escape(name)
-                    )?;
+                let table = self.ctx.services.name(l.service());
+                match hosts.versions.get(h.ip, l.protocol, l.port) {
+                    Some(v) => write_service(&mut self.out, v, table)?,
+                    None => {
+                        if let Some(name) = table {
+                            write!(
+                                self.out,
+                                "<service name=\"{}\" method=\"table\" conf=\"3\"/>",
+                                escape(name)
+                            )?;
+                        }
+                    }
+                }
+                if let Some(v) = hosts.versions.get(h.ip, l.protocol, l.port) {
+                    for script in &v.scripts {
+                        write!(
+                            self.out,
+                            "<script id=\"{}\" output=\"{}\">{}</script>",
+                            escape(&script.id),
+                            escape(&script.output),
+                            script.xml
+                        )?;
+                    }
                 }
                 // Policy annotations ride in nmap's own element for script output.
                 if let Some(rule) = self.ctx.opts.policy.as_deref().and_then(|p| {

@@ -83,8 +83,8 @@ fn scan_info(cfg: &ScanConfig, order: &ProbeOrder, kind: ProbeKind) -> ScanInfo 
 }
 
 /// The scan setup every scan shares, written once: announce, resume slot and privilege
-/// drop, the hand-off helper, the outputs, the run, the finish and the hand-off, for a scan
-/// of `kind`. `open`
+/// drop, the hand-off helper, the outputs, the run (with the -sV stage it feeds), the
+/// finish and the hand-off, for a scan of `kind`. `open`
 /// opens what the scan's engine needs while the process may still be root; `run` runs it
 /// unprivileged, feeding `Sinks`.
 fn run_scan<E>(
@@ -93,6 +93,7 @@ fn run_scan<E>(
     kind: ProbeKind,
     open: impl FnOnce() -> Result<E, ScanError>,
     run: impl FnOnce(E, ProbeOrder, &mut Sinks<'_>) -> Result<engine::EngineReport, ScanError>,
+    stop: &AtomicBool,
 ) -> Result<i32, ScanError> {
     announce(cfg, &order);
     let (mut slot, mut metrics, run_as) = prepare_privilege_drop(cfg, order.len())?;
@@ -102,8 +103,11 @@ fn run_scan<E>(
     let mut findings = Findings::new(cfg);
     let mut outputs = open_outputs(cfg, &info, &mut findings, &mut slot)?;
     give_up_privileges(run_as.as_deref())?;
+    let follow = start_follow(cfg)?;
     let mut sinks = Sinks::new(&mut outputs, &mut slot, findings);
+    sinks.follow = follow;
     let outcome = run(engine, order, &mut sinks);
+    let outcome = finish_follow(sinks.follow.take(), &mut sinks, outcome, stop);
     let open = sinks.findings.open.take();
     let watch = sinks.findings.watch.take();
     let code = finish(
@@ -158,7 +162,7 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         .map_err(ScanError::runtime)
     };
     let kind = ProbeKind::TcpSyn;
-    run_scan(cfg, order, kind, || SynEngine::open(cfg, kind), run)
+    run_scan(cfg, order, kind, || SynEngine::open(cfg, kind), run, stop)
 }
 
 /// What a SYN scan opens before the privileges go: the keyed crafter, the pacer, the
@@ -532,12 +536,13 @@ impl Findings {
 }
 
 /// The outputs, the resume file checkpoints go to, plus the open ports kept for an nmap
-/// hand-off when one is asked for.
+/// hand-off when one is asked for, and the follow-up stage (-sV) open ports go to.
 struct Sinks<'a> {
     outputs: &'a mut Outputs,
     slot: &'a mut resume::ResumeSlot,
     findings: Findings,
     warned: bool,
+    follow: Option<crate::follow::stage::Stage>,
 }
 
 impl<'a> Sinks<'a> {
@@ -551,6 +556,7 @@ impl<'a> Sinks<'a> {
             slot,
             findings,
             warned: false,
+            follow: None,
         }
     }
 }
@@ -558,7 +564,17 @@ impl<'a> Sinks<'a> {
 impl engine::ResultSink for Sinks<'_> {
     fn record(&mut self, r: &crate::model::PortResult) -> std::io::Result<()> {
         let needed = self.findings.observe(r);
-        self.outputs.record_kept(r, needed)
+        self.outputs.record_kept(r, needed)?;
+        if let Some(stage) = &self.follow {
+            if r.state == crate::model::PortState::Open && r.protocol == crate::model::Protocol::Tcp
+            {
+                stage.submit(r.ip, r.port);
+            }
+            for v in stage.ready() {
+                self.record_version(&v);
+            }
+        }
+        Ok(())
     }
 
     fn checkpoint(&mut self, position: u64) -> std::io::Result<()> {
@@ -578,6 +594,69 @@ impl engine::ResultSink for Sinks<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Sinks<'_> {
+    /// Writes one follow-up result through the outputs.
+    fn record_version(&mut self, v: &crate::follow::FollowResult) {
+        let pv = crate::output::follow::port_version(v);
+        self.outputs
+            .record_version(v.ip, crate::model::Protocol::Tcp, v.port, pv);
+    }
+}
+
+/// With -sV: reads the probe database (nmap's when installed, saying so and how many of
+/// its match lines do not compile; else the built-in table) and starts the follow-up
+/// stage. Call once privileges are given up.
+fn start_follow(cfg: &ScanConfig) -> Result<Option<crate::follow::stage::Stage>, ScanError> {
+    use crate::follow::{FollowConfig, Intensity, ProbeDb};
+    let Some(opts) = cfg.follow else {
+        return Ok(None);
+    };
+    let db = match ProbeDb::from_nmap() {
+        Some(Ok(db)) => db,
+        Some(Err(e)) => {
+            eprintln!("synscan: -sV: {e}; using the built-in table");
+            crate::follow::builtin::table()
+        }
+        None => crate::follow::builtin::table(),
+    };
+    eprintln!(
+        "synscan: -sV with {} ({} match lines, {} that do not compile)",
+        db.source(),
+        db.match_lines(),
+        db.failures().len()
+    );
+    // One descriptor per connection; keep some for outputs and the rest.
+    let nofile = crate::sys::sock::raise_nofile_limit().unwrap_or(1024);
+    let limit = usize::try_from(nofile.saturating_sub(64)).unwrap_or(usize::MAX);
+    let follow = FollowConfig {
+        intensity: Intensity::new(opts.intensity).unwrap_or(Intensity::DEFAULT),
+        max_connections: opts.max_connections.min(limit.max(16)),
+        ..FollowConfig::default()
+    };
+    crate::follow::stage::Stage::start(db, follow)
+        .map(Some)
+        .map_err(ScanError::runtime)
+}
+
+/// The port stage ended: waits for the follow-up stage's last results and writes them (an
+/// interrupted scan abandons the ports still being identified). A follow-up failure is the
+/// run's failure once the port stage succeeded.
+fn finish_follow(
+    follow: Option<crate::follow::stage::Stage>,
+    sinks: &mut Sinks<'_>,
+    outcome: Result<engine::EngineReport, ScanError>,
+    stop: &AtomicBool,
+) -> Result<engine::EngineReport, ScanError> {
+    let Some(stage) = follow else {
+        return outcome;
+    };
+    let done = stage.finish(stop, |v| sinks.record_version(&v));
+    match (outcome, done) {
+        (Ok(_), Err(e)) => Err(ScanError::runtime(e)),
+        (outcome, _) => outcome,
     }
 }
 
@@ -715,7 +794,7 @@ fn connect_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Resul
         };
         connect::run(params, &mut scanner, sinks, stop).map_err(ScanError::runtime)
     };
-    run_scan(cfg, order, ProbeKind::TcpConnect, open, run)
+    run_scan(cfg, order, ProbeKind::TcpConnect, open, run, stop)
 }
 
 /// Writes the summary, reports the run on stderr and picks the exit code. Results found

@@ -519,10 +519,13 @@ fn idle_flags_unsupported_scan_types_and_bad_outputs_get_exit_2_and_one_line() {
         dry("--max-rate", "10k"),
         dry("--user", "nobody"),
         not_yet(&["-sU", "198.19.0.1"], "-sU", "UDP scan"),
-        not_yet(
-            &["198.19.0.1", "-sV"],
-            "-sV",
-            "service and version detection",
+        (
+            vec!["198.19.0.1", "--version-all"],
+            "--version-intensity, --version-light, --version-all and --max-connections set up -sV: add -sV".into(),
+        ),
+        (
+            vec!["198.19.0.1", "-sV", "--version-intensity", "10"],
+            "bad --version-intensity \"10\": use a number from 0 to 9".into(),
         ),
         not_yet(
             &["198.19.0.1", "-sn"],

@@ -11,6 +11,7 @@ mod e2e_outputs;
 mod e2e_resume;
 mod e2e_resume_safety;
 mod e2e_scan;
+mod e2e_service;
 mod e2e_trust;
 mod e2e_watch;
 mod hostile_frames;

@@ -34,6 +34,9 @@ pub struct CertInfo {
     pub key_bits: u32,
     /// Signature algorithm as openssl names it (sha256WithRSAEncryption, ecdsa-with-SHA256...).
     pub signature_algorithm: String,
+    /// nmap's ssl-cert script output for it (what -oN and -oX show; -oJ has the fields).
+    #[serde(skip)]
+    pub ssl_cert: String,
 }
 
 /// Why a certificate could not be read.
@@ -53,6 +56,8 @@ pub fn parse(der: &[u8]) -> Result<CertInfo, CertError> {
     sans.sort();
     let not_after_unix = cert.validity().not_after.timestamp();
     let (key_type, key_bits) = key(&cert);
+    let signature_algorithm = oid_name(&cert.signature_algorithm.algorithm.to_id_string());
+    let ssl_cert = nmap_ssl_cert(&cert, der, (&key_type, key_bits), &signature_algorithm);
     Ok(CertInfo {
         subject: rfc4514(cert.subject()),
         issuer: rfc4514(cert.issuer()),
@@ -63,7 +68,8 @@ pub fn parse(der: &[u8]) -> Result<CertInfo, CertError> {
         sha256: hex(&Sha256::digest(der)),
         key_type,
         key_bits,
-        signature_algorithm: oid_name(&cert.signature_algorithm.algorithm.to_id_string()),
+        signature_algorithm,
+        ssl_cert,
     })
 }
 
@@ -104,7 +110,22 @@ fn attribute(attr: &AttributeTypeAndValue<'_>) -> String {
     let oid = attr.attr_type().to_id_string();
     let key = short_name(&oid);
     let value = attr.attr_value();
-    let text: Option<Vec<u8>> = match value.tag() {
+    let text = attribute_text(attr);
+    // An unnamed attribute type, or a value that is no string, is written as `#` and its DER
+    // in hex (openssl's dump_unknown and dump_nostr).
+    match (key, text) {
+        (Some(k), Some(t)) => format!("{k}={}", escape_value(&t)),
+        (k, _) => {
+            let der = value.to_der_vec().unwrap_or_else(|_| value.data.to_vec());
+            format!("{}=#{}", k.map_or(oid.clone(), str::to_string), hex(&der))
+        }
+    }
+}
+
+/// An attribute's value as text (UTF-8 bytes), None when it is no string type.
+fn attribute_text(attr: &AttributeTypeAndValue<'_>) -> Option<Vec<u8>> {
+    let value = attr.attr_value();
+    match value.tag() {
         Tag::Utf8String
         | Tag::PrintableString
         | Tag::Ia5String
@@ -139,16 +160,60 @@ fn attribute(attr: &AttributeTypeAndValue<'_>) -> String {
                 .into_bytes(),
         ),
         _ => None,
-    };
-    // An unnamed attribute type, or a value that is no string, is written as `#` and its DER
-    // in hex (openssl's dump_unknown and dump_nostr).
-    match (key, text) {
-        (Some(k), Some(t)) => format!("{k}={}", escape_value(&t)),
-        (k, _) => {
-            let der = value.to_der_vec().unwrap_or_else(|_| value.data.to_vec());
-            format!("{}=#{}", k.map_or(oid.clone(), str::to_string), hex(&der))
+    }
+}
+
+/// The name fields nmap's ssl-cert shows at its default verbosity, in its order.
+const NMAP_NAME_FIELDS: [(&str, &str); 4] = [
+    ("2.5.4.3", "commonName"),
+    ("2.5.4.10", "organizationName"),
+    ("2.5.4.8", "stateOrProvinceName"),
+    ("2.5.4.6", "countryName"),
+];
+
+/// A name as nmap's ssl-cert writes it: `commonName=x/organizationName=y/countryName=z`
+/// (only those fields and stateOrProvinceName, in that order; the last value of a field
+/// repeated, as its Lua table keeps it), values escaped.
+fn nmap_name(name: &X509Name<'_>) -> String {
+    let mut fields = Vec::new();
+    for (oid, key) in NMAP_NAME_FIELDS {
+        let value = name
+            .iter_attributes()
+            .filter(|a| a.attr_type().to_id_string() == oid)
+            .filter_map(attribute_text)
+            .last();
+        if let Some(v) = value {
+            fields.push(format!("{key}={}", escape_text(&v)));
         }
     }
+    fields.join("/")
+}
+
+/// nmap 7.93's ssl-cert script output for a certificate (its default verbosity): subject,
+/// the SANs in the certificate's order, issuer, key, signature algorithm, validity in UTC
+/// without a zone, MD5 and SHA-1 of the DER.
+fn nmap_ssl_cert(cert: &X509Certificate<'_>, der: &[u8], key: (&str, u32), sig: &str) -> String {
+    let mut lines = vec![format!("Subject: {}", nmap_name(cert.subject()))];
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        let sans: Vec<String> = ext.value.general_names.iter().map(san).collect();
+        lines.push(format!("Subject Alternative Name: {}", sans.join(", ")));
+    }
+    lines.push(format!("Issuer: {}", nmap_name(cert.issuer())));
+    lines.push(format!("Public Key type: {}", key.0));
+    lines.push(format!("Public Key bits: {}", key.1));
+    lines.push(format!("Signature Algorithm: {sig}"));
+    let date = |t: i64| utc(t).trim_end_matches('Z').to_string();
+    lines.push(format!(
+        "Not valid before: {}",
+        date(cert.validity().not_before.timestamp())
+    ));
+    lines.push(format!(
+        "Not valid after:  {}",
+        date(cert.validity().not_after.timestamp())
+    ));
+    lines.push(format!("MD5:   {}", hex(&md5::Md5::digest(der))));
+    lines.push(format!("SHA-1: {}", hex(&sha1::Sha1::digest(der))));
+    lines.join("\n")
 }
 
 /// RFC 4514 escaping as openssl's esc_2253 + esc_ctrl + esc_msb do it.
