@@ -1118,6 +1118,7 @@ fn help_groups_the_flags_and_states_rates_retries_and_exit_codes() {
             "NETWORK:",
             "OUTPUT:",
             "NMAP HAND-OFF:",
+            "SERVICE AND VERSION DETECTION:",
             "PRIVILEGES:",
             "WATCHING A SURFACE:",
             "MISC:",
