@@ -470,6 +470,16 @@ fn wired_lab_refuses_a_taken_middle_namespace() {
         .status()
         .expect("ip netns add");
     assert!(add.success());
+    // Removed also when the test fails before the end (a stale lab binary panics).
+    struct Planted<'a>(&'a str);
+    impl Drop for Planted<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", self.0])
+                .status();
+        }
+    }
+    let planted = Planted(&m_ns);
     let out = std::process::Command::new(crate::common::lab_bin())
         .args(["serve", "--name", &name, "--prefix", "198.19.84.0/28"])
         .args(["--open-hosts", "1", "--filtered", "0", "--delay-ms", "1"])
@@ -477,9 +487,7 @@ fn wired_lab_refuses_a_taken_middle_namespace() {
         .output()
         .expect("run serve");
     let list = netns_list();
-    let _ = std::process::Command::new("ip")
-        .args(["netns", "del", &m_ns])
-        .status();
+    drop(planted);
     assert_eq!(
         out.status.code(),
         Some(4),
