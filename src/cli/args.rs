@@ -185,10 +185,6 @@ pub struct Args {
         help_heading = TIMING
     )]
     pub wait: Option<String>,
-    /// Hosts that ration their RSTs (FreeBSD's 200 a second) are not waited for: report
-    /// open ports only, and do not pace or retry for the RSTs of closed ones (nmap's flag).
-    #[arg(long = "defeat-rst-ratelimit", help_heading = TIMING)]
-    pub defeat_rst_ratelimit: bool,
 
     /// Interface to send on [default: the route's].
     #[arg(short = 'e', long = "interface", value_name = "IFACE", help_heading = NETWORK)]

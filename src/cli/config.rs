@@ -65,9 +65,6 @@ pub struct ScanConfig {
     pub retries: RetryPolicy,
     /// Cap on listening after the last send.
     pub wait: Option<Duration>,
-    /// --defeat-rst-ratelimit: hosts that ration their answers are not waited for, and
-    /// only open ports are reported.
-    pub defeat_rst_ratelimit: bool,
     /// SYN or connect.
     pub mode: ScanMode,
     /// Print probes instead of sending.
@@ -753,7 +750,6 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
         rate,
         retries,
         wait,
-        defeat_rst_ratelimit: args.defeat_rst_ratelimit,
         mode: if args.connect {
             ScanMode::Connect
         } else {
@@ -779,8 +775,7 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
         output_options: OutputOptions {
             show_closed,
             show_filtered,
-            // Closed ports are not waited for: what is not open is not known.
-            open_only: args.open || args.defeat_rst_ratelimit,
+            open_only: args.open,
             reason: args.reason,
             verbose: args.verbose > 0,
             append: false,

@@ -35,7 +35,6 @@ fn summary() -> ScanSummary {
             ..ScanStats::default()
         },
         interrupted: false,
-        rate_limited: Vec::new(),
     }
 }
 

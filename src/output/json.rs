@@ -49,7 +49,7 @@ impl StreamFormat for Json {
     fn trailer(&self, out: &mut Sink, info: &ScanInfo, s: &ScanSummary) -> io::Result<()> {
         writeln!(
             out,
-            "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"capture_drops\":{},\"rate_pps\":{},\"rate_signal\":{},\"lower_rate_advised\":{},\"rate_limited_hosts\":[{}],\"interrupted\":{}}}",
+            "{{\"type\":\"summary\",\"start\":{},\"end\":{},\"elapsed\":{:.3},\"hosts\":{},\"probes\":{},\"packets_sent\":{},\"replies\":{},\"replies_only_on_retry\":{},\"capture_drops\":{},\"rate_pps\":{},\"rate_signal\":{},\"lower_rate_advised\":{},\"interrupted\":{}}}",
             epoch_secs(info.start),
             epoch_secs(end_time(info, s)),
             s.elapsed.as_secs_f64(),
@@ -67,14 +67,6 @@ impl StreamFormat for Json {
                 .rate_signal
                 .map_or_else(|| "null".to_string(), |r| quote(r.as_str())),
             s.losing_probes(),
-            s.rate_limited
-                .iter()
-                .map(|(ip, b)| format!(
-                    "{{\"ip\":\"{ip}\",\"answers_per_sec\":{:.0},\"burst\":{:.0}}}",
-                    b.rate, b.burst
-                ))
-                .collect::<Vec<_>>()
-                .join(","),
             s.interrupted
         )
     }

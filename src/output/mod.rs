@@ -177,8 +177,6 @@ pub struct ScanSummary {
     pub stats: ScanStats,
     /// True when the scan was interrupted.
     pub interrupted: bool,
-    /// Hosts that rationed their answers, with their learned buckets, by address.
-    pub rate_limited: Vec<(IpAddr, crate::send::host_buckets::Bucket)>,
 }
 
 impl ScanSummary {

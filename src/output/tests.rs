@@ -61,7 +61,6 @@ fn summary() -> ScanSummary {
             ..ScanStats::default()
         },
         interrupted: false,
-        rate_limited: Vec::new(),
     }
 }
 
@@ -371,7 +370,7 @@ fn xml_escapes_attributes() {
     assert_eq!(xml::escape("x\u{1}y"), "xy");
 }
 
-const SUMMARY_JSON: &str = "{\"type\":\"summary\",\"start\":1795437759,\"end\":1795437764,\"elapsed\":4.350,\"hosts\":3,\"probes\":9,\"packets_sent\":12,\"replies\":3,\"replies_only_on_retry\":1,\"capture_drops\":0,\"rate_pps\":12000,\"rate_signal\":null,\"lower_rate_advised\":false,\"rate_limited_hosts\":[],\"interrupted\":false}\n";
+const SUMMARY_JSON: &str = "{\"type\":\"summary\",\"start\":1795437759,\"end\":1795437764,\"elapsed\":4.350,\"hosts\":3,\"probes\":9,\"packets_sent\":12,\"replies\":3,\"replies_only_on_retry\":1,\"capture_drops\":0,\"rate_pps\":12000,\"rate_signal\":null,\"lower_rate_advised\":false,\"interrupted\":false}\n";
 
 #[test]
 fn json_exact() {

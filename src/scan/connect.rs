@@ -94,8 +94,6 @@ pub fn run(
             wait,
             pacer: &mut pacer,
             progress: progress.map(|style| Progress::new(total, style)),
-            // The kernel's connects are few at a time and retried by the kernel itself.
-            wait_for_rationed: false,
             silence: Silence::of_kinds(&[ProbeKind::TcpConnect]),
         },
     )?;
@@ -106,7 +104,6 @@ pub fn run(
         elapsed: began.elapsed(),
         stats: table_loop::snapshot(&module, &table, end.found_open, &pacer),
         adaptive_rate: pacer.adaptive(),
-        rationed: Vec::new(),
     })
 }
 

@@ -9,7 +9,6 @@ use crate::model::ScanStats;
 use crate::net::{Capture, InterfaceDrops, Transmit};
 use crate::probe::ProbeCrafter;
 use crate::recv::{run_receiver, RecvCounters, REPLY_BATCHES};
-use crate::send::host_buckets::Bucket;
 use crate::send::pace::Pacer;
 use crate::send::pilots::Pilot;
 use crate::send::{run_sender, PositionClaimer, SendCounters, SendShared, SenderEvent, MAX_BATCH};
@@ -17,7 +16,6 @@ use crate::state::window::WindowTable;
 use crate::state::{ReplyEvent, Resend};
 use crate::targets::ProbeOrder;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError};
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -41,9 +39,6 @@ pub struct EngineParams {
     pub checkpoint_every: Duration,
     /// The sending interface's own drop counter, where the kernel reports one.
     pub interface_drops: Option<InterfaceDrops>,
-    /// Wait for hosts that ration their answers (pace them, retry their silent ports
-    /// until the evidence says filtered); false under --defeat-rst-ratelimit.
-    pub wait_for_rationed: bool,
 }
 
 /// What a finished engine run reports.
@@ -62,8 +57,6 @@ pub struct EngineReport {
     /// True when the rate followed the scan's counters (then `stats.rate_pps` is where it
     /// ended).
     pub adaptive_rate: bool,
-    /// Hosts that rationed their answers, with their learned buckets, by address.
-    pub rationed: Vec<(IpAddr, Bucket)>,
 }
 
 /// Runs a SYN scan with one sender thread per transmit socket and one receiver on
@@ -85,7 +78,6 @@ pub fn run(
         progress,
         checkpoint_every,
         interface_drops,
-        wait_for_rationed,
     } = params;
     let began = Instant::now();
     let (event_tx, event_rx) = unbounded::<SenderEvent>();
@@ -149,7 +141,6 @@ pub fn run(
                 wait,
                 pacer: &mut pacer,
                 progress: progress.map(|style| Progress::new(total, style)),
-                wait_for_rationed,
                 silence: crate::state::Silence::of_kinds(&[crafter.kind()]),
             },
         );
@@ -179,7 +170,6 @@ pub fn run(
             elapsed: began.elapsed(),
             stats: table_loop::snapshot(&module, &table, end.found_open, &pacer),
             adaptive_rate: pacer.adaptive(),
-            rationed: end.rationed,
         })
     })
 }
@@ -340,7 +330,6 @@ mod tests {
             progress: None,
             checkpoint_every: CHECKPOINT_EVERY,
             interface_drops: None,
-            wait_for_rationed: true,
         }
     }
 

@@ -16,14 +16,12 @@ use crate::model::RateSignal;
 use crate::net::{self, CaptureFilter, SendPath};
 use crate::output::{Outputs, ScanInfo, ScanSummary};
 use crate::probe::{ProbeCrafter, ProbeKind, ProbeParams, SourcePorts};
-use crate::send::host_buckets::Bucket;
 use crate::send::pace::Pacer;
 use crate::state::rtt::RttEstimator;
 use crate::state::window::WindowTable;
 use crate::targets::{ProbeOrder, ProbeSpace};
 use crate::watch::metrics::MetricsFile;
 use std::io::IsTerminal;
-use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
@@ -146,7 +144,6 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
             ),
             checkpoint_every: engine::CHECKPOINT_EVERY,
             interface_drops,
-            wait_for_rationed: !cfg.defeat_rst_ratelimit,
         };
         engine::run(
             params,
@@ -816,7 +813,6 @@ fn finish(
         elapsed: report.elapsed,
         stats: report.stats,
         interrupted: !report.complete,
-        rate_limited: report.rationed.clone(),
     };
     let verdict = watch.as_ref().map(|w| w.conclude());
     if let (Some(w), Some(v)) = (&watch, &verdict) {
@@ -850,7 +846,6 @@ fn finish(
         };
         eprintln!("synscan: the adaptive rate settled at {pps} pps, judged {judged}");
     }
-    report_rationed(cfg, &report.rationed);
     eprintln!(
         "synscan: sent {} packets in {:.2} s ({:.0} pps), {} replies, {} frames failed the cookie, {} capture drops",
         stats.packets_sent,
@@ -891,38 +886,6 @@ fn finish(
         ),
     }
     Ok(checked(error::EXIT_INTERRUPTED))
-}
-
-/// One line per host that rationed its answers (its ports were paced to its bucket and
-/// waited for), or what --defeat-rst-ratelimit left out.
-fn report_rationed(cfg: &ScanConfig, rationed: &[(IpAddr, Bucket)]) {
-    for (ip, b) in rationed {
-        eprintln!(
-            "synscan: {ip}: answers rate-limited at ~{}/s (burst ~{}); its ports were paced to that and waited for",
-            approx(b.rate),
-            approx(b.burst)
-        );
-    }
-    if cfg.defeat_rst_ratelimit {
-        eprintln!(
-            "synscan: --defeat-rst-ratelimit: open ports only; closed ports' RSTs were not waited for, so ports not listed may be closed or filtered"
-        );
-    }
-}
-
-/// `x` to two significant digits (200, 6.2, 1300), for "about" figures.
-fn approx(x: f64) -> String {
-    if !x.is_finite() || x <= 0.0 {
-        return "0".to_string();
-    }
-    let digits = x.log10().floor() as i32 - 1;
-    let unit = 10f64.powi(digits);
-    let r = (x / unit).round() * unit;
-    if digits < 0 {
-        format!("{r:.prec$}", prec = (-digits) as usize)
-    } else {
-        format!("{r:.0}")
-    }
 }
 
 /// Says so when the capture dropped replies or a notable share of answers needed a

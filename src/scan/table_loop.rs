@@ -6,7 +6,6 @@
 
 use super::progress::Progress;
 use crate::model::{PortResult, PortState, Reason, ScanStats};
-use crate::send::host_buckets::{Bucket, HostBuckets};
 use crate::send::pace::Pacer;
 use crate::send::pilots::{Pilot, PilotPool};
 use crate::state::epochs::{Epochs, Released};
@@ -14,7 +13,6 @@ use crate::state::window::{Expired, WindowTable};
 use crate::state::{ReplyEvent, ReplyOutcome, Resend, Silence};
 use crate::targets::ProbeOrder;
 use std::io;
-use std::net::IpAddr;
 use std::ops::Range;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -89,11 +87,6 @@ pub struct Recorder<'a> {
     last_send: Instant,
     /// Pairs that answered, for pilot probes.
     pilots: PilotPool,
-    /// Each answering host's answers against its probes: hosts that ration them.
-    buckets: HostBuckets,
-    /// Whether hosts that ration their answers are waited for (not under
-    /// --defeat-rst-ratelimit).
-    wait_for_rationed: bool,
 }
 
 impl Recorder<'_> {
@@ -104,31 +97,14 @@ impl Recorder<'_> {
         }
         let tag = self.release.epochs.open_tag();
         self.table.on_sent(run.clone(), at, tag);
-        self.count_sends(at, run.clone());
         self.release.epochs.sent_run(run);
         self.last_send = self.last_send.max(at);
-    }
-
-    /// Counts the probes of `run` to their hosts (only hosts that answered are tracked;
-    /// until one has, no position needs its address).
-    fn count_sends(&mut self, at: Instant, run: Range<u64>) {
-        if !self.wait_for_rationed {
-            return;
-        }
-        if self.buckets.is_empty() {
-            self.buckets.sent_untracked(run.end - run.start);
-            return;
-        }
-        for position in run {
-            self.buckets.sent(self.order.get(position).0, at, 1);
-        }
     }
 
     /// Retries of `positions` that left at `at`.
     pub fn resent(&mut self, at: Instant, positions: impl IntoIterator<Item = u64>) {
         for position in positions {
             self.table.on_resent(position, at);
-            self.count_sends(at, position..position + 1);
             self.last_send = self.last_send.max(at);
         }
     }
@@ -137,7 +113,6 @@ impl Recorder<'_> {
     pub fn resent_runs(&mut self, at: Instant, runs: &[Range<u64>]) {
         for run in runs {
             self.table.on_resent_run(run.clone(), at);
-            self.count_sends(at, run.clone());
             self.last_send = self.last_send.max(at);
         }
     }
@@ -153,13 +128,9 @@ impl Recorder<'_> {
     pub fn replied_at(&mut self, ev: &ReplyEvent, position: Option<u64>, wall: SystemTime) {
         if let ReplyOutcome::Decided { result, epoch, .. } = self.table.on_reply(ev, position, wall)
         {
-            // The target itself answered: a pair pilots may re-probe, and an answer to count
-            // against the host's probes.
+            // The target itself answered: a pair pilots may re-probe.
             if matches!(result.reason, Reason::SynAck | Reason::Reset) {
                 self.pilots.offer((result.ip, result.port));
-                if self.wait_for_rationed {
-                    self.buckets.answered(result.ip, ev.at);
-                }
             }
             self.decided(epoch, result);
         }
@@ -183,14 +154,12 @@ impl Recorder<'_> {
 }
 
 /// How the table loop ended.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct LoopEnd {
     /// Every result before this position was released.
     pub released: u64,
     /// Open ports found.
     pub found_open: u64,
-    /// Hosts that rationed their answers, with their learned buckets, by address.
-    pub rationed: Vec<(IpAddr, Bucket)>,
 }
 
 /// The loop's settings and its monitor: the pacer it steers and the progress it shows.
@@ -205,9 +174,6 @@ pub struct LoopParams<'a> {
     pub pacer: &'a mut Pacer,
     /// Progress on stderr, if any.
     pub progress: Option<Progress>,
-    /// Whether ports of hosts that ration their answers wait for them (paced, retried
-    /// until the evidence says filtered); false under --defeat-rst-ratelimit.
-    pub wait_for_rationed: bool,
     /// What silent probes decide, per protocol.
     pub silence: Silence,
 }
@@ -253,7 +219,6 @@ pub fn run(
         wait,
         pacer,
         mut progress,
-        wait_for_rationed,
         silence,
     } = params;
     // The silent probes of a range are read from the answered bits at its release.
@@ -265,8 +230,6 @@ pub fn run(
         found_open: 0,
         last_send: Instant::now(),
         pilots: PilotPool::default(),
-        buckets: HostBuckets::default(),
-        wait_for_rationed,
     };
     let adaptive = pacer.adaptive();
     let looped = run_loop(module, &mut rec, sink, wait, &mut |module, rec, show| {
@@ -278,22 +241,16 @@ pub fn run(
             if let (true, Some(p)) = (show, progress.as_mut()) {
                 p.tick(&stats);
             }
-            // Pilots while the sweep is too sparse to judge the rate by, and probes go out;
-            // none to a paced host, whose every answer is spoken for.
+            // Pilots while the sweep is too sparse to judge the rate by, and probes go out.
             if adaptive && !rec.table.is_empty() {
-                let mut due = rec
+                let due = rec
                     .pilots
                     .due(now, pacer.pilot_pps(), pacer.pilot_generation());
-                if rec.buckets.any_paced() {
-                    due.retain(|p| !rec.buckets.is_paced(p.0));
-                }
                 if !due.is_empty() {
                     module.pilot(due);
                 }
             }
         }
-        // Hosts that ration their answers hold the scan's rate to their pace.
-        pacer.cap_for_hosts(rec.buckets.scan_cap());
     });
     if let Some(p) = progress.as_mut() {
         p.finish();
@@ -303,7 +260,6 @@ pub fn run(
     Ok(LoopEnd {
         released: rec.release.epochs.released(),
         found_open: rec.found_open,
-        rationed: rec.buckets.rationed(),
     })
 }
 
@@ -329,8 +285,6 @@ fn run_loop(
                 retries: &mut retries,
                 module,
                 epochs: &mut rec.release.epochs,
-                order: rec.order,
-                buckets: &rec.buckets,
             },
         );
         if !retries.is_empty() {
@@ -352,8 +306,6 @@ fn run_loop(
                         retries: &mut retries,
                         module,
                         epochs: &mut rec.release.epochs,
-                        order: rec.order,
-                        buckets: &rec.buckets,
                     });
                     return Ok(());
                 }
@@ -370,8 +322,6 @@ struct Expiry<'a, 'm> {
     retries: &'a mut Vec<Resend>,
     module: &'a mut (dyn ProbeModule + 'm),
     epochs: &'a mut Epochs,
-    order: &'a ProbeOrder,
-    buckets: &'a HostBuckets,
 }
 
 impl Expired for Expiry<'_, '_> {
@@ -387,10 +337,6 @@ impl Expired for Expiry<'_, '_> {
         for position in run {
             self.module.abandon(position);
         }
-    }
-
-    fn held(&mut self, mut run: Range<u64>) -> bool {
-        self.buckets.any_paced() && run.any(|p| self.buckets.is_paced(self.order.get(p).0))
     }
 }
 
@@ -613,7 +559,6 @@ mod tests {
             wait,
             pacer: Box::leak(Box::new(Pacer::new(Rate::Max, Instant::now()))),
             progress: None,
-            wait_for_rationed: true,
             silence: Silence::new(|_| PortState::Filtered),
         }
     }

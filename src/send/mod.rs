@@ -1,7 +1,6 @@
 //! The sender: rate limiter and the loop that crafts probes into batches and transmits them.
 
 pub(crate) mod auto_rate;
-pub(crate) mod host_buckets;
 pub(crate) mod pace;
 pub(crate) mod pilots;
 pub(crate) mod rate;

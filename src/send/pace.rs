@@ -35,10 +35,6 @@ const UNLIMITED: u64 = u64::MAX;
 pub struct Pacer {
     rate: Rate,
     controller: Option<AutoRate>,
-    /// The rate the user's setting (or the adaptive rate) asks for.
-    wanted: u64,
-    /// A lower one for hosts that ration their answers (see [`Pacer::cap_for_hosts`]).
-    host_cap: Option<u64>,
     /// Packets per second all threads together may send ([`UNLIMITED`] for max).
     current: Arc<AtomicU64>,
 }
@@ -58,31 +54,8 @@ impl Pacer {
         Pacer {
             rate,
             controller,
-            wanted: start,
-            host_cap: None,
             current: Arc::new(AtomicU64::new(start)),
         }
-    }
-
-    /// Holds the rate at or under `cap` packets a second (None: lifts the cap), whatever
-    /// the rate setting: a host that rations its answers is paced to its bucket, since
-    /// what it would not answer only comes back as retries.
-    pub fn cap_for_hosts(&mut self, cap: Option<f64>) {
-        let cap = cap.map(|c| (c.max(1.0) as u64).max(1));
-        if cap != self.host_cap {
-            self.host_cap = cap;
-            self.apply();
-        }
-    }
-
-    /// The rate the host cap leaves, if the cap holds it down.
-    pub fn host_capped(&self) -> Option<u64> {
-        self.host_cap.filter(|&c| c < self.wanted)
-    }
-
-    fn apply(&self) {
-        let pps = self.host_cap.map_or(self.wanted, |c| c.min(self.wanted));
-        self.current.store(pps, Ordering::Relaxed);
     }
 
     /// How many sender threads (each with its own socket) the rate calls for on a machine
@@ -127,8 +100,7 @@ impl Pacer {
                 pilot_answers: stats.pilot_answers,
             };
             if let Some(pps) = c.update(now, &totals) {
-                self.wanted = pps;
-                self.apply();
+                self.current.store(pps, Ordering::Relaxed);
             }
         }
     }

@@ -34,19 +34,7 @@ pub trait Expired {
     /// The positions `run` (consecutive unanswered members of one run, first sent in
     /// release epoch `epoch`) used every try without an answer.
     fn silent(&mut self, run: Range<u64>, epoch: u8);
-    /// Whether a probe of `run` (consecutive unanswered members of one run) went to a
-    /// host that rations its answers: its silence is then no evidence yet, and the run
-    /// gets its tries again from the pace that host is held to.
-    fn held(&mut self, _run: Range<u64>) -> bool {
-        false
-    }
 }
-
-/// Tries a held run gets at least from the time it was held: paced, a rationing host
-/// answers nearly every probe, and a probe that met its bucket just empty gets more.
-const HELD_TRIES: u8 = 4;
-/// Most tries a held run gets in all: as many as a reply can be told apart by.
-const MAX_HELD_TRIES: u8 = crate::probe::MAX_TRIES;
 
 /// One answered bit per position over a sliding range of positions.
 #[derive(Debug, Default)]
@@ -171,9 +159,6 @@ struct Run {
     resent_any: bool,
     /// Tries of the unanswered members so far.
     tries: u8,
-    /// The tries the run had when it was first held (0: never held): its silence counts
-    /// from there.
-    held_from: u8,
     /// Release epoch of the first send.
     epoch: u8,
     /// Microseconds since the table's epoch of the last send.
@@ -293,7 +278,6 @@ impl WindowTable {
                 awaiting: 0,
                 resent_any: false,
                 tries: 1,
-                held_from: 0,
                 epoch,
                 last_sent_us: sent_us,
             },
@@ -430,24 +414,7 @@ impl WindowTable {
                     continue; // decided, or a later try owns the deadline
                 }
                 let run = *run;
-                let mut allowed = max_tries;
-                if run.tries >= max_tries && run.tries < MAX_HELD_TRIES {
-                    let mut held = false;
-                    self.answered
-                        .for_each_clear_run(run.positions(), |r| held = held || out.held(r));
-                    if held {
-                        let from = if run.held_from == 0 {
-                            run.tries
-                        } else {
-                            run.held_from
-                        };
-                        self.runs[i].held_from = from;
-                        allowed = from
-                            .saturating_add(max_tries.max(HELD_TRIES))
-                            .min(MAX_HELD_TRIES);
-                    }
-                }
-                if run.tries < allowed {
+                if run.tries < max_tries {
                     self.runs[i].awaiting = run.undecided;
                     self.stats.retries_requested += u64::from(run.undecided);
                     // `tries` sends so far: the next is try `tries` counting from 0.
@@ -654,56 +621,6 @@ mod tests {
         assert_eq!(x.retry_tries, vec![1, 2]);
         assert_eq!(x.retries, vec![0, 1, 0, 1]);
         assert_eq!(x.silent.len(), 2);
-    }
-
-    /// Expiry that holds every run while `hold` is set.
-    struct Holding {
-        hold: bool,
-        tries: Vec<u8>,
-        silent: u64,
-    }
-
-    impl Expired for Holding {
-        fn retry(&mut self, _run: Range<u64>, try_index: u8) {
-            self.tries.push(try_index);
-        }
-        fn silent(&mut self, run: Range<u64>, _epoch: u8) {
-            self.silent += run.end - run.start;
-        }
-        fn held(&mut self, _run: Range<u64>) -> bool {
-            self.hold
-        }
-    }
-
-    #[test]
-    fn a_held_run_gets_its_tries_again_from_the_hold_and_no_more() {
-        // One retry allowed; the host is found to ration its answers at the second expiry:
-        // four tries more from there (HELD_TRIES), then silent.
-        let t0 = Instant::now();
-        let mut t = table(1);
-        t.on_sent(0..3, t0, 0);
-        let mut x = Holding {
-            hold: true,
-            tries: Vec::new(),
-            silent: 0,
-        };
-        let mut at = t0;
-        for _ in 0..10 {
-            at += ms(5000);
-            t.expire(at, &mut x);
-            t.on_resent_run(0..3, at);
-        }
-        assert_eq!(x.tries, vec![1, 2, 3, 4, 5]);
-        assert_eq!((x.silent, t.len()), (3, 0));
-        // Let go (the host was cleared): silent at the tries it had.
-        let mut t = table(1);
-        t.on_sent(0..3, t0, 0);
-        x.hold = false;
-        x.tries.clear();
-        t.expire(t0 + ms(5000), &mut x);
-        t.on_resent_run(0..3, t0 + ms(5000));
-        t.expire(t0 + ms(10_000), &mut x);
-        assert_eq!((x.tries.as_slice(), x.silent), (&[1u8][..], 6));
     }
 
     #[test]
