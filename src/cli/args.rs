@@ -111,6 +111,10 @@ pub struct Args {
     /// SYN scan, the default [-sS].
     #[arg(long, hide = true)]
     pub syn: bool,
+    /// Scan type by nmap's name: syn (default), connect, ack, fin, null or xmas
+    /// [-sS, -sT, -sA, -sF, -sN, -sX].
+    #[arg(long = "scan-type", value_name = "TYPE", help_heading = TECHNIQUE)]
+    pub scan_type: Option<String>,
     /// Accepted for nmap habits: synscan never pings first [-Pn].
     #[arg(long = "no-ping", hide = true)]
     pub no_ping: bool,

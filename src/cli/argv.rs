@@ -119,12 +119,25 @@ pub fn rewrite(args: impl IntoIterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
+/// The letter of an nmap scan-type flag (`-sA`: 'A').
+fn scan_type_letter(arg: &str) -> Option<char> {
+    let mut letters = arg.strip_prefix("-s")?.chars();
+    match (letters.next(), letters.next()) {
+        (Some(letter), None) => Some(letter),
+        _ => None,
+    }
+}
+
 fn rewrite_one(arg: String) -> String {
     if arg == "-p-" {
         return "--ports=-".to_string();
     }
     if let Some((_, long)) = MODE_FLAGS.iter().find(|(short, _)| *short == arg) {
         return (*long).to_string();
+    }
+    // nmap's -s<letter> of every other probe kind: `-sA` is `--scan-type=ack`.
+    if let Some(kind) = scan_type_letter(&arg).and_then(crate::probe::ProbeKind::from_nmap_letter) {
+        return format!("--scan-type={}", kind.nmap_type());
     }
     for (short, long) in TWO_LETTER {
         if arg == *short {
@@ -159,6 +172,23 @@ mod tests {
                 "-",
                 "--input-list",
                 "t.txt"
+            ]
+        );
+    }
+
+    #[test]
+    fn scan_type_letters_of_the_kinds_become_scan_type() {
+        assert_eq!(
+            rw(&["synscan", "-sA", "-sS", "-sT", "-p", "-sA", "-sW", "-sAV"]),
+            vec![
+                "synscan",
+                "--scan-type=ack",
+                "--syn",
+                "--connect",
+                "--ports",
+                "-sA",
+                "-sW",
+                "-sAV"
             ]
         );
     }

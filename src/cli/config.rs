@@ -4,7 +4,7 @@ use super::args::Args;
 use crate::error::ScanError;
 use crate::net::ScopedIp;
 use crate::output::{Format, OutputOptions, OutputSpec};
-use crate::probe::SourcePorts;
+use crate::probe::{ProbeKind, SourcePorts};
 pub use crate::state::RetryPolicy;
 use crate::sys::fs::Claims;
 use crate::targets::{
@@ -33,8 +33,8 @@ pub use crate::send::pace::Rate;
 /// How probes are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScanMode {
-    /// Raw SYN half-open scan.
-    Syn,
+    /// Raw probes of a kind (SYN half-open by default).
+    Raw(ProbeKind),
     /// Kernel connect() scan, no privileges needed.
     Connect,
 }
@@ -532,14 +532,42 @@ fn select_ports(args: &Args) -> Result<PortSet, ScanError> {
     }
 }
 
-/// Refuses flags that would do nothing in the chosen mode, one line naming the flag.
-fn refuse_idle_flags(args: &Args) -> Result<(), ScanError> {
+/// The probe kind the flags choose: --syn (-sS, the default), --connect (-sT) or
+/// --scan-type (-sA, -sF, ...); one line when they name two.
+fn probe_kind(args: &Args) -> Result<ProbeKind, ScanError> {
     if args.connect && args.syn {
         return Err(usage(
             "-sS and -sT both given: choose SYN (-sS, default) or connect (-sT)".to_string(),
         ));
     }
-    if args.connect {
+    let named = match args.scan_type.as_deref() {
+        None => None,
+        Some(name) => Some(ProbeKind::from_nmap_type(name).ok_or_else(|| {
+            let names: Vec<&str> = ProbeKind::ALL.iter().map(|k| k.nmap_type()).collect();
+            usage(format!(
+                "bad --scan-type \"{name}\": use one of {}",
+                names.join(", ")
+            ))
+        })?),
+    };
+    let flagged = match (args.syn, args.connect) {
+        (true, _) => Some(ProbeKind::TcpSyn),
+        (_, true) => Some(ProbeKind::TcpConnect),
+        _ => None,
+    };
+    match (flagged, named) {
+        (Some(a), Some(b)) if a != b => Err(usage(format!(
+            "-s{} and -s{} both given: choose one scan type",
+            a.nmap_letter(),
+            b.nmap_letter()
+        ))),
+        (a, b) => Ok(a.or(b).unwrap_or(ProbeKind::TcpSyn)),
+    }
+}
+
+/// Refuses flags that would do nothing in the chosen mode, one line naming the flag.
+fn refuse_idle_flags(args: &Args) -> Result<(), ScanError> {
+    if probe_kind(args)? == ProbeKind::TcpConnect {
         // The kernel chooses the interface, source address, source port and next hop of a
         // connect(); these flags only steer the raw SYN path.
         let raw_only = [
@@ -750,10 +778,9 @@ pub fn build(args: &Args, command_line: &str, resolve: Resolver) -> Result<ScanC
         rate,
         retries,
         wait,
-        mode: if args.connect {
-            ScanMode::Connect
-        } else {
-            ScanMode::Syn
+        mode: match probe_kind(args)? {
+            ProbeKind::TcpConnect => ScanMode::Connect,
+            kind => ScanMode::Raw(kind),
         },
         dry_run: args.dry_run,
         interface: args.interface.clone(),
@@ -1084,6 +1111,60 @@ mod tests {
                 e.to_string()
             }
         }
+    }
+
+    #[test]
+    fn the_scan_type_is_one_probe_kind() {
+        let with = |syn: bool, connect: bool, scan_type: Option<&str>| Args {
+            syn,
+            connect,
+            scan_type: scan_type.map(str::to_string),
+            ..target_args(&["198.19.0.1"])
+        };
+        let mode = |a: Args| build(&a, "synscan", &no_dns).map(|c| c.mode);
+        assert_eq!(
+            mode(with(false, false, None)),
+            Ok(ScanMode::Raw(ProbeKind::TcpSyn))
+        );
+        assert_eq!(
+            mode(with(true, false, Some("syn"))),
+            Ok(ScanMode::Raw(ProbeKind::TcpSyn))
+        );
+        assert_eq!(
+            mode(with(false, false, Some("ack"))),
+            Ok(ScanMode::Raw(ProbeKind::TcpAck))
+        );
+        assert_eq!(mode(with(false, true, None)), Ok(ScanMode::Connect));
+        assert_eq!(
+            mode(with(false, false, Some("connect"))),
+            Ok(ScanMode::Connect)
+        );
+        for (args, line) in [
+            (
+                with(true, true, None),
+                "-sS and -sT both given: choose SYN (-sS, default) or connect (-sT)",
+            ),
+            (
+                with(true, false, Some("ack")),
+                "-sS and -sA both given: choose one scan type",
+            ),
+            (
+                with(false, true, Some("ack")),
+                "-sT and -sA both given: choose one scan type",
+            ),
+            (
+                with(false, false, Some("maimon")),
+                "bad --scan-type \"maimon\": use one of syn, connect, ack",
+            ),
+        ] {
+            assert_eq!(build_err(&args), line);
+        }
+        // --scan-type connect is --connect: the raw-only flags are refused the same way.
+        let idle = Args {
+            source_port: Some("40000".into()),
+            ..with(false, false, Some("connect"))
+        };
+        assert!(build_err(&idle).starts_with("--connect does not use --source-port"));
     }
 
     #[test]

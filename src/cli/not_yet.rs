@@ -28,7 +28,6 @@ const NOT_YET: &[(&str, &str, &str)] = &[
         "list scan",
         "--dry-run prints the probes a scan would send",
     ),
-    ("-sA", "ACK scan", SCANS_TCP),
     ("-sW", "Window scan", SCANS_TCP),
     ("-sM", "Maimon scan", SCANS_TCP),
     ("-sF", "FIN scan", SCANS_TCP),
@@ -59,7 +58,8 @@ const NOT_YET: &[(&str, &str, &str)] = &[
     ),
 ];
 
-const SCANS_TCP: &str = "synscan scans TCP ports with SYN (-sS, the default) or connect() (-sT)";
+const SCANS_TCP: &str =
+    "synscan scans TCP ports with SYN (-sS, the default), connect() (-sT) or ACK (-sA)";
 const NO_DISCOVERY: &str =
     "synscan probes every target's ports without host discovery first, as nmap -Pn does";
 
@@ -97,9 +97,9 @@ mod tests {
     #[test]
     fn each_scan_type_not_done_yet_is_named() {
         for (words, line) in [
-            (&["-sU"][..], "-sU (UDP scan) is not supported yet: synscan scans TCP ports with SYN (-sS, the default) or connect() (-sT)"),
+            (&["-sU"][..], "-sU (UDP scan) is not supported yet: synscan scans TCP ports with SYN (-sS, the default), connect() (-sT) or ACK (-sA)"),
             (&["-sn"], "-sn (host discovery without a port scan (ping scan)) is not supported yet: synscan probes every target's ports without host discovery first, as nmap -Pn does"),
-            (&["-v", "-sSU"], "-sU (UDP scan) is not supported yet: synscan scans TCP ports with SYN (-sS, the default) or connect() (-sT)"),
+            (&["-v", "-sSU"], "-sU (UDP scan) is not supported yet: synscan scans TCP ports with SYN (-sS, the default), connect() (-sT) or ACK (-sA)"),
             (&["-sR"], "-sR (RPC scan (nmap folds it into -sV)) is not supported yet: use -sV"),
             (&["-PS22,80"], "-PS (TCP SYN host discovery) is not supported yet: synscan probes every target's ports without host discovery first, as nmap -Pn does"),
             (&["-PE"], "-PE (ICMP echo host discovery) is not supported yet: synscan probes every target's ports without host discovery first, as nmap -Pn does"),
@@ -109,8 +109,8 @@ mod tests {
             assert_eq!(refuse(words), Err(ScanError::usage(line)), "{words:?}");
         }
         for flag in [
-            "-sA", "-sW", "-sM", "-sF", "-sN", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sC", "-PP",
-            "-PM", "-PA", "-PU", "-PY", "-PO", "-PR", "-A",
+            "-sW", "-sM", "-sF", "-sN", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sC", "-PP", "-PM",
+            "-PA", "-PU", "-PY", "-PO", "-PR", "-A",
         ] {
             let e = refuse(&[flag]).unwrap_err().to_string();
             assert!(e.starts_with(&format!("{flag} (")), "{e}");
@@ -120,8 +120,8 @@ mod tests {
     #[test]
     fn what_synscan_does_passes() {
         for word in [
-            "-sS", "-sT", "-sV", "-sSV", "-Pn", "-p", "-p-", "-P", "-s", "-sST", "-v", "-n", "-6",
-            "-e",
+            "-sS", "-sT", "-sA", "-sV", "-sSV", "-Pn", "-p", "-p-", "-P", "-s", "-sST", "-v", "-n",
+            "-6", "-e",
         ] {
             assert_eq!(refuse(&[word]), Ok(()), "{word}");
         }

@@ -173,9 +173,6 @@ struct Entry {
     seen: Option<Vec<u64>>,
 }
 
-/// [`fold_index`] of filtered.
-const FILTERED_FOLD: usize = 1;
-
 /// The states a host's listing folds into a count: every one but open.
 const FOLDED_STATES: usize = PortState::ALL.len() - 1;
 
@@ -309,9 +306,16 @@ impl Entry {
 
     /// Lists a port unless its state has too many on this host to show; past the limit the
     /// state's listed ports are dropped (they would be folded into a count at the end anyway).
-    /// With `index` (a run over every port), the ports of a host whose closed ports fold
-    /// while its filtered ones are still listed are kept as bits instead.
-    fn list(&mut self, l: Listed, show_all: bool, index: Option<&ServiceIndex>) {
+    /// With `index` (a run over every port), the ports of a host whose answered ports
+    /// (closed to a SYN, unfiltered to an ACK) fold while those of `silence` (the state its
+    /// protocol's silent probes get) are still listed are kept as bits instead.
+    fn list(
+        &mut self,
+        l: Listed,
+        show_all: bool,
+        index: Option<&ServiceIndex>,
+        silence: PortState,
+    ) {
         let Some(i) = fold_index(l.state) else {
             self.listed.push(l);
             return;
@@ -320,8 +324,11 @@ impl Entry {
             return;
         }
         if !show_all && self.state_count(l.state) > u64::from(MAX_LISTED_PER_STATE) {
-            match (l.state, index) {
-                (PortState::Closed, Some(index)) if !self.folded[FILTERED_FOLD] => {
+            let silence_folded = fold_index(silence).is_some_and(|i| self.folded[i]);
+            match index {
+                // No silent port will be listed: nothing needs the recorded ports.
+                _ if l.state == silence => self.seen = None,
+                Some(index) if self.seen.is_none() && !silence_folded => {
                     let mut bits = vec![0u64; index.len.div_ceil(64)];
                     for p in self.listed.iter().map(Listed::service).chain([l.service()]) {
                         if let Some(r) = index.rank(p) {
@@ -330,8 +337,6 @@ impl Entry {
                     }
                     self.seen = Some(bits);
                 }
-                // No filtered port will be listed: nothing needs the recorded ports.
-                (PortState::Filtered, _) => self.seen = None,
                 _ => {}
             }
             self.listed.retain(|x| x.state != l.state);
@@ -487,6 +492,13 @@ impl HostTable {
         t
     }
 
+    /// The same table told that silent probes of `protocol` get `state` (their probe
+    /// kind's outcome for silence), before any is recorded.
+    pub fn with_silence(mut self, protocol: Protocol, state: PortState) -> HostTable {
+        self.silence[usize::from(protocol.code())] = Some(state);
+        self
+    }
+
     /// An empty table with a custom bound on pending no-response results.
     pub fn with_limit(opts: &OutputOptions, limit: usize) -> HostTable {
         HostTable {
@@ -539,7 +551,7 @@ impl HostTable {
                         reason: r.reason,
                         ttl: 0,
                     };
-                    e.list(l, self.show_filtered, index);
+                    e.list(l, self.show_filtered, index, r.state);
                 }
                 return true;
             }
@@ -562,6 +574,7 @@ impl HostTable {
             return false;
         }
         let (keeps, show_all) = (self.keeps(r.state), self.shows_all(r.state));
+        let silence = self.silence_of(r.protocol).state;
         let e = self.hosts.entry(r.ip, || Entry::new(r.reason, r.ttl, secs));
         if rank(r.reason) > rank(e.reason) {
             e.reason = r.reason;
@@ -579,7 +592,7 @@ impl HostTable {
                 reason: r.reason,
                 ttl: r.ttl,
             };
-            e.list(l, show_all, index);
+            e.list(l, show_all, index, silence);
         }
         true
     }
@@ -689,7 +702,7 @@ impl HostTable {
                     reason: Reason::NoResponse,
                     ttl: 0,
                 };
-                e.list(l, show, None);
+                e.list(l, show, None, silence.state);
             }
         }
     }
@@ -885,6 +898,44 @@ mod tests {
         assert_eq!((t.host_count(), t.pending_count()), (0, 0));
         t.record(&res6(7, 443, Reason::SynAck, 101));
         assert_eq!((t.host_count(), t.pending_count()), (1, 0));
+    }
+
+    /// An ACK scan over every port: a host's resets (unfiltered) fold past the limit while
+    /// its few silent ports (filtered), only counted before it replied, are named at the
+    /// end as the ports it has no other result for.
+    #[test]
+    fn a_kinds_answered_state_folds_and_its_silent_ports_are_still_named() {
+        use crate::probe::ProbeKind;
+        let ports = crate::targets::parse_ports("1-40").expect("ports");
+        let opts = OutputOptions::default();
+        for kind in [ProbeKind::TcpSyn, ProbeKind::TcpAck] {
+            let mut t = HostTable::covering(&opts, &ports.clone().into())
+                .with_silence(Protocol::Tcp, kind.silence());
+            let ip = [198, 19, 0, 9];
+            let result = |port: u16, reason: Reason| PortResult {
+                state: kind.verdict(reason),
+                ..res(ip, port, reason, 64, 100)
+            };
+            // Silent first (only counted: the host has not replied), then 38 resets.
+            for p in [39, 40] {
+                assert!(!t.record(&PortResult {
+                    state: kind.silence(),
+                    ttl: 0,
+                    ..result(p, Reason::NoResponse)
+                }));
+            }
+            for p in 1..=38 {
+                t.record(&result(p, Reason::Reset));
+            }
+            let h = t.into_report(1).hosts.remove(0);
+            let listed: Vec<(u16, PortState)> = h.ports.iter().map(|l| (l.port, l.state)).collect();
+            assert_eq!(
+                listed,
+                [(39, kind.silence()), (40, kind.silence())],
+                "{kind:?}"
+            );
+            assert_eq!(h.hidden_total(kind.verdict(Reason::Reset)), 38, "{kind:?}");
+        }
     }
 
     #[test]

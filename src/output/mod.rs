@@ -436,13 +436,20 @@ pub struct Outputs {
 /// that keeps their no-response results, bounded.
 fn host_table(opts: &OutputOptions, info: &ScanInfo) -> HostTable {
     let every_port = info.hosts.checked_mul(info.services.len()) == Some(info.probes);
-    match &info.shard {
+    let table = match &info.shard {
         _ if every_port && !info.services.is_empty() => HostTable::covering(opts, &info.services),
         Some(order) if order.len() == info.probes && !order.is_empty() => {
             HostTable::covering_shard(opts, Arc::clone(order))
         }
         _ => HostTable::new(opts),
-    }
+    };
+    // What the scan's probe kinds make of silence, known before the first silent probe.
+    info.scan_types.iter().fold(table, |t, &(protocol, name)| {
+        match crate::probe::ProbeKind::from_nmap_type(name) {
+            Some(kind) if kind.protocol() == protocol => t.with_silence(protocol, kind.silence()),
+            _ => t,
+        }
+    })
 }
 
 /// Builds the writer for a format over a sink.

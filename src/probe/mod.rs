@@ -980,6 +980,128 @@ mod tests {
         assert!(!crafter(LinkLayer::Ethernet, [5, 6]).validate_quote6(&q));
     }
 
+    /// The reset a Linux host sends to a segment no socket takes (RFC 793, as
+    /// tcp_v4_send_reset and nftables' `reject with tcp reset` write it): a segment with ACK
+    /// gets a bare RST whose seq is that ack; any other gets RST/ACK acknowledging its seq,
+    /// plus one for a SYN and one for a FIN.
+    fn kernel_reset<A: Copy>(probe: &TcpSegment<A>) -> TcpSegment<A> {
+        use crate::wire::tcp_flags::FIN;
+        let (seq, ack, flags) = if probe.flags & ACK != 0 {
+            (probe.ack, 0, RST)
+        } else {
+            let consumed = u32::from(probe.flags & SYN != 0) + u32::from(probe.flags & FIN != 0);
+            (0, probe.seq.wrapping_add(consumed), RST | ACK)
+        };
+        TcpSegment {
+            src: probe.dst,
+            dst: probe.src,
+            sport: probe.dport,
+            dport: probe.sport,
+            seq,
+            ack,
+            flags,
+            ttl: 64,
+            window: 0,
+        }
+    }
+
+    /// Whether `c` takes `reply` (of the family of `probe`, from its target).
+    fn takes(c: &ProbeCrafter, reply: &TcpSegment<IpAddr>) -> bool {
+        fn of<A>(r: &TcpSegment<IpAddr>, src: A, dst: A) -> TcpSegment<A> {
+            TcpSegment {
+                src,
+                dst,
+                sport: r.sport,
+                dport: r.dport,
+                seq: r.seq,
+                ack: r.ack,
+                flags: r.flags,
+                ttl: r.ttl,
+                window: r.window,
+            }
+        }
+        match (reply.src, reply.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => c.validate_tcp(&of(reply, src, dst)),
+            (IpAddr::V6(src), IpAddr::V6(dst)) => c.validate_tcp6(&of(reply, src, dst)),
+            _ => panic!("mixed families"),
+        }
+    }
+
+    #[test]
+    fn each_kind_crafts_its_segment_and_takes_the_kernels_reset_to_it() {
+        use pnet::packet::tcp::{ipv4_checksum, ipv6_checksum};
+        for &kind in ProbeKind::ALL {
+            if kind == ProbeKind::TcpConnect {
+                continue;
+            }
+            let shape = kind.tcp_probe();
+            let c = dual(LinkLayer::Ethernet, [11, 12]).with_kind(kind);
+            assert_eq!(c.kind(), kind);
+            // The SYN's options make its header 32 bytes; the others send none (nmap's).
+            let tcp_len = if kind == ProbeKind::TcpSyn { 32 } else { 20 };
+            assert_eq!(
+                (c.frame_len(), c.max_frame_len()),
+                (14 + 20 + tcp_len, 14 + 40 + tcp_len),
+                "{kind:?}"
+            );
+            for dst in [IpAddr::V4(THEM), IpAddr::V6(v6(THEM6))] {
+                for k in [0, 2] {
+                    let mut buf = vec![0u8; c.max_frame_len()];
+                    let len = c.craft_ip(&mut buf, dst, 8080, k);
+                    let probe = crafted_try(&c, dst, 8080, k);
+                    let ip = &buf[14..len];
+                    let checksum_ok = match (probe.src, probe.dst) {
+                        (IpAddr::V4(s), IpAddr::V4(d)) => {
+                            let p = Ipv4Packet::new(ip).unwrap();
+                            assert_eq!(p.get_checksum(), ipv4::checksum(&p));
+                            let t = TcpPacket::new(p.payload()).unwrap();
+                            t.get_checksum() == ipv4_checksum(&t, &s, &d)
+                        }
+                        (IpAddr::V6(s), IpAddr::V6(d)) => {
+                            let p = pnet::packet::ipv6::Ipv6Packet::new(ip).unwrap();
+                            let t = TcpPacket::new(p.payload()).unwrap();
+                            t.get_checksum() == ipv6_checksum(&t, &s, &d)
+                        }
+                        _ => unreachable!(),
+                    };
+                    assert!(checksum_ok, "{kind:?} {dst}");
+                    assert_eq!(
+                        (probe.flags, probe.window),
+                        (shape.flags, shape.window),
+                        "{kind:?}"
+                    );
+                    let ack = if shape.cookie_in_ack { probe.seq } else { 0 };
+                    assert_eq!(probe.ack, ack, "{kind:?} {dst}");
+                    let reset = kernel_reset(&probe);
+                    assert!(takes(&c, &reset), "{kind:?} {dst} try {k}");
+                    // The reset to another probe, or off by one, is not an answer.
+                    for bad in [
+                        TcpSegment {
+                            seq: reset.seq.wrapping_add(1),
+                            ack: reset.ack.wrapping_add(1),
+                            ..reset
+                        },
+                        TcpSegment {
+                            sport: 8081,
+                            ..reset
+                        },
+                    ] {
+                        assert!(!takes(&c, &bad), "{kind:?} {dst}");
+                    }
+                    // Another kind's crafter takes none of this kind's resets, but where
+                    // the two echo the cookie alike.
+                    let syn = c.clone().with_kind(ProbeKind::TcpSyn);
+                    let alike = kind == ProbeKind::TcpSyn
+                        || shape.flags & (SYN | ACK | RST) == 0
+                            && shape.flags & crate::wire::tcp_flags::FIN != 0;
+                    assert_eq!(takes(&syn, &reset), alike, "{kind:?} {dst}");
+                    // A router's quote of the probe names its cookie in the seq.
+                    assert_eq!(answers_validate(&c, &probe).1, true, "{kind:?} {dst} quote");
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn crafted_checksums_verify_with_pnet(dst: u32, dport: u16, k0: u64, k1: u64, raw: bool) {

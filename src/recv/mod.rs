@@ -636,6 +636,43 @@ mod tests {
         }
     }
 
+    /// An ACK scan's answers go through its kind: the target's bare RST (its seq the
+    /// cookie the ACK carried) is unfiltered, an unreachable quoting the ACK filtered, and
+    /// what answers a SYN answers no ACK.
+    #[test]
+    fn an_ack_scans_answers_are_classified_by_its_kind() {
+        use crate::model::PortState;
+        use crate::probe::ProbeKind;
+        for link in [LinkLayer::Ethernet, LinkLayer::RawIp] {
+            let c = crafter(link).with_kind(ProbeKind::TcpAck);
+            let cookie = c.sequence(T, PORT);
+            let reset = TcpSegment {
+                seq: cookie,
+                ack: 0,
+                ..spec(&c, RST, 0)
+            };
+            let decided = |f: &[u8]| run(&c, f).map(|e| (e.state, e.reason, e.ttl));
+            assert_eq!(
+                decided(&frame(link, &reset)),
+                Ok((PortState::Unfiltered, Reason::Reset, 61))
+            );
+            let off = TcpSegment {
+                seq: cookie.wrapping_add(1),
+                ..reset
+            };
+            assert_eq!(run(&c, &frame(link, &off)), Err(Rejected::NotOurs));
+            let syn_ack = frame(link, &spec(&c, SYN | ACK, 0));
+            assert_eq!(run(&c, &syn_ack), Err(Rejected::Uninteresting));
+            let syn_reset = frame(link, &spec(&c, RST | ACK, 0));
+            assert_eq!(run(&c, &syn_reset), Err(Rejected::NotOurs));
+            let f = unreachable(&c, T, 1, &probe(&c));
+            assert_eq!(
+                decided(&f),
+                Ok((PortState::Filtered, Reason::HostUnreach, 250))
+            );
+        }
+    }
+
     /// Hands its frames over in one poll, then stops the receiver.
     struct Frames {
         frames: Vec<Vec<u8>>,

@@ -40,7 +40,7 @@ pub fn run(cfg: ScanConfig, stop: &AtomicBool) -> Result<i32, ScanError> {
         return dry_run::run(&order, cfg.start, cfg.seed, &cfg.outputs, &cfg.inputs, stop);
     }
     match cfg.mode {
-        ScanMode::Syn => syn_scan(&cfg, order, stop),
+        ScanMode::Raw(kind) => raw_scan(&cfg, order, kind, stop),
         ScanMode::Connect => connect_scan(&cfg, order, stop),
     }
 }
@@ -119,7 +119,13 @@ fn run_scan<E>(
     hand_off(cfg, code, open, helper)
 }
 
-fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i32, ScanError> {
+/// A scan of raw probes of `kind` (a SYN scan unless told).
+fn raw_scan(
+    cfg: &ScanConfig,
+    order: ProbeOrder,
+    kind: ProbeKind,
+    stop: &AtomicBool,
+) -> Result<i32, ScanError> {
     if !crate::sys::caps::has_net_raw() {
         return Err(error::missing_net_raw());
     }
@@ -158,7 +164,6 @@ fn syn_scan(cfg: &ScanConfig, order: ProbeOrder, stop: &AtomicBool) -> Result<i3
         // The engine's failures are the network's or the system's, at run time.
         .map_err(ScanError::runtime)
     };
-    let kind = ProbeKind::TcpSyn;
     run_scan(cfg, order, kind, || SynEngine::open(cfg, kind), run, stop)
 }
 

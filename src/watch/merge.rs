@@ -219,7 +219,11 @@ mod tests {
         let p = to_port_result(&r).unwrap();
         // A reason that contradicts the state is replaced by the state's usual one.
         assert_eq!(p.reason, Reason::SynAck);
-        r.state = PortState::OpenFiltered;
+        // A state no TCP kind of synscan's decides (nmap -sI's).
+        r.state = PortState::ClosedFiltered;
         assert_eq!(to_port_result(&r), None);
+        // An ACK scan's reset is unfiltered, shown with its reason.
+        r.state = PortState::Unfiltered;
+        assert_eq!(to_port_result(&r).map(|p| p.reason), Some(Reason::Reset));
     }
 }

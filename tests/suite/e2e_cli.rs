@@ -533,7 +533,14 @@ fn idle_flags_unsupported_scan_types_and_bad_outputs_get_exit_2_and_one_line() {
             "host discovery without a port scan (ping scan)",
         ),
         not_yet(&["198.19.0.1", "-sSU"], "-sU", "UDP scan"),
-        not_yet(&["198.19.0.1", "-sA"], "-sA", "ACK scan"),
+        (
+            vec!["198.19.0.1", "-sA", "-sS"],
+            "-sS and -sA both given: choose one scan type".into(),
+        ),
+        (
+            vec!["198.19.0.1", "--scan-type", "maimon"],
+            "bad --scan-type \"maimon\": use one of syn, connect, ack".into(),
+        ),
         not_yet(&["198.19.0.1", "-sF"], "-sF", "FIN scan"),
         not_yet(&["198.19.0.1", "-sN"], "-sN", "NULL scan"),
         not_yet(&["198.19.0.1", "-sX"], "-sX", "Xmas scan"),

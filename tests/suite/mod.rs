@@ -5,6 +5,7 @@ mod e2e_cli;
 mod e2e_follow;
 mod e2e_hostile;
 mod e2e_ipv6;
+mod e2e_kinds;
 mod e2e_local;
 mod e2e_metrics;
 mod e2e_outputs;

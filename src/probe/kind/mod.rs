@@ -22,7 +22,7 @@ pub struct TcpProbe {
 }
 
 /// Declares the kinds: `Variant => module` lines, each module supplying `PROTOCOL`,
-/// `NMAP_TYPE`, `SILENCE`, `TCP_PROBE`, `tcp_answer`, `echo` and `verdict`.
+/// `NMAP_TYPE`, `NMAP_LETTER`, `SILENCE`, `TCP_PROBE`, `tcp_answer`, `echo` and `verdict`.
 macro_rules! registry {
     ($($(#[$doc:meta])* $variant:ident => $module:ident,)*) => {
         $(pub mod $module;)*
@@ -49,6 +49,23 @@ macro_rules! registry {
                 match self {
                     $(ProbeKind::$variant => $module::NMAP_TYPE,)*
                 }
+            }
+
+            /// nmap's letter for the scan (`-sS`: 'S').
+            pub fn nmap_letter(self) -> char {
+                match self {
+                    $(ProbeKind::$variant => $module::NMAP_LETTER,)*
+                }
+            }
+
+            /// The kind nmap names `name` (`<scaninfo type=..>`, synscan's --scan-type).
+            pub fn from_nmap_type(name: &str) -> Option<ProbeKind> {
+                ProbeKind::ALL.iter().copied().find(|k| k.nmap_type() == name)
+            }
+
+            /// The kind of nmap's `-s<letter>`.
+            pub fn from_nmap_letter(letter: char) -> Option<ProbeKind> {
+                ProbeKind::ALL.iter().copied().find(|k| k.nmap_letter() == letter)
             }
 
             /// What its raw TCP probe looks like (the template's shape).
@@ -100,6 +117,8 @@ registry! {
     TcpSyn => tcp_syn,
     /// A kernel connect() (nmap -sT).
     TcpConnect => tcp_connect,
+    /// A bare ACK: unfiltered or filtered (nmap -sA).
+    TcpAck => tcp_ack,
 }
 
 #[cfg(test)]
@@ -109,7 +128,7 @@ mod tests {
     /// nmap's rules for -sS and -sT: every reason a reply can carry, and silence.
     #[test]
     fn syn_and_connect_decide_as_nmap_does() {
-        for &kind in ProbeKind::ALL {
+        for kind in [ProbeKind::TcpSyn, ProbeKind::TcpConnect] {
             assert_eq!(kind.protocol(), Protocol::Tcp);
             assert_eq!(kind.silence(), PortState::Filtered);
             let states: Vec<(&str, &str)> = Reason::ALL
@@ -138,13 +157,62 @@ mod tests {
                 "{kind:?}"
             );
         }
+    }
+
+    /// Each kind has nmap's name and letter, and is found by either.
+    #[test]
+    fn kinds_are_named_as_nmap_names_them() {
+        let named: Vec<(&str, char)> = ProbeKind::ALL
+            .iter()
+            .map(|k| (k.nmap_type(), k.nmap_letter()))
+            .collect();
+        assert_eq!(named, NAMES);
+        for &k in ProbeKind::ALL {
+            assert_eq!(ProbeKind::from_nmap_type(k.nmap_type()), Some(k));
+            assert_eq!(ProbeKind::from_nmap_letter(k.nmap_letter()), Some(k));
+        }
+        assert_eq!(ProbeKind::from_nmap_type("maimon"), None);
+        assert_eq!(ProbeKind::from_nmap_letter('M'), None);
+    }
+
+    /// The kinds in registry order: nmap's scan type names and letters.
+    const NAMES: &[(&str, char)] = &[("syn", 'S'), ("connect", 'T'), ("ack", 'A')];
+
+    /// The state `kind` gives each reason, and silence (no-response).
+    fn states(kind: ProbeKind) -> Vec<(&'static str, &'static str)> {
+        Reason::ALL
+            .iter()
+            .map(|r| (r.as_str(), kind.verdict(*r).as_str()))
+            .collect()
+    }
+
+    /// nmap -sA: a reset unfiltered, an unreachable and silence filtered; only a reset
+    /// answers, echoing the cookie the ACK carried as its acknowledgement number.
+    #[test]
+    fn ack_decides_as_nmap_does() {
+        use crate::wire::tcp_flags::{ACK, FIN, RST, SYN};
+        let k = ProbeKind::TcpAck;
         assert_eq!(
-            ProbeKind::ALL
-                .iter()
-                .map(|k| k.nmap_type())
-                .collect::<Vec<_>>(),
-            ["syn", "connect"]
+            (k.protocol(), k.silence()),
+            (Protocol::Tcp, PortState::Filtered)
         );
+        for (reason, state) in states(k) {
+            let want = if reason == "reset" {
+                "unfiltered"
+            } else {
+                "filtered"
+            };
+            assert_eq!(state, want, "{reason}");
+        }
+        assert_eq!(k.tcp_probe().flags, ACK);
+        assert!(k.tcp_probe().cookie_in_ack);
+        for flags in [RST, RST | ACK] {
+            assert_eq!(k.tcp_answer(flags), Some(Reason::Reset));
+            assert_eq!(k.echo(flags, 0x1234, 7), Some(0x1234));
+        }
+        for flags in [SYN | ACK, ACK, FIN | ACK, 0] {
+            assert_eq!((k.tcp_answer(flags), k.echo(flags, 1, 2)), (None, None));
+        }
     }
 
     /// A SYN is answered by a SYN/ACK (open) or any RST (closed); every other segment is

@@ -8,6 +8,8 @@ use crate::model::{PortState, Protocol, Reason};
 pub const PROTOCOL: Protocol = Protocol::Tcp;
 /// nmap's name for the scan.
 pub const NMAP_TYPE: &str = "connect";
+/// nmap's letter for it (-sT).
+pub const NMAP_LETTER: char = 'T';
 /// A connect that never completed, was refused or met an unreachable.
 pub const SILENCE: PortState = PortState::Filtered;
 

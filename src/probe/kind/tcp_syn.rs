@@ -10,6 +10,8 @@ use crate::wire::tcp_flags::{ACK, RST, SYN};
 pub const PROTOCOL: Protocol = Protocol::Tcp;
 /// nmap's name for the scan.
 pub const NMAP_TYPE: &str = "syn";
+/// nmap's letter for it (-sS).
+pub const NMAP_LETTER: char = 'S';
 /// A port that never answered: a firewall dropped the probe or the answer.
 pub const SILENCE: PortState = PortState::Filtered;
 
