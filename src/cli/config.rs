@@ -1154,7 +1154,7 @@ mod tests {
             ),
             (
                 with(false, false, Some("maimon")),
-                "bad --scan-type \"maimon\": use one of syn, connect, ack",
+                "bad --scan-type \"maimon\": use one of syn, connect, ack, fin, null, xmas",
             ),
         ] {
             assert_eq!(build_err(&args), line);

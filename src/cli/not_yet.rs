@@ -30,9 +30,6 @@ const NOT_YET: &[(&str, &str, &str)] = &[
     ),
     ("-sW", "Window scan", SCANS_TCP),
     ("-sM", "Maimon scan", SCANS_TCP),
-    ("-sF", "FIN scan", SCANS_TCP),
-    ("-sN", "NULL scan", SCANS_TCP),
-    ("-sX", "Xmas scan", SCANS_TCP),
     ("-sY", "SCTP INIT scan", SCANS_TCP),
     ("-sZ", "SCTP COOKIE-ECHO scan", SCANS_TCP),
     ("-sO", "IP protocol scan", SCANS_TCP),
@@ -59,7 +56,7 @@ const NOT_YET: &[(&str, &str, &str)] = &[
 ];
 
 const SCANS_TCP: &str =
-    "synscan scans TCP ports with SYN (-sS, the default), connect() (-sT) or ACK (-sA)";
+    "synscan scans TCP ports with SYN (-sS, the default), connect() (-sT), ACK (-sA), FIN (-sF), NULL (-sN) or Xmas (-sX)";
 const NO_DISCOVERY: &str =
     "synscan probes every target's ports without host discovery first, as nmap -Pn does";
 
@@ -97,9 +94,9 @@ mod tests {
     #[test]
     fn each_scan_type_not_done_yet_is_named() {
         for (words, line) in [
-            (&["-sU"][..], "-sU (UDP scan) is not supported yet: synscan scans TCP ports with SYN (-sS, the default), connect() (-sT) or ACK (-sA)"),
+            (&["-sU"][..], "-sU (UDP scan) is not supported yet: synscan scans TCP ports with SYN (-sS, the default), connect() (-sT), ACK (-sA), FIN (-sF), NULL (-sN) or Xmas (-sX)"),
             (&["-sn"], "-sn (host discovery without a port scan (ping scan)) is not supported yet: synscan probes every target's ports without host discovery first, as nmap -Pn does"),
-            (&["-v", "-sSU"], "-sU (UDP scan) is not supported yet: synscan scans TCP ports with SYN (-sS, the default), connect() (-sT) or ACK (-sA)"),
+            (&["-v", "-sSU"], "-sU (UDP scan) is not supported yet: synscan scans TCP ports with SYN (-sS, the default), connect() (-sT), ACK (-sA), FIN (-sF), NULL (-sN) or Xmas (-sX)"),
             (&["-sR"], "-sR (RPC scan (nmap folds it into -sV)) is not supported yet: use -sV"),
             (&["-PS22,80"], "-PS (TCP SYN host discovery) is not supported yet: synscan probes every target's ports without host discovery first, as nmap -Pn does"),
             (&["-PE"], "-PE (ICMP echo host discovery) is not supported yet: synscan probes every target's ports without host discovery first, as nmap -Pn does"),
@@ -109,8 +106,8 @@ mod tests {
             assert_eq!(refuse(words), Err(ScanError::usage(line)), "{words:?}");
         }
         for flag in [
-            "-sW", "-sM", "-sF", "-sN", "-sX", "-sY", "-sZ", "-sO", "-sI", "-sC", "-PP", "-PM",
-            "-PA", "-PU", "-PY", "-PO", "-PR", "-A",
+            "-sW", "-sM", "-sY", "-sZ", "-sO", "-sI", "-sC", "-PP", "-PM", "-PA", "-PU", "-PY",
+            "-PO", "-PR", "-A",
         ] {
             let e = refuse(&[flag]).unwrap_err().to_string();
             assert!(e.starts_with(&format!("{flag} (")), "{e}");
@@ -120,8 +117,8 @@ mod tests {
     #[test]
     fn what_synscan_does_passes() {
         for word in [
-            "-sS", "-sT", "-sA", "-sV", "-sSV", "-Pn", "-p", "-p-", "-P", "-s", "-sST", "-v", "-n",
-            "-6", "-e",
+            "-sS", "-sT", "-sA", "-sF", "-sN", "-sX", "-sV", "-sSV", "-Pn", "-p", "-p-", "-P",
+            "-s", "-sST", "-v", "-n", "-6", "-e",
         ] {
             assert_eq!(refuse(&[word]), Ok(()), "{word}");
         }

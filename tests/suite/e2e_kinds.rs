@@ -52,6 +52,16 @@ const ACK: Rule = Rule {
     dropped: ("filtered", "no-response"),
 };
 
+/// FIN, NULL and Xmas decide alike.
+const fn fin_like(flag: &'static str) -> Rule {
+    Rule {
+        flag,
+        open: ("open|filtered", "no-response"),
+        closed: ("closed", "reset"),
+        dropped: ("open|filtered", "no-response"),
+    }
+}
+
 /// Every (pair, state, reason) the rule gives the lab's truth, over the /29.
 fn expected(lab: &Lab, rule: &Rule) -> BTreeSet<Report> {
     let t = &lab.truth;
@@ -179,6 +189,16 @@ fn scan_equals_rule_and_nmap(lab: &Lab, rule: &Rule, dir: &Path) {
         text(&diff.stdout),
         text(&diff.stderr)
     );
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn fin_null_and_xmas_scans_decide_as_nmap_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = firewall_lab("198.19.53.0/29", "53");
+    for flag in ["-sF", "-sN", "-sX"] {
+        scan_equals_rule_and_nmap(&lab, &fin_like(flag), dir.path());
+    }
 }
 
 #[test]

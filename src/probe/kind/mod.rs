@@ -119,6 +119,12 @@ registry! {
     TcpConnect => tcp_connect,
     /// A bare ACK: unfiltered or filtered (nmap -sA).
     TcpAck => tcp_ack,
+    /// A lone FIN: open|filtered, closed or filtered (nmap -sF).
+    TcpFin => tcp_fin,
+    /// No flags: as the FIN scan (nmap -sN).
+    TcpNull => tcp_null,
+    /// FIN, PSH and URG: as the FIN scan (nmap -sX).
+    TcpXmas => tcp_xmas,
 }
 
 #[cfg(test)]
@@ -176,7 +182,14 @@ mod tests {
     }
 
     /// The kinds in registry order: nmap's scan type names and letters.
-    const NAMES: &[(&str, char)] = &[("syn", 'S'), ("connect", 'T'), ("ack", 'A')];
+    const NAMES: &[(&str, char)] = &[
+        ("syn", 'S'),
+        ("connect", 'T'),
+        ("ack", 'A'),
+        ("fin", 'F'),
+        ("null", 'N'),
+        ("xmas", 'X'),
+    ];
 
     /// The state `kind` gives each reason, and silence (no-response).
     fn states(kind: ProbeKind) -> Vec<(&'static str, &'static str)> {
@@ -212,6 +225,40 @@ mod tests {
         }
         for flags in [SYN | ACK, ACK, FIN | ACK, 0] {
             assert_eq!((k.tcp_answer(flags), k.echo(flags, 1, 2)), (None, None));
+        }
+    }
+
+    /// nmap -sF, -sN, -sX: a reset closed, an unreachable filtered, silence open|filtered;
+    /// only a reset that acknowledges the probe answers (its ack the cookie, plus one for
+    /// a FIN).
+    #[test]
+    fn fin_null_and_xmas_decide_as_nmap_does() {
+        use crate::wire::tcp_flags::{ACK, FIN, PSH, RST, SYN, URG};
+        for (k, flags, fin) in [
+            (ProbeKind::TcpFin, FIN, 1),
+            (ProbeKind::TcpNull, 0, 0),
+            (ProbeKind::TcpXmas, FIN | PSH | URG, 1),
+        ] {
+            assert_eq!(
+                (k.protocol(), k.silence()),
+                (Protocol::Tcp, PortState::OpenFiltered)
+            );
+            for (reason, state) in states(k) {
+                let want = if reason == "reset" {
+                    "closed"
+                } else {
+                    "filtered"
+                };
+                assert_eq!(state, want, "{k:?} {reason}");
+            }
+            assert_eq!(k.tcp_probe().flags, flags, "{k:?}");
+            assert!(!k.tcp_probe().cookie_in_ack);
+            assert_eq!(k.tcp_answer(RST | ACK), Some(Reason::Reset));
+            assert_eq!(k.echo(RST | ACK, 5, 1000 + fin), Some(1000), "{k:?}");
+            // A bare RST acknowledges nothing; a SYN/ACK does not answer.
+            assert_eq!(k.echo(RST, 1000, 1000 + fin), None, "{k:?}");
+            assert_eq!(k.tcp_answer(SYN | ACK), None);
+            assert_eq!(k.echo(SYN | ACK, 0, 1000 + fin), None);
         }
     }
 
