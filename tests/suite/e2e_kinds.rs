@@ -2,7 +2,7 @@
 //! whose firewall passes (open and closed ports), drops and rejects with an ICMP
 //! unreachable; every port's state and reason must be nmap's rule applied to the lab's
 //! truth, and, when nmap is installed, nmap's own scan of the same lab (run inside the lab's
-//! scanner namespace) must give no difference under ndiff.
+//! scanner namespace) must give no difference under ndiff and the same -oN lines.
 
 use crate::common::{read_ndjson, synscan_bin, Lab, Report};
 use std::collections::BTreeSet;
@@ -118,6 +118,8 @@ fn scan_equals_rule_and_nmap(lab: &Lab, rule: &Rule, dir: &Path) {
             &p("s.json"),
             "-oX",
             &p("s.xml"),
+            "-oN",
+            &p("s.nmap"),
         ],
     );
     assert_eq!(
@@ -169,6 +171,8 @@ fn scan_equals_rule_and_nmap(lab: &Lab, rule: &Rule, dir: &Path) {
             &lab.truth.prefix,
             "-oX",
             &p("n.xml"),
+            "-oN",
+            &p("n.nmap"),
         ],
     );
     assert!(
@@ -177,6 +181,17 @@ fn scan_equals_rule_and_nmap(lab: &Lab, rule: &Rule, dir: &Path) {
         text(&nmap.stdout),
         text(&nmap.stderr)
     );
+    // -oN is nmap's line for line, apart from comments, the product name and nmap's
+    // latency on "Host is up".
+    let body = |f: &str| -> String {
+        std::fs::read_to_string(p(f))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.starts_with("Host is up"))
+            .map(|l| l.replacen("Nmap scan report", "synscan scan report", 1) + "\n")
+            .collect()
+    };
+    assert_eq!(body("s.nmap"), body("n.nmap"), "-oN {} differs", rule.flag);
     let diff = Command::new("ndiff")
         .args([p("n.xml"), p("s.xml")])
         .output()
