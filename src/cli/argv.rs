@@ -185,7 +185,7 @@ mod tests {
                 "--scan-type=ack",
                 "--syn",
                 "--connect",
-                "--ports",
+                "-p",
                 "-sA",
                 "-sW",
                 "-sAV"
