@@ -104,6 +104,9 @@ pub struct ServeArgs {
     /// Which probe kinds each address answers (a host discovery lab).
     #[command(flatten)]
     pub discovery: crate::discovery::DiscoveryArgs,
+    /// The UDP daemons and truth (a UDP lab).
+    #[command(flatten)]
+    pub udp: crate::udp::UdpArgs,
 }
 
 /// Which families a lab's truth covers, and its IPv6 side (2001:2::/48 only).
