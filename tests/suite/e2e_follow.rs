@@ -400,21 +400,20 @@ fn the_banner_corpus_is_identified_as_nmap_identifies_it() {
     assert!(compared >= 60, "only {compared} ports identified by both");
 }
 
-#[test]
-#[ignore = "needs root: network namespaces"]
-fn hostile_servers_are_bounded_and_escaped() {
-    let lab = empty_lab();
-    let _hostile = helper(&lab, &["hostile"]);
-    // A certificate with 10,000 names, served by openssl s_server.
-    let dir = tempfile::tempdir().unwrap();
+/// Where [`many_sans_server`] listens.
+const MANY_SANS: &str = "198.19.3.7:443";
+
+/// `openssl s_server` in the target namespace on [`MANY_SANS`], presenting a certificate
+/// with 10,000 DNS names (made in `dir`); stopped on drop.
+fn many_sans_server(lab: &Lab, dir: &std::path::Path) -> Helper {
     let mut conf =
         String::from("[req]\ndistinguished_name=dn\n[dn]\n[ext]\nsubjectAltName=@alt\n[alt]\n");
     for i in 0..10_000 {
         conf.push_str(&format!("DNS.{i}=h{i:05}.lab.example\n"));
     }
-    std::fs::write(dir.path().join("san.cnf"), conf).unwrap();
+    std::fs::write(dir.join("san.cnf"), conf).unwrap();
     let ok = Command::new("openssl")
-        .current_dir(dir.path())
+        .current_dir(dir)
         .args([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
             "cert.pem",
@@ -436,23 +435,33 @@ fn hostile_servers_are_bounded_and_escaped() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let mut sserver = lab
+    let sserver = lab
         .target_command("openssl")
-        .args(["s_server", "-accept", "198.19.3.7:443", "-www", "-quiet"])
+        .args(["s_server", "-accept", MANY_SANS, "-www", "-quiet"])
         .arg("-cert")
-        .arg(dir.path().join("cert.pem"))
+        .arg(dir.join("cert.pem"))
         .arg("-key")
-        .arg(dir.path().join("key.pem"))
+        .arg(dir.join("key.pem"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
+    Helper(sserver)
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn hostile_servers_are_bounded_and_escaped() {
+    let lab = empty_lab();
+    let _hostile = helper(&lab, &["hostile"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sserver = many_sans_server(&lab, dir.path());
     let mut targets: Vec<String> = HOSTILE
         .iter()
         .map(|(_, ip, port)| format!("{ip}:{port}"))
         .collect();
-    targets.push("198.19.3.7:443".into());
+    targets.push(MANY_SANS.into());
     let out = lab.run_in_scanner(
         lab_bin(),
         &[
@@ -461,8 +470,7 @@ fn hostile_servers_are_bounded_and_escaped() {
         ]
         .concat(),
     );
-    let _ = sserver.kill();
-    let _ = sserver.wait();
+    drop(sserver);
     assert!(
         out.status.success(),
         "{}",
@@ -524,4 +532,101 @@ fn hostile_servers_are_bounded_and_escaped() {
     assert_eq!(sans.len(), 10_000);
     assert_eq!(sans[0], "DNS:h00000.lab.example");
     assert_eq!(sans[9_999], "DNS:h09999.lab.example");
+}
+
+/// Fails unless `text` is well-formed XML to its end.
+fn assert_parses_as_xml(text: &str) {
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut elements = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(quick_xml::events::Event::Start(_) | quick_xml::events::Event::Empty(_)) => {
+                elements += 1
+            }
+            Ok(_) => {}
+            Err(e) => panic!(
+                "-oX does not parse at byte {}: {e}",
+                reader.buffer_position()
+            ),
+        }
+    }
+    assert!(elements > 0, "no elements in {text}");
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn sv_through_the_cli_against_hostile_servers_is_bounded_escaped_and_well_formed() {
+    let lab = empty_lab();
+    let _hostile = helper(&lab, &["hostile"]);
+    let dir = tempfile::tempdir().unwrap();
+    let _sserver = many_sans_server(&lab, dir.path());
+    let out = |name: &str| dir.path().join(name).display().to_string();
+    let (on, ox, oj, resume) = (out("h.nmap"), out("h.xml"), out("h.json"), out("resume"));
+    let mut args = vec!["-sV", "-p", "21,80,443", "--resume-file", &resume];
+    args.extend_from_slice(&["-oN", &on, "-oX", &ox, "-oJ", &oj]);
+    let addrs: Vec<String> = HOSTILE.iter().map(|(_, ip, _)| ip.to_string()).collect();
+    args.extend(addrs.iter().map(String::as_str));
+    args.push("198.19.3.7");
+    let t = Instant::now();
+    let run = lab.run_in_scanner(crate::common::synscan_bin(), &args);
+    let took = t.elapsed();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "synscan {args:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // Every port ends at its probes' deadlines, not at the servers' will (the trickle takes a
+    // minute, the silent peer ten, the flood is 100 MB).
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let read = |p: &str| std::fs::read(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+    // The terminal and -oN: nothing a server sent arrives raw.
+    for (what, bytes) in [("stdout", run.stdout.clone()), ("-oN", read(&on))] {
+        assert!(!bytes.contains(&0x1b), "ESC in {what}");
+        assert!(!bytes.contains(&0), "NUL in {what}");
+        let text = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let rows = text
+            .lines()
+            .filter(|l| l.starts_with("21/tcp") && l.contains(" open "))
+            .count();
+        assert_eq!(rows, 4, "{what}'s open 21/tcp rows");
+    }
+    let normal = String::from_utf8(read(&on)).unwrap();
+    let xml = String::from_utf8(read(&ox)).expect("-oX is UTF-8");
+    assert_parses_as_xml(&xml);
+    // -oJ: every line one JSON object; one service record per open port.
+    let json = String::from_utf8(read(&oj)).expect("-oJ is UTF-8");
+    let mut services = BTreeMap::new();
+    for line in json.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if v["type"] == "service" {
+            let ip = v["ip"].as_str().unwrap().to_string();
+            let name = HOSTILE
+                .iter()
+                .find(|(_, a, _)| a.to_string() == ip)
+                .map_or("many-sans", |(n, _, _)| n);
+            services.insert(name, v);
+        }
+    }
+    assert_eq!(services.len(), HOSTILE.len() + 1, "{json}");
+    let esc = &services["escapes-nul-invalid-utf8"]["service"];
+    assert_eq!(
+        esc["banner"],
+        synscan::follow::escape::escape_bytes(ESCAPE_BANNER)
+    );
+    let http = &services["http-escapes"]["http"]["result"];
+    assert_eq!(http["server"], "evil\\x1b[31m\\x00\\xff");
+    // The Server header as nmap's http-server-header shows it, escaped, in -oN and -oX.
+    assert!(
+        normal.contains("|_http-server-header: evil\\x1b[31m\\x00\\xff"),
+        "{normal}"
+    );
+    assert!(xml.contains("evil\\x1b[31m\\x00\\xff"), "{xml}");
+    assert_eq!(services["never-closes"]["service"]["status"], "unknown");
+    assert_ne!(services["invalid-tls"]["tls"]["status"], "success");
+    let sans = services["many-sans"]["tls"]["result"]["certificates"][0]["sans"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(sans, 10_000);
+    eprintln!("hostile -sV through the CLI: {took:?}");
 }
