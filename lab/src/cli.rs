@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Raise a lab, print its ground truth as one JSON line, serve until stdin EOF or SIGTERM/SIGINT.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Remove everything belonging to lab NAME (best effort, idempotent).
     Down(NameArgs),
     /// Print the target veth's rx_packets counter of lab NAME.

@@ -357,7 +357,7 @@ impl Plan {
                     &counts,
                     (n6, &|i| Ipv6Addr::from(first6 + u128::from(i))),
                     (&ports, &served, &codes6),
-                    ("--prefix6", cx.seed.rotate_left(31) ^ 0x75_6470_36),
+                    ("--prefix6", cx.seed.rotate_left(31) ^ 0x7564_7036),
                 )?)
             }
         };
