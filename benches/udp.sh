@@ -116,8 +116,11 @@ u_run_tool() {
     esac
     found=$(comm -12 "$base.found.open" <(sort "$base.truth.open") | wc -l)
     extra=$(comm -23 "$base.found.open" <(sort "$base.truth.open") | wc -l)
-    printf '%s\t%s\t%s\t%s\t%s\t%s/%s\t%s/%s\t%s/%s\t%s/%s\t%s\n' "$row" "$tool" "$settings" "$wall" \
-        "$floor" "$right" "$total" "$reasons" "$total" "$oflt" "$closed" "$found" "$open" "$extra" >>"$rows"
+    # "n/a" for what the tool does not report (masscan: states other than open).
+    local of="/$total" oc="/$closed"
+    if [ "$right" = n/a ]; then of="" oc=""; fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s%s\t%s%s\t%s%s\t%s/%s\t%s\n' "$row" "$tool" "$settings" "$wall" \
+        "$floor" "$right" "$of" "$reasons" "$of" "$oflt" "$oc" "$found" "$open" "$extra" >>"$rows"
     u_say "  wall ${wall}s (floor ${floor}s), states right $right/$total, reasons right $reasons/$total, closed called open|filtered $oflt/$closed, open found $found/$open, extra $extra"
 }
 
