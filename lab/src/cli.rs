@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Raise a lab, print its ground truth as one JSON line, serve until stdin EOF or SIGTERM/SIGINT.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Remove everything belonging to lab NAME (best effort, idempotent).
     Down(NameArgs),
     /// Print the target veth's rx_packets counter of lab NAME.
@@ -46,6 +46,10 @@ pub enum Cmd {
     /// in a lab's target namespace until stdin EOF.
     #[command(hide = true)]
     Services(crate::services::ServicesArgs),
+    /// (internal) Read a lab's truth line on stdin and print "ADDRESS PORT STATE REASON" for
+    /// every pair of its UDP truth, as nmap -sU writes it (benches/udp.sh scores with it).
+    #[command(hide = true)]
+    UdpExpect,
     /// (internal) Listen on 0.0.0.0:PORT (and [::]:PORT with --ipv6) for each port until
     /// stdin EOF.
     #[command(hide = true)]
@@ -104,6 +108,9 @@ pub struct ServeArgs {
     /// Which probe kinds each address answers (a host discovery lab).
     #[command(flatten)]
     pub discovery: crate::discovery::DiscoveryArgs,
+    /// The UDP daemons and truth (a UDP lab).
+    #[command(flatten)]
+    pub udp: crate::udp::UdpArgs,
 }
 
 /// Which families a lab's truth covers, and its IPv6 side (2001:2::/48 only).
