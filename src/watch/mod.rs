@@ -12,6 +12,7 @@ pub(crate) mod merge;
 pub(crate) mod metrics;
 pub(crate) mod policy;
 pub(crate) mod scan;
+pub(crate) mod versions;
 
 #[cfg(test)]
 mod annotate_tests;
