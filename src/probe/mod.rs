@@ -1,7 +1,6 @@
-//! The SYN template (built once, patched per probe), the UDP templates (one per payload), and
-//! the keyed cookie that validates replies.
+//! The probe kind's TCP template (built once, patched per probe), the UDP templates (one per
+//! payload), and the keyed cookie that validates replies.
 
-use crate::wire::tcp_flags::{ACK, RST, SYN};
 use crate::wire::{LinkLayer, QuotedTcp, TcpSegment};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -110,8 +109,9 @@ pub struct Ipv6Source {
     pub dst_mac: [u8; 6],
 }
 
-/// Crafts SYN frames into caller buffers and validates replies against the cookie. It holds
-/// one template per family the targets hold; a reply of a family without one is never ours.
+/// Crafts the probes of one kind (a SYN unless told) into caller buffers and validates
+/// replies against the cookie, as the kind says. It holds one template per family the
+/// targets hold; a reply of a family without one is never ours.
 #[derive(Clone, Debug)]
 pub struct ProbeCrafter {
     /// The kind of probe it crafts (which replies answer it and what they mean).
@@ -126,7 +126,7 @@ pub struct ProbeCrafter {
     /// The IPv4 template (None in an IPv6-only scan).
     template: Option<Template>,
     /// Our IPv6 address and the IPv6 template (None unless IPv6 targets are scanned).
-    v6: Option<(Ipv6Addr, Template6)>,
+    v6: Option<(Ipv6Source, Template6)>,
 }
 
 impl ProbeCrafter {
@@ -139,10 +139,17 @@ impl ProbeCrafter {
             first: params.source_ports.first,
             count,
         };
-        let template = Template::new(params.link, params.src_mac, params.dst_mac, params.src_ip);
+        let kind = ProbeKind::TcpSyn;
+        let template = Template::new(
+            params.link,
+            params.src_mac,
+            params.dst_mac,
+            params.src_ip,
+            &kind.tcp_probe(),
+        );
         let cookie = Cookie::new(params.key);
         ProbeCrafter {
-            kind: ProbeKind::TcpSyn,
+            kind,
             pilot: cookie.derive(PILOT_TAG),
             cookie,
             ports,
@@ -156,8 +163,9 @@ impl ProbeCrafter {
     /// source MAC, ports and key).
     pub fn with_ipv6(mut self, v6: Ipv6Source) -> Self {
         let p = &self.params;
-        let template = Template6::new(p.link, p.src_mac, v6.dst_mac, v6.src_ip);
-        self.v6 = Some((v6.src_ip, template));
+        let probe = self.kind.tcp_probe();
+        let template = Template6::new(p.link, p.src_mac, v6.dst_mac, v6.src_ip, &probe);
+        self.v6 = Some((v6, template));
         self
     }
     /// The same crafter without its IPv4 template: an IPv6-only scan answers no IPv4 reply.
@@ -165,9 +173,18 @@ impl ProbeCrafter {
         self.template = None;
         self
     }
-    /// The same crafter for probes of `kind` (a SYN unless told).
+    /// The same crafter for probes of `kind` (a SYN unless told): its templates are
+    /// rebuilt from the kind's probe.
     pub fn with_kind(mut self, kind: ProbeKind) -> Self {
         self.kind = kind;
+        let (p, probe) = (&self.params, kind.tcp_probe());
+        if self.template.is_some() {
+            let t = Template::new(p.link, p.src_mac, p.dst_mac, p.src_ip, &probe);
+            self.template = Some(t);
+        }
+        if let Some((v6, t)) = &mut self.v6 {
+            *t = Template6::new(p.link, p.src_mac, v6.dst_mac, v6.src_ip, &probe);
+        }
         self
     }
     /// The kind of probe it crafts.
@@ -181,7 +198,7 @@ impl ProbeCrafter {
     }
     /// Our IPv6 address, when the scan sends IPv6.
     pub fn ipv6_source(&self) -> Option<Ipv6Addr> {
-        self.v6.as_ref().map(|(ip, _)| *ip)
+        self.v6.as_ref().map(|(v6, _)| v6.src_ip)
     }
     /// Length of the IPv4 frames (of the IPv6 ones in an IPv6-only scan).
     pub fn frame_len(&self) -> usize {
@@ -201,7 +218,7 @@ impl ProbeCrafter {
     pub fn uniform_frames(&self) -> bool {
         self.template.is_none() || self.v6.is_none()
     }
-    /// Writes try `try_index` (0: the first send) of the SYN for (dst, dport) into `buf`
+    /// Writes try `try_index` (0: the first send) of the probe to (dst, dport) into `buf`
     /// (exactly frame_len bytes).
     #[inline]
     pub fn craft(&self, buf: &mut [u8], dst: Ipv4Addr, dport: u16, try_index: u8) {
@@ -216,7 +233,7 @@ impl ProbeCrafter {
             t.write(buf, dst, (h >> 32) as u16, sport, dport, h as u32);
         }
     }
-    /// Writes try `try_index` of the IPv6 SYN for (dst, dport) into `buf`; returns its
+    /// Writes try `try_index` of the IPv6 probe to (dst, dport) into `buf`; returns its
     /// length (0, writing nothing, when the scan has no IPv6 source).
     #[inline]
     pub fn craft6(&self, buf: &mut [u8], dst: Ipv6Addr, dport: u16, try_index: u8) -> usize {
@@ -231,22 +248,23 @@ impl ProbeCrafter {
         dport: u16,
         try_index: u8,
     ) -> usize {
-        let Some((src, t)) = &self.v6 else {
+        let Some((v6, t)) = &self.v6 else {
             return 0;
         };
-        let sport = c.source_port_of_try(self.ports, *src, dst, dport, try_index);
-        let seq = c.sequence(*src, dst, sport, dport);
+        let src = v6.src_ip;
+        let sport = c.source_port_of_try(self.ports, src, dst, dport, try_index);
+        let seq = c.sequence(src, dst, sport, dport);
         t.write(buf, dst, sport, dport, seq);
         t.len()
     }
-    /// Writes try `try_index` of the SYN for (dst, dport) with its family's template;
+    /// Writes try `try_index` of the probe to (dst, dport) with its family's template;
     /// returns its length (0, writing nothing, for a family the scan has no source of).
     #[inline]
     pub fn craft_ip(&self, buf: &mut [u8], dst: IpAddr, dport: u16, try_index: u8) -> usize {
         self.craft_ip_with(&self.cookie, buf, dst, dport, try_index)
     }
     /// Writes a pilot probe of `generation` (below [`PILOT_GENERATIONS`]) to (dst, dport):
-    /// a SYN under the pilots' own cookie, whose answer counts for the rate and never as a
+    /// a probe under the pilots' own cookie, whose answer counts for the rate and never as a
     /// result; returns its length as [`ProbeCrafter::craft_ip`] does.
     #[inline]
     pub fn craft_pilot(&self, buf: &mut [u8], dst: IpAddr, dport: u16, generation: u8) -> usize {
@@ -272,22 +290,23 @@ impl ProbeCrafter {
             IpAddr::V6(d) => self.craft6_with(c, buf, d, dport, try_index),
         }
     }
-    /// True when a SYN/ACK or RST answers one of our probes (ports and ack == cookie + 1).
+    /// True when a segment answers one of our probes: ports, and the cookie it echoes where
+    /// the kind says (a SYN/ACK's or RST's ack == cookie + 1 for a SYN).
     #[inline]
     pub fn validate_tcp(&self, reply: &TcpSegment) -> bool {
         self.check_tcp(self.ipv4_source(), reply)
     }
-    /// True when an IPv6 SYN/ACK or RST answers one of our probes.
+    /// True when an IPv6 segment answers one of our probes.
     #[inline]
     pub fn validate_tcp6(&self, reply: &TcpSegment<Ipv6Addr>) -> bool {
         self.check_tcp(self.ipv6_source(), reply)
     }
-    /// The generation of the pilot probe a SYN/ACK or RST answers, if it answers one.
+    /// The generation of the pilot probe a segment answers, if it answers one.
     #[inline]
     pub fn validate_pilot(&self, reply: &TcpSegment) -> Option<u8> {
         self.check_tcp_with(&self.pilot, self.pilot_tries(), self.ipv4_source(), reply)
     }
-    /// The generation of the pilot probe an IPv6 SYN/ACK or RST answers, if it answers one.
+    /// The generation of the pilot probe an IPv6 segment answers, if it answers one.
     #[inline]
     pub fn validate_pilot6(&self, reply: &TcpSegment<Ipv6Addr>) -> Option<u8> {
         self.check_tcp_with(&self.pilot, self.pilot_tries(), self.ipv6_source(), reply)
@@ -320,18 +339,14 @@ impl ProbeCrafter {
         us: Option<A>,
         reply: &TcpSegment<A>,
     ) -> Option<u8> {
-        let kind = reply.flags & (SYN | RST | ACK);
-        if kind != SYN | ACK && kind != RST | ACK {
-            return None;
-        }
+        let echoed = self.kind.echo(reply.flags, reply.seq, reply.ack)?;
         let src = us?;
         if reply.dst != src || !self.owns_port(reply.dport) {
             return None;
         }
         let try_index =
             c.try_of_port(self.ports, src, reply.src, reply.sport, reply.dport, tries)?;
-        let ack = c.sequence(src, reply.src, reply.dport, reply.sport);
-        (reply.ack == ack.wrapping_add(1)).then_some(try_index)
+        (echoed == c.sequence(src, reply.src, reply.dport, reply.sport)).then_some(try_index)
     }
     #[inline(always)]
     fn check_quote<A: FlowAddress + PartialEq>(
@@ -410,6 +425,7 @@ impl ProbeCrafter {
 mod tests {
     use super::*;
     use crate::wire::build::tcp_frame;
+    use crate::wire::tcp_flags::{ACK, RST, SYN};
     use crate::wire::{parse_reply, Reply};
     use pnet::packet::ethernet::{EtherTypes, EthernetPacket};
     use pnet::packet::ip::IpNextHeaderProtocols;

@@ -1,10 +1,12 @@
-//! The SYN frame built once per scan; each probe copies it and patches five fields, fixing
-//! both checksums incrementally from sums precomputed with those fields zero.
+//! The frame of a kind's raw TCP probe, built once per scan and address family; each probe
+//! copies it and patches the destination, ID, ports and cookie, fixing both checksums
+//! incrementally from sums precomputed with those fields zero.
 
+use super::kind::TcpProbe;
 use crate::wire::checksum::add_to_zeroed;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::ip::protocol;
-use crate::wire::tcp::{self, flags::SYN, TcpSegment};
+use crate::wire::tcp::{self, TcpSegment};
 use crate::wire::{ipv4, ipv6, IpAddress, LinkLayer};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -18,10 +20,12 @@ pub const SYN_WINDOW: u16 = 64240;
 pub const SYN_TTL: u8 = 64;
 /// IPv4 header length (no options).
 pub const IP_LEN: usize = ipv4::HEADER_LEN;
-/// TCP header length with the options (data offset 8).
+/// TCP header length with the SYN's options (data offset 8).
 pub const TCP_LEN: usize = tcp::HEADER_LEN + SYN_OPTIONS.len();
+/// Longest TCP header a probe has (40 bytes of options).
+const MAX_TCP_LEN: usize = tcp::HEADER_LEN + 40;
 /// Longest frame: Ethernet + IPv4 + TCP.
-pub const MAX_FRAME: usize = ethernet::HEADER_LEN + IP_LEN + TCP_LEN;
+pub const MAX_FRAME: usize = ethernet::HEADER_LEN + IP_LEN + MAX_TCP_LEN;
 
 /// Writes the Ethernet header of a template (nothing on a raw-IP link).
 pub(crate) fn emit_ethernet(
@@ -41,10 +45,15 @@ pub(crate) fn emit_ethernet(
     }
 }
 
-/// Writes the SYN segment with ports and sequence zero into `segment` (TCP_LEN bytes) and
-/// returns its checksum over the pseudo-header of `src` and `dst`: both families' templates
-/// share the header and options.
-fn emit_syn<A: IpAddress>(segment: &mut [u8], src: A, dst: A) -> u16 {
+/// Length of the TCP header of `probe` (its options cut at 40 bytes).
+fn tcp_len(probe: &TcpProbe) -> usize {
+    TcpSegment::<Ipv4Addr>::header_len(probe.options).min(MAX_TCP_LEN)
+}
+
+/// Writes the probe's segment with ports, sequence and acknowledgement zero into `segment`
+/// ([`tcp_len`] bytes) and returns its checksum over the pseudo-header of `src` and `dst`:
+/// both families' templates share the header and options.
+fn emit_segment<A: IpAddress>(segment: &mut [u8], src: A, dst: A, probe: &TcpProbe) -> u16 {
     let mut packet = tcp::Packet::new_unchecked(segment);
     TcpSegment {
         src,
@@ -53,15 +62,40 @@ fn emit_syn<A: IpAddress>(segment: &mut [u8], src: A, dst: A) -> u16 {
         dport: 0,
         seq: 0,
         ack: 0,
-        flags: SYN,
+        flags: probe.flags,
         ttl: SYN_TTL,
-        window: SYN_WINDOW,
+        window: probe.window,
     }
-    .emit(&mut packet, &SYN_OPTIONS);
+    .emit(&mut packet, probe.options);
     packet.checksum()
 }
 
-/// The prebuilt SYN and its checksums with destination, ID, ports and sequence zero.
+/// The 16-bit words the cookie adds to a segment's checksum: its sequence number, and its
+/// acknowledgement number when `ack_mask` puts it there too.
+#[inline(always)]
+fn cookie_sum(seq: u32, ack_mask: u32) -> u64 {
+    let ack = seq & ack_mask;
+    u64::from(seq >> 16) + u64::from(seq & 0xffff) + u64::from(ack >> 16) + u64::from(ack & 0xffff)
+}
+
+/// Writes the cookie `seq` into `segment` (and into its acknowledgement number under
+/// `ack_mask`).
+#[inline(always)]
+fn set_cookie<T: AsRef<[u8]> + AsMut<[u8]>>(segment: &mut tcp::Packet<T>, seq: u32, ack_mask: u32) {
+    segment.set_seq_number(seq);
+    segment.set_ack_number(seq & ack_mask);
+}
+
+/// The mask that copies the cookie into the acknowledgement number, or clears it.
+fn ack_mask(probe: &TcpProbe) -> u32 {
+    if probe.cookie_in_ack {
+        u32::MAX
+    } else {
+        0
+    }
+}
+
+/// The prebuilt IPv4 probe and its checksums with destination, ID, ports and cookie zero.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
     bytes: [u8; MAX_FRAME],
@@ -69,13 +103,22 @@ pub struct Template {
     ip: usize,
     ip_csum: u16,
     tcp_csum: u16,
+    ack_mask: u32,
 }
 
 impl Template {
-    /// Builds the frame for `link` from `src_mac` to `dst_mac` (MACs unused for RawIp).
-    pub fn new(link: LinkLayer, src_mac: [u8; 6], dst_mac: [u8; 6], src_ip: Ipv4Addr) -> Self {
+    /// Builds the frame of `probe` for `link` from `src_mac` to `dst_mac` (MACs unused for
+    /// RawIp).
+    pub fn new(
+        link: LinkLayer,
+        src_mac: [u8; 6],
+        dst_mac: [u8; 6],
+        src_ip: Ipv4Addr,
+        probe: &TcpProbe,
+    ) -> Self {
         let ip = link.header_len();
-        let len = ip + IP_LEN + TCP_LEN;
+        let tcp_len = tcp_len(probe);
+        let len = ip + IP_LEN + tcp_len;
         let mut bytes = [0u8; MAX_FRAME];
         emit_ethernet(link, &mut bytes, src_mac, dst_mac, ethertype::IPV4);
         // Destination, ID, ports and sequence zero: each probe adds its own.
@@ -86,18 +129,20 @@ impl Template {
             protocol: protocol::TCP,
             ttl: SYN_TTL,
             ident: 0,
-            payload_len: TCP_LEN,
+            payload_len: tcp_len,
         }
         .emit(&mut header);
         let ip_csum = header.checksum();
         let t = ip + IP_LEN;
-        let tcp_csum = emit_syn(&mut bytes[t..t + TCP_LEN], src_ip, Ipv4Addr::UNSPECIFIED);
+        let unspecified = Ipv4Addr::UNSPECIFIED;
+        let tcp_csum = emit_segment(&mut bytes[t..t + tcp_len], src_ip, unspecified, probe);
         Template {
             bytes,
             len,
             ip,
             ip_csum,
             tcp_csum,
+            ack_mask: ack_mask(probe),
         }
     }
 
@@ -112,7 +157,8 @@ impl Template {
         self.len == 0
     }
 
-    /// Writes the SYN into `buf[..len]`; panics only if the caller's buffer is too short.
+    /// Writes the probe with cookie `seq` into `buf[..len]`; panics only if the caller's
+    /// buffer is too short.
     #[inline(always)]
     pub fn write(
         &self,
@@ -134,12 +180,8 @@ impl Template {
         let mut segment = tcp::Packet::new_unchecked(segment);
         segment.set_src_port(sport);
         segment.set_dst_port(dport);
-        segment.set_seq_number(seq);
-        let added = dst_sum
-            + u64::from(sport)
-            + u64::from(dport)
-            + u64::from(seq >> 16)
-            + u64::from(seq & 0xffff);
+        set_cookie(&mut segment, seq, self.ack_mask);
+        let added = dst_sum + u64::from(sport) + u64::from(dport) + cookie_sum(seq, self.ack_mask);
         segment.set_checksum(add_to_zeroed(self.tcp_csum, added));
     }
 }
@@ -147,24 +189,33 @@ impl Template {
 /// IPv6 header length (no extension headers).
 pub const IP6_LEN: usize = ipv6::HEADER_LEN;
 /// Longest IPv6 frame: Ethernet + IPv6 + TCP.
-pub const MAX_FRAME6: usize = ethernet::HEADER_LEN + IP6_LEN + TCP_LEN;
+pub const MAX_FRAME6: usize = ethernet::HEADER_LEN + IP6_LEN + MAX_TCP_LEN;
 
-/// The prebuilt IPv6 SYN (same TCP header and options as the IPv4 one; hop limit `SYN_TTL`)
-/// and its TCP checksum with destination, ports and sequence zero. IPv6 has no header
-/// checksum and no ID: only the TCP checksum is patched, over the IPv6 pseudo-header.
+/// The prebuilt IPv6 probe (same TCP header and options as the IPv4 one; hop limit
+/// `SYN_TTL`) and its TCP checksum with destination, ports and cookie zero. IPv6 has no
+/// header checksum and no ID: only the TCP checksum is patched, over the IPv6 pseudo-header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template6 {
     bytes: [u8; MAX_FRAME6],
     len: usize,
     ip: usize,
     tcp_csum: u16,
+    ack_mask: u32,
 }
 
 impl Template6 {
-    /// Builds the frame for `link` from `src_mac` to `dst_mac` (MACs unused for RawIp).
-    pub fn new(link: LinkLayer, src_mac: [u8; 6], dst_mac: [u8; 6], src_ip: Ipv6Addr) -> Self {
+    /// Builds the frame of `probe` for `link` from `src_mac` to `dst_mac` (MACs unused for
+    /// RawIp).
+    pub fn new(
+        link: LinkLayer,
+        src_mac: [u8; 6],
+        dst_mac: [u8; 6],
+        src_ip: Ipv6Addr,
+        probe: &TcpProbe,
+    ) -> Self {
         let ip = link.header_len();
-        let len = ip + IP6_LEN + TCP_LEN;
+        let tcp_len = tcp_len(probe);
+        let len = ip + IP6_LEN + tcp_len;
         let mut bytes = [0u8; MAX_FRAME6];
         emit_ethernet(link, &mut bytes, src_mac, dst_mac, ethertype::IPV6);
         ipv6::Repr {
@@ -172,18 +223,20 @@ impl Template6 {
             dst: Ipv6Addr::UNSPECIFIED,
             next_header: protocol::TCP,
             hop_limit: SYN_TTL,
-            payload_len: TCP_LEN,
+            payload_len: tcp_len,
         }
         .emit(&mut ipv6::Packet::new_unchecked(
             &mut bytes[ip..ip + IP6_LEN],
         ));
         let t = ip + IP6_LEN;
-        let tcp_csum = emit_syn(&mut bytes[t..t + TCP_LEN], src_ip, Ipv6Addr::UNSPECIFIED);
+        let unspecified = Ipv6Addr::UNSPECIFIED;
+        let tcp_csum = emit_segment(&mut bytes[t..t + tcp_len], src_ip, unspecified, probe);
         Template6 {
             bytes,
             len,
             ip,
             tcp_csum,
+            ack_mask: ack_mask(probe),
         }
     }
 
@@ -198,7 +251,8 @@ impl Template6 {
         self.len == 0
     }
 
-    /// Writes the SYN into `buf[..len]`; panics only if the caller's buffer is too short.
+    /// Writes the probe with cookie `seq` into `buf[..len]`; panics only if the caller's
+    /// buffer is too short.
     #[inline(always)]
     pub fn write(&self, buf: &mut [u8], dst: Ipv6Addr, sport: u16, dport: u16, seq: u32) {
         let frame = &mut buf[..self.len];
@@ -208,12 +262,9 @@ impl Template6 {
         let mut segment = tcp::Packet::new_unchecked(segment);
         segment.set_src_port(sport);
         segment.set_dst_port(dport);
-        segment.set_seq_number(seq);
-        let added = dst.word_sum()
-            + u64::from(sport)
-            + u64::from(dport)
-            + u64::from(seq >> 16)
-            + u64::from(seq & 0xffff);
+        set_cookie(&mut segment, seq, self.ack_mask);
+        let added =
+            dst.word_sum() + u64::from(sport) + u64::from(dport) + cookie_sum(seq, self.ack_mask);
         segment.set_checksum(add_to_zeroed(self.tcp_csum, added));
     }
 }
@@ -221,6 +272,7 @@ impl Template6 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::kind::tcp_syn::TCP_PROBE as SYN;
     use crate::wire::checksum::{internet_checksum, tcp_checksum};
 
     #[test]
@@ -230,6 +282,7 @@ mod tests {
             [0; 6],
             [0; 6],
             Ipv4Addr::new(198, 18, 0, 1),
+            &SYN,
         );
         assert_eq!(t.len(), 52);
         let mut buf = [0u8; 52];
@@ -274,7 +327,7 @@ mod tests {
     fn ipv6_exact_bytes_raw_ip() {
         let src = v6("2001:2:0:18::1");
         let dst = v6("2001:2:0:19::abcd");
-        let t = Template6::new(LinkLayer::RawIp, [0; 6], [0; 6], src);
+        let t = Template6::new(LinkLayer::RawIp, [0; 6], [0; 6], src, &SYN);
         assert_eq!(t.len(), 72);
         let mut buf = [0u8; 72];
         t.write(&mut buf, dst, 61000, 443, 0x0102_0304);
@@ -303,6 +356,7 @@ mod tests {
             [2, 0, 0, 0, 0, 1],
             [2, 0, 0, 0, 0, 2],
             src,
+            &SYN,
         );
         assert_eq!(t.len(), 86);
         let mut buf = vec![0u8; 86];
@@ -341,7 +395,7 @@ mod tests {
         ) {
             use pnet::packet::tcp::{ipv6_checksum, TcpPacket};
             let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
-            let t = Template6::new(LinkLayer::RawIp, [0; 6], [0; 6], src);
+            let t = Template6::new(LinkLayer::RawIp, [0; 6], [0; 6], src, &SYN);
             let mut buf = [0u8; 72];
             t.write(&mut buf, dst, sport, dport, seq);
             let mut seg = buf[40..].to_vec();

@@ -98,7 +98,7 @@ fn run_scan<E>(
     let helper = start_hand_off_helper(cfg)?;
     let engine = open()?;
     let info = scan_info(cfg, &order, kind);
-    let mut findings = Findings::new(cfg);
+    let mut findings = Findings::new(cfg, kind);
     let mut outputs = open_outputs(cfg, &info, &mut findings, &mut slot)?;
     give_up_privileges(run_as.as_deref())?;
     let follow = start_follow(cfg)?;
@@ -494,13 +494,16 @@ struct Findings {
     open: Option<handoff::OpenPorts>,
     /// --baseline/--policy/--expect/--metrics-file checks (None without those flags).
     watch: Option<crate::watch::scan::Watch>,
+    /// The scan's probe kind: what the journal's silent probes decided.
+    kind: ProbeKind,
 }
 
 impl Findings {
-    fn new(cfg: &ScanConfig) -> Findings {
+    fn new(cfg: &ScanConfig, kind: ProbeKind) -> Findings {
         Findings {
             open: cfg.nmap.as_ref().map(|_| handoff::OpenPorts::new()),
             watch: (!cfg.watch.is_empty()).then(|| crate::watch::scan::Watch::new(&cfg.watch)),
+            kind,
         }
     }
 
@@ -525,7 +528,7 @@ impl Findings {
             }
             crate::output::journal::Entry::Silent(n) => {
                 if let Some(w) = self.watch.as_mut() {
-                    w.observe_silent(n);
+                    w.observe_silent(n, self.kind);
                 }
             }
         }

@@ -31,37 +31,45 @@ pub fn merge(sets: Vec<Vec<Record>>) -> Vec<Record> {
     out
 }
 
-/// The reason named `s` when a SYN scan gives it with `state`, or the usual one for the
-/// state when the file names none we know.
-fn reason_of(s: &str, state: PortState) -> Reason {
+/// Whether some probe kind of `protocol` decides `state`, with `reason` when one is named.
+fn decided_by_a_kind(protocol: Protocol, state: PortState, reason: Option<Reason>) -> bool {
+    crate::probe::ProbeKind::ALL
+        .iter()
+        .filter(|k| k.protocol() == protocol)
+        .any(|k| match reason {
+            Some(Reason::NoResponse) => k.silence() == state,
+            Some(r) => k.verdict(r) == state,
+            None => k.silence() == state || Reason::ALL.iter().any(|r| k.verdict(*r) == state),
+        })
+}
+
+/// The reason named `s` when a probe kind of `protocol` gives it with `state`, or the usual
+/// one for the state when the file names none we know.
+fn reason_of(s: &str, protocol: Protocol, state: PortState) -> Reason {
     let usual = match state {
         PortState::Open => Reason::SynAck,
-        PortState::Closed => Reason::Reset,
+        PortState::Closed | PortState::Unfiltered => Reason::Reset,
         _ => Reason::NoResponse,
     };
     let named = Reason::ALL.into_iter().find(|r| r.as_str() == s);
     match named {
-        Some(r) if crate::probe::ProbeKind::TcpSyn.verdict(r) == state => r,
+        Some(r) if decided_by_a_kind(protocol, state, Some(r)) => r,
         _ => usual,
     }
 }
 
-/// The scan result a record stands for, when synscan's writers can show it (TCP with an
-/// open, closed or filtered state, over IPv4 or IPv6).
+/// The scan result a record stands for, when synscan's writers can show it (a state one of
+/// synscan's probe kinds of its protocol decides, over IPv4 or IPv6).
 pub fn to_port_result(r: &Record) -> Option<PortResult> {
-    if r.proto != Protocol::Tcp {
+    if !decided_by_a_kind(r.proto, r.state, None) {
         return None;
     }
-    let state = match r.state {
-        PortState::Open | PortState::Closed | PortState::Filtered => r.state,
-        _ => return None,
-    };
     Some(PortResult {
         ip: r.ip,
         port: r.port,
         protocol: r.proto,
-        state,
-        reason: reason_of(&r.reason, state),
+        state: r.state,
+        reason: reason_of(&r.reason, r.proto, r.state),
         ttl: 0,
         timestamp: UNIX_EPOCH + Duration::from_secs(r.time.unwrap_or(0)),
     })

@@ -203,10 +203,10 @@ impl Watch {
         kept
     }
 
-    /// Sees `n` no-response results for which [`Watch::observe`] kept nothing but counts.
-    pub fn observe_silent(&mut self, n: u64) {
-        // The journal counts silent probes of the TCP kinds.
-        let state = crate::probe::ProbeKind::TcpSyn.silence();
+    /// Sees `n` no-response results for which [`Watch::observe`] kept nothing but counts:
+    /// probes of `kind`, whose silence decides their state.
+    pub fn observe_silent(&mut self, n: u64, kind: crate::probe::ProbeKind) {
+        let state = kind.silence();
         self.counts[state as usize] += n;
         if let Some(want) = self.expect.want {
             self.expect.seen += n;
@@ -570,7 +570,7 @@ mod tests {
             for r in &kept {
                 replayed.observe(r);
             }
-            replayed.observe_silent(silent);
+            replayed.observe_silent(silent, crate::probe::ProbeKind::TcpSyn);
             let (a, b) = (all.conclude(), replayed.conclude());
             assert_eq!(format!("{:?}", a.changes), format!("{:?}", b.changes));
             assert_eq!(a.expect, b.expect, "{expect:?}");

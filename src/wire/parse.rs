@@ -804,7 +804,13 @@ mod tests {
 
         /// Our SYN to them():22 from port 61001 with seq 0x11223344 (72 bytes, raw IPv6).
         fn probe() -> Vec<u8> {
-            let t = crate::probe::template::Template6::new(LinkLayer::RawIp, [0; 6], [0; 6], us());
+            let t = crate::probe::template::Template6::new(
+                LinkLayer::RawIp,
+                [0; 6],
+                [0; 6],
+                us(),
+                &crate::probe::kind::tcp_syn::TCP_PROBE,
+            );
             let mut buf = vec![0u8; t.len()];
             t.write(&mut buf, them(), 61001, 22, 0x1122_3344);
             buf

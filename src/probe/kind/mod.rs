@@ -6,8 +6,23 @@
 
 use crate::model::{PortState, Protocol, Reason};
 
+/// What a kind's raw TCP probe looks like on the wire: the template is built from it once
+/// per address family, and every probe carries the cookie in its sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpProbe {
+    /// The flags it sends.
+    pub flags: u8,
+    /// Its window.
+    pub window: u16,
+    /// Its TCP options (a multiple of 4 bytes, at most 40).
+    pub options: &'static [u8],
+    /// The cookie goes in the acknowledgement number too: a reset to a segment with ACK
+    /// echoes that number as its sequence number, not ours.
+    pub cookie_in_ack: bool,
+}
+
 /// Declares the kinds: `Variant => module` lines, each module supplying `PROTOCOL`,
-/// `NMAP_TYPE`, `SILENCE`, `tcp_answer` and `verdict`.
+/// `NMAP_TYPE`, `SILENCE`, `TCP_PROBE`, `tcp_answer`, `echo` and `verdict`.
 macro_rules! registry {
     ($($(#[$doc:meta])* $variant:ident => $module:ident,)*) => {
         $(pub mod $module;)*
@@ -33,6 +48,22 @@ macro_rules! registry {
             pub fn nmap_type(self) -> &'static str {
                 match self {
                     $(ProbeKind::$variant => $module::NMAP_TYPE,)*
+                }
+            }
+
+            /// What its raw TCP probe looks like (the template's shape).
+            pub fn tcp_probe(self) -> TcpProbe {
+                match self {
+                    $(ProbeKind::$variant => $module::TCP_PROBE,)*
+                }
+            }
+
+            /// The cookie a TCP segment with `flags`, `seq` and `ack` echoes, when such a
+            /// segment can answer this kind's probe at all (the reply's validation).
+            #[inline]
+            pub fn echo(self, flags: u8, seq: u32, ack: u32) -> Option<u32> {
+                match self {
+                    $(ProbeKind::$variant => $module::echo(flags, seq, ack),)*
                 }
             }
 
