@@ -28,6 +28,10 @@ pub struct Identity {
     /// The leaf certificate's fingerprint as `ALGORITHM:lowercase hex`: `sha256` from -oJ,
     /// `sha1` from -oX's ssl-cert script (which has no SHA-256).
     pub cert: Option<String>,
+    /// The leaf certificate's end of validity, Unix seconds.
+    pub not_after: Option<i64>,
+    /// The TLS version the handshake settled on, as openssl names it (-oJ only).
+    pub tls_version: Option<String>,
 }
 
 /// A field as it may be shown: control characters as `\xNN` (what synscan wrote is already
@@ -75,10 +79,13 @@ pub fn from_json(obj: &serde_json::Map<String, serde_json::Value>) -> Option<Ide
         return None;
     }
     let text = |k: &str| service.get(k).and_then(|v| v.as_str()).and_then(field);
-    let cert = obj
+    let tls = obj
         .get("tls")
         .filter(|t| t["status"] == "success")
-        .and_then(|t| t["result"]["certificates"][0]["sha256"].as_str())
+        .map(|t| &t["result"]);
+    let leaf = tls.map(|t| &t["certificates"][0]);
+    let cert = leaf
+        .and_then(|c| c["sha256"].as_str())
         .and_then(|h| fingerprint("sha256", h));
     Some(Identity {
         ip,
@@ -88,7 +95,30 @@ pub fn from_json(obj: &serde_json::Map<String, serde_json::Value>) -> Option<Ide
         product: text("product"),
         version: text("version"),
         cert,
+        not_after: leaf.and_then(|c| c["not_after_unix"].as_i64()),
+        tls_version: tls.and_then(|t| t["version"].as_str()).and_then(field),
     })
+}
+
+/// The end of validity in nmap's ssl-cert output (`Not valid after:  2027-01-06T19:57:33`,
+/// UTC) as a Unix time.
+pub fn ssl_cert_not_after(output: &str) -> Option<i64> {
+    let v = output.lines().find_map(|l| {
+        l.trim_start_matches(['|', '_', ' '])
+            .strip_prefix("Not valid after:")
+    })?;
+    let (date, time) = v.trim().split_once('T')?;
+    let num = |s: &str| s.parse::<u32>().ok();
+    let mut d = date.split('-').map(num);
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.trim_end_matches('Z').split(':').map(num);
+    let (h, mi, s) = (t.next()??, t.next()??, t.next()??);
+    let valid = y <= 9999 && (1..=12).contains(&m) && (1..=31).contains(&day);
+    if !valid || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let days = crate::model::days_from_civil(i64::from(y), m, day);
+    Some(days * 86_400 + i64::from(h * 3600 + mi * 60 + s))
 }
 
 /// The SHA-1 fingerprint in nmap's ssl-cert script output (`SHA-1: 5890 35ba ...` as nmap
@@ -122,6 +152,8 @@ mod tests {
                 product: Some("nginx".into()),
                 version: Some("1.22.1".into()),
                 cert: Some("sha256:ab01ff".into()),
+                not_after: None,
+                tls_version: None,
             })
         );
     }
@@ -151,5 +183,20 @@ mod tests {
         let ours = "| Issuer: x\n|_SHA-1: 589035ba83";
         assert_eq!(ssl_cert_sha1(ours).as_deref(), Some("sha1:589035ba83"));
         assert_eq!(ssl_cert_sha1("Subject: x"), None);
+    }
+
+    #[test]
+    fn the_end_of_validity_of_ssl_cert_output() {
+        let out = "Not valid before: 2026-12-07T19:57:33\nNot valid after:  2027-01-06T19:57:33";
+        assert_eq!(ssl_cert_not_after(out), Some(1_799_265_453));
+        assert_eq!(
+            ssl_cert_not_after("Not valid after:  99999-01-01T00:00:00"),
+            None
+        );
+        assert_eq!(
+            ssl_cert_not_after("Not valid after:  2027-13-01T00:00:00"),
+            None
+        );
+        assert_eq!(ssl_cert_not_after("Not valid after: soon"), None);
     }
 }

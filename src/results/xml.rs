@@ -130,8 +130,9 @@ struct OpenPort {
     state: Option<(PortState, String)>,
     /// A probed `<service>`'s name, product and version.
     service: Option<[Option<String>; 3]>,
-    /// The ssl-cert script's SHA-1.
+    /// The ssl-cert script's SHA-1 and end of validity.
     cert: Option<String>,
+    not_after: Option<i64>,
 }
 
 /// What an -oX file holds: its port records, the identifications of its probed services,
@@ -247,6 +248,7 @@ impl Ctx {
                     state: None,
                     service: None,
                     cert: None,
+                    not_after: None,
                 });
                 if t.empty {
                     self.port = None;
@@ -270,7 +272,9 @@ impl Ctx {
             }
             "script" if t.attr("id") == Some("ssl-cert") => {
                 if let Some(p) = self.port.as_mut() {
-                    p.cert = t.attr("output").and_then(services::ssl_cert_sha1);
+                    let output = t.attr("output").unwrap_or("");
+                    p.cert = services::ssl_cert_sha1(output);
+                    p.not_after = services::ssl_cert_not_after(output);
                 }
             }
             _ => {}
@@ -313,6 +317,8 @@ impl Ctx {
                         product,
                         version,
                         cert: p.cert,
+                        not_after: p.not_after,
+                        tls_version: None,
                     });
                 }
             }

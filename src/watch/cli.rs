@@ -7,7 +7,7 @@ use crate::results::{Record, Results};
 use crate::sys::fs::{open_output, Claims, Identity, Trust};
 use crate::watch::input::{self, MAX_RESULTS_BYTES};
 use crate::watch::policy::Policy;
-use crate::watch::{diff, versions};
+use crate::watch::{diff, policy_services, versions};
 use clap::Parser;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -289,13 +289,18 @@ fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
         .ok_or_else(|| ScanError::runtime("check read no file"))?;
     let open = open_pairs(&results.records);
     let findings = policy.evaluate(open.iter());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let services = policy.services().judge(&results.services, now);
+    let broken = findings.count() + services.len();
     let json = a
         .output_json
         .as_deref()
         .map(|path| open_lines(path, &mut claims))
         .transpose()?;
     if a.output_json.as_deref() != Some("-") {
-        if findings.count() == 0 {
+        if broken == 0 {
             println!(
                 "policy kept: {} open port(s) in {}, none breaks {}",
                 open.len(),
@@ -304,18 +309,21 @@ fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
             );
         } else {
             print!("{}", findings.render_text());
+            print!("{}", policy_services::render_text(&services));
             println!(
                 "{} policy violation(s) in {} ({} open ports)",
-                findings.count(),
+                broken,
                 a.results.display(),
                 open.len()
             );
         }
     }
     if let (Some(out), Some(path)) = (json, &a.output_json) {
-        write_lines(out, path, &findings.json_lines())?;
+        let mut lines = findings.json_lines();
+        lines.extend(policy_services::json_lines(&services));
+        write_lines(out, path, &lines)?;
     }
-    Ok(if findings.count() == 0 {
+    Ok(if broken == 0 {
         EXIT_OK
     } else {
         EXIT_CHECK_FAILED

@@ -165,6 +165,8 @@ mod tests {
             product: opt(product),
             version: opt(version),
             cert: None,
+            not_after: None,
+            tls_version: None,
         }
     }
 
