@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Raise a lab, print its ground truth as one JSON line, serve until stdin EOF or SIGTERM/SIGINT.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Remove everything belonging to lab NAME (best effort, idempotent).
     Down(NameArgs),
     /// Print the target veth's rx_packets counter of lab NAME.
@@ -104,6 +104,9 @@ pub struct ServeArgs {
     /// Which probe kinds each address answers (a host discovery lab).
     #[command(flatten)]
     pub discovery: crate::discovery::DiscoveryArgs,
+    /// The UDP daemons and truth (a UDP lab).
+    #[command(flatten)]
+    pub udp: crate::udp::UdpArgs,
 }
 
 /// Which families a lab's truth covers, and its IPv6 side (2001:2::/48 only).

@@ -31,6 +31,7 @@ pub fn demo_args(a: &DemoArgs) -> ServeArgs {
         v6: crate::cli::Ipv6Args::default(),
         answers: crate::answers::AnswerArgs::default(),
         discovery: crate::discovery::DiscoveryArgs::default(),
+        udp: crate::udp::UdpArgs::default(),
     }
 }
 

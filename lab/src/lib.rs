@@ -22,6 +22,7 @@ pub mod nft;
 pub mod serve;
 pub mod services;
 pub mod truth;
+pub mod udp;
 pub mod udp_daemons;
 pub mod udp_truth;
 pub mod wire;

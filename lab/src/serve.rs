@@ -6,6 +6,7 @@ use crate::discovery;
 use crate::lab::{self, Lab, Shape, Shape6};
 use crate::netns::{Names, SCANNER_ADDR, SCANNER_ADDR6, TARGET_ADDR, TARGET_ADDR6};
 use crate::truth::{self, Chosen, Spec, Truth, Truth6, WireInfo};
+use crate::udp;
 use std::io::{Read, Write};
 use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +30,8 @@ pub struct Plan {
     pub truth6: Option<Chosen<Ipv6Addr>>,
     /// The host discovery shape, with --discovery.
     pub discovery: Option<discovery::Plan>,
+    /// The UDP shape, with --udp.
+    pub udp: Option<udp::Plan>,
 }
 
 /// Check the options and choose the truth (no side effects).
@@ -92,6 +95,16 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
             seed,
         },
     )?;
+    let udp = udp::Plan::new(
+        &a.udp,
+        &udp::Context {
+            prefix,
+            prefix6: v6.as_ref().map(|s| s.prefix),
+            v4: family.has_v4(),
+            discovery: discovery.is_some(),
+            seed,
+        },
+    )?;
     let shape = Shape {
         prefix,
         loss: a.loss,
@@ -112,6 +125,7 @@ pub fn plan(a: &ServeArgs, default_name: &str) -> Result<Plan, String> {
         truth,
         truth6,
         discovery,
+        udp,
     })
 }
 
@@ -153,6 +167,7 @@ pub fn truth(p: &Plan) -> Truth {
         ipv6: truth6(p),
         answers: p.shape.answers.clone(),
         discovery: p.discovery.as_ref().map(discovery::Plan::truth),
+        udp: p.udp.as_ref().map(udp::Plan::truth),
     }
 }
 
@@ -224,6 +239,14 @@ pub fn run(a: &ServeArgs) -> i32 {
             return 4;
         }
     }
+    let mut udp = match plan.udp.as_ref().map(|u| u.raise(&lab.names)).transpose() {
+        Ok(u) => u,
+        Err(e) => {
+            drop(lab);
+            eprintln!("synscan-lab: UDP setup failed (torn down): {e}");
+            return 4;
+        }
+    };
     let mut out = std::io::stdout();
     if let Err(e) = writeln!(out, "{}", truth_json(&plan)).and_then(|_| out.flush()) {
         eprintln!("synscan-lab: cannot print the truth: {e}");
@@ -243,7 +266,7 @@ pub fn run(a: &ServeArgs) -> i32 {
         }
         eof.store(true, Ordering::SeqCst);
     });
-    let (mut warned, mut warned_wire) = (false, false);
+    let (mut warned, mut warned_wire, mut warned_udp) = (false, false, false);
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
         if !warned && !lab.listener_alive() {
@@ -254,7 +277,16 @@ pub fn run(a: &ServeArgs) -> i32 {
             eprintln!("synscan-lab: the wire exited; scanner and target are cut apart");
             warned_wire = true;
         }
+        if let Some(exited) = udp.as_mut().map(udp::Running::exited) {
+            if !warned_udp && !exited.is_empty() {
+                eprintln!(
+                    "synscan-lab: UDP daemons exited ({exited:?}); their ports now look closed"
+                );
+                warned_udp = true;
+            }
+        }
     }
+    drop(udp);
     drop(lab);
     0
 }
@@ -281,6 +313,7 @@ mod tests {
             v6: crate::cli::Ipv6Args::default(),
             answers: crate::answers::AnswerArgs::default(),
             discovery: crate::discovery::DiscoveryArgs::default(),
+            udp: crate::udp::UdpArgs::default(),
         }
     }
 

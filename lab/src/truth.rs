@@ -89,6 +89,9 @@ pub struct Truth {
     /// Which probe kinds each address answers (`serve --discovery`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<crate::discovery::DiscoveryTruth>,
+    /// The UDP truth (`serve --udp`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<crate::udp::UdpTruth>,
 }
 
 /// The IPv6 side of a lab: addresses on 2001:2:0:18::/64, targets in 2001:2:0:19::/64.
@@ -362,7 +365,12 @@ fn choose_among<A: Ord + Copy>(
 }
 
 /// `k` distinct values from `0..n` not in `exclude` (caller guarantees enough exist).
-fn sample_distinct(rng: &mut StdRng, n: u64, k: usize, exclude: &HashSet<u64>) -> Vec<u64> {
+pub(crate) fn sample_distinct(
+    rng: &mut StdRng,
+    n: u64,
+    k: usize,
+    exclude: &HashSet<u64>,
+) -> Vec<u64> {
     if k == 0 || n == 0 {
         return Vec::new();
     }

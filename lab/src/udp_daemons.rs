@@ -11,7 +11,7 @@
 //! routed one. Binding every daemon to its addresses is simpler and the same for all.
 
 use std::fs;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
+use std::net::{IpAddr, UdpSocket};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -151,14 +151,19 @@ pub struct UdpDaemons {
 }
 
 impl UdpDaemons {
-    /// Starts `daemons` in namespace `ns`, each bound to `v4` (and `v6` when given). They
-    /// answer once they have bound their sockets, a moment after this returns.
-    pub fn start(
-        ns: &str,
-        daemons: &[UdpDaemon],
-        v4: Ipv4Addr,
-        v6: Option<Ipv6Addr>,
-    ) -> Result<UdpDaemons, String> {
+    /// Starts `daemons` in namespace `ns`, each bound to `addrs` (at most one of each family:
+    /// chronyd binds one address per family). They answer once they have bound their
+    /// sockets, a moment after this returns.
+    pub fn start(ns: &str, daemons: &[UdpDaemon], addrs: &[IpAddr]) -> Result<UdpDaemons, String> {
+        let (v4, v6) = (
+            addrs.iter().filter(|a| a.is_ipv4()).count(),
+            addrs.iter().filter(|a| a.is_ipv6()).count(),
+        );
+        if v4 > 1 || v6 > 1 || addrs.is_empty() {
+            return Err(format!(
+                "the UDP daemons serve one address of each family, not {addrs:?}"
+            ));
+        }
         // A fresh directory only root can enter: create_dir fails if the name exists, so
         // nothing planted there beforehand is used.
         let dir = std::env::temp_dir().join(format!(
@@ -175,15 +180,13 @@ impl UdpDaemons {
             dir,
             mute: Vec::new(),
         };
-        let mut addrs = vec![IpAddr::V4(v4)];
-        addrs.extend(v6.map(IpAddr::V6));
         for &d in daemons {
-            if let Some((name, text)) = d.config(&addrs, &running.dir) {
+            if let Some((name, text)) = d.config(addrs, &running.dir) {
                 let path = running.dir.join(name);
                 fs::write(&path, text)
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
-            let argv = d.argv(&addrs, &running.dir);
+            let argv = d.argv(addrs, &running.dir);
             let (program, package) = d.program();
             let child = Command::new("ip")
                 .args(["netns", "exec", ns])
@@ -241,6 +244,7 @@ impl Drop for UdpDaemons {
 pub(crate) mod tests {
     use super::*;
     use crate::netns::{ip, sysctl};
+    use std::net::{Ipv4Addr, Ipv6Addr};
     use std::time::{Duration, Instant};
     use synscan::net::udp_connect::{UdpConnectScanner, UdpOutcome};
     use synscan::payload::PayloadDb;
@@ -367,7 +371,8 @@ pub(crate) mod tests {
     #[ignore = "needs root: network namespaces and the Debian daemons (dnsmasq-base, chrony, snmpd, memcached)"]
     fn real_daemons_answer_the_builtin_requests_with_the_cookie() {
         let pair = Pair::new();
-        let mut daemons = UdpDaemons::start(&pair.t, &UdpDaemon::ALL, T4, Some(T6)).unwrap();
+        let mut daemons =
+            UdpDaemons::start(&pair.t, &UdpDaemon::ALL, &[T4.into(), T6.into()]).unwrap();
         daemons.mute(&pair.t, IpAddr::V4(T4), 514).unwrap();
         daemons.mute(&pair.t, IpAddr::V6(T6), 514).unwrap();
         let db = PayloadDb::builtin();

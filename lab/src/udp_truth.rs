@@ -3,12 +3,13 @@
 //! them, dropped pairs are dropped, rejected pairs get their ICMP (ICMPv6) code, and every
 //! other UDP port of the target block is closed.
 //!
-//! Closed ports are answered by an nftables reject behind a limit keyed by (lab address,
-//! scanner address), the way a real network gives each host its own ICMP bucket per peer:
-//! one lab kernel answering for every address would share a single bucket among them. The
-//! namespace's own ICMP limits are raised for that shape ([`RAISED_LIMITS`]), so the limit
-//! here is the only one. Without a pair limit, the kernel answers closed ports itself with
-//! its real per-peer limit (the shape for one address).
+//! Closed ports are answered by an nftables reject, and rejected pairs by theirs, behind one
+//! limit keyed by (lab address, scanner address), the way a real network gives each host its
+//! own ICMP bucket per peer: one lab kernel answering for every address would share a single
+//! bucket among them. The namespace's own ICMP limits are raised for that shape
+//! ([`RAISED_LIMITS`]), so the limit here is the only one. Without a pair limit, the kernel
+//! answers closed ports itself with its real per-peer limit (the shape for one address,
+//! [`LINUX_LIMITS`]).
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::fmt::Write as _;
@@ -24,6 +25,15 @@ pub const RAISED_LIMITS: &[&str] = &[
     "net.ipv6.icmp.ratelimit=0",
 ];
 
+/// Linux's own ICMP limits (a fresh namespace's defaults on Linux 6.x): one error a second
+/// per peer after a burst of 6 (IPv6: every 100 ms), 1000 a second in all after 50.
+pub const LINUX_LIMITS: &[&str] = &[
+    "net.ipv4.icmp_ratelimit=1000",
+    "net.ipv4.icmp_msgs_per_sec=1000",
+    "net.ipv4.icmp_msgs_burst=50",
+    "net.ipv6.icmp.ratelimit=100",
+];
+
 /// Linux's default limit for one peer: one ICMP error a second after a burst of 6.
 pub const LINUX_PAIR_LIMIT: PairLimit = PairLimit {
     per_second: 1,
@@ -31,7 +41,7 @@ pub const LINUX_PAIR_LIMIT: PairLimit = PairLimit {
 };
 
 /// An ICMP error budget per (lab address, scanner address).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PairLimit {
     /// Errors a second once the burst is spent.
     pub per_second: u32,
@@ -96,12 +106,19 @@ pub fn reject_set(v6: bool, code: u8) -> String {
     format!("reject{}_{code}", if v6 { "6" } else { "4" })
 }
 
-/// The table, its empty sets and the input chain; elements are added with
-/// [`element_script`]. Refuses codes nft cannot reject with.
+/// The table, its empty sets and its chains; elements are added with [`element_script`].
+/// Refuses codes nft cannot reject with.
+///
+/// With a pair limit, every ICMP error the block sends (a rejected pair's code or a closed
+/// port's port unreachable) first takes a token from the bucket of its (lab address,
+/// scanner address) pair, as Linux's per-peer limit covers every destination-unreachable
+/// it sends; without a token the probe is dropped. Without one, rejected pairs are rejected
+/// at once and the kernel answers closed ports itself (its own limit applies to both).
 pub fn ruleset(r: &UdpRules) -> Result<String, String> {
     let mut s = String::new();
     let _ = writeln!(s, "table inet {TABLE} {{");
-    let mut chain = String::new();
+    let mut input = String::new();
+    let mut errors = String::new();
     let families: [(bool, String, &[u8]); 2] = [
         (false, r.prefix4.to_string(), &r.reject_codes4),
         (
@@ -114,14 +131,16 @@ pub fn ruleset(r: &UdpRules) -> Result<String, String> {
         if v6 && r.prefix6.is_none() {
             continue;
         }
-        let (ip, addr, icmp) = if v6 {
-            ("ip6", "ipv6_addr", "icmpv6")
+        let (ip, addr, icmp, nfproto) = if v6 {
+            ("ip6", "ipv6_addr", "icmpv6", "ipv6")
         } else {
-            ("ip", "ipv4_addr", "icmp")
+            ("ip", "ipv4_addr", "icmp", "ipv4")
         };
         let mut sets = vec![open_set(v6), drop_set(v6)];
-        let _ = writeln!(chain, "\t\t{ip} daddr . udp dport @{} accept", open_set(v6));
-        let _ = writeln!(chain, "\t\t{ip} daddr . udp dport @{} drop", drop_set(v6));
+        let _ = writeln!(input, "\t\t{ip} daddr . udp dport @{} accept", open_set(v6));
+        let _ = writeln!(input, "\t\t{ip} daddr . udp dport @{} drop", drop_set(v6));
+        let chain = errors_chain(v6);
+        let mut rejects = String::new();
         for &code in codes {
             let name = if v6 {
                 icmpv6_name(code)
@@ -131,7 +150,7 @@ pub fn ruleset(r: &UdpRules) -> Result<String, String> {
             .ok_or_else(|| format!("nft cannot reject with {icmp} code {code}"))?;
             sets.push(reject_set(v6, code));
             let _ = writeln!(
-                chain,
+                rejects,
                 "\t\t{ip} daddr . udp dport @{} reject with {icmp} type {name}",
                 reject_set(v6, code)
             );
@@ -139,24 +158,35 @@ pub fn ruleset(r: &UdpRules) -> Result<String, String> {
         for set in sets {
             let _ = writeln!(s, "\tset {set} {{\n\t\ttype {addr} . inet_service\n\t}}");
         }
-        if let Some(l) = r.closed_limit {
-            let pairs = format!("pairs{}", if v6 { "6" } else { "4" });
-            let _ = writeln!(
-                s,
-                "\tset {pairs} {{\n\t\ttype {addr} . {addr}\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout 1m\n\t}}"
-            );
-            let _ = writeln!(
-                chain,
-                "\t\tmeta l4proto udp {ip} daddr {prefix} update @{pairs} {{ {ip} daddr . {ip} saddr limit rate {}/second burst {} packets }} reject with {icmp} type port-unreachable",
-                l.per_second, l.burst
-            );
-            let _ = writeln!(chain, "\t\tmeta l4proto udp {ip} daddr {prefix} drop");
+        match r.closed_limit {
+            Some(l) => {
+                let pairs = format!("pairs{}", if v6 { "6" } else { "4" });
+                let _ = writeln!(
+                    s,
+                    "\tset {pairs} {{\n\t\ttype {addr} . {addr}\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout 1m\n\t}}"
+                );
+                let _ = writeln!(
+                    input,
+                    "\t\tmeta l4proto udp {ip} daddr {prefix} update @{pairs} {{ {ip} daddr . {ip} saddr limit rate {}/second burst {} packets }} goto {chain}",
+                    l.per_second, l.burst
+                );
+                let _ = writeln!(input, "\t\tmeta l4proto udp {ip} daddr {prefix} drop");
+                let _ = writeln!(errors, "\tchain {chain} {{\n{rejects}\t\tmeta nfproto {nfproto} reject with {icmp} type port-unreachable\n\t}}");
+            }
+            None => input.push_str(&rejects),
         }
     }
     s.push_str("\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n");
-    s.push_str(&chain);
-    s.push_str("\t}\n}\n");
+    s.push_str(&input);
+    s.push_str("\t}\n");
+    s.push_str(&errors);
+    s.push_str("}\n");
     Ok(s)
+}
+
+/// The chain answering the probes that got a token: IPv4 "errors4", IPv6 "errors6".
+pub fn errors_chain(v6: bool) -> String {
+    format!("errors{}", if v6 { "6" } else { "4" })
 }
 
 /// An `add element` script putting `pairs` (address, port) in `set` (empty for none).
@@ -233,15 +263,21 @@ mod tests {
 \t\ttype filter hook input priority 0; policy accept;
 \t\tip daddr . udp dport @open4 accept
 \t\tip daddr . udp dport @drop4 drop
-\t\tip daddr . udp dport @reject4_1 reject with icmp type host-unreachable
-\t\tip daddr . udp dport @reject4_13 reject with icmp type admin-prohibited
-\t\tmeta l4proto udp ip daddr 198.19.0.0/24 update @pairs4 { ip daddr . ip saddr limit rate 1/second burst 6 packets } reject with icmp type port-unreachable
+\t\tmeta l4proto udp ip daddr 198.19.0.0/24 update @pairs4 { ip daddr . ip saddr limit rate 1/second burst 6 packets } goto errors4
 \t\tmeta l4proto udp ip daddr 198.19.0.0/24 drop
 \t\tip6 daddr . udp dport @open6 accept
 \t\tip6 daddr . udp dport @drop6 drop
-\t\tip6 daddr . udp dport @reject6_1 reject with icmpv6 type admin-prohibited
-\t\tmeta l4proto udp ip6 daddr 2001:2:0:19::/64 update @pairs6 { ip6 daddr . ip6 saddr limit rate 1/second burst 6 packets } reject with icmpv6 type port-unreachable
+\t\tmeta l4proto udp ip6 daddr 2001:2:0:19::/64 update @pairs6 { ip6 daddr . ip6 saddr limit rate 1/second burst 6 packets } goto errors6
 \t\tmeta l4proto udp ip6 daddr 2001:2:0:19::/64 drop
+\t}
+\tchain errors4 {
+\t\tip daddr . udp dport @reject4_1 reject with icmp type host-unreachable
+\t\tip daddr . udp dport @reject4_13 reject with icmp type admin-prohibited
+\t\tmeta nfproto ipv4 reject with icmp type port-unreachable
+\t}
+\tchain errors6 {
+\t\tip6 daddr . udp dport @reject6_1 reject with icmpv6 type admin-prohibited
+\t\tmeta nfproto ipv6 reject with icmpv6 type port-unreachable
 \t}
 }
 ";
@@ -253,9 +289,29 @@ mod tests {
         let mut r = rules();
         r.closed_limit = None;
         r.prefix6 = None;
-        let text = ruleset(&r).unwrap();
-        assert!(!text.contains("pairs"), "{text}");
-        assert!(!text.contains("ip6"), "{text}");
+        let want = "table inet synlab_udp {
+\tset open4 {
+\t\ttype ipv4_addr . inet_service
+\t}
+\tset drop4 {
+\t\ttype ipv4_addr . inet_service
+\t}
+\tset reject4_1 {
+\t\ttype ipv4_addr . inet_service
+\t}
+\tset reject4_13 {
+\t\ttype ipv4_addr . inet_service
+\t}
+\tchain input {
+\t\ttype filter hook input priority 0; policy accept;
+\t\tip daddr . udp dport @open4 accept
+\t\tip daddr . udp dport @drop4 drop
+\t\tip daddr . udp dport @reject4_1 reject with icmp type host-unreachable
+\t\tip daddr . udp dport @reject4_13 reject with icmp type admin-prohibited
+\t}
+}
+";
+        assert_eq!(ruleset(&r).unwrap(), want);
         r.reject_codes4 = vec![4];
         assert_eq!(
             ruleset(&r).unwrap_err(),
@@ -350,7 +406,8 @@ mod tests {
             script += &element_script(&reject_set(v6, codes[1]), &[(a, 11)]);
         }
         nft_load(&pair.t, &script).unwrap();
-        let memcached = UdpDaemons::start(&pair.t, &[UdpDaemon::Memcached], T4, Some(T6)).unwrap();
+        let memcached =
+            UdpDaemons::start(&pair.t, &[UdpDaemon::Memcached], &[T4.into(), T6.into()]).unwrap();
         // memcached binds a moment after it starts.
         let give_up = Instant::now() + Duration::from_secs(10);
         while !matches!(
@@ -379,16 +436,7 @@ mod tests {
             icmp_code: code,
             from: Some(from),
         };
-        for (a, ty, codes) in [(IpAddr::V4(T4), 3, [1, 13]), (IpAddr::V6(T6), 1, [1, 3])] {
-            let got = probe_all(&pair.s, vec![(a, 11211), (a, 9), (a, 10), (a, 11)]);
-            assert!(matches!(got[0], UdpOutcome::Open(_)), "{a}: {got:?}");
-            assert_eq!(
-                got[1..],
-                [UdpOutcome::Silence, f(ty, codes[0], a), f(ty, codes[1], a)],
-                "{a}"
-            );
-        }
-        // Twelve closed ports of each address at once: the burst answers, the rest is
+        // Twelve closed ports of each address at once, from full buckets: the burst answers, the rest is
         // silent; each address has its own bucket. 1.5 s after a burst the bucket holds one
         // more answer (not none, not two).
         let many = |a: IpAddr| (2000..2012).map(move |p| (a, p));
@@ -414,6 +462,17 @@ mod tests {
             assert!(
                 n == want.min(6) || (near && n.abs_diff(elapsed.round() as usize) <= 1),
                 "{a} refilled after {elapsed:.2} s: {got:?}"
+            );
+        }
+        // Rejected pairs take their tokens from the same buckets, now refilled by two.
+        std::thread::sleep(Duration::from_millis(2200));
+        for (a, ty, codes) in [(IpAddr::V4(T4), 3, [1, 13]), (IpAddr::V6(T6), 1, [1, 3])] {
+            let got = probe_all(&pair.s, vec![(a, 11211), (a, 9), (a, 10), (a, 11)]);
+            assert!(matches!(got[0], UdpOutcome::Open(_)), "{a}: {got:?}");
+            assert_eq!(
+                got[1..],
+                [UdpOutcome::Silence, f(ty, codes[0], a), f(ty, codes[1], a)],
+                "{a}"
             );
         }
     }
@@ -481,15 +540,7 @@ mod tests {
     fn kernel_limit_is_one_bucket_for_every_lab_address() {
         let pair = Pair::new();
         ip(&["-n", &pair.t, "addr", "add", "198.19.0.21/32", "dev", "lo"]).unwrap();
-        sysctl(
-            &pair.t,
-            &[
-                "net.ipv4.icmp_ratelimit=1000",
-                "net.ipv4.icmp_msgs_per_sec=1000",
-                "net.ipv4.icmp_msgs_burst=50",
-            ],
-        )
-        .unwrap();
+        sysctl(&pair.t, LINUX_LIMITS).unwrap();
         let r = UdpRules {
             prefix4: "198.19.0.0/24".parse().unwrap(),
             prefix6: None,

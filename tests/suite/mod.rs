@@ -17,3 +17,4 @@ mod e2e_watch;
 mod hostile_frames;
 mod lab_discovery;
 mod lab_selftest;
+mod lab_udp;
