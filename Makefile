@@ -15,7 +15,7 @@ DATADIR ?= $(PREFIX)/share
 SYSTEM_USER := synscan
 CREATE_SYSTEM_USER := useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin $(SYSTEM_USER)
 
-.PHONY: all build demo test lint bench bench-follow-regex bench-follow bench-e2e bench-memory bench-rate bench-rate-e2e bench-sparse bench-discovery bench-tries bench-ipv6 clean install uninstall
+.PHONY: all build demo test lint bench bench-follow-regex bench-follow bench-e2e bench-memory bench-rate bench-rate-e2e bench-sparse bench-discovery bench-udp bench-tries bench-ipv6 clean install uninstall
 
 all: build
 
@@ -76,6 +76,11 @@ bench-sparse: build
 # masscan --ping, zmap icmp_echoscan) and an ARP sweep of a /24 (nmap -sn, masscan --arpscan).
 bench-discovery: build
 	RELEASE=$(RELEASE) bash benches/discovery.sh
+
+# UDP (issue #19 rows U1, U2): nmap -sU -T4 and masscan -pU on the UDP lab (`serve --udp`,
+# Linux's ICMP limit per address pair), scored against its truth, beside the floor the limit sets.
+bench-udp: build
+	RELEASE=$(RELEASE) bash benches/udp.sh
 
 # Retries under 5% loss each way: misses over many runs against the tries' arithmetic.
 bench-tries: build

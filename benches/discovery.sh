@@ -44,7 +44,12 @@ D1_LIMIT=${D1_LIMIT:-1200}
 D1_SEED=${D1_SEED:-42}
 D1_SCANNER_IP=198.18.0.1
 
-d1_say() { printf 'discovery: %s\n' "$*" >&2; }
+# What makes a lab of this bench's kind, and how it signs its messages (benches/udp.sh sets
+# its own).
+D1_MODE=(--discovery)
+D1_WHO=discovery
+
+d1_say() { printf '%s: %s\n' "$D1_WHO" "$*" >&2; }
 
 # Labs, helper processes: every one this script made goes, whatever happens.
 D1_LABS=()
@@ -74,7 +79,7 @@ d1_cleanup() {
     D1_L_PID=""
 }
 
-# d1_lab_up SERVE_ARGS...: raises a discovery lab; sets D1_NAME D1_SNS D1_TNS D1_SIF D1_MAC D1_TRUTH D1_L_PID
+# d1_lab_up SERVE_ARGS...: raises a lab of D1_MODE; sets D1_NAME D1_SNS D1_TNS D1_SIF D1_MAC D1_TRUTH D1_L_PID
 d1_lab_up() {
     D1_SEQ=$((D1_SEQ + 1))
     D1_NAME=$D1_TAG$D1_SEQ
@@ -86,7 +91,7 @@ d1_lab_up() {
     D1_LABS+=("$D1_NAME")
     # serve holds its FIFO stdin open read-write: it serves until SIGTERM.
     "$D1_LAB" serve --name "$D1_NAME" --seed "$D1_SEED" --open-hosts 0 --filtered 0 \
-        --discovery "$@" <>"$fifo" >"$D1_TRUTH" 2>"$D1_OUT/$D1_NAME.serve.log" &
+        "${D1_MODE[@]}" "$@" <>"$fifo" >"$D1_TRUTH" 2>"$D1_OUT/$D1_NAME.serve.log" &
     D1_L_PID=$!
     for i in $(seq 600); do
         [ -s "$D1_TRUTH" ] && break
@@ -139,10 +144,12 @@ d1_nmap_up() {
         /<\/host>/ { up = 0 }' "$1" | sort
 }
 
-# d1_run_tool ROWS ROW TOOL SETTINGS SERVE_ARGS... -- ARGV... (ARGV may use @SIF@ @MAC@ @OUT@)
-d1_run_tool() {
-    local rows=$1 row=$2 tool=$3 settings=$4
-    shift 4
+# d1_exec ROW TOOL SETTINGS SERVE_ARGS... -- ARGV...: raises a lab, runs ARGV in its scanner
+# namespace (ARGV may use @SIF@ @MAC@ @OUT@), tears the lab down; sets D1_BASE (where the
+# tool's outputs are) and D1_WALL (its wall time, seconds).
+d1_exec() {
+    local row=$1 tool=$2 settings=$3
+    shift 3
     local serve_args=()
     while [ "$1" != -- ]; do
         serve_args+=("$1")
@@ -150,7 +157,8 @@ d1_run_tool() {
     done
     shift
     d1_lab_up "${serve_args[@]}" || return 1
-    local base=$D1_OUT/$D1_NAME.$tool argv=() a rc=0
+    D1_BASE=$D1_OUT/$D1_NAME.$tool
+    local base=$D1_BASE argv=() a rc=0 rss
     for a in "$@"; do
         a=${a//@SIF@/$D1_SIF}
         a=${a//@MAC@/$D1_MAC}
@@ -165,8 +173,15 @@ d1_run_tool() {
     if [ "$tool" = masscan ]; then d1_nudger_stop; fi
     d1_lab_down
     [ "$rc" -eq 0 ] || d1_say "warning: $tool exited with status $rc (see $base.stderr)"
-    local wall rss
-    read -r wall rss < <(tail -n 1 "$base.time")
+    read -r D1_WALL rss < <(tail -n 1 "$base.time")
+}
+
+# d1_run_tool ROWS ROW TOOL SETTINGS SERVE_ARGS... -- ARGV... (see d1_exec)
+d1_run_tool() {
+    local rows=$1 row=$2 tool=$3 settings=$4
+    shift 4
+    d1_exec "$row" "$tool" "$settings" "$@" || return 1
+    local base=$D1_BASE wall=$D1_WALL
     d1_truth_up "$row" "$D1_TRUTH" >"$base.truth"
     cut -d' ' -f1 "$base.truth" >"$base.truth.addrs"
     case $tool in

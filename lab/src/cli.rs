@@ -46,6 +46,10 @@ pub enum Cmd {
     /// in a lab's target namespace until stdin EOF.
     #[command(hide = true)]
     Services(crate::services::ServicesArgs),
+    /// (internal) Read a lab's truth line on stdin and print "ADDRESS PORT STATE REASON" for
+    /// every pair of its UDP truth, as nmap -sU writes it (benches/udp.sh scores with it).
+    #[command(hide = true)]
+    UdpExpect,
     /// (internal) Listen on 0.0.0.0:PORT (and [::]:PORT with --ipv6) for each port until
     /// stdin EOF.
     #[command(hide = true)]

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use synscan_lab::cli::{self, Cli, Cmd};
-use synscan_lab::{connect, demo, follow, inject, lab, listen, netns, serve, services, wire};
+use synscan_lab::{connect, demo, follow, inject, lab, listen, netns, serve, services, udp, wire};
 
 fn main() {
     let cli = Cli::parse();
@@ -36,6 +36,7 @@ fn main() {
             }
         }
         Cmd::Wire(a) => wire::run(&a),
+        Cmd::UdpExpect => udp::run_expect(),
         Cmd::Inject(a) => inject::run(&a),
         Cmd::Connect(a) => connect::run(&a),
         Cmd::Follow(a) => follow::run_follow(&a),

@@ -185,6 +185,34 @@ impl UdpTruth {
         }
     }
 
+    /// Every address of the blocks (the IPv6 one's anycast address left out) x `ports`, with
+    /// what nmap -sU writes for it: "ADDRESS PORT STATE REASON" lines, IPv4 first.
+    pub fn expect_lines(&self) -> Result<String, String> {
+        let p4: Ipv4Net = self
+            .prefix
+            .parse()
+            .map_err(|_| format!("bad prefix {:?} in the UDP truth", self.prefix))?;
+        let mut addrs: Vec<IpAddr> = (u32::from(p4.network())..=u32::from(p4.broadcast()))
+            .map(|a| Ipv4Addr::from(a).into())
+            .collect();
+        if let Some(p6) = &self.prefix6 {
+            let p6: Ipv6Net = p6
+                .parse()
+                .map_err(|_| format!("bad prefix6 {p6:?} in the UDP truth"))?;
+            let (first, n) = crate::truth::candidate_hosts6(p6);
+            addrs.extend((0..u128::from(n)).map(|i| IpAddr::from(Ipv6Addr::from(first + i))));
+        }
+        let mut s = String::new();
+        for a in addrs {
+            for &p in &self.ports {
+                if let Some(e) = self.expect(a, p) {
+                    let _ = writeln!(s, "{a} {p} {} {}", e.state, e.reason);
+                }
+            }
+        }
+        Ok(s)
+    }
+
     /// The least time the limit lets a scan of every port of every host take: the errors
     /// one address owes beyond its burst, at its rate (Linux's 1/s after 6 for the kernel's
     /// own limit over IPv4).
@@ -192,6 +220,38 @@ impl UdpTruth {
         let l = self.limit.unwrap_or(LINUX_PAIR_LIMIT);
         self.max_errors_per_host.saturating_sub(l.burst as usize) as f64
             / f64::from(l.per_second.max(1))
+    }
+}
+
+/// `synscan-lab udp-expect`: reads a lab's truth line on stdin and prints
+/// [`UdpTruth::expect_lines`]; returns the exit code.
+pub fn run_expect() -> i32 {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("synscan-lab udp-expect: cannot read the truth line: {e}");
+        return 2;
+    }
+    let lines = crate::truth::Truth::parse(&line).and_then(|t| {
+        t.udp
+            .ok_or_else(|| "the lab has no UDP truth: raise it with serve --udp".to_string())?
+            .expect_lines()
+    });
+    match lines {
+        Ok(text) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("synscan-lab udp-expect: {e}");
+                    4
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("synscan-lab udp-expect: {e}");
+            2
+        }
     }
 }
 
@@ -893,6 +953,25 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<UdpTruth>(&json).unwrap(), t);
+    }
+
+    #[test]
+    fn expect_lines_cover_every_pair_of_both_blocks() {
+        let t = plan().truth();
+        let text = t.expect_lines().unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // 8 IPv4 addresses (network and broadcast too) and 7 IPv6 ones, x 5 ports.
+        assert_eq!(lines.len(), (8 + 7) * 5);
+        assert_eq!(lines[0], "198.19.0.0 9 closed port-unreach");
+        let h = t.open[0].addr;
+        assert!(
+            text.contains(&format!("{h} 53 open udp-response\n")),
+            "{text}"
+        );
+        assert!(lines[40].starts_with("2001:2:0:19::1 9 "), "{}", lines[40]);
+        let r = t.rejected[0];
+        let want = t.expect(r.addr, r.port).unwrap();
+        assert!(text.contains(&format!("{} {} filtered {}\n", r.addr, r.port, want.reason)));
     }
 
     #[test]
