@@ -324,6 +324,7 @@ pub fn run_follow(a: &FollowArgs) -> i32 {
                 ip: sa.ip(),
                 port: sa.port(),
                 host: None,
+                rtt: None,
             }),
             Err(_) => {
                 eprintln!("synscan-lab follow: bad target {t} (want ADDRESS:PORT)");

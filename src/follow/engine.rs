@@ -51,7 +51,7 @@ pub struct FollowConfig {
     pub intensity: Intensity,
     /// Sockets open at once, all ports together.
     pub max_connections: usize,
-    /// The round-trip time the port stage measured; connect waits follow it.
+    /// The round-trip time for a port whose scan measured none; connect waits follow it.
     pub rtt: Duration,
     /// How long a probe must have been quiet before a later probe's hard match is taken.
     pub grace: Duration,
@@ -77,11 +77,29 @@ impl Default for FollowConfig {
     }
 }
 
+/// The least round-trip time a port's waits assume: a loopback or LAN measurement (tens
+/// of microseconds) says nothing of how fast a server answers once connected.
+pub const RTT_FLOOR: Duration = Duration::from_millis(10);
+/// The most: a measurement this long is a congested moment, not the path.
+pub const RTT_CEILING: Duration = Duration::from_secs(2);
+
 impl FollowConfig {
-    /// How long a connect may take: ten round trips, between 0.5 s and 5 s.
-    pub fn connect_timeout(&self) -> Duration {
-        (self.rtt * 10).clamp(Duration::from_millis(500), Duration::from_secs(5))
+    /// The round-trip time a port's waits follow: what the port stage measured, kept
+    /// within [`RTT_FLOOR`] and [`RTT_CEILING`], else the configured default.
+    pub fn rtt_for(&self, measured: Option<Duration>) -> Duration {
+        measured.map_or(self.rtt, |m| m.clamp(RTT_FLOOR, RTT_CEILING))
     }
+}
+
+/// How long a connect may take: ten round trips, between 0.5 s and 5 s.
+pub fn connect_timeout(rtt: Duration) -> Duration {
+    (rtt * 10).clamp(Duration::from_millis(500), Duration::from_secs(5))
+}
+
+/// How long a probe must have been quiet before a later probe's hard match is taken: the
+/// configured grace plus one round trip each way.
+fn grace(cfg: &FollowConfig, rtt: Duration) -> Duration {
+    cfg.grace + rtt * 2
 }
 
 /// One open port to follow up.
@@ -93,6 +111,8 @@ pub struct FollowTarget {
     pub port: u16,
     /// A host name for SNI and the HTTP Host header, when the target was given by name.
     pub host: Option<String>,
+    /// The round-trip time the port stage measured (None: the configured default).
+    pub rtt: Option<Duration>,
 }
 
 /// What a connection is for.
@@ -122,6 +142,8 @@ enum Run {
 
 struct Job {
     target: FollowTarget,
+    /// The round-trip time its waits follow.
+    rtt: Duration,
     started: Instant,
     deadline: Instant,
     gen: u32,
@@ -270,8 +292,10 @@ impl Engine {
             return;
         }
         let likely_tls = self.cfg.tls && self.ssl_ports.binary_search(&target.port).is_ok();
-        let plan = self.plan(target.port, false);
+        let rtt = self.cfg.rtt_for(target.rtt);
+        let plan = self.plan(target.port, false, rtt);
         let job = Job {
+            rtt,
             deadline: now + self.cfg.port_timeout,
             started: now,
             gen: 0,
@@ -302,13 +326,13 @@ impl Engine {
         self.evaluate(id, now);
     }
 
-    fn plan(&self, port: u16, tls: bool) -> Plan {
+    fn plan(&self, port: u16, tls: bool, rtt: Duration) -> Plan {
         Plan::new(
             &self.db,
             port,
             tls,
             self.cfg.intensity,
-            self.cfg.grace + self.cfg.rtt * 2,
+            grace(&self.cfg, rtt),
         )
     }
 
@@ -500,7 +524,7 @@ impl Engine {
             }
             return Err(e);
         }
-        let deadline = now + self.cfg.connect_timeout();
+        let deadline = now + connect_timeout(self.job_rtt(job));
         self.conns[slot] = Some(Conn {
             sock,
             job,
@@ -535,8 +559,8 @@ impl Engine {
     }
 
     /// The wait after the connect for this connection's purpose.
-    fn read_wait(&self, purpose: Purpose) -> Duration {
-        let rtt2 = self.cfg.rtt * 2;
+    fn read_wait(&self, purpose: Purpose, rtt: Duration) -> Duration {
+        let rtt2 = rtt * 2;
         match purpose {
             Purpose::Probe(p) => self.db.probe(p).total_wait + rtt2,
             _ => EXTRA_WAIT + rtt2,
@@ -554,10 +578,10 @@ impl Engine {
                     c.sent_at = now;
                     c.last_data = now;
                     let purpose = c.purpose;
-                    let wait = self.read_wait(purpose);
+                    let job = c.job;
+                    let wait = self.read_wait(purpose, self.job_rtt(job));
                     self.set_deadline(slot, now + wait);
                     if purpose == Purpose::Probe(self.null_id()) {
-                        let job = self.conn_job(slot);
                         if let Some(j) = self.jobs.get_mut(&job) {
                             j.null_quiet_since = Some(now);
                         }
@@ -585,11 +609,9 @@ impl Engine {
         self.db.null_probe().unwrap_or(usize::MAX)
     }
 
-    fn conn_job(&self, slot: usize) -> u64 {
-        match self.conns.get(slot) {
-            Some(Some(c)) => c.job,
-            _ => u64::MAX,
-        }
+    /// The round-trip time a job's waits follow.
+    fn job_rtt(&self, job: u64) -> Duration {
+        self.jobs.get(&job).map_or(self.cfg.rtt, |j| j.rtt)
     }
 
     /// Moves bytes in both directions as far as the socket allows.
@@ -937,10 +959,10 @@ impl Engine {
     /// Decides what a job needs next: more probes, the TLS phase, HTTP, or its result.
     fn evaluate(&mut self, id: u64, now: Instant) {
         let null = self.db.null_probe();
-        let grace = self.cfg.grace + self.cfg.rtt * 2;
         let Some(j) = self.jobs.get_mut(&id) else {
             return;
         };
+        let grace = grace(&self.cfg, j.rtt);
         if j.service.is_none() {
             let runs = &j.runs;
             let verdict = j.plan.verdict(&self.db, |p| match runs.get(&p) {
@@ -1059,7 +1081,7 @@ impl Engine {
     fn enter_tls_phase(&mut self, id: u64, plain_ssl: Option<MatchDetails>, now: Instant) {
         let plan = {
             let Some(j) = self.jobs.get(&id) else { return };
-            self.plan(j.target.port, true)
+            self.plan(j.target.port, true, j.rtt)
         };
         let Some(j) = self.jobs.get_mut(&id) else {
             return;

@@ -54,6 +54,7 @@ fn target(port: u16) -> FollowTarget {
         ip: "127.0.0.1".parse().unwrap(),
         port,
         host: None,
+        rtt: None,
     }
 }
 
@@ -212,6 +213,45 @@ fn silent_port_costs_the_longest_wait_not_the_sum() {
         took >= Duration::from_millis(590) && took < Duration::from_millis(1200),
         "{took:?}"
     );
+}
+
+#[test]
+fn a_measured_round_trip_lengthens_the_waits() {
+    let port = listener(|s| {
+        thread::sleep(Duration::from_secs(4));
+        drop(s);
+    });
+    let mut e = Engine::new(db(), cfg()).unwrap();
+    let t = Instant::now();
+    let slow = FollowTarget {
+        rtt: Some(Duration::from_millis(400)),
+        ..target(port)
+    };
+    let out = e.run([slow]).unwrap();
+    let took = t.elapsed();
+    assert_eq!(out[0].service.status, ServiceStatus::Unknown);
+    // The NULL probe's 600 ms plus a round trip each way (2 x 400 ms), where the
+    // configured 1 ms gives about 0.6 s (above).
+    assert!(took >= Duration::from_millis(1400), "{took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}
+
+#[test]
+fn the_round_trip_follows_the_measurement_within_its_bounds() {
+    let c = cfg();
+    let ms = Duration::from_millis;
+    assert_eq!(
+        c.rtt_for(None),
+        ms(1),
+        "nothing measured: the configured default"
+    );
+    assert_eq!(c.rtt_for(Some(ms(35))), ms(35));
+    assert_eq!(c.rtt_for(Some(Duration::from_micros(40))), RTT_FLOOR);
+    assert_eq!(c.rtt_for(Some(Duration::from_secs(30))), RTT_CEILING);
+    assert_eq!(connect_timeout(RTT_FLOOR), ms(500));
+    assert_eq!(connect_timeout(ms(120)), ms(1200));
+    assert_eq!(connect_timeout(RTT_CEILING), Duration::from_secs(5));
+    assert_eq!(grace(&c, ms(35)), ms(270));
 }
 
 #[test]

@@ -47,14 +47,16 @@ impl Stage {
         })
     }
 
-    /// Queues one open TCP port.
-    pub fn submit(&self, ip: IpAddr, port: u16) {
+    /// Queues one open TCP port, with the round-trip time the port stage measured so far
+    /// (None when it measured none: the configured default applies).
+    pub fn submit(&self, ip: IpAddr, port: u16, rtt: Option<Duration>) {
         if let Some(tx) = &self.targets {
             // A stage whose thread ended reports why at finish.
             let _ = tx.send(FollowTarget {
                 ip,
                 port,
                 host: None,
+                rtt,
             });
         }
     }

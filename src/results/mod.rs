@@ -7,6 +7,7 @@
 //! No input makes it panic (see the property tests).
 
 mod lines;
+pub mod services;
 mod xml;
 
 use std::fmt;
@@ -54,6 +55,8 @@ pub struct Results {
     pub format: Format,
     /// Its records, in file order.
     pub records: Vec<Record>,
+    /// What it says runs behind its ports (-sV), in file order.
+    pub services: Vec<services::Identity>,
     /// Warnings (a file cut short), each naming the file.
     pub warnings: Vec<String>,
 }
@@ -134,9 +137,15 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Results, ResultsError> {
             "not a result file synscan reads (expected -oJ, -oL, CSV, -oG or -oX output of synscan, masscan's -oL, or nmap's -oG/-oX)".to_string(),
         ));
     };
-    let (records, cut) = match format {
+    let (records, services, cut) = match format {
         Format::Xml => xml::parse(text),
-        _ => lines::parse(format, text),
+        _ => lines::parse(format, text).map(|(records, cut)| {
+            let services = match format {
+                Format::Json => json_services(text),
+                _ => Vec::new(),
+            };
+            (records, services, cut)
+        }),
     }
     .map_err(|(line, what)| err(Some(line), what))?;
     let warnings = cut
@@ -151,8 +160,19 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Results, ResultsError> {
     Ok(Results {
         format,
         records,
+        services,
         warnings,
     })
+}
+
+/// The identifications of an -oJ file's service lines (lines that do not parse were
+/// reported by the record reader).
+fn json_services(text: &str) -> Vec<services::Identity> {
+    text.lines()
+        .filter(|l| l.contains("\"service\""))
+        .filter_map(|l| serde_json::from_str::<serde_json::Map<_, _>>(l).ok())
+        .filter_map(|o| services::from_json(&o))
+        .collect()
 }
 
 /// Tells the format from the first meaningful line.

@@ -458,3 +458,47 @@ fn cut_inside_markup_reads_what_came_before_and_bad_nesting_is_an_error() {
     assert_eq!(e.line, Some(15), "{e}");
     assert!(e.to_string().contains("</host>"), "{e}");
 }
+
+#[test]
+fn sv_files_carry_their_probed_services_in_xml_and_json() {
+    let xml = r#"<?xml version="1.0"?>
+<nmaprun scanner="nmap" start="1">
+<host><address addr="198.19.0.3" addrtype="ipv4"/><ports>
+<port protocol="tcp" portid="22"><state state="open" reason="syn-ack"/><service name="ssh" product="OpenSSH" version="9.2p1 &#x1b;[2J" method="probed" conf="10"><cpe>cpe:/a:openbsd:openssh:9.2p1</cpe></service></port>
+<port protocol="tcp" portid="443"><state state="open" reason="syn-ack"/><service name="http" product="nginx" tunnel="ssl" method="probed" conf="10"/><script id="ssl-cert" output="Subject: commonName=a&#xa;SHA-1: 5890 35BA"/></port>
+<port protocol="tcp" portid="80"><state state="open" reason="syn-ack"/><service name="http" method="table" conf="3"/></port>
+</ports></host>
+</nmaprun>
+"#;
+    let r = parse("x.xml", xml.as_bytes()).unwrap();
+    assert_eq!(r.records.len(), 3);
+    let ids: Vec<_> = r
+        .services
+        .iter()
+        .map(|i| {
+            (
+                i.port,
+                i.product.as_deref(),
+                i.version.as_deref(),
+                i.cert.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (22, Some("OpenSSH"), Some("9.2p1 \\x1b[2J"), None),
+            (443, Some("nginx"), None, Some("sha1:589035ba")),
+        ]
+    );
+    let json = concat!(
+        r#"{"ip":"198.19.0.3","port":22,"proto":"tcp","state":"open","reason":"syn-ack","ts":1}"#,
+        "\n",
+        r#"{"type":"service","ip":"198.19.0.3","port":22,"proto":"tcp","service":{"status":"matched","name":"ssh","product":"OpenSSH","version":"9.6p1","method":"probed","conf":10},"elapsed_ms":4}"#,
+        "\n"
+    );
+    let r = parse("x.json", json.as_bytes()).unwrap();
+    assert_eq!(r.records.len(), 1);
+    assert_eq!(r.services.len(), 1);
+    assert_eq!(r.services[0].version.as_deref(), Some("9.6p1"));
+}

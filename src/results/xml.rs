@@ -6,6 +6,7 @@
 //! are skipped unread (no external entities, no "billion laughs"). The input is already
 //! bounded by the caller (`read_file`'s size limit).
 
+use super::services::{self, Identity};
 use super::{PortState, Protocol, Record};
 use quick_xml::errors::{Error as XmlError, SyntaxError};
 use quick_xml::events::{BytesStart, Event};
@@ -127,11 +128,19 @@ struct OpenPort {
     proto: Protocol,
     port: u16,
     state: Option<(PortState, String)>,
+    /// A probed `<service>`'s name, product and version.
+    service: Option<[Option<String>; 3]>,
+    /// The ssl-cert script's SHA-1 and end of validity.
+    cert: Option<String>,
+    not_after: Option<i64>,
 }
 
-/// Parses the whole document; returns the records and, when it ends before
-/// `</nmaprun>`, the last line's number.
-pub fn parse(text: &str) -> Result<(Vec<Record>, Option<usize>), (usize, String)> {
+/// What an -oX file holds: its port records, the identifications of its probed services,
+/// and, when it ends before `</nmaprun>`, the last line's number.
+pub type Parsed = (Vec<Record>, Vec<Identity>, Option<usize>);
+
+/// Parses the whole document.
+pub fn parse(text: &str) -> Result<Parsed, (usize, String)> {
     let mut reader = Reader::from_str(text);
     let config = reader.config_mut();
     // Text is never read (nmap keeps everything in attributes): leave it as it is.
@@ -185,13 +194,18 @@ pub fn parse(text: &str) -> Result<(Vec<Record>, Option<usize>), (usize, String)
             "XML without an <nmaprun> element: not nmap or synscan -oX output".to_string(),
         ));
     }
-    Ok((ctx.records, (!ctx.finished).then_some(last_line)))
+    Ok((
+        ctx.records,
+        ctx.services,
+        (!ctx.finished).then_some(last_line),
+    ))
 }
 
 /// The parser's state.
 #[derive(Default)]
 struct Ctx {
     records: Vec<Record>,
+    services: Vec<Identity>,
     seen_root: bool,
     finished: bool,
     run_time: Option<u64>,
@@ -232,6 +246,9 @@ impl Ctx {
                         .parse()
                         .map_err(|_| format!("portid {id:?} is not a port number"))?,
                     state: None,
+                    service: None,
+                    cert: None,
+                    not_after: None,
                 });
                 if t.empty {
                     self.port = None;
@@ -247,6 +264,19 @@ impl Ctx {
                     ));
                 }
             }
+            "service" if t.attr("method") == Some("probed") => {
+                if let Some(p) = self.port.as_mut() {
+                    let f = |k: &str| t.attr(k).and_then(services::field);
+                    p.service = Some([f("name"), f("product"), f("version")]);
+                }
+            }
+            "script" if t.attr("id") == Some("ssl-cert") => {
+                if let Some(p) = self.port.as_mut() {
+                    let output = t.attr("output").unwrap_or("");
+                    p.cert = services::ssl_cert_sha1(output);
+                    p.not_after = services::ssl_cert_not_after(output);
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -258,22 +288,37 @@ impl Ctx {
             "nmaprun" => self.finished = true,
             "host" => self.host_addr = None,
             "port" => {
-                if let Some(OpenPort {
-                    proto,
-                    port,
-                    state: Some((state, reason)),
-                }) = self.port.take()
-                {
-                    let ip = self
-                        .host_addr
-                        .ok_or("a <port> in a <host> without an IPv4 or IPv6 <address>")?;
+                let Some(p) = self.port.take() else {
+                    return Ok(());
+                };
+                if p.state.is_none() && p.service.is_none() && p.cert.is_none() {
+                    return Ok(());
+                }
+                let ip = self
+                    .host_addr
+                    .ok_or("a <port> in a <host> without an IPv4 or IPv6 <address>")?;
+                if let Some((state, reason)) = p.state {
                     self.records.push(Record {
                         ip,
-                        port,
-                        proto,
+                        port: p.port,
+                        proto: p.proto,
                         state,
                         reason,
                         time: self.host_time,
+                    });
+                }
+                if p.service.is_some() || p.cert.is_some() {
+                    let [name, product, version] = p.service.unwrap_or_default();
+                    self.services.push(Identity {
+                        ip,
+                        proto: p.proto,
+                        port: p.port,
+                        name,
+                        product,
+                        version,
+                        cert: p.cert,
+                        not_after: p.not_after,
+                        tls_version: None,
                     });
                 }
             }

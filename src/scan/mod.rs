@@ -548,6 +548,8 @@ struct Sinks<'a> {
     findings: Findings,
     warned: bool,
     follow: Option<crate::follow::stage::Stage>,
+    /// The port stage's smoothed round-trip time, once measured: the follow-up's waits.
+    srtt: Option<Duration>,
 }
 
 impl<'a> Sinks<'a> {
@@ -562,6 +564,7 @@ impl<'a> Sinks<'a> {
             findings,
             warned: false,
             follow: None,
+            srtt: None,
         }
     }
 }
@@ -573,13 +576,17 @@ impl engine::ResultSink for Sinks<'_> {
         if let Some(stage) = &self.follow {
             if r.state == crate::model::PortState::Open && r.protocol == crate::model::Protocol::Tcp
             {
-                stage.submit(r.ip, r.port);
+                stage.submit(r.ip, r.port, self.srtt);
             }
             for v in stage.ready() {
                 self.record_version(&v);
             }
         }
         Ok(())
+    }
+
+    fn round_trip(&mut self, srtt: Duration) {
+        self.srtt = Some(srtt);
     }
 
     fn checkpoint(&mut self, position: u64) -> std::io::Result<()> {

@@ -26,6 +26,9 @@ pub trait ResultSink {
     fn checkpoint(&mut self, _position: u64) -> io::Result<()> {
         Ok(())
     }
+    /// The scan's smoothed round-trip time, given before the results measured with it are
+    /// released (the follow-up stage's waits follow it).
+    fn round_trip(&mut self, _srtt: Duration) {}
 }
 
 impl ResultSink for Vec<PortResult> {
@@ -289,6 +292,9 @@ fn run_loop(
         );
         if !retries.is_empty() {
             module.retry(std::mem::take(&mut retries));
+        }
+        if let Some(srtt) = rec.table.srtt() {
+            sink.round_trip(srtt);
         }
         rec.release.tick(now, sink, rec.table, rec.order)?;
         let show = now.duration_since(last_tick) >= MONITOR_EVERY;
@@ -606,6 +612,37 @@ mod tests {
             (s.decided_by_reply, s.decided_on_retry, s.timed_out),
             (2, 1, 1)
         );
+    }
+
+    /// Records, with each result, the round-trip time it was given before it.
+    #[derive(Default)]
+    struct RttSink {
+        srtt: Option<Duration>,
+        seen: Vec<(u16, Option<Duration>)>,
+    }
+
+    impl ResultSink for RttSink {
+        fn record(&mut self, r: &PortResult) -> io::Result<()> {
+            self.seen.push((r.port, self.srtt));
+            Ok(())
+        }
+        fn round_trip(&mut self, srtt: Duration) {
+            self.srtt = Some(srtt);
+        }
+    }
+
+    #[test]
+    fn the_sink_has_the_measured_round_trip_before_the_results_it_came_with() {
+        let order = order(2);
+        let mut module = Scripted::new(&order, vec![1, 1]);
+        let mut t = table(0, 10);
+        let mut sink = RttSink::default();
+        run(&mut module, &mut t, &order, &mut sink, params(None)).expect("run");
+        assert_eq!(sink.seen.len(), 2);
+        for (port, srtt) in &sink.seen {
+            assert_eq!(*srtt, t.srtt(), "port {port}");
+        }
+        assert!(t.srtt().is_some());
     }
 
     #[test]

@@ -5,9 +5,9 @@ use crate::error::{ScanError, EXIT_CHECK_FAILED, EXIT_OK};
 use crate::output::{Format, OutputOptions, OutputSpec};
 use crate::results::{Record, Results};
 use crate::sys::fs::{open_output, Claims, Identity, Trust};
-use crate::watch::diff;
 use crate::watch::input::{self, MAX_RESULTS_BYTES};
 use crate::watch::policy::Policy;
+use crate::watch::{diff, policy_services, versions};
 use clap::Parser;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,8 +19,8 @@ pub const SUBCOMMANDS: [&str; 3] = ["diff", "check", "merge"];
 #[derive(Parser, Debug)]
 #[command(
     name = "synscan diff",
-    about = "Compare two result files by (ip, proto, port): exit 0 when no port opened or stopped being open, 1 when one did, 2 when a file cannot be read",
-    after_help = "Reads synscan's -oJ, -oX, -oG, -oL and CSV and nmap's -oX and -oG, told apart by content. A pair found in only one file is \"unscanned\" in the other, never \"closed\"."
+    about = "Compare two result files by (ip, proto, port): exit 0 when no port opened or stopped being open and no identified service changed, 1 when one did, 2 when a file cannot be read",
+    after_help = "Reads synscan's -oJ, -oX, -oG, -oL and CSV and nmap's -oX and -oG, told apart by content. A pair found in only one file is \"unscanned\" in the other, never \"closed\". With -sV results (-oJ, or -oX of synscan or nmap) a port identified in both files whose service, product, version or certificate fingerprint differs is a change too: \"22/tcp ssh OpenSSH 9.2p1 -> 9.6p1\"."
 )]
 pub struct DiffArgs {
     /// The earlier results.
@@ -213,15 +213,24 @@ fn run_diff(a: &DiffArgs) -> Result<i32, ScanError> {
     };
     let (t_old, t_new) = (diff::scan_time(&old.records), diff::scan_time(&new.records));
     let changes = diff::diff(&diff::latest(&old.records), &diff::latest(&new.records));
+    let services = versions::changes(&old.services, &new.services);
     let json = a
         .output_json
         .as_deref()
         .map(|path| open_lines(path, &mut claims))
         .transpose()?;
     if a.output_json.as_deref() != Some("-") {
-        if changes.is_empty() {
+        if changes.is_empty() && services.is_empty() {
             println!(
                 "no change: {} ({}) and {} ({}) have the same open ports",
+                a.old.display(),
+                time_text(t_old),
+                a.new.display(),
+                time_text(t_new)
+            );
+        } else if changes.is_empty() {
+            println!(
+                "no port opened or stopped being open from {} ({}) to {} ({})",
                 a.old.display(),
                 time_text(t_old),
                 a.new.display(),
@@ -238,15 +247,20 @@ fn run_diff(a: &DiffArgs) -> Result<i32, ScanError> {
             );
             print!("{}", diff::render_text(&changes));
         }
+        if !services.is_empty() {
+            println!("{} service change(s):", services.len());
+            print!("{}", versions::render_text(&services));
+        }
     }
     if let (Some(out), Some(path)) = (json, &a.output_json) {
         let lines: Vec<String> = changes
             .iter()
             .map(|c| diff::json_line(c, t_old, t_new))
+            .chain(services.iter().map(versions::json_line))
             .collect();
         write_lines(out, path, &lines)?;
     }
-    Ok(if changes.is_empty() {
+    Ok(if changes.is_empty() && services.is_empty() {
         EXIT_OK
     } else {
         EXIT_CHECK_FAILED
@@ -275,13 +289,18 @@ fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
         .ok_or_else(|| ScanError::runtime("check read no file"))?;
     let open = open_pairs(&results.records);
     let findings = policy.evaluate(open.iter());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let services = policy.services().judge(&results.services, now);
+    let broken = findings.count() + services.len();
     let json = a
         .output_json
         .as_deref()
         .map(|path| open_lines(path, &mut claims))
         .transpose()?;
     if a.output_json.as_deref() != Some("-") {
-        if findings.count() == 0 {
+        if broken == 0 {
             println!(
                 "policy kept: {} open port(s) in {}, none breaks {}",
                 open.len(),
@@ -290,18 +309,21 @@ fn run_check(a: &CheckArgs) -> Result<i32, ScanError> {
             );
         } else {
             print!("{}", findings.render_text());
+            print!("{}", policy_services::render_text(&services));
             println!(
                 "{} policy violation(s) in {} ({} open ports)",
-                findings.count(),
+                broken,
                 a.results.display(),
                 open.len()
             );
         }
     }
     if let (Some(out), Some(path)) = (json, &a.output_json) {
-        write_lines(out, path, &findings.json_lines())?;
+        let mut lines = findings.json_lines();
+        lines.extend(policy_services::json_lines(&services));
+        write_lines(out, path, &lines)?;
     }
-    Ok(if findings.count() == 0 {
+    Ok(if broken == 0 {
         EXIT_OK
     } else {
         EXIT_CHECK_FAILED

@@ -11,7 +11,9 @@ pub(crate) mod input;
 pub(crate) mod merge;
 pub(crate) mod metrics;
 pub(crate) mod policy;
+pub(crate) mod policy_services;
 pub(crate) mod scan;
+pub(crate) mod versions;
 
 #[cfg(test)]
 mod annotate_tests;

@@ -2,6 +2,9 @@
 //!
 //! ```toml
 //! default_rule = "SEC-0: nothing is exposed unless a rule allows it"   # optional
+//! cert_expires_within = "30d"     # -sV results (see policy_services); before any [table]
+//! tls_min_version = "1.2"
+//! forbid_products = ["vsftpd 2.3.4"]
 //!
 //! [[allow]]                       # these blocks may expose these ports
 //! name = "WEB-12: public web servers"
@@ -23,6 +26,7 @@
 
 use crate::error::ScanError;
 use crate::watch::diff::Pair;
+use crate::watch::policy_services::{self, ServiceRules};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -40,6 +44,7 @@ pub struct Policy {
     never: Vec<PortRule>,
     max_open: Option<MaxRule>,
     default_rule: String,
+    services: ServiceRules,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -228,11 +233,37 @@ impl Policy {
             Some(r) => rule_name(file, text, r)?,
             None => DEFAULT_RULE.to_string(),
         };
+        let mut services = ServiceRules::default();
+        if let Some(d) = raw.cert_expires_within {
+            let span = d.span();
+            let s = d.into_inner();
+            let secs = policy_services::parse_duration(&s).ok_or_else(|| {
+                at(span, format!("cert_expires_within \"{s}\" is not a duration; expected a number and s, m, h, d or w, such as \"30d\""))
+            })?;
+            services.cert_expires_within = Some((s, secs));
+        }
+        if let Some(v) = raw.tls_min_version {
+            let span = v.span();
+            let s = v.into_inner();
+            let min = policy_services::parse_tls_version(&s).ok_or_else(|| {
+                at(span, format!("tls_min_version \"{s}\" is not a TLS version; expected \"1.0\", \"1.1\", \"1.2\" or \"1.3\""))
+            })?;
+            services.tls_min_version = Some((s, min));
+        }
+        for p in raw.forbid_products {
+            let span = p.span();
+            let s = p.into_inner();
+            if s.trim().is_empty() || s.chars().any(char::is_control) {
+                return Err(at(span, "a forbid_products entry is empty or holds a control character; expected a product, or a product and version such as \"vsftpd 2.3.4\"".to_string()));
+            }
+            services.forbid_products.push(s.trim().to_string());
+        }
         Ok(Policy {
             allow,
             never,
             max_open,
             default_rule,
+            services,
         })
     }
 
@@ -250,6 +281,11 @@ impl Policy {
         } else {
             Some(&self.default_rule)
         }
+    }
+
+    /// The rules on what runs behind open ports (-sV results).
+    pub fn services(&self) -> &ServiceRules {
+        &self.services
     }
 
     /// The open-port limit per host and its rule name.
@@ -296,6 +332,10 @@ struct RawPolicy {
     #[serde(default)]
     never: Vec<RawNever>,
     max_open_per_host: Option<RawMax>,
+    cert_expires_within: Option<Spanned<String>>,
+    tls_min_version: Option<Spanned<String>>,
+    #[serde(default)]
+    forbid_products: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

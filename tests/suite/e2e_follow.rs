@@ -630,3 +630,76 @@ fn sv_through_the_cli_against_hostile_servers_is_bounded_escaped_and_well_formed
     assert_eq!(sans, 10_000);
     eprintln!("hostile -sV through the CLI: {took:?}");
 }
+
+/// `synscan -sV` of one replayed banner at 198.19.1.1:`port`, written to `base`.json and .xml.
+fn sv_of_banner(lab: &Lab, dir: &std::path::Path, port: u16, banner: &str, base: &str) {
+    let corpus = dir.join(format!("{base}.corpus"));
+    std::fs::write(&corpus, format!("x {port} banner {banner}\n")).unwrap();
+    let _replay = helper(lab, &["replay", corpus.to_str().unwrap()]);
+    let (json, xml) = (
+        dir.join(format!("{base}.json")).display().to_string(),
+        dir.join(format!("{base}.xml")).display().to_string(),
+    );
+    let port = port.to_string();
+    let args = ["-sV", "-p", &port, "198.19.1.1", "-oJ", &json, "-oX", &xml];
+    let run = lab.run_in_scanner(crate::common::synscan_bin(), &args);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn diff_reports_a_new_version_between_two_sv_runs_and_the_policy_a_forbidden_product() {
+    let lab = empty_lab();
+    let dir = tempfile::tempdir().unwrap();
+    sv_of_banner(&lab, dir.path(), 22, "SSH-2.0-OpenSSH_9.2p1\\r\\n", "old");
+    sv_of_banner(&lab, dir.path(), 22, "SSH-2.0-OpenSSH_9.6p1\\r\\n", "new");
+    let file = |n: &str| dir.path().join(n).display().to_string();
+    for ext in ["json", "xml"] {
+        let (old, new) = (file(&format!("old.{ext}")), file(&format!("new.{ext}")));
+        let d = Command::new(crate::common::synscan_bin())
+            .args(["diff", &old, &new])
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&d.stdout);
+        assert_eq!(d.status.code(), Some(1), "{ext}: {out}");
+        assert!(
+            out.contains("1 service change(s):\n198.19.1.1\n  22/tcp ssh OpenSSH 9.2p1 -> 9.6p1\n"),
+            "{ext}: {out}"
+        );
+        let same = Command::new(crate::common::synscan_bin())
+            .args(["diff", &new, &new])
+            .output()
+            .unwrap();
+        assert_eq!(same.status.code(), Some(0), "{ext}");
+    }
+    // The policy: a forbidden product and version, from -oJ and from -oX.
+    sv_of_banner(&lab, dir.path(), 21, "220 (vsFTPd 2.3.4)\\r\\n", "ftp");
+    let policy = file("policy.toml");
+    std::fs::write(
+        &policy,
+        "forbid_products = [\"vsftpd 2.3.4\"]\ntls_min_version = \"1.2\"\ncert_expires_within = \"30d\"\n[[allow]]\nname = \"lab\"\nhosts = [\"198.19.0.0/16\"]\nports = [21, 22]\n",
+    )
+    .unwrap();
+    for ext in ["json", "xml"] {
+        let c = Command::new(crate::common::synscan_bin())
+            .args(["check", &file(&format!("ftp.{ext}")), "--policy", &policy])
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&c.stdout);
+        assert_eq!(c.status.code(), Some(1), "{ext}: {out}");
+        assert!(
+            out.starts_with("policy violation: 198.19.1.1 port 21/tcp runs vsftpd 2.3.4; breaks forbid_products = [\"vsftpd 2.3.4\"]\n1 policy violation(s)"),
+            "{ext}: {out}"
+        );
+        let kept = Command::new(crate::common::synscan_bin())
+            .args(["check", &file(&format!("new.{ext}")), "--policy", &policy])
+            .output()
+            .unwrap();
+        assert_eq!(kept.status.code(), Some(0), "{ext}");
+    }
+}
