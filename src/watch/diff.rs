@@ -108,22 +108,36 @@ pub fn scan_time(records: &[Record]) -> Option<u64> {
 
 /// Text report: one line per change, grouped by host (changes must be sorted).
 pub fn render_text(changes: &[Change]) -> String {
-    let mut by_host: BTreeMap<IpAddr, Vec<&Change>> = BTreeMap::new();
-    for c in changes {
-        by_host.entry(c.pair.ip).or_default().push(c);
-    }
-    let mut s = String::new();
-    for (ip, list) in by_host {
-        let _ = writeln!(s, "{ip}");
-        for c in list {
-            let _ = writeln!(
-                s,
-                "  {}/{}: {} -> {}",
+    grouped_by_host(
+        changes,
+        |c| c.pair.ip,
+        |c| {
+            format!(
+                "{}/{}: {} -> {}",
                 c.pair.port,
                 c.pair.proto.as_str(),
                 state_name(c.was),
                 state_name(c.now)
-            );
+            )
+        },
+    )
+}
+
+/// Lines grouped under their host, each indented once (the diff reports' text shape).
+pub fn grouped_by_host<T>(
+    items: &[T],
+    ip: impl Fn(&T) -> IpAddr,
+    line: impl Fn(&T) -> String,
+) -> String {
+    let mut by_host: BTreeMap<IpAddr, Vec<&T>> = BTreeMap::new();
+    for item in items {
+        by_host.entry(ip(item)).or_default().push(item);
+    }
+    let mut s = String::new();
+    for (host, list) in by_host {
+        let _ = writeln!(s, "{host}");
+        for item in list {
+            let _ = writeln!(s, "  {}", line(item));
         }
     }
     s

@@ -5,9 +5,8 @@
 
 use super::diff::Pair;
 use crate::results::services::Identity;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::IpAddr;
 
 /// A port whose identification changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,18 +113,7 @@ pub fn line(c: &VersionChange) -> String {
 
 /// Text report: one line per change, grouped by host (changes must be sorted).
 pub fn render_text(changes: &[VersionChange]) -> String {
-    let mut by_host: BTreeMap<IpAddr, Vec<&VersionChange>> = BTreeMap::new();
-    for c in changes {
-        by_host.entry(c.pair.ip).or_default().push(c);
-    }
-    let mut s = String::new();
-    for (ip, list) in by_host {
-        let _ = writeln!(s, "{ip}");
-        for c in list {
-            let _ = writeln!(s, "  {}", line(c));
-        }
-    }
-    s
+    super::diff::grouped_by_host(changes, |c| c.pair.ip, line)
 }
 
 fn side(i: &Identity) -> serde_json::Value {
